@@ -1,0 +1,163 @@
+//! Committed changes, as the realtime stream delivers them.
+//!
+//! Every change that clients show is written, in the same transaction as the change itself,
+//! as an event with a global position `pos` (gap-free, in commit order) and, for
+//! conversation events, the conversation's own gap-free `seq`. The event is encoded to its
+//! wire frame exactly once, when it is written; the stored frame is what a live client
+//! receives and what a resuming client is sent.
+
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+
+use crate::org::{Department, Org};
+use crate::user::User;
+use crate::{ConversationId, DepartmentId, Millis, SessionId, UserId};
+
+/// Who may receive an event.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Audience {
+    /// The members of one conversation.
+    Conversation(ConversationId),
+    /// One person (all their devices).
+    User(UserId),
+    /// Every non-guest account.
+    Staff,
+    /// Everyone signed in.
+    Everyone,
+}
+
+impl Audience {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Audience::Conversation(_) => "conversation",
+            Audience::User(_) => "user",
+            Audience::Staff => "staff",
+            Audience::Everyone => "everyone",
+        }
+    }
+}
+
+/// What happened. The `type` tag is the name clients switch on.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum EventData {
+    #[serde(rename = "org.updated")]
+    OrgUpdated { org: Org },
+    #[serde(rename = "user.created")]
+    UserCreated { user: User },
+    /// Profile, role, departments or status changed.
+    #[serde(rename = "user.updated")]
+    UserUpdated { user: User },
+    #[serde(rename = "department.created")]
+    DepartmentCreated { department: Department },
+    /// Renamed or moved.
+    #[serde(rename = "department.updated")]
+    DepartmentUpdated { department: Department },
+    #[serde(rename = "department.deleted")]
+    DepartmentDeleted { department_id: DepartmentId },
+    /// One of the recipient's sessions ended (sign-out, revocation, disabling); clients
+    /// holding that session must stop using it.
+    #[serde(rename = "session.revoked")]
+    SessionRevoked { session_id: SessionId },
+}
+
+impl EventData {
+    /// The event name (the `type` tag).
+    pub fn name(&self) -> &'static str {
+        match self {
+            EventData::OrgUpdated { .. } => "org.updated",
+            EventData::UserCreated { .. } => "user.created",
+            EventData::UserUpdated { .. } => "user.updated",
+            EventData::DepartmentCreated { .. } => "department.created",
+            EventData::DepartmentUpdated { .. } => "department.updated",
+            EventData::DepartmentDeleted { .. } => "department.deleted",
+            EventData::SessionRevoked { .. } => "session.revoked",
+        }
+    }
+}
+
+/// The wire frame of a committed event: `{"op":"event","pos":..,"at":..,"seq":..,
+/// "conversation_id":..,"data":{"type":..,..}}`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct EventFrame {
+    /// Always `"event"`.
+    pub op: String,
+    /// Global stream position: gap-free across the whole organisation, in commit order.
+    pub pos: i64,
+    /// When it was committed.
+    pub at: Millis,
+    /// For conversation events.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub conversation_id: Option<ConversationId>,
+    /// For conversation events: the conversation's own gap-free sequence number.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub seq: Option<i64>,
+    pub data: EventData,
+}
+
+/// A committed event ready for delivery.
+#[derive(Clone, Debug)]
+pub struct Event {
+    pub pos: i64,
+    pub audience: Audience,
+    pub seq: Option<i64>,
+    /// The encoded [`EventFrame`] (UTF-8 JSON), shared by every recipient.
+    pub frame: Bytes,
+}
+
+/// Encodes the frame of an event at `pos` (UTF-8 JSON).
+pub fn encode_frame(
+    pos: i64,
+    at: Millis,
+    audience: &Audience,
+    seq: Option<i64>,
+    data: &EventData,
+) -> String {
+    #[derive(Serialize)]
+    struct FrameRef<'a> {
+        op: &'static str,
+        pos: i64,
+        at: Millis,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        conversation_id: Option<ConversationId>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seq: Option<i64>,
+        data: &'a EventData,
+    }
+    let conversation_id = match audience {
+        Audience::Conversation(c) => Some(*c),
+        _ => None,
+    };
+    let frame = FrameRef {
+        op: "event",
+        pos,
+        at,
+        conversation_id,
+        seq,
+        data,
+    };
+    // Serialising plain structs of strings, numbers and ids cannot fail.
+    serde_json::to_string(&frame).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let d = DepartmentId::new();
+        let data = EventData::DepartmentDeleted { department_id: d };
+        let bytes = encode_frame(7, 1000, &Audience::Staff, None, &data);
+        let frame: EventFrame = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(frame.op, "event");
+        assert_eq!(frame.pos, 7);
+        assert_eq!(frame.data, data);
+        assert_eq!(frame.data.name(), "department.deleted");
+        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        assert_eq!(v["data"]["type"], "department.deleted");
+        assert!(v.get("conversation_id").is_none());
+    }
+}

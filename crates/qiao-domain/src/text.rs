@@ -1,0 +1,81 @@
+//! Validation of the small text fields every entity has (names, titles, handles).
+
+use std::borrow::Cow;
+
+use crate::{Error, Result};
+
+/// Trims `input` and checks it is one line of `min..=max` characters without control
+/// characters. Returns the trimmed text.
+pub fn single_line(
+    field: impl Into<Cow<'static, str>>,
+    input: &str,
+    min: usize,
+    max: usize,
+) -> Result<String> {
+    let field = field.into();
+    let text = input.trim();
+    let len = text.chars().count();
+    if len < min {
+        return Err(if min == 1 {
+            Error::invalid(field, "must not be empty")
+        } else {
+            Error::invalid(field, format!("must be at least {min} characters"))
+        });
+    }
+    if len > max {
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    if text
+        .chars()
+        .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
+        return Err(Error::invalid(
+            field,
+            "must be a single line without control characters",
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+/// Escapes `%`, `_` and `\` so user input matches literally inside a SQL `LIKE` pattern
+/// written with `ESCAPE '\'`.
+pub fn escape_like(input: &str) -> String {
+    let mut out = String::with_capacity(input.len());
+    for c in input.chars() {
+        if matches!(c, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// The normalised form used for case-insensitive matching (Unicode lower case).
+pub fn fold(input: &str) -> String {
+    input.trim().to_lowercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn single_line_trims_and_counts_characters_not_bytes() {
+        assert_eq!(single_line("name", "  研发部  ", 1, 3).unwrap(), "研发部");
+        assert!(single_line("name", "研发部门", 1, 3).is_err());
+        assert!(single_line("name", "   ", 1, 3).is_err());
+        assert!(single_line("name", "a\nb", 1, 10).is_err());
+        assert!(single_line("name", "a\u{0}b", 1, 10).is_err());
+        let e = single_line("title", "x", 2, 10).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("title"));
+    }
+
+    #[test]
+    fn like_patterns_are_escaped() {
+        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+        assert_eq!(escape_like("张三"), "张三");
+    }
+}

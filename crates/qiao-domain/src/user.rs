@@ -1,0 +1,272 @@
+//! People: roles, account status, the directory entry, and the rules for usernames, e-mail
+//! addresses and passwords.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{DepartmentId, Error, Millis, Result, UserId, text};
+
+/// What a person may do in the organisation. Ordered from most to least powerful.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum Role {
+    /// Full control, including other owners and admins.
+    Owner,
+    /// Manages people and departments, except owners.
+    Admin,
+    /// Manages the departments in `managed_department_ids` and their subtrees, and the
+    /// members and guests whose primary department is there.
+    DepartmentAdmin,
+    /// Staff.
+    Member,
+    /// An external partner: sees only what they were explicitly invited to.
+    Guest,
+}
+
+impl Role {
+    pub const ALL: [Role; 5] = [
+        Role::Owner,
+        Role::Admin,
+        Role::DepartmentAdmin,
+        Role::Member,
+        Role::Guest,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Owner => "owner",
+            Role::Admin => "admin",
+            Role::DepartmentAdmin => "department_admin",
+            Role::Member => "member",
+            Role::Guest => "guest",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Role> {
+        Role::ALL.into_iter().find(|r| r.as_str() == s)
+    }
+
+    /// Owner or admin: organisation-wide administration.
+    pub fn is_org_admin(self) -> bool {
+        matches!(self, Role::Owner | Role::Admin)
+    }
+
+    pub fn is_guest(self) -> bool {
+        self == Role::Guest
+    }
+}
+
+/// Whether an account can sign in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub enum UserStatus {
+    Active,
+    /// Cannot sign in; all sessions were ended when it was disabled.
+    Disabled,
+}
+
+impl UserStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserStatus::Active => "active",
+            UserStatus::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<UserStatus> {
+        match s {
+            "active" => Some(UserStatus::Active),
+            "disabled" => Some(UserStatus::Disabled),
+            _ => None,
+        }
+    }
+}
+
+/// A person as the directory shows them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct User {
+    pub id: UserId,
+    /// Lower-case sign-in handle, unique.
+    pub username: String,
+    /// Lower-case e-mail address, unique when present.
+    pub email: Option<String>,
+    pub display_name: String,
+    /// Job title, may be empty.
+    pub title: String,
+    pub role: Role,
+    pub status: UserStatus,
+    pub primary_department_id: DepartmentId,
+    /// Further departments the person belongs to (never includes the primary one).
+    pub secondary_department_ids: Vec<DepartmentId>,
+    /// For department admins: the roots of the subtrees they manage. Empty otherwise.
+    pub managed_department_ids: Vec<DepartmentId>,
+    /// Set after an administrator reset the password: the user must choose a new one.
+    pub must_change_password: bool,
+    pub created_at: Millis,
+    pub updated_at: Millis,
+}
+
+impl User {
+    /// Every department this person belongs to, primary first.
+    pub fn department_ids(&self) -> impl Iterator<Item = DepartmentId> + '_ {
+        std::iter::once(self.primary_department_id)
+            .chain(self.secondary_department_ids.iter().copied())
+    }
+}
+
+pub const USERNAME_MAX: usize = 32;
+pub const DISPLAY_NAME_MAX: usize = 64;
+pub const TITLE_MAX: usize = 64;
+pub const EMAIL_MAX: usize = 254;
+pub const PASSWORD_MIN: usize = 8;
+/// Bounded so that hashing cost cannot be driven up by huge inputs.
+pub const PASSWORD_MAX: usize = 256;
+/// How many secondary departments one person may belong to.
+pub const SECONDARY_DEPARTMENTS_MAX: usize = 20;
+
+/// Usernames: 2–32 of `a-z 0-9 . _ -`, starting with a letter or digit. Case-folded.
+pub fn normalize_username(input: &str) -> Result<String> {
+    let name = input.trim().to_ascii_lowercase();
+    let len = name.chars().count();
+    if !(2..=USERNAME_MAX).contains(&len) {
+        return Err(Error::invalid(
+            "username",
+            format!("must be 2 to {USERNAME_MAX} characters"),
+        ));
+    }
+    let ok_char =
+        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+    if !name.chars().all(ok_char) {
+        return Err(Error::invalid(
+            "username",
+            "may contain only letters a-z, digits, '.', '_' and '-'",
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
+        return Err(Error::invalid(
+            "username",
+            "must start with a letter or digit",
+        ));
+    }
+    Ok(name)
+}
+
+/// A plausible e-mail address (one `@`, a dotted domain, no spaces), lower-cased.
+pub fn normalize_email(input: &str) -> Result<String> {
+    let email = input.trim().to_lowercase();
+    let invalid = || Error::invalid("email", "is not a valid e-mail address");
+    if email.len() > EMAIL_MAX || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(invalid());
+    }
+    let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
+    if local.is_empty()
+        || domain.contains('@')
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || domain.contains("..")
+    {
+        return Err(invalid());
+    }
+    Ok(email)
+}
+
+pub fn validate_display_name(input: &str) -> Result<String> {
+    text::single_line("display_name", input, 1, DISPLAY_NAME_MAX)
+}
+
+pub fn validate_title(input: &str) -> Result<String> {
+    text::single_line("title", input, 0, TITLE_MAX)
+}
+
+/// Password policy: 8–256 characters, not the username. (Checked before hashing.)
+pub fn validate_password(
+    field: &'static str,
+    password: &str,
+    username: Option<&str>,
+) -> Result<()> {
+    let len = password.chars().count();
+    if len < PASSWORD_MIN {
+        return Err(Error::invalid(
+            field,
+            format!("must be at least {PASSWORD_MIN} characters"),
+        ));
+    }
+    if len > PASSWORD_MAX {
+        return Err(Error::invalid(
+            field,
+            format!("must be at most {PASSWORD_MAX} characters"),
+        ));
+    }
+    if username.is_some_and(|u| password.eq_ignore_ascii_case(u)) {
+        return Err(Error::invalid(field, "must not be the username"));
+    }
+    Ok(())
+}
+
+/// The lower-cased text the directory search matches against.
+pub fn search_key(username: &str, display_name: &str, email: Option<&str>, title: &str) -> String {
+    let mut key = String::with_capacity(64);
+    for part in [username, display_name, email.unwrap_or(""), title] {
+        if !part.is_empty() {
+            key.push_str(&text::fold(part));
+            key.push('\n');
+        }
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert_eq!(normalize_username(" Alice.W ").unwrap(), "alice.w");
+        assert!(normalize_username("a").is_err());
+        assert!(normalize_username("_alice").is_err());
+        assert!(normalize_username("张三").is_err());
+        assert!(normalize_username("al ice").is_err());
+        assert!(normalize_username(&"a".repeat(33)).is_err());
+        assert_eq!(normalize_username("li-lei_2").unwrap(), "li-lei_2");
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(
+            normalize_email("Li.Lei@Example.COM").unwrap(),
+            "li.lei@example.com"
+        );
+        for bad in [
+            "", "a", "a@b", "@b.cn", "a@@b.cn", "a@.b", "a@b.", "a b@c.cn", "a@b..cn",
+        ] {
+            assert!(normalize_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn passwords() {
+        assert!(validate_password("password", "short", None).is_err());
+        assert!(validate_password("password", "alice123", Some("ALICE123")).is_err());
+        assert!(validate_password("password", "正确的马电池订书钉", None).is_ok());
+        assert!(validate_password("password", &"x".repeat(257), None).is_err());
+    }
+
+    #[test]
+    fn roles_round_trip() {
+        for r in Role::ALL {
+            assert_eq!(Role::parse(r.as_str()), Some(r));
+            assert_eq!(serde_json::to_value(r).unwrap(), r.as_str());
+        }
+        assert_eq!(Role::parse("root"), None);
+    }
+
+    #[test]
+    fn search_key_folds_case() {
+        let k = search_key("lilei", "Li Lei 李雷", Some("li@x.cn"), "Engineer");
+        assert!(k.contains("li lei 李雷"));
+        assert!(k.contains("engineer"));
+    }
+}

@@ -1,0 +1,96 @@
+//! One SQL text, two engines. Store functions take `&mut dyn Db` and run each query through
+//! [`q!`], which expands to a two-arm match so the same query builder is compiled once for
+//! SQLite and once for PostgreSQL. Both engines accept `$1..$n` placeholders, `RETURNING`
+//! and `ON CONFLICT`, so almost every statement is shared; the few that differ branch on
+//! [`Db::dialect`].
+
+use qiao_domain::{Error, ErrorCode};
+use sqlx::{PgConnection, SqliteConnection};
+
+/// A borrowed connection of either engine.
+pub enum Conn<'a> {
+    Sqlite(&'a mut SqliteConnection),
+    Pg(&'a mut PgConnection),
+}
+
+/// Which SQL dialect a connection speaks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
+}
+
+/// Anything store functions can run queries on: a pooled read connection or the writer's
+/// transaction.
+pub trait Db: Send {
+    fn conn(&mut self) -> Conn<'_>;
+
+    fn dialect(&mut self) -> Dialect {
+        match self.conn() {
+            Conn::Sqlite(_) => Dialect::Sqlite,
+            Conn::Pg(_) => Dialect::Postgres,
+        }
+    }
+}
+
+/// Runs `$query.$method(conn)` on whichever engine `$db` holds, mapping errors.
+macro_rules! q {
+    ($db:expr, $method:ident, $query:expr) => {
+        match $crate::conn::Db::conn($db) {
+            $crate::conn::Conn::Sqlite(c) => $query.$method(c).await,
+            $crate::conn::Conn::Pg(c) => $query.$method(c).await,
+        }
+        .map_err($crate::conn::db_err)
+    };
+}
+pub(crate) use q;
+
+/// Runs a statement on whichever engine `$db` holds; evaluates to the rows affected.
+macro_rules! exec {
+    ($db:expr, $query:expr) => {
+        match $crate::conn::Db::conn($db) {
+            $crate::conn::Conn::Sqlite(c) => $query.execute(c).await.map(|r| r.rows_affected()),
+            $crate::conn::Conn::Pg(c) => $query.execute(c).await.map(|r| r.rows_affected()),
+        }
+        .map_err($crate::conn::db_err)
+    };
+}
+pub(crate) use exec;
+
+/// Maps a driver error: unique violations become [`ErrorCode::Conflict`] (callers usually
+/// check first and return a precise code; this covers races between nodes), the rest are
+/// internal errors carrying the cause for the log.
+pub fn db_err(e: sqlx::Error) -> Error {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            Error::new(ErrorCode::Conflict).with_source(e)
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            Error::unavailable(e)
+        }
+        _ => Error::internal(e),
+    }
+}
+
+/// `$1, $2, …, $n` starting after `offset` existing parameters: for `IN (…)` lists.
+pub(crate) fn placeholders(offset: usize, n: usize) -> String {
+    let mut s = String::with_capacity(n * 4);
+    for i in 0..n {
+        if i > 0 {
+            s.push_str(", ");
+        }
+        s.push('$');
+        s.push_str(&(offset + i + 1).to_string());
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn placeholders_continue_numbering() {
+        assert_eq!(super::placeholders(0, 3), "$1, $2, $3");
+        assert_eq!(super::placeholders(2, 2), "$3, $4");
+        assert_eq!(super::placeholders(0, 0), "");
+    }
+}

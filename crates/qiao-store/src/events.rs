@@ -1,0 +1,91 @@
+//! Reading the committed-event log (appending is [`crate::Tx::append_event`]).
+
+use qiao_domain::{ConversationId, Millis, Result, UserId};
+use uuid::Uuid;
+
+use crate::conn::{Db, exec, q};
+
+/// An event as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub pos: i64,
+    pub audience: String,
+    pub conversation_id: Option<ConversationId>,
+    pub user_id: Option<UserId>,
+    pub seq: Option<i64>,
+    pub kind: String,
+    /// The wire frame, exactly as it was sent live.
+    pub frame: String,
+    pub created_at: Millis,
+}
+
+type Row = (
+    i64,
+    String,
+    Option<Uuid>,
+    Option<Uuid>,
+    Option<i64>,
+    String,
+    String,
+    i64,
+);
+
+fn from_row(
+    (pos, audience, conversation_id, user_id, seq, kind, frame, created_at): Row,
+) -> StoredEvent {
+    StoredEvent {
+        pos,
+        audience,
+        conversation_id: conversation_id.map(ConversationId),
+        user_id: user_id.map(UserId),
+        seq,
+        kind,
+        frame,
+        created_at,
+    }
+}
+
+/// The position of the last committed event (0 when there is none).
+pub async fn head(db: &mut dyn Db) -> Result<i64> {
+    let (pos,) = q!(
+        db,
+        fetch_one,
+        sqlx::query_as::<_, (i64,)>("SELECT pos FROM stream_head WHERE id = 1")
+    )?;
+    Ok(pos)
+}
+
+/// The oldest position still in the log (None when the log is empty).
+pub async fn oldest(db: &mut dyn Db) -> Result<Option<i64>> {
+    let (pos,) = q!(
+        db,
+        fetch_one,
+        sqlx::query_as::<_, (Option<i64>,)>("SELECT MIN(pos) FROM events")
+    )?;
+    Ok(pos)
+}
+
+/// Up to `limit` events after `after`, in order, regardless of audience.
+pub async fn range(db: &mut dyn Db, after: i64, limit: i64) -> Result<Vec<StoredEvent>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, Row>(
+            "SELECT pos, audience, conversation_id, user_id, seq, kind, frame, created_at FROM events \
+             WHERE pos > $1 ORDER BY pos LIMIT $2"
+        )
+        .bind(after)
+        .bind(limit)
+    )?;
+    Ok(rows.into_iter().map(from_row).collect())
+}
+
+/// Drops events committed before `before` (clients further behind refetch); returns how
+/// many were dropped.
+pub async fn prune(db: &mut dyn Db, before: Millis) -> Result<u64> {
+    let done = exec!(
+        db,
+        sqlx::query("DELETE FROM events WHERE created_at < $1").bind(before)
+    )?;
+    Ok(done)
+}

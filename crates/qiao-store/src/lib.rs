@@ -1,0 +1,382 @@
+//! The storage boundary. Everything Qiao keeps lives behind this crate, on SQLite (embedded,
+//! the default) or PostgreSQL (cluster mode), with the same SQL text on both wherever the
+//! dialects agree.
+//!
+//! * Reads take a pooled connection: [`Store::reader`].
+//! * Every write goes through one writer task per process: [`Store::write`] queues an
+//!   operation; the writer runs queued operations together in one transaction (group
+//!   commit, one fsync for the batch), then publishes the batch's events, then answers
+//!   each caller. An operation is therefore acknowledged only once it is durable, and
+//!   nothing is published that was not committed.
+//! * Each aggregate has a module of plain functions taking `&mut dyn Db` (a reader or the
+//!   writer's [`Tx`]); the conformance suite in `tests/` runs every one on both engines.
+
+mod conn;
+mod migrate;
+mod writer;
+
+pub mod audit;
+pub mod departments;
+pub mod events;
+pub mod org;
+pub mod sessions;
+pub mod testing;
+pub mod users;
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use qiao_domain::event::Event;
+use qiao_domain::{Error, Result};
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{ConnectOptions, PgPool, Postgres, Sqlite, SqlitePool};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+pub use conn::{Conn, Db, Dialect, db_err};
+pub use migrate::MIGRATION_VERSIONS;
+pub use writer::{BoxFuture, Tx};
+
+/// Receives each committed batch's events, in position order, right after the commit.
+pub type EventSink = Arc<dyn Fn(Vec<Event>) + Send + Sync>;
+
+/// An [`EventSink`] that drops everything (admin commands, tests).
+pub fn discard_events() -> EventSink {
+    Arc::new(|_| {})
+}
+
+/// How to reach the database.
+#[derive(Clone)]
+pub struct StoreConfig {
+    /// `sqlite:<path>` or `postgres://user:password@host/db`.
+    pub url: String,
+    /// Size of the read pool.
+    pub read_connections: u32,
+    /// Most operations one group commit may hold.
+    pub max_batch: usize,
+    /// Queued write operations before callers wait (backpressure).
+    pub queue: usize,
+}
+
+impl StoreConfig {
+    pub fn new(url: impl Into<String>) -> Self {
+        StoreConfig {
+            url: url.into(),
+            read_connections: 4,
+            max_batch: 512,
+            queue: 8192,
+        }
+    }
+}
+
+impl std::fmt::Debug for StoreConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoreConfig")
+            .field("url", &redact_url(&self.url))
+            .field("read_connections", &self.read_connections)
+            .field("max_batch", &self.max_batch)
+            .field("queue", &self.queue)
+            .finish()
+    }
+}
+
+/// A database URL with any password replaced by `***`, safe for logs.
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (auth, host) = match rest.rsplit_once('@') {
+        Some(parts) => parts,
+        None => return url.to_owned(),
+    };
+    let user = auth.split_once(':').map_or(auth, |(u, _)| u);
+    let mut out = format!("{scheme}://{user}:***@{host}");
+    // Passwords can also travel as a query parameter.
+    if let Some(idx) = out.find("password=") {
+        let end = out[idx..].find('&').map_or(out.len(), |e| idx + e);
+        out.replace_range(idx..end, "password=***");
+    }
+    out
+}
+
+/// Which engine a URL names.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite(PathBuf),
+    Postgres,
+}
+
+impl Engine {
+    pub fn from_url(url: &str) -> Result<Engine> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            let path = path.split('?').next().unwrap_or_default();
+            if path.is_empty() || path == ":memory:" {
+                return Err(Error::invalid(
+                    "database",
+                    "SQLite needs a file path (sqlite:/path/to/qiao.db); in-memory databases are not supported",
+                ));
+            }
+            return Ok(Engine::Sqlite(PathBuf::from(path)));
+        }
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(Engine::Postgres);
+        }
+        Err(Error::invalid(
+            "database",
+            "must start with sqlite: or postgres://",
+        ))
+    }
+}
+
+enum ReadPool {
+    Sqlite(SqlitePool),
+    Pg(PgPool),
+}
+
+struct Inner {
+    read: ReadPool,
+    writer: mpsc::Sender<writer::Msg>,
+    writer_task: Mutex<Option<JoinHandle<()>>>,
+    dialect: Dialect,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+/// A pooled read connection.
+pub struct Reader(ReaderConn);
+
+enum ReaderConn {
+    Sqlite(PoolConnection<Sqlite>),
+    Pg(PoolConnection<Postgres>),
+}
+
+impl Db for Reader {
+    fn conn(&mut self) -> Conn<'_> {
+        match &mut self.0 {
+            ReaderConn::Sqlite(c) => Conn::Sqlite(&mut **c),
+            ReaderConn::Pg(c) => Conn::Pg(&mut **c),
+        }
+    }
+}
+
+impl Store {
+    /// Connects, applies pending migrations and starts the writer.
+    pub async fn open(config: &StoreConfig, sink: EventSink) -> Result<Store> {
+        let engine = Engine::from_url(&config.url)?;
+        let (read, writer_conn, dialect) = match engine {
+            Engine::Sqlite(path) => {
+                let (read, conn) = open_sqlite(&path, config.read_connections).await?;
+                (
+                    ReadPool::Sqlite(read),
+                    writer::WriterConn::Sqlite(conn),
+                    Dialect::Sqlite,
+                )
+            }
+            Engine::Postgres => {
+                let (read, conn) = open_postgres(&config.url, config.read_connections).await?;
+                (
+                    ReadPool::Pg(read),
+                    writer::WriterConn::Pg(conn),
+                    Dialect::Postgres,
+                )
+            }
+        };
+        let reconnect = writer::Connector::new(&config.url)?;
+        let (tx, rx) = mpsc::channel(config.queue.max(1));
+        let task = tokio::spawn(
+            writer::Writer::new(writer_conn, reconnect, sink, config.max_batch.max(1)).run(rx),
+        );
+        Ok(Store {
+            inner: Arc::new(Inner {
+                read,
+                writer: tx,
+                writer_task: Mutex::new(Some(task)),
+                dialect,
+            }),
+        })
+    }
+
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    /// A read connection from the pool.
+    pub async fn reader(&self) -> Result<Reader> {
+        Ok(Reader(match &self.inner.read {
+            ReadPool::Sqlite(p) => ReaderConn::Sqlite(p.acquire().await.map_err(db_err)?),
+            ReadPool::Pg(p) => ReaderConn::Pg(p.acquire().await.map_err(db_err)?),
+        }))
+    }
+
+    /// Runs `op` in the writer's next group commit and returns its result once the batch is
+    /// durable and its events are published.
+    ///
+    /// `op` may run more than once (if another operation in its batch fails, the batch is
+    /// rolled back and replayed without it), so it must have no effect outside `tx` and
+    /// should take owned copies of its inputs. Ids and timestamps belong outside `op`.
+    pub async fn write<T, F>(&self, op: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + Sync + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = writer::Job::new(op, reply);
+        self.inner
+            .writer
+            .send(writer::Msg::Job(job))
+            .await
+            .map_err(|_| Error::unavailable("the store is shutting down"))?;
+        let out = answer
+            .await
+            .map_err(|_| Error::unavailable("the writer stopped"))??;
+        out.downcast::<T>()
+            .map(|b| *b)
+            .map_err(|_| Error::internal("writer returned an unexpected type"))
+    }
+
+    /// Checks that the database answers and the writer is running.
+    pub async fn ping(&self) -> Result<()> {
+        if self.inner.writer.is_closed() {
+            return Err(Error::unavailable("the writer stopped"));
+        }
+        let mut r = self.reader().await?;
+        conn::exec!(&mut r, sqlx::query("SELECT 1"))?;
+        Ok(())
+    }
+
+    /// Finishes queued writes, stops the writer and closes the pools. Later calls fail with
+    /// `unavailable`.
+    pub async fn close(&self) {
+        let (done, wait) = oneshot::channel();
+        if self
+            .inner
+            .writer
+            .send(writer::Msg::Close(done))
+            .await
+            .is_ok()
+        {
+            let _ = wait.await;
+        }
+        let task = self
+            .inner
+            .writer_task
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take());
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        match &self.inner.read {
+            ReadPool::Sqlite(p) => p.close().await,
+            ReadPool::Pg(p) => p.close().await,
+        }
+    }
+}
+
+fn sqlite_options(path: &Path) -> SqliteConnectOptions {
+    SqliteConnectOptions::new()
+        .filename(path)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10))
+        .pragma("cache_size", "-16384")
+        .pragma("temp_store", "memory")
+}
+
+async fn open_sqlite(path: &Path, readers: u32) -> Result<(SqlitePool, sqlx::SqliteConnection)> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::unavailable(e).with_message(format!(
+                "cannot create the data directory {}",
+                dir.display()
+            ))
+        })?;
+    }
+    // The writer: WAL, and synchronous=FULL so a commit is on disk before it is acknowledged.
+    let writer_opts = sqlite_options(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full);
+    let mut writer = writer_opts.connect().await.map_err(|e| {
+        Error::unavailable(e).with_message(format!("cannot open the database {}", path.display()))
+    })?;
+    migrate::run_sqlite(&mut writer).await?;
+    let read = SqlitePoolOptions::new()
+        .max_connections(readers.max(1))
+        .min_connections(1)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(sqlite_options(path).read_only(true))
+        .await
+        .map_err(db_err)?;
+    Ok((read, writer))
+}
+
+async fn open_postgres(url: &str, readers: u32) -> Result<(PgPool, sqlx::PgConnection)> {
+    let opts = PgConnectOptions::from_str(url).map_err(|e| {
+        Error::invalid("database", "is not a valid PostgreSQL URL").with_source(e.to_string())
+    })?;
+    let mut writer = opts.connect().await.map_err(|e| {
+        Error::unavailable(e).with_message(format!(
+            "cannot connect to PostgreSQL at {}",
+            redact_url(url)
+        ))
+    })?;
+    migrate::run_postgres(&mut writer).await?;
+    let read = PgPoolOptions::new()
+        .max_connections(readers.max(1))
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(opts)
+        .await
+        .map_err(db_err)?;
+    Ok((read, writer))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_are_redacted() {
+        assert_eq!(
+            redact_url("postgres://qiao:s3cret@db:5432/qiao"),
+            "postgres://qiao:***@db:5432/qiao"
+        );
+        assert_eq!(
+            redact_url("postgres://qiao@db/qiao"),
+            "postgres://qiao:***@db/qiao"
+        );
+        assert_eq!(
+            redact_url("sqlite:./qiao-data/qiao.db"),
+            "sqlite:./qiao-data/qiao.db"
+        );
+        assert!(!redact_url("postgres://u:p@h/db?password=zzz").contains("zzz"));
+    }
+
+    #[test]
+    fn engines_from_urls() {
+        assert_eq!(
+            Engine::from_url("sqlite:./x.db").unwrap(),
+            Engine::Sqlite("./x.db".into())
+        );
+        assert_eq!(
+            Engine::from_url("sqlite:///tmp/x.db").unwrap(),
+            Engine::Sqlite("/tmp/x.db".into())
+        );
+        assert_eq!(
+            Engine::from_url("postgres://h/db").unwrap(),
+            Engine::Postgres
+        );
+        assert!(Engine::from_url("sqlite::memory:").is_err());
+        assert!(Engine::from_url("mysql://h/db").is_err());
+    }
+}

@@ -1,0 +1,99 @@
+//! Embedded migrations, one folder per dialect with the same versions
+//! (`migrations/sqlite`, `migrations/postgres`). Applied migrations are never edited: add a
+//! new version to both folders and to both lists below.
+
+use std::borrow::Cow;
+
+use qiao_domain::{Error, Result};
+use sqlx::SqlSafeStr;
+use sqlx::migrate::{Migration, MigrationType, Migrator};
+
+type Source = (i64, &'static str, &'static str);
+
+const SQLITE: &[Source] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/sqlite/0001_foundation.sql"),
+)];
+
+const POSTGRES: &[Source] = &[(
+    1,
+    "foundation",
+    include_str!("../migrations/postgres/0001_foundation.sql"),
+)];
+
+/// The schema versions this build knows, in order.
+pub const MIGRATION_VERSIONS: &[i64] = &[1];
+
+fn migrator(sources: &[Source]) -> Migrator {
+    let migrations = sources
+        .iter()
+        .map(|&(version, description, sql)| {
+            Migration::new(
+                version,
+                Cow::Borrowed(description),
+                MigrationType::Simple,
+                sql.into_sql_str(),
+                false,
+            )
+        })
+        .collect();
+    Migrator::with_migrations(migrations)
+}
+
+fn migrate_err(e: sqlx::migrate::MigrateError) -> Error {
+    Error::unavailable(e).with_message(
+        "Applying database migrations failed; the database may be from a newer Qiao or damaged (see the log).",
+    )
+}
+
+pub(crate) async fn run_sqlite(conn: &mut sqlx::SqliteConnection) -> Result<()> {
+    migrator(SQLITE).run(conn).await.map_err(migrate_err)
+}
+
+pub(crate) async fn run_postgres(conn: &mut sqlx::PgConnection) -> Result<()> {
+    // Locking (an advisory lock) lets several nodes start at once against one database.
+    let mut m = migrator(POSTGRES);
+    m.set_locking(true);
+    m.run(conn).await.map_err(migrate_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn files(dir: &str) -> Vec<String> {
+        let path = format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR"));
+        let mut names: Vec<String> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn both_dialects_have_the_same_versions() {
+        let versions = |s: &[Source]| s.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>();
+        assert_eq!(versions(SQLITE), versions(POSTGRES));
+        assert_eq!(
+            SQLITE.iter().map(|m| m.0).collect::<Vec<_>>(),
+            MIGRATION_VERSIONS
+        );
+    }
+
+    #[test]
+    fn every_migration_file_is_embedded() {
+        for (dir, list) in [("sqlite", SQLITE), ("postgres", POSTGRES)] {
+            let expected: Vec<String> = list
+                .iter()
+                .map(|(v, d, _)| format!("{v:04}_{d}.sql"))
+                .collect();
+            assert_eq!(
+                files(dir),
+                expected,
+                "migrations/{dir} and the embedded list differ"
+            );
+        }
+    }
+}

@@ -1,0 +1,84 @@
+use qiao_domain::event::{Audience, EventData, EventFrame};
+use qiao_domain::{DepartmentId, UserId};
+use qiao_store::{Store, events};
+
+use crate::{Sink, T0};
+
+pub async fn log_reads_and_pruning(store: Store, sink: Sink) {
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(events::head(&mut r).await.unwrap(), 0);
+    assert_eq!(events::oldest(&mut r).await.unwrap(), None);
+    drop(r);
+
+    let user = UserId::new();
+    let dept = DepartmentId::new();
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                tx.append_event(
+                    Audience::Staff,
+                    None,
+                    &EventData::DepartmentDeleted {
+                        department_id: dept,
+                    },
+                    T0,
+                )
+                .await?;
+                tx.append_event(
+                    Audience::User(user),
+                    None,
+                    &EventData::SessionRevoked {
+                        session_id: qiao_domain::SessionId::new(),
+                    },
+                    T0 + 10,
+                )
+                .await
+            })
+        })
+        .await
+        .unwrap();
+    let published = sink.take();
+    assert_eq!(
+        published.iter().map(|e| e.pos).collect::<Vec<_>>(),
+        vec![1, 2]
+    );
+
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(events::head(&mut r).await.unwrap(), 2);
+    assert_eq!(events::oldest(&mut r).await.unwrap(), Some(1));
+    let log = events::range(&mut r, 0, 10).await.unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(
+        (log[0].audience.as_str(), log[0].kind.as_str()),
+        ("staff", "department.deleted")
+    );
+    assert_eq!(
+        (log[1].audience.as_str(), log[1].user_id),
+        ("user", Some(user))
+    );
+    // The stored frame is byte-for-byte what was published live.
+    assert_eq!(log[1].frame.as_bytes(), &published[1].frame[..]);
+    let frame: EventFrame = serde_json::from_str(&log[0].frame).unwrap();
+    assert_eq!(
+        frame.data,
+        EventData::DepartmentDeleted {
+            department_id: dept
+        }
+    );
+    assert_eq!(events::range(&mut r, 1, 10).await.unwrap().len(), 1);
+    assert_eq!(events::range(&mut r, 0, 1).await.unwrap().len(), 1);
+    drop(r);
+
+    let n = store
+        .write(|tx| Box::pin(events::prune(tx, T0 + 5)))
+        .await
+        .unwrap();
+    assert_eq!(n, 1);
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(events::oldest(&mut r).await.unwrap(), Some(2));
+    assert_eq!(
+        events::head(&mut r).await.unwrap(),
+        2,
+        "pruning never moves the head"
+    );
+}

@@ -1,0 +1,69 @@
+# Shared helpers for Qiao's scripts: installing Debian packages and starting private,
+# loopback-only servers for tests and benchmarks. Source it; do not run it.
+
+log() { printf '\033[1;34m==>\033[0m %s\n' "$*" >&2; }
+die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo "$@"; else
+        die "installing packages needs root (or sudo): $*"
+    fi
+}
+
+# apt_install PKG...: installs Debian packages, refreshing the package lists only if needed.
+apt_install() {
+    log "installing Debian packages: $*"
+    if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null; then
+        as_root apt-get update -qq >/dev/null
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+    fi
+}
+
+# free_port: prints a TCP port that is free on 127.0.0.1 right now.
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+
+ensure_postgres() {
+    [ -n "$(pg_bindir)" ] || apt_install postgresql
+    [ -n "$(pg_bindir)" ] || die "PostgreSQL did not install"
+}
+
+# start_postgres DIR [durable]: starts a private PostgreSQL cluster in DIR on a free loopback
+# port and exports QIAO_TEST_POSTGRES_URL (an admin URL to the `postgres` database).
+# Without `durable`, fsync is off: tests do not need it and run much faster.
+start_postgres() {
+    local dir=$1 durable=${2:-}
+    local bin port
+    bin=$(pg_bindir)
+    port=$(free_port)
+    mkdir -p "$dir"
+    chmod 755 "$dir"
+    local runas=()
+    if [ "$(id -u)" = 0 ]; then
+        # PostgreSQL refuses to run as root; Debian's package created the postgres user.
+        chown postgres: "$dir"
+        runas=(runuser -u postgres --)
+    fi
+    local fsync=(-c fsync=off -c synchronous_commit=off -c full_page_writes=off)
+    [ -n "$durable" ] && fsync=(-c fsync=on -c synchronous_commit=on)
+    "${runas[@]}" "$bin/initdb" -D "$dir/data" -U qiao --auth=trust --encoding=UTF8 --locale=C.UTF-8 >"$dir/initdb.log" 2>&1 ||
+        { cat "$dir/initdb.log" >&2; die "initdb failed"; }
+    "${runas[@]}" "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+        -o "-p $port -c listen_addresses=127.0.0.1 -k $dir -c max_connections=300 ${fsync[*]}" start >/dev/null ||
+        { cat "$dir/server.log" >&2; die "PostgreSQL did not start"; }
+    export QIAO_TEST_POSTGRES_URL="postgres://qiao@127.0.0.1:$port/postgres"
+    PG_STARTED_DIR=$dir
+    log "PostgreSQL $(basename "$(dirname "$bin")") listening on 127.0.0.1:$port"
+}
+
+stop_postgres() {
+    [ -n "${PG_STARTED_DIR:-}" ] || return 0
+    local runas=()
+    [ "$(id -u)" = 0 ] && runas=(runuser -u postgres --)
+    "${runas[@]}" "$(pg_bindir)/pg_ctl" -D "$PG_STARTED_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+    rm -rf "$PG_STARTED_DIR"
+    PG_STARTED_DIR=
+}
