@@ -1,1 +1,163 @@
+//! Qiao's public HTTP API (`/api/v1`), its OpenAPI document, and the operational endpoints.
+//!
+//! This is the only crate that knows HTTP. Handlers (in `routes`) are thin; request and
+//! response types are declared next to them; every failure becomes an [`error::ErrorBody`]
+//! through the single status table in [`error::status_of`].
 
+pub mod error;
+pub mod extract;
+pub mod middleware;
+pub mod routes;
+pub mod web;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use metrics_exporter_prometheus::PrometheusHandle;
+use qiao_service::Services;
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::routes::{auth, departments, me, ops, org, setup, users};
+
+/// HTTP-level settings.
+#[derive(Clone, Debug)]
+pub struct ApiConfig {
+    /// Largest request body accepted (JSON endpoints).
+    pub max_body_bytes: usize,
+    /// Mark cookies `Secure` (when Qiao is served over HTTPS).
+    pub cookie_secure: bool,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted proxy).
+    pub trust_forwarded_for: bool,
+    /// Longest a request may take before it is answered `unavailable`.
+    pub request_timeout: Duration,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig {
+            max_body_bytes: 1024 * 1024,
+            cookie_secure: false,
+            trust_forwarded_for: false,
+            request_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+    pub config: Arc<ApiConfig>,
+    pub metrics: Option<PrometheusHandle>,
+    /// The OpenAPI document, rendered once.
+    pub openapi_json: Arc<str>,
+}
+
+impl AppState {
+    pub fn new(services: Services, config: ApiConfig, metrics: Option<PrometheusHandle>) -> AppState {
+        let json = openapi_json();
+        AppState {
+            services,
+            config: Arc::new(config),
+            metrics,
+            openapi_json: json.into(),
+        }
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Qiao API",
+        version = "1",
+        description = "The public API of Qiao (桥), a self-hosted enterprise messaging platform.\n\n\
+            Authenticate with a session cookie (browsers; state-changing requests must echo the \
+            CSRF token in `X-CSRF-Token`) or a bearer token (API clients: sign in with \
+            `mode: bearer`). Every error has the body `ErrorBody` with a stable `code`."
+    ),
+    modifiers(&SecuritySchemes),
+    security(("bearer" = []), ("cookie" = [])),
+    tags(
+        (name = "setup", description = "First-run setup"),
+        (name = "auth", description = "Signing in and out"),
+        (name = "me", description = "The caller's own account and sessions"),
+        (name = "users", description = "The directory and people administration"),
+        (name = "departments", description = "The department tree"),
+        (name = "org", description = "The organisation and its audit log"),
+        (name = "ops", description = "Health, readiness, metrics"),
+    )
+)]
+struct ApiDoc;
+
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        components.add_security_scheme(
+            "cookie",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(extract::SESSION_COOKIE))),
+        );
+    }
+}
+
+/// The routes and their OpenAPI description, built together so they cannot drift.
+fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(setup::status, setup::complete))
+        .routes(routes!(auth::sign_in))
+        .routes(routes!(auth::sign_out))
+        .routes(routes!(me::get, me::update))
+        .routes(routes!(me::change_password))
+        .routes(routes!(me::sessions))
+        .routes(routes!(me::revoke))
+        .routes(routes!(me::revoke_others))
+        .routes(routes!(org::get, org::update))
+        .routes(routes!(org::audit))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update))
+        .routes(routes!(users::disable))
+        .routes(routes!(users::enable))
+        .routes(routes!(users::reset_password))
+        .routes(routes!(departments::list, departments::create))
+        .routes(routes!(departments::get, departments::update, departments::delete))
+        .routes(routes!(users::department_members))
+        .routes(routes!(ops::healthz))
+        .routes(routes!(ops::readyz))
+        .routes(routes!(ops::metrics))
+        .routes(routes!(ops::openapi))
+}
+
+/// The OpenAPI document.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    api().into_openapi()
+}
+
+/// The OpenAPI document as pretty JSON (what is served and committed).
+pub fn openapi_json() -> String {
+    let mut json = openapi().to_pretty_json().unwrap_or_default();
+    json.push('\n');
+    json
+}
+
+/// The whole HTTP application.
+pub fn router(state: AppState) -> Router {
+    let (api, _) = api().split_for_parts();
+    api.fallback(web::fallback)
+        .method_not_allowed_fallback(middleware::method_not_allowed)
+        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            middleware::request_context,
+        ))
+        .with_state(state)
+}

@@ -133,19 +133,13 @@ impl Error {
     }
 
     /// Attaches an internal cause (for the log only).
-    pub fn with_source(
-        mut self,
-        cause: impl Into<Box<dyn std::error::Error + Send + Sync>>,
-    ) -> Self {
+    pub fn with_source(mut self, cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         self.source = Some(cause.into());
         self
     }
 
     /// An invalid request field.
-    pub fn invalid(
-        field: impl Into<Cow<'static, str>>,
-        message: impl Into<Cow<'static, str>>,
-    ) -> Self {
+    pub fn invalid(field: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
         Error::new(ErrorCode::InvalidInput)
             .with_field(field)
             .with_message(message)
@@ -211,9 +205,7 @@ impl fmt::Display for Error {
 
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        self.source
-            .as_deref()
-            .map(|e| e as &(dyn std::error::Error + 'static))
+        self.source.as_deref().map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -229,10 +221,7 @@ mod tests {
             assert!(seen.insert(s), "duplicate code {s}");
             assert!(s.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{s}");
             // The serde name must be the same string clients see in bodies.
-            assert_eq!(
-                serde_json::to_value(code).unwrap(),
-                serde_json::Value::String(s.into())
-            );
+            assert_eq!(serde_json::to_value(code).unwrap(), serde_json::Value::String(s.into()));
         }
     }
 

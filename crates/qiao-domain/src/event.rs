@@ -108,13 +108,7 @@ pub struct Event {
 }
 
 /// Encodes the frame of an event at `pos` (UTF-8 JSON).
-pub fn encode_frame(
-    pos: i64,
-    at: Millis,
-    audience: &Audience,
-    seq: Option<i64>,
-    data: &EventData,
-) -> String {
+pub fn encode_frame(pos: i64, at: Millis, audience: &Audience, seq: Option<i64>, data: &EventData) -> String {
     #[derive(Serialize)]
     struct FrameRef<'a> {
         op: &'static str,
@@ -151,12 +145,12 @@ mod tests {
         let d = DepartmentId::new();
         let data = EventData::DepartmentDeleted { department_id: d };
         let bytes = encode_frame(7, 1000, &Audience::Staff, None, &data);
-        let frame: EventFrame = serde_json::from_slice(&bytes).unwrap();
+        let frame: EventFrame = serde_json::from_str(&bytes).unwrap();
         assert_eq!(frame.op, "event");
         assert_eq!(frame.pos, 7);
         assert_eq!(frame.data, data);
         assert_eq!(frame.data.name(), "department.deleted");
-        let v: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&bytes).unwrap();
         assert_eq!(v["data"]["type"], "department.deleted");
         assert!(v.get("conversation_id").is_none());
     }

@@ -53,11 +53,7 @@ mod tests {
 
     #[test]
     fn cycles_are_detected_from_the_parent_path() {
-        let (root, a, b) = (
-            DepartmentId::new(),
-            DepartmentId::new(),
-            DepartmentId::new(),
-        );
+        let (root, a, b) = (DepartmentId::new(), DepartmentId::new(), DepartmentId::new());
         // b is a child of a: moving a under b would create a cycle.
         assert!(move_creates_cycle(a, &[root, a, b]));
         assert!(move_creates_cycle(a, &[root, a]));
@@ -66,10 +62,7 @@ mod tests {
 
     #[test]
     fn names() {
-        assert_eq!(
-            validate_department_name(" 上海分公司 ").unwrap(),
-            "上海分公司"
-        );
+        assert_eq!(validate_department_name(" 上海分公司 ").unwrap(), "上海分公司");
         assert!(validate_department_name("").is_err());
     }
 }

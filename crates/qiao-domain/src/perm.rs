@@ -75,11 +75,7 @@ pub fn can_rename_department(actor: &Actor, path: &[DepartmentId]) -> bool {
 }
 
 /// Moving a department: the actor must manage it from above, and manage the new parent.
-pub fn can_move_department(
-    actor: &Actor,
-    path: &[DepartmentId],
-    new_parent_path: &[DepartmentId],
-) -> bool {
+pub fn can_move_department(actor: &Actor, path: &[DepartmentId], new_parent_path: &[DepartmentId]) -> bool {
     actor.manages_strictly_above(path) && actor.manages(new_parent_path)
 }
 
@@ -95,8 +91,7 @@ pub fn can_manage_user(actor: &Actor, target: &TargetUser<'_>) -> bool {
         Role::Owner => true,
         Role::Admin => target.role != Role::Owner,
         Role::DepartmentAdmin => {
-            matches!(target.role, Role::Member | Role::Guest)
-                && actor.manages(target.primary_department_path)
+            matches!(target.role, Role::Member | Role::Guest) && actor.manages(target.primary_department_path)
         }
         Role::Member | Role::Guest => false,
     }
@@ -238,16 +233,10 @@ mod tests {
         assert!(can_assign_role(&admin, Role::DepartmentAdmin));
 
         let dept_admin = actor(Role::DepartmentAdmin, &[t.eng]);
-        assert!(can_manage_user(
-            &dept_admin,
-            &target(Role::Member, &backend)
-        ));
+        assert!(can_manage_user(&dept_admin, &target(Role::Member, &backend)));
         assert!(can_manage_user(&dept_admin, &target(Role::Guest, &eng)));
         assert!(!can_manage_user(&dept_admin, &target(Role::Member, &sales)));
-        assert!(!can_manage_user(
-            &dept_admin,
-            &target(Role::DepartmentAdmin, &eng)
-        ));
+        assert!(!can_manage_user(&dept_admin, &target(Role::DepartmentAdmin, &eng)));
         assert!(!can_manage_user(&dept_admin, &target(Role::Admin, &eng)));
         assert!(can_assign_role(&dept_admin, Role::Member));
         assert!(can_assign_role(&dept_admin, Role::Guest));

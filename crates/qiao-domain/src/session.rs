@@ -58,10 +58,7 @@ pub fn device_label(client_label: Option<&str>, user_agent: Option<&str>) -> Str
         .filter(|s| !s.is_empty())
         .or_else(|| user_agent.map(str::trim).filter(|s| !s.is_empty()))
         .unwrap_or("Unknown device");
-    pick.chars()
-        .filter(|c| !c.is_control())
-        .take(DEVICE_NAME_MAX)
-        .collect()
+    pick.chars().filter(|c| !c.is_control()).take(DEVICE_NAME_MAX).collect()
 }
 
 #[cfg(test)]
@@ -73,9 +70,6 @@ mod tests {
         assert_eq!(device_label(Some(" 我的电脑 "), Some("curl")), "我的电脑");
         assert_eq!(device_label(None, Some("curl/8")), "curl/8");
         assert_eq!(device_label(Some(""), None), "Unknown device");
-        assert_eq!(
-            device_label(Some(&"x".repeat(300)), None).len(),
-            DEVICE_NAME_MAX
-        );
+        assert_eq!(device_label(Some(&"x".repeat(300)), None).len(), DEVICE_NAME_MAX);
     }
 }

@@ -6,12 +6,7 @@ use crate::{Error, Result};
 
 /// Trims `input` and checks it is one line of `min..=max` characters without control
 /// characters. Returns the trimmed text.
-pub fn single_line(
-    field: impl Into<Cow<'static, str>>,
-    input: &str,
-    min: usize,
-    max: usize,
-) -> Result<String> {
+pub fn single_line(field: impl Into<Cow<'static, str>>, input: &str, min: usize, max: usize) -> Result<String> {
     let field = field.into();
     let text = input.trim();
     let len = text.chars().count();
@@ -23,10 +18,7 @@ pub fn single_line(
         });
     }
     if len > max {
-        return Err(Error::invalid(
-            field,
-            format!("must be at most {max} characters"),
-        ));
+        return Err(Error::invalid(field, format!("must be at most {max} characters")));
     }
     if text
         .chars()

@@ -111,8 +111,7 @@ pub struct User {
 impl User {
     /// Every department this person belongs to, primary first.
     pub fn department_ids(&self) -> impl Iterator<Item = DepartmentId> + '_ {
-        std::iter::once(self.primary_department_id)
-            .chain(self.secondary_department_ids.iter().copied())
+        std::iter::once(self.primary_department_id).chain(self.secondary_department_ids.iter().copied())
     }
 }
 
@@ -136,8 +135,7 @@ pub fn normalize_username(input: &str) -> Result<String> {
             format!("must be 2 to {USERNAME_MAX} characters"),
         ));
     }
-    let ok_char =
-        |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
+    let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
     if !name.chars().all(ok_char) {
         return Err(Error::invalid(
             "username",
@@ -145,10 +143,7 @@ pub fn normalize_username(input: &str) -> Result<String> {
         ));
     }
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
-        return Err(Error::invalid(
-            "username",
-            "must start with a letter or digit",
-        ));
+        return Err(Error::invalid("username", "must start with a letter or digit"));
     }
     Ok(name)
 }
@@ -182,11 +177,7 @@ pub fn validate_title(input: &str) -> Result<String> {
 }
 
 /// Password policy: 8–256 characters, not the username. (Checked before hashing.)
-pub fn validate_password(
-    field: &'static str,
-    password: &str,
-    username: Option<&str>,
-) -> Result<()> {
+pub fn validate_password(field: &'static str, password: &str, username: Option<&str>) -> Result<()> {
     let len = password.chars().count();
     if len < PASSWORD_MIN {
         return Err(Error::invalid(
@@ -235,10 +226,7 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(
-            normalize_email("Li.Lei@Example.COM").unwrap(),
-            "li.lei@example.com"
-        );
+        assert_eq!(normalize_email("Li.Lei@Example.COM").unwrap(), "li.lei@example.com");
         for bad in [
             "", "a", "a@b", "@b.cn", "a@@b.cn", "a@.b", "a@b.", "a b@c.cn", "a@b..cn",
         ] {

@@ -1,1 +1,139 @@
+//! Qiao's use cases. Each public function is one user-visible action: it checks input and
+//! permission (through the pure rules in `qiao_domain::perm`), writes in one transaction
+//! through the store's writer (which also records the action's events), and returns only
+//! after the commit is durable and its events are published.
+//!
+//! Handlers in `qiao-api` stay thin: they parse, call one function here, and shape the
+//! answer.
 
+pub mod auth;
+pub mod crypto;
+pub mod departments;
+pub mod maintenance;
+pub mod org;
+pub mod setup;
+pub mod throttle;
+pub mod users;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use qiao_domain::audit::AuditEntry;
+use qiao_domain::event::{Audience, EventData};
+use qiao_domain::user::User;
+use qiao_domain::{AuditId, Millis, Result, UserId};
+use qiao_store::{Store, Tx};
+
+pub use auth::Authenticated;
+
+/// Settings the use cases need (a slice of the binary's configuration).
+#[derive(Clone, Debug)]
+pub struct ServiceConfig {
+    /// A session not used for this long expires.
+    pub session_idle_ttl: Duration,
+    /// Most sessions one person may hold; signing in beyond this ends the least recently
+    /// used one.
+    pub max_sessions_per_user: usize,
+    pub password: crypto::PasswordParams,
+    pub throttle: throttle::ThrottleConfig,
+    /// How long a first-owner setup link stays valid.
+    pub setup_token_ttl: Duration,
+    /// How long committed events stay in the resume log.
+    pub event_retention: Duration,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            session_idle_ttl: Duration::from_secs(30 * 24 * 3600),
+            max_sessions_per_user: 50,
+            password: crypto::PasswordParams::default(),
+            throttle: throttle::ThrottleConfig::default(),
+            setup_token_ttl: Duration::from_secs(24 * 3600),
+            event_retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// Where a request came from, for sessions and the audit log.
+#[derive(Clone, Debug, Default)]
+pub struct Origin {
+    pub ip: String,
+    pub user_agent: Option<String>,
+}
+
+impl Origin {
+    pub fn cli() -> Origin {
+        Origin {
+            ip: "command-line".into(),
+            user_agent: None,
+        }
+    }
+}
+
+/// Everything the use cases share; cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub config: Arc<ServiceConfig>,
+    pub passwords: crypto::PasswordHasher,
+    pub throttle: Arc<throttle::LoginThrottle>,
+}
+
+impl Services {
+    pub fn new(store: Store, config: ServiceConfig) -> Services {
+        Services {
+            passwords: crypto::PasswordHasher::new(config.password.clone()),
+            throttle: Arc::new(throttle::LoginThrottle::new(config.throttle.clone())),
+            config: Arc::new(config),
+            store,
+        }
+    }
+}
+
+/// Wall-clock now in epoch milliseconds.
+pub fn now() -> Millis {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+pub(crate) fn millis(d: Duration) -> Millis {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// An audit entry; written inside the transaction of the action it records.
+pub(crate) fn audit_entry(
+    at: Millis,
+    actor: Option<UserId>,
+    action: &str,
+    target: Option<(&str, String)>,
+    origin: &Origin,
+    details: serde_json::Value,
+) -> AuditEntry {
+    AuditEntry {
+        id: AuditId::new(),
+        at,
+        actor_id: actor,
+        action: action.to_owned(),
+        target_type: target.as_ref().map(|(t, _)| (*t).to_owned()),
+        target_id: target.map(|(_, id)| id),
+        ip: Some(origin.ip.clone()),
+        details,
+    }
+}
+
+/// Announces a changed person: to staff (the directory), and to the person themself when
+/// they are a guest (who is not staff).
+pub(crate) async fn emit_user(tx: &mut Tx, user: &User, created: bool, at: Millis) -> Result<()> {
+    let data = if created {
+        EventData::UserCreated { user: user.clone() }
+    } else {
+        EventData::UserUpdated { user: user.clone() }
+    };
+    tx.append_event(Audience::Staff, None, &data, at).await?;
+    if user.role.is_guest() {
+        tx.append_event(Audience::User(user.id), None, &data, at).await?;
+    }
+    Ok(())
+}

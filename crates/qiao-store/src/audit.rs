@@ -27,11 +27,7 @@ pub async fn record(db: &mut dyn Db, e: &AuditEntry) -> Result<()> {
 }
 
 /// Newest first; `before` continues from an earlier page's last entry.
-pub async fn list(
-    db: &mut dyn Db,
-    before: Option<(Millis, AuditId)>,
-    limit: u32,
-) -> Result<Vec<AuditEntry>> {
+pub async fn list(db: &mut dyn Db, before: Option<(Millis, AuditId)>, limit: u32) -> Result<Vec<AuditEntry>> {
     let (at, id) = before.map_or((i64::MAX, Uuid::max()), |(at, id)| (at, id.0));
     let rows = q!(
         db,
@@ -57,19 +53,17 @@ pub async fn list(
         .bind(i64::from(limit))
     )?;
     rows.into_iter()
-        .map(
-            |(id, at, actor_id, action, target_type, target_id, ip, details)| {
-                Ok(AuditEntry {
-                    id: AuditId(id),
-                    at,
-                    actor_id: actor_id.map(UserId),
-                    action,
-                    target_type,
-                    target_id,
-                    ip,
-                    details: serde_json::from_str(&details).map_err(Error::internal)?,
-                })
-            },
-        )
+        .map(|(id, at, actor_id, action, target_type, target_id, ip, details)| {
+            Ok(AuditEntry {
+                id: AuditId(id),
+                at,
+                actor_id: actor_id.map(UserId),
+                action,
+                target_type,
+                target_id,
+                ip,
+                details: serde_json::from_str(&details).map_err(Error::internal)?,
+            })
+        })
         .collect()
 }

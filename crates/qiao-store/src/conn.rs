@@ -62,12 +62,8 @@ pub(crate) use exec;
 /// internal errors carrying the cause for the log.
 pub fn db_err(e: sqlx::Error) -> Error {
     match &e {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            Error::new(ErrorCode::Conflict).with_source(e)
-        }
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            Error::unavailable(e)
-        }
+        sqlx::Error::Database(db) if db.is_unique_violation() => Error::new(ErrorCode::Conflict).with_source(e),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Error::unavailable(e),
         _ => Error::internal(e),
     }
 }

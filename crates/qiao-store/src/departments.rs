@@ -39,10 +39,8 @@ pub async fn get(db: &mut dyn Db, id: DepartmentId) -> Result<Option<Department>
     let row = q!(
         db,
         fetch_optional,
-        sqlx::query_as::<_, Row>(
-            "SELECT id, parent_id, name, created_at, updated_at FROM departments WHERE id = $1"
-        )
-        .bind(id.0)
+        sqlx::query_as::<_, Row>("SELECT id, parent_id, name, created_at, updated_at FROM departments WHERE id = $1")
+            .bind(id.0)
     )?;
     Ok(row.map(from_row))
 }
@@ -132,7 +130,8 @@ pub async fn height(db: &mut dyn Db, id: DepartmentId) -> Result<usize> {
 
 /// Writes the name, parent and update time of `d`.
 pub async fn update(db: &mut dyn Db, d: &Department) -> Result<()> {
-    exec!(db,
+    exec!(
+        db,
         sqlx::query("UPDATE departments SET parent_id = $2, name = $3, name_key = $4, updated_at = $5 WHERE id = $1")
             .bind(d.id.0)
             .bind(d.parent_id.map(|p| p.0))
@@ -144,10 +143,7 @@ pub async fn update(db: &mut dyn Db, d: &Department) -> Result<()> {
 }
 
 pub async fn delete(db: &mut dyn Db, id: DepartmentId) -> Result<()> {
-    exec!(
-        db,
-        sqlx::query("DELETE FROM departments WHERE id = $1").bind(id.0)
-    )?;
+    exec!(db, sqlx::query("DELETE FROM departments WHERE id = $1").bind(id.0))?;
     Ok(())
 }
 
@@ -161,12 +157,10 @@ pub async fn name_taken(
     let row = q!(
         db,
         fetch_optional,
-        sqlx::query_as::<_, (i32,)>(
-            "SELECT 1 FROM departments WHERE parent_id = $1 AND name_key = $2 AND id <> $3"
-        )
-        .bind(parent.0)
-        .bind(text::fold(name))
-        .bind(except.map_or(Uuid::nil(), |e| e.0))
+        sqlx::query_as::<_, (i32,)>("SELECT 1 FROM departments WHERE parent_id = $1 AND name_key = $2 AND id <> $3")
+            .bind(parent.0)
+            .bind(text::fold(name))
+            .bind(except.map_or(Uuid::nil(), |e| e.0))
     )?;
     Ok(row.is_some())
 }

@@ -30,9 +30,7 @@ type Row = (
     i64,
 );
 
-fn from_row(
-    (pos, audience, conversation_id, user_id, seq, kind, frame, created_at): Row,
-) -> StoredEvent {
+fn from_row((pos, audience, conversation_id, user_id, seq, kind, frame, created_at): Row) -> StoredEvent {
     StoredEvent {
         pos,
         audience,
@@ -83,9 +81,6 @@ pub async fn range(db: &mut dyn Db, after: i64, limit: i64) -> Result<Vec<Stored
 /// Drops events committed before `before` (clients further behind refetch); returns how
 /// many were dropped.
 pub async fn prune(db: &mut dyn Db, before: Millis) -> Result<u64> {
-    let done = exec!(
-        db,
-        sqlx::query("DELETE FROM events WHERE created_at < $1").bind(before)
-    )?;
+    let done = exec!(db, sqlx::query("DELETE FROM events WHERE created_at < $1").bind(before))?;
     Ok(done)
 }

@@ -112,10 +112,7 @@ pub enum Engine {
 
 impl Engine {
     pub fn from_url(url: &str) -> Result<Engine> {
-        if let Some(path) = url
-            .strip_prefix("sqlite://")
-            .or_else(|| url.strip_prefix("sqlite:"))
-        {
+        if let Some(path) = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")) {
             let path = path.split('?').next().unwrap_or_default();
             if path.is_empty() || path == ":memory:" {
                 return Err(Error::invalid(
@@ -128,10 +125,7 @@ impl Engine {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             return Ok(Engine::Postgres);
         }
-        Err(Error::invalid(
-            "database",
-            "must start with sqlite: or postgres://",
-        ))
+        Err(Error::invalid("database", "must start with sqlite: or postgres://"))
     }
 }
 
@@ -164,8 +158,8 @@ enum ReaderConn {
 impl Db for Reader {
     fn conn(&mut self) -> Conn<'_> {
         match &mut self.0 {
-            ReaderConn::Sqlite(c) => Conn::Sqlite(&mut **c),
-            ReaderConn::Pg(c) => Conn::Pg(&mut **c),
+            ReaderConn::Sqlite(c) => Conn::Sqlite(c),
+            ReaderConn::Pg(c) => Conn::Pg(c),
         }
     }
 }
@@ -185,18 +179,12 @@ impl Store {
             }
             Engine::Postgres => {
                 let (read, conn) = open_postgres(&config.url, config.read_connections).await?;
-                (
-                    ReadPool::Pg(read),
-                    writer::WriterConn::Pg(conn),
-                    Dialect::Postgres,
-                )
+                (ReadPool::Pg(read), writer::WriterConn::Pg(conn), Dialect::Postgres)
             }
         };
         let reconnect = writer::Connector::new(&config.url)?;
         let (tx, rx) = mpsc::channel(config.queue.max(1));
-        let task = tokio::spawn(
-            writer::Writer::new(writer_conn, reconnect, sink, config.max_batch.max(1)).run(rx),
-        );
+        let task = tokio::spawn(writer::Writer::new(writer_conn, reconnect, sink, config.max_batch.max(1)).run(rx));
         Ok(Store {
             inner: Arc::new(Inner {
                 read,
@@ -237,9 +225,7 @@ impl Store {
             .send(writer::Msg::Job(job))
             .await
             .map_err(|_| Error::unavailable("the store is shutting down"))?;
-        let out = answer
-            .await
-            .map_err(|_| Error::unavailable("the writer stopped"))??;
+        let out = answer.await.map_err(|_| Error::unavailable("the writer stopped"))??;
         out.downcast::<T>()
             .map(|b| *b)
             .map_err(|_| Error::internal("writer returned an unexpected type"))
@@ -259,21 +245,10 @@ impl Store {
     /// `unavailable`.
     pub async fn close(&self) {
         let (done, wait) = oneshot::channel();
-        if self
-            .inner
-            .writer
-            .send(writer::Msg::Close(done))
-            .await
-            .is_ok()
-        {
+        if self.inner.writer.send(writer::Msg::Close(done)).await.is_ok() {
             let _ = wait.await;
         }
-        let task = self
-            .inner
-            .writer_task
-            .lock()
-            .ok()
-            .and_then(|mut t| t.take());
+        let task = self.inner.writer_task.lock().ok().and_then(|mut t| t.take());
         if let Some(task) = task {
             let _ = task.await;
         }
@@ -296,10 +271,7 @@ fn sqlite_options(path: &Path) -> SqliteConnectOptions {
 async fn open_sqlite(path: &Path, readers: u32) -> Result<(SqlitePool, sqlx::SqliteConnection)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
-            Error::unavailable(e).with_message(format!(
-                "cannot create the data directory {}",
-                dir.display()
-            ))
+            Error::unavailable(e).with_message(format!("cannot create the data directory {}", dir.display()))
         })?;
     }
     // The writer: WAL, and synchronous=FULL so a commit is on disk before it is acknowledged.
@@ -307,10 +279,12 @@ async fn open_sqlite(path: &Path, readers: u32) -> Result<(SqlitePool, sqlx::Sql
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full);
-    let mut writer = writer_opts.connect().await.map_err(|e| {
-        Error::unavailable(e).with_message(format!("cannot open the database {}", path.display()))
-    })?;
-    migrate::run_sqlite(&mut writer).await?;
+    let cannot_open = |e: Error| e.with_message(format!("cannot open the database {}", path.display()));
+    migrate::run_sqlite(writer_opts.clone()).await.map_err(cannot_open)?;
+    let writer = writer_opts
+        .connect()
+        .await
+        .map_err(|e| cannot_open(Error::unavailable(e)))?;
     let read = SqlitePoolOptions::new()
         .max_connections(readers.max(1))
         .min_connections(1)
@@ -322,16 +296,14 @@ async fn open_sqlite(path: &Path, readers: u32) -> Result<(SqlitePool, sqlx::Sql
 }
 
 async fn open_postgres(url: &str, readers: u32) -> Result<(PgPool, sqlx::PgConnection)> {
-    let opts = PgConnectOptions::from_str(url).map_err(|e| {
-        Error::invalid("database", "is not a valid PostgreSQL URL").with_source(e.to_string())
-    })?;
-    let mut writer = opts.connect().await.map_err(|e| {
-        Error::unavailable(e).with_message(format!(
-            "cannot connect to PostgreSQL at {}",
-            redact_url(url)
-        ))
-    })?;
-    migrate::run_postgres(&mut writer).await?;
+    let opts = PgConnectOptions::from_str(url)
+        .map_err(|e| Error::invalid("database", "is not a valid PostgreSQL URL").with_source(e.to_string()))?;
+    let cannot_connect = |e: Error| e.with_message(format!("cannot connect to PostgreSQL at {}", redact_url(url)));
+    migrate::run_postgres(opts.clone()).await.map_err(cannot_connect)?;
+    let writer = opts
+        .connect()
+        .await
+        .map_err(|e| cannot_connect(Error::unavailable(e)))?;
     let read = PgPoolOptions::new()
         .max_connections(readers.max(1))
         .acquire_timeout(Duration::from_secs(10))
@@ -351,14 +323,8 @@ mod tests {
             redact_url("postgres://qiao:s3cret@db:5432/qiao"),
             "postgres://qiao:***@db:5432/qiao"
         );
-        assert_eq!(
-            redact_url("postgres://qiao@db/qiao"),
-            "postgres://qiao:***@db/qiao"
-        );
-        assert_eq!(
-            redact_url("sqlite:./qiao-data/qiao.db"),
-            "sqlite:./qiao-data/qiao.db"
-        );
+        assert_eq!(redact_url("postgres://qiao@db/qiao"), "postgres://qiao:***@db/qiao");
+        assert_eq!(redact_url("sqlite:./qiao-data/qiao.db"), "sqlite:./qiao-data/qiao.db");
         assert!(!redact_url("postgres://u:p@h/db?password=zzz").contains("zzz"));
     }
 
@@ -372,10 +338,7 @@ mod tests {
             Engine::from_url("sqlite:///tmp/x.db").unwrap(),
             Engine::Sqlite("/tmp/x.db".into())
         );
-        assert_eq!(
-            Engine::from_url("postgres://h/db").unwrap(),
-            Engine::Postgres
-        );
+        assert_eq!(Engine::from_url("postgres://h/db").unwrap(), Engine::Postgres);
         assert!(Engine::from_url("sqlite::memory:").is_err());
         assert!(Engine::from_url("mysql://h/db").is_err());
     }

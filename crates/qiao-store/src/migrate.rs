@@ -47,15 +47,31 @@ fn migrate_err(e: sqlx::migrate::MigrateError) -> Error {
     )
 }
 
-pub(crate) async fn run_sqlite(conn: &mut sqlx::SqliteConnection) -> Result<()> {
-    migrator(SQLITE).run(conn).await.map_err(migrate_err)
+// Migrations run through a one-connection pool: `Migrator::run` on a bare `&mut Connection`
+// yields a future the compiler cannot prove `Send` ("Acquire is not general enough").
+pub(crate) async fn run_sqlite(options: sqlx::sqlite::SqliteConnectOptions) -> Result<()> {
+    let pool = sqlx::sqlite::SqlitePoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(Error::unavailable)?;
+    let result = migrator(SQLITE).run(&pool).await.map_err(migrate_err);
+    pool.close().await;
+    result
 }
 
-pub(crate) async fn run_postgres(conn: &mut sqlx::PgConnection) -> Result<()> {
+pub(crate) async fn run_postgres(options: sqlx::postgres::PgConnectOptions) -> Result<()> {
+    let pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(options)
+        .await
+        .map_err(Error::unavailable)?;
     // Locking (an advisory lock) lets several nodes start at once against one database.
     let mut m = migrator(POSTGRES);
     m.set_locking(true);
-    m.run(conn).await.map_err(migrate_err)
+    let result = m.run(&pool).await.map_err(migrate_err);
+    pool.close().await;
+    result
 }
 
 #[cfg(test)]
@@ -76,24 +92,14 @@ mod tests {
     fn both_dialects_have_the_same_versions() {
         let versions = |s: &[Source]| s.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>();
         assert_eq!(versions(SQLITE), versions(POSTGRES));
-        assert_eq!(
-            SQLITE.iter().map(|m| m.0).collect::<Vec<_>>(),
-            MIGRATION_VERSIONS
-        );
+        assert_eq!(SQLITE.iter().map(|m| m.0).collect::<Vec<_>>(), MIGRATION_VERSIONS);
     }
 
     #[test]
     fn every_migration_file_is_embedded() {
         for (dir, list) in [("sqlite", SQLITE), ("postgres", POSTGRES)] {
-            let expected: Vec<String> = list
-                .iter()
-                .map(|(v, d, _)| format!("{v:04}_{d}.sql"))
-                .collect();
-            assert_eq!(
-                files(dir),
-                expected,
-                "migrations/{dir} and the embedded list differ"
-            );
+            let expected: Vec<String> = list.iter().map(|(v, d, _)| format!("{v:04}_{d}.sql")).collect();
+            assert_eq!(files(dir), expected, "migrations/{dir} and the embedded list differ");
         }
     }
 }

@@ -27,15 +27,17 @@ pub async fn get(db: &mut dyn Db) -> Result<Option<Org>> {
 /// Creates the organisation and its root department (once).
 pub async fn create(db: &mut dyn Db, name: &str, root: &Department) -> Result<Org> {
     if get(db).await?.is_some() {
-        return Err(Error::new(qiao_domain::ErrorCode::Conflict)
-            .with_message("The organisation already exists."));
+        return Err(Error::new(qiao_domain::ErrorCode::Conflict).with_message("The organisation already exists."));
     }
     departments::insert(db, root).await?;
-    exec!(db,
-        sqlx::query("INSERT INTO org (id, name, root_department_id, setup_complete, created_at) VALUES (1, $1, $2, FALSE, $3)")
-            .bind(name)
-            .bind(root.id.0)
-            .bind(root.created_at)
+    exec!(
+        db,
+        sqlx::query(
+            "INSERT INTO org (id, name, root_department_id, setup_complete, created_at) VALUES (1, $1, $2, FALSE, $3)"
+        )
+        .bind(name)
+        .bind(root.id.0)
+        .bind(root.created_at)
     )?;
     Ok(Org {
         name: name.to_owned(),
@@ -46,38 +48,25 @@ pub async fn create(db: &mut dyn Db, name: &str, root: &Department) -> Result<Or
 }
 
 pub async fn rename(db: &mut dyn Db, name: &str) -> Result<()> {
-    exec!(
-        db,
-        sqlx::query("UPDATE org SET name = $1 WHERE id = 1").bind(name)
-    )?;
+    exec!(db, sqlx::query("UPDATE org SET name = $1 WHERE id = 1").bind(name))?;
     Ok(())
 }
 
 /// Records that the first owner exists; setup links stop working.
 pub async fn mark_setup_complete(db: &mut dyn Db) -> Result<()> {
-    exec!(
-        db,
-        sqlx::query("UPDATE org SET setup_complete = TRUE WHERE id = 1")
-    )?;
+    exec!(db, sqlx::query("UPDATE org SET setup_complete = TRUE WHERE id = 1"))?;
     exec!(db, sqlx::query("DELETE FROM setup_tokens"))?;
     Ok(())
 }
 
 /// Stores the hash of a fresh setup token.
-pub async fn add_setup_token(
-    db: &mut dyn Db,
-    token_hash: &[u8],
-    now: Millis,
-    expires_at: Millis,
-) -> Result<()> {
+pub async fn add_setup_token(db: &mut dyn Db, token_hash: &[u8], now: Millis, expires_at: Millis) -> Result<()> {
     exec!(
         db,
-        sqlx::query(
-            "INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)"
-        )
-        .bind(token_hash)
-        .bind(now)
-        .bind(expires_at)
+        sqlx::query("INSERT INTO setup_tokens (token_hash, created_at, expires_at) VALUES ($1, $2, $3)")
+            .bind(token_hash)
+            .bind(now)
+            .bind(expires_at)
     )?;
     Ok(())
 }
@@ -87,10 +76,8 @@ pub async fn consume_setup_token(db: &mut dyn Db, token_hash: &[u8], now: Millis
     let row = q!(
         db,
         fetch_optional,
-        sqlx::query_as::<_, (i64,)>(
-            "DELETE FROM setup_tokens WHERE token_hash = $1 RETURNING expires_at"
-        )
-        .bind(token_hash)
+        sqlx::query_as::<_, (i64,)>("DELETE FROM setup_tokens WHERE token_hash = $1 RETURNING expires_at")
+            .bind(token_hash)
     )?;
     Ok(row.is_some_and(|(expires_at,)| expires_at > now))
 }

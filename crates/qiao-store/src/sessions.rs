@@ -32,14 +32,11 @@ pub struct SessionAuth {
 
 type AuthRow = (Uuid, Uuid, String, String, i64, i64);
 
-fn auth_from(
-    (id, user_id, kind, csrf_token, last_used_at, expires_at): AuthRow,
-) -> Result<SessionAuth> {
+fn auth_from((id, user_id, kind, csrf_token, last_used_at, expires_at): AuthRow) -> Result<SessionAuth> {
     Ok(SessionAuth {
         id: SessionId(id),
         user_id: UserId(user_id),
-        kind: SessionKind::parse(&kind)
-            .ok_or_else(|| Error::internal("unknown session kind in database"))?,
+        kind: SessionKind::parse(&kind).ok_or_else(|| Error::internal("unknown session kind in database"))?,
         csrf_token,
         last_used_at,
         expires_at,
@@ -47,7 +44,8 @@ fn auth_from(
 }
 
 pub async fn insert(db: &mut dyn Db, s: &NewSession) -> Result<()> {
-    exec!(db,
+    exec!(
+        db,
         sqlx::query(
             "INSERT INTO sessions (id, user_id, token_hash, csrf_token, kind, device_name, ip, created_at, \
              last_used_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8, $9)"
@@ -101,47 +99,35 @@ pub async fn list_for_user(db: &mut dyn Db, user_id: UserId) -> Result<Vec<Sessi
         .bind(user_id.0)
     )?;
     rows.into_iter()
-        .map(
-            |(id, kind, device_name, ip, created_at, last_used_at, expires_at)| {
-                Ok(Session {
-                    id: SessionId(id),
-                    kind: SessionKind::parse(&kind)
-                        .ok_or_else(|| Error::internal("unknown session kind in database"))?,
-                    device_name,
-                    ip,
-                    created_at,
-                    last_used_at,
-                    expires_at,
-                    current: false,
-                })
-            },
-        )
+        .map(|(id, kind, device_name, ip, created_at, last_used_at, expires_at)| {
+            Ok(Session {
+                id: SessionId(id),
+                kind: SessionKind::parse(&kind).ok_or_else(|| Error::internal("unknown session kind in database"))?,
+                device_name,
+                ip,
+                created_at,
+                last_used_at,
+                expires_at,
+                current: false,
+            })
+        })
         .collect()
 }
 
 /// Deletes one session; true if it existed.
 pub async fn delete(db: &mut dyn Db, id: SessionId) -> Result<bool> {
-    let done = exec!(
-        db,
-        sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id.0)
-    )?;
+    let done = exec!(db, sqlx::query("DELETE FROM sessions WHERE id = $1").bind(id.0))?;
     Ok(done > 0)
 }
 
 /// Deletes all of a user's sessions except `keep`; returns the ids deleted.
-pub async fn delete_for_user(
-    db: &mut dyn Db,
-    user_id: UserId,
-    keep: Option<SessionId>,
-) -> Result<Vec<SessionId>> {
+pub async fn delete_for_user(db: &mut dyn Db, user_id: UserId, keep: Option<SessionId>) -> Result<Vec<SessionId>> {
     let rows = q!(
         db,
         fetch_all,
-        sqlx::query_as::<_, (Uuid,)>(
-            "DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING id"
-        )
-        .bind(user_id.0)
-        .bind(keep.map_or(Uuid::nil(), |k| k.0))
+        sqlx::query_as::<_, (Uuid,)>("DELETE FROM sessions WHERE user_id = $1 AND id <> $2 RETURNING id")
+            .bind(user_id.0)
+            .bind(keep.map_or(Uuid::nil(), |k| k.0))
     )?;
     Ok(rows.into_iter().map(|(id,)| SessionId(id)).collect())
 }
@@ -163,15 +149,10 @@ pub async fn delete_expired(db: &mut dyn Db, now: Millis) -> Result<Vec<(UserId,
     let rows = q!(
         db,
         fetch_all,
-        sqlx::query_as::<_, (Uuid, Uuid)>(
-            "DELETE FROM sessions WHERE expires_at <= $1 RETURNING user_id, id"
-        )
-        .bind(now)
+        sqlx::query_as::<_, (Uuid, Uuid)>("DELETE FROM sessions WHERE expires_at <= $1 RETURNING user_id, id")
+            .bind(now)
     )?;
-    Ok(rows
-        .into_iter()
-        .map(|(u, s)| (UserId(u), SessionId(s)))
-        .collect())
+    Ok(rows.into_iter().map(|(u, s)| (UserId(u), SessionId(s))).collect())
 }
 
 /// Keeps a user's `keep` most recently used sessions and deletes the rest; returns those
@@ -180,10 +161,8 @@ pub async fn prune_oldest(db: &mut dyn Db, user_id: UserId, keep: usize) -> Resu
     let rows = q!(
         db,
         fetch_all,
-        sqlx::query_as::<_, (Uuid,)>(
-            "SELECT id FROM sessions WHERE user_id = $1 ORDER BY last_used_at DESC, id DESC"
-        )
-        .bind(user_id.0)
+        sqlx::query_as::<_, (Uuid,)>("SELECT id FROM sessions WHERE user_id = $1 ORDER BY last_used_at DESC, id DESC")
+            .bind(user_id.0)
     )?;
     let mut deleted = Vec::new();
     for (id,) in rows.into_iter().skip(keep) {

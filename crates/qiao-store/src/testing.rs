@@ -26,10 +26,7 @@ impl TestDb {
         let dir = std::env::temp_dir().join(format!("qiao-test-{}", uuid::Uuid::now_v7().simple()));
         std::fs::create_dir_all(&dir).expect("create a temporary directory");
         let url = format!("sqlite:{}", dir.join("qiao.db").display());
-        TestDb {
-            url,
-            dir: Some(dir),
-        }
+        TestDb { url, dir: Some(dir) }
     }
 
     /// The directory holding a SQLite test database.
@@ -43,19 +40,12 @@ impl TestDb {
     pub async fn postgres() -> Option<TestDb> {
         let required = std::env::var_os(REQUIRE_POSTGRES_ENV).is_some();
         let Ok(admin_url) = std::env::var(POSTGRES_ENV) else {
-            assert!(
-                !required,
-                "{REQUIRE_POSTGRES_ENV} is set but {POSTGRES_ENV} is not"
-            );
+            assert!(!required, "{REQUIRE_POSTGRES_ENV} is set but {POSTGRES_ENV} is not");
             return None;
         };
         let name = format!("qiao_t_{}", uuid::Uuid::now_v7().simple());
-        let opts = PgConnectOptions::from_str(&admin_url)
-            .expect("QIAO_TEST_POSTGRES_URL is not a valid URL");
-        let mut admin = opts
-            .connect()
-            .await
-            .expect("connect to the PostgreSQL test server");
+        let opts = PgConnectOptions::from_str(&admin_url).expect("QIAO_TEST_POSTGRES_URL is not a valid URL");
+        let mut admin = opts.connect().await.expect("connect to the PostgreSQL test server");
         sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
             .execute(&mut admin)
             .await
@@ -98,10 +88,7 @@ mod tests {
     #[test]
     fn database_names_are_replaced() {
         use super::with_database;
-        assert_eq!(
-            with_database("postgres://u@h:5/postgres", "x"),
-            "postgres://u@h:5/x"
-        );
+        assert_eq!(with_database("postgres://u@h:5/postgres", "x"), "postgres://u@h:5/x");
         assert_eq!(with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
         assert_eq!(
             with_database("postgres://u@h/p?sslmode=disable", "x"),

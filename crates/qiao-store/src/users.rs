@@ -31,27 +31,15 @@ type Row = (
 );
 
 fn from_row(r: Row, secondary: Vec<DepartmentId>, managed: Vec<DepartmentId>) -> Result<User> {
-    let (
-        id,
-        username,
-        email,
-        display_name,
-        title,
-        role,
-        status,
-        primary,
-        must_change_password,
-        created_at,
-        updated_at,
-    ) = r;
+    let (id, username, email, display_name, title, role, status, primary, must_change_password, created_at, updated_at) =
+        r;
     Ok(User {
         id: UserId(id),
         username,
         email,
         display_name,
         title,
-        role: Role::parse(&role)
-            .ok_or_else(|| Error::internal(format!("unknown role {role:?} in database")))?,
+        role: Role::parse(&role).ok_or_else(|| Error::internal(format!("unknown role {role:?} in database")))?,
         status: UserStatus::parse(&status)
             .ok_or_else(|| Error::internal(format!("unknown status {status:?} in database")))?,
         primary_department_id: DepartmentId(primary),
@@ -98,16 +86,14 @@ pub async fn insert(db: &mut dyn Db, u: &NewUser) -> Result<User> {
         role: u.role,
         status: UserStatus::Active,
         primary_department_id: u.primary_department_id,
-        secondary_department_ids: normalized(
-            &u.secondary_department_ids,
-            Some(u.primary_department_id),
-        ),
+        secondary_department_ids: normalized(&u.secondary_department_ids, Some(u.primary_department_id)),
         managed_department_ids: normalized(&u.managed_department_ids, None),
         must_change_password: u.must_change_password,
         created_at: u.now,
         updated_at: u.now,
     };
-    exec!(db,
+    exec!(
+        db,
         sqlx::query(concat!(
             "INSERT INTO users (",
             user_columns!(),
@@ -125,7 +111,12 @@ pub async fn insert(db: &mut dyn Db, u: &NewUser) -> Result<User> {
         .bind(user.created_at)
         .bind(user.updated_at)
         .bind(&u.password_hash)
-        .bind(search_key(&user.username, &user.display_name, user.email.as_deref(), &user.title))
+        .bind(search_key(
+            &user.username,
+            &user.display_name,
+            user.email.as_deref(),
+            &user.title
+        ))
     )?;
     write_departments(db, &user).await?;
     Ok(user)
@@ -133,11 +124,7 @@ pub async fn insert(db: &mut dyn Db, u: &NewUser) -> Result<User> {
 
 /// Sorted, de-duplicated, without `exclude`.
 fn normalized(ids: &[DepartmentId], exclude: Option<DepartmentId>) -> Vec<DepartmentId> {
-    let mut v: Vec<DepartmentId> = ids
-        .iter()
-        .copied()
-        .filter(|d| Some(*d) != exclude)
-        .collect();
+    let mut v: Vec<DepartmentId> = ids.iter().copied().filter(|d| Some(*d) != exclude).collect();
     v.sort();
     v.dedup();
     v
@@ -221,12 +208,7 @@ pub async fn get(db: &mut dyn Db, id: UserId) -> Result<Option<User>> {
     let row = q!(
         db,
         fetch_optional,
-        sqlx::query_as::<_, Row>(concat!(
-            "SELECT ",
-            user_columns!(),
-            " FROM users WHERE id = $1"
-        ))
-        .bind(id.0)
+        sqlx::query_as::<_, Row>(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1")).bind(id.0)
     )?;
     Ok(with_departments(db, row.into_iter().collect()).await?.pop())
 }
@@ -268,10 +250,8 @@ pub async fn credentials(db: &mut dyn Db, id: UserId) -> Result<Option<Credentia
     let row = q!(
         db,
         fetch_optional,
-        sqlx::query_as::<_, (Uuid, String, String)>(
-            "SELECT id, password_hash, status FROM users WHERE id = $1"
-        )
-        .bind(id.0)
+        sqlx::query_as::<_, (Uuid, String, String)>("SELECT id, password_hash, status FROM users WHERE id = $1")
+            .bind(id.0)
     )?;
     credentials_from(row)
 }
@@ -281,18 +261,13 @@ fn credentials_from(row: Option<(Uuid, String, String)>) -> Result<Option<Creden
         Ok(Credentials {
             user_id: UserId(id),
             password_hash,
-            status: UserStatus::parse(&status)
-                .ok_or_else(|| Error::internal("unknown status in database"))?,
+            status: UserStatus::parse(&status).ok_or_else(|| Error::internal("unknown status in database"))?,
         })
     })
     .transpose()
 }
 
-pub async fn username_taken(
-    db: &mut dyn Db,
-    username: &str,
-    except: Option<UserId>,
-) -> Result<bool> {
+pub async fn username_taken(db: &mut dyn Db, username: &str, except: Option<UserId>) -> Result<bool> {
     let row = q!(
         db,
         fetch_optional,
@@ -317,12 +292,10 @@ pub async fn email_taken(db: &mut dyn Db, email: &str, except: Option<UserId>) -
 /// Writes every profile field of `user` (not the password), including its departments.
 pub async fn update(db: &mut dyn Db, user: &User) -> Result<()> {
     let mut user = user.clone();
-    user.secondary_department_ids = normalized(
-        &user.secondary_department_ids,
-        Some(user.primary_department_id),
-    );
+    user.secondary_department_ids = normalized(&user.secondary_department_ids, Some(user.primary_department_id));
     user.managed_department_ids = normalized(&user.managed_department_ids, None);
-    let done = exec!(db,
+    let done = exec!(
+        db,
         sqlx::query(
             "UPDATE users SET username = $2, email = $3, display_name = $4, title = $5, role = $6, status = $7, \
              primary_department_id = $8, must_change_password = $9, updated_at = $10, search_key = $11 \
@@ -338,7 +311,12 @@ pub async fn update(db: &mut dyn Db, user: &User) -> Result<()> {
         .bind(user.primary_department_id.0)
         .bind(user.must_change_password)
         .bind(user.updated_at)
-        .bind(search_key(&user.username, &user.display_name, user.email.as_deref(), &user.title))
+        .bind(search_key(
+            &user.username,
+            &user.display_name,
+            user.email.as_deref(),
+            &user.title
+        ))
     )?;
     if done == 0 {
         return Err(Error::not_found());
@@ -353,7 +331,8 @@ pub async fn set_password(
     must_change: bool,
     now: Millis,
 ) -> Result<()> {
-    exec!(db,
+    exec!(
+        db,
         sqlx::query("UPDATE users SET password_hash = $2, must_change_password = $3, updated_at = $4 WHERE id = $1")
             .bind(id.0)
             .bind(password_hash)
@@ -367,19 +346,13 @@ pub async fn count_active_owners(db: &mut dyn Db) -> Result<i64> {
     let (n,) = q!(
         db,
         fetch_one,
-        sqlx::query_as::<_, (i64,)>(
-            "SELECT COUNT(*) FROM users WHERE role = 'owner' AND status = 'active'"
-        )
+        sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM users WHERE role = 'owner' AND status = 'active'")
     )?;
     Ok(n)
 }
 
 pub async fn count(db: &mut dyn Db) -> Result<i64> {
-    let (n,) = q!(
-        db,
-        fetch_one,
-        sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM users")
-    )?;
+    let (n,) = q!(db, fetch_one, sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM users"))?;
     Ok(n)
 }
 
@@ -399,12 +372,10 @@ pub struct UserQuery {
 }
 
 pub async fn list(db: &mut dyn Db, query: &UserQuery) -> Result<Vec<User>> {
-    let pattern = query.search.as_deref().map(|s| {
-        format!(
-            "%{}%",
-            qiao_domain::text::escape_like(&qiao_domain::text::fold(s))
-        )
-    });
+    let pattern = query
+        .search
+        .as_deref()
+        .map(|s| format!("%{}%", qiao_domain::text::escape_like(&qiao_domain::text::fold(s))));
     let (after_name, after_id) = match &query.after {
         Some((name, id)) => (Some(name.clone()), id.0),
         None => (None, Uuid::nil()),

@@ -39,10 +39,7 @@ impl Job {
         T: Send + 'static,
         F: for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + Sync + 'static,
     {
-        Job {
-            op: erase(op),
-            reply,
-        }
+        Job { op: erase(op), reply }
     }
 }
 
@@ -81,17 +78,16 @@ impl Connector {
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Full),
             ),
-            Engine::Postgres => Connector::Pg(PgConnectOptions::from_str(url).map_err(|e| {
-                Error::invalid("database", "is not a valid PostgreSQL URL").with_source(e)
-            })?),
+            Engine::Postgres => Connector::Pg(
+                PgConnectOptions::from_str(url)
+                    .map_err(|e| Error::invalid("database", "is not a valid PostgreSQL URL").with_source(e))?,
+            ),
         })
     }
 
     async fn connect(&self) -> Result<WriterConn> {
         Ok(match self {
-            Connector::Sqlite(o) => {
-                WriterConn::Sqlite(o.connect().await.map_err(Error::unavailable)?)
-            }
+            Connector::Sqlite(o) => WriterConn::Sqlite(o.connect().await.map_err(Error::unavailable)?),
             Connector::Pg(o) => WriterConn::Pg(o.connect().await.map_err(Error::unavailable)?),
         })
     }
@@ -133,7 +129,8 @@ impl Tx {
             Audience::User(u) => (None, Some(u.0)),
             Audience::Staff | Audience::Everyone => (None, None),
         };
-        exec!(self,
+        exec!(
+            self,
             sqlx::query(
                 "INSERT INTO events (pos, audience, conversation_id, user_id, seq, kind, frame, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -176,9 +173,7 @@ impl Tx {
         match q!(
             &mut tx,
             fetch_one,
-            sqlx::query_as::<_, (i64,)>(
-                "UPDATE stream_head SET pos = pos WHERE id = 1 RETURNING pos"
-            )
+            sqlx::query_as::<_, (i64,)>("UPDATE stream_head SET pos = pos WHERE id = 1 RETURNING pos")
         ) {
             Ok((pos,)) => {
                 tx.base_pos = pos;
@@ -192,9 +187,7 @@ impl Tx {
         }
     }
 
-    async fn commit(
-        mut self,
-    ) -> std::result::Result<(WriterConn, Vec<Event>), (WriterConn, Error)> {
+    async fn commit(mut self) -> std::result::Result<(WriterConn, Vec<Event>), (WriterConn, Error)> {
         if self.pos != self.base_pos {
             let pos = self.pos;
             if let Err(e) = exec!(
@@ -245,12 +238,7 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    pub(crate) fn new(
-        conn: WriterConn,
-        connector: Connector,
-        sink: EventSink,
-        max_batch: usize,
-    ) -> Writer {
+    pub(crate) fn new(conn: WriterConn, connector: Connector, sink: EventSink, max_batch: usize) -> Writer {
         Writer {
             conn: Some(conn),
             connector,
@@ -283,9 +271,7 @@ impl Writer {
         while let Ok(msg) = rx.try_recv() {
             match msg {
                 Msg::Job(j) => {
-                    let _ = j
-                        .reply
-                        .send(Err(Error::unavailable("the store is shutting down")));
+                    let _ = j.reply.send(Err(Error::unavailable("the store is shutting down")));
                 }
                 Msg::Close(done) => {
                     let _ = done.send(());
@@ -346,8 +332,7 @@ impl Writer {
                         for (job, out) in jobs.into_iter().zip(outputs) {
                             let _ = job.reply.send(Ok(out));
                         }
-                        metrics::histogram!("qiao_store_commit_seconds")
-                            .record(started.elapsed().as_secs_f64());
+                        metrics::histogram!("qiao_store_commit_seconds").record(started.elapsed().as_secs_f64());
                         return;
                     }
                     Err((conn, e)) => {
@@ -376,7 +361,8 @@ impl Writer {
 fn fail_all(jobs: Vec<Job>, e: &Error) {
     metrics::counter!("qiao_store_failed_batches_total").increment(1);
     for job in jobs {
-        let _ = job.reply.send(Err(Error::unavailable(e.to_string())
-            .with_message("The database is unavailable; retry shortly.")));
+        let _ = job.reply.send(Err(
+            Error::unavailable(e.to_string()).with_message("The database is unavailable; retry shortly.")
+        ));
     }
 }

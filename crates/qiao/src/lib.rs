@@ -1,1 +1,195 @@
+//! The `qiao` binary's library half: configuration, and [`serve`], the one entry point that
+//! turns a configuration, a bound listener and a shutdown signal into a running server.
+//! Tests call it directly (several servers per process, on port 0).
 
+pub mod config;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use qiao_api::{ApiConfig, AppState};
+use qiao_domain::Error;
+use qiao_service::crypto::PasswordParams;
+use qiao_service::throttle::ThrottleConfig;
+use qiao_service::{ServiceConfig, Services};
+use qiao_store::{Engine, Store, StoreConfig};
+use tokio::net::TcpListener;
+
+pub use config::{Config, ConfigError, Layer};
+
+/// What a started server reports once it accepts connections.
+#[derive(Clone, Debug)]
+pub struct Ready {
+    pub addr: SocketAddr,
+    pub public_url: String,
+    /// While the organisation has no owner: the one-time setup link.
+    pub setup_link: Option<String>,
+    /// The token inside `setup_link`.
+    pub setup_token: Option<String>,
+}
+
+/// The process-wide Prometheus recorder (metrics macros need one global recorder).
+fn metrics_handle() -> Option<PrometheusHandle> {
+    static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            metrics::set_global_recorder(recorder).ok().map(|_| handle)
+        })
+        .clone()
+}
+
+pub fn store_config(config: &Config) -> StoreConfig {
+    StoreConfig {
+        url: config.database.0.clone(),
+        read_connections: config.db_read_connections,
+        max_batch: config.db_max_batch,
+        queue: 8192,
+    }
+}
+
+pub fn service_config(config: &Config) -> ServiceConfig {
+    let lockout = Duration::from_secs(config.login_lockout_minutes.max(1) * 60);
+    ServiceConfig {
+        session_idle_ttl: Duration::from_secs(u64::from(config.session_idle_days) * 24 * 3600),
+        max_sessions_per_user: config.max_sessions_per_user,
+        password: PasswordParams {
+            memory_kib: config.password_memory_kib,
+            iterations: config.password_iterations,
+            concurrency: config.password_concurrency,
+        },
+        throttle: ThrottleConfig {
+            account_failures: config.login_max_failures_per_account,
+            address_failures: config.login_max_failures_per_address,
+            window: lockout,
+            lockout,
+            ..ThrottleConfig::default()
+        },
+        event_retention: Duration::from_secs(u64::from(config.event_retention_days) * 24 * 3600),
+        ..ServiceConfig::default()
+    }
+}
+
+/// Holds an exclusive lock beside a SQLite database for as long as the server runs: two
+/// servers on one SQLite file would each believe they are the only writer.
+struct SqliteLock(#[allow(dead_code)] std::fs::File);
+
+fn lock_sqlite(db: &std::path::Path) -> Result<Option<SqliteLock>, Error> {
+    let mut path = PathBuf::from(db);
+    path.as_mut_os_string().push(".lock");
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            Error::unavailable(e).with_message(format!("cannot create the data directory {}", dir.display()))
+        })?;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| Error::unavailable(e).with_message(format!("cannot open {}", path.display())))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(SqliteLock(file))),
+        Err(_) => Err(Error::new(qiao_domain::ErrorCode::Conflict).with_message(format!(
+            "another Qiao server is already using the SQLite database {} (lock file {}). \
+             Several nodes need PostgreSQL: --database postgres://…",
+            db.display(),
+            path.display()
+        ))),
+    }
+}
+
+/// Runs the server until `shutdown` resolves, printing the start-up banner.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Error> {
+    serve_with(config, listener, shutdown, |ready| print_banner(&ready)).await
+}
+
+/// Runs the server until `shutdown` resolves; `on_ready` is called once it accepts
+/// connections.
+pub async fn serve_with(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_ready: impl FnOnce(Ready),
+) -> Result<(), Error> {
+    let _lock = match Engine::from_url(&config.database.0)? {
+        Engine::Sqlite(path) => lock_sqlite(&path)?,
+        Engine::Postgres => None,
+    };
+    let metrics = metrics_handle();
+    let store = Store::open(&store_config(&config), qiao_store::discard_events()).await?;
+    let services = Services::new(store.clone(), service_config(&config));
+    let boot = services.bootstrap(&config.org_name).await?;
+
+    let api_config = ApiConfig {
+        max_body_bytes: config.max_body_bytes,
+        cookie_secure: config.cookie_secure,
+        trust_forwarded_for: config.trust_forwarded_for,
+        request_timeout: config.request_timeout(),
+    };
+    let app = qiao_api::router(AppState::new(services.clone(), api_config, metrics));
+    let maintenance = tokio::spawn(maintain(services.clone()));
+
+    let addr = listener.local_addr().map_err(Error::unavailable)?;
+    let public_url = config.public_url.clone();
+    let setup_link = boot
+        .setup_token
+        .as_ref()
+        .map(|t| format!("{public_url}/setup#token={t}"));
+    tracing::info!(%addr, database = %config.database, "qiao is ready");
+    on_ready(Ready {
+        addr,
+        public_url,
+        setup_link,
+        setup_token: boot.setup_token,
+    });
+
+    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
+    maintenance.abort();
+    tracing::info!("shutting down: finishing queued writes");
+    store.close().await;
+    served.map_err(Error::unavailable)
+}
+
+/// Housekeeping every ten minutes.
+async fn maintain(services: Services) {
+    let mut every = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        every.tick().await;
+        match services.sweep().await {
+            Ok(s) => tracing::debug!(sessions = s.sessions, events = s.events, "housekeeping"),
+            Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+        }
+    }
+}
+
+fn print_banner(ready: &Ready) {
+    println!("Qiao {} is ready at {}", env!("CARGO_PKG_VERSION"), ready.public_url);
+    if let Some(link) = &ready.setup_link {
+        println!();
+        println!("The organisation has no owner yet. Open this one-time link to create the first owner");
+        println!("(valid for 24 hours; a new one is printed at each start until it is used):");
+        println!();
+        println!("    {link}");
+        println!();
+        if let Some(token) = &ready.setup_token {
+            println!("Or from a script:");
+            println!(
+                "    curl -X POST {}/api/v1/setup -H 'content-type: application/json' \\\n      -d '{{\"token\":\"{token}\",\"username\":\"admin\",\"display_name\":\"Admin\",\"password\":\"<at least 8 characters>\",\"mode\":\"bearer\"}}'",
+                ready.public_url
+            );
+            println!("    or: qiao admin create-owner --username admin --display-name Admin --password-stdin");
+        }
+    }
+}

@@ -33,12 +33,7 @@ pub async fn record_and_page(store: Store, _: Sink) {
     );
     assert_eq!(first[0].details["名字"], "值");
     let last = first.last().unwrap();
-    let rest = audit::list(&mut r, Some((last.at, last.id)), 10)
-        .await
-        .unwrap();
-    assert_eq!(
-        rest.iter().map(|e| e.at).collect::<Vec<_>>(),
-        vec![T0 + 1, T0]
-    );
+    let rest = audit::list(&mut r, Some((last.at, last.id)), 10).await.unwrap();
+    assert_eq!(rest.iter().map(|e| e.at).collect::<Vec<_>>(), vec![T0 + 1, T0]);
     assert_eq!(rest[1].actor_id, None);
 }

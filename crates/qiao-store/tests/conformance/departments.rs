@@ -11,16 +11,8 @@ pub async fn tree_operations(store: Store, _: Sink) {
     let sales = add_department(&store, root.id, "Sales").await;
 
     let mut r = store.reader().await.unwrap();
-    assert_eq!(
-        departments::get(&mut r, eng.id).await.unwrap().unwrap(),
-        eng
-    );
-    assert!(
-        departments::get(&mut r, DepartmentId::new())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert_eq!(departments::get(&mut r, eng.id).await.unwrap().unwrap(), eng);
+    assert!(departments::get(&mut r, DepartmentId::new()).await.unwrap().is_none());
     assert_eq!(departments::list(&mut r).await.unwrap().len(), 4);
     let kids: Vec<_> = departments::children(&mut r, root.id)
         .await
@@ -33,16 +25,8 @@ pub async fn tree_operations(store: Store, _: Sink) {
         departments::path(&mut r, backend.id).await.unwrap(),
         vec![root.id, eng.id, backend.id]
     );
-    assert_eq!(
-        departments::path(&mut r, root.id).await.unwrap(),
-        vec![root.id]
-    );
-    assert!(
-        departments::path(&mut r, DepartmentId::new())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert_eq!(departments::path(&mut r, root.id).await.unwrap(), vec![root.id]);
+    assert!(departments::path(&mut r, DepartmentId::new()).await.unwrap().is_empty());
     let mut sub = departments::subtree(&mut r, eng.id).await.unwrap();
     sub.sort();
     let mut expected = vec![eng.id, backend.id];
@@ -51,21 +35,13 @@ pub async fn tree_operations(store: Store, _: Sink) {
     assert_eq!(departments::height(&mut r, root.id).await.unwrap(), 2);
     assert_eq!(departments::height(&mut r, backend.id).await.unwrap(), 0);
     // Sibling names are unique case-insensitively; the department itself is excluded.
-    assert!(
-        departments::name_taken(&mut r, root.id, "sales", None)
-            .await
-            .unwrap()
-    );
+    assert!(departments::name_taken(&mut r, root.id, "sales", None).await.unwrap());
     assert!(
         !departments::name_taken(&mut r, root.id, "sales", Some(sales.id))
             .await
             .unwrap()
     );
-    assert!(
-        !departments::name_taken(&mut r, eng.id, "Sales", None)
-            .await
-            .unwrap()
-    );
+    assert!(!departments::name_taken(&mut r, eng.id, "Sales", None).await.unwrap());
     drop(r);
 
     // Move Backend under Sales and rename it.
@@ -86,10 +62,7 @@ pub async fn tree_operations(store: Store, _: Sink) {
         departments::path(&mut r, backend.id).await.unwrap(),
         vec![root.id, sales.id, backend.id]
     );
-    assert_eq!(
-        departments::get(&mut r, backend.id).await.unwrap().unwrap(),
-        moved
-    );
+    assert_eq!(departments::get(&mut r, backend.id).await.unwrap().unwrap(), moved);
     drop(r);
 
     store
@@ -97,12 +70,7 @@ pub async fn tree_operations(store: Store, _: Sink) {
         .await
         .unwrap();
     let mut r = store.reader().await.unwrap();
-    assert!(
-        departments::get(&mut r, backend.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(departments::get(&mut r, backend.id).await.unwrap().is_none());
 }
 
 pub async fn occupancy_counts_children_and_people(store: Store, _: Sink) {

@@ -18,9 +18,7 @@ pub async fn log_reads_and_pruning(store: Store, sink: Sink) {
                 tx.append_event(
                     Audience::Staff,
                     None,
-                    &EventData::DepartmentDeleted {
-                        department_id: dept,
-                    },
+                    &EventData::DepartmentDeleted { department_id: dept },
                     T0,
                 )
                 .await?;
@@ -38,10 +36,7 @@ pub async fn log_reads_and_pruning(store: Store, sink: Sink) {
         .await
         .unwrap();
     let published = sink.take();
-    assert_eq!(
-        published.iter().map(|e| e.pos).collect::<Vec<_>>(),
-        vec![1, 2]
-    );
+    assert_eq!(published.iter().map(|e| e.pos).collect::<Vec<_>>(), vec![1, 2]);
 
     let mut r = store.reader().await.unwrap();
     assert_eq!(events::head(&mut r).await.unwrap(), 2);
@@ -52,33 +47,18 @@ pub async fn log_reads_and_pruning(store: Store, sink: Sink) {
         (log[0].audience.as_str(), log[0].kind.as_str()),
         ("staff", "department.deleted")
     );
-    assert_eq!(
-        (log[1].audience.as_str(), log[1].user_id),
-        ("user", Some(user))
-    );
+    assert_eq!((log[1].audience.as_str(), log[1].user_id), ("user", Some(user)));
     // The stored frame is byte-for-byte what was published live.
     assert_eq!(log[1].frame.as_bytes(), &published[1].frame[..]);
     let frame: EventFrame = serde_json::from_str(&log[0].frame).unwrap();
-    assert_eq!(
-        frame.data,
-        EventData::DepartmentDeleted {
-            department_id: dept
-        }
-    );
+    assert_eq!(frame.data, EventData::DepartmentDeleted { department_id: dept });
     assert_eq!(events::range(&mut r, 1, 10).await.unwrap().len(), 1);
     assert_eq!(events::range(&mut r, 0, 1).await.unwrap().len(), 1);
     drop(r);
 
-    let n = store
-        .write(|tx| Box::pin(events::prune(tx, T0 + 5)))
-        .await
-        .unwrap();
+    let n = store.write(|tx| Box::pin(events::prune(tx, T0 + 5))).await.unwrap();
     assert_eq!(n, 1);
     let mut r = store.reader().await.unwrap();
     assert_eq!(events::oldest(&mut r).await.unwrap(), Some(2));
-    assert_eq!(
-        events::head(&mut r).await.unwrap(),
-        2,
-        "pruning never moves the head"
-    );
+    assert_eq!(events::head(&mut r).await.unwrap(), 2, "pruning never moves the head");
 }

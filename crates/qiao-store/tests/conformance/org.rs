@@ -56,10 +56,7 @@ pub async fn organisation_and_setup_tokens(store: Store, _: Sink) {
     assert!(!unknown);
     assert!(!reused, "tokens are single use");
 
-    store
-        .write(|tx| Box::pin(org::clear_setup_tokens(tx)))
-        .await
-        .unwrap();
+    store.write(|tx| Box::pin(org::clear_setup_tokens(tx))).await.unwrap();
     let other = store
         .write(|tx| Box::pin(org::consume_setup_token(tx, b"other", T0)))
         .await

@@ -43,25 +43,14 @@ pub async fn lifecycle(store: Store, _: Sink) {
     }
 
     let mut r = store.reader().await.unwrap();
-    let auth = sessions::by_token_hash(&mut r, b"t2")
-        .await
-        .unwrap()
-        .unwrap();
+    let auth = sessions::by_token_hash(&mut r, b"t2").await.unwrap().unwrap();
     assert_eq!(
         (auth.id, auth.user_id, auth.kind),
         (s2.id, alice.id, SessionKind::Bearer)
     );
     assert_eq!(auth.csrf_token, "csrf-t2");
-    assert!(
-        sessions::by_token_hash(&mut r, b"zz")
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert_eq!(
-        sessions::get(&mut r, s1.id).await.unwrap().unwrap().user_id,
-        alice.id
-    );
+    assert!(sessions::by_token_hash(&mut r, b"zz").await.unwrap().is_none());
+    assert_eq!(sessions::get(&mut r, s1.id).await.unwrap().unwrap().user_id, alice.id);
     let listed = sessions::list_for_user(&mut r, alice.id).await.unwrap();
     assert_eq!(
         listed.iter().map(|s| s.id).collect::<Vec<_>>(),
@@ -78,10 +67,7 @@ pub async fn lifecycle(store: Store, _: Sink) {
         .unwrap();
     let mut r = store.reader().await.unwrap();
     let touched = sessions::get(&mut r, s1_id).await.unwrap().unwrap();
-    assert_eq!(
-        (touched.last_used_at, touched.expires_at),
-        (T0 + 50, T0 + 5000)
-    );
+    assert_eq!((touched.last_used_at, touched.expires_at), (T0 + 50, T0 + 5000));
     drop(r);
 
     // Revoke all of Alice's other sessions, then one directly.
@@ -104,12 +90,7 @@ pub async fn lifecycle(store: Store, _: Sink) {
             .unwrap()
     );
     let mut r = store.reader().await.unwrap();
-    assert!(
-        sessions::list_for_user(&mut r, alice.id)
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(sessions::list_for_user(&mut r, alice.id).await.unwrap().is_empty());
     assert_eq!(
         sessions::list_for_user(&mut r, bob.id).await.unwrap().len(),
         1,
@@ -151,11 +132,5 @@ pub async fn expiry_and_pruning(store: Store, _: Sink) {
         .unwrap();
     assert_eq!(expired, vec![(alice.id, ids[2])]);
     let mut r = store.reader().await.unwrap();
-    assert_eq!(
-        sessions::list_for_user(&mut r, alice.id)
-            .await
-            .unwrap()
-            .len(),
-        2
-    );
+    assert_eq!(sessions::list_for_user(&mut r, alice.id).await.unwrap().len(), 2);
 }

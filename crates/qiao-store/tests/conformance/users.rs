@@ -62,21 +62,13 @@ pub async fn insert_get_and_credentials(store: Store, _: Sink) {
     assert!(users::get_many(&mut r, &[]).await.unwrap().is_empty());
 
     for login in ["lilei", "lilei@example.com"] {
-        let c = users::credentials_by_login(&mut r, login)
-            .await
-            .unwrap()
-            .unwrap();
+        let c = users::credentials_by_login(&mut r, login).await.unwrap().unwrap();
         assert_eq!(
             (c.user_id, c.password_hash.as_str(), c.status),
             (user.id, "hash-of-lilei", UserStatus::Active)
         );
     }
-    assert!(
-        users::credentials_by_login(&mut r, "nobody")
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(users::credentials_by_login(&mut r, "nobody").await.unwrap().is_none());
     assert_eq!(
         users::credentials(&mut r, other.id)
             .await
@@ -85,39 +77,22 @@ pub async fn insert_get_and_credentials(store: Store, _: Sink) {
             .password_hash,
         "hash-of-hanmeimei"
     );
-    assert!(
-        users::credentials(&mut r, UserId::new())
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(users::credentials(&mut r, UserId::new()).await.unwrap().is_none());
     assert_eq!(users::count(&mut r).await.unwrap(), 2);
     assert_eq!(users::count_active_owners(&mut r).await.unwrap(), 0);
     drop(r);
 
     let id = user.id;
     store
-        .write(move |tx| {
-            Box::pin(async move { users::set_password(tx, id, "new-hash", true, T0 + 1).await })
-        })
+        .write(move |tx| Box::pin(async move { users::set_password(tx, id, "new-hash", true, T0 + 1).await }))
         .await
         .unwrap();
     let mut r = store.reader().await.unwrap();
     assert_eq!(
-        users::credentials(&mut r, id)
-            .await
-            .unwrap()
-            .unwrap()
-            .password_hash,
+        users::credentials(&mut r, id).await.unwrap().unwrap().password_hash,
         "new-hash"
     );
-    assert!(
-        users::get(&mut r, id)
-            .await
-            .unwrap()
-            .unwrap()
-            .must_change_password
-    );
+    assert!(users::get(&mut r, id).await.unwrap().unwrap().must_change_password);
 }
 
 pub async fn update_and_uniqueness(store: Store, _: Sink) {
@@ -128,22 +103,10 @@ pub async fn update_and_uniqueness(store: Store, _: Sink) {
 
     let mut r = store.reader().await.unwrap();
     assert!(users::username_taken(&mut r, "alice", None).await.unwrap());
-    assert!(
-        !users::username_taken(&mut r, "alice", Some(a.id))
-            .await
-            .unwrap()
-    );
+    assert!(!users::username_taken(&mut r, "alice", Some(a.id)).await.unwrap());
     assert!(!users::username_taken(&mut r, "carol", None).await.unwrap());
-    assert!(
-        users::email_taken(&mut r, "bob@example.com", Some(a.id))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !users::email_taken(&mut r, "bob@example.com", Some(b.id))
-            .await
-            .unwrap()
-    );
+    assert!(users::email_taken(&mut r, "bob@example.com", Some(a.id)).await.unwrap());
+    assert!(!users::email_taken(&mut r, "bob@example.com", Some(b.id)).await.unwrap());
     drop(r);
 
     // A duplicate username that slips past the check is still refused by the database.
@@ -220,8 +183,7 @@ pub async fn directory_listing(store: Store, _: Sink) {
         .unwrap();
 
     let mut r = store.reader().await.unwrap();
-    let names =
-        |v: Vec<qiao_domain::user::User>| v.into_iter().map(|u| u.username).collect::<Vec<_>>();
+    let names = |v: Vec<qiao_domain::user::User>| v.into_iter().map(|u| u.username).collect::<Vec<_>>();
     let all = UserQuery {
         limit: 100,
         ..Default::default()
@@ -254,12 +216,7 @@ pub async fn directory_listing(store: Store, _: Sink) {
         names(users::list(&mut r, &search("50%")).await.unwrap()),
         vec!["wangwu"]
     );
-    assert!(
-        users::list(&mut r, &search("5_%"))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(users::list(&mut r, &search("5_%")).await.unwrap().is_empty());
 
     // Department membership, direct and recursive (secondary members included).
     let in_dept = |d, recursive| UserQuery {

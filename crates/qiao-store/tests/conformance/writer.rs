@@ -56,9 +56,7 @@ pub async fn failed_operation_is_isolated(store: Store, sink: Sink) {
                         let data = EventData::DepartmentDeleted {
                             department_id: DepartmentId::new(),
                         };
-                        let pos = tx
-                            .append_event(Audience::Staff, None, &data, T0 + i)
-                            .await?;
+                        let pos = tx.append_event(Audience::Staff, None, &data, T0 + i).await?;
                         if i % 3 == 0 {
                             // Fails after writing: its event must vanish with it.
                             return Err(Error::new(ErrorCode::Conflict));
@@ -90,10 +88,7 @@ pub async fn failed_operation_is_isolated(store: Store, sink: Sink) {
 pub async fn closed_store_refuses_writes(store: Store, _: Sink) {
     store.ping().await.unwrap();
     store.close().await;
-    let err = store
-        .write(|_tx| Box::pin(async { Ok(()) }))
-        .await
-        .unwrap_err();
+    let err = store.write(|_tx| Box::pin(async { Ok(()) })).await.unwrap_err();
     assert_eq!(err.code, ErrorCode::Unavailable);
     assert!(store.ping().await.is_err());
 }

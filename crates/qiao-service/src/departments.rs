@@ -1,0 +1,260 @@
+//! The department tree: browse, create, rename, move, delete.
+
+use qiao_domain::event::{Audience, EventData};
+use qiao_domain::org::{self, DEPARTMENT_DEPTH_MAX, Department};
+use qiao_domain::{DepartmentId, Error, ErrorCode, Result, perm};
+use qiao_store::{audit, departments, org as org_store};
+use serde_json::json;
+
+use crate::auth::Authenticated;
+use crate::users::body_department_path;
+use crate::{Origin, Services, audit_entry, now};
+
+/// A department with its place in the tree.
+#[derive(Clone, Debug)]
+pub struct DepartmentDetail {
+    pub department: Department,
+    /// From the root down to the department's parent.
+    pub ancestors: Vec<Department>,
+    /// Direct sub-departments, by name.
+    pub children: Vec<Department>,
+}
+
+fn staff_only(auth: &Authenticated) -> Result<()> {
+    if perm::can_browse_directory(&auth.actor) {
+        Ok(())
+    } else {
+        Err(Error::forbidden().with_message("Guests cannot browse the organisation."))
+    }
+}
+
+impl Services {
+    /// The whole tree as a flat list (parents referenced by id).
+    pub async fn list_departments(&self, auth: &Authenticated) -> Result<Vec<Department>> {
+        staff_only(auth)?;
+        departments::list(&mut self.store.reader().await?).await
+    }
+
+    pub async fn get_department(&self, auth: &Authenticated, id: DepartmentId) -> Result<DepartmentDetail> {
+        staff_only(auth)?;
+        let mut r = self.store.reader().await?;
+        let department = departments::get(&mut r, id).await?.ok_or_else(Error::not_found)?;
+        let path = departments::path(&mut r, id).await?;
+        let mut ancestors = Vec::with_capacity(path.len());
+        for a in &path[..path.len().saturating_sub(1)] {
+            ancestors.extend(departments::get(&mut r, *a).await?);
+        }
+        let children = departments::children(&mut r, id).await?;
+        Ok(DepartmentDetail {
+            department,
+            ancestors,
+            children,
+        })
+    }
+
+    /// Creates a department under `parent` (the root when `None`).
+    pub async fn create_department(
+        &self,
+        auth: &Authenticated,
+        name: &str,
+        parent: Option<DepartmentId>,
+        origin: &Origin,
+    ) -> Result<Department> {
+        let name = org::validate_department_name(name)?;
+        let mut r = self.store.reader().await?;
+        let parent = match parent {
+            Some(p) => p,
+            None => {
+                org_store::get(&mut r)
+                    .await?
+                    .ok_or_else(|| Error::internal("the organisation is missing"))?
+                    .root_department_id
+            }
+        };
+        let parent_path = body_department_path(&mut r, parent, "parent_id").await?;
+        drop(r);
+        if !perm::can_create_department(&auth.actor, &parent_path) {
+            return Err(Error::forbidden().with_message("You can only create departments inside ones you manage."));
+        }
+        if parent_path.len() >= DEPARTMENT_DEPTH_MAX {
+            return Err(Error::invalid(
+                "parent_id",
+                format!("departments nest at most {DEPARTMENT_DEPTH_MAX} deep"),
+            ));
+        }
+        let at = now();
+        let d = Department {
+            id: DepartmentId::new(),
+            parent_id: Some(parent),
+            name,
+            created_at: at,
+            updated_at: at,
+        };
+        let entry = audit_entry(
+            at,
+            Some(auth.actor.user_id),
+            "department.create",
+            Some(("department", d.id.to_string())),
+            origin,
+            json!({ "name": d.name, "parent_id": parent }),
+        );
+        self.store
+            .write(move |tx| {
+                let (d, entry) = (d.clone(), entry.clone());
+                Box::pin(async move {
+                    if departments::get(tx, parent).await?.is_none() {
+                        return Err(Error::invalid("parent_id", "no such department"));
+                    }
+                    if departments::name_taken(tx, parent, &d.name, None).await? {
+                        return Err(Error::new(ErrorCode::DepartmentNameTaken).with_field("name"));
+                    }
+                    departments::insert(tx, &d).await?;
+                    tx.append_event(
+                        Audience::Staff,
+                        None,
+                        &EventData::DepartmentCreated { department: d.clone() },
+                        at,
+                    )
+                    .await?;
+                    audit::record(tx, &entry).await?;
+                    Ok(d)
+                })
+            })
+            .await
+    }
+
+    /// Renames and/or moves a department.
+    pub async fn update_department(
+        &self,
+        auth: &Authenticated,
+        id: DepartmentId,
+        name: Option<&str>,
+        parent: Option<DepartmentId>,
+        origin: &Origin,
+    ) -> Result<Department> {
+        staff_only(auth)?;
+        let name = name.map(org::validate_department_name).transpose()?;
+        let mut r = self.store.reader().await?;
+        let before = departments::get(&mut r, id).await?.ok_or_else(Error::not_found)?;
+        let path = departments::path(&mut r, id).await?;
+        let moving = parent.filter(|p| Some(*p) != before.parent_id);
+        if name.is_some() && !perm::can_rename_department(&auth.actor, &path) {
+            return Err(Error::forbidden().with_message("You can only rename departments you manage."));
+        }
+        if let Some(p) = moving {
+            if before.parent_id.is_none() {
+                return Err(Error::new(ErrorCode::RootDepartment));
+            }
+            let new_parent_path = body_department_path(&mut r, p, "parent_id").await?;
+            if !perm::can_move_department(&auth.actor, &path, &new_parent_path) {
+                return Err(Error::forbidden().with_message("You can only move departments within what you manage."));
+            }
+        }
+        drop(r);
+        let at = now();
+        let entry = audit_entry(
+            at,
+            Some(auth.actor.user_id),
+            "department.update",
+            Some(("department", id.to_string())),
+            origin,
+            json!({ "name": name, "parent_id": moving, "name_before": before.name }),
+        );
+        self.store
+            .write(move |tx| {
+                let (name, entry) = (name.clone(), entry.clone());
+                Box::pin(async move {
+                    let mut d = departments::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    if let Some(p) = moving {
+                        // Checked inside the transaction so concurrent moves cannot make a loop.
+                        let new_parent_path = departments::path(tx, p).await?;
+                        if new_parent_path.is_empty() {
+                            return Err(Error::invalid("parent_id", "no such department"));
+                        }
+                        if org::move_creates_cycle(id, &new_parent_path) {
+                            return Err(Error::new(ErrorCode::DepartmentCycle).with_field("parent_id"));
+                        }
+                        if new_parent_path.len() + 1 + departments::height(tx, id).await? > DEPARTMENT_DEPTH_MAX {
+                            return Err(Error::invalid(
+                                "parent_id",
+                                format!("departments nest at most {DEPARTMENT_DEPTH_MAX} deep"),
+                            ));
+                        }
+                        d.parent_id = Some(p);
+                    }
+                    if let Some(n) = name {
+                        d.name = n;
+                    }
+                    if let Some(parent) = d.parent_id
+                        && departments::name_taken(tx, parent, &d.name, Some(id)).await?
+                    {
+                        return Err(Error::new(ErrorCode::DepartmentNameTaken).with_field("name"));
+                    }
+                    d.updated_at = at;
+                    departments::update(tx, &d).await?;
+                    if d.parent_id.is_none() {
+                        // The root carries the organisation's name.
+                        org_store::rename(tx, &d.name).await?;
+                    }
+                    tx.append_event(
+                        Audience::Staff,
+                        None,
+                        &EventData::DepartmentUpdated { department: d.clone() },
+                        at,
+                    )
+                    .await?;
+                    audit::record(tx, &entry).await?;
+                    Ok(d)
+                })
+            })
+            .await
+    }
+
+    /// Deletes an empty department.
+    pub async fn delete_department(&self, auth: &Authenticated, id: DepartmentId, origin: &Origin) -> Result<()> {
+        staff_only(auth)?;
+        let mut r = self.store.reader().await?;
+        let path = departments::path(&mut r, id).await?;
+        drop(r);
+        if path.is_empty() {
+            return Err(Error::not_found());
+        }
+        if path.len() == 1 {
+            return Err(Error::new(ErrorCode::RootDepartment));
+        }
+        if !perm::can_delete_department(&auth.actor, &path) {
+            return Err(Error::forbidden().with_message("You can only delete departments below ones you manage."));
+        }
+        let at = now();
+        let entry = audit_entry(
+            at,
+            Some(auth.actor.user_id),
+            "department.delete",
+            Some(("department", id.to_string())),
+            origin,
+            json!({}),
+        );
+        self.store
+            .write(move |tx| {
+                let entry = entry.clone();
+                Box::pin(async move {
+                    if departments::get(tx, id).await?.is_none() {
+                        return Err(Error::not_found());
+                    }
+                    if departments::occupancy(tx, id).await? > 0 {
+                        return Err(Error::new(ErrorCode::DepartmentNotEmpty));
+                    }
+                    departments::delete(tx, id).await?;
+                    tx.append_event(
+                        Audience::Staff,
+                        None,
+                        &EventData::DepartmentDeleted { department_id: id },
+                        at,
+                    )
+                    .await?;
+                    audit::record(tx, &entry).await
+                })
+            })
+            .await
+    }
+}

@@ -1,0 +1,290 @@
+//! Configuration: one typed struct. Each setting comes from (highest precedence first) a
+//! command-line flag, a `QIAO_*` environment variable, the TOML file given by `--config`,
+//! or its default. `qiao serve --help` lists every setting; `qiao serve --print-config`
+//! shows the effective values (secrets redacted).
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A value that must not be printed (database URLs carry passwords).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&qiao_store::redact_url(&self.0))
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self, f)
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&qiao_store::redact_url(&self.0))
+    }
+}
+
+impl FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_owned()))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (for log collectors).
+    Json,
+}
+
+/// Declares every setting once: the layer struct (all optional, parsed from flags, env and
+/// the file), the resolved struct, and the merge with defaults.
+macro_rules! settings {
+    ($(
+        $(#[doc = $doc:literal])*
+        $name:ident : $ty:ty = $default:expr, env = $env:literal;
+    )*) => {
+        /// Settings as given by one source; unset fields fall through to the next.
+        #[derive(Clone, Debug, Default, Deserialize, clap::Args)]
+        #[serde(deny_unknown_fields)]
+        pub struct Layer {
+            $(
+                $(#[doc = $doc])*
+                #[arg(long, env = $env)]
+                #[serde(default)]
+                pub $name: Option<$ty>,
+            )*
+        }
+
+        /// The effective configuration.
+        #[derive(Clone, Debug, Serialize)]
+        pub struct Config {
+            $( $(#[doc = $doc])* pub $name: $ty, )*
+        }
+
+        impl Layer {
+            /// `self` where set, else `lower`.
+            pub fn over(self, lower: Layer) -> Layer {
+                Layer { $( $name: self.$name.or(lower.$name), )* }
+            }
+
+            fn resolve_defaults(self) -> Config {
+                Config { $( $name: self.$name.unwrap_or_else(|| $default), )* }
+            }
+        }
+    };
+}
+
+settings! {
+    /// Address to listen on.
+    listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080)), env = "QIAO_LISTEN";
+    /// Directory for the SQLite database and local files.
+    data_dir: PathBuf = PathBuf::from("./qiao-data"), env = "QIAO_DATA_DIR";
+    /// Database URL: `sqlite:<path>` (default: `<data-dir>/qiao.db`) or
+    /// `postgres://user:password@host/db` for cluster mode.
+    database: Secret = Secret(String::new()), env = "QIAO_DATABASE";
+    /// The URL people use to reach Qiao (for links Qiao prints); default `http://<listen>`.
+    public_url: String = String::new(), env = "QIAO_PUBLIC_URL";
+    /// Name given to the organisation when it is first created.
+    org_name: String = "Qiao".to_owned(), env = "QIAO_ORG_NAME";
+    /// Log format.
+    log_format: LogFormat = LogFormat::Text, env = "QIAO_LOG_FORMAT";
+    /// Log filter, e.g. `info` or `qiao=debug,info`.
+    log_level: String = "info".to_owned(), env = "QIAO_LOG_LEVEL";
+    /// Read connections to the database.
+    db_read_connections: u32 = 8, env = "QIAO_DB_READ_CONNECTIONS";
+    /// Most write operations committed together in one transaction.
+    db_max_batch: usize = 512, env = "QIAO_DB_MAX_BATCH";
+    /// Largest accepted JSON request body, in bytes.
+    max_body_bytes: usize = 1024 * 1024, env = "QIAO_MAX_BODY_BYTES";
+    /// Seconds before a request is abandoned with `unavailable`.
+    request_timeout_secs: u64 = 30, env = "QIAO_REQUEST_TIMEOUT_SECS";
+    /// Days a session lasts without being used.
+    session_idle_days: u32 = 30, env = "QIAO_SESSION_IDLE_DAYS";
+    /// Most sessions (devices) per person; the least recently used ends beyond it.
+    max_sessions_per_user: usize = 50, env = "QIAO_MAX_SESSIONS_PER_USER";
+    /// Argon2id memory per password hash, in KiB (OWASP: 19456).
+    password_memory_kib: u32 = 19 * 1024, env = "QIAO_PASSWORD_MEMORY_KIB";
+    /// Argon2id passes per password hash (OWASP: 2).
+    password_iterations: u32 = 2, env = "QIAO_PASSWORD_ITERATIONS";
+    /// Password hashes computed at once (default: the number of CPUs).
+    password_concurrency: usize = std::thread::available_parallelism().map_or(1, |n| n.get()), env = "QIAO_PASSWORD_CONCURRENCY";
+    /// Failed sign-ins for one account within the lockout window before it is locked.
+    login_max_failures_per_account: u32 = 5, env = "QIAO_LOGIN_MAX_FAILURES_PER_ACCOUNT";
+    /// Failed sign-ins from one address within the lockout window before it is locked.
+    login_max_failures_per_address: u32 = 20, env = "QIAO_LOGIN_MAX_FAILURES_PER_ADDRESS";
+    /// Minutes of the failure window and of the lockout.
+    login_lockout_minutes: u64 = 15, env = "QIAO_LOGIN_LOCKOUT_MINUTES";
+    /// Trust `X-Forwarded-For` for client addresses (only behind your own reverse proxy).
+    trust_forwarded_for: bool = false, env = "QIAO_TRUST_FORWARDED_FOR";
+    /// Mark cookies `Secure` (default: when the public URL is https).
+    cookie_secure: bool = false, env = "QIAO_COOKIE_SECURE";
+    /// Days of committed events kept for clients resuming after a disconnect.
+    event_retention_days: u32 = 7, env = "QIAO_EVENT_RETENTION_DAYS";
+}
+
+/// A configuration problem, reported before anything starts.
+#[derive(Debug)]
+pub struct ConfigError(pub String);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+impl Layer {
+    /// Reads a TOML file of settings.
+    pub fn from_file(path: &Path) -> Result<Layer, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError(format!("cannot read the configuration file {}: {e}", path.display())))?;
+        toml::from_str(&text).map_err(|e| ConfigError(format!("invalid configuration file {}: {e}", path.display())))
+    }
+
+    /// Applies defaults (including those derived from other settings) and checks values.
+    pub fn resolve(self) -> Result<Config, ConfigError> {
+        let cookie_secure_set = self.cookie_secure.is_some();
+        let mut c = self.resolve_defaults();
+        if c.database.0.is_empty() {
+            c.database = Secret(format!("sqlite:{}", c.data_dir.join("qiao.db").display()));
+        }
+        qiao_store::Engine::from_url(&c.database.0).map_err(|e| ConfigError(format!("database: {}", e.message)))?;
+        if c.public_url.is_empty() {
+            c.public_url = format!("http://{}", c.listen);
+        }
+        c.public_url = c.public_url.trim_end_matches('/').to_owned();
+        if !(c.public_url.starts_with("http://") || c.public_url.starts_with("https://")) {
+            return Err(ConfigError("public_url must start with http:// or https://".into()));
+        }
+        if !cookie_secure_set {
+            c.cookie_secure = c.public_url.starts_with("https://");
+        }
+        let checks: [(bool, &str); 8] = [
+            (c.db_read_connections >= 1, "db_read_connections must be at least 1"),
+            (c.db_max_batch >= 1, "db_max_batch must be at least 1"),
+            (c.max_body_bytes >= 1024, "max_body_bytes must be at least 1024"),
+            (c.request_timeout_secs >= 1, "request_timeout_secs must be at least 1"),
+            (c.session_idle_days >= 1, "session_idle_days must be at least 1"),
+            (c.password_memory_kib >= 8, "password_memory_kib must be at least 8"),
+            (
+                c.password_iterations >= 1 && c.password_concurrency >= 1,
+                "password_iterations and password_concurrency must be at least 1",
+            ),
+            (
+                c.max_sessions_per_user >= 1 && c.event_retention_days >= 1,
+                "max_sessions_per_user and event_retention_days must be at least 1",
+            ),
+        ];
+        if let Some((_, msg)) = checks.iter().find(|(ok, _)| !ok) {
+            return Err(ConfigError((*msg).into()));
+        }
+        Ok(c)
+    }
+}
+
+impl Config {
+    /// Defaults only (tests adjust fields from here).
+    pub fn defaults() -> Config {
+        Layer::default()
+            .resolve()
+            .unwrap_or_else(|e| panic!("the defaults are invalid: {e}"))
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// The effective settings as TOML (the database password redacted).
+    pub fn to_toml(&self) -> String {
+        toml::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_documented_ones() {
+        let c = Config::defaults();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.data_dir, PathBuf::from("./qiao-data"));
+        assert_eq!(c.database.0, "sqlite:./qiao-data/qiao.db");
+        assert_eq!(c.public_url, "http://127.0.0.1:8080");
+        assert!(!c.cookie_secure);
+    }
+
+    #[test]
+    fn layers_take_precedence_in_order() {
+        let file: Layer =
+            toml::from_str("listen = \"127.0.0.1:9000\"\norg_name = \"From file\"\nlog_level = \"debug\"").unwrap();
+        let flags = Layer {
+            org_name: Some("From flags".into()),
+            ..Layer::default()
+        };
+        let c = flags.over(file).resolve().unwrap();
+        assert_eq!(c.org_name, "From flags");
+        assert_eq!(c.listen.port(), 9000);
+        assert_eq!(c.log_level, "debug");
+        assert_eq!(c.public_url, "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn unknown_and_invalid_settings_are_refused() {
+        assert!(toml::from_str::<Layer>("lisen = \"x\"").is_err());
+        let bad = Layer {
+            database: Some(Secret("mysql://x".into())),
+            ..Layer::default()
+        };
+        assert!(bad.resolve().is_err());
+        let bad = Layer {
+            public_url: Some("ftp://x".into()),
+            ..Layer::default()
+        };
+        assert!(bad.resolve().is_err());
+        let bad = Layer {
+            db_read_connections: Some(0),
+            ..Layer::default()
+        };
+        assert!(bad.resolve().is_err());
+    }
+
+    #[test]
+    fn https_public_urls_make_cookies_secure() {
+        let c = Layer {
+            public_url: Some("https://chat.example.com/".into()),
+            ..Layer::default()
+        }
+        .resolve()
+        .unwrap();
+        assert!(c.cookie_secure);
+        assert_eq!(c.public_url, "https://chat.example.com");
+    }
+
+    #[test]
+    fn secrets_are_redacted_everywhere() {
+        let c = Layer {
+            database: Some(Secret("postgres://qiao:hunter2@db/qiao".into())),
+            ..Layer::default()
+        }
+        .resolve()
+        .unwrap();
+        assert!(!format!("{c:?}").contains("hunter2"));
+        assert!(!c.to_toml().contains("hunter2"));
+    }
+}

@@ -1,0 +1,212 @@
+//! A sweep over every operation in the OpenAPI document: missing, bad and revoked
+//! credentials, malformed and mistyped bodies, oversize bodies, wrong content types,
+//! unknown and malformed ids. Every answer must be the documented error shape with a 4xx,
+//! never a 5xx. New endpoints are covered automatically.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{Api, Auth, Resp, TestServer};
+
+const BODY_LIMIT: usize = 16 * 1024;
+
+struct Op {
+    method: Method,
+    path: String,
+    public: bool,
+    body_schema: Option<Value>,
+    has_query: bool,
+}
+
+fn operations(doc: &Value) -> Vec<Op> {
+    let mut ops = Vec::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let method: Method = method.to_uppercase().parse().unwrap();
+            let public = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.as_object().is_some_and(|o| o.is_empty())));
+            let body_schema = op["requestBody"]["content"]["application/json"]["schema"]
+                .as_object()
+                .map(|s| resolve(doc, &Value::Object(s.clone())));
+            let has_query = op["parameters"]
+                .as_array()
+                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            ops.push(Op {
+                method,
+                path: path.clone(),
+                public,
+                body_schema,
+                has_query,
+            });
+        }
+    }
+    ops
+}
+
+fn resolve(doc: &Value, schema: &Value) -> Value {
+    match schema["$ref"].as_str() {
+        Some(r) => doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")].clone(),
+        None => schema.clone(),
+    }
+}
+
+fn with_id(path: &str, id: &str) -> String {
+    let mut out = String::new();
+    let mut rest = path;
+    while let Some(start) = rest.find('{') {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').unwrap() + start;
+        out.push_str(id);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// A value of the wrong JSON type for `schema`.
+fn wrong_value(schema: &Value) -> Value {
+    let ty = schema["type"].as_str().or_else(|| {
+        schema["type"]
+            .as_array()
+            .and_then(|t| t.iter().find_map(|x| x.as_str().filter(|s| *s != "null")))
+    });
+    match ty {
+        Some("string") => json!(12345),
+        Some("integer") | Some("number") => json!("not a number"),
+        Some("boolean") => json!("not a boolean"),
+        Some("array") => json!({"not": "an array"}),
+        _ => json!(["not", "an", "object"]),
+    }
+}
+
+#[track_caller]
+fn check(r: &Resp, what: &str, expected: &[u16]) {
+    assert!(r.status < 500, "{what}: server error {}: {}", r.status, r.body);
+    assert!(
+        expected.contains(&r.status),
+        "{what}: expected {expected:?}, got {}: {}",
+        r.status,
+        r.body
+    );
+    if r.status >= 400 {
+        assert!(
+            r.body["code"].is_string() && r.body["request_id"].is_string() && r.body["message"].is_string(),
+            "{what}: bad error body {}",
+            r.body
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_operation_rejects_bad_input_cleanly() {
+    let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| c.max_body_bytes = BODY_LIMIT).await;
+    let owner = srv.owner().await;
+    let doc: Value = reqwest::get(format!("{}/api/openapi.json", srv.url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+
+    let revoked = srv.sign_in("owner", "owner-password").await;
+    assert_eq!(revoked.post_empty("/api/v1/auth/sign-out").await.status, 204);
+    let garbage = srv.anon().with_auth(Auth::Bearer("qiao_not-a-real-token".into()));
+    let unknown = "01a1fccf-0000-7000-8000-000000000001";
+
+    let ops = operations(&doc);
+    assert!(ops.len() >= 25, "only {} operations found", ops.len());
+    for op in &ops {
+        let path = with_id(&op.path, unknown);
+        let name = format!("{} {}", op.method, op.path);
+        let send = |api: &Api, body: Option<Value>| {
+            let (api, method, path) = (api.clone(), op.method.clone(), path.clone());
+            async move { api.call(method, &path, body).await }
+        };
+
+        if !op.public {
+            for (who, api) in [
+                ("no session", srv.anon()),
+                ("garbage token", garbage.clone()),
+                ("revoked session", revoked.clone()),
+            ] {
+                let r = send(&api, op.body_schema.as_ref().map(|_| json!({}))).await;
+                check(&r, &format!("{name} with {who}"), &[401]);
+                assert_eq!(r.body["code"], "unauthenticated", "{name} with {who}");
+            }
+        }
+
+        if op.path.contains('{') {
+            let body = op.body_schema.as_ref().map(|_| json!({}));
+            let r = owner
+                .call(op.method.clone(), &with_id(&op.path, "not-a-uuid"), body.clone())
+                .await;
+            check(&r, &format!("{name} with a malformed id"), &[400]);
+            let r = owner.call(op.method.clone(), &path, body).await;
+            check(&r, &format!("{name} with an unknown id"), &[404]);
+        }
+
+        if op.has_query {
+            let r = owner.call(op.method.clone(), &format!("{path}?limit=-1"), None).await;
+            check(&r, &format!("{name} with limit=-1"), &[400, 404]);
+            let r = owner
+                .call(op.method.clone(), &format!("{path}?no_such_parameter=1"), None)
+                .await;
+            check(&r, &format!("{name} with an unknown parameter"), &[400, 404]);
+        }
+
+        let Some(schema) = &op.body_schema else { continue };
+        let raw = |bytes: Vec<u8>, content_type: &'static str| {
+            let rb = owner
+                .request(op.method.clone(), &path)
+                .header("content-type", content_type)
+                .body(bytes);
+            owner.send(rb)
+        };
+        check(
+            &raw(b"{\"broken\": ".to_vec(), "application/json").await,
+            &format!("{name} with malformed JSON"),
+            &[400],
+        );
+        check(
+            &raw(b"\xff\xfe\x00garbage".to_vec(), "application/json").await,
+            &format!("{name} with binary garbage"),
+            &[400],
+        );
+        check(
+            &raw(b"{}".to_vec(), "text/plain").await,
+            &format!("{name} with text/plain"),
+            &[415],
+        );
+        check(
+            &owner.send(owner.request(op.method.clone(), &path)).await,
+            &format!("{name} without a body"),
+            &[415],
+        );
+        let big = format!("{{\"x\": \"{}\"}}", "a".repeat(BODY_LIMIT + 1));
+        check(
+            &raw(big.into_bytes(), "application/json").await,
+            &format!("{name} with an oversize body"),
+            &[413],
+        );
+        for wrong in [
+            json!([]),
+            json!("text"),
+            json!(42),
+            json!(null),
+            json!({"no_such_field": 1}),
+        ] {
+            let r = owner.call(op.method.clone(), &path, Some(wrong.clone())).await;
+            check(&r, &format!("{name} with body {wrong}"), &[422]);
+        }
+        for (field, field_schema) in schema["properties"].as_object().into_iter().flatten() {
+            let field_schema = resolve(&doc, field_schema);
+            let body = json!({ field.as_str(): wrong_value(&field_schema) });
+            let r = owner.call(op.method.clone(), &path, Some(body.clone())).await;
+            check(&r, &format!("{name} with {body}"), &[422]);
+        }
+    }
+    // After all that, the server is healthy and the owner can still work.
+    assert_eq!(owner.get("/api/v1/me").await.status, 200);
+    assert_eq!(srv.anon().get("/readyz").await.status, 200);
+}

@@ -1,0 +1,11 @@
+//! End-to-end tests: real servers on port 0 (SQLite files in temporary directories) driven
+//! over HTTP. One test binary, one module per area.
+
+mod accounts;
+mod bad_input;
+mod departments;
+mod directory;
+mod harness;
+mod ops;
+mod permissions;
+mod setup;
