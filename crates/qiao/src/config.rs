@@ -55,7 +55,7 @@ pub enum LogFormat {
 macro_rules! settings {
     ($(
         $(#[doc = $doc:literal])*
-        $name:ident : $ty:ty = $default:expr, env = $env:literal;
+        $name:ident : $ty:ty = $default:expr, shown as $shown:literal, env = $env:literal;
     )*) => {
         /// Settings as given by one source; unset fields fall through to the next.
         #[derive(Clone, Debug, Default, Deserialize, clap::Args)]
@@ -63,7 +63,7 @@ macro_rules! settings {
         pub struct Layer {
             $(
                 $(#[doc = $doc])*
-                #[arg(long, env = $env)]
+                #[arg(long, env = $env, long_help = concat!($($doc, "\n",)* "\nDefault: ", $shown, "."))]
                 #[serde(default)]
                 pub $name: Option<$ty>,
             )*
@@ -90,50 +90,50 @@ macro_rules! settings {
 
 settings! {
     /// Address to listen on.
-    listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080)), env = "QIAO_LISTEN";
+    listen: SocketAddr = SocketAddr::from(([127, 0, 0, 1], 8080)), shown as "127.0.0.1:8080", env = "QIAO_LISTEN";
     /// Directory for the SQLite database and local files.
-    data_dir: PathBuf = PathBuf::from("./qiao-data"), env = "QIAO_DATA_DIR";
+    data_dir: PathBuf = PathBuf::from("./qiao-data"), shown as "./qiao-data", env = "QIAO_DATA_DIR";
     /// Database URL: `sqlite:<path>` (default: `<data-dir>/qiao.db`) or
     /// `postgres://user:password@host/db` for cluster mode.
-    database: Secret = Secret(String::new()), env = "QIAO_DATABASE";
+    database: Secret = Secret(String::new()), shown as "sqlite:<data-dir>/qiao.db", env = "QIAO_DATABASE";
     /// The URL people use to reach Qiao (for links Qiao prints); default `http://<listen>`.
-    public_url: String = String::new(), env = "QIAO_PUBLIC_URL";
+    public_url: String = String::new(), shown as "http://<listen>", env = "QIAO_PUBLIC_URL";
     /// Name given to the organisation when it is first created.
-    org_name: String = "Qiao".to_owned(), env = "QIAO_ORG_NAME";
+    org_name: String = "Qiao".to_owned(), shown as "Qiao", env = "QIAO_ORG_NAME";
     /// Log format.
-    log_format: LogFormat = LogFormat::Text, env = "QIAO_LOG_FORMAT";
+    log_format: LogFormat = LogFormat::Text, shown as "text", env = "QIAO_LOG_FORMAT";
     /// Log filter, e.g. `info` or `qiao=debug,info`.
-    log_level: String = "info".to_owned(), env = "QIAO_LOG_LEVEL";
+    log_level: String = "info".to_owned(), shown as "info", env = "QIAO_LOG_LEVEL";
     /// Read connections to the database.
-    db_read_connections: u32 = 8, env = "QIAO_DB_READ_CONNECTIONS";
+    db_read_connections: u32 = 8, shown as "8", env = "QIAO_DB_READ_CONNECTIONS";
     /// Most write operations committed together in one transaction.
-    db_max_batch: usize = 512, env = "QIAO_DB_MAX_BATCH";
+    db_max_batch: usize = 512, shown as "512", env = "QIAO_DB_MAX_BATCH";
     /// Largest accepted JSON request body, in bytes.
-    max_body_bytes: usize = 1024 * 1024, env = "QIAO_MAX_BODY_BYTES";
+    max_body_bytes: usize = 1024 * 1024, shown as "1048576", env = "QIAO_MAX_BODY_BYTES";
     /// Seconds before a request is abandoned with `unavailable`.
-    request_timeout_secs: u64 = 30, env = "QIAO_REQUEST_TIMEOUT_SECS";
+    request_timeout_secs: u64 = 30, shown as "30", env = "QIAO_REQUEST_TIMEOUT_SECS";
     /// Days a session lasts without being used.
-    session_idle_days: u32 = 30, env = "QIAO_SESSION_IDLE_DAYS";
+    session_idle_days: u32 = 30, shown as "30", env = "QIAO_SESSION_IDLE_DAYS";
     /// Most sessions (devices) per person; the least recently used ends beyond it.
-    max_sessions_per_user: usize = 50, env = "QIAO_MAX_SESSIONS_PER_USER";
+    max_sessions_per_user: usize = 50, shown as "50", env = "QIAO_MAX_SESSIONS_PER_USER";
     /// Argon2id memory per password hash, in KiB (OWASP: 19456).
-    password_memory_kib: u32 = 19 * 1024, env = "QIAO_PASSWORD_MEMORY_KIB";
+    password_memory_kib: u32 = 19 * 1024, shown as "19456", env = "QIAO_PASSWORD_MEMORY_KIB";
     /// Argon2id passes per password hash (OWASP: 2).
-    password_iterations: u32 = 2, env = "QIAO_PASSWORD_ITERATIONS";
+    password_iterations: u32 = 2, shown as "2", env = "QIAO_PASSWORD_ITERATIONS";
     /// Password hashes computed at once (default: the number of CPUs).
-    password_concurrency: usize = std::thread::available_parallelism().map_or(1, |n| n.get()), env = "QIAO_PASSWORD_CONCURRENCY";
+    password_concurrency: usize = std::thread::available_parallelism().map_or(1, |n| n.get()), shown as "the number of CPUs", env = "QIAO_PASSWORD_CONCURRENCY";
     /// Failed sign-ins for one account within the lockout window before it is locked.
-    login_max_failures_per_account: u32 = 5, env = "QIAO_LOGIN_MAX_FAILURES_PER_ACCOUNT";
+    login_max_failures_per_account: u32 = 5, shown as "5", env = "QIAO_LOGIN_MAX_FAILURES_PER_ACCOUNT";
     /// Failed sign-ins from one address within the lockout window before it is locked.
-    login_max_failures_per_address: u32 = 20, env = "QIAO_LOGIN_MAX_FAILURES_PER_ADDRESS";
+    login_max_failures_per_address: u32 = 20, shown as "20", env = "QIAO_LOGIN_MAX_FAILURES_PER_ADDRESS";
     /// Minutes of the failure window and of the lockout.
-    login_lockout_minutes: u64 = 15, env = "QIAO_LOGIN_LOCKOUT_MINUTES";
+    login_lockout_minutes: u64 = 15, shown as "15", env = "QIAO_LOGIN_LOCKOUT_MINUTES";
     /// Trust `X-Forwarded-For` for client addresses (only behind your own reverse proxy).
-    trust_forwarded_for: bool = false, env = "QIAO_TRUST_FORWARDED_FOR";
+    trust_forwarded_for: bool = false, shown as "false", env = "QIAO_TRUST_FORWARDED_FOR";
     /// Mark cookies `Secure` (default: when the public URL is https).
-    cookie_secure: bool = false, env = "QIAO_COOKIE_SECURE";
+    cookie_secure: bool = false, shown as "true when public_url is https", env = "QIAO_COOKIE_SECURE";
     /// Days of committed events kept for clients resuming after a disconnect.
-    event_retention_days: u32 = 7, env = "QIAO_EVENT_RETENTION_DAYS";
+    event_retention_days: u32 = 7, shown as "7", env = "QIAO_EVENT_RETENTION_DAYS";
 }
 
 /// A configuration problem, reported before anything starts.
