@@ -9,9 +9,11 @@
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
+use crate::conversation::{Conversation, Member};
+use crate::message::{Message, ThreadSummary};
 use crate::org::{Department, Org};
 use crate::user::User;
-use crate::{ConversationId, DepartmentId, Millis, SessionId, UserId};
+use crate::{ConversationId, DepartmentId, MessageId, Millis, SessionId, UserId};
 
 /// Who may receive an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -60,6 +62,82 @@ pub enum EventData {
     /// holding that session must stop using it.
     #[serde(rename = "session.revoked")]
     SessionRevoked { session_id: SessionId },
+
+    // Conversation events: delivered to the conversation's members, each with the
+    // conversation's next sequence number.
+    /// A conversation was created with these members.
+    #[serde(rename = "conversation.created")]
+    ConversationCreated {
+        conversation: Conversation,
+        members: Vec<Member>,
+    },
+    /// Renamed, topic or description changed, archived or unarchived, departments relinked.
+    #[serde(rename = "conversation.updated")]
+    ConversationUpdated { conversation: Conversation },
+    /// People joined or were added (the conversation is included for the newcomers).
+    #[serde(rename = "members.added")]
+    MembersAdded {
+        conversation: Conversation,
+        members: Vec<Member>,
+    },
+    #[serde(rename = "members.removed")]
+    MembersRemoved {
+        conversation_id: ConversationId,
+        user_ids: Vec<UserId>,
+    },
+    /// A member's role or how they belong changed.
+    #[serde(rename = "member.updated")]
+    MemberUpdated {
+        conversation_id: ConversationId,
+        member: Member,
+    },
+    /// A new message; for a thread reply, `thread` is the root's updated summary.
+    #[serde(rename = "message.created")]
+    MessageCreated {
+        message: Message,
+        thread: Option<ThreadSummary>,
+    },
+    /// Edited, pinned or unpinned.
+    #[serde(rename = "message.updated")]
+    MessageUpdated { message: Message },
+    /// Deleted: the body is gone; the message stays as a tombstone.
+    #[serde(rename = "message.deleted")]
+    MessageDeleted {
+        message_id: MessageId,
+        thread_root_id: Option<MessageId>,
+        deleted_at: Millis,
+    },
+    #[serde(rename = "reaction.added")]
+    ReactionAdded {
+        message_id: MessageId,
+        emoji: String,
+        user_id: UserId,
+    },
+    #[serde(rename = "reaction.removed")]
+    ReactionRemoved {
+        message_id: MessageId,
+        emoji: String,
+        user_id: UserId,
+    },
+
+    // Personal events: delivered to one person's devices.
+    /// The recipient left or was removed from a conversation.
+    #[serde(rename = "conversation.removed")]
+    ConversationRemoved { conversation_id: ConversationId },
+    /// The recipient's read position in a conversation moved (on another device, perhaps).
+    #[serde(rename = "read.updated")]
+    ReadUpdated {
+        conversation_id: ConversationId,
+        read_seq: i64,
+    },
+    /// The recipient's state in a thread changed: followed, unfollowed or read.
+    #[serde(rename = "thread.state")]
+    ThreadState {
+        conversation_id: ConversationId,
+        root_id: MessageId,
+        following: bool,
+        read_seq: i64,
+    },
 }
 
 impl EventData {
@@ -73,6 +151,19 @@ impl EventData {
             EventData::DepartmentUpdated { .. } => "department.updated",
             EventData::DepartmentDeleted { .. } => "department.deleted",
             EventData::SessionRevoked { .. } => "session.revoked",
+            EventData::ConversationCreated { .. } => "conversation.created",
+            EventData::ConversationUpdated { .. } => "conversation.updated",
+            EventData::MembersAdded { .. } => "members.added",
+            EventData::MembersRemoved { .. } => "members.removed",
+            EventData::MemberUpdated { .. } => "member.updated",
+            EventData::MessageCreated { .. } => "message.created",
+            EventData::MessageUpdated { .. } => "message.updated",
+            EventData::MessageDeleted { .. } => "message.deleted",
+            EventData::ReactionAdded { .. } => "reaction.added",
+            EventData::ReactionRemoved { .. } => "reaction.removed",
+            EventData::ConversationRemoved { .. } => "conversation.removed",
+            EventData::ReadUpdated { .. } => "read.updated",
+            EventData::ThreadState { .. } => "thread.state",
         }
     }
 }

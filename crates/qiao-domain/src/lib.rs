@@ -6,9 +6,11 @@
 //! OpenAPI drift test fails when one of them changes shape.
 
 pub mod audit;
+pub mod conversation;
 pub mod error;
 pub mod event;
 pub mod ids;
+pub mod message;
 pub mod org;
 pub mod perm;
 pub mod session;

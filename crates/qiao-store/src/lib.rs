@@ -16,11 +16,15 @@ mod migrate;
 mod writer;
 
 pub mod audit;
+pub mod conversations;
 pub mod departments;
 pub mod events;
+pub mod members;
+pub mod messages;
 pub mod org;
 pub mod sessions;
 pub mod testing;
+pub mod threads;
 pub mod users;
 
 use std::path::{Path, PathBuf};

@@ -10,20 +10,30 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 
 type Source = (i64, &'static str, &'static str);
 
-const SQLITE: &[Source] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/sqlite/0001_foundation.sql"),
-)];
+const SQLITE: &[Source] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/sqlite/0001_foundation.sql"),
+    ),
+    (2, "messaging", include_str!("../migrations/sqlite/0002_messaging.sql")),
+];
 
-const POSTGRES: &[Source] = &[(
-    1,
-    "foundation",
-    include_str!("../migrations/postgres/0001_foundation.sql"),
-)];
+const POSTGRES: &[Source] = &[
+    (
+        1,
+        "foundation",
+        include_str!("../migrations/postgres/0001_foundation.sql"),
+    ),
+    (
+        2,
+        "messaging",
+        include_str!("../migrations/postgres/0002_messaging.sql"),
+    ),
+];
 
 /// The schema versions this build knows, in order.
-pub const MIGRATION_VERSIONS: &[i64] = &[1];
+pub const MIGRATION_VERSIONS: &[i64] = &[1, 2];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources

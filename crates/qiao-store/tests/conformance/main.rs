@@ -9,6 +9,7 @@ mod audit;
 mod coverage;
 mod departments;
 mod events;
+mod messaging;
 mod org;
 mod sessions;
 mod users;
@@ -130,6 +131,11 @@ conformance!(
     writer::positions_are_gap_free_under_concurrency,
     writer::failed_operation_is_isolated,
     writer::closed_store_refuses_writes,
+    messaging::conversations_and_members,
+    messaging::department_links_and_dm_keys,
+    messaging::messages_history_and_threads,
+    messaging::reactions_pins_mentions_and_unread,
+    messaging::thread_following,
 );
 
 /// Data survives closing and reopening (the writer's commits are durable).

@@ -1,5 +1,4 @@
-//! Permission rules as pure functions. The service layer loads the facts (the actor, the
-//! target's department path) and asks these functions; nothing here touches storage.
+//! Organisation rules: departments, people, the directory.
 //!
 //! A department *path* is the chain of department ids from the root down to a department,
 //! inclusive. Department admins manage the subtrees rooted at their managed departments, so

@@ -1,0 +1,287 @@
+//! Messages: the body and its rules, mentions, reactions, threads.
+
+use std::collections::BTreeSet;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{ConversationId, DepartmentId, Error, MessageId, Millis, Result, UserId};
+
+/// A message as members see it. Deleted messages keep their place as tombstones with an
+/// empty body.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Message {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    /// The conversation sequence number of its creation: messages sort by it.
+    pub seq: i64,
+    pub sender_id: UserId,
+    /// For replies: the thread's root message.
+    pub thread_root_id: Option<MessageId>,
+    /// Markdown; empty once deleted.
+    pub body: String,
+    pub mentions: Mentions,
+    /// The sender's idempotency key, echoed so a client can match its optimistic copy.
+    pub client_key: Option<String>,
+    pub created_at: Millis,
+    pub edited_at: Option<Millis>,
+    pub deleted_at: Option<Millis>,
+    pub pinned_at: Option<Millis>,
+    pub pinned_by: Option<UserId>,
+    pub reactions: Vec<Reaction>,
+    /// For thread roots with replies.
+    pub thread: Option<ThreadSummary>,
+}
+
+/// Who a message mentions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Mentions {
+    pub user_ids: Vec<UserId>,
+    pub department_ids: Vec<DepartmentId>,
+    /// `@channel` / `@all` / `@所有人`.
+    pub channel: bool,
+}
+
+impl Mentions {
+    pub fn is_empty(&self) -> bool {
+        self.user_ids.is_empty() && self.department_ids.is_empty() && !self.channel
+    }
+}
+
+/// One emoji's reactions on a message.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reaction {
+    pub emoji: String,
+    pub count: i64,
+    /// Who reacted (the first [`REACTION_USERS_SHOWN`] of them, oldest first).
+    pub user_ids: Vec<UserId>,
+}
+
+/// A thread root's replies at a glance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ThreadSummary {
+    pub reply_count: i64,
+    pub last_reply_at: Option<Millis>,
+    /// Everyone who replied (at most [`THREAD_PARTICIPANTS_SHOWN`]), earliest first.
+    pub participant_ids: Vec<UserId>,
+}
+
+/// Longest message body, in characters.
+pub const BODY_MAX: usize = 10_000;
+pub const CLIENT_KEY_MAX: usize = 64;
+pub const EMOJI_MAX: usize = 32;
+/// Distinct emoji on one message.
+pub const EMOJI_PER_MESSAGE_MAX: i64 = 50;
+pub const REACTION_USERS_SHOWN: usize = 50;
+pub const THREAD_PARTICIPANTS_SHOWN: usize = 20;
+/// Pinned messages per conversation.
+pub const PINS_MAX: i64 = 100;
+/// Mentions of individual people resolved per message.
+pub const MENTIONS_MAX: usize = 100;
+
+/// Normalises line endings and checks length and characters.
+pub fn validate_body(input: &str) -> Result<String> {
+    let body = input.replace("\r\n", "\n").replace('\r', "\n");
+    let trimmed_end = body.trim_end();
+    if trimmed_end.trim_start().is_empty() {
+        return Err(Error::invalid("body", "must not be empty"));
+    }
+    let len = trimmed_end.chars().count();
+    if len > BODY_MAX {
+        return Err(Error::invalid(
+            "body",
+            format!("must be at most {BODY_MAX} characters (it has {len})"),
+        ));
+    }
+    if trimmed_end.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+        return Err(Error::invalid("body", "must not contain control characters"));
+    }
+    Ok(trimmed_end.to_owned())
+}
+
+/// Idempotency keys: 1–64 printable ASCII characters.
+pub fn validate_client_key(input: &str) -> Result<String> {
+    if input.is_empty() || input.len() > CLIENT_KEY_MAX || !input.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            "client_key",
+            format!("must be 1 to {CLIENT_KEY_MAX} printable ASCII characters"),
+        ));
+    }
+    Ok(input.to_owned())
+}
+
+/// A reaction is a Unicode emoji (any sequence of non-ASCII symbols, joiners and selectors)
+/// or a `:shortcode:`.
+pub fn validate_emoji(input: &str) -> Result<String> {
+    let e = input.trim();
+    let bad = || Error::invalid("emoji", "must be an emoji or a :shortcode:");
+    if e.is_empty() || e.chars().count() > EMOJI_MAX || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    if let Some(code) = e.strip_prefix(':').and_then(|s| s.strip_suffix(':')) {
+        let ok = !code.is_empty()
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'+' | b'-'));
+        return if ok { Ok(e.to_owned()) } else { Err(bad()) };
+    }
+    // Emoji sequences may include ASCII digits, '#' and '*' (keycaps) but never letters.
+    if e.chars().any(|c| c.is_ascii_alphabetic()) || !e.chars().any(|c| !c.is_ascii()) {
+        return Err(bad());
+    }
+    Ok(e.to_owned())
+}
+
+/// Mentions written in a body: `<@user-id>`, `<@&department-id>`, `@username`, and
+/// `@channel` / `@all` / `@所有人` for everyone. Text inside `code` is ignored.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ParsedMentions {
+    pub user_ids: BTreeSet<UserId>,
+    pub usernames: BTreeSet<String>,
+    pub department_ids: BTreeSet<DepartmentId>,
+    pub channel: bool,
+}
+
+pub fn parse_mentions(body: &str) -> ParsedMentions {
+    let mut out = ParsedMentions::default();
+    for segment in outside_code(body) {
+        let mut rest = segment;
+        while let Some(at) = rest.find('@') {
+            let before = rest[..at].chars().next_back();
+            let after = &rest[at + 1..];
+            // `<@…>` tokens.
+            if before == Some('<') {
+                if let Some(end) = after.find('>') {
+                    let token = &after[..end];
+                    if let Some(d) = token.strip_prefix('&') {
+                        if let Ok(id) = d.parse() {
+                            out.department_ids.insert(id);
+                        }
+                    } else if let Ok(id) = token.parse() {
+                        out.user_ids.insert(id);
+                    }
+                }
+                rest = after;
+                continue;
+            }
+            // `@word` needs a boundary before it (so e-mail addresses do not count).
+            let boundary = before.is_none_or(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')));
+            let ascii: String = after
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+                .collect();
+            let ascii = ascii.trim_end_matches(['.', '-']);
+            if boundary && !ascii.is_empty() {
+                let lower = ascii.to_ascii_lowercase();
+                if lower == "channel" || lower == "all" {
+                    out.channel = true;
+                } else if crate::user::normalize_username(ascii).is_ok() {
+                    out.usernames.insert(ascii.to_owned());
+                }
+            } else if boundary && (after.starts_with("所有人") || after.starts_with("全体成员")) {
+                out.channel = true;
+            }
+            rest = after;
+        }
+    }
+    out
+}
+
+/// The parts of Markdown text outside inline code spans and fenced code blocks.
+fn outside_code(body: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = body;
+    loop {
+        let Some(start) = rest.find('`') else {
+            parts.push(rest);
+            break;
+        };
+        parts.push(&rest[..start]);
+        let ticks = rest[start..].chars().take_while(|c| *c == '`').count();
+        let fence = "`".repeat(ticks);
+        let after = &rest[start + ticks..];
+        match after.find(&fence) {
+            Some(end) => rest = &after[end + ticks..],
+            None => {
+                // An unclosed span is just text.
+                parts.push(after);
+                break;
+            }
+        }
+    }
+    parts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies() {
+        assert_eq!(validate_body("hi\r\nthere  \n").unwrap(), "hi\nthere");
+        assert!(validate_body(" \n\t ").is_err());
+        assert!(validate_body("a\u{0}").is_err());
+        assert!(validate_body(&"长".repeat(BODY_MAX)).is_ok());
+        let e = validate_body(&"长".repeat(BODY_MAX + 1)).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("body"));
+        assert!(
+            validate_body("  indented code\n\tkept")
+                .unwrap()
+                .starts_with("  indented")
+        );
+    }
+
+    #[test]
+    fn emoji() {
+        for ok in ["👍", "👍🏽", "👨‍👩‍👧", ":thumbsup:", ":+1:", "❤️", "1️⃣"] {
+            assert!(validate_emoji(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "abc", ":Bad:", "👍 👍", "::", &"👍".repeat(33), "a👍"] {
+            assert!(validate_emoji(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn client_keys() {
+        assert!(validate_client_key("0193f2c1-aaaa").is_ok());
+        assert!(validate_client_key("").is_err());
+        assert!(validate_client_key("has space").is_err());
+        assert!(validate_client_key(&"k".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn mentions_by_token_username_and_everyone() {
+        let u = UserId::new();
+        let d = DepartmentId::new();
+        let m = parse_mentions(&format!("hi <@{u}> and <@&{d}>, @lilei @HanMeimei. cc @所有人"));
+        assert_eq!(m.user_ids.into_iter().collect::<Vec<_>>(), vec![u]);
+        assert_eq!(m.department_ids.into_iter().collect::<Vec<_>>(), vec![d]);
+        assert_eq!(
+            m.usernames.into_iter().collect::<Vec<_>>(),
+            vec!["HanMeimei".to_owned(), "lilei".to_owned()]
+        );
+        assert!(m.channel);
+        assert!(parse_mentions("@channel please").channel);
+        assert!(parse_mentions("@ALL").channel);
+    }
+
+    #[test]
+    fn mentions_skip_emails_code_and_garbage() {
+        let m = parse_mentions("mail li@acme.cn, `@lilei` and ```\n@all\n``` but <@not-a-uuid> @");
+        assert_eq!(m, ParsedMentions::default());
+        let m = parse_mentions("unclosed `code @lilei");
+        assert!(m.usernames.contains("lilei"));
+        assert!(parse_mentions("(@wang)").usernames.contains("wang"));
+        assert!(
+            parse_mentions("中文@zhang").usernames.contains("zhang"),
+            "CJK text directly before is a boundary"
+        );
+        assert!(
+            parse_mentions("@lilei你好").usernames.contains("lilei"),
+            "CJK text directly after ends the name"
+        );
+    }
+}

@@ -1,0 +1,326 @@
+//! Conversation rules: who may see, read, join, post, react, pin, invite, remove, manage,
+//! archive, and mention everyone, for each kind of conversation and each role.
+//!
+//! Rules that refuse a non-member of a conversation they cannot see must be answered like a
+//! conversation that does not exist (the service returns `not_found`), so a private channel's
+//! existence never leaks.
+
+use super::Actor;
+use crate::conversation::{ConversationKind as Kind, MemberRole};
+
+/// What the rules need to know about one conversation and the actor's place in it.
+#[derive(Clone, Copy, Debug)]
+pub struct ConversationFacts {
+    pub kind: Kind,
+    pub archived: bool,
+    /// The actor's membership, if any.
+    pub member: Option<MemberFacts>,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct MemberFacts {
+    pub role: MemberRole,
+    pub direct: bool,
+    pub via_department: bool,
+}
+
+impl ConversationFacts {
+    fn role(&self) -> Option<MemberRole> {
+        self.member.map(|m| m.role)
+    }
+
+    fn is_channel_admin(&self) -> bool {
+        self.role() == Some(MemberRole::Admin)
+    }
+
+    fn is_member(&self) -> bool {
+        self.member.is_some()
+    }
+}
+
+/// Whether the actor may know the conversation exists.
+pub fn can_see(actor: &Actor, c: &ConversationFacts) -> bool {
+    c.is_member() || (c.kind == Kind::Public && !actor.is_guest())
+}
+
+/// Reading history: members, and staff previewing a public channel.
+pub fn can_read(actor: &Actor, c: &ConversationFacts) -> bool {
+    can_see(actor, c)
+}
+
+/// Joining without an invitation: staff, public channels, not archived.
+pub fn can_join(actor: &Actor, c: &ConversationFacts) -> bool {
+    c.kind == Kind::Public && !actor.is_guest() && !c.archived && !c.is_member()
+}
+
+/// Posting a message.
+pub fn can_post(_actor: &Actor, c: &ConversationFacts) -> bool {
+    if c.archived || !c.is_member() {
+        return false;
+    }
+    match c.kind {
+        Kind::Announcement => matches!(c.role(), Some(MemberRole::Admin | MemberRole::Poster)),
+        _ => true,
+    }
+}
+
+/// Adding or removing one's own reaction. Everyone in an announcement channel may react.
+pub fn can_react(_actor: &Actor, c: &ConversationFacts) -> bool {
+    !c.archived && c.is_member()
+}
+
+/// Pinning and unpinning messages.
+pub fn can_pin(_actor: &Actor, c: &ConversationFacts) -> bool {
+    if c.archived || !c.is_member() {
+        return false;
+    }
+    match c.kind {
+        Kind::Announcement => matches!(c.role(), Some(MemberRole::Admin | MemberRole::Poster)),
+        _ => true,
+    }
+}
+
+/// Adding people.
+pub fn can_invite(actor: &Actor, c: &ConversationFacts) -> bool {
+    if c.archived || actor.is_guest() {
+        return false;
+    }
+    match c.kind {
+        Kind::Dm | Kind::Department => false,
+        Kind::Group => c.is_member(),
+        Kind::Public | Kind::Private | Kind::Project => {
+            c.is_member() || (actor.is_org_admin() && c.kind != Kind::Private)
+        }
+        Kind::Announcement => c.is_channel_admin() || actor.is_org_admin(),
+    }
+}
+
+/// Removing someone else.
+pub fn can_remove_member(actor: &Actor, c: &ConversationFacts) -> bool {
+    !c.kind.is_direct() && !c.archived && (c.is_channel_admin() || (actor.is_org_admin() && can_see(actor, c)))
+}
+
+/// Leaving. People who are members through a department stay while that holds; a 1:1 DM
+/// cannot be left (only hidden by clients).
+pub fn can_leave(_actor: &Actor, c: &ConversationFacts) -> bool {
+    match c.member {
+        Some(m) => c.kind != Kind::Dm && m.direct && !m.via_department,
+        None => false,
+    }
+}
+
+/// Renaming, changing topic and description, setting member roles and linked departments.
+/// Group DMs may be renamed by anyone in them.
+pub fn can_manage(actor: &Actor, c: &ConversationFacts) -> bool {
+    if c.archived {
+        return false;
+    }
+    match c.kind {
+        Kind::Dm => false,
+        Kind::Group => c.is_member(),
+        _ => c.is_channel_admin() || (actor.is_org_admin() && can_see(actor, c)),
+    }
+}
+
+/// Archiving and unarchiving (channels only).
+pub fn can_archive(actor: &Actor, c: &ConversationFacts) -> bool {
+    match c.kind {
+        Kind::Dm | Kind::Group => false,
+        Kind::Department => actor.is_org_admin(),
+        _ => c.is_channel_admin() || (actor.is_org_admin() && can_see(actor, c)),
+    }
+}
+
+/// Mentioning everyone (`@channel`): channel admins and organisation admins; anyone in a
+/// DM or group DM; never guests.
+pub fn can_mention_everyone(actor: &Actor, c: &ConversationFacts) -> bool {
+    if actor.is_guest() {
+        return false;
+    }
+    c.kind.is_direct() || c.is_channel_admin() || actor.is_org_admin()
+}
+
+/// Creating a channel of `kind` (DMs and group DMs have their own rules; department
+/// channels are created with their department).
+pub fn can_create_channel(actor: &Actor, kind: Kind) -> bool {
+    match kind {
+        Kind::Public | Kind::Private | Kind::Project => !actor.is_guest(),
+        Kind::Announcement => actor.is_org_admin() || actor.role == crate::user::Role::DepartmentAdmin,
+        Kind::Dm | Kind::Group | Kind::Department => false,
+    }
+}
+
+/// Editing a message: its author only, while the conversation is open.
+pub fn can_edit_message(actor: &Actor, c: &ConversationFacts, sender: crate::UserId) -> bool {
+    !c.archived && c.is_member() && actor.user_id == sender
+}
+
+/// Deleting a message: its author, a channel admin, or an organisation admin.
+pub fn can_delete_message(actor: &Actor, c: &ConversationFacts, sender: crate::UserId) -> bool {
+    if c.archived {
+        return false;
+    }
+    (c.is_member() && actor.user_id == sender)
+        || (!c.kind.is_direct() && (c.is_channel_admin() || (actor.is_org_admin() && can_see(actor, c))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::UserId;
+    use crate::user::Role;
+
+    fn actor(role: Role) -> Actor {
+        Actor {
+            user_id: UserId::new(),
+            role,
+            managed_department_ids: vec![],
+        }
+    }
+
+    fn facts(kind: Kind, member: Option<MemberRole>) -> ConversationFacts {
+        ConversationFacts {
+            kind,
+            archived: false,
+            member: member.map(|role| MemberFacts {
+                role,
+                direct: true,
+                via_department: false,
+            }),
+        }
+    }
+
+    const M: Option<MemberRole> = Some(MemberRole::Member);
+    const ADMIN: Option<MemberRole> = Some(MemberRole::Admin);
+    const POSTER: Option<MemberRole> = Some(MemberRole::Poster);
+
+    #[test]
+    fn visibility_by_kind_and_role() {
+        let member = actor(Role::Member);
+        let guest = actor(Role::Guest);
+        let owner = actor(Role::Owner);
+        for kind in Kind::ALL {
+            // Members always see their conversations.
+            assert!(can_see(&guest, &facts(kind, M)), "{kind:?}");
+            let outside = facts(kind, None);
+            assert_eq!(can_see(&member, &outside), kind == Kind::Public, "{kind:?}");
+            assert!(!can_see(&guest, &outside), "guests see only what they are in: {kind:?}");
+            // Organisation admins do not see into private conversations either.
+            assert_eq!(can_see(&owner, &outside), kind == Kind::Public, "{kind:?}");
+        }
+        assert!(can_join(&member, &facts(Kind::Public, None)));
+        assert!(!can_join(&guest, &facts(Kind::Public, None)));
+        assert!(!can_join(&member, &facts(Kind::Private, None)));
+        let mut archived = facts(Kind::Public, None);
+        archived.archived = true;
+        assert!(!can_join(&member, &archived));
+    }
+
+    #[test]
+    fn posting_and_reacting() {
+        let a = actor(Role::Member);
+        assert!(can_post(&a, &facts(Kind::Public, M)));
+        assert!(!can_post(&a, &facts(Kind::Public, None)), "join first");
+        assert!(!can_post(&a, &facts(Kind::Announcement, M)));
+        assert!(can_post(&a, &facts(Kind::Announcement, POSTER)));
+        assert!(can_post(&a, &facts(Kind::Announcement, ADMIN)));
+        assert!(
+            can_react(&a, &facts(Kind::Announcement, M)),
+            "everyone may react to announcements"
+        );
+        assert!(
+            can_post(&actor(Role::Guest), &facts(Kind::Private, M)),
+            "invited guests take part"
+        );
+        let mut closed = facts(Kind::Public, ADMIN);
+        closed.archived = true;
+        assert!(!can_post(&a, &closed));
+        assert!(!can_react(&a, &closed));
+        assert!(!can_pin(&a, &closed));
+        assert!(!can_pin(&a, &facts(Kind::Announcement, M)));
+        assert!(can_pin(&a, &facts(Kind::Dm, M)));
+    }
+
+    #[test]
+    fn inviting_removing_leaving() {
+        let member = actor(Role::Member);
+        let guest = actor(Role::Guest);
+        let admin = actor(Role::Admin);
+        assert!(can_invite(&member, &facts(Kind::Private, M)));
+        assert!(
+            !can_invite(&guest, &facts(Kind::Private, M)),
+            "guests cannot bring in others"
+        );
+        assert!(!can_invite(&member, &facts(Kind::Dm, M)));
+        assert!(!can_invite(&member, &facts(Kind::Department, M)));
+        assert!(can_invite(&member, &facts(Kind::Group, M)));
+        assert!(!can_invite(&member, &facts(Kind::Announcement, M)));
+        assert!(can_invite(&member, &facts(Kind::Announcement, ADMIN)));
+        assert!(can_invite(&admin, &facts(Kind::Public, None)));
+        assert!(!can_invite(&admin, &facts(Kind::Private, None)));
+
+        assert!(!can_remove_member(&member, &facts(Kind::Public, M)));
+        assert!(can_remove_member(&member, &facts(Kind::Public, ADMIN)));
+        assert!(can_remove_member(&admin, &facts(Kind::Public, None)));
+        assert!(!can_remove_member(&admin, &facts(Kind::Private, None)));
+        assert!(!can_remove_member(&member, &facts(Kind::Group, ADMIN)));
+
+        assert!(can_leave(&member, &facts(Kind::Private, M)));
+        assert!(!can_leave(&member, &facts(Kind::Dm, M)));
+        assert!(can_leave(&member, &facts(Kind::Group, M)));
+        let via_dept = ConversationFacts {
+            kind: Kind::Department,
+            archived: false,
+            member: Some(MemberFacts {
+                role: MemberRole::Member,
+                direct: false,
+                via_department: true,
+            }),
+        };
+        assert!(!can_leave(&member, &via_dept));
+    }
+
+    #[test]
+    fn managing_archiving_mentioning() {
+        let member = actor(Role::Member);
+        let owner = actor(Role::Owner);
+        let guest = actor(Role::Guest);
+        assert!(!can_manage(&member, &facts(Kind::Public, M)));
+        assert!(can_manage(&member, &facts(Kind::Public, ADMIN)));
+        assert!(can_manage(&member, &facts(Kind::Group, M)));
+        assert!(!can_manage(&member, &facts(Kind::Dm, M)));
+        assert!(can_manage(&owner, &facts(Kind::Public, None)));
+        assert!(!can_archive(&member, &facts(Kind::Dm, ADMIN)));
+        assert!(!can_archive(&member, &facts(Kind::Department, ADMIN)));
+        assert!(can_archive(&owner, &facts(Kind::Department, M)));
+        assert!(can_archive(&member, &facts(Kind::Project, ADMIN)));
+
+        assert!(!can_mention_everyone(&member, &facts(Kind::Public, M)));
+        assert!(can_mention_everyone(&member, &facts(Kind::Public, ADMIN)));
+        assert!(can_mention_everyone(&member, &facts(Kind::Group, M)));
+        assert!(can_mention_everyone(&owner, &facts(Kind::Public, M)));
+        assert!(!can_mention_everyone(&guest, &facts(Kind::Group, ADMIN)));
+    }
+
+    #[test]
+    fn creating_and_message_authorship() {
+        let member = actor(Role::Member);
+        let guest = actor(Role::Guest);
+        assert!(can_create_channel(&member, Kind::Private));
+        assert!(!can_create_channel(&guest, Kind::Public));
+        assert!(!can_create_channel(&member, Kind::Announcement));
+        assert!(can_create_channel(&actor(Role::DepartmentAdmin), Kind::Announcement));
+        assert!(!can_create_channel(&actor(Role::Owner), Kind::Department));
+
+        let c = facts(Kind::Public, M);
+        assert!(can_edit_message(&member, &c, member.user_id));
+        assert!(!can_edit_message(&member, &c, UserId::new()));
+        assert!(can_delete_message(&member, &c, member.user_id));
+        assert!(!can_delete_message(&member, &c, UserId::new()));
+        assert!(can_delete_message(&member, &facts(Kind::Public, ADMIN), UserId::new()));
+        assert!(
+            !can_delete_message(&member, &facts(Kind::Dm, ADMIN), UserId::new()),
+            "no moderators in DMs"
+        );
+    }
+}

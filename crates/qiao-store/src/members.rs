@@ -1,0 +1,219 @@
+//! Who is in which conversation, their role and read position.
+
+use qiao_domain::conversation::{Member, MemberRole};
+use qiao_domain::{ConversationId, DepartmentId, Error, Millis, Result, UserId};
+use sqlx::AssertSqlSafe;
+use uuid::Uuid;
+
+use crate::conn::{Db, exec, placeholders, q};
+
+type Row = (Uuid, String, bool, bool, i64, i64);
+
+fn from_row((user_id, role, direct, via_department, joined_at, read_seq): Row) -> Result<(Member, i64)> {
+    Ok((
+        Member {
+            user_id: UserId(user_id),
+            role: MemberRole::parse(&role).ok_or_else(|| Error::internal("unknown member role"))?,
+            direct,
+            via_department,
+            joined_at,
+        },
+        read_seq,
+    ))
+}
+
+/// One membership and its read position.
+pub async fn get(db: &mut dyn Db, conversation: ConversationId, user: UserId) -> Result<Option<(Member, i64)>> {
+    let row = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, Row>(
+            "SELECT user_id, role, direct, via_department, joined_at, read_seq FROM members \
+             WHERE conversation_id = $1 AND user_id = $2"
+        )
+        .bind(conversation.0)
+        .bind(user.0)
+    )?;
+    row.map(from_row).transpose()
+}
+
+/// Members ordered by user id, after `after`.
+pub async fn list(
+    db: &mut dyn Db,
+    conversation: ConversationId,
+    after: Option<UserId>,
+    limit: u32,
+) -> Result<Vec<Member>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, Row>(
+            "SELECT user_id, role, direct, via_department, joined_at, read_seq FROM members \
+             WHERE conversation_id = $1 AND user_id > $2 ORDER BY user_id LIMIT $3"
+        )
+        .bind(conversation.0)
+        .bind(after.map_or(Uuid::nil(), |u| u.0))
+        .bind(i64::from(limit))
+    )?;
+    rows.into_iter().map(|r| from_row(r).map(|(m, _)| m)).collect()
+}
+
+/// Every member's id.
+pub async fn user_ids(db: &mut dyn Db, conversation: ConversationId) -> Result<Vec<UserId>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (Uuid,)>("SELECT user_id FROM members WHERE conversation_id = $1 ORDER BY user_id")
+            .bind(conversation.0)
+    )?;
+    Ok(rows.into_iter().map(|(u,)| UserId(u)).collect())
+}
+
+pub async fn insert(db: &mut dyn Db, conversation: ConversationId, m: &Member, read_seq: i64) -> Result<()> {
+    exec!(
+        db,
+        sqlx::query(
+            "INSERT INTO members (conversation_id, user_id, role, direct, via_department, joined_at, read_seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)"
+        )
+        .bind(conversation.0)
+        .bind(m.user_id.0)
+        .bind(m.role.as_str())
+        .bind(m.direct)
+        .bind(m.via_department)
+        .bind(m.joined_at)
+        .bind(read_seq)
+    )?;
+    Ok(())
+}
+
+/// Writes role and how the person belongs.
+pub async fn update(db: &mut dyn Db, conversation: ConversationId, m: &Member) -> Result<()> {
+    exec!(
+        db,
+        sqlx::query(
+            "UPDATE members SET role = $3, direct = $4, via_department = $5 WHERE conversation_id = $1 AND user_id = $2"
+        )
+        .bind(conversation.0)
+        .bind(m.user_id.0)
+        .bind(m.role.as_str())
+        .bind(m.direct)
+        .bind(m.via_department)
+    )?;
+    Ok(())
+}
+
+/// Removes a membership; true if there was one.
+pub async fn delete(db: &mut dyn Db, conversation: ConversationId, user: UserId) -> Result<bool> {
+    let n = exec!(
+        db,
+        sqlx::query("DELETE FROM members WHERE conversation_id = $1 AND user_id = $2")
+            .bind(conversation.0)
+            .bind(user.0)
+    )?;
+    Ok(n > 0)
+}
+
+/// Moves a read position (callers decide whether it may move backwards).
+pub async fn set_read(db: &mut dyn Db, conversation: ConversationId, user: UserId, seq: i64) -> Result<()> {
+    exec!(
+        db,
+        sqlx::query("UPDATE members SET read_seq = $3 WHERE conversation_id = $1 AND user_id = $2")
+            .bind(conversation.0)
+            .bind(user.0)
+            .bind(seq)
+    )?;
+    Ok(())
+}
+
+/// Active staff (not guests) whose primary or secondary department is one of `departments`.
+pub async fn staff_in_departments(db: &mut dyn Db, departments: &[DepartmentId]) -> Result<Vec<UserId>> {
+    let mut out = Vec::new();
+    for chunk in departments.chunks(400) {
+        let list = placeholders(0, chunk.len());
+        let sql = format!(
+            "SELECT id FROM users WHERE status = 'active' AND role <> 'guest' AND (primary_department_id IN ({list}) \
+             OR id IN (SELECT user_id FROM user_departments WHERE department_id IN ({list})))"
+        );
+        let rows = q!(db, fetch_all, {
+            let mut query = sqlx::query_as::<_, (Uuid,)>(AssertSqlSafe(sql.clone()));
+            for d in chunk {
+                query = query.bind(d.0);
+            }
+            query
+        })?;
+        out.extend(rows.into_iter().map(|(u,)| UserId(u)));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Members of `conversation` whose primary or secondary department is one of
+/// `departments` (for department mentions).
+pub async fn members_in_departments(
+    db: &mut dyn Db,
+    conversation: ConversationId,
+    departments: &[DepartmentId],
+) -> Result<Vec<UserId>> {
+    let mut out = Vec::new();
+    for chunk in departments.chunks(400) {
+        let list = placeholders(1, chunk.len());
+        let sql = format!(
+            "SELECT m.user_id FROM members m JOIN users u ON u.id = m.user_id WHERE m.conversation_id = $1 \
+             AND (u.primary_department_id IN ({list}) \
+                  OR m.user_id IN (SELECT user_id FROM user_departments WHERE department_id IN ({list})))"
+        );
+        let rows = q!(db, fetch_all, {
+            let mut query = sqlx::query_as::<_, (Uuid,)>(AssertSqlSafe(sql.clone())).bind(conversation.0);
+            for d in chunk {
+                query = query.bind(d.0);
+            }
+            query
+        })?;
+        out.extend(rows.into_iter().map(|(u,)| UserId(u)));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}
+
+/// Members present through a linked department, with whether they are also direct.
+pub async fn via_department(db: &mut dyn Db, conversation: ConversationId) -> Result<Vec<Member>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, Row>(
+            "SELECT user_id, role, direct, via_department, joined_at, read_seq FROM members \
+             WHERE conversation_id = $1 AND via_department ORDER BY user_id"
+        )
+        .bind(conversation.0)
+    )?;
+    rows.into_iter().map(|r| from_row(r).map(|(m, _)| m)).collect()
+}
+
+/// Whether two people are both in some conversation.
+pub async fn share_a_conversation(db: &mut dyn Db, a: UserId, b: UserId) -> Result<bool> {
+    let row = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, (i32,)>(
+            "SELECT 1 FROM members x JOIN members y ON y.conversation_id = x.conversation_id \
+             WHERE x.user_id = $1 AND y.user_id = $2 LIMIT 1"
+        )
+        .bind(a.0)
+        .bind(b.0)
+    )?;
+    Ok(row.is_some())
+}
+
+/// A new membership record (helper for callers building members).
+pub fn new_member(user_id: UserId, role: MemberRole, direct: bool, via_department: bool, at: Millis) -> Member {
+    Member {
+        user_id,
+        role,
+        direct,
+        via_department,
+        joined_at: at,
+    }
+}

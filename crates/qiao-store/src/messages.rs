@@ -1,0 +1,538 @@
+//! Messages, their edits, reactions and mentions, and thread roots' reply summaries.
+
+use std::collections::HashMap;
+
+use qiao_domain::message::{
+    Mentions, Message, REACTION_USERS_SHOWN, Reaction, THREAD_PARTICIPANTS_SHOWN, ThreadSummary,
+};
+use qiao_domain::{ConversationId, Error, MessageId, Millis, Result, UserId};
+use sqlx::AssertSqlSafe;
+use uuid::Uuid;
+
+use crate::conn::{Db, exec, placeholders, q};
+
+macro_rules! columns {
+    () => {
+        "id, conversation_id, seq, sender_id, thread_root_id, body, mentions, client_key, created_at, edited_at, \
+         deleted_at, pinned_at, pinned_by, reply_count, last_reply_at, reply_participants"
+    };
+}
+
+type Row = (
+    Uuid,
+    Uuid,
+    i64,
+    Uuid,
+    Option<Uuid>,
+    String,
+    String,
+    Option<String>,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<Uuid>,
+    i64,
+    Option<i64>,
+    String,
+);
+
+fn from_row(r: Row) -> Result<Message> {
+    let (
+        id,
+        conversation_id,
+        seq,
+        sender_id,
+        root,
+        body,
+        mentions,
+        client_key,
+        created_at,
+        edited_at,
+        deleted_at,
+        pinned_at,
+        pinned_by,
+        reply_count,
+        last_reply_at,
+        participants,
+    ) = r;
+    let mentions: Mentions = serde_json::from_str(&mentions).map_err(Error::internal)?;
+    let participant_ids: Vec<UserId> = serde_json::from_str(&participants).map_err(Error::internal)?;
+    Ok(Message {
+        id: MessageId(id),
+        conversation_id: ConversationId(conversation_id),
+        seq,
+        sender_id: UserId(sender_id),
+        thread_root_id: root.map(MessageId),
+        body,
+        mentions,
+        client_key,
+        created_at,
+        edited_at,
+        deleted_at,
+        pinned_at,
+        pinned_by: pinned_by.map(UserId),
+        reactions: Vec::new(),
+        thread: (reply_count > 0).then_some(ThreadSummary {
+            reply_count,
+            last_reply_at,
+            participant_ids,
+        }),
+    })
+}
+
+/// Attaches reactions to messages (tombstones have none).
+async fn attach_reactions(db: &mut dyn Db, messages: &mut [Message]) -> Result<()> {
+    let ids: Vec<Uuid> = messages
+        .iter()
+        .filter(|m| m.deleted_at.is_none())
+        .map(|m| m.id.0)
+        .collect();
+    let mut by_message: HashMap<Uuid, Vec<Reaction>> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            "SELECT message_id, emoji, user_id FROM reactions WHERE message_id IN ({}) \
+             ORDER BY message_id, created_at, emoji, user_id",
+            placeholders(0, chunk.len())
+        );
+        let rows = q!(db, fetch_all, {
+            let mut query = sqlx::query_as::<_, (Uuid, String, Uuid)>(AssertSqlSafe(sql.clone()));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query
+        })?;
+        for (message, emoji, user) in rows {
+            let list = by_message.entry(message).or_default();
+            match list.iter_mut().find(|r| r.emoji == emoji) {
+                Some(r) => {
+                    r.count += 1;
+                    if r.user_ids.len() < REACTION_USERS_SHOWN {
+                        r.user_ids.push(UserId(user));
+                    }
+                }
+                None => list.push(Reaction {
+                    emoji,
+                    count: 1,
+                    user_ids: vec![UserId(user)],
+                }),
+            }
+        }
+    }
+    for m in messages {
+        m.reactions = by_message.remove(&m.id.0).unwrap_or_default();
+    }
+    Ok(())
+}
+
+async fn one(db: &mut dyn Db, row: Option<Row>) -> Result<Option<Message>> {
+    let mut messages = row.into_iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    attach_reactions(db, &mut messages).await?;
+    Ok(messages.pop())
+}
+
+/// A new message.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    pub id: MessageId,
+    pub conversation_id: ConversationId,
+    pub seq: i64,
+    pub sender_id: UserId,
+    pub thread_root_id: Option<MessageId>,
+    pub body: String,
+    pub mentions: Mentions,
+    pub client_key: Option<String>,
+    pub at: Millis,
+}
+
+pub async fn insert(db: &mut dyn Db, n: &NewMessage) -> Result<Message> {
+    let mentions = serde_json::to_string(&n.mentions).map_err(Error::internal)?;
+    exec!(
+        db,
+        sqlx::query(
+            "INSERT INTO messages (id, conversation_id, seq, sender_id, thread_root_id, body, mentions, mentions_channel, \
+             client_key, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+        )
+        .bind(n.id.0)
+        .bind(n.conversation_id.0)
+        .bind(n.seq)
+        .bind(n.sender_id.0)
+        .bind(n.thread_root_id.map(|r| r.0))
+        .bind(&n.body)
+        .bind(mentions)
+        .bind(n.mentions.channel)
+        .bind(&n.client_key)
+        .bind(n.at)
+    )?;
+    Ok(Message {
+        id: n.id,
+        conversation_id: n.conversation_id,
+        seq: n.seq,
+        sender_id: n.sender_id,
+        thread_root_id: n.thread_root_id,
+        body: n.body.clone(),
+        mentions: n.mentions.clone(),
+        client_key: n.client_key.clone(),
+        created_at: n.at,
+        edited_at: None,
+        deleted_at: None,
+        pinned_at: None,
+        pinned_by: None,
+        reactions: Vec::new(),
+        thread: None,
+    })
+}
+
+pub async fn get(db: &mut dyn Db, id: MessageId) -> Result<Option<Message>> {
+    let row = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, Row>(concat!("SELECT ", columns!(), " FROM messages WHERE id = $1")).bind(id.0)
+    )?;
+    one(db, row).await
+}
+
+/// The message a sender already sent with this idempotency key.
+pub async fn by_client_key(db: &mut dyn Db, sender: UserId, key: &str) -> Result<Option<Message>> {
+    let row = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, Row>(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM messages WHERE sender_id = $1 AND client_key = $2"
+        ))
+        .bind(sender.0)
+        .bind(key)
+    )?;
+    one(db, row).await
+}
+
+/// Where a page of history starts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Anchor {
+    /// The newest messages.
+    Latest,
+    /// Messages before this sequence number.
+    Before(i64),
+    /// Messages after this sequence number.
+    After(i64),
+    /// Messages around this sequence number, it included.
+    Around(i64),
+}
+
+/// A page of history in ascending order, with whether more exists on each side.
+#[derive(Clone, Debug, Default)]
+pub struct Page {
+    pub items: Vec<Message>,
+    pub more_before: bool,
+    pub more_after: bool,
+}
+
+/// Top-level messages of a conversation (`thread` = None) or the replies of one thread.
+pub async fn page(
+    db: &mut dyn Db,
+    conversation: ConversationId,
+    thread: Option<MessageId>,
+    anchor: Anchor,
+    limit: u32,
+) -> Result<Page> {
+    let n = usize::try_from(limit.max(1)).unwrap_or(1);
+    let mut page = Page::default();
+    let exists = |v: &Vec<Message>| !v.is_empty();
+    match anchor {
+        Anchor::Latest | Anchor::Before(_) => {
+            let below = if let Anchor::Before(s) = anchor { s } else { i64::MAX };
+            let mut older = side(db, conversation, thread, below, n + 1, true).await?;
+            page.more_before = older.len() > n;
+            older.truncate(n);
+            older.reverse();
+            page.items = older;
+            if anchor != Anchor::Latest {
+                page.more_after = exists(&side(db, conversation, thread, below - 1, 1, false).await?);
+            }
+        }
+        Anchor::After(s) => {
+            let mut newer = side(db, conversation, thread, s, n + 1, false).await?;
+            page.more_after = newer.len() > n;
+            newer.truncate(n);
+            page.items = newer;
+            page.more_before = exists(&side(db, conversation, thread, s + 1, 1, true).await?);
+        }
+        Anchor::Around(s) => {
+            let (before, after) = (n.div_ceil(2), n / 2);
+            let mut older = side(db, conversation, thread, s + 1, before + 1, true).await?;
+            page.more_before = older.len() > before;
+            older.truncate(before);
+            older.reverse();
+            let mut newer = side(db, conversation, thread, s, after + 1, false).await?;
+            page.more_after = newer.len() > after;
+            newer.truncate(after);
+            page.items = older;
+            page.items.extend(newer);
+        }
+    }
+    attach_reactions(db, &mut page.items).await?;
+    Ok(page)
+}
+
+/// Up to `n` messages on one side of `seq` (exclusive), nearest first.
+async fn side(
+    db: &mut dyn Db,
+    conversation: ConversationId,
+    thread: Option<MessageId>,
+    seq: i64,
+    n: usize,
+    older: bool,
+) -> Result<Vec<Message>> {
+    let scope = if thread.is_some() {
+        "thread_root_id = $1"
+    } else {
+        "conversation_id = $1 AND thread_root_id IS NULL"
+    };
+    let (cmp, order) = if older { ("<", "DESC") } else { (">", "ASC") };
+    // Only constant fragments are spliced in.
+    let sql = format!(
+        "SELECT {} FROM messages WHERE {scope} AND seq {cmp} $2 ORDER BY seq {order} LIMIT $3",
+        columns!()
+    );
+    let key = thread.map_or(conversation.0, |t| t.0);
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, Row>(AssertSqlSafe(sql.clone()))
+            .bind(key)
+            .bind(seq)
+            .bind(n)
+    )?;
+    rows.into_iter().map(from_row).collect()
+}
+
+/// An earlier version of an edited message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Edit {
+    pub edited_at: Millis,
+    pub editor_id: UserId,
+    /// The body before this edit.
+    pub body: String,
+}
+
+/// Replaces the body (keeping the previous one in the edit history) and the mentions.
+pub async fn edit(
+    db: &mut dyn Db,
+    id: MessageId,
+    body: &str,
+    mentions: &Mentions,
+    at: Millis,
+    editor: UserId,
+) -> Result<()> {
+    let previous = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, (String,)>("SELECT body FROM messages WHERE id = $1 AND deleted_at IS NULL").bind(id.0)
+    )?
+    .ok_or_else(Error::not_found)?;
+    exec!(
+        db,
+        sqlx::query("INSERT INTO message_edits (message_id, edited_at, editor_id, body) VALUES ($1, $2, $3, $4)")
+            .bind(id.0)
+            .bind(at)
+            .bind(editor.0)
+            .bind(previous.0)
+    )?;
+    let mentions_json = serde_json::to_string(mentions).map_err(Error::internal)?;
+    exec!(
+        db,
+        sqlx::query(
+            "UPDATE messages SET body = $2, mentions = $3, mentions_channel = $4, edited_at = $5 WHERE id = $1"
+        )
+        .bind(id.0)
+        .bind(body)
+        .bind(mentions_json)
+        .bind(mentions.channel)
+        .bind(at)
+    )?;
+    Ok(())
+}
+
+/// Earlier versions, oldest first.
+pub async fn edits(db: &mut dyn Db, id: MessageId) -> Result<Vec<Edit>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (i64, Uuid, String)>(
+            "SELECT edited_at, editor_id, body FROM message_edits WHERE message_id = $1 ORDER BY edited_at"
+        )
+        .bind(id.0)
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(|(edited_at, editor, body)| Edit {
+            edited_at,
+            editor_id: UserId(editor),
+            body,
+        })
+        .collect())
+}
+
+/// Deletes a message's content: body, mentions, reactions, pin and edit history go; the row
+/// stays as a tombstone so history keeps its shape.
+pub async fn tombstone(db: &mut dyn Db, id: MessageId, at: Millis) -> Result<()> {
+    let none = serde_json::to_string(&Mentions::default()).map_err(Error::internal)?;
+    exec!(
+        db,
+        sqlx::query(
+            "UPDATE messages SET body = '', mentions = $3, mentions_channel = FALSE, deleted_at = $2, pinned_at = NULL, \
+             pinned_by = NULL WHERE id = $1"
+        )
+        .bind(id.0)
+        .bind(at)
+        .bind(none)
+    )?;
+    exec!(
+        db,
+        sqlx::query("DELETE FROM reactions WHERE message_id = $1").bind(id.0)
+    )?;
+    exec!(db, sqlx::query("DELETE FROM mentions WHERE message_id = $1").bind(id.0))?;
+    exec!(
+        db,
+        sqlx::query("DELETE FROM message_edits WHERE message_id = $1").bind(id.0)
+    )?;
+    Ok(())
+}
+
+/// Pins (`Some((at, by))`) or unpins (`None`).
+pub async fn set_pinned(db: &mut dyn Db, id: MessageId, pin: Option<(Millis, UserId)>) -> Result<()> {
+    exec!(
+        db,
+        sqlx::query("UPDATE messages SET pinned_at = $2, pinned_by = $3 WHERE id = $1")
+            .bind(id.0)
+            .bind(pin.map(|p| p.0))
+            .bind(pin.map(|p| p.1.0))
+    )?;
+    Ok(())
+}
+
+/// Pinned messages, most recently pinned first.
+pub async fn pinned(db: &mut dyn Db, conversation: ConversationId) -> Result<Vec<Message>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, Row>(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM messages WHERE conversation_id = $1 AND pinned_at IS NOT NULL ORDER BY pinned_at DESC, seq DESC"
+        ))
+        .bind(conversation.0)
+    )?;
+    let mut messages = rows.into_iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    attach_reactions(db, &mut messages).await?;
+    Ok(messages)
+}
+
+pub async fn count_pinned(db: &mut dyn Db, conversation: ConversationId) -> Result<i64> {
+    let (n,) = q!(
+        db,
+        fetch_one,
+        sqlx::query_as::<_, (i64,)>(
+            "SELECT COUNT(*) FROM messages WHERE conversation_id = $1 AND pinned_at IS NOT NULL"
+        )
+        .bind(conversation.0)
+    )?;
+    Ok(n)
+}
+
+/// Counts a reply on its thread root; returns the root's new summary.
+pub async fn add_reply(db: &mut dyn Db, root: MessageId, replier: UserId, at: Millis) -> Result<ThreadSummary> {
+    let (count, participants) = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, (i64, String)>("SELECT reply_count, reply_participants FROM messages WHERE id = $1")
+            .bind(root.0)
+    )?
+    .ok_or_else(Error::not_found)?;
+    let mut participant_ids: Vec<UserId> = serde_json::from_str(&participants).map_err(Error::internal)?;
+    if !participant_ids.contains(&replier) && participant_ids.len() < THREAD_PARTICIPANTS_SHOWN {
+        participant_ids.push(replier);
+    }
+    let summary = ThreadSummary {
+        reply_count: count + 1,
+        last_reply_at: Some(at),
+        participant_ids,
+    };
+    exec!(
+        db,
+        sqlx::query("UPDATE messages SET reply_count = $2, last_reply_at = $3, reply_participants = $4 WHERE id = $1")
+            .bind(root.0)
+            .bind(summary.reply_count)
+            .bind(at)
+            .bind(serde_json::to_string(&summary.participant_ids).map_err(Error::internal)?)
+    )?;
+    Ok(summary)
+}
+
+/// Adds a reaction; false if the person had already reacted with that emoji.
+pub async fn add_reaction(db: &mut dyn Db, id: MessageId, emoji: &str, user: UserId, at: Millis) -> Result<bool> {
+    let n = exec!(
+        db,
+        sqlx::query(
+            "INSERT INTO reactions (message_id, emoji, user_id, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+        )
+        .bind(id.0)
+        .bind(emoji)
+        .bind(user.0)
+        .bind(at)
+    )?;
+    Ok(n > 0)
+}
+
+/// Removes a reaction; false if there was none.
+pub async fn remove_reaction(db: &mut dyn Db, id: MessageId, emoji: &str, user: UserId) -> Result<bool> {
+    let n = exec!(
+        db,
+        sqlx::query("DELETE FROM reactions WHERE message_id = $1 AND emoji = $2 AND user_id = $3")
+            .bind(id.0)
+            .bind(emoji)
+            .bind(user.0)
+    )?;
+    Ok(n > 0)
+}
+
+/// How many distinct emoji a message carries.
+pub async fn emoji_count(db: &mut dyn Db, id: MessageId) -> Result<i64> {
+    let (n,) = q!(
+        db,
+        fetch_one,
+        sqlx::query_as::<_, (i64,)>("SELECT COUNT(DISTINCT emoji) FROM reactions WHERE message_id = $1").bind(id.0)
+    )?;
+    Ok(n)
+}
+
+/// Records that `message` mentions each of `users`.
+pub async fn insert_mentions(db: &mut dyn Db, message: &Message, users: &[UserId]) -> Result<()> {
+    for u in users {
+        exec!(
+            db,
+            sqlx::query(
+                "INSERT INTO mentions (user_id, message_id, conversation_id, seq, thread_root_id) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT DO NOTHING"
+            )
+            .bind(u.0)
+            .bind(message.id.0)
+            .bind(message.conversation_id.0)
+            .bind(message.seq)
+            .bind(message.thread_root_id.map(|r| r.0))
+        )?;
+    }
+    Ok(())
+}
+
+/// Forgets a message's mentions (before re-recording them after an edit).
+pub async fn delete_mentions(db: &mut dyn Db, message: MessageId) -> Result<()> {
+    exec!(
+        db,
+        sqlx::query("DELETE FROM mentions WHERE message_id = $1").bind(message.0)
+    )?;
+    Ok(())
+}

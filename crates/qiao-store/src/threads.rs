@@ -1,0 +1,112 @@
+//! Who follows which thread, and how far they have read it.
+
+use qiao_domain::{ConversationId, MessageId, Result, UserId};
+use uuid::Uuid;
+
+use crate::conn::{Db, exec, q};
+
+/// Starts following a thread (or keeps following), reading up to at least `read_seq`.
+pub async fn follow(
+    db: &mut dyn Db,
+    user: UserId,
+    root: MessageId,
+    conversation: ConversationId,
+    read_seq: i64,
+) -> Result<()> {
+    exec!(
+        db,
+        sqlx::query(
+            "INSERT INTO thread_follows (user_id, root_id, conversation_id, read_seq) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (user_id, root_id) DO UPDATE SET read_seq = CASE WHEN excluded.read_seq > thread_follows.read_seq \
+             THEN excluded.read_seq ELSE thread_follows.read_seq END"
+        )
+        .bind(user.0)
+        .bind(root.0)
+        .bind(conversation.0)
+        .bind(read_seq)
+    )?;
+    Ok(())
+}
+
+/// Stops following; true if the person was following.
+pub async fn unfollow(db: &mut dyn Db, user: UserId, root: MessageId) -> Result<bool> {
+    let n = exec!(
+        db,
+        sqlx::query("DELETE FROM thread_follows WHERE user_id = $1 AND root_id = $2")
+            .bind(user.0)
+            .bind(root.0)
+    )?;
+    Ok(n > 0)
+}
+
+/// The person's read position in a thread they follow.
+pub async fn read_position(db: &mut dyn Db, user: UserId, root: MessageId) -> Result<Option<i64>> {
+    let row = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, (i64,)>("SELECT read_seq FROM thread_follows WHERE user_id = $1 AND root_id = $2")
+            .bind(user.0)
+            .bind(root.0)
+    )?;
+    Ok(row.map(|(s,)| s))
+}
+
+/// Moves the read position in a followed thread.
+pub async fn set_read(db: &mut dyn Db, user: UserId, root: MessageId, read_seq: i64) -> Result<()> {
+    exec!(
+        db,
+        sqlx::query("UPDATE thread_follows SET read_seq = $3 WHERE user_id = $1 AND root_id = $2")
+            .bind(user.0)
+            .bind(root.0)
+            .bind(read_seq)
+    )?;
+    Ok(())
+}
+
+/// A followed thread's state.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FollowedThread {
+    pub root_id: MessageId,
+    pub conversation_id: ConversationId,
+    pub read_seq: i64,
+    /// Replies from others after `read_seq`.
+    pub unread_count: i64,
+    /// Replies after `read_seq` that mention the person.
+    pub mention_count: i64,
+    pub last_reply_at: Option<i64>,
+}
+
+/// Threads the person follows in conversations they are still in, most recent reply first.
+pub async fn followed(db: &mut dyn Db, user: UserId, limit: u32) -> Result<Vec<FollowedThread>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (Uuid, Uuid, i64, i64, i64, Option<i64>)>(
+            "SELECT f.root_id, f.conversation_id, f.read_seq, \
+               (SELECT COUNT(*) FROM messages r WHERE r.thread_root_id = f.root_id AND r.seq > f.read_seq \
+                  AND r.deleted_at IS NULL AND r.sender_id <> f.user_id), \
+               (SELECT COUNT(*) FROM mentions x WHERE x.user_id = f.user_id AND x.conversation_id = f.conversation_id \
+                  AND x.thread_root_id = f.root_id \
+                  AND x.seq > f.read_seq), \
+               m.last_reply_at \
+             FROM thread_follows f JOIN messages m ON m.id = f.root_id \
+             JOIN members mb ON mb.conversation_id = f.conversation_id AND mb.user_id = f.user_id \
+             WHERE f.user_id = $1 ORDER BY COALESCE(m.last_reply_at, m.created_at) DESC LIMIT $2"
+        )
+        .bind(user.0)
+        .bind(i64::from(limit))
+    )?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(root, conv, read_seq, unread_count, mention_count, last_reply_at)| FollowedThread {
+                root_id: MessageId(root),
+                conversation_id: ConversationId(conv),
+                read_seq,
+                unread_count,
+                mention_count,
+                last_reply_at,
+            },
+        )
+        .collect())
+}

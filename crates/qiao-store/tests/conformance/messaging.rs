@@ -1,0 +1,693 @@
+//! Conversations, members, messages, reactions, mentions, pins, threads, read state.
+
+use qiao_domain::conversation::{ConversationKind, LinkedDepartment, MemberRole};
+use qiao_domain::message::Mentions;
+use qiao_domain::{ConversationId, ErrorCode, MessageId, UserId};
+use qiao_store::conversations::{BrowseQuery, NewConversation};
+use qiao_store::members::new_member;
+use qiao_store::messages::{Anchor, NewMessage};
+use qiao_store::{Store, conversations, members, messages, threads};
+
+use crate::users::{insert, new_user};
+use crate::{Sink, T0, add_department, seed_org};
+
+pub async fn create(store: &Store, kind: ConversationKind, name: &str) -> ConversationId {
+    let n = NewConversation {
+        id: ConversationId::new(),
+        kind,
+        name: name.into(),
+        topic: "topic".into(),
+        description: String::new(),
+        department_id: None,
+        dm_key: None,
+        created_by: None,
+        at: T0,
+    };
+    let id = n.id;
+    store
+        .write(move |tx| {
+            let n = n.clone();
+            Box::pin(async move { conversations::insert(tx, &n).await })
+        })
+        .await
+        .unwrap();
+    id
+}
+
+async fn join(store: &Store, c: ConversationId, u: UserId, role: MemberRole) {
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                members::insert(tx, c, &new_member(u, role, true, false, T0), 0).await?;
+                conversations::refresh_member_count(tx, c).await
+            })
+        })
+        .await
+        .unwrap();
+}
+
+/// Sends a message at the next sequence number.
+pub async fn send(
+    store: &Store,
+    c: ConversationId,
+    sender: UserId,
+    body: &str,
+    root: Option<MessageId>,
+) -> qiao_domain::message::Message {
+    let body = body.to_owned();
+    store
+        .write(move |tx| {
+            let body = body.clone();
+            Box::pin(async move {
+                let seq = conversations::next_seq(tx, c, Some(T0 + 1)).await?;
+                let m = NewMessage {
+                    id: MessageId::new(),
+                    conversation_id: c,
+                    seq,
+                    sender_id: sender,
+                    thread_root_id: root,
+                    body,
+                    mentions: Mentions::default(),
+                    client_key: Some(format!("key-{seq}-{}", root.is_some())),
+                    at: T0 + seq,
+                };
+                messages::insert(tx, &m).await
+            })
+        })
+        .await
+        .unwrap()
+}
+
+pub async fn conversations_and_members(store: Store, _: Sink) {
+    let root = seed_org(&store).await;
+    let eng = add_department(&store, root.id, "Eng").await;
+    let backend = add_department(&store, eng.id, "Backend").await;
+    let alice = insert(&store, new_user("alice", "Alice", eng.id)).await;
+    let mut b = new_user("bob", "Bob", root.id);
+    b.secondary_department_ids = vec![backend.id];
+    let bob = insert(&store, b).await;
+    let mut g = new_user("guest", "Guest", backend.id);
+    g.role = qiao_domain::user::Role::Guest;
+    let guest = insert(&store, g).await;
+
+    let general = create(&store, ConversationKind::Public, "General 综合").await;
+    let secret = create(&store, ConversationKind::Private, "Secret").await;
+    let archived = create(&store, ConversationKind::Public, "Old stuff").await;
+    join(&store, general, alice.id, MemberRole::Admin).await;
+    join(&store, general, bob.id, MemberRole::Member).await;
+    join(&store, secret, alice.id, MemberRole::Member).await;
+
+    // Settings, archiving, sequence numbers.
+    let mut r = store.reader().await.unwrap();
+    let mut old = conversations::get(&mut r, archived).await.unwrap().unwrap();
+    drop(r);
+    old.archived_at = Some(T0 + 5);
+    old.name = "Old stuff (归档)".into();
+    let o = old.clone();
+    store
+        .write(move |tx| {
+            let o = o.clone();
+            Box::pin(async move { conversations::update(tx, &o).await })
+        })
+        .await
+        .unwrap();
+    let seqs = store
+        .write(move |tx| {
+            Box::pin(async move {
+                Ok((
+                    conversations::next_seq(tx, general, None).await?,
+                    conversations::next_seq(tx, general, Some(T0 + 9)).await?,
+                ))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(seqs, (1, 2));
+    let missing = store
+        .write(|tx| Box::pin(conversations::next_seq(tx, ConversationId::new(), None)))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code, ErrorCode::NotFound);
+
+    let mut r = store.reader().await.unwrap();
+    let g = conversations::get(&mut r, general).await.unwrap().unwrap();
+    assert_eq!((g.last_seq, g.last_message_at, g.member_count), (2, Some(T0 + 9), 2));
+    assert_eq!(
+        conversations::get(&mut r, archived).await.unwrap().unwrap().archived_at,
+        Some(T0 + 5)
+    );
+
+    // Browsing public channels: search, archived, paging.
+    let all = |search: Option<&str>, archived| BrowseQuery {
+        search: search.map(Into::into),
+        include_archived: archived,
+        after: None,
+        limit: 10,
+    };
+    assert_eq!(conversations::browse(&mut r, &all(None, false)).await.unwrap().len(), 1);
+    assert_eq!(conversations::browse(&mut r, &all(None, true)).await.unwrap().len(), 2);
+    assert_eq!(
+        conversations::browse(&mut r, &all(Some("综合"), true)).await.unwrap()[0].id,
+        general
+    );
+    assert!(
+        conversations::browse(&mut r, &all(Some("secret"), true))
+            .await
+            .unwrap()
+            .is_empty(),
+        "private channels are not browsable"
+    );
+    let first = conversations::browse(
+        &mut r,
+        &BrowseQuery {
+            limit: 1,
+            include_archived: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let key = qiao_domain::text::fold(&first[0].name);
+    let next = conversations::browse(
+        &mut r,
+        &BrowseQuery {
+            limit: 5,
+            include_archived: true,
+            after: Some((key, first[0].id)),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(next.len(), 1);
+    assert_ne!(next[0].id, first[0].id);
+
+    // Members.
+    let (m, read) = members::get(&mut r, general, alice.id).await.unwrap().unwrap();
+    assert_eq!(
+        (m.role, m.direct, m.via_department, read),
+        (MemberRole::Admin, true, false, 0)
+    );
+    assert!(members::get(&mut r, secret, bob.id).await.unwrap().is_none());
+    let listed = members::list(&mut r, general, None, 10).await.unwrap();
+    assert_eq!(listed.len(), 2);
+    let after_first = members::list(&mut r, general, Some(listed[0].user_id), 10)
+        .await
+        .unwrap();
+    assert_eq!(after_first.len(), 1);
+    let mut ids = vec![alice.id, bob.id];
+    ids.sort();
+    assert_eq!(members::user_ids(&mut r, general).await.unwrap(), ids);
+    assert!(members::share_a_conversation(&mut r, alice.id, bob.id).await.unwrap());
+    assert!(!members::share_a_conversation(&mut r, bob.id, guest.id).await.unwrap());
+    // Department membership (primary or secondary; guests never).
+    let mut in_eng = members::staff_in_departments(&mut r, &[eng.id, backend.id])
+        .await
+        .unwrap();
+    in_eng.sort();
+    assert_eq!(in_eng, ids);
+    assert_eq!(
+        members::members_in_departments(&mut r, general, &[backend.id])
+            .await
+            .unwrap(),
+        vec![bob.id]
+    );
+    drop(r);
+
+    // Role changes, read positions, leaving.
+    let mut promoted = m.clone();
+    promoted.user_id = bob.id;
+    promoted.role = MemberRole::Poster;
+    promoted.via_department = true;
+    let p = promoted.clone();
+    store
+        .write(move |tx| {
+            let p = p.clone();
+            Box::pin(async move {
+                members::update(tx, general, &p).await?;
+                members::set_read(tx, general, p.user_id, 2).await
+            })
+        })
+        .await
+        .unwrap();
+    let mut r = store.reader().await.unwrap();
+    let (bm, bread) = members::get(&mut r, general, bob.id).await.unwrap().unwrap();
+    assert_eq!((bm.role, bm.via_department, bread), (MemberRole::Poster, true, 2));
+    assert_eq!(members::via_department(&mut r, general).await.unwrap().len(), 1);
+    drop(r);
+    let removed = store
+        .write(move |tx| {
+            Box::pin(async move {
+                let gone = members::delete(tx, general, bob.id).await?;
+                let again = members::delete(tx, general, bob.id).await?;
+                conversations::refresh_member_count(tx, general).await?;
+                Ok((gone, again))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(removed, (true, false));
+
+    // Listing my conversations with state.
+    let mut r = store.reader().await.unwrap();
+    let mine = conversations::list_for_user(&mut r, alice.id).await.unwrap();
+    assert_eq!(mine.len(), 2);
+    assert_eq!(mine[0].0.id, general, "most recently active first");
+    assert_eq!(mine[0].0.member_count, 1);
+    assert_eq!(mine[0].1.role, MemberRole::Admin);
+    assert!(conversations::list_for_user(&mut r, guest.id).await.unwrap().is_empty());
+    assert!(
+        conversations::my_state_in(&mut r, secret, bob.id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        conversations::my_state_in(&mut r, secret, alice.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .read_seq,
+        0
+    );
+}
+
+pub async fn department_links_and_dm_keys(store: Store, _: Sink) {
+    let root = seed_org(&store).await;
+    let eng = add_department(&store, root.id, "Eng").await;
+    let sales = add_department(&store, root.id, "Sales").await;
+    let c = create(&store, ConversationKind::Project, "Launch").await;
+    let dept_channel = NewConversation {
+        id: ConversationId::new(),
+        kind: ConversationKind::Department,
+        name: "Eng".into(),
+        topic: String::new(),
+        description: String::new(),
+        department_id: Some(eng.id),
+        dm_key: None,
+        created_by: None,
+        at: T0,
+    };
+    let dm = NewConversation {
+        id: ConversationId::new(),
+        kind: ConversationKind::Dm,
+        name: String::new(),
+        topic: String::new(),
+        description: String::new(),
+        department_id: None,
+        dm_key: Some("a:b".into()),
+        created_by: None,
+        at: T0,
+    };
+    let (dc, dmc) = (dept_channel.clone(), dm.clone());
+    let links = vec![
+        LinkedDepartment {
+            department_id: eng.id,
+            include_subdepartments: true,
+        },
+        LinkedDepartment {
+            department_id: sales.id,
+            include_subdepartments: false,
+        },
+    ];
+    let l = links.clone();
+    store
+        .write(move |tx| {
+            let (dc, dmc, l) = (dc.clone(), dmc.clone(), l.clone());
+            Box::pin(async move {
+                conversations::insert(tx, &dc).await?;
+                conversations::insert(tx, &dmc).await?;
+                conversations::set_linked_departments(tx, c, &l).await?;
+                conversations::set_linked_departments(
+                    tx,
+                    dc.id,
+                    &[LinkedDepartment {
+                        department_id: eng.id,
+                        include_subdepartments: true,
+                    }],
+                )
+                .await
+            })
+        })
+        .await
+        .unwrap();
+    // A second DM for the same pair is refused by the database.
+    let dup = NewConversation {
+        id: ConversationId::new(),
+        ..dm.clone()
+    };
+    let err = store
+        .write(move |tx| {
+            let d = dup.clone();
+            Box::pin(async move { conversations::insert(tx, &d).await })
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Conflict);
+
+    let mut r = store.reader().await.unwrap();
+    let mut got = conversations::get(&mut r, c).await.unwrap().unwrap().linked_departments;
+    got.sort_by_key(|l| l.department_id);
+    let mut want = links.clone();
+    want.sort_by_key(|l| l.department_id);
+    assert_eq!(got, want);
+    let mut linked = conversations::linked_to(&mut r, &[eng.id]).await.unwrap();
+    linked.sort();
+    let mut expect = vec![c, dept_channel.id];
+    expect.sort();
+    assert_eq!(linked, expect);
+    assert_eq!(conversations::linked_to(&mut r, &[sales.id]).await.unwrap(), vec![c]);
+    assert_eq!(
+        conversations::by_department(&mut r, eng.id).await.unwrap(),
+        Some(dept_channel.id)
+    );
+    assert_eq!(conversations::by_department(&mut r, sales.id).await.unwrap(), None);
+    assert_eq!(conversations::by_dm_key(&mut r, "a:b").await.unwrap(), Some(dm.id));
+    assert_eq!(conversations::by_dm_key(&mut r, "x:y").await.unwrap(), None);
+    let mut without = conversations::departments_without_channel(&mut r).await.unwrap();
+    without.sort();
+    let mut w = vec![root.id, sales.id];
+    w.sort();
+    assert_eq!(without, w);
+}
+
+pub async fn messages_history_and_threads(store: Store, _: Sink) {
+    let root = seed_org(&store).await;
+    let alice = insert(&store, new_user("alice", "Alice", root.id)).await;
+    let bob = insert(&store, new_user("bob", "Bob", root.id)).await;
+    let c = create(&store, ConversationKind::Public, "chat").await;
+    join(&store, c, alice.id, MemberRole::Member).await;
+    join(&store, c, bob.id, MemberRole::Member).await;
+
+    let mut sent = Vec::new();
+    for i in 0..10 {
+        sent.push(
+            send(
+                &store,
+                c,
+                if i % 2 == 0 { alice.id } else { bob.id },
+                &format!("消息 {i}"),
+                None,
+            )
+            .await,
+        );
+    }
+    let root_msg = sent[3].clone();
+    let reply1 = send(&store, c, alice.id, "reply 1", Some(root_msg.id)).await;
+    let reply2 = send(&store, c, bob.id, "reply 2", Some(root_msg.id)).await;
+    let summary = store
+        .write(move |tx| {
+            Box::pin(async move {
+                messages::add_reply(tx, root_msg.id, alice.id, T0 + 50).await?;
+                messages::add_reply(tx, root_msg.id, bob.id, T0 + 60).await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(summary.reply_count, 2);
+    assert_eq!(summary.participant_ids, vec![alice.id, bob.id]);
+    assert_eq!(summary.last_reply_at, Some(T0 + 60));
+
+    let mut r = store.reader().await.unwrap();
+    let got = messages::get(&mut r, sent[3].id).await.unwrap().unwrap();
+    assert_eq!(got.thread.as_ref().map(|t| t.reply_count), Some(2));
+    assert_eq!(got.body, "消息 3");
+    assert!(messages::get(&mut r, MessageId::new()).await.unwrap().is_none());
+    let key = sent[2].client_key.clone().unwrap();
+    assert_eq!(
+        messages::by_client_key(&mut r, alice.id, &key)
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        sent[2].id
+    );
+    assert!(
+        messages::by_client_key(&mut r, bob.id, &key).await.unwrap().is_none(),
+        "keys are per sender"
+    );
+
+    // History pages exclude thread replies and walk both ways.
+    let seqs = |p: &messages::Page| p.items.iter().map(|m| m.seq).collect::<Vec<_>>();
+    let latest = messages::page(&mut r, c, None, Anchor::Latest, 4).await.unwrap();
+    assert_eq!(seqs(&latest), vec![7, 8, 9, 10]);
+    assert!(latest.more_before && !latest.more_after);
+    let older = messages::page(&mut r, c, None, Anchor::Before(7), 4).await.unwrap();
+    assert_eq!(seqs(&older), vec![3, 4, 5, 6]);
+    assert!(older.more_before && older.more_after);
+    let oldest = messages::page(&mut r, c, None, Anchor::Before(3), 4).await.unwrap();
+    assert_eq!(seqs(&oldest), vec![1, 2]);
+    assert!(!oldest.more_before && oldest.more_after);
+    let newer = messages::page(&mut r, c, None, Anchor::After(6), 3).await.unwrap();
+    assert_eq!(seqs(&newer), vec![7, 8, 9]);
+    assert!(newer.more_before && newer.more_after);
+    let around = messages::page(&mut r, c, None, Anchor::Around(5), 5).await.unwrap();
+    assert_eq!(seqs(&around), vec![3, 4, 5, 6, 7]);
+    assert!(around.more_before && around.more_after);
+    let thread = messages::page(&mut r, c, Some(sent[3].id), Anchor::After(0), 50)
+        .await
+        .unwrap();
+    assert_eq!(
+        thread.items.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![reply1.id, reply2.id]
+    );
+    assert!(!thread.more_before && !thread.more_after);
+    drop(r);
+
+    // Edits keep history; deletion leaves a tombstone and removes the content everywhere.
+    let target = sent[0].id;
+    let edited_mentions = Mentions {
+        user_ids: vec![bob.id],
+        department_ids: vec![],
+        channel: true,
+    };
+    let em = edited_mentions.clone();
+    store
+        .write(move |tx| {
+            let em = em.clone();
+            Box::pin(async move {
+                messages::edit(tx, target, "v2", &em, T0 + 100, alice.id).await?;
+                messages::edit(tx, target, "v3", &em, T0 + 200, alice.id).await
+            })
+        })
+        .await
+        .unwrap();
+    let mut r = store.reader().await.unwrap();
+    let m = messages::get(&mut r, target).await.unwrap().unwrap();
+    assert_eq!(
+        (m.body.as_str(), m.edited_at, m.mentions.clone()),
+        ("v3", Some(T0 + 200), edited_mentions)
+    );
+    let history = messages::edits(&mut r, target).await.unwrap();
+    assert_eq!(
+        history.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(),
+        vec!["消息 0", "v2"]
+    );
+    drop(r);
+
+    let first_message = m.clone();
+    store
+        .write(move |tx| {
+            let fm = first_message.clone();
+            Box::pin(async move {
+                messages::add_reaction(tx, target, "👍", bob.id, T0).await?;
+                messages::set_pinned(tx, target, Some((T0 + 300, bob.id))).await?;
+                messages::insert_mentions(tx, &fm, &[bob.id]).await?;
+                messages::tombstone(tx, target, T0 + 400).await
+            })
+        })
+        .await
+        .unwrap();
+    let mut r = store.reader().await.unwrap();
+    let dead = messages::get(&mut r, target).await.unwrap().unwrap();
+    assert_eq!(
+        (dead.body.as_str(), dead.deleted_at, dead.pinned_at),
+        ("", Some(T0 + 400), None)
+    );
+    assert!(dead.reactions.is_empty() && dead.mentions.is_empty());
+    assert!(
+        messages::edits(&mut r, target).await.unwrap().is_empty(),
+        "earlier versions go with the content"
+    );
+    assert_eq!(messages::count_pinned(&mut r, c).await.unwrap(), 0);
+    let latest = messages::page(&mut r, c, None, Anchor::After(0), 100).await.unwrap();
+    assert_eq!(latest.items.len(), 10, "the tombstone keeps its place");
+    let mine = conversations::my_state_in(&mut r, c, bob.id).await.unwrap().unwrap();
+    assert_eq!(mine.mention_count, 0);
+    let edit_missing = {
+        drop(r);
+        store
+            .write(move |tx| {
+                Box::pin(async move { messages::edit(tx, target, "v4", &Mentions::default(), T0, alice.id).await })
+            })
+            .await
+    };
+    assert_eq!(
+        edit_missing.unwrap_err().code,
+        ErrorCode::NotFound,
+        "deleted messages cannot be edited"
+    );
+}
+
+pub async fn reactions_pins_mentions_and_unread(store: Store, _: Sink) {
+    let root = seed_org(&store).await;
+    let alice = insert(&store, new_user("alice", "Alice", root.id)).await;
+    let bob = insert(&store, new_user("bob", "Bob", root.id)).await;
+    let c = create(&store, ConversationKind::Private, "team").await;
+    join(&store, c, alice.id, MemberRole::Member).await;
+    join(&store, c, bob.id, MemberRole::Member).await;
+    let m1 = send(&store, c, alice.id, "one", None).await;
+    let m2 = send(&store, c, alice.id, "two", None).await;
+    let _mine = send(&store, c, bob.id, "mine", None).await;
+
+    let (added, again, count) = store
+        .write(move |tx| {
+            Box::pin(async move {
+                let a = messages::add_reaction(tx, m1.id, "👍", bob.id, T0).await?;
+                let b = messages::add_reaction(tx, m1.id, "👍", bob.id, T0).await?;
+                messages::add_reaction(tx, m1.id, "👍", alice.id, T0 + 1).await?;
+                messages::add_reaction(tx, m1.id, ":tada:", alice.id, T0 + 2).await?;
+                Ok((a, b, messages::emoji_count(tx, m1.id).await?))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!((added, again, count), (true, false, 2));
+    let mut r = store.reader().await.unwrap();
+    let got = messages::get(&mut r, m1.id).await.unwrap().unwrap();
+    assert_eq!(got.reactions.len(), 2);
+    assert_eq!((got.reactions[0].emoji.as_str(), got.reactions[0].count), ("👍", 2));
+    assert_eq!(got.reactions[0].user_ids, vec![bob.id, alice.id], "oldest first");
+    drop(r);
+    let (removed, none) = store
+        .write(move |tx| {
+            Box::pin(async move {
+                Ok((
+                    messages::remove_reaction(tx, m1.id, "👍", bob.id).await?,
+                    messages::remove_reaction(tx, m1.id, "👍", bob.id).await?,
+                ))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!((removed, none), (true, false));
+
+    // Pins.
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                messages::set_pinned(tx, m1.id, Some((T0 + 10, alice.id))).await?;
+                messages::set_pinned(tx, m2.id, Some((T0 + 20, alice.id))).await
+            })
+        })
+        .await
+        .unwrap();
+    let mut r = store.reader().await.unwrap();
+    let pins = messages::pinned(&mut r, c).await.unwrap();
+    assert_eq!(pins.iter().map(|m| m.id).collect::<Vec<_>>(), vec![m2.id, m1.id]);
+    assert_eq!(messages::count_pinned(&mut r, c).await.unwrap(), 2);
+    drop(r);
+    store
+        .write(move |tx| Box::pin(messages::set_pinned(tx, m1.id, None)))
+        .await
+        .unwrap();
+
+    // Unread and mention counts follow the read position; own messages never count.
+    let m2c = m2.clone();
+    store
+        .write(move |tx| {
+            let m = m2c.clone();
+            Box::pin(async move {
+                messages::insert_mentions(tx, &m, &[bob.id]).await?;
+                messages::delete_mentions(tx, MessageId::new()).await
+            })
+        })
+        .await
+        .unwrap();
+    let mut r = store.reader().await.unwrap();
+    let bob_state = conversations::my_state_in(&mut r, c, bob.id).await.unwrap().unwrap();
+    assert_eq!((bob_state.unread_count, bob_state.mention_count), (2, 1));
+    let alice_state = conversations::my_state_in(&mut r, c, alice.id).await.unwrap().unwrap();
+    assert_eq!((alice_state.unread_count, alice_state.mention_count), (1, 0));
+    drop(r);
+    store
+        .write(move |tx| Box::pin(members::set_read(tx, c, bob.id, m1.seq)))
+        .await
+        .unwrap();
+    let mut r = store.reader().await.unwrap();
+    let bob_state = conversations::my_state_in(&mut r, c, bob.id).await.unwrap().unwrap();
+    assert_eq!(
+        (bob_state.read_seq, bob_state.unread_count, bob_state.mention_count),
+        (m1.seq, 1, 1)
+    );
+    drop(r);
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                messages::delete_mentions(tx, m2.id).await?;
+                members::set_read(tx, c, bob.id, m2.seq).await
+            })
+        })
+        .await
+        .unwrap();
+    let mut r = store.reader().await.unwrap();
+    let bob_state = conversations::my_state_in(&mut r, c, bob.id).await.unwrap().unwrap();
+    assert_eq!((bob_state.unread_count, bob_state.mention_count), (0, 0));
+}
+
+pub async fn thread_following(store: Store, _: Sink) {
+    let root = seed_org(&store).await;
+    let alice = insert(&store, new_user("alice", "Alice", root.id)).await;
+    let bob = insert(&store, new_user("bob", "Bob", root.id)).await;
+    let c = create(&store, ConversationKind::Public, "chat").await;
+    join(&store, c, alice.id, MemberRole::Member).await;
+    join(&store, c, bob.id, MemberRole::Member).await;
+    let top = send(&store, c, alice.id, "question", None).await;
+    let r1 = send(&store, c, bob.id, "answer", Some(top.id)).await;
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                messages::add_reply(tx, top.id, bob.id, T0).await?;
+                threads::follow(tx, alice.id, top.id, c, top.seq).await?;
+                threads::follow(tx, bob.id, top.id, c, r1.seq).await?;
+                // Following again never moves the position back.
+                threads::follow(tx, bob.id, top.id, c, 0).await
+            })
+        })
+        .await
+        .unwrap();
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(
+        threads::read_position(&mut r, bob.id, top.id).await.unwrap(),
+        Some(r1.seq)
+    );
+    let alice_threads = threads::followed(&mut r, alice.id, 10).await.unwrap();
+    assert_eq!(alice_threads.len(), 1);
+    assert_eq!((alice_threads[0].root_id, alice_threads[0].unread_count), (top.id, 1));
+    assert_eq!(
+        threads::followed(&mut r, bob.id, 10).await.unwrap()[0].unread_count,
+        0,
+        "own replies are not unread"
+    );
+    drop(r);
+    let unfollowed = store
+        .write(move |tx| {
+            Box::pin(async move {
+                threads::set_read(tx, alice.id, top.id, r1.seq).await?;
+                Ok((
+                    threads::unfollow(tx, bob.id, top.id).await?,
+                    threads::unfollow(tx, bob.id, top.id).await?,
+                ))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(unfollowed, (true, false));
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(
+        threads::followed(&mut r, alice.id, 10).await.unwrap()[0].unread_count,
+        0
+    );
+    assert!(threads::read_position(&mut r, bob.id, top.id).await.unwrap().is_none());
+    assert!(threads::followed(&mut r, bob.id, 10).await.unwrap().is_empty());
+}
