@@ -86,8 +86,7 @@ impl IntoResponse for ApiError {
             res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         if e.code == ErrorCode::Unauthenticated {
-            res.headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            res.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         res.extensions_mut().insert(PendingError {
             code: e.code,
@@ -112,10 +111,7 @@ mod tests {
             let s = status_of(*code);
             assert!(s.is_client_error() || s.is_server_error(), "{code}");
             if s.is_server_error() {
-                assert!(
-                    matches!(code, ErrorCode::Internal | ErrorCode::Unavailable),
-                    "{code} must not be a 5xx"
-                );
+                assert!(matches!(code, ErrorCode::Internal | ErrorCode::Unavailable), "{code} must not be a 5xx");
             }
         }
     }

@@ -45,25 +45,21 @@ where
         if !is_json {
             return Err(ErrorCode::UnsupportedMediaType.into());
         }
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|rejection| match rejection {
-                BytesRejection::FailedToBufferBody(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
-                    ApiError(Error::new(ErrorCode::PayloadTooLarge))
-                }
-                other => ApiError(
-                    Error::new(ErrorCode::InvalidJson).with_message(format!("Could not read the body: {other}")),
-                ),
-            })?;
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| match rejection {
+            BytesRejection::FailedToBufferBody(e) if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError(Error::new(ErrorCode::PayloadTooLarge))
+            }
+            other => {
+                ApiError(Error::new(ErrorCode::InvalidJson).with_message(format!("Could not read the body: {other}")))
+            }
+        })?;
         // Every request body is an object; serde would otherwise accept `[]` for a struct
         // whose fields all have defaults.
         if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
             serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).map_err(|e| {
                 ApiError(Error::new(ErrorCode::InvalidJson).with_message(format!("The body is not valid JSON: {e}")))
             })?;
-            return Err(ApiError(
-                Error::new(ErrorCode::InvalidInput).with_message("The body must be a JSON object."),
-            ));
+            return Err(ApiError(Error::new(ErrorCode::InvalidInput).with_message("The body must be a JSON object.")));
         }
         parse_json(&bytes).map(JsonBody)
     }
@@ -123,15 +119,14 @@ where
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
-        axum::extract::Path::<T>::from_request_parts(parts, state)
-            .await
-            .map(|axum::extract::Path(v)| Path(v))
-            .map_err(|e| {
+        axum::extract::Path::<T>::from_request_parts(parts, state).await.map(|axum::extract::Path(v)| Path(v)).map_err(
+            |e| {
                 ApiError(
                     Error::new(ErrorCode::InvalidParameter)
                         .with_message(format!("Invalid path parameter: {}", e.body_text())),
                 )
-            })
+            },
+        )
     }
 }
 
@@ -176,19 +171,10 @@ pub(crate) fn origin_of(parts: &Parts, trust_forwarded_for: bool) -> Origin {
         .and_then(|v| v.split(',').next())
         .map(|s| s.trim().to_owned())
         .filter(|s| !s.is_empty() && s.len() <= 64);
-    let peer = parts
-        .extensions
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip().to_string());
-    let user_agent = parts
-        .headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .map(|s| s.chars().take(300).collect());
-    Origin {
-        ip: forwarded.or(peer).unwrap_or_else(|| "unknown".into()),
-        user_agent,
-    }
+    let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+    let user_agent =
+        parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(300).collect());
+    Origin { ip: forwarded.or(peer).unwrap_or_else(|| "unknown".into()), user_agent }
 }
 
 /// The value of cookie `name` in the request, if any.
@@ -208,9 +194,7 @@ pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 fn credentials(parts: &Parts) -> Option<(&str, SessionKind)> {
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = auth.split_once(' ')?;
-        return scheme
-            .eq_ignore_ascii_case("bearer")
-            .then_some((token.trim(), SessionKind::Bearer));
+        return scheme.eq_ignore_ascii_case("bearer").then_some((token.trim(), SessionKind::Bearer));
     }
     cookie(parts, SESSION_COOKIE).map(|t| (t, SessionKind::Cookie))
 }
@@ -296,10 +280,7 @@ mod tests {
         let e = err("{\"tags\": []}");
         assert_eq!((e.code, e.field.as_deref()), (ErrorCode::InvalidInput, Some("name")));
         assert!(!e.message.contains("line"));
-        assert_eq!(
-            err("{\"name\": \"x\", \"tags\": [], \"extra\": 1}").code,
-            ErrorCode::InvalidInput
-        );
+        assert_eq!(err("{\"name\": \"x\", \"tags\": [], \"extra\": 1}").code, ErrorCode::InvalidInput);
         assert_eq!(err("[]").code, ErrorCode::InvalidInput);
     }
 }

@@ -22,7 +22,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::routes::{auth, departments, me, ops, org, setup, users};
+use crate::routes::{auth, conversations, departments, me, messages, ops, org, setup, users};
 
 /// HTTP-level settings.
 #[derive(Clone, Debug)]
@@ -61,12 +61,7 @@ pub struct AppState {
 impl AppState {
     pub fn new(services: Services, config: ApiConfig, metrics: Option<PrometheusHandle>) -> AppState {
         let json = openapi_json();
-        AppState {
-            services,
-            config: Arc::new(config),
-            metrics,
-            openapi_json: json.into(),
-        }
+        AppState { services, config: Arc::new(config), metrics, openapi_json: json.into() }
     }
 }
 
@@ -89,6 +84,8 @@ impl AppState {
         (name = "users", description = "The directory and people administration"),
         (name = "departments", description = "The department tree"),
         (name = "org", description = "The organisation and its audit log"),
+        (name = "conversations", description = "Channels, DMs and group DMs; members; read positions"),
+        (name = "messages", description = "Messages, reactions, pins and threads"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]
@@ -131,6 +128,30 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(departments::list, departments::create))
         .routes(routes!(departments::get, departments::update, departments::delete))
         .routes(routes!(users::department_members))
+        .routes(routes!(conversations::list, conversations::create))
+        .routes(routes!(conversations::open_dm))
+        .routes(routes!(conversations::create_group))
+        .routes(routes!(conversations::browse))
+        .routes(routes!(conversations::get, conversations::update))
+        .routes(routes!(conversations::archive))
+        .routes(routes!(conversations::unarchive))
+        .routes(routes!(conversations::join))
+        .routes(routes!(conversations::leave))
+        .routes(routes!(conversations::members, conversations::add_members))
+        .routes(routes!(conversations::set_member_role, conversations::remove_member))
+        .routes(routes!(conversations::set_departments))
+        .routes(routes!(conversations::mark_read))
+        .routes(routes!(conversations::mark_unread))
+        .routes(routes!(conversations::pins))
+        .routes(routes!(conversations::history, conversations::send))
+        .routes(routes!(messages::get, messages::edit, messages::delete))
+        .routes(routes!(messages::react))
+        .routes(routes!(messages::pin, messages::unpin))
+        .routes(routes!(messages::edits))
+        .routes(routes!(messages::thread))
+        .routes(routes!(messages::thread_read))
+        .routes(routes!(messages::follow, messages::unfollow))
+        .routes(routes!(messages::followed))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))
@@ -155,9 +176,6 @@ pub fn router(state: AppState) -> Router {
     api.fallback(web::fallback)
         .method_not_allowed_fallback(middleware::method_not_allowed)
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            middleware::request_context,
-        ))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), middleware::request_context))
         .with_state(state)
 }

@@ -23,14 +23,8 @@ fn every_operation_is_documented() {
         for (method, op) in item.as_object().unwrap() {
             let summary = op["summary"].as_str().unwrap_or_default();
             assert!(!summary.is_empty(), "{method} {path} has no summary (doc comment)");
-            assert!(
-                op["tags"].as_array().is_some_and(|t| !t.is_empty()),
-                "{method} {path} has no tag"
-            );
-            assert!(
-                op["responses"].as_object().is_some_and(|r| !r.is_empty()),
-                "{method} {path} has no responses"
-            );
+            assert!(op["tags"].as_array().is_some_and(|t| !t.is_empty()), "{method} {path} has no tag");
+            assert!(op["responses"].as_object().is_some_and(|r| !r.is_empty()), "{method} {path} has no responses");
         }
     }
 }

@@ -181,10 +181,7 @@ pub fn validate_topic(input: &str) -> Result<String> {
 pub fn validate_description(input: &str) -> Result<String> {
     let d = input.trim().replace("\r\n", "\n");
     if d.chars().count() > DESCRIPTION_MAX {
-        return Err(Error::invalid(
-            "description",
-            format!("must be at most {DESCRIPTION_MAX} characters"),
-        ));
+        return Err(Error::invalid("description", format!("must be at most {DESCRIPTION_MAX} characters")));
     }
     if d.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Error::invalid("description", "must not contain control characters"));

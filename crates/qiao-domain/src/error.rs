@@ -140,9 +140,7 @@ impl Error {
 
     /// An invalid request field.
     pub fn invalid(field: impl Into<Cow<'static, str>>, message: impl Into<Cow<'static, str>>) -> Self {
-        Error::new(ErrorCode::InvalidInput)
-            .with_field(field)
-            .with_message(message)
+        Error::new(ErrorCode::InvalidInput).with_field(field).with_message(message)
     }
 
     pub fn not_found() -> Self {

@@ -67,58 +67,31 @@ pub enum EventData {
     // conversation's next sequence number.
     /// A conversation was created with these members.
     #[serde(rename = "conversation.created")]
-    ConversationCreated {
-        conversation: Conversation,
-        members: Vec<Member>,
-    },
+    ConversationCreated { conversation: Conversation, members: Vec<Member> },
     /// Renamed, topic or description changed, archived or unarchived, departments relinked.
     #[serde(rename = "conversation.updated")]
     ConversationUpdated { conversation: Conversation },
     /// People joined or were added (the conversation is included for the newcomers).
     #[serde(rename = "members.added")]
-    MembersAdded {
-        conversation: Conversation,
-        members: Vec<Member>,
-    },
+    MembersAdded { conversation: Conversation, members: Vec<Member> },
     #[serde(rename = "members.removed")]
-    MembersRemoved {
-        conversation_id: ConversationId,
-        user_ids: Vec<UserId>,
-    },
+    MembersRemoved { conversation_id: ConversationId, user_ids: Vec<UserId> },
     /// A member's role or how they belong changed.
     #[serde(rename = "member.updated")]
-    MemberUpdated {
-        conversation_id: ConversationId,
-        member: Member,
-    },
+    MemberUpdated { conversation_id: ConversationId, member: Member },
     /// A new message; for a thread reply, `thread` is the root's updated summary.
     #[serde(rename = "message.created")]
-    MessageCreated {
-        message: Message,
-        thread: Option<ThreadSummary>,
-    },
+    MessageCreated { message: Message, thread: Option<ThreadSummary> },
     /// Edited, pinned or unpinned.
     #[serde(rename = "message.updated")]
     MessageUpdated { message: Message },
     /// Deleted: the body is gone; the message stays as a tombstone.
     #[serde(rename = "message.deleted")]
-    MessageDeleted {
-        message_id: MessageId,
-        thread_root_id: Option<MessageId>,
-        deleted_at: Millis,
-    },
+    MessageDeleted { message_id: MessageId, thread_root_id: Option<MessageId>, deleted_at: Millis },
     #[serde(rename = "reaction.added")]
-    ReactionAdded {
-        message_id: MessageId,
-        emoji: String,
-        user_id: UserId,
-    },
+    ReactionAdded { message_id: MessageId, emoji: String, user_id: UserId },
     #[serde(rename = "reaction.removed")]
-    ReactionRemoved {
-        message_id: MessageId,
-        emoji: String,
-        user_id: UserId,
-    },
+    ReactionRemoved { message_id: MessageId, emoji: String, user_id: UserId },
 
     // Personal events: delivered to one person's devices.
     /// The recipient left or was removed from a conversation.
@@ -126,18 +99,10 @@ pub enum EventData {
     ConversationRemoved { conversation_id: ConversationId },
     /// The recipient's read position in a conversation moved (on another device, perhaps).
     #[serde(rename = "read.updated")]
-    ReadUpdated {
-        conversation_id: ConversationId,
-        read_seq: i64,
-    },
+    ReadUpdated { conversation_id: ConversationId, read_seq: i64 },
     /// The recipient's state in a thread changed: followed, unfollowed or read.
     #[serde(rename = "thread.state")]
-    ThreadState {
-        conversation_id: ConversationId,
-        root_id: MessageId,
-        following: bool,
-        read_seq: i64,
-    },
+    ThreadState { conversation_id: ConversationId, root_id: MessageId, following: bool, read_seq: i64 },
 }
 
 impl EventData {
@@ -215,14 +180,7 @@ pub fn encode_frame(pos: i64, at: Millis, audience: &Audience, seq: Option<i64>,
         Audience::Conversation(c) => Some(*c),
         _ => None,
     };
-    let frame = FrameRef {
-        op: "event",
-        pos,
-        at,
-        conversation_id,
-        seq,
-        data,
-    };
+    let frame = FrameRef { op: "event", pos, at, conversation_id, seq, data };
     // Serialising plain structs of strings, numbers and ids cannot fail.
     serde_json::to_string(&frame).unwrap_or_default()
 }

@@ -91,10 +91,7 @@ pub fn validate_body(input: &str) -> Result<String> {
     }
     let len = trimmed_end.chars().count();
     if len > BODY_MAX {
-        return Err(Error::invalid(
-            "body",
-            format!("must be at most {BODY_MAX} characters (it has {len})"),
-        ));
+        return Err(Error::invalid("body", format!("must be at most {BODY_MAX} characters (it has {len})")));
     }
     if trimmed_end.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Error::invalid("body", "must not contain control characters"));
@@ -105,10 +102,7 @@ pub fn validate_body(input: &str) -> Result<String> {
 /// Idempotency keys: 1–64 printable ASCII characters.
 pub fn validate_client_key(input: &str) -> Result<String> {
     if input.is_empty() || input.len() > CLIENT_KEY_MAX || !input.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Error::invalid(
-            "client_key",
-            format!("must be 1 to {CLIENT_KEY_MAX} printable ASCII characters"),
-        ));
+        return Err(Error::invalid("client_key", format!("must be 1 to {CLIENT_KEY_MAX} printable ASCII characters")));
     }
     Ok(input.to_owned())
 }
@@ -123,13 +117,11 @@ pub fn validate_emoji(input: &str) -> Result<String> {
     }
     if let Some(code) = e.strip_prefix(':').and_then(|s| s.strip_suffix(':')) {
         let ok = !code.is_empty()
-            && code
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'+' | b'-'));
+            && code.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'_' | b'+' | b'-'));
         return if ok { Ok(e.to_owned()) } else { Err(bad()) };
     }
     // Emoji sequences may include ASCII digits, '#' and '*' (keycaps) but never letters.
-    if e.chars().any(|c| c.is_ascii_alphabetic()) || !e.chars().any(|c| !c.is_ascii()) {
+    if e.chars().any(|c| c.is_ascii_alphabetic()) || e.is_ascii() {
         return Err(bad());
     }
     Ok(e.to_owned())
@@ -169,10 +161,8 @@ pub fn parse_mentions(body: &str) -> ParsedMentions {
             }
             // `@word` needs a boundary before it (so e-mail addresses do not count).
             let boundary = before.is_none_or(|c| !(c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-')));
-            let ascii: String = after
-                .chars()
-                .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
-                .collect();
+            let ascii: String =
+                after.chars().take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')).collect();
             let ascii = ascii.trim_end_matches(['.', '-']);
             if boundary && !ascii.is_empty() {
                 let lower = ascii.to_ascii_lowercase();
@@ -227,11 +217,7 @@ mod tests {
         assert!(validate_body(&"长".repeat(BODY_MAX)).is_ok());
         let e = validate_body(&"长".repeat(BODY_MAX + 1)).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("body"));
-        assert!(
-            validate_body("  indented code\n\tkept")
-                .unwrap()
-                .starts_with("  indented")
-        );
+        assert!(validate_body("  indented code\n\tkept").unwrap().starts_with("  indented"));
     }
 
     #[test]
@@ -259,10 +245,7 @@ mod tests {
         let m = parse_mentions(&format!("hi <@{u}> and <@&{d}>, @lilei @HanMeimei. cc @所有人"));
         assert_eq!(m.user_ids.into_iter().collect::<Vec<_>>(), vec![u]);
         assert_eq!(m.department_ids.into_iter().collect::<Vec<_>>(), vec![d]);
-        assert_eq!(
-            m.usernames.into_iter().collect::<Vec<_>>(),
-            vec!["HanMeimei".to_owned(), "lilei".to_owned()]
-        );
+        assert_eq!(m.usernames.into_iter().collect::<Vec<_>>(), vec!["HanMeimei".to_owned(), "lilei".to_owned()]);
         assert!(m.channel);
         assert!(parse_mentions("@channel please").channel);
         assert!(parse_mentions("@ALL").channel);
@@ -275,13 +258,7 @@ mod tests {
         let m = parse_mentions("unclosed `code @lilei");
         assert!(m.usernames.contains("lilei"));
         assert!(parse_mentions("(@wang)").usernames.contains("wang"));
-        assert!(
-            parse_mentions("中文@zhang").usernames.contains("zhang"),
-            "CJK text directly before is a boundary"
-        );
-        assert!(
-            parse_mentions("@lilei你好").usernames.contains("lilei"),
-            "CJK text directly after ends the name"
-        );
+        assert!(parse_mentions("中文@zhang").usernames.contains("zhang"), "CJK text directly before is a boundary");
+        assert!(parse_mentions("@lilei你好").usernames.contains("lilei"), "CJK text directly after ends the name");
     }
 }

@@ -20,14 +20,8 @@ pub fn single_line(field: impl Into<Cow<'static, str>>, input: &str, min: usize,
     if len > max {
         return Err(Error::invalid(field, format!("must be at most {max} characters")));
     }
-    if text
-        .chars()
-        .any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}'))
-    {
-        return Err(Error::invalid(
-            field,
-            "must be a single line without control characters",
-        ));
+    if text.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
+        return Err(Error::invalid(field, "must be a single line without control characters"));
     }
     Ok(text.to_owned())
 }

@@ -24,13 +24,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 5] = [
-        Role::Owner,
-        Role::Admin,
-        Role::DepartmentAdmin,
-        Role::Member,
-        Role::Guest,
-    ];
+    pub const ALL: [Role; 5] = [Role::Owner, Role::Admin, Role::DepartmentAdmin, Role::Member, Role::Guest];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -130,17 +124,11 @@ pub fn normalize_username(input: &str) -> Result<String> {
     let name = input.trim().to_ascii_lowercase();
     let len = name.chars().count();
     if !(2..=USERNAME_MAX).contains(&len) {
-        return Err(Error::invalid(
-            "username",
-            format!("must be 2 to {USERNAME_MAX} characters"),
-        ));
+        return Err(Error::invalid("username", format!("must be 2 to {USERNAME_MAX} characters")));
     }
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
     if !name.chars().all(ok_char) {
-        return Err(Error::invalid(
-            "username",
-            "may contain only letters a-z, digits, '.', '_' and '-'",
-        ));
+        return Err(Error::invalid("username", "may contain only letters a-z, digits, '.', '_' and '-'"));
     }
     if !name.starts_with(|c: char| c.is_ascii_alphanumeric()) {
         return Err(Error::invalid("username", "must start with a letter or digit"));
@@ -180,16 +168,10 @@ pub fn validate_title(input: &str) -> Result<String> {
 pub fn validate_password(field: &'static str, password: &str, username: Option<&str>) -> Result<()> {
     let len = password.chars().count();
     if len < PASSWORD_MIN {
-        return Err(Error::invalid(
-            field,
-            format!("must be at least {PASSWORD_MIN} characters"),
-        ));
+        return Err(Error::invalid(field, format!("must be at least {PASSWORD_MIN} characters")));
     }
     if len > PASSWORD_MAX {
-        return Err(Error::invalid(
-            field,
-            format!("must be at most {PASSWORD_MAX} characters"),
-        ));
+        return Err(Error::invalid(field, format!("must be at most {PASSWORD_MAX} characters")));
     }
     if username.is_some_and(|u| password.eq_ignore_ascii_case(u)) {
         return Err(Error::invalid(field, "must not be the username"));
@@ -227,9 +209,7 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(normalize_email("Li.Lei@Example.COM").unwrap(), "li.lei@example.com");
-        for bad in [
-            "", "a", "a@b", "@b.cn", "a@@b.cn", "a@.b", "a@b.", "a b@c.cn", "a@b..cn",
-        ] {
+        for bad in ["", "a", "a@b", "@b.cn", "a@@b.cn", "a@.b", "a@b.", "a b@c.cn", "a@b..cn"] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

@@ -104,13 +104,7 @@ impl PendingSession {
 /// Tells the owner's devices that these sessions ended.
 pub(crate) async fn announce_revoked(tx: &mut Tx, user: UserId, ended: &[SessionId], at: Millis) -> Result<()> {
     for id in ended {
-        tx.append_event(
-            Audience::User(user),
-            None,
-            &EventData::SessionRevoked { session_id: *id },
-            at,
-        )
-        .await?;
+        tx.append_event(Audience::User(user), None, &EventData::SessionRevoked { session_id: *id }, at).await?;
     }
     Ok(())
 }
@@ -124,19 +118,11 @@ pub(crate) async fn end_sessions(tx: &mut Tx, user: UserId, keep: Option<Session
 
 /// The normalised form of a sign-in name, or `None` if it cannot name any account.
 fn normalize_login(login: &str) -> Option<String> {
-    if login.contains('@') {
-        user::normalize_email(login).ok()
-    } else {
-        user::normalize_username(login).ok()
-    }
+    if login.contains('@') { user::normalize_email(login).ok() } else { user::normalize_username(login).ok() }
 }
 
 pub(crate) fn actor_of(user: &User) -> Actor {
-    Actor {
-        user_id: user.id,
-        role: user.role,
-        managed_department_ids: user.managed_department_ids.clone(),
-    }
+    Actor { user_id: user.id, role: user.role, managed_department_ids: user.managed_department_ids.clone() }
 }
 
 /// How often a session's last-use time is written (not on every request).
@@ -223,12 +209,7 @@ impl Services {
                     if let Some(hash) = rehash {
                         users::set_password(tx, user.id, &hash, user.must_change_password, record.now).await?;
                     }
-                    PendingSession {
-                        token: String::new(),
-                        record,
-                    }
-                    .write(tx, max)
-                    .await?;
+                    PendingSession { token: String::new(), record }.write(tx, max).await?;
                     audit::record(tx, &entry).await?;
                     Ok(user)
                 })
@@ -257,33 +238,19 @@ impl Services {
             let store = self.store.clone();
             let (id, expires_at) = (session.id, at + millis(self.config.session_idle_ttl));
             tokio::spawn(async move {
-                if let Err(e) = store
-                    .write(move |tx| Box::pin(sessions::touch(tx, id, at, expires_at)))
-                    .await
-                {
+                if let Err(e) = store.write(move |tx| Box::pin(sessions::touch(tx, id, at, expires_at))).await {
                     tracing::warn!(error = %e, "could not record session use");
                 }
             });
         }
-        Ok(Authenticated {
-            actor: actor_of(&user),
-            user,
-            session,
-        })
+        Ok(Authenticated { actor: actor_of(&user), user, session })
     }
 
     /// Ends the current session.
     pub async fn sign_out(&self, auth: &Authenticated, origin: &Origin) -> Result<()> {
         let at = now();
         let (user, id) = (auth.user.id, auth.session.id);
-        let entry = audit_entry(
-            at,
-            Some(user),
-            "auth.sign_out",
-            Some(("session", id.to_string())),
-            origin,
-            json!({}),
-        );
+        let entry = audit_entry(at, Some(user), "auth.sign_out", Some(("session", id.to_string())), origin, json!({}));
         self.store
             .write(move |tx| {
                 let entry = entry.clone();
@@ -310,14 +277,7 @@ impl Services {
     pub async fn revoke_session(&self, auth: &Authenticated, id: SessionId, origin: &Origin) -> Result<()> {
         let at = now();
         let user = auth.user.id;
-        let entry = audit_entry(
-            at,
-            Some(user),
-            "session.revoke",
-            Some(("session", id.to_string())),
-            origin,
-            json!({}),
-        );
+        let entry = audit_entry(at, Some(user), "session.revoke", Some(("session", id.to_string())), origin, json!({}));
         self.store
             .write(move |tx| {
                 let entry = entry.clone();
@@ -374,14 +334,8 @@ impl Services {
         }
         let hash = self.passwords.hash(new).await?;
         let (user, keep) = (auth.user.id, auth.session.id);
-        let entry = audit_entry(
-            at,
-            Some(user),
-            "auth.password_change",
-            Some(("user", user.to_string())),
-            origin,
-            json!({}),
-        );
+        let entry =
+            audit_entry(at, Some(user), "auth.password_change", Some(("user", user.to_string())), origin, json!({}));
         self.store
             .write(move |tx| {
                 let (hash, entry) = (hash.clone(), entry.clone());

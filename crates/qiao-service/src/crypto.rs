@@ -39,10 +39,7 @@ pub fn temporary_password() -> Result<String> {
     const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut buf = [0u8; 16];
     getrandom::fill(&mut buf).map_err(|e| Error::internal(format!("the system random source failed: {e}")))?;
-    Ok(buf
-        .iter()
-        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-        .collect())
+    Ok(buf.iter().map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char).collect())
 }
 
 /// Argon2id cost parameters (OWASP's recommendation by default).
@@ -108,9 +105,7 @@ impl PasswordHasher {
             let Ok(parsed) = PasswordHash::new(&phc) else {
                 return Ok(false);
             };
-            Ok(Self::argon2(&params)?
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok())
+            Ok(Self::argon2(&params)?.verify_password(password.as_bytes(), &parsed).is_ok())
         })
         .await
         .map_err(Error::internal)?
@@ -127,10 +122,7 @@ impl PasswordHasher {
     pub async fn dummy_hash(&self) -> &'static str {
         static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
         // Parameters differ between processes only by configuration; one hash per process.
-        match DUMMY
-            .get_or_try_init(|| async { self.hash("qiao-dummy-password-never-matches").await })
-            .await
-        {
+        match DUMMY.get_or_try_init(|| async { self.hash("qiao-dummy-password-never-matches").await }).await {
             Ok(s) => s.as_str(),
             Err(_) => "",
         }
@@ -142,11 +134,7 @@ mod tests {
     use super::*;
 
     fn fast() -> PasswordHasher {
-        PasswordHasher::new(PasswordParams {
-            memory_kib: 256,
-            iterations: 1,
-            concurrency: 2,
-        })
+        PasswordHasher::new(PasswordParams { memory_kib: 256, iterations: 1, concurrency: 2 })
     }
 
     #[tokio::test]
@@ -158,11 +146,7 @@ mod tests {
         assert!(!h.verify("wrong", &phc).await.unwrap());
         assert!(!h.verify("x", "not a hash").await.unwrap());
         assert!(!h.needs_rehash(&phc));
-        let stronger = PasswordHasher::new(PasswordParams {
-            memory_kib: 512,
-            iterations: 1,
-            concurrency: 1,
-        });
+        let stronger = PasswordHasher::new(PasswordParams { memory_kib: 512, iterations: 1, concurrency: 1 });
         assert!(stronger.needs_rehash(&phc));
         assert!(!h.dummy_hash().await.is_empty());
     }

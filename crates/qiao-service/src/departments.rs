@@ -7,6 +7,7 @@ use qiao_store::{audit, departments, org as org_store};
 use serde_json::json;
 
 use crate::auth::Authenticated;
+use crate::membership;
 use crate::users::body_department_path;
 use crate::{Origin, Services, audit_entry, now};
 
@@ -45,11 +46,7 @@ impl Services {
             ancestors.extend(departments::get(&mut r, *a).await?);
         }
         let children = departments::children(&mut r, id).await?;
-        Ok(DepartmentDetail {
-            department,
-            ancestors,
-            children,
-        })
+        Ok(DepartmentDetail { department, ancestors, children })
     }
 
     /// Creates a department under `parent` (the root when `None`).
@@ -77,19 +74,10 @@ impl Services {
             return Err(Error::forbidden().with_message("You can only create departments inside ones you manage."));
         }
         if parent_path.len() >= DEPARTMENT_DEPTH_MAX {
-            return Err(Error::invalid(
-                "parent_id",
-                format!("departments nest at most {DEPARTMENT_DEPTH_MAX} deep"),
-            ));
+            return Err(Error::invalid("parent_id", format!("departments nest at most {DEPARTMENT_DEPTH_MAX} deep")));
         }
         let at = now();
-        let d = Department {
-            id: DepartmentId::new(),
-            parent_id: Some(parent),
-            name,
-            created_at: at,
-            updated_at: at,
-        };
+        let d = Department { id: DepartmentId::new(), parent_id: Some(parent), name, created_at: at, updated_at: at };
         let entry = audit_entry(
             at,
             Some(auth.actor.user_id),
@@ -109,13 +97,9 @@ impl Services {
                         return Err(Error::new(ErrorCode::DepartmentNameTaken).with_field("name"));
                     }
                     departments::insert(tx, &d).await?;
-                    tx.append_event(
-                        Audience::Staff,
-                        None,
-                        &EventData::DepartmentCreated { department: d.clone() },
-                        at,
-                    )
-                    .await?;
+                    membership::create_department_channel(tx, &d, at).await?;
+                    tx.append_event(Audience::Staff, None, &EventData::DepartmentCreated { department: d.clone() }, at)
+                        .await?;
                     audit::record(tx, &entry).await?;
                     Ok(d)
                 })
@@ -191,18 +175,22 @@ impl Services {
                         return Err(Error::new(ErrorCode::DepartmentNameTaken).with_field("name"));
                     }
                     d.updated_at = at;
+                    // The conversations fed by the department's old place, before it moves.
+                    let before = match moving {
+                        Some(_) => membership::affected_now(tx, &[id]).await?,
+                        None => Default::default(),
+                    };
                     departments::update(tx, &d).await?;
+                    if moving.is_some() {
+                        membership::sync_for_departments(tx, &[id], before, at).await?;
+                    }
+                    membership::rename_department_channel(tx, &d, at).await?;
                     if d.parent_id.is_none() {
                         // The root carries the organisation's name.
                         org_store::rename(tx, &d.name).await?;
                     }
-                    tx.append_event(
-                        Audience::Staff,
-                        None,
-                        &EventData::DepartmentUpdated { department: d.clone() },
-                        at,
-                    )
-                    .await?;
+                    tx.append_event(Audience::Staff, None, &EventData::DepartmentUpdated { department: d.clone() }, at)
+                        .await?;
                     audit::record(tx, &entry).await?;
                     Ok(d)
                 })
@@ -244,14 +232,10 @@ impl Services {
                     if departments::occupancy(tx, id).await? > 0 {
                         return Err(Error::new(ErrorCode::DepartmentNotEmpty));
                     }
+                    membership::archive_department_channel(tx, id, at).await?;
                     departments::delete(tx, id).await?;
-                    tx.append_event(
-                        Audience::Staff,
-                        None,
-                        &EventData::DepartmentDeleted { department_id: id },
-                        at,
-                    )
-                    .await?;
+                    tx.append_event(Audience::Staff, None, &EventData::DepartmentDeleted { department_id: id }, at)
+                        .await?;
                     audit::record(tx, &entry).await
                 })
             })

@@ -7,10 +7,14 @@
 //! answer.
 
 pub mod auth;
+pub mod conversations;
 pub mod crypto;
 pub mod departments;
 pub mod maintenance;
+mod membership;
+pub mod messages;
 pub mod org;
+pub mod ratelimit;
 pub mod setup;
 pub mod throttle;
 pub mod users;
@@ -40,6 +44,8 @@ pub struct ServiceConfig {
     pub setup_token_ttl: Duration,
     /// How long committed events stay in the resume log.
     pub event_retention: Duration,
+    /// Messages and reactions one person may send.
+    pub message_rate: ratelimit::RateConfig,
 }
 
 impl Default for ServiceConfig {
@@ -51,6 +57,7 @@ impl Default for ServiceConfig {
             throttle: throttle::ThrottleConfig::default(),
             setup_token_ttl: Duration::from_secs(24 * 3600),
             event_retention: Duration::from_secs(7 * 24 * 3600),
+            message_rate: ratelimit::RateConfig { per_second: 20.0, burst: 100.0 },
         }
     }
 }
@@ -64,10 +71,7 @@ pub struct Origin {
 
 impl Origin {
     pub fn cli() -> Origin {
-        Origin {
-            ip: "command-line".into(),
-            user_agent: None,
-        }
+        Origin { ip: "command-line".into(), user_agent: None }
     }
 }
 
@@ -78,6 +82,7 @@ pub struct Services {
     pub config: Arc<ServiceConfig>,
     pub passwords: crypto::PasswordHasher,
     pub throttle: Arc<throttle::LoginThrottle>,
+    pub message_rate: Arc<ratelimit::RateLimiter>,
 }
 
 impl Services {
@@ -85,6 +90,7 @@ impl Services {
         Services {
             passwords: crypto::PasswordHasher::new(config.password.clone()),
             throttle: Arc::new(throttle::LoginThrottle::new(config.throttle.clone())),
+            message_rate: Arc::new(ratelimit::RateLimiter::new(config.message_rate)),
             config: Arc::new(config),
             store,
         }
@@ -93,9 +99,7 @@ impl Services {
 
 /// Wall-clock now in epoch milliseconds.
 pub fn now() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 pub(crate) fn millis(d: Duration) -> Millis {

@@ -27,10 +27,7 @@ impl Services {
                         announce_revoked(tx, *user, &[*session], at).await?;
                     }
                     let events = events::prune(tx, horizon).await?;
-                    Ok(Swept {
-                        sessions: expired.len(),
-                        events,
-                    })
+                    Ok(Swept { sessions: expired.len(), events })
                 })
             })
             .await

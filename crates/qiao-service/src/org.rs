@@ -19,32 +19,23 @@ impl Services {
         }
         let name = org::validate_org_name(name)?;
         let at = now();
-        let entry = audit_entry(
-            at,
-            Some(auth.actor.user_id),
-            "org.rename",
-            None,
-            origin,
-            json!({ "name": name }),
-        );
+        let entry = audit_entry(at, Some(auth.actor.user_id), "org.rename", None, origin, json!({ "name": name }));
         self.store
             .write(move |tx| {
                 let (name, entry) = (name.clone(), entry.clone());
                 Box::pin(async move {
-                    let o = org_store::get(tx)
-                        .await?
-                        .ok_or_else(|| Error::internal("the organisation is missing"))?;
+                    let o = org_store::get(tx).await?.ok_or_else(|| Error::internal("the organisation is missing"))?;
                     org_store::rename(tx, &name).await?;
                     if let Some(mut root) = departments::get(tx, o.root_department_id).await? {
                         root.name = name.clone();
                         root.updated_at = at;
                         departments::update(tx, &root).await?;
+                        crate::membership::rename_department_channel(tx, &root, at).await?;
                         let data = EventData::DepartmentUpdated { department: root };
                         tx.append_event(Audience::Staff, None, &data, at).await?;
                     }
                     let o = Org { name, ..o };
-                    tx.append_event(Audience::Everyone, None, &EventData::OrgUpdated { org: o.clone() }, at)
-                        .await?;
+                    tx.append_event(Audience::Everyone, None, &EventData::OrgUpdated { org: o.clone() }, at).await?;
                     audit::record(tx, &entry).await?;
                     Ok(o)
                 })

@@ -43,12 +43,7 @@ fn validate(input: &OwnerInput) -> Result<ValidOwner> {
     let username = user::normalize_username(&input.username)?;
     user::validate_password("password", &input.password, Some(&username))?;
     Ok(ValidOwner {
-        email: input
-            .email
-            .as_deref()
-            .filter(|e| !e.trim().is_empty())
-            .map(user::normalize_email)
-            .transpose()?,
+        email: input.email.as_deref().filter(|e| !e.trim().is_empty()).map(user::normalize_email).transpose()?,
         display_name: user::validate_display_name(&input.display_name)?,
         org_name: input.org_name.as_deref().map(org::validate_org_name).transpose()?,
         username,
@@ -57,9 +52,7 @@ fn validate(input: &OwnerInput) -> Result<ValidOwner> {
 
 /// Inserts an owner in the root department; marks setup complete; announces it.
 async fn insert_owner(tx: &mut Tx, owner: &ValidOwner, id: UserId, hash: &str, at: i64) -> Result<User> {
-    let organisation = org_store::get(tx)
-        .await?
-        .ok_or_else(|| Error::internal("the organisation is missing"))?;
+    let organisation = org_store::get(tx).await?.ok_or_else(|| Error::internal("the organisation is missing"))?;
     crate::users::ensure_unique(tx, &owner.username, owner.email.as_deref(), None).await?;
     let user = users::insert(
         tx,
@@ -79,21 +72,14 @@ async fn insert_owner(tx: &mut Tx, owner: &ValidOwner, id: UserId, hash: &str, a
         },
     )
     .await?;
+    crate::membership::sync_people(tx, &[organisation.root_department_id], at).await?;
     org_store::mark_setup_complete(tx).await?;
     if let Some(name) = &owner.org_name {
         org_store::rename(tx, name).await?;
     }
     emit_user(tx, &user, true, at).await?;
-    let organisation = org_store::get(tx)
-        .await?
-        .ok_or_else(|| Error::internal("the organisation is missing"))?;
-    tx.append_event(
-        Audience::Everyone,
-        None,
-        &EventData::OrgUpdated { org: organisation },
-        at,
-    )
-    .await?;
+    let organisation = org_store::get(tx).await?.ok_or_else(|| Error::internal("the organisation is missing"))?;
+    tx.append_event(Audience::Everyone, None, &EventData::OrgUpdated { org: organisation }, at).await?;
     Ok(user)
 }
 
@@ -103,13 +89,8 @@ impl Services {
     pub async fn bootstrap(&self, org_name: &str) -> Result<Bootstrap> {
         let at = now();
         let name = org::validate_org_name(org_name)?;
-        let root = Department {
-            id: DepartmentId::new(),
-            parent_id: None,
-            name: name.clone(),
-            created_at: at,
-            updated_at: at,
-        };
+        let root =
+            Department { id: DepartmentId::new(), parent_id: None, name: name.clone(), created_at: at, updated_at: at };
         let token = random_token(24)?;
         let (hash, expires_at) = (token_hash(&token), at + millis(self.config.setup_token_ttl));
         let entry = audit_entry(at, None, "org.create", None, &Origin::cli(), json!({ "name": name }));
@@ -126,6 +107,8 @@ impl Services {
                             org
                         }
                     };
+                    // Departments from before channels existed get theirs.
+                    crate::membership::ensure_department_channels(tx, at).await?;
                     if !org.setup_complete {
                         org_store::clear_setup_tokens(tx).await?;
                         org_store::add_setup_token(tx, &hash, at, expires_at).await?;
@@ -177,13 +160,8 @@ impl Services {
         let user = self
             .store
             .write(move |tx| {
-                let (owner, hash, token_hash, record, entry) = (
-                    owner.clone(),
-                    hash.clone(),
-                    token_hash.clone(),
-                    record.clone(),
-                    entry.clone(),
-                );
+                let (owner, hash, token_hash, record, entry) =
+                    (owner.clone(), hash.clone(), token_hash.clone(), record.clone(), entry.clone());
                 Box::pin(async move {
                     if org_store::get(tx).await?.is_some_and(|o| o.setup_complete) {
                         return Err(Error::new(ErrorCode::SetupAlreadyDone));
@@ -192,12 +170,7 @@ impl Services {
                         return Err(Error::new(ErrorCode::InvalidSetupToken).with_field("token"));
                     }
                     let user = insert_owner(tx, &owner, id, &hash, at).await?;
-                    PendingSession {
-                        token: String::new(),
-                        record,
-                    }
-                    .write(tx, max)
-                    .await?;
+                    PendingSession { token: String::new(), record }.write(tx, max).await?;
                     audit::record(tx, &entry).await?;
                     Ok(user)
                 })

@@ -50,11 +50,7 @@ pub struct LoginThrottle {
 
 impl LoginThrottle {
     pub fn new(config: ThrottleConfig) -> LoginThrottle {
-        LoginThrottle {
-            config,
-            accounts: Mutex::default(),
-            addresses: Mutex::default(),
-        }
+        LoginThrottle { config, accounts: Mutex::default(), addresses: Mutex::default() }
     }
 
     /// `Err(seconds)` if either key is locked at `now`.
@@ -64,11 +60,7 @@ impl LoginThrottle {
             map.get(key).map_or(0, |e| e.locked_until - now)
         };
         let longest = wait(&self.accounts, account).max(wait(&self.addresses, address));
-        if longest > 0 {
-            Err(u64::try_from(longest).unwrap_or(0).div_ceil(1000))
-        } else {
-            Ok(())
-        }
+        if longest > 0 { Err(u64::try_from(longest).unwrap_or(0).div_ceil(1000)) } else { Ok(()) }
     }
 
     /// Counts a failed attempt against both keys.
@@ -89,17 +81,9 @@ impl LoginThrottle {
         if map.len() >= self.config.max_keys {
             map.retain(|_, e| e.locked_until > now || (now - e.window_start < window && e.failures > 1));
         }
-        let e = map.entry(key.to_owned()).or_insert(Entry {
-            failures: 0,
-            window_start: now,
-            locked_until: 0,
-        });
+        let e = map.entry(key.to_owned()).or_insert(Entry { failures: 0, window_start: now, locked_until: 0 });
         if now - e.window_start >= window || (e.locked_until != 0 && e.locked_until <= now) {
-            *e = Entry {
-                failures: 0,
-                window_start: now,
-                locked_until: 0,
-            };
+            *e = Entry { failures: 0, window_start: now, locked_until: 0 };
         }
         e.failures += 1;
         if e.failures >= limit.max(1) {

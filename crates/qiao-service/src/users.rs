@@ -1,5 +1,7 @@
 //! People: the directory, self-service profile, and administration.
 
+use std::collections::BTreeSet;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use qiao_domain::perm::{self, Actor, TargetUser};
@@ -11,6 +13,7 @@ use serde_json::json;
 
 use crate::auth::{Authenticated, end_sessions};
 use crate::crypto::temporary_password;
+use crate::membership::sync_people;
 use crate::{Origin, Services, audit_entry, emit_user, now};
 
 /// A new account, as an administrator describes it.
@@ -81,18 +84,27 @@ pub const PAGE_DEFAULT: u32 = 50;
 pub const PAGE_MAX: u32 = 200;
 pub const SEARCH_MAX: usize = 100;
 
-fn encode_cursor(u: &User) -> String {
-    URL_SAFE_NO_PAD.encode(json!([u.display_name, u.id]).to_string())
+/// An opaque keyset cursor over (name, id).
+pub(crate) fn encode_name_cursor(name: &str, id: uuid::Uuid) -> String {
+    URL_SAFE_NO_PAD.encode(json!([name, id]).to_string())
 }
 
-fn decode_cursor(s: &str) -> Result<(String, UserId)> {
+pub(crate) fn decode_name_cursor(s: &str) -> Result<(String, uuid::Uuid)> {
     let bad = || {
         Error::new(ErrorCode::InvalidParameter)
             .with_field("cursor")
             .with_message("The cursor is invalid; start again without it.")
     };
     let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
-    serde_json::from_slice::<(String, UserId)>(&bytes).map_err(|_| bad())
+    serde_json::from_slice::<(String, uuid::Uuid)>(&bytes).map_err(|_| bad())
+}
+
+fn encode_cursor(u: &User) -> String {
+    encode_name_cursor(&u.display_name, u.id.0)
+}
+
+fn decode_cursor(s: &str) -> Result<(String, UserId)> {
+    decode_name_cursor(s).map(|(n, id)| (n, UserId(id)))
 }
 
 pub(crate) fn page_limit(limit: Option<u32>) -> Result<u32> {
@@ -143,10 +155,7 @@ fn forbidden(message: &'static str) -> Error {
 /// Checks that the actor may put people into each department in `ids`.
 async fn check_placeable(db: &mut dyn Db, actor: &Actor, ids: &[DepartmentId], field: &'static str) -> Result<()> {
     if ids.len() > user::SECONDARY_DEPARTMENTS_MAX {
-        return Err(Error::invalid(
-            field,
-            format!("at most {} departments", user::SECONDARY_DEPARTMENTS_MAX),
-        ));
+        return Err(Error::invalid(field, format!("at most {} departments", user::SECONDARY_DEPARTMENTS_MAX)));
     }
     for id in ids {
         let path = body_department_path(db, *id, field).await?;
@@ -158,11 +167,7 @@ async fn check_placeable(db: &mut dyn Db, actor: &Actor, ids: &[DepartmentId], f
 }
 
 fn symmetric_difference(a: &[DepartmentId], b: &[DepartmentId]) -> Vec<DepartmentId> {
-    a.iter()
-        .filter(|x| !b.contains(x))
-        .chain(b.iter().filter(|x| !a.contains(x)))
-        .copied()
-        .collect()
+    a.iter().filter(|x| !b.contains(x)).chain(b.iter().filter(|x| !a.contains(x))).copied().collect()
 }
 
 impl Services {
@@ -171,9 +176,7 @@ impl Services {
         if !perm::can_view_user(&auth.actor, id) {
             return Err(Error::not_found());
         }
-        users::get(&mut self.store.reader().await?, id)
-            .await?
-            .ok_or_else(Error::not_found)
+        users::get(&mut self.store.reader().await?, id).await?.ok_or_else(Error::not_found)
     }
 
     /// Lists or searches the directory.
@@ -218,29 +221,16 @@ impl Services {
 
     /// Edits the caller's own display name and title.
     pub async fn update_profile(&self, auth: &Authenticated, patch: ProfilePatch, origin: &Origin) -> Result<User> {
-        let display_name = patch
-            .display_name
-            .as_deref()
-            .map(user::validate_display_name)
-            .transpose()?;
+        let display_name = patch.display_name.as_deref().map(user::validate_display_name).transpose()?;
         let title = patch.title.as_deref().map(user::validate_title).transpose()?;
         let at = now();
         let id = auth.user.id;
-        let entry = audit_entry(
-            at,
-            Some(id),
-            "user.update_profile",
-            Some(("user", id.to_string())),
-            origin,
-            json!({}),
-        );
+        let entry = audit_entry(at, Some(id), "user.update_profile", Some(("user", id.to_string())), origin, json!({}));
         self.store
             .write(move |tx| {
                 let (display_name, title, entry) = (display_name.clone(), title.clone(), entry.clone());
                 Box::pin(async move {
-                    let mut user = users::get(tx, id)
-                        .await?
-                        .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
+                    let mut user = users::get(tx, id).await?.ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
                     if let Some(n) = display_name {
                         user.display_name = n;
                     }
@@ -265,12 +255,7 @@ impl Services {
             return Err(forbidden("You may not create people with this role."));
         }
         let username = user::normalize_username(&input.username)?;
-        let email = input
-            .email
-            .as_deref()
-            .filter(|e| !e.trim().is_empty())
-            .map(user::normalize_email)
-            .transpose()?;
+        let email = input.email.as_deref().filter(|e| !e.trim().is_empty()).map(user::normalize_email).transpose()?;
         let display_name = user::validate_display_name(&input.display_name)?;
         let title = user::validate_title(input.title.as_deref().unwrap_or(""))?;
         let (password, temporary) = match input.password {
@@ -295,13 +280,7 @@ impl Services {
             },
         };
         check_placeable(&mut r, actor, &[primary], "primary_department_id").await?;
-        check_placeable(
-            &mut r,
-            actor,
-            &input.secondary_department_ids,
-            "secondary_department_ids",
-        )
-        .await?;
+        check_placeable(&mut r, actor, &input.secondary_department_ids, "secondary_department_ids").await?;
         let managed = match role {
             Role::DepartmentAdmin if input.managed_department_ids.is_empty() => vec![primary],
             Role::DepartmentAdmin => {
@@ -311,10 +290,7 @@ impl Services {
                 input.managed_department_ids.clone()
             }
             _ if !input.managed_department_ids.is_empty() => {
-                return Err(Error::invalid(
-                    "managed_department_ids",
-                    "only department admins manage departments",
-                ));
+                return Err(Error::invalid("managed_department_ids", "only department admins manage departments"));
             }
             _ => vec![],
         };
@@ -351,30 +327,22 @@ impl Services {
                 Box::pin(async move {
                     ensure_unique(tx, &new.username, new.email.as_deref(), None).await?;
                     let user = users::insert(tx, &new).await?;
+                    sync_people(tx, &user.department_ids().collect::<Vec<_>>(), at).await?;
                     emit_user(tx, &user, true, at).await?;
                     audit::record(tx, &entry).await?;
                     Ok(user)
                 })
             })
             .await?;
-        Ok(CreatedUser {
-            user,
-            temporary_password: temporary.then_some(password),
-        })
+        Ok(CreatedUser { user, temporary_password: temporary.then_some(password) })
     }
 
     /// Loads a person the actor wants to administer and checks they may.
     async fn managed_target(&self, db: &mut dyn Db, actor: &Actor, id: UserId) -> Result<User> {
-        let target = users::get(db, id)
-            .await?
-            .filter(|_| perm::can_view_user(actor, id))
-            .ok_or_else(Error::not_found)?;
+        let target =
+            users::get(db, id).await?.filter(|_| perm::can_view_user(actor, id)).ok_or_else(Error::not_found)?;
         let path = departments::path(db, target.primary_department_id).await?;
-        let t = TargetUser {
-            id,
-            role: target.role,
-            primary_department_path: &path,
-        };
+        let t = TargetUser { id, role: target.role, primary_department_path: &path };
         if !perm::can_manage_user(actor, &t) {
             return Err(forbidden("You may not administer this person."));
         }
@@ -397,11 +365,7 @@ impl Services {
             after.username = user::normalize_username(u)?;
         }
         if let Some(e) = &patch.email {
-            after.email = e
-                .as_deref()
-                .filter(|e| !e.trim().is_empty())
-                .map(user::normalize_email)
-                .transpose()?;
+            after.email = e.as_deref().filter(|e| !e.trim().is_empty()).map(user::normalize_email).transpose()?;
         }
         if let Some(n) = &patch.display_name {
             after.display_name = user::validate_display_name(n)?;
@@ -418,10 +382,7 @@ impl Services {
             }
             after.role = role;
         }
-        if let Some(p) = patch
-            .primary_department_id
-            .filter(|p| *p != before.primary_department_id)
-        {
+        if let Some(p) = patch.primary_department_id.filter(|p| *p != before.primary_department_id) {
             check_placeable(&mut r, actor, &[p], "primary_department_id").await?;
             after.primary_department_id = p;
         }
@@ -444,10 +405,7 @@ impl Services {
                 after.managed_department_ids = vec![after.primary_department_id];
             }
         } else if patch.managed_department_ids.as_ref().is_some_and(|m| !m.is_empty()) {
-            return Err(Error::invalid(
-                "managed_department_ids",
-                "only department admins manage departments",
-            ));
+            return Err(Error::invalid("managed_department_ids", "only department admins manage departments"));
         } else {
             after.managed_department_ids.clear();
         }
@@ -455,6 +413,12 @@ impl Services {
 
         let at = now();
         after.updated_at = at;
+        // Department-derived memberships follow departments, role (guests are never derived
+        // members) and status.
+        let departments_before: BTreeSet<DepartmentId> = before.department_ids().collect();
+        let departments_after: BTreeSet<DepartmentId> = after.department_ids().collect();
+        let resync = (departments_before != departments_after || before.role.is_guest() != after.role.is_guest())
+            .then(|| departments_before.union(&departments_after).copied().collect::<Vec<_>>());
         let demotes_owner =
             before.role == Role::Owner && after.role != Role::Owner && before.status == UserStatus::Active;
         let entry = audit_entry(
@@ -467,13 +431,16 @@ impl Services {
         );
         self.store
             .write(move |tx| {
-                let (after, entry) = (after.clone(), entry.clone());
+                let (after, entry, resync) = (after.clone(), entry.clone(), resync.clone());
                 Box::pin(async move {
                     if demotes_owner && users::count_active_owners(tx).await? <= 1 {
                         return Err(Error::new(ErrorCode::LastOwner));
                     }
                     ensure_unique(tx, &after.username, after.email.as_deref(), Some(after.id)).await?;
                     users::update(tx, &after).await?;
+                    if let Some(depts) = &resync {
+                        sync_people(tx, depts, at).await?;
+                    }
                     let user = users::get(tx, after.id).await?.ok_or_else(Error::not_found)?;
                     emit_user(tx, &user, false, at).await?;
                     audit::record(tx, &entry).await?;
@@ -488,17 +455,13 @@ impl Services {
         if id == auth.actor.user_id {
             return Err(forbidden("You cannot disable your own account."));
         }
-        let target = self
-            .managed_target(&mut self.store.reader().await?, &auth.actor, id)
-            .await?;
+        let target = self.managed_target(&mut self.store.reader().await?, &auth.actor, id).await?;
         self.set_status(auth, target, UserStatus::Disabled, origin).await
     }
 
     /// Re-enables a disabled account.
     pub async fn enable_user(&self, auth: &Authenticated, id: UserId, origin: &Origin) -> Result<User> {
-        let target = self
-            .managed_target(&mut self.store.reader().await?, &auth.actor, id)
-            .await?;
+        let target = self.managed_target(&mut self.store.reader().await?, &auth.actor, id).await?;
         self.set_status(auth, target, UserStatus::Active, origin).await
     }
 
@@ -510,19 +473,9 @@ impl Services {
         origin: &Origin,
     ) -> Result<User> {
         let at = now();
-        let action = if status == UserStatus::Disabled {
-            "user.disable"
-        } else {
-            "user.enable"
-        };
-        let entry = audit_entry(
-            at,
-            Some(auth.actor.user_id),
-            action,
-            Some(("user", target.id.to_string())),
-            origin,
-            json!({}),
-        );
+        let action = if status == UserStatus::Disabled { "user.disable" } else { "user.enable" };
+        let entry =
+            audit_entry(at, Some(auth.actor.user_id), action, Some(("user", target.id.to_string())), origin, json!({}));
         self.store
             .write(move |tx| {
                 let entry = entry.clone();
@@ -541,6 +494,7 @@ impl Services {
                     user.status = status;
                     user.updated_at = at;
                     users::update(tx, &user).await?;
+                    sync_people(tx, &user.department_ids().collect::<Vec<_>>(), at).await?;
                     if status == UserStatus::Disabled {
                         end_sessions(tx, id, None, at).await?;
                     }
@@ -558,8 +512,7 @@ impl Services {
         if id == auth.actor.user_id {
             return Err(forbidden("Change your own password instead of resetting it."));
         }
-        self.managed_target(&mut self.store.reader().await?, &auth.actor, id)
-            .await?;
+        self.managed_target(&mut self.store.reader().await?, &auth.actor, id).await?;
         let password = temporary_password()?;
         let hash = self.passwords.hash(&password).await?;
         let at = now();

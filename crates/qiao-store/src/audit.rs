@@ -32,19 +32,7 @@ pub async fn list(db: &mut dyn Db, before: Option<(Millis, AuditId)>, limit: u32
     let rows = q!(
         db,
         fetch_all,
-        sqlx::query_as::<
-            _,
-            (
-                Uuid,
-                i64,
-                Option<Uuid>,
-                String,
-                Option<String>,
-                Option<String>,
-                Option<String>,
-                String
-            ),
-        >(
+        sqlx::query_as::<_, (Uuid, i64, Option<Uuid>, String, Option<String>, Option<String>, Option<String>, String)>(
             "SELECT id, at, actor_id, action, target_type, target_id, ip, details FROM audit_log \
              WHERE at < $1 OR (at = $1 AND id < $2) ORDER BY at DESC, id DESC LIMIT $3"
         )

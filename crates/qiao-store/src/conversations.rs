@@ -16,21 +16,8 @@ macro_rules! columns {
     };
 }
 
-pub(crate) type Row = (
-    Uuid,
-    String,
-    String,
-    String,
-    String,
-    Option<Uuid>,
-    Option<Uuid>,
-    Option<i64>,
-    i64,
-    Option<i64>,
-    i64,
-    i64,
-    i64,
-);
+pub(crate) type Row =
+    (Uuid, String, String, String, String, Option<Uuid>, Option<Uuid>, Option<i64>, i64, Option<i64>, i64, i64, i64);
 
 fn from_row(r: Row) -> Result<Conversation> {
     let (
@@ -78,10 +65,7 @@ pub(crate) async fn hydrate(db: &mut dyn Db, rows: Vec<Row>) -> Result<Vec<Conve
     let linkable: Vec<Uuid> = convs
         .iter()
         .filter(|c| {
-            matches!(
-                c.kind,
-                ConversationKind::Department | ConversationKind::Project | ConversationKind::Announcement
-            )
+            matches!(c.kind, ConversationKind::Department | ConversationKind::Project | ConversationKind::Announcement)
         })
         .map(|c| c.id.0)
         .collect();
@@ -99,10 +83,10 @@ pub(crate) async fn hydrate(db: &mut dyn Db, rows: Vec<Row>) -> Result<Vec<Conve
             query
         })?;
         for (c, d, sub) in rows {
-            links.entry(c).or_default().push(LinkedDepartment {
-                department_id: DepartmentId(d),
-                include_subdepartments: sub,
-            });
+            links
+                .entry(c)
+                .or_default()
+                .push(LinkedDepartment { department_id: DepartmentId(d), include_subdepartments: sub });
         }
     }
     let mut participants: HashMap<Uuid, Vec<UserId>> = HashMap::new();
@@ -163,9 +147,7 @@ pub async fn insert(db: &mut dyn Db, n: &NewConversation) -> Result<Conversation
         .bind(n.created_by.map(|u| u.0))
         .bind(n.at)
     )?;
-    get(db, n.id)
-        .await?
-        .ok_or_else(|| Error::internal("conversation vanished after insert"))
+    get(db, n.id).await?.ok_or_else(|| Error::internal("conversation vanished after insert"))
 }
 
 pub async fn get(db: &mut dyn Db, id: ConversationId) -> Result<Option<Conversation>> {
@@ -248,10 +230,7 @@ pub async fn next_seq(db: &mut dyn Db, id: ConversationId, message_at: Option<Mi
 
 /// Replaces the departments linked to a conversation.
 pub async fn set_linked_departments(db: &mut dyn Db, id: ConversationId, links: &[LinkedDepartment]) -> Result<()> {
-    exec!(
-        db,
-        sqlx::query("DELETE FROM conversation_departments WHERE conversation_id = $1").bind(id.0)
-    )?;
+    exec!(db, sqlx::query("DELETE FROM conversation_departments WHERE conversation_id = $1").bind(id.0))?;
     for l in links {
         exec!(
             db,
@@ -316,10 +295,7 @@ pub struct BrowseQuery {
 
 /// Public channels by name.
 pub async fn browse(db: &mut dyn Db, query: &BrowseQuery) -> Result<Vec<Conversation>> {
-    let pattern = query
-        .search
-        .as_deref()
-        .map(|s| format!("%{}%", text::escape_like(&text::fold(s))));
+    let pattern = query.search.as_deref().map(|s| format!("%{}%", text::escape_like(&text::fold(s))));
     let (after_name, after_id) = match &query.after {
         Some((n, id)) => (Some(n.clone()), id.0),
         None => (None, Uuid::nil()),
@@ -394,11 +370,8 @@ pub async fn list_for_user(db: &mut dyn Db, user: UserId) -> Result<Vec<(Convers
     let ids: Vec<Uuid> = states.keys().copied().collect();
     let mut out = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT {} FROM conversations c WHERE c.id IN ({})",
-            columns!(),
-            placeholders(0, chunk.len())
-        );
+        let sql =
+            format!("SELECT {} FROM conversations c WHERE c.id IN ({})", columns!(), placeholders(0, chunk.len()));
         let rows = q!(db, fetch_all, {
             let mut query = sqlx::query_as::<_, Row>(AssertSqlSafe(sql.clone()));
             for id in chunk {
@@ -431,4 +404,38 @@ pub async fn my_state_in(db: &mut dyn Db, id: ConversationId, user: UserId) -> R
         .bind(user.0)
     )?;
     row.map(my_state).transpose()
+}
+
+/// What permission checks need, in one query: the conversation's kind and archived time,
+/// and `user`'s membership. `None` if the conversation does not exist.
+pub async fn facts(
+    db: &mut dyn Db,
+    id: ConversationId,
+    user: UserId,
+) -> Result<Option<(ConversationKind, Option<Millis>, Option<qiao_domain::conversation::Member>)>> {
+    let row = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, (String, Option<i64>, Option<String>, Option<bool>, Option<bool>, Option<i64>)>(
+            "SELECT c.kind, c.archived_at, m.role, m.direct, m.via_department, m.joined_at FROM conversations c \
+             LEFT JOIN members m ON m.conversation_id = c.id AND m.user_id = $2 WHERE c.id = $1"
+        )
+        .bind(id.0)
+        .bind(user.0)
+    )?;
+    let Some((kind, archived_at, role, direct, via, joined_at)) = row else {
+        return Ok(None);
+    };
+    let kind = ConversationKind::parse(&kind).ok_or_else(|| Error::internal("unknown conversation kind"))?;
+    let member = match (role, direct, via, joined_at) {
+        (Some(role), Some(direct), Some(via_department), Some(joined_at)) => Some(qiao_domain::conversation::Member {
+            user_id: user,
+            role: MemberRole::parse(&role).ok_or_else(|| Error::internal("unknown member role"))?,
+            direct,
+            via_department,
+            joined_at,
+        }),
+        _ => None,
+    };
+    Ok(Some((kind, archived_at, member)))
 }

@@ -9,13 +9,7 @@ use crate::conn::{Db, exec, q};
 type Row = (Uuid, Option<Uuid>, String, i64, i64);
 
 fn from_row((id, parent, name, created_at, updated_at): Row) -> Department {
-    Department {
-        id: DepartmentId(id),
-        parent_id: parent.map(DepartmentId),
-        name,
-        created_at,
-        updated_at,
-    }
+    Department { id: DepartmentId(id), parent_id: parent.map(DepartmentId), name, created_at, updated_at }
 }
 
 pub async fn insert(db: &mut dyn Db, d: &Department) -> Result<()> {

@@ -19,16 +19,7 @@ pub struct StoredEvent {
     pub created_at: Millis,
 }
 
-type Row = (
-    i64,
-    String,
-    Option<Uuid>,
-    Option<Uuid>,
-    Option<i64>,
-    String,
-    String,
-    i64,
-);
+type Row = (i64, String, Option<Uuid>, Option<Uuid>, Option<i64>, String, String, i64);
 
 fn from_row((pos, audience, conversation_id, user_id, seq, kind, frame, created_at): Row) -> StoredEvent {
     StoredEvent {
@@ -45,21 +36,13 @@ fn from_row((pos, audience, conversation_id, user_id, seq, kind, frame, created_
 
 /// The position of the last committed event (0 when there is none).
 pub async fn head(db: &mut dyn Db) -> Result<i64> {
-    let (pos,) = q!(
-        db,
-        fetch_one,
-        sqlx::query_as::<_, (i64,)>("SELECT pos FROM stream_head WHERE id = 1")
-    )?;
+    let (pos,) = q!(db, fetch_one, sqlx::query_as::<_, (i64,)>("SELECT pos FROM stream_head WHERE id = 1"))?;
     Ok(pos)
 }
 
 /// The oldest position still in the log (None when the log is empty).
 pub async fn oldest(db: &mut dyn Db) -> Result<Option<i64>> {
-    let (pos,) = q!(
-        db,
-        fetch_one,
-        sqlx::query_as::<_, (Option<i64>,)>("SELECT MIN(pos) FROM events")
-    )?;
+    let (pos,) = q!(db, fetch_one, sqlx::query_as::<_, (Option<i64>,)>("SELECT MIN(pos) FROM events"))?;
     Ok(pos)
 }
 

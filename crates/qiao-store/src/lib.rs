@@ -68,12 +68,7 @@ pub struct StoreConfig {
 
 impl StoreConfig {
     pub fn new(url: impl Into<String>) -> Self {
-        StoreConfig {
-            url: url.into(),
-            read_connections: 4,
-            max_batch: 512,
-            queue: 8192,
-        }
+        StoreConfig { url: url.into(), read_connections: 4, max_batch: 512, queue: 8192 }
     }
 }
 
@@ -175,11 +170,7 @@ impl Store {
         let (read, writer_conn, dialect) = match engine {
             Engine::Sqlite(path) => {
                 let (read, conn) = open_sqlite(&path, config.read_connections).await?;
-                (
-                    ReadPool::Sqlite(read),
-                    writer::WriterConn::Sqlite(conn),
-                    Dialect::Sqlite,
-                )
+                (ReadPool::Sqlite(read), writer::WriterConn::Sqlite(conn), Dialect::Sqlite)
             }
             Engine::Postgres => {
                 let (read, conn) = open_postgres(&config.url, config.read_connections).await?;
@@ -189,14 +180,7 @@ impl Store {
         let reconnect = writer::Connector::new(&config.url)?;
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let task = tokio::spawn(writer::Writer::new(writer_conn, reconnect, sink, config.max_batch.max(1)).run(rx));
-        Ok(Store {
-            inner: Arc::new(Inner {
-                read,
-                writer: tx,
-                writer_task: Mutex::new(Some(task)),
-                dialect,
-            }),
-        })
+        Ok(Store { inner: Arc::new(Inner { read, writer: tx, writer_task: Mutex::new(Some(task)), dialect }) })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -230,9 +214,7 @@ impl Store {
             .await
             .map_err(|_| Error::unavailable("the store is shutting down"))?;
         let out = answer.await.map_err(|_| Error::unavailable("the writer stopped"))??;
-        out.downcast::<T>()
-            .map(|b| *b)
-            .map_err(|_| Error::internal("writer returned an unexpected type"))
+        out.downcast::<T>().map(|b| *b).map_err(|_| Error::internal("writer returned an unexpected type"))
     }
 
     /// Checks that the database answers and the writer is running.
@@ -285,10 +267,7 @@ async fn open_sqlite(path: &Path, readers: u32) -> Result<(SqlitePool, sqlx::Sql
         .synchronous(SqliteSynchronous::Full);
     let cannot_open = |e: Error| e.with_message(format!("cannot open the database {}", path.display()));
     migrate::run_sqlite(writer_opts.clone()).await.map_err(cannot_open)?;
-    let writer = writer_opts
-        .connect()
-        .await
-        .map_err(|e| cannot_open(Error::unavailable(e)))?;
+    let writer = writer_opts.connect().await.map_err(|e| cannot_open(Error::unavailable(e)))?;
     let read = SqlitePoolOptions::new()
         .max_connections(readers.max(1))
         .min_connections(1)
@@ -304,10 +283,7 @@ async fn open_postgres(url: &str, readers: u32) -> Result<(PgPool, sqlx::PgConne
         .map_err(|e| Error::invalid("database", "is not a valid PostgreSQL URL").with_source(e.to_string()))?;
     let cannot_connect = |e: Error| e.with_message(format!("cannot connect to PostgreSQL at {}", redact_url(url)));
     migrate::run_postgres(opts.clone()).await.map_err(cannot_connect)?;
-    let writer = opts
-        .connect()
-        .await
-        .map_err(|e| cannot_connect(Error::unavailable(e)))?;
+    let writer = opts.connect().await.map_err(|e| cannot_connect(Error::unavailable(e)))?;
     let read = PgPoolOptions::new()
         .max_connections(readers.max(1))
         .acquire_timeout(Duration::from_secs(10))
@@ -323,10 +299,7 @@ mod tests {
 
     #[test]
     fn urls_are_redacted() {
-        assert_eq!(
-            redact_url("postgres://qiao:s3cret@db:5432/qiao"),
-            "postgres://qiao:***@db:5432/qiao"
-        );
+        assert_eq!(redact_url("postgres://qiao:s3cret@db:5432/qiao"), "postgres://qiao:***@db:5432/qiao");
         assert_eq!(redact_url("postgres://qiao@db/qiao"), "postgres://qiao:***@db/qiao");
         assert_eq!(redact_url("sqlite:./qiao-data/qiao.db"), "sqlite:./qiao-data/qiao.db");
         assert!(!redact_url("postgres://u:p@h/db?password=zzz").contains("zzz"));
@@ -334,14 +307,8 @@ mod tests {
 
     #[test]
     fn engines_from_urls() {
-        assert_eq!(
-            Engine::from_url("sqlite:./x.db").unwrap(),
-            Engine::Sqlite("./x.db".into())
-        );
-        assert_eq!(
-            Engine::from_url("sqlite:///tmp/x.db").unwrap(),
-            Engine::Sqlite("/tmp/x.db".into())
-        );
+        assert_eq!(Engine::from_url("sqlite:./x.db").unwrap(), Engine::Sqlite("./x.db".into()));
+        assert_eq!(Engine::from_url("sqlite:///tmp/x.db").unwrap(), Engine::Sqlite("/tmp/x.db".into()));
         assert_eq!(Engine::from_url("postgres://h/db").unwrap(), Engine::Postgres);
         assert!(Engine::from_url("sqlite::memory:").is_err());
         assert!(Engine::from_url("mysql://h/db").is_err());

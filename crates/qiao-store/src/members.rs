@@ -209,11 +209,27 @@ pub async fn share_a_conversation(db: &mut dyn Db, a: UserId, b: UserId) -> Resu
 
 /// A new membership record (helper for callers building members).
 pub fn new_member(user_id: UserId, role: MemberRole, direct: bool, via_department: bool, at: Millis) -> Member {
-    Member {
-        user_id,
-        role,
-        direct,
-        via_department,
-        joined_at: at,
+    Member { user_id, role, direct, via_department, joined_at: at }
+}
+
+/// The ones among `users` who are members of `conversation`.
+pub async fn filter_members(db: &mut dyn Db, conversation: ConversationId, users: &[UserId]) -> Result<Vec<UserId>> {
+    let mut out = Vec::new();
+    for chunk in users.chunks(400) {
+        let sql = format!(
+            "SELECT user_id FROM members WHERE conversation_id = $1 AND user_id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let rows = q!(db, fetch_all, {
+            let mut query = sqlx::query_as::<_, (Uuid,)>(AssertSqlSafe(sql.clone())).bind(conversation.0);
+            for u in chunk {
+                query = query.bind(u.0);
+            }
+            query
+        })?;
+        out.extend(rows.into_iter().map(|(u,)| UserId(u)));
     }
+    out.sort();
+    out.dedup();
+    Ok(out)
 }

@@ -73,21 +73,13 @@ fn from_row(r: Row) -> Result<Message> {
         pinned_at,
         pinned_by: pinned_by.map(UserId),
         reactions: Vec::new(),
-        thread: (reply_count > 0).then_some(ThreadSummary {
-            reply_count,
-            last_reply_at,
-            participant_ids,
-        }),
+        thread: (reply_count > 0).then_some(ThreadSummary { reply_count, last_reply_at, participant_ids }),
     })
 }
 
 /// Attaches reactions to messages (tombstones have none).
 async fn attach_reactions(db: &mut dyn Db, messages: &mut [Message]) -> Result<()> {
-    let ids: Vec<Uuid> = messages
-        .iter()
-        .filter(|m| m.deleted_at.is_none())
-        .map(|m| m.id.0)
-        .collect();
+    let ids: Vec<Uuid> = messages.iter().filter(|m| m.deleted_at.is_none()).map(|m| m.id.0).collect();
     let mut by_message: HashMap<Uuid, Vec<Reaction>> = HashMap::new();
     for chunk in ids.chunks(500) {
         let sql = format!(
@@ -111,11 +103,7 @@ async fn attach_reactions(db: &mut dyn Db, messages: &mut [Message]) -> Result<(
                         r.user_ids.push(UserId(user));
                     }
                 }
-                None => list.push(Reaction {
-                    emoji,
-                    count: 1,
-                    user_ids: vec![UserId(user)],
-                }),
+                None => list.push(Reaction { emoji, count: 1, user_ids: vec![UserId(user)] }),
             }
         }
     }
@@ -285,27 +273,15 @@ async fn side(
     n: usize,
     older: bool,
 ) -> Result<Vec<Message>> {
-    let scope = if thread.is_some() {
-        "thread_root_id = $1"
-    } else {
-        "conversation_id = $1 AND thread_root_id IS NULL"
-    };
+    let scope =
+        if thread.is_some() { "thread_root_id = $1" } else { "conversation_id = $1 AND thread_root_id IS NULL" };
     let (cmp, order) = if older { ("<", "DESC") } else { (">", "ASC") };
     // Only constant fragments are spliced in.
-    let sql = format!(
-        "SELECT {} FROM messages WHERE {scope} AND seq {cmp} $2 ORDER BY seq {order} LIMIT $3",
-        columns!()
-    );
+    let sql =
+        format!("SELECT {} FROM messages WHERE {scope} AND seq {cmp} $2 ORDER BY seq {order} LIMIT $3", columns!());
     let key = thread.map_or(conversation.0, |t| t.0);
     let n = i64::try_from(n).unwrap_or(i64::MAX);
-    let rows = q!(
-        db,
-        fetch_all,
-        sqlx::query_as::<_, Row>(AssertSqlSafe(sql.clone()))
-            .bind(key)
-            .bind(seq)
-            .bind(n)
-    )?;
+    let rows = q!(db, fetch_all, sqlx::query_as::<_, Row>(AssertSqlSafe(sql.clone())).bind(key).bind(seq).bind(n))?;
     rows.into_iter().map(from_row).collect()
 }
 
@@ -366,14 +342,7 @@ pub async fn edits(db: &mut dyn Db, id: MessageId) -> Result<Vec<Edit>> {
         )
         .bind(id.0)
     )?;
-    Ok(rows
-        .into_iter()
-        .map(|(edited_at, editor, body)| Edit {
-            edited_at,
-            editor_id: UserId(editor),
-            body,
-        })
-        .collect())
+    Ok(rows.into_iter().map(|(edited_at, editor, body)| Edit { edited_at, editor_id: UserId(editor), body }).collect())
 }
 
 /// Deletes a message's content: body, mentions, reactions, pin and edit history go; the row
@@ -390,15 +359,9 @@ pub async fn tombstone(db: &mut dyn Db, id: MessageId, at: Millis) -> Result<()>
         .bind(at)
         .bind(none)
     )?;
-    exec!(
-        db,
-        sqlx::query("DELETE FROM reactions WHERE message_id = $1").bind(id.0)
-    )?;
+    exec!(db, sqlx::query("DELETE FROM reactions WHERE message_id = $1").bind(id.0))?;
     exec!(db, sqlx::query("DELETE FROM mentions WHERE message_id = $1").bind(id.0))?;
-    exec!(
-        db,
-        sqlx::query("DELETE FROM message_edits WHERE message_id = $1").bind(id.0)
-    )?;
+    exec!(db, sqlx::query("DELETE FROM message_edits WHERE message_id = $1").bind(id.0))?;
     Ok(())
 }
 
@@ -456,11 +419,7 @@ pub async fn add_reply(db: &mut dyn Db, root: MessageId, replier: UserId, at: Mi
     if !participant_ids.contains(&replier) && participant_ids.len() < THREAD_PARTICIPANTS_SHOWN {
         participant_ids.push(replier);
     }
-    let summary = ThreadSummary {
-        reply_count: count + 1,
-        last_reply_at: Some(at),
-        participant_ids,
-    };
+    let summary = ThreadSummary { reply_count: count + 1, last_reply_at: Some(at), participant_ids };
     exec!(
         db,
         sqlx::query("UPDATE messages SET reply_count = $2, last_reply_at = $3, reply_participants = $4 WHERE id = $1")
@@ -530,9 +489,6 @@ pub async fn insert_mentions(db: &mut dyn Db, message: &Message, users: &[UserId
 
 /// Forgets a message's mentions (before re-recording them after an edit).
 pub async fn delete_mentions(db: &mut dyn Db, message: MessageId) -> Result<()> {
-    exec!(
-        db,
-        sqlx::query("DELETE FROM mentions WHERE message_id = $1").bind(message.0)
-    )?;
+    exec!(db, sqlx::query("DELETE FROM mentions WHERE message_id = $1").bind(message.0))?;
     Ok(())
 }

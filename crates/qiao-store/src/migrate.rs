@@ -11,25 +11,13 @@ use sqlx::migrate::{Migration, MigrationType, Migrator};
 type Source = (i64, &'static str, &'static str);
 
 const SQLITE: &[Source] = &[
-    (
-        1,
-        "foundation",
-        include_str!("../migrations/sqlite/0001_foundation.sql"),
-    ),
+    (1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql")),
     (2, "messaging", include_str!("../migrations/sqlite/0002_messaging.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
-    (
-        1,
-        "foundation",
-        include_str!("../migrations/postgres/0001_foundation.sql"),
-    ),
-    (
-        2,
-        "messaging",
-        include_str!("../migrations/postgres/0002_messaging.sql"),
-    ),
+    (1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql")),
+    (2, "messaging", include_str!("../migrations/postgres/0002_messaging.sql")),
 ];
 
 /// The schema versions this build knows, in order.
@@ -39,13 +27,7 @@ fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources
         .iter()
         .map(|&(version, description, sql)| {
-            Migration::new(
-                version,
-                Cow::Borrowed(description),
-                MigrationType::Simple,
-                sql.into_sql_str(),
-                false,
-            )
+            Migration::new(version, Cow::Borrowed(description), MigrationType::Simple, sql.into_sql_str(), false)
         })
         .collect();
     Migrator::with_migrations(migrations)
@@ -90,10 +72,8 @@ mod tests {
 
     fn files(dir: &str) -> Vec<String> {
         let path = format!("{}/migrations/{dir}", env!("CARGO_MANIFEST_DIR"));
-        let mut names: Vec<String> = std::fs::read_dir(path)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .collect();
+        let mut names: Vec<String> =
+            std::fs::read_dir(path).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
         names.sort();
         names
     }

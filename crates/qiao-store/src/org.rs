@@ -39,12 +39,7 @@ pub async fn create(db: &mut dyn Db, name: &str, root: &Department) -> Result<Or
         .bind(root.id.0)
         .bind(root.created_at)
     )?;
-    Ok(Org {
-        name: name.to_owned(),
-        root_department_id: root.id,
-        setup_complete: false,
-        created_at: root.created_at,
-    })
+    Ok(Org { name: name.to_owned(), root_department_id: root.id, setup_complete: false, created_at: root.created_at })
 }
 
 pub async fn rename(db: &mut dyn Db, name: &str) -> Result<()> {

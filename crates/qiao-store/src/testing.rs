@@ -51,10 +51,7 @@ impl TestDb {
             .await
             .expect("create a test database");
         let _ = admin.close().await;
-        Some(TestDb {
-            url: with_database(&admin_url, &name),
-            dir: None,
-        })
+        Some(TestDb { url: with_database(&admin_url, &name), dir: None })
     }
 }
 
@@ -90,9 +87,6 @@ mod tests {
         use super::with_database;
         assert_eq!(with_database("postgres://u@h:5/postgres", "x"), "postgres://u@h:5/x");
         assert_eq!(with_database("postgres://u@h:5", "x"), "postgres://u@h:5/x");
-        assert_eq!(
-            with_database("postgres://u@h/p?sslmode=disable", "x"),
-            "postgres://u@h/x?sslmode=disable"
-        );
+        assert_eq!(with_database("postgres://u@h/p?sslmode=disable", "x"), "postgres://u@h/x?sslmode=disable");
     }
 }

@@ -32,9 +32,7 @@ pub async fn follow(
 pub async fn unfollow(db: &mut dyn Db, user: UserId, root: MessageId) -> Result<bool> {
     let n = exec!(
         db,
-        sqlx::query("DELETE FROM thread_follows WHERE user_id = $1 AND root_id = $2")
-            .bind(user.0)
-            .bind(root.0)
+        sqlx::query("DELETE FROM thread_follows WHERE user_id = $1 AND root_id = $2").bind(user.0).bind(root.0)
     )?;
     Ok(n > 0)
 }
@@ -98,15 +96,13 @@ pub async fn followed(db: &mut dyn Db, user: UserId, limit: u32) -> Result<Vec<F
     )?;
     Ok(rows
         .into_iter()
-        .map(
-            |(root, conv, read_seq, unread_count, mention_count, last_reply_at)| FollowedThread {
-                root_id: MessageId(root),
-                conversation_id: ConversationId(conv),
-                read_seq,
-                unread_count,
-                mention_count,
-                last_reply_at,
-            },
-        )
+        .map(|(root, conv, read_seq, unread_count, mention_count, last_reply_at)| FollowedThread {
+            root_id: MessageId(root),
+            conversation_id: ConversationId(conv),
+            read_seq,
+            unread_count,
+            mention_count,
+            last_reply_at,
+        })
         .collect())
 }

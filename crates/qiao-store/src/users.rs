@@ -16,19 +16,7 @@ macro_rules! user_columns {
     };
 }
 
-type Row = (
-    Uuid,
-    String,
-    Option<String>,
-    String,
-    String,
-    String,
-    String,
-    Uuid,
-    bool,
-    i64,
-    i64,
-);
+type Row = (Uuid, String, Option<String>, String, String, String, String, Uuid, bool, i64, i64);
 
 fn from_row(r: Row, secondary: Vec<DepartmentId>, managed: Vec<DepartmentId>) -> Result<User> {
     let (id, username, email, display_name, title, role, status, primary, must_change_password, created_at, updated_at) =
@@ -111,12 +99,7 @@ pub async fn insert(db: &mut dyn Db, u: &NewUser) -> Result<User> {
         .bind(user.created_at)
         .bind(user.updated_at)
         .bind(&u.password_hash)
-        .bind(search_key(
-            &user.username,
-            &user.display_name,
-            user.email.as_deref(),
-            &user.title
-        ))
+        .bind(search_key(&user.username, &user.display_name, user.email.as_deref(), &user.title))
     )?;
     write_departments(db, &user).await?;
     Ok(user)
@@ -131,14 +114,8 @@ fn normalized(ids: &[DepartmentId], exclude: Option<DepartmentId>) -> Vec<Depart
 }
 
 async fn write_departments(db: &mut dyn Db, user: &User) -> Result<()> {
-    exec!(
-        db,
-        sqlx::query("DELETE FROM user_departments WHERE user_id = $1").bind(user.id.0)
-    )?;
-    exec!(
-        db,
-        sqlx::query("DELETE FROM department_admins WHERE user_id = $1").bind(user.id.0)
-    )?;
+    exec!(db, sqlx::query("DELETE FROM user_departments WHERE user_id = $1").bind(user.id.0))?;
+    exec!(db, sqlx::query("DELETE FROM department_admins WHERE user_id = $1").bind(user.id.0))?;
     for d in &user.secondary_department_ids {
         exec!(
             db,
@@ -169,11 +146,7 @@ async fn with_departments(db: &mut dyn Db, rows: Vec<Row>) -> Result<Vec<User>> 
     rows.into_iter()
         .map(|r| {
             let id = r.0;
-            from_row(
-                r,
-                secondary.remove(&id).unwrap_or_default(),
-                managed.remove(&id).unwrap_or_default(),
-            )
+            from_row(r, secondary.remove(&id).unwrap_or_default(), managed.remove(&id).unwrap_or_default())
         })
         .collect()
 }
@@ -217,11 +190,7 @@ pub async fn get(db: &mut dyn Db, id: UserId) -> Result<Option<User>> {
 pub async fn get_many(db: &mut dyn Db, ids: &[UserId]) -> Result<Vec<User>> {
     let mut rows = Vec::with_capacity(ids.len());
     for chunk in ids.chunks(500) {
-        let sql = format!(
-            "SELECT {} FROM users WHERE id IN ({})",
-            user_columns!(),
-            placeholders(0, chunk.len())
-        );
+        let sql = format!("SELECT {} FROM users WHERE id IN ({})", user_columns!(), placeholders(0, chunk.len()));
         rows.extend(q!(db, fetch_all, {
             let mut query = sqlx::query_as::<_, Row>(AssertSqlSafe(sql.clone()));
             for id in chunk {
@@ -311,12 +280,7 @@ pub async fn update(db: &mut dyn Db, user: &User) -> Result<()> {
         .bind(user.primary_department_id.0)
         .bind(user.must_change_password)
         .bind(user.updated_at)
-        .bind(search_key(
-            &user.username,
-            &user.display_name,
-            user.email.as_deref(),
-            &user.title
-        ))
+        .bind(search_key(&user.username, &user.display_name, user.email.as_deref(), &user.title))
     )?;
     if done == 0 {
         return Err(Error::not_found());
@@ -372,10 +336,8 @@ pub struct UserQuery {
 }
 
 pub async fn list(db: &mut dyn Db, query: &UserQuery) -> Result<Vec<User>> {
-    let pattern = query
-        .search
-        .as_deref()
-        .map(|s| format!("%{}%", qiao_domain::text::escape_like(&qiao_domain::text::fold(s))));
+    let pattern =
+        query.search.as_deref().map(|s| format!("%{}%", qiao_domain::text::escape_like(&qiao_domain::text::fold(s))));
     let (after_name, after_id) = match &query.after {
         Some((name, id)) => (Some(name.clone()), id.0),
         None => (None, Uuid::nil()),
@@ -409,4 +371,21 @@ pub async fn list(db: &mut dyn Db, query: &UserQuery) -> Result<Vec<User>> {
         .bind(i64::from(query.limit))
     )?;
     with_departments(db, rows).await
+}
+
+/// Ids of the accounts with these (normalised) usernames.
+pub async fn ids_by_usernames(db: &mut dyn Db, usernames: &[String]) -> Result<Vec<UserId>> {
+    let mut out = Vec::new();
+    for chunk in usernames.chunks(400) {
+        let sql = format!("SELECT id FROM users WHERE username IN ({})", placeholders(0, chunk.len()));
+        let rows = q!(db, fetch_all, {
+            let mut query = sqlx::query_as::<_, (Uuid,)>(AssertSqlSafe(sql.clone()));
+            for u in chunk {
+                query = query.bind(u.as_str());
+            }
+            query
+        })?;
+        out.extend(rows.into_iter().map(|(u,)| UserId(u)));
+    }
+    Ok(out)
 }

@@ -74,9 +74,7 @@ impl Connector {
     pub(crate) fn new(url: &str) -> Result<Connector> {
         Ok(match Engine::from_url(url)? {
             Engine::Sqlite(path) => Connector::Sqlite(
-                crate::sqlite_options(&path)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full),
+                crate::sqlite_options(&path).journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full),
             ),
             Engine::Postgres => Connector::Pg(
                 PgConnectOptions::from_str(url)
@@ -145,12 +143,7 @@ impl Tx {
             .bind(at)
         )?;
         self.pos = pos;
-        self.events.push(Event {
-            pos,
-            audience,
-            seq,
-            frame: frame.into(),
-        });
+        self.events.push(Event { pos, audience, seq, frame: frame.into() });
         Ok(pos)
     }
 
@@ -162,12 +155,7 @@ impl Tx {
         if let Err(e) = begin {
             return Err((conn, Error::unavailable(e)));
         }
-        let mut tx = Tx {
-            conn,
-            base_pos: 0,
-            pos: 0,
-            events: Vec::new(),
-        };
+        let mut tx = Tx { conn, base_pos: 0, pos: 0, events: Vec::new() };
         // Locking the head row first serialises writer transactions across nodes, which
         // makes positions follow commit order.
         match q!(
@@ -190,10 +178,7 @@ impl Tx {
     async fn commit(mut self) -> std::result::Result<(WriterConn, Vec<Event>), (WriterConn, Error)> {
         if self.pos != self.base_pos {
             let pos = self.pos;
-            if let Err(e) = exec!(
-                &mut self,
-                sqlx::query("UPDATE stream_head SET pos = $1 WHERE id = 1").bind(pos)
-            ) {
+            if let Err(e) = exec!(&mut self, sqlx::query("UPDATE stream_head SET pos = $1 WHERE id = 1").bind(pos)) {
                 return match self.rollback().await {
                     Ok(conn) | Err(conn) => Err((conn, e)),
                 };
@@ -239,12 +224,7 @@ pub(crate) struct Writer {
 
 impl Writer {
     pub(crate) fn new(conn: WriterConn, connector: Connector, sink: EventSink, max_batch: usize) -> Writer {
-        Writer {
-            conn: Some(conn),
-            connector,
-            sink,
-            max_batch,
-        }
+        Writer { conn: Some(conn), connector, sink, max_batch }
     }
 
     pub(crate) async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
@@ -361,8 +341,8 @@ impl Writer {
 fn fail_all(jobs: Vec<Job>, e: &Error) {
     metrics::counter!("qiao_store_failed_batches_total").increment(1);
     for job in jobs {
-        let _ = job.reply.send(Err(
-            Error::unavailable(e.to_string()).with_message("The database is unavailable; retry shortly.")
-        ));
+        let _ = job
+            .reply
+            .send(Err(Error::unavailable(e.to_string()).with_message("The database is unavailable; retry shortly.")));
     }
 }

@@ -132,6 +132,10 @@ settings! {
     trust_forwarded_for: bool = false, shown as "false", env = "QIAO_TRUST_FORWARDED_FOR";
     /// Mark cookies `Secure` (default: when the public URL is https).
     cookie_secure: bool = false, shown as "true when public_url is https", env = "QIAO_COOKIE_SECURE";
+    /// Messages and reactions one person may send per second, sustained.
+    message_rate_per_second: f64 = 20.0, shown as "20", env = "QIAO_MESSAGE_RATE_PER_SECOND";
+    /// Messages and reactions one person may send in a burst.
+    message_burst: f64 = 100.0, shown as "100", env = "QIAO_MESSAGE_BURST";
     /// Days of committed events kept for clients resuming after a disconnect.
     event_retention_days: u32 = 7, shown as "7", env = "QIAO_EVENT_RETENTION_DAYS";
 }
@@ -174,7 +178,7 @@ impl Layer {
         if !cookie_secure_set {
             c.cookie_secure = c.public_url.starts_with("https://");
         }
-        let checks: [(bool, &str); 8] = [
+        let checks: [(bool, &str); 9] = [
             (c.db_read_connections >= 1, "db_read_connections must be at least 1"),
             (c.db_max_batch >= 1, "db_max_batch must be at least 1"),
             (c.max_body_bytes >= 1024, "max_body_bytes must be at least 1024"),
@@ -189,6 +193,10 @@ impl Layer {
                 c.max_sessions_per_user >= 1 && c.event_retention_days >= 1,
                 "max_sessions_per_user and event_retention_days must be at least 1",
             ),
+            (
+                c.message_rate_per_second > 0.0 && c.message_burst >= 1.0,
+                "message_rate_per_second must be positive and message_burst at least 1",
+            ),
         ];
         if let Some((_, msg)) = checks.iter().find(|(ok, _)| !ok) {
             return Err(ConfigError((*msg).into()));
@@ -200,9 +208,7 @@ impl Layer {
 impl Config {
     /// Defaults only (tests adjust fields from here).
     pub fn defaults() -> Config {
-        Layer::default()
-            .resolve()
-            .unwrap_or_else(|e| panic!("the defaults are invalid: {e}"))
+        Layer::default().resolve().unwrap_or_else(|e| panic!("the defaults are invalid: {e}"))
     }
 
     pub fn request_timeout(&self) -> Duration {
@@ -233,10 +239,7 @@ mod tests {
     fn layers_take_precedence_in_order() {
         let file: Layer =
             toml::from_str("listen = \"127.0.0.1:9000\"\norg_name = \"From file\"\nlog_level = \"debug\"").unwrap();
-        let flags = Layer {
-            org_name: Some("From flags".into()),
-            ..Layer::default()
-        };
+        let flags = Layer { org_name: Some("From flags".into()), ..Layer::default() };
         let c = flags.over(file).resolve().unwrap();
         assert_eq!(c.org_name, "From flags");
         assert_eq!(c.listen.port(), 9000);
@@ -247,43 +250,26 @@ mod tests {
     #[test]
     fn unknown_and_invalid_settings_are_refused() {
         assert!(toml::from_str::<Layer>("lisen = \"x\"").is_err());
-        let bad = Layer {
-            database: Some(Secret("mysql://x".into())),
-            ..Layer::default()
-        };
+        let bad = Layer { database: Some(Secret("mysql://x".into())), ..Layer::default() };
         assert!(bad.resolve().is_err());
-        let bad = Layer {
-            public_url: Some("ftp://x".into()),
-            ..Layer::default()
-        };
+        let bad = Layer { public_url: Some("ftp://x".into()), ..Layer::default() };
         assert!(bad.resolve().is_err());
-        let bad = Layer {
-            db_read_connections: Some(0),
-            ..Layer::default()
-        };
+        let bad = Layer { db_read_connections: Some(0), ..Layer::default() };
         assert!(bad.resolve().is_err());
     }
 
     #[test]
     fn https_public_urls_make_cookies_secure() {
-        let c = Layer {
-            public_url: Some("https://chat.example.com/".into()),
-            ..Layer::default()
-        }
-        .resolve()
-        .unwrap();
+        let c = Layer { public_url: Some("https://chat.example.com/".into()), ..Layer::default() }.resolve().unwrap();
         assert!(c.cookie_secure);
         assert_eq!(c.public_url, "https://chat.example.com");
     }
 
     #[test]
     fn secrets_are_redacted_everywhere() {
-        let c = Layer {
-            database: Some(Secret("postgres://qiao:hunter2@db/qiao".into())),
-            ..Layer::default()
-        }
-        .resolve()
-        .unwrap();
+        let c = Layer { database: Some(Secret("postgres://qiao:hunter2@db/qiao".into())), ..Layer::default() }
+            .resolve()
+            .unwrap();
         assert!(!format!("{c:?}").contains("hunter2"));
         assert!(!c.to_toml().contains("hunter2"));
     }

@@ -71,6 +71,10 @@ pub fn service_config(config: &Config) -> ServiceConfig {
             ..ThrottleConfig::default()
         },
         event_retention: Duration::from_secs(u64::from(config.event_retention_days) * 24 * 3600),
+        message_rate: qiao_service::ratelimit::RateConfig {
+            per_second: config.message_rate_per_second,
+            burst: config.message_burst,
+        },
         ..ServiceConfig::default()
     }
 }
@@ -141,17 +145,9 @@ pub async fn serve_with(
 
     let addr = listener.local_addr().map_err(Error::unavailable)?;
     let public_url = config.public_url.clone();
-    let setup_link = boot
-        .setup_token
-        .as_ref()
-        .map(|t| format!("{public_url}/setup#token={t}"));
+    let setup_link = boot.setup_token.as_ref().map(|t| format!("{public_url}/setup#token={t}"));
     tracing::info!(%addr, database = %config.database, "qiao is ready");
-    on_ready(Ready {
-        addr,
-        public_url,
-        setup_link,
-        setup_token: boot.setup_token,
-    });
+    on_ready(Ready { addr, public_url, setup_link, setup_token: boot.setup_token });
 
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)

@@ -12,11 +12,7 @@ use qiao_service::setup::OwnerInput;
 use qiao_store::Store;
 
 #[derive(Parser)]
-#[command(
-    name = "qiao",
-    version,
-    about = "Qiao (桥): self-hosted enterprise messaging and collaboration"
-)]
+#[command(name = "qiao", version, about = "Qiao (桥): self-hosted enterprise messaging and collaboration")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -79,9 +75,7 @@ fn load(config: Option<PathBuf>, settings: Layer) -> Result<Config, String> {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_new(&config.log_level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
     match config.log_format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Text => builder.init(),
@@ -122,9 +116,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
-            serve(config, listener, shutdown_signal())
-                .await
-                .map_err(|e| e.message.into_owned())
+            serve(config, listener, shutdown_signal()).await.map_err(|e| e.message.into_owned())
         }
         Command::Admin(AdminCommand::CreateOwner {
             username,
@@ -138,10 +130,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let config = load(config, settings)?;
             init_logging(&config);
             let mut password = String::new();
-            std::io::stdin()
-                .lock()
-                .read_line(&mut password)
-                .map_err(|e| format!("cannot read the password: {e}"))?;
+            std::io::stdin().lock().read_line(&mut password).map_err(|e| format!("cannot read the password: {e}"))?;
             let password = password.trim_end_matches(['\n', '\r']).to_owned();
             let store = Store::open(&qiao::store_config(&config), qiao_store::discard_events())
                 .await
@@ -149,15 +138,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let services = Services::new(store.clone(), qiao::service_config(&config));
             let result = async {
                 services.bootstrap(&config.org_name).await?;
-                services
-                    .create_owner(&OwnerInput {
-                        username,
-                        email,
-                        display_name,
-                        password,
-                        org_name,
-                    })
-                    .await
+                services.create_owner(&OwnerInput { username, email, display_name, password, org_name }).await
             }
             .await;
             store.close().await;
@@ -165,10 +146,7 @@ async fn run(cli: Cli) -> Result<(), String> {
                 Some(f) => format!("{f}: {}", e.message),
                 None => e.message.into_owned(),
             })?;
-            println!(
-                "Created owner {} ({}). Sign in at {}",
-                user.username, user.id, config.public_url
-            );
+            println!("Created owner {} ({}). Sign in at {}", user.username, user.id, config.public_url);
             Ok(())
         }
     }

@@ -105,12 +105,7 @@ pub async fn sign_in(
     let signed_in = state
         .services
         .sign_in(
-            SignIn {
-                login: req.login,
-                password: req.password,
-                device_name: req.device_name,
-                kind: req.mode,
-            },
+            SignIn { login: req.login, password: req.password, device_name: req.device_name, kind: req.mode },
             &origin,
         )
         .await?;

@@ -51,9 +51,7 @@ pub struct UpdateDepartment {
 #[utoipa::path(get, path = "/api/v1/departments", tag = "departments",
     responses((status = 200, body = DepartmentList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 pub async fn list(State(state): State<AppState>, Auth(auth): Auth) -> ApiResult<axum::Json<DepartmentList>> {
-    Ok(axum::Json(DepartmentList {
-        items: state.services.list_departments(&auth).await?,
-    }))
+    Ok(axum::Json(DepartmentList { items: state.services.list_departments(&auth).await? }))
 }
 
 /// One department with its ancestors and children.
@@ -67,11 +65,7 @@ pub async fn get(
     Path(id): Path<DepartmentId>,
 ) -> ApiResult<axum::Json<DepartmentDetail>> {
     let d = state.services.get_department(&auth, id).await?;
-    Ok(axum::Json(DepartmentDetail {
-        department: d.department,
-        ancestors: d.ancestors,
-        children: d.children,
-    }))
+    Ok(axum::Json(DepartmentDetail { department: d.department, ancestors: d.ancestors, children: d.children }))
 }
 
 /// Create a department.
@@ -85,10 +79,7 @@ pub async fn create(
     Auth(auth): Auth,
     JsonBody(req): JsonBody<CreateDepartment>,
 ) -> ApiResult<Response> {
-    let d = state
-        .services
-        .create_department(&auth, &req.name, req.parent_id, &origin)
-        .await?;
+    let d = state.services.create_department(&auth, &req.name, req.parent_id, &origin).await?;
     Ok((StatusCode::CREATED, axum::Json(d)).into_response())
 }
 
@@ -106,12 +97,7 @@ pub async fn update(
     Path(id): Path<DepartmentId>,
     JsonBody(req): JsonBody<UpdateDepartment>,
 ) -> ApiResult<axum::Json<Department>> {
-    Ok(axum::Json(
-        state
-            .services
-            .update_department(&auth, id, req.name.as_deref(), req.parent_id, &origin)
-            .await?,
-    ))
+    Ok(axum::Json(state.services.update_department(&auth, id, req.name.as_deref(), req.parent_id, &origin).await?))
 }
 
 /// Delete an empty department.

@@ -58,12 +58,7 @@ pub struct RevokedCount {
 pub async fn get(State(state): State<AppState>, AnyAuth(auth): AnyAuth) -> ApiResult<axum::Json<Me>> {
     let org = state.services.org().await?;
     let csrf_token = (auth.session.kind == SessionKind::Cookie).then(|| auth.session.csrf_token.clone());
-    Ok(axum::Json(Me {
-        session_id: auth.session.id,
-        user: auth.user,
-        org_name: org.name,
-        csrf_token,
-    }))
+    Ok(axum::Json(Me { session_id: auth.session.id, user: auth.user, org_name: org.name, csrf_token }))
 }
 
 /// Edit my display name or title.
@@ -77,10 +72,7 @@ pub async fn update(
     Auth(auth): Auth,
     JsonBody(req): JsonBody<UpdateProfile>,
 ) -> ApiResult<axum::Json<User>> {
-    let patch = ProfilePatch {
-        display_name: req.display_name,
-        title: req.title,
-    };
+    let patch = ProfilePatch { display_name: req.display_name, title: req.title };
     Ok(axum::Json(state.services.update_profile(&auth, patch, &origin).await?))
 }
 
@@ -97,10 +89,7 @@ pub async fn change_password(
     AnyAuth(auth): AnyAuth,
     JsonBody(req): JsonBody<ChangePassword>,
 ) -> ApiResult<StatusCode> {
-    state
-        .services
-        .change_password(&auth, &req.current_password, &req.new_password, &origin)
-        .await?;
+    state.services.change_password(&auth, &req.current_password, &req.new_password, &origin).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -108,9 +97,7 @@ pub async fn change_password(
 #[utoipa::path(get, path = "/api/v1/me/sessions", tag = "me",
     responses((status = 200, body = SessionList), (status = 401, body = ErrorBody)))]
 pub async fn sessions(State(state): State<AppState>, Auth(auth): Auth) -> ApiResult<axum::Json<SessionList>> {
-    Ok(axum::Json(SessionList {
-        items: state.services.list_sessions(&auth).await?,
-    }))
+    Ok(axum::Json(SessionList { items: state.services.list_sessions(&auth).await? }))
 }
 
 /// End one of my sessions.
@@ -136,7 +123,5 @@ pub async fn revoke_others(
     ClientOrigin(origin): ClientOrigin,
     Auth(auth): Auth,
 ) -> ApiResult<axum::Json<RevokedCount>> {
-    Ok(axum::Json(RevokedCount {
-        revoked: state.services.revoke_other_sessions(&auth, &origin).await?,
-    }))
+    Ok(axum::Json(RevokedCount { revoked: state.services.revoke_other_sessions(&auth, &origin).await? }))
 }

@@ -2,8 +2,10 @@
 //! function and shapes the answer; its `utoipa::path` attribute is its OpenAPI entry.
 
 pub mod auth;
+pub mod conversations;
 pub mod departments;
 pub mod me;
+pub mod messages;
 pub mod ops;
 pub mod org;
 pub mod setup;

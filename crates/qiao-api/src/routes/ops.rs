@@ -34,23 +34,13 @@ pub async fn readyz(State(state): State<AppState>) -> ApiResult<axum::Json<Healt
     responses((status = 200, content_type = "text/plain", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     let body = state.metrics.as_ref().map(|h| h.render()).unwrap_or_default();
-    (
-        [(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; version=0.0.4"),
-        )],
-        body,
-    )
-        .into_response()
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4"))], body).into_response()
 }
 
 /// This document.
 #[utoipa::path(get, path = "/api/openapi.json", tag = "ops", security(()),
     responses((status = 200, content_type = "application/json", body = Object)))]
 pub async fn openapi(State(state): State<AppState>) -> Response {
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))],
-        state.openapi_json.to_string(),
-    )
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], state.openapi_json.to_string())
         .into_response()
 }

@@ -63,8 +63,5 @@ pub async fn audit(
     Query(p): Query<AuditParams>,
 ) -> ApiResult<axum::Json<AuditPage>> {
     let page = state.services.list_audit(&auth, p.cursor.as_deref(), p.limit).await?;
-    Ok(axum::Json(AuditPage {
-        items: page.items,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(axum::Json(AuditPage { items: page.items, next_cursor: page.next_cursor }))
 }

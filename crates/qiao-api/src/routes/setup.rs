@@ -49,10 +49,7 @@ pub(crate) fn default_mode() -> SessionKind {
     responses((status = 200, body = SetupStatus)))]
 pub async fn status(State(state): State<AppState>) -> ApiResult<axum::Json<SetupStatus>> {
     let org = state.services.org().await?;
-    Ok(axum::Json(SetupStatus {
-        setup_complete: org.setup_complete,
-        org_name: org.name,
-    }))
+    Ok(axum::Json(SetupStatus { setup_complete: org.setup_complete, org_name: org.name }))
 }
 
 /// Create the first owner and sign in.
@@ -78,10 +75,8 @@ pub async fn complete(
         password: req.password,
         org_name: req.org_name,
     };
-    let signed_in = state
-        .services
-        .complete_setup(&req.token, &input, req.mode, req.device_name.as_deref(), &origin)
-        .await?;
+    let signed_in =
+        state.services.complete_setup(&req.token, &input, req.mode, req.device_name.as_deref(), &origin).await?;
     let mut res = signed_in_response(&state, signed_in).into_response();
     *res.status_mut() = axum::http::StatusCode::CREATED;
     Ok(res)

@@ -146,10 +146,7 @@ pub async fn list(
             },
         )
         .await?;
-    Ok(axum::Json(UserPage {
-        items: page.items,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(axum::Json(UserPage { items: page.items, next_cursor: page.next_cursor }))
 }
 
 /// Members of a department.
@@ -177,10 +174,7 @@ pub async fn department_members(
             },
         )
         .await?;
-    Ok(axum::Json(UserPage {
-        items: page.items,
-        next_cursor: page.next_cursor,
-    }))
+    Ok(axum::Json(UserPage { items: page.items, next_cursor: page.next_cursor }))
 }
 
 /// Create a person.
@@ -215,10 +209,7 @@ pub async fn create(
             &origin,
         )
         .await?;
-    let body = CreatedUser {
-        user: created.user,
-        temporary_password: created.temporary_password,
-    };
+    let body = CreatedUser { user: created.user, temporary_password: created.temporary_password };
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 

@@ -171,22 +171,14 @@ mod tests {
     use crate::user::Role;
 
     fn actor(role: Role) -> Actor {
-        Actor {
-            user_id: UserId::new(),
-            role,
-            managed_department_ids: vec![],
-        }
+        Actor { user_id: UserId::new(), role, managed_department_ids: vec![] }
     }
 
     fn facts(kind: Kind, member: Option<MemberRole>) -> ConversationFacts {
         ConversationFacts {
             kind,
             archived: false,
-            member: member.map(|role| MemberFacts {
-                role,
-                direct: true,
-                via_department: false,
-            }),
+            member: member.map(|role| MemberFacts { role, direct: true, via_department: false }),
         }
     }
 
@@ -224,14 +216,8 @@ mod tests {
         assert!(!can_post(&a, &facts(Kind::Announcement, M)));
         assert!(can_post(&a, &facts(Kind::Announcement, POSTER)));
         assert!(can_post(&a, &facts(Kind::Announcement, ADMIN)));
-        assert!(
-            can_react(&a, &facts(Kind::Announcement, M)),
-            "everyone may react to announcements"
-        );
-        assert!(
-            can_post(&actor(Role::Guest), &facts(Kind::Private, M)),
-            "invited guests take part"
-        );
+        assert!(can_react(&a, &facts(Kind::Announcement, M)), "everyone may react to announcements");
+        assert!(can_post(&actor(Role::Guest), &facts(Kind::Private, M)), "invited guests take part");
         let mut closed = facts(Kind::Public, ADMIN);
         closed.archived = true;
         assert!(!can_post(&a, &closed));
@@ -247,10 +233,7 @@ mod tests {
         let guest = actor(Role::Guest);
         let admin = actor(Role::Admin);
         assert!(can_invite(&member, &facts(Kind::Private, M)));
-        assert!(
-            !can_invite(&guest, &facts(Kind::Private, M)),
-            "guests cannot bring in others"
-        );
+        assert!(!can_invite(&guest, &facts(Kind::Private, M)), "guests cannot bring in others");
         assert!(!can_invite(&member, &facts(Kind::Dm, M)));
         assert!(!can_invite(&member, &facts(Kind::Department, M)));
         assert!(can_invite(&member, &facts(Kind::Group, M)));
@@ -271,11 +254,7 @@ mod tests {
         let via_dept = ConversationFacts {
             kind: Kind::Department,
             archived: false,
-            member: Some(MemberFacts {
-                role: MemberRole::Member,
-                direct: false,
-                via_department: true,
-            }),
+            member: Some(MemberFacts { role: MemberRole::Member, direct: false, via_department: true }),
         };
         assert!(!can_leave(&member, &via_dept));
     }
@@ -318,9 +297,6 @@ mod tests {
         assert!(can_delete_message(&member, &c, member.user_id));
         assert!(!can_delete_message(&member, &c, UserId::new()));
         assert!(can_delete_message(&member, &facts(Kind::Public, ADMIN), UserId::new()));
-        assert!(
-            !can_delete_message(&member, &facts(Kind::Dm, ADMIN), UserId::new()),
-            "no moderators in DMs"
-        );
+        assert!(!can_delete_message(&member, &facts(Kind::Dm, ADMIN), UserId::new()), "no moderators in DMs");
     }
 }

@@ -149,11 +149,7 @@ mod tests {
     }
 
     fn actor(role: Role, managed: &[DepartmentId]) -> Actor {
-        Actor {
-            user_id: UserId::new(),
-            role,
-            managed_department_ids: managed.to_vec(),
-        }
+        Actor { user_id: UserId::new(), role, managed_department_ids: managed.to_vec() }
     }
 
     #[test]
@@ -197,11 +193,7 @@ mod tests {
             assert!(!can_create_department(&a, &t.eng_path()));
             assert!(!can_rename_department(&a, &t.eng_path()));
             assert!(!can_delete_department(&a, &t.backend_path()));
-            let target = TargetUser {
-                id: UserId::new(),
-                role: Role::Member,
-                primary_department_path: &t.eng_path(),
-            };
+            let target = TargetUser { id: UserId::new(), role: Role::Member, primary_department_path: &t.eng_path() };
             assert!(!can_manage_user(&a, &target));
             for r in Role::ALL {
                 assert!(!can_assign_role(&a, r));
@@ -215,11 +207,7 @@ mod tests {
         let eng = t.eng_path();
         let sales = t.sales_path();
         let backend = t.backend_path();
-        let target = |role, path| TargetUser {
-            id: UserId::new(),
-            role,
-            primary_department_path: path,
-        };
+        let target = |role, path| TargetUser { id: UserId::new(), role, primary_department_path: path };
 
         let owner = actor(Role::Owner, &[]);
         assert!(can_manage_user(&owner, &target(Role::Owner, &eng)));

@@ -27,10 +27,7 @@ pub async fn record_and_page(store: Store, _: Sink) {
     }
     let mut r = store.reader().await.unwrap();
     let first = audit::list(&mut r, None, 3).await.unwrap();
-    assert_eq!(
-        first.iter().map(|e| e.at).collect::<Vec<_>>(),
-        vec![T0 + 4, T0 + 3, T0 + 2]
-    );
+    assert_eq!(first.iter().map(|e| e.at).collect::<Vec<_>>(), vec![T0 + 4, T0 + 3, T0 + 2]);
     assert_eq!(first[0].details["名字"], "值");
     let last = first.last().unwrap();
     let rest = audit::list(&mut r, Some((last.at, last.id)), 10).await.unwrap();

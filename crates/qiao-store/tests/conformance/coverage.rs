@@ -35,8 +35,5 @@ fn every_storage_function_is_covered() {
             }
         }
     }
-    assert!(
-        missing.is_empty(),
-        "storage functions without a conformance test: {missing:?}"
-    );
+    assert!(missing.is_empty(), "storage functions without a conformance test: {missing:?}");
 }

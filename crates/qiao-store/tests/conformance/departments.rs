@@ -14,17 +14,9 @@ pub async fn tree_operations(store: Store, _: Sink) {
     assert_eq!(departments::get(&mut r, eng.id).await.unwrap().unwrap(), eng);
     assert!(departments::get(&mut r, DepartmentId::new()).await.unwrap().is_none());
     assert_eq!(departments::list(&mut r).await.unwrap().len(), 4);
-    let kids: Vec<_> = departments::children(&mut r, root.id)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|d| d.name)
-        .collect();
+    let kids: Vec<_> = departments::children(&mut r, root.id).await.unwrap().into_iter().map(|d| d.name).collect();
     assert_eq!(kids, vec!["Sales", "研发部"]);
-    assert_eq!(
-        departments::path(&mut r, backend.id).await.unwrap(),
-        vec![root.id, eng.id, backend.id]
-    );
+    assert_eq!(departments::path(&mut r, backend.id).await.unwrap(), vec![root.id, eng.id, backend.id]);
     assert_eq!(departments::path(&mut r, root.id).await.unwrap(), vec![root.id]);
     assert!(departments::path(&mut r, DepartmentId::new()).await.unwrap().is_empty());
     let mut sub = departments::subtree(&mut r, eng.id).await.unwrap();
@@ -36,11 +28,7 @@ pub async fn tree_operations(store: Store, _: Sink) {
     assert_eq!(departments::height(&mut r, backend.id).await.unwrap(), 0);
     // Sibling names are unique case-insensitively; the department itself is excluded.
     assert!(departments::name_taken(&mut r, root.id, "sales", None).await.unwrap());
-    assert!(
-        !departments::name_taken(&mut r, root.id, "sales", Some(sales.id))
-            .await
-            .unwrap()
-    );
+    assert!(!departments::name_taken(&mut r, root.id, "sales", Some(sales.id)).await.unwrap());
     assert!(!departments::name_taken(&mut r, eng.id, "Sales", None).await.unwrap());
     drop(r);
 
@@ -58,17 +46,11 @@ pub async fn tree_operations(store: Store, _: Sink) {
         .await
         .unwrap();
     let mut r = store.reader().await.unwrap();
-    assert_eq!(
-        departments::path(&mut r, backend.id).await.unwrap(),
-        vec![root.id, sales.id, backend.id]
-    );
+    assert_eq!(departments::path(&mut r, backend.id).await.unwrap(), vec![root.id, sales.id, backend.id]);
     assert_eq!(departments::get(&mut r, backend.id).await.unwrap().unwrap(), moved);
     drop(r);
 
-    store
-        .write(move |tx| Box::pin(departments::delete(tx, backend.id)))
-        .await
-        .unwrap();
+    store.write(move |tx| Box::pin(departments::delete(tx, backend.id))).await.unwrap();
     let mut r = store.reader().await.unwrap();
     assert!(departments::get(&mut r, backend.id).await.unwrap().is_none());
 }
@@ -104,9 +86,5 @@ pub async fn occupancy_counts_children_and_people(store: Store, _: Sink) {
         .unwrap();
     let mut r = store.reader().await.unwrap();
     assert_eq!(departments::occupancy(&mut r, eng.id).await.unwrap(), 1);
-    assert_eq!(
-        departments::occupancy(&mut r, ops.id).await.unwrap(),
-        1,
-        "secondary members count"
-    );
+    assert_eq!(departments::occupancy(&mut r, ops.id).await.unwrap(), 1, "secondary members count");
 }

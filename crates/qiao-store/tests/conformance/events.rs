@@ -15,19 +15,12 @@ pub async fn log_reads_and_pruning(store: Store, sink: Sink) {
     store
         .write(move |tx| {
             Box::pin(async move {
-                tx.append_event(
-                    Audience::Staff,
-                    None,
-                    &EventData::DepartmentDeleted { department_id: dept },
-                    T0,
-                )
-                .await?;
+                tx.append_event(Audience::Staff, None, &EventData::DepartmentDeleted { department_id: dept }, T0)
+                    .await?;
                 tx.append_event(
                     Audience::User(user),
                     None,
-                    &EventData::SessionRevoked {
-                        session_id: qiao_domain::SessionId::new(),
-                    },
+                    &EventData::SessionRevoked { session_id: qiao_domain::SessionId::new() },
                     T0 + 10,
                 )
                 .await
@@ -43,10 +36,7 @@ pub async fn log_reads_and_pruning(store: Store, sink: Sink) {
     assert_eq!(events::oldest(&mut r).await.unwrap(), Some(1));
     let log = events::range(&mut r, 0, 10).await.unwrap();
     assert_eq!(log.len(), 2);
-    assert_eq!(
-        (log[0].audience.as_str(), log[0].kind.as_str()),
-        ("staff", "department.deleted")
-    );
+    assert_eq!((log[0].audience.as_str(), log[0].kind.as_str()), ("staff", "department.deleted"));
     assert_eq!((log[1].audience.as_str(), log[1].user_id), ("user", Some(user)));
     // The stored frame is byte-for-byte what was published live.
     assert_eq!(log[1].frame.as_bytes(), &published[1].frame[..]);

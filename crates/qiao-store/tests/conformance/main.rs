@@ -36,12 +36,9 @@ impl Sink {
 pub async fn open(db: &TestDb) -> (Store, Sink) {
     let sink = Sink::default();
     let s = sink.clone();
-    let store = Store::open(
-        &StoreConfig::new(&db.url),
-        Arc::new(move |evs| s.0.lock().unwrap().extend(evs)),
-    )
-    .await
-    .expect("open the store");
+    let store = Store::open(&StoreConfig::new(&db.url), Arc::new(move |evs| s.0.lock().unwrap().extend(evs)))
+        .await
+        .expect("open the store");
     (store, sink)
 }
 
@@ -49,13 +46,10 @@ pub const T0: Millis = 1_763_700_000_000;
 
 /// Creates the organisation; returns its root department.
 pub async fn seed_org(store: &Store) -> Department {
-    let root = Department {
-        id: DepartmentId::new(),
-        parent_id: None,
-        name: "Acme 桥".into(),
-        created_at: T0,
-        updated_at: T0,
-    };
+    let root =
+        Department {
+            id: DepartmentId::new(), parent_id: None, name: "Acme 桥".into(), created_at: T0, updated_at: T0
+        };
     let r = root.clone();
     store
         .write(move |tx| {

@@ -123,19 +123,14 @@ pub async fn conversations_and_members(store: Store, _: Sink) {
         .await
         .unwrap();
     assert_eq!(seqs, (1, 2));
-    let missing = store
-        .write(|tx| Box::pin(conversations::next_seq(tx, ConversationId::new(), None)))
-        .await
-        .unwrap_err();
+    let missing =
+        store.write(|tx| Box::pin(conversations::next_seq(tx, ConversationId::new(), None))).await.unwrap_err();
     assert_eq!(missing.code, ErrorCode::NotFound);
 
     let mut r = store.reader().await.unwrap();
     let g = conversations::get(&mut r, general).await.unwrap().unwrap();
     assert_eq!((g.last_seq, g.last_message_at, g.member_count), (2, Some(T0 + 9), 2));
-    assert_eq!(
-        conversations::get(&mut r, archived).await.unwrap().unwrap().archived_at,
-        Some(T0 + 5)
-    );
+    assert_eq!(conversations::get(&mut r, archived).await.unwrap().unwrap().archived_at, Some(T0 + 5));
 
     // Browsing public channels: search, archived, paging.
     let all = |search: Option<&str>, archived| BrowseQuery {
@@ -146,36 +141,18 @@ pub async fn conversations_and_members(store: Store, _: Sink) {
     };
     assert_eq!(conversations::browse(&mut r, &all(None, false)).await.unwrap().len(), 1);
     assert_eq!(conversations::browse(&mut r, &all(None, true)).await.unwrap().len(), 2);
-    assert_eq!(
-        conversations::browse(&mut r, &all(Some("综合"), true)).await.unwrap()[0].id,
-        general
-    );
+    assert_eq!(conversations::browse(&mut r, &all(Some("综合"), true)).await.unwrap()[0].id, general);
     assert!(
-        conversations::browse(&mut r, &all(Some("secret"), true))
-            .await
-            .unwrap()
-            .is_empty(),
+        conversations::browse(&mut r, &all(Some("secret"), true)).await.unwrap().is_empty(),
         "private channels are not browsable"
     );
-    let first = conversations::browse(
-        &mut r,
-        &BrowseQuery {
-            limit: 1,
-            include_archived: true,
-            ..Default::default()
-        },
-    )
-    .await
-    .unwrap();
+    let first = conversations::browse(&mut r, &BrowseQuery { limit: 1, include_archived: true, ..Default::default() })
+        .await
+        .unwrap();
     let key = qiao_domain::text::fold(&first[0].name);
     let next = conversations::browse(
         &mut r,
-        &BrowseQuery {
-            limit: 5,
-            include_archived: true,
-            after: Some((key, first[0].id)),
-            ..Default::default()
-        },
+        &BrowseQuery { limit: 5, include_archived: true, after: Some((key, first[0].id)), ..Default::default() },
     )
     .await
     .unwrap();
@@ -184,34 +161,31 @@ pub async fn conversations_and_members(store: Store, _: Sink) {
 
     // Members.
     let (m, read) = members::get(&mut r, general, alice.id).await.unwrap().unwrap();
-    assert_eq!(
-        (m.role, m.direct, m.via_department, read),
-        (MemberRole::Admin, true, false, 0)
-    );
+    assert_eq!((m.role, m.direct, m.via_department, read), (MemberRole::Admin, true, false, 0));
     assert!(members::get(&mut r, secret, bob.id).await.unwrap().is_none());
     let listed = members::list(&mut r, general, None, 10).await.unwrap();
     assert_eq!(listed.len(), 2);
-    let after_first = members::list(&mut r, general, Some(listed[0].user_id), 10)
-        .await
-        .unwrap();
+    let after_first = members::list(&mut r, general, Some(listed[0].user_id), 10).await.unwrap();
     assert_eq!(after_first.len(), 1);
     let mut ids = vec![alice.id, bob.id];
     ids.sort();
     assert_eq!(members::user_ids(&mut r, general).await.unwrap(), ids);
     assert!(members::share_a_conversation(&mut r, alice.id, bob.id).await.unwrap());
+    assert_eq!(
+        members::filter_members(&mut r, secret, &[alice.id, bob.id, UserId::new()]).await.unwrap(),
+        vec![alice.id]
+    );
+    let (kind, archived_at, me) = conversations::facts(&mut r, general, alice.id).await.unwrap().unwrap();
+    assert_eq!((kind, archived_at, me.map(|m| m.role)), (ConversationKind::Public, None, Some(MemberRole::Admin)));
+    let (_, _, outsider) = conversations::facts(&mut r, secret, bob.id).await.unwrap().unwrap();
+    assert!(outsider.is_none());
+    assert!(conversations::facts(&mut r, ConversationId::new(), bob.id).await.unwrap().is_none());
     assert!(!members::share_a_conversation(&mut r, bob.id, guest.id).await.unwrap());
     // Department membership (primary or secondary; guests never).
-    let mut in_eng = members::staff_in_departments(&mut r, &[eng.id, backend.id])
-        .await
-        .unwrap();
+    let mut in_eng = members::staff_in_departments(&mut r, &[eng.id, backend.id]).await.unwrap();
     in_eng.sort();
     assert_eq!(in_eng, ids);
-    assert_eq!(
-        members::members_in_departments(&mut r, general, &[backend.id])
-            .await
-            .unwrap(),
-        vec![bob.id]
-    );
+    assert_eq!(members::members_in_departments(&mut r, general, &[backend.id]).await.unwrap(), vec![bob.id]);
     drop(r);
 
     // Role changes, read positions, leaving.
@@ -256,20 +230,8 @@ pub async fn conversations_and_members(store: Store, _: Sink) {
     assert_eq!(mine[0].0.member_count, 1);
     assert_eq!(mine[0].1.role, MemberRole::Admin);
     assert!(conversations::list_for_user(&mut r, guest.id).await.unwrap().is_empty());
-    assert!(
-        conversations::my_state_in(&mut r, secret, bob.id)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert_eq!(
-        conversations::my_state_in(&mut r, secret, alice.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .read_seq,
-        0
-    );
+    assert!(conversations::my_state_in(&mut r, secret, bob.id).await.unwrap().is_none());
+    assert_eq!(conversations::my_state_in(&mut r, secret, alice.id).await.unwrap().unwrap().read_seq, 0);
 }
 
 pub async fn department_links_and_dm_keys(store: Store, _: Sink) {
@@ -301,14 +263,8 @@ pub async fn department_links_and_dm_keys(store: Store, _: Sink) {
     };
     let (dc, dmc) = (dept_channel.clone(), dm.clone());
     let links = vec![
-        LinkedDepartment {
-            department_id: eng.id,
-            include_subdepartments: true,
-        },
-        LinkedDepartment {
-            department_id: sales.id,
-            include_subdepartments: false,
-        },
+        LinkedDepartment { department_id: eng.id, include_subdepartments: true },
+        LinkedDepartment { department_id: sales.id, include_subdepartments: false },
     ];
     let l = links.clone();
     store
@@ -321,10 +277,7 @@ pub async fn department_links_and_dm_keys(store: Store, _: Sink) {
                 conversations::set_linked_departments(
                     tx,
                     dc.id,
-                    &[LinkedDepartment {
-                        department_id: eng.id,
-                        include_subdepartments: true,
-                    }],
+                    &[LinkedDepartment { department_id: eng.id, include_subdepartments: true }],
                 )
                 .await
             })
@@ -332,10 +285,7 @@ pub async fn department_links_and_dm_keys(store: Store, _: Sink) {
         .await
         .unwrap();
     // A second DM for the same pair is refused by the database.
-    let dup = NewConversation {
-        id: ConversationId::new(),
-        ..dm.clone()
-    };
+    let dup = NewConversation { id: ConversationId::new(), ..dm.clone() };
     let err = store
         .write(move |tx| {
             let d = dup.clone();
@@ -357,10 +307,7 @@ pub async fn department_links_and_dm_keys(store: Store, _: Sink) {
     expect.sort();
     assert_eq!(linked, expect);
     assert_eq!(conversations::linked_to(&mut r, &[sales.id]).await.unwrap(), vec![c]);
-    assert_eq!(
-        conversations::by_department(&mut r, eng.id).await.unwrap(),
-        Some(dept_channel.id)
-    );
+    assert_eq!(conversations::by_department(&mut r, eng.id).await.unwrap(), Some(dept_channel.id));
     assert_eq!(conversations::by_department(&mut r, sales.id).await.unwrap(), None);
     assert_eq!(conversations::by_dm_key(&mut r, "a:b").await.unwrap(), Some(dm.id));
     assert_eq!(conversations::by_dm_key(&mut r, "x:y").await.unwrap(), None);
@@ -381,16 +328,7 @@ pub async fn messages_history_and_threads(store: Store, _: Sink) {
 
     let mut sent = Vec::new();
     for i in 0..10 {
-        sent.push(
-            send(
-                &store,
-                c,
-                if i % 2 == 0 { alice.id } else { bob.id },
-                &format!("消息 {i}"),
-                None,
-            )
-            .await,
-        );
+        sent.push(send(&store, c, if i % 2 == 0 { alice.id } else { bob.id }, &format!("消息 {i}"), None).await);
     }
     let root_msg = sent[3].clone();
     let reply1 = send(&store, c, alice.id, "reply 1", Some(root_msg.id)).await;
@@ -414,18 +352,8 @@ pub async fn messages_history_and_threads(store: Store, _: Sink) {
     assert_eq!(got.body, "消息 3");
     assert!(messages::get(&mut r, MessageId::new()).await.unwrap().is_none());
     let key = sent[2].client_key.clone().unwrap();
-    assert_eq!(
-        messages::by_client_key(&mut r, alice.id, &key)
-            .await
-            .unwrap()
-            .unwrap()
-            .id,
-        sent[2].id
-    );
-    assert!(
-        messages::by_client_key(&mut r, bob.id, &key).await.unwrap().is_none(),
-        "keys are per sender"
-    );
+    assert_eq!(messages::by_client_key(&mut r, alice.id, &key).await.unwrap().unwrap().id, sent[2].id);
+    assert!(messages::by_client_key(&mut r, bob.id, &key).await.unwrap().is_none(), "keys are per sender");
 
     // History pages exclude thread replies and walk both ways.
     let seqs = |p: &messages::Page| p.items.iter().map(|m| m.seq).collect::<Vec<_>>();
@@ -444,23 +372,14 @@ pub async fn messages_history_and_threads(store: Store, _: Sink) {
     let around = messages::page(&mut r, c, None, Anchor::Around(5), 5).await.unwrap();
     assert_eq!(seqs(&around), vec![3, 4, 5, 6, 7]);
     assert!(around.more_before && around.more_after);
-    let thread = messages::page(&mut r, c, Some(sent[3].id), Anchor::After(0), 50)
-        .await
-        .unwrap();
-    assert_eq!(
-        thread.items.iter().map(|m| m.id).collect::<Vec<_>>(),
-        vec![reply1.id, reply2.id]
-    );
+    let thread = messages::page(&mut r, c, Some(sent[3].id), Anchor::After(0), 50).await.unwrap();
+    assert_eq!(thread.items.iter().map(|m| m.id).collect::<Vec<_>>(), vec![reply1.id, reply2.id]);
     assert!(!thread.more_before && !thread.more_after);
     drop(r);
 
     // Edits keep history; deletion leaves a tombstone and removes the content everywhere.
     let target = sent[0].id;
-    let edited_mentions = Mentions {
-        user_ids: vec![bob.id],
-        department_ids: vec![],
-        channel: true,
-    };
+    let edited_mentions = Mentions { user_ids: vec![bob.id], department_ids: vec![], channel: true };
     let em = edited_mentions.clone();
     store
         .write(move |tx| {
@@ -474,15 +393,9 @@ pub async fn messages_history_and_threads(store: Store, _: Sink) {
         .unwrap();
     let mut r = store.reader().await.unwrap();
     let m = messages::get(&mut r, target).await.unwrap().unwrap();
-    assert_eq!(
-        (m.body.as_str(), m.edited_at, m.mentions.clone()),
-        ("v3", Some(T0 + 200), edited_mentions)
-    );
+    assert_eq!((m.body.as_str(), m.edited_at, m.mentions.clone()), ("v3", Some(T0 + 200), edited_mentions));
     let history = messages::edits(&mut r, target).await.unwrap();
-    assert_eq!(
-        history.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(),
-        vec!["消息 0", "v2"]
-    );
+    assert_eq!(history.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(), vec!["消息 0", "v2"]);
     drop(r);
 
     let first_message = m.clone();
@@ -500,15 +413,9 @@ pub async fn messages_history_and_threads(store: Store, _: Sink) {
         .unwrap();
     let mut r = store.reader().await.unwrap();
     let dead = messages::get(&mut r, target).await.unwrap().unwrap();
-    assert_eq!(
-        (dead.body.as_str(), dead.deleted_at, dead.pinned_at),
-        ("", Some(T0 + 400), None)
-    );
+    assert_eq!((dead.body.as_str(), dead.deleted_at, dead.pinned_at), ("", Some(T0 + 400), None));
     assert!(dead.reactions.is_empty() && dead.mentions.is_empty());
-    assert!(
-        messages::edits(&mut r, target).await.unwrap().is_empty(),
-        "earlier versions go with the content"
-    );
+    assert!(messages::edits(&mut r, target).await.unwrap().is_empty(), "earlier versions go with the content");
     assert_eq!(messages::count_pinned(&mut r, c).await.unwrap(), 0);
     let latest = messages::page(&mut r, c, None, Anchor::After(0), 100).await.unwrap();
     assert_eq!(latest.items.len(), 10, "the tombstone keeps its place");
@@ -522,11 +429,7 @@ pub async fn messages_history_and_threads(store: Store, _: Sink) {
             })
             .await
     };
-    assert_eq!(
-        edit_missing.unwrap_err().code,
-        ErrorCode::NotFound,
-        "deleted messages cannot be edited"
-    );
+    assert_eq!(edit_missing.unwrap_err().code, ErrorCode::NotFound, "deleted messages cannot be edited");
 }
 
 pub async fn reactions_pins_mentions_and_unread(store: Store, _: Sink) {
@@ -587,10 +490,7 @@ pub async fn reactions_pins_mentions_and_unread(store: Store, _: Sink) {
     assert_eq!(pins.iter().map(|m| m.id).collect::<Vec<_>>(), vec![m2.id, m1.id]);
     assert_eq!(messages::count_pinned(&mut r, c).await.unwrap(), 2);
     drop(r);
-    store
-        .write(move |tx| Box::pin(messages::set_pinned(tx, m1.id, None)))
-        .await
-        .unwrap();
+    store.write(move |tx| Box::pin(messages::set_pinned(tx, m1.id, None))).await.unwrap();
 
     // Unread and mention counts follow the read position; own messages never count.
     let m2c = m2.clone();
@@ -610,16 +510,10 @@ pub async fn reactions_pins_mentions_and_unread(store: Store, _: Sink) {
     let alice_state = conversations::my_state_in(&mut r, c, alice.id).await.unwrap().unwrap();
     assert_eq!((alice_state.unread_count, alice_state.mention_count), (1, 0));
     drop(r);
-    store
-        .write(move |tx| Box::pin(members::set_read(tx, c, bob.id, m1.seq)))
-        .await
-        .unwrap();
+    store.write(move |tx| Box::pin(members::set_read(tx, c, bob.id, m1.seq))).await.unwrap();
     let mut r = store.reader().await.unwrap();
     let bob_state = conversations::my_state_in(&mut r, c, bob.id).await.unwrap().unwrap();
-    assert_eq!(
-        (bob_state.read_seq, bob_state.unread_count, bob_state.mention_count),
-        (m1.seq, 1, 1)
-    );
+    assert_eq!((bob_state.read_seq, bob_state.unread_count, bob_state.mention_count), (m1.seq, 1, 1));
     drop(r);
     store
         .write(move |tx| {
@@ -657,37 +551,24 @@ pub async fn thread_following(store: Store, _: Sink) {
         .await
         .unwrap();
     let mut r = store.reader().await.unwrap();
-    assert_eq!(
-        threads::read_position(&mut r, bob.id, top.id).await.unwrap(),
-        Some(r1.seq)
-    );
+    assert_eq!(threads::read_position(&mut r, bob.id, top.id).await.unwrap(), Some(r1.seq));
     let alice_threads = threads::followed(&mut r, alice.id, 10).await.unwrap();
     assert_eq!(alice_threads.len(), 1);
     assert_eq!((alice_threads[0].root_id, alice_threads[0].unread_count), (top.id, 1));
-    assert_eq!(
-        threads::followed(&mut r, bob.id, 10).await.unwrap()[0].unread_count,
-        0,
-        "own replies are not unread"
-    );
+    assert_eq!(threads::followed(&mut r, bob.id, 10).await.unwrap()[0].unread_count, 0, "own replies are not unread");
     drop(r);
     let unfollowed = store
         .write(move |tx| {
             Box::pin(async move {
                 threads::set_read(tx, alice.id, top.id, r1.seq).await?;
-                Ok((
-                    threads::unfollow(tx, bob.id, top.id).await?,
-                    threads::unfollow(tx, bob.id, top.id).await?,
-                ))
+                Ok((threads::unfollow(tx, bob.id, top.id).await?, threads::unfollow(tx, bob.id, top.id).await?))
             })
         })
         .await
         .unwrap();
     assert_eq!(unfollowed, (true, false));
     let mut r = store.reader().await.unwrap();
-    assert_eq!(
-        threads::followed(&mut r, alice.id, 10).await.unwrap()[0].unread_count,
-        0
-    );
+    assert_eq!(threads::followed(&mut r, alice.id, 10).await.unwrap()[0].unread_count, 0);
     assert!(threads::read_position(&mut r, bob.id, top.id).await.unwrap().is_none());
     assert!(threads::followed(&mut r, bob.id, 10).await.unwrap().is_empty());
 }

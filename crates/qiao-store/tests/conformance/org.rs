@@ -21,10 +21,7 @@ pub async fn organisation_and_setup_tokens(store: Store, _: Sink) {
 
     let mut r = store.reader().await.unwrap();
     let o = org::get(&mut r).await.unwrap().unwrap();
-    assert_eq!(
-        (o.name.as_str(), o.root_department_id, o.setup_complete),
-        ("Acme", root.id, false)
-    );
+    assert_eq!((o.name.as_str(), o.root_department_id, o.setup_complete), ("Acme", root.id, false));
     drop(r);
 
     store
@@ -57,10 +54,7 @@ pub async fn organisation_and_setup_tokens(store: Store, _: Sink) {
     assert!(!reused, "tokens are single use");
 
     store.write(|tx| Box::pin(org::clear_setup_tokens(tx))).await.unwrap();
-    let other = store
-        .write(|tx| Box::pin(org::consume_setup_token(tx, b"other", T0)))
-        .await
-        .unwrap();
+    let other = store.write(|tx| Box::pin(org::consume_setup_token(tx, b"other", T0))).await.unwrap();
     assert!(!other, "cleared tokens are gone");
 
     store
@@ -77,9 +71,6 @@ pub async fn organisation_and_setup_tokens(store: Store, _: Sink) {
     assert_eq!(o.name, "Acme 中国");
     assert!(o.setup_complete);
     drop(r);
-    let x = store
-        .write(|tx| Box::pin(org::consume_setup_token(tx, b"x", T0)))
-        .await
-        .unwrap();
+    let x = store.write(|tx| Box::pin(org::consume_setup_token(tx, b"x", T0))).await.unwrap();
     assert!(!x, "completing setup voids outstanding tokens");
 }

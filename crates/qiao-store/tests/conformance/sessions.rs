@@ -44,27 +44,17 @@ pub async fn lifecycle(store: Store, _: Sink) {
 
     let mut r = store.reader().await.unwrap();
     let auth = sessions::by_token_hash(&mut r, b"t2").await.unwrap().unwrap();
-    assert_eq!(
-        (auth.id, auth.user_id, auth.kind),
-        (s2.id, alice.id, SessionKind::Bearer)
-    );
+    assert_eq!((auth.id, auth.user_id, auth.kind), (s2.id, alice.id, SessionKind::Bearer));
     assert_eq!(auth.csrf_token, "csrf-t2");
     assert!(sessions::by_token_hash(&mut r, b"zz").await.unwrap().is_none());
     assert_eq!(sessions::get(&mut r, s1.id).await.unwrap().unwrap().user_id, alice.id);
     let listed = sessions::list_for_user(&mut r, alice.id).await.unwrap();
-    assert_eq!(
-        listed.iter().map(|s| s.id).collect::<Vec<_>>(),
-        vec![s2.id, s1.id],
-        "most recent first"
-    );
+    assert_eq!(listed.iter().map(|s| s.id).collect::<Vec<_>>(), vec![s2.id, s1.id], "most recent first");
     assert_eq!(listed[1].device_name, "Firefox");
     drop(r);
 
     let (s1_id, s2_id) = (s1.id, s2.id);
-    store
-        .write(move |tx| Box::pin(sessions::touch(tx, s1_id, T0 + 50, T0 + 5000)))
-        .await
-        .unwrap();
+    store.write(move |tx| Box::pin(sessions::touch(tx, s1_id, T0 + 50, T0 + 5000))).await.unwrap();
     let mut r = store.reader().await.unwrap();
     let touched = sessions::get(&mut r, s1_id).await.unwrap().unwrap();
     assert_eq!((touched.last_used_at, touched.expires_at), (T0 + 50, T0 + 5000));
@@ -72,36 +62,16 @@ pub async fn lifecycle(store: Store, _: Sink) {
 
     // Revoke all of Alice's other sessions, then one directly.
     let alice_id = alice.id;
-    let gone = store
-        .write(move |tx| Box::pin(sessions::delete_for_user(tx, alice_id, Some(s1_id))))
-        .await
-        .unwrap();
+    let gone = store.write(move |tx| Box::pin(sessions::delete_for_user(tx, alice_id, Some(s1_id)))).await.unwrap();
     assert_eq!(gone, vec![s2_id]);
-    assert!(
-        store
-            .write(move |tx| Box::pin(sessions::delete(tx, s1_id)))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !store
-            .write(move |tx| Box::pin(sessions::delete(tx, s1_id)))
-            .await
-            .unwrap()
-    );
+    assert!(store.write(move |tx| Box::pin(sessions::delete(tx, s1_id))).await.unwrap());
+    assert!(!store.write(move |tx| Box::pin(sessions::delete(tx, s1_id))).await.unwrap());
     let mut r = store.reader().await.unwrap();
     assert!(sessions::list_for_user(&mut r, alice.id).await.unwrap().is_empty());
-    assert_eq!(
-        sessions::list_for_user(&mut r, bob.id).await.unwrap().len(),
-        1,
-        "others are untouched"
-    );
+    assert_eq!(sessions::list_for_user(&mut r, bob.id).await.unwrap().len(), 1, "others are untouched");
     drop(r);
     let bob_id = bob.id;
-    let all = store
-        .write(move |tx| Box::pin(sessions::delete_for_user(tx, bob_id, None)))
-        .await
-        .unwrap();
+    let all = store.write(move |tx| Box::pin(sessions::delete_for_user(tx, bob_id, None))).await.unwrap();
     assert_eq!(all, vec![s3.id]);
 }
 
@@ -116,20 +86,14 @@ pub async fn expiry_and_pruning(store: Store, _: Sink) {
     }
     // Keep the three most recently used.
     let alice_id = alice.id;
-    let mut pruned = store
-        .write(move |tx| Box::pin(sessions::prune_oldest(tx, alice_id, 3)))
-        .await
-        .unwrap();
+    let mut pruned = store.write(move |tx| Box::pin(sessions::prune_oldest(tx, alice_id, 3))).await.unwrap();
     pruned.sort();
     let mut oldest = vec![ids[0], ids[1]];
     oldest.sort();
     assert_eq!(pruned, oldest);
 
     // Sessions i expire at T0 + i*100 + 1000: at T0 + 1250, sessions 2 is expired.
-    let expired = store
-        .write(|tx| Box::pin(sessions::delete_expired(tx, T0 + 1250)))
-        .await
-        .unwrap();
+    let expired = store.write(|tx| Box::pin(sessions::delete_expired(tx, T0 + 1250))).await.unwrap();
     assert_eq!(expired, vec![(alice.id, ids[2])]);
     let mut r = store.reader().await.unwrap();
     assert_eq!(sessions::list_for_user(&mut r, alice.id).await.unwrap().len(), 2);

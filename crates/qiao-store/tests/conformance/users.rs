@@ -54,31 +54,25 @@ pub async fn insert_get_and_credentials(store: Store, _: Sink) {
         insert(&store, new_user("hanmeimei", "韩梅梅", ops.id)).await
     };
     let mut r = store.reader().await.unwrap();
-    let mut many = users::get_many(&mut r, &[user.id, other.id, UserId::new()])
-        .await
-        .unwrap();
+    let mut many = users::get_many(&mut r, &[user.id, other.id, UserId::new()]).await.unwrap();
     many.sort_by_key(|u| u.username.clone());
     assert_eq!(many, vec![other.clone(), user.clone()]);
     assert!(users::get_many(&mut r, &[]).await.unwrap().is_empty());
 
     for login in ["lilei", "lilei@example.com"] {
         let c = users::credentials_by_login(&mut r, login).await.unwrap().unwrap();
-        assert_eq!(
-            (c.user_id, c.password_hash.as_str(), c.status),
-            (user.id, "hash-of-lilei", UserStatus::Active)
-        );
+        assert_eq!((c.user_id, c.password_hash.as_str(), c.status), (user.id, "hash-of-lilei", UserStatus::Active));
     }
     assert!(users::credentials_by_login(&mut r, "nobody").await.unwrap().is_none());
-    assert_eq!(
-        users::credentials(&mut r, other.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .password_hash,
-        "hash-of-hanmeimei"
-    );
+    assert_eq!(users::credentials(&mut r, other.id).await.unwrap().unwrap().password_hash, "hash-of-hanmeimei");
     assert!(users::credentials(&mut r, UserId::new()).await.unwrap().is_none());
     assert_eq!(users::count(&mut r).await.unwrap(), 2);
+    let mut by_name =
+        users::ids_by_usernames(&mut r, &["lilei".into(), "hanmeimei".into(), "nobody".into()]).await.unwrap();
+    by_name.sort();
+    let mut expected = vec![user.id, other.id];
+    expected.sort();
+    assert_eq!(by_name, expected);
     assert_eq!(users::count_active_owners(&mut r).await.unwrap(), 0);
     drop(r);
 
@@ -88,10 +82,7 @@ pub async fn insert_get_and_credentials(store: Store, _: Sink) {
         .await
         .unwrap();
     let mut r = store.reader().await.unwrap();
-    assert_eq!(
-        users::credentials(&mut r, id).await.unwrap().unwrap().password_hash,
-        "new-hash"
-    );
+    assert_eq!(users::credentials(&mut r, id).await.unwrap().unwrap().password_hash, "new-hash");
     assert!(users::get(&mut r, id).await.unwrap().unwrap().must_change_password);
 }
 
@@ -138,11 +129,7 @@ pub async fn update_and_uniqueness(store: Store, _: Sink) {
         .unwrap();
     let mut r = store.reader().await.unwrap();
     assert_eq!(users::get(&mut r, a.id).await.unwrap().unwrap(), changed);
-    assert_eq!(
-        users::count_active_owners(&mut r).await.unwrap(),
-        0,
-        "disabled owners do not count"
-    );
+    assert_eq!(users::count_active_owners(&mut r).await.unwrap(), 0, "disabled owners do not count");
     drop(r);
 
     let mut ghost = changed.clone();
@@ -184,58 +171,27 @@ pub async fn directory_listing(store: Store, _: Sink) {
 
     let mut r = store.reader().await.unwrap();
     let names = |v: Vec<qiao_domain::user::User>| v.into_iter().map(|u| u.username).collect::<Vec<_>>();
-    let all = UserQuery {
-        limit: 100,
-        ..Default::default()
-    };
-    assert_eq!(
-        users::list(&mut r, &all).await.unwrap().len(),
-        3,
-        "disabled people are hidden by default"
-    );
-    let with_disabled = UserQuery {
-        include_disabled: true,
-        ..all.clone()
-    };
+    let all = UserQuery { limit: 100, ..Default::default() };
+    assert_eq!(users::list(&mut r, &all).await.unwrap().len(), 3, "disabled people are hidden by default");
+    let with_disabled = UserQuery { include_disabled: true, ..all.clone() };
     assert_eq!(users::list(&mut r, &with_disabled).await.unwrap().len(), 4);
 
     // Search: Chinese substring, case-insensitive e-mail, and LIKE wildcards taken literally.
-    let search = |s: &str| UserQuery {
-        search: Some(s.into()),
-        ..all.clone()
-    };
-    assert_eq!(
-        names(users::list(&mut r, &search("张")).await.unwrap()),
-        vec!["zhangsan"]
-    );
-    assert_eq!(
-        names(users::list(&mut r, &search("LISI@EXAMPLE")).await.unwrap()),
-        vec!["lisi"]
-    );
-    assert_eq!(
-        names(users::list(&mut r, &search("50%")).await.unwrap()),
-        vec!["wangwu"]
-    );
+    let search = |s: &str| UserQuery { search: Some(s.into()), ..all.clone() };
+    assert_eq!(names(users::list(&mut r, &search("张")).await.unwrap()), vec!["zhangsan"]);
+    assert_eq!(names(users::list(&mut r, &search("LISI@EXAMPLE")).await.unwrap()), vec!["lisi"]);
+    assert_eq!(names(users::list(&mut r, &search("50%")).await.unwrap()), vec!["wangwu"]);
     assert!(users::list(&mut r, &search("5_%")).await.unwrap().is_empty());
 
     // Department membership, direct and recursive (secondary members included).
-    let in_dept = |d, recursive| UserQuery {
-        department_id: Some(d),
-        recursive,
-        ..all.clone()
-    };
+    let in_dept = |d, recursive| UserQuery { department_id: Some(d), recursive, ..all.clone() };
     let mut direct = names(users::list(&mut r, &in_dept(eng.id, false)).await.unwrap());
     direct.sort();
     assert_eq!(direct, vec!["lisi", "wangwu"]);
     let mut deep = names(users::list(&mut r, &in_dept(eng.id, true)).await.unwrap());
     deep.sort();
     assert_eq!(deep, vec!["lisi", "wangwu", "zhangsan"]);
-    assert!(
-        users::list(&mut r, &in_dept(DepartmentId::new(), true))
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(users::list(&mut r, &in_dept(DepartmentId::new(), true)).await.unwrap().is_empty());
 
     // Keyset pagination walks everyone exactly once, in display-name order.
     let mut seen = Vec::new();
@@ -243,12 +199,7 @@ pub async fn directory_listing(store: Store, _: Sink) {
     loop {
         let page = users::list(
             &mut r,
-            &UserQuery {
-                limit: 2,
-                after: after.clone(),
-                include_disabled: true,
-                ..Default::default()
-            },
+            &UserQuery { limit: 2, after: after.clone(), include_disabled: true, ..Default::default() },
         )
         .await
         .unwrap();

@@ -18,9 +18,7 @@ pub async fn positions_are_gap_free_under_concurrency(store: Store, sink: Sink) 
             store
                 .write(move |tx| {
                     Box::pin(async move {
-                        let data = EventData::DepartmentDeleted {
-                            department_id: DepartmentId::new(),
-                        };
+                        let data = EventData::DepartmentDeleted { department_id: DepartmentId::new() };
                         tx.append_event(Audience::Staff, None, &data, T0 + i).await
                     })
                 })
@@ -34,11 +32,7 @@ pub async fn positions_are_gap_free_under_concurrency(store: Store, sink: Sink) 
     }
     assert_eq!(positions, (1..=200).collect::<HashSet<i64>>());
     let published: Vec<i64> = sink.take().into_iter().map(|e| e.pos).collect();
-    assert_eq!(
-        published,
-        (1..=200).collect::<Vec<i64>>(),
-        "published in order, exactly once"
-    );
+    assert_eq!(published, (1..=200).collect::<Vec<i64>>(), "published in order, exactly once");
     let mut r = store.reader().await.unwrap();
     assert_eq!(events::head(&mut r).await.unwrap(), 200);
 }
@@ -53,9 +47,7 @@ pub async fn failed_operation_is_isolated(store: Store, sink: Sink) {
             store
                 .write(move |tx| {
                     Box::pin(async move {
-                        let data = EventData::DepartmentDeleted {
-                            department_id: DepartmentId::new(),
-                        };
+                        let data = EventData::DepartmentDeleted { department_id: DepartmentId::new() };
                         let pos = tx.append_event(Audience::Staff, None, &data, T0 + i).await?;
                         if i % 3 == 0 {
                             // Fails after writing: its event must vanish with it.

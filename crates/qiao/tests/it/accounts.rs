@@ -26,9 +26,7 @@ async fn sign_in_by_username_or_email_and_sign_out() {
     let anon = srv.anon();
     for (login, password) in [("lilei", "wrong-password"), ("nobody", "whatever-pass"), ("李雷", "x")] {
         assert_error(
-            &anon
-                .post("/api/v1/auth/sign-in", json!({"login": login, "password": password}))
-                .await,
+            &anon.post("/api/v1/auth/sign-in", json!({"login": login, "password": password})).await,
             401,
             "invalid_credentials",
         );
@@ -43,89 +41,49 @@ async fn sign_in_by_username_or_email_and_sign_out() {
 async fn cookie_sessions_need_the_csrf_header_for_changes() {
     let srv = TestServer::start().await;
     srv.owner().await;
-    let r = srv
-        .anon()
-        .post(
-            "/api/v1/auth/sign-in",
-            json!({"login": "owner", "password": "owner-password"}),
-        )
-        .await;
+    let r = srv.anon().post("/api/v1/auth/sign-in", json!({"login": "owner", "password": "owner-password"})).await;
     assert_eq!(r.status, 200);
     let session = r
         .headers
         .get_all("set-cookie")
         .iter()
         .find_map(|v| {
-            v.to_str()
-                .unwrap()
-                .strip_prefix("qiao_session=")
-                .map(|s| s.split(';').next().unwrap().to_owned())
+            v.to_str().unwrap().strip_prefix("qiao_session=").map(|s| s.split(';').next().unwrap().to_owned())
         })
         .unwrap();
     let csrf = r.body["csrf_token"].as_str().unwrap().to_owned();
-    let browser = srv.anon().with_auth(Auth::Cookie {
-        session: session.clone(),
-        csrf: csrf.clone(),
-    });
+    let browser = srv.anon().with_auth(Auth::Cookie { session: session.clone(), csrf: csrf.clone() });
     assert_eq!(browser.get("/api/v1/me").await.body["csrf_token"], csrf.as_str());
     assert_eq!(browser.patch("/api/v1/me", json!({"title": "CEO"})).await.status, 200);
 
-    let forged = srv.anon().with_auth(Auth::Cookie {
-        session: session.clone(),
-        csrf: "forged".into(),
-    });
+    let forged = srv.anon().with_auth(Auth::Cookie { session: session.clone(), csrf: "forged".into() });
     assert_eq!(forged.get("/api/v1/me").await.status, 200, "reads need no CSRF token");
-    assert_error(
-        &forged.patch("/api/v1/me", json!({"title": "Hacked"})).await,
-        403,
-        "csrf_mismatch",
-    );
+    assert_error(&forged.patch("/api/v1/me", json!({"title": "Hacked"})).await, 403, "csrf_mismatch");
     // A cookie token is not a bearer token.
-    assert_error(
-        &srv.anon().with_auth(Auth::Bearer(session)).get("/api/v1/me").await,
-        401,
-        "unauthenticated",
-    );
+    assert_error(&srv.anon().with_auth(Auth::Bearer(session)).get("/api/v1/me").await, 401, "unauthenticated");
 }
 
 #[tokio::test]
 async fn repeated_failures_lock_the_account_with_retry_after() {
-    let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| {
-        c.login_max_failures_per_account = 3
-    })
-    .await;
+    let srv =
+        TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| c.login_max_failures_per_account = 3).await;
     srv.owner().await;
     let anon = srv.anon();
     for _ in 0..3 {
         assert_eq!(
-            anon.post(
-                "/api/v1/auth/sign-in",
-                json!({"login": "owner", "password": "bad-password"})
-            )
-            .await
-            .status,
+            anon.post("/api/v1/auth/sign-in", json!({"login": "owner", "password": "bad-password"})).await.status,
             401
         );
     }
     // Now even the right password is refused until the lock expires.
-    let r = anon
-        .post(
-            "/api/v1/auth/sign-in",
-            json!({"login": "owner", "password": "owner-password"}),
-        )
-        .await;
+    let r = anon.post("/api/v1/auth/sign-in", json!({"login": "owner", "password": "owner-password"})).await;
     assert_error(&r, 429, "rate_limited");
     let retry: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
     assert!(retry > 0 && retry <= 15 * 60);
     assert_eq!(r.body["retry_after"], retry);
     // Other accounts are not locked out.
     assert_error(
-        &anon
-            .post(
-                "/api/v1/auth/sign-in",
-                json!({"login": "someone", "password": "x-password"}),
-            )
-            .await,
+        &anon.post("/api/v1/auth/sign-in", json!({"login": "someone", "password": "x-password"})).await,
         401,
         "invalid_credentials",
     );
@@ -133,28 +91,17 @@ async fn repeated_failures_lock_the_account_with_retry_after() {
 
 #[tokio::test]
 async fn many_failures_from_one_address_lock_that_address() {
-    let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| {
-        c.login_max_failures_per_address = 4
-    })
-    .await;
+    let srv =
+        TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| c.login_max_failures_per_address = 4).await;
     srv.owner().await;
     let anon = srv.anon();
     for i in 0..4 {
-        let r = anon
-            .post(
-                "/api/v1/auth/sign-in",
-                json!({"login": format!("user{i}"), "password": "bad-password"}),
-            )
-            .await;
+        let r =
+            anon.post("/api/v1/auth/sign-in", json!({"login": format!("user{i}"), "password": "bad-password"})).await;
         assert_eq!(r.status, 401);
     }
     assert_error(
-        &anon
-            .post(
-                "/api/v1/auth/sign-in",
-                json!({"login": "owner", "password": "owner-password"}),
-            )
-            .await,
+        &anon.post("/api/v1/auth/sign-in", json!({"login": "owner", "password": "owner-password"})).await,
         429,
         "rate_limited",
     );
@@ -167,27 +114,14 @@ async fn sessions_can_be_listed_and_revoked() {
     let laptop = srv.sign_in("owner", "owner-password").await;
     let phone = srv.sign_in("owner", "owner-password").await;
 
-    let list = laptop.get("/api/v1/me/sessions").await.body["items"]
-        .as_array()
-        .unwrap()
-        .clone();
+    let list = laptop.get("/api/v1/me/sessions").await.body["items"].as_array().unwrap().clone();
     assert_eq!(list.len(), 3);
     assert_eq!(list.iter().filter(|s| s["current"] == true).count(), 1);
 
-    let phone_id = phone.get("/api/v1/me").await.body["session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_eq!(
-        laptop.delete(&format!("/api/v1/me/sessions/{phone_id}")).await.status,
-        204
-    );
+    let phone_id = phone.get("/api/v1/me").await.body["session_id"].as_str().unwrap().to_owned();
+    assert_eq!(laptop.delete(&format!("/api/v1/me/sessions/{phone_id}")).await.status, 204);
     assert_error(&phone.get("/api/v1/me").await, 401, "unauthenticated");
-    assert_error(
-        &laptop.delete(&format!("/api/v1/me/sessions/{phone_id}")).await,
-        404,
-        "not_found",
-    );
+    assert_error(&laptop.delete(&format!("/api/v1/me/sessions/{phone_id}")).await, 404, "not_found");
 
     let r = laptop.post_empty("/api/v1/me/sessions/revoke-others").await;
     assert_eq!(r.body["revoked"], 1);
@@ -196,15 +130,8 @@ async fn sessions_can_be_listed_and_revoked() {
 
     // Someone else's session id looks like an unknown one.
     let (_, member) = laptop.create_user(&srv, "member1", "member", None).await;
-    let member_session = member.get("/api/v1/me").await.body["session_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_error(
-        &laptop.delete(&format!("/api/v1/me/sessions/{member_session}")).await,
-        404,
-        "not_found",
-    );
+    let member_session = member.get("/api/v1/me").await.body["session_id"].as_str().unwrap().to_owned();
+    assert_error(&laptop.delete(&format!("/api/v1/me/sessions/{member_session}")).await, 404, "not_found");
     assert_eq!(member.get("/api/v1/me").await.status, 200);
 }
 
@@ -214,36 +141,20 @@ async fn password_change_checks_the_old_one_and_ends_other_sessions() {
     let owner = srv.owner().await;
     let other = srv.sign_in("owner", "owner-password").await;
     let r = owner
-        .post(
-            "/api/v1/me/password",
-            json!({"current_password": "nope-nope", "new_password": "brand-new-pass"}),
-        )
+        .post("/api/v1/me/password", json!({"current_password": "nope-nope", "new_password": "brand-new-pass"}))
         .await;
     assert_error(&r, 403, "wrong_password");
-    let r = owner
-        .post(
-            "/api/v1/me/password",
-            json!({"current_password": "owner-password", "new_password": "short"}),
-        )
-        .await;
+    let r =
+        owner.post("/api/v1/me/password", json!({"current_password": "owner-password", "new_password": "short"})).await;
     assert_error(&r, 422, "invalid_input");
     let r = owner
-        .post(
-            "/api/v1/me/password",
-            json!({"current_password": "owner-password", "new_password": "brand-new-pass"}),
-        )
+        .post("/api/v1/me/password", json!({"current_password": "owner-password", "new_password": "brand-new-pass"}))
         .await;
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(owner.get("/api/v1/me").await.status, 200);
     assert_error(&other.get("/api/v1/me").await, 401, "unauthenticated");
     srv.sign_in("owner", "brand-new-pass").await;
-    let r = srv
-        .anon()
-        .post(
-            "/api/v1/auth/sign-in",
-            json!({"login": "owner", "password": "owner-password"}),
-        )
-        .await;
+    let r = srv.anon().post("/api/v1/auth/sign-in", json!({"login": "owner", "password": "owner-password"})).await;
     assert_error(&r, 401, "invalid_credentials");
 }
 
@@ -251,33 +162,21 @@ async fn password_change_checks_the_old_one_and_ends_other_sessions() {
 async fn temporary_passwords_must_be_changed_first() {
     let srv = TestServer::start().await;
     let owner = srv.owner().await;
-    let r = owner
-        .post("/api/v1/users", json!({"username": "newbie", "display_name": "New"}))
-        .await;
+    let r = owner.post("/api/v1/users", json!({"username": "newbie", "display_name": "New"})).await;
     assert_eq!(r.status, 201);
     let temp = r.body["temporary_password"].as_str().unwrap().to_owned();
     assert!(r.body["user"]["must_change_password"].as_bool().unwrap());
 
     let newbie = srv.sign_in("newbie", &temp).await;
     assert_error(&newbie.get("/api/v1/users").await, 403, "password_change_required");
-    assert_eq!(
-        newbie.get("/api/v1/me").await.body["user"]["must_change_password"],
-        true
-    );
-    let r = newbie
-        .post(
-            "/api/v1/me/password",
-            json!({"current_password": temp, "new_password": "my-own-password"}),
-        )
-        .await;
+    assert_eq!(newbie.get("/api/v1/me").await.body["user"]["must_change_password"], true);
+    let r =
+        newbie.post("/api/v1/me/password", json!({"current_password": temp, "new_password": "my-own-password"})).await;
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(newbie.get("/api/v1/users").await.status, 200);
 
     // An administrator's reset ends sessions and imposes a new temporary password.
-    let id = newbie.get("/api/v1/me").await.body["user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = newbie.get("/api/v1/me").await.body["user"]["id"].as_str().unwrap().to_owned();
     let r = owner.post_empty(&format!("/api/v1/users/{id}/reset-password")).await;
     let temp2 = r.body["temporary_password"].as_str().unwrap().to_owned();
     assert_error(&newbie.get("/api/v1/me").await, 401, "unauthenticated");
@@ -298,36 +197,15 @@ async fn disabling_ends_sessions_at_once_and_blocks_sign_in() {
     for client in [&member, &second_device] {
         assert_error(&client.get("/api/v1/me").await, 401, "unauthenticated");
     }
-    let r = srv
-        .anon()
-        .post(
-            "/api/v1/auth/sign-in",
-            json!({"login": "leaver", "password": "leaver-password"}),
-        )
-        .await;
+    let r = srv.anon().post("/api/v1/auth/sign-in", json!({"login": "leaver", "password": "leaver-password"})).await;
     assert_error(&r, 403, "account_disabled");
     // Disabled people leave the default directory view.
     let list = owner.get("/api/v1/users").await;
-    assert!(
-        !list.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|u| u["id"] == id.as_str())
-    );
+    assert!(!list.body["items"].as_array().unwrap().iter().any(|u| u["id"] == id.as_str()));
     let list = owner.get("/api/v1/users?include_disabled=true").await;
-    assert!(
-        list.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|u| u["id"] == id.as_str())
-    );
+    assert!(list.body["items"].as_array().unwrap().iter().any(|u| u["id"] == id.as_str()));
 
-    assert_eq!(
-        owner.post_empty(&format!("/api/v1/users/{id}/enable")).await.body["status"],
-        "active"
-    );
+    assert_eq!(owner.post_empty(&format!("/api/v1/users/{id}/enable")).await.body["status"], "active");
     srv.sign_in("leaver", "leaver-password").await;
 }
 
@@ -335,22 +213,9 @@ async fn disabling_ends_sessions_at_once_and_blocks_sign_in() {
 async fn the_organisation_always_keeps_an_owner() {
     let srv = TestServer::start().await;
     let owner = srv.owner().await;
-    let me = owner.get("/api/v1/me").await.body["user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_error(
-        &owner.post_empty(&format!("/api/v1/users/{me}/disable")).await,
-        403,
-        "forbidden",
-    );
-    assert_error(
-        &owner
-            .patch(&format!("/api/v1/users/{me}"), json!({"role": "admin"}))
-            .await,
-        403,
-        "forbidden",
-    );
+    let me = owner.get("/api/v1/me").await.body["user"]["id"].as_str().unwrap().to_owned();
+    assert_error(&owner.post_empty(&format!("/api/v1/users/{me}/disable")).await, 403, "forbidden");
+    assert_error(&owner.patch(&format!("/api/v1/users/{me}"), json!({"role": "admin"})).await, 403, "forbidden");
 
     // Two owners demote each other at the same moment: exactly one demotion wins.
     let (second, second_api) = owner.create_user(&srv, "owner2", "owner", None).await;
@@ -360,13 +225,7 @@ async fn the_organisation_always_keeps_an_owner() {
         second_api.patch(&demote_first, json!({"role": "admin"})),
     );
     let statuses = [a.status, b.status];
-    assert_eq!(
-        statuses.iter().filter(|s| **s == 200).count(),
-        1,
-        "{statuses:?} {} {}",
-        a.body,
-        b.body
-    );
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "{statuses:?} {} {}", a.body, b.body);
     for r in [&a, &b] {
         assert!(
             r.status == 200
@@ -389,35 +248,16 @@ async fn the_organisation_always_keeps_an_owner() {
 async fn profile_updates_and_duplicate_names() {
     let srv = TestServer::start().await;
     let owner = srv.owner().await;
-    let r = owner
-        .patch("/api/v1/me", json!({"display_name": "  王总  ", "title": "总经理"}))
-        .await;
-    assert_eq!(
-        (r.body["display_name"].as_str(), r.body["title"].as_str()),
-        (Some("王总"), Some("总经理"))
-    );
-    assert_error(
-        &owner.patch("/api/v1/me", json!({"display_name": ""})).await,
-        422,
-        "invalid_input",
-    );
+    let r = owner.patch("/api/v1/me", json!({"display_name": "  王总  ", "title": "总经理"})).await;
+    assert_eq!((r.body["display_name"].as_str(), r.body["title"].as_str()), (Some("王总"), Some("总经理")));
+    assert_error(&owner.patch("/api/v1/me", json!({"display_name": ""})).await, 422, "invalid_input");
 
     owner.create_user(&srv, "taken", "member", None).await;
-    let r = owner
-        .post(
-            "/api/v1/users",
-            json!({"username": "TAKEN", "display_name": "X", "password": "xxxxxxxxxx"}),
-        )
-        .await;
+    let r =
+        owner.post("/api/v1/users", json!({"username": "TAKEN", "display_name": "X", "password": "xxxxxxxxxx"})).await;
     assert_error(&r, 409, "username_taken");
     let (id, _) = owner.create_user(&srv, "other", "member", None).await;
-    assert_eq!(
-        owner
-            .patch(&format!("/api/v1/users/{id}"), json!({"email": "dup@example.com"}))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(owner.patch(&format!("/api/v1/users/{id}"), json!({"email": "dup@example.com"})).await.status, 200);
     let r = owner
         .post(
             "/api/v1/users",
@@ -427,17 +267,8 @@ async fn profile_updates_and_duplicate_names() {
     assert_error(&r, 409, "email_taken");
     // `null` removes the e-mail; absent leaves it.
     assert_eq!(
-        owner
-            .patch(&format!("/api/v1/users/{id}"), json!({"title": "T"}))
-            .await
-            .body["email"],
+        owner.patch(&format!("/api/v1/users/{id}"), json!({"title": "T"})).await.body["email"],
         "dup@example.com"
     );
-    assert!(
-        owner
-            .patch(&format!("/api/v1/users/{id}"), json!({"email": null}))
-            .await
-            .body["email"]
-            .is_null()
-    );
+    assert!(owner.patch(&format!("/api/v1/users/{id}"), json!({"email": null})).await.body["email"].is_null());
 }

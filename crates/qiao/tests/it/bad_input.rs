@@ -29,16 +29,8 @@ fn operations(doc: &Value) -> Vec<Op> {
             let body_schema = op["requestBody"]["content"]["application/json"]["schema"]
                 .as_object()
                 .map(|s| resolve(doc, &Value::Object(s.clone())));
-            let has_query = op["parameters"]
-                .as_array()
-                .is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
-            ops.push(Op {
-                method,
-                path: path.clone(),
-                public,
-                body_schema,
-                has_query,
-            });
+            let has_query = op["parameters"].as_array().is_some_and(|ps| ps.iter().any(|p| p["in"] == "query"));
+            ops.push(Op { method, path: path.clone(), public, body_schema, has_query });
         }
     }
     ops
@@ -64,13 +56,42 @@ fn with_id(path: &str, id: &str) -> String {
     out
 }
 
+/// A minimal valid-looking value for `schema` (required object fields only).
+fn example(doc: &Value, schema: &Value, field: &str) -> Value {
+    let schema = resolve(doc, schema);
+    if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
+        return first.clone();
+    }
+    for key in ["oneOf", "anyOf", "allOf"] {
+        if let Some(variant) = schema[key].as_array().and_then(|v| v.iter().find(|s| s["type"] != "null")) {
+            return example(doc, variant, field);
+        }
+    }
+    let ty = schema["type"]
+        .as_str()
+        .or_else(|| schema["type"].as_array().and_then(|t| t.iter().find_map(|x| x.as_str().filter(|s| *s != "null"))));
+    match ty {
+        Some("string") if schema["format"] == "uuid" => json!("01a1fccf-0000-7000-8000-00000000abcd"),
+        Some("string") if field == "emoji" => json!("👍"),
+        Some("string") => json!("example"),
+        Some("integer") | Some("number") => json!(1),
+        Some("boolean") => json!(false),
+        Some("array") => json!([]),
+        _ => {
+            let mut obj = serde_json::Map::new();
+            for name in schema["required"].as_array().into_iter().flatten().filter_map(|n| n.as_str()) {
+                obj.insert(name.to_owned(), example(doc, &schema["properties"][name], name));
+            }
+            Value::Object(obj)
+        }
+    }
+}
+
 /// A value of the wrong JSON type for `schema`.
 fn wrong_value(schema: &Value) -> Value {
-    let ty = schema["type"].as_str().or_else(|| {
-        schema["type"]
-            .as_array()
-            .and_then(|t| t.iter().find_map(|x| x.as_str().filter(|s| *s != "null")))
-    });
+    let ty = schema["type"]
+        .as_str()
+        .or_else(|| schema["type"].as_array().and_then(|t| t.iter().find_map(|x| x.as_str().filter(|s| *s != "null"))));
     match ty {
         Some("string") => json!(12345),
         Some("integer") | Some("number") => json!("not a number"),
@@ -83,12 +104,7 @@ fn wrong_value(schema: &Value) -> Value {
 #[track_caller]
 fn check(r: &Resp, what: &str, expected: &[u16]) {
     assert!(r.status < 500, "{what}: server error {}: {}", r.status, r.body);
-    assert!(
-        expected.contains(&r.status),
-        "{what}: expected {expected:?}, got {}: {}",
-        r.status,
-        r.body
-    );
+    assert!(expected.contains(&r.status), "{what}: expected {expected:?}, got {}: {}", r.status, r.body);
     if r.status >= 400 {
         assert!(
             r.body["code"].is_string() && r.body["request_id"].is_string() && r.body["message"].is_string(),
@@ -102,12 +118,7 @@ fn check(r: &Resp, what: &str, expected: &[u16]) {
 async fn every_operation_rejects_bad_input_cleanly() {
     let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| c.max_body_bytes = BODY_LIMIT).await;
     let owner = srv.owner().await;
-    let doc: Value = reqwest::get(format!("{}/api/openapi.json", srv.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = reqwest::get(format!("{}/api/openapi.json", srv.url)).await.unwrap().json().await.unwrap();
 
     let revoked = srv.sign_in("owner", "owner-password").await;
     assert_eq!(revoked.post_empty("/api/v1/auth/sign-out").await.status, 204);
@@ -125,11 +136,9 @@ async fn every_operation_rejects_bad_input_cleanly() {
         };
 
         if !op.public {
-            for (who, api) in [
-                ("no session", srv.anon()),
-                ("garbage token", garbage.clone()),
-                ("revoked session", revoked.clone()),
-            ] {
+            for (who, api) in
+                [("no session", srv.anon()), ("garbage token", garbage.clone()), ("revoked session", revoked.clone())]
+            {
                 let r = send(&api, op.body_schema.as_ref().map(|_| json!({}))).await;
                 check(&r, &format!("{name} with {who}"), &[401]);
                 assert_eq!(r.body["code"], "unauthenticated", "{name} with {who}");
@@ -137,10 +146,8 @@ async fn every_operation_rejects_bad_input_cleanly() {
         }
 
         if op.path.contains('{') {
-            let body = op.body_schema.as_ref().map(|_| json!({}));
-            let r = owner
-                .call(op.method.clone(), &with_id(&op.path, "not-a-uuid"), body.clone())
-                .await;
+            let body = op.body_schema.as_ref().map(|s| example(&doc, s, ""));
+            let r = owner.call(op.method.clone(), &with_id(&op.path, "not-a-uuid"), body.clone()).await;
             check(&r, &format!("{name} with a malformed id"), &[400]);
             let r = owner.call(op.method.clone(), &path, body).await;
             check(&r, &format!("{name} with an unknown id"), &[404]);
@@ -149,18 +156,13 @@ async fn every_operation_rejects_bad_input_cleanly() {
         if op.has_query {
             let r = owner.call(op.method.clone(), &format!("{path}?limit=-1"), None).await;
             check(&r, &format!("{name} with limit=-1"), &[400, 404]);
-            let r = owner
-                .call(op.method.clone(), &format!("{path}?no_such_parameter=1"), None)
-                .await;
+            let r = owner.call(op.method.clone(), &format!("{path}?no_such_parameter=1"), None).await;
             check(&r, &format!("{name} with an unknown parameter"), &[400, 404]);
         }
 
         let Some(schema) = &op.body_schema else { continue };
         let raw = |bytes: Vec<u8>, content_type: &'static str| {
-            let rb = owner
-                .request(op.method.clone(), &path)
-                .header("content-type", content_type)
-                .body(bytes);
+            let rb = owner.request(op.method.clone(), &path).header("content-type", content_type).body(bytes);
             owner.send(rb)
         };
         check(
@@ -173,29 +175,11 @@ async fn every_operation_rejects_bad_input_cleanly() {
             &format!("{name} with binary garbage"),
             &[400],
         );
-        check(
-            &raw(b"{}".to_vec(), "text/plain").await,
-            &format!("{name} with text/plain"),
-            &[415],
-        );
-        check(
-            &owner.send(owner.request(op.method.clone(), &path)).await,
-            &format!("{name} without a body"),
-            &[415],
-        );
+        check(&raw(b"{}".to_vec(), "text/plain").await, &format!("{name} with text/plain"), &[415]);
+        check(&owner.send(owner.request(op.method.clone(), &path)).await, &format!("{name} without a body"), &[415]);
         let big = format!("{{\"x\": \"{}\"}}", "a".repeat(BODY_LIMIT + 1));
-        check(
-            &raw(big.into_bytes(), "application/json").await,
-            &format!("{name} with an oversize body"),
-            &[413],
-        );
-        for wrong in [
-            json!([]),
-            json!("text"),
-            json!(42),
-            json!(null),
-            json!({"no_such_field": 1}),
-        ] {
+        check(&raw(big.into_bytes(), "application/json").await, &format!("{name} with an oversize body"), &[413]);
+        for wrong in [json!([]), json!("text"), json!(42), json!(null), json!({"no_such_field": 1})] {
             let r = owner.call(op.method.clone(), &path, Some(wrong.clone())).await;
             check(&r, &format!("{name} with body {wrong}"), &[422]);
         }

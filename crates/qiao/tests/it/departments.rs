@@ -14,103 +14,61 @@ async fn create_rename_move_and_delete() {
     let sh = owner.create_department("上海分公司", None).await;
     let sales = owner.create_department("销售部", Some(&sh)).await;
     let bj = owner.create_department("北京分公司", None).await;
-    assert_error(
-        &owner.post("/api/v1/departments", json!({"name": "上海分公司"})).await,
-        409,
-        "department_name_taken",
-    );
+    assert_error(&owner.post("/api/v1/departments", json!({"name": "上海分公司"})).await, 409, "department_name_taken");
     assert_eq!(
-        owner
-            .post("/api/v1/departments", json!({"name": "销售部", "parent_id": bj}))
-            .await
-            .status,
+        owner.post("/api/v1/departments", json!({"name": "销售部", "parent_id": bj})).await.status,
         201,
         "same name, other parent"
     );
 
     let d = owner.get(&format!("/api/v1/departments/{sales}")).await.body;
     assert_eq!(d["department"]["name"], "销售部");
-    let ancestors: Vec<_> = d["ancestors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["id"].as_str().unwrap().to_owned())
-        .collect();
+    let ancestors: Vec<_> =
+        d["ancestors"].as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap().to_owned()).collect();
     assert_eq!(ancestors, vec![root.clone(), sh.clone()]);
     let children = owner.get(&format!("/api/v1/departments/{sh}")).await.body["children"].clone();
     assert_eq!(children.as_array().unwrap().len(), 1);
 
     // Rename, then move: conflicts, cycles and the root are refused.
     assert_eq!(
-        owner
-            .patch(&format!("/api/v1/departments/{sales}"), json!({"name": "华东销售"}))
-            .await
-            .body["name"],
+        owner.patch(&format!("/api/v1/departments/{sales}"), json!({"name": "华东销售"})).await.body["name"],
         "华东销售"
     );
     assert_error(
-        &owner
-            .patch(&format!("/api/v1/departments/{sh}"), json!({"parent_id": sales}))
-            .await,
+        &owner.patch(&format!("/api/v1/departments/{sh}"), json!({"parent_id": sales})).await,
         409,
         "department_cycle",
     );
     assert_error(
-        &owner
-            .patch(&format!("/api/v1/departments/{sh}"), json!({"parent_id": sh}))
-            .await,
+        &owner.patch(&format!("/api/v1/departments/{sh}"), json!({"parent_id": sh})).await,
         409,
         "department_cycle",
     );
     assert_error(
-        &owner
-            .patch(&format!("/api/v1/departments/{root}"), json!({"parent_id": sh}))
-            .await,
+        &owner.patch(&format!("/api/v1/departments/{root}"), json!({"parent_id": sh})).await,
         409,
         "root_department",
     );
-    let r = owner
-        .patch(&format!("/api/v1/departments/{sales}"), json!({"parent_id": bj}))
-        .await;
+    let r = owner.patch(&format!("/api/v1/departments/{sales}"), json!({"parent_id": bj})).await;
     assert_eq!(r.body["parent_id"], bj.as_str());
     let r = owner
-        .patch(
-            &format!("/api/v1/departments/{sales}"),
-            json!({"parent_id": "01a1fccf-0000-7000-8000-000000000000"}),
-        )
+        .patch(&format!("/api/v1/departments/{sales}"), json!({"parent_id": "01a1fccf-0000-7000-8000-000000000000"}))
         .await;
     assert_error(&r, 422, "invalid_input");
     assert_eq!(r.body["field"], "parent_id");
 
     // Delete only when empty.
     owner.create_user(&srv, "seller", "member", Some(&sales)).await;
-    assert_error(
-        &owner.delete(&format!("/api/v1/departments/{bj}")).await,
-        409,
-        "department_not_empty",
-    );
-    assert_error(
-        &owner.delete(&format!("/api/v1/departments/{sales}")).await,
-        409,
-        "department_not_empty",
-    );
-    assert_error(
-        &owner.delete(&format!("/api/v1/departments/{root}")).await,
-        409,
-        "root_department",
-    );
+    assert_error(&owner.delete(&format!("/api/v1/departments/{bj}")).await, 409, "department_not_empty");
+    assert_error(&owner.delete(&format!("/api/v1/departments/{sales}")).await, 409, "department_not_empty");
+    assert_error(&owner.delete(&format!("/api/v1/departments/{root}")).await, 409, "root_department");
     assert_eq!(owner.delete(&format!("/api/v1/departments/{sh}")).await.status, 204);
     assert_error(&owner.get(&format!("/api/v1/departments/{sh}")).await, 404, "not_found");
 
     // Renaming the root renames the organisation.
-    owner
-        .patch(&format!("/api/v1/departments/{root}"), json!({"name": "桥科技集团"}))
-        .await;
+    owner.patch(&format!("/api/v1/departments/{root}"), json!({"name": "桥科技集团"})).await;
     assert_eq!(owner.get("/api/v1/org").await.body["name"], "桥科技集团");
-    let list = owner.get("/api/v1/departments").await.body["items"]
-        .as_array()
-        .unwrap()
-        .len();
+    let list = owner.get("/api/v1/departments").await.body["items"].as_array().unwrap().len();
     assert_eq!(list, 4);
 }
 
@@ -123,67 +81,33 @@ async fn secondary_departments_and_members() {
     let project = owner.create_department("Project X", None).await;
     let (dev, _) = owner.create_user(&srv, "dev", "member", Some(&backend)).await;
     let (lead, _) = owner.create_user(&srv, "lead", "member", Some(&eng)).await;
-    let r = owner
-        .patch(
-            &format!("/api/v1/users/{dev}"),
-            json!({"secondary_department_ids": [project, backend]}),
-        )
-        .await;
-    assert_eq!(
-        r.body["secondary_department_ids"],
-        json!([project]),
-        "the primary is never also secondary"
-    );
+    let r = owner.patch(&format!("/api/v1/users/{dev}"), json!({"secondary_department_ids": [project, backend]})).await;
+    assert_eq!(r.body["secondary_department_ids"], json!([project]), "the primary is never also secondary");
 
     let ids = |r: &crate::harness::Resp| {
-        let mut v: Vec<String> = r.body["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|u| u["id"].as_str().unwrap().to_owned())
-            .collect();
+        let mut v: Vec<String> =
+            r.body["items"].as_array().unwrap().iter().map(|u| u["id"].as_str().unwrap().to_owned()).collect();
         v.sort();
         v
     };
     let mut both = vec![dev.clone(), lead.clone()];
     both.sort();
+    assert_eq!(ids(&owner.get(&format!("/api/v1/departments/{eng}/members")).await), vec![lead.clone()]);
+    assert_eq!(ids(&owner.get(&format!("/api/v1/departments/{eng}/members?recursive=true")).await), both);
+    assert_eq!(ids(&owner.get(&format!("/api/v1/departments/{project}/members")).await), vec![dev.clone()]);
     assert_eq!(
-        ids(&owner.get(&format!("/api/v1/departments/{eng}/members")).await),
-        vec![lead.clone()]
-    );
-    assert_eq!(
-        ids(&owner
-            .get(&format!("/api/v1/departments/{eng}/members?recursive=true"))
-            .await),
-        both
-    );
-    assert_eq!(
-        ids(&owner.get(&format!("/api/v1/departments/{project}/members")).await),
-        vec![dev.clone()]
-    );
-    assert_eq!(
-        ids(&owner
-            .get(&format!("/api/v1/users?department_id={eng}&recursive=true&q=dev"))
-            .await),
+        ids(&owner.get(&format!("/api/v1/users?department_id={eng}&recursive=true&q=dev")).await),
         vec![dev.clone()]
     );
 
     // Moving a person changes where they are listed.
     owner
-        .patch(
-            &format!("/api/v1/users/{dev}"),
-            json!({"primary_department_id": eng, "secondary_department_ids": []}),
-        )
+        .patch(&format!("/api/v1/users/{dev}"), json!({"primary_department_id": eng, "secondary_department_ids": []}))
         .await;
-    assert_eq!(
-        ids(&owner.get(&format!("/api/v1/departments/{eng}/members")).await),
-        both
-    );
+    assert_eq!(ids(&owner.get(&format!("/api/v1/departments/{eng}/members")).await), both);
     assert!(ids(&owner.get(&format!("/api/v1/departments/{project}/members")).await).is_empty());
     assert_error(
-        &owner
-            .get("/api/v1/departments/01a1fccf-0000-7000-8000-000000000000/members")
-            .await,
+        &owner.get("/api/v1/departments/01a1fccf-0000-7000-8000-000000000000/members").await,
         404,
         "not_found",
     );

@@ -42,11 +42,7 @@ async fn search_by_name_username_email_and_title() {
     assert_eq!(names("director").await, vec!["wangwu"]);
     assert!(names("%").await.is_empty(), "wildcards match literally");
     let long = "x".repeat(101);
-    assert_error(
-        &owner.get(&format!("/api/v1/users?q={long}")).await,
-        400,
-        "invalid_parameter",
-    );
+    assert_error(&owner.get(&format!("/api/v1/users?q={long}")).await, 400, "invalid_parameter");
 }
 
 #[tokio::test]
@@ -82,11 +78,7 @@ async fn pages_cover_everyone_once() {
     }
     assert_eq!(seen.len(), 8);
     assert_eq!(pages, 3);
-    assert_error(
-        &owner.get("/api/v1/users?cursor=garbage").await,
-        400,
-        "invalid_parameter",
-    );
+    assert_error(&owner.get("/api/v1/users?cursor=garbage").await, 400, "invalid_parameter");
     assert_error(&owner.get("/api/v1/users?limit=0").await, 400, "invalid_parameter");
     assert_error(&owner.get("/api/v1/users?limit=201").await, 400, "invalid_parameter");
     assert_error(&owner.get("/api/v1/users?limit=ten").await, 400, "invalid_parameter");

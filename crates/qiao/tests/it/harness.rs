@@ -97,10 +97,7 @@ impl TestServer {
     pub async fn sign_in(&self, login: &str, password: &str) -> Api {
         let r = self
             .anon()
-            .post(
-                "/api/v1/auth/sign-in",
-                json!({"login": login, "password": password, "mode": "bearer"}),
-            )
+            .post("/api/v1/auth/sign-in", json!({"login": login, "password": password, "mode": "bearer"}))
             .await;
         assert_eq!(r.status, 200, "sign-in of {login}: {}", r.body);
         Api::new(&self.url, Auth::Bearer(r.body["token"].as_str().unwrap().to_owned()))
@@ -149,11 +146,7 @@ impl Resp {
 
 impl Api {
     pub fn new(base: &str, auth: Auth) -> Api {
-        Api {
-            base: base.to_owned(),
-            auth,
-            http: reqwest::Client::new(),
-        }
+        Api { base: base.to_owned(), auth, http: reqwest::Client::new() }
     }
 
     pub fn with_auth(&self, auth: Auth) -> Api {
@@ -212,6 +205,14 @@ impl Api {
 
     pub async fn patch(&self, path: &str, body: Value) -> Resp {
         self.call(Method::PATCH, path, Some(body)).await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Resp {
+        self.call(Method::PUT, path, Some(body)).await
+    }
+
+    pub async fn put_empty(&self, path: &str) -> Resp {
+        self.call(Method::PUT, path, None).await
     }
 
     pub async fn delete(&self, path: &str) -> Resp {

@@ -3,9 +3,11 @@
 
 mod accounts;
 mod bad_input;
+mod conversations;
 mod departments;
 mod directory;
 mod harness;
+mod messaging;
 mod ops;
 mod permissions;
 mod setup;

@@ -12,12 +12,7 @@ async fn health_readiness_and_metrics() {
     assert_eq!(anon.get("/healthz").await.body, json!({"status": "ok"}));
     assert_eq!(anon.get("/readyz").await.body, json!({"status": "ok"}));
     let _ = anon.get("/api/v1/setup").await;
-    let text = reqwest::get(format!("{}/metrics", srv.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = reqwest::get(format!("{}/metrics", srv.url)).await.unwrap().text().await.unwrap();
     assert!(text.contains("qiao_http_requests_total"), "{text}");
     assert!(text.contains("route=\"/api/v1/setup\""));
 }
@@ -25,17 +20,9 @@ async fn health_readiness_and_metrics() {
 #[tokio::test]
 async fn the_served_openapi_document_is_the_committed_one() {
     let srv = TestServer::start().await;
-    let served = reqwest::get(format!("{}/api/openapi.json", srv.url))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let served = reqwest::get(format!("{}/api/openapi.json", srv.url)).await.unwrap().text().await.unwrap();
     let committed = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json")).unwrap();
-    assert!(
-        served == committed,
-        "docs/openapi.json is stale: run `QIAO_UPDATE_OPENAPI=1 cargo test -p qiao-api`"
-    );
+    assert!(served == committed, "docs/openapi.json is stale: run `QIAO_UPDATE_OPENAPI=1 cargo test -p qiao-api`");
 }
 
 #[tokio::test]
@@ -44,35 +31,14 @@ async fn every_response_has_a_request_id_and_errors_share_one_shape() {
     let anon = srv.anon();
     let r = anon.get("/api/v1/nope").await;
     assert_error(&r, 404, "not_found");
-    assert_eq!(
-        r.headers["x-request-id"].to_str().unwrap(),
-        r.body["request_id"].as_str().unwrap()
-    );
-    assert_error(
-        &anon.call(Method::PUT, "/api/v1/setup", None).await,
-        405,
-        "method_not_allowed",
-    );
-    assert_error(
-        &anon.call(Method::DELETE, "/api/v1/users", None).await,
-        405,
-        "method_not_allowed",
-    );
+    assert_eq!(r.headers["x-request-id"].to_str().unwrap(), r.body["request_id"].as_str().unwrap());
+    assert_error(&anon.call(Method::PUT, "/api/v1/setup", None).await, 405, "method_not_allowed");
+    assert_error(&anon.call(Method::DELETE, "/api/v1/users", None).await, 405, "method_not_allowed");
 
     // A client-chosen request id is echoed when it is a plain token, replaced otherwise.
-    let r = anon
-        .send(
-            anon.request(Method::GET, "/healthz")
-                .header("x-request-id", "trace-abc_123"),
-        )
-        .await;
+    let r = anon.send(anon.request(Method::GET, "/healthz").header("x-request-id", "trace-abc_123")).await;
     assert_eq!(r.headers["x-request-id"], "trace-abc_123");
-    let r = anon
-        .send(
-            anon.request(Method::GET, "/healthz")
-                .header("x-request-id", "bad id; injected"),
-        )
-        .await;
+    let r = anon.send(anon.request(Method::GET, "/healthz").header("x-request-id", "bad id; injected")).await;
     assert_ne!(r.headers["x-request-id"], "bad id; injected");
 
     let r = anon.get("/api/v1/me").await;
@@ -90,50 +56,26 @@ async fn browsers_get_the_page_with_a_strict_policy() {
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
     assert!(res.text().await.unwrap().contains("Qiao"));
     let js = reqwest::get(format!("{}/_qiao/placeholder.js", srv.url)).await.unwrap();
-    assert!(
-        js.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/javascript")
-    );
+    assert!(js.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
 }
 
 #[tokio::test]
 async fn security_relevant_actions_are_audited() {
     let srv = TestServer::start().await;
     let owner = srv.owner().await;
-    let _ = srv
-        .anon()
-        .post(
-            "/api/v1/auth/sign-in",
-            json!({"login": "owner", "password": "wrong-password"}),
-        )
-        .await;
+    let _ = srv.anon().post("/api/v1/auth/sign-in", json!({"login": "owner", "password": "wrong-password"})).await;
     let (id, _) = owner.create_user(&srv, "audited", "member", None).await;
     owner.post_empty(&format!("/api/v1/users/{id}/disable")).await;
     let log = owner.get("/api/v1/audit?limit=200").await.body;
-    let actions: Vec<&str> = log["items"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    for expected in [
-        "org.create",
-        "org.setup_complete",
-        "auth.sign_in_failed",
-        "user.create",
-        "auth.sign_in",
-        "user.disable",
-    ] {
+    let actions: Vec<&str> = log["items"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    for expected in
+        ["org.create", "org.setup_complete", "auth.sign_in_failed", "user.create", "auth.sign_in", "user.disable"]
+    {
         assert!(actions.contains(&expected), "{expected} missing from {actions:?}");
     }
     assert_eq!(actions[0], "user.disable", "newest first");
     let text = log.to_string();
-    assert!(
-        !text.contains("wrong-password") && !text.contains("audited-password"),
-        "no secrets in the audit log"
-    );
+    assert!(!text.contains("wrong-password") && !text.contains("audited-password"), "no secrets in the audit log");
 }
 
 #[tokio::test]
@@ -144,8 +86,5 @@ async fn data_survives_a_restart() {
     let db = srv.stop().await;
     let srv = TestServer::start_with(db, |_| {}).await;
     let owner = srv.sign_in("owner", "owner-password").await;
-    assert_eq!(
-        owner.get(&format!("/api/v1/departments/{dept}")).await.body["department"]["name"],
-        "持久化"
-    );
+    assert_eq!(owner.get(&format!("/api/v1/departments/{dept}")).await.body["department"]["name"], "持久化");
 }

@@ -12,49 +12,19 @@ async fn members_cannot_administer() {
     let (other, _) = owner.create_user(&srv, "colleague", "member", None).await;
     let (_, member) = owner.create_user(&srv, "member", "member", Some(&dept)).await;
 
+    assert_error(&member.post("/api/v1/departments", json!({"name": "Mine"})).await, 403, "forbidden");
     assert_error(
-        &member.post("/api/v1/departments", json!({"name": "Mine"})).await,
+        &member.patch(&format!("/api/v1/departments/{dept}"), json!({"name": "Renamed"})).await,
         403,
         "forbidden",
     );
-    assert_error(
-        &member
-            .patch(&format!("/api/v1/departments/{dept}"), json!({"name": "Renamed"}))
-            .await,
-        403,
-        "forbidden",
-    );
-    assert_error(
-        &member.delete(&format!("/api/v1/departments/{dept}")).await,
-        403,
-        "forbidden",
-    );
-    assert_error(
-        &member
-            .post("/api/v1/users", json!({"username": "x1", "display_name": "X"}))
-            .await,
-        403,
-        "forbidden",
-    );
-    assert_error(
-        &member
-            .patch(&format!("/api/v1/users/{other}"), json!({"title": "Boss"}))
-            .await,
-        403,
-        "forbidden",
-    );
+    assert_error(&member.delete(&format!("/api/v1/departments/{dept}")).await, 403, "forbidden");
+    assert_error(&member.post("/api/v1/users", json!({"username": "x1", "display_name": "X"})).await, 403, "forbidden");
+    assert_error(&member.patch(&format!("/api/v1/users/{other}"), json!({"title": "Boss"})).await, 403, "forbidden");
     for action in ["disable", "enable", "reset-password"] {
-        assert_error(
-            &member.post_empty(&format!("/api/v1/users/{other}/{action}")).await,
-            403,
-            "forbidden",
-        );
+        assert_error(&member.post_empty(&format!("/api/v1/users/{other}/{action}")).await, 403, "forbidden");
     }
-    assert_error(
-        &member.patch("/api/v1/org", json!({"name": "Mine now"})).await,
-        403,
-        "forbidden",
-    );
+    assert_error(&member.patch("/api/v1/org", json!({"name": "Mine now"})).await, 403, "forbidden");
     assert_error(&member.get("/api/v1/audit").await, 403, "forbidden");
     // Reading is fine.
     assert_eq!(member.get("/api/v1/users").await.status, 200);
@@ -69,91 +39,50 @@ async fn department_admins_act_only_inside_their_subtree() {
     let eng = owner.create_department("Engineering", None).await;
     let backend = owner.create_department("Backend", Some(&eng)).await;
     let sales = owner.create_department("Sales", None).await;
-    let (_, eng_admin) = owner
-        .create_user(&srv, "engadmin", "department_admin", Some(&eng))
-        .await;
+    let (_, eng_admin) = owner.create_user(&srv, "engadmin", "department_admin", Some(&eng)).await;
     let (sales_person, _) = owner.create_user(&srv, "seller", "member", Some(&sales)).await;
     let (dev, _) = owner.create_user(&srv, "dev", "member", Some(&backend)).await;
 
     // Inside: create, rename, move, delete departments; create and administer people.
     let infra = eng_admin.create_department("Infra", Some(&eng)).await;
     let r = eng_admin
-        .patch(
-            &format!("/api/v1/departments/{infra}"),
-            json!({"name": "基础设施", "parent_id": backend}),
-        )
+        .patch(&format!("/api/v1/departments/{infra}"), json!({"name": "基础设施", "parent_id": backend}))
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = eng_admin.post("/api/v1/users", json!({"username": "newdev", "display_name": "New", "primary_department_id": backend, "password": "newdev-pass"})).await;
     assert_eq!(r.status, 201, "{}", r.body);
     // Without a department, new people land in the admin's own.
     let r = eng_admin
-        .post(
-            "/api/v1/users",
-            json!({"username": "newdev2", "display_name": "New 2", "password": "newdev-pass"}),
-        )
+        .post("/api/v1/users", json!({"username": "newdev2", "display_name": "New 2", "password": "newdev-pass"}))
         .await;
     assert_eq!(r.body["user"]["primary_department_id"], eng.as_str());
-    assert_eq!(
-        eng_admin
-            .patch(&format!("/api/v1/users/{dev}"), json!({"title": "Lead"}))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        eng_admin
-            .post_empty(&format!("/api/v1/users/{dev}/disable"))
-            .await
-            .status,
-        200
-    );
-    assert_eq!(
-        eng_admin.delete(&format!("/api/v1/departments/{infra}")).await.status,
-        204
-    );
+    assert_eq!(eng_admin.patch(&format!("/api/v1/users/{dev}"), json!({"title": "Lead"})).await.status, 200);
+    assert_eq!(eng_admin.post_empty(&format!("/api/v1/users/{dev}/disable")).await.status, 200);
+    assert_eq!(eng_admin.delete(&format!("/api/v1/departments/{infra}")).await.status, 204);
 
     // Outside: refused.
     assert_error(
-        &eng_admin
-            .post("/api/v1/departments", json!({"name": "Rogue", "parent_id": sales}))
-            .await,
+        &eng_admin.post("/api/v1/departments", json!({"name": "Rogue", "parent_id": sales})).await,
         403,
         "forbidden",
     );
     assert_error(
-        &eng_admin
-            .patch(&format!("/api/v1/departments/{sales}"), json!({"name": "Mine"}))
-            .await,
+        &eng_admin.patch(&format!("/api/v1/departments/{sales}"), json!({"name": "Mine"})).await,
         403,
         "forbidden",
     );
     assert_error(
-        &eng_admin
-            .patch(&format!("/api/v1/departments/{backend}"), json!({"parent_id": sales}))
-            .await,
+        &eng_admin.patch(&format!("/api/v1/departments/{backend}"), json!({"parent_id": sales})).await,
         403,
         "forbidden",
     );
+    assert_error(&eng_admin.delete(&format!("/api/v1/departments/{eng}")).await, 403, "forbidden");
     assert_error(
-        &eng_admin.delete(&format!("/api/v1/departments/{eng}")).await,
+        &eng_admin.patch(&format!("/api/v1/users/{sales_person}"), json!({"title": "X"})).await,
         403,
         "forbidden",
     );
-    assert_error(
-        &eng_admin
-            .patch(&format!("/api/v1/users/{sales_person}"), json!({"title": "X"}))
-            .await,
-        403,
-        "forbidden",
-    );
-    assert_error(
-        &eng_admin
-            .post_empty(&format!("/api/v1/users/{sales_person}/disable"))
-            .await,
-        403,
-        "forbidden",
-    );
+    assert_error(&eng_admin.post_empty(&format!("/api/v1/users/{sales_person}/disable")).await, 403, "forbidden");
     let r = eng_admin.post("/api/v1/users", json!({"username": "spy", "display_name": "Spy", "primary_department_id": sales, "password": "spy-password"})).await;
     assert_error(&r, 403, "forbidden");
     // No promotions beyond member/guest, and no moving people out of the subtree.
@@ -165,47 +94,26 @@ async fn department_admins_act_only_inside_their_subtree() {
         .await;
     assert_error(&r, 403, "forbidden");
     assert_error(
-        &eng_admin
-            .patch(&format!("/api/v1/users/{dev}"), json!({"role": "department_admin"}))
-            .await,
+        &eng_admin.patch(&format!("/api/v1/users/{dev}"), json!({"role": "department_admin"})).await,
         403,
         "forbidden",
     );
     assert_error(
-        &eng_admin
-            .patch(&format!("/api/v1/users/{dev}"), json!({"primary_department_id": sales}))
-            .await,
+        &eng_admin.patch(&format!("/api/v1/users/{dev}"), json!({"primary_department_id": sales})).await,
         403,
         "forbidden",
     );
-    assert_error(
-        &eng_admin.patch("/api/v1/org", json!({"name": "X"})).await,
-        403,
-        "forbidden",
-    );
+    assert_error(&eng_admin.patch("/api/v1/org", json!({"name": "X"})).await, 403, "forbidden");
 }
 
 #[tokio::test]
 async fn admins_cannot_touch_owners() {
     let srv = TestServer::start().await;
     let owner = srv.owner().await;
-    let owner_id = owner.get("/api/v1/me").await.body["user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner_id = owner.get("/api/v1/me").await.body["user"]["id"].as_str().unwrap().to_owned();
     let (_, admin) = owner.create_user(&srv, "admin1", "admin", None).await;
-    assert_error(
-        &admin.post_empty(&format!("/api/v1/users/{owner_id}/disable")).await,
-        403,
-        "forbidden",
-    );
-    assert_error(
-        &admin
-            .post_empty(&format!("/api/v1/users/{owner_id}/reset-password"))
-            .await,
-        403,
-        "forbidden",
-    );
+    assert_error(&admin.post_empty(&format!("/api/v1/users/{owner_id}/disable")).await, 403, "forbidden");
+    assert_error(&admin.post_empty(&format!("/api/v1/users/{owner_id}/reset-password")).await, 403, "forbidden");
     let r = admin
         .post(
             "/api/v1/users",
@@ -215,13 +123,7 @@ async fn admins_cannot_touch_owners() {
     assert_error(&r, 403, "forbidden");
     let (_, member) = admin.create_user(&srv, "m1", "member", None).await;
     let _ = member;
-    assert_eq!(
-        admin
-            .patch("/api/v1/org", json!({"name": "Renamed by admin"}))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(admin.patch("/api/v1/org", json!({"name": "Renamed by admin"})).await.status, 200);
     assert_eq!(admin.get("/api/v1/audit").await.status, 200);
 }
 
@@ -229,36 +131,16 @@ async fn admins_cannot_touch_owners() {
 async fn guests_see_only_themselves() {
     let srv = TestServer::start().await;
     let owner = srv.owner().await;
-    let owner_id = owner.get("/api/v1/me").await.body["user"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let owner_id = owner.get("/api/v1/me").await.body["user"]["id"].as_str().unwrap().to_owned();
     let (guest_id, guest) = owner.create_user(&srv, "partner", "guest", None).await;
     assert_error(&guest.get("/api/v1/users").await, 403, "forbidden");
     assert_error(&guest.get("/api/v1/departments").await, 403, "forbidden");
-    let root = owner.get("/api/v1/org").await.body["root_department_id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert_error(
-        &guest.get(&format!("/api/v1/departments/{root}")).await,
-        403,
-        "forbidden",
-    );
-    assert_error(
-        &guest.get(&format!("/api/v1/departments/{root}/members")).await,
-        403,
-        "forbidden",
-    );
+    let root = owner.get("/api/v1/org").await.body["root_department_id"].as_str().unwrap().to_owned();
+    assert_error(&guest.get(&format!("/api/v1/departments/{root}")).await, 403, "forbidden");
+    assert_error(&guest.get(&format!("/api/v1/departments/{root}/members")).await, 403, "forbidden");
     // Another person looks like nobody.
     assert_error(&guest.get(&format!("/api/v1/users/{owner_id}")).await, 404, "not_found");
-    assert_eq!(
-        guest.get(&format!("/api/v1/users/{guest_id}")).await.body["role"],
-        "guest"
-    );
+    assert_eq!(guest.get(&format!("/api/v1/users/{guest_id}")).await.body["role"], "guest");
     assert_eq!(guest.get("/api/v1/me").await.status, 200);
-    assert_eq!(
-        guest.patch("/api/v1/me", json!({"title": "Supplier"})).await.status,
-        200
-    );
+    assert_eq!(guest.patch("/api/v1/me", json!({"title": "Supplier"})).await.status, 200);
 }

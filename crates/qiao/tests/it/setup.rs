@@ -10,52 +10,27 @@ async fn first_owner_is_created_once_with_the_setup_token() {
     assert_eq!(status.body, json!({"setup_complete": false, "org_name": "Qiao"}));
 
     let body = |token: &str| json!({"token": token, "username": "boss", "display_name": "老板", "password": "boss-password", "org_name": "桥科技"});
-    assert_error(
-        &anon.post("/api/v1/setup", body("wrong-token")).await,
-        403,
-        "invalid_setup_token",
-    );
+    assert_error(&anon.post("/api/v1/setup", body("wrong-token")).await, 403, "invalid_setup_token");
     // Validation comes before the token is spent.
     let weak = json!({"token": srv.setup_token, "username": "boss", "display_name": "B", "password": "short"});
     let r = anon.post("/api/v1/setup", weak).await;
     assert_error(&r, 422, "invalid_input");
     assert_eq!(r.body["field"], "password");
 
-    let r = anon
-        .post("/api/v1/setup", body(srv.setup_token.as_deref().unwrap()))
-        .await;
+    let r = anon.post("/api/v1/setup", body(srv.setup_token.as_deref().unwrap())).await;
     assert_eq!(r.status, 201, "{}", r.body);
     assert_eq!(r.body["user"]["role"], "owner");
     assert!(r.body["csrf_token"].is_string(), "cookie mode by default");
+    assert!(r.body.get("token").is_none(), "the session token is never in a cookie-mode body");
+    let cookies: Vec<_> = r.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
     assert!(
-        r.body.get("token").is_none(),
-        "the session token is never in a cookie-mode body"
+        cookies.iter().any(|c| c.starts_with("qiao_session=") && c.contains("HttpOnly") && c.contains("SameSite=Lax"))
     );
-    let cookies: Vec<_> = r
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
-    assert!(
-        cookies
-            .iter()
-            .any(|c| c.starts_with("qiao_session=") && c.contains("HttpOnly") && c.contains("SameSite=Lax"))
-    );
-    assert!(
-        cookies
-            .iter()
-            .any(|c| c.starts_with("qiao_csrf=") && !c.contains("HttpOnly"))
-    );
+    assert!(cookies.iter().any(|c| c.starts_with("qiao_csrf=") && !c.contains("HttpOnly")));
 
-    assert_eq!(
-        anon.get("/api/v1/setup").await.body,
-        json!({"setup_complete": true, "org_name": "桥科技"})
-    );
+    assert_eq!(anon.get("/api/v1/setup").await.body, json!({"setup_complete": true, "org_name": "桥科技"}));
     assert_error(
-        &anon
-            .post("/api/v1/setup", body(srv.setup_token.as_deref().unwrap()))
-            .await,
+        &anon.post("/api/v1/setup", body(srv.setup_token.as_deref().unwrap())).await,
         409,
         "setup_already_done",
     );
@@ -70,11 +45,7 @@ async fn a_restart_before_setup_issues_a_new_link_and_voids_the_old() {
     let new = srv.setup_token.clone().unwrap();
     assert_ne!(old, new);
     let body = |t: &str| json!({"token": t, "username": "boss", "display_name": "Boss", "password": "boss-password"});
-    assert_error(
-        &srv.anon().post("/api/v1/setup", body(&old)).await,
-        403,
-        "invalid_setup_token",
-    );
+    assert_error(&srv.anon().post("/api/v1/setup", body(&old)).await, 403, "invalid_setup_token");
     assert_eq!(srv.anon().post("/api/v1/setup", body(&new)).await.status, 201);
     // After setup, restarts print no link.
     let db = srv.stop().await;

@@ -1,0 +1,697 @@
+//! Conversations: creating channels, DMs and group DMs; listing and browsing; settings,
+//! archiving; joining, leaving, inviting and removing; member roles; linked departments.
+
+use std::collections::BTreeSet;
+
+use qiao_domain::conversation::{
+    self, Conversation, ConversationKind, GROUP_MAX, INVITE_BATCH_MAX, LINKED_DEPARTMENTS_MAX, LinkedDepartment,
+    Member, MemberRole, MyState,
+};
+use qiao_domain::event::EventData;
+use qiao_domain::perm::{self, Actor, ConversationFacts, MemberFacts};
+use qiao_domain::user::UserStatus;
+use qiao_domain::{ConversationId, Error, ErrorCode, Result, UserId};
+use qiao_store::conversations::{BrowseQuery, NewConversation};
+use qiao_store::members::new_member;
+use qiao_store::{Db, audit, conversations, departments, members, users};
+use serde_json::json;
+
+use crate::auth::Authenticated;
+use crate::membership::{emit, emit_added, emit_removed, emit_updated, sync_linked};
+use crate::users::{Page, page_limit};
+use crate::{Origin, Services, audit_entry, now};
+
+/// A conversation and, when the caller is in it, their state there.
+#[derive(Clone, Debug)]
+pub struct ConversationView {
+    pub conversation: Conversation,
+    pub me: Option<MyState>,
+}
+
+/// A new channel.
+#[derive(Clone, Debug, Default)]
+pub struct CreateChannel {
+    pub kind: Option<ConversationKind>,
+    pub name: String,
+    pub topic: Option<String>,
+    pub description: Option<String>,
+    pub member_ids: Vec<UserId>,
+    /// Project and announcement channels only.
+    pub departments: Vec<LinkedDepartment>,
+}
+
+/// Changes to a conversation's settings; `None` leaves a field.
+#[derive(Clone, Debug, Default)]
+pub struct ConversationPatch {
+    pub name: Option<String>,
+    pub topic: Option<String>,
+    pub description: Option<String>,
+}
+
+/// What a caller may do in a conversation, and what the rules were told.
+#[derive(Clone, Debug)]
+pub(crate) struct Access {
+    pub id: ConversationId,
+    pub facts: ConversationFacts,
+    pub member: Option<Member>,
+}
+
+impl Access {
+    /// The error for an action the rules refused: forbidden for those who may see the
+    /// conversation, not-found for those who may not know it exists.
+    pub(crate) fn deny(&self, actor: &Actor, message: &'static str) -> Error {
+        if perm::can_see(actor, &self.facts) { Error::forbidden().with_message(message) } else { Error::not_found() }
+    }
+}
+
+/// Loads what the rules need; a conversation the actor may not see is `not_found`.
+pub(crate) async fn access(db: &mut dyn Db, actor: &Actor, id: ConversationId) -> Result<Access> {
+    let (kind, archived_at, member) =
+        conversations::facts(db, id, actor.user_id).await?.ok_or_else(Error::not_found)?;
+    let facts = ConversationFacts {
+        kind,
+        archived: archived_at.is_some(),
+        member: member.as_ref().map(|m| MemberFacts {
+            role: m.role,
+            direct: m.direct,
+            via_department: m.via_department,
+        }),
+    };
+    if !perm::can_see(actor, &facts) {
+        return Err(Error::not_found());
+    }
+    Ok(Access { id, facts, member })
+}
+
+/// Active accounts among `ids` (all must exist and be active).
+async fn active_people(db: &mut dyn Db, ids: &[UserId], field: &'static str) -> Result<Vec<qiao_domain::user::User>> {
+    let unique: Vec<UserId> = ids.iter().copied().collect::<BTreeSet<_>>().into_iter().collect();
+    let found = users::get_many(db, &unique).await?;
+    if found.len() != unique.len() || found.iter().any(|u| u.status != UserStatus::Active) {
+        return Err(Error::invalid(field, "every person must be an existing, active account"));
+    }
+    Ok(found)
+}
+
+async fn check_links(db: &mut dyn Db, links: &[LinkedDepartment]) -> Result<()> {
+    if links.len() > LINKED_DEPARTMENTS_MAX {
+        return Err(Error::invalid("departments", format!("at most {LINKED_DEPARTMENTS_MAX} departments")));
+    }
+    for l in links {
+        if departments::get(db, l.department_id).await?.is_none() {
+            return Err(Error::invalid("departments", "no such department"));
+        }
+    }
+    Ok(())
+}
+
+fn with_state(conversation: Conversation, me: Option<MyState>) -> ConversationView {
+    ConversationView { conversation, me }
+}
+
+impl Services {
+    async fn view(&self, db: &mut dyn Db, id: ConversationId, user: UserId) -> Result<ConversationView> {
+        let conversation = conversations::get(db, id).await?.ok_or_else(Error::not_found)?;
+        let me = conversations::my_state_in(db, id, user).await?;
+        Ok(with_state(conversation, me))
+    }
+
+    /// Creates a public, private, announcement or project channel; the creator is its admin.
+    pub async fn create_channel(&self, auth: &Authenticated, input: CreateChannel) -> Result<ConversationView> {
+        let actor = &auth.actor;
+        let kind = input.kind.unwrap_or(ConversationKind::Public);
+        if matches!(kind, ConversationKind::Dm | ConversationKind::Group | ConversationKind::Department) {
+            return Err(Error::invalid(
+                "kind",
+                "create DMs and group DMs with their own endpoints; department channels come with their department",
+            ));
+        }
+        if !perm::can_create_channel(actor, kind) {
+            return Err(Error::forbidden().with_message("You may not create this kind of channel."));
+        }
+        let name = conversation::validate_name(&input.name)?;
+        let topic = conversation::validate_topic(input.topic.as_deref().unwrap_or(""))?;
+        let description = conversation::validate_description(input.description.as_deref().unwrap_or(""))?;
+        if input.member_ids.len() > INVITE_BATCH_MAX {
+            return Err(Error::invalid("member_ids", format!("at most {INVITE_BATCH_MAX} people at once")));
+        }
+        if !input.departments.is_empty() && !matches!(kind, ConversationKind::Project | ConversationKind::Announcement)
+        {
+            return Err(Error::invalid("departments", "only project and announcement channels link departments"));
+        }
+        let mut r = self.store.reader().await?;
+        let others: Vec<UserId> = active_people(&mut r, &input.member_ids, "member_ids")
+            .await?
+            .into_iter()
+            .map(|u| u.id)
+            .filter(|u| *u != actor.user_id)
+            .collect();
+        check_links(&mut r, &input.departments).await?;
+        drop(r);
+
+        let (me, at, id) = (actor.user_id, now(), ConversationId::new());
+        let links = input.departments;
+        self.store
+            .write(move |tx| {
+                let (name, topic, description, others, links) =
+                    (name.clone(), topic.clone(), description.clone(), others.clone(), links.clone());
+                Box::pin(async move {
+                    let n = NewConversation {
+                        id,
+                        kind,
+                        name,
+                        topic,
+                        description,
+                        department_id: None,
+                        dm_key: None,
+                        created_by: Some(me),
+                        at,
+                    };
+                    conversations::insert(tx, &n).await?;
+                    let mut initial = vec![new_member(me, MemberRole::Admin, true, false, at)];
+                    initial.extend(others.iter().map(|u| new_member(*u, MemberRole::Member, true, false, at)));
+                    for m in &initial {
+                        members::insert(tx, id, m, 0).await?;
+                    }
+                    conversations::set_linked_departments(tx, id, &links).await?;
+                    conversations::refresh_member_count(tx, id).await?;
+                    let seq = conversations::next_seq(tx, id, None).await?;
+                    let conversation = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    let data = EventData::ConversationCreated { conversation, members: initial };
+                    tx.append_event(qiao_domain::event::Audience::Conversation(id), Some(seq), &data, at).await?;
+                    sync_linked(tx, id, at).await?;
+                    Ok(())
+                })
+            })
+            .await?;
+        self.view(&mut self.store.reader().await?, id, me).await
+    }
+
+    /// The 1:1 DM with `other`, created on first use. Returns it and whether it is new.
+    pub async fn open_dm(&self, auth: &Authenticated, other: UserId) -> Result<(ConversationView, bool)> {
+        let me = auth.actor.user_id;
+        let key = conversation::dm_key(me, other);
+        let mut r = self.store.reader().await?;
+        if let Some(id) = conversations::by_dm_key(&mut r, &key).await? {
+            return Ok((self.view(&mut r, id, me).await?, false));
+        }
+        if other != me {
+            users::get(&mut r, other)
+                .await?
+                .filter(|u| u.status == UserStatus::Active)
+                .ok_or_else(|| Error::invalid("user_id", "no such active person"))?;
+            // Guests may only start DMs with people they already work with.
+            if auth.actor.is_guest() && !members::share_a_conversation(&mut r, me, other).await? {
+                return Err(Error::invalid("user_id", "no such active person"));
+            }
+        }
+        drop(r);
+        let at = now();
+        let id = ConversationId::new();
+        let created = self
+            .store
+            .write(move |tx| {
+                let key = key.clone();
+                Box::pin(async move {
+                    // Someone may have opened it meanwhile.
+                    if let Some(existing) = conversations::by_dm_key(tx, &key).await? {
+                        return Ok((existing, false));
+                    }
+                    let n = NewConversation {
+                        id,
+                        kind: ConversationKind::Dm,
+                        name: String::new(),
+                        topic: String::new(),
+                        description: String::new(),
+                        department_id: None,
+                        dm_key: Some(key),
+                        created_by: Some(me),
+                        at,
+                    };
+                    conversations::insert(tx, &n).await?;
+                    let people: BTreeSet<UserId> = [me, other].into_iter().collect();
+                    let initial: Vec<Member> =
+                        people.iter().map(|u| new_member(*u, MemberRole::Member, true, false, at)).collect();
+                    for m in &initial {
+                        members::insert(tx, id, m, 0).await?;
+                    }
+                    conversations::refresh_member_count(tx, id).await?;
+                    let seq = conversations::next_seq(tx, id, None).await?;
+                    let conversation = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    let data = EventData::ConversationCreated { conversation, members: initial };
+                    tx.append_event(qiao_domain::event::Audience::Conversation(id), Some(seq), &data, at).await?;
+                    Ok((id, true))
+                })
+            })
+            .await?;
+        Ok((self.view(&mut self.store.reader().await?, created.0, me).await?, created.1))
+    }
+
+    /// Creates a group DM of the caller and `people` (3 to 50 people in all).
+    pub async fn create_group(
+        &self,
+        auth: &Authenticated,
+        people: Vec<UserId>,
+        name: Option<String>,
+    ) -> Result<ConversationView> {
+        let me = auth.actor.user_id;
+        let name = match name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => conversation::validate_name(n)?,
+            None => String::new(),
+        };
+        let mut everyone: BTreeSet<UserId> = people.iter().copied().collect();
+        everyone.insert(me);
+        if everyone.len() < 3 {
+            return Err(Error::invalid("user_ids", "a group DM needs at least two other people; use a DM for one"));
+        }
+        if everyone.len() > GROUP_MAX {
+            return Err(Error::invalid("user_ids", format!("a group DM holds at most {GROUP_MAX} people")));
+        }
+        let mut r = self.store.reader().await?;
+        let others: Vec<UserId> = everyone.iter().copied().filter(|u| *u != me).collect();
+        active_people(&mut r, &others, "user_ids").await?;
+        if auth.actor.is_guest() {
+            for o in &others {
+                if !members::share_a_conversation(&mut r, me, *o).await? {
+                    return Err(Error::invalid("user_ids", "every person must be an existing, active account"));
+                }
+            }
+        }
+        drop(r);
+        let (at, id) = (now(), ConversationId::new());
+        let everyone: Vec<UserId> = everyone.into_iter().collect();
+        self.store
+            .write(move |tx| {
+                let (name, everyone) = (name.clone(), everyone.clone());
+                Box::pin(async move {
+                    let n = NewConversation {
+                        id,
+                        kind: ConversationKind::Group,
+                        name,
+                        topic: String::new(),
+                        description: String::new(),
+                        department_id: None,
+                        dm_key: None,
+                        created_by: Some(me),
+                        at,
+                    };
+                    conversations::insert(tx, &n).await?;
+                    let initial: Vec<Member> =
+                        everyone.iter().map(|u| new_member(*u, MemberRole::Member, true, false, at)).collect();
+                    for m in &initial {
+                        members::insert(tx, id, m, 0).await?;
+                    }
+                    conversations::refresh_member_count(tx, id).await?;
+                    let seq = conversations::next_seq(tx, id, None).await?;
+                    let conversation = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    let data = EventData::ConversationCreated { conversation, members: initial };
+                    tx.append_event(qiao_domain::event::Audience::Conversation(id), Some(seq), &data, at).await
+                })
+            })
+            .await?;
+        self.view(&mut self.store.reader().await?, id, me).await
+    }
+
+    /// The caller's conversations with unread and mention counts, most recently active first.
+    pub async fn my_conversations(&self, auth: &Authenticated) -> Result<Vec<ConversationView>> {
+        let list = conversations::list_for_user(&mut self.store.reader().await?, auth.actor.user_id).await?;
+        Ok(list.into_iter().map(|(c, me)| with_state(c, Some(me))).collect())
+    }
+
+    /// Browses and searches public channels (staff only).
+    pub async fn browse_channels(
+        &self,
+        auth: &Authenticated,
+        search: Option<String>,
+        include_archived: bool,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<ConversationView>> {
+        if auth.actor.is_guest() {
+            return Err(Error::forbidden().with_message("Guests cannot browse channels."));
+        }
+        let limit = page_limit(limit)?;
+        let search = search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+        if search.as_ref().is_some_and(|s| s.chars().count() > crate::users::SEARCH_MAX) {
+            return Err(Error::new(ErrorCode::InvalidParameter)
+                .with_field("q")
+                .with_message("The search text is too long."));
+        }
+        let after = cursor.map(crate::users::decode_name_cursor).transpose()?.map(|(n, id)| (n, ConversationId(id)));
+        let mut r = self.store.reader().await?;
+        let mut found =
+            conversations::browse(&mut r, &BrowseQuery { search, include_archived, after, limit: limit + 1 }).await?;
+        let next_cursor = if found.len() > limit as usize {
+            found.truncate(limit as usize);
+            found.last().map(|c| crate::users::encode_name_cursor(&qiao_domain::text::fold(&c.name), c.id.0))
+        } else {
+            None
+        };
+        let mut items = Vec::with_capacity(found.len());
+        for c in found {
+            let me = conversations::my_state_in(&mut r, c.id, auth.actor.user_id).await?;
+            items.push(with_state(c, me));
+        }
+        Ok(Page { items, next_cursor })
+    }
+
+    /// One conversation the caller may see.
+    pub async fn get_conversation(&self, auth: &Authenticated, id: ConversationId) -> Result<ConversationView> {
+        let mut r = self.store.reader().await?;
+        access(&mut r, &auth.actor, id).await?;
+        self.view(&mut r, id, auth.actor.user_id).await
+    }
+
+    /// Renames a conversation or changes its topic or description.
+    pub async fn update_conversation(
+        &self,
+        auth: &Authenticated,
+        id: ConversationId,
+        patch: ConversationPatch,
+    ) -> Result<Conversation> {
+        let a = access(&mut self.store.reader().await?, &auth.actor, id).await?;
+        if !perm::can_manage(&auth.actor, &a.facts) {
+            return Err(a.deny(&auth.actor, "Only the channel's admins can change it."));
+        }
+        if patch.name.is_some() && matches!(a.facts.kind, ConversationKind::Department | ConversationKind::Dm) {
+            return Err(Error::invalid("name", "this conversation's name cannot be changed here"));
+        }
+        let name = match patch.name.as_deref() {
+            Some(n) if a.facts.kind == ConversationKind::Group && n.trim().is_empty() => Some(String::new()),
+            Some(n) => Some(conversation::validate_name(n)?),
+            None => None,
+        };
+        let topic = patch.topic.as_deref().map(conversation::validate_topic).transpose()?;
+        let description = patch.description.as_deref().map(conversation::validate_description).transpose()?;
+        let at = now();
+        self.store
+            .write(move |tx| {
+                let (name, topic, description) = (name.clone(), topic.clone(), description.clone());
+                Box::pin(async move {
+                    let mut c = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    if c.is_archived() {
+                        return Err(Error::new(ErrorCode::Conflict).with_message("The conversation is archived."));
+                    }
+                    if let Some(n) = name {
+                        c.name = n;
+                    }
+                    if let Some(t) = topic {
+                        c.topic = t;
+                    }
+                    if let Some(d) = description {
+                        c.description = d;
+                    }
+                    c.updated_at = at;
+                    conversations::update(tx, &c).await?;
+                    emit_updated(tx, id, at).await
+                })
+            })
+            .await
+    }
+
+    /// Archives (`true`) or unarchives a channel.
+    pub async fn set_archived(
+        &self,
+        auth: &Authenticated,
+        id: ConversationId,
+        archived: bool,
+        origin: &Origin,
+    ) -> Result<Conversation> {
+        let a = access(&mut self.store.reader().await?, &auth.actor, id).await?;
+        if !perm::can_archive(&auth.actor, &a.facts) {
+            return Err(a.deny(&auth.actor, "Only the channel's admins can archive it."));
+        }
+        let at = now();
+        let action = if archived { "conversation.archive" } else { "conversation.unarchive" };
+        let entry = audit_entry(
+            at,
+            Some(auth.actor.user_id),
+            action,
+            Some(("conversation", id.to_string())),
+            origin,
+            json!({}),
+        );
+        self.store
+            .write(move |tx| {
+                let entry = entry.clone();
+                Box::pin(async move {
+                    let mut c = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    if c.is_archived() == archived {
+                        return Ok(c);
+                    }
+                    if !archived && c.kind == ConversationKind::Department && c.department_id.is_none() {
+                        return Err(Error::new(ErrorCode::Conflict).with_message("Its department was deleted."));
+                    }
+                    c.archived_at = archived.then_some(at);
+                    c.updated_at = at;
+                    conversations::update(tx, &c).await?;
+                    audit::record(tx, &entry).await?;
+                    emit_updated(tx, id, at).await
+                })
+            })
+            .await
+    }
+
+    /// Joins a public channel.
+    pub async fn join(&self, auth: &Authenticated, id: ConversationId) -> Result<ConversationView> {
+        let me = auth.actor.user_id;
+        let a = access(&mut self.store.reader().await?, &auth.actor, id).await?;
+        if a.member.is_some() {
+            return self.view(&mut self.store.reader().await?, id, me).await;
+        }
+        if !perm::can_join(&auth.actor, &a.facts) {
+            return Err(a.deny(&auth.actor, "This conversation cannot be joined; ask to be invited."));
+        }
+        let at = now();
+        self.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let c = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    if members::get(tx, id, me).await?.is_some() {
+                        return Ok(());
+                    }
+                    let m = new_member(me, MemberRole::Member, true, false, at);
+                    members::insert(tx, id, &m, c.last_seq).await?;
+                    emit_added(tx, id, vec![m], at).await
+                })
+            })
+            .await?;
+        self.view(&mut self.store.reader().await?, id, me).await
+    }
+
+    /// Leaves a conversation.
+    pub async fn leave(&self, auth: &Authenticated, id: ConversationId) -> Result<()> {
+        let me = auth.actor.user_id;
+        let a = access(&mut self.store.reader().await?, &auth.actor, id).await?;
+        if a.member.is_none() {
+            return Err(Error::not_found().with_message("You are not in this conversation."));
+        }
+        if !perm::can_leave(&auth.actor, &a.facts) {
+            return Err(Error::forbidden().with_message(if a.facts.kind == ConversationKind::Dm {
+                "A DM cannot be left."
+            } else {
+                "You are in this conversation through your department."
+            }));
+        }
+        let at = now();
+        self.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    if members::delete(tx, id, me).await? {
+                        emit_removed(tx, id, vec![me], at).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Adds people (as members, or with `role` when a channel admin gives one).
+    pub async fn add_members(
+        &self,
+        auth: &Authenticated,
+        id: ConversationId,
+        people: Vec<UserId>,
+        role: Option<MemberRole>,
+    ) -> Result<Vec<Member>> {
+        let mut r = self.store.reader().await?;
+        let a = access(&mut r, &auth.actor, id).await?;
+        if !perm::can_invite(&auth.actor, &a.facts) {
+            return Err(a.deny(&auth.actor, "You may not add people to this conversation."));
+        }
+        if people.is_empty() || people.len() > INVITE_BATCH_MAX {
+            return Err(Error::invalid("user_ids", format!("add 1 to {INVITE_BATCH_MAX} people at a time")));
+        }
+        let role = role.unwrap_or(MemberRole::Member);
+        if role != MemberRole::Member && !perm::can_manage(&auth.actor, &a.facts) {
+            return Err(Error::forbidden().with_message("Only the channel's admins can give roles."));
+        }
+        if role == MemberRole::Poster && a.facts.kind != ConversationKind::Announcement {
+            return Err(Error::invalid("role", "posters exist only in announcement channels"));
+        }
+        let people: Vec<UserId> = active_people(&mut r, &people, "user_ids").await?.into_iter().map(|u| u.id).collect();
+        if a.facts.kind == ConversationKind::Group {
+            let current = conversations::get(&mut r, id).await?.map_or(0, |c| c.member_count);
+            let new = people.len() - members::filter_members(&mut r, id, &people).await?.len();
+            if usize::try_from(current).unwrap_or(0) + new > GROUP_MAX {
+                return Err(Error::invalid("user_ids", format!("a group DM holds at most {GROUP_MAX} people")));
+            }
+        }
+        drop(r);
+        let at = now();
+        self.store
+            .write(move |tx| {
+                let people = people.clone();
+                Box::pin(async move {
+                    let c = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    let mut added = Vec::new();
+                    for u in people {
+                        match members::get(tx, id, u).await? {
+                            Some((m, _)) if m.direct && m.role == role => {}
+                            Some((m, _)) => {
+                                let m = Member { direct: true, role, ..m };
+                                members::update(tx, id, &m).await?;
+                                added.push(m);
+                            }
+                            None => {
+                                let m = new_member(u, role, true, false, at);
+                                members::insert(tx, id, &m, if c.kind.is_direct() { 0 } else { c.last_seq }).await?;
+                                added.push(m);
+                            }
+                        }
+                    }
+                    emit_added(tx, id, added.clone(), at).await?;
+                    Ok(added)
+                })
+            })
+            .await
+    }
+
+    /// Removes someone (for oneself, see [`Services::leave`]).
+    pub async fn remove_member(
+        &self,
+        auth: &Authenticated,
+        id: ConversationId,
+        user: UserId,
+        origin: &Origin,
+    ) -> Result<()> {
+        if user == auth.actor.user_id {
+            return self.leave(auth, id).await;
+        }
+        let mut r = self.store.reader().await?;
+        let a = access(&mut r, &auth.actor, id).await?;
+        if !perm::can_remove_member(&auth.actor, &a.facts) {
+            return Err(a.deny(&auth.actor, "Only the channel's admins can remove people."));
+        }
+        let (target, _) =
+            members::get(&mut r, id, user).await?.ok_or_else(|| Error::not_found().with_message("Not a member."))?;
+        if target.via_department {
+            return Err(Error::forbidden().with_message("This person is in the channel through their department."));
+        }
+        drop(r);
+        let at = now();
+        let entry = audit_entry(
+            at,
+            Some(auth.actor.user_id),
+            "conversation.remove_member",
+            Some(("conversation", id.to_string())),
+            origin,
+            json!({ "user_id": user }),
+        );
+        self.store
+            .write(move |tx| {
+                let entry = entry.clone();
+                Box::pin(async move {
+                    if members::delete(tx, id, user).await? {
+                        emit_removed(tx, id, vec![user], at).await?;
+                        audit::record(tx, &entry).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Makes someone a channel admin, a poster (announcement channels) or a plain member.
+    pub async fn set_member_role(
+        &self,
+        auth: &Authenticated,
+        id: ConversationId,
+        user: UserId,
+        role: MemberRole,
+    ) -> Result<Member> {
+        let mut r = self.store.reader().await?;
+        let a = access(&mut r, &auth.actor, id).await?;
+        if !perm::can_manage(&auth.actor, &a.facts) || a.facts.kind.is_direct() {
+            return Err(a.deny(&auth.actor, "Only the channel's admins can change roles."));
+        }
+        if role == MemberRole::Poster && a.facts.kind != ConversationKind::Announcement {
+            return Err(Error::invalid("role", "posters exist only in announcement channels"));
+        }
+        members::get(&mut r, id, user).await?.ok_or_else(|| Error::not_found().with_message("Not a member."))?;
+        drop(r);
+        let at = now();
+        self.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let (m, _) = members::get(tx, id, user).await?.ok_or_else(Error::not_found)?;
+                    let m = Member { role, ..m };
+                    members::update(tx, id, &m).await?;
+                    emit(tx, id, &EventData::MemberUpdated { conversation_id: id, member: m.clone() }, at).await?;
+                    Ok(m)
+                })
+            })
+            .await
+    }
+
+    /// Members of a conversation the caller may read, by user id.
+    pub async fn list_members(
+        &self,
+        auth: &Authenticated,
+        id: ConversationId,
+        after: Option<UserId>,
+        limit: Option<u32>,
+    ) -> Result<Page<Member>> {
+        let limit = page_limit(limit)?;
+        let mut r = self.store.reader().await?;
+        access(&mut r, &auth.actor, id).await?;
+        let mut items = members::list(&mut r, id, after, limit + 1).await?;
+        let next_cursor = if items.len() > limit as usize {
+            items.truncate(limit as usize);
+            items.last().map(|m| m.user_id.to_string())
+        } else {
+            None
+        };
+        Ok(Page { items, next_cursor })
+    }
+
+    /// Replaces the departments whose people belong to a project or announcement channel.
+    pub async fn set_linked_departments(
+        &self,
+        auth: &Authenticated,
+        id: ConversationId,
+        links: Vec<LinkedDepartment>,
+    ) -> Result<Conversation> {
+        let mut r = self.store.reader().await?;
+        let a = access(&mut r, &auth.actor, id).await?;
+        if !perm::can_manage(&auth.actor, &a.facts) {
+            return Err(a.deny(&auth.actor, "Only the channel's admins can change its departments."));
+        }
+        if !matches!(a.facts.kind, ConversationKind::Project | ConversationKind::Announcement) {
+            return Err(Error::invalid("departments", "only project and announcement channels link departments"));
+        }
+        check_links(&mut r, &links).await?;
+        drop(r);
+        let at = now();
+        self.store
+            .write(move |tx| {
+                let links = links.clone();
+                Box::pin(async move {
+                    conversations::set_linked_departments(tx, id, &links).await?;
+                    sync_linked(tx, id, at).await?;
+                    emit_updated(tx, id, at).await
+                })
+            })
+            .await
+    }
+}

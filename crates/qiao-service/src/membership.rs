@@ -1,0 +1,232 @@
+//! Memberships that follow the department tree, and department channels.
+//!
+//! A conversation linked to departments (every department channel, and project or
+//! announcement channels that chose departments) has the active staff of those departments
+//! (and, where asked, their subtrees) as members `via_department`. Whenever people or
+//! departments change, the affected conversations are brought back in line inside the same
+//! transaction, and the changes are announced like any other membership change.
+
+use std::collections::BTreeSet;
+
+use qiao_domain::conversation::{Conversation, ConversationKind, LinkedDepartment, Member, MemberRole};
+use qiao_domain::event::{Audience, EventData};
+use qiao_domain::org::Department;
+use qiao_domain::{ConversationId, DepartmentId, Error, Millis, Result, UserId};
+use qiao_store::conversations::NewConversation;
+use qiao_store::members::new_member;
+use qiao_store::{Db, Tx, conversations, departments, members};
+
+/// Takes the conversation's next sequence number and records a conversation event with it.
+pub(crate) async fn emit(tx: &mut Tx, id: ConversationId, data: &EventData, at: Millis) -> Result<i64> {
+    let seq = conversations::next_seq(tx, id, None).await?;
+    tx.append_event(Audience::Conversation(id), Some(seq), data, at).await?;
+    Ok(seq)
+}
+
+/// Announces a conversation's new settings (taking the sequence number first, so the
+/// snapshot carries it).
+pub(crate) async fn emit_updated(tx: &mut Tx, id: ConversationId, at: Millis) -> Result<Conversation> {
+    let seq = conversations::next_seq(tx, id, None).await?;
+    let conversation = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
+    tx.append_event(
+        Audience::Conversation(id),
+        Some(seq),
+        &EventData::ConversationUpdated { conversation: conversation.clone() },
+        at,
+    )
+    .await?;
+    Ok(conversation)
+}
+
+/// Announces people added (or whose membership changed to include them).
+pub(crate) async fn emit_added(tx: &mut Tx, id: ConversationId, added: Vec<Member>, at: Millis) -> Result<()> {
+    if added.is_empty() {
+        return Ok(());
+    }
+    conversations::refresh_member_count(tx, id).await?;
+    let conversation = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
+    // Large additions (a whole department) go out in slices to keep frames small.
+    for chunk in added.chunks(1000) {
+        let data = EventData::MembersAdded { conversation: conversation.clone(), members: chunk.to_vec() };
+        emit(tx, id, &data, at).await?;
+    }
+    Ok(())
+}
+
+/// Announces people removed: to those who remain, and to each person removed.
+pub(crate) async fn emit_removed(tx: &mut Tx, id: ConversationId, removed: Vec<UserId>, at: Millis) -> Result<()> {
+    if removed.is_empty() {
+        return Ok(());
+    }
+    conversations::refresh_member_count(tx, id).await?;
+    for chunk in removed.chunks(1000) {
+        let data = EventData::MembersRemoved { conversation_id: id, user_ids: chunk.to_vec() };
+        emit(tx, id, &data, at).await?;
+    }
+    for user in removed {
+        tx.append_event(Audience::User(user), None, &EventData::ConversationRemoved { conversation_id: id }, at)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Every department a set of links covers.
+async fn covered(db: &mut dyn Db, links: &[LinkedDepartment]) -> Result<Vec<DepartmentId>> {
+    let mut out = BTreeSet::new();
+    for l in links {
+        if l.include_subdepartments {
+            out.extend(departments::subtree(db, l.department_id).await?);
+        } else {
+            out.insert(l.department_id);
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// Brings a conversation's department-derived members in line with its links.
+pub(crate) async fn sync_linked(tx: &mut Tx, id: ConversationId, at: Millis) -> Result<()> {
+    let Some(conv) = conversations::get(tx, id).await? else {
+        return Ok(());
+    };
+    let depts = covered(tx, &conv.linked_departments).await?;
+    let desired: BTreeSet<UserId> = members::staff_in_departments(tx, &depts).await?.into_iter().collect();
+    let current = members::via_department(tx, id).await?;
+    let current_ids: BTreeSet<UserId> = current.iter().map(|m| m.user_id).collect();
+
+    let mut removed = Vec::new();
+    for m in current.into_iter().filter(|m| !desired.contains(&m.user_id)) {
+        if m.direct {
+            members::update(tx, id, &Member { via_department: false, ..m }).await?;
+        } else {
+            members::delete(tx, id, m.user_id).await?;
+            removed.push(m.user_id);
+        }
+    }
+    let mut added = Vec::new();
+    for &user in desired.difference(&current_ids) {
+        match members::get(tx, id, user).await? {
+            Some((m, _)) => {
+                let m = Member { via_department: true, ..m };
+                members::update(tx, id, &m).await?;
+                added.push(m);
+            }
+            None => {
+                let m = new_member(user, MemberRole::Member, false, true, at);
+                // Newcomers start with the history read, not with thousands of unread.
+                members::insert(tx, id, &m, conv.last_seq).await?;
+                added.push(m);
+            }
+        }
+    }
+    emit_removed(tx, id, removed, at).await?;
+    emit_added(tx, id, added, at).await
+}
+
+/// Every conversation linked to these departments or any department above them.
+async fn affected(db: &mut dyn Db, changed: &[DepartmentId]) -> Result<BTreeSet<ConversationId>> {
+    let mut all = BTreeSet::new();
+    for d in changed {
+        all.extend(departments::path(db, *d).await?);
+    }
+    let all: Vec<DepartmentId> = all.into_iter().collect();
+    Ok(conversations::linked_to(db, &all).await?.into_iter().collect())
+}
+
+/// Re-syncs conversations whose linked departments cover any of `changed`. For a move,
+/// `before` lists the conversations affected before the change (see [`affected_now`]).
+pub(crate) async fn sync_for_departments(
+    tx: &mut Tx,
+    changed: &[DepartmentId],
+    before: BTreeSet<ConversationId>,
+    at: Millis,
+) -> Result<()> {
+    let mut targets = affected(tx, changed).await?;
+    targets.extend(before);
+    for c in targets {
+        sync_linked(tx, c, at).await?;
+    }
+    Ok(())
+}
+
+/// Re-syncs conversations fed by these departments (after people joined, left, moved
+/// between them, or changed role or status; the tree itself did not change).
+pub(crate) async fn sync_people(tx: &mut Tx, departments: &[DepartmentId], at: Millis) -> Result<()> {
+    sync_for_departments(tx, departments, BTreeSet::new(), at).await
+}
+
+/// The conversations `changed` departments currently feed (call before moving people or
+/// departments, and pass to [`sync_for_departments`] after).
+pub(crate) async fn affected_now(tx: &mut Tx, changed: &[DepartmentId]) -> Result<BTreeSet<ConversationId>> {
+    affected(tx, changed).await
+}
+
+/// Creates a department's channel and fills it.
+pub(crate) async fn create_department_channel(tx: &mut Tx, dept: &Department, at: Millis) -> Result<Conversation> {
+    let id = ConversationId::new();
+    let n = NewConversation {
+        id,
+        kind: ConversationKind::Department,
+        name: dept.name.clone(),
+        topic: String::new(),
+        description: String::new(),
+        department_id: Some(dept.id),
+        dm_key: None,
+        created_by: None,
+        at,
+    };
+    conversations::insert(tx, &n).await?;
+    conversations::set_linked_departments(
+        tx,
+        id,
+        &[LinkedDepartment { department_id: dept.id, include_subdepartments: true }],
+    )
+    .await?;
+    sync_linked(tx, id, at).await?;
+    conversations::get(tx, id).await?.ok_or_else(Error::not_found)
+}
+
+/// Renames a department's channel to follow the department.
+pub(crate) async fn rename_department_channel(tx: &mut Tx, dept: &Department, at: Millis) -> Result<()> {
+    let Some(id) = conversations::by_department(tx, dept.id).await? else {
+        return Ok(());
+    };
+    let Some(mut c) = conversations::get(tx, id).await? else {
+        return Ok(());
+    };
+    if c.name != dept.name {
+        c.name = dept.name.clone();
+        c.updated_at = at;
+        conversations::update(tx, &c).await?;
+        emit_updated(tx, id, at).await?;
+    }
+    Ok(())
+}
+
+/// Archives a deleted department's channel (its history stays readable by its members).
+pub(crate) async fn archive_department_channel(tx: &mut Tx, dept: DepartmentId, at: Millis) -> Result<()> {
+    let Some(id) = conversations::by_department(tx, dept).await? else {
+        return Ok(());
+    };
+    let Some(mut c) = conversations::get(tx, id).await? else {
+        return Ok(());
+    };
+    c.archived_at = Some(at);
+    c.department_id = None;
+    c.updated_at = at;
+    conversations::update(tx, &c).await?;
+    conversations::set_linked_departments(tx, id, &[]).await?;
+    emit_updated(tx, id, at).await?;
+    Ok(())
+}
+
+/// Gives every department without a channel its channel (at start-up: departments created
+/// before channels existed).
+pub(crate) async fn ensure_department_channels(tx: &mut Tx, at: Millis) -> Result<usize> {
+    let missing = conversations::departments_without_channel(tx).await?;
+    for d in &missing {
+        if let Some(dept) = departments::get(tx, *d).await? {
+            create_department_channel(tx, &dept, at).await?;
+        }
+    }
+    Ok(missing.len())
+}

@@ -1,0 +1,657 @@
+//! Messages: sending (idempotent and durable), history, editing, deleting, reactions, pins,
+//! read positions and threads.
+
+use std::collections::BTreeSet;
+
+use qiao_domain::event::{Audience, EventData};
+use qiao_domain::message::{
+    self, EMOJI_PER_MESSAGE_MAX, MENTIONS_MAX, Mentions, Message, PINS_MAX, ThreadSummary, parse_mentions,
+};
+use qiao_domain::perm::{self, ConversationFacts, MemberFacts};
+use qiao_domain::{ConversationId, DepartmentId, Error, ErrorCode, MessageId, Result, UserId};
+use qiao_store::messages::{Anchor, Edit, NewMessage};
+use qiao_store::threads::FollowedThread;
+use qiao_store::{Db, Tx, audit, conversations, departments, members, messages, threads, users};
+use serde_json::json;
+
+use crate::auth::Authenticated;
+use crate::conversations::{Access, access};
+use crate::membership::emit;
+use crate::users::page_limit;
+use crate::{Origin, Services, audit_entry, now};
+
+/// A message to send.
+#[derive(Clone, Debug, Default)]
+pub struct SendMessage {
+    pub body: String,
+    /// The client's idempotency key: sending again with the same key returns the first
+    /// message instead of creating another.
+    pub client_key: Option<String>,
+    /// Reply in this message's thread.
+    pub thread_root_id: Option<MessageId>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Sent {
+    pub message: Message,
+    /// True when the key had been used: nothing new was created.
+    pub replayed: bool,
+}
+
+/// Where a page of history starts (at most one of the three).
+#[derive(Clone, Debug, Default)]
+pub struct HistoryQuery {
+    pub before: Option<i64>,
+    pub after: Option<i64>,
+    pub around: Option<MessageId>,
+    pub limit: Option<u32>,
+}
+
+/// A page of messages in ascending order.
+#[derive(Clone, Debug)]
+pub struct History {
+    pub items: Vec<Message>,
+    pub more_before: bool,
+    pub more_after: bool,
+}
+
+/// The caller's state in a thread.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ThreadState {
+    pub root_id: MessageId,
+    pub following: bool,
+    pub read_seq: i64,
+}
+
+/// Mentions as stored on the message, and the people to notify.
+#[derive(Clone, Debug, Default)]
+struct Resolved {
+    stored: Mentions,
+    notify: Vec<UserId>,
+}
+
+/// Departments mentioned in one message, at most.
+const DEPARTMENT_MENTIONS_MAX: usize = 20;
+
+/// Rebuilds the rule facts from a membership row read inside a transaction.
+fn facts_of(
+    kind: qiao_domain::conversation::ConversationKind,
+    archived: bool,
+    member: Option<&qiao_domain::conversation::Member>,
+) -> ConversationFacts {
+    ConversationFacts {
+        kind,
+        archived,
+        member: member.map(|m| MemberFacts { role: m.role, direct: m.direct, via_department: m.via_department }),
+    }
+}
+
+fn invalid_anchor() -> Error {
+    Error::new(ErrorCode::InvalidParameter).with_message("Give at most one of before, after and around.")
+}
+
+impl Services {
+    async fn resolve_mentions(
+        &self,
+        db: &mut dyn Db,
+        auth: &Authenticated,
+        a: &Access,
+        body: &str,
+    ) -> Result<Resolved> {
+        let parsed = parse_mentions(body);
+        let mut explicit: BTreeSet<UserId> = parsed.user_ids;
+        if !parsed.usernames.is_empty() {
+            let names: Vec<String> =
+                parsed.usernames.iter().map(|n| n.to_ascii_lowercase()).take(MENTIONS_MAX).collect();
+            explicit.extend(users::ids_by_usernames(db, &names).await?);
+        }
+        let explicit: Vec<UserId> = explicit.into_iter().take(MENTIONS_MAX).collect();
+        let user_ids = members::filter_members(db, a.id, &explicit).await?;
+        let mut department_ids: Vec<DepartmentId> = Vec::new();
+        for d in parsed.department_ids.into_iter().take(DEPARTMENT_MENTIONS_MAX) {
+            if departments::get(db, d).await?.is_some() {
+                department_ids.push(d);
+            }
+        }
+        let mut notify: BTreeSet<UserId> = user_ids.iter().copied().collect();
+        if !department_ids.is_empty() {
+            // A department mention reaches everyone in the conversation from that department
+            // or below it.
+            let mut covered = BTreeSet::new();
+            for d in &department_ids {
+                covered.extend(departments::subtree(db, *d).await?);
+            }
+            let covered: Vec<DepartmentId> = covered.into_iter().collect();
+            notify.extend(members::members_in_departments(db, a.id, &covered).await?);
+        }
+        notify.remove(&auth.actor.user_id);
+        // `@channel` only where the role allows it; otherwise it stays plain text.
+        let channel = parsed.channel && perm::can_mention_everyone(&auth.actor, &a.facts);
+        Ok(Resolved { stored: Mentions { user_ids, department_ids, channel }, notify: notify.into_iter().collect() })
+    }
+
+    /// Loads a message and the caller's access to its conversation; messages in
+    /// conversations the caller may not see are `not_found`.
+    async fn message_access(&self, db: &mut dyn Db, auth: &Authenticated, id: MessageId) -> Result<(Message, Access)> {
+        let m = messages::get(db, id).await?.ok_or_else(Error::not_found)?;
+        let a = access(db, &auth.actor, m.conversation_id).await?;
+        Ok((m, a))
+    }
+
+    /// Sends a message (or a thread reply). Acknowledged only once durable; a retry with the
+    /// same `client_key` returns the original message.
+    pub async fn send_message(
+        &self,
+        auth: &Authenticated,
+        conversation: ConversationId,
+        input: SendMessage,
+    ) -> Result<Sent> {
+        let me = auth.actor.user_id;
+        let body = message::validate_body(&input.body)?;
+        let client_key = input.client_key.as_deref().map(message::validate_client_key).transpose()?;
+        let mut r = self.store.reader().await?;
+        if let Some(key) = &client_key
+            && let Some(existing) = messages::by_client_key(&mut r, me, key).await?
+        {
+            return replay(existing, conversation, &body);
+        }
+        let a = access(&mut r, &auth.actor, conversation).await?;
+        if !perm::can_post(&auth.actor, &a.facts) {
+            return Err(a.deny(
+                &auth.actor,
+                if a.member.is_none() {
+                    "Join the conversation to post in it."
+                } else {
+                    "You may not post in this conversation."
+                },
+            ));
+        }
+        let root = match input.thread_root_id {
+            Some(id) => {
+                let m = messages::get(&mut r, id).await?.filter(|m| m.conversation_id == conversation);
+                let m = m.ok_or_else(|| Error::invalid("thread_root_id", "no such message in this conversation"))?;
+                // Replying to a reply continues the same thread.
+                let root = match m.thread_root_id {
+                    Some(root) => messages::get(&mut r, root).await?.ok_or_else(Error::not_found)?,
+                    None => m,
+                };
+                if root.deleted_at.is_some() {
+                    return Err(Error::invalid("thread_root_id", "the thread's first message was deleted"));
+                }
+                Some(root)
+            }
+            None => None,
+        };
+        let resolved = self.resolve_mentions(&mut r, auth, &a, &body).await?;
+        drop(r);
+        self.message_rate.check(me)?;
+
+        let (id, at, actor) = (MessageId::new(), now(), auth.actor.clone());
+        let sent = self
+            .store
+            .write(move |tx| {
+                let (body, client_key, resolved, root, actor) =
+                    (body.clone(), client_key.clone(), resolved.clone(), root.clone(), actor.clone());
+                Box::pin(async move {
+                    if let Some(key) = &client_key
+                        && let Some(existing) = messages::by_client_key(tx, me, key).await?
+                    {
+                        return replay(existing, conversation, &body);
+                    }
+                    // Membership and archiving may have changed since the check above.
+                    let (kind, archived_at, member) =
+                        conversations::facts(tx, conversation, me).await?.ok_or_else(Error::not_found)?;
+                    if !perm::can_post(&actor, &facts_of(kind, archived_at.is_some(), member.as_ref())) {
+                        return Err(Error::forbidden().with_message("You may no longer post in this conversation."));
+                    }
+                    let seq = conversations::next_seq(tx, conversation, Some(at)).await?;
+                    let message = messages::insert(
+                        tx,
+                        &NewMessage {
+                            id,
+                            conversation_id: conversation,
+                            seq,
+                            sender_id: me,
+                            thread_root_id: root.as_ref().map(|r| r.id),
+                            body,
+                            mentions: resolved.stored.clone(),
+                            client_key,
+                            at,
+                        },
+                    )
+                    .await?;
+                    if !resolved.notify.is_empty() {
+                        messages::insert_mentions(tx, &message, &resolved.notify).await?;
+                    }
+                    let thread = match &root {
+                        Some(root) => Some(record_reply(tx, root, &message, &resolved.notify).await?),
+                        None => None,
+                    };
+                    let data = EventData::MessageCreated { message: message.clone(), thread };
+                    tx.append_event(Audience::Conversation(conversation), Some(seq), &data, at).await?;
+                    Ok(Sent { message, replayed: false })
+                })
+            })
+            .await?;
+        metrics::counter!("qiao_messages_sent_total").increment(u64::from(!sent.replayed));
+        Ok(sent)
+    }
+
+    /// One message from a conversation the caller may read.
+    pub async fn get_message(&self, auth: &Authenticated, id: MessageId) -> Result<Message> {
+        Ok(self.message_access(&mut self.store.reader().await?, auth, id).await?.0)
+    }
+
+    /// A page of a conversation's top-level messages.
+    pub async fn history(
+        &self,
+        auth: &Authenticated,
+        conversation: ConversationId,
+        q: HistoryQuery,
+    ) -> Result<History> {
+        let mut r = self.store.reader().await?;
+        access(&mut r, &auth.actor, conversation).await?;
+        let anchor = match (q.before, q.after, q.around) {
+            (None, None, None) => Anchor::Latest,
+            (Some(s), None, None) => Anchor::Before(s),
+            (None, Some(s), None) => Anchor::After(s),
+            (None, None, Some(id)) => {
+                let m = messages::get(&mut r, id).await?.filter(|m| m.conversation_id == conversation);
+                let m = m.ok_or_else(|| Error::not_found().with_message("No such message in this conversation."))?;
+                // Jumping to a reply shows its thread's root in the channel.
+                let seq = match m.thread_root_id {
+                    Some(root) => messages::get(&mut r, root).await?.map_or(m.seq, |root| root.seq),
+                    None => m.seq,
+                };
+                Anchor::Around(seq)
+            }
+            _ => return Err(invalid_anchor()),
+        };
+        let page = messages::page(&mut r, conversation, None, anchor, page_limit(q.limit)?).await?;
+        Ok(History { items: page.items, more_before: page.more_before, more_after: page.more_after })
+    }
+
+    /// A thread: its root and a page of replies (oldest first by default).
+    pub async fn thread(&self, auth: &Authenticated, root: MessageId, q: HistoryQuery) -> Result<(Message, History)> {
+        let mut r = self.store.reader().await?;
+        let (mut root, _) = self.message_access(&mut r, auth, root).await?;
+        if let Some(actual) = root.thread_root_id {
+            root = messages::get(&mut r, actual).await?.ok_or_else(Error::not_found)?;
+        }
+        let anchor = match (q.before, q.after, q.around) {
+            (None, None, None) => Anchor::After(0),
+            (Some(s), None, None) => Anchor::Before(s),
+            (None, Some(s), None) => Anchor::After(s),
+            (None, None, Some(id)) => {
+                let m = messages::get(&mut r, id).await?.filter(|m| m.thread_root_id == Some(root.id));
+                Anchor::Around(m.ok_or_else(|| Error::not_found().with_message("No such reply in this thread."))?.seq)
+            }
+            _ => return Err(invalid_anchor()),
+        };
+        let page = messages::page(&mut r, root.conversation_id, Some(root.id), anchor, page_limit(q.limit)?).await?;
+        Ok((root, History { items: page.items, more_before: page.more_before, more_after: page.more_after }))
+    }
+
+    /// Edits one's own message (earlier versions are kept for the audit log).
+    pub async fn edit_message(&self, auth: &Authenticated, id: MessageId, body: &str) -> Result<Message> {
+        let body = message::validate_body(body)?;
+        let mut r = self.store.reader().await?;
+        let (m, a) = self.message_access(&mut r, auth, id).await?;
+        if !perm::can_edit_message(&auth.actor, &a.facts, m.sender_id) {
+            return Err(a.deny(&auth.actor, "Only its author can edit a message."));
+        }
+        if m.deleted_at.is_some() {
+            return Err(Error::new(ErrorCode::Conflict).with_message("The message was deleted."));
+        }
+        if m.body == body {
+            return Ok(m);
+        }
+        let resolved = self.resolve_mentions(&mut r, auth, &a, &body).await?;
+        drop(r);
+        let (me, conversation, at) = (auth.actor.user_id, m.conversation_id, now());
+        self.store
+            .write(move |tx| {
+                let (body, resolved) = (body.clone(), resolved.clone());
+                Box::pin(async move {
+                    messages::edit(tx, id, &body, &resolved.stored, at, me).await?;
+                    messages::delete_mentions(tx, id).await?;
+                    let mut message = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    if !resolved.notify.is_empty() {
+                        messages::insert_mentions(tx, &message, &resolved.notify).await?;
+                    }
+                    let seq = conversations::next_seq(tx, conversation, None).await?;
+                    message.edited_at = Some(at);
+                    tx.append_event(
+                        Audience::Conversation(conversation),
+                        Some(seq),
+                        &EventData::MessageUpdated { message: message.clone() },
+                        at,
+                    )
+                    .await?;
+                    Ok(message)
+                })
+            })
+            .await
+    }
+
+    /// Deletes a message: its content goes, a tombstone stays. Authors delete their own;
+    /// channel and organisation admins moderate (and that is audited).
+    pub async fn delete_message(&self, auth: &Authenticated, id: MessageId, origin: &Origin) -> Result<()> {
+        let (m, a) = self.message_access(&mut self.store.reader().await?, auth, id).await?;
+        if !perm::can_delete_message(&auth.actor, &a.facts, m.sender_id) {
+            return Err(a.deny(&auth.actor, "You may not delete this message."));
+        }
+        if m.deleted_at.is_some() {
+            return Ok(());
+        }
+        let at = now();
+        let moderated = m.sender_id != auth.actor.user_id;
+        let entry = audit_entry(
+            at,
+            Some(auth.actor.user_id),
+            "message.delete_other",
+            Some(("message", id.to_string())),
+            origin,
+            json!({ "conversation_id": m.conversation_id, "sender_id": m.sender_id }),
+        );
+        let (conversation, root) = (m.conversation_id, m.thread_root_id);
+        self.store
+            .write(move |tx| {
+                let entry = entry.clone();
+                Box::pin(async move {
+                    messages::tombstone(tx, id, at).await?;
+                    if moderated {
+                        audit::record(tx, &entry).await?;
+                    }
+                    let data = EventData::MessageDeleted { message_id: id, thread_root_id: root, deleted_at: at };
+                    emit(tx, conversation, &data, at).await?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Adds the caller's reaction with `emoji`, or removes it if present. Returns whether it
+    /// was added, and the message.
+    pub async fn toggle_reaction(&self, auth: &Authenticated, id: MessageId, emoji: &str) -> Result<(bool, Message)> {
+        let emoji = message::validate_emoji(emoji)?;
+        let (m, a) = self.message_access(&mut self.store.reader().await?, auth, id).await?;
+        if !perm::can_react(&auth.actor, &a.facts) {
+            return Err(a.deny(&auth.actor, "Join the conversation to react."));
+        }
+        if m.deleted_at.is_some() {
+            return Err(Error::new(ErrorCode::Conflict).with_message("The message was deleted."));
+        }
+        self.message_rate.check(auth.actor.user_id)?;
+        let (me, conversation, at) = (auth.actor.user_id, m.conversation_id, now());
+        self.store
+            .write(move |tx| {
+                let emoji = emoji.clone();
+                Box::pin(async move {
+                    let added = if messages::remove_reaction(tx, id, &emoji, me).await? {
+                        false
+                    } else {
+                        let existing = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                        if !existing.reactions.iter().any(|r| r.emoji == emoji)
+                            && messages::emoji_count(tx, id).await? >= EMOJI_PER_MESSAGE_MAX
+                        {
+                            return Err(Error::invalid(
+                                "emoji",
+                                format!("a message takes at most {EMOJI_PER_MESSAGE_MAX} different emoji"),
+                            ));
+                        }
+                        messages::add_reaction(tx, id, &emoji, me, at).await?
+                    };
+                    let data = if added {
+                        EventData::ReactionAdded { message_id: id, emoji, user_id: me }
+                    } else {
+                        EventData::ReactionRemoved { message_id: id, emoji, user_id: me }
+                    };
+                    emit(tx, conversation, &data, at).await?;
+                    Ok((added, messages::get(tx, id).await?.ok_or_else(Error::not_found)?))
+                })
+            })
+            .await
+    }
+
+    /// Pins or unpins a message.
+    pub async fn set_pinned(&self, auth: &Authenticated, id: MessageId, pinned: bool) -> Result<Message> {
+        let (m, a) = self.message_access(&mut self.store.reader().await?, auth, id).await?;
+        if !perm::can_pin(&auth.actor, &a.facts) {
+            return Err(a.deny(&auth.actor, "You may not pin messages here."));
+        }
+        if m.deleted_at.is_some() {
+            return Err(Error::new(ErrorCode::Conflict).with_message("The message was deleted."));
+        }
+        if m.pinned_at.is_some() == pinned {
+            return Ok(m);
+        }
+        let (me, conversation, at) = (auth.actor.user_id, m.conversation_id, now());
+        self.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    if pinned && messages::count_pinned(tx, conversation).await? >= PINS_MAX {
+                        return Err(Error::new(ErrorCode::Conflict)
+                            .with_message(format!("At most {PINS_MAX} pinned messages; unpin one first.")));
+                    }
+                    messages::set_pinned(tx, id, pinned.then_some((at, me))).await?;
+                    let message = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    emit(tx, conversation, &EventData::MessageUpdated { message: message.clone() }, at).await?;
+                    Ok(message)
+                })
+            })
+            .await
+    }
+
+    /// Pinned messages of a conversation the caller may read.
+    pub async fn pins(&self, auth: &Authenticated, conversation: ConversationId) -> Result<Vec<Message>> {
+        let mut r = self.store.reader().await?;
+        access(&mut r, &auth.actor, conversation).await?;
+        messages::pinned(&mut r, conversation).await
+    }
+
+    /// Earlier versions of an edited message: for organisation administrators (the audit
+    /// trail), in conversations they may see.
+    pub async fn message_edits(&self, auth: &Authenticated, id: MessageId) -> Result<Vec<Edit>> {
+        let mut r = self.store.reader().await?;
+        self.message_access(&mut r, auth, id).await?;
+        if !auth.actor.is_org_admin() {
+            return Err(Error::forbidden().with_message("Only administrators can see earlier versions."));
+        }
+        messages::edits(&mut r, id).await
+    }
+
+    /// Marks the conversation read up to `seq` (default: everything). Positions only move
+    /// forward here; see [`Services::mark_unread`].
+    pub async fn mark_read(&self, auth: &Authenticated, conversation: ConversationId, seq: Option<i64>) -> Result<i64> {
+        if seq.is_some_and(|s| s < 0) {
+            return Err(Error::invalid("seq", "must not be negative"));
+        }
+        let a = access(&mut self.store.reader().await?, &auth.actor, conversation).await?;
+        if a.member.is_none() {
+            return Err(Error::forbidden().with_message("Join the conversation first."));
+        }
+        let (me, at) = (auth.actor.user_id, now());
+        self.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let (_, read) = members::get(tx, conversation, me).await?.ok_or_else(Error::forbidden)?;
+                    let last = conversations::get(tx, conversation).await?.ok_or_else(Error::not_found)?.last_seq;
+                    let target = seq.unwrap_or(last).min(last);
+                    if target <= read {
+                        return Ok(read);
+                    }
+                    set_read(tx, conversation, me, target, at).await?;
+                    Ok(target)
+                })
+            })
+            .await
+    }
+
+    /// Marks the conversation unread from a message on (the read position moves to just
+    /// before it).
+    pub async fn mark_unread(
+        &self,
+        auth: &Authenticated,
+        conversation: ConversationId,
+        from: MessageId,
+    ) -> Result<i64> {
+        let mut r = self.store.reader().await?;
+        let a = access(&mut r, &auth.actor, conversation).await?;
+        if a.member.is_none() {
+            return Err(Error::forbidden().with_message("Join the conversation first."));
+        }
+        let m = messages::get(&mut r, from)
+            .await?
+            .filter(|m| m.conversation_id == conversation && m.thread_root_id.is_none());
+        let m = m.ok_or_else(|| Error::invalid("message_id", "no such top-level message in this conversation"))?;
+        drop(r);
+        let (me, at, target) = (auth.actor.user_id, now(), m.seq - 1);
+        self.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    set_read(tx, conversation, me, target, at).await?;
+                    Ok(target)
+                })
+            })
+            .await
+    }
+
+    /// Follows or unfollows a thread.
+    pub async fn set_thread_following(
+        &self,
+        auth: &Authenticated,
+        root: MessageId,
+        follow: bool,
+    ) -> Result<ThreadState> {
+        let (root, a) = self.thread_access(auth, root).await?;
+        let (me, at, conversation) = (auth.actor.user_id, now(), a.id);
+        self.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let read_seq = if follow {
+                        let last = conversations::get(tx, conversation).await?.ok_or_else(Error::not_found)?.last_seq;
+                        let read = threads::read_position(tx, me, root).await?.unwrap_or(last);
+                        threads::follow(tx, me, root, conversation, read).await?;
+                        read
+                    } else {
+                        threads::unfollow(tx, me, root).await?;
+                        0
+                    };
+                    let data = EventData::ThreadState {
+                        conversation_id: conversation,
+                        root_id: root,
+                        following: follow,
+                        read_seq,
+                    };
+                    tx.append_event(Audience::User(me), None, &data, at).await?;
+                    Ok(ThreadState { root_id: root, following: follow, read_seq })
+                })
+            })
+            .await
+    }
+
+    /// Marks a thread read up to `seq` (default: everything), following it if needed.
+    pub async fn mark_thread_read(
+        &self,
+        auth: &Authenticated,
+        root: MessageId,
+        seq: Option<i64>,
+    ) -> Result<ThreadState> {
+        if seq.is_some_and(|s| s < 0) {
+            return Err(Error::invalid("seq", "must not be negative"));
+        }
+        let (root, a) = self.thread_access(auth, root).await?;
+        let (me, at, conversation) = (auth.actor.user_id, now(), a.id);
+        self.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    let last = conversations::get(tx, conversation).await?.ok_or_else(Error::not_found)?.last_seq;
+                    let target = seq.unwrap_or(last).min(last);
+                    let read = match threads::read_position(tx, me, root).await? {
+                        Some(current) if current >= target => current,
+                        Some(_) => {
+                            threads::set_read(tx, me, root, target).await?;
+                            target
+                        }
+                        None => {
+                            threads::follow(tx, me, root, conversation, target).await?;
+                            target
+                        }
+                    };
+                    let data = EventData::ThreadState {
+                        conversation_id: conversation,
+                        root_id: root,
+                        following: true,
+                        read_seq: read,
+                    };
+                    tx.append_event(Audience::User(me), None, &data, at).await?;
+                    Ok(ThreadState { root_id: root, following: true, read_seq: read })
+                })
+            })
+            .await
+    }
+
+    /// Threads the caller follows, with unread counts, most recent reply first.
+    pub async fn followed_threads(&self, auth: &Authenticated, limit: Option<u32>) -> Result<Vec<FollowedThread>> {
+        threads::followed(&mut self.store.reader().await?, auth.actor.user_id, page_limit(limit)?).await
+    }
+
+    /// A thread root the caller may take part in (as a member of its conversation).
+    async fn thread_access(&self, auth: &Authenticated, root: MessageId) -> Result<(MessageId, Access)> {
+        let mut r = self.store.reader().await?;
+        let (m, a) = self.message_access(&mut r, auth, root).await?;
+        if a.member.is_none() {
+            return Err(Error::forbidden().with_message("Join the conversation first."));
+        }
+        Ok((m.thread_root_id.unwrap_or(m.id), a))
+    }
+}
+
+/// A retried send: the original message, if the retry asks for the same thing.
+fn replay(existing: Message, conversation: ConversationId, body: &str) -> Result<Sent> {
+    if existing.conversation_id != conversation || existing.body != body {
+        return Err(Error::new(ErrorCode::Conflict)
+            .with_field("client_key")
+            .with_message("This client_key was already used for a different message; use a new key."));
+    }
+    Ok(Sent { message: existing, replayed: true })
+}
+
+/// Counts a reply on its root; the replier, a root author hearing their first reply, and
+/// anyone mentioned follow the thread.
+async fn record_reply(tx: &mut Tx, root: &Message, reply: &Message, mentioned: &[UserId]) -> Result<ThreadSummary> {
+    let at = reply.created_at;
+    let summary = messages::add_reply(tx, root.id, reply.sender_id, at).await?;
+    threads::follow(tx, reply.sender_id, root.id, root.conversation_id, reply.seq).await?;
+    let mut newly: Vec<UserId> = mentioned.to_vec();
+    if summary.reply_count == 1 && root.sender_id != reply.sender_id {
+        newly.push(root.sender_id);
+    }
+    for u in newly {
+        if threads::read_position(tx, u, root.id).await?.is_none() {
+            threads::follow(tx, u, root.id, root.conversation_id, root.seq).await?;
+            let data = EventData::ThreadState {
+                conversation_id: root.conversation_id,
+                root_id: root.id,
+                following: true,
+                read_seq: root.seq,
+            };
+            tx.append_event(Audience::User(u), None, &data, at).await?;
+        }
+    }
+    Ok(summary)
+}
+
+/// Moves a read position and tells the person's other devices.
+async fn set_read(tx: &mut Tx, conversation: ConversationId, user: UserId, seq: i64, at: i64) -> Result<()> {
+    members::set_read(tx, conversation, user, seq).await?;
+    tx.append_event(
+        Audience::User(user),
+        None,
+        &EventData::ReadUpdated { conversation_id: conversation, read_seq: seq },
+        at,
+    )
+    .await?;
+    Ok(())
+}

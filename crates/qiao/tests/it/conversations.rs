@@ -1,0 +1,382 @@
+//! Conversations over HTTP: kinds, visibility, membership, department channels.
+
+use serde_json::{Value, json};
+
+use crate::harness::{Api, TestServer, assert_error};
+
+pub async fn channel(api: &Api, kind: &str, name: &str, members: &[&str]) -> String {
+    let r = api.post("/api/v1/conversations", json!({"kind": kind, "name": name, "member_ids": members})).await;
+    assert_eq!(r.status, 201, "create {kind} {name}: {}", r.body);
+    r.body["conversation"]["id"].as_str().unwrap().to_owned()
+}
+
+fn ids(v: &Value) -> Vec<String> {
+    v["items"].as_array().unwrap().iter().map(|c| c["conversation"]["id"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn member_ids(api: &Api, conversation: &str) -> Vec<String> {
+    let r = api.get(&format!("/api/v1/conversations/{conversation}/members?limit=200")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut v: Vec<String> =
+        r.body["items"].as_array().unwrap().iter().map(|m| m["user_id"].as_str().unwrap().to_owned()).collect();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn private_channels_are_invisible_to_outsiders() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (_, alice) = owner.create_user(&srv, "alice", "member", None).await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let secret = channel(&alice, "private", "机密项目", &[]).await;
+    let public = channel(&alice, "public", "General", &[]).await;
+
+    // Outsiders get exactly the answer a nonexistent conversation gets.
+    let nowhere = "01a1fccf-0000-7000-8000-0000000000ff";
+    for id in [secret.as_str(), nowhere] {
+        for (method, path, body) in [
+            ("GET", format!("/api/v1/conversations/{id}"), None),
+            ("GET", format!("/api/v1/conversations/{id}/messages"), None),
+            ("GET", format!("/api/v1/conversations/{id}/members"), None),
+            ("POST", format!("/api/v1/conversations/{id}/join"), None),
+            ("POST", format!("/api/v1/conversations/{id}/messages"), Some(json!({"body": "hi"}))),
+            ("PATCH", format!("/api/v1/conversations/{id}"), Some(json!({"topic": "x"}))),
+        ] {
+            let r = bob.call(method.parse().unwrap(), &path, body).await;
+            assert_error(&r, 404, "not_found");
+            assert_eq!(r.body["message"], "Not found.", "{method} {path}");
+        }
+    }
+    // Not even the owner can look into it.
+    assert_error(&owner.get(&format!("/api/v1/conversations/{secret}")).await, 404, "not_found");
+
+    // A public channel can be previewed and joined, but not posted in before joining.
+    assert_eq!(bob.get(&format!("/api/v1/conversations/{public}")).await.body["me"], Value::Null);
+    assert_error(
+        &bob.post(&format!("/api/v1/conversations/{public}/messages"), json!({"body": "hi"})).await,
+        403,
+        "forbidden",
+    );
+    assert!(bob.get(&format!("/api/v1/conversations/{public}/messages")).await.status == 200);
+    let joined = bob.post_empty(&format!("/api/v1/conversations/{public}/join")).await;
+    assert_eq!(joined.body["me"]["role"], "member");
+    assert_eq!(bob.post(&format!("/api/v1/conversations/{public}/messages"), json!({"body": "hi"})).await.status, 201);
+
+    // Invited, Bob sees the private channel.
+    let r = alice.post(&format!("/api/v1/conversations/{secret}/members"), json!({"user_ids": [bob_id]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(ids(&bob.get("/api/v1/conversations").await.body).contains(&secret));
+    let browse = bob.get("/api/v1/conversations/browse").await.body;
+    assert_eq!(ids(&browse), vec![public.clone()], "only public channels are browsable");
+}
+
+#[tokio::test]
+async fn direct_messages_are_one_per_pair() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (alice_id, alice) = owner.create_user(&srv, "alice", "member", None).await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let (carol_id, _) = owner.create_user(&srv, "carol", "member", None).await;
+
+    let first = alice.post("/api/v1/conversations/dm", json!({"user_id": bob_id})).await;
+    assert_eq!(first.status, 201);
+    let again = bob.post("/api/v1/conversations/dm", json!({"user_id": alice_id})).await;
+    assert_eq!(again.status, 200, "the same DM from the other side");
+    assert_eq!(first.body["conversation"]["id"], again.body["conversation"]["id"]);
+    let mut participants: Vec<String> = again.body["conversation"]["participant_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    participants.sort();
+    let mut expected = vec![alice_id.clone(), bob_id.clone()];
+    expected.sort();
+    assert_eq!(participants, expected);
+    // Concurrent first use still yields one DM.
+    let (x, y) = tokio::join!(
+        alice.post("/api/v1/conversations/dm", json!({"user_id": carol_id})),
+        alice.post("/api/v1/conversations/dm", json!({"user_id": carol_id})),
+    );
+    assert_eq!(x.body["conversation"]["id"], y.body["conversation"]["id"]);
+    let dm = first.body["conversation"]["id"].as_str().unwrap().to_owned();
+    assert_error(&alice.post_empty(&format!("/api/v1/conversations/{dm}/leave")).await, 403, "forbidden");
+    assert_error(
+        &alice.post(&format!("/api/v1/conversations/{dm}/members"), json!({"user_ids": [carol_id]})).await,
+        403,
+        "forbidden",
+    );
+    assert_error(
+        &alice.post("/api/v1/conversations/dm", json!({"user_id": "01a1fccf-0000-7000-8000-0000000000ff"})).await,
+        422,
+        "invalid_input",
+    );
+    // A note to self.
+    let me = alice.post("/api/v1/conversations/dm", json!({"user_id": alice_id})).await;
+    assert_eq!(me.body["conversation"]["member_count"], 1);
+}
+
+#[tokio::test]
+async fn group_dms_hold_three_to_fifty() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let mut people = Vec::new();
+    for i in 0..50 {
+        let r = owner
+            .post(
+                "/api/v1/users",
+                json!({"username": format!("p{i}"), "display_name": format!("P{i}"), "password": "long-enough"}),
+            )
+            .await;
+        people.push(r.body["user"]["id"].as_str().unwrap().to_owned());
+    }
+    assert_error(
+        &owner.post("/api/v1/conversations/group", json!({"user_ids": [people[0]]})).await,
+        422,
+        "invalid_input",
+    );
+    assert_error(&owner.post("/api/v1/conversations/group", json!({"user_ids": people})).await, 422, "invalid_input");
+    let r = owner.post("/api/v1/conversations/group", json!({"user_ids": &people[..49], "name": "午餐小分队"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["conversation"]["member_count"], 50);
+    let g = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+    assert_error(
+        &owner.post(&format!("/api/v1/conversations/{g}/members"), json!({"user_ids": [people[49]]})).await,
+        422,
+        "invalid_input",
+    );
+    // Anyone in a group DM may rename it.
+    let p0 = srv.sign_in("p0", "long-enough").await;
+    assert_eq!(p0.patch(&format!("/api/v1/conversations/{g}"), json!({"name": "晚餐小分队"})).await.status, 200);
+}
+
+#[tokio::test]
+async fn announcement_channels_restrict_posting_not_reacting() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (reader_id, reader) = owner.create_user(&srv, "reader", "member", None).await;
+    let (poster_id, poster) = owner.create_user(&srv, "poster", "member", None).await;
+    assert_error(
+        &reader.post("/api/v1/conversations", json!({"kind": "announcement", "name": "News"})).await,
+        403,
+        "forbidden",
+    );
+    let news = channel(&owner, "announcement", "公司公告", &[&reader_id, &poster_id]).await;
+    let msg = owner.post(&format!("/api/v1/conversations/{news}/messages"), json!({"body": "放假通知"})).await;
+    assert_eq!(msg.status, 201);
+    let msg_id = msg.body["id"].as_str().unwrap().to_owned();
+    assert_error(
+        &reader.post(&format!("/api/v1/conversations/{news}/messages"), json!({"body": "me too"})).await,
+        403,
+        "forbidden",
+    );
+    assert_eq!(reader.post(&format!("/api/v1/messages/{msg_id}/reactions"), json!({"emoji": "👍"})).await.status, 200);
+    assert_error(&reader.put_empty(&format!("/api/v1/messages/{msg_id}/pin")).await, 403, "forbidden");
+    // Chosen posters may post.
+    let r = owner.patch(&format!("/api/v1/conversations/{news}/members/{poster_id}"), json!({"role": "poster"})).await;
+    assert_eq!(r.body["role"], "poster");
+    assert_eq!(
+        poster.post(&format!("/api/v1/conversations/{news}/messages"), json!({"body": "周报"})).await.status,
+        201
+    );
+    assert_error(
+        &owner.patch(&format!("/api/v1/conversations/{news}/members/{reader_id}"), json!({"role": "owner"})).await,
+        422,
+        "invalid_input",
+    );
+}
+
+#[tokio::test]
+async fn archiving_makes_a_channel_read_only() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (member_id, member) = owner.create_user(&srv, "mia", "member", None).await;
+    let c = channel(&owner, "public", "Old project", &[&member_id]).await;
+    let m = member.post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "last words"})).await;
+    let mid = m.body["id"].as_str().unwrap().to_owned();
+    assert_error(&member.post_empty(&format!("/api/v1/conversations/{c}/archive")).await, 403, "forbidden");
+    let r = owner.post_empty(&format!("/api/v1/conversations/{c}/archive")).await;
+    assert!(r.body["archived_at"].is_i64(), "{}", r.body);
+    assert_error(
+        &member.post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "x"})).await,
+        403,
+        "forbidden",
+    );
+    assert_error(&member.patch(&format!("/api/v1/messages/{mid}"), json!({"body": "edited"})).await, 403, "forbidden");
+    assert_error(
+        &member.post(&format!("/api/v1/messages/{mid}/reactions"), json!({"emoji": "👍"})).await,
+        403,
+        "forbidden",
+    );
+    assert_eq!(
+        member.get(&format!("/api/v1/conversations/{c}/messages")).await.body["items"].as_array().unwrap().len(),
+        1
+    );
+    let browse = member.get("/api/v1/conversations/browse").await.body;
+    assert!(ids(&browse).is_empty());
+    assert_eq!(ids(&member.get("/api/v1/conversations/browse?include_archived=true").await.body), vec![c.clone()]);
+    assert!(owner.post_empty(&format!("/api/v1/conversations/{c}/unarchive")).await.body["archived_at"].is_null());
+    assert_eq!(member.post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "back"})).await.status, 201);
+}
+
+#[tokio::test]
+async fn inviting_removing_and_leaving() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (alice_id, alice) = owner.create_user(&srv, "alice", "member", None).await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let (guest_id, guest) = owner.create_user(&srv, "partner", "guest", None).await;
+    let c = channel(&alice, "private", "Vendors", &[&bob_id]).await;
+    // Members invite; guests take part but cannot invite or create channels.
+    assert_eq!(
+        bob.post(&format!("/api/v1/conversations/{c}/members"), json!({"user_ids": [guest_id]})).await.status,
+        200
+    );
+    assert_eq!(guest.post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "你好"})).await.status, 201);
+    assert_error(
+        &guest.post(&format!("/api/v1/conversations/{c}/members"), json!({"user_ids": [alice_id]})).await,
+        403,
+        "forbidden",
+    );
+    assert_error(&guest.post("/api/v1/conversations", json!({"name": "mine"})).await, 403, "forbidden");
+    assert_error(&guest.get("/api/v1/conversations/browse").await, 403, "forbidden");
+    // Only channel admins remove others.
+    assert_error(&bob.delete(&format!("/api/v1/conversations/{c}/members/{guest_id}")).await, 403, "forbidden");
+    assert_eq!(alice.delete(&format!("/api/v1/conversations/{c}/members/{guest_id}")).await.status, 204);
+    assert_error(&guest.get(&format!("/api/v1/conversations/{c}/messages")).await, 404, "not_found");
+    assert!(guest.get("/api/v1/conversations").await.body["items"].as_array().unwrap().is_empty());
+    // Leaving.
+    assert_eq!(bob.post_empty(&format!("/api/v1/conversations/{c}/leave")).await.status, 204);
+    assert_error(&bob.get(&format!("/api/v1/conversations/{c}")).await, 404, "not_found");
+    assert_eq!(member_ids(&alice, &c).await, vec![alice_id]);
+    // Making someone an admin lets them manage.
+    let (carol_id, carol) = owner.create_user(&srv, "carol", "member", None).await;
+    alice.post(&format!("/api/v1/conversations/{c}/members"), json!({"user_ids": [carol_id], "role": "admin"})).await;
+    assert_eq!(
+        carol.patch(&format!("/api/v1/conversations/{c}"), json!({"topic": "供应商沟通"})).await.body["topic"],
+        "供应商沟通"
+    );
+}
+
+#[tokio::test]
+async fn department_channels_follow_people_and_departments() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let owner_id = owner.get("/api/v1/me").await.body["user"]["id"].as_str().unwrap().to_owned();
+    let eng = owner.create_department("研发中心", None).await;
+    let backend = owner.create_department("后端组", Some(&eng)).await;
+    let sales = owner.create_department("销售部", None).await;
+    let (dev_id, dev) = owner.create_user(&srv, "dev", "member", Some(&backend)).await;
+    let (seller_id, seller) = owner.create_user(&srv, "seller", "member", Some(&sales)).await;
+    let (guest_id, _) = owner.create_user(&srv, "visitor", "guest", Some(&backend)).await;
+
+    let channel_of = |dept: String| {
+        let owner = owner.clone();
+        async move {
+            let all = owner.get("/api/v1/departments").await;
+            assert_eq!(all.status, 200);
+            // The department channel is found through a member's conversation list.
+            let mine = owner.get("/api/v1/conversations").await.body;
+            mine["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|c| c["conversation"]["department_id"] == dept.as_str())
+                .map(|c| c["conversation"]["id"].as_str().unwrap().to_owned())
+        }
+    };
+    // The owner is in the root department: the company-wide channel.
+    let root = owner.get("/api/v1/org").await.body["root_department_id"].as_str().unwrap().to_owned();
+    let all_hands = channel_of(root.clone()).await.expect("the organisation's channel");
+    let mut everyone = vec![owner_id.clone(), dev_id.clone(), seller_id.clone()];
+    everyone.sort();
+    assert_eq!(member_ids(&owner, &all_hands).await, everyone, "guests are not added through departments");
+    let _ = guest_id;
+
+    let dev_channels = |api: Api| async move {
+        api.get("/api/v1/conversations").await.body["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["conversation"]["kind"] == "department")
+            .map(|c| c["conversation"]["name"].as_str().unwrap().to_owned())
+            .collect::<std::collections::BTreeSet<_>>()
+    };
+    let names = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<std::collections::BTreeSet<_>>();
+    assert_eq!(dev_channels(dev.clone()).await, names(&["Qiao", "研发中心", "后端组"]));
+    assert_eq!(dev_channels(seller.clone()).await, names(&["Qiao", "销售部"]));
+
+    // Moving a person moves their department channels.
+    owner.patch(&format!("/api/v1/users/{dev_id}"), json!({"primary_department_id": sales})).await;
+    assert_eq!(dev_channels(dev.clone()).await, names(&["Qiao", "销售部"]));
+    // Moving a department carries its people along.
+    owner.patch(&format!("/api/v1/users/{dev_id}"), json!({"primary_department_id": backend})).await;
+    let r = owner.patch(&format!("/api/v1/departments/{backend}"), json!({"parent_id": sales})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(dev_channels(dev.clone()).await, names(&["Qiao", "销售部", "后端组"]));
+    // Renaming follows; members through a department cannot leave.
+    owner.patch(&format!("/api/v1/departments/{backend}"), json!({"name": "平台组"})).await;
+    assert_eq!(dev_channels(dev.clone()).await, names(&["Qiao", "销售部", "平台组"]));
+    let sales_channel = dev.get("/api/v1/conversations").await.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["conversation"]["name"] == "销售部")
+        .map(|c| c["conversation"]["id"].as_str().unwrap().to_owned())
+        .unwrap();
+    assert_error(&dev.post_empty(&format!("/api/v1/conversations/{sales_channel}/leave")).await, 403, "forbidden");
+    // Disabling someone takes them out; re-enabling brings them back.
+    owner.post_empty(&format!("/api/v1/users/{seller_id}/disable")).await;
+    assert!(!member_ids(&dev, &sales_channel).await.contains(&seller_id));
+    owner.post_empty(&format!("/api/v1/users/{seller_id}/enable")).await;
+    assert!(member_ids(&dev, &sales_channel).await.contains(&seller_id));
+    // A department deleted once empty keeps its channel's history, archived.
+    let temp = owner.create_department("临时组", None).await;
+    let (t_id, t_api) = owner.create_user(&srv, "temp", "member", Some(&temp)).await;
+    assert_eq!(dev_channels(t_api.clone()).await, names(&["Qiao", "临时组"]));
+    owner.patch(&format!("/api/v1/users/{t_id}"), json!({"primary_department_id": root})).await;
+    assert_eq!(dev_channels(t_api.clone()).await, names(&["Qiao"]));
+    assert_eq!(owner.delete(&format!("/api/v1/departments/{temp}")).await.status, 204);
+}
+
+#[tokio::test]
+async fn project_channels_mix_departments_and_people() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let eng = owner.create_department("Eng", None).await;
+    let ops = owner.create_department("Ops", None).await;
+    let (a, _) = owner.create_user(&srv, "ann", "member", Some(&eng)).await;
+    let (b, _) = owner.create_user(&srv, "ben", "member", Some(&ops)).await;
+    let (c, c_api) = owner.create_user(&srv, "cat", "member", None).await;
+    let r = owner
+        .post(
+            "/api/v1/conversations",
+            json!({"kind": "project", "name": "跨部门项目", "member_ids": [c], "departments": [{"department_id": eng, "include_subdepartments": true}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let p = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+    let owner_id = owner.get("/api/v1/me").await.body["user"]["id"].as_str().unwrap().to_owned();
+    let mut expect = vec![owner_id.clone(), a.clone(), c.clone()];
+    expect.sort();
+    assert_eq!(member_ids(&owner, &p).await, expect);
+    let r = owner
+        .put(
+            &format!("/api/v1/conversations/{p}/departments"),
+            json!({"departments": [{"department_id": ops, "include_subdepartments": false}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut expect = vec![owner_id, b, c];
+    expect.sort();
+    assert_eq!(member_ids(&owner, &p).await, expect);
+    assert_error(
+        &c_api.put(&format!("/api/v1/conversations/{p}/departments"), json!({"departments": []})).await,
+        403,
+        "forbidden",
+    );
+    let plain = channel(&owner, "public", "Plain", &[]).await;
+    let r = owner.put(&format!("/api/v1/conversations/{plain}/departments"), json!({"departments": []})).await;
+    assert_error(&r, 422, "invalid_input");
+}

@@ -1,0 +1,345 @@
+//! Messages over HTTP: idempotency, order, threads, edits, deletes, reactions, pins,
+//! mentions and read state.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+
+use crate::conversations::channel;
+use crate::harness::{Api, TestServer, assert_error};
+
+async fn send(api: &Api, c: &str, body: Value) -> Value {
+    let r = api.post(&format!("/api/v1/conversations/{c}/messages"), body).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body
+}
+
+async fn my_state(api: &Api, c: &str) -> Value {
+    api.get(&format!("/api/v1/conversations/{c}")).await.body["me"].clone()
+}
+
+#[tokio::test]
+async fn retried_sends_never_duplicate() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let c = channel(&owner, "public", "General", &[]).await;
+    let body = json!({"body": "只发一次", "client_key": "0193f2c1-retry-1"});
+    let first = owner.post(&format!("/api/v1/conversations/{c}/messages"), body.clone()).await;
+    assert_eq!(first.status, 201);
+    // A retry (say after a timeout) returns the same message.
+    for _ in 0..3 {
+        let again = owner.post(&format!("/api/v1/conversations/{c}/messages"), body.clone()).await;
+        assert_eq!(again.status, 200);
+        assert_eq!(again.headers["idempotent-replayed"], "true");
+        assert_eq!(again.body["id"], first.body["id"]);
+        assert_eq!(again.body["seq"], first.body["seq"]);
+    }
+    // Concurrent retries race into the writer; still one message.
+    let key = json!({"body": "并发重试", "client_key": "0193f2c1-retry-2"});
+    let path = format!("/api/v1/conversations/{c}/messages");
+    let (a, b, d) =
+        tokio::join!(owner.post(&path, key.clone()), owner.post(&path, key.clone()), owner.post(&path, key.clone()));
+    assert_eq!(a.body["id"], b.body["id"]);
+    assert_eq!(b.body["id"], d.body["id"]);
+    assert_eq!([a.status, b.status, d.status].iter().filter(|s| **s == 201).count(), 1);
+    let history = owner.get(&path).await.body;
+    assert_eq!(history["items"].as_array().unwrap().len(), 2);
+    // Reusing a key for a different message is refused, not silently merged.
+    let r = owner.post(&path, json!({"body": "something else", "client_key": "0193f2c1-retry-1"})).await;
+    assert_error(&r, 409, "conflict");
+    assert_eq!(r.body["field"], "client_key");
+}
+
+#[tokio::test]
+async fn concurrent_senders_share_one_gap_free_order() {
+    let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| c.message_burst = 1000.0).await;
+    let owner = srv.owner().await;
+    let mut clients = vec![owner.clone()];
+    let mut ids = Vec::new();
+    for i in 0..4 {
+        let (id, api) = owner.create_user(&srv, &format!("sender{i}"), "member", None).await;
+        ids.push(id);
+        clients.push(api);
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let c = channel(&owner, "private", "Busy", &refs).await;
+    let start =
+        owner.get(&format!("/api/v1/conversations/{c}")).await.body["conversation"]["last_seq"].as_i64().unwrap();
+
+    let mut tasks = Vec::new();
+    for (n, api) in clients.iter().enumerate() {
+        let (api, c) = (api.clone(), c.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut sent = Vec::new();
+            for i in 0..25 {
+                let m = send(
+                    &api,
+                    &c,
+                    json!({"body": format!("client {n} message {i}"), "client_key": format!("k-{n}-{i}")}),
+                )
+                .await;
+                sent.push((m["seq"].as_i64().unwrap(), m["id"].as_str().unwrap().to_owned(), i));
+            }
+            sent
+        }));
+    }
+    let mut all = Vec::new();
+    for (n, t) in tasks.into_iter().enumerate() {
+        let sent = t.await.unwrap();
+        // Each client's own messages are in the order it sent them.
+        assert!(sent.windows(2).all(|w| w[0].0 < w[1].0), "client {n} out of order");
+        all.extend(sent);
+    }
+    let seqs: HashSet<i64> = all.iter().map(|(s, _, _)| *s).collect();
+    assert_eq!(seqs.len(), 125, "every message has its own sequence number");
+    assert_eq!(seqs, ((start + 1)..=(start + 125)).collect::<HashSet<i64>>(), "and they are gap-free");
+    // Everyone reads the same order back.
+    let mut history: Vec<(i64, String)> = Vec::new();
+    let mut after = start;
+    loop {
+        let page = clients[2].get(&format!("/api/v1/conversations/{c}/messages?after={after}&limit=40")).await.body;
+        for m in page["items"].as_array().unwrap() {
+            history.push((m["seq"].as_i64().unwrap(), m["id"].as_str().unwrap().to_owned()));
+        }
+        after = history.last().unwrap().0;
+        if !page["more_after"].as_bool().unwrap() {
+            break;
+        }
+    }
+    let mut expected: Vec<(i64, String)> = all.into_iter().map(|(s, id, _)| (s, id)).collect();
+    expected.sort();
+    assert_eq!(history, expected);
+}
+
+#[tokio::test]
+async fn threads_edits_and_deletes() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (alice_id, alice) = owner.create_user(&srv, "alice", "member", None).await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let c = channel(&alice, "public", "Design", &[&bob_id]).await;
+    let root = send(&alice, &c, json!({"body": "方案评审？"})).await;
+    let root_id = root["id"].as_str().unwrap().to_owned();
+    let r1 = send(&bob, &c, json!({"body": "周三可以", "thread_root_id": root_id})).await;
+    let r1_id = r1["id"].as_str().unwrap().to_owned();
+    // Replying to a reply continues the same thread.
+    let r2 = send(&alice, &c, json!({"body": "好的", "thread_root_id": r1_id})).await;
+    assert_eq!(r2["thread_root_id"], root_id.as_str());
+
+    let root_now = alice.get(&format!("/api/v1/messages/{root_id}")).await.body;
+    assert_eq!(root_now["thread"]["reply_count"], 2);
+    let mut participants: Vec<String> = root_now["thread"]["participant_ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    participants.sort();
+    let mut expect = vec![alice_id.clone(), bob_id.clone()];
+    expect.sort();
+    assert_eq!(participants, expect);
+    // Replies stay out of the channel's history and in the thread.
+    let top = alice.get(&format!("/api/v1/conversations/{c}/messages")).await.body;
+    assert_eq!(top["items"].as_array().unwrap().len(), 1);
+    let thread = bob.get(&format!("/api/v1/messages/{root_id}/thread")).await.body;
+    assert_eq!(thread["root"]["id"], root_id.as_str());
+    assert_eq!(
+        thread["items"].as_array().unwrap().iter().map(|m| m["body"].clone()).collect::<Vec<_>>(),
+        vec![json!("周三可以"), json!("好的")]
+    );
+
+    // Edit the root after the replies: marked edited, replies untouched.
+    assert_error(&bob.patch(&format!("/api/v1/messages/{root_id}"), json!({"body": "hijack"})).await, 403, "forbidden");
+    let edited =
+        alice.patch(&format!("/api/v1/messages/{root_id}"), json!({"body": "方案评审（改到周三）"})).await.body;
+    assert!(edited["edited_at"].is_i64());
+    assert_eq!(edited["thread"]["reply_count"], 2);
+    // Earlier versions are for administrators only.
+    assert_error(&alice.get(&format!("/api/v1/messages/{root_id}/edits")).await, 403, "forbidden");
+    // Delete the root: a tombstone; the thread and its replies remain.
+    assert_eq!(alice.delete(&format!("/api/v1/messages/{root_id}")).await.status, 204);
+    let dead = bob.get(&format!("/api/v1/messages/{root_id}")).await.body;
+    assert_eq!((dead["body"].as_str(), dead["deleted_at"].is_i64()), (Some(""), true));
+    assert_eq!(bob.get(&format!("/api/v1/messages/{root_id}/thread")).await.body["items"].as_array().unwrap().len(), 2);
+    assert_error(
+        &alice.patch(&format!("/api/v1/messages/{root_id}"), json!({"body": "revive"})).await,
+        409,
+        "conflict",
+    );
+    assert_error(
+        &bob.post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "late", "thread_root_id": root_id}))
+            .await,
+        422,
+        "invalid_input",
+    );
+    // Delete a reply: other members may not, its author may, and deleting twice is harmless.
+    let r2_id = r2["id"].as_str().unwrap().to_owned();
+    assert_error(&bob.delete(&format!("/api/v1/messages/{r2_id}")).await, 403, "forbidden");
+    assert_eq!(bob.delete(&format!("/api/v1/messages/{r1_id}")).await.status, 204);
+    assert_eq!(bob.delete(&format!("/api/v1/messages/{r1_id}")).await.status, 204);
+    let thread = alice.get(&format!("/api/v1/messages/{root_id}/thread")).await.body;
+    assert!(thread["items"][0]["deleted_at"].is_i64());
+    assert_eq!(thread["items"][1]["body"], "好的");
+}
+
+#[tokio::test]
+async fn reactions_pins_and_moderation() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let c = channel(&owner, "public", "Fun", &[&bob_id]).await;
+    let m = send(&bob, &c, json!({"body": "lunch?"})).await;
+    let mid = m["id"].as_str().unwrap().to_owned();
+    let add = owner.post(&format!("/api/v1/messages/{mid}/reactions"), json!({"emoji": "👍"})).await.body;
+    assert_eq!(add["added"], true);
+    bob.post(&format!("/api/v1/messages/{mid}/reactions"), json!({"emoji": "👍"})).await;
+    let both = bob.post(&format!("/api/v1/messages/{mid}/reactions"), json!({"emoji": ":tada:"})).await.body;
+    assert_eq!(both["message"]["reactions"][0]["count"], 2);
+    let removed = owner.post(&format!("/api/v1/messages/{mid}/reactions"), json!({"emoji": "👍"})).await.body;
+    assert_eq!(removed["added"], false);
+    assert_eq!(removed["message"]["reactions"][0]["count"], 1);
+    assert_error(
+        &owner.post(&format!("/api/v1/messages/{mid}/reactions"), json!({"emoji": "not an emoji"})).await,
+        422,
+        "invalid_input",
+    );
+
+    assert!(bob.put_empty(&format!("/api/v1/messages/{mid}/pin")).await.body["pinned_at"].is_i64());
+    assert_eq!(owner.get(&format!("/api/v1/conversations/{c}/pins")).await.body["items"].as_array().unwrap().len(), 1);
+    assert!(owner.delete(&format!("/api/v1/messages/{mid}/pin")).await.body["pinned_at"].is_null());
+
+    // A channel admin may delete someone else's message; it is audited.
+    assert_eq!(owner.delete(&format!("/api/v1/messages/{mid}")).await.status, 204);
+    let log = owner.get("/api/v1/audit").await.body;
+    assert!(log["items"].as_array().unwrap().iter().any(|e| e["action"] == "message.delete_other"));
+    let other = send(&owner, &c, json!({"body": "mine"})).await;
+    assert_error(&bob.delete(&format!("/api/v1/messages/{}", other["id"].as_str().unwrap())).await, 403, "forbidden");
+}
+
+#[tokio::test]
+async fn mentions_unread_counts_and_read_positions() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let eng = owner.create_department("Eng", None).await;
+    let (alice_id, alice) = owner.create_user(&srv, "alice", "member", Some(&eng)).await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let c = channel(&alice, "public", "Team", &[&bob_id]).await;
+    let c2 = bob.clone();
+
+    send(&alice, &c, json!({"body": "hello all"})).await;
+    let m2 = send(&alice, &c, json!({"body": "@bob please review"})).await;
+    assert_eq!(m2["mentions"]["user_ids"], json!([bob_id]));
+    let m3 = send(&alice, &c, json!({"body": format!("<@{bob_id}> and <@&{eng}> and `@bob` in code")})).await;
+    assert_eq!(m3["mentions"]["department_ids"], json!([eng]));
+    // `@channel` is plain text for a member; the channel's admin may use it.
+    let plain = send(&bob, &c, json!({"body": "@channel hey"})).await;
+    assert_eq!(plain["mentions"]["channel"], false);
+    let loud = send(&alice, &c, json!({"body": "@channel 开会了"})).await;
+    assert_eq!(loud["mentions"]["channel"], true);
+
+    let state = my_state(&bob, &c).await;
+    assert_eq!((state["unread_count"].as_i64(), state["mention_count"].as_i64()), (Some(4), Some(3)), "{state}");
+    let listed = c2.get("/api/v1/conversations").await.body;
+    let item =
+        listed["items"].as_array().unwrap().iter().find(|i| i["conversation"]["id"] == c.as_str()).unwrap().clone();
+    assert_eq!(item["me"]["unread_count"], 4);
+
+    // Reading up to m2 on one device clears those for every device.
+    let phone = srv.sign_in("bob", "bob-password").await;
+    let r = bob.post(&format!("/api/v1/conversations/{c}/read"), json!({"seq": m2["seq"]})).await;
+    assert_eq!(r.body["read_seq"], m2["seq"]);
+    let state = my_state(&phone, &c).await;
+    assert_eq!((state["unread_count"].as_i64(), state["mention_count"].as_i64()), (Some(2), Some(2)));
+    // Read positions never move back by accident…
+    let r = phone.post(&format!("/api/v1/conversations/{c}/read"), json!({"seq": 1})).await;
+    assert_eq!(r.body["read_seq"], m2["seq"]);
+    // …only on purpose: "mark unread from here".
+    let r = phone.post(&format!("/api/v1/conversations/{c}/unread"), json!({"message_id": m2["id"]})).await;
+    assert_eq!(r.body["read_seq"], m2["seq"].as_i64().unwrap() - 1);
+    assert_eq!(my_state(&bob, &c).await["unread_count"], 3);
+    let r = bob.post(&format!("/api/v1/conversations/{c}/read"), json!({})).await;
+    let state = my_state(&bob, &c).await;
+    assert_eq!((state["unread_count"].as_i64(), state["mention_count"].as_i64()), (Some(0), Some(0)));
+    assert_eq!(state["read_seq"], r.body["read_seq"]);
+    // Own messages never count as unread.
+    assert_eq!(my_state(&alice, &c).await["unread_count"], 1, "only Bob's one message is unread for Alice");
+    let _ = alice_id;
+}
+
+#[tokio::test]
+async fn history_pages_both_ways_and_jumps_to_a_message() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let c = channel(&owner, "public", "Log", &[]).await;
+    let mut sent = Vec::new();
+    for i in 0..30 {
+        sent.push(send(&owner, &c, json!({"body": format!("line {i}")})).await);
+    }
+    let bodies = |v: &Value| {
+        v["items"].as_array().unwrap().iter().map(|m| m["body"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    let latest = owner.get(&format!("/api/v1/conversations/{c}/messages?limit=10")).await.body;
+    assert_eq!(bodies(&latest).first().map(String::as_str), Some("line 20"));
+    assert_eq!((latest["more_before"].as_bool(), latest["more_after"].as_bool()), (Some(true), Some(false)));
+    let first_seq = latest["items"][0]["seq"].as_i64().unwrap();
+    let older = owner.get(&format!("/api/v1/conversations/{c}/messages?before={first_seq}&limit=10")).await.body;
+    assert_eq!(bodies(&older).last().map(String::as_str), Some("line 19"));
+    let target = sent[5]["id"].as_str().unwrap();
+    let around = owner.get(&format!("/api/v1/conversations/{c}/messages?around={target}&limit=5")).await.body;
+    assert_eq!(bodies(&around), vec!["line 3", "line 4", "line 5", "line 6", "line 7"]);
+    assert_error(
+        &owner.get(&format!("/api/v1/conversations/{c}/messages?before=5&after=1")).await,
+        400,
+        "invalid_parameter",
+    );
+    let other = channel(&owner, "public", "Other", &[]).await;
+    assert_error(
+        &owner.get(&format!("/api/v1/conversations/{other}/messages?around={target}")).await,
+        404,
+        "not_found",
+    );
+    // Bodies are validated.
+    let r = owner.post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "   "})).await;
+    assert_error(&r, 422, "invalid_input");
+    let r = owner.post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "长".repeat(10_001)})).await;
+    assert_error(&r, 422, "invalid_input");
+    assert!(r.body["message"].as_str().unwrap().contains("10000"));
+}
+
+#[tokio::test]
+async fn sending_too_fast_is_limited() {
+    let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| {
+        c.message_burst = 5.0;
+        c.message_rate_per_second = 0.5;
+    })
+    .await;
+    let owner = srv.owner().await;
+    let c = channel(&owner, "public", "Spam", &[]).await;
+    for i in 0..5 {
+        send(&owner, &c, json!({"body": format!("{i}")})).await;
+    }
+    let r = owner.post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "one too many"})).await;
+    assert_error(&r, 429, "rate_limited");
+    assert!(r.headers.contains_key("retry-after"));
+}
+
+#[tokio::test]
+async fn threads_can_be_followed_and_read() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let c = channel(&owner, "public", "Q&A", &[&bob_id]).await;
+    let root = send(&owner, &c, json!({"body": "question"})).await;
+    let rid = root["id"].as_str().unwrap().to_owned();
+    send(&bob, &c, json!({"body": "answer 1", "thread_root_id": rid})).await;
+    // The root's author follows the thread once it has replies.
+    let threads = owner.get("/api/v1/threads").await.body;
+    assert_eq!(threads["items"][0]["root_id"], rid.as_str());
+    assert_eq!(threads["items"][0]["unread_count"], 1);
+    let st = owner.post(&format!("/api/v1/messages/{rid}/thread/read"), json!({})).await.body;
+    assert_eq!(st["following"], true);
+    assert_eq!(owner.get("/api/v1/threads").await.body["items"][0]["unread_count"], 0);
+    assert_eq!(owner.delete(&format!("/api/v1/messages/{rid}/thread/follow")).await.body["following"], false);
+    assert!(owner.get("/api/v1/threads").await.body["items"].as_array().unwrap().is_empty());
+    assert_eq!(owner.put_empty(&format!("/api/v1/messages/{rid}/thread/follow")).await.body["following"], true);
+}
