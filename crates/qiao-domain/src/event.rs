@@ -161,6 +161,8 @@ pub struct Event {
     pub seq: Option<i64>,
     /// The encoded [`EventFrame`] (UTF-8 JSON), shared by every recipient.
     pub frame: Bytes,
+    /// The same event, typed, for in-process consumers (caches, the search indexer).
+    pub data: std::sync::Arc<EventData>,
 }
 
 /// Encodes the frame of an event at `pos` (UTF-8 JSON).

@@ -222,28 +222,40 @@ impl Services {
     /// expired or revoked tokens and for disabled accounts.
     pub async fn authenticate(&self, token: &str) -> Result<Authenticated> {
         let at = now();
-        let mut r = self.store.reader().await?;
-        let session = sessions::by_token_hash(&mut r, &token_hash(token))
-            .await?
-            .filter(|s| s.expires_at > at)
-            .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
-        let user = users::get(&mut r, session.user_id)
-            .await?
-            .filter(|u| u.status == UserStatus::Active)
-            .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
-        drop(r);
-        if at - session.last_used_at >= TOUCH_EVERY {
+        let hash = token_hash(token);
+        let auth = match self.sessions.get(&hash) {
+            Some(auth) => auth,
+            None => {
+                let epoch = self.sessions.epoch();
+                let mut r = self.store.reader().await?;
+                let session = sessions::by_token_hash(&mut r, &hash)
+                    .await?
+                    .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
+                let user = users::get(&mut r, session.user_id)
+                    .await?
+                    .filter(|u| u.status == UserStatus::Active)
+                    .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
+                let auth = Authenticated { actor: actor_of(&user), user, session };
+                self.sessions.put(hash.clone(), auth.clone(), epoch);
+                auth
+            }
+        };
+        if auth.session.expires_at <= at {
+            return Err(Error::new(ErrorCode::Unauthenticated));
+        }
+        if at - auth.session.last_used_at >= TOUCH_EVERY {
             // Slide the expiry in the background: a request should not wait for an fsync
             // just because it was made.
             let store = self.store.clone();
-            let (id, expires_at) = (session.id, at + millis(self.config.session_idle_ttl));
+            let (id, expires_at) = (auth.session.id, at + millis(self.config.session_idle_ttl));
+            self.sessions.touched(&hash, at, expires_at);
             tokio::spawn(async move {
                 if let Err(e) = store.write(move |tx| Box::pin(sessions::touch(tx, id, at, expires_at))).await {
                     tracing::warn!(error = %e, "could not record session use");
                 }
             });
         }
-        Ok(Authenticated { actor: actor_of(&user), user, session })
+        Ok(auth)
     }
 
     /// Ends the current session.
@@ -333,7 +345,7 @@ impl Services {
             return Err(Error::invalid("new_password", "must differ from the current password"));
         }
         let hash = self.passwords.hash(new).await?;
-        let (user, keep) = (auth.user.id, auth.session.id);
+        let (user, keep, was_required) = (auth.user.id, auth.session.id, auth.user.must_change_password);
         let entry =
             audit_entry(at, Some(user), "auth.password_change", Some(("user", user.to_string())), origin, json!({}));
         self.store
@@ -342,6 +354,12 @@ impl Services {
                 Box::pin(async move {
                     users::set_password(tx, user, &hash, false, at).await?;
                     end_sessions(tx, user, Some(keep), at).await?;
+                    if was_required {
+                        // `must_change_password` is part of the profile (and of cached sessions).
+                        let changed =
+                            users::get(tx, user).await?.ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
+                        crate::emit_user(tx, &changed, false, at).await?;
+                    }
                     audit::record(tx, &entry).await
                 })
             })

@@ -16,6 +16,7 @@ use qiao_store::members::new_member;
 use qiao_store::{Db, audit, conversations, departments, members, users};
 use serde_json::json;
 
+use crate::access_cache::Facts;
 use crate::auth::Authenticated;
 use crate::membership::{emit, emit_added, emit_removed, emit_updated, sync_linked};
 use crate::users::{Page, page_limit};
@@ -64,10 +65,7 @@ impl Access {
     }
 }
 
-/// Loads what the rules need; a conversation the actor may not see is `not_found`.
-pub(crate) async fn access(db: &mut dyn Db, actor: &Actor, id: ConversationId) -> Result<Access> {
-    let (kind, archived_at, member) =
-        conversations::facts(db, id, actor.user_id).await?.ok_or_else(Error::not_found)?;
+fn access_from(actor: &Actor, id: ConversationId, (kind, archived_at, member): Facts) -> Result<Access> {
     let facts = ConversationFacts {
         kind,
         archived: archived_at.is_some(),
@@ -81,6 +79,28 @@ pub(crate) async fn access(db: &mut dyn Db, actor: &Actor, id: ConversationId) -
         return Err(Error::not_found());
     }
     Ok(Access { id, facts, member })
+}
+
+impl Services {
+    /// Loads what the rules need (from the cache when it can); a conversation the actor may
+    /// not see is `not_found`.
+    pub(crate) async fn access(&self, db: &mut dyn Db, actor: &Actor, id: ConversationId) -> Result<Access> {
+        if let Some(facts) = self.access.get(id, actor.user_id) {
+            return access_from(actor, id, facts);
+        }
+        let epoch = self.access.epoch();
+        let facts = conversations::facts(db, id, actor.user_id).await?.ok_or_else(Error::not_found)?;
+        self.access.put(id, actor.user_id, facts.clone(), epoch);
+        access_from(actor, id, facts)
+    }
+
+    /// Like [`Services::access`], taking a read connection only when the cache misses.
+    pub(crate) async fn access_cached(&self, actor: &Actor, id: ConversationId) -> Result<Access> {
+        match self.access.get(id, actor.user_id) {
+            Some(facts) => access_from(actor, id, facts),
+            None => self.access(&mut self.store.reader().await?, actor, id).await,
+        }
+    }
 }
 
 /// Active accounts among `ids` (all must exist and be active).
@@ -358,7 +378,7 @@ impl Services {
     /// One conversation the caller may see.
     pub async fn get_conversation(&self, auth: &Authenticated, id: ConversationId) -> Result<ConversationView> {
         let mut r = self.store.reader().await?;
-        access(&mut r, &auth.actor, id).await?;
+        self.access(&mut r, &auth.actor, id).await?;
         self.view(&mut r, id, auth.actor.user_id).await
     }
 
@@ -369,7 +389,7 @@ impl Services {
         id: ConversationId,
         patch: ConversationPatch,
     ) -> Result<Conversation> {
-        let a = access(&mut self.store.reader().await?, &auth.actor, id).await?;
+        let a = self.access(&mut self.store.reader().await?, &auth.actor, id).await?;
         if !perm::can_manage(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "Only the channel's admins can change it."));
         }
@@ -417,7 +437,7 @@ impl Services {
         archived: bool,
         origin: &Origin,
     ) -> Result<Conversation> {
-        let a = access(&mut self.store.reader().await?, &auth.actor, id).await?;
+        let a = self.access(&mut self.store.reader().await?, &auth.actor, id).await?;
         if !perm::can_archive(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "Only the channel's admins can archive it."));
         }
@@ -455,7 +475,7 @@ impl Services {
     /// Joins a public channel.
     pub async fn join(&self, auth: &Authenticated, id: ConversationId) -> Result<ConversationView> {
         let me = auth.actor.user_id;
-        let a = access(&mut self.store.reader().await?, &auth.actor, id).await?;
+        let a = self.access(&mut self.store.reader().await?, &auth.actor, id).await?;
         if a.member.is_some() {
             return self.view(&mut self.store.reader().await?, id, me).await;
         }
@@ -482,7 +502,7 @@ impl Services {
     /// Leaves a conversation.
     pub async fn leave(&self, auth: &Authenticated, id: ConversationId) -> Result<()> {
         let me = auth.actor.user_id;
-        let a = access(&mut self.store.reader().await?, &auth.actor, id).await?;
+        let a = self.access(&mut self.store.reader().await?, &auth.actor, id).await?;
         if a.member.is_none() {
             return Err(Error::not_found().with_message("You are not in this conversation."));
         }
@@ -515,7 +535,7 @@ impl Services {
         role: Option<MemberRole>,
     ) -> Result<Vec<Member>> {
         let mut r = self.store.reader().await?;
-        let a = access(&mut r, &auth.actor, id).await?;
+        let a = self.access(&mut r, &auth.actor, id).await?;
         if !perm::can_invite(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "You may not add people to this conversation."));
         }
@@ -579,7 +599,7 @@ impl Services {
             return self.leave(auth, id).await;
         }
         let mut r = self.store.reader().await?;
-        let a = access(&mut r, &auth.actor, id).await?;
+        let a = self.access(&mut r, &auth.actor, id).await?;
         if !perm::can_remove_member(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "Only the channel's admins can remove people."));
         }
@@ -621,7 +641,7 @@ impl Services {
         role: MemberRole,
     ) -> Result<Member> {
         let mut r = self.store.reader().await?;
-        let a = access(&mut r, &auth.actor, id).await?;
+        let a = self.access(&mut r, &auth.actor, id).await?;
         if !perm::can_manage(&auth.actor, &a.facts) || a.facts.kind.is_direct() {
             return Err(a.deny(&auth.actor, "Only the channel's admins can change roles."));
         }
@@ -654,7 +674,7 @@ impl Services {
     ) -> Result<Page<Member>> {
         let limit = page_limit(limit)?;
         let mut r = self.store.reader().await?;
-        access(&mut r, &auth.actor, id).await?;
+        self.access(&mut r, &auth.actor, id).await?;
         let mut items = members::list(&mut r, id, after, limit + 1).await?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);
@@ -673,7 +693,7 @@ impl Services {
         links: Vec<LinkedDepartment>,
     ) -> Result<Conversation> {
         let mut r = self.store.reader().await?;
-        let a = access(&mut r, &auth.actor, id).await?;
+        let a = self.access(&mut r, &auth.actor, id).await?;
         if !perm::can_manage(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "Only the channel's admins can change its departments."));
         }

@@ -6,6 +6,7 @@
 //! Handlers in `qiao-api` stay thin: they parse, call one function here, and shape the
 //! answer.
 
+pub mod access_cache;
 pub mod auth;
 pub mod conversations;
 pub mod crypto;
@@ -15,6 +16,7 @@ mod membership;
 pub mod messages;
 pub mod org;
 pub mod ratelimit;
+pub mod session_cache;
 pub mod setup;
 pub mod throttle;
 pub mod users;
@@ -83,11 +85,26 @@ pub struct Services {
     pub passwords: crypto::PasswordHasher,
     pub throttle: Arc<throttle::LoginThrottle>,
     pub message_rate: Arc<ratelimit::RateLimiter>,
+    pub sessions: Arc<session_cache::SessionCache>,
+    pub access: Arc<access_cache::AccessCache>,
+    /// Where committed events go (the store's writer publishes into it).
+    pub hub: qiao_bus::Hub,
 }
 
 impl Services {
-    pub fn new(store: Store, config: ServiceConfig) -> Services {
+    /// `hub` must be the hub the store publishes committed events into.
+    pub fn new(store: Store, hub: qiao_bus::Hub, config: ServiceConfig) -> Services {
+        let sessions = Arc::new(session_cache::SessionCache::new(Duration::from_secs(60), 100_000));
+        let access = Arc::new(access_cache::AccessCache::new(200_000));
+        let (s, a) = (sessions.clone(), access.clone());
+        hub.observe(Arc::new(move |events| {
+            s.observe(events);
+            a.observe(events);
+        }));
         Services {
+            sessions,
+            access,
+            hub,
             passwords: crypto::PasswordHasher::new(config.password.clone()),
             throttle: Arc::new(throttle::LoginThrottle::new(config.throttle.clone())),
             message_rate: Arc::new(ratelimit::RateLimiter::new(config.message_rate)),

@@ -217,6 +217,19 @@ impl Store {
         out.downcast::<T>().map(|b| *b).map_err(|_| Error::internal("writer returned an unexpected type"))
     }
 
+    /// Sends a plain message (no thread): stored at its conversation's next sequence number
+    /// if the sender is still a member and the conversation open (`None` otherwise), with its
+    /// `message.created` event. Consecutive sends share one statement in the group commit.
+    pub async fn send(&self, draft: messages::NewMessage) -> Result<Option<qiao_domain::message::Message>> {
+        let (reply, answer) = oneshot::channel();
+        self.inner
+            .writer
+            .send(writer::Msg::Job(writer::Job::Send { draft, reply }))
+            .await
+            .map_err(|_| Error::unavailable("the store is shutting down"))?;
+        answer.await.map_err(|_| Error::unavailable("the writer stopped"))?
+    }
+
     /// Checks that the database answers and the writer is running.
     pub async fn ping(&self) -> Result<()> {
         if self.inner.writer.is_closed() {

@@ -171,6 +171,130 @@ pub async fn insert(db: &mut dyn Db, n: &NewMessage) -> Result<Message> {
     })
 }
 
+/// Inserts a message at its conversation's next sequence number, only if the sender is
+/// still a member and the conversation is open; `None` otherwise. One statement (the
+/// `messages_advance_seq` trigger moves the conversation's `last_seq`); `n.seq` is ignored.
+pub async fn insert_next(db: &mut dyn Db, n: &NewMessage) -> Result<Option<Message>> {
+    let mentions = serde_json::to_string(&n.mentions).map_err(Error::internal)?;
+    let row = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, (i64,)>(
+            "INSERT INTO messages (id, conversation_id, seq, sender_id, thread_root_id, body, mentions, mentions_channel, \
+             client_key, created_at) \
+             SELECT $1, c.id, c.last_seq + 1, $3, $4, $5, $6, $7, $8, $9 FROM conversations c \
+             WHERE c.id = $2 AND c.archived_at IS NULL \
+               AND EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = c.id AND m.user_id = $3) \
+             RETURNING seq"
+        )
+        .bind(n.id.0)
+        .bind(n.conversation_id.0)
+        .bind(n.sender_id.0)
+        .bind(n.thread_root_id.map(|r| r.0))
+        .bind(&n.body)
+        .bind(mentions)
+        .bind(n.mentions.channel)
+        .bind(&n.client_key)
+        .bind(n.at)
+    )?;
+    Ok(row.map(|(seq,)| Message {
+        id: n.id,
+        conversation_id: n.conversation_id,
+        seq,
+        sender_id: n.sender_id,
+        thread_root_id: n.thread_root_id,
+        body: n.body.clone(),
+        mentions: n.mentions.clone(),
+        client_key: n.client_key.clone(),
+        created_at: n.at,
+        edited_at: None,
+        deleted_at: None,
+        pinned_at: None,
+        pinned_by: None,
+        reactions: Vec::new(),
+        thread: None,
+    }))
+}
+
+/// Inserts plain messages (no thread) in a few multi-row statements: each at its
+/// conversation's next sequence number, in the given order, and only if its sender is still
+/// a member and the conversation open (`None` for those that were not). The group-commit
+/// path for sends: one statement for many messages.
+pub async fn insert_many(db: &mut dyn Db, drafts: &[&NewMessage]) -> Result<Vec<Option<Message>>> {
+    let mut out: Vec<Option<Message>> = Vec::with_capacity(drafts.len());
+    let mut rest = drafts;
+    while !rest.is_empty() {
+        // Fixed chunk sizes keep the number of distinct prepared statements small.
+        let n = [64, 16, 4, 1].into_iter().find(|n| *n <= rest.len()).unwrap_or(1);
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        let rows: Vec<String> = (0..n)
+            .map(|i| {
+                let b = i * 9;
+                let p: Vec<String> = (1..=9).map(|k| format!("${}", b + k)).collect();
+                format!("({})", p.join(", "))
+            })
+            .collect();
+        // Only numbered placeholders are spliced in. The CTE is materialised so that every
+        // row is numbered from the sequence as it was before this statement's inserts.
+        let sql = format!(
+            "WITH v (ord, id, conversation_id, sender_id, body, mentions, mentions_channel, client_key, created_at) \
+             AS (VALUES {}), \
+             s AS MATERIALIZED (SELECT v.id, v.conversation_id, \
+                 c.last_seq + ROW_NUMBER() OVER (PARTITION BY v.conversation_id ORDER BY v.ord) AS seq, \
+                 v.sender_id, v.body, v.mentions, v.mentions_channel, v.client_key, v.created_at \
+               FROM v JOIN conversations c ON c.id = v.conversation_id \
+               WHERE c.archived_at IS NULL \
+                 AND EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = v.conversation_id AND m.user_id = v.sender_id)) \
+             INSERT INTO messages (id, conversation_id, seq, sender_id, body, mentions, mentions_channel, client_key, created_at) \
+             SELECT id, conversation_id, seq, sender_id, body, mentions, mentions_channel, client_key, created_at FROM s \
+             RETURNING id, seq",
+            rows.join(", ")
+        );
+        let mut encoded = Vec::with_capacity(chunk.len());
+        for d in chunk {
+            encoded.push(serde_json::to_string(&d.mentions).map_err(Error::internal)?);
+        }
+        let stored = q!(db, fetch_all, {
+            let mut query = sqlx::query_as::<_, (Uuid, i64)>(AssertSqlSafe(sql.clone()));
+            for (i, (d, mentions)) in chunk.iter().zip(&encoded).enumerate() {
+                query = query
+                    .bind(i as i64)
+                    .bind(d.id.0)
+                    .bind(d.conversation_id.0)
+                    .bind(d.sender_id.0)
+                    .bind(&d.body)
+                    .bind(mentions.as_str())
+                    .bind(d.mentions.channel)
+                    .bind(&d.client_key)
+                    .bind(d.at);
+            }
+            query
+        })?;
+        let seqs: HashMap<Uuid, i64> = stored.into_iter().collect();
+        out.extend(chunk.iter().map(|d| {
+            seqs.get(&d.id.0).map(|&seq| Message {
+                id: d.id,
+                conversation_id: d.conversation_id,
+                seq,
+                sender_id: d.sender_id,
+                thread_root_id: None,
+                body: d.body.clone(),
+                mentions: d.mentions.clone(),
+                client_key: d.client_key.clone(),
+                created_at: d.at,
+                edited_at: None,
+                deleted_at: None,
+                pinned_at: None,
+                pinned_by: None,
+                reactions: Vec::new(),
+                thread: None,
+            })
+        }));
+    }
+    Ok(out)
+}
+
 pub async fn get(db: &mut dyn Db, id: MessageId) -> Result<Option<Message>> {
     let row = q!(
         db,

@@ -13,15 +13,17 @@ type Source = (i64, &'static str, &'static str);
 const SQLITE: &[Source] = &[
     (1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql")),
     (2, "messaging", include_str!("../migrations/sqlite/0002_messaging.sql")),
+    (3, "message_seq_trigger", include_str!("../migrations/sqlite/0003_message_seq_trigger.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
     (1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql")),
     (2, "messaging", include_str!("../migrations/postgres/0002_messaging.sql")),
+    (3, "message_seq_trigger", include_str!("../migrations/postgres/0003_message_seq_trigger.sql")),
 ];
 
 /// The schema versions this build knows, in order.
-pub const MIGRATION_VERSIONS: &[i64] = &[1, 2];
+pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources

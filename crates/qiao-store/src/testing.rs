@@ -43,15 +43,17 @@ impl TestDb {
             assert!(!required, "{REQUIRE_POSTGRES_ENV} is set but {POSTGRES_ENV} is not");
             return None;
         };
+        Some(Self::postgres_on(&admin_url).await.expect("create a database on the PostgreSQL test server"))
+    }
+
+    /// A new, empty database on the server an admin URL points to.
+    pub async fn postgres_on(admin_url: &str) -> Result<TestDb, sqlx::Error> {
         let name = format!("qiao_t_{}", uuid::Uuid::now_v7().simple());
-        let opts = PgConnectOptions::from_str(&admin_url).expect("QIAO_TEST_POSTGRES_URL is not a valid URL");
-        let mut admin = opts.connect().await.expect("connect to the PostgreSQL test server");
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&mut admin)
-            .await
-            .expect("create a test database");
+        let opts = PgConnectOptions::from_str(admin_url)?;
+        let mut admin = opts.connect().await?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut admin).await?;
         let _ = admin.close().await;
-        Some(TestDb { url: with_database(&admin_url, &name), dir: None })
+        Ok(TestDb { url: with_database(admin_url, &name), dir: None })
     }
 }
 

@@ -14,6 +14,7 @@ use std::str::FromStr;
 use std::time::Instant;
 
 use qiao_domain::event::{Audience, Event, EventData, encode_frame};
+use qiao_domain::message::Message;
 use qiao_domain::{Error, Millis, Result};
 use sqlx::postgres::PgConnectOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
@@ -21,6 +22,7 @@ use sqlx::{ConnectOptions, Connection, PgConnection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::conn::{Conn, Db, exec, q};
+use crate::messages::{self, NewMessage};
 use crate::{Engine, EventSink};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -28,9 +30,11 @@ pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 type Output = Box<dyn Any + Send>;
 type Op = Box<dyn for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, Result<Output>> + Send + Sync>;
 
-pub(crate) struct Job {
-    op: Op,
-    reply: oneshot::Sender<Result<Output>>,
+/// Queued work: a general operation, or a plain message send (data, so that consecutive
+/// sends can be written with one multi-row statement).
+pub(crate) enum Job {
+    Op { op: Op, reply: oneshot::Sender<Result<Output>> },
+    Send { draft: NewMessage, reply: oneshot::Sender<Result<Option<Message>>> },
 }
 
 impl Job {
@@ -39,8 +43,25 @@ impl Job {
         T: Send + 'static,
         F: for<'t> Fn(&'t mut Tx) -> BoxFuture<'t, Result<T>> + Send + Sync + 'static,
     {
-        Job { op: erase(op), reply }
+        Job::Op { op: erase(op), reply }
     }
+
+    fn fail(self, e: Error) {
+        match self {
+            Job::Op { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+            Job::Send { reply, .. } => {
+                let _ = reply.send(Err(e));
+            }
+        }
+    }
+}
+
+/// What a job produced, held until the commit.
+enum Done {
+    Op(Output),
+    Send(Option<Box<Message>>),
 }
 
 fn erase<T, F>(op: F) -> Op
@@ -98,7 +119,8 @@ pub struct Tx {
     base_pos: i64,
     /// Position of the last event appended so far.
     pos: i64,
-    events: Vec<Event>,
+    /// Events appended so far, with their commit time; logged at commit.
+    events: Vec<(Event, Millis)>,
 }
 
 impl Db for Tx {
@@ -122,29 +144,66 @@ impl Tx {
     ) -> Result<i64> {
         let pos = self.pos + 1;
         let frame = encode_frame(pos, at, &audience, seq, data);
-        let (conversation_id, user_id) = match audience {
-            Audience::Conversation(c) => (Some(c.0), None),
-            Audience::User(u) => (None, Some(u.0)),
-            Audience::Staff | Audience::Everyone => (None, None),
-        };
-        exec!(
-            self,
-            sqlx::query(
-                "INSERT INTO events (pos, audience, conversation_id, user_id, seq, kind, frame, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            )
-            .bind(pos)
-            .bind(audience.kind())
-            .bind(conversation_id)
-            .bind(user_id)
-            .bind(seq)
-            .bind(data.name())
-            .bind(frame.as_str())
-            .bind(at)
-        )?;
         self.pos = pos;
-        self.events.push(Event { pos, audience, seq, frame: frame.into() });
+        // Written to the log in one multi-row insert just before the commit.
+        let event = Event { pos, audience, seq, frame: frame.into(), data: std::sync::Arc::new(data.clone()) };
+        self.events.push((event, at));
         Ok(pos)
+    }
+
+    /// Writes the transaction's events to the log, a few multi-row inserts for the lot.
+    async fn flush_events(&mut self) -> Result<()> {
+        let events = std::mem::take(&mut self.events);
+        let mut rest: &[(Event, Millis)] = &events;
+        while !rest.is_empty() {
+            // Fixed chunk sizes keep the number of distinct prepared statements small.
+            let n = [64, 16, 4, 1].into_iter().find(|n| *n <= rest.len()).unwrap_or(1);
+            let (chunk, tail) = rest.split_at(n);
+            rest = tail;
+            let values: Vec<String> = (0..n)
+                .map(|i| {
+                    let b = i * 8;
+                    format!(
+                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                        b + 1,
+                        b + 2,
+                        b + 3,
+                        b + 4,
+                        b + 5,
+                        b + 6,
+                        b + 7,
+                        b + 8
+                    )
+                })
+                .collect();
+            // Only numbered placeholders are spliced in.
+            let sql = format!(
+                "INSERT INTO events (pos, audience, conversation_id, user_id, seq, kind, frame, created_at) VALUES {}",
+                values.join(", ")
+            );
+            exec!(self, {
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
+                for (e, at) in chunk {
+                    let (conversation_id, user_id) = match e.audience {
+                        Audience::Conversation(c) => (Some(c.0), None),
+                        Audience::User(u) => (None, Some(u.0)),
+                        Audience::Staff | Audience::Everyone => (None, None),
+                    };
+                    query = query
+                        .bind(e.pos)
+                        .bind(e.audience.kind())
+                        .bind(conversation_id)
+                        .bind(user_id)
+                        .bind(e.seq)
+                        .bind(e.data.name())
+                        .bind(std::str::from_utf8(&e.frame).unwrap_or_default())
+                        .bind(*at);
+                }
+                query
+            })?;
+        }
+        self.events = events;
+        Ok(())
     }
 
     async fn begin(mut conn: WriterConn) -> std::result::Result<Tx, (WriterConn, Error)> {
@@ -177,6 +236,11 @@ impl Tx {
 
     async fn commit(mut self) -> std::result::Result<(WriterConn, Vec<Event>), (WriterConn, Error)> {
         if self.pos != self.base_pos {
+            if let Err(e) = self.flush_events().await {
+                return match self.rollback().await {
+                    Ok(conn) | Err(conn) => Err((conn, e)),
+                };
+            }
             let pos = self.pos;
             if let Err(e) = exec!(&mut self, sqlx::query("UPDATE stream_head SET pos = $1 WHERE id = 1").bind(pos)) {
                 return match self.rollback().await {
@@ -189,7 +253,7 @@ impl Tx {
             WriterConn::Pg(c) => sqlx::raw_sql("COMMIT").execute(c).await.map(drop),
         };
         match result {
-            Ok(_) => Ok((self.conn, self.events)),
+            Ok(_) => Ok((self.conn, self.events.into_iter().map(|(e, _)| e).collect())),
             Err(e) => {
                 let e = crate::db_err(e);
                 match self.rollback().await {
@@ -250,9 +314,7 @@ impl Writer {
         rx.close();
         while let Ok(msg) = rx.try_recv() {
             match msg {
-                Msg::Job(j) => {
-                    let _ = j.reply.send(Err(Error::unavailable("the store is shutting down")));
-                }
+                Msg::Job(j) => j.fail(Error::unavailable("the store is shutting down")),
                 Msg::Close(done) => {
                     let _ = done.send(());
                 }
@@ -279,6 +341,8 @@ impl Writer {
     async fn run_batch(&mut self, mut jobs: Vec<Job>) {
         let started = Instant::now();
         metrics::histogram!("qiao_store_batch_ops").record(jobs.len() as f64);
+        // Consecutive sends share one statement until that fails; then they go one by one.
+        let mut grouped = true;
         while !jobs.is_empty() {
             let conn = match self.connection().await {
                 Ok(c) => c,
@@ -291,17 +355,7 @@ impl Writer {
                     return fail_all(jobs, &e);
                 }
             };
-            let mut outputs = Vec::with_capacity(jobs.len());
-            let mut failed = None;
-            for (i, job) in jobs.iter().enumerate() {
-                match (job.op)(&mut tx).await {
-                    Ok(out) => outputs.push(out),
-                    Err(e) => {
-                        failed = Some((i, e));
-                        break;
-                    }
-                }
-            }
+            let (outputs, failed) = run_jobs(&mut tx, &jobs, grouped).await;
             match failed {
                 None => match tx.commit().await {
                     Ok((conn, events)) => {
@@ -310,7 +364,15 @@ impl Writer {
                             (self.sink)(events);
                         }
                         for (job, out) in jobs.into_iter().zip(outputs) {
-                            let _ = job.reply.send(Ok(out));
+                            match (job, out) {
+                                (Job::Op { reply, .. }, Done::Op(out)) => {
+                                    let _ = reply.send(Ok(out));
+                                }
+                                (Job::Send { reply, .. }, Done::Send(message)) => {
+                                    let _ = reply.send(Ok(message.map(|m| *m)));
+                                }
+                                (job, _) => job.fail(Error::internal("writer result mismatch")),
+                            }
                         }
                         metrics::histogram!("qiao_store_commit_seconds").record(started.elapsed().as_secs_f64());
                         return;
@@ -321,28 +383,91 @@ impl Writer {
                         return fail_all(jobs, &e);
                     }
                 },
-                Some((i, e)) => {
+                Some(failure) => {
                     match tx.rollback().await {
                         Ok(conn) => self.conn = Some(conn),
                         Err(_broken) => {}
                     }
-                    let job = jobs.remove(i);
-                    if e.code == qiao_domain::ErrorCode::Internal {
-                        tracing::error!(error = %e, "write operation failed");
-                    }
-                    let _ = job.reply.send(Err(e));
                     metrics::counter!("qiao_store_batch_replays_total").increment(1);
+                    match failure {
+                        Failure::Group => grouped = false,
+                        Failure::Job(i, e) => {
+                            if e.code == qiao_domain::ErrorCode::Internal {
+                                tracing::error!(error = %e, "write operation failed");
+                            }
+                            jobs.remove(i).fail(e);
+                        }
+                    }
                 }
             }
         }
     }
 }
 
+/// Why a batch attempt stopped.
+enum Failure {
+    /// This job failed; the batch is replayed without it.
+    Job(usize, Error),
+    /// A grouped send statement failed; the batch is replayed with sends one by one.
+    Group,
+}
+
+/// Runs every job of a batch in `tx`, in order.
+async fn run_jobs(tx: &mut Tx, jobs: &[Job], grouped: bool) -> (Vec<Done>, Option<Failure>) {
+    let mut outputs = Vec::with_capacity(jobs.len());
+    let mut i = 0;
+    while i < jobs.len() {
+        match &jobs[i] {
+            Job::Op { op, .. } => match op(tx).await {
+                Ok(out) => {
+                    outputs.push(Done::Op(out));
+                    i += 1;
+                }
+                Err(e) => return (outputs, Some(Failure::Job(i, e))),
+            },
+            Job::Send { .. } => {
+                let run = jobs[i..].iter().take_while(|j| matches!(j, Job::Send { .. })).count();
+                let end = if grouped { i + run } else { i + 1 };
+                let drafts: Vec<&NewMessage> = jobs[i..end]
+                    .iter()
+                    .filter_map(|j| match j {
+                        Job::Send { draft, .. } => Some(draft),
+                        Job::Op { .. } => None,
+                    })
+                    .collect();
+                match messages::insert_many(tx, &drafts).await {
+                    Ok(stored) => {
+                        for (draft, message) in drafts.iter().zip(stored) {
+                            if let Some(m) = &message {
+                                let data = EventData::MessageCreated { message: m.clone(), thread: None };
+                                let appended = tx
+                                    .append_event(
+                                        Audience::Conversation(m.conversation_id),
+                                        Some(m.seq),
+                                        &data,
+                                        draft.at,
+                                    )
+                                    .await;
+                                if let Err(e) = appended {
+                                    return (outputs, Some(Failure::Job(i, e)));
+                                }
+                            }
+                            outputs.push(Done::Send(message.map(Box::new)));
+                        }
+                        i = end;
+                    }
+                    Err(_) if end - i > 1 => return (outputs, Some(Failure::Group)),
+                    Err(e) => return (outputs, Some(Failure::Job(i, e))),
+                }
+            }
+        }
+    }
+    (outputs, None)
+}
+
 fn fail_all(jobs: Vec<Job>, e: &Error) {
     metrics::counter!("qiao_store_failed_batches_total").increment(1);
     for job in jobs {
-        let _ = job
-            .reply
-            .send(Err(Error::unavailable(e.to_string()).with_message("The database is unavailable; retry shortly.")));
+        job.fail(Error::unavailable(e.to_string()).with_message("The database is unavailable; retry shortly."));
     }
 }

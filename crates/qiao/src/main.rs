@@ -7,9 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use qiao::config::{Config, LogFormat};
 use qiao::{Layer, serve};
-use qiao_service::Services;
 use qiao_service::setup::OwnerInput;
-use qiao_store::Store;
 
 #[derive(Parser)]
 #[command(name = "qiao", version, about = "Qiao (桥): self-hosted enterprise messaging and collaboration")]
@@ -132,10 +130,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             let mut password = String::new();
             std::io::stdin().lock().read_line(&mut password).map_err(|e| format!("cannot read the password: {e}"))?;
             let password = password.trim_end_matches(['\n', '\r']).to_owned();
-            let store = Store::open(&qiao::store_config(&config), qiao_store::discard_events())
-                .await
-                .map_err(|e| e.message.into_owned())?;
-            let services = Services::new(store.clone(), qiao::service_config(&config));
+            let (store, services) = qiao::open_services(&config).await.map_err(|e| e.message.into_owned())?;
             let result = async {
                 services.bootstrap(&config.org_name).await?;
                 services.create_owner(&OwnerInput { username, email, display_name, password, org_name }).await

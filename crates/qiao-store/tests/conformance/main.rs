@@ -125,6 +125,7 @@ conformance!(
     writer::positions_are_gap_free_under_concurrency,
     writer::failed_operation_is_isolated,
     writer::closed_store_refuses_writes,
+    writer::grouped_sends_are_numbered_in_order,
     messaging::conversations_and_members,
     messaging::department_links_and_dm_keys,
     messaging::messages_history_and_threads,

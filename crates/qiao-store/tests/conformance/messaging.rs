@@ -123,13 +123,39 @@ pub async fn conversations_and_members(store: Store, _: Sink) {
         .await
         .unwrap();
     assert_eq!(seqs, (1, 2));
+    let draft = |c, sender| NewMessage {
+        id: MessageId::new(),
+        conversation_id: c,
+        seq: 0,
+        sender_id: sender,
+        thread_root_id: None,
+        body: "next".into(),
+        mentions: Mentions::default(),
+        client_key: None,
+        at: T0 + 9,
+    };
+    let (a, g, old) = (draft(general, alice.id), draft(general, guest.id), draft(archived, alice.id));
+    let guarded = store
+        .write(move |tx| {
+            let (a, g, old) = (a.clone(), g.clone(), old.clone());
+            Box::pin(async move {
+                Ok((
+                    messages::insert_next(tx, &a).await?.map(|m| m.seq),
+                    messages::insert_next(tx, &g).await?.map(|m| m.seq),
+                    messages::insert_next(tx, &old).await?.map(|m| m.seq),
+                ))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(guarded, (Some(3), None, None), "members only, open conversations only");
     let missing =
         store.write(|tx| Box::pin(conversations::next_seq(tx, ConversationId::new(), None))).await.unwrap_err();
     assert_eq!(missing.code, ErrorCode::NotFound);
 
     let mut r = store.reader().await.unwrap();
     let g = conversations::get(&mut r, general).await.unwrap().unwrap();
-    assert_eq!((g.last_seq, g.last_message_at, g.member_count), (2, Some(T0 + 9), 2));
+    assert_eq!((g.last_seq, g.last_message_at, g.member_count), (3, Some(T0 + 9), 2));
     assert_eq!(conversations::get(&mut r, archived).await.unwrap().unwrap().archived_at, Some(T0 + 5));
 
     // Browsing public channels: search, archived, paging.

@@ -84,3 +84,87 @@ pub async fn closed_store_refuses_writes(store: Store, _: Sink) {
     assert_eq!(err.code, ErrorCode::Unavailable);
     assert!(store.ping().await.is_err());
 }
+
+/// Plain sends queued together share one statement: each gets its conversation's next
+/// number in queue order, non-members are refused, events follow in order, and a duplicate
+/// idempotency key fails only its own send.
+pub async fn grouped_sends_are_numbered_in_order(store: Store, sink: Sink) {
+    use qiao_domain::conversation::{ConversationKind, MemberRole};
+    use qiao_domain::message::Mentions;
+    use qiao_domain::{MessageId, UserId};
+    use qiao_store::members::new_member;
+    use qiao_store::messages::NewMessage;
+    use qiao_store::{members, messages};
+
+    let root = crate::seed_org(&store).await;
+    let alice = crate::users::insert(&store, crate::users::new_user("alice", "Alice", root.id)).await;
+    let outsider = crate::users::insert(&store, crate::users::new_user("eve", "Eve", root.id)).await;
+    let a = crate::messaging::create(&store, ConversationKind::Public, "a").await;
+    let b = crate::messaging::create(&store, ConversationKind::Public, "b").await;
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                members::insert(tx, a, &new_member(alice.id, MemberRole::Member, true, false, T0), 0).await?;
+                members::insert(tx, b, &new_member(alice.id, MemberRole::Member, true, false, T0), 0).await
+            })
+        })
+        .await
+        .unwrap();
+    sink.take();
+    let draft = |c, sender: UserId, key: &str| NewMessage {
+        id: MessageId::new(),
+        conversation_id: c,
+        seq: 0,
+        sender_id: sender,
+        thread_root_id: None,
+        body: format!("to {c}"),
+        mentions: Mentions::default(),
+        client_key: Some(key.to_owned()),
+        at: T0,
+    };
+    // Queue 40 sends at once (alternating conversations, some from an outsider, one
+    // reusing a key) so the writer takes them in few batches.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let (c, sender, key) = match i {
+            7 | 21 => (a, outsider.id, format!("k{i}")),
+            30 => (b, alice.id, "k3".to_owned()),
+            _ => (if i % 2 == 0 { a } else { b }, alice.id, format!("k{i}")),
+        };
+        let store = store.clone();
+        let d = draft(c, sender, &key);
+        tasks.push(tokio::spawn(async move { (i, store.send(d).await) }));
+    }
+    let mut by_conversation: std::collections::HashMap<_, Vec<i64>> = Default::default();
+    for t in tasks {
+        let (i, result) = t.await.unwrap();
+        match i {
+            7 | 21 => assert!(result.unwrap().is_none(), "outsiders cannot post"),
+            30 => assert_eq!(result.unwrap_err().code, qiao_domain::ErrorCode::Conflict, "duplicate key"),
+            _ => {
+                let m = result.unwrap().unwrap();
+                by_conversation.entry(m.conversation_id).or_default().push(m.seq);
+            }
+        }
+    }
+    for (c, mut seqs) in by_conversation {
+        seqs.sort();
+        assert_eq!(seqs, (1..=seqs.len() as i64).collect::<Vec<_>>(), "gap-free in {c}");
+    }
+    let published = sink.take();
+    assert_eq!(published.len(), 37);
+    assert!(published.windows(2).all(|w| w[0].pos + 1 == w[1].pos));
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(qiao_store::conversations::get(&mut r, a).await.unwrap().unwrap().last_seq, 19);
+    // The direct function: one statement for several rows.
+    drop(r);
+    let (d1, d2, d3) = (draft(a, alice.id, "x1"), draft(a, alice.id, "x2"), draft(b, outsider.id, "x3"));
+    let got = store
+        .write(move |tx| {
+            let (d1, d2, d3) = (d1.clone(), d2.clone(), d3.clone());
+            Box::pin(async move { messages::insert_many(tx, &[&d1, &d2, &d3]).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.iter().map(|m| m.as_ref().map(|m| m.seq)).collect::<Vec<_>>(), vec![Some(20), Some(21), None]);
+}

@@ -1,0 +1,204 @@
+//! Durable send: how many messages per second the server acknowledges once they are on
+//! disk, with group commit and without it (batch size 1), measured in the same run.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::client::{self, Api};
+use crate::server::{BoxError, ChildArgs, Server};
+use crate::stats::{Latency, machine};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// `sqlite` (a fresh file in a temporary directory), or a PostgreSQL admin URL on which a
+    /// fresh database is created for each configuration.
+    #[arg(long, default_value = "sqlite")]
+    pub database: String,
+    /// Concurrent senders, each a signed-in person sending in a closed loop.
+    #[arg(long, default_value_t = 128)]
+    pub senders: usize,
+    /// Conversations the senders spread over.
+    #[arg(long, default_value_t = 16)]
+    pub conversations: usize,
+    /// Seconds of load per configuration (bounded).
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u64,
+    /// Group-commit batch limits to compare; 1 means one commit (one fsync) per message.
+    #[arg(long, value_delimiter = ',', default_value = "512,1")]
+    pub batches: Vec<usize>,
+    /// CPU to pin the server to; `none` leaves it unpinned.
+    #[arg(long, default_value = "0")]
+    pub server_cpu: String,
+}
+
+struct Outcome {
+    batch: usize,
+    acked: u64,
+    errors: u64,
+    seconds: f64,
+    latency: Latency,
+    server_cpu: f64,
+    rss_peak_kib: u64,
+}
+
+pub async fn run(args: Args) -> Result<(), BoxError> {
+    if args.senders == 0 || args.conversations == 0 || args.seconds == 0 || args.seconds > 600 {
+        return Err("senders and conversations must be positive; seconds 1 to 600".into());
+    }
+    let cpu = args.server_cpu.parse::<usize>().ok();
+    let mut outcomes = Vec::new();
+    for &batch in &args.batches {
+        outcomes.push(one(&args, batch, cpu).await?);
+    }
+    println!();
+    println!(
+        "durable-send on {} ({}), {} senders over {} conversations, {} s each",
+        engine(&args.database),
+        machine(),
+        args.senders,
+        args.conversations,
+        args.seconds
+    );
+    println!("| max batch | acked msgs/s | p50 ms | p99 ms | errors | server CPU s / 1k msgs | server RSS peak MiB |");
+    println!("|---|---|---|---|---|---|---|");
+    for o in &outcomes {
+        let rate = o.acked as f64 / o.seconds;
+        println!(
+            "| {} | {:.0} | {:.2} | {:.2} | {} | {:.3} | {:.0} |",
+            o.batch,
+            rate,
+            o.latency.ms(0.5),
+            o.latency.ms(0.99),
+            o.errors,
+            o.server_cpu / (o.acked.max(1) as f64 / 1000.0),
+            o.rss_peak_kib as f64 / 1024.0
+        );
+    }
+    if let (Some(grouped), Some(single)) =
+        (outcomes.iter().find(|o| o.batch > 1), outcomes.iter().find(|o| o.batch == 1))
+    {
+        let ratio =
+            (grouped.acked as f64 / grouped.seconds) / (single.acked as f64 / single.seconds).max(f64::MIN_POSITIVE);
+        println!("group commit / one commit per message: {ratio:.1}×");
+    }
+    Ok(())
+}
+
+fn engine(database: &str) -> &'static str {
+    if database.starts_with("postgres") { "PostgreSQL" } else { "SQLite" }
+}
+
+async fn one(args: &Args, batch: usize, cpu: Option<usize>) -> Result<Outcome, BoxError> {
+    let dir = tempfile::tempdir()?;
+    let database = if args.database == "sqlite" {
+        format!("sqlite:{}", dir.path().join("qiao.db").display())
+    } else {
+        qiao_store::testing::TestDb::postgres_on(&args.database).await?.url.clone()
+    };
+    let child = ChildArgs { database, data_dir: dir.path().to_owned(), max_batch: batch, read_connections: 8 };
+    let server = Server::start(&child, cpu)?;
+    eprintln!(
+        "max batch {batch}: server pid {} at {} (pinned to CPU {:?})",
+        server.ready.pid, server.ready.url, server.pinned
+    );
+    let http = reqwest::Client::builder().pool_max_idle_per_host(args.senders * 2).build()?;
+    let owner =
+        client::owner(&server.ready.url, server.ready.setup_token.as_deref().ok_or("no setup token")?, &http).await?;
+    let senders = client::people(&owner, "sender", args.senders).await?;
+    let ids: Vec<String> = senders.iter().map(|(id, _)| id.clone()).collect();
+    let mut conversations = Vec::new();
+    for c in 0..args.conversations {
+        conversations.push(client::channel(&owner, &format!("负载频道 {c}"), &ids).await?);
+    }
+    let conversations = Arc::new(conversations);
+
+    let cpu_before = server.cpu_seconds();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(args.seconds);
+    let mut tasks = Vec::new();
+    for (n, (_, api)) in senders.into_iter().enumerate() {
+        let conversations = conversations.clone();
+        tasks.push(tokio::spawn(sender(n, api, conversations, deadline)));
+    }
+    let mut latency = Latency::new();
+    let (mut acked, mut errors) = (Vec::new(), 0u64);
+    for t in tasks {
+        let (lat, ok, err) = t.await?;
+        latency.merge(&lat);
+        acked.extend(ok);
+        errors += err;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let server_cpu = server.cpu_seconds() - cpu_before;
+    let (_, rss_peak_kib) = server.rss_kib();
+
+    verify(&owner, &conversations, &acked).await?;
+    server.stop()?;
+    Ok(Outcome { batch, acked: acked.len() as u64, errors, seconds, latency, server_cpu, rss_peak_kib })
+}
+
+/// One sender: sends until the deadline, one message at a time; returns its latencies, the
+/// (conversation, message id, key) of each acknowledged message, and its error count.
+async fn sender(
+    n: usize,
+    api: Api,
+    conversations: Arc<Vec<String>>,
+    deadline: Instant,
+) -> (Latency, Vec<(String, String, String)>, u64) {
+    let mut latency = Latency::new();
+    let (mut ok, mut errors) = (Vec::new(), 0);
+    let mut i = 0usize;
+    while Instant::now() < deadline {
+        let c = &conversations[(n + i) % conversations.len()];
+        let key = format!("s{n}-{i}");
+        let t0 = Instant::now();
+        match api
+            .post_ok(
+                &format!("/api/v1/conversations/{c}/messages"),
+                json!({"body": format!("消息 {i} from sender {n}"), "client_key": key}),
+            )
+            .await
+        {
+            Ok(m) => {
+                latency.record(t0.elapsed());
+                ok.push((c.clone(), m["id"].as_str().unwrap_or_default().to_owned(), key));
+            }
+            Err(_) => errors += 1,
+        }
+        i += 1;
+    }
+    (latency, ok, errors)
+}
+
+/// Reads every conversation back: every acknowledged message is there exactly once, and
+/// sequence numbers are gap-free and increasing.
+async fn verify(owner: &Api, conversations: &[String], acked: &[(String, String, String)]) -> Result<(), BoxError> {
+    let mut stored = HashSet::new();
+    for c in conversations {
+        let history = client::history(owner, c).await?;
+        for w in history.windows(2) {
+            if w[1].0 != w[0].0 + 1 {
+                return Err(format!("conversation {c}: sequence jumps from {} to {}", w[0].0, w[1].0).into());
+            }
+        }
+        for (_, id, key) in history {
+            if !stored.insert((c.clone(), id.clone())) {
+                return Err(format!("message {id} stored twice").into());
+            }
+            let _ = key;
+        }
+    }
+    for (c, id, _) in acked {
+        if !stored.contains(&(c.clone(), id.clone())) {
+            return Err(format!("acknowledged message {id} is missing from {c}").into());
+        }
+    }
+    if stored.len() != acked.len() {
+        return Err(format!("{} messages stored but {} acknowledged", stored.len(), acked.len()).into());
+    }
+    eprintln!("verified: {} messages, each once, gap-free per conversation", acked.len());
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! The server under test, as a child process of this binary (`server-child`), optionally
+//! pinned to one CPU; its CPU time and memory are read from /proc.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct ChildArgs {
+    /// Database URL (`sqlite:<path>` or `postgres://…`).
+    #[arg(long)]
+    pub database: String,
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    #[arg(long, default_value_t = 512)]
+    pub max_batch: usize,
+    #[arg(long, default_value_t = 8)]
+    pub read_connections: u32,
+}
+
+/// What the child prints once it listens.
+#[derive(Serialize, Deserialize, Debug)]
+pub struct ChildReady {
+    pub url: String,
+    pub setup_token: Option<String>,
+    pub pid: u32,
+}
+
+/// Runs the server in this process (the child side).
+pub async fn child(args: ChildArgs) -> Result<(), BoxError> {
+    let mut config = qiao::Config::defaults();
+    config.listen = "127.0.0.1:0".parse()?;
+    config.database = qiao::config::Secret(args.database.clone());
+    config.data_dir = args.data_dir.clone();
+    config.db_max_batch = args.max_batch;
+    config.db_read_connections = args.read_connections;
+    // The workloads measure messaging, not password hashing or anti-spam limits.
+    config.password_memory_kib = 64;
+    config.password_iterations = 1;
+    config.message_rate_per_second = 1e9;
+    config.message_burst = 1e9;
+    config.log_level = "warn".into();
+    let listener = tokio::net::TcpListener::bind(config.listen).await?;
+    let stdin_closed = async {
+        // The parent closes our stdin to stop us.
+        let _ = tokio::task::spawn_blocking(|| {
+            let mut line = String::new();
+            while std::io::stdin().read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                line.clear();
+            }
+        })
+        .await;
+    };
+    qiao::serve_with(config, listener, stdin_closed, |ready| {
+        let msg = ChildReady {
+            url: format!("http://{}", ready.addr),
+            setup_token: ready.setup_token,
+            pid: std::process::id(),
+        };
+        println!("{}", serde_json::to_string(&msg).unwrap_or_default());
+    })
+    .await
+    .map_err(|e| e.to_string().into())
+}
+
+/// A running server child.
+pub struct Server {
+    child: Child,
+    pub ready: ChildReady,
+    pub pinned: Option<usize>,
+}
+
+impl Server {
+    /// Starts a server child; pins it to `cpu` when `taskset` is available.
+    pub fn start(args: &ChildArgs, cpu: Option<usize>) -> Result<Server, BoxError> {
+        let exe = std::env::current_exe()?;
+        let pin = cpu.filter(|_| Command::new("taskset").arg("--version").output().is_ok());
+        let mut cmd = match pin {
+            Some(c) => {
+                let mut cmd = Command::new("taskset");
+                cmd.arg("-c").arg(c.to_string()).arg(&exe);
+                cmd
+            }
+            None => Command::new(&exe),
+        };
+        cmd.arg("server-child")
+            .arg("--database")
+            .arg(&args.database)
+            .arg("--data-dir")
+            .arg(&args.data_dir)
+            .arg("--max-batch")
+            .arg(args.max_batch.to_string())
+            .arg("--read-connections")
+            .arg(args.read_connections.to_string())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = cmd.spawn()?;
+        let stdout = child.stdout.take().ok_or("no stdout")?;
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let ready: ChildReady =
+            serde_json::from_str(line.trim()).map_err(|e| format!("the server did not start: {e}: {line:?}"))?;
+        Ok(Server { child, ready, pinned: pin })
+    }
+
+    /// CPU seconds (user + system) the server has used so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.ready.pid)) else { return 0.0 };
+        // Fields after the command name (which is in parentheses and may hold spaces).
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let fields: Vec<&str> = rest.split_whitespace().collect();
+        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+        // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
+        (ticks(11) + ticks(12)) / clock_ticks()
+    }
+
+    /// Resident memory now and at its peak, in KiB.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.ready.pid)) else { return (0, 0) };
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.split_whitespace().next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// Stops the server gracefully (it finishes queued writes) and waits for it.
+    pub fn stop(mut self) -> Result<(), BoxError> {
+        drop(self.child.stdin.take());
+        for _ in 0..300 {
+            if self.child.try_wait()?.is_some() {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        self.child.kill()?;
+        Ok(())
+    }
+}
+
+fn clock_ticks() -> f64 {
+    // USER_HZ is 100 on every Linux this runs on; `getconf` confirms when present.
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}

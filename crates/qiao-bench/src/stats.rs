@@ -1,0 +1,40 @@
+//! Latency histograms and the machine description printed with every report.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+
+pub struct Latency(Histogram<u64>);
+
+impl Latency {
+    pub fn new() -> Latency {
+        Latency(Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"))
+    }
+
+    pub fn record(&mut self, d: Duration) {
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, 60_000_000);
+        let _ = self.0.record(us);
+    }
+
+    pub fn merge(&mut self, other: &Latency) {
+        let _ = self.0.add(&other.0);
+    }
+
+    /// Milliseconds at quantile `q`.
+    pub fn ms(&self, q: f64) -> f64 {
+        self.0.value_at_quantile(q) as f64 / 1000.0
+    }
+}
+
+/// CPU model and count, for reports.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} × {cpu}")
+}
