@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod gateway;
 pub mod middleware;
 pub mod routes;
 pub mod web;
@@ -35,6 +36,7 @@ pub struct ApiConfig {
     pub trust_forwarded_for: bool,
     /// Longest a request may take before it is answered `unavailable`.
     pub request_timeout: Duration,
+    pub realtime: gateway::GatewayConfig,
 }
 
 impl Default for ApiConfig {
@@ -44,6 +46,7 @@ impl Default for ApiConfig {
             cookie_secure: false,
             trust_forwarded_for: false,
             request_timeout: Duration::from_secs(30),
+            realtime: gateway::GatewayConfig::default(),
         }
     }
 }
@@ -56,12 +59,15 @@ pub struct AppState {
     pub metrics: Option<PrometheusHandle>,
     /// The OpenAPI document, rendered once.
     pub openapi_json: Arc<str>,
+    pub gateway: gateway::Gateway,
 }
 
 impl AppState {
+    /// Builds the state and starts this node's realtime gateway (call inside the runtime).
     pub fn new(services: Services, config: ApiConfig, metrics: Option<PrometheusHandle>) -> AppState {
         let json = openapi_json();
-        AppState { services, config: Arc::new(config), metrics, openapi_json: json.into() }
+        let gateway = gateway::Gateway::spawn(&services.hub, config.realtime);
+        AppState { services, config: Arc::new(config), metrics, openapi_json: json.into(), gateway }
     }
 }
 
@@ -76,6 +82,11 @@ impl AppState {
             `mode: bearer`). Every error has the body `ErrorBody` with a stable `code`."
     ),
     modifiers(&SecuritySchemes),
+    components(schemas(
+        gateway::protocol::ClientMessage,
+        gateway::protocol::ServerMessage,
+        qiao_domain::event::EventFrame,
+    )),
     security(("bearer" = []), ("cookie" = [])),
     tags(
         (name = "setup", description = "First-run setup"),
@@ -86,6 +97,7 @@ impl AppState {
         (name = "org", description = "The organisation and its audit log"),
         (name = "conversations", description = "Channels, DMs and group DMs; members; read positions"),
         (name = "messages", description = "Messages, reactions, pins and threads"),
+        (name = "realtime", description = "The WebSocket event stream (see docs/realtime.md)"),
         (name = "ops", description = "Health, readiness, metrics"),
     )
 )]
@@ -152,6 +164,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(messages::thread_read))
         .routes(routes!(messages::follow, messages::unfollow))
         .routes(routes!(messages::followed))
+        .routes(routes!(gateway::ws))
         .routes(routes!(ops::healthz))
         .routes(routes!(ops::readyz))
         .routes(routes!(ops::metrics))

@@ -16,6 +16,7 @@ mod membership;
 pub mod messages;
 pub mod org;
 pub mod ratelimit;
+pub mod realtime;
 pub mod session_cache;
 pub mod setup;
 pub mod throttle;

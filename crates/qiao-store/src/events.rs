@@ -67,3 +67,37 @@ pub async fn prune(db: &mut dyn Db, before: Millis) -> Result<u64> {
     let done = exec!(db, sqlx::query("DELETE FROM events WHERE created_at < $1").bind(before))?;
     Ok(done)
 }
+
+/// The events one person may receive after `after` and up to `upto`, in order (at most
+/// `limit`): those of the conversations they are in now, their own, and organisation-wide
+/// ones (`staff` ones only for staff). Each part reads its own index.
+pub async fn for_user(
+    db: &mut dyn Db,
+    user: UserId,
+    staff: bool,
+    after: i64,
+    upto: i64,
+    limit: i64,
+) -> Result<Vec<(i64, String)>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (i64, String)>(
+            "SELECT pos, frame FROM ( \
+                 SELECT pos, frame FROM events WHERE conversation_id IN \
+                     (SELECT conversation_id FROM members WHERE user_id = $1) AND pos > $2 AND pos <= $3 \
+                 UNION ALL \
+                 SELECT pos, frame FROM events WHERE user_id = $1 AND pos > $2 AND pos <= $3 \
+                 UNION ALL \
+                 SELECT pos, frame FROM events WHERE audience IN ('staff', 'everyone') \
+                     AND (audience = 'everyone' OR $4) AND pos > $2 AND pos <= $3 \
+             ) AS e ORDER BY pos LIMIT $5"
+        )
+        .bind(user.0)
+        .bind(after)
+        .bind(upto)
+        .bind(staff)
+        .bind(limit)
+    )?;
+    Ok(rows)
+}

@@ -233,3 +233,36 @@ pub async fn filter_members(db: &mut dyn Db, conversation: ConversationId, users
     out.dedup();
     Ok(out)
 }
+
+/// The conversations a person is in.
+pub async fn conversation_ids_of(db: &mut dyn Db, user: UserId) -> Result<Vec<ConversationId>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (Uuid,)>("SELECT conversation_id FROM members WHERE user_id = $1").bind(user.0)
+    )?;
+    Ok(rows.into_iter().map(|(c,)| ConversationId(c)).collect())
+}
+
+/// The ones among `candidates` who share at least one conversation with `user`.
+pub async fn sharing_with(db: &mut dyn Db, user: UserId, candidates: &[UserId]) -> Result<Vec<UserId>> {
+    let mut out = Vec::new();
+    for chunk in candidates.chunks(400) {
+        let sql = format!(
+            "SELECT DISTINCT y.user_id FROM members x JOIN members y ON y.conversation_id = x.conversation_id \
+             WHERE x.user_id = $1 AND y.user_id IN ({})",
+            placeholders(1, chunk.len())
+        );
+        let rows = q!(db, fetch_all, {
+            let mut query = sqlx::query_as::<_, (Uuid,)>(AssertSqlSafe(sql.clone())).bind(user.0);
+            for u in chunk {
+                query = query.bind(u.0);
+            }
+            query
+        })?;
+        out.extend(rows.into_iter().map(|(u,)| UserId(u)));
+    }
+    out.sort();
+    out.dedup();
+    Ok(out)
+}

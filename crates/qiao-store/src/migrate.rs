@@ -14,16 +14,18 @@ const SQLITE: &[Source] = &[
     (1, "foundation", include_str!("../migrations/sqlite/0001_foundation.sql")),
     (2, "messaging", include_str!("../migrations/sqlite/0002_messaging.sql")),
     (3, "message_seq_trigger", include_str!("../migrations/sqlite/0003_message_seq_trigger.sql")),
+    (4, "event_resume_index", include_str!("../migrations/sqlite/0004_event_resume_index.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
     (1, "foundation", include_str!("../migrations/postgres/0001_foundation.sql")),
     (2, "messaging", include_str!("../migrations/postgres/0002_messaging.sql")),
     (3, "message_seq_trigger", include_str!("../migrations/postgres/0003_message_seq_trigger.sql")),
+    (4, "event_resume_index", include_str!("../migrations/postgres/0004_event_resume_index.sql")),
 ];
 
 /// The schema versions this build knows, in order.
-pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3];
+pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources

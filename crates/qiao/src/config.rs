@@ -136,6 +136,15 @@ settings! {
     message_rate_per_second: f64 = 20.0, shown as "20", env = "QIAO_MESSAGE_RATE_PER_SECOND";
     /// Messages and reactions one person may send in a burst.
     message_burst: f64 = 100.0, shown as "100", env = "QIAO_MESSAGE_BURST";
+    /// Kernel send buffer per connection, in KiB (bounds memory held for clients that read
+    /// slowly; 0 leaves the kernel's automatic sizing).
+    socket_send_buffer_kib: usize = 1024, shown as "1024", env = "QIAO_SOCKET_SEND_BUFFER_KIB";
+    /// Frames queued for one realtime connection before it is dropped as too slow (it resumes).
+    realtime_queue: usize = 1024, shown as "1024", env = "QIAO_REALTIME_QUEUE";
+    /// Most events a reconnecting client is sent to catch up; further behind, it reloads.
+    realtime_resume_window: i64 = 10_000, shown as "10000", env = "QIAO_REALTIME_RESUME_WINDOW";
+    /// Seconds between the server's pings on realtime connections (three silent ones close it).
+    realtime_heartbeat_secs: u64 = 25, shown as "25", env = "QIAO_REALTIME_HEARTBEAT_SECS";
     /// Days of committed events kept for clients resuming after a disconnect.
     event_retention_days: u32 = 7, shown as "7", env = "QIAO_EVENT_RETENTION_DAYS";
 }
@@ -178,7 +187,7 @@ impl Layer {
         if !cookie_secure_set {
             c.cookie_secure = c.public_url.starts_with("https://");
         }
-        let checks: [(bool, &str); 9] = [
+        let checks: [(bool, &str); 10] = [
             (c.db_read_connections >= 1, "db_read_connections must be at least 1"),
             (c.db_max_batch >= 1, "db_max_batch must be at least 1"),
             (c.max_body_bytes >= 1024, "max_body_bytes must be at least 1024"),
@@ -192,6 +201,10 @@ impl Layer {
             (
                 c.max_sessions_per_user >= 1 && c.event_retention_days >= 1,
                 "max_sessions_per_user and event_retention_days must be at least 1",
+            ),
+            (
+                c.realtime_queue >= 16 && c.realtime_resume_window >= 1 && c.realtime_heartbeat_secs >= 1,
+                "realtime_queue must be at least 16, realtime_resume_window and realtime_heartbeat_secs at least 1",
             ),
             (
                 c.message_rate_per_second > 0.0 && c.message_burst >= 1.0,

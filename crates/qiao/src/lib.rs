@@ -86,6 +86,14 @@ pub fn service_config(config: &Config) -> ServiceConfig {
     }
 }
 
+pub fn realtime_config(config: &Config) -> qiao_api::gateway::GatewayConfig {
+    let mut r = qiao_api::gateway::GatewayConfig::default();
+    r.dispatcher.queue = config.realtime_queue;
+    r.resume_window = config.realtime_resume_window;
+    r.heartbeat = Duration::from_secs(config.realtime_heartbeat_secs);
+    r
+}
+
 /// Opens the store with an event hub and the services on top of it.
 pub async fn open_services(config: &Config) -> Result<(Store, Services), Error> {
     let hub = qiao_bus::Hub::new(4096);
@@ -154,8 +162,11 @@ pub async fn serve_with(
         cookie_secure: config.cookie_secure,
         trust_forwarded_for: config.trust_forwarded_for,
         request_timeout: config.request_timeout(),
+        realtime: realtime_config(&config),
     };
-    let app = qiao_api::router(AppState::new(services.clone(), api_config, metrics));
+    let state = AppState::new(services.clone(), api_config, metrics);
+    let gateway = state.gateway.clone();
+    let app = qiao_api::router(state);
     let maintenance = tokio::spawn(maintain(services.clone()));
 
     let addr = listener.local_addr().map_err(Error::unavailable)?;
@@ -164,6 +175,21 @@ pub async fn serve_with(
     tracing::info!(%addr, database = %config.database, "qiao is ready");
     on_ready(Ready { addr, public_url, setup_link, setup_token: boot.setup_token });
 
+    // WebSockets are not HTTP requests the server waits for: tell their clients to go and
+    // come back (they resume) as soon as shutdown starts.
+    let shutdown = async move {
+        shutdown.await;
+        gateway.shutdown().await;
+    };
+    let send_buffer = config.socket_send_buffer_kib * 1024;
+    let listener = axum::serve::ListenerExt::tap_io(listener, move |tcp: &mut tokio::net::TcpStream| {
+        // Small frames should leave at once; a client that does not read should not make the
+        // kernel hold megabytes for it.
+        let _ = tcp.set_nodelay(true);
+        if send_buffer > 0 {
+            let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
+        }
+    });
     let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await;

@@ -46,6 +46,20 @@ pub async fn log_reads_and_pruning(store: Store, sink: Sink) {
     assert_eq!(events::range(&mut r, 0, 1).await.unwrap().len(), 1);
     drop(r);
 
+    // What one person may receive: their own events and, for staff, staff-wide ones.
+    let mut r = store.reader().await.unwrap();
+    let mine = events::for_user(&mut r, user, true, 0, 10, 10).await.unwrap();
+    assert_eq!(mine.iter().map(|e| e.0).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(mine[0].1, log[0].frame);
+    let guest_view = events::for_user(&mut r, user, false, 0, 10, 10).await.unwrap();
+    assert_eq!(guest_view.iter().map(|e| e.0).collect::<Vec<_>>(), vec![2], "staff events are not for guests");
+    let stranger = events::for_user(&mut r, UserId::new(), false, 0, 10, 10).await.unwrap();
+    assert!(stranger.is_empty());
+    assert_eq!(events::for_user(&mut r, user, true, 1, 10, 10).await.unwrap().len(), 1, "after a position");
+    assert_eq!(events::for_user(&mut r, user, true, 0, 1, 10).await.unwrap().len(), 1, "up to a position");
+    assert_eq!(events::for_user(&mut r, user, true, 0, 10, 1).await.unwrap().len(), 1, "limited");
+    drop(r);
+
     let n = store.write(|tx| Box::pin(events::prune(tx, T0 + 5))).await.unwrap();
     assert_eq!(n, 1);
     let mut r = store.reader().await.unwrap();

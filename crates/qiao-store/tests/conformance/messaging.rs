@@ -207,6 +207,16 @@ pub async fn conversations_and_members(store: Store, _: Sink) {
     assert!(outsider.is_none());
     assert!(conversations::facts(&mut r, ConversationId::new(), bob.id).await.unwrap().is_none());
     assert!(!members::share_a_conversation(&mut r, bob.id, guest.id).await.unwrap());
+    assert_eq!(
+        members::sharing_with(&mut r, bob.id, &[alice.id, guest.id, bob.id]).await.unwrap().len(),
+        2,
+        "alice and bob himself"
+    );
+    let mut alice_convs = members::conversation_ids_of(&mut r, alice.id).await.unwrap();
+    alice_convs.sort();
+    let mut expected_convs = vec![general, secret];
+    expected_convs.sort();
+    assert_eq!(alice_convs, expected_convs);
     // Department membership (primary or secondary; guests never).
     let mut in_eng = members::staff_in_departments(&mut r, &[eng.id, backend.id]).await.unwrap();
     in_eng.sort();

@@ -10,4 +10,6 @@ mod harness;
 mod messaging;
 mod ops;
 mod permissions;
+mod realtime;
 mod setup;
+mod ws;

@@ -1,0 +1,306 @@
+//! The dispatcher: one task per node that owns the routing table and presence. It takes
+//! committed batches from the hub (in stream order) and commands from sockets, and pushes
+//! frames into each connection's bounded queue. A connection whose queue is full is dropped
+//! as a slow consumer (it resumes later), so no reader can slow the others or make the
+//! server's memory grow.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::extract::ws::{Message, Utf8Bytes};
+use qiao_domain::event::Event;
+use qiao_domain::{ConversationId, MessageId, SessionId, UserId};
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+use super::presence::{Presence, PresenceConfig};
+use super::protocol::{ClientStatus, ServerMessage, close};
+use super::routing::{Catchup, ConnId, Routing};
+
+/// What a connection's socket task receives.
+#[derive(Debug)]
+pub enum Out {
+    Frame(Message),
+    Close(u16, &'static str),
+}
+
+pub enum Command {
+    Register {
+        conn: ConnId,
+        user: UserId,
+        session: SessionId,
+        guest: bool,
+        queue: mpsc::Sender<Out>,
+    },
+    Ready {
+        conn: ConnId,
+        memberships: Vec<ConversationId>,
+        sent_up_to: i64,
+    },
+    Unregister {
+        conn: ConnId,
+    },
+    Presence {
+        conn: ConnId,
+        status: ClientStatus,
+    },
+    Activity {
+        conn: ConnId,
+    },
+    Follow {
+        conn: ConnId,
+        users: Vec<UserId>,
+    },
+    Typing {
+        conn: ConnId,
+        conversation: ConversationId,
+        thread: Option<MessageId>,
+    },
+    /// Close every connection (server shutdown) and stop.
+    Shutdown {
+        done: oneshot::Sender<()>,
+    },
+    /// Counts, for tests and metrics.
+    Stats {
+        reply: oneshot::Sender<Stats>,
+    },
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub connections: usize,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct DispatcherConfig {
+    /// Frames queued per connection before it counts as a slow consumer.
+    pub queue: usize,
+    /// Events buffered for a connection while it catches up.
+    pub pending_limit: usize,
+    pub presence: PresenceConfig,
+    /// Shortest time between two typing notices of one person in one place.
+    pub typing_interval: Duration,
+}
+
+impl Default for DispatcherConfig {
+    fn default() -> Self {
+        DispatcherConfig {
+            queue: 1024,
+            pending_limit: 20_000,
+            presence: PresenceConfig::default(),
+            typing_interval: Duration::from_secs(2),
+        }
+    }
+}
+
+struct Dispatcher {
+    routing: Routing,
+    presence: Presence,
+    queues: HashMap<ConnId, mpsc::Sender<Out>>,
+    typing: HashMap<(UserId, ConversationId, Option<MessageId>), Instant>,
+    config: DispatcherConfig,
+}
+
+fn text(json: String) -> Message {
+    Message::Text(Utf8Bytes::from(json))
+}
+
+impl Dispatcher {
+    /// Queues a frame; a full queue drops the connection as a slow consumer.
+    fn send(&mut self, conn: ConnId, out: Out) {
+        let Some(q) = self.queues.get(&conn) else { return };
+        match q.try_send(out) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("qiao_ws_slow_consumers_total").increment(1);
+                // Dropping the queue closes it: the socket drains what it has, then closes
+                // with `SLOW_CONSUMER`.
+                self.drop_conn(conn);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => self.drop_conn(conn),
+        }
+    }
+
+    fn drop_conn(&mut self, conn: ConnId) {
+        if let Some(user) = self.routing.user_of(conn) {
+            self.presence.disconnect(conn, user, Instant::now());
+        }
+        self.routing.remove(conn);
+        self.queues.remove(&conn);
+        metrics::gauge!("qiao_ws_connections").set(self.queues.len() as f64);
+    }
+
+    fn deliver(&mut self, frame: &Message, conns: &[ConnId]) {
+        for c in conns {
+            self.send(*c, Out::Frame(frame.clone()));
+        }
+        metrics::counter!("qiao_ws_frames_total").increment(conns.len() as u64);
+    }
+
+    fn on_batch(&mut self, batch: Arc<[Event]>) {
+        self.routing.buffer(&batch);
+        for e in batch.iter() {
+            let routed = self.routing.route(e);
+            if !routed.deliver.is_empty() {
+                match Utf8Bytes::try_from(e.frame.clone()) {
+                    Ok(utf8) => {
+                        // Encoded once at commit; every recipient shares these bytes.
+                        let frame = Message::Text(utf8);
+                        self.deliver(&frame, &routed.deliver);
+                    }
+                    Err(_) => tracing::error!(pos = e.pos, "event frame is not UTF-8"),
+                }
+            }
+            for (conn, code, reason) in routed.close {
+                self.send(conn, Out::Close(code, reason));
+            }
+        }
+    }
+
+    fn announce(&mut self, now: Instant) {
+        for (user, status) in self.presence.due(now) {
+            let followers: Vec<ConnId> = self.presence.followers(user).collect();
+            if followers.is_empty() {
+                continue;
+            }
+            let frame = text(ServerMessage::Presence { user_id: user, status }.to_json());
+            for c in followers {
+                self.send(c, Out::Frame(frame.clone()));
+            }
+        }
+    }
+
+    fn on_command(&mut self, cmd: Command) -> bool {
+        let now = Instant::now();
+        match cmd {
+            Command::Register { conn, user, session, guest, queue } => {
+                self.routing.register(conn, user, session, guest);
+                self.queues.insert(conn, queue);
+                metrics::gauge!("qiao_ws_connections").set(self.queues.len() as f64);
+            }
+            Command::Ready { conn, memberships, sent_up_to } => {
+                let Some(user) = self.routing.user_of(conn) else { return true };
+                match self.routing.ready(conn, memberships, sent_up_to) {
+                    Catchup::Events(events, closes) => {
+                        for e in &events {
+                            if let Ok(utf8) = Utf8Bytes::try_from(e.frame.clone()) {
+                                self.send(conn, Out::Frame(Message::Text(utf8)));
+                            }
+                        }
+                        for (code, reason) in closes {
+                            self.send(conn, Out::Close(code, reason));
+                        }
+                    }
+                    Catchup::Resync => {
+                        // Too much to buffer: the client reloads; live events follow.
+                        let head = sent_up_to;
+                        let msg = ServerMessage::Resync { head, reason: "too_far_behind".into() };
+                        self.send(conn, Out::Frame(text(msg.to_json())));
+                    }
+                }
+                self.presence.connect(conn, user, now);
+            }
+            Command::Unregister { conn } => self.drop_conn(conn),
+            Command::Presence { conn, status } => {
+                if let Some(user) = self.routing.user_of(conn) {
+                    self.presence.set(conn, user, status, now);
+                    self.announce(now);
+                }
+            }
+            Command::Activity { conn } => {
+                if let Some(user) = self.routing.user_of(conn) {
+                    self.presence.activity(conn, user, now);
+                }
+            }
+            Command::Follow { conn, users } => {
+                for (user_id, status) in self.presence.follow(conn, users, now) {
+                    self.send(conn, Out::Frame(text(ServerMessage::Presence { user_id, status }.to_json())));
+                }
+            }
+            Command::Typing { conn, conversation, thread } => {
+                let Some(user) = self.routing.user_of(conn) else { return true };
+                if !self.routing.is_member(user, conversation) {
+                    return true;
+                }
+                let key = (user, conversation, thread);
+                if self.typing.get(&key).is_some_and(|at| now.duration_since(*at) < self.config.typing_interval) {
+                    return true;
+                }
+                self.typing.insert(key, now);
+                let frame = text(
+                    ServerMessage::Typing { conversation_id: conversation, thread_root_id: thread, user_id: user }
+                        .to_json(),
+                );
+                let mine = self.routing.conns_of(user).to_vec();
+                for c in self.routing.conns_in(conversation) {
+                    if !mine.contains(&c) {
+                        self.send(c, Out::Frame(frame.clone()));
+                    }
+                }
+            }
+            Command::Shutdown { done } => {
+                for c in self.queues.keys().copied().collect::<Vec<_>>() {
+                    self.send(c, Out::Close(close::GOING_AWAY, "server restarting"));
+                }
+                self.queues.clear();
+                let _ = done.send(());
+                return false;
+            }
+            Command::Stats { reply } => {
+                let _ = reply.send(Stats { connections: self.routing.connections() });
+            }
+        }
+        true
+    }
+
+    fn tick(&mut self, now: Instant) {
+        self.announce(now);
+        let horizon = self.config.typing_interval;
+        self.typing.retain(|_, at| now.duration_since(*at) < horizon);
+    }
+}
+
+/// Runs the dispatcher until shutdown or until the hub closes.
+pub async fn run(
+    mut hub: broadcast::Receiver<Arc<[Event]>>,
+    mut commands: mpsc::Receiver<Command>,
+    config: DispatcherConfig,
+) {
+    let mut d = Dispatcher {
+        routing: Routing::new(config.pending_limit),
+        presence: Presence::new(config.presence),
+        queues: HashMap::new(),
+        typing: HashMap::new(),
+        config,
+    };
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            batch = hub.recv() => match batch {
+                Ok(batch) => d.on_batch(batch),
+                Err(broadcast::error::RecvError::Lagged(missed)) => {
+                    // This node fell behind the commit stream: every client resumes from the
+                    // store, which has everything.
+                    tracing::warn!(missed, "the gateway lagged behind committed events; reconnecting clients");
+                    for c in d.queues.keys().copied().collect::<Vec<_>>() {
+                        d.send(c, Out::Close(close::SLOW_CONSUMER, "server catching up; resume"));
+                    }
+                    for c in d.queues.keys().copied().collect::<Vec<_>>() {
+                        d.drop_conn(c);
+                    }
+                }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            cmd = commands.recv() => match cmd {
+                Some(cmd) => {
+                    if !d.on_command(cmd) {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = tick.tick() => d.tick(Instant::now()),
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! The realtime gateway at `/api/v1/ws`: committed events, presence and typing pushed to
+//! clients, with resume after a disconnect. Mutations stay on HTTP.
+//!
+//! * `protocol` — the typed, versioned frames (documented in `docs/realtime.md`).
+//! * `routing` — who receives which event (pure state, unit-tested).
+//! * `presence` — combined presence per person, rate-limited announcements (pure).
+//! * `dispatcher` — the one task per node that owns routing and presence.
+//! * `socket` — one connection: hello, catch-up, the read/write loop.
+
+pub mod dispatcher;
+pub mod presence;
+pub mod protocol;
+pub mod routing;
+pub mod socket;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{FromRequestParts, State};
+use axum::http::{HeaderMap, header};
+use axum::response::{IntoResponse, Response};
+use qiao_domain::session::SessionKind;
+use qiao_domain::{Error, ErrorCode};
+use tokio::sync::{mpsc, oneshot};
+
+use self::dispatcher::{Command, DispatcherConfig, Stats};
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{SESSION_COOKIE, cookie};
+
+/// Realtime settings.
+#[derive(Clone, Copy, Debug)]
+pub struct GatewayConfig {
+    pub dispatcher: DispatcherConfig,
+    /// Most events a reconnecting client is sent to catch up; beyond it, it resyncs.
+    pub resume_window: i64,
+    /// How often the server pings; three silent intervals close the connection.
+    pub heartbeat: Duration,
+    /// How long a new connection has to say hello.
+    pub hello_timeout: Duration,
+    /// Largest client frame accepted.
+    pub max_frame: usize,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        GatewayConfig {
+            dispatcher: DispatcherConfig::default(),
+            resume_window: 10_000,
+            heartbeat: Duration::from_secs(25),
+            hello_timeout: Duration::from_secs(10),
+            max_frame: 16 * 1024,
+        }
+    }
+}
+
+/// Handle to this node's gateway; cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    commands: mpsc::Sender<Command>,
+    next: Arc<AtomicU64>,
+    config: Arc<GatewayConfig>,
+}
+
+impl Gateway {
+    /// Starts the dispatcher, subscribed to committed events from `hub`.
+    pub fn spawn(hub: &qiao_bus::Hub, config: GatewayConfig) -> Gateway {
+        let (commands, rx) = mpsc::channel(16 * 1024);
+        tokio::spawn(dispatcher::run(hub.subscribe(), rx, config.dispatcher));
+        Gateway { commands, next: Arc::new(AtomicU64::new(1)), config: Arc::new(config) }
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Closes every connection with "going away" (clients reconnect and resume).
+    pub async fn shutdown(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.commands.send(Command::Shutdown { done }).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+
+    pub async fn stats(&self) -> Stats {
+        let (reply, wait) = oneshot::channel();
+        if self.commands.send(Command::Stats { reply }).await.is_err() {
+            return Stats::default();
+        }
+        wait.await.unwrap_or_default()
+    }
+}
+
+/// Whether the request's `Origin` (if any) is this server: a browser on another site must
+/// not be able to use the visitor's cookie over a WebSocket.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+    !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
+}
+
+/// The realtime stream (WebSocket).
+///
+/// Upgrade to a WebSocket, then send `{"op":"hello","token":"…","resume_from":…}` as the
+/// first frame (browsers may omit `token`: their session cookie is used). See
+/// `docs/realtime.md` for every frame.
+#[utoipa::path(get, path = "/api/v1/ws", tag = "realtime", security(()),
+    responses((status = 101, description = "Switching to the WebSocket protocol"),
+        (status = 400, body = ErrorBody, description = "Not a WebSocket upgrade request")))]
+pub async fn ws(State(state): State<AppState>, request: axum::extract::Request) -> Response {
+    let (mut parts, _) = request.into_parts();
+    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+        Ok(u) => u,
+        Err(rejection) => {
+            return ApiError(
+                Error::new(ErrorCode::InvalidParameter)
+                    .with_message(format!("Connect with a WebSocket client: {}", rejection.body_text())),
+            )
+            .into_response();
+        }
+    };
+    let cookie_auth = match cookie(&parts, SESSION_COOKIE) {
+        Some(token) if same_origin(&parts.headers) && token.len() <= 200 => {
+            state.services.authenticate(token).await.ok().filter(|a| a.session.kind == SessionKind::Cookie)
+        }
+        _ => None,
+    };
+    let up = socket::Upgrade { services: state.services.clone(), gateway: state.gateway.clone(), cookie: cookie_auth };
+    let max = state.gateway.config.max_frame;
+    upgrade
+        // Small buffers: an idle connection should cost a few kilobytes, not 256 KiB.
+        .read_buffer_size(2 * 1024)
+        .write_buffer_size(4 * 1024)
+        .max_write_buffer_size(1024 * 1024)
+        .max_message_size(max)
+        .max_frame_size(max)
+        .on_upgrade(move |socket| socket::run(socket, up))
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::HeaderValue;
+
+    use super::*;
+
+    #[test]
+    fn cookies_only_from_our_own_origin() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("chat.example.com"));
+        assert!(same_origin(&h), "no Origin: not a browser");
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://chat.example.com"));
+        assert!(same_origin(&h));
+        h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
+        assert!(!same_origin(&h));
+    }
+}

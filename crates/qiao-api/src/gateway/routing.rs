@@ -1,0 +1,441 @@
+//! Who receives which committed event, as plain state: connections, the people they belong
+//! to, and the conversations those people are in. The dispatcher feeds it events in stream
+//! order and gets back the connections to deliver to; membership changes are applied before
+//! the event that announces them is routed, so newcomers receive it and those removed do not.
+//!
+//! A connection starts *pending*: while it replays what it missed from the store, the batches
+//! published meanwhile are buffered here; once it is ready they are filtered and delivered
+//! (skipping positions it already has), so nothing is lost or repeated.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use qiao_domain::event::{Audience, Event, EventData};
+use qiao_domain::user::UserStatus;
+use qiao_domain::{ConversationId, SessionId, UserId};
+
+use super::protocol::close;
+
+pub type ConnId = u64;
+
+struct Conn {
+    user: UserId,
+    session: SessionId,
+    guest: bool,
+    /// The last position delivered (events at or below it are skipped).
+    last_pos: i64,
+    pending: Option<Pending>,
+}
+
+#[derive(Default)]
+struct Pending {
+    batches: Vec<Arc<[Event]>>,
+    events: usize,
+    overflow: bool,
+}
+
+/// What routing one event decided.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Routed {
+    pub deliver: Vec<ConnId>,
+    /// Connections to close after delivering: (connection, close code, reason).
+    pub close: Vec<(ConnId, u16, &'static str)>,
+}
+
+/// The outcome of a connection becoming ready.
+#[derive(Debug)]
+pub enum Catchup {
+    /// Deliver these (buffered while pending), then go live.
+    Events(Vec<Event>, Vec<(u16, &'static str)>),
+    /// Too much happened while it was pending: tell it to resync.
+    Resync,
+}
+
+pub struct Routing {
+    conns: HashMap<ConnId, Conn>,
+    /// Ready connections per person.
+    by_user: HashMap<UserId, Vec<ConnId>>,
+    /// For people with a ready connection: who is in each conversation…
+    members: HashMap<ConversationId, HashSet<UserId>>,
+    /// …and which conversations each is in.
+    user_convs: HashMap<UserId, HashSet<ConversationId>>,
+    /// Most events buffered for one pending connection.
+    pending_limit: usize,
+}
+
+impl Routing {
+    pub fn new(pending_limit: usize) -> Routing {
+        Routing {
+            conns: HashMap::new(),
+            by_user: HashMap::new(),
+            members: HashMap::new(),
+            user_convs: HashMap::new(),
+            pending_limit,
+        }
+    }
+
+    /// How many connections (pending or ready).
+    pub fn connections(&self) -> usize {
+        self.conns.len()
+    }
+
+    pub fn user_of(&self, conn: ConnId) -> Option<UserId> {
+        self.conns.get(&conn).map(|c| c.user)
+    }
+
+    pub fn conns_of(&self, user: UserId) -> &[ConnId] {
+        self.by_user.get(&user).map_or(&[], Vec::as_slice)
+    }
+
+    /// Every ready connection.
+    pub fn all_ready(&self) -> impl Iterator<Item = ConnId> + '_ {
+        self.by_user.values().flatten().copied()
+    }
+
+    /// Ready connections of the members of a conversation.
+    pub fn conns_in(&self, conversation: ConversationId) -> Vec<ConnId> {
+        self.members.get(&conversation).into_iter().flatten().flat_map(|u| self.conns_of(*u).iter().copied()).collect()
+    }
+
+    pub fn is_member(&self, user: UserId, conversation: ConversationId) -> bool {
+        self.user_convs.get(&user).is_some_and(|c| c.contains(&conversation))
+    }
+
+    /// A new connection, pending until [`Routing::ready`].
+    pub fn register(&mut self, conn: ConnId, user: UserId, session: SessionId, guest: bool) {
+        self.conns.insert(conn, Conn { user, session, guest, last_pos: 0, pending: Some(Pending::default()) });
+    }
+
+    /// Buffers a published batch for every pending connection.
+    pub fn buffer(&mut self, batch: &Arc<[Event]>) {
+        let limit = self.pending_limit;
+        for c in self.conns.values_mut() {
+            if let Some(p) = &mut c.pending {
+                if p.overflow {
+                    continue;
+                }
+                p.events += batch.len();
+                if p.events > limit {
+                    p.overflow = true;
+                    p.batches.clear();
+                } else {
+                    p.batches.push(batch.clone());
+                }
+            }
+        }
+    }
+
+    /// The connection has sent everything up to `sent_up_to` itself; `memberships` are the
+    /// person's conversations, read after it registered.
+    pub fn ready(&mut self, id: ConnId, memberships: Vec<ConversationId>, sent_up_to: i64) -> Catchup {
+        let Some(conn) = self.conns.get_mut(&id) else { return Catchup::Events(Vec::new(), Vec::new()) };
+        let (user, session, guest) = (conn.user, conn.session, conn.guest);
+        conn.last_pos = conn.last_pos.max(sent_up_to);
+        let pending = conn.pending.take().unwrap_or_default();
+        let first = self.by_user.get(&user).is_none_or(Vec::is_empty);
+        if first {
+            for c in memberships {
+                self.add(user, c);
+            }
+        }
+        self.by_user.entry(user).or_default().push(id);
+        if pending.overflow {
+            return Catchup::Resync;
+        }
+        let mut out = Vec::new();
+        let mut closes = Vec::new();
+        for batch in &pending.batches {
+            for e in batch.iter() {
+                self.apply_membership(e, Some(user));
+                let last = self.conns.get(&id).map_or(i64::MAX, |c| c.last_pos);
+                if e.pos > last && self.matches(user, guest, &e.audience) {
+                    out.push(e.clone());
+                    if let Some(c) = self.conns.get_mut(&id) {
+                        c.last_pos = e.pos;
+                    }
+                }
+                if let Some(reason) = ends(e, user, session) {
+                    closes.push(reason);
+                }
+            }
+        }
+        Catchup::Events(out, closes)
+    }
+
+    /// Routes one event to ready connections (in stream order).
+    pub fn route(&mut self, e: &Event) -> Routed {
+        self.apply_membership(e, None);
+        self.apply_profile(e);
+        let mut routed = Routed::default();
+        let candidates: Vec<ConnId> = match e.audience {
+            Audience::Conversation(c) => self.conns_in(c),
+            Audience::User(u) => self.conns_of(u).to_vec(),
+            Audience::Staff => self.all_ready().filter(|c| self.conns.get(c).is_some_and(|c| !c.guest)).collect(),
+            Audience::Everyone => self.all_ready().collect(),
+        };
+        for id in candidates {
+            if let Some(c) = self.conns.get_mut(&id)
+                && e.pos > c.last_pos
+            {
+                c.last_pos = e.pos;
+                routed.deliver.push(id);
+            }
+        }
+        // Sessions that ended, accounts disabled: close after delivering the news.
+        let affected: Vec<(ConnId, UserId, SessionId)> = match &*e.data {
+            EventData::SessionRevoked { .. } | EventData::UserUpdated { .. } => {
+                self.conns.iter().filter(|(_, c)| c.pending.is_none()).map(|(id, c)| (*id, c.user, c.session)).collect()
+            }
+            _ => Vec::new(),
+        };
+        for (id, user, session) in affected {
+            if let Some(reason) = ends(e, user, session) {
+                routed.close.push((id, reason.0, reason.1));
+            }
+        }
+        routed
+    }
+
+    /// Forgets a connection (and, with its person's last one, their memberships).
+    pub fn remove(&mut self, id: ConnId) {
+        let Some(conn) = self.conns.remove(&id) else { return };
+        let Some(list) = self.by_user.get_mut(&conn.user) else { return };
+        list.retain(|c| *c != id);
+        if list.is_empty() {
+            self.by_user.remove(&conn.user);
+            for c in self.user_convs.remove(&conn.user).unwrap_or_default() {
+                if let Some(m) = self.members.get_mut(&c) {
+                    m.remove(&conn.user);
+                    if m.is_empty() {
+                        self.members.remove(&c);
+                    }
+                }
+            }
+        }
+    }
+
+    fn matches(&self, user: UserId, guest: bool, audience: &Audience) -> bool {
+        match audience {
+            Audience::Conversation(c) => self.is_member(user, *c),
+            Audience::User(u) => *u == user,
+            Audience::Staff => !guest,
+            Audience::Everyone => true,
+        }
+    }
+
+    fn tracked(&self, user: UserId, only: Option<UserId>) -> bool {
+        match only {
+            Some(u) => u == user,
+            None => self.by_user.contains_key(&user),
+        }
+    }
+
+    fn add(&mut self, user: UserId, c: ConversationId) {
+        self.members.entry(c).or_default().insert(user);
+        self.user_convs.entry(user).or_default().insert(c);
+    }
+
+    fn drop_member(&mut self, user: UserId, c: ConversationId) {
+        if let Some(m) = self.members.get_mut(&c) {
+            m.remove(&user);
+            if m.is_empty() {
+                self.members.remove(&c);
+            }
+        }
+        if let Some(cs) = self.user_convs.get_mut(&user) {
+            cs.remove(&c);
+        }
+    }
+
+    /// Applies membership changes an event announces (for everyone tracked, or one person).
+    fn apply_membership(&mut self, e: &Event, only: Option<UserId>) {
+        match &*e.data {
+            EventData::ConversationCreated { conversation, members }
+            | EventData::MembersAdded { conversation, members } => {
+                for m in members {
+                    if self.tracked(m.user_id, only) {
+                        self.add(m.user_id, conversation.id);
+                    }
+                }
+            }
+            EventData::MembersRemoved { conversation_id, user_ids } => {
+                for u in user_ids {
+                    if self.tracked(*u, only) {
+                        self.drop_member(*u, *conversation_id);
+                    }
+                }
+            }
+            EventData::ConversationRemoved { conversation_id } => {
+                if let Audience::User(u) = e.audience
+                    && self.tracked(u, only)
+                {
+                    self.drop_member(u, *conversation_id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Keeps connections' guest flag in step with role changes.
+    fn apply_profile(&mut self, e: &Event) {
+        if let EventData::UserUpdated { user } = &*e.data {
+            for c in self.conns.values_mut().filter(|c| c.user == user.id) {
+                c.guest = user.role.is_guest();
+            }
+        }
+    }
+}
+
+/// Whether an event ends the connection of (`user`, `session`), and how.
+fn ends(e: &Event, user: UserId, session: SessionId) -> Option<(u16, &'static str)> {
+    match &*e.data {
+        EventData::SessionRevoked { session_id } if *session_id == session => {
+            Some((close::SESSION_ENDED, "session ended"))
+        }
+        EventData::UserUpdated { user: u } if u.id == user && u.status == UserStatus::Disabled => {
+            Some((close::SESSION_ENDED, "account disabled"))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use qiao_domain::conversation::{Conversation, ConversationKind, Member, MemberRole};
+    use qiao_domain::event::encode_frame;
+
+    use super::*;
+
+    fn ev(pos: i64, audience: Audience, data: EventData) -> Event {
+        let frame = encode_frame(pos, 0, &audience, None, &data);
+        Event { pos, audience, seq: None, frame: frame.into(), data: Arc::new(data) }
+    }
+
+    fn conv(id: ConversationId) -> Conversation {
+        Conversation {
+            id,
+            kind: ConversationKind::Private,
+            name: "c".into(),
+            topic: String::new(),
+            description: String::new(),
+            department_id: None,
+            linked_departments: vec![],
+            participant_ids: vec![],
+            created_by: None,
+            archived_at: None,
+            last_seq: 0,
+            last_message_at: None,
+            member_count: 0,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn member(u: UserId) -> Member {
+        Member { user_id: u, role: MemberRole::Member, direct: true, via_department: false, joined_at: 0 }
+    }
+
+    fn ping(pos: i64, c: ConversationId) -> Event {
+        ev(pos, Audience::Conversation(c), EventData::MembersRemoved { conversation_id: c, user_ids: vec![] })
+    }
+
+    #[test]
+    fn conversation_events_reach_members_only_and_membership_changes_apply_first() {
+        let mut r = Routing::new(100);
+        let (alice, bob) = (UserId::new(), UserId::new());
+        let c = ConversationId::new();
+        r.register(1, alice, SessionId::new(), false);
+        r.register(2, bob, SessionId::new(), false);
+        assert!(matches!(r.ready(1, vec![c], 0), Catchup::Events(ref e, _) if e.is_empty()));
+        assert!(matches!(r.ready(2, vec![], 0), Catchup::Events(..)));
+        assert_eq!(r.route(&ping(1, c)).deliver, vec![1]);
+        // Bob is added: the announcement already reaches him.
+        let added = ev(
+            2,
+            Audience::Conversation(c),
+            EventData::MembersAdded { conversation: conv(c), members: vec![member(bob)] },
+        );
+        let mut d = r.route(&added).deliver;
+        d.sort();
+        assert_eq!(d, vec![1, 2]);
+        // Alice is removed: she does not get the announcement, nor anything after.
+        let removed =
+            ev(3, Audience::Conversation(c), EventData::MembersRemoved { conversation_id: c, user_ids: vec![alice] });
+        assert_eq!(r.route(&removed).deliver, vec![2]);
+        assert_eq!(r.route(&ping(4, c)).deliver, vec![2]);
+    }
+
+    #[test]
+    fn audiences_and_duplicates() {
+        let mut r = Routing::new(100);
+        let (staff, guest) = (UserId::new(), UserId::new());
+        r.register(1, staff, SessionId::new(), false);
+        r.register(2, guest, SessionId::new(), true);
+        r.register(3, staff, SessionId::new(), false);
+        for id in [1, 2, 3] {
+            r.ready(id, vec![], 5);
+        }
+        let d = |data| ev(6, Audience::Staff, data);
+        let dept = EventData::DepartmentDeleted { department_id: qiao_domain::DepartmentId::new() };
+        let mut got = r.route(&d(dept.clone())).deliver;
+        got.sort();
+        assert_eq!(got, vec![1, 3], "guests are not staff");
+        assert!(r.route(&d(dept.clone())).deliver.is_empty(), "a position is never delivered twice");
+        assert!(r.route(&ev(4, Audience::Everyone, dept.clone())).deliver.is_empty(), "nor an older one");
+        let mut all = r.route(&ev(7, Audience::Everyone, dept.clone())).deliver;
+        all.sort();
+        assert_eq!(all, vec![1, 2, 3]);
+        assert_eq!(r.route(&ev(8, Audience::User(guest), dept)).deliver, vec![2]);
+    }
+
+    #[test]
+    fn pending_connections_catch_up_from_the_buffer_without_repeats() {
+        let mut r = Routing::new(100);
+        let u = UserId::new();
+        let c = ConversationId::new();
+        let other = ConversationId::new();
+        r.register(1, u, SessionId::new(), false);
+        // Published while it replays from the store (which reached position 3).
+        let batch: Arc<[Event]> = vec![ping(3, c), ping(4, other), ping(5, c)].into();
+        r.buffer(&batch);
+        match r.ready(1, vec![c], 3) {
+            Catchup::Events(events, closes) => {
+                assert_eq!(events.iter().map(|e| e.pos).collect::<Vec<_>>(), vec![5]);
+                assert!(closes.is_empty());
+            }
+            Catchup::Resync => panic!("no resync expected"),
+        }
+        assert_eq!(r.route(&ping(6, c)).deliver, vec![1]);
+    }
+
+    #[test]
+    fn a_pending_buffer_that_overflows_asks_for_a_resync() {
+        let mut r = Routing::new(2);
+        r.register(1, UserId::new(), SessionId::new(), false);
+        let c = ConversationId::new();
+        let batch: Arc<[Event]> = vec![ping(1, c), ping(2, c), ping(3, c)].into();
+        r.buffer(&batch);
+        assert!(matches!(r.ready(1, vec![c], 0), Catchup::Resync));
+    }
+
+    #[test]
+    fn ended_sessions_and_disabled_accounts_close_their_connections() {
+        let mut r = Routing::new(100);
+        let (u, s1, s2) = (UserId::new(), SessionId::new(), SessionId::new());
+        r.register(1, u, s1, false);
+        r.register(2, u, s2, false);
+        r.ready(1, vec![], 0);
+        r.ready(2, vec![], 0);
+        let revoked = ev(1, Audience::User(u), EventData::SessionRevoked { session_id: s2 });
+        let routed = r.route(&revoked);
+        assert_eq!(routed.close, vec![(2, close::SESSION_ENDED, "session ended")]);
+        let mut d = routed.deliver;
+        d.sort();
+        assert_eq!(d, vec![1, 2], "both devices learn of it");
+        r.remove(2);
+        assert_eq!(r.conns_of(u), &[1]);
+        r.remove(1);
+        assert!(r.conns_of(u).is_empty());
+        assert_eq!(r.connections(), 0);
+    }
+}

@@ -1,0 +1,297 @@
+//! One WebSocket connection: the hello handshake, catching up, then a loop that reads the
+//! client's frames, writes queued frames (several per flush), pings, and times out.
+
+use std::time::Instant;
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
+use futures_util::SinkExt;
+use qiao_domain::session::SessionKind;
+use qiao_service::realtime::Catchup;
+use qiao_service::{Authenticated, Services};
+use tokio::sync::mpsc;
+
+use super::Gateway;
+use super::dispatcher::{Command, Out};
+use super::protocol::{ClientMessage, PROTOCOL_VERSION, ServerMessage, close};
+
+/// What the upgrade request established.
+pub struct Upgrade {
+    pub services: Services,
+    pub gateway: Gateway,
+    /// A valid session from the cookie, when the request's origin was our own.
+    pub cookie: Option<Authenticated>,
+}
+
+/// Consecutive invalid frames tolerated before the connection is closed.
+const BAD_FRAMES_MAX: u32 = 10;
+/// Most frames written per flush.
+const COALESCE_MAX: usize = 64;
+
+fn text(msg: &ServerMessage) -> Message {
+    Message::Text(Utf8Bytes::from(msg.to_json()))
+}
+
+async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
+    let _ = ws.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+}
+
+/// Waits for `hello` and authenticates; `None` when the connection was refused (and closed).
+async fn handshake(ws: &mut WebSocket, up: &Upgrade) -> Option<(Authenticated, Option<i64>)> {
+    let timeout = up.gateway.config.hello_timeout;
+    let first = match tokio::time::timeout(timeout, ws.recv()).await {
+        Ok(Some(Ok(Message::Text(t)))) => t,
+        Ok(Some(Ok(_))) => {
+            let _ =
+                ws.send(text(&ServerMessage::error("invalid_frame", "The first frame must be a JSON hello."))).await;
+            close_with(ws, close::PROTOCOL_ERROR, "expected hello").await;
+            return None;
+        }
+        Err(_) => {
+            close_with(ws, close::UNAUTHENTICATED, "no hello in time").await;
+            return None;
+        }
+        Ok(_) => return None,
+    };
+    let (token, resume_from) = match serde_json::from_str::<ClientMessage>(&first) {
+        Ok(ClientMessage::Hello { token, resume_from }) => (token, resume_from),
+        _ => {
+            let _ = ws
+                .send(text(&ServerMessage::error("invalid_frame", "The first frame must be {\"op\":\"hello\"}.")))
+                .await;
+            close_with(ws, close::PROTOCOL_ERROR, "expected hello").await;
+            return None;
+        }
+    };
+    let auth = match token {
+        // Browsers cannot read their HttpOnly cookie token, so a token here is a bearer one.
+        Some(t) if !t.is_empty() && t.len() <= 200 => {
+            up.services.authenticate(&t).await.ok().filter(|a| a.session.kind == SessionKind::Bearer)
+        }
+        Some(_) => None,
+        None => up.cookie.clone(),
+    };
+    match auth {
+        Some(a) => Some((a, resume_from)),
+        None => {
+            let _ = ws
+                .send(text(&ServerMessage::error("unauthenticated", "Sign in, then send the session token in hello.")))
+                .await;
+            close_with(ws, close::UNAUTHENTICATED, "unauthenticated").await;
+            None
+        }
+    }
+}
+
+pub async fn run(mut ws: WebSocket, up: Upgrade) {
+    let Some((auth, resume_from)) = handshake(&mut ws, &up).await else { return };
+    let gw = up.gateway.clone();
+    let conn = gw.next_id();
+    let (queue, mut rx) = mpsc::channel(gw.config.dispatcher.queue);
+    let register = Command::Register {
+        conn,
+        user: auth.user.id,
+        session: auth.session.id,
+        guest: auth.user.role.is_guest(),
+        queue,
+    };
+    if gw.commands.send(register).await.is_err() {
+        close_with(&mut ws, close::GOING_AWAY, "server restarting").await;
+        return;
+    }
+    let start = match up.services.realtime_start(&auth, resume_from, gw.config.resume_window).await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!(error = %e, "could not start a realtime session");
+            let _ = gw.commands.send(Command::Unregister { conn }).await;
+            close_with(&mut ws, 1011, "try again").await;
+            return;
+        }
+    };
+    let ready = ServerMessage::Ready {
+        protocol: PROTOCOL_VERSION,
+        user_id: auth.user.id,
+        session_id: auth.session.id,
+        head: start.head,
+        resumed: matches!(start.catchup, Catchup::Events(_)),
+        heartbeat_ms: u64::try_from(gw.config.heartbeat.as_millis()).unwrap_or(u64::MAX),
+    };
+    let mut ok = ws.feed(text(&ready)).await.is_ok();
+    match start.catchup {
+        Catchup::Events(frames) => {
+            metrics::counter!("qiao_ws_resumed_events_total").increment(frames.len() as u64);
+            for (_, frame) in frames {
+                ok = ok && ws.feed(Message::Text(Utf8Bytes::from(frame))).await.is_ok();
+            }
+        }
+        Catchup::Resync => {
+            let msg = ServerMessage::Resync { head: start.head, reason: "too_far_behind".into() };
+            ok = ok && ws.feed(text(&msg)).await.is_ok();
+        }
+        Catchup::Fresh => {}
+    }
+    ok = ok && ws.flush().await.is_ok();
+    let ready = Command::Ready { conn, memberships: start.memberships, sent_up_to: start.head };
+    if !ok || gw.commands.send(ready).await.is_err() {
+        let _ = gw.commands.send(Command::Unregister { conn }).await;
+        return;
+    }
+    serve(&mut ws, &up.services, &gw, &auth, conn, &mut rx).await;
+    let _ = gw.commands.send(Command::Unregister { conn }).await;
+}
+
+/// How long one write may wait for a client that does not read before it is dropped.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Writes queued frames (the first given), several per flush; false if the connection must end.
+async fn write_frames(
+    ws: &mut WebSocket,
+    first: Message,
+    rx: &mut mpsc::Receiver<Out>,
+) -> Result<(), Option<(u16, &'static str)>> {
+    let mut ok = ws.feed(first).await.is_ok();
+    // Coalesce what is already queued into the same flush.
+    let mut more = 0;
+    while ok && more < COALESCE_MAX {
+        match rx.try_recv() {
+            Ok(Out::Frame(f)) => ok = ws.feed(f).await.is_ok(),
+            Ok(Out::Close(code, reason)) => {
+                let _ = ws.flush().await;
+                return Err(Some((code, reason)));
+            }
+            Err(_) => break,
+        }
+        more += 1;
+    }
+    if ok && ws.flush().await.is_ok() { Ok(()) } else { Err(None) }
+}
+
+/// The connection's main loop; returns when it is over (the socket is closed by then).
+async fn serve(
+    ws: &mut WebSocket,
+    services: &Services,
+    gw: &Gateway,
+    auth: &Authenticated,
+    conn: u64,
+    rx: &mut mpsc::Receiver<Out>,
+) {
+    let heartbeat = gw.config.heartbeat;
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    let mut last_heard = Instant::now();
+    let mut bad_frames = 0u32;
+    loop {
+        tokio::select! {
+            out = rx.recv() => match out {
+                Some(Out::Frame(frame)) => {
+                    // A client that stops reading altogether cannot be told anything: drop it.
+                    match tokio::time::timeout(WRITE_TIMEOUT, write_frames(ws, frame, rx)).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(Some((code, reason)))) => {
+                            close_with(ws, code, reason).await;
+                            return;
+                        }
+                        Ok(Err(None)) | Err(_) => return,
+                    }
+                }
+                Some(Out::Close(code, reason)) => {
+                    close_with(ws, code, reason).await;
+                    return;
+                }
+                None => {
+                    close_with(ws, close::SLOW_CONSUMER, "too slow; reconnect with resume_from").await;
+                    return;
+                }
+            },
+            msg = ws.recv() => {
+                last_heard = Instant::now();
+                match msg {
+                    Some(Ok(Message::Text(t))) => {
+                        match handle(ws, services, gw, auth, conn, &t).await {
+                            Ok(()) => bad_frames = 0,
+                            Err(()) => {
+                                bad_frames += 1;
+                                if bad_frames > BAD_FRAMES_MAX {
+                                    close_with(ws, close::PROTOCOL_ERROR, "too many invalid frames").await;
+                                    return;
+                                }
+                            }
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => {
+                        let _ = ws.send(text(&ServerMessage::error("invalid_frame", "Binary frames are not supported."))).await;
+                        close_with(ws, close::PROTOCOL_ERROR, "binary frames are not supported").await;
+                        return;
+                    }
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    Some(Ok(Message::Close(_))) | None => return,
+                    Some(Err(e)) => {
+                        if matches!(e.into_inner().downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_))) {
+                            close_with(ws, close::TOO_BIG, "frame too large").await;
+                        }
+                        return;
+                    }
+                }
+            }
+            _ = ping.tick() => {
+                if last_heard.elapsed() > heartbeat * 3 {
+                    close_with(ws, close::IDLE_TIMEOUT, "no traffic").await;
+                    return;
+                }
+                if ws.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Handles one client frame; `Err` for an invalid one (already answered with an error).
+async fn handle(
+    ws: &mut WebSocket,
+    services: &Services,
+    gw: &Gateway,
+    auth: &Authenticated,
+    conn: u64,
+    t: &str,
+) -> Result<(), ()> {
+    let msg = match serde_json::from_str::<ClientMessage>(t) {
+        Ok(m) => m,
+        Err(e) => {
+            let _ = ws.send(text(&ServerMessage::error("invalid_frame", format!("Not a valid frame: {e}")))).await;
+            return Err(());
+        }
+    };
+    match msg {
+        ClientMessage::Hello { .. } => {
+            let _ = ws.send(text(&ServerMessage::error("invalid_frame", "hello was already received"))).await;
+            return Err(());
+        }
+        ClientMessage::Ping { nonce } => {
+            let _ = ws.send(text(&ServerMessage::Pong { nonce })).await;
+        }
+        ClientMessage::Presence { status } => {
+            let _ = gw.commands.send(Command::Presence { conn, status }).await;
+        }
+        ClientMessage::PresenceSubscribe { user_ids } => {
+            let limited: Vec<_> = user_ids.into_iter().take(gw.config.dispatcher.presence.max_subscriptions).collect();
+            match services.visible_people(auth, &limited).await {
+                Ok(users) => {
+                    let _ = gw.commands.send(Command::Follow { conn, users }).await;
+                }
+                Err(_) => {
+                    let _ = ws.send(text(&ServerMessage::error("unavailable", "Try again shortly."))).await;
+                }
+            }
+        }
+        ClientMessage::Typing { conversation_id, thread_root_id } => {
+            if services.may_type(auth, conversation_id).await.is_err() {
+                let _ =
+                    ws.send(text(&ServerMessage::error("forbidden", "You cannot type in this conversation."))).await;
+                return Err(());
+            }
+            let _ = gw.commands.send(Command::Activity { conn }).await;
+            let _ =
+                gw.commands.send(Command::Typing { conn, conversation: conversation_id, thread: thread_root_id }).await;
+        }
+    }
+    Ok(())
+}

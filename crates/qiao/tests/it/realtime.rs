@@ -1,0 +1,365 @@
+//! The realtime gateway with real WebSocket clients.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use futures_util::SinkExt;
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::conversations::channel;
+use crate::harness::{Api, TestServer};
+use crate::ws::{Ended, Ws, ended, next_json};
+
+const QUIET: Duration = Duration::from_millis(300);
+
+async fn send(api: &Api, c: &str, body: &str) -> Value {
+    let r = api.post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": body})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    r.body
+}
+
+fn bodies(events: &[Value]) -> Vec<String> {
+    events
+        .iter()
+        .filter(|e| e["data"]["type"] == "message.created")
+        .map(|e| e["data"]["message"]["body"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn messages_reach_every_member_live_and_nobody_else() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let (_, eve) = owner.create_user(&srv, "eve", "member", None).await;
+    let c = channel(&owner, "private", "Team", &[&bob_id]).await;
+    let mut owner_ws = Ws::connect(&srv.url, owner.token(), None).await;
+    let mut bob_ws = Ws::connect(&srv.url, bob.token(), None).await;
+    let mut eve_ws = Ws::connect(&srv.url, eve.token(), None).await;
+    assert_eq!(owner_ws.ready["protocol"], 1);
+    assert_eq!(owner_ws.ready["resumed"], false);
+
+    let m = send(&bob, &c, "实时 hello").await;
+    for ws in [&mut owner_ws, &mut bob_ws] {
+        let e = ws.expect_event("message.created").await;
+        assert_eq!(e["data"]["message"]["id"], m["id"]);
+        assert_eq!(e["conversation_id"], c.as_str());
+        assert_eq!(e["seq"], m["seq"]);
+    }
+    assert!(bodies(&eve_ws.drain_events(QUIET).await).is_empty(), "non-members receive nothing");
+
+    // Edits, reactions and deletes follow.
+    let mid = m["id"].as_str().unwrap();
+    owner.post(&format!("/api/v1/messages/{mid}/reactions"), json!({"emoji": "👍"})).await;
+    bob.patch(&format!("/api/v1/messages/{mid}"), json!({"body": "实时 hello!"})).await;
+    bob.delete(&format!("/api/v1/messages/{mid}")).await;
+    let kinds: Vec<String> =
+        owner_ws.drain_events(QUIET).await.iter().map(|e| e["data"]["type"].as_str().unwrap().to_owned()).collect();
+    assert_eq!(kinds, vec!["reaction.added", "message.updated", "message.deleted"]);
+}
+
+#[tokio::test]
+async fn a_reconnecting_client_gets_what_it_missed_exactly_once_in_order() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let c = channel(&owner, "public", "General", &[&bob_id]).await;
+    let mut ws = Ws::connect(&srv.url, bob.token(), None).await;
+    send(&owner, &c, "before").await;
+    ws.expect_event("message.created").await;
+    let last = ws.pos;
+    drop(ws);
+
+    for i in 0..5 {
+        send(&owner, &c, &format!("while away {i}")).await;
+    }
+    let mut back = Ws::connect(&srv.url, bob.token(), Some(last)).await;
+    assert_eq!(back.ready["resumed"], true);
+    // Live messages sent right after reconnecting come after the missed ones, without gaps.
+    send(&owner, &c, "after").await;
+    let events = back.drain_events(QUIET).await;
+    assert_eq!(
+        bodies(&events),
+        vec!["while away 0", "while away 1", "while away 2", "while away 3", "while away 4", "after"]
+    );
+    let positions: Vec<i64> = events.iter().map(|e| e["pos"].as_i64().unwrap()).collect();
+    assert_eq!(positions.iter().collect::<HashSet<_>>().len(), positions.len(), "no duplicates");
+    let seqs: Vec<i64> = events.iter().map(|e| e["seq"].as_i64().unwrap()).collect();
+    assert!(seqs.windows(2).all(|w| w[1] == w[0] + 1), "conversation order without gaps: {seqs:?}");
+    // Resuming from the current position sends nothing.
+    let mut again = Ws::connect(&srv.url, bob.token(), Some(back.pos)).await;
+    assert!(again.drain_events(QUIET).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_client_too_far_behind_is_told_to_resync() {
+    let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| c.realtime_resume_window = 3).await;
+    let owner = srv.owner().await;
+    let c = channel(&owner, "public", "Busy", &[]).await;
+    let ws = Ws::connect(&srv.url, owner.token(), None).await;
+    let head = ws.pos;
+    drop(ws);
+    for i in 0..6 {
+        send(&owner, &c, &format!("m{i}")).await;
+    }
+    let mut back = Ws::connect(&srv.url, owner.token(), Some(head)).await;
+    assert_eq!(back.ready["resumed"], false);
+    let resync = back.expect_op("resync").await;
+    assert_eq!(resync["reason"], "too_far_behind");
+    assert_eq!(resync["head"], back.ready["head"]);
+    // Live events still follow.
+    send(&owner, &c, "live").await;
+    assert_eq!(bodies(&back.drain_events(QUIET).await), vec!["live"]);
+    // A position from the future is not trusted either.
+    let mut odd = Ws::connect(&srv.url, owner.token(), Some(i64::MAX / 2)).await;
+    odd.expect_op("resync").await;
+}
+
+/// Folds events into what a client would show: message id → latest body (None if deleted).
+fn fold(events: &[Value]) -> BTreeMap<String, Option<String>> {
+    let mut state = BTreeMap::new();
+    for e in events {
+        let d = &e["data"];
+        match d["type"].as_str().unwrap() {
+            "message.created" | "message.updated" => {
+                state.insert(
+                    d["message"]["id"].as_str().unwrap().to_owned(),
+                    Some(d["message"]["body"].as_str().unwrap().to_owned()),
+                );
+            }
+            "message.deleted" => {
+                state.insert(d["message_id"].as_str().unwrap().to_owned(), None);
+            }
+            _ => {}
+        }
+    }
+    state
+}
+
+#[tokio::test]
+async fn two_devices_converge_and_read_positions_follow_the_person() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (bob_id, laptop) = owner.create_user(&srv, "bob", "member", None).await;
+    let phone = srv.sign_in("bob", "bob-password").await;
+    let c = channel(&owner, "public", "Sync", &[&bob_id]).await;
+    let mut laptop_ws = Ws::connect(&srv.url, laptop.token(), None).await;
+    let mut phone_ws = Ws::connect(&srv.url, phone.token(), None).await;
+    let start = phone_ws.pos;
+    let mut phone_events = phone_ws.drain_events(QUIET).await;
+    drop(phone_ws);
+
+    // The phone is offline while things happen.
+    let a = send(&owner, &c, "one").await;
+    let b = send(&laptop, &c, "two").await;
+    owner.patch(&format!("/api/v1/messages/{}", a["id"].as_str().unwrap()), json!({"body": "one (edited)"})).await;
+    laptop.delete(&format!("/api/v1/messages/{}", b["id"].as_str().unwrap())).await;
+    send(&owner, &c, "three").await;
+    let laptop_events = laptop_ws.drain_events(QUIET).await;
+
+    let mut phone_ws = Ws::connect(&srv.url, phone.token(), Some(start)).await;
+    phone_events.extend(phone_ws.drain_events(QUIET).await);
+    assert_eq!(fold(&laptop_events), fold(&phone_events));
+    assert_eq!(fold(&phone_events).values().flatten().cloned().collect::<Vec<_>>(), vec!["one (edited)", "three"]);
+
+    // Reading on the laptop clears the badge on the phone.
+    let r = laptop.post(&format!("/api/v1/conversations/{c}/read"), json!({})).await;
+    let read = phone_ws.expect_event("read.updated").await;
+    assert_eq!(read["data"]["conversation_id"], c.as_str());
+    assert_eq!(read["data"]["read_seq"], r.body["read_seq"]);
+    let _ = laptop_ws.expect_event("read.updated").await;
+}
+
+#[tokio::test]
+async fn a_slow_consumer_is_cut_off_while_others_keep_receiving() {
+    let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| {
+        c.realtime_queue = 16;
+        c.socket_send_buffer_kib = 64;
+        c.message_burst = 10_000.0;
+        c.message_rate_per_second = 10_000.0;
+    })
+    .await;
+    let owner = srv.owner().await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let c = channel(&owner, "public", "Firehose", &[&bob_id]).await;
+    // Bob's client has a tiny receive buffer and reads one frame every 50 ms.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let addr: std::net::SocketAddr = srv.url.trim_start_matches("http://").parse().unwrap();
+    let stream = socket.connect(addr).await.unwrap();
+    let (mut slow, _) =
+        tokio_tungstenite::client_async(crate::ws::ws_url(&srv.url), tokio_tungstenite::MaybeTlsStream::Plain(stream))
+            .await
+            .unwrap();
+    slow.send(Message::Text(json!({"op": "hello", "token": bob.token()}).to_string().into())).await.unwrap();
+    let slow_reader = tokio::spawn(async move {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            match tokio::time::timeout_at(deadline, futures_util::StreamExt::next(&mut slow)).await {
+                Ok(Some(Ok(Message::Close(f)))) => return f.map(|f| u16::from(f.code)),
+                Ok(Some(Ok(_))) => continue,
+                _ => return None,
+            }
+        }
+    });
+    let mut fast = Ws::connect(&srv.url, owner.token(), None).await;
+
+    let big = "大".repeat(3000);
+    let total = 300;
+    let sender = {
+        let (owner, c, big) = (owner.clone(), c.clone(), big.clone());
+        tokio::spawn(async move {
+            for i in 0..total {
+                send(&owner, &c, &format!("{i} {big}")).await;
+            }
+        })
+    };
+    // The fast reader gets everything, in order, without waiting for the slow one.
+    for received in 0..total {
+        let e = fast.expect_event("message.created").await;
+        assert!(e["data"]["message"]["body"].as_str().unwrap().starts_with(&format!("{received} ")), "in order");
+    }
+    sender.await.unwrap();
+    assert_eq!(slow_reader.await.unwrap(), Some(4008), "the slow reader is told why it was dropped");
+    // …and it can resume later.
+    Ws::connect(&srv.url, bob.token(), Some(0)).await;
+}
+
+#[tokio::test]
+async fn bad_frames_get_errors_or_close_codes_never_a_crash() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
+    for bad in ["{not json", r#"{"op":"fly"}"#, r#"{"op":"ping","x":1}"#, r#"[1,2]"#, r#"{"op":"hello"}"#] {
+        ws.inner.send(Message::Text(bad.into())).await.unwrap();
+        let e = ws.expect_op("error").await;
+        assert_eq!(e["code"], "invalid_frame", "{bad}");
+    }
+    ws.send(json!({"op": "ping", "nonce": "n1"})).await;
+    assert_eq!(ws.expect_op("pong").await["nonce"], "n1");
+    ws.send(json!({"op": "typing", "conversation_id": "01a1fccf-0000-7000-8000-0000000000ff"})).await;
+    assert_eq!(ws.expect_op("error").await["code"], "forbidden");
+
+    // Oversize frames close with 1009; binary frames with 4400.
+    ws.inner.send(Message::Text("x".repeat(20_000).into())).await.unwrap();
+    assert!(matches!(ws.ended(Duration::from_secs(5)).await, Ended::Closed(Some(1009)) | Ended::Gone));
+    let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
+    ws.inner.send(Message::Binary(vec![0xde, 0xad, 0xbe, 0xef].into())).await.unwrap();
+    assert!(matches!(ws.ended(Duration::from_secs(5)).await, Ended::Closed(Some(4400))));
+    // Too many bad frames in a row close the connection.
+    let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
+    for _ in 0..11 {
+        ws.inner.send(Message::Text("garbage".into())).await.unwrap();
+    }
+    assert!(matches!(ws.ended(Duration::from_secs(5)).await, Ended::Closed(Some(4400))));
+    // The server is fine.
+    assert_eq!(owner.get("/api/v1/me").await.status, 200);
+    let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
+    ws.send(json!({"op": "ping"})).await;
+    ws.expect_op("pong").await;
+}
+
+#[tokio::test]
+async fn unauthenticated_revoked_and_disabled_connections_are_closed() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    // No credentials, a garbage token, and a first frame that is not hello.
+    for hello in [json!({"op": "hello"}), json!({"op": "hello", "token": "qiao_nope"})] {
+        let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
+        raw.send(Message::Text(hello.to_string().into())).await.unwrap();
+        assert_eq!(next_json(&mut raw, Duration::from_secs(5)).await.unwrap()["code"], "unauthenticated");
+        assert!(matches!(ended(&mut raw, Duration::from_secs(5)).await, Ended::Closed(Some(4001))));
+    }
+    let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
+    raw.send(Message::Text(r#"{"op":"ping"}"#.into())).await.unwrap();
+    assert!(matches!(ended(&mut raw, Duration::from_secs(5)).await, Ended::Closed(Some(4400))));
+    // Plain HTTP to the endpoint is a clear 4xx.
+    let r = owner.get("/api/v1/ws").await;
+    assert_eq!((r.status, r.code()), (400, "invalid_parameter"));
+
+    // Signing out closes that session's socket, not the others.
+    let (user_id, user) = owner.create_user(&srv, "leaver", "member", None).await;
+    let other_device = srv.sign_in("leaver", "leaver-password").await;
+    let mut a = Ws::connect(&srv.url, user.token(), None).await;
+    let mut b = Ws::connect(&srv.url, other_device.token(), None).await;
+    assert_eq!(user.post_empty("/api/v1/auth/sign-out").await.status, 204);
+    assert!(matches!(a.ended(Duration::from_secs(5)).await, Ended::Closed(Some(4003))));
+    b.expect_event("session.revoked").await;
+    // Disabling the account closes the rest at once.
+    owner.post_empty(&format!("/api/v1/users/{user_id}/disable")).await;
+    assert!(matches!(b.ended(Duration::from_secs(5)).await, Ended::Closed(Some(4003))));
+}
+
+#[tokio::test]
+async fn browsers_connect_with_their_cookie_from_our_origin_only() {
+    let srv = TestServer::start().await;
+    srv.owner().await;
+    let r = srv.anon().post("/api/v1/auth/sign-in", json!({"login": "owner", "password": "owner-password"})).await;
+    let cookie = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .find_map(|v| {
+            v.to_str().unwrap().strip_prefix("qiao_session=").map(|s| s.split(';').next().unwrap().to_owned())
+        })
+        .unwrap();
+    let host = srv.url.trim_start_matches("http://").to_owned();
+    let ours = format!("http://{host}");
+    let cookie_header = format!("qiao_session={cookie}");
+    let raw = Ws::connect_with_headers(&srv.url, &[("cookie", &cookie_header), ("origin", &ours)]).await;
+    let ws = Ws::hello(raw, json!({"op": "hello"})).await;
+    assert_eq!(ws.ready["op"], "ready");
+    let mut raw =
+        Ws::connect_with_headers(&srv.url, &[("cookie", &cookie_header), ("origin", "https://evil.example")]).await;
+    raw.send(Message::Text(json!({"op": "hello"}).to_string().into())).await.unwrap();
+    assert_eq!(next_json(&mut raw, Duration::from_secs(5)).await.unwrap()["code"], "unauthenticated");
+}
+
+#[tokio::test]
+async fn typing_and_presence_reach_those_who_may_see_them() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let owner_id = owner.get("/api/v1/me").await.body["user"]["id"].as_str().unwrap().to_owned();
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let (guest_id, guest) = owner.create_user(&srv, "partner", "guest", None).await;
+    let c = channel(&owner, "private", "Typing", &[&bob_id]).await;
+    let mut owner_ws = Ws::connect(&srv.url, owner.token(), None).await;
+    let mut bob_ws = Ws::connect(&srv.url, bob.token(), None).await;
+
+    bob_ws.send(json!({"op": "typing", "conversation_id": c})).await;
+    let t = owner_ws.expect_op("typing").await;
+    assert_eq!((t["user_id"].as_str(), t["conversation_id"].as_str()), (Some(bob_id.as_str()), Some(c.as_str())));
+    // Repeats inside the throttle window are not forwarded.
+    bob_ws.send(json!({"op": "typing", "conversation_id": c})).await;
+    assert!(owner_ws.next(QUIET).await.is_none());
+
+    // Presence: a snapshot on subscribing, then changes.
+    owner_ws.send(json!({"op": "presence_subscribe", "user_ids": [bob_id, guest_id]})).await;
+    let mut snapshot = BTreeMap::new();
+    for _ in 0..2 {
+        let p = owner_ws.expect_op("presence").await;
+        snapshot.insert(p["user_id"].as_str().unwrap().to_owned(), p["status"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(snapshot[&bob_id], "online");
+    assert_eq!(snapshot[&guest_id], "offline");
+    bob_ws.send(json!({"op": "presence", "status": "dnd"})).await;
+    let p = owner_ws.expect_op("presence").await;
+    assert_eq!((p["user_id"].as_str(), p["status"].as_str()), (Some(bob_id.as_str()), Some("dnd")));
+
+    // A guest may only follow people they share a conversation with.
+    let mut guest_ws = Ws::connect(&srv.url, guest.token(), None).await;
+    guest_ws.send(json!({"op": "presence_subscribe", "user_ids": [owner_id]})).await;
+    assert!(guest_ws.next(QUIET).await.is_none(), "nothing about a stranger");
+}
+
+#[tokio::test]
+async fn shutdown_tells_clients_to_come_back() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
+    let db = srv.stop().await;
+    assert!(matches!(ws.ended(Duration::from_secs(5)).await, Ended::Closed(Some(1001)) | Ended::Gone));
+    drop(db);
+}
