@@ -492,7 +492,7 @@ impl Services {
                     }
                     let m = new_member(me, MemberRole::Member, true, false, at);
                     members::insert(tx, id, &m, c.last_seq).await?;
-                    emit_added(tx, id, vec![m], at).await
+                    emit_added(tx, id, vec![m], 1, at).await
                 })
             })
             .await?;
@@ -564,7 +564,7 @@ impl Services {
                 let people = people.clone();
                 Box::pin(async move {
                     let c = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
-                    let mut added = Vec::new();
+                    let (mut added, mut new) = (Vec::new(), 0);
                     for u in people {
                         match members::get(tx, id, u).await? {
                             Some((m, _)) if m.direct && m.role == role => {}
@@ -577,10 +577,11 @@ impl Services {
                                 let m = new_member(u, role, true, false, at);
                                 members::insert(tx, id, &m, if c.kind.is_direct() { 0 } else { c.last_seq }).await?;
                                 added.push(m);
+                                new += 1;
                             }
                         }
                     }
-                    emit_added(tx, id, added.clone(), at).await?;
+                    emit_added(tx, id, added.clone(), new, at).await?;
                     Ok(added)
                 })
             })

@@ -14,7 +14,8 @@ use qiao_domain::org::Department;
 use qiao_domain::{ConversationId, DepartmentId, Error, Millis, Result, UserId};
 use qiao_store::conversations::NewConversation;
 use qiao_store::members::new_member;
-use qiao_store::{Db, Tx, conversations, departments, members};
+use qiao_domain::user::UserStatus;
+use qiao_store::{Db, Tx, conversations, departments, members, users};
 
 /// Takes the conversation's next sequence number and records a conversation event with it.
 pub(crate) async fn emit(tx: &mut Tx, id: ConversationId, data: &EventData, at: Millis) -> Result<i64> {
@@ -38,12 +39,13 @@ pub(crate) async fn emit_updated(tx: &mut Tx, id: ConversationId, at: Millis) ->
     Ok(conversation)
 }
 
-/// Announces people added (or whose membership changed to include them).
-pub(crate) async fn emit_added(tx: &mut Tx, id: ConversationId, added: Vec<Member>, at: Millis) -> Result<()> {
+/// Announces people added (or whose membership changed to include them); `new` of them
+/// were not members before.
+pub(crate) async fn emit_added(tx: &mut Tx, id: ConversationId, added: Vec<Member>, new: usize, at: Millis) -> Result<()> {
     if added.is_empty() {
         return Ok(());
     }
-    conversations::refresh_member_count(tx, id).await?;
+    conversations::adjust_member_count(tx, id, i64::try_from(new).unwrap_or(0)).await?;
     let conversation = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
     // Large additions (a whole department) go out in slices to keep frames small.
     for chunk in added.chunks(1000) {
@@ -58,7 +60,7 @@ pub(crate) async fn emit_removed(tx: &mut Tx, id: ConversationId, removed: Vec<U
     if removed.is_empty() {
         return Ok(());
     }
-    conversations::refresh_member_count(tx, id).await?;
+    conversations::adjust_member_count(tx, id, -i64::try_from(removed.len()).unwrap_or(0)).await?;
     for chunk in removed.chunks(1000) {
         let data = EventData::MembersRemoved { conversation_id: id, user_ids: chunk.to_vec() };
         emit(tx, id, &data, at).await?;
@@ -102,7 +104,7 @@ pub(crate) async fn sync_linked(tx: &mut Tx, id: ConversationId, at: Millis) -> 
             removed.push(m.user_id);
         }
     }
-    let mut added = Vec::new();
+    let (mut added, mut new) = (Vec::new(), 0);
     for &user in desired.difference(&current_ids) {
         match members::get(tx, id, user).await? {
             Some((m, _)) => {
@@ -115,11 +117,12 @@ pub(crate) async fn sync_linked(tx: &mut Tx, id: ConversationId, at: Millis) -> 
                 // Newcomers start with the history read, not with thousands of unread.
                 members::insert(tx, id, &m, conv.last_seq).await?;
                 added.push(m);
+                new += 1;
             }
         }
     }
     emit_removed(tx, id, removed, at).await?;
-    emit_added(tx, id, added, at).await
+    emit_added(tx, id, added, new, at).await
 }
 
 /// Every conversation linked to these departments or any department above them.
@@ -148,10 +151,57 @@ pub(crate) async fn sync_for_departments(
     Ok(())
 }
 
-/// Re-syncs conversations fed by these departments (after people joined, left, moved
-/// between them, or changed role or status; the tree itself did not change).
-pub(crate) async fn sync_people(tx: &mut Tx, departments: &[DepartmentId], at: Millis) -> Result<()> {
-    sync_for_departments(tx, departments, BTreeSet::new(), at).await
+/// Brings one person's department-derived memberships in line after they changed (joined,
+/// moved between departments, changed role or status): only the conversations linked to
+/// `departments` (their departments before and after) or above them are looked at, and only
+/// this person's membership in each. The tree itself did not change.
+pub(crate) async fn sync_person(tx: &mut Tx, user: UserId, departments: &[DepartmentId], at: Millis) -> Result<()> {
+    let targets = affected(tx, departments).await?;
+    if targets.is_empty() {
+        return Ok(());
+    }
+    let person = users::get(tx, user).await?;
+    // The paths from the root to each of the person's departments: a link covers the person
+    // when its department is on one of them (with subdepartments) or is one of them.
+    let mut paths = Vec::new();
+    if let Some(p) = person.as_ref().filter(|p| p.status == UserStatus::Active && !p.role.is_guest()) {
+        for d in p.department_ids() {
+            paths.push(departments::path(tx, d).await?);
+        }
+    }
+    for id in targets {
+        let Some(conv) = conversations::get(tx, id).await? else { continue };
+        let wanted = conv.linked_departments.iter().any(|l| {
+            paths.iter().any(|path| {
+                if l.include_subdepartments {
+                    path.contains(&l.department_id)
+                } else {
+                    path.last() == Some(&l.department_id)
+                }
+            })
+        });
+        match (members::get(tx, id, user).await?, wanted) {
+            (Some((m, _)), true) if !m.via_department => {
+                let m = Member { via_department: true, ..m };
+                members::update(tx, id, &m).await?;
+                emit_added(tx, id, vec![m], 0, at).await?;
+            }
+            (None, true) => {
+                let m = new_member(user, MemberRole::Member, false, true, at);
+                members::insert(tx, id, &m, conv.last_seq).await?;
+                emit_added(tx, id, vec![m], 1, at).await?;
+            }
+            (Some((m, _)), false) if m.via_department && m.direct => {
+                members::update(tx, id, &Member { via_department: false, ..m }).await?;
+            }
+            (Some((m, _)), false) if m.via_department => {
+                members::delete(tx, id, user).await?;
+                emit_removed(tx, id, vec![user], at).await?;
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The conversations `changed` departments currently feed (call before moving people or

@@ -72,7 +72,7 @@ async fn insert_owner(tx: &mut Tx, owner: &ValidOwner, id: UserId, hash: &str, a
         },
     )
     .await?;
-    crate::membership::sync_people(tx, &[organisation.root_department_id], at).await?;
+    crate::membership::sync_person(tx, user.id, &[organisation.root_department_id], at).await?;
     org_store::mark_setup_complete(tx).await?;
     if let Some(name) = &owner.org_name {
         org_store::rename(tx, name).await?;

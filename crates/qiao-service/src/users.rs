@@ -13,7 +13,7 @@ use serde_json::json;
 
 use crate::auth::{Authenticated, end_sessions};
 use crate::crypto::temporary_password;
-use crate::membership::sync_people;
+use crate::membership::sync_person;
 use crate::{Origin, Services, audit_entry, emit_user, now};
 
 /// A new account, as an administrator describes it.
@@ -327,7 +327,7 @@ impl Services {
                 Box::pin(async move {
                     ensure_unique(tx, &new.username, new.email.as_deref(), None).await?;
                     let user = users::insert(tx, &new).await?;
-                    sync_people(tx, &user.department_ids().collect::<Vec<_>>(), at).await?;
+                    sync_person(tx, user.id, &user.department_ids().collect::<Vec<_>>(), at).await?;
                     emit_user(tx, &user, true, at).await?;
                     audit::record(tx, &entry).await?;
                     Ok(user)
@@ -439,7 +439,7 @@ impl Services {
                     ensure_unique(tx, &after.username, after.email.as_deref(), Some(after.id)).await?;
                     users::update(tx, &after).await?;
                     if let Some(depts) = &resync {
-                        sync_people(tx, depts, at).await?;
+                        sync_person(tx, after.id, depts, at).await?;
                     }
                     let user = users::get(tx, after.id).await?.ok_or_else(Error::not_found)?;
                     emit_user(tx, &user, false, at).await?;
@@ -494,7 +494,7 @@ impl Services {
                     user.status = status;
                     user.updated_at = at;
                     users::update(tx, &user).await?;
-                    sync_people(tx, &user.department_ids().collect::<Vec<_>>(), at).await?;
+                    sync_person(tx, user.id, &user.department_ids().collect::<Vec<_>>(), at).await?;
                     if status == UserStatus::Disabled {
                         end_sessions(tx, id, None, at).await?;
                     }

@@ -248,6 +248,8 @@ pub async fn conversations_and_members(store: Store, _: Sink) {
     let removed = store
         .write(move |tx| {
             Box::pin(async move {
+                conversations::adjust_member_count(tx, general, 5).await?;
+                conversations::adjust_member_count(tx, general, -5).await?;
                 let gone = members::delete(tx, general, bob.id).await?;
                 let again = members::delete(tx, general, bob.id).await?;
                 conversations::refresh_member_count(tx, general).await?;
