@@ -11,10 +11,10 @@ use std::collections::BTreeSet;
 use qiao_domain::conversation::{Conversation, ConversationKind, LinkedDepartment, Member, MemberRole};
 use qiao_domain::event::{Audience, EventData};
 use qiao_domain::org::Department;
+use qiao_domain::user::UserStatus;
 use qiao_domain::{ConversationId, DepartmentId, Error, Millis, Result, UserId};
 use qiao_store::conversations::NewConversation;
 use qiao_store::members::new_member;
-use qiao_domain::user::UserStatus;
 use qiao_store::{Db, Tx, conversations, departments, members, users};
 
 /// Takes the conversation's next sequence number and records a conversation event with it.
@@ -41,7 +41,13 @@ pub(crate) async fn emit_updated(tx: &mut Tx, id: ConversationId, at: Millis) ->
 
 /// Announces people added (or whose membership changed to include them); `new` of them
 /// were not members before.
-pub(crate) async fn emit_added(tx: &mut Tx, id: ConversationId, added: Vec<Member>, new: usize, at: Millis) -> Result<()> {
+pub(crate) async fn emit_added(
+    tx: &mut Tx,
+    id: ConversationId,
+    added: Vec<Member>,
+    new: usize,
+    at: Millis,
+) -> Result<()> {
     if added.is_empty() {
         return Ok(());
     }

@@ -443,7 +443,12 @@ pub async fn facts(
 /// Adds `delta` (negative to subtract) to the member count.
 pub async fn adjust_member_count(db: &mut dyn Db, id: ConversationId, delta: i64) -> Result<()> {
     if delta != 0 {
-        exec!(db, sqlx::query("UPDATE conversations SET member_count = member_count + $2 WHERE id = $1").bind(id.0).bind(delta))?;
+        exec!(
+            db,
+            sqlx::query("UPDATE conversations SET member_count = member_count + $2 WHERE id = $1")
+                .bind(id.0)
+                .bind(delta)
+        )?;
     }
     Ok(())
 }
