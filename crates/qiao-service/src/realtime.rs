@@ -1,6 +1,7 @@
 //! What the realtime gateway asks of the store: where a connecting client stands, what it
 //! missed, and whom it may follow or notify.
 
+use qiao_domain::perm::Actor;
 use qiao_domain::{ConversationId, Error, Result, UserId};
 use qiao_store::{events, members};
 
@@ -55,16 +56,16 @@ impl Services {
 
     /// The people among `candidates` whose presence the caller may follow: anyone for staff,
     /// people they share a conversation with for guests.
-    pub async fn visible_people(&self, auth: &Authenticated, candidates: &[UserId]) -> Result<Vec<UserId>> {
-        if !auth.actor.is_guest() {
+    pub async fn visible_people(&self, actor: &Actor, candidates: &[UserId]) -> Result<Vec<UserId>> {
+        if !actor.is_guest() {
             return Ok(candidates.to_vec());
         }
-        members::sharing_with(&mut self.store.reader().await?, auth.user.id, candidates).await
+        members::sharing_with(&mut self.store.reader().await?, actor.user_id, candidates).await
     }
 
     /// Checks the caller may announce typing in a conversation (a member, not archived).
-    pub async fn may_type(&self, auth: &Authenticated, conversation: ConversationId) -> Result<()> {
-        let a = self.access_cached(&auth.actor, conversation).await?;
+    pub async fn may_type(&self, actor: &Actor, conversation: ConversationId) -> Result<()> {
+        let a = self.access_cached(actor, conversation).await?;
         if a.member.is_none() || a.facts.archived {
             return Err(Error::forbidden());
         }

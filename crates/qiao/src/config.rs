@@ -145,6 +145,10 @@ settings! {
     realtime_resume_window: i64 = 10_000, shown as "10000", env = "QIAO_REALTIME_RESUME_WINDOW";
     /// Seconds between the server's pings on realtime connections (three silent ones close it).
     realtime_heartbeat_secs: u64 = 25, shown as "25", env = "QIAO_REALTIME_HEARTBEAT_SECS";
+    /// Milliseconds a busy realtime connection waits between writes, so frames arriving
+    /// meanwhile leave in one write (a connection receiving rarely is never delayed; 0 writes
+    /// every frame at once).
+    realtime_flush_ms: u64 = 4, shown as "4", env = "QIAO_REALTIME_FLUSH_MS";
     /// Days of committed events kept for clients resuming after a disconnect.
     event_retention_days: u32 = 7, shown as "7", env = "QIAO_EVENT_RETENTION_DAYS";
 }
@@ -203,8 +207,12 @@ impl Layer {
                 "max_sessions_per_user and event_retention_days must be at least 1",
             ),
             (
-                c.realtime_queue >= 16 && c.realtime_resume_window >= 1 && c.realtime_heartbeat_secs >= 1,
-                "realtime_queue must be at least 16, realtime_resume_window and realtime_heartbeat_secs at least 1",
+                c.realtime_queue >= 16
+                    && c.realtime_resume_window >= 1
+                    && c.realtime_heartbeat_secs >= 1
+                    && c.realtime_flush_ms <= 1000,
+                "realtime_queue must be at least 16, realtime_resume_window and realtime_heartbeat_secs at least 1, \
+                 realtime_flush_ms at most 1000",
             ),
             (
                 c.message_rate_per_second > 0.0 && c.message_burst >= 1.0,

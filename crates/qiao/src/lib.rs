@@ -91,6 +91,7 @@ pub fn realtime_config(config: &Config) -> qiao_api::gateway::GatewayConfig {
     r.dispatcher.queue = config.realtime_queue;
     r.resume_window = config.realtime_resume_window;
     r.heartbeat = Duration::from_secs(config.realtime_heartbeat_secs);
+    r.flush_interval = Duration::from_millis(config.realtime_flush_ms);
     r
 }
 

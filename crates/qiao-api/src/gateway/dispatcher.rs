@@ -13,6 +13,7 @@ use qiao_domain::event::Event;
 use qiao_domain::{ConversationId, MessageId, SessionId, UserId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::outbox::{Outbox, Refused};
 use super::presence::{Presence, PresenceConfig};
 use super::protocol::{ClientStatus, ServerMessage, close};
 use super::routing::{Catchup, ConnId, Routing};
@@ -30,7 +31,7 @@ pub enum Command {
         user: UserId,
         session: SessionId,
         guest: bool,
-        queue: mpsc::Sender<Out>,
+        queue: Arc<Outbox<Out>>,
     },
     Ready {
         conn: ConnId,
@@ -96,7 +97,7 @@ impl Default for DispatcherConfig {
 struct Dispatcher {
     routing: Routing,
     presence: Presence,
-    queues: HashMap<ConnId, mpsc::Sender<Out>>,
+    queues: HashMap<ConnId, Arc<Outbox<Out>>>,
     typing: HashMap<(UserId, ConversationId, Option<MessageId>), Instant>,
     config: DispatcherConfig,
 }
@@ -109,15 +110,14 @@ impl Dispatcher {
     /// Queues a frame; a full queue drops the connection as a slow consumer.
     fn send(&mut self, conn: ConnId, out: Out) {
         let Some(q) = self.queues.get(&conn) else { return };
-        match q.try_send(out) {
+        match q.push(out) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
                 metrics::counter!("qiao_ws_slow_consumers_total").increment(1);
-                // Dropping the queue closes it: the socket drains what it has, then closes
-                // with `SLOW_CONSUMER`.
+                // The socket drains what it has, then closes with `SLOW_CONSUMER`.
                 self.drop_conn(conn);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.drop_conn(conn),
+            Err(Refused::Closed) => self.drop_conn(conn),
         }
     }
 
@@ -126,7 +126,9 @@ impl Dispatcher {
             self.presence.disconnect(conn, user, Instant::now());
         }
         self.routing.remove(conn);
-        self.queues.remove(&conn);
+        if let Some(q) = self.queues.remove(&conn) {
+            q.close();
+        }
         metrics::gauge!("qiao_ws_connections").set(self.queues.len() as f64);
     }
 
@@ -242,7 +244,9 @@ impl Dispatcher {
                 for c in self.queues.keys().copied().collect::<Vec<_>>() {
                     self.send(c, Out::Close(close::GOING_AWAY, "server restarting"));
                 }
-                self.queues.clear();
+                for (_, q) in self.queues.drain() {
+                    q.close();
+                }
                 let _ = done.send(());
                 return false;
             }

@@ -5,9 +5,11 @@
 //! * `routing` — who receives which event (pure state, unit-tested).
 //! * `presence` — combined presence per person, rate-limited announcements (pure).
 //! * `dispatcher` — the one task per node that owns routing and presence.
+//! * `outbox` — each connection's bounded outgoing queue.
 //! * `socket` — one connection: hello, catch-up, the read/write loop.
 
 pub mod dispatcher;
+pub mod outbox;
 pub mod presence;
 pub mod protocol;
 pub mod routing;
@@ -42,6 +44,10 @@ pub struct GatewayConfig {
     pub hello_timeout: Duration,
     /// Largest client frame accepted.
     pub max_frame: usize,
+    /// Shortest time between two writes to one connection: a connection that receives often
+    /// gets several frames per write (one system call, fewer packets) at the cost of at most
+    /// this much latency; one that receives rarely is written to at once.
+    pub flush_interval: Duration,
 }
 
 impl Default for GatewayConfig {
@@ -52,6 +58,7 @@ impl Default for GatewayConfig {
             heartbeat: Duration::from_secs(25),
             hello_timeout: Duration::from_secs(10),
             max_frame: 16 * 1024,
+            flush_interval: Duration::from_millis(4),
         }
     }
 }
@@ -123,17 +130,25 @@ pub async fn ws(State(state): State<AppState>, request: axum::extract::Request) 
         }
     };
     let cookie_auth = match cookie(&parts, SESSION_COOKIE) {
-        Some(token) if same_origin(&parts.headers) && token.len() <= 200 => {
-            state.services.authenticate(token).await.ok().filter(|a| a.session.kind == SessionKind::Cookie)
-        }
+        Some(token) if same_origin(&parts.headers) && token.len() <= 200 => state
+            .services
+            .authenticate(token)
+            .await
+            .ok()
+            .filter(|a| a.session.kind == SessionKind::Cookie)
+            .map(Box::new),
         _ => None,
     };
     let up = socket::Upgrade { services: state.services.clone(), gateway: state.gateway.clone(), cookie: cookie_auth };
     let max = state.gateway.config.max_frame;
     upgrade
-        // Small buffers: an idle connection should cost a few kilobytes, not 256 KiB.
-        .read_buffer_size(2 * 1024)
-        .write_buffer_size(4 * 1024)
+        // A small read buffer: an idle connection should cost a few kilobytes, not 128 KiB,
+        // and clients send little (hello, typing, pings); a large frame just takes several
+        // reads. The write buffer only grows to the largest burst written (an idle
+        // connection has none); frames coalesced for one flush must leave in one system
+        // call, since each call costs far more than the bytes it copies.
+        .read_buffer_size(256)
+        .write_buffer_size(64 * 1024)
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(max)
         .max_frame_size(max)

@@ -171,7 +171,10 @@ impl Presence {
             // Offline only after the grace period since the last device left; anything else
             // at most once per `min_interval`.
             let grace_over = status != PresenceStatus::Offline
-                || self.gone_since.get(&user).is_none_or(|since| now.duration_since(*since) >= self.config.offline_grace);
+                || self
+                    .gone_since
+                    .get(&user)
+                    .is_none_or(|since| now.duration_since(*since) >= self.config.offline_grace);
             if grace_over && now.duration_since(at) >= self.config.min_interval {
                 self.announced.insert(user, (status, now));
                 out.push((user, status));

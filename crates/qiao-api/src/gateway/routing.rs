@@ -24,7 +24,6 @@ struct Conn {
     guest: bool,
     /// The last position delivered (events at or below it are skipped).
     last_pos: i64,
-    pending: Option<Pending>,
 }
 
 #[derive(Default)]
@@ -59,6 +58,9 @@ pub struct Routing {
     members: HashMap<ConversationId, HashSet<UserId>>,
     /// …and which conversations each is in.
     user_convs: HashMap<UserId, HashSet<ConversationId>>,
+    /// What was published while each pending connection catches up (usually very few
+    /// connections: every published batch visits each of them).
+    pending: HashMap<ConnId, Pending>,
     /// Most events buffered for one pending connection.
     pending_limit: usize,
 }
@@ -70,6 +72,7 @@ impl Routing {
             by_user: HashMap::new(),
             members: HashMap::new(),
             user_convs: HashMap::new(),
+            pending: HashMap::new(),
             pending_limit,
         }
     }
@@ -103,24 +106,23 @@ impl Routing {
 
     /// A new connection, pending until [`Routing::ready`].
     pub fn register(&mut self, conn: ConnId, user: UserId, session: SessionId, guest: bool) {
-        self.conns.insert(conn, Conn { user, session, guest, last_pos: 0, pending: Some(Pending::default()) });
+        self.conns.insert(conn, Conn { user, session, guest, last_pos: 0 });
+        self.pending.insert(conn, Pending::default());
     }
 
     /// Buffers a published batch for every pending connection.
     pub fn buffer(&mut self, batch: &Arc<[Event]>) {
         let limit = self.pending_limit;
-        for c in self.conns.values_mut() {
-            if let Some(p) = &mut c.pending {
-                if p.overflow {
-                    continue;
-                }
-                p.events += batch.len();
-                if p.events > limit {
-                    p.overflow = true;
-                    p.batches.clear();
-                } else {
-                    p.batches.push(batch.clone());
-                }
+        for p in self.pending.values_mut() {
+            if p.overflow {
+                continue;
+            }
+            p.events += batch.len();
+            if p.events > limit {
+                p.overflow = true;
+                p.batches.clear();
+            } else {
+                p.batches.push(batch.clone());
             }
         }
     }
@@ -131,7 +133,7 @@ impl Routing {
         let Some(conn) = self.conns.get_mut(&id) else { return Catchup::Events(Vec::new(), Vec::new()) };
         let (user, session, guest) = (conn.user, conn.session, conn.guest);
         conn.last_pos = conn.last_pos.max(sent_up_to);
-        let pending = conn.pending.take().unwrap_or_default();
+        let pending = self.pending.remove(&id).unwrap_or_default();
         let first = self.by_user.get(&user).is_none_or(Vec::is_empty);
         if first {
             for c in memberships {
@@ -182,12 +184,17 @@ impl Routing {
             }
         }
         // Sessions that ended, accounts disabled: close after delivering the news.
-        let affected: Vec<(ConnId, UserId, SessionId)> = match &*e.data {
-            EventData::SessionRevoked { .. } | EventData::UserUpdated { .. } => {
-                self.conns.iter().filter(|(_, c)| c.pending.is_none()).map(|(id, c)| (*id, c.user, c.session)).collect()
-            }
-            _ => Vec::new(),
+        // Only the person concerned can be affected: check their ready connections.
+        let concerned = match (&*e.data, &e.audience) {
+            (EventData::SessionRevoked { .. }, Audience::User(u)) => Some(*u),
+            (EventData::UserUpdated { user }, _) => Some(user.id),
+            _ => None,
         };
+        let affected: Vec<(ConnId, UserId, SessionId)> = concerned
+            .map(|u| {
+                self.conns_of(u).iter().filter_map(|id| self.conns.get(id).map(|c| (*id, c.user, c.session))).collect()
+            })
+            .unwrap_or_default();
         for (id, user, session) in affected {
             if let Some(reason) = ends(e, user, session) {
                 routed.close.push((id, reason.0, reason.1));
@@ -198,6 +205,7 @@ impl Routing {
 
     /// Forgets a connection (and, with its person's last one, their memberships).
     pub fn remove(&mut self, id: ConnId) {
+        self.pending.remove(&id);
         let Some(conn) = self.conns.remove(&id) else { return };
         let Some(list) = self.by_user.get_mut(&conn.user) else { return };
         list.retain(|c| *c != id);

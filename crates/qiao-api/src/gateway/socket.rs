@@ -5,10 +5,13 @@ use std::time::Instant;
 
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
+use qiao_domain::perm::Actor;
 use qiao_domain::session::SessionKind;
 use qiao_service::realtime::Catchup;
 use qiao_service::{Authenticated, Services};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use super::outbox::Outbox;
 
 use super::Gateway;
 use super::dispatcher::{Command, Out};
@@ -18,14 +21,15 @@ use super::protocol::{ClientMessage, PROTOCOL_VERSION, ServerMessage, close};
 pub struct Upgrade {
     pub services: Services,
     pub gateway: Gateway,
-    /// A valid session from the cookie, when the request's origin was our own.
-    pub cookie: Option<Authenticated>,
+    /// A valid session from the cookie, when the request's origin was our own (boxed: the
+    /// connection's task carries this struct for its whole life).
+    pub cookie: Option<Box<Authenticated>>,
 }
 
 /// Consecutive invalid frames tolerated before the connection is closed.
 const BAD_FRAMES_MAX: u32 = 10;
 /// Most frames written per flush.
-const COALESCE_MAX: usize = 64;
+const COALESCE_MAX: usize = 512;
 
 fn text(msg: &ServerMessage) -> Message {
     Message::Text(Utf8Bytes::from(msg.to_json()))
@@ -36,7 +40,11 @@ async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
 }
 
 /// Waits for `hello` and authenticates; `None` when the connection was refused (and closed).
-async fn handshake(ws: &mut WebSocket, up: &Upgrade) -> Option<(Authenticated, Option<i64>)> {
+async fn handshake(
+    ws: &mut WebSocket,
+    up: &Upgrade,
+    cookie: Option<Box<Authenticated>>,
+) -> Option<(Authenticated, Option<i64>)> {
     let timeout = up.gateway.config.hello_timeout;
     let first = match tokio::time::timeout(timeout, ws.recv()).await {
         Ok(Some(Ok(Message::Text(t)))) => t,
@@ -68,7 +76,7 @@ async fn handshake(ws: &mut WebSocket, up: &Upgrade) -> Option<(Authenticated, O
             up.services.authenticate(&t).await.ok().filter(|a| a.session.kind == SessionKind::Bearer)
         }
         Some(_) => None,
-        None => up.cookie.clone(),
+        None => cookie.map(|c| *c),
     };
     match auth {
         Some(a) => Some((a, resume_from)),
@@ -82,11 +90,28 @@ async fn handshake(ws: &mut WebSocket, up: &Upgrade) -> Option<(Authenticated, O
     }
 }
 
-pub async fn run(mut ws: WebSocket, up: Upgrade) {
-    let Some((auth, resume_from)) = handshake(&mut ws, &up).await else { return };
-    let gw = up.gateway.clone();
+pub async fn run(mut ws: WebSocket, mut up: Upgrade) {
+    // The task lives as long as the connection: its future holds only what the steady state
+    // needs, and the one-off steps (handshake, catch-up, handling a client frame) run boxed,
+    // so an idle connection costs a few kilobytes.
+    let cookie = up.cookie.take();
+    let Some((actor, conn, rx)) = Box::pin(open(&mut ws, &up, cookie)).await else { return };
+    serve(&mut ws, &up.services, &up.gateway, &actor, conn, &rx).await;
+    let _ = up.gateway.commands.send(Command::Unregister { conn }).await;
+}
+
+/// Authenticates, registers with the dispatcher and sends `ready` and the catch-up; `None`
+/// if the connection ended (it is closed and unregistered by then).
+async fn open(
+    ws: &mut WebSocket,
+    up: &Upgrade,
+    cookie: Option<Box<Authenticated>>,
+) -> Option<(Actor, u64, Arc<Outbox<Out>>)> {
+    let (auth, resume_from) = handshake(ws, up, cookie).await?;
+    let gw = &up.gateway;
     let conn = gw.next_id();
-    let (queue, mut rx) = mpsc::channel(gw.config.dispatcher.queue);
+    let rx = Outbox::new(gw.config.dispatcher.queue);
+    let queue = rx.clone();
     let register = Command::Register {
         conn,
         user: auth.user.id,
@@ -95,16 +120,16 @@ pub async fn run(mut ws: WebSocket, up: Upgrade) {
         queue,
     };
     if gw.commands.send(register).await.is_err() {
-        close_with(&mut ws, close::GOING_AWAY, "server restarting").await;
-        return;
+        close_with(ws, close::GOING_AWAY, "server restarting").await;
+        return None;
     }
     let start = match up.services.realtime_start(&auth, resume_from, gw.config.resume_window).await {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!(error = %e, "could not start a realtime session");
             let _ = gw.commands.send(Command::Unregister { conn }).await;
-            close_with(&mut ws, 1011, "try again").await;
-            return;
+            close_with(ws, 1011, "try again").await;
+            return None;
         }
     };
     let ready = ServerMessage::Ready {
@@ -133,32 +158,29 @@ pub async fn run(mut ws: WebSocket, up: Upgrade) {
     let ready = Command::Ready { conn, memberships: start.memberships, sent_up_to: start.head };
     if !ok || gw.commands.send(ready).await.is_err() {
         let _ = gw.commands.send(Command::Unregister { conn }).await;
-        return;
+        return None;
     }
-    serve(&mut ws, &up.services, &gw, &auth, conn, &mut rx).await;
-    let _ = gw.commands.send(Command::Unregister { conn }).await;
+    // Only who the person is stays with the connection (an ended session or a disabled
+    // account closes it).
+    Some((auth.actor, conn, rx))
 }
 
 /// How long one write may wait for a client that does not read before it is dropped.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// Writes queued frames (the first given), several per flush; false if the connection must end.
-async fn write_frames(
-    ws: &mut WebSocket,
-    first: Message,
-    rx: &mut mpsc::Receiver<Out>,
-) -> Result<(), Option<(u16, &'static str)>> {
+async fn write_frames(ws: &mut WebSocket, first: Message, rx: &Outbox<Out>) -> Result<(), Option<(u16, &'static str)>> {
     let mut ok = ws.feed(first).await.is_ok();
     // Coalesce what is already queued into the same flush.
     let mut more = 0;
     while ok && more < COALESCE_MAX {
-        match rx.try_recv() {
-            Ok(Out::Frame(f)) => ok = ws.feed(f).await.is_ok(),
-            Ok(Out::Close(code, reason)) => {
+        match rx.try_pop() {
+            Some(Out::Frame(f)) => ok = ws.feed(f).await.is_ok(),
+            Some(Out::Close(code, reason)) => {
                 let _ = ws.flush().await;
                 return Err(Some((code, reason)));
             }
-            Err(_) => break,
+            None => break,
         }
         more += 1;
     }
@@ -166,24 +188,25 @@ async fn write_frames(
 }
 
 /// The connection's main loop; returns when it is over (the socket is closed by then).
-async fn serve(
-    ws: &mut WebSocket,
-    services: &Services,
-    gw: &Gateway,
-    auth: &Authenticated,
-    conn: u64,
-    rx: &mut mpsc::Receiver<Out>,
-) {
+async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Actor, conn: u64, rx: &Outbox<Out>) {
     let heartbeat = gw.config.heartbeat;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut last_heard = Instant::now();
+    let mut last_write = Instant::now().checked_sub(gw.config.flush_interval).unwrap_or_else(Instant::now);
     let mut bad_frames = 0u32;
     loop {
         tokio::select! {
-            out = rx.recv() => match out {
+            out = rx.pop() => match out {
                 Some(Out::Frame(frame)) => {
+                    // Busy connection: let more frames queue up so they leave in one write.
+                    let since = last_write.elapsed();
+                    if since < gw.config.flush_interval {
+                        tokio::time::sleep(gw.config.flush_interval - since).await;
+                    }
                     // A client that stops reading altogether cannot be told anything: drop it.
-                    match tokio::time::timeout(WRITE_TIMEOUT, write_frames(ws, frame, rx)).await {
+                    let written = tokio::time::timeout(WRITE_TIMEOUT, write_frames(ws, frame, rx)).await;
+                    last_write = Instant::now();
+                    match written {
                         Ok(Ok(())) => {}
                         Ok(Err(Some((code, reason)))) => {
                             close_with(ws, code, reason).await;
@@ -205,7 +228,7 @@ async fn serve(
                 last_heard = Instant::now();
                 match msg {
                     Some(Ok(Message::Text(t))) => {
-                        match handle(ws, services, gw, auth, conn, &t).await {
+                        match Box::pin(handle(ws, services, gw, actor, conn, &t)).await {
                             Ok(()) => bad_frames = 0,
                             Err(()) => {
                                 bad_frames += 1;
@@ -249,7 +272,7 @@ async fn handle(
     ws: &mut WebSocket,
     services: &Services,
     gw: &Gateway,
-    auth: &Authenticated,
+    actor: &Actor,
     conn: u64,
     t: &str,
 ) -> Result<(), ()> {
@@ -273,7 +296,7 @@ async fn handle(
         }
         ClientMessage::PresenceSubscribe { user_ids } => {
             let limited: Vec<_> = user_ids.into_iter().take(gw.config.dispatcher.presence.max_subscriptions).collect();
-            match services.visible_people(auth, &limited).await {
+            match services.visible_people(actor, &limited).await {
                 Ok(users) => {
                     let _ = gw.commands.send(Command::Follow { conn, users }).await;
                 }
@@ -283,7 +306,7 @@ async fn handle(
             }
         }
         ClientMessage::Typing { conversation_id, thread_root_id } => {
-            if services.may_type(auth, conversation_id).await.is_err() {
+            if services.may_type(actor, conversation_id).await.is_err() {
                 let _ =
                     ws.send(text(&ServerMessage::error("forbidden", "You cannot type in this conversation."))).await;
                 return Err(());
