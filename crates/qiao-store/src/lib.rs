@@ -265,6 +265,9 @@ fn sqlite_options(path: &Path) -> SqliteConnectOptions {
         .busy_timeout(Duration::from_secs(10))
         .pragma("cache_size", "-16384")
         .pragma("temp_store", "memory")
+        // SQLite runs on its own thread and hands rows over a channel; with sqlx's default of
+        // 50 slots, reading a resume's thousand events costs hundreds of thread hand-offs.
+        .row_buffer_size(4096)
 }
 
 async fn open_sqlite(path: &Path, readers: u32) -> Result<(SqlitePool, sqlx::SqliteConnection)> {

@@ -2,7 +2,9 @@ use qiao_domain::event::{Audience, EventData, EventFrame};
 use qiao_domain::{DepartmentId, UserId};
 use qiao_store::{Store, events};
 
-use crate::{Sink, T0};
+use crate::messaging::{create, join};
+use crate::users::{insert, new_user};
+use crate::{Sink, T0, seed_org};
 
 pub async fn log_reads_and_pruning(store: Store, sink: Sink) {
     let mut r = store.reader().await.unwrap();
@@ -65,4 +67,44 @@ pub async fn log_reads_and_pruning(store: Store, sink: Sink) {
     let mut r = store.reader().await.unwrap();
     assert_eq!(events::oldest(&mut r).await.unwrap(), Some(2));
     assert_eq!(events::head(&mut r).await.unwrap(), 2, "pruning never moves the head");
+}
+
+/// What a resuming member receives, read both ways (a short gap scans the log, a long one
+/// merges index reads): the same events, in order.
+pub async fn events_for_a_member(store: Store, sink: Sink) {
+    use qiao_domain::conversation::{ConversationKind, MemberRole};
+    let org = seed_org(&store).await;
+    let alice = insert(&store, new_user("alice", "Alice", org.id)).await;
+    let mine = create(&store, ConversationKind::Private, "mine").await;
+    let theirs = create(&store, ConversationKind::Private, "theirs").await;
+    join(&store, mine, alice.id, MemberRole::Member).await;
+    let start = events::head(&mut store.reader().await.unwrap()).await.unwrap();
+    let (alice_id, dept) = (alice.id, org.id);
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                let updated = |c| EventData::DepartmentDeleted { department_id: c };
+                tx.append_event(Audience::Conversation(mine), Some(1), &updated(dept), T0).await?;
+                tx.append_event(Audience::Conversation(theirs), Some(1), &updated(dept), T0).await?;
+                tx.append_event(Audience::Everyone, None, &updated(dept), T0).await?;
+                tx.append_event(Audience::Staff, None, &updated(dept), T0).await?;
+                tx.append_event(Audience::User(alice_id), None, &updated(dept), T0).await?;
+                tx.append_event(Audience::User(UserId::new()), None, &updated(dept), T0).await?;
+                tx.append_event(Audience::Conversation(mine), Some(2), &updated(dept), T0).await
+            })
+        })
+        .await
+        .unwrap();
+    sink.take();
+    let mut r = store.reader().await.unwrap();
+    let head = events::head(&mut r).await.unwrap();
+    let offsets = |v: Vec<(i64, String)>| v.into_iter().map(|(p, _)| p - start).collect::<Vec<_>>();
+    for upto in [head, head + events::SCAN_GAP_MAX * 2] {
+        let staff = events::for_user(&mut r, alice.id, true, start, upto, 100).await.unwrap();
+        assert_eq!(offsets(staff), vec![1, 3, 4, 5, 7], "up to {upto}");
+        let guest = events::for_user(&mut r, alice.id, false, start, upto, 100).await.unwrap();
+        assert_eq!(offsets(guest), vec![1, 3, 5, 7], "up to {upto}");
+        let first_two = events::for_user(&mut r, alice.id, true, start, upto, 2).await.unwrap();
+        assert_eq!(offsets(first_two), vec![1, 3], "up to {upto}");
+    }
 }

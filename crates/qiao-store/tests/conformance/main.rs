@@ -121,6 +121,7 @@ conformance!(
     sessions::lifecycle,
     sessions::expiry_and_pruning,
     events::log_reads_and_pruning,
+    events::events_for_a_member,
     audit::record_and_page,
     writer::positions_are_gap_free_under_concurrency,
     writer::failed_operation_is_isolated,

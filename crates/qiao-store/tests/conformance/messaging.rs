@@ -34,7 +34,7 @@ pub async fn create(store: &Store, kind: ConversationKind, name: &str) -> Conver
     id
 }
 
-async fn join(store: &Store, c: ConversationId, u: UserId, role: MemberRole) {
+pub async fn join(store: &Store, c: ConversationId, u: UserId, role: MemberRole) {
     store
         .write(move |tx| {
             Box::pin(async move {
