@@ -8,6 +8,11 @@ mod client;
 mod durable;
 mod server;
 mod stats;
+mod target;
+mod traffic;
+mod worker;
+mod workers;
+mod workloads;
 
 use std::process::ExitCode;
 
@@ -24,18 +29,45 @@ struct Cli {
 enum Command {
     /// Most messages per second acknowledged durably, with and without group commit.
     DurableSend(durable::Args),
+    /// Memory per authenticated, idle realtime connection, with many held at once.
+    Idle(workloads::IdleArgs),
+    /// Everyone in a small, a medium and a large room; open-loop traffic split over them.
+    ChatMix(workloads::ChatMixArgs),
+    /// One large room: frames per second pushed to its members.
+    FanOut(workloads::FanOutArgs),
+    /// One room (100 members, 10 senders by default): the peers' published workload.
+    Room(workloads::RoomArgs),
+    /// Every client connecting at once.
+    ConnectStorm(workloads::StormArgs),
+    /// Clients reconnecting after missing messages over many channels.
+    Resync(workloads::ResyncArgs),
     /// (internal) Run a Qiao server for a workload and report its address on stdout.
     #[command(hide = true)]
     ServerChild(server::ChildArgs),
+    /// (internal) Hold realtime clients for the coordinator (JSON lines on stdin/stdout).
+    #[command(hide = true)]
+    WsWorker(worker::WorkerArgs),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    // A worker is pinned to one core with its siblings: one thread avoids needless contention.
+    let runtime = match cli.command {
+        Command::WsWorker(_) => tokio::runtime::Builder::new_current_thread().enable_all().build(),
+        _ => tokio::runtime::Builder::new_multi_thread().enable_all().build(),
+    }
+    .expect("tokio runtime");
     let result = runtime.block_on(async {
         match cli.command {
             Command::DurableSend(args) => durable::run(args).await,
+            Command::Idle(args) => workloads::idle(args).await,
+            Command::ChatMix(args) => workloads::chat_mix(args).await,
+            Command::FanOut(args) => workloads::fan_out(args).await,
+            Command::Room(args) => workloads::room(args).await,
+            Command::ConnectStorm(args) => workloads::connect_storm(args).await,
+            Command::Resync(args) => workloads::resync(args).await,
             Command::ServerChild(args) => server::child(args).await,
+            Command::WsWorker(args) => worker::run(args).await,
         }
     });
     match result {

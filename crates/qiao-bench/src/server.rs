@@ -21,6 +21,9 @@ pub struct ChildArgs {
     pub max_batch: usize,
     #[arg(long, default_value_t = 8)]
     pub read_connections: u32,
+    /// The server's `realtime_flush_ms` (see `qiao serve --help`).
+    #[arg(long, default_value_t = 4)]
+    pub flush_ms: u64,
 }
 
 /// What the child prints once it listens.
@@ -39,6 +42,7 @@ pub async fn child(args: ChildArgs) -> Result<(), BoxError> {
     config.data_dir = args.data_dir.clone();
     config.db_max_batch = args.max_batch;
     config.db_read_connections = args.read_connections;
+    config.realtime_flush_ms = args.flush_ms;
     // The workloads measure messaging, not password hashing or anti-spam limits.
     config.password_memory_kib = 64;
     config.password_iterations = 1;
@@ -97,6 +101,8 @@ impl Server {
             .arg(args.max_batch.to_string())
             .arg("--read-connections")
             .arg(args.read_connections.to_string())
+            .arg("--flush-ms")
+            .arg(args.flush_ms.to_string())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
@@ -111,27 +117,12 @@ impl Server {
 
     /// CPU seconds (user + system) the server has used so far.
     pub fn cpu_seconds(&self) -> f64 {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{}/stat", self.ready.pid)) else { return 0.0 };
-        // Fields after the command name (which is in parentheses and may hold spaces).
-        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-        let fields: Vec<&str> = rest.split_whitespace().collect();
-        let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
-        // utime and stime are fields 14 and 15 of stat, i.e. 11 and 12 after the name.
-        (ticks(11) + ticks(12)) / clock_ticks()
+        process_cpu_seconds(self.ready.pid)
     }
 
     /// Resident memory now and at its peak, in KiB.
     pub fn rss_kib(&self) -> (u64, u64) {
-        let Ok(status) = std::fs::read_to_string(format!("/proc/{}/status", self.ready.pid)) else { return (0, 0) };
-        let field = |name: &str| {
-            status
-                .lines()
-                .find_map(|l| l.strip_prefix(name))
-                .and_then(|v| v.split_whitespace().next())
-                .and_then(|v| v.parse().ok())
-                .unwrap_or(0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
+        process_rss_kib(self.ready.pid)
     }
 
     /// Stops the server gracefully (it finishes queued writes) and waits for it.
@@ -148,13 +139,60 @@ impl Server {
     }
 }
 
+/// A process's `/proc/PID/stat` fields after its name (which is in parentheses and may hold
+/// spaces): field N of stat(5) is at index N - 3.
+fn stat_fields(pid: u32) -> Vec<String> {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { return Vec::new() };
+    stat.rsplit_once(')').map_or("", |(_, r)| r).split_whitespace().map(str::to_owned).collect()
+}
+
+/// CPU seconds (user + system) a process has used so far.
+pub fn process_cpu_seconds(pid: u32) -> f64 {
+    let fields = stat_fields(pid);
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15.
+    (ticks(11) + ticks(12)) / clock_ticks()
+}
+
+/// CPU seconds used by a process and its direct children (PostgreSQL's backends are
+/// children of the postmaster). Children that already exited are not counted.
+pub fn tree_cpu_seconds(pid: u32) -> f64 {
+    let mut total = process_cpu_seconds(pid);
+    let Ok(dir) = std::fs::read_dir("/proc") else { return total };
+    for entry in dir.flatten() {
+        let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        // ppid is field 4.
+        if stat_fields(child).get(1).and_then(|p| p.parse::<u32>().ok()) == Some(pid) {
+            total += process_cpu_seconds(child);
+        }
+    }
+    total
+}
+
+/// Resident memory of a process now and at its peak, in KiB.
+pub fn process_rss_kib(pid: u32) -> (u64, u64) {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{pid}/status")) else { return (0, 0) };
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
 fn clock_ticks() -> f64 {
+    static TICKS: std::sync::OnceLock<f64> = std::sync::OnceLock::new();
     // USER_HZ is 100 on every Linux this runs on; `getconf` confirms when present.
-    Command::new("getconf")
-        .arg("CLK_TCK")
-        .output()
-        .ok()
-        .and_then(|o| String::from_utf8(o.stdout).ok())
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(100.0)
+    *TICKS.get_or_init(|| {
+        Command::new("getconf")
+            .arg("CLK_TCK")
+            .output()
+            .ok()
+            .and_then(|o| String::from_utf8(o.stdout).ok())
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(100.0)
+    })
 }

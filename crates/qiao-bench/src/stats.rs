@@ -20,6 +20,22 @@ impl Latency {
         let _ = self.0.add(&other.0);
     }
 
+    /// Non-empty buckets as (microseconds, count), to send between processes.
+    pub fn samples(&self) -> Vec<(u64, u64)> {
+        self.0.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect()
+    }
+
+    /// Adds samples from [`Latency::samples`].
+    pub fn add_samples(&mut self, samples: &[(u64, u64)]) {
+        for (us, n) in samples {
+            let _ = self.0.record_n((*us).clamp(1, 60_000_000), *n);
+        }
+    }
+
+    pub fn count(&self) -> u64 {
+        self.0.len()
+    }
+
     /// Milliseconds at quantile `q`.
     pub fn ms(&self, q: f64) -> f64 {
         self.0.value_at_quantile(q) as f64 / 1000.0

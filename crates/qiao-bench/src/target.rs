@@ -1,0 +1,353 @@
+//! The server a realtime workload runs against: Qiao (a child server process started here)
+//! or a Matrix homeserver already running (Synapse, set up by `scripts/synapse`). Both are
+//! driven through their public client APIs only, with the same fixtures and the same load.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use tokio::sync::Semaphore;
+
+use crate::client::{self, Api};
+use crate::server::{self, BoxError, ChildArgs, Server};
+
+/// Options shared by every realtime workload.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Common {
+    /// `qiao`, or `matrix` to drive the homeserver set up by `scripts/synapse start DIR`.
+    #[arg(long, default_value = "qiao")]
+    pub target: String,
+    /// With `--target matrix`: the directory given to `scripts/synapse start`.
+    #[arg(long)]
+    pub synapse_dir: Option<PathBuf>,
+    /// Qiao's database: `sqlite` (a fresh file), or a PostgreSQL admin URL on which a fresh
+    /// database is created.
+    #[arg(long, default_value = "sqlite")]
+    pub database: String,
+    /// CPU the Qiao server is pinned to (`none`: unpinned).
+    #[arg(long, default_value = "0")]
+    pub server_cpu: String,
+    /// CPU the load generator's processes are pinned to (`none`: unpinned).
+    #[arg(long, default_value = "1")]
+    pub client_cpu: String,
+    /// Worker processes holding the clients (each from its own 127.0.0.x address).
+    #[arg(long)]
+    pub workers: Option<usize>,
+    /// Qiao's `realtime_flush_ms`: shortest time between two writes to a busy connection.
+    #[arg(long, default_value_t = 4)]
+    pub flush_ms: u64,
+    /// Requests in flight while building fixtures (people, rooms).
+    #[arg(long, default_value_t = 32)]
+    pub setup_concurrency: usize,
+}
+
+impl Common {
+    pub fn cpu(s: &str) -> Option<usize> {
+        s.parse().ok()
+    }
+}
+
+/// A person signed in once; one client (device) each.
+#[derive(Clone, Debug)]
+pub struct Person {
+    pub id: String,
+    pub token: String,
+}
+
+/// CPU seconds used so far by the server and, when separate, its database.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Cpu {
+    pub server: f64,
+    pub database: f64,
+}
+
+impl std::ops::Sub for Cpu {
+    type Output = Cpu;
+    fn sub(self, o: Cpu) -> Cpu {
+        Cpu { server: self.server - o.server, database: self.database - o.database }
+    }
+}
+
+pub enum Target {
+    Qiao { server: Server, owner: Api, _dir: tempfile::TempDir },
+    Matrix(Matrix),
+}
+
+pub struct Matrix {
+    pub url: String,
+    pub synapse_pid: u32,
+    pub postgres_pid: Option<u32>,
+    http: reqwest::Client,
+    /// Distinguishes this run's accounts on a homeserver that outlives runs.
+    run: String,
+}
+
+impl Target {
+    pub async fn start(common: &Common) -> Result<Target, BoxError> {
+        match common.target.as_str() {
+            "qiao" => {
+                let dir = tempfile::tempdir()?;
+                let database = if common.database == "sqlite" {
+                    format!("sqlite:{}", dir.path().join("qiao.db").display())
+                } else {
+                    qiao_store::testing::TestDb::postgres_on(&common.database).await?.url.clone()
+                };
+                let child = ChildArgs {
+                    database,
+                    data_dir: dir.path().to_owned(),
+                    max_batch: 512,
+                    read_connections: 8,
+                    flush_ms: common.flush_ms,
+                };
+                let server = Server::start(&child, Common::cpu(&common.server_cpu))?;
+                eprintln!("Qiao: pid {} at {} (CPU {:?})", server.ready.pid, server.ready.url, server.pinned);
+                let http = setup_http();
+                let token = server.ready.setup_token.clone().ok_or("no setup token")?;
+                let owner = client::owner(&server.ready.url, &token, &http).await?;
+                Ok(Target::Qiao { server, owner, _dir: dir })
+            }
+            "matrix" => {
+                let dir = common.synapse_dir.as_ref().ok_or("--target matrix needs --synapse-dir")?;
+                let read = |f: &str| std::fs::read_to_string(dir.join(f)).map(|s| s.trim().to_owned());
+                let url = read("url").map_err(|e| format!("{}/url: {e} (run scripts/synapse start)", dir.display()))?;
+                let synapse_pid = read("synapse.pid")?.parse()?;
+                let postgres_pid = read("pg/data/postmaster.pid")
+                    .ok()
+                    .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()));
+                let run = format!("{:x}", std::process::id() ^ (crate::worker::now_micros() as u32));
+                eprintln!("Synapse: pid {synapse_pid} at {url}, PostgreSQL pid {postgres_pid:?}");
+                Ok(Target::Matrix(Matrix { url, synapse_pid, postgres_pid, http: setup_http(), run }))
+            }
+            other => Err(format!("unknown target {other:?}: use qiao or matrix").into()),
+        }
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            Target::Qiao { .. } => "Qiao",
+            Target::Matrix(_) => "Synapse",
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            Target::Qiao { server, .. } => &server.ready.url,
+            Target::Matrix(m) => &m.url,
+        }
+    }
+
+    pub fn protocol(&self) -> &'static str {
+        match self {
+            Target::Qiao { .. } => "qiao",
+            Target::Matrix(_) => "matrix",
+        }
+    }
+
+    /// Creates `n` people and signs each in, `concurrency` requests at a time.
+    pub async fn people(&self, prefix: &str, n: usize, concurrency: usize) -> Result<Vec<Person>, BoxError> {
+        let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+        let mut tasks = Vec::with_capacity(n);
+        for i in 0..n {
+            let gate = gate.clone();
+            let fut = self.person(format!("{prefix}{i}"), i);
+            tasks.push(async move {
+                let _permit = gate.acquire().await;
+                fut.await
+            });
+        }
+        let mut out = Vec::with_capacity(n);
+        // Run them concurrently on this task set.
+        let handles: Vec<_> = tasks.into_iter().map(tokio::spawn).collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            out.push(h.await??);
+            if (i + 1) % 2000 == 0 {
+                eprintln!("  {} of {n} people", i + 1);
+            }
+        }
+        Ok(out)
+    }
+
+    fn person(&self, username: String, i: usize) -> impl Future<Output = Result<Person, BoxError>> + Send + 'static {
+        enum Via {
+            Qiao(Api),
+            Matrix(reqwest::Client, String, String),
+        }
+        let via = match self {
+            Target::Qiao { owner, .. } => Via::Qiao(owner.clone()),
+            Target::Matrix(m) => Via::Matrix(m.http.clone(), m.url.clone(), m.run.clone()),
+        };
+        async move {
+            match via {
+                Via::Qiao(owner) => {
+                    let created = owner
+                        .post_ok(
+                            "/api/v1/users",
+                            json!({"username": username, "display_name": format!("负载 {i}"), "password": "bench-password"}),
+                        )
+                        .await?;
+                    let id = created["user"]["id"].as_str().ok_or("no id")?.to_owned();
+                    let anon = Api { token: String::new(), ..owner.clone() };
+                    let signed = anon
+                        .post_ok(
+                            "/api/v1/auth/sign-in",
+                            json!({"login": username, "password": "bench-password", "mode": "bearer"}),
+                        )
+                        .await?;
+                    Ok(Person { id, token: signed["token"].as_str().ok_or("no token")?.to_owned() })
+                }
+                Via::Matrix(http, url, run) => {
+                    let body = json!({
+                        "username": format!("{username}_{run}"),
+                        "password": "bench-password",
+                        "auth": {"type": "m.login.dummy"},
+                        "inhibit_login": false,
+                    });
+                    let v = matrix_call(&http, reqwest::Method::POST, &url, "/_matrix/client/v3/register", "", body)
+                        .await?;
+                    Ok(Person {
+                        id: v["user_id"].as_str().ok_or("no user_id")?.to_owned(),
+                        token: v["access_token"].as_str().ok_or("no access_token")?.to_owned(),
+                    })
+                }
+            }
+        }
+    }
+
+    /// Creates a room holding `members` (all of them, the first one as creator on Matrix).
+    pub async fn room(&self, name: &str, members: &[Person], concurrency: usize) -> Result<String, BoxError> {
+        match self {
+            Target::Qiao { owner, .. } => {
+                let ids: Vec<String> = members.iter().map(|p| p.id.clone()).collect();
+                client::channel(owner, name, &ids).await
+            }
+            Target::Matrix(m) => {
+                let creator = members.first().ok_or("a room needs members")?;
+                let v = matrix_call(
+                    &m.http,
+                    reqwest::Method::POST,
+                    &m.url,
+                    "/_matrix/client/v3/createRoom",
+                    &creator.token,
+                    json!({"name": name, "preset": "public_chat"}),
+                )
+                .await?;
+                let room = v["room_id"].as_str().ok_or("no room_id")?.to_owned();
+                let gate = Arc::new(Semaphore::new(concurrency.max(1)));
+                let mut joins = Vec::new();
+                for p in &members[1..] {
+                    let (gate, http, url, token) = (gate.clone(), m.http.clone(), m.url.clone(), p.token.clone());
+                    let path = format!("/_matrix/client/v3/join/{}", encode(&room));
+                    joins.push(tokio::spawn(async move {
+                        let _permit = gate.acquire().await;
+                        matrix_call(&http, reqwest::Method::POST, &url, &path, &token, json!({})).await
+                    }));
+                }
+                for j in joins {
+                    j.await??;
+                }
+                Ok(room)
+            }
+        }
+    }
+
+    /// A cheap handle that sends messages as anyone.
+    pub fn sender(&self, in_flight: usize) -> Result<Sender, BoxError> {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(in_flight)
+            .tcp_nodelay(true)
+            .timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Sender { http, url: self.url().to_owned(), matrix: matches!(self, Target::Matrix(_)) })
+    }
+
+    pub fn cpu(&self) -> Cpu {
+        match self {
+            Target::Qiao { server, .. } => Cpu { server: server.cpu_seconds(), database: 0.0 },
+            Target::Matrix(m) => Cpu {
+                server: server::process_cpu_seconds(m.synapse_pid),
+                database: m.postgres_pid.map_or(0.0, server::tree_cpu_seconds),
+            },
+        }
+    }
+
+    /// The server's resident memory now and at its peak, in KiB.
+    pub fn rss_kib(&self) -> (u64, u64) {
+        match self {
+            Target::Qiao { server, .. } => server.rss_kib(),
+            Target::Matrix(m) => server::process_rss_kib(m.synapse_pid),
+        }
+    }
+
+    pub fn stop(self) -> Result<(), BoxError> {
+        match self {
+            Target::Qiao { server, .. } => server.stop(),
+            Target::Matrix(_) => Ok(()),
+        }
+    }
+}
+
+fn setup_http() -> reqwest::Client {
+    reqwest::Client::builder().pool_max_idle_per_host(256).timeout(Duration::from_secs(120)).build().unwrap_or_default()
+}
+
+/// Percent-encodes a path segment (Matrix room ids hold `!` and `:`).
+pub fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() * 3);
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+async fn matrix_call(
+    http: &reqwest::Client,
+    method: reqwest::Method,
+    url: &str,
+    path: &str,
+    token: &str,
+    body: Value,
+) -> Result<Value, BoxError> {
+    let mut rb = http.request(method, format!("{url}{path}")).json(&body);
+    if !token.is_empty() {
+        rb = rb.bearer_auth(token);
+    }
+    let res = rb.send().await?;
+    let status = res.status();
+    let bytes = res.bytes().await?;
+    if !status.is_success() {
+        return Err(format!("{path}: {status} {}", String::from_utf8_lossy(&bytes)).into());
+    }
+    Ok(serde_json::from_slice(&bytes)?)
+}
+
+/// Sends messages over the target's HTTP API.
+#[derive(Clone)]
+pub struct Sender {
+    http: reqwest::Client,
+    url: String,
+    matrix: bool,
+}
+
+impl Sender {
+    /// Sends `body` to `room` as `who`; `key` makes the send idempotent.
+    pub async fn send(&self, who: &Person, room: &str, body: String, key: &str) -> Result<(), BoxError> {
+        let res = if self.matrix {
+            let path = format!("{}/_matrix/client/v3/rooms/{}/send/m.room.message/{key}", self.url, encode(room));
+            self.http.put(path).bearer_auth(&who.token).json(&json!({"msgtype": "m.text", "body": body})).send().await?
+        } else {
+            let path = format!("{}/api/v1/conversations/{room}/messages", self.url);
+            self.http.post(path).bearer_auth(&who.token).json(&json!({"body": body, "client_key": key})).send().await?
+        };
+        let status = res.status();
+        let bytes = res.bytes().await?;
+        if !status.is_success() {
+            return Err(format!("send: {status} {}", String::from_utf8_lossy(&bytes)).into());
+        }
+        Ok(())
+    }
+}

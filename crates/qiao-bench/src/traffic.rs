@@ -1,0 +1,299 @@
+//! Open-loop message traffic over rooms whose members are all connected, verified and
+//! measured: the chat-mix, fan-out and room workloads are this with different rooms.
+//!
+//! Message i is due at `start + i / rate` whatever happened to earlier ones (no
+//! coordinated omission); its body carries that due time, and every delivery's latency is
+//! measured from it. Afterwards each room must have been delivered exactly
+//! `acknowledged sends × members` times, with no duplicates and in sequence order.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use crate::server::BoxError;
+use crate::stats::Latency;
+use crate::target::{Cpu, Person, Target};
+use crate::worker::now_micros;
+use crate::workers::{Merged, Workers};
+
+/// A room in the workload.
+pub struct Room {
+    pub id: String,
+    /// Indexes into the people.
+    pub members: Vec<usize>,
+    /// Who sends here (indexes into the people), in turn.
+    pub senders: Vec<usize>,
+}
+
+/// Rooms of one kind, sharing a fraction of the traffic.
+pub struct Class {
+    pub label: String,
+    pub rooms: Vec<Room>,
+    pub share: f64,
+}
+
+pub struct Load {
+    /// Messages per second offered.
+    pub rate: f64,
+    pub seconds: f64,
+    /// Sends in flight beyond which the target counts as saturated and the run stops.
+    pub max_in_flight: usize,
+}
+
+/// What one run measured.
+pub struct Outcome {
+    pub offered: u64,
+    pub acked: u64,
+    pub errors: u64,
+    pub first_errors: Vec<String>,
+    pub saturated: bool,
+    /// Seconds from the first due send to the last delivery (or the drain deadline).
+    pub seconds: f64,
+    pub expected: u64,
+    pub delivered: Merged,
+    pub ack_latency: Latency,
+    pub cpu: Cpu,
+    pub client_cpu: f64,
+    pub rss_peak_kib: u64,
+}
+
+impl Outcome {
+    pub fn lost(&self) -> u64 {
+        self.expected.saturating_sub(self.delivered.total())
+    }
+
+    /// Whether the run delivered everything acknowledged, once each and in order.
+    pub fn verified(&self) -> bool {
+        let d = &self.delivered;
+        self.lost() == 0
+            && d.total() == self.expected
+            && d.duplicates == 0
+            && d.gaps == 0
+            && d.out_of_order == 0
+            && d.unreadable == 0
+            && d.lost == 0
+    }
+
+    pub fn deliveries_per_second(&self) -> f64 {
+        self.delivered.total() as f64 / self.seconds.max(1e-9)
+    }
+
+    /// Server CPU (the database's too, when it is a separate process) per delivery.
+    pub fn cpu_us_per_delivery(&self) -> f64 {
+        (self.cpu.server + self.cpu.database) * 1e6 / self.delivered.total().max(1) as f64
+    }
+}
+
+/// Picks rooms for messages: classes by share, rooms within a class in turn (a fixed
+/// sequence, so a run can be repeated exactly).
+struct Picker {
+    cumulative: Vec<f64>,
+    next: Vec<usize>,
+    state: u64,
+}
+
+impl Picker {
+    fn new(classes: &[Class]) -> Picker {
+        let total: f64 = classes.iter().map(|c| c.share).sum();
+        let mut acc = 0.0;
+        let cumulative = classes
+            .iter()
+            .map(|c| {
+                acc += c.share / total;
+                acc
+            })
+            .collect();
+        Picker { cumulative, next: vec![0; classes.len()], state: 0x9E37_79B9_7F4A_7C15 }
+    }
+
+    fn pick(&mut self, classes: &[Class]) -> (usize, usize) {
+        // xorshift64*: uniform enough to split traffic by share.
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        let u = (self.state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64;
+        let class = self.cumulative.iter().position(|&c| u < c).unwrap_or(classes.len() - 1);
+        let room = self.next[class] % classes[class].rooms.len();
+        self.next[class] += 1;
+        (class, room)
+    }
+}
+
+#[derive(Default)]
+struct Acks {
+    per_room: HashMap<String, u64>,
+    errors: u64,
+    first_errors: Vec<String>,
+    latency: Option<Latency>,
+}
+
+/// Runs the load and waits for its deliveries. Every member of every room must be connected.
+pub async fn run(
+    target: &Target,
+    workers: &mut Workers,
+    people: &[Person],
+    classes: &[Class],
+    load: &Load,
+    tag: &str,
+) -> Result<Outcome, BoxError> {
+    if classes.iter().any(|c| c.rooms.is_empty() || c.rooms.iter().any(|r| r.senders.is_empty())) {
+        return Err("every class needs rooms, and every room senders".into());
+    }
+    workers.measure(tag).await?;
+    let sender = target.sender(load.max_in_flight)?;
+    let acks = Arc::new(Mutex::new(Acks::default()));
+    let in_flight = Arc::new(AtomicUsize::new(0));
+    let total = (load.rate * load.seconds).round() as u64;
+    let mut picker = Picker::new(classes);
+    let mut turn: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut saturated = false;
+
+    let cpu0 = target.cpu();
+    let client0 = workers.cpu_seconds();
+    let start = Instant::now();
+    let start_us = now_micros();
+    let mut tasks = Vec::with_capacity(total as usize);
+    let mut i = 0u64;
+    'schedule: while i < total {
+        // Send everything due by now, then sleep until the next one is due.
+        let elapsed = start.elapsed().as_secs_f64();
+        while i < total && (i as f64) / load.rate <= elapsed {
+            if in_flight.load(Ordering::Relaxed) >= load.max_in_flight {
+                saturated = true;
+                break 'schedule;
+            }
+            let (c, r) = picker.pick(classes);
+            let room = &classes[c].rooms[r];
+            let k = turn.entry((c, r)).or_default();
+            let who = people[room.senders[*k % room.senders.len()]].clone();
+            *k += 1;
+            let due_us = start_us + (i as f64 / load.rate * 1e6) as u64;
+            let body = format!("bench {tag} t={due_us} n={i}");
+            let key = format!("{tag}-{i}");
+            let (sender, acks, in_flight, room_id) = (sender.clone(), acks.clone(), in_flight.clone(), room.id.clone());
+            in_flight.fetch_add(1, Ordering::Relaxed);
+            tasks.push(tokio::spawn(async move {
+                let res = sender.send(&who, &room_id, body, &key).await;
+                let took = Duration::from_micros(now_micros().saturating_sub(due_us));
+                in_flight.fetch_sub(1, Ordering::Relaxed);
+                let mut a = acks.lock().await;
+                match res {
+                    Ok(()) => {
+                        *a.per_room.entry(room_id).or_default() += 1;
+                        a.latency.get_or_insert_with(Latency::new).record(took);
+                    }
+                    Err(e) => {
+                        a.errors += 1;
+                        if a.first_errors.len() < 5 {
+                            a.first_errors.push(e.to_string());
+                        }
+                    }
+                }
+            }));
+            i += 1;
+        }
+        let next_due = start + Duration::from_secs_f64(i as f64 / load.rate);
+        tokio::time::sleep_until(next_due.into()).await;
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let mut acks = std::mem::take(&mut *acks.lock().await);
+
+    // Who should have received what.
+    let mut members: HashMap<&str, u64> = HashMap::new();
+    for room in classes.iter().flat_map(|c| &c.rooms) {
+        members.insert(&room.id, room.members.len() as u64);
+    }
+    let expected: u64 = acks.per_room.iter().map(|(r, n)| n * members.get(r.as_str()).copied().unwrap_or(0)).sum();
+
+    // Drain: wait until everything arrived, or nothing more arrives for a while.
+    let mut delivered = workers.report().await?;
+    let mut last_progress = (delivered.total(), Instant::now());
+    let mut finished_at = Instant::now();
+    while delivered.total() < expected && last_progress.1.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        delivered = workers.report().await?;
+        if delivered.total() > last_progress.0 {
+            last_progress = (delivered.total(), Instant::now());
+            finished_at = Instant::now();
+        }
+    }
+    let seconds = finished_at.duration_since(start).as_secs_f64().max(load.seconds.min(1.0));
+    let cpu = target.cpu() - cpu0;
+    let client_cpu = workers.cpu_seconds() - client0;
+    let (_, rss_peak_kib) = target.rss_kib();
+    Ok(Outcome {
+        offered: i,
+        acked: acks.per_room.values().sum(),
+        errors: acks.errors,
+        first_errors: std::mem::take(&mut acks.first_errors),
+        saturated,
+        seconds,
+        expected,
+        delivered,
+        ack_latency: acks.latency.take().unwrap_or_else(Latency::new),
+        cpu,
+        client_cpu,
+        rss_peak_kib,
+    })
+}
+
+/// Prints one outcome as a report block; returns an error if it did not verify.
+pub fn report(name: &str, target: &Target, o: &Outcome, load: &Load) -> Result<(), BoxError> {
+    let d = &o.delivered;
+    println!(
+        "{name} on {}: offered {:.0} msg/s for {:.0} s → {} sent, {} acknowledged{}{}",
+        target.name(),
+        load.rate,
+        load.seconds,
+        o.offered,
+        o.acked,
+        if o.errors > 0 { format!(", {} errors {:?}", o.errors, o.first_errors) } else { String::new() },
+        if o.saturated { " (saturated: stopped early)" } else { "" },
+    );
+    println!(
+        "  deliveries {} of {} expected ({:.0}/s over {:.1} s); lost {}, duplicates {}, gaps {}, out of order {}, \
+         unreadable {}, clients dropped {} {:?}",
+        d.total(),
+        o.expected,
+        o.deliveries_per_second(),
+        o.seconds,
+        o.lost(),
+        d.duplicates,
+        d.gaps,
+        d.out_of_order,
+        d.unreadable,
+        d.lost,
+        d.lost_reasons,
+    );
+    println!(
+        "  delivery latency from the scheduled send: p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms, max {:.2} ms; \
+         acknowledgement p50 {:.2} ms, p99 {:.2} ms",
+        d.latency.ms(0.5),
+        d.latency.ms(0.99),
+        d.latency.ms(0.999),
+        d.latency.ms(1.0),
+        o.ack_latency.ms(0.5),
+        o.ack_latency.ms(0.99),
+    );
+    let db = if o.cpu.database > 0.0 { format!(" + database {:.2} s", o.cpu.database) } else { String::new() };
+    println!(
+        "  server CPU {:.2} s{db} ({:.2} µs per delivery, {:.0}% of a core); server RSS peak {:.0} MiB; \
+         load generator CPU {:.0}% of a core",
+        o.cpu.server,
+        o.cpu_us_per_delivery(),
+        (o.cpu.server + o.cpu.database) * 100.0 / o.seconds,
+        o.rss_peak_kib as f64 / 1024.0,
+        o.client_cpu * 100.0 / o.seconds,
+    );
+    if o.verified() {
+        println!("  verified: every acknowledged message reached every member once, in order");
+        Ok(())
+    } else {
+        Err(format!("{name}: verification failed (see above)").into())
+    }
+}
