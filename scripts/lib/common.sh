@@ -67,3 +67,28 @@ stop_postgres() {
     rm -rf "$PG_STARTED_DIR"
     PG_STARTED_DIR=
 }
+
+# ensure_node: Node.js ≥ 20.19 and npm (Vite 7's minimum). Debian 12's own nodejs is 18, so
+# an older Node is an error with advice rather than a silent downgrade.
+ensure_node() {
+    command -v node >/dev/null || apt_install nodejs npm
+    command -v npm >/dev/null || apt_install npm
+    node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' ||
+        die "Node.js $(node --version) is too old for the web client: install Node.js 20.19 or newer"
+}
+
+# ensure_web_deps: the web client's npm packages, exactly as locked.
+ensure_web_deps() {
+    ensure_node
+    if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
+        log "installing the web client's npm packages"
+        (cd web && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+}
+
+# ensure_chromium: Debian's Chromium for the browser tests, with CJK fonts so Chinese text
+# renders in screenshots (playwright-core drives it; no browser is downloaded).
+ensure_chromium() {
+    command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" && fc-list | grep -qi "Noto Color Emoji" && return 0
+    apt_install chromium fonts-noto-cjk fonts-noto-color-emoji
+}

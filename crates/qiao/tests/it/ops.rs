@@ -54,9 +54,16 @@ async fn browsers_get_the_page_with_a_strict_policy() {
     assert_eq!(res.status(), 200);
     let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
-    assert!(res.text().await.unwrap().contains("Qiao"));
-    let js = reqwest::get(format!("{}/_qiao/placeholder.js", srv.url)).await.unwrap();
+    let html = res.text().await.unwrap();
+    assert!(html.contains("Qiao"));
+    // The page's script (the web client's, or the built-in page's without one) is served too.
+    let src = html.split("<script").nth(1).and_then(|s| s.split("src=\"").nth(1)).and_then(|s| s.split('"').next());
+    let js = reqwest::get(format!("{}{}", srv.url, src.expect("a script"))).await.unwrap();
+    assert_eq!(js.status(), 200);
     assert!(js.headers()["content-type"].to_str().unwrap().starts_with("text/javascript"));
+    // Client-side routes get the page; unknown API paths stay JSON 404s.
+    assert_eq!(reqwest::get(format!("{}/c/some-conversation", srv.url)).await.unwrap().status(), 200);
+    assert_eq!(reqwest::get(format!("{}/api/v1/nope", srv.url)).await.unwrap().status(), 404);
 }
 
 #[tokio::test]

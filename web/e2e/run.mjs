@@ -1,0 +1,299 @@
+// End-to-end test of the web client: a real `qiao serve` (the binary with the client built
+// in) on a loopback port and a fresh data directory, driven through Debian's Chromium by
+// playwright-core. Two people chat in real time; threads, reactions, edits and deletions
+// reach the other side; a second device's unread badge appears and clears; the server
+// restarts while clients are connected and nothing sent meanwhile is lost; the zh-CN UI
+// shows Chinese; phone-size layout works; no console errors.
+//
+//   QIAO_BIN=target/debug/qiao node e2e/run.mjs
+//   QIAO_SCREENSHOTS=../docs/screenshots   also saves screenshots of the main screens there
+import { spawn } from "node:child_process";
+import { mkdtempSync, mkdirSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { chromium } from "playwright-core";
+
+const BIN = resolve(process.env.QIAO_BIN ?? "../target/debug/qiao");
+const SHOTS = process.env.QIAO_SCREENSHOTS ? resolve(process.env.QIAO_SCREENSHOTS) : resolve("test-results");
+const BROWSER = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const T = 15_000;
+mkdirSync(SHOTS, { recursive: true });
+
+const dataDir = mkdtempSync(join(tmpdir(), "qiao-e2e-"));
+let server = null;
+let serverOut = "";
+
+function freePort() {
+  return new Promise((ok, fail) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address();
+      s.close(() => ok(port));
+    });
+    s.on("error", fail);
+  });
+}
+
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+
+async function startServer() {
+  server = spawn(BIN, ["serve", "--listen", `127.0.0.1:${port}`, "--data-dir", dataDir], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, RUST_LOG: "warn" },
+  });
+  const collect = (d) => (serverOut += d.toString());
+  server.stdout.on("data", collect);
+  server.stderr.on("data", collect);
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${base}/readyz`)).ok) return;
+    } catch {
+      /* not yet */
+    }
+    await sleep(100);
+  }
+  throw new Error("qiao serve did not become ready:\n" + serverOut);
+}
+
+async function stopServer() {
+  if (!server) return;
+  const exited = new Promise((ok) => server.once("exit", ok));
+  server.kill("SIGTERM");
+  await exited;
+  server = null;
+}
+
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+let step = "start";
+function log(s) {
+  step = s;
+  console.log(`  · ${s}`);
+}
+
+const consoleErrors = [];
+let tolerateNetworkErrors = false;
+function watch(page, who) {
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    const text = m.text();
+    // While the server restarts, the browser itself reports the failed reconnects.
+    if (tolerateNetworkErrors && /WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource|Failed to fetch/.test(text)) return;
+    consoleErrors.push(`${who}: ${text}`);
+  });
+  page.on("pageerror", (e) => consoleErrors.push(`${who}: ${e.message}`));
+  page.on("dialog", (d) => void d.accept());
+}
+
+async function newPage(browser, who, opts = {}) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 }, locale: "en-US", ...opts });
+  const page = await context.newPage();
+  page.setDefaultTimeout(T);
+  watch(page, who);
+  return page;
+}
+
+const see = (page, text) => page.getByText(text, { exact: false }).first().waitFor({ timeout: T });
+const gone = (locator) => locator.first().waitFor({ state: "detached", timeout: T });
+const msg = (page, text) => page.locator("section.timeline article.msg", { hasText: text }).first();
+
+async function signIn(page, login, password) {
+  await page.goto(base + "/");
+  await page.getByLabel(/Username or e-mail|用户名或邮箱/).fill(login);
+  await page.getByLabel(/^Password$|^密码$/).fill(password);
+  await page.getByRole("button", { name: /^Sign in$|^登录$/ }).click();
+}
+
+async function shot(page, name) {
+  await sleep(300); // let fonts and the last frame settle
+  await page.screenshot({ path: join(SHOTS, name) });
+}
+
+let browser;
+try {
+  await startServer();
+  const link = serverOut.match(/(http:\/\/\S+\/setup#token=\S+)/)?.[1];
+  if (!link) throw new Error("no setup link printed:\n" + serverOut);
+  browser = await chromium.launch({
+    executablePath: BROWSER,
+    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"],
+  });
+
+  log("the owner completes first-run setup from the printed link");
+  const a = await newPage(browser, "owner");
+  await a.goto(link);
+  await a.getByLabel("Organisation name").fill("Acme 桥");
+  await a.getByLabel("Username").fill("wangfang");
+  await a.getByLabel("Display name").fill("王芳");
+  await a.getByLabel("Password").fill("owner-password-1");
+  await shot(a, "setup.png");
+  await a.getByRole("button", { name: "Create owner and sign in" }).click();
+  await see(a, "Acme 桥");
+  await a.getByRole("navigation").getByRole("heading", { name: /^Channels/ }).waitFor();
+
+  log("the owner creates a second user from the admin page");
+  await a.getByRole("link", { name: "Users" }).click();
+  const form = a.getByRole("form", { name: "New user" });
+  await form.getByLabel("Username").fill("lilei");
+  await form.getByLabel("Display name").fill("李雷");
+  await form.getByLabel("Job title").fill("Sales engineer");
+  await form.getByRole("button", { name: "Create user" }).click();
+  const notice = await a.getByRole("status").filter({ hasText: "Temporary password" }).textContent({ timeout: T });
+  const temp = notice.match(/: (\S+) \(shown once\)/)?.[1];
+  if (!temp) throw new Error("no temporary password in: " + notice);
+  await shot(a, "admin-users.png");
+
+  log("the second user signs in and chooses a password");
+  const b = await newPage(browser, "lilei");
+  await signIn(b, "lilei", temp);
+  await b.getByLabel("Temporary password").fill(temp);
+  await b.getByLabel("New password").fill("lilei-password-1");
+  await b.getByRole("button", { name: "Set password and continue" }).click();
+  await b.getByRole("navigation").getByRole("heading", { name: /^Channels/ }).waitFor();
+
+  log("the owner creates a channel with the second user in it");
+  await a.getByRole("button", { name: "New channel" }).click();
+  const dialog = a.getByRole("dialog", { name: "New channel" });
+  await dialog.getByLabel("Name").fill("项目-general");
+  await dialog.getByLabel("Topic").fill("Everything about the 桥 project");
+  await dialog.getByPlaceholder("Add people").fill("li");
+  await dialog.getByRole("button", { name: /李雷/ }).click();
+  await dialog.getByRole("button", { name: "Create" }).click();
+  await a.getByRole("heading", { name: "项目-general" }).waitFor();
+
+  log("the channel appears for the second user in real time, and they chat");
+  await b.getByRole("link", { name: /项目-general/ }).click();
+  await b.getByRole("heading", { name: "项目-general" }).waitFor();
+  const composerA = a.getByRole("textbox", { name: /Message 项目-general/ });
+  const composerB = b.getByRole("textbox", { name: /Message 项目-general/ });
+  await composerA.fill("Hello 李雷 👋 welcome to **Qiao**");
+  await composerA.press("Enter");
+  await see(b, "welcome to");
+  await composerB.fill("你好！Shift+Enter makes");
+  await composerB.press("Shift+Enter");
+  await composerB.type("a second line");
+  await composerB.press("Enter");
+  await see(a, "a second line");
+
+  log("@-autocomplete inserts a mention");
+  await composerA.fill("thanks @li");
+  await a.getByRole("option", { name: /李雷/ }).waitFor();
+  await composerA.press("Enter");
+  await composerA.type("see you");
+  await composerA.press("Enter");
+  await b.locator(".mention", { hasText: "@李雷" }).first().waitFor();
+
+  log("thread reply");
+  await msg(b, "welcome to").hover();
+  await msg(b, "welcome to").getByRole("button", { name: "Reply in thread" }).click();
+  const reply = b.getByRole("textbox", { name: "Reply…" });
+  await reply.fill("a reply in the thread");
+  await reply.press("Enter");
+  await msg(a, "welcome to").getByRole("button", { name: "1 reply" }).waitFor();
+  await a.getByRole("button", { name: "1 reply" }).click();
+  await a.locator("aside.thread").getByText("a reply in the thread").waitFor();
+  await shot(a, "conversation-thread.png");
+  await a.getByRole("button", { name: "Close thread" }).click();
+  await b.getByRole("button", { name: "Close thread" }).click();
+
+  log("reaction");
+  await msg(a, "a second line").hover();
+  await msg(a, "a second line").getByRole("button", { name: "Add reaction" }).click();
+  await a.getByRole("menuitem", { name: "👍" }).click();
+  await msg(b, "a second line").getByRole("button", { name: "👍 1" }).waitFor();
+
+  log("edit and delete");
+  await msg(a, "welcome to").hover();
+  await msg(a, "welcome to").getByRole("button", { name: "Edit" }).click();
+  const edit = a.getByRole("textbox", { name: "Edit" });
+  await edit.fill("Hello everyone, edited");
+  await edit.press("Enter");
+  await msg(b, "Hello everyone, edited").getByText("(edited)").waitFor();
+  await composerA.fill("this one will be deleted");
+  await composerA.press("Enter");
+  await see(b, "this one will be deleted");
+  await msg(a, "this one will be deleted").hover();
+  await msg(a, "this one will be deleted").getByRole("button", { name: "Delete" }).click();
+  await see(b, "This message was deleted.");
+  await gone(b.getByText("this one will be deleted"));
+
+  log("a second device of the same user: the unread badge appears and clears");
+  const b2 = await newPage(browser, "lilei-phone");
+  await signIn(b2, "lilei", "lilei-password-1");
+  await b2.getByRole("navigation").getByRole("heading", { name: /^Channels/ }).waitFor();
+  await b.getByRole("link", { name: "Directory" }).click(); // leave the channel on device 1
+  await b.getByRole("heading", { name: "Directory" }).waitFor();
+  await composerA.fill("are you there?");
+  await composerA.press("Enter");
+  const badge = b2.getByRole("link", { name: /项目-general/ }).locator(".badge");
+  await badge.filter({ hasText: "1" }).waitFor();
+  await b.getByRole("link", { name: /项目-general/ }).click();
+  await see(b, "are you there?");
+  await gone(badge);
+
+  log("the server restarts while both are connected; a message sent meanwhile arrives");
+  tolerateNetworkErrors = true;
+  await stopServer();
+  await b.getByRole("status").filter({ hasText: "Disconnected" }).waitFor();
+  await composerA.fill("sent while the server was down");
+  await composerA.press("Enter");
+  await msg(a, "sent while the server was down").waitFor();
+  await startServer();
+  await see(b, "sent while the server was down");
+  await gone(b.getByRole("status").filter({ hasText: /Disconnected|Connecting/ }));
+  await gone(a.locator("article.msg.pending"));
+  tolerateNetworkErrors = false;
+  await shot(b, "conversation.png");
+
+  log("directory and departments");
+  await a.getByRole("link", { name: "Directory" }).click();
+  await a.getByRole("button", { name: /李雷/ }).click();
+  await a.getByRole("dialog", { name: "李雷" }).getByText("Sales engineer").waitFor();
+  await shot(a, "profile-card.png");
+  await a.keyboard.press("Escape");
+
+  log("the zh-CN interface shows Chinese labels");
+  const zh = await newPage(browser, "zh", { locale: "zh-CN" });
+  await zh.goto(base + "/");
+  await zh.getByRole("heading", { name: "登录" }).waitFor();
+  await shot(zh, "signin-zh-CN.png");
+  await signIn(zh, "wangfang", "owner-password-1");
+  await zh.getByRole("navigation").getByRole("heading", { name: /^频道/ }).waitFor();
+  await zh.getByRole("navigation").getByRole("heading", { name: /^私信/ }).waitFor();
+  await zh.getByRole("link", { name: /项目-general/ }).click();
+  await zh.getByRole("textbox", { name: /发消息给 项目-general/ }).waitFor();
+  await shot(zh, "conversation-zh-CN.png");
+
+  log("phone-size screen");
+  const phone = await newPage(browser, "phone", { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true });
+  await signIn(phone, "lilei", "lilei-password-1");
+  await phone.getByRole("link", { name: /项目-general/ }).waitFor();
+  await shot(phone, "phone-sidebar.png");
+  await phone.getByRole("link", { name: /项目-general/ }).click();
+  await phone.getByRole("textbox", { name: /Message 项目-general/ }).waitFor();
+  await see(phone, "sent while the server was down");
+  await shot(phone, "phone-conversation.png");
+  await phone.getByRole("button", { name: "Back" }).click();
+  await phone.getByRole("link", { name: /项目-general/ }).waitFor();
+
+  log("installable: manifest and service worker");
+  const manifest = await fetch(base + "/manifest.webmanifest").then((r) => r.json());
+  if (!manifest.icons?.some((i) => i.sizes === "512x512")) throw new Error("manifest lacks a 512px icon");
+  const registered = await a.evaluate(() => navigator.serviceWorker.getRegistration().then((r) => !!r));
+  if (!registered) throw new Error("the service worker is not registered");
+
+  if (consoleErrors.length) throw new Error("console errors:\n" + consoleErrors.join("\n"));
+  console.log("web client end-to-end: all passed");
+} catch (e) {
+  console.error(`web client end-to-end FAILED at step "${step}": ${e.stack ?? e}`);
+  if (consoleErrors.length) console.error("console errors:\n" + consoleErrors.join("\n"));
+  for (const ctx of browser?.contexts() ?? [])
+    for (const [i, p] of ctx.pages().entries()) await p.screenshot({ path: join(SHOTS, `failure-${browser.contexts().indexOf(ctx)}-${i}.png`) }).catch(() => undefined);
+  console.error("server output:\n" + serverOut.slice(-4000));
+  process.exitCode = 1;
+} finally {
+  await browser?.close().catch(() => undefined);
+  await stopServer().catch(() => undefined);
+  rmSync(dataDir, { recursive: true, force: true });
+}

@@ -1,0 +1,28 @@
+import { useEffect } from "react";
+import { useT } from "./i18n";
+import { navigate, useRoute } from "./router";
+import { boot, useApp } from "./state/store";
+import { ChangePasswordPage, SetupPage, SignInPage } from "./components/Auth";
+import { Shell } from "./components/Shell";
+
+export function App() {
+  const phase = useApp((s) => s.phase);
+  const route = useRoute((s) => s.route);
+  const t = useT();
+
+  useEffect(() => {
+    void boot();
+  }, []);
+
+  useEffect(() => {
+    if (phase === "setup" && route.name !== "setup") navigate("/setup" + location.hash, true);
+    if (phase === "signin" && route.name !== "signin" && route.name !== "setup") navigate("/signin", true);
+    if (phase === "ready" && (route.name === "signin" || route.name === "setup")) navigate("/", true);
+  }, [phase, route.name]);
+
+  if (phase === "loading") return <div className="splash">{t("common.loading")}</div>;
+  if (phase === "setup" || (phase === "signin" && route.name === "setup")) return <SetupPage />;
+  if (phase === "signin") return <SignInPage />;
+  if (phase === "password") return <ChangePasswordPage />;
+  return <Shell />;
+}

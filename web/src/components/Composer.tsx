@@ -1,0 +1,167 @@
+// The message composer: Enter sends, Shift+Enter adds a line (and Enter while an input method
+// is composing Chinese text does neither), @ opens completion of people and departments, the
+// draft is kept per conversation and thread.
+import { useEffect, useMemo, useRef, useState, type KeyboardEvent } from "react";
+import { useT } from "../i18n";
+import { sendMessage, sendTyping, setDraft, useApp } from "../state/store";
+import type { Id } from "../types";
+import { Avatar } from "./common";
+import { Icon } from "./icons";
+
+export const MAX_BODY = 10_000; // the server's limit (characters)
+
+interface Suggestion {
+  key: string;
+  label: string;
+  detail: string;
+  insert: string;
+  userId?: Id;
+}
+
+/** Characters as the server counts them (code points, not UTF-16 units). */
+export function charCount(s: string): number {
+  return s.length > MAX_BODY / 2 ? [...s].length : s.length;
+}
+
+/** The `@query` being typed just before the caret, if any. */
+export function mentionQuery(text: string, caret: number): { start: number; query: string } | null {
+  const before = text.slice(0, caret);
+  const m = before.match(/(^|[\s(（，。,])@([^\s@<>]{0,30})$/u);
+  if (!m) return null;
+  return { start: caret - m[2].length - 1, query: m[2] };
+}
+
+export function Composer({ conversationId, threadRootId, placeholder, disabled }: { conversationId: Id; threadRootId?: Id | null; placeholder: string; disabled?: boolean }) {
+  const t = useT();
+  const draftKey = threadRootId ? `${conversationId}:${threadRootId}` : conversationId;
+  const initial = useApp.getState().drafts[draftKey] ?? "";
+  const [text, setText] = useState(initial);
+  const [caret, setCaret] = useState(initial.length);
+  const [selected, setSelected] = useState(0);
+  const [dismissed, setDismissed] = useState<number | null>(null);
+  const ref = useRef<HTMLTextAreaElement>(null);
+  const users = useApp((s) => s.users);
+  const departments = useApp((s) => s.departments);
+  const meId = useApp((s) => s.me?.id);
+
+  useEffect(() => {
+    if (!disabled) ref.current?.focus();
+  }, [conversationId, threadRootId, disabled]);
+
+  const mq = mentionQuery(text, caret);
+  const suggestions = useMemo<Suggestion[]>(() => {
+    if (!mq || mq.start === dismissed) return [];
+    const q = mq.query.toLowerCase();
+    const people = Object.values(users)
+      .filter((u) => u.status === "active" && u.id !== meId)
+      .filter((u) => !q || u.username.includes(q) || u.display_name.toLowerCase().includes(q) || (u.email ?? "").startsWith(q))
+      .slice(0, 8)
+      .map((u) => ({ key: u.id, label: u.display_name, detail: "@" + u.username, insert: "@" + u.username + " ", userId: u.id }));
+    const depts = Object.values(departments)
+      .filter((d) => !q || d.name.toLowerCase().includes(q))
+      .slice(0, 4)
+      .map((d) => ({ key: d.id, label: d.name, detail: t("field.department"), insert: `<@&${d.id}> ` }));
+    return [...people, ...depts];
+  }, [mq?.query, mq?.start, dismissed, users, departments, meId, t]);
+
+  function update(value: string, pos: number) {
+    setText(value);
+    setCaret(pos);
+    setSelected(0);
+    setDraft(draftKey, value);
+    if (value.trim()) sendTyping(conversationId, threadRootId ?? null);
+  }
+
+  function choose(s: Suggestion) {
+    if (!mq) return;
+    const value = text.slice(0, mq.start) + s.insert + text.slice(caret);
+    const pos = mq.start + s.insert.length;
+    update(value, pos);
+    requestAnimationFrame(() => {
+      ref.current?.setSelectionRange(pos, pos);
+      ref.current?.focus();
+    });
+  }
+
+  function send() {
+    const body = text.trim();
+    if (!body || charCount(body) > MAX_BODY) return;
+    sendMessage(conversationId, body, threadRootId ?? null);
+    update("", 0);
+  }
+
+  function onKeyDown(e: KeyboardEvent<HTMLTextAreaElement>) {
+    if (e.nativeEvent.isComposing || e.keyCode === 229) return;
+    if (suggestions.length) {
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        const n = suggestions.length;
+        setSelected((i) => (e.key === "ArrowDown" ? (i + 1) % n : (i + n - 1) % n));
+        return;
+      }
+      if (e.key === "Enter" || e.key === "Tab") {
+        e.preventDefault();
+        choose(suggestions[selected] ?? suggestions[0]);
+        return;
+      }
+      if (e.key === "Escape") {
+        e.preventDefault();
+        setDismissed(mq?.start ?? null);
+        return;
+      }
+    }
+    if (e.key === "Enter" && !e.shiftKey) {
+      e.preventDefault();
+      send();
+    }
+  }
+
+  const length = charCount(text);
+  const tooLong = length > MAX_BODY;
+  return (
+    <div className="composer">
+      {suggestions.length > 0 && (
+        <ul className="suggestions" role="listbox" aria-label="@">
+          {suggestions.map((s, i) => (
+            <li
+              key={s.key}
+              role="option"
+              aria-selected={i === selected}
+              className={i === selected ? "selected" : ""}
+              onMouseDown={(e) => {
+                e.preventDefault();
+                choose(s);
+              }}
+            >
+              {s.userId ? <Avatar user={users[s.userId]} size={20} /> : <span className="conv-icon">
+                  <Icon name="building" />
+                </span>}
+              <span>{s.label}</span>
+              <span className="muted">{s.detail}</span>
+            </li>
+          ))}
+        </ul>
+      )}
+      <textarea
+        ref={ref}
+        value={text}
+        rows={1}
+        disabled={disabled}
+        placeholder={placeholder}
+        aria-label={placeholder}
+        aria-autocomplete="list"
+        onChange={(e) => update(e.target.value, e.target.selectionStart)}
+        onSelect={(e) => setCaret(e.currentTarget.selectionStart)}
+        onKeyDown={onKeyDown}
+      />
+      <button className="primary send" onClick={send} disabled={disabled || !text.trim() || tooLong} aria-label={t("composer.send")}>
+        {t("composer.send")}
+      </button>
+      {tooLong && (
+        <p className="error" role="alert">
+          {length} / {MAX_BODY}
+        </p>
+      )}
+    </div>
+  );
+}

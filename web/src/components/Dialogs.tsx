@@ -1,0 +1,128 @@
+// Creating channels, DMs and group DMs, and the people picker they share.
+import { useMemo, useState, type FormEvent } from "react";
+import { api } from "../api";
+import { useT } from "../i18n";
+import { navigate, paths } from "../router";
+import { useApp } from "../state/store";
+import { Avatar, Dialog, ErrorNote } from "./common";
+
+export function PeoplePicker({ selected, onChange, exclude = [], label }: { selected: string[]; onChange: (ids: string[]) => void; exclude?: string[]; label: string }) {
+  const users = useApp((s) => s.users);
+  const meId = useApp((s) => s.me?.id);
+  const [q, setQ] = useState("");
+  const matches = useMemo(() => {
+    const needle = q.trim().toLowerCase();
+    return Object.values(users)
+      .filter((u) => u.status === "active" && u.id !== meId && !exclude.includes(u.id) && !selected.includes(u.id))
+      .filter((u) => !needle || u.display_name.toLowerCase().includes(needle) || u.username.includes(needle) || (u.email ?? "").includes(needle))
+      .sort((a, b) => a.display_name.localeCompare(b.display_name))
+      .slice(0, 8);
+  }, [users, q, meId, exclude, selected]);
+  return (
+    <div className="picker-box">
+      <div className="chips">
+        {selected.map((id) => (
+          <button key={id} type="button" className="chip" onClick={() => onChange(selected.filter((x) => x !== id))} aria-label={`${users[id]?.display_name} ×`}>
+            {users[id]?.display_name} ×
+          </button>
+        ))}
+      </div>
+      <input value={q} onChange={(e) => setQ(e.target.value)} placeholder={label} aria-label={label} />
+      {q && (
+        <ul className="people compact" role="listbox">
+          {matches.map((u) => (
+            <li key={u.id} role="option" aria-selected={false}>
+              <button
+                type="button"
+                className="person"
+                onClick={() => {
+                  onChange([...selected, u.id]);
+                  setQ("");
+                }}
+              >
+                <Avatar user={u} size={22} /> <span>{u.display_name}</span> <span className="muted">@{u.username}</span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+    </div>
+  );
+}
+
+export function NewChannelDialog({ onClose }: { onClose: () => void }) {
+  const t = useT();
+  const [name, setName] = useState("");
+  const [topic, setTopic] = useState("");
+  const [kind, setKind] = useState("public");
+  const [members, setMembers] = useState<string[]>([]);
+  const [error, setError] = useState<unknown>(null);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    try {
+      const it = await api.createChannel({ name, kind, topic: topic || undefined, member_ids: members });
+      onClose();
+      navigate(paths.conversation(it.conversation.id));
+    } catch (err) {
+      setError(err);
+    }
+  }
+
+  return (
+    <Dialog title={t("create.title")} onClose={onClose}>
+      <form onSubmit={submit}>
+        <label>
+          {t("field.name")}
+          <input value={name} onChange={(e) => setName(e.target.value)} required maxLength={80} />
+        </label>
+        <label>
+          {t("field.topic")}
+          <input value={topic} onChange={(e) => setTopic(e.target.value)} maxLength={250} />
+        </label>
+        <fieldset>
+          <legend>{t("field.kind")}</legend>
+          {(["public", "private", "announcement"] as const).map((k) => (
+            <label key={k} className="radio">
+              <input type="radio" name="kind" value={k} checked={kind === k} onChange={() => setKind(k)} />
+              {t(`create.${k}`)}
+            </label>
+          ))}
+        </fieldset>
+        <PeoplePicker selected={members} onChange={setMembers} label={t("conv.invite")} />
+        <ErrorNote error={error} />
+        <button className="primary">{t("create.submit")}</button>
+      </form>
+    </Dialog>
+  );
+}
+
+export function NewDmDialog({ onClose }: { onClose: () => void }) {
+  const t = useT();
+  const [people, setPeople] = useState<string[]>([]);
+  const [error, setError] = useState<unknown>(null);
+
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    try {
+      const it = people.length === 1 ? await api.openDm(people[0]) : await api.createGroup(people);
+      onClose();
+      navigate(paths.conversation(it.conversation.id));
+    } catch (err) {
+      setError(err);
+    }
+  }
+
+  return (
+    <Dialog title={t("dm.title")} onClose={onClose}>
+      <form onSubmit={submit}>
+        <p className="muted">{t("dm.pick")}</p>
+        <PeoplePicker selected={people} onChange={setPeople} label={t("common.search")} />
+        <ErrorNote error={error} />
+        <button className="primary" disabled={!people.length}>
+          {t("dm.start")}
+        </button>
+      </form>
+    </Dialog>
+  );
+}

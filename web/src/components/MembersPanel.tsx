@@ -1,0 +1,103 @@
+// A channel's members, with adding and removing people for those allowed to.
+import { useEffect, useState } from "react";
+import { api } from "../api";
+import { useT } from "../i18n";
+import { useApp } from "../state/store";
+import type { Conversation, Member, MyState, User } from "../types";
+import { Avatar, ErrorNote } from "./common";
+import { PeoplePicker } from "./Dialogs";
+import { ProfileCard } from "./ProfileCard";
+
+export function MembersPanel({ conversation, me, onClose }: { conversation: Conversation; me: MyState | null; onClose: () => void }) {
+  const t = useT();
+  const users = useApp((s) => s.users);
+  const [members, setMembers] = useState<Member[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const [adding, setAdding] = useState<string[]>([]);
+  const [profile, setProfile] = useState<User | null>(null);
+  const admin = me?.role === "admin";
+
+  async function load() {
+    try {
+      const all: Member[] = [];
+      let cursor: string | null | undefined;
+      for (let i = 0; i < 25; i++) {
+        const page = await api.members(conversation.id, cursor);
+        all.push(...page.items);
+        cursor = page.next_cursor;
+        if (!cursor) break;
+      }
+      setMembers(all);
+    } catch (e) {
+      setError(e);
+    }
+  }
+
+  useEffect(() => {
+    void load();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [conversation.id, conversation.member_count]);
+
+  async function add() {
+    if (!adding.length) return;
+    try {
+      await api.addMembers(conversation.id, adding);
+      setAdding([]);
+      await load();
+    } catch (e) {
+      setError(e);
+    }
+  }
+
+  async function remove(userId: string) {
+    try {
+      await api.removeMember(conversation.id, userId);
+      await load();
+    } catch (e) {
+      setError(e);
+    }
+  }
+
+  const canInvite = !!me && (admin || conversation.kind === "public" || conversation.kind === "private" || conversation.kind === "project");
+  return (
+    <aside className="side-panel" aria-label={t("conv.members")}>
+      <header>
+        <h2>
+          {t("conv.members")} · {conversation.member_count}
+        </h2>
+        <button className="icon close" onClick={onClose} aria-label={t("common.close")}>
+          ×
+        </button>
+      </header>
+      <ErrorNote error={error} />
+      {canInvite && (
+        <div className="add-members">
+          <PeoplePicker selected={adding} onChange={setAdding} exclude={members.map((m) => m.user_id)} label={t("conv.invite")} />
+          <button className="primary small" disabled={!adding.length} onClick={() => void add()}>
+            {t("conv.invite")}
+          </button>
+        </div>
+      )}
+      <ul className="people">
+        {members.map((m) => {
+          const u = users[m.user_id];
+          return (
+            <li key={m.user_id}>
+              <button className="person" onClick={() => u && setProfile(u)}>
+                <Avatar user={u} size={28} />
+                <span>{u?.display_name ?? "…"}</span>
+                <span className="muted">{m.role !== "member" ? m.role : u?.title}</span>
+              </button>
+              {admin && m.direct && !m.via_department && m.user_id !== useApp.getState().me?.id && (
+                <button className="small" onClick={() => void remove(m.user_id)}>
+                  {t("conv.remove")}
+                </button>
+              )}
+            </li>
+          );
+        })}
+      </ul>
+      {profile && <ProfileCard user={profile} onClose={() => setProfile(null)} />}
+    </aside>
+  );
+}

@@ -1,0 +1,149 @@
+// Conversations grouped into channels and direct messages, with unread and mention badges.
+import { useMemo, useState } from "react";
+import { useLang, useT } from "../i18n";
+import { navigate, paths, useRoute } from "../router";
+import { conversationTitle } from "../state/model";
+import { signOut, useApp } from "../state/store";
+import type { Conversation, MyState } from "../types";
+import { Avatar } from "./common";
+import { Icon, type IconName } from "./icons";
+import { NewChannelDialog, NewDmDialog } from "./Dialogs";
+import { LanguageSwitch } from "./Settings";
+
+const CHANNEL_ICON: Record<string, IconName> = { private: "lock", announcement: "megaphone", department: "building", project: "diamond" };
+
+function Item({ conv, me, active }: { conv: Conversation; me: MyState | null; active: boolean }) {
+  const meId = useApp((s) => s.me?.id);
+  const users = useApp((s) => s.users);
+  const title = conversationTitle(conv, meId, users);
+  const unread = me?.unread_count ?? 0;
+  const mentions = me?.mention_count ?? 0;
+  const isDm = conv.kind === "dm" || conv.kind === "group";
+  const other = conv.kind === "dm" ? users[conv.participant_ids.find((p) => p !== meId) ?? meId ?? ""] : undefined;
+  return (
+    <li>
+      <a
+        href={paths.conversation(conv.id)}
+        className={`conv-item${active ? " active" : ""}${unread ? " unread" : ""}`}
+        aria-current={active ? "page" : undefined}
+        onClick={(e) => {
+          e.preventDefault();
+          navigate(paths.conversation(conv.id));
+        }}
+      >
+        {isDm ? (
+          conv.kind === "dm" ? (
+            <Avatar user={other} size={20} />
+          ) : (
+            <span className="conv-icon">
+              <Icon name="group" />
+            </span>
+          )
+        ) : (
+          <span className="conv-icon" aria-hidden="true">
+            {CHANNEL_ICON[conv.kind] ? <Icon name={CHANNEL_ICON[conv.kind]} size={14} /> : "#"}
+          </span>
+        )}
+        <span className="conv-name">{title}</span>
+        {mentions > 0 ? (
+          <span className="badge mention" aria-label={`${mentions} mentions`}>
+            @{mentions}
+          </span>
+        ) : unread > 0 ? (
+          <span className="badge" aria-label={`${unread} unread`}>
+            {unread > 99 ? "99+" : unread}
+          </span>
+        ) : null}
+      </a>
+    </li>
+  );
+}
+
+export function Sidebar() {
+  const t = useT();
+  const lang = useLang((s) => s.lang);
+  const conversations = useApp((s) => s.conversations);
+  const me = useApp((s) => s.me);
+  const orgName = useApp((s) => s.orgName);
+  const route = useRoute((s) => s.route);
+  const [dialog, setDialog] = useState<"channel" | "dm" | null>(null);
+  const activeId = route.name === "conversation" ? route.id : null;
+
+  const { channels, dms } = useMemo(() => {
+    const all = Object.values(conversations);
+    const byRecent = (a: (typeof all)[0], b: (typeof all)[0]) =>
+      (b.conv.last_message_at ?? b.conv.created_at) - (a.conv.last_message_at ?? a.conv.created_at);
+    const channels = all.filter((c) => c.conv.kind !== "dm" && c.conv.kind !== "group").sort((a, b) => a.conv.name.localeCompare(b.conv.name, lang));
+    const dms = all.filter((c) => c.conv.kind === "dm" || c.conv.kind === "group").sort(byRecent);
+    return { channels, dms };
+  }, [conversations, lang]);
+
+  const staff = me && me.role !== "guest";
+  const admin = me && (me.role === "owner" || me.role === "admin" || me.role === "department_admin");
+  const link = (path: string, label: string, active: boolean) => (
+    <a
+      href={path}
+      className={active ? "nav-link active" : "nav-link"}
+      onClick={(e) => {
+        e.preventDefault();
+        navigate(path);
+      }}
+    >
+      {label}
+    </a>
+  );
+
+  return (
+    <nav className="sidebar" aria-label={t("nav.menu")}>
+      <header className="org">
+        <strong>{orgName || t("app.name")}</strong>
+        <span className="me">
+          <Avatar user={me ?? undefined} size={22} /> {me?.display_name}
+        </span>
+      </header>
+      <div className="nav-links">
+        {staff && link("/browse", t("nav.browse"), route.name === "browse")}
+        {staff && link("/directory", t("nav.directory"), route.name === "directory")}
+        {admin && link("/admin/users", t("nav.users"), route.name === "admin-users")}
+        {admin && link("/admin/departments", t("nav.departments"), route.name === "admin-departments")}
+        {link("/settings", t("nav.sessions"), route.name === "settings")}
+      </div>
+      <section>
+        <h3>
+          {t("nav.channels")}
+          {staff && (
+            <button className="icon" onClick={() => setDialog("channel")} aria-label={t("nav.newChannel")} title={t("nav.newChannel")}>
+              +
+            </button>
+          )}
+        </h3>
+        <ul className="conv-list" aria-label={t("nav.channels")}>
+          {channels.map((c) => (
+            <Item key={c.conv.id} conv={c.conv} me={c.me} active={c.conv.id === activeId} />
+          ))}
+        </ul>
+      </section>
+      <section>
+        <h3>
+          {t("nav.dms")}
+          <button className="icon" onClick={() => setDialog("dm")} aria-label={t("nav.newDm")} title={t("nav.newDm")}>
+            +
+          </button>
+        </h3>
+        <ul className="conv-list" aria-label={t("nav.dms")}>
+          {dms.map((c) => (
+            <Item key={c.conv.id} conv={c.conv} me={c.me} active={c.conv.id === activeId} />
+          ))}
+        </ul>
+      </section>
+      <footer>
+        <LanguageSwitch />
+        <button className="link" onClick={() => void signOut()}>
+          {t("nav.signOut")}
+        </button>
+      </footer>
+      {dialog === "channel" && <NewChannelDialog onClose={() => setDialog(null)} />}
+      {dialog === "dm" && <NewDmDialog onClose={() => setDialog(null)} />}
+    </nav>
+  );
+}

@@ -1,0 +1,59 @@
+// A thread beside its conversation: the root, its replies, and a composer for replying.
+import { useEffect, useMemo, useRef, useState } from "react";
+import { api } from "../api";
+import { useT } from "../i18n";
+import { openThread, useApp } from "../state/store";
+import type { Id } from "../types";
+import { Composer } from "./Composer";
+import { ErrorNote } from "./common";
+import { MessageItem, PendingItem } from "./MessageItem";
+
+export function ThreadPanel({ conversationId, rootId, canPost, onClose }: { conversationId: Id; rootId: Id; canPost: boolean; onClose: () => void }) {
+  const t = useT();
+  const view = useApp((s) => s.threads[rootId]);
+  const pendingAll = useApp((s) => s.pending);
+  const [error, setError] = useState<unknown>(null);
+  const end = useRef<HTMLDivElement>(null);
+  const pending = useMemo(() => pendingAll.filter((p) => p.threadRootId === rootId), [pendingAll, rootId]);
+
+  useEffect(() => {
+    openThread(rootId).catch(setError);
+  }, [rootId]);
+
+  const count = (view?.replies.length ?? 0) + pending.length;
+  useEffect(() => {
+    end.current?.scrollIntoView({ block: "end" });
+    if (view && count) api.threadRead(rootId).catch(() => undefined);
+  }, [count, view, rootId]);
+
+  return (
+    <aside className="side-panel thread" aria-label={t("thread.title")}>
+      <header>
+        <h2>{t("thread.title")}</h2>
+        <button className="icon close" onClick={onClose} aria-label={t("thread.close")} title={t("thread.close")}>
+          ×
+        </button>
+      </header>
+      <ErrorNote error={error} />
+      <div className="thread-messages">
+        {view?.root && <MessageItem message={view.root} grouped={false} inThread canPost={canPost} onError={setError} />}
+        {view && view.replies.length > 0 && <div className="thread-count muted">{view.replies.length === 1 ? t("msg.reply1") : t("msg.replies", { n: view.replies.length })}</div>}
+        {view?.replies.map((m, i) => (
+          <MessageItem
+            key={m.id}
+            message={m}
+            grouped={i > 0 && view.replies[i - 1].sender_id === m.sender_id && m.created_at - view.replies[i - 1].created_at < 300_000}
+            inThread
+            canPost={canPost}
+            onError={setError}
+          />
+        ))}
+        {pending.map((p) => (
+          <PendingItem key={p.key} p={p} />
+        ))}
+        <div ref={end} />
+      </div>
+      {canPost && view?.root && !view.root.deleted_at && <Composer conversationId={conversationId} threadRootId={rootId} placeholder={t("composer.replyPlaceholder")} />}
+    </aside>
+  );
+}

@@ -1,0 +1,78 @@
+// Small shared pieces: avatars, presence dots, dialogs, error text.
+import { useEffect, useRef, type ReactNode } from "react";
+import { ApiError } from "../api";
+import { useT } from "../i18n";
+import { useApp } from "../state/store";
+import type { Id, User } from "../types";
+
+const COLORS = ["#1f6feb", "#8250df", "#bf3989", "#cf222e", "#bc4c00", "#4d2d00", "#1a7f37", "#0a3069", "#6639ba"];
+
+function hash(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (h * 31 + s.charCodeAt(i)) | 0;
+  return Math.abs(h);
+}
+
+export function initials(name: string): string {
+  const t = name.trim();
+  if (!t) return "?";
+  // Chinese names: the last one or two characters are what colleagues call each other.
+  if (/[\u3400-\u9fff]/.test(t)) return Array.from(t).slice(-2).join("");
+  const words = t.split(/\s+/);
+  return (words[0][0] + (words.length > 1 ? words[words.length - 1][0] : "")).toUpperCase();
+}
+
+export function Avatar({ user, size = 32 }: { user?: User; size?: number }) {
+  const name = user?.display_name ?? "?";
+  const presence = useApp((s) => (user ? s.presence[user.id] : undefined));
+  return (
+    <span className="avatar" style={{ width: size, height: size, background: COLORS[hash(user?.id ?? name) % COLORS.length], fontSize: size * 0.38 }} aria-hidden="true">
+      {initials(name)}
+      {presence && presence !== "offline" && <span className={`dot ${presence}`} />}
+    </span>
+  );
+}
+
+export function useUser(id: Id | null | undefined): User | undefined {
+  return useApp((s) => (id ? s.users[id] : undefined));
+}
+
+export function errorText(e: unknown): string {
+  if (e instanceof ApiError) return e.message;
+  return e instanceof Error ? e.message : String(e);
+}
+
+export function ErrorNote({ error }: { error: unknown }) {
+  if (!error) return null;
+  return (
+    <p className="error" role="alert">
+      {errorText(error)}
+    </p>
+  );
+}
+
+export function Dialog({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
+  const t = useT();
+  const ref = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    const onKey = (e: KeyboardEvent) => {
+      if (e.key === "Escape") onClose();
+    };
+    window.addEventListener("keydown", onKey);
+    ref.current?.querySelector<HTMLElement>("input, textarea, select, button:not(.close)")?.focus();
+    return () => window.removeEventListener("keydown", onKey);
+  }, [onClose]);
+  return (
+    <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
+      <div className={wide ? "dialog wide" : "dialog"} role="dialog" aria-modal="true" aria-label={title} ref={ref}>
+        <header>
+          <h2>{title}</h2>
+          <button className="icon close" onClick={onClose} aria-label={t("common.close")} title={t("common.close")}>
+            ×
+          </button>
+        </header>
+        {children}
+      </div>
+    </div>
+  );
+}

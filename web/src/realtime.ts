@@ -1,0 +1,101 @@
+// The realtime connection (docs/realtime.md): hello with the last applied position, then
+// events; reconnects by itself with backoff and resumes where it left off.
+import type { ServerFrame } from "./types";
+
+export type ConnectionState = "connecting" | "online" | "offline";
+
+export interface GatewayHandlers {
+  /** `ready`: `resumed` false means the client must reload its state over HTTP. */
+  onReady(frame: Extract<ServerFrame, { op: "ready" }>): void;
+  onFrame(frame: ServerFrame): void;
+  onState(state: ConnectionState): void;
+  /** The server said the session is over (close 4001/4003). */
+  onUnauthenticated(): void;
+}
+
+export class Gateway {
+  private ws: WebSocket | null = null;
+  private attempt = 0;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private pinger: ReturnType<typeof setInterval> | null = null;
+  private stopped = false;
+
+  constructor(
+    private readonly handlers: GatewayHandlers,
+    private readonly resumeFrom: () => number | null,
+  ) {}
+
+  start(): void {
+    this.stopped = false;
+    this.connect();
+    window.addEventListener("online", this.reconnectNow);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    window.removeEventListener("online", this.reconnectNow);
+    if (this.timer) clearTimeout(this.timer);
+    if (this.pinger) clearInterval(this.pinger);
+    this.ws?.close(1000);
+    this.ws = null;
+  }
+
+  send(frame: object): void {
+    if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
+  }
+
+  /** Drops the current connection and reconnects at once (e.g. the network came back). */
+  reconnectNow = (): void => {
+    if (this.stopped) return;
+    this.attempt = 0;
+    if (this.timer) clearTimeout(this.timer);
+    if (this.ws && this.ws.readyState === WebSocket.OPEN) return;
+    this.ws?.close();
+    this.connect();
+  };
+
+  private connect(): void {
+    if (this.stopped) return;
+    this.handlers.onState("connecting");
+    const proto = location.protocol === "https:" ? "wss:" : "ws:";
+    const ws = new WebSocket(`${proto}//${location.host}/api/v1/ws`);
+    this.ws = ws;
+    ws.onopen = () => {
+      const from = this.resumeFrom();
+      ws.send(JSON.stringify(from ? { op: "hello", resume_from: from } : { op: "hello" }));
+    };
+    ws.onmessage = (e) => {
+      let frame: ServerFrame;
+      try {
+        frame = JSON.parse(e.data as string);
+      } catch {
+        return;
+      }
+      if (frame.op === "ready") {
+        this.attempt = 0;
+        this.handlers.onState("online");
+        if (this.pinger) clearInterval(this.pinger);
+        // Client pings too, so a dead network is noticed even if the server's pings stop.
+        this.pinger = setInterval(() => this.send({ op: "ping" }), Math.max(5000, frame.heartbeat_ms));
+        this.handlers.onReady(frame);
+      } else {
+        this.handlers.onFrame(frame);
+      }
+    };
+    ws.onclose = (e) => {
+      if (this.ws !== ws) return;
+      this.ws = null;
+      if (this.pinger) clearInterval(this.pinger);
+      if (this.stopped) return;
+      if (e.code === 4001 || e.code === 4003) {
+        this.handlers.onState("offline");
+        this.handlers.onUnauthenticated();
+        return;
+      }
+      this.handlers.onState("offline");
+      this.attempt++;
+      const delay = Math.min(10_000, 300 * 2 ** Math.min(this.attempt - 1, 6)) * (0.75 + Math.random() * 0.5);
+      this.timer = setTimeout(() => this.connect(), this.attempt === 1 ? 200 : delay);
+    };
+  }
+}

@@ -1,0 +1,59 @@
+// Path-based routes with the History API (the server answers every non-API path with the app).
+import { create } from "zustand";
+
+export type Route =
+  | { name: "home" }
+  | { name: "setup" }
+  | { name: "signin" }
+  | { name: "conversation"; id: string; thread?: string; message?: string }
+  | { name: "browse" }
+  | { name: "directory"; department?: string }
+  | { name: "admin-users" }
+  | { name: "admin-departments" }
+  | { name: "settings" };
+
+export function parseRoute(path: string, search = ""): Route {
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const q = new URLSearchParams(search);
+  switch (parts[0]) {
+    case "setup":
+      return { name: "setup" };
+    case "signin":
+      return { name: "signin" };
+    case "c":
+      if (parts[1])
+        return {
+          name: "conversation",
+          id: parts[1],
+          thread: parts[2] === "t" ? parts[3] : undefined,
+          message: q.get("m") ?? undefined,
+        };
+      return { name: "home" };
+    case "browse":
+      return { name: "browse" };
+    case "directory":
+      return { name: "directory", department: parts[1] };
+    case "admin":
+      return parts[1] === "departments" ? { name: "admin-departments" } : { name: "admin-users" };
+    case "settings":
+      return { name: "settings" };
+    default:
+      return { name: "home" };
+  }
+}
+
+export const useRoute = create<{ route: Route }>(() => ({ route: parseRoute(location.pathname, location.search) }));
+
+export function navigate(path: string, replace = false): void {
+  if (replace) history.replaceState(null, "", path);
+  else if (location.pathname + location.search !== path) history.pushState(null, "", path);
+  useRoute.setState({ route: parseRoute(location.pathname, location.search) });
+}
+
+window.addEventListener("popstate", () => useRoute.setState({ route: parseRoute(location.pathname, location.search) }));
+
+export const paths = {
+  conversation: (id: string) => `/c/${id}`,
+  thread: (id: string, root: string) => `/c/${id}/t/${root}`,
+  message: (id: string, msg: string) => `/c/${id}?m=${msg}`,
+};

@@ -1,0 +1,181 @@
+import { describe, expect, it } from "vitest";
+import type { Conversation, EventFrame, Message, User } from "../types";
+import { addMessage, applyEvent, emptyModel, loadConversations, markReadLocal, mergePage, type Model } from "./model";
+
+const ME = "u-me";
+const BOB = "u-bob";
+const C = "c-1";
+
+function user(id: string, extra: Partial<User> = {}): User {
+  return {
+    id,
+    username: id,
+    display_name: id,
+    title: "",
+    role: "member",
+    status: "active",
+    primary_department_id: "d-sales",
+    secondary_department_ids: [],
+    managed_department_ids: [],
+    must_change_password: false,
+    created_at: 0,
+    updated_at: 0,
+    ...extra,
+  };
+}
+
+function conv(last_seq = 0): Conversation {
+  return {
+    id: C,
+    kind: "public",
+    name: "general",
+    topic: "",
+    description: "",
+    linked_departments: [],
+    participant_ids: [],
+    last_seq,
+    member_count: 2,
+    created_at: 0,
+    updated_at: 0,
+  };
+}
+
+function msg(seq: number, extra: Partial<Message> = {}): Message {
+  return {
+    id: `m-${seq}`,
+    conversation_id: C,
+    seq,
+    sender_id: BOB,
+    body: `message ${seq}`,
+    mentions: { user_ids: [], department_ids: [], channel: false },
+    created_at: 1_000 + seq,
+    reactions: [],
+    ...extra,
+  };
+}
+
+let pos = 100;
+function ev(data: EventFrame["data"], seq?: number): EventFrame {
+  return { op: "event", pos: ++pos, at: 5_000, conversation_id: C, seq, data };
+}
+
+function start(lastSeq = 3): Model {
+  let m: Model = { ...emptyModel(), me: user(ME), sessionId: "s-1" };
+  m = loadConversations(m, [{ conversation: conv(lastSeq), me: { role: "member", direct: true, via_department: false, read_seq: lastSeq, unread_count: 0, mention_count: 0 } }]);
+  m = { ...m, timelines: { [C]: mergePage(undefined, [msg(1), msg(2), msg(3)], { before: false, after: false }, "replace") } };
+  return { ...m, lastPos: pos };
+}
+
+describe("applying events", () => {
+  it("appends a new message and counts it unread, and mentions of me", () => {
+    let m = start();
+    m = applyEvent(m, ev({ type: "message.created", message: msg(4) }, 4));
+    m = applyEvent(m, ev({ type: "message.created", message: msg(5, { mentions: { user_ids: [ME], department_ids: [], channel: false } }) }, 5));
+    m = applyEvent(m, ev({ type: "message.created", message: msg(6, { mentions: { user_ids: [], department_ids: ["d-sales"], channel: false } }) }, 6));
+    expect(m.timelines[C].messages.map((x) => x.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(m.conversations[C].conv.last_seq).toBe(6);
+    expect(m.conversations[C].me).toMatchObject({ unread_count: 3, mention_count: 2 });
+  });
+
+  it("does not count my own messages or thread replies as unread", () => {
+    let m = start();
+    m = applyEvent(m, ev({ type: "message.created", message: msg(4, { sender_id: ME }) }, 4));
+    m = applyEvent(m, ev({ type: "message.created", message: msg(5, { thread_root_id: "m-1" }), thread: { reply_count: 1, participant_ids: [BOB] } }, 5));
+    expect(m.conversations[C].me?.unread_count).toBe(0);
+    expect(m.timelines[C].messages.map((x) => x.seq)).toEqual([1, 2, 3, 4]);
+    expect(m.timelines[C].messages[0].thread?.reply_count).toBe(1);
+  });
+
+  it("ignores events it has already applied (resume replays are harmless)", () => {
+    const m0 = start();
+    const e = ev({ type: "message.created", message: msg(4) }, 4);
+    const once = applyEvent(m0, e);
+    const twice = applyEvent(once, e);
+    expect(twice).toBe(once);
+    expect(twice.conversations[C].me?.unread_count).toBe(1);
+  });
+
+  it("keeps order by seq when messages arrive out of order", () => {
+    let m = start();
+    m = addMessage(m, msg(6));
+    m = addMessage(m, msg(5));
+    m = addMessage(m, msg(4));
+    m = addMessage(m, msg(5, { body: "again" }));
+    expect(m.timelines[C].messages.map((x) => x.seq)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(m.timelines[C].messages[4].body).toBe("again");
+  });
+
+  it("applies edits, deletions and reactions idempotently", () => {
+    let m = start();
+    m = applyEvent(m, ev({ type: "message.updated", message: msg(2, { body: "edited", edited_at: 9 }) }, 4));
+    m = applyEvent(m, ev({ type: "reaction.added", message_id: "m-2", emoji: "👍", user_id: BOB }, 5));
+    m = applyEvent(m, ev({ type: "reaction.added", message_id: "m-2", emoji: "👍", user_id: ME }, 6));
+    expect(m.timelines[C].messages[1]).toMatchObject({ body: "edited", reactions: [{ emoji: "👍", count: 2 }] });
+    m = applyEvent(m, ev({ type: "reaction.removed", message_id: "m-2", emoji: "👍", user_id: ME }, 7));
+    m = applyEvent(m, ev({ type: "reaction.removed", message_id: "m-2", emoji: "👍", user_id: BOB }, 8));
+    expect(m.timelines[C].messages[1].reactions).toEqual([]);
+    m = applyEvent(m, ev({ type: "message.deleted", message_id: "m-3", deleted_at: 10 }, 9));
+    expect(m.timelines[C].messages[2]).toMatchObject({ body: "", deleted_at: 10 });
+  });
+
+  it("clears badges when another device reads, and refetches counts when read moves back", () => {
+    let m = start();
+    m = applyEvent(m, ev({ type: "message.created", message: msg(4) }, 4));
+    m = applyEvent(m, ev({ type: "read.updated", conversation_id: C, read_seq: 4 }));
+    expect(m.conversations[C].me).toMatchObject({ read_seq: 4, unread_count: 0, mention_count: 0 });
+    m = applyEvent(m, ev({ type: "read.updated", conversation_id: C, read_seq: 2 }));
+    expect(m.stale).toEqual([C]);
+  });
+
+  it("adds and removes conversations as my membership changes", () => {
+    let m = start();
+    const other = { ...conv(1), id: "c-2", name: "new" };
+    m = applyEvent(m, { op: "event", pos: ++pos, at: 1, conversation_id: "c-2", seq: 1, data: { type: "members.added", conversation: other, members: [{ user_id: ME, role: "member", direct: true, via_department: false, joined_at: 1 }] } });
+    expect(m.conversations["c-2"].me?.role).toBe("member");
+    m = applyEvent(m, { op: "event", pos: ++pos, at: 1, conversation_id: "c-2", seq: 2, data: { type: "members.removed", conversation_id: "c-2", user_ids: [ME] } });
+    expect(m.conversations["c-2"]).toBeUndefined();
+  });
+
+  it("signs out when this session is revoked, not another", () => {
+    let m = start();
+    m = applyEvent(m, ev({ type: "session.revoked", session_id: "s-other" }));
+    expect(m.signedOut).toBe(false);
+    m = applyEvent(m, ev({ type: "session.revoked", session_id: "s-1" }));
+    expect(m.signedOut).toBe(true);
+  });
+});
+
+describe("optimistic sends", () => {
+  it("replaces the pending copy when the message with its client key arrives", () => {
+    let m = start();
+    m = { ...m, pending: [{ key: "k1", conversationId: C, threadRootId: null, body: "hi", createdAt: 1, status: "sending", attempts: 1 }] };
+    // The event may arrive before the HTTP answer, and then the answer: one message either way.
+    m = applyEvent(m, ev({ type: "message.created", message: msg(4, { sender_id: ME, client_key: "k1" }) }, 4));
+    expect(m.pending).toEqual([]);
+    m = addMessage(m, msg(4, { sender_id: ME, client_key: "k1" }));
+    expect(m.timelines[C].messages.filter((x) => x.seq === 4)).toHaveLength(1);
+  });
+});
+
+describe("history pages", () => {
+  it("merges older pages in front without duplicates", () => {
+    let t = mergePage(undefined, [msg(5), msg(6)], { before: true, after: false }, "replace");
+    t = mergePage(t, [msg(3), msg(4), msg(5)], { before: false }, "older");
+    expect(t.messages.map((x) => x.seq)).toEqual([3, 4, 5, 6]);
+    expect(t.hasOlder).toBe(false);
+  });
+
+  it("does not append live messages to a window that is not at the end", () => {
+    let m = start();
+    m = { ...m, timelines: { [C]: { ...m.timelines[C], hasNewer: true } } };
+    m = addMessage(m, msg(9));
+    expect(m.timelines[C].messages.map((x) => x.seq)).toEqual([1, 2, 3]);
+  });
+
+  it("marks read locally", () => {
+    let m = start();
+    m = applyEvent(m, ev({ type: "message.created", message: msg(4) }, 4));
+    m = markReadLocal(m, C, 4);
+    expect(m.conversations[C].me).toMatchObject({ read_seq: 4, unread_count: 0 });
+  });
+});

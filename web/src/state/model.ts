@@ -1,0 +1,363 @@
+// The client's state and how committed events change it: pure functions, no IO, unit-tested.
+// The store (store.ts) holds one `Model` and replaces it with what these functions return.
+import type {
+  Conversation,
+  ConversationItem,
+  Department,
+  EventFrame,
+  Id,
+  Member,
+  Message,
+  MyState,
+  User,
+} from "../types";
+
+export interface Timeline {
+  /** Main-line messages (not thread replies), ascending by `seq`, no duplicates. */
+  messages: Message[];
+  /** More history exists before the first loaded message. */
+  hasOlder: boolean;
+  /** Messages exist after the last loaded one that are not loaded (a window from a jump). */
+  hasNewer: boolean;
+}
+
+export interface ThreadView {
+  root: Message | null;
+  replies: Message[];
+}
+
+/** A message the user sent that the server has not acknowledged yet. */
+export interface Pending {
+  key: string;
+  conversationId: Id;
+  threadRootId: Id | null;
+  body: string;
+  createdAt: number;
+  status: "sending" | "failed";
+  error?: string;
+  attempts: number;
+}
+
+export interface Model {
+  me: User | null;
+  sessionId: Id | null;
+  orgName: string;
+  users: Record<Id, User>;
+  departments: Record<Id, Department>;
+  conversations: Record<Id, { conv: Conversation; me: MyState | null }>;
+  timelines: Record<Id, Timeline>;
+  threads: Record<Id, ThreadView>;
+  pending: Pending[];
+  /** The last event position applied (resume from it). */
+  lastPos: number;
+  /** Set when an event revoked this session. */
+  signedOut: boolean;
+  /** Conversations whose counters need a refetch (their read position moved backwards). */
+  stale: Id[];
+}
+
+export const MAX_TIMELINE = 3000;
+
+export function emptyModel(): Model {
+  return {
+    me: null,
+    sessionId: null,
+    orgName: "",
+    users: {},
+    departments: {},
+    conversations: {},
+    timelines: {},
+    threads: {},
+    pending: [],
+    lastPos: 0,
+    signedOut: false,
+    stale: [],
+  };
+}
+
+/** Inserts or replaces `m` in a list ordered by `seq` (keeping a locally newer edit). */
+export function upsertSorted(list: Message[], m: Message): Message[] {
+  const i = list.findIndex((x) => x.id === m.id);
+  if (i >= 0) {
+    const out = list.slice();
+    out[i] = m;
+    return out;
+  }
+  // Usually appended: search from the end.
+  let j = list.length;
+  while (j > 0 && list[j - 1].seq > m.seq) j--;
+  const out = list.slice();
+  out.splice(j, 0, m);
+  return out;
+}
+
+/** Merges a page of history into a timeline, keeping order and removing duplicates. */
+export function mergePage(
+  t: Timeline | undefined,
+  items: Message[],
+  more: { before?: boolean; after?: boolean },
+  direction: "older" | "newer" | "replace",
+): Timeline {
+  const main = items.filter((m) => !m.thread_root_id);
+  if (direction === "replace" || !t) {
+    return {
+      messages: [...main].sort((a, b) => a.seq - b.seq),
+      hasOlder: !!more.before,
+      hasNewer: !!more.after,
+    };
+  }
+  let messages = t.messages;
+  for (const m of main) messages = upsertSorted(messages, m);
+  return {
+    messages,
+    hasOlder: direction === "older" ? !!more.before : t.hasOlder,
+    hasNewer: direction === "newer" ? !!more.after : t.hasNewer,
+  };
+}
+
+function mapMessage(model: Model, id: Id, f: (m: Message) => Message): Model {
+  let changed = false;
+  const timelines = { ...model.timelines };
+  for (const [cid, t] of Object.entries(model.timelines)) {
+    const i = t.messages.findIndex((m) => m.id === id);
+    if (i >= 0) {
+      const messages = t.messages.slice();
+      messages[i] = f(messages[i]);
+      timelines[cid] = { ...t, messages };
+      changed = true;
+    }
+  }
+  const threads = { ...model.threads };
+  for (const [rid, th] of Object.entries(model.threads)) {
+    if (th.root?.id === id) {
+      threads[rid] = { ...th, root: f(th.root) };
+      changed = true;
+    }
+    const i = th.replies.findIndex((m) => m.id === id);
+    if (i >= 0) {
+      const replies = th.replies.slice();
+      replies[i] = f(replies[i]);
+      threads[rid] = { ...threads[rid], replies };
+      changed = true;
+    }
+  }
+  return changed ? { ...model, timelines, threads } : model;
+}
+
+/** Whether `m` mentions the user `me` (directly, through a department, or @channel). */
+export function mentionsMe(m: Message, me: User | null): boolean {
+  if (!me) return false;
+  if (m.mentions.channel || m.mentions.user_ids.includes(me.id)) return true;
+  const mine = [me.primary_department_id, ...me.secondary_department_ids];
+  return m.mentions.department_ids.some((d) => mine.includes(d));
+}
+
+/** Records a message the server returned or announced (own sends included). */
+export function addMessage(model: Model, m: Message): Model {
+  let out = model;
+  if (m.client_key) out = { ...out, pending: out.pending.filter((p) => p.key !== m.client_key) };
+  if (m.thread_root_id) {
+    const th = out.threads[m.thread_root_id];
+    if (th) out = { ...out, threads: { ...out.threads, [m.thread_root_id]: { ...th, replies: upsertSorted(th.replies, m) } } };
+    return out;
+  }
+  const t = out.timelines[m.conversation_id];
+  if (t && !t.hasNewer) {
+    let messages = upsertSorted(t.messages, m);
+    let hasOlder = t.hasOlder;
+    if (messages.length > MAX_TIMELINE) {
+      messages = messages.slice(messages.length - MAX_TIMELINE);
+      hasOlder = true;
+    }
+    out = { ...out, timelines: { ...out.timelines, [m.conversation_id]: { ...t, messages, hasOlder } } };
+  }
+  return out;
+}
+
+function setConversation(model: Model, conv: Conversation, me?: MyState | null): Model {
+  const prev = model.conversations[conv.id];
+  const merged = prev && prev.conv.last_seq > conv.last_seq ? { ...conv, last_seq: prev.conv.last_seq } : conv;
+  return {
+    ...model,
+    conversations: { ...model.conversations, [conv.id]: { conv: merged, me: me === undefined ? (prev?.me ?? null) : me } },
+  };
+}
+
+function removeConversation(model: Model, id: Id): Model {
+  if (!model.conversations[id]) return model;
+  const conversations = { ...model.conversations };
+  delete conversations[id];
+  const timelines = { ...model.timelines };
+  delete timelines[id];
+  return { ...model, conversations, timelines, pending: model.pending.filter((p) => p.conversationId !== id) };
+}
+
+function myStateFrom(member: Member, prev: MyState | null | undefined, lastSeq: number): MyState {
+  return {
+    role: member.role,
+    direct: member.direct,
+    via_department: member.via_department,
+    read_seq: prev?.read_seq ?? lastSeq,
+    unread_count: prev?.unread_count ?? 0,
+    mention_count: prev?.mention_count ?? 0,
+  };
+}
+
+function bumpSeq(model: Model, id: Id | null | undefined, seq: number | null | undefined, at: number, isMessage: boolean): Model {
+  if (!id || seq == null) return model;
+  const c = model.conversations[id];
+  if (!c || c.conv.last_seq >= seq) return model;
+  const conv = { ...c.conv, last_seq: seq, last_message_at: isMessage ? at : c.conv.last_message_at };
+  return { ...model, conversations: { ...model.conversations, [id]: { ...c, conv } } };
+}
+
+/**
+ * Applies one committed event. Events at or before `lastPos` were applied already (a resume
+ * or a reconnect may repeat them) and change nothing, so applying is idempotent.
+ */
+export function applyEvent(model: Model, f: EventFrame): Model {
+  if (f.pos <= model.lastPos) return model;
+  let m: Model = { ...model, lastPos: f.pos };
+  const d = f.data;
+  const meId = m.me?.id;
+  switch (d.type) {
+    case "org.updated":
+      return { ...m, orgName: d.org.name };
+    case "user.created":
+    case "user.updated": {
+      m = { ...m, users: { ...m.users, [d.user.id]: d.user } };
+      if (d.user.id === meId) m = { ...m, me: d.user };
+      return m;
+    }
+    case "department.created":
+    case "department.updated":
+      return { ...m, departments: { ...m.departments, [d.department.id]: d.department } };
+    case "department.deleted": {
+      const departments = { ...m.departments };
+      delete departments[d.department_id];
+      return { ...m, departments };
+    }
+    case "session.revoked":
+      return d.session_id === m.sessionId ? { ...m, signedOut: true } : m;
+    case "conversation.created":
+    case "members.added": {
+      const mine = d.members.find((x) => x.user_id === meId);
+      const prev = m.conversations[d.conversation.id];
+      if (!prev && !mine) return m; // not ours (cannot normally happen)
+      m = setConversation(m, d.conversation, mine ? myStateFrom(mine, prev?.me, d.conversation.last_seq) : undefined);
+      return bumpSeq(m, d.conversation.id, f.seq, f.at, false);
+    }
+    case "conversation.updated":
+      if (!m.conversations[d.conversation.id]) return m;
+      return bumpSeq(setConversation(m, d.conversation), d.conversation.id, f.seq, f.at, false);
+    case "members.removed": {
+      if (meId && d.user_ids.includes(meId)) return removeConversation(m, d.conversation_id);
+      const c = m.conversations[d.conversation_id];
+      if (c) {
+        const conv = { ...c.conv, member_count: Math.max(0, c.conv.member_count - d.user_ids.length) };
+        m = { ...m, conversations: { ...m.conversations, [c.conv.id]: { ...c, conv } } };
+      }
+      return bumpSeq(m, d.conversation_id, f.seq, f.at, false);
+    }
+    case "member.updated": {
+      const c = m.conversations[d.conversation_id];
+      if (c && d.member.user_id === meId) {
+        m = setConversation(m, c.conv, myStateFrom(d.member, c.me, c.conv.last_seq));
+      }
+      return bumpSeq(m, d.conversation_id, f.seq, f.at, false);
+    }
+    case "conversation.removed":
+      return removeConversation(m, d.conversation_id);
+    case "message.created": {
+      const msg = d.message;
+      m = addMessage(m, msg);
+      if (msg.thread_root_id && d.thread) {
+        const summary = d.thread;
+        m = mapMessage(m, msg.thread_root_id, (r) => ({ ...r, thread: summary }));
+      }
+      m = bumpSeq(m, msg.conversation_id, f.seq ?? msg.seq, f.at, !msg.thread_root_id);
+      const c = m.conversations[msg.conversation_id];
+      if (c?.me && msg.sender_id !== meId && !msg.thread_root_id && msg.seq > c.me.read_seq) {
+        const me = {
+          ...c.me,
+          unread_count: c.me.unread_count + 1,
+          mention_count: c.me.mention_count + (mentionsMe(msg, m.me) ? 1 : 0),
+        };
+        m = { ...m, conversations: { ...m.conversations, [c.conv.id]: { ...c, me } } };
+      }
+      return m;
+    }
+    case "message.updated":
+      return bumpSeq(mapMessage(m, d.message.id, () => d.message), d.message.conversation_id, f.seq, f.at, false);
+    case "message.deleted":
+      return bumpSeq(
+        mapMessage(m, d.message_id, (x) => ({ ...x, body: "", deleted_at: d.deleted_at, reactions: [] })),
+        f.conversation_id,
+        f.seq,
+        f.at,
+        false,
+      );
+    case "reaction.added":
+    case "reaction.removed": {
+      const added = d.type === "reaction.added";
+      m = mapMessage(m, d.message_id, (x) => ({ ...x, reactions: toggleReaction(x.reactions, d.emoji, d.user_id, added) }));
+      return bumpSeq(m, f.conversation_id, f.seq, f.at, false);
+    }
+    case "read.updated": {
+      const c = m.conversations[d.conversation_id];
+      if (!c?.me) return m;
+      if (d.read_seq >= c.conv.last_seq) {
+        const me = { ...c.me, read_seq: d.read_seq, unread_count: 0, mention_count: 0 };
+        return { ...m, conversations: { ...m.conversations, [c.conv.id]: { ...c, me } } };
+      }
+      const me = { ...c.me, read_seq: d.read_seq };
+      m = { ...m, conversations: { ...m.conversations, [c.conv.id]: { ...c, me } } };
+      return m.stale.includes(c.conv.id) ? m : { ...m, stale: [...m.stale, c.conv.id] };
+    }
+    case "thread.state":
+      return m;
+  }
+  return m;
+}
+
+export function toggleReaction(list: { emoji: string; count: number; user_ids: Id[] }[], emoji: string, user: Id, add: boolean) {
+  const i = list.findIndex((r) => r.emoji === emoji);
+  if (add) {
+    if (i < 0) return [...list, { emoji, count: 1, user_ids: [user] }];
+    if (list[i].user_ids.includes(user)) return list;
+    const out = list.slice();
+    out[i] = { ...out[i], count: out[i].count + 1, user_ids: [...out[i].user_ids, user] };
+    return out;
+  }
+  if (i < 0 || !list[i].user_ids.includes(user)) return list;
+  const r = list[i];
+  if (r.count <= 1) return list.filter((_, j) => j !== i);
+  const out = list.slice();
+  out[i] = { ...r, count: r.count - 1, user_ids: r.user_ids.filter((u) => u !== user) };
+  return out;
+}
+
+/** Replaces the conversation list with a fresh one from HTTP (after a fresh start or resync). */
+export function loadConversations(model: Model, items: ConversationItem[]): Model {
+  const conversations: Model["conversations"] = {};
+  for (const it of items) conversations[it.conversation.id] = { conv: it.conversation, me: it.me ?? null };
+  const timelines: Model["timelines"] = {};
+  for (const id of Object.keys(model.timelines)) if (conversations[id]) timelines[id] = model.timelines[id];
+  return { ...model, conversations, timelines, stale: [] };
+}
+
+/** Marks a conversation read up to `seq` locally (the server confirms with `read.updated`). */
+export function markReadLocal(model: Model, id: Id, seq: number): Model {
+  const c = model.conversations[id];
+  if (!c?.me || c.me.read_seq >= seq) return model;
+  const me = seq >= c.conv.last_seq ? { ...c.me, read_seq: seq, unread_count: 0, mention_count: 0 } : { ...c.me, read_seq: seq };
+  return { ...model, conversations: { ...model.conversations, [id]: { ...c, me } } };
+}
+
+/** Display name of a conversation for the user `meId`. */
+export function conversationTitle(conv: Conversation, meId: Id | undefined, users: Record<Id, User>): string {
+  if (conv.name) return conv.name;
+  const others = conv.participant_ids.filter((p) => p !== meId);
+  const names = (others.length ? others : conv.participant_ids).map((p) => users[p]?.display_name ?? "…");
+  return names.join(", ");
+}

@@ -1,0 +1,341 @@
+// The one store: the model (model.ts) plus what the UI needs, and the actions that talk to
+// the server. Components subscribe with selectors, so an event re-renders only what it touches.
+import { create } from "zustand";
+import { api, ApiError, hasSessionHint } from "../api";
+import { Gateway, type ConnectionState } from "../realtime";
+import type { Id, Message, PresenceStatus, ServerFrame, User } from "../types";
+import {
+  addMessage,
+  applyEvent,
+  emptyModel,
+  loadConversations,
+  markReadLocal,
+  mergePage,
+  type Model,
+  type Pending,
+} from "./model";
+import { MAX_ATTEMPTS, newPending, retryDelay } from "./outbox";
+
+export interface AppState extends Model {
+  phase: "loading" | "setup" | "signin" | "password" | "ready";
+  connection: ConnectionState;
+  /** Users typing, per conversation (or `conv:root` for threads): user id → until (ms). */
+  typing: Record<string, Record<Id, number>>;
+  presence: Record<Id, PresenceStatus>;
+  drafts: Record<string, string>;
+  error: string | null;
+}
+
+const DRAFTS_KEY = "qiao.drafts";
+
+function loadDrafts(): Record<string, string> {
+  try {
+    return JSON.parse(localStorage.getItem(DRAFTS_KEY) ?? "{}");
+  } catch {
+    return {};
+  }
+}
+
+export const useApp = create<AppState>(() => ({
+  ...emptyModel(),
+  phase: "loading",
+  connection: "connecting",
+  typing: {},
+  presence: {},
+  drafts: loadDrafts(),
+  error: null,
+}));
+
+const set = useApp.setState;
+const get = useApp.getState;
+
+/** Applies a pure model update. */
+function update(f: (m: Model) => Model): void {
+  set((s) => f(s) as Partial<AppState>);
+}
+
+let gateway: Gateway | null = null;
+
+/** Decides what to show first: setup, sign-in, or the app. */
+export async function boot(): Promise<void> {
+  try {
+    // Signed-in browsers carry the (readable) CSRF cookie beside the HttpOnly session cookie;
+    // without it there is no session to ask about.
+    if (!hasSessionHint()) throw new ApiError(401, "unauthenticated", "not signed in");
+    const me = await api.me();
+    set({ me: me.user, sessionId: me.session_id, orgName: me.org_name, users: { [me.user.id]: me.user } });
+    await startSession();
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 401) {
+      const status = await api.setupStatus().catch(() => ({ setup_complete: true, org_name: "" }));
+      set({ phase: status.setup_complete ? "signin" : "setup", orgName: status.org_name });
+    } else {
+      set({ phase: "signin", error: e instanceof Error ? e.message : String(e) });
+    }
+  }
+}
+
+/** After choosing a new password (required after an administrator's reset). */
+export async function passwordChanged(): Promise<void> {
+  const me = await api.me();
+  set({ me: me.user, users: { ...get().users, [me.user.id]: me.user } });
+  await startSession();
+}
+
+export async function signedIn(): Promise<void> {
+  const me = await api.me();
+  set({
+    ...emptyModel(),
+    me: me.user,
+    sessionId: me.session_id,
+    orgName: me.org_name,
+    users: { [me.user.id]: me.user },
+    error: null,
+  });
+  await startSession();
+}
+
+async function startSession(): Promise<void> {
+  if (get().me?.must_change_password) {
+    set({ phase: "password" });
+    return;
+  }
+  await Promise.all([loadDirectory(), loadDepartments()]);
+  set({ phase: "ready" });
+  gateway?.stop();
+  gateway = new Gateway(
+    {
+      onReady: (f) => {
+        if (!f.resumed) void reload(f.head);
+        flushOutbox();
+        const people = Object.keys(get().users).slice(0, 500);
+        gateway?.send({ op: "presence_subscribe", user_ids: people });
+      },
+      onFrame,
+      onState: (connection) => set({ connection }),
+      onUnauthenticated: () => void signOutLocal(),
+    },
+    () => (get().lastPos > 0 ? get().lastPos : null),
+  );
+  gateway.start();
+}
+
+/** Fresh start or resync: reload what HTTP knows, then apply events after `head`. */
+async function reload(head: number): Promise<void> {
+  const list = await api.conversations();
+  update((m) => ({ ...loadConversations(m, list.items), lastPos: Math.max(m.lastPos, head) }));
+  // Reload the timelines on screen: events from before `head` are not replayed.
+  const open = Object.keys(get().timelines);
+  set({ timelines: {}, threads: {} });
+  await Promise.all(open.map((id) => loadLatest(id).catch(() => undefined)));
+}
+
+function onFrame(f: ServerFrame): void {
+  switch (f.op) {
+    case "event": {
+      update((m) => applyEvent(m, f));
+      const s = get();
+      if (s.signedOut) void signOutLocal();
+      if (s.stale.length) {
+        const ids = s.stale;
+        set({ stale: [] });
+        for (const id of ids) void refreshConversation(id);
+      }
+      break;
+    }
+    case "resync":
+      void reload(f.head);
+      break;
+    case "presence":
+      set((s) => ({ presence: { ...s.presence, [f.user_id]: f.status } }));
+      break;
+    case "typing": {
+      if (f.user_id === get().me?.id) break;
+      const key = f.thread_root_id ? `${f.conversation_id}:${f.thread_root_id}` : f.conversation_id;
+      set((s) => ({ typing: { ...s.typing, [key]: { ...(s.typing[key] ?? {}), [f.user_id]: Date.now() + 6000 } } }));
+      setTimeout(() => set((s) => ({ typing: { ...s.typing } })), 6100);
+      break;
+    }
+    default:
+      break;
+  }
+}
+
+async function refreshConversation(id: Id): Promise<void> {
+  try {
+    const it = await api.conversation(id);
+    update((m) => ({
+      ...m,
+      conversations: { ...m.conversations, [id]: { conv: it.conversation, me: it.me ?? null } },
+    }));
+  } catch {
+    /* gone or not visible: events will tell */
+  }
+}
+
+async function signOutLocal(): Promise<void> {
+  gateway?.stop();
+  gateway = null;
+  set({ ...emptyModel(), phase: "signin", drafts: get().drafts });
+}
+
+export async function signOut(): Promise<void> {
+  await api.signOut().catch(() => undefined);
+  await signOutLocal();
+}
+
+export async function loadDirectory(): Promise<void> {
+  const users: Record<Id, User> = { ...get().users };
+  let cursor: string | null | undefined = undefined;
+  for (let i = 0; i < 50; i++) {
+    const page: { items: User[]; next_cursor?: string | null } = await api.users({ cursor, limit: 200, include_disabled: true });
+    for (const u of page.items) users[u.id] = u;
+    cursor = page.next_cursor;
+    if (!cursor) break;
+  }
+  set({ users });
+}
+
+export async function loadDepartments(): Promise<void> {
+  const list = await api.departments();
+  set({ departments: Object.fromEntries(list.items.map((d) => [d.id, d])) });
+}
+
+export async function loadLatest(id: Id): Promise<void> {
+  const page = await api.history(id, { limit: 50 });
+  update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(undefined, page.items, { before: page.more_before, after: false }, "replace") } }));
+}
+
+export async function loadOlder(id: Id): Promise<number> {
+  const t = get().timelines[id];
+  if (!t || !t.hasOlder || !t.messages.length) return 0;
+  const page = await api.history(id, { before: t.messages[0].seq, limit: 50 });
+  update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(m.timelines[id], page.items, { before: page.more_before }, "older") } }));
+  return page.items.filter((x) => !x.thread_root_id).length;
+}
+
+export async function loadNewer(id: Id): Promise<void> {
+  const t = get().timelines[id];
+  if (!t || !t.hasNewer || !t.messages.length) return;
+  const page = await api.history(id, { after: t.messages[t.messages.length - 1].seq, limit: 50 });
+  update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(m.timelines[id], page.items, { after: page.more_after }, "newer") } }));
+}
+
+/** Loads the window around a message (jump to it). */
+export async function loadAround(id: Id, messageId: Id): Promise<void> {
+  const page = await api.history(id, { around: messageId, limit: 50 });
+  update((m) => ({
+    ...m,
+    timelines: { ...m.timelines, [id]: mergePage(undefined, page.items, { before: page.more_before, after: page.more_after }, "replace") },
+  }));
+}
+
+export async function openThread(rootId: Id): Promise<void> {
+  const page = await api.thread(rootId);
+  update((m) => ({ ...m, threads: { ...m.threads, [rootId]: { root: page.root, replies: page.items } } }));
+}
+
+export function markRead(id: Id): void {
+  const c = get().conversations[id];
+  if (!c?.me || c.me.read_seq >= c.conv.last_seq) return;
+  const seq = c.conv.last_seq;
+  update((m) => markReadLocal(m, id, seq));
+  api.markRead(id, seq).catch(() => undefined);
+}
+
+export function setDraft(key: string, text: string): void {
+  const drafts = { ...get().drafts };
+  if (text) drafts[key] = text;
+  else delete drafts[key];
+  set({ drafts });
+  try {
+    localStorage.setItem(DRAFTS_KEY, JSON.stringify(drafts));
+  } catch {
+    /* storage full or disabled: drafts stay in memory */
+  }
+}
+
+// ---- optimistic sends ----
+
+const inFlight = new Set<string>();
+
+export function sendMessage(conversationId: Id, body: string, threadRootId: Id | null = null): void {
+  const p = newPending(conversationId, body, threadRootId, Date.now());
+  set((s) => ({ pending: [...s.pending, p] }));
+  void attempt(p.key);
+}
+
+export function retryPending(key: string): void {
+  set((s) => ({ pending: s.pending.map((p) => (p.key === key ? { ...p, status: "sending", attempts: 0, error: undefined } : p)) }));
+  void attempt(key);
+}
+
+export function discardPending(key: string): void {
+  set((s) => ({ pending: s.pending.filter((p) => p.key !== key) }));
+}
+
+/** After a reconnect: resend whatever is still waiting. */
+function flushOutbox(): void {
+  for (const p of get().pending) if (p.status === "sending") void attempt(p.key);
+}
+
+async function attempt(key: string): Promise<void> {
+  if (inFlight.has(key)) return;
+  const p = get().pending.find((x) => x.key === key);
+  if (!p || p.status !== "sending") return;
+  inFlight.add(key);
+  const attempts = p.attempts + 1;
+  set((s) => ({ pending: s.pending.map((x) => (x.key === key ? { ...x, attempts } : x)) }));
+  try {
+    const msg: Message = await api.send(p.conversationId, p.body, p.key, p.threadRootId);
+    update((m) => addMessage(m, msg));
+    markRead(p.conversationId);
+  } catch (e) {
+    const err = e instanceof ApiError ? e : new ApiError(0, "network", String(e));
+    if (err.transient && attempts < MAX_ATTEMPTS) {
+      const wait = err.retryAfter ? err.retryAfter * 1000 : retryDelay(attempts);
+      setTimeout(() => void attempt(key), wait);
+    } else {
+      set((s) => ({
+        pending: s.pending.map((x): Pending => (x.key === key ? { ...x, status: "failed", error: err.message } : x)),
+      }));
+    }
+  } finally {
+    inFlight.delete(key);
+  }
+}
+
+// ---- presence and typing ----
+
+let lastTyping = 0;
+export function sendTyping(conversationId: Id, threadRootId: Id | null): void {
+  const now = Date.now();
+  if (now - lastTyping < 3000) return;
+  lastTyping = now;
+  gateway?.send({ op: "typing", conversation_id: conversationId, thread_root_id: threadRootId ?? undefined });
+}
+
+export function setMyPresence(status: "online" | "away" | "dnd"): void {
+  gateway?.send({ op: "presence", status });
+}
+
+export function reconnectNow(): void {
+  gateway?.reconnectNow();
+}
+
+/** Replaces a message with what the server returned (edit, reaction). */
+export function applyMessage(msg: Message): void {
+  update((m) => {
+    let out = m;
+    const t = m.timelines[msg.conversation_id];
+    if (t && t.messages.some((x) => x.id === msg.id)) {
+      out = { ...out, timelines: { ...out.timelines, [msg.conversation_id]: { ...t, messages: t.messages.map((x) => (x.id === msg.id ? msg : x)) } } };
+    }
+    for (const [rid, th] of Object.entries(out.threads)) {
+      if (th.root?.id === msg.id) out = { ...out, threads: { ...out.threads, [rid]: { ...th, root: msg } } };
+      else if (th.replies.some((x) => x.id === msg.id))
+        out = { ...out, threads: { ...out.threads, [rid]: { ...th, replies: th.replies.map((x) => (x.id === msg.id ? msg : x)) } } };
+    }
+    return out;
+  });
+}
