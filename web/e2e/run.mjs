@@ -246,6 +246,47 @@ try {
   tolerateNetworkErrors = false;
   await shot(b, "conversation.png");
 
+  log("scrolling up loads older messages without moving what is on screen");
+  const token = (
+    await fetch(base + "/api/v1/auth/sign-in", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ login: "wangfang", password: "owner-password-1", mode: "bearer" }),
+    }).then((r) => r.json())
+  ).token;
+  const call = async (method, path, body) => {
+    for (;;) {
+      const r = await fetch(base + "/api/v1" + path, { method, headers: { "content-type": "application/json", authorization: `Bearer ${token}` }, body: JSON.stringify(body) });
+      const json = await r.json();
+      if (r.status === 429) await sleep((json.retry_after ?? 1) * 1000); // the per-person send rate
+      else if (!r.ok) throw new Error(`${method} ${path}: ${r.status} ${JSON.stringify(json)}`);
+      else return json;
+    }
+  };
+  const history = await call("POST", "/conversations", { name: "history", kind: "private" });
+  for (let i = 1; i <= 120; i++) await call("POST", `/conversations/${history.conversation.id}/messages`, { body: `history message ${i}`, client_key: `h${i}` });
+  await a.goto(`${base}/c/${history.conversation.id}`);
+  await see(a, "history message 120");
+  // The latest page is 71–120. Scroll up as a reader would until 21–70 load in front: the
+  // messages on screen must stay on screen (71 was the top one), not be pushed away.
+  const loaded70 = a.locator("article.msg .body p", { hasText: /^history message 70$/ }).first();
+  for (let i = 0; i < 100 && !(await loaded70.count()); i++) {
+    await a.evaluate(async () => {
+      document.querySelector(".messages > div").scrollBy(0, -120);
+      await new Promise((ok) => requestAnimationFrame(() => requestAnimationFrame(ok)));
+    });
+  }
+  await loaded70.waitFor({ state: "attached" });
+  await sleep(300);
+  // Without anchoring, the new page would fill the screen (messages 21 and on); anchored, the
+  // reader still sees the messages around 71 that were there before.
+  const firstOnScreen = await a.evaluate(() => {
+    const box = document.querySelector(".messages > div").getBoundingClientRect();
+    const p = [...document.querySelectorAll(".messages article.msg .body p")].find((e) => e.getBoundingClientRect().top >= box.top);
+    return Number(p?.textContent.replace("history message ", ""));
+  });
+  if (!(firstOnScreen >= 60 && firstOnScreen <= 80)) throw new Error(`the view jumped when older messages loaded: message ${firstOnScreen} is now at the top`);
+
   log("directory and departments");
   await a.getByRole("link", { name: "Directory" }).click();
   await a.getByRole("button", { name: /李雷/ }).click();

@@ -77,6 +77,8 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
   const list = useRef<VListHandle>(null);
   const loadingOlder = useRef(false);
   const initialScroll = useRef(false);
+  // Scroll events before the first positioning settles are layout, not the reader.
+  const settled = useRef(false);
   // What was unread when the conversation was opened: where "New messages" goes.
   const [unreadAtOpen, setUnreadAtOpen] = useState<{ after: number; upto: number } | null>(
     entry?.me ? { after: entry.me.read_seq, upto: entry.conv.last_seq } : null,
@@ -123,6 +125,7 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
     const target = jumpTo ? rows.findIndex((r) => r.key === jumpTo) : rows.findIndex((r) => r.kind === "unread");
     if (target >= 0) list.current.scrollToIndex(target, { align: jumpTo ? "center" : "start" });
     else list.current.scrollToIndex(rows.length - 1, { align: "end" });
+    requestAnimationFrame(() => requestAnimationFrame(() => (settled.current = true)));
   }, [timeline, rows, jumpTo]);
 
   // Stay at the bottom as messages arrive, when the reader is there.
@@ -160,15 +163,14 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
   const onScroll = useCallback(
     async (offset: number) => {
       const l = list.current;
-      if (!l) return;
+      if (!l || !settled.current) return;
       const bottom = offset + l.viewportSize >= l.scrollSize - 48;
       setAtBottom(bottom);
       if (bottom && useApp.getState().timelines[id]?.hasNewer) void loadNewer(id);
       if (offset < 300 && !loadingOlder.current && useApp.getState().timelines[id]?.hasOlder) {
         loadingOlder.current = true;
-        setShift(true);
         try {
-          await loadOlder(id);
+          await loadOlder(id, () => setShift(true));
         } catch (e) {
           setError(e);
         } finally {

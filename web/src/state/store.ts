@@ -206,10 +206,13 @@ export async function loadLatest(id: Id): Promise<void> {
   update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(undefined, page.items, { before: page.more_before, after: false }, "replace") } }));
 }
 
-export async function loadOlder(id: Id): Promise<number> {
+/** Loads the page before the oldest loaded message; `beforeApply` runs just before it is
+ * added (the list keeps its scroll position from the end only for that render). */
+export async function loadOlder(id: Id, beforeApply?: () => void): Promise<number> {
   const t = get().timelines[id];
   if (!t || !t.hasOlder || !t.messages.length) return 0;
   const page = await api.history(id, { before: t.messages[0].seq, limit: 50 });
+  beforeApply?.();
   update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(m.timelines[id], page.items, { before: page.more_before }, "older") } }));
   return page.items.filter((x) => !x.thread_root_id).length;
 }
