@@ -1,0 +1,313 @@
+//! File bytes. Uploads stream through [`BlobStore::put_stream`] into an `object_store` (a
+//! local directory by default), hashed as they pass and never held whole in memory; each
+//! blob is stored once under the SHA-256 of its bytes, so the same file uploaded twice takes
+//! the space once. What a file *is* comes from its bytes ([`sniff`]), never from the name or
+//! type a client claims. Which files exist, who may read them and when bytes may be removed
+//! is the store's and the service's business: this crate only keeps bytes.
+
+use std::ops::Range;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
+use sha2::{Digest, Sha256};
+
+/// Bytes looked at to recognise a file's type.
+pub const SNIFF_LEN: usize = 8192;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("the file is larger than the limit of {limit} bytes")]
+    TooLarge { limit: u64 },
+    #[error("the upload was interrupted: {0}")]
+    Interrupted(String),
+    #[error("no such blob")]
+    NotFound,
+    #[error("the requested range is outside the file")]
+    BadRange,
+    #[error("file storage failed: {0}")]
+    Storage(#[from] object_store::Error),
+}
+
+pub type Result<T, E = MediaError> = std::result::Result<T, E>;
+
+/// What kind of file the bytes are, for previews and the file library.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileKind {
+    Image,
+    Audio,
+    Video,
+    Document,
+    Other,
+}
+
+impl FileKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Image => "image",
+            FileKind::Audio => "audio",
+            FileKind::Video => "video",
+            FileKind::Document => "document",
+            FileKind::Other => "other",
+        }
+    }
+}
+
+/// The type recognised from a file's first bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Sniffed {
+    pub mime: &'static str,
+    pub kind: FileKind,
+}
+
+/// Recognises a file from its first bytes. Text is recognised as such only when the bytes are
+/// valid UTF-8 without control characters, and then served as plain text whatever its name
+/// says (an `.html` upload never becomes a page).
+pub fn sniff(head: &[u8]) -> Sniffed {
+    if let Some(t) = infer::get(head).filter(|t| t.matcher_type() != infer::MatcherType::Text) {
+        let kind = match t.matcher_type() {
+            infer::MatcherType::Image => FileKind::Image,
+            infer::MatcherType::Audio => FileKind::Audio,
+            infer::MatcherType::Video => FileKind::Video,
+            infer::MatcherType::Doc | infer::MatcherType::Book => FileKind::Document,
+            _ => FileKind::Other,
+        };
+        // PDFs are documents too, though infer files them under archives.
+        let kind = if t.mime_type() == "application/pdf" { FileKind::Document } else { kind };
+        return Sniffed { mime: t.mime_type(), kind };
+    }
+    if looks_like_text(head) {
+        return Sniffed { mime: "text/plain; charset=utf-8", kind: FileKind::Document };
+    }
+    Sniffed { mime: "application/octet-stream", kind: FileKind::Other }
+}
+
+fn looks_like_text(head: &[u8]) -> bool {
+    if head.is_empty() {
+        return false;
+    }
+    // The sniffed prefix may end inside a multi-byte character.
+    let valid = match std::str::from_utf8(head) {
+        Ok(s) => s,
+        Err(e) if e.error_len().is_none() => std::str::from_utf8(&head[..e.valid_up_to()]).unwrap_or_default(),
+        Err(_) => return false,
+    };
+    !valid.is_empty() && valid.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t' | '\u{c}'))
+}
+
+/// A blob written by [`BlobStore::put_stream`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Stored {
+    /// Lower-case hex SHA-256 of the bytes: the blob's name.
+    pub hash: String,
+    pub size: u64,
+    pub sniffed: Sniffed,
+    /// False when an identical blob was stored already (the new copy was dropped).
+    pub created: bool,
+}
+
+/// Content-addressed blob storage.
+#[derive(Clone, Debug)]
+pub struct BlobStore {
+    inner: Arc<dyn ObjectStore>,
+}
+
+fn blob_path(hash: &str) -> Path {
+    Path::from(format!("blobs/{}/{hash}", &hash[..2.min(hash.len())]))
+}
+
+fn valid_hash(hash: &str) -> bool {
+    hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+impl BlobStore {
+    /// Blobs in a local directory (created if missing).
+    pub fn local(dir: &FsPath) -> Result<Self> {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| MediaError::Interrupted(format!("creating {}: {e}", dir.display())))?;
+        Ok(Self::new(Arc::new(LocalFileSystem::new_with_prefix(dir)?)))
+    }
+
+    /// Blobs in any object store (S3-compatible storage in a cluster).
+    pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
+        Self { inner }
+    }
+
+    /// Streams an upload into storage, at most `limit` bytes. The bytes go to a temporary
+    /// object while they are hashed; at the end it is renamed to its hash, or dropped if that
+    /// blob exists. On any failure (too large, client gone) nothing is left behind.
+    pub async fn put_stream<S, E>(&self, body: S, limit: u64) -> Result<Stored>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let tmp = Path::from(format!("tmp/{}", uuid::Uuid::now_v7()));
+        let mut writer = WriteMultipart::new(self.inner.put_multipart(&tmp).await?);
+        let mut hasher = Sha256::new();
+        let mut head = Vec::with_capacity(SNIFF_LEN);
+        let mut size = 0u64;
+        let mut body = std::pin::pin!(body);
+        while let Some(chunk) = body.next().await {
+            let chunk = match chunk {
+                Ok(c) => c,
+                Err(e) => {
+                    let _ = writer.abort().await;
+                    return Err(MediaError::Interrupted(e.to_string()));
+                }
+            };
+            size += chunk.len() as u64;
+            if size > limit {
+                let _ = writer.abort().await;
+                return Err(MediaError::TooLarge { limit });
+            }
+            if head.len() < SNIFF_LEN {
+                let take = (SNIFF_LEN - head.len()).min(chunk.len());
+                head.extend_from_slice(&chunk[..take]);
+            }
+            hasher.update(&chunk);
+            writer.put(chunk);
+            if let Err(e) = writer.wait_for_capacity(4).await {
+                let _ = writer.abort().await;
+                return Err(e.into());
+            }
+        }
+        writer.finish().await?;
+        let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        let created = match self.inner.rename_if_not_exists(&tmp, &blob_path(&hash)).await {
+            Ok(()) => true,
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                self.inner.delete(&tmp).await?;
+                false
+            }
+            Err(e) => {
+                let _ = self.inner.delete(&tmp).await;
+                return Err(e.into());
+            }
+        };
+        Ok(Stored { hash, size, sniffed: sniff(&head), created })
+    }
+
+    /// Stores bytes already in memory (thumbnails) under their hash.
+    pub async fn put_bytes(&self, bytes: Bytes) -> Result<Stored> {
+        let limit = bytes.len() as u64;
+        self.put_stream(futures_util::stream::once(async { Ok::<_, std::convert::Infallible>(bytes) }), limit).await
+    }
+
+    /// The blob's size, or `NotFound`.
+    pub async fn size(&self, hash: &str) -> Result<u64> {
+        if !valid_hash(hash) {
+            return Err(MediaError::NotFound);
+        }
+        match self.inner.head(&blob_path(hash)).await {
+            Ok(meta) => Ok(meta.size),
+            Err(object_store::Error::NotFound { .. }) => Err(MediaError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The blob's bytes (or a range of them) as a stream.
+    pub async fn read(
+        &self,
+        hash: &str,
+        range: Option<Range<u64>>,
+    ) -> Result<impl Stream<Item = Result<Bytes>> + Send + 'static> {
+        if !valid_hash(hash) {
+            return Err(MediaError::NotFound);
+        }
+        if let Some(r) = &range
+            && r.start >= r.end
+        {
+            return Err(MediaError::BadRange);
+        }
+        let options = GetOptions { range: range.map(GetRange::Bounded), ..Default::default() };
+        let result = match self.inner.get_opts(&blob_path(hash), options).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Err(MediaError::NotFound),
+            Err(e) => return Err(e.into()),
+        };
+        Ok(result.into_stream().map(|c| c.map_err(MediaError::from)))
+    }
+
+    /// Removes a blob (the caller has checked nothing refers to it). Missing is fine.
+    pub async fn delete(&self, hash: &str) -> Result<()> {
+        if !valid_hash(hash) {
+            return Ok(());
+        }
+        match self.inner.delete(&blob_path(hash)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunks(data: &[u8], size: usize) -> impl Stream<Item = std::result::Result<Bytes, String>> + Send + use<> {
+        let parts: Vec<_> = data.chunks(size).map(|c| Ok(Bytes::copy_from_slice(c))).collect();
+        futures_util::stream::iter(parts)
+    }
+
+    async fn collect(s: impl Stream<Item = Result<Bytes>>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut s = std::pin::pin!(s);
+        while let Some(c) = s.next().await {
+            out.extend_from_slice(&c.unwrap());
+        }
+        out
+    }
+
+    fn tmp_files(dir: &FsPath) -> usize {
+        std::fs::read_dir(dir.join("tmp")).map(|d| d.count()).unwrap_or(0)
+    }
+
+    #[tokio::test]
+    async fn identical_uploads_are_stored_once_and_read_back_in_ranges() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::local(dir.path()).unwrap();
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let a = store.put_stream(chunks(&data, 7_000), 1 << 20).await.unwrap();
+        let b = store.put_stream(chunks(&data, 64_000), 1 << 20).await.unwrap();
+        assert_eq!(a.hash, b.hash);
+        assert!(a.created && !b.created, "the second copy is dropped");
+        assert_eq!(a.size, data.len() as u64);
+        assert_eq!(store.size(&a.hash).await.unwrap(), data.len() as u64);
+        assert_eq!(collect(store.read(&a.hash, None).await.unwrap()).await, data);
+        assert_eq!(collect(store.read(&a.hash, Some(1000..1010)).await.unwrap()).await, &data[1000..1010]);
+        assert_eq!(tmp_files(dir.path()), 0, "no temporary objects remain");
+        store.delete(&a.hash).await.unwrap();
+        assert!(matches!(store.size(&a.hash).await, Err(MediaError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn oversize_and_interrupted_uploads_leave_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::local(dir.path()).unwrap();
+        let err = store.put_stream(chunks(&[7u8; 10_000], 1_000), 5_000).await.unwrap_err();
+        assert!(matches!(err, MediaError::TooLarge { limit: 5_000 }));
+        let broken =
+            futures_util::stream::iter(vec![Ok(Bytes::from_static(b"abc")), Err("connection reset".to_owned())]);
+        assert!(matches!(store.put_stream(broken, 1_000).await, Err(MediaError::Interrupted(_))));
+        assert_eq!(tmp_files(dir.path()), 0);
+        assert!(matches!(store.read("../../etc/passwd", None).await, Err(MediaError::NotFound)));
+    }
+
+    #[test]
+    fn types_come_from_the_bytes() {
+        let png = [0x89, b'P', b'N', b'G', 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0x0d, b'I', b'H', b'D', b'R'];
+        assert_eq!(sniff(&png), Sniffed { mime: "image/png", kind: FileKind::Image });
+        assert_eq!(sniff(b"%PDF-1.7\n").kind, FileKind::Document);
+        assert_eq!(sniff("会议纪要\n第一项".as_bytes()).mime, "text/plain; charset=utf-8");
+        // An HTML page or script is text, served as such; binary junk is a download.
+        assert_eq!(sniff(b"<html><script>alert(1)</script>").mime, "text/plain; charset=utf-8");
+        assert_eq!(sniff(&[0u8, 1, 2, 3, 0xff]).mime, "application/octet-stream");
+        // A prefix cut inside a multi-byte character is still text.
+        let cut = &"中文".as_bytes()[..4];
+        assert_eq!(sniff(cut).kind, FileKind::Document);
+    }
+}
