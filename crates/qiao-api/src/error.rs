@@ -17,7 +17,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         InvalidJson | InvalidParameter => StatusCode::BAD_REQUEST,
         InvalidInput => StatusCode::UNPROCESSABLE_ENTITY,
-        PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        PayloadTooLarge | QuotaExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+        RangeNotSatisfiable => StatusCode::RANGE_NOT_SATISFIABLE,
         UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Unauthenticated | InvalidCredentials => StatusCode::UNAUTHORIZED,
         CsrfMismatch | Forbidden | AccountDisabled | PasswordChangeRequired | InvalidSetupToken | WrongPassword => {

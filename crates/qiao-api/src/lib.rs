@@ -20,10 +20,10 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use qiao_service::Services;
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
-use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-use crate::routes::{auth, conversations, departments, me, messages, ops, org, setup, users};
+use crate::routes::{auth, conversations, departments, files, me, messages, ops, org, setup, users};
 
 /// HTTP-level settings.
 #[derive(Clone, Debug)]
@@ -156,6 +156,10 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(conversations::mark_unread))
         .routes(routes!(conversations::pins))
         .routes(routes!(conversations::history, conversations::send))
+        .routes(routes!(files::upload, files::library).layer(DefaultBodyLimit::disable()))
+        .routes(routes!(files::get, files::delete))
+        .routes(routes!(files::content))
+        .routes(routes!(files::thumbnail))
         .routes(routes!(messages::get, messages::edit, messages::delete))
         .routes(routes!(messages::react))
         .routes(routes!(messages::pin, messages::unpin))

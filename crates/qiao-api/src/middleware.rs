@@ -27,6 +27,9 @@ fn request_id(req: &Request) -> String {
         .map_or_else(|| uuid::Uuid::now_v7().simple().to_string(), str::to_owned)
 }
 
+/// How long an upload may take.
+const UPLOAD_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3600);
+
 pub async fn request_context(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id = request_id(&req);
@@ -34,7 +37,12 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
     let route = req.extensions().get::<MatchedPath>().map_or("unmatched", |p| p.as_str()).to_owned();
     let span = tracing::debug_span!("request", id = %id, method = %method, route = %route);
 
-    let timeout = state.config.request_timeout;
+    // Uploads stream large bodies: they get longer than other requests.
+    let timeout = if method == axum::http::Method::POST && route == "/api/v1/conversations/{id}/files" {
+        state.config.request_timeout.max(UPLOAD_TIMEOUT)
+    } else {
+        state.config.request_timeout
+    };
     let mut res = match tokio::time::timeout(timeout, next.run(req).instrument(span.clone())).await {
         Ok(res) => res,
         Err(_) => {

@@ -45,6 +45,10 @@ error_codes! {
     InvalidParameter = "invalid_parameter", "A path or query parameter is invalid.";
     /// The body is larger than this endpoint accepts.
     PayloadTooLarge = "payload_too_large", "The request body is too large.";
+    /// Storing this file would exceed the uploader's storage quota.
+    QuotaExceeded = "quota_exceeded", "Your file storage is full; delete files you no longer need.";
+    /// The requested byte range is outside the file.
+    RangeNotSatisfiable = "range_not_satisfiable", "The requested byte range is outside the file.";
     /// The body must be sent as `application/json`.
     UnsupportedMediaType = "unsupported_media_type", "Send the body as application/json.";
     /// No session, or the session is invalid, expired or revoked.

@@ -72,4 +72,6 @@ id_type!(
     MessageId,
     /// One audit-log entry.
     AuditId,
+    /// A file shared in a conversation.
+    FileId,
 );

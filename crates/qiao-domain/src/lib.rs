@@ -9,6 +9,7 @@ pub mod audit;
 pub mod conversation;
 pub mod error;
 pub mod event;
+pub mod file;
 pub mod ids;
 pub mod message;
 pub mod org;

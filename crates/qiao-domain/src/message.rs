@@ -31,6 +31,9 @@ pub struct Message {
     pub reactions: Vec<Reaction>,
     /// For thread roots with replies.
     pub thread: Option<ThreadSummary>,
+    /// Files it carries (none once deleted).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<crate::file::FileInfo>,
 }
 
 /// Who a message mentions.

@@ -5,6 +5,8 @@
 //! type a client claims. Which files exist, who may read them and when bytes may be removed
 //! is the store's and the service's business: this crate only keeps bytes.
 
+pub mod image;
+
 use std::ops::Range;
 use std::path::Path as FsPath;
 use std::sync::Arc;

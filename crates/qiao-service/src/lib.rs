@@ -11,6 +11,7 @@ pub mod auth;
 pub mod conversations;
 pub mod crypto;
 pub mod departments;
+pub mod files;
 pub mod maintenance;
 mod membership;
 pub mod messages;
@@ -49,6 +50,7 @@ pub struct ServiceConfig {
     pub event_retention: Duration,
     /// Messages and reactions one person may send.
     pub message_rate: ratelimit::RateConfig,
+    pub files: files::FileConfig,
 }
 
 impl Default for ServiceConfig {
@@ -61,6 +63,7 @@ impl Default for ServiceConfig {
             setup_token_ttl: Duration::from_secs(24 * 3600),
             event_retention: Duration::from_secs(7 * 24 * 3600),
             message_rate: ratelimit::RateConfig { per_second: 20.0, burst: 100.0 },
+            files: files::FileConfig::default(),
         }
     }
 }
@@ -90,11 +93,18 @@ pub struct Services {
     pub access: Arc<access_cache::AccessCache>,
     /// Where committed events go (the store's writer publishes into it).
     pub hub: qiao_bus::Hub,
+    /// File bytes.
+    blobs: qiao_media::BlobStore,
+    /// Uploads hold it shared from storing bytes to committing their record; removing
+    /// unreferenced bytes holds it alone (see `files.rs`).
+    file_gate: Arc<tokio::sync::RwLock<()>>,
+    /// Image decodes at a time (CPU- and memory-heavy).
+    image_permits: Arc<tokio::sync::Semaphore>,
 }
 
 impl Services {
     /// `hub` must be the hub the store publishes committed events into.
-    pub fn new(store: Store, hub: qiao_bus::Hub, config: ServiceConfig) -> Services {
+    pub fn new(store: Store, hub: qiao_bus::Hub, config: ServiceConfig, blobs: qiao_media::BlobStore) -> Services {
         let sessions = Arc::new(session_cache::SessionCache::new(Duration::from_secs(60), 100_000));
         let access = Arc::new(access_cache::AccessCache::new(200_000));
         let (s, a) = (sessions.clone(), access.clone());
@@ -111,6 +121,9 @@ impl Services {
             message_rate: Arc::new(ratelimit::RateLimiter::new(config.message_rate)),
             config: Arc::new(config),
             store,
+            blobs,
+            file_gate: Arc::new(tokio::sync::RwLock::new(())),
+            image_permits: Arc::new(tokio::sync::Semaphore::new(1)),
         }
     }
 }

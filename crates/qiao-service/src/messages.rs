@@ -4,14 +4,15 @@
 use std::collections::BTreeSet;
 
 use qiao_domain::event::{Audience, EventData};
+use qiao_domain::file::FILES_PER_MESSAGE_MAX;
 use qiao_domain::message::{
     self, EMOJI_PER_MESSAGE_MAX, MENTIONS_MAX, Mentions, Message, PINS_MAX, ThreadSummary, parse_mentions,
 };
 use qiao_domain::perm;
-use qiao_domain::{ConversationId, DepartmentId, Error, ErrorCode, MessageId, Result, UserId};
+use qiao_domain::{ConversationId, DepartmentId, Error, ErrorCode, FileId, MessageId, Result, UserId};
 use qiao_store::messages::{Anchor, Edit, NewMessage};
 use qiao_store::threads::FollowedThread;
-use qiao_store::{Db, Tx, audit, conversations, departments, members, messages, threads, users};
+use qiao_store::{Db, Tx, audit, conversations, departments, files, members, messages, threads, users};
 use serde_json::json;
 
 use crate::auth::Authenticated;
@@ -29,6 +30,8 @@ pub struct SendMessage {
     pub client_key: Option<String>,
     /// Reply in this message's thread.
     pub thread_root_id: Option<MessageId>,
+    /// Files the sender uploaded to this conversation and has not sent yet.
+    pub file_ids: Vec<FileId>,
 }
 
 #[derive(Clone, Debug)]
@@ -132,7 +135,17 @@ impl Services {
         input: SendMessage,
     ) -> Result<Sent> {
         let me = auth.actor.user_id;
-        let body = message::validate_body(&input.body)?;
+        let mut file_ids = input.file_ids.clone();
+        file_ids.dedup();
+        if file_ids.len() > FILES_PER_MESSAGE_MAX {
+            return Err(Error::invalid("file_ids", format!("at most {FILES_PER_MESSAGE_MAX} files per message")));
+        }
+        // A message may be only its files.
+        let body = if !file_ids.is_empty() && input.body.trim().is_empty() {
+            String::new()
+        } else {
+            message::validate_body(&input.body)?
+        };
         let client_key = input.client_key.as_deref().map(message::validate_client_key).transpose()?;
         // The common case (a cached membership, no thread, no mentions) reads nothing.
         let a = self.access_cached(&auth.actor, conversation).await?;
@@ -167,7 +180,7 @@ impl Services {
         self.message_rate.check(me)?;
 
         let (id, at, sent_body) = (MessageId::new(), now(), body.clone());
-        let written = if root.is_none() && resolved.notify.is_empty() {
+        let written = if root.is_none() && resolved.notify.is_empty() && file_ids.is_empty() {
             // The common case goes to the writer as data: consecutive sends are written with
             // one statement per group commit.
             let draft = NewMessage {
@@ -186,7 +199,7 @@ impl Services {
                     .ok_or_else(|| Error::forbidden().with_message("You may no longer post in this conversation."))
             })
         } else {
-            self.send_with_effects(conversation, me, id, at, body, client_key.clone(), resolved, root).await
+            self.send_with_effects(conversation, me, id, at, body, client_key.clone(), resolved, root, file_ids).await
         };
         // A retry hits the unique (sender, client_key) index: answer it with the message
         // that was stored first. (Retries are rare, so the first attempt pays no lookup.)
@@ -216,11 +229,12 @@ impl Services {
         client_key: Option<String>,
         resolved: Resolved,
         root: Option<Message>,
+        file_ids: Vec<FileId>,
     ) -> Result<Sent> {
         self.store
             .write(move |tx| {
-                let (body, client_key, resolved, root) =
-                    (body.clone(), client_key.clone(), resolved.clone(), root.clone());
+                let (body, client_key, resolved, root, file_ids) =
+                    (body.clone(), client_key.clone(), resolved.clone(), root.clone(), file_ids.clone());
                 Box::pin(async move {
                     // One statement re-checks that the sender is still a member and the
                     // conversation still open, takes the next sequence number and inserts.
@@ -235,9 +249,18 @@ impl Services {
                         client_key,
                         at,
                     };
-                    let message = messages::insert_next(tx, &draft).await?.ok_or_else(|| {
+                    let mut message = messages::insert_next(tx, &draft).await?.ok_or_else(|| {
                         Error::forbidden().with_message("You may no longer post in this conversation.")
                     })?;
+                    if !file_ids.is_empty() {
+                        message.files =
+                            files::attach(tx, &file_ids, message.id, me, conversation).await?.ok_or_else(|| {
+                                Error::invalid(
+                                    "file_ids",
+                                    "each file must be your own upload to this conversation, not sent yet",
+                                )
+                            })?;
+                    }
                     let seq = message.seq;
                     if !resolved.notify.is_empty() {
                         messages::insert_mentions(tx, &message, &resolved.notify).await?;
@@ -372,20 +395,27 @@ impl Services {
             json!({ "conversation_id": m.conversation_id, "sender_id": m.sender_id }),
         );
         let (conversation, root) = (m.conversation_id, m.thread_root_id);
-        self.store
+        let hashes = self
+            .store
             .write(move |tx| {
                 let entry = entry.clone();
                 Box::pin(async move {
                     messages::tombstone(tx, id, at).await?;
+                    // Its files go with it (their bytes once nothing else refers to them).
+                    let gone = files::delete_for_message(tx, id, at).await?;
                     if moderated {
                         audit::record(tx, &entry).await?;
                     }
                     let data = EventData::MessageDeleted { message_id: id, thread_root_id: root, deleted_at: at };
                     emit(tx, conversation, &data, at).await?;
-                    Ok(())
+                    Ok(gone.iter().flat_map(|f| f.hashes()).collect::<Vec<_>>())
                 })
             })
-            .await
+            .await?;
+        if !hashes.is_empty() {
+            self.collect_garbage(hashes).await;
+        }
+        Ok(())
     }
 
     /// Adds the caller's reaction with `emoji`, or removes it if present. Returns whether it

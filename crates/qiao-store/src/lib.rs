@@ -19,6 +19,7 @@ pub mod audit;
 pub mod conversations;
 pub mod departments;
 pub mod events;
+pub mod files;
 pub mod members;
 pub mod messages;
 pub mod org;

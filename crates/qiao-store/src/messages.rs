@@ -74,10 +74,11 @@ fn from_row(r: Row) -> Result<Message> {
         pinned_by: pinned_by.map(UserId),
         reactions: Vec::new(),
         thread: (reply_count > 0).then_some(ThreadSummary { reply_count, last_reply_at, participant_ids }),
+        files: Vec::new(),
     })
 }
 
-/// Attaches reactions to messages (tombstones have none).
+/// Attaches reactions and files to messages (tombstones have none).
 async fn attach_reactions(db: &mut dyn Db, messages: &mut [Message]) -> Result<()> {
     let ids: Vec<Uuid> = messages.iter().filter(|m| m.deleted_at.is_none()).map(|m| m.id.0).collect();
     let mut by_message: HashMap<Uuid, Vec<Reaction>> = HashMap::new();
@@ -107,10 +108,10 @@ async fn attach_reactions(db: &mut dyn Db, messages: &mut [Message]) -> Result<(
             }
         }
     }
-    for m in messages {
+    for m in messages.iter_mut() {
         m.reactions = by_message.remove(&m.id.0).unwrap_or_default();
     }
-    Ok(())
+    crate::files::attach_to_messages(db, messages).await
 }
 
 async fn one(db: &mut dyn Db, row: Option<Row>) -> Result<Option<Message>> {
@@ -168,6 +169,7 @@ pub async fn insert(db: &mut dyn Db, n: &NewMessage) -> Result<Message> {
         pinned_by: None,
         reactions: Vec::new(),
         thread: None,
+        files: Vec::new(),
     })
 }
 
@@ -213,6 +215,7 @@ pub async fn insert_next(db: &mut dyn Db, n: &NewMessage) -> Result<Option<Messa
         pinned_by: None,
         reactions: Vec::new(),
         thread: None,
+        files: Vec::new(),
     }))
 }
 
@@ -289,6 +292,7 @@ pub async fn insert_many(db: &mut dyn Db, drafts: &[&NewMessage]) -> Result<Vec<
                 pinned_by: None,
                 reactions: Vec::new(),
                 thread: None,
+                files: Vec::new(),
             })
         }));
     }

@@ -15,6 +15,7 @@ const SQLITE: &[Source] = &[
     (2, "messaging", include_str!("../migrations/sqlite/0002_messaging.sql")),
     (3, "message_seq_trigger", include_str!("../migrations/sqlite/0003_message_seq_trigger.sql")),
     (4, "event_resume_index", include_str!("../migrations/sqlite/0004_event_resume_index.sql")),
+    (5, "files", include_str!("../migrations/sqlite/0005_files.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -22,10 +23,11 @@ const POSTGRES: &[Source] = &[
     (2, "messaging", include_str!("../migrations/postgres/0002_messaging.sql")),
     (3, "message_seq_trigger", include_str!("../migrations/postgres/0003_message_seq_trigger.sql")),
     (4, "event_resume_index", include_str!("../migrations/postgres/0004_event_resume_index.sql")),
+    (5, "files", include_str!("../migrations/postgres/0005_files.sql")),
 ];
 
 /// The schema versions this build knows, in order.
-pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4];
+pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources

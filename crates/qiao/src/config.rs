@@ -151,6 +151,10 @@ settings! {
     realtime_flush_ms: u64 = 4, shown as "4", env = "QIAO_REALTIME_FLUSH_MS";
     /// Days of committed events kept for clients resuming after a disconnect.
     event_retention_days: u32 = 7, shown as "7", env = "QIAO_EVENT_RETENTION_DAYS";
+    /// Largest file one upload may be, in MiB.
+    max_upload_mb: u64 = 100, shown as "100", env = "QIAO_MAX_UPLOAD_MB";
+    /// Storage each person's files may take, in MiB.
+    file_quota_mb: u64 = 10_240, shown as "10240", env = "QIAO_FILE_QUOTA_MB";
 }
 
 /// A configuration problem, reported before anything starts.
@@ -191,7 +195,7 @@ impl Layer {
         if !cookie_secure_set {
             c.cookie_secure = c.public_url.starts_with("https://");
         }
-        let checks: [(bool, &str); 10] = [
+        let checks: [(bool, &str); 11] = [
             (c.db_read_connections >= 1, "db_read_connections must be at least 1"),
             (c.db_max_batch >= 1, "db_max_batch must be at least 1"),
             (c.max_body_bytes >= 1024, "max_body_bytes must be at least 1024"),
@@ -205,6 +209,10 @@ impl Layer {
             (
                 c.max_sessions_per_user >= 1 && c.event_retention_days >= 1,
                 "max_sessions_per_user and event_retention_days must be at least 1",
+            ),
+            (
+                c.max_upload_mb >= 1 && c.max_upload_mb <= 1 << 20 && c.file_quota_mb >= 1,
+                "max_upload_mb must be between 1 and 1048576, file_quota_mb at least 1",
             ),
             (
                 c.realtime_queue >= 16

@@ -82,6 +82,11 @@ pub fn service_config(config: &Config) -> ServiceConfig {
             per_second: config.message_rate_per_second,
             burst: config.message_burst,
         },
+        files: qiao_service::files::FileConfig {
+            max_upload_bytes: config.max_upload_mb << 20,
+            quota_bytes: config.file_quota_mb << 20,
+            ..Default::default()
+        },
         ..ServiceConfig::default()
     }
 }
@@ -100,7 +105,10 @@ pub async fn open_services(config: &Config) -> Result<(Store, Services), Error> 
     let hub = qiao_bus::Hub::new(4096);
     let sink = hub.clone();
     let store = Store::open(&store_config(config), std::sync::Arc::new(move |events| sink.publish(events))).await?;
-    let services = Services::new(store.clone(), hub, service_config(config));
+    let files_dir = config.data_dir.join("files");
+    let blobs = qiao_media::BlobStore::local(&files_dir)
+        .map_err(|e| Error::unavailable(e).with_message(format!("cannot use {} for files", files_dir.display())))?;
+    let services = Services::new(store.clone(), hub, service_config(config), blobs);
     Ok((store, services))
 }
 

@@ -5,7 +5,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use qiao_domain::conversation::{Conversation, ConversationKind, LinkedDepartment, Member, MemberRole, MyState};
 use qiao_domain::message::Message;
-use qiao_domain::{ConversationId, MessageId, UserId};
+use qiao_domain::{ConversationId, FileId, MessageId, UserId};
 use qiao_service::conversations::{ConversationPatch, ConversationView, CreateChannel};
 use qiao_service::messages::{HistoryQuery, SendMessage};
 use serde::{Deserialize, Serialize};
@@ -212,6 +212,10 @@ pub struct SendMessageRequest {
     /// Reply in this message's thread.
     #[serde(default)]
     pub thread_root_id: Option<MessageId>,
+    /// Files to send with it (at most 10): your uploads to this conversation
+    /// (`POST /api/v1/conversations/{id}/files`) not sent yet. With files the body may be empty.
+    #[serde(default)]
+    pub file_ids: Vec<FileId>,
 }
 
 /// My conversations with unread and mention counts, most recently active first.
@@ -526,7 +530,12 @@ pub async fn send(
     Path(id): Path<ConversationId>,
     JsonBody(req): JsonBody<SendMessageRequest>,
 ) -> ApiResult<Response> {
-    let input = SendMessage { body: req.body, client_key: req.client_key, thread_root_id: req.thread_root_id };
+    let input = SendMessage {
+        body: req.body,
+        client_key: req.client_key,
+        thread_root_id: req.thread_root_id,
+        file_ids: req.file_ids,
+    };
     let sent = state.services.send_message(&auth, id, input).await?;
     let mut res = axum::Json(sent.message).into_response();
     if sent.replayed {

@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod conversations;
 pub mod departments;
+pub mod files;
 pub mod me;
 pub mod messages;
 pub mod ops;

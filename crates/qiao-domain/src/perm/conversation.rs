@@ -164,6 +164,18 @@ pub fn can_delete_message(actor: &Actor, c: &ConversationFacts, sender: crate::U
         || (!c.kind.is_direct() && (c.is_channel_admin() || (actor.is_org_admin() && can_see(actor, c))))
 }
 
+/// Reading a file: those who may read its conversation, once a message carries it; before
+/// that (uploaded, not yet sent) only its uploader.
+pub fn can_read_file(actor: &Actor, c: &ConversationFacts, uploader: crate::UserId, sent: bool) -> bool {
+    can_read(actor, c) && (sent || actor.user_id == uploader)
+}
+
+/// Deleting a file: as for deleting a message — its uploader, a channel admin, or an
+/// organisation admin who can see the conversation.
+pub fn can_delete_file(actor: &Actor, c: &ConversationFacts, uploader: crate::UserId) -> bool {
+    can_delete_message(actor, c, uploader)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -298,5 +310,22 @@ mod tests {
         assert!(!can_delete_message(&member, &c, UserId::new()));
         assert!(can_delete_message(&member, &facts(Kind::Public, ADMIN), UserId::new()));
         assert!(!can_delete_message(&member, &facts(Kind::Dm, ADMIN), UserId::new()), "no moderators in DMs");
+    }
+
+    #[test]
+    fn files_follow_their_conversation() {
+        let member = actor(Role::Member);
+        let other = actor(Role::Member);
+        let guest = actor(Role::Guest);
+        let open = facts(Kind::Private, Some(MemberRole::Member));
+        let outside = facts(Kind::Private, None);
+        assert!(can_read_file(&member, &open, other.user_id, true));
+        assert!(!can_read_file(&member, &open, other.user_id, false), "unsent uploads are the uploader's");
+        assert!(can_read_file(&member, &open, member.user_id, false));
+        assert!(!can_read_file(&member, &outside, member.user_id, true), "after leaving, no access");
+        assert!(can_read_file(&guest, &open, other.user_id, true));
+        assert!(can_delete_file(&member, &open, member.user_id));
+        assert!(!can_delete_file(&member, &open, other.user_id));
+        assert!(can_delete_file(&other, &facts(Kind::Private, Some(MemberRole::Admin)), member.user_id));
     }
 }

@@ -9,6 +9,7 @@ mod audit;
 mod coverage;
 mod departments;
 mod events;
+mod files;
 mod messaging;
 mod org;
 mod sessions;
@@ -132,6 +133,7 @@ conformance!(
     messaging::messages_history_and_threads,
     messaging::reactions_pins_mentions_and_unread,
     messaging::thread_following,
+    files::files_lifecycle,
 );
 
 /// Data survives closing and reopening (the writer's commits are durable).

@@ -6,6 +6,7 @@ mod bad_input;
 mod conversations;
 mod departments;
 mod directory;
+mod files;
 mod harness;
 mod messaging;
 mod ops;

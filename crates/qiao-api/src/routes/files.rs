@@ -1,0 +1,313 @@
+//! Files: upload into a conversation, metadata, bytes (with ranges), thumbnails, the
+//! conversation's library, deletion. Bytes are served so a browser never runs them: a
+//! download unless it is a previewable image, `nosniff`, and a sandboxing CSP.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::TryStreamExt;
+use qiao_domain::file::{FileInfo, FileKind, previewable_inline};
+use qiao_domain::{ConversationId, Error, ErrorCode, FileId};
+use qiao_service::files::Upload;
+use qiao_store::files::Sort;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{Auth, Path, Query};
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct UploadParams {
+    /// The file's name (its path is dropped; at most 200 characters are kept; default "file").
+    #[serde(default)]
+    pub name: String,
+    /// A voice message recorded by the client (its bytes must be audio).
+    #[serde(default)]
+    pub voice: bool,
+    /// Length of a recording in milliseconds, as the recorder measured it.
+    pub duration_ms: Option<i64>,
+}
+
+/// Upload a file into a conversation. The body is the file's bytes (any `Content-Type`: the
+/// type is recognised from the bytes). Send it in a message with `file_ids`; until then only
+/// you can see it.
+#[utoipa::path(post, path = "/api/v1/conversations/{id}/files", tag = "files",
+    params(("id" = ConversationId, Path), UploadParams),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = FileInfo), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn upload(
+    State(state): State<AppState>,
+    Auth(auth): Auth,
+    Path(id): Path<ConversationId>,
+    Query(p): Query<UploadParams>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<(StatusCode, axum::Json<FileInfo>)> {
+    let declared_len = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse().ok());
+    let upload = Upload { name: p.name, declared_len, voice: p.voice, duration_ms: p.duration_ms };
+    let info = state.services.upload_file(&auth, id, upload, body.into_data_stream()).await?;
+    Ok((StatusCode::CREATED, axum::Json(info)))
+}
+
+/// A file's details.
+#[utoipa::path(get, path = "/api/v1/files/{id}", tag = "files", params(("id" = FileId, Path)),
+    responses((status = 200, body = FileInfo), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn get(
+    State(state): State<AppState>,
+    Auth(auth): Auth,
+    Path(id): Path<FileId>,
+) -> ApiResult<axum::Json<FileInfo>> {
+    Ok(axum::Json(state.services.file(&auth, id).await?.info))
+}
+
+/// Delete a file (its uploader, a channel admin or an administrator). A message carrying it
+/// loses it; the bytes are removed once no other file shares them.
+#[utoipa::path(delete, path = "/api/v1/files/{id}", tag = "files", params(("id" = FileId, Path)),
+    responses((status = 204), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn delete(State(state): State<AppState>, Auth(auth): Auth, Path(id): Path<FileId>) -> ApiResult<StatusCode> {
+    state.services.delete_file(&auth, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A `Range` header that no part of the file satisfies.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Unsatisfiable;
+
+/// Parses a single `bytes=` range against a file of `size` bytes: `Ok(None)` for no (or an
+/// ignorable) header, `Err` when it cannot be satisfied.
+pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
+    let Some(h) = header else { return Ok(None) };
+    let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ok(None) };
+    if spec.contains(',') {
+        return Ok(None); // several ranges: answer with the whole file
+    }
+    let (a, b) = spec.split_once('-').ok_or(Unsatisfiable)?;
+    let (a, b) = (a.trim(), b.trim());
+    let (start, end) = if a.is_empty() {
+        let n: u64 = b.parse().map_err(|_| Unsatisfiable)?;
+        if n == 0 {
+            return Err(Unsatisfiable);
+        }
+        (size.saturating_sub(n), size.saturating_sub(1))
+    } else {
+        let start: u64 = a.parse().map_err(|_| Unsatisfiable)?;
+        let end = if b.is_empty() {
+            size.saturating_sub(1)
+        } else {
+            b.parse::<u64>().map_err(|_| Unsatisfiable)?.min(size.saturating_sub(1))
+        };
+        (start, end)
+    };
+    if size == 0 || start >= size || start > end {
+        return Err(Unsatisfiable);
+    }
+    Ok(Some((start, end)))
+}
+
+fn disposition(info: &FileInfo, inline: bool) -> HeaderValue {
+    // RFC 6266/5987: an ASCII fallback plus the UTF-8 name, percent-encoded.
+    let ascii: String = info
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .collect();
+    let encoded: String = info
+        .name
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect();
+    let kind = if inline { "inline" } else { "attachment" };
+    HeaderValue::from_str(&format!("{kind}; filename=\"{ascii}\"; filename*=UTF-8''{encoded}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+}
+
+async fn serve_blob(
+    state: &AppState,
+    hash: &str,
+    content_type: &str,
+    disposition: HeaderValue,
+    range_header: Option<&str>,
+) -> ApiResult<Response> {
+    let blobs = state.services.blobs();
+    let size = blobs.size(hash).await.map_err(|_| Error::not_found())?;
+    let range = parse_range(range_header, size).map_err(|Unsatisfiable| {
+        ApiError(Error::new(ErrorCode::RangeNotSatisfiable).with_message(format!("The file has {size} bytes.")))
+    })?;
+    let (status, start, end) = match range {
+        Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e),
+        None => (StatusCode::OK, 0, size.saturating_sub(1)),
+    };
+    let len = if size == 0 { 0 } else { end - start + 1 };
+    let body = if len == 0 {
+        Body::empty()
+    } else {
+        let stream = blobs.read(hash, Some(start..end + 1)).await.map_err(|_| Error::not_found())?;
+        Body::from_stream(stream.map_err(std::io::Error::other))
+    };
+    let mut res = (status, body).into_response();
+    let h = res.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("application/octet-stream")),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    h.insert(header::CONTENT_DISPOSITION, disposition);
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
+    // Content-addressed: the bytes behind this URL never change (until it is deleted).
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
+    h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{hash}\"")).unwrap_or(HeaderValue::from_static("\"\"")));
+    if status == StatusCode::PARTIAL_CONTENT {
+        h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes {start}-{end}/{size}")).unwrap());
+    }
+    Ok(res)
+}
+
+/// A file's bytes. Supports a single `Range: bytes=…` for seeking in audio and video and for
+/// resuming downloads.
+#[utoipa::path(get, path = "/api/v1/files/{id}/content", tag = "files", params(("id" = FileId, Path)),
+    responses((status = 200, description = "The bytes", content_type = "application/octet-stream"),
+        (status = 206, description = "The requested range"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+pub async fn content(
+    State(state): State<AppState>,
+    Auth(auth): Auth,
+    Path(id): Path<FileId>,
+    headers: HeaderMap,
+) -> ApiResult<Response> {
+    let f = state.services.file(&auth, id).await?;
+    let inline = previewable_inline(&f.info.mime) || matches!(f.info.kind, FileKind::Audio | FileKind::Video);
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    serve_blob(&state, &f.blob_hash, &f.info.mime, disposition(&f.info, inline), range).await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ThumbnailParams {
+    /// `small` (at most 320 px, the default) or `large` (at most 1280 px; the small one for
+    /// images that are not larger).
+    pub size: Option<String>,
+}
+
+/// An image's thumbnail (JPEG, or PNG when it has transparency).
+#[utoipa::path(get, path = "/api/v1/files/{id}/thumbnail", tag = "files",
+    params(("id" = FileId, Path), ThumbnailParams),
+    responses((status = 200, description = "The thumbnail", content_type = "image/jpeg"), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub async fn thumbnail(
+    State(state): State<AppState>,
+    Auth(auth): Auth,
+    Path(id): Path<FileId>,
+    Query(p): Query<ThumbnailParams>,
+) -> ApiResult<Response> {
+    let large = match p.size.as_deref() {
+        None | Some("small") => false,
+        Some("large") => true,
+        Some(_) => {
+            return Err(Error::new(ErrorCode::InvalidParameter).with_message("size must be small or large").into());
+        }
+    };
+    let f = state.services.file(&auth, id).await?;
+    let hash = if large { f.preview_hash.clone().or(f.thumb_hash.clone()) } else { f.thumb_hash.clone() };
+    let hash = hash.ok_or_else(Error::not_found)?;
+    let blobs = state.services.blobs();
+    // Thumbnails are JPEG or PNG; which one is in their first bytes.
+    let mut head = Vec::new();
+    let mut s = std::pin::pin!(blobs.read(&hash, Some(0..8)).await.map_err(|_| Error::not_found())?);
+    while let Some(c) = futures_util::StreamExt::next(&mut s).await {
+        head.extend_from_slice(&c.map_err(|_| Error::not_found())?);
+    }
+    let mime = qiao_media::sniff(&head).mime;
+    serve_blob(&state, &hash, mime, HeaderValue::from_static("inline"), None).await
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct LibraryParams {
+    /// `image`, `audio`, `video`, `document` or `other`.
+    pub kind: Option<String>,
+    /// `date` (newest first, the default), `name` or `size` (largest first).
+    pub sort: Option<String>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// 1–200, default 50.
+    pub limit: Option<u32>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FilePage {
+    pub items: Vec<FileInfo>,
+    pub next_cursor: Option<String>,
+}
+
+/// The files shared in a conversation.
+#[utoipa::path(get, path = "/api/v1/conversations/{id}/files", tag = "files",
+    params(("id" = ConversationId, Path), LibraryParams),
+    responses((status = 200, body = FilePage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 404, body = ErrorBody)))]
+pub async fn library(
+    State(state): State<AppState>,
+    Auth(auth): Auth,
+    Path(id): Path<ConversationId>,
+    Query(p): Query<LibraryParams>,
+) -> ApiResult<axum::Json<FilePage>> {
+    let bad = |m: &'static str| ApiError(Error::new(ErrorCode::InvalidParameter).with_message(m));
+    let kind = match p.kind.as_deref() {
+        None | Some("") => None,
+        Some(k) => Some(FileKind::parse(k).ok_or_else(|| bad("kind must be image, audio, video, document or other"))?),
+    };
+    let sort = match p.sort.as_deref() {
+        None | Some("date") => Sort::Date,
+        Some("name") => Sort::Name,
+        Some("size") => Sort::Size,
+        Some(_) => return Err(bad("sort must be date, name or size")),
+    };
+    let offset = match p.cursor.as_deref() {
+        None | Some("") => 0,
+        Some(c) => c.parse::<i64>().ok().filter(|n| *n >= 0 && *n < 1_000_000).ok_or_else(|| bad("invalid cursor"))?,
+    };
+    let limit = i64::from(p.limit.unwrap_or(50));
+    if !(1..=200).contains(&limit) {
+        return Err(bad("limit must be between 1 and 200"));
+    }
+    let items = state.services.file_library(&auth, id, kind, sort, offset, limit + 1).await?;
+    let more = items.len() as i64 > limit;
+    let items: Vec<_> = items.into_iter().take(limit as usize).collect();
+    Ok(axum::Json(FilePage { next_cursor: more.then(|| (offset + limit).to_string()), items }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range(None, 100), Ok(None));
+        assert_eq!(parse_range(Some("bytes=0-9"), 100), Ok(Some((0, 9))));
+        assert_eq!(parse_range(Some("bytes=90-"), 100), Ok(Some((90, 99))));
+        assert_eq!(parse_range(Some("bytes=-10"), 100), Ok(Some((90, 99))));
+        assert_eq!(parse_range(Some("bytes=50-500"), 100), Ok(Some((50, 99))));
+        assert_eq!(parse_range(Some("bytes=100-"), 100), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=9-3"), 100), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=abc"), 100), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Ok(None));
+        assert_eq!(parse_range(Some("items=0-1"), 100), Ok(None));
+    }
+}

@@ -1,0 +1,133 @@
+//! Thumbnails and previews of images, made with limits on dimensions and memory so that a
+//! decompression bomb or a corrupt file is an error, not a crash or an exhausted machine.
+//! Decoding is CPU-heavy: callers run it on a blocking thread, a bounded number at a time.
+
+use std::io::Cursor;
+
+use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+
+/// Largest width or height accepted (pixels).
+pub const MAX_DIMENSION: u32 = 12_000;
+/// Most memory one decode may allocate.
+pub const MAX_ALLOC: u64 = 512 << 20;
+/// The small thumbnail's longest side.
+pub const THUMB_SIDE: u32 = 320;
+/// The preview's longest side (only made for larger images).
+pub const PREVIEW_SIDE: u32 = 1280;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error("the image is {width}×{height} pixels; at most {max}×{max} are accepted")]
+    TooLarge { width: u32, height: u32, max: u32 },
+    #[error("the image cannot be read: {0}")]
+    Unreadable(String),
+}
+
+/// An encoded thumbnail.
+#[derive(Debug)]
+pub struct Encoded {
+    pub bytes: Vec<u8>,
+    pub mime: &'static str,
+}
+
+/// What was made from an image.
+#[derive(Debug)]
+pub struct Thumbnails {
+    pub width: u32,
+    pub height: u32,
+    pub thumb: Encoded,
+    /// Only for images larger than the preview size.
+    pub preview: Option<Encoded>,
+}
+
+fn limits() -> Limits {
+    let mut l = Limits::default();
+    l.max_image_width = Some(MAX_DIMENSION);
+    l.max_image_height = Some(MAX_DIMENSION);
+    l.max_alloc = Some(MAX_ALLOC);
+    l
+}
+
+fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, ImageError> {
+    let mut r = ImageReader::new(Cursor::new(bytes))
+        .with_guessed_format()
+        .map_err(|e| ImageError::Unreadable(e.to_string()))?;
+    if !matches!(r.format(), Some(ImageFormat::Png | ImageFormat::Jpeg | ImageFormat::Gif | ImageFormat::WebP)) {
+        return Err(ImageError::Unreadable("not a PNG, JPEG, GIF or WebP image".into()));
+    }
+    r.limits(limits());
+    Ok(r)
+}
+
+/// Decodes an image (the first frame of an animation) and makes its thumbnail and preview.
+pub fn thumbnails(bytes: &[u8]) -> Result<Thumbnails, ImageError> {
+    // The header first: refuse huge dimensions before allocating anything for them.
+    let (width, height) = reader(bytes)?.into_dimensions().map_err(|e| ImageError::Unreadable(e.to_string()))?;
+    if width > MAX_DIMENSION || height > MAX_DIMENSION {
+        return Err(ImageError::TooLarge { width, height, max: MAX_DIMENSION });
+    }
+    if width == 0 || height == 0 {
+        return Err(ImageError::Unreadable("the image has no pixels".into()));
+    }
+    let img = reader(bytes)?.decode().map_err(|e| match e {
+        image::ImageError::Limits(_) => ImageError::TooLarge { width, height, max: MAX_DIMENSION },
+        other => ImageError::Unreadable(other.to_string()),
+    })?;
+    let thumb = encode(&img.thumbnail(THUMB_SIDE, THUMB_SIDE))?;
+    let preview = (width > PREVIEW_SIDE || height > PREVIEW_SIDE)
+        .then(|| encode(&img.resize(PREVIEW_SIDE, PREVIEW_SIDE, image::imageops::FilterType::Triangle)))
+        .transpose()?;
+    Ok(Thumbnails { width, height, thumb, preview })
+}
+
+/// JPEG for opaque images, PNG where transparency must survive.
+fn encode(img: &DynamicImage) -> Result<Encoded, ImageError> {
+    let mut out = Cursor::new(Vec::new());
+    let (format, mime, img) = if img.color().has_alpha() {
+        (ImageFormat::Png, "image/png", DynamicImage::ImageRgba8(img.to_rgba8()))
+    } else {
+        (ImageFormat::Jpeg, "image/jpeg", DynamicImage::ImageRgb8(img.to_rgb8()))
+    };
+    img.write_to(&mut out, format).map_err(|e| ImageError::Unreadable(e.to_string()))?;
+    Ok(Encoded { bytes: out.into_inner(), mime })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn png(width: u32, height: u32) -> Vec<u8> {
+        let img = DynamicImage::ImageRgb8(image::RgbImage::from_fn(width, height, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 90])
+        }));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        out.into_inner()
+    }
+
+    #[test]
+    fn thumbnails_keep_the_aspect_ratio() {
+        let t = thumbnails(&png(1600, 800)).unwrap();
+        assert_eq!((t.width, t.height), (1600, 800));
+        let small = image::load_from_memory(&t.thumb.bytes).unwrap();
+        assert_eq!((small.width(), small.height()), (320, 160));
+        assert_eq!(t.thumb.mime, "image/jpeg");
+        let preview = image::load_from_memory(&t.preview.unwrap().bytes).unwrap();
+        assert_eq!((preview.width(), preview.height()), (1280, 640));
+        assert!(thumbnails(&png(200, 100)).unwrap().preview.is_none());
+    }
+
+    #[test]
+    fn bombs_and_corrupt_files_are_errors() {
+        // A PNG header claiming 100,000 × 100,000 pixels: refused before decoding.
+        let mut bomb = png(10, 10);
+        bomb[16..20].copy_from_slice(&100_000u32.to_be_bytes());
+        bomb[20..24].copy_from_slice(&100_000u32.to_be_bytes());
+        assert!(matches!(thumbnails(&bomb), Err(ImageError::TooLarge { .. }) | Err(ImageError::Unreadable(_))));
+        let mut corrupt = png(64, 64);
+        corrupt.truncate(corrupt.len() / 2);
+        assert!(matches!(thumbnails(&corrupt), Err(ImageError::Unreadable(_))));
+        assert!(thumbnails(b"GIF89a not really").is_err());
+        assert!(thumbnails(b"<svg xmlns='http://www.w3.org/2000/svg'/>").is_err());
+    }
+}

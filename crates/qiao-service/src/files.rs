@@ -1,0 +1,298 @@
+//! Files: uploads into a conversation (streamed, size-limited, counted against the uploader's
+//! quota, typed from their bytes, images thumbnailed off the async runtime), reading them
+//! with the conversation's permissions, the per-conversation library, and deletion that
+//! removes bytes once no live file refers to them.
+
+use bytes::Bytes;
+use futures_core::Stream;
+use qiao_domain::event::EventData;
+use qiao_domain::file::{FileInfo, FileKind, clean_file_name};
+use qiao_domain::{ConversationId, Error, ErrorCode, FileId, Result, perm};
+use qiao_media::image::ImageError;
+use qiao_media::{MediaError, Stored};
+use qiao_store::files::{self, NewFile, Sort, StoredFile};
+use qiao_store::messages;
+
+use crate::membership::emit;
+use crate::{Authenticated, Services, now};
+
+/// Storage settings for files.
+#[derive(Clone, Debug)]
+pub struct FileConfig {
+    /// Largest file accepted.
+    pub max_upload_bytes: u64,
+    /// Bytes of live files one person may keep.
+    pub quota_bytes: u64,
+    /// Images larger than this are stored without thumbnails (decoding needs them in memory).
+    pub max_thumbnail_source_bytes: u64,
+}
+
+impl Default for FileConfig {
+    fn default() -> Self {
+        FileConfig { max_upload_bytes: 100 << 20, quota_bytes: 10 << 30, max_thumbnail_source_bytes: 40 << 20 }
+    }
+}
+
+/// What the uploader says about an upload (the name and, for recordings, the duration; the
+/// type is never taken from the client).
+#[derive(Clone, Debug, Default)]
+pub struct Upload {
+    pub name: String,
+    /// The request's Content-Length, when sent: lets oversize uploads fail before any byte.
+    pub declared_len: Option<u64>,
+    /// Recorded in the browser as a voice message.
+    pub voice: bool,
+    pub duration_ms: Option<i64>,
+}
+
+/// The longest recording accepted as a voice message's duration.
+const MAX_DURATION_MS: i64 = 4 * 3600 * 1000;
+
+fn media_error(e: MediaError) -> Error {
+    match e {
+        MediaError::TooLarge { limit } => Error::new(ErrorCode::PayloadTooLarge)
+            .with_message(format!("Files may be at most {} MB.", limit / (1 << 20))),
+        MediaError::Interrupted(why) => Error::invalid("body", format!("the upload did not complete: {why}")),
+        MediaError::NotFound => Error::not_found(),
+        MediaError::BadRange => Error::new(ErrorCode::RangeNotSatisfiable),
+        MediaError::Storage(e) => Error::internal(e),
+    }
+}
+
+/// Kind and type of an upload: from the bytes, except that a browser recording (WebM or Ogg
+/// holding only audio) declared as a voice message is audio.
+fn classify(stored: &Stored, voice: bool) -> Result<(FileKind, String)> {
+    let kind = match stored.sniffed.kind {
+        qiao_media::FileKind::Image => FileKind::Image,
+        qiao_media::FileKind::Audio => FileKind::Audio,
+        qiao_media::FileKind::Video => FileKind::Video,
+        qiao_media::FileKind::Document => FileKind::Document,
+        qiao_media::FileKind::Other => FileKind::Other,
+    };
+    let mime = stored.sniffed.mime;
+    if !voice {
+        return Ok((kind, mime.to_owned()));
+    }
+    match (kind, mime) {
+        (FileKind::Audio, _) => Ok((FileKind::Audio, mime.to_owned())),
+        (FileKind::Video, "video/webm") => Ok((FileKind::Audio, "audio/webm".to_owned())),
+        (FileKind::Video, "video/ogg") => Ok((FileKind::Audio, "audio/ogg".to_owned())),
+        (FileKind::Video, "video/mp4") => Ok((FileKind::Audio, "audio/mp4".to_owned())),
+        _ => Err(Error::invalid("voice", "a voice message must be an audio recording")),
+    }
+}
+
+impl Services {
+    /// Stores an upload in a conversation the caller may post in. It is visible only to the
+    /// uploader until a message carries it.
+    pub async fn upload_file<S, E>(
+        &self,
+        auth: &Authenticated,
+        conversation: ConversationId,
+        upload: Upload,
+        body: S,
+    ) -> Result<FileInfo>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let me = auth.actor.user_id;
+        let name = clean_file_name(&upload.name)?;
+        if let Some(d) = upload.duration_ms
+            && !(0..=MAX_DURATION_MS).contains(&d)
+        {
+            return Err(Error::invalid("duration_ms", "must be between 0 and 4 hours"));
+        }
+        let a = self.access_cached(&auth.actor, conversation).await?;
+        if !perm::can_post(&auth.actor, &a.facts) {
+            return Err(a.deny(&auth.actor, "You may not share files in this conversation."));
+        }
+        let cfg = &self.config.files;
+        if upload.declared_len.is_some_and(|n| n > cfg.max_upload_bytes) {
+            return Err(media_error(MediaError::TooLarge { limit: cfg.max_upload_bytes }));
+        }
+        let used = files::usage(&mut self.store.reader().await?, me).await?;
+        let remaining = cfg.quota_bytes.saturating_sub(used.max(0) as u64);
+        if upload.declared_len.is_some_and(|n| n > remaining) {
+            return Err(quota_error(cfg.quota_bytes));
+        }
+
+        // Held until the record is committed, so a concurrent clean-up cannot remove a blob
+        // this upload is about to refer to.
+        let _gate = self.file_gate.read().await;
+        let stored = self.blobs.put_stream(body, cfg.max_upload_bytes.min(remaining.max(1))).await.map_err(|e| {
+            match e {
+                // Over what is left of the quota but within the size limit: a quota error.
+                MediaError::TooLarge { limit } if limit < cfg.max_upload_bytes => quota_error(cfg.quota_bytes),
+                other => media_error(other),
+            }
+        })?;
+        let result = self.record_upload(auth, conversation, name, &upload, &stored).await;
+        if result.is_err() && stored.created {
+            // Nothing refers to these bytes (the record was not written).
+            let _ = self.blobs.delete(&stored.hash).await;
+        }
+        result
+    }
+
+    async fn record_upload(
+        &self,
+        auth: &Authenticated,
+        conversation: ConversationId,
+        name: String,
+        upload: &Upload,
+        stored: &Stored,
+    ) -> Result<FileInfo> {
+        let (kind, mime) = classify(stored, upload.voice)?;
+        let (mut width, mut height, mut thumb_hash, mut preview_hash) = (None, None, None, None);
+        let previewable = matches!(mime.as_str(), "image/png" | "image/jpeg" | "image/gif" | "image/webp");
+        if previewable && stored.size <= self.config.files.max_thumbnail_source_bytes {
+            let t = self.make_thumbnails(&stored.hash).await?;
+            width = Some(t.width as i32);
+            height = Some(t.height as i32);
+            thumb_hash = Some(self.blobs.put_bytes(Bytes::from(t.thumb.bytes)).await.map_err(media_error)?.hash);
+            if let Some(p) = t.preview {
+                preview_hash = Some(self.blobs.put_bytes(Bytes::from(p.bytes)).await.map_err(media_error)?.hash);
+            }
+        }
+        let new = NewFile {
+            id: FileId::new(),
+            conversation_id: conversation,
+            uploader_id: auth.actor.user_id,
+            name,
+            mime,
+            kind,
+            size: stored.size as i64,
+            blob_hash: stored.hash.clone(),
+            width,
+            height,
+            duration_ms: upload.duration_ms,
+            voice: upload.voice,
+            thumb_hash,
+            preview_hash,
+            at: now(),
+        };
+        let quota = self.config.files.quota_bytes;
+        let file = self
+            .store
+            .write(move |tx| {
+                let new = new.clone();
+                Box::pin(async move {
+                    // Uploads run concurrently: the quota is settled here, one at a time.
+                    let used = files::usage(tx, new.uploader_id).await?;
+                    if used.max(0) as u64 + new.size as u64 > quota {
+                        return Err(quota_error(quota));
+                    }
+                    files::insert(tx, &new).await
+                })
+            })
+            .await?;
+        metrics::counter!("qiao_files_uploaded_total").increment(1);
+        Ok(file.info)
+    }
+
+    async fn make_thumbnails(&self, hash: &str) -> Result<qiao_media::image::Thumbnails> {
+        let mut bytes = Vec::new();
+        let stream = self.blobs.read(hash, None).await.map_err(media_error)?;
+        let mut stream = std::pin::pin!(stream);
+        while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+            bytes.extend_from_slice(&chunk.map_err(media_error)?);
+        }
+        let _permit = self.image_permits.acquire().await.map_err(Error::internal)?;
+        tokio::task::spawn_blocking(move || qiao_media::image::thumbnails(&bytes))
+            .await
+            .map_err(Error::internal)?
+            .map_err(|e| match e {
+                ImageError::TooLarge { .. } => Error::invalid("file", e.to_string()),
+                ImageError::Unreadable(_) => Error::invalid("file", e.to_string()),
+            })
+    }
+
+    /// A file the caller may read (the same `not_found` for one they may not see and one that
+    /// does not exist).
+    pub async fn file(&self, auth: &Authenticated, id: FileId) -> Result<StoredFile> {
+        let f = files::get(&mut self.store.reader().await?, id).await?.ok_or_else(Error::not_found)?;
+        let a = self.access_cached(&auth.actor, f.info.conversation_id).await?;
+        if !perm::can_read_file(&auth.actor, &a.facts, f.info.uploader_id, f.info.message_id.is_some()) {
+            return Err(Error::not_found());
+        }
+        Ok(f)
+    }
+
+    /// The blob store, for streaming a file's bytes after [`Services::file`] allowed it.
+    pub fn blobs(&self) -> &qiao_media::BlobStore {
+        &self.blobs
+    }
+
+    /// A conversation's shared files.
+    pub async fn file_library(
+        &self,
+        auth: &Authenticated,
+        conversation: ConversationId,
+        kind: Option<FileKind>,
+        sort: Sort,
+        offset: i64,
+        limit: i64,
+    ) -> Result<Vec<FileInfo>> {
+        let a = self.access_cached(&auth.actor, conversation).await?;
+        if !perm::can_read(&auth.actor, &a.facts) {
+            return Err(Error::not_found());
+        }
+        files::library(&mut self.store.reader().await?, conversation, kind, sort, offset.max(0), limit.clamp(1, 200))
+            .await
+    }
+
+    /// Deletes a file (its uploader, a channel admin or an organisation admin). A message
+    /// carrying it is updated for everyone; the bytes go once nothing refers to them.
+    pub async fn delete_file(&self, auth: &Authenticated, id: FileId) -> Result<()> {
+        let f = self.file(auth, id).await?;
+        let a = self.access_cached(&auth.actor, f.info.conversation_id).await?;
+        if !perm::can_delete_file(&auth.actor, &a.facts, f.info.uploader_id) {
+            return Err(Error::forbidden().with_message("Only the uploader or an administrator may delete this file."));
+        }
+        let (at, conversation, message) = (now(), f.info.conversation_id, f.info.message_id);
+        self.store
+            .write(move |tx| {
+                Box::pin(async move {
+                    if !files::mark_deleted(tx, id, at).await? {
+                        return Ok(());
+                    }
+                    if let Some(m) = message
+                        && let Some(message) = messages::get(tx, m).await?
+                        && message.deleted_at.is_none()
+                    {
+                        emit(tx, conversation, &EventData::MessageUpdated { message }, at).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        self.collect_garbage(f.hashes()).await;
+        Ok(())
+    }
+
+    /// Removes the bytes of blobs no live file refers to any more. Best effort: a failure
+    /// leaves bytes behind, never removes referenced ones.
+    pub(crate) async fn collect_garbage(&self, hashes: Vec<String>) {
+        let _gate = self.file_gate.write().await;
+        let unreferenced = match self.store.reader().await {
+            Ok(mut r) => files::unreferenced(&mut r, &hashes).await,
+            Err(e) => Err(e),
+        };
+        match unreferenced {
+            Ok(list) => {
+                for h in list {
+                    if let Err(e) = self.blobs.delete(&h).await {
+                        tracing::warn!(error = %e, "removing an unreferenced blob failed");
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "finding unreferenced blobs failed"),
+        }
+    }
+}
+
+fn quota_error(quota: u64) -> Error {
+    Error::new(ErrorCode::QuotaExceeded)
+        .with_message(format!("Your files may take at most {} MB; delete files you no longer need.", quota / (1 << 20)))
+}

@@ -1,0 +1,310 @@
+//! Files shared in conversations: their records, which message carries them, the per-person
+//! usage that quotas count, and which blobs no live file refers to any more.
+
+use std::collections::HashMap;
+
+use qiao_domain::file::{FileInfo, FileKind};
+use qiao_domain::message::Message;
+use qiao_domain::{ConversationId, Error, FileId, MessageId, Millis, Result, UserId};
+use sqlx::AssertSqlSafe;
+use uuid::Uuid;
+
+use crate::conn::{Db, exec, placeholders, q};
+
+macro_rules! columns {
+    () => {
+        "id, conversation_id, uploader_id, message_id, name, mime, kind, size, blob_hash, width, height, \
+         duration_ms, voice, thumb_hash, preview_hash, created_at"
+    };
+}
+
+type Row = (
+    Uuid,
+    Uuid,
+    Uuid,
+    Option<Uuid>,
+    String,
+    String,
+    String,
+    i64,
+    String,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    bool,
+    Option<String>,
+    Option<String>,
+    i64,
+);
+
+/// A file's record, with where its bytes are.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredFile {
+    pub info: FileInfo,
+    pub blob_hash: String,
+    pub thumb_hash: Option<String>,
+    pub preview_hash: Option<String>,
+}
+
+impl StoredFile {
+    /// The blobs this file refers to.
+    pub fn hashes(&self) -> Vec<String> {
+        let mut out = vec![self.blob_hash.clone()];
+        out.extend(self.thumb_hash.clone());
+        out.extend(self.preview_hash.clone());
+        out
+    }
+}
+
+fn from_row(r: Row) -> Result<StoredFile> {
+    let kind = FileKind::parse(&r.6).ok_or_else(|| Error::internal(format!("unknown file kind {:?}", r.6)))?;
+    Ok(StoredFile {
+        info: FileInfo {
+            id: FileId(r.0),
+            conversation_id: ConversationId(r.1),
+            uploader_id: UserId(r.2),
+            message_id: r.3.map(MessageId),
+            name: r.4,
+            mime: r.5,
+            kind,
+            size: r.7,
+            width: r.9.map(|w| w as i32),
+            height: r.10.map(|h| h as i32),
+            duration_ms: r.11,
+            voice: r.12,
+            thumbnail: r.13.is_some(),
+            created_at: r.15,
+        },
+        blob_hash: r.8,
+        thumb_hash: r.13,
+        preview_hash: r.14,
+    })
+}
+
+/// A file to record after its bytes are stored.
+#[derive(Clone, Debug)]
+pub struct NewFile {
+    pub id: FileId,
+    pub conversation_id: ConversationId,
+    pub uploader_id: UserId,
+    pub name: String,
+    pub mime: String,
+    pub kind: FileKind,
+    pub size: i64,
+    pub blob_hash: String,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub duration_ms: Option<i64>,
+    pub voice: bool,
+    pub thumb_hash: Option<String>,
+    pub preview_hash: Option<String>,
+    pub at: Millis,
+}
+
+pub async fn insert(db: &mut dyn Db, f: &NewFile) -> Result<StoredFile> {
+    exec!(
+        db,
+        sqlx::query(concat!(
+            "INSERT INTO files (",
+            columns!(),
+            ") VALUES ($1, $2, $3, NULL, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+        ))
+        .bind(f.id.0)
+        .bind(f.conversation_id.0)
+        .bind(f.uploader_id.0)
+        .bind(&f.name)
+        .bind(&f.mime)
+        .bind(f.kind.as_str())
+        .bind(f.size)
+        .bind(&f.blob_hash)
+        .bind(f.width.map(i64::from))
+        .bind(f.height.map(i64::from))
+        .bind(f.duration_ms)
+        .bind(f.voice)
+        .bind(&f.thumb_hash)
+        .bind(&f.preview_hash)
+        .bind(f.at)
+    )?;
+    get(db, f.id).await?.ok_or_else(|| Error::internal("inserted file vanished"))
+}
+
+/// A live (not deleted) file.
+pub async fn get(db: &mut dyn Db, id: FileId) -> Result<Option<StoredFile>> {
+    let row = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, Row>(concat!("SELECT ", columns!(), " FROM files WHERE id = $1 AND deleted_at IS NULL"))
+            .bind(id.0)
+    )?;
+    row.map(from_row).transpose()
+}
+
+/// Bytes of the person's live files (what the quota counts).
+pub async fn usage(db: &mut dyn Db, uploader: UserId) -> Result<i64> {
+    let (n,) = q!(
+        db,
+        fetch_one,
+        sqlx::query_as::<_, (i64,)>(
+            "SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM files WHERE uploader_id = $1 AND deleted_at IS NULL"
+        )
+        .bind(uploader.0)
+    )?;
+    Ok(n)
+}
+
+/// Gives files to a message: each must be the sender's live upload to that conversation, not
+/// carried by another message yet. Returns them in the order given, or `None` if any is not.
+pub async fn attach(
+    db: &mut dyn Db,
+    ids: &[FileId],
+    message: MessageId,
+    sender: UserId,
+    conversation: ConversationId,
+) -> Result<Option<Vec<FileInfo>>> {
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let n = exec!(
+            db,
+            sqlx::query(
+                "UPDATE files SET message_id = $2 WHERE id = $1 AND uploader_id = $3 AND conversation_id = $4 \
+                 AND message_id IS NULL AND deleted_at IS NULL"
+            )
+            .bind(id.0)
+            .bind(message.0)
+            .bind(sender.0)
+            .bind(conversation.0)
+        )?;
+        if n != 1 {
+            return Ok(None);
+        }
+        out.push(get(db, *id).await?.ok_or_else(|| Error::internal("attached file vanished"))?.info);
+    }
+    Ok(Some(out))
+}
+
+/// Fills in the live files of messages (deleted messages carry none).
+pub async fn attach_to_messages(db: &mut dyn Db, messages: &mut [Message]) -> Result<()> {
+    let ids: Vec<Uuid> = messages.iter().filter(|m| m.deleted_at.is_none()).map(|m| m.id.0).collect();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    let mut by_message: HashMap<Uuid, Vec<FileInfo>> = HashMap::new();
+    for chunk in ids.chunks(500) {
+        let sql = format!(
+            concat!(
+                "SELECT ",
+                columns!(),
+                " FROM files WHERE message_id IN ({}) AND deleted_at IS NULL ORDER BY created_at, id"
+            ),
+            placeholders(0, chunk.len())
+        );
+        let rows = q!(db, fetch_all, {
+            let mut query = sqlx::query_as::<_, Row>(AssertSqlSafe(sql.clone()));
+            for id in chunk {
+                query = query.bind(*id);
+            }
+            query
+        })?;
+        for row in rows {
+            let f = from_row(row)?;
+            if let Some(m) = f.info.message_id {
+                by_message.entry(m.0).or_default().push(f.info);
+            }
+        }
+    }
+    for m in messages.iter_mut() {
+        m.files = by_message.remove(&m.id.0).unwrap_or_default();
+    }
+    Ok(())
+}
+
+/// How the file library is ordered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sort {
+    /// Newest first.
+    Date,
+    /// A to Z.
+    Name,
+    /// Largest first.
+    Size,
+}
+
+/// A page of a conversation's shared files (those carried by live messages), after `offset`.
+pub async fn library(
+    db: &mut dyn Db,
+    conversation: ConversationId,
+    kind: Option<FileKind>,
+    sort: Sort,
+    offset: i64,
+    limit: i64,
+) -> Result<Vec<FileInfo>> {
+    let order = match sort {
+        Sort::Date => "f.created_at DESC, f.id",
+        Sort::Name => "f.name, f.id",
+        Sort::Size => "f.size DESC, f.id",
+    };
+    let sql = format!(
+        "SELECT {} FROM files f JOIN messages m ON m.id = f.message_id \
+         WHERE f.conversation_id = $1 AND f.deleted_at IS NULL AND m.deleted_at IS NULL \
+         AND ($2 = '' OR f.kind = $2) ORDER BY {order} LIMIT $3 OFFSET $4",
+        columns!().split(", ").map(|c| format!("f.{c}")).collect::<Vec<_>>().join(", ")
+    );
+    let rows = q!(db, fetch_all, {
+        sqlx::query_as::<_, Row>(AssertSqlSafe(sql.clone()))
+            .bind(conversation.0)
+            .bind(kind.map_or("", FileKind::as_str))
+            .bind(limit)
+            .bind(offset)
+    })?;
+    rows.into_iter().map(|r| from_row(r).map(|f| f.info)).collect()
+}
+
+/// Marks a file deleted; false if it already was.
+pub async fn mark_deleted(db: &mut dyn Db, id: FileId, at: Millis) -> Result<bool> {
+    let n = exec!(
+        db,
+        sqlx::query("UPDATE files SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL").bind(id.0).bind(at)
+    )?;
+    Ok(n == 1)
+}
+
+/// Marks the files a message carries deleted (the message was deleted); returns them.
+pub async fn delete_for_message(db: &mut dyn Db, message: MessageId, at: Millis) -> Result<Vec<StoredFile>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, Row>(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM files WHERE message_id = $1 AND deleted_at IS NULL"
+        ))
+        .bind(message.0)
+    )?;
+    exec!(
+        db,
+        sqlx::query("UPDATE files SET deleted_at = $2 WHERE message_id = $1 AND deleted_at IS NULL")
+            .bind(message.0)
+            .bind(at)
+    )?;
+    rows.into_iter().map(from_row).collect()
+}
+
+/// Of these blob hashes, those no live file refers to (their bytes may be removed).
+pub async fn unreferenced(db: &mut dyn Db, hashes: &[String]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for h in hashes {
+        let (n,) = q!(
+            db,
+            fetch_one,
+            sqlx::query_as::<_, (i64,)>(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM files WHERE deleted_at IS NULL \
+                 AND (blob_hash = $1 OR thumb_hash = $1 OR preview_hash = $1)"
+            )
+            .bind(h)
+        )?;
+        if n == 0 && !out.contains(h) {
+            out.push(h.clone());
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,137 @@
+//! Files: records, attaching to messages, usage, the library, deletion and unreferenced blobs.
+
+use qiao_domain::conversation::{ConversationKind, MemberRole};
+use qiao_domain::file::FileKind;
+use qiao_domain::{ConversationId, FileId, UserId};
+use qiao_store::files::{NewFile, Sort};
+use qiao_store::{Store, files, messages};
+
+use crate::messaging::{create, join, send};
+use crate::users::{insert, new_user};
+use crate::{Sink, T0, seed_org};
+
+fn new_file(
+    c: ConversationId,
+    uploader: UserId,
+    name: &str,
+    kind: FileKind,
+    size: i64,
+    hash: &str,
+    at: i64,
+) -> NewFile {
+    NewFile {
+        id: FileId::new(),
+        conversation_id: c,
+        uploader_id: uploader,
+        name: name.into(),
+        mime: if kind == FileKind::Image { "image/png".into() } else { "application/octet-stream".into() },
+        kind,
+        size,
+        blob_hash: hash.into(),
+        width: (kind == FileKind::Image).then_some(640),
+        height: (kind == FileKind::Image).then_some(480),
+        duration_ms: None,
+        voice: false,
+        thumb_hash: (kind == FileKind::Image).then(|| format!("thumb-{hash}")),
+        preview_hash: None,
+        at,
+    }
+}
+
+async fn put(store: &Store, f: NewFile) -> files::StoredFile {
+    store
+        .write(move |tx| {
+            let f = f.clone();
+            Box::pin(async move { files::insert(tx, &f).await })
+        })
+        .await
+        .unwrap()
+}
+
+pub async fn files_lifecycle(store: Store, _: Sink) {
+    let root = seed_org(&store).await;
+    let alice = insert(&store, new_user("alice", "Alice", root.id)).await;
+    let bob = insert(&store, new_user("bob", "Bob", root.id)).await;
+    let c = create(&store, ConversationKind::Private, "files").await;
+    join(&store, c, alice.id, MemberRole::Member).await;
+    join(&store, c, bob.id, MemberRole::Member).await;
+
+    let doc = put(&store, new_file(c, alice.id, "报告.pdf", FileKind::Document, 1000, "h1", T0)).await;
+    let img = put(&store, new_file(c, alice.id, "photo.png", FileKind::Image, 5000, "h2", T0 + 1)).await;
+    let copy = put(&store, new_file(c, bob.id, "same.pdf", FileKind::Document, 1000, "h1", T0 + 2)).await;
+    assert_eq!(doc.info.name, "报告.pdf");
+    assert!(img.info.thumbnail && !doc.info.thumbnail);
+    assert_eq!(img.hashes(), vec!["h2".to_owned(), "thumb-h2".to_owned()]);
+
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(files::get(&mut r, img.info.id).await.unwrap().unwrap(), img);
+    assert_eq!(files::usage(&mut r, alice.id).await.unwrap(), 6000);
+    assert_eq!(files::usage(&mut r, bob.id).await.unwrap(), 1000);
+    drop(r);
+
+    // Attaching: only the sender's own, unsent uploads to that conversation.
+    let m = send(&store, c, alice.id, "two files", None).await;
+    let (d, i, cp) = (doc.info.id, img.info.id, copy.info.id);
+    let attached = store
+        .write(move |tx| Box::pin(async move { files::attach(tx, &[d, i], m.id, alice.id, c).await }))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(attached.iter().map(|f| f.message_id).collect::<Vec<_>>(), vec![Some(m.id), Some(m.id)]);
+    let refused = store
+        .write(move |tx| Box::pin(async move { files::attach(tx, &[cp], m.id, alice.id, c).await }))
+        .await
+        .unwrap();
+    assert!(refused.is_none(), "bob's upload cannot travel in alice's message");
+
+    // Messages read from the store carry their files.
+    let mut r = store.reader().await.unwrap();
+    let read = messages::get(&mut r, m.id).await.unwrap().unwrap();
+    assert_eq!(read.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["报告.pdf", "photo.png"]);
+    let mut list = vec![read.clone()];
+    files::attach_to_messages(&mut r, &mut list).await.unwrap();
+    assert_eq!(list[0].files.len(), 2);
+
+    // The library lists sent files only, filtered and sorted.
+    let all = files::library(&mut r, c, None, Sort::Date, 0, 50).await.unwrap();
+    assert_eq!(all.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["photo.png", "报告.pdf"]);
+    let images = files::library(&mut r, c, Some(FileKind::Image), Sort::Name, 0, 50).await.unwrap();
+    assert_eq!(images.len(), 1);
+    let by_size = files::library(&mut r, c, None, Sort::Size, 1, 1).await.unwrap();
+    assert_eq!(by_size[0].name, "报告.pdf");
+    let by_name = files::library(&mut r, c, None, Sort::Name, 0, 50).await.unwrap();
+    assert_eq!(by_name[0].name, "photo.png");
+
+    // Blobs stay referenced while any live file refers to them.
+    let hashes = vec!["h1".to_owned(), "h2".to_owned(), "thumb-h2".to_owned(), "nobody".to_owned()];
+    assert_eq!(files::unreferenced(&mut r, &hashes).await.unwrap(), vec!["nobody".to_owned()]);
+    drop(r);
+
+    let deleted = store
+        .write(move |tx| {
+            Box::pin(async move {
+                let first = files::mark_deleted(tx, d, T0 + 10).await?;
+                let again = files::mark_deleted(tx, d, T0 + 11).await?;
+                Ok((first, again))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(deleted, (true, false));
+    let mut r = store.reader().await.unwrap();
+    assert!(files::get(&mut r, d).await.unwrap().is_none());
+    assert_eq!(files::usage(&mut r, alice.id).await.unwrap(), 5000);
+    assert!(files::unreferenced(&mut r, &hashes).await.unwrap().iter().all(|h| h != "h1"), "bob's copy still uses h1");
+    drop(r);
+
+    // Deleting the message takes its remaining files with it.
+    let gone = store
+        .write(move |tx| Box::pin(async move { files::delete_for_message(tx, m.id, T0 + 20).await }))
+        .await
+        .unwrap();
+    assert_eq!(gone.iter().map(|f| f.info.id).collect::<Vec<_>>(), vec![i]);
+    let mut r = store.reader().await.unwrap();
+    let left = files::unreferenced(&mut r, &hashes).await.unwrap();
+    assert_eq!(left, vec!["h2".to_owned(), "thumb-h2".to_owned(), "nobody".to_owned()]);
+    assert!(files::library(&mut r, c, None, Sort::Date, 0, 50).await.unwrap().is_empty());
+}

@@ -1,0 +1,256 @@
+//! Files end to end, on SQLite and (when configured) PostgreSQL: uploads, types from bytes,
+//! images, permissions, ranges, limits and quota, de-duplication and deletion of bytes.
+
+use std::path::{Path, PathBuf};
+
+use qiao_store::testing::TestDb;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::harness::{Api, Resp, TestServer, assert_error};
+
+fn png(width: u32, height: u32) -> Vec<u8> {
+    let img = image::RgbImage::from_fn(width, height, |x, y| image::Rgb([(x % 251) as u8, (y % 241) as u8, 77]));
+    let mut out = std::io::Cursor::new(Vec::new());
+    image::DynamicImage::ImageRgb8(img).write_to(&mut out, image::ImageFormat::Png).unwrap();
+    out.into_inner()
+}
+
+fn noise(n: usize, seed: u8) -> Vec<u8> {
+    // Bytes no sniffer recognises, different per seed.
+    (0..n)
+        .map(|i| ((i as u32).wrapping_mul(2_654_435_761).rotate_left(u32::from(seed) % 31) >> 7) as u8 | 0x80)
+        .collect()
+}
+
+async fn upload(api: &Api, conversation: &str, name: &str, bytes: Vec<u8>, extra: &str) -> Resp {
+    let rb = api
+        .request(Method::POST, &format!("/api/v1/conversations/{conversation}/files?name={name}{extra}"))
+        .header("content-type", "image/jpeg") // what the client claims does not matter
+        .body(bytes);
+    api.send(rb).await
+}
+
+async fn download(api: &Api, path: &str, range: Option<&str>) -> (u16, reqwest::header::HeaderMap, Vec<u8>) {
+    let mut rb = api.request(Method::GET, path);
+    if let Some(r) = range {
+        rb = rb.header("range", r);
+    }
+    let res = rb.send().await.unwrap();
+    let (status, headers) = (res.status().as_u16(), res.headers().clone());
+    (status, headers, res.bytes().await.unwrap().to_vec())
+}
+
+fn blob_files(root: &Path) -> usize {
+    fn walk(p: &Path) -> usize {
+        std::fs::read_dir(p)
+            .map(|d| d.flatten().map(|e| if e.path().is_dir() { walk(&e.path()) } else { 1 }).sum())
+            .unwrap_or(0)
+    }
+    walk(&root.join("files").join("blobs"))
+}
+
+async fn start(db: TestDb, dir: &Path) -> TestServer {
+    let dir = dir.to_path_buf();
+    TestServer::start_with(db, move |c| {
+        c.data_dir = dir;
+        c.max_upload_mb = 2;
+        c.file_quota_mb = 5;
+    })
+    .await
+}
+
+#[tokio::test]
+async fn files_on_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = TestDb::sqlite();
+    let data = db.dir().map(Path::to_path_buf).unwrap_or_else(|| dir.path().to_path_buf());
+    suite(start(db, &data).await, data).await;
+}
+
+#[tokio::test]
+async fn files_on_postgres() {
+    let Some(db) = TestDb::postgres().await else { return };
+    let dir = tempfile::tempdir().unwrap();
+    suite(start(db, dir.path()).await, dir.path().to_path_buf()).await;
+}
+
+async fn suite(srv: TestServer, data: PathBuf) {
+    let owner = srv.owner().await;
+    let (alice_id, alice) = owner.create_user(&srv, "alice", "member", None).await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let (_, carol) = owner.create_user(&srv, "carol", "member", None).await;
+    let (guest_id, guest) = owner.create_user(&srv, "gary", "guest", None).await;
+    let r = owner
+        .post(
+            "/api/v1/conversations",
+            json!({"name": "文件", "kind": "private", "member_ids": [alice_id, bob_id, guest_id]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let conv = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+    let send = |api: Api, files: Vec<Value>, body: &'static str| {
+        let conv = conv.clone();
+        async move {
+            api.post(&format!("/api/v1/conversations/{conv}/messages"), json!({"body": body, "file_ids": files})).await
+        }
+    };
+
+    // An upload is the uploader's alone until a message carries it.
+    let text = "会议纪要\nminutes of the meeting\n".repeat(20).into_bytes();
+    let r = upload(&alice, &conv, "%E7%BA%AA%E8%A6%81.txt", text.clone(), "").await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!((r.body["name"].as_str(), r.body["kind"].as_str()), (Some("纪要.txt"), Some("document")));
+    assert_eq!(r.body["mime"], "text/plain; charset=utf-8");
+    let doc = r.body["id"].as_str().unwrap().to_owned();
+    assert_error(&bob.get(&format!("/api/v1/files/{doc}")).await, 404, "not_found");
+    assert_eq!(alice.get(&format!("/api/v1/files/{doc}")).await.status, 200);
+    // Someone else's upload cannot be sent.
+    assert_error(&send(bob.clone(), vec![json!(doc)], "mine now").await, 422, "invalid_input");
+
+    let r = send(alice.clone(), vec![json!(doc)], "").await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["files"][0]["id"], json!(doc));
+    assert_error(&send(alice.clone(), vec![json!(doc)], "again").await, 422, "invalid_input");
+    let history = bob.get(&format!("/api/v1/conversations/{conv}/messages")).await;
+    assert_eq!(history.body["items"].as_array().unwrap().last().unwrap()["files"][0]["name"], "纪要.txt");
+
+    // Members (guests included) read it; others get the answer for a file that does not exist.
+    let content = format!("/api/v1/files/{doc}/content");
+    let (status, headers, bytes) = download(&bob, &content, None).await;
+    assert_eq!((status, bytes.as_slice()), (200, text.as_slice()));
+    assert!(headers["content-disposition"].to_str().unwrap().starts_with("attachment;"));
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers["content-security-policy"].to_str().unwrap().contains("sandbox"));
+    assert_eq!(download(&guest, &content, None).await.0, 200);
+    for path in [format!("/api/v1/files/{doc}"), content.clone(), format!("/api/v1/files/{doc}/thumbnail")] {
+        assert_error(&carol.get(&path).await, 404, "not_found");
+    }
+    let missing = uuid::Uuid::now_v7();
+    assert_error(&carol.get(&format!("/api/v1/files/{missing}")).await, 404, "not_found");
+    assert_error(&carol.get(&format!("/api/v1/conversations/{conv}/files")).await, 404, "not_found");
+
+    // Ranges, for seeking and resuming.
+    let (status, headers, bytes) = download(&bob, &content, Some("bytes=3-9")).await;
+    assert_eq!((status, bytes.as_slice()), (206, &text[3..10]));
+    assert_eq!(headers["content-range"].to_str().unwrap(), format!("bytes 3-9/{}", text.len()));
+    let (status, _, bytes) = download(&bob, &content, Some("bytes=-5")).await;
+    assert_eq!((status, bytes.as_slice()), (206, &text[text.len() - 5..]));
+    let r = bob.send(bob.request(Method::GET, &content).header("range", format!("bytes={}-", text.len()))).await;
+    assert_error(&r, 416, "range_not_satisfiable");
+
+    // Bytes that lie about their type are served as what they are.
+    let r = upload(&alice, &conv, "cute-cat.jpg", b"<html><script>alert(document.cookie)</script></html>".to_vec(), "")
+        .await;
+    assert_eq!(
+        (r.status, r.body["mime"].as_str(), r.body["thumbnail"].as_bool()),
+        (201, Some("text/plain; charset=utf-8"), Some(false))
+    );
+    let r = upload(&alice, &conv, "report.pdf", noise(5000, 1), "").await;
+    assert_eq!((r.body["mime"].as_str(), r.body["kind"].as_str()), (Some("application/octet-stream"), Some("other")));
+
+    // Images get thumbnails; corrupt and oversized ones are refused.
+    let r = upload(&alice, &conv, "wide.png", png(1600, 800), "").await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        (r.body["kind"].as_str(), r.body["width"].as_i64(), r.body["height"].as_i64()),
+        (Some("image"), Some(1600), Some(800))
+    );
+    let img = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(send(alice.clone(), vec![json!(img)], "a picture").await.status, 201);
+    let (status, headers, bytes) = download(&bob, &format!("/api/v1/files/{img}/thumbnail"), None).await;
+    assert_eq!((status, headers["content-type"].to_str().unwrap()), (200, "image/jpeg"));
+    let thumb = image::load_from_memory(&bytes).unwrap();
+    assert_eq!((thumb.width(), thumb.height()), (320, 160));
+    let (_, _, bytes) = download(&bob, &format!("/api/v1/files/{img}/thumbnail?size=large"), None).await;
+    assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 1280);
+    let (_, headers, _) = download(&bob, &format!("/api/v1/files/{img}/content"), None).await;
+    assert!(headers["content-disposition"].to_str().unwrap().starts_with("inline;"));
+    assert_error(&bob.get(&format!("/api/v1/files/{img}/thumbnail?size=huge")).await, 400, "invalid_parameter");
+    let mut corrupt = png(300, 300);
+    corrupt.truncate(corrupt.len() / 2);
+    assert_error(&upload(&alice, &conv, "broken.png", corrupt, "").await, 422, "invalid_input");
+    assert_error(&upload(&alice, &conv, "bomb.png", png(13_000, 1), "").await, 422, "invalid_input");
+
+    // Size limit (2 MB here), with and without a declared length; then the quota (5 MB).
+    assert_error(&upload(&alice, &conv, "big.bin", noise(2 * 1024 * 1024 + 1, 2), "").await, 413, "payload_too_large");
+    let chunks: Vec<Result<bytes::Bytes, std::io::Error>> =
+        (0..40).map(|i| Ok(bytes::Bytes::from(noise(64 * 1024, 10 + i as u8)))).collect();
+    let rb = alice
+        .request(Method::POST, &format!("/api/v1/conversations/{conv}/files?name=stream.bin"))
+        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)));
+    assert_error(&alice.send(rb).await, 413, "payload_too_large");
+    for i in 0..2 {
+        let r = upload(&bob, &conv, "part.bin", noise(1_900_000, 20 + i), "").await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    assert_error(&upload(&bob, &conv, "one-too-many.bin", noise(1_900_000, 30), "").await, 413, "quota_exceeded");
+    // Nothing of the refused uploads is left on disk.
+    let tmp = data.join("files").join("tmp");
+    assert_eq!(std::fs::read_dir(&tmp).map(|d| d.count()).unwrap_or(0), 0);
+
+    // The same bytes uploaded twice are stored once, and removed only when neither refers to them.
+    let same = noise(100_000, 40);
+    let before = blob_files(&data);
+    let a = upload(&alice, &conv, "copy-1.bin", same.clone(), "").await.body["id"].as_str().unwrap().to_owned();
+    let b = upload(&alice, &conv, "copy-2.bin", same.clone(), "").await.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(blob_files(&data), before + 1);
+    assert_eq!(send(alice.clone(), vec![json!(a), json!(b)], "twice").await.status, 201);
+    assert_error(&bob.delete(&format!("/api/v1/files/{a}")).await, 403, "forbidden");
+    assert_eq!(alice.delete(&format!("/api/v1/files/{a}")).await.status, 204);
+    assert_error(&bob.get(&format!("/api/v1/files/{a}")).await, 404, "not_found");
+    assert_eq!(blob_files(&data), before + 1, "still referenced by the other file");
+    assert_eq!(download(&bob, &format!("/api/v1/files/{b}/content"), None).await.2, same);
+    // The owner (channel admin) may delete anyone's file.
+    assert_eq!(owner.delete(&format!("/api/v1/files/{b}")).await.status, 204);
+    assert_eq!(blob_files(&data), before, "no file refers to the bytes any more");
+
+    // Deleting a message deletes its files.
+    let r = upload(&alice, &conv, "attached.bin", noise(3000, 50), "").await;
+    let f = r.body["id"].as_str().unwrap().to_owned();
+    let m = send(alice.clone(), vec![json!(f)], "with a file").await.body["id"].as_str().unwrap().to_owned();
+    let blobs = blob_files(&data);
+    assert_eq!(alice.delete(&format!("/api/v1/messages/{m}")).await.status, 204);
+    assert_error(&bob.get(&format!("/api/v1/files/{f}")).await, 404, "not_found");
+    assert_eq!(blob_files(&data), blobs - 1);
+
+    // Voice messages are audio, and must be.
+    let mut ogg = b"OggS\0\x02".to_vec();
+    ogg.extend(noise(2000, 60));
+    let r = upload(&alice, &conv, "voice.ogg", ogg, "&voice=true&duration_ms=3200").await;
+    assert_eq!(
+        (r.status, r.body["kind"].as_str(), r.body["voice"].as_bool()),
+        (201, Some("audio"), Some(true)),
+        "{}",
+        r.body
+    );
+    assert_eq!(r.body["duration_ms"], 3200);
+    assert_error(
+        &upload(&alice, &conv, "voice.ogg", b"not audio at all".to_vec(), "&voice=true").await,
+        422,
+        "invalid_input",
+    );
+    assert_error(
+        &upload(&alice, &conv, "v.ogg", b"x".to_vec(), "&voice=true&duration_ms=-1").await,
+        422,
+        "invalid_input",
+    );
+
+    // The library: shared files only, by kind, in order.
+    let lib = bob.get(&format!("/api/v1/conversations/{conv}/files")).await;
+    let names: Vec<&str> = lib.body["items"].as_array().unwrap().iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["wide.png", "纪要.txt"], "newest first; unsent and deleted files are not listed");
+    let images = bob.get(&format!("/api/v1/conversations/{conv}/files?kind=image")).await;
+    assert_eq!(images.body["items"].as_array().unwrap().len(), 1);
+    let by_size = bob.get(&format!("/api/v1/conversations/{conv}/files?sort=size&limit=1")).await;
+    assert_eq!(
+        (by_size.body["items"][0]["name"].as_str(), by_size.body["next_cursor"].as_str()),
+        (Some("wide.png"), Some("1"))
+    );
+    assert_error(&bob.get(&format!("/api/v1/conversations/{conv}/files?kind=pdf")).await, 400, "invalid_parameter");
+
+    // Leaving the conversation ends access; uploading needs membership.
+    assert_eq!(bob.post_empty(&format!("/api/v1/conversations/{conv}/leave")).await.status, 204);
+    assert_error(&bob.get(&content).await, 404, "not_found");
+    assert_error(&upload(&carol, &conv, "x.txt", b"hello".to_vec(), "").await, 404, "not_found");
+}
