@@ -117,7 +117,7 @@ try {
   if (!link) throw new Error("no setup link printed:\n" + serverOut);
   browser = await chromium.launch({
     executablePath: BROWSER,
-    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"],
+    args: ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-dev-shm-usage", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream", "--autoplay-policy=no-user-gesture-required"],
   });
 
   log("the owner completes first-run setup from the printed link");
@@ -217,6 +217,52 @@ try {
   await msg(a, "this one will be deleted").getByRole("button", { name: "Delete" }).click();
   await see(b, "This message was deleted.");
   await gone(b.getByText("this one will be deleted"));
+
+  log("an image dropped on the conversation appears as a preview on the other screen");
+  await a.evaluate(async () => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 800;
+    canvas.height = 500;
+    const g = canvas.getContext("2d");
+    g.fillStyle = "#1f6feb";
+    g.fillRect(0, 0, 800, 500);
+    g.fillStyle = "#fff";
+    g.font = "bold 120px sans-serif";
+    g.fillText("桥 Qiao", 140, 300);
+    const blob = await new Promise((ok) => canvas.toBlob(ok, "image/png"));
+    const dt = new DataTransfer();
+    dt.items.add(new File([blob], "bridge.png", { type: "image/png" }));
+    const zone = document.querySelector("section.timeline");
+    for (const type of ["dragenter", "dragover", "drop"]) zone.dispatchEvent(new DragEvent(type, { bubbles: true, cancelable: true, dataTransfer: dt }));
+  });
+  await a.locator(".attachments li.done", { hasText: "bridge.png" }).waitFor();
+  await composerA.press("Enter");
+  const preview = b.locator(".message-files img[alt='bridge.png']").first();
+  await preview.waitFor();
+  await b.waitForFunction((el) => el.complete && el.naturalWidth === 320, await preview.elementHandle());
+  await preview.click();
+  await b.getByRole("dialog", { name: "bridge.png" }).locator("img").waitFor();
+  await shot(b, "image-viewer.png");
+  await b.keyboard.press("Escape");
+
+  log("a voice message recorded on one side plays on the other");
+  await b.getByRole("button", { name: "Record a voice message" }).click();
+  await sleep(1500);
+  await b.getByRole("button", { name: "Stop and send" }).click();
+  const voice = a.locator("audio[aria-label='Voice message']").last();
+  await voice.waitFor();
+  await a.waitForFunction(
+    async (el) => {
+      if (el.paused) await el.play().catch(() => undefined);
+      return el.currentTime > 0.2;
+    },
+    await voice.elementHandle(),
+    { timeout: T, polling: 200 },
+  );
+  await a.getByRole("button", { name: "Files", exact: true }).click();
+  await a.locator("aside").getByText("bridge.png").waitFor();
+  await shot(a, "files-library.png");
+  await a.getByRole("button", { name: "Files", exact: true }).click();
 
   log("a second device of the same user: the unread badge appears and clears");
   const b2 = await newPage(browser, "lilei-phone");

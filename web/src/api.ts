@@ -4,6 +4,7 @@ import type {
   Conversation,
   ConversationItem,
   Department,
+  FileInfo,
   Id,
   Me,
   Member,
@@ -128,8 +129,11 @@ export const api = {
   removeMember: (id: Id, user: Id) => del<void>(`/conversations/${id}/members/${user}`),
   history: (id: Id, q: { before?: number; after?: number; around?: Id; limit?: number }) =>
     get<MessagePage>(`/conversations/${id}/messages`, { limit: 50, ...q }),
-  send: (id: Id, body: string, client_key: string, thread_root_id?: Id | null) =>
-    post<Message>(`/conversations/${id}/messages`, { body, client_key, thread_root_id: thread_root_id ?? undefined }),
+  send: (id: Id, body: string, client_key: string, thread_root_id?: Id | null, file_ids: Id[] = []) =>
+    post<Message>(`/conversations/${id}/messages`, { body, client_key, thread_root_id: thread_root_id ?? undefined, file_ids }),
+  library: (id: Id, q: { kind?: string; sort?: string; cursor?: string | null }) =>
+    get<{ items: FileInfo[]; next_cursor?: string | null }>(`/conversations/${id}/files`, { limit: 100, ...q }),
+  deleteFile: (id: Id) => del<void>(`/files/${id}`),
   markRead: (id: Id, seq?: number) => post<{ read_seq: number }>(`/conversations/${id}/read`, { seq }),
   markUnread: (id: Id, message_id: Id) => post<{ read_seq: number }>(`/conversations/${id}/unread`, { message_id }),
   edit: (id: Id, body: string) => patch<Message>(`/messages/${id}`, { body }),
@@ -163,4 +167,54 @@ function deviceName(): string {
   const browser = /Edg\//.test(ua) ? "Edge" : /Chrom/.test(ua) ? "Chrome" : /Firefox/.test(ua) ? "Firefox" : /Safari/.test(ua) ? "Safari" : "Browser";
   const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Mac/.test(ua) ? "macOS" : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : "";
   return `${browser}${os ? " on " + os : ""} (web)`;
+}
+
+export const fileUrl = (id: Id) => `/api/v1/files/${id}/content`;
+export const thumbnailUrl = (id: Id, size: "small" | "large" = "small") => `/api/v1/files/${id}/thumbnail?size=${size}`;
+
+export interface UploadHandle {
+  promise: Promise<FileInfo>;
+  cancel(): void;
+}
+
+/** Uploads a file with progress (XMLHttpRequest, which reports upload progress) and cancel. */
+export function uploadFile(
+  conversationId: Id,
+  file: Blob,
+  name: string,
+  onProgress: (fraction: number) => void,
+  opts: { voice?: boolean; durationMs?: number } = {},
+): UploadHandle {
+  const xhr = new XMLHttpRequest();
+  const q = new URLSearchParams({ name });
+  if (opts.voice) q.set("voice", "true");
+  if (opts.durationMs !== undefined) q.set("duration_ms", String(Math.round(opts.durationMs)));
+  const promise = new Promise<FileInfo>((resolve, reject) => {
+    xhr.open("POST", `/api/v1/conversations/${conversationId}/files?${q}`);
+    const t = csrfToken();
+    if (t) xhr.setRequestHeader("X-CSRF-Token", t);
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    xhr.onload = () => {
+      let json: any;
+      try {
+        json = JSON.parse(xhr.responseText);
+      } catch {
+        json = undefined;
+      }
+      if (xhr.status >= 200 && xhr.status < 300) resolve(json as FileInfo);
+      else reject(new ApiError(xhr.status, json?.code ?? "http_" + xhr.status, json?.message ?? xhr.statusText, json?.retry_after, json?.field));
+    };
+    xhr.onerror = () => reject(new ApiError(0, "network", "The server cannot be reached."));
+    xhr.onabort = () => reject(new ApiError(0, "cancelled", "Cancelled."));
+    xhr.send(file);
+  });
+  return { promise, cancel: () => xhr.abort() };
+}
+
+export function formatSize(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(bytes < 10 * 1024 ? 1 : 0)} KB`;
+  if (bytes < 1024 ** 3) return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  return `${(bytes / 1024 ** 3).toFixed(1)} GB`;
 }

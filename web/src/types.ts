@@ -85,6 +85,25 @@ export interface Mentions {
   channel: boolean;
 }
 
+export type FileKind = "image" | "audio" | "video" | "document" | "other";
+
+export interface FileInfo {
+  id: Id;
+  conversation_id: Id;
+  uploader_id: Id;
+  message_id?: Id | null;
+  name: string;
+  mime: string;
+  kind: FileKind;
+  size: number;
+  width?: number | null;
+  height?: number | null;
+  duration_ms?: number | null;
+  voice: boolean;
+  thumbnail: boolean;
+  created_at: number;
+}
+
 export interface Message {
   id: Id;
   conversation_id: Id;
@@ -101,6 +120,7 @@ export interface Message {
   pinned_by?: Id | null;
   thread?: ThreadSummary | null;
   thread_root_id?: Id | null;
+  files?: FileInfo[];
 }
 
 export interface MessagePage {

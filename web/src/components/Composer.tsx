@@ -1,11 +1,12 @@
 // The message composer: Enter sends, Shift+Enter adds a line (and Enter while an input method
 // is composing Chinese text does neither), @ opens completion of people and departments, the
 // draft is kept per conversation and thread.
-import { useEffect, useMemo, useRef, useState, type KeyboardEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type ClipboardEvent, type KeyboardEvent, type MutableRefObject } from "react";
 import { useT } from "../i18n";
 import { sendMessage, sendTyping, setDraft, useApp } from "../state/store";
 import type { Id } from "../types";
 import { Avatar } from "./common";
+import { AttachmentList, useAttachments, useVoiceSender, VoiceRecorder } from "./Files";
 import { Icon } from "./icons";
 
 export const MAX_BODY = 10_000; // the server's limit (characters)
@@ -31,7 +32,17 @@ export function mentionQuery(text: string, caret: number): { start: number; quer
   return { start: caret - m[2].length - 1, query: m[2] };
 }
 
-export function Composer({ conversationId, threadRootId, placeholder, disabled }: { conversationId: Id; threadRootId?: Id | null; placeholder: string; disabled?: boolean }) {
+interface ComposerProps {
+  conversationId: Id;
+  threadRootId?: Id | null;
+  placeholder: string;
+  disabled?: boolean;
+  /** Set to a function that adds files (for a drop zone around the composer). */
+  attachRef?: MutableRefObject<((files: File[]) => void) | null>;
+  onError?: (e: unknown) => void;
+}
+
+export function Composer({ conversationId, threadRootId, placeholder, disabled, attachRef, onError }: ComposerProps) {
   const t = useT();
   const draftKey = threadRootId ? `${conversationId}:${threadRootId}` : conversationId;
   const initial = useApp.getState().drafts[draftKey] ?? "";
@@ -43,6 +54,10 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled }
   const users = useApp((s) => s.users);
   const departments = useApp((s) => s.departments);
   const meId = useApp((s) => s.me?.id);
+  const att = useAttachments(conversationId);
+  const fileInput = useRef<HTMLInputElement>(null);
+  if (attachRef) attachRef.current = att.add;
+  const sendVoice = useVoiceSender(conversationId, (files) => sendMessage(conversationId, "", threadRootId ?? null, files), (e) => onError?.(e));
 
   useEffect(() => {
     if (!disabled) ref.current?.focus();
@@ -85,9 +100,19 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled }
 
   function send() {
     const body = text.trim();
-    if (!body || charCount(body) > MAX_BODY) return;
-    sendMessage(conversationId, body, threadRootId ?? null);
+    const files = att.ready;
+    if ((!body && !files.length) || charCount(body) > MAX_BODY || att.uploading) return;
+    sendMessage(conversationId, body, threadRootId ?? null, files);
+    att.clear();
     update("", 0);
+  }
+
+  function onPaste(e: ClipboardEvent<HTMLTextAreaElement>) {
+    const files = Array.from(e.clipboardData.files);
+    if (files.length) {
+      e.preventDefault();
+      att.add(files);
+    }
   }
 
   function onKeyDown(e: KeyboardEvent<HTMLTextAreaElement>) {
@@ -118,8 +143,10 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled }
 
   const length = charCount(text);
   const tooLong = length > MAX_BODY;
+  const canSend = !disabled && !tooLong && !att.uploading && (!!text.trim() || att.ready.length > 0);
   return (
     <div className="composer">
+      <AttachmentList items={att.items} onRemove={att.remove} />
       {suggestions.length > 0 && (
         <ul className="suggestions" role="listbox" aria-label="@">
           {suggestions.map((s, i) => (
@@ -153,8 +180,23 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled }
         onChange={(e) => update(e.target.value, e.target.selectionStart)}
         onSelect={(e) => setCaret(e.currentTarget.selectionStart)}
         onKeyDown={onKeyDown}
+        onPaste={onPaste}
       />
-      <button className="primary send" onClick={send} disabled={disabled || !text.trim() || tooLong} aria-label={t("composer.send")}>
+      <input
+        ref={fileInput}
+        type="file"
+        multiple
+        hidden
+        onChange={(e) => {
+          att.add(Array.from(e.target.files ?? []));
+          e.target.value = "";
+        }}
+      />
+      <button className="attach" onClick={() => fileInput.current?.click()} disabled={disabled} aria-label={t("files.attach")} title={t("files.attach")}>
+        +
+      </button>
+      <VoiceRecorder onRecorded={sendVoice} disabled={disabled} />
+      <button className="primary send" onClick={send} disabled={!canSend} aria-label={t("composer.send")}>
         {t("composer.send")}
       </button>
       {tooLong && (

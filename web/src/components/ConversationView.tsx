@@ -10,6 +10,7 @@ import { conversationTitle, type Pending } from "../state/model";
 import { loadAround, loadLatest, loadNewer, loadOlder, markRead, useApp } from "../state/store";
 import type { Conversation, Id, Message, MyState } from "../types";
 import { Composer } from "./Composer";
+import { FileLibrary } from "./Files";
 import { ErrorNote } from "./common";
 import { MembersPanel } from "./MembersPanel";
 import { MessageItem, PendingItem } from "./MessageItem";
@@ -65,12 +66,15 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
   const timeline = useApp((s) => s.timelines[id]);
   const pendingAll = useApp((s) => s.pending);
   const meId = useApp((s) => s.me?.id);
+  const myRole = useApp((s) => s.me?.role);
   const users = useApp((s) => s.users);
   const typing = useApp((s) => s.typing[id]);
   const [visitor, setVisitor] = useState<Conversation | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [notFound, setNotFound] = useState(false);
-  const [panel, setPanel] = useState<"members" | null>(null);
+  const [panel, setPanel] = useState<"members" | "files" | null>(null);
+  const [dragging, setDragging] = useState(false);
+  const attachRef = useRef<((files: File[]) => void) | null>(null);
   const [shift, setShift] = useState(false);
   const [atBottom, setAtBottom] = useState(true);
   const [highlight, setHighlight] = useState<Id | undefined>(jumpTo);
@@ -232,7 +236,26 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
 
   return (
     <div className={thread || panel ? "conversation with-panel" : "conversation"}>
-      <section className="timeline" aria-label={title}>
+      <section
+        className={dragging ? "timeline dragging" : "timeline"}
+        aria-label={title}
+        onDragOver={(e) => {
+          if (canPost && e.dataTransfer.types.includes("Files")) {
+            e.preventDefault();
+            setDragging(true);
+          }
+        }}
+        onDragLeave={(e) => {
+          if (e.currentTarget === e.target) setDragging(false);
+        }}
+        onDrop={(e) => {
+          setDragging(false);
+          if (!canPost || !e.dataTransfer.files.length) return;
+          e.preventDefault();
+          attachRef.current?.(Array.from(e.dataTransfer.files));
+        }}
+      >
+        {dragging && <div className="drop-hint">{t("files.drop")}</div>}
         <header className="conv-header">
           <button className="icon back" onClick={() => navigate("/")} aria-label={t("nav.back")}>
             ‹
@@ -242,8 +265,11 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
             {conv.topic && <p className="muted topic">{conv.topic}</p>}
           </div>
           <div className="header-actions">
+            <button className="small" onClick={() => setPanel(panel === "files" ? null : "files")} aria-pressed={panel === "files"}>
+              {t("files.library")}
+            </button>
             {isChannel && (
-              <button className="small" onClick={() => setPanel(panel ? null : "members")} aria-pressed={panel === "members"}>
+              <button className="small" onClick={() => setPanel(panel === "members" ? null : "members")} aria-pressed={panel === "members"}>
                 {t("conv.members")} · {conv.member_count}
               </button>
             )}
@@ -336,13 +362,19 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
         ) : !canPost ? (
           <p className="notice">{t("conv.readOnly")}</p>
         ) : (
-          <Composer conversationId={id} placeholder={t("composer.placeholder", { name: title })} />
+          <Composer conversationId={id} placeholder={t("composer.placeholder", { name: title })} attachRef={attachRef} onError={setError} />
         )}
       </section>
       {thread ? (
         <ThreadPanel conversationId={id} rootId={thread} canPost={canPost} onClose={() => navigate(paths.conversation(id))} />
       ) : panel === "members" ? (
         <MembersPanel conversation={conv} me={me} onClose={() => setPanel(null)} />
+      ) : panel === "files" ? (
+        <FileLibrary
+          conversationId={id}
+          onClose={() => setPanel(null)}
+          canDelete={(f) => f.uploader_id === meId || me?.role === "admin" || (!!myRole && (myRole === "owner" || myRole === "admin"))}
+        />
       ) : null}
     </div>
   );

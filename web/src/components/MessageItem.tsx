@@ -9,6 +9,7 @@ import { applyMessage, discardPending, retryPending, useApp } from "../state/sto
 import type { Pending } from "../state/model";
 import type { Message } from "../types";
 import { Avatar, useUser } from "./common";
+import { MessageFiles } from "./Files";
 import { Icon } from "./icons";
 import { ProfileCard } from "./ProfileCard";
 
@@ -146,6 +147,7 @@ export const MessageItem = memo(function MessageItem({ message: m, grouped, high
             {m.edited_at && <span className="edited muted">{t("msg.edited")}</span>}
           </div>
         )}
+        {!deleted && m.files && m.files.length > 0 && <MessageFiles files={m.files} />}
         {!deleted && m.reactions.length > 0 && (
           <div className="reactions">
             {m.reactions.map((r) => (
@@ -231,6 +233,13 @@ export function PendingItem({ p }: { p: Pending }) {
           <span className="muted">{p.status === "sending" ? t("msg.sending") : ""}</span>
         </div>
         <div className="body">{renderMarkdown(p.body, names)}</div>
+        {p.files.length > 0 && (
+          <ul className="attachments pending-files">
+            {p.files.map((f) => (
+              <li key={f.id}>{f.name}</li>
+            ))}
+          </ul>
+        )}
         {p.status === "failed" && (
           <p className="error" role="alert">
             {t("msg.failed", { error: p.error ?? "" })}{" "}

@@ -148,7 +148,7 @@ describe("applying events", () => {
 describe("optimistic sends", () => {
   it("replaces the pending copy when the message with its client key arrives", () => {
     let m = start();
-    m = { ...m, pending: [{ key: "k1", conversationId: C, threadRootId: null, body: "hi", createdAt: 1, status: "sending", attempts: 1 }] };
+    m = { ...m, pending: [{ key: "k1", conversationId: C, threadRootId: null, body: "hi", files: [], createdAt: 1, status: "sending", attempts: 1 }] };
     // The event may arrive before the HTTP answer, and then the answer: one message either way.
     m = applyEvent(m, ev({ type: "message.created", message: msg(4, { sender_id: ME, client_key: "k1" }) }, 4));
     expect(m.pending).toEqual([]);

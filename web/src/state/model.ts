@@ -5,6 +5,7 @@ import type {
   ConversationItem,
   Department,
   EventFrame,
+  FileInfo,
   Id,
   Member,
   Message,
@@ -32,6 +33,8 @@ export interface Pending {
   conversationId: Id;
   threadRootId: Id | null;
   body: string;
+  /** Uploaded files it carries (already stored; sent with the message). */
+  files: FileInfo[];
   createdAt: number;
   status: "sending" | "failed";
   error?: string;

@@ -3,7 +3,7 @@
 import { create } from "zustand";
 import { api, ApiError, hasSessionHint } from "../api";
 import { Gateway, type ConnectionState } from "../realtime";
-import type { Id, Message, PresenceStatus, ServerFrame, User } from "../types";
+import type { FileInfo, Id, Message, PresenceStatus, ServerFrame, User } from "../types";
 import {
   addMessage,
   applyEvent,
@@ -262,8 +262,8 @@ export function setDraft(key: string, text: string): void {
 
 const inFlight = new Set<string>();
 
-export function sendMessage(conversationId: Id, body: string, threadRootId: Id | null = null): void {
-  const p = newPending(conversationId, body, threadRootId, Date.now());
+export function sendMessage(conversationId: Id, body: string, threadRootId: Id | null = null, files: FileInfo[] = []): void {
+  const p = newPending(conversationId, body, threadRootId, Date.now(), files);
   set((s) => ({ pending: [...s.pending, p] }));
   void attempt(p.key);
 }
@@ -290,7 +290,7 @@ async function attempt(key: string): Promise<void> {
   const attempts = p.attempts + 1;
   set((s) => ({ pending: s.pending.map((x) => (x.key === key ? { ...x, attempts } : x)) }));
   try {
-    const msg: Message = await api.send(p.conversationId, p.body, p.key, p.threadRootId);
+    const msg: Message = await api.send(p.conversationId, p.body, p.key, p.threadRootId, p.files.map((f) => f.id));
     update((m) => addMessage(m, msg));
     markRead(p.conversationId);
   } catch (e) {

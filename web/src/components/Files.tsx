@@ -1,0 +1,307 @@
+// Files in the conversation: how a message shows them (image previews with a full-size
+// viewer, voice and audio players, file cards), uploads waiting in the composer, voice
+// recording, and the conversation's file library.
+import { useEffect, useRef, useState } from "react";
+import { api, fileUrl, formatSize, thumbnailUrl, uploadFile, type UploadHandle } from "../api";
+import { useT } from "../i18n";
+import type { FileInfo, FileKind, Id } from "../types";
+import { Dialog, ErrorNote, errorText } from "./common";
+
+function ImageFile({ f }: { f: FileInfo }) {
+  const t = useT();
+  const [open, setOpen] = useState(false);
+  const ratio = f.width && f.height ? f.height / f.width : 0.75;
+  const w = Math.min(320, f.width ?? 320);
+  return (
+    <>
+      <button className="image-file" onClick={() => setOpen(true)} aria-label={t("files.view", { name: f.name })} style={{ width: w }}>
+        {f.thumbnail ? (
+          <img src={thumbnailUrl(f.id)} alt={f.name} width={w} height={Math.round(w * ratio)} loading="lazy" />
+        ) : (
+          <span className="file-icon">{f.name}</span>
+        )}
+      </button>
+      {open && (
+        <Dialog title={f.name} onClose={() => setOpen(false)} wide>
+          <div className="viewer">
+            <img src={f.thumbnail ? thumbnailUrl(f.id, "large") : fileUrl(f.id)} alt={f.name} />
+            <p>
+              <a href={fileUrl(f.id)} target="_blank" rel="noopener">
+                {t("files.original")}
+              </a>{" "}
+              · {f.width}×{f.height} · {formatSize(f.size)}
+            </p>
+          </div>
+        </Dialog>
+      )}
+    </>
+  );
+}
+
+function duration(ms?: number | null): string {
+  if (!ms && ms !== 0) return "";
+  const s = Math.round(ms / 1000);
+  return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
+}
+
+function AudioFile({ f }: { f: FileInfo }) {
+  const t = useT();
+  return (
+    <div className={f.voice ? "audio-file voice" : "audio-file"}>
+      <span className="muted">{f.voice ? t("files.voice", { duration: duration(f.duration_ms) }) : f.name}</span>
+      <audio controls preload="metadata" src={fileUrl(f.id)} aria-label={f.voice ? t("files.voiceLabel") : f.name} />
+    </div>
+  );
+}
+
+const KIND_LABEL: Record<FileKind, string> = { image: "IMG", audio: "AUD", video: "VID", document: "DOC", other: "FILE" };
+
+export function FileCard({ f, onDelete }: { f: FileInfo; onDelete?: () => void }) {
+  const t = useT();
+  const ext = f.name.includes(".") ? f.name.split(".").pop()!.slice(0, 4).toUpperCase() : KIND_LABEL[f.kind];
+  return (
+    <div className="file-card">
+      <span className={`file-badge ${f.kind}`}>{ext}</span>
+      <a href={fileUrl(f.id)} download={f.name} className="file-name">
+        {f.name}
+      </a>
+      <span className="muted">{formatSize(f.size)}</span>
+      {onDelete && (
+        <button className="small" onClick={onDelete}>
+          {t("msg.delete")}
+        </button>
+      )}
+    </div>
+  );
+}
+
+/** The files a message carries. */
+export function MessageFiles({ files }: { files: FileInfo[] }) {
+  return (
+    <div className="message-files">
+      {files.map((f) =>
+        f.kind === "image" && f.thumbnail ? (
+          <ImageFile key={f.id} f={f} />
+        ) : f.kind === "audio" ? (
+          <AudioFile key={f.id} f={f} />
+        ) : f.kind === "video" ? (
+          <video key={f.id} controls preload="metadata" src={fileUrl(f.id)} className="video-file" aria-label={f.name} />
+        ) : (
+          <FileCard key={f.id} f={f} />
+        ),
+      )}
+    </div>
+  );
+}
+
+/** A file being uploaded from the composer. */
+export interface Attachment {
+  localId: string;
+  name: string;
+  size: number;
+  progress: number;
+  file?: FileInfo;
+  error?: string;
+  handle?: UploadHandle;
+}
+
+/** Uploads files for the composer: progress, cancel, and the uploaded files to send. */
+export function useAttachments(conversationId: Id) {
+  const [items, setItems] = useState<Attachment[]>([]);
+  const patch = (localId: string, p: Partial<Attachment>) => setItems((list) => list.map((a) => (a.localId === localId ? { ...a, ...p } : a)));
+
+  function add(files: Iterable<File>) {
+    for (const file of files) {
+      const localId = crypto.randomUUID();
+      const handle = uploadFile(conversationId, file, file.name || "pasted", (progress) => patch(localId, { progress }));
+      setItems((list) => [...list, { localId, name: file.name || "pasted", size: file.size, progress: 0, handle }]);
+      handle.promise.then(
+        (f) => patch(localId, { file: f, progress: 1, handle: undefined }),
+        (e) => (e?.code === "cancelled" ? remove(localId) : patch(localId, { error: errorText(e), handle: undefined })),
+      );
+    }
+  }
+
+  function remove(localId: string) {
+    setItems((list) => {
+      list.find((a) => a.localId === localId)?.handle?.cancel();
+      return list.filter((a) => a.localId !== localId);
+    });
+  }
+
+  return {
+    items,
+    add,
+    remove,
+    clear: () => setItems([]),
+    uploading: items.some((a) => !a.file && !a.error),
+    ready: items.filter((a) => a.file).map((a) => a.file!),
+  };
+}
+
+export function AttachmentList({ items, onRemove }: { items: Attachment[]; onRemove: (id: string) => void }) {
+  const t = useT();
+  if (!items.length) return null;
+  return (
+    <ul className="attachments" aria-label={t("files.attachments")}>
+      {items.map((a) => (
+        <li key={a.localId} className={a.error ? "failed" : a.file ? "done" : "uploading"}>
+          <span className="file-name">{a.name}</span>
+          <span className="muted">{formatSize(a.size)}</span>
+          {!a.file && !a.error && (
+            <progress value={a.progress} max={1} aria-label={t("files.uploading", { name: a.name })}>
+              {Math.round(a.progress * 100)}%
+            </progress>
+          )}
+          {a.error && <span className="error">{a.error}</span>}
+          <button className="icon" onClick={() => onRemove(a.localId)} aria-label={a.file || a.error ? t("files.remove", { name: a.name }) : t("files.cancel", { name: a.name })}>
+            ×
+          </button>
+        </li>
+      ))}
+    </ul>
+  );
+}
+
+/** Records a voice message with the microphone and hands back the recording. */
+export function VoiceRecorder({ onRecorded, disabled }: { onRecorded: (blob: Blob, durationMs: number) => void; disabled?: boolean }) {
+  const t = useT();
+  const [recording, setRecording] = useState<{ recorder: MediaRecorder; started: number } | null>(null);
+  const [error, setError] = useState<string | null>(null);
+  const [elapsed, setElapsed] = useState(0);
+
+  useEffect(() => {
+    if (!recording) return;
+    const h = setInterval(() => setElapsed(Date.now() - recording.started), 250);
+    return () => clearInterval(h);
+  }, [recording]);
+
+  async function start() {
+    setError(null);
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      const type = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mp4"].find((m) => MediaRecorder.isTypeSupported(m));
+      const recorder = new MediaRecorder(stream, type ? { mimeType: type } : undefined);
+      const chunks: Blob[] = [];
+      const started = Date.now();
+      recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
+      recorder.onstop = () => {
+        stream.getTracks().forEach((tr) => tr.stop());
+        const blob = new Blob(chunks, { type: recorder.mimeType });
+        if (blob.size) onRecorded(blob, Date.now() - started);
+      };
+      recorder.start(250);
+      setElapsed(0);
+      setRecording({ recorder, started });
+    } catch (e) {
+      setError(t("files.micError", { error: e instanceof Error ? e.message : String(e) }));
+    }
+  }
+
+  function stop() {
+    recording?.recorder.stop();
+    setRecording(null);
+  }
+
+  return (
+    <>
+      {recording ? (
+        <button className="record recording" onClick={stop} aria-label={t("files.stopRecording")}>
+          ■ {duration(elapsed)}
+        </button>
+      ) : (
+        <button className="record" onClick={() => void start()} disabled={disabled} aria-label={t("files.record")} title={t("files.record")}>
+          🎤
+        </button>
+      )}
+      {error && (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      )}
+    </>
+  );
+}
+
+/** Uploads a voice recording and sends it as a message. */
+export function useVoiceSender(conversationId: Id, send: (files: FileInfo[]) => void, onError: (e: unknown) => void) {
+  return (blob: Blob, durationMs: number) => {
+    const ext = blob.type.includes("ogg") ? "ogg" : blob.type.includes("mp4") ? "m4a" : "webm";
+    uploadFile(conversationId, blob, `voice-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-")}.${ext}`, () => undefined, {
+      voice: true,
+      durationMs,
+    }).promise.then((f) => send([f]), onError);
+  };
+}
+
+/** The conversation's files, by kind, sorted. */
+export function FileLibrary({ conversationId, onClose, canDelete }: { conversationId: Id; onClose: () => void; canDelete: (f: FileInfo) => boolean }) {
+  const t = useT();
+  const [kind, setKind] = useState("");
+  const [sort, setSort] = useState("date");
+  const [items, setItems] = useState<FileInfo[]>([]);
+  const [error, setError] = useState<unknown>(null);
+  const seq = useRef(0);
+
+  async function load() {
+    const mine = ++seq.current;
+    try {
+      const page = await api.library(conversationId, { kind: kind || undefined, sort });
+      if (mine === seq.current) setItems(page.items);
+    } catch (e) {
+      setError(e);
+    }
+  }
+
+  useEffect(() => {
+    void load();
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+  }, [conversationId, kind, sort]);
+
+  return (
+    <aside className="side-panel" aria-label={t("files.library")}>
+      <header>
+        <h2>{t("files.library")}</h2>
+        <button className="icon close" onClick={onClose} aria-label={t("common.close")}>
+          ×
+        </button>
+      </header>
+      <div className="row library-filters">
+        <select value={kind} onChange={(e) => setKind(e.target.value)} aria-label={t("files.kind")}>
+          <option value="">{t("files.all")}</option>
+          {(["image", "document", "audio", "video", "other"] as const).map((k) => (
+            <option key={k} value={k}>
+              {t(`files.kind.${k}`)}
+            </option>
+          ))}
+        </select>
+        <select value={sort} onChange={(e) => setSort(e.target.value)} aria-label={t("files.sort")}>
+          <option value="date">{t("files.sort.date")}</option>
+          <option value="name">{t("files.sort.name")}</option>
+          <option value="size">{t("files.sort.size")}</option>
+        </select>
+      </div>
+      <ErrorNote error={error} />
+      {items.length === 0 && <p className="muted empty-note">{t("files.none")}</p>}
+      <ul className="library">
+        {items.map((f) => (
+          <li key={f.id}>
+            {f.kind === "image" && f.thumbnail ? <img src={thumbnailUrl(f.id)} alt="" className="library-thumb" /> : null}
+            <FileCard
+              f={f}
+              onDelete={
+                canDelete(f)
+                  ? () =>
+                      void api
+                        .deleteFile(f.id)
+                        .then(load)
+                        .catch(setError)
+                  : undefined
+              }
+            />
+          </li>
+        ))}
+      </ul>
+    </aside>
+  );
+}
