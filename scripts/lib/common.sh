@@ -89,6 +89,44 @@ ensure_web_deps() {
 # ensure_chromium: Debian's Chromium for the browser tests, with CJK fonts so Chinese text
 # renders in screenshots (playwright-core drives it; no browser is downloaded).
 ensure_chromium() {
-    command -v chromium >/dev/null && fc-list 2>/dev/null | grep -qi "Noto Sans CJK" && fc-list | grep -qi "Noto Color Emoji" && return 0
+    # (grep without -q reads all of fc-list's output: under pipefail an early exit would fail it)
+    local fonts
+    fonts=$(fc-list 2>/dev/null || true)
+    command -v chromium >/dev/null && grep -i "Noto Sans CJK" <<<"$fonts" >/dev/null &&
+        grep -i "Noto Color Emoji" <<<"$fonts" >/dev/null && return 0
     apt_install chromium fonts-noto-cjk fonts-noto-color-emoji
+}
+
+# start_s3 DIR: starts an S3-compatible server (moto, from PyPI, in a virtualenv cached under
+# ~/.cache/qiao-test) on a free loopback port and exports QIAO_TEST_S3_ENDPOINT and dummy AWS
+# credentials for the file-storage tests. stop_s3 stops it.
+start_s3() {
+    local dir=$1 venv="${HOME}/.cache/qiao-test/moto-venv" port
+    command -v python3 >/dev/null || apt_install python3
+    if [ ! -x "$venv/bin/moto_server" ]; then
+        log "installing moto (an S3-compatible test server) into $venv"
+        python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+        "$venv/bin/pip" install -q --disable-pip-version-check "moto[server]==5.2.5" >/dev/null
+    fi
+    port=$(free_port)
+    mkdir -p "$dir"
+    "$venv/bin/moto_server" -H 127.0.0.1 -p "$port" >"$dir/moto.log" 2>&1 &
+    echo $! >"$dir/moto.pid"
+    for _ in $(seq 1 100); do
+        if python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/', timeout=1)" 2>/dev/null; then
+            export QIAO_TEST_S3_ENDPOINT="http://127.0.0.1:$port" AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test
+            log "S3-compatible test server on $QIAO_TEST_S3_ENDPOINT"
+            S3_DIR=$dir
+            return 0
+        fi
+        sleep 0.2
+    done
+    die "the S3 test server did not start (see $dir/moto.log)"
+}
+
+stop_s3() {
+    if [ -n "${S3_DIR:-}" ] && [ -f "$S3_DIR/moto.pid" ]; then
+        kill "$(cat "$S3_DIR/moto.pid")" 2>/dev/null || true
+        rm -f "$S3_DIR/moto.pid"
+    fi
 }

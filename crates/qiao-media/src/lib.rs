@@ -134,9 +134,35 @@ impl BlobStore {
         Ok(Self::new(Arc::new(LocalFileSystem::new_with_prefix(dir)?)))
     }
 
-    /// Blobs in any object store (S3-compatible storage in a cluster).
+    /// Blobs in any object store.
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
         Self { inner }
+    }
+
+    /// Blobs in S3-compatible storage: `s3://bucket` or `s3://bucket/prefix`. Credentials
+    /// and region come from the usual `AWS_*` environment variables; `endpoint` points at a
+    /// non-AWS service (MinIO, Ceph, …; plain `http://` is allowed for it).
+    pub fn s3(url: &str, endpoint: Option<&str>) -> Result<Self> {
+        let rest =
+            url.strip_prefix("s3://").ok_or_else(|| MediaError::Interrupted(format!("not an s3:// URL: {url}")))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(MediaError::Interrupted(format!("no bucket in {url}")));
+        }
+        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+            builder = builder.with_region("us-east-1");
+        }
+        if let Some(e) = endpoint.filter(|e| !e.is_empty()) {
+            builder = builder.with_endpoint(e).with_allow_http(e.starts_with("http://"));
+        }
+        let store: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
+        let prefix = prefix.trim_matches('/');
+        Ok(Self::new(if prefix.is_empty() {
+            store
+        } else {
+            Arc::new(object_store::prefix::PrefixStore::new(store, prefix.to_owned()))
+        }))
     }
 
     /// Streams an upload into storage, at most `limit` bytes. The bytes go to a temporary
@@ -179,12 +205,33 @@ impl BlobStore {
         }
         writer.finish().await?;
         let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
-        let created = match self.inner.rename_if_not_exists(&tmp, &blob_path(&hash)).await {
+        let dest = blob_path(&hash);
+        let created = match self.inner.rename_if_not_exists(&tmp, &dest).await {
             Ok(()) => true,
             Err(object_store::Error::AlreadyExists { .. }) => {
                 self.inner.delete(&tmp).await?;
                 false
             }
+            // S3 without conditional copies: the name is the content's hash, so copying over
+            // an existing blob would write the same bytes; look first only to save the copy.
+            Err(object_store::Error::NotSupported { .. }) => match self.inner.head(&dest).await {
+                Ok(_) => {
+                    self.inner.delete(&tmp).await?;
+                    false
+                }
+                Err(object_store::Error::NotFound { .. }) => {
+                    let copied = self.inner.rename(&tmp, &dest).await;
+                    if copied.is_err() {
+                        let _ = self.inner.delete(&tmp).await;
+                    }
+                    copied?;
+                    true
+                }
+                Err(e) => {
+                    let _ = self.inner.delete(&tmp).await;
+                    return Err(e.into());
+                }
+            },
             Err(e) => {
                 let _ = self.inner.delete(&tmp).await;
                 return Err(e.into());
@@ -297,6 +344,47 @@ mod tests {
         assert!(matches!(store.put_stream(broken, 1_000).await, Err(MediaError::Interrupted(_))));
         assert_eq!(tmp_files(dir.path()), 0);
         assert!(matches!(store.read("../../etc/passwd", None).await, Err(MediaError::NotFound)));
+    }
+
+    /// Against a real S3-compatible server when `QIAO_TEST_S3_ENDPOINT` is set (`scripts/test`
+    /// starts one on loopback); required when `QIAO_REQUIRE_S3` is set.
+    #[tokio::test]
+    async fn s3_storage_behaves_like_local() {
+        let Ok(endpoint) = std::env::var("QIAO_TEST_S3_ENDPOINT") else {
+            assert!(
+                std::env::var_os("QIAO_REQUIRE_S3").is_none(),
+                "QIAO_REQUIRE_S3 is set but QIAO_TEST_S3_ENDPOINT is not"
+            );
+            eprintln!("QIAO_TEST_S3_ENDPOINT is not set; skipping the S3 run");
+            return;
+        };
+        let bucket = format!("qiao-test-{}", uuid::Uuid::now_v7().simple());
+        create_bucket(&endpoint, &bucket).await;
+        let store = BlobStore::s3(&format!("s3://{bucket}/some/prefix"), Some(&endpoint)).unwrap();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+        let a = store.put_stream(chunks(&data, 30_000), 1 << 20).await.unwrap();
+        let b = store.put_stream(chunks(&data, 50_000), 1 << 20).await.unwrap();
+        assert_eq!(a.hash, b.hash);
+        assert!(a.created && !b.created, "stored once");
+        assert_eq!(store.size(&a.hash).await.unwrap(), data.len() as u64);
+        assert_eq!(collect(store.read(&a.hash, Some(10..20)).await.unwrap()).await, &data[10..20]);
+        assert!(matches!(store.put_stream(chunks(&[1u8; 5000], 100), 1000).await, Err(MediaError::TooLarge { .. })));
+        store.delete(&a.hash).await.unwrap();
+        assert!(matches!(store.size(&a.hash).await, Err(MediaError::NotFound)));
+        // Nothing but the deleted blob was ever written: no temporary objects remain.
+        let left: Vec<_> = futures_util::StreamExt::collect::<Vec<_>>(store.inner.list(None)).await;
+        assert!(left.is_empty(), "left behind: {left:?}");
+    }
+
+    async fn create_bucket(endpoint: &str, bucket: &str) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = endpoint.trim_start_matches("http://").trim_end_matches('/');
+        let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+        let req = format!("PUT /{bucket} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).await.unwrap();
+        assert!(out.starts_with("HTTP/1.1 200"), "creating the bucket: {out}");
     }
 
     #[test]

@@ -155,6 +155,11 @@ settings! {
     max_upload_mb: u64 = 100, shown as "100", env = "QIAO_MAX_UPLOAD_MB";
     /// Storage each person's files may take, in MiB.
     file_quota_mb: u64 = 10_240, shown as "10240", env = "QIAO_FILE_QUOTA_MB";
+    /// Where file bytes are kept: empty for `<data_dir>/files`, or `s3://bucket[/prefix]` for
+    /// S3-compatible storage (credentials and region from the `AWS_*` environment variables).
+    file_store: String = String::new(), shown as "<data_dir>/files", env = "QIAO_FILE_STORE";
+    /// For `file_store = s3://…` on a service other than AWS (MinIO, Ceph, …): its URL.
+    file_store_endpoint: String = String::new(), shown as "AWS", env = "QIAO_FILE_STORE_ENDPOINT";
 }
 
 /// A configuration problem, reported before anything starts.
@@ -211,8 +216,11 @@ impl Layer {
                 "max_sessions_per_user and event_retention_days must be at least 1",
             ),
             (
-                c.max_upload_mb >= 1 && c.max_upload_mb <= 1 << 20 && c.file_quota_mb >= 1,
-                "max_upload_mb must be between 1 and 1048576, file_quota_mb at least 1",
+                c.max_upload_mb >= 1
+                    && c.max_upload_mb <= 1 << 20
+                    && c.file_quota_mb >= 1
+                    && (c.file_store.is_empty() || c.file_store.starts_with("s3://")),
+                "max_upload_mb must be between 1 and 1048576, file_quota_mb at least 1, file_store empty or s3://bucket",
             ),
             (
                 c.realtime_queue >= 16

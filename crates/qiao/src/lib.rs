@@ -105,9 +105,14 @@ pub async fn open_services(config: &Config) -> Result<(Store, Services), Error> 
     let hub = qiao_bus::Hub::new(4096);
     let sink = hub.clone();
     let store = Store::open(&store_config(config), std::sync::Arc::new(move |events| sink.publish(events))).await?;
-    let files_dir = config.data_dir.join("files");
-    let blobs = qiao_media::BlobStore::local(&files_dir)
-        .map_err(|e| Error::unavailable(e).with_message(format!("cannot use {} for files", files_dir.display())))?;
+    let blobs = if config.file_store.is_empty() {
+        let dir = config.data_dir.join("files");
+        qiao_media::BlobStore::local(&dir)
+            .map_err(|e| Error::unavailable(e).with_message(format!("cannot use {} for files", dir.display())))?
+    } else {
+        qiao_media::BlobStore::s3(&config.file_store, Some(config.file_store_endpoint.as_str()))
+            .map_err(|e| Error::unavailable(e).with_message(format!("cannot use {} for files", config.file_store)))?
+    };
     let services = Services::new(store.clone(), hub, service_config(config), blobs);
     Ok((store, services))
 }

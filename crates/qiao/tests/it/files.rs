@@ -254,3 +254,38 @@ async fn suite(srv: TestServer, data: PathBuf) {
     assert_error(&bob.get(&content).await, 404, "not_found");
     assert_error(&upload(&carol, &conv, "x.txt", b"hello".to_vec(), "").await, 404, "not_found");
 }
+
+/// The whole path on S3-compatible storage (`scripts/test` starts one on loopback).
+#[tokio::test]
+async fn files_on_s3() {
+    let Ok(endpoint) = std::env::var("QIAO_TEST_S3_ENDPOINT") else { return };
+    let bucket = format!("qiao-it-{}", uuid::Uuid::now_v7().simple());
+    let r = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.unwrap();
+    assert!(r.status().is_success(), "creating the bucket: {}", r.status());
+    let srv = TestServer::start_with(TestDb::sqlite(), move |c| {
+        c.file_store = format!("s3://{bucket}/qiao");
+        c.file_store_endpoint = endpoint;
+    })
+    .await;
+    let owner = srv.owner().await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let (_, carol) = owner.create_user(&srv, "carol", "member", None).await;
+    let r = owner.post("/api/v1/conversations/dm", json!({"user_id": bob_id})).await;
+    let conv = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+    let r = upload(&owner, &conv, "plan.png", png(640, 480), "").await;
+    assert_eq!((r.status, r.body["thumbnail"].as_bool()), (201, Some(true)), "{}", r.body);
+    let f = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        owner
+            .post(&format!("/api/v1/conversations/{conv}/messages"), json!({"body": "", "file_ids": [f]}))
+            .await
+            .status,
+        201
+    );
+    let (status, _, bytes) = download(&bob, &format!("/api/v1/files/{f}/content"), Some("bytes=0-7")).await;
+    assert_eq!((status, bytes.as_slice()), (206, &b"\x89PNG\r\n\x1a\n"[..]));
+    assert_eq!(download(&bob, &format!("/api/v1/files/{f}/thumbnail"), None).await.0, 200);
+    assert_error(&carol.get(&format!("/api/v1/files/{f}/content")).await, 404, "not_found");
+    assert_eq!(owner.delete(&format!("/api/v1/files/{f}")).await.status, 204);
+    assert_error(&bob.get(&format!("/api/v1/files/{f}/content")).await, 404, "not_found");
+}
