@@ -77,12 +77,14 @@ ensure_node() {
         die "Node.js $(node --version) is too old for the web client: install Node.js 20.19 or newer"
 }
 
-# ensure_web_deps: the web client's npm packages, exactly as locked.
+# ensure_web_deps: the web client's npm packages, at the locked versions. (`npm ci` would
+# refuse the lock file: npm records only this platform's optional packages, such as
+# rollup's native binary, and `ci` then reports the others as missing.)
 ensure_web_deps() {
     ensure_node
     if [ ! -d web/node_modules ] || [ web/package-lock.json -nt web/node_modules/.package-lock.json ]; then
         log "installing the web client's npm packages"
-        (cd web && npm ci --no-audit --no-fund --loglevel=error)
+        (cd web && npm install --no-save --no-audit --no-fund --loglevel=error)
     fi
 }
 
