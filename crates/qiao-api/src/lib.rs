@@ -23,7 +23,7 @@ use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::{OpenApiRouter, UtoipaMethodRouterExt};
 use utoipa_axum::routes;
 
-use crate::routes::{auth, conversations, departments, files, me, messages, ops, org, setup, users};
+use crate::routes::{auth, conversations, departments, files, me, messages, ops, org, search, setup, users};
 
 /// HTTP-level settings.
 #[derive(Clone, Debug)]
@@ -160,6 +160,7 @@ fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(files::get, files::delete))
         .routes(routes!(files::content))
         .routes(routes!(files::thumbnail))
+        .routes(routes!(search::search))
         .routes(routes!(messages::get, messages::edit, messages::delete))
         .routes(routes!(messages::react))
         .routes(routes!(messages::pin, messages::unpin))

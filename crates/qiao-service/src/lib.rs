@@ -18,6 +18,7 @@ pub mod messages;
 pub mod org;
 pub mod ratelimit;
 pub mod realtime;
+pub mod search;
 pub mod session_cache;
 pub mod setup;
 pub mod throttle;
@@ -100,11 +101,19 @@ pub struct Services {
     file_gate: Arc<tokio::sync::RwLock<()>>,
     /// Image decodes at a time (CPU- and memory-heavy).
     image_permits: Arc<tokio::sync::Semaphore>,
+    /// The search index (kept up to date by `search::run_indexer`).
+    pub search: Arc<qiao_search::SearchIndex>,
 }
 
 impl Services {
     /// `hub` must be the hub the store publishes committed events into.
-    pub fn new(store: Store, hub: qiao_bus::Hub, config: ServiceConfig, blobs: qiao_media::BlobStore) -> Services {
+    pub fn new(
+        store: Store,
+        hub: qiao_bus::Hub,
+        config: ServiceConfig,
+        blobs: qiao_media::BlobStore,
+        search: Arc<qiao_search::SearchIndex>,
+    ) -> Services {
         let sessions = Arc::new(session_cache::SessionCache::new(Duration::from_secs(60), 100_000));
         let access = Arc::new(access_cache::AccessCache::new(200_000));
         let (s, a) = (sessions.clone(), access.clone());
@@ -124,6 +133,7 @@ impl Services {
             blobs,
             file_gate: Arc::new(tokio::sync::RwLock::new(())),
             image_permits: Arc::new(tokio::sync::Semaphore::new(1)),
+            search,
         }
     }
 }

@@ -308,6 +308,35 @@ pub async fn get(db: &mut dyn Db, id: MessageId) -> Result<Option<Message>> {
     one(db, row).await
 }
 
+/// Live (not deleted) messages after `after` in id order (time order: ids are UUIDv7), with
+/// their files: for rebuilding derived indexes page by page.
+pub async fn live_after(db: &mut dyn Db, after: Option<MessageId>, limit: i64) -> Result<Vec<Message>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, Row>(concat!(
+            "SELECT ",
+            columns!(),
+            " FROM messages WHERE deleted_at IS NULL AND id > $1 ORDER BY id LIMIT $2"
+        ))
+        .bind(after.map_or(Uuid::nil(), |m| m.0))
+        .bind(limit)
+    )?;
+    let mut messages = rows.into_iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    attach_reactions(db, &mut messages).await?;
+    Ok(messages)
+}
+
+/// How many live messages there are (the total a rebuild reports progress against).
+pub async fn count_live(db: &mut dyn Db) -> Result<i64> {
+    let (n,) = q!(
+        db,
+        fetch_one,
+        sqlx::query_as::<_, (i64,)>("SELECT CAST(COUNT(*) AS BIGINT) FROM messages WHERE deleted_at IS NULL")
+    )?;
+    Ok(n)
+}
+
 /// The message a sender already sent with this idempotency key.
 pub async fn by_client_key(db: &mut dyn Db, sender: UserId, key: &str) -> Result<Option<Message>> {
     let row = q!(

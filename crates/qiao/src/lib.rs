@@ -113,7 +113,14 @@ pub async fn open_services(config: &Config) -> Result<(Store, Services), Error> 
         qiao_media::BlobStore::s3(&config.file_store, Some(config.file_store_endpoint.as_str()))
             .map_err(|e| Error::unavailable(e).with_message(format!("cannot use {} for files", config.file_store)))?
     };
-    let services = Services::new(store.clone(), hub, service_config(config), blobs);
+    let search_dir = config.data_dir.join("search");
+    let search = qiao_search::SearchIndex::open(&search_dir).map_err(|e| {
+        Error::unavailable(e.to_string()).with_message(format!(
+            "cannot open the search index in {} (is another Qiao using this data directory? {e})",
+            search_dir.display()
+        ))
+    })?;
+    let services = Services::new(store.clone(), hub, service_config(config), blobs, std::sync::Arc::new(search));
     Ok((store, services))
 }
 
@@ -182,6 +189,13 @@ pub async fn serve_with(
     let gateway = state.gateway.clone();
     let app = qiao_api::router(state);
     let maintenance = tokio::spawn(maintain(services.clone()));
+    let (stop_indexer, indexer_stopped) = tokio::sync::oneshot::channel();
+    let indexer = tokio::spawn(qiao_service::search::run_indexer(
+        store.clone(),
+        services.hub.clone(),
+        services.search.clone(),
+        indexer_stopped,
+    ));
 
     let addr = listener.local_addr().map_err(Error::unavailable)?;
     let public_url = config.public_url.clone();
@@ -209,6 +223,9 @@ pub async fn serve_with(
         .await;
     maintenance.abort();
     tracing::info!("shutting down: finishing queued writes");
+    // The indexer commits what it has (what it misses, it catches up at the next start).
+    let _ = stop_indexer.send(());
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), indexer).await;
     store.close().await;
     served.map_err(Error::unavailable)
 }

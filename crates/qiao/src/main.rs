@@ -40,6 +40,14 @@ struct ServeArgs {
 
 #[derive(Subcommand)]
 enum AdminCommand {
+    /// Rebuild the search index from the stored messages (with the server stopped: it holds
+    /// the index while it runs, and rebuilds by itself when the index is missing or stale).
+    Reindex {
+        #[arg(long, env = "QIAO_CONFIG")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        settings: Layer,
+    },
     /// Create an owner account (for scripted installs, or to regain access). The password is
     /// read from standard input, one line.
     CreateOwner {
@@ -115,6 +123,31 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
             serve(config, listener, shutdown_signal()).await.map_err(|e| e.message.into_owned())
+        }
+        Command::Admin(AdminCommand::Reindex { config, settings }) => {
+            let config = load(config, settings)?;
+            init_logging(&config);
+            let (store, services) = qiao::open_services(&config).await.map_err(|e| e.message.into_owned())?;
+            let started = std::time::Instant::now();
+            let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
+            let mut progress = |done: u64, total: u64| {
+                if last.elapsed().as_millis() >= 200 || done == total {
+                    last = std::time::Instant::now();
+                    let pct = (done * 100).checked_div(total).unwrap_or(100);
+                    let bar = "#".repeat((pct / 4) as usize);
+                    eprint!("\rindexing messages [{bar:<25}] {done}/{total} ({pct}%)");
+                }
+            };
+            let result = qiao_service::search::rebuild(&store, &services.search, &mut progress).await;
+            eprintln!();
+            store.close().await;
+            result.map_err(|e| e.message.into_owned())?;
+            println!(
+                "Search index rebuilt: {} messages in {:.1} s.",
+                services.search.len(),
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
         }
         Command::Admin(AdminCommand::CreateOwner {
             username,

@@ -9,6 +9,7 @@ pub mod me;
 pub mod messages;
 pub mod ops;
 pub mod org;
+pub mod search;
 pub mod setup;
 pub mod users;
 

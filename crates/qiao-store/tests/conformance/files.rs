@@ -84,6 +84,14 @@ pub async fn files_lifecycle(store: Store, _: Sink) {
         .unwrap();
     assert!(refused.is_none(), "bob's upload cannot travel in alice's message");
 
+    // Rebuilding derived data: live messages page by page, in id order, with their files.
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(messages::count_live(&mut r).await.unwrap(), 1);
+    let first = messages::live_after(&mut r, None, 10).await.unwrap();
+    assert_eq!((first.len(), first[0].files.len()), (1, 2));
+    assert!(messages::live_after(&mut r, Some(first[0].id), 10).await.unwrap().is_empty());
+    drop(r);
+
     // Messages read from the store carry their files.
     let mut r = store.reader().await.unwrap();
     let read = messages::get(&mut r, m.id).await.unwrap().unwrap();

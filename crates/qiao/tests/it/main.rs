@@ -12,5 +12,6 @@ mod messaging;
 mod ops;
 mod permissions;
 mod realtime;
+mod search;
 mod setup;
 mod ws;

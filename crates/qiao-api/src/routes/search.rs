@@ -1,0 +1,79 @@
+//! Search over the messages of the conversations the caller is in.
+
+use axum::extract::State;
+use qiao_domain::message::Message;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::AppState;
+use crate::error::{ApiResult, ErrorBody};
+use crate::extract::{Auth, Query};
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct SearchParams {
+    /// Words and "quoted phrases", in Chinese, English or both, and filters: `from:username`,
+    /// `in:channel-name`, `has:file`, `before:YYYY-MM-DD`, `after:YYYY-MM-DD`. At most 200
+    /// characters.
+    pub q: String,
+    /// Results to skip (from a previous page's `next_offset`).
+    pub offset: Option<u32>,
+    /// 1–100, default 20.
+    pub limit: Option<u32>,
+}
+
+/// A run of snippet text, highlighted where it matched.
+#[derive(Serialize, ToSchema)]
+pub struct SnippetPart {
+    pub text: String,
+    pub highlight: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchHit {
+    pub message: Message,
+    /// The matching part of the text, split into plain and highlighted runs.
+    pub snippet: Vec<SnippetPart>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SearchPage {
+    pub items: Vec<SearchHit>,
+    /// Messages matching in all.
+    pub total: u64,
+    pub next_offset: Option<u32>,
+}
+
+/// Search messages: only conversations you are in at the moment of the query; ranked by
+/// relevance with a boost for recent messages.
+#[utoipa::path(get, path = "/api/v1/search", tag = "search", params(SearchParams),
+    responses((status = 200, body = SearchPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn search(
+    State(state): State<AppState>,
+    Auth(auth): Auth,
+    Query(p): Query<SearchParams>,
+) -> ApiResult<axum::Json<SearchPage>> {
+    let offset = p.offset.unwrap_or(0).min(10_000);
+    let limit = p.limit.unwrap_or(20);
+    if !(1..=100).contains(&limit) {
+        return Err(qiao_domain::Error::new(qiao_domain::ErrorCode::InvalidParameter)
+            .with_message("limit must be between 1 and 100")
+            .into());
+    }
+    let r = state.services.search_messages(&auth, &p.q, offset as usize, limit as usize).await?;
+    let next = offset + limit;
+    Ok(axum::Json(SearchPage {
+        next_offset: ((next as usize) < r.total).then_some(next),
+        total: r.total as u64,
+        items: r
+            .items
+            .into_iter()
+            .map(|h| SearchHit {
+                message: h.message,
+                snippet: h.snippet.into_iter().map(|p| SnippetPart { text: p.text, highlight: p.highlight }).collect(),
+            })
+            .collect(),
+    }))
+}

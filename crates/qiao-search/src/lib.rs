@@ -1,0 +1,416 @@
+//! Search over messages (and the names of the files they carry). A tantivy index with three
+//! views of the text: words (jieba segmentation for Chinese, lower-cased and stemmed for
+//! English), CJK character unigrams and CJK character bigrams. A query word matches as a
+//! word or as a run of characters, so 上海 finds 上海分公司 and 上海市, and a name the
+//! segmenter splits oddly is still found. The index is a derived projection of the store:
+//! it records the last event position it holds, catches up from the event log, and can be
+//! rebuilt from the messages at any time.
+
+pub mod grams;
+pub mod query;
+
+use std::ops::Bound;
+use std::path::Path;
+use std::sync::Mutex;
+
+use qiao_domain::{ConversationId, MessageId, Millis, UserId};
+use tantivy::collector::{Count, TopDocs};
+use tantivy::query::{
+    AllQuery, BooleanQuery, BoostQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery, TermSetQuery,
+};
+use tantivy::schema::{
+    FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
+};
+use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+
+use crate::grams::{CjkGrams, grams, is_cjk};
+pub use crate::query::{Query, parse};
+
+/// Bump when the schema or analysis changes: an index of another version is rebuilt.
+pub const SCHEMA_VERSION: &str = "1";
+const WRITER_MEMORY: usize = 50 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("search index directory: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub type Result<T, E = SearchError> = std::result::Result<T, E>;
+
+/// What is indexed of one message.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Doc {
+    pub message_id: MessageId,
+    pub conversation_id: ConversationId,
+    pub sender_id: UserId,
+    pub created_at: Millis,
+    /// The body and the names of its files.
+    pub text: String,
+    pub has_file: bool,
+}
+
+/// A search and its limits. `conversations` are those the searcher may read (already
+/// narrowed by `in:`); nothing else is ever returned.
+#[derive(Clone, Debug)]
+pub struct Search<'a> {
+    pub terms: &'a [query::Term],
+    pub conversations: &'a [ConversationId],
+    pub sender: Option<UserId>,
+    pub has_file: bool,
+    pub from_ms: Option<Millis>,
+    pub to_ms: Option<Millis>,
+    pub offset: usize,
+    pub limit: usize,
+    /// For the recency boost.
+    pub now: Millis,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Hit {
+    pub message_id: MessageId,
+    pub score: f32,
+}
+
+#[derive(Clone, Copy)]
+struct Fields {
+    id: Field,
+    conversation: Field,
+    sender: Field,
+    at: Field,
+    has_file: Field,
+    words: Field,
+    uni: Field,
+    bi: Field,
+}
+
+pub struct SearchIndex {
+    index: Index,
+    reader: IndexReader,
+    writer: Mutex<IndexWriter>,
+    f: Fields,
+    words: TextAnalyzer,
+}
+
+fn schema() -> (Schema, Fields) {
+    let mut b = Schema::builder();
+    let text = |tokenizer: &str, record: IndexRecordOption| {
+        TextOptions::default()
+            .set_indexing_options(TextFieldIndexing::default().set_tokenizer(tokenizer).set_index_option(record))
+    };
+    let f = Fields {
+        id: b.add_text_field("id", STRING | STORED),
+        conversation: b.add_text_field("conversation", STRING),
+        sender: b.add_text_field("sender", STRING),
+        at: b.add_i64_field("at", INDEXED | FAST),
+        has_file: b.add_u64_field("has_file", INDEXED),
+        words: b.add_text_field("words", text("qiao_words", IndexRecordOption::WithFreqsAndPositions)),
+        uni: b.add_text_field("uni", text("qiao_uni", IndexRecordOption::WithFreqs)),
+        bi: b.add_text_field("bi", text("qiao_bi", IndexRecordOption::WithFreqsAndPositions)),
+    };
+    (b.build(), f)
+}
+
+fn words_analyzer() -> TextAnalyzer {
+    TextAnalyzer::builder(grams::Words(tantivy_jieba::JiebaTokenizer::new()))
+        .filter(RemoveLongFilter::limit(40))
+        .filter(LowerCaser)
+        .filter(Stemmer::new(Language::English))
+        .build()
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir`, creating it (or recreating it, when it was built by another
+    /// schema version: it is derived data).
+    pub fn open(dir: &Path) -> Result<Self> {
+        std::fs::create_dir_all(dir)?;
+        let marker = dir.join("qiao-schema-version");
+        let current = std::fs::read_to_string(&marker).ok();
+        if current.as_deref().map(str::trim) != Some(SCHEMA_VERSION) {
+            for entry in std::fs::read_dir(dir)? {
+                let path = entry?.path();
+                if path.is_dir() {
+                    std::fs::remove_dir_all(&path)?;
+                } else {
+                    std::fs::remove_file(&path)?;
+                }
+            }
+            std::fs::write(&marker, SCHEMA_VERSION)?;
+        }
+        let (schema, f) = schema();
+        let directory = tantivy::directory::MmapDirectory::open(dir).map_err(tantivy::TantivyError::from)?;
+        let index = Index::open_or_create(directory, schema)?;
+        Self::with_index(index, f)
+    }
+
+    /// An index in memory (tests).
+    pub fn in_memory() -> Result<Self> {
+        let (schema, f) = schema();
+        Self::with_index(Index::create_in_ram(schema), f)
+    }
+
+    fn with_index(index: Index, f: Fields) -> Result<Self> {
+        index.tokenizers().register("qiao_words", words_analyzer());
+        index.tokenizers().register("qiao_uni", TextAnalyzer::builder(CjkGrams { n: 1 }).build());
+        index.tokenizers().register("qiao_bi", TextAnalyzer::builder(CjkGrams { n: 2 }).build());
+        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
+        Ok(SearchIndex { index, reader, writer: Mutex::new(writer), f, words: words_analyzer() })
+    }
+
+    fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
+        self.writer.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Adds messages, replacing earlier versions of them (edits).
+    pub fn upsert(&self, docs: &[Doc]) -> Result<()> {
+        let w = self.writer();
+        for d in docs {
+            let id = d.message_id.to_string();
+            w.delete_term(Term::from_field_text(self.f.id, &id));
+            let mut doc = TantivyDocument::default();
+            doc.add_text(self.f.id, &id);
+            doc.add_text(self.f.conversation, d.conversation_id.to_string());
+            doc.add_text(self.f.sender, d.sender_id.to_string());
+            doc.add_i64(self.f.at, d.created_at);
+            doc.add_u64(self.f.has_file, u64::from(d.has_file));
+            doc.add_text(self.f.words, &d.text);
+            doc.add_text(self.f.uni, &d.text);
+            doc.add_text(self.f.bi, &d.text);
+            w.add_document(doc)?;
+        }
+        Ok(())
+    }
+
+    /// Removes messages (deleted ones).
+    pub fn delete(&self, ids: &[MessageId]) {
+        let w = self.writer();
+        for id in ids {
+            w.delete_term(Term::from_field_text(self.f.id, &id.to_string()));
+        }
+    }
+
+    /// Removes everything (before a rebuild).
+    pub fn clear(&self) -> Result<()> {
+        self.writer().delete_all_documents()?;
+        Ok(())
+    }
+
+    /// Makes what was added visible to searches and records that the index holds every
+    /// event up to `position`.
+    pub fn commit(&self, position: i64) -> Result<()> {
+        {
+            let mut w = self.writer();
+            let mut prepared = w.prepare_commit()?;
+            prepared.set_payload(&position.to_string());
+            prepared.commit()?;
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// The event position of the last commit (0 for a new index).
+    pub fn position(&self) -> i64 {
+        self.index.load_metas().ok().and_then(|m| m.payload).and_then(|p| p.parse().ok()).unwrap_or(0)
+    }
+
+    /// Messages in the index.
+    pub fn len(&self) -> u64 {
+        self.reader.searcher().num_docs()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn word_tokens(&self, text: &str) -> Vec<String> {
+        let mut analyzer = self.words.clone();
+        let mut stream = analyzer.token_stream(text);
+        let mut out = Vec::new();
+        while let Some(t) = tantivy::tokenizer::TokenStream::next(&mut stream) {
+            if !t.text.trim().is_empty() {
+                out.push(t.text.clone());
+            }
+        }
+        out
+    }
+
+    /// One query word or phrase: it matches as words, or as CJK characters in a row.
+    fn term_query(&self, term: &query::Term) -> Option<Box<dyn TQuery>> {
+        let mut alternatives: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
+        let tokens = self.word_tokens(&term.text);
+        match tokens.len() {
+            0 => {}
+            1 => alternatives.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(TermQuery::new(
+                        Term::from_field_text(self.f.words, &tokens[0]),
+                        IndexRecordOption::WithFreqs,
+                    )),
+                    2.0,
+                )),
+            )),
+            _ => alternatives.push((
+                Occur::Should,
+                Box::new(BoostQuery::new(
+                    Box::new(PhraseQuery::new(tokens.iter().map(|t| Term::from_field_text(self.f.words, t)).collect())),
+                    2.0,
+                )),
+            )),
+        }
+        // Characters in a row: only when the text is CJK (spaces ignored for phrases).
+        let cjk: String = term.text.chars().filter(|c| !c.is_whitespace()).collect();
+        if !cjk.is_empty() && cjk.chars().all(is_cjk) {
+            let chars: Vec<char> = cjk.chars().collect();
+            if chars.len() == 1 {
+                alternatives.push((
+                    Occur::Should,
+                    Box::new(TermQuery::new(Term::from_field_text(self.f.uni, &cjk), IndexRecordOption::WithFreqs)),
+                ));
+            } else {
+                let bigrams: Vec<Term> =
+                    grams(&cjk, 2).into_iter().map(|(g, _, _)| Term::from_field_text(self.f.bi, &g)).collect();
+                if bigrams.len() == 1 {
+                    alternatives.push((
+                        Occur::Should,
+                        Box::new(TermQuery::new(bigrams[0].clone(), IndexRecordOption::WithFreqs)),
+                    ));
+                } else {
+                    alternatives.push((Occur::Should, Box::new(PhraseQuery::new(bigrams))));
+                }
+            }
+        }
+        match alternatives.len() {
+            0 => None,
+            _ => Some(Box::new(BooleanQuery::new(alternatives))),
+        }
+    }
+
+    /// Searches: every term must match; only the given conversations; newest weigh more.
+    /// Returns the page of hits and how many match in all.
+    pub fn search(&self, s: &Search<'_>) -> Result<(Vec<Hit>, usize)> {
+        if s.conversations.is_empty() || s.limit == 0 {
+            return Ok((Vec::new(), 0));
+        }
+        let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
+        for t in s.terms {
+            match self.term_query(t) {
+                Some(q) => clauses.push((Occur::Must, q)),
+                None => return Ok((Vec::new(), 0)), // a term that can match nothing
+            }
+        }
+        if clauses.is_empty() {
+            clauses.push((Occur::Must, Box::new(AllQuery)));
+        }
+        let conversations = s.conversations.iter().map(|c| Term::from_field_text(self.f.conversation, &c.to_string()));
+        clauses.push((Occur::Must, Box::new(TermSetQuery::new(conversations))));
+        if let Some(u) = s.sender {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(
+                    Term::from_field_text(self.f.sender, &u.to_string()),
+                    IndexRecordOption::Basic,
+                )),
+            ));
+        }
+        if s.has_file {
+            clauses.push((
+                Occur::Must,
+                Box::new(TermQuery::new(Term::from_field_u64(self.f.has_file, 1), IndexRecordOption::Basic)),
+            ));
+        }
+        if s.from_ms.is_some() || s.to_ms.is_some() {
+            let lower = s.from_ms.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(self.f.at, v)));
+            let upper = s.to_ms.map_or(Bound::Unbounded, |v| Bound::Excluded(Term::from_field_i64(self.f.at, v)));
+            clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+        }
+        let query = BooleanQuery::new(clauses);
+        let searcher = self.reader.searcher();
+        let now = s.now;
+        let top =
+            TopDocs::with_limit(s.limit).and_offset(s.offset).tweak_score(move |segment: &tantivy::SegmentReader| {
+                let at = segment.fast_fields().i64("at").ok();
+                move |doc: tantivy::DocId, score: tantivy::Score| {
+                    let created = at.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
+                    let age_days = ((now - created).max(0) as f32) / 86_400_000.0;
+                    // Up to twice the relevance for today's messages, fading over weeks.
+                    score * (1.0 + 1.0 / (1.0 + age_days / 7.0))
+                }
+            });
+        let (found, total) = searcher.search(&query, &(top, Count))?;
+        let mut hits = Vec::with_capacity(found.len());
+        for (score, address) in found {
+            if let Some(id) = self.stored_id(&searcher, address)? {
+                hits.push(Hit { message_id: id, score });
+            }
+        }
+        Ok((hits, total))
+    }
+
+    fn stored_id(&self, searcher: &tantivy::Searcher, address: DocAddress) -> Result<Option<MessageId>> {
+        let doc: TantivyDocument = searcher.doc(address)?;
+        Ok(doc.get_first(self.f.id).and_then(|v| v.as_str()).and_then(|s| s.parse().ok()))
+    }
+}
+
+/// Highlights where the query's words occur in `text`: a window of about `width` characters
+/// around the first match, with the matched ranges (byte offsets into the returned snippet).
+pub fn snippet(text: &str, terms: &[query::Term], width: usize) -> (String, Vec<(usize, usize)>) {
+    let lower = text.to_lowercase();
+    // Lower-casing can change byte lengths outside ASCII; then match on the text as it is.
+    let hay = if lower.len() == text.len() { lower.as_str() } else { text };
+    let mut needles: Vec<String> = Vec::new();
+    for t in terms {
+        if t.phrase {
+            needles.push(t.text.to_lowercase());
+        }
+        for w in t.text.split_whitespace() {
+            needles.push(w.to_lowercase());
+        }
+    }
+    needles.retain(|n| !n.is_empty());
+    needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    let mut ranges: Vec<(usize, usize)> = Vec::new();
+    for n in &needles {
+        let mut from = 0;
+        while let Some(i) = hay[from..].find(n.as_str()) {
+            let (s, e) = (from + i, from + i + n.len());
+            if !ranges.iter().any(|&(a, b)| s < b && a < e) {
+                ranges.push((s, e));
+            }
+            from = e;
+        }
+    }
+    ranges.sort();
+    let chars: Vec<(usize, char)> = text.char_indices().collect();
+    if chars.len() <= width {
+        return (text.to_owned(), ranges);
+    }
+    let first = ranges.first().map_or(0, |r| r.0);
+    let first_char = chars.iter().position(|(i, _)| *i >= first).unwrap_or(0);
+    let start_char = first_char.saturating_sub(width / 3);
+    let end_char = (start_char + width).min(chars.len());
+    let start = chars[start_char].0;
+    let end = chars.get(end_char).map_or(text.len(), |(i, _)| *i);
+    let mut out = String::new();
+    let shift = if start > 0 {
+        out.push('…');
+        '…'.len_utf8()
+    } else {
+        0
+    };
+    out.push_str(&text[start..end]);
+    if end < text.len() {
+        out.push('…');
+    }
+    let ranges = ranges
+        .into_iter()
+        .filter(|&(s, e)| s >= start && e <= end)
+        .map(|(s, e)| (s - start + shift, e - start + shift))
+        .collect();
+    (out, ranges)
+}

@@ -1,0 +1,257 @@
+//! Relevance and filtering on a small Chinese and English corpus.
+
+use qiao_domain::{ConversationId, MessageId, UserId};
+use qiao_search::{Doc, Search, SearchIndex, parse, snippet};
+
+const DAY: i64 = 86_400_000;
+const NOW: i64 = 1_780_000_000_000;
+
+struct Corpus {
+    index: SearchIndex,
+    ids: Vec<(MessageId, &'static str)>,
+    public: ConversationId,
+    secret: ConversationId,
+    alice: UserId,
+    bob: UserId,
+}
+
+const TEXTS: &[&str] = &[
+    "上海分公司下周开会",
+    "我们在上海市见面吧",
+    "视频会议改到明天下午三点",
+    "北京办公室的空调坏了",
+    "欧阳娜娜明天来参加设计评审",
+    "项目 deadline 是周五，大家抓紧",
+    "The project deadline moved to Friday",
+    "请在月底前提交季度报告",
+    "报告里的季度数据有误",
+    "Quarterly reports are due next week",
+    "桥梁工程验收通过",
+    "午饭吃什么",
+];
+
+fn corpus() -> Corpus {
+    let index = SearchIndex::in_memory().unwrap();
+    let (public, secret) = (ConversationId::new(), ConversationId::new());
+    let (alice, bob) = (UserId::new(), UserId::new());
+    let mut ids = Vec::new();
+    let mut docs = Vec::new();
+    for (i, text) in TEXTS.iter().enumerate() {
+        let id = MessageId::new();
+        ids.push((id, *text));
+        docs.push(Doc {
+            message_id: id,
+            conversation_id: public,
+            sender_id: if i % 2 == 0 { alice } else { bob },
+            created_at: NOW - (i as i64) * DAY,
+            text: (*text).to_owned(),
+            has_file: i == 3,
+        });
+    }
+    let hidden = MessageId::new();
+    ids.push((hidden, "上海 secret plans"));
+    docs.push(Doc {
+        message_id: hidden,
+        conversation_id: secret,
+        sender_id: alice,
+        created_at: NOW,
+        text: "上海 secret plans".into(),
+        has_file: false,
+    });
+    index.upsert(&docs).unwrap();
+    index.commit(7).unwrap();
+    Corpus { index, ids, public, secret, alice, bob }
+}
+
+impl Corpus {
+    fn find(&self, q: &str) -> Vec<&'static str> {
+        self.find_in(q, &[self.public], None)
+    }
+
+    fn find_in(&self, q: &str, conversations: &[ConversationId], sender: Option<UserId>) -> Vec<&'static str> {
+        let parsed = parse(q).unwrap();
+        let day = |d: Option<i64>| d.map(|d| d * DAY);
+        let (hits, total) = self
+            .index
+            .search(&Search {
+                terms: &parsed.terms,
+                conversations,
+                sender,
+                has_file: parsed.has_file,
+                from_ms: day(parsed.after_day).map(|d| d + DAY),
+                to_ms: day(parsed.before_day),
+                offset: 0,
+                limit: 20,
+                now: NOW,
+            })
+            .unwrap();
+        assert_eq!(total, hits.len(), "{q}");
+        hits.iter().map(|h| self.ids.iter().find(|(id, _)| *id == h.message_id).unwrap().1).collect()
+    }
+}
+
+#[test]
+fn chinese_words_are_found_inside_longer_ones() {
+    let c = corpus();
+    let shanghai = c.find("上海");
+    assert!(shanghai.contains(&"上海分公司下周开会") && shanghai.contains(&"我们在上海市见面吧"), "{shanghai:?}");
+    assert_eq!(c.find("会议"), ["视频会议改到明天下午三点"]);
+    assert_eq!(c.find("分公司"), ["上海分公司下周开会"]);
+    assert_eq!(c.find("桥"), ["桥梁工程验收通过"], "one character");
+    assert!(c.find("会").contains(&"上海分公司下周开会"));
+}
+
+#[test]
+fn names_split_oddly_are_still_found() {
+    let c = corpus();
+    assert_eq!(c.find("欧阳娜娜"), ["欧阳娜娜明天来参加设计评审"]);
+    assert_eq!(c.find("娜娜"), ["欧阳娜娜明天来参加设计评审"]);
+    assert_eq!(c.find("阳娜"), ["欧阳娜娜明天来参加设计评审"]);
+}
+
+#[test]
+fn mixed_and_english_queries() {
+    let c = corpus();
+    assert_eq!(c.find("项目 deadline"), ["项目 deadline 是周五，大家抓紧"]);
+    let deadline = c.find("deadline");
+    assert_eq!(deadline.len(), 2, "{deadline:?}");
+    assert_eq!(c.find("DEADLINE friday"), ["The project deadline moved to Friday"]);
+    assert_eq!(c.find("report"), ["Quarterly reports are due next week"], "stemmed");
+    assert!(c.find("nothing-like-this").is_empty());
+}
+
+#[test]
+fn phrase_order_matters() {
+    let c = corpus();
+    assert_eq!(c.find("\"季度报告\""), ["请在月底前提交季度报告"]);
+    assert_eq!(c.find("\"报告季度\""), Vec::<&str>::new());
+    let both = c.find("季度 报告");
+    assert_eq!(both.len(), 2, "as words, both match: {both:?}");
+    assert_eq!(c.find("\"project deadline\""), ["The project deadline moved to Friday"]);
+    assert!(c.find("\"deadline project\"").is_empty());
+}
+
+#[test]
+fn only_allowed_conversations_and_filters() {
+    let c = corpus();
+    assert!(!c.find("上海").contains(&"上海 secret plans"));
+    assert_eq!(c.find_in("secret", &[c.secret], None), ["上海 secret plans"]);
+    assert!(c.find_in("上海", &[], None).is_empty(), "no conversations, no results");
+    assert_eq!(c.find_in("明天", &[c.public], Some(c.bob)), Vec::<&str>::new());
+    assert_eq!(c.find_in("明天", &[c.public], Some(c.alice)).len(), 2);
+    assert_eq!(c.find("has:file"), ["北京办公室的空调坏了"]);
+    // Messages i days old; after: and before: bound them.
+    let day = NOW / DAY;
+    let date = |d: i64| {
+        let (y, m, dd) = civil(d);
+        format!("{y:04}-{m:02}-{dd:02}")
+    };
+    let recent = c.find(&format!("after:{}", date(day - 3)));
+    assert!(recent.len() >= 2 && recent.len() <= 4, "{recent:?}");
+    assert!(!c.find(&format!("before:{}", date(day - 5))).contains(&"上海分公司下周开会"));
+}
+
+fn civil(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[test]
+fn newer_messages_rank_first_among_equals() {
+    let index = SearchIndex::in_memory().unwrap();
+    let conv = ConversationId::new();
+    let (old, new) = (MessageId::new(), MessageId::new());
+    let doc = |id, at| Doc {
+        message_id: id,
+        conversation_id: conv,
+        sender_id: UserId::new(),
+        created_at: at,
+        text: "周会纪要".into(),
+        has_file: false,
+    };
+    index.upsert(&[doc(old, NOW - 60 * DAY), doc(new, NOW - DAY)]).unwrap();
+    index.commit(1).unwrap();
+    let terms = parse("周会").unwrap().terms;
+    let s = Search {
+        terms: &terms,
+        conversations: &[conv],
+        sender: None,
+        has_file: false,
+        from_ms: None,
+        to_ms: None,
+        offset: 0,
+        limit: 10,
+        now: NOW,
+    };
+    let (hits, _) = index.search(&s).unwrap();
+    assert_eq!(hits.iter().map(|h| h.message_id).collect::<Vec<_>>(), [new, old]);
+    let page2 = index.search(&Search { offset: 1, limit: 1, ..s.clone() }).unwrap();
+    assert_eq!((page2.0[0].message_id, page2.1), (old, 2));
+}
+
+#[test]
+fn edits_and_deletions_and_the_recorded_position_survive_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let conv = ConversationId::new();
+    let id = MessageId::new();
+    let doc = |text: &str| Doc {
+        message_id: id,
+        conversation_id: conv,
+        sender_id: UserId::new(),
+        created_at: NOW,
+        text: text.into(),
+        has_file: false,
+    };
+    let find = |index: &SearchIndex, q: &str| {
+        let terms = parse(q).unwrap().terms;
+        index
+            .search(&Search {
+                terms: &terms,
+                conversations: &[conv],
+                sender: None,
+                has_file: false,
+                from_ms: None,
+                to_ms: None,
+                offset: 0,
+                limit: 10,
+                now: NOW,
+            })
+            .unwrap()
+            .1
+    };
+    {
+        let index = SearchIndex::open(dir.path()).unwrap();
+        assert_eq!(index.position(), 0);
+        index.upsert(&[doc("原来的内容")]).unwrap();
+        index.commit(10).unwrap();
+        assert_eq!(find(&index, "原来"), 1);
+        index.upsert(&[doc("修改后的内容")]).unwrap();
+        index.commit(11).unwrap();
+        assert_eq!((find(&index, "原来"), find(&index, "修改")), (0, 1));
+    }
+    let index = SearchIndex::open(dir.path()).unwrap();
+    assert_eq!((index.position(), index.len()), (11, 1));
+    index.delete(&[id]);
+    index.commit(12).unwrap();
+    assert_eq!(find(&index, "修改"), 0);
+    assert!(index.is_empty());
+}
+
+#[test]
+fn snippets_mark_the_matches() {
+    let terms = parse("上海 deadline").unwrap().terms;
+    let (s, ranges) = snippet("我们在上海市见面, the Deadline is near", &terms, 100);
+    let marked: Vec<&str> = ranges.iter().map(|&(a, b)| &s[a..b]).collect();
+    assert_eq!(marked, ["上海", "Deadline"]);
+    let long = format!("{}关键字{}", "前".repeat(200), "后".repeat(200));
+    let (s, ranges) = snippet(&long, &parse("关键字").unwrap().terms, 40);
+    assert!(s.starts_with('…') && s.ends_with('…') && s.chars().count() <= 42);
+    assert_eq!(&s[ranges[0].0..ranges[0].1], "关键字");
+}

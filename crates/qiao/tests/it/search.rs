@@ -1,0 +1,137 @@
+//! Search end to end: the index follows what is sent, edited and deleted; results come only
+//! from conversations the searcher is in at the moment of the query; restarts catch up.
+
+use serde_json::{Value, json};
+
+use crate::harness::{Api, TestServer, assert_error};
+
+/// Polls until the search returns `n` hits (the index follows commits within about a
+/// second; the loop is bounded and does not time anything).
+async fn search_until(api: &Api, q: &str, n: usize) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..100 {
+        let r = api.get(&format!("/api/v1/search?q={}", urlencode(q))).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        if r.body["items"].as_array().unwrap().len() == n {
+            return r.body;
+        }
+        last = r.body;
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("searching {q:?} never gave {n} results; last: {last}");
+}
+
+fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn texts(body: &Value) -> Vec<String> {
+    body["items"].as_array().unwrap().iter().map(|h| h["message"]["body"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test]
+async fn search_follows_the_store_and_permissions() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (alice_id, alice) = owner.create_user(&srv, "alice", "member", None).await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let (_, carol) = owner.create_user(&srv, "carol", "member", None).await;
+    let r = owner
+        .post("/api/v1/conversations", json!({"name": "华东项目", "kind": "private", "member_ids": [alice_id, bob_id]}))
+        .await;
+    let private = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+    let dm = alice.post("/api/v1/conversations/dm", json!({"user_id": bob_id})).await.body["conversation"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let send = |api: &Api, conv: &str, body: &str| {
+        let (api, path, body) = (api.clone(), format!("/api/v1/conversations/{conv}/messages"), body.to_owned());
+        async move {
+            let r = api.post(&path, json!({"body": body})).await;
+            assert_eq!(r.status, 201, "{}", r.body);
+            r.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let report = send(&alice, &private, "上海分公司的季度报告已经上传").await;
+    send(&owner, &private, "项目 deadline 改到周五").await;
+    send(&bob, &dm, "明天下午开视频会议").await;
+
+    // Found by members, with the match highlighted; invisible to everyone else.
+    let found = search_until(&alice, "上海", 1).await;
+    assert_eq!(found["total"], 1);
+    let marked: Vec<&str> = found["items"][0]["snippet"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["highlight"] == true)
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(marked, ["上海"]);
+    search_until(&bob, "季度报告", 1).await;
+    search_until(&carol, "上海", 0).await;
+    search_until(&alice, "视频会议", 1).await;
+    search_until(&owner, "视频会议", 0).await; // a DM of two other people
+    search_until(&alice, "项目 deadline", 1).await;
+
+    // Filters.
+    assert_eq!(texts(&search_until(&alice, "from:bob 会议", 1).await), ["明天下午开视频会议"]);
+    search_until(&alice, "from:alice 会议", 0).await;
+    search_until(&alice, "in:华东项目 周五", 1).await;
+    search_until(&alice, "in:华东项目 会议", 0).await;
+    let upload = alice
+        .send(
+            alice
+                .request(reqwest::Method::POST, &format!("/api/v1/conversations/{private}/files?name=预算表.xlsx"))
+                .body("1,2,3"),
+        )
+        .await;
+    let file = upload.body["id"].as_str().unwrap().to_owned();
+    let r =
+        alice.post(&format!("/api/v1/conversations/{private}/messages"), json!({"body": "", "file_ids": [file]})).await;
+    assert_eq!(r.status, 201);
+    search_until(&bob, "预算表", 1).await; // file names are searched
+    search_until(&bob, "has:file", 1).await;
+    search_until(&bob, "after:2020-01-01 上海", 1).await;
+    search_until(&bob, "before:2020-01-01 上海", 0).await;
+
+    // Edits and deletions reach the index.
+    let r = alice.patch(&format!("/api/v1/messages/{report}"), json!({"body": "北京分公司的季度报告"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    search_until(&bob, "北京", 1).await;
+    search_until(&bob, "上海", 0).await;
+    assert_eq!(alice.delete(&format!("/api/v1/messages/{report}")).await.status, 204);
+    search_until(&bob, "北京", 0).await;
+
+    // Leaving ends access at once.
+    search_until(&bob, "deadline", 1).await;
+    assert_eq!(bob.post_empty(&format!("/api/v1/conversations/{private}/leave")).await.status, 204);
+    search_until(&bob, "deadline", 0).await;
+
+    // Bad queries are clear errors.
+    assert_error(&alice.get("/api/v1/search?q=").await, 422, "invalid_input");
+    assert_error(&alice.get("/api/v1/search?q=has:cake").await, 422, "invalid_input");
+    assert_error(&alice.get(&format!("/api/v1/search?q={}", "长".repeat(201))).await, 422, "invalid_input");
+    assert_error(&alice.get("/api/v1/search?q=a&limit=0").await, 400, "invalid_parameter");
+    assert_error(&srv.anon().get("/api/v1/search?q=a").await, 401, "unauthenticated");
+
+    // After a restart the index is still there; without it, it is rebuilt from the store.
+    let db = srv.stop().await;
+    let data = db.dir().unwrap().to_path_buf();
+    let srv = TestServer::start_with(db, |_| {}).await;
+    let alice = srv.sign_in("alice", "alice-password").await;
+    search_until(&alice, "deadline", 1).await;
+    let db = srv.stop().await;
+    std::fs::remove_dir_all(data.join("search")).unwrap();
+    let srv = TestServer::start_with(db, |_| {}).await;
+    let alice = srv.sign_in("alice", "alice-password").await;
+    search_until(&alice, "deadline", 1).await;
+    search_until(&alice, "视频会议", 1).await;
+}
