@@ -340,6 +340,15 @@ try {
   await shot(a, "profile-card.png");
   await a.keyboard.press("Escape");
 
+  log("search finds Chinese text and opens the message in its conversation");
+  await a.getByRole("search").first().getByRole("textbox").fill("你好");
+  await a.getByRole("search").first().getByRole("textbox").press("Enter");
+  const result = a.getByRole("list", { name: "Results" }).locator("a.result").first();
+  await result.locator("mark", { hasText: "你好" }).waitFor();
+  await shot(a, "search.png");
+  await result.click();
+  await a.locator("article.msg.highlight", { hasText: "a second line" }).waitFor();
+
   log("the zh-CN interface shows Chinese labels");
   const zh = await newPage(browser, "zh", { locale: "zh-CN" });
   await zh.goto(base + "/");

@@ -146,6 +146,12 @@ export const api = {
   followThread: (rootId: Id) => put<unknown>(`/messages/${rootId}/thread/follow`),
   unfollowThread: (rootId: Id) => del<unknown>(`/messages/${rootId}/thread/follow`),
 
+  search: (q: string, offset = 0) =>
+    get<{ items: { message: Message; snippet: { text: string; highlight: boolean }[] }[]; total: number; next_offset?: number | null }>(
+      "/search",
+      { q, offset, limit: 20 },
+    ),
+
   users: (q: { q?: string; department_id?: Id; recursive?: boolean; include_disabled?: boolean; cursor?: string | null; limit?: number }) =>
     get<{ items: User[]; next_cursor?: string | null }>("/users", { limit: 100, ...q }),
   user: (id: Id) => get<User>(`/users/${id}`),

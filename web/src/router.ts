@@ -10,7 +10,8 @@ export type Route =
   | { name: "directory"; department?: string }
   | { name: "admin-users" }
   | { name: "admin-departments" }
-  | { name: "settings" };
+  | { name: "settings" }
+  | { name: "search"; q: string };
 
 export function parseRoute(path: string, search = ""): Route {
   const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
@@ -37,6 +38,8 @@ export function parseRoute(path: string, search = ""): Route {
       return parts[1] === "departments" ? { name: "admin-departments" } : { name: "admin-users" };
     case "settings":
       return { name: "settings" };
+    case "search":
+      return { name: "search", q: q.get("q") ?? "" };
     default:
       return { name: "home" };
   }
@@ -56,4 +59,5 @@ export const paths = {
   conversation: (id: string) => `/c/${id}`,
   thread: (id: string, root: string) => `/c/${id}/t/${root}`,
   message: (id: string, msg: string) => `/c/${id}?m=${msg}`,
+  search: (q: string) => `/search?q=${encodeURIComponent(q)}`,
 };

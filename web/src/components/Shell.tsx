@@ -7,6 +7,7 @@ import { AdminDepartments, AdminUsers } from "./Admin";
 import { BrowseChannels } from "./Browse";
 import { ConversationView } from "./ConversationView";
 import { Directory } from "./Directory";
+import { SearchPage } from "./Search";
 import { Settings } from "./Settings";
 import { Sidebar } from "./Sidebar";
 
@@ -48,6 +49,9 @@ export function Shell() {
       break;
     case "settings":
       page = <Settings />;
+      break;
+    case "search":
+      page = <SearchPage q={route.q} />;
       break;
     default:
       page = (

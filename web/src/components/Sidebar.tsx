@@ -8,6 +8,7 @@ import type { Conversation, MyState } from "../types";
 import { Avatar } from "./common";
 import { Icon, type IconName } from "./icons";
 import { NewChannelDialog, NewDmDialog } from "./Dialogs";
+import { SearchBox } from "./Search";
 import { LanguageSwitch } from "./Settings";
 
 const CHANNEL_ICON: Record<string, IconName> = { private: "lock", announcement: "megaphone", department: "building", project: "diamond" };
@@ -101,6 +102,7 @@ export function Sidebar() {
           <Avatar user={me ?? undefined} size={22} /> {me?.display_name}
         </span>
       </header>
+      <SearchBox />
       <div className="nav-links">
         {staff && link("/browse", t("nav.browse"), route.name === "browse")}
         {staff && link("/directory", t("nav.directory"), route.name === "directory")}

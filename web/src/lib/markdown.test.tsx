@@ -78,3 +78,13 @@ describe("timeline rows", () => {
     expect(buildRows(ms, [], false, { after: 4, upto: 4 }, "me").some((r) => r.kind === "unread")).toBe(false);
   });
 });
+
+import { joinQuery, splitQuery } from "../components/Search";
+
+describe("search query", () => {
+  it("splits and joins filters", () => {
+    const s = splitQuery('上海 "季度 报告" from:lilei has:file');
+    expect(s).toEqual({ text: '上海 "季度 报告"', filters: { from: "lilei", has: "file" } });
+    expect(joinQuery(s.text, { ...s.filters, has: "", in: "sales" })).toBe('上海 "季度 报告" from:lilei in:sales');
+  });
+});
