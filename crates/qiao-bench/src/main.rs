@@ -6,6 +6,7 @@
 
 mod client;
 mod durable;
+mod search;
 mod server;
 mod stats;
 mod target;
@@ -29,6 +30,8 @@ struct Cli {
 enum Command {
     /// Most messages per second acknowledged durably, with and without group commit.
     DurableSend(durable::Args),
+    /// Search over a generated corpus (half Chinese) while messages keep arriving.
+    Search(search::Args),
     /// Memory per authenticated, idle realtime connection, with many held at once.
     Idle(workloads::IdleArgs),
     /// Everyone in a small, a medium and a large room; open-loop traffic split over them.
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::DurableSend(args) => durable::run(args).await,
+            Command::Search(args) => search::run(args).await,
             Command::Idle(args) => workloads::idle(args).await,
             Command::ChatMix(args) => workloads::chat_mix(args).await,
             Command::FanOut(args) => workloads::fan_out(args).await,

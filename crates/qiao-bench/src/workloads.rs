@@ -32,7 +32,7 @@ fn tag() -> String {
 
 /// Moves every thread of this process to `cpu`, so the coordinator (fixtures, senders)
 /// shares the load generator's core instead of taking the server's.
-fn pin_self(cpu: Option<usize>) {
+pub(crate) fn pin_self(cpu: Option<usize>) {
     if let Some(c) = cpu {
         let pid = std::process::id().to_string();
         let _ = std::process::Command::new("taskset")

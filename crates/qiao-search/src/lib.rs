@@ -14,10 +14,11 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use qiao_domain::{ConversationId, MessageId, Millis, UserId};
-use tantivy::collector::{Count, TopDocs};
-use tantivy::query::{
-    AllQuery, BooleanQuery, BoostQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery, TermSetQuery,
-};
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use tantivy::collector::{Count, FilterCollector, TopDocs};
+use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
@@ -28,7 +29,7 @@ use crate::grams::{CjkGrams, grams, is_cjk};
 pub use crate::query::{Query, parse};
 
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 const WRITER_MEMORY: usize = 50 << 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +79,8 @@ pub struct Hit {
 #[derive(Clone, Copy)]
 struct Fields {
     id: Field,
+    /// The conversation's id folded to 64 bits, as a fast field: the permission filter is
+    /// checked per matching document instead of unioning every allowed conversation's postings.
     conversation: Field,
     sender: Field,
     at: Field,
@@ -103,7 +106,7 @@ fn schema() -> (Schema, Fields) {
     };
     let f = Fields {
         id: b.add_text_field("id", STRING | STORED),
-        conversation: b.add_text_field("conversation", STRING),
+        conversation: b.add_u64_field("conversation", FAST),
         sender: b.add_text_field("sender", STRING),
         at: b.add_i64_field("at", INDEXED | FAST),
         has_file: b.add_u64_field("has_file", INDEXED),
@@ -112,6 +115,13 @@ fn schema() -> (Schema, Fields) {
         bi: b.add_text_field("bi", text("qiao_bi", IndexRecordOption::WithFreqsAndPositions)),
     };
     (b.build(), f)
+}
+
+/// A conversation id folded to 64 bits (UUIDv7: the high half is mostly time, so both
+/// halves are mixed).
+fn fold(c: ConversationId) -> u64 {
+    let (hi, lo) = c.0.as_u64_pair();
+    hi ^ lo.rotate_left(29)
 }
 
 fn words_analyzer() -> TextAnalyzer {
@@ -173,7 +183,7 @@ impl SearchIndex {
             w.delete_term(Term::from_field_text(self.f.id, &id));
             let mut doc = TantivyDocument::default();
             doc.add_text(self.f.id, &id);
-            doc.add_text(self.f.conversation, d.conversation_id.to_string());
+            doc.add_u64(self.f.conversation, fold(d.conversation_id));
             doc.add_text(self.f.sender, d.sender_id.to_string());
             doc.add_i64(self.f.at, d.created_at);
             doc.add_u64(self.f.has_file, u64::from(d.has_file));
@@ -306,8 +316,6 @@ impl SearchIndex {
         if clauses.is_empty() {
             clauses.push((Occur::Must, Box::new(AllQuery)));
         }
-        let conversations = s.conversations.iter().map(|c| Term::from_field_text(self.f.conversation, &c.to_string()));
-        clauses.push((Occur::Must, Box::new(TermSetQuery::new(conversations))));
         if let Some(u) = s.sender {
             clauses.push((
                 Occur::Must,
@@ -341,7 +349,10 @@ impl SearchIndex {
                     score * (1.0 + 1.0 / (1.0 + age_days / 7.0))
                 }
             });
-        let (found, total) = searcher.search(&query, &(top, Count))?;
+        let allowed: Arc<HashSet<u64>> = Arc::new(s.conversations.iter().map(|c| fold(*c)).collect());
+        let filtered =
+            FilterCollector::new("conversation".to_owned(), move |c: u64| allowed.contains(&c), (top, Count));
+        let (found, total) = searcher.search(&query, &filtered)?;
         let mut hits = Vec::with_capacity(found.len());
         for (score, address) in found {
             if let Some(id) = self.stored_id(&searcher, address)? {

@@ -10,7 +10,7 @@ use qiao_domain::event::{EventData, EventFrame};
 use qiao_domain::message::Message;
 use qiao_domain::{ConversationId, Error, MessageId, Result, perm};
 use qiao_search::{Doc, SearchIndex};
-use qiao_store::{Store, conversations, events, messages, users};
+use qiao_store::{Store, events, members, messages, users};
 
 use crate::{Authenticated, Services, now};
 
@@ -91,16 +91,10 @@ impl Services {
             return Err(Error::invalid("q", "type words to search for, or a filter such as from:username"));
         }
         let mut r = self.store.reader().await?;
-        let mine = conversations::list_for_user(&mut r, auth.user.id).await?;
-        let mut allowed: Vec<ConversationId> = mine.iter().map(|(c, _)| c.id).collect();
-        if let Some(name) = &parsed.in_conversation {
-            let lower = name.to_lowercase();
-            allowed = mine
-                .iter()
-                .filter(|(c, _)| c.name.to_lowercase() == lower || c.id.to_string() == *name)
-                .map(|(c, _)| c.id)
-                .collect();
-        }
+        let allowed: Vec<ConversationId> = match &parsed.in_conversation {
+            None => members::conversation_ids_of(&mut r, auth.user.id).await?,
+            Some(name) => members::conversation_ids_named(&mut r, auth.user.id, name).await?,
+        };
         let sender = match &parsed.from {
             Some(username) => match users::ids_by_usernames(&mut r, std::slice::from_ref(username)).await?.first() {
                 Some(id) => Some(*id),
@@ -136,7 +130,7 @@ impl Services {
             if m.deleted_at.is_some() {
                 continue;
             }
-            let a = self.access(&mut r, &auth.actor, m.conversation_id).await?;
+            let a = self.access_cached(&auth.actor, m.conversation_id).await?;
             if !perm::can_read(&auth.actor, &a.facts) {
                 continue;
             }

@@ -234,6 +234,28 @@ pub async fn filter_members(db: &mut dyn Db, conversation: ConversationId, users
     Ok(out)
 }
 
+/// The person's conversations with this name (case-insensitive), or this id.
+pub async fn conversation_ids_named(db: &mut dyn Db, user: UserId, name: &str) -> Result<Vec<ConversationId>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (Uuid,)>(
+            "SELECT c.id FROM conversations c JOIN members m ON m.conversation_id = c.id \
+             WHERE m.user_id = $1 AND LOWER(c.name) = LOWER($2) ORDER BY c.id"
+        )
+        .bind(user.0)
+        .bind(name)
+    )?;
+    let mut out: Vec<ConversationId> = rows.into_iter().map(|(id,)| ConversationId(id)).collect();
+    if out.is_empty()
+        && let Ok(id) = name.parse::<ConversationId>()
+        && conversation_ids_of(db, user).await?.contains(&id)
+    {
+        out.push(id);
+    }
+    Ok(out)
+}
+
 /// The conversations a person is in.
 pub async fn conversation_ids_of(db: &mut dyn Db, user: UserId) -> Result<Vec<ConversationId>> {
     let rows = q!(

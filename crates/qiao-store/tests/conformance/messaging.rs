@@ -217,6 +217,14 @@ pub async fn conversations_and_members(store: Store, _: Sink) {
     let mut expected_convs = vec![general, secret];
     expected_convs.sort();
     assert_eq!(alice_convs, expected_convs);
+    let general_name = conversations::get(&mut r, general).await.unwrap().unwrap().name;
+    assert_eq!(
+        members::conversation_ids_named(&mut r, alice.id, &general_name.to_uppercase()).await.unwrap(),
+        [general]
+    );
+    assert_eq!(members::conversation_ids_named(&mut r, alice.id, &secret.to_string()).await.unwrap(), [secret]);
+    assert!(members::conversation_ids_named(&mut r, bob.id, &secret.to_string()).await.unwrap().is_empty());
+    assert!(members::conversation_ids_named(&mut r, alice.id, "no such room").await.unwrap().is_empty());
     // Department membership (primary or secondary; guests never).
     let mut in_eng = members::staff_in_departments(&mut r, &[eng.id, backend.id]).await.unwrap();
     in_eng.sort();
