@@ -18,6 +18,9 @@ use object_store::path::Path;
 use object_store::{GetOptions, GetRange, ObjectStore, ObjectStoreExt, WriteMultipart};
 use sha2::{Digest, Sha256};
 
+/// What kind of file the bytes are (the domain's vocabulary).
+pub use qiao_domain::file::FileKind;
+
 /// Bytes looked at to recognise a file's type.
 pub const SNIFF_LEN: usize = 8192;
 
@@ -36,28 +39,6 @@ pub enum MediaError {
 }
 
 pub type Result<T, E = MediaError> = std::result::Result<T, E>;
-
-/// What kind of file the bytes are, for previews and the file library.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FileKind {
-    Image,
-    Audio,
-    Video,
-    Document,
-    Other,
-}
-
-impl FileKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            FileKind::Image => "image",
-            FileKind::Audio => "audio",
-            FileKind::Video => "video",
-            FileKind::Document => "document",
-            FileKind::Other => "other",
-        }
-    }
-}
 
 /// The type recognised from a file's first bytes.
 #[derive(Clone, Debug, PartialEq, Eq)]

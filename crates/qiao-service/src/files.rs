@@ -62,13 +62,7 @@ fn media_error(e: MediaError) -> Error {
 /// Kind and type of an upload: from the bytes, except that a browser recording (WebM or Ogg
 /// holding only audio) declared as a voice message is audio.
 fn classify(stored: &Stored, voice: bool) -> Result<(FileKind, String)> {
-    let kind = match stored.sniffed.kind {
-        qiao_media::FileKind::Image => FileKind::Image,
-        qiao_media::FileKind::Audio => FileKind::Audio,
-        qiao_media::FileKind::Video => FileKind::Video,
-        qiao_media::FileKind::Document => FileKind::Document,
-        qiao_media::FileKind::Other => FileKind::Other,
-    };
+    let kind = stored.sniffed.kind;
     let mime = stored.sniffed.mime;
     if !voice {
         return Ok((kind, mime.to_owned()));
