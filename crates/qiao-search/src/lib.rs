@@ -29,7 +29,7 @@ use crate::grams::{CjkGrams, grams, is_cjk};
 pub use crate::query::{Query, parse};
 
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
-pub const SCHEMA_VERSION: &str = "2";
+pub const SCHEMA_VERSION: &str = "3";
 const WRITER_MEMORY: usize = 50 << 20;
 
 #[derive(Debug, thiserror::Error)]
@@ -88,6 +88,10 @@ struct Fields {
     words: Field,
     uni: Field,
     bi: Field,
+    /// Three- and four-character runs as single terms: the commonest Chinese word lengths
+    /// after two, matched without position checks.
+    tri: Field,
+    quad: Field,
 }
 
 pub struct SearchIndex {
@@ -113,6 +117,8 @@ fn schema() -> (Schema, Fields) {
         words: b.add_text_field("words", text("qiao_words", IndexRecordOption::WithFreqsAndPositions)),
         uni: b.add_text_field("uni", text("qiao_uni", IndexRecordOption::WithFreqs)),
         bi: b.add_text_field("bi", text("qiao_bi", IndexRecordOption::WithFreqsAndPositions)),
+        tri: b.add_text_field("tri", text("qiao_tri", IndexRecordOption::WithFreqs)),
+        quad: b.add_text_field("quad", text("qiao_quad", IndexRecordOption::WithFreqs)),
     };
     (b.build(), f)
 }
@@ -166,6 +172,8 @@ impl SearchIndex {
         index.tokenizers().register("qiao_words", words_analyzer());
         index.tokenizers().register("qiao_uni", TextAnalyzer::builder(CjkGrams { n: 1 }).build());
         index.tokenizers().register("qiao_bi", TextAnalyzer::builder(CjkGrams { n: 2 }).build());
+        index.tokenizers().register("qiao_tri", TextAnalyzer::builder(CjkGrams { n: 3 }).build());
+        index.tokenizers().register("qiao_quad", TextAnalyzer::builder(CjkGrams { n: 4 }).build());
         let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok(SearchIndex { index, reader, writer: Mutex::new(writer), f, words: words_analyzer() })
@@ -190,6 +198,8 @@ impl SearchIndex {
             doc.add_text(self.f.words, &d.text);
             doc.add_text(self.f.uni, &d.text);
             doc.add_text(self.f.bi, &d.text);
+            doc.add_text(self.f.tri, &d.text);
+            doc.add_text(self.f.quad, &d.text);
             w.add_document(doc)?;
         }
         Ok(())
@@ -276,10 +286,16 @@ impl SearchIndex {
         let cjk: String = term.text.chars().filter(|c| !c.is_whitespace()).collect();
         if !cjk.is_empty() && cjk.chars().all(is_cjk) {
             let chars: Vec<char> = cjk.chars().collect();
-            if chars.len() == 1 {
+            let gram_field = match chars.len() {
+                1 => Some(self.f.uni),
+                3 => Some(self.f.tri),
+                4 => Some(self.f.quad),
+                _ => None,
+            };
+            if let Some(field) = gram_field {
                 alternatives.push((
                     Occur::Should,
-                    Box::new(TermQuery::new(Term::from_field_text(self.f.uni, &cjk), IndexRecordOption::WithFreqs)),
+                    Box::new(TermQuery::new(Term::from_field_text(field, &cjk), IndexRecordOption::WithFreqs)),
                 ));
             } else {
                 let bigrams: Vec<Term> =
