@@ -142,7 +142,8 @@ impl Services {
     }
 }
 
-fn apply(index: &SearchIndex, data: &EventData) -> bool {
+/// Applies one committed event (only message events change the index).
+fn apply(index: &SearchIndex, data: &EventData) {
     let result = match data {
         EventData::MessageCreated { message, .. } | EventData::MessageUpdated { message } => match doc_of(message) {
             Some(doc) => index.upsert(&[doc]),
@@ -155,12 +156,11 @@ fn apply(index: &SearchIndex, data: &EventData) -> bool {
             index.delete(&[*message_id]);
             Ok(())
         }
-        _ => return false,
+        _ => return,
     };
     if let Err(e) = result {
         tracing::warn!(error = %e, "indexing a message failed");
     }
-    true
 }
 
 /// Rebuilds the index from the messages; `progress(done, total)` is called as it goes.
@@ -278,14 +278,13 @@ pub async fn run_indexer(
                 }
                 batch = rx.recv() => match batch {
                     Ok(batch) => {
-                        for e in batch.iter() {
-                            if e.pos > pos {
-                                dirty |= apply(&index, &e.data);
-                                pos = e.pos;
-                            }
+                        // Any new event is worth a commit, message or not: the recorded position
+                        // advances, so a restart does not replay it.
+                        for e in batch.iter().filter(|e| e.pos > pos) {
+                            apply(&index, &e.data);
+                            dirty = true;
                         }
-                        // Positions advance even without messages, so a restart does not replay them.
-                        dirty = dirty || batch.last().is_some_and(|e| e.pos >= pos);
+                        pos = pos.max(batch.last().map_or(pos, |e| e.pos));
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue 'outer,
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,

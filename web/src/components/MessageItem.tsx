@@ -1,6 +1,6 @@
 // One message: sender and time (for the first of a group), Markdown body, reactions, thread
 // summary, and actions on hover or focus.
-import { memo, useState } from "react";
+import { memo, useMemo, useState } from "react";
 import { api } from "../api";
 import { formatTime, useLang, useT } from "../i18n";
 import { renderMarkdown, type MentionNames } from "../lib/markdown";
@@ -19,14 +19,17 @@ export function useMentionNames(): MentionNames {
   const users = useApp((s) => s.users);
   const departments = useApp((s) => s.departments);
   const me = useApp((s) => s.me);
-  const byUsername: Record<string, string> = {};
-  for (const u of Object.values(users)) byUsername[u.username] = u.display_name;
-  return {
-    user: (id) => users[id]?.display_name,
-    username: (n) => byUsername[n],
-    department: (id) => departments[id]?.name,
-    isMe: (x) => !!me && (x === me.id || x === me.username),
-  };
+  // Every message on screen asks: build the username index once per directory change.
+  return useMemo(() => {
+    const byUsername: Record<string, string> = {};
+    for (const u of Object.values(users)) byUsername[u.username] = u.display_name;
+    return {
+      user: (id) => users[id]?.display_name,
+      username: (n) => byUsername[n],
+      department: (id) => departments[id]?.name,
+      isMe: (x) => !!me && (x === me.id || x === me.username),
+    };
+  }, [users, departments, me]);
 }
 
 interface Props {

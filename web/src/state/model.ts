@@ -118,7 +118,8 @@ export function mergePage(
   };
 }
 
-function mapMessage(model: Model, id: Id, f: (m: Message) => Message): Model {
+/** Replaces a message wherever it is shown (timelines, threads). */
+export function mapMessage(model: Model, id: Id, f: (m: Message) => Message): Model {
   let changed = false;
   const timelines = { ...model.timelines };
   for (const [cid, t] of Object.entries(model.timelines)) {

@@ -9,6 +9,7 @@ import {
   applyEvent,
   emptyModel,
   loadConversations,
+  mapMessage,
   markReadLocal,
   mergePage,
   type Model,
@@ -328,17 +329,5 @@ export function reconnectNow(): void {
 
 /** Replaces a message with what the server returned (edit, reaction). */
 export function applyMessage(msg: Message): void {
-  update((m) => {
-    let out = m;
-    const t = m.timelines[msg.conversation_id];
-    if (t && t.messages.some((x) => x.id === msg.id)) {
-      out = { ...out, timelines: { ...out.timelines, [msg.conversation_id]: { ...t, messages: t.messages.map((x) => (x.id === msg.id ? msg : x)) } } };
-    }
-    for (const [rid, th] of Object.entries(out.threads)) {
-      if (th.root?.id === msg.id) out = { ...out, threads: { ...out.threads, [rid]: { ...th, root: msg } } };
-      else if (th.replies.some((x) => x.id === msg.id))
-        out = { ...out, threads: { ...out.threads, [rid]: { ...th, replies: th.replies.map((x) => (x.id === msg.id ? msg : x)) } } };
-    }
-    return out;
-  });
+  update((m) => mapMessage(m, msg.id, () => msg));
 }
