@@ -31,6 +31,15 @@ ensure_postgres() {
     [ -n "$(pg_bindir)" ] || die "PostgreSQL did not install"
 }
 
+# The cluster tests start and stop their own nats-server processes (loopback, free ports).
+nats_bin() { command -v nats-server 2>/dev/null || ls /usr/sbin/nats-server /usr/bin/nats-server 2>/dev/null | head -n 1; }
+ensure_nats() {
+    [ -n "$(nats_bin)" ] || apt_install nats-server
+    [ -n "$(nats_bin)" ] || die "nats-server did not install"
+    QIAO_TEST_NATS_SERVER="$(nats_bin)"
+    export QIAO_TEST_NATS_SERVER
+}
+
 # start_postgres DIR [durable]: starts a private PostgreSQL cluster in DIR on a free loopback
 # port and exports QIAO_TEST_POSTGRES_URL (an admin URL to the `postgres` database).
 # Without `durable`, fsync is off: tests do not need it and run much faster.

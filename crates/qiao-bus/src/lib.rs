@@ -1,32 +1,86 @@
-//! The event hub: where committed events go after the commit.
+//! The event hub: where committed events go after the commit, on this node and, in a
+//! cluster, on every node.
 //!
-//! The store's writer hands each committed batch to [`Hub::publish`] in position order,
-//! before it answers the writers' callers. The hub first runs the synchronous *observers*
-//! (caches that must never serve a stale answer once a change is acknowledged, such as the
-//! session cache), then offers the batch to asynchronous *subscribers* (the realtime gateway,
-//! the search indexer) through a bounded broadcast channel: a subscriber that falls behind
-//! is told how much it missed and catches up from the store.
+//! The store's writer hands each committed batch to [`Hub::publish`] before it answers the
+//! writers' callers. The hub first runs the synchronous *observers* (caches that must never
+//! serve a stale answer once a change is acknowledged, such as the session cache), then
+//! offers the batch to asynchronous *subscribers* (the realtime gateway, the search indexer)
+//! through a bounded broadcast channel: a subscriber that falls behind is told how much it
+//! missed and catches up from the store.
+//!
+//! In a cluster, batches committed by other nodes arrive through [`Hub::receive`] (from the
+//! bus, see [`nats`], or read back from the store's event log). Positions are global and
+//! gap-free, so the hub *sequences*: subscribers see every position exactly once and in
+//! order, whichever way and in whatever order batches arrive. A batch that arrives ahead of
+//! a missing one is held; whoever feeds the hub fills the gap from the store
+//! ([`Hub::gap_after`]). Presence and typing are not committed events: they travel as
+//! [`Signal`]s, best effort.
 
-use std::sync::{Arc, RwLock};
+pub mod nats;
+mod signal;
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex, RwLock};
 
 use qiao_domain::event::Event;
-use tokio::sync::broadcast;
+use tokio::sync::{Notify, broadcast};
 
-/// A synchronous observer of committed events. Must be quick and must not block.
+pub use signal::{NodeId, Signal, Status};
+
+/// A synchronous observer of committed events. Must be quick and must not block. In a
+/// cluster it may see an event twice and, across nodes, out of order: observers only
+/// invalidate.
 pub type Observer = Arc<dyn Fn(&[Event]) + Send + Sync>;
 
-/// In-process fan-out of committed events; cheap to clone.
+/// Where this node's own batches and signals go besides local subscribers (the bus).
+pub trait Outbound: Send + Sync {
+    fn events(&self, batch: &Arc<[Event]>);
+    fn signal(&self, signal: &Signal);
+}
+
+/// Most batches held while waiting for a missing position; beyond it the newest are dropped
+/// (the store has them and the gap filler reads them back).
+const MAX_HELD: usize = 4096;
+
+#[derive(Default)]
+struct Order {
+    /// The next position subscribers expect; 0 until known.
+    next: i64,
+    /// Batches that arrived ahead of `next`, by first position.
+    held: BTreeMap<i64, Arc<[Event]>>,
+}
+
+/// Fan-out of committed events; cheap to clone.
 #[derive(Clone)]
 pub struct Hub {
     observers: Arc<RwLock<Vec<Observer>>>,
     batches: broadcast::Sender<Arc<[Event]>>,
+    signals: broadcast::Sender<Arc<Signal>>,
+    order: Arc<Mutex<Order>>,
+    gap: Arc<Notify>,
+    outbound: Arc<RwLock<Option<Arc<dyn Outbound>>>>,
+    node: NodeId,
 }
 
 impl Hub {
     /// A hub whose subscribers may fall `capacity` batches behind before they lag.
     pub fn new(capacity: usize) -> Hub {
         let (batches, _) = broadcast::channel(capacity.max(1));
-        Hub { observers: Arc::default(), batches }
+        let (signals, _) = broadcast::channel(capacity.max(1));
+        Hub {
+            observers: Arc::default(),
+            batches,
+            signals,
+            order: Arc::default(),
+            gap: Arc::default(),
+            outbound: Arc::default(),
+            node: NodeId::random(),
+        }
+    }
+
+    /// This node's identity on the bus (random per process).
+    pub fn node(&self) -> NodeId {
+        self.node
     }
 
     /// Adds a synchronous observer.
@@ -34,21 +88,133 @@ impl Hub {
         self.observers.write().unwrap_or_else(|p| p.into_inner()).push(observer);
     }
 
-    /// A new subscription to every batch published from now on.
+    /// Sends this node's batches and signals to `outbound` too (the cluster bus).
+    pub fn connect(&self, outbound: Arc<dyn Outbound>) {
+        *self.outbound.write().unwrap_or_else(|p| p.into_inner()) = Some(outbound);
+    }
+
+    fn outbound(&self) -> Option<Arc<dyn Outbound>> {
+        self.outbound.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// A new subscription to every batch delivered from now on (in position order).
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<[Event]>> {
         self.batches.subscribe()
     }
 
-    /// Delivers a committed batch (in position order).
+    /// A new subscription to signals from other nodes.
+    pub fn subscribe_signals(&self) -> broadcast::Receiver<Arc<Signal>> {
+        self.signals.subscribe()
+    }
+
+    /// Subscribers will be handed positions after `head` (the store's head at start-up);
+    /// anything at or before it is already in the store.
+    pub fn start_after(&self, head: i64) {
+        let mut o = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        if o.next == 0 {
+            o.next = head + 1;
+        }
+    }
+
+    /// The last position delivered to subscribers (0 when nothing is known yet).
+    pub fn delivered(&self) -> i64 {
+        (self.order.lock().unwrap_or_else(|p| p.into_inner()).next - 1).max(0)
+    }
+
+    /// When a later batch is held waiting for missing positions: the position after which
+    /// the store should be read to fill the gap.
+    pub fn gap_after(&self) -> Option<i64> {
+        let o = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        (!o.held.is_empty()).then_some(o.next - 1)
+    }
+
+    /// Resolves when a gap may have opened (a batch was held).
+    pub async fn gap_opened(&self) {
+        self.gap.notified().await;
+    }
+
+    /// Delivers a batch this node committed (in position order): observers, the bus, then
+    /// subscribers.
     pub fn publish(&self, events: Vec<Event>) {
         if events.is_empty() {
             return;
         }
-        for o in self.observers.read().unwrap_or_else(|p| p.into_inner()).iter() {
-            o(&events);
+        self.run_observers(&events);
+        let batch: Arc<[Event]> = events.into();
+        if let Some(out) = self.outbound() {
+            out.events(&batch);
         }
-        // No subscriber is not an error: events are durable in the store.
-        let _ = self.batches.send(events.into());
+        self.offer(batch);
+    }
+
+    /// Delivers a batch another node committed, or one read back from the store. Positions
+    /// already delivered are skipped.
+    pub fn receive(&self, events: Vec<Event>) {
+        if events.is_empty() {
+            return;
+        }
+        self.run_observers(&events);
+        self.offer(events.into());
+    }
+
+    fn run_observers(&self, events: &[Event]) {
+        for o in self.observers.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            o(events);
+        }
+    }
+
+    /// Hands the batch to subscribers if it continues the stream, else holds it.
+    fn offer(&self, batch: Arc<[Event]>) {
+        let mut o = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        let (first, last) = (batch[0].pos, batch[batch.len() - 1].pos);
+        if o.next == 0 {
+            o.next = first;
+        }
+        if last < o.next {
+            return; // seen already
+        }
+        if first > o.next {
+            if o.held.len() < MAX_HELD && o.held.get(&first).is_none_or(|h| h.len() < batch.len()) {
+                o.held.insert(first, batch);
+            }
+            drop(o);
+            self.gap.notify_one();
+            return;
+        }
+        self.deliver(&mut o, batch);
+        while o.held.first_key_value().is_some_and(|(first, _)| *first <= o.next) {
+            let Some((_, held)) = o.held.pop_first() else { break };
+            if held[held.len() - 1].pos >= o.next {
+                self.deliver(&mut o, held);
+            }
+        }
+    }
+
+    /// Sends the part of `batch` at or after `next` (called with the order lock held, so
+    /// subscribers receive batches in position order).
+    fn deliver(&self, o: &mut Order, batch: Arc<[Event]>) {
+        let fresh = if batch[0].pos < o.next {
+            batch.iter().filter(|e| e.pos >= o.next).cloned().collect::<Arc<[Event]>>()
+        } else {
+            batch
+        };
+        if let Some(e) = fresh.last() {
+            o.next = e.pos + 1;
+            // No subscriber is not an error: events are durable in the store.
+            let _ = self.batches.send(fresh);
+        }
+    }
+
+    /// Sends a signal of this node to the other nodes (nothing happens on a single node).
+    pub fn signal(&self, signal: Signal) {
+        if let Some(out) = self.outbound() {
+            out.signal(&signal);
+        }
+    }
+
+    /// Hands a signal from another node to local subscribers.
+    pub fn receive_signal(&self, signal: Signal) {
+        let _ = self.signals.send(Arc::new(signal));
     }
 }
 
@@ -70,6 +236,18 @@ mod tests {
             frame: encode_frame(pos, 0, &Audience::Staff, None, &data).into(),
             data: Arc::new(data),
         }
+    }
+
+    fn events(range: std::ops::RangeInclusive<i64>) -> Vec<Event> {
+        range.map(event).collect()
+    }
+
+    fn drain(sub: &mut broadcast::Receiver<Arc<[Event]>>) -> Vec<i64> {
+        let mut out = Vec::new();
+        while let Ok(b) = sub.try_recv() {
+            out.extend(b.iter().map(|e| e.pos));
+        }
+        out
     }
 
     #[tokio::test]
@@ -99,5 +277,69 @@ mod tests {
             other => panic!("expected lag, got {other:?}"),
         }
         assert_eq!(sub.recv().await.unwrap()[0].pos, 4);
+    }
+
+    #[tokio::test]
+    async fn batches_from_several_nodes_are_delivered_once_and_in_position_order() {
+        let hub = Hub::new(64);
+        hub.start_after(10);
+        let mut sub = hub.subscribe();
+        let observed = Arc::new(Mutex::new(Vec::new()));
+        let o = observed.clone();
+        hub.observe(Arc::new(move |evs: &[Event]| o.lock().unwrap().extend(evs.iter().map(|e| e.pos))));
+
+        hub.receive(events(5..=10)); // before start: already in the store
+        hub.publish(events(14..=15)); // ours, committed after another node's 11..=13
+        assert_eq!(drain(&mut sub), Vec::<i64>::new(), "held until 11..=13 arrive");
+        assert_eq!(hub.gap_after(), Some(10));
+        assert_eq!(*observed.lock().unwrap(), vec![5, 6, 7, 8, 9, 10, 14, 15], "observers never wait");
+        hub.receive(events(11..=13));
+        assert_eq!(drain(&mut sub), vec![11, 12, 13, 14, 15]);
+        assert_eq!(hub.gap_after(), None);
+
+        // The same events again (from the bus and from the store), overlapping: once only.
+        hub.receive(events(12..=16));
+        hub.receive(events(14..=16));
+        assert_eq!(drain(&mut sub), vec![16]);
+        assert_eq!(hub.delivered(), 16);
+
+        // Several held batches are released together, overlaps trimmed.
+        hub.receive(events(20..=21));
+        hub.receive(events(18..=20));
+        hub.receive(events(17..=17));
+        assert_eq!(drain(&mut sub), vec![17, 18, 19, 20, 21]);
+    }
+
+    #[tokio::test]
+    async fn without_a_start_position_the_first_batch_starts_the_stream() {
+        let hub = Hub::new(8);
+        let mut sub = hub.subscribe();
+        hub.publish(events(7..=8));
+        hub.publish(events(9..=9));
+        assert_eq!(drain(&mut sub), vec![7, 8, 9]);
+    }
+
+    #[tokio::test]
+    async fn signals_go_out_and_come_in() {
+        struct Recorder(Mutex<Vec<String>>);
+        impl Outbound for Recorder {
+            fn events(&self, batch: &Arc<[Event]>) {
+                self.0.lock().unwrap().push(format!("events {}", batch.len()));
+            }
+            fn signal(&self, s: &Signal) {
+                self.0.lock().unwrap().push(format!("{s:?}"));
+            }
+        }
+        let hub = Hub::new(8);
+        let rec = Arc::new(Recorder(Mutex::default()));
+        hub.connect(rec.clone());
+        let mut signals = hub.subscribe_signals();
+        hub.publish(events(1..=2));
+        hub.receive(events(3..=3)); // from elsewhere: not sent back out
+        hub.signal(Signal::Gone { node: hub.node() });
+        assert_eq!(rec.0.lock().unwrap().len(), 2);
+        assert!(rec.0.lock().unwrap()[0] == "events 2");
+        hub.receive_signal(Signal::Gone { node: NodeId(7) });
+        assert!(matches!(*signals.recv().await.unwrap(), Signal::Gone { node: NodeId(7) }));
     }
 }

@@ -165,6 +165,24 @@ pub struct Event {
     pub data: std::sync::Arc<EventData>,
 }
 
+impl Event {
+    /// Rebuilds an event from its frame and its audience's kind (as the log stores it and the
+    /// cluster bus carries it); `user` is the recipient of a `user` event. None when the parts
+    /// do not make an event.
+    pub fn decode(kind: &str, user: Option<UserId>, frame: impl Into<Bytes>) -> Option<Event> {
+        let frame: Bytes = frame.into();
+        let parsed: EventFrame = serde_json::from_slice(&frame).ok()?;
+        let audience = match kind {
+            "conversation" => Audience::Conversation(parsed.conversation_id?),
+            "user" => Audience::User(user?),
+            "staff" => Audience::Staff,
+            "everyone" => Audience::Everyone,
+            _ => return None,
+        };
+        Some(Event { pos: parsed.pos, audience, seq: parsed.seq, frame, data: std::sync::Arc::new(parsed.data) })
+    }
+}
+
 /// Encodes the frame of an event at `pos` (UTF-8 JSON).
 pub fn encode_frame(pos: i64, at: Millis, audience: &Audience, seq: Option<i64>, data: &EventData) -> String {
     #[derive(Serialize)]

@@ -8,6 +8,7 @@
 
 pub mod access_cache;
 pub mod auth;
+pub mod cluster;
 pub mod conversations;
 pub mod crypto;
 pub mod departments;

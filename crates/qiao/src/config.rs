@@ -155,11 +155,17 @@ settings! {
     max_upload_mb: u64 = 100, shown as "100", env = "QIAO_MAX_UPLOAD_MB";
     /// Storage each person's files may take, in MiB.
     file_quota_mb: u64 = 10_240, shown as "10240", env = "QIAO_FILE_QUOTA_MB";
-    /// Where file bytes are kept: empty for `<data_dir>/files`, or `s3://bucket[/prefix]` for
-    /// S3-compatible storage (credentials and region from the `AWS_*` environment variables).
+    /// Where file bytes are kept: empty for `<data_dir>/files`, an absolute directory path
+    /// (in a cluster: one every node mounts), or `s3://bucket[/prefix]` for S3-compatible
+    /// storage (credentials and region from the `AWS_*` environment variables).
     file_store: String = String::new(), shown as "<data_dir>/files", env = "QIAO_FILE_STORE";
     /// For `file_store = s3://…` on a service other than AWS (MinIO, Ceph, …): its URL.
     file_store_endpoint: String = String::new(), shown as "AWS", env = "QIAO_FILE_STORE_ENDPOINT";
+    /// Cluster mode: the NATS server(s) every node shares, e.g. `nats://10.0.0.5:4222`
+    /// (comma-separated for a NATS cluster). Empty on a single node. Needs PostgreSQL.
+    bus: Secret = Secret(String::new()), shown as "none (single node)", env = "QIAO_BUS";
+    /// Subject prefix on the bus: clusters sharing one NATS server need different ones.
+    bus_subject: String = "qiao".to_owned(), shown as "qiao", env = "QIAO_BUS_SUBJECT";
 }
 
 /// A configuration problem, reported before anything starts.
@@ -189,7 +195,20 @@ impl Layer {
         if c.database.0.is_empty() {
             c.database = Secret(format!("sqlite:{}", c.data_dir.join("qiao.db").display()));
         }
-        qiao_store::Engine::from_url(&c.database.0).map_err(|e| ConfigError(format!("database: {}", e.message)))?;
+        let engine =
+            qiao_store::Engine::from_url(&c.database.0).map_err(|e| ConfigError(format!("database: {}", e.message)))?;
+        if !c.bus.0.is_empty() && engine != qiao_store::Engine::Postgres {
+            return Err(ConfigError(
+                "bus is set (cluster mode) but the database is SQLite, which only one node can use: \
+                 give every node the same database = postgres://…, or remove bus for a single node"
+                    .into(),
+            ));
+        }
+        if !c.bus.0.is_empty()
+            && !c.bus.0.split(',').all(|u| u.trim().starts_with("nats://") || u.trim().starts_with("tls://"))
+        {
+            return Err(ConfigError("bus must be nats://host:port (several separated by commas)".into()));
+        }
         if c.public_url.is_empty() {
             c.public_url = format!("http://{}", c.listen);
         }
@@ -219,8 +238,9 @@ impl Layer {
                 c.max_upload_mb >= 1
                     && c.max_upload_mb <= 1 << 20
                     && c.file_quota_mb >= 1
-                    && (c.file_store.is_empty() || c.file_store.starts_with("s3://")),
-                "max_upload_mb must be between 1 and 1048576, file_quota_mb at least 1, file_store empty or s3://bucket",
+                    && (c.file_store.is_empty() || c.file_store.starts_with("s3://") || c.file_store.starts_with('/')),
+                "max_upload_mb must be between 1 and 1048576, file_quota_mb at least 1, file_store empty, an absolute \
+                 directory or s3://bucket",
             ),
             (
                 c.realtime_queue >= 16
@@ -293,6 +313,15 @@ mod tests {
         assert!(bad.resolve().is_err());
         let bad = Layer { db_read_connections: Some(0), ..Layer::default() };
         assert!(bad.resolve().is_err());
+        let sqlite_cluster = Layer { bus: Some(Secret("nats://127.0.0.1:4222".into())), ..Layer::default() };
+        assert!(sqlite_cluster.resolve().unwrap_err().0.contains("SQLite"));
+        let pg = Some(Secret("postgres://db/qiao".into()));
+        let bad_bus = Layer { bus: Some(Secret("http://x".into())), database: pg.clone(), ..Layer::default() };
+        assert!(bad_bus.resolve().is_err());
+        let ok = Layer { bus: Some(Secret("nats://a:4222, nats://b:4222".into())), database: pg, ..Layer::default() };
+        assert!(ok.resolve().is_ok());
+        let relative = Layer { file_store: Some("files".into()), ..Layer::default() };
+        assert!(relative.resolve().is_err());
     }
 
     #[test]

@@ -105,8 +105,12 @@ pub async fn open_services(config: &Config) -> Result<(Store, Services), Error> 
     let hub = qiao_bus::Hub::new(4096);
     let sink = hub.clone();
     let store = Store::open(&store_config(config), std::sync::Arc::new(move |events| sink.publish(events))).await?;
-    let blobs = if config.file_store.is_empty() {
-        let dir = config.data_dir.join("files");
+    let blobs = if config.file_store.is_empty() || config.file_store.starts_with('/') {
+        let dir = if config.file_store.is_empty() {
+            config.data_dir.join("files")
+        } else {
+            PathBuf::from(&config.file_store)
+        };
         qiao_media::BlobStore::local(&dir)
             .map_err(|e| Error::unavailable(e).with_message(format!("cannot use {} for files", dir.display())))?
     } else {
@@ -176,6 +180,7 @@ pub async fn serve_with(
     };
     let metrics = metrics_handle();
     let (store, services) = open_services(&config).await?;
+    let cluster = Cluster::join(&config, &store, &services.hub).await?;
     let boot = services.bootstrap(&config.org_name).await?;
 
     let api_config = ApiConfig {
@@ -226,8 +231,56 @@ pub async fn serve_with(
     // The indexer commits what it has (what it misses, it catches up at the next start).
     let _ = stop_indexer.send(());
     let _ = tokio::time::timeout(std::time::Duration::from_secs(10), indexer).await;
+    cluster.leave().await;
     store.close().await;
     served.map_err(Error::unavailable)
+}
+
+/// This node's part in a cluster: on PostgreSQL (where other nodes may write), the task
+/// that fills gaps in the event stream from the store, and the bus link when one is set.
+struct Cluster {
+    link: Option<qiao_bus::nats::Link>,
+    stop_follower: Option<tokio::sync::oneshot::Sender<()>>,
+    follower: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Cluster {
+    async fn join(config: &Config, store: &Store, hub: &qiao_bus::Hub) -> Result<Cluster, Error> {
+        // Live delivery starts after what the store holds now (clients catch up from it).
+        let head = qiao_store::events::head(&mut store.reader().await?).await?;
+        hub.start_after(head);
+        let mut cluster = Cluster { link: None, stop_follower: None, follower: None };
+        if store.dialect() != qiao_store::Dialect::Postgres {
+            return Ok(cluster); // one writer, in this process: the stream is complete as it is
+        }
+        if !config.bus.0.is_empty() {
+            let link = qiao_bus::nats::connect(hub, &config.bus.0, &config.bus_subject)
+                .await
+                .map_err(|e| Error::unavailable(e.clone()).with_message(e))?;
+            tracing::info!(node = %hub.node(), bus = %config.bus, "joined the cluster's event bus");
+            cluster.link = Some(link);
+        }
+        // Without a bus, other nodes' events still arrive, read from the store (slower, and
+        // without presence or typing across nodes).
+        let poll = if config.bus.0.is_empty() { Duration::from_millis(100) } else { Duration::from_millis(250) };
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        cluster.follower =
+            Some(tokio::spawn(qiao_service::cluster::follow_store(store.clone(), hub.clone(), poll, stopped)));
+        cluster.stop_follower = Some(stop);
+        Ok(cluster)
+    }
+
+    async fn leave(self) {
+        if let Some(stop) = self.stop_follower {
+            let _ = stop.send(());
+        }
+        if let Some(f) = self.follower {
+            let _ = f.await;
+        }
+        if let Some(link) = self.link {
+            link.close().await;
+        }
+    }
 }
 
 /// Housekeeping every ten minutes.

@@ -3,12 +3,16 @@
 //! frames into each connection's bounded queue. A connection whose queue is full is dropped
 //! as a slow consumer (it resumes later), so no reader can slow the others or make the
 //! server's memory grow.
+//!
+//! In a cluster, the dispatcher also tells the other nodes (through the hub's bus) how its
+//! devices' presence changed and who is typing, and applies what they tell it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::ws::{Message, Utf8Bytes};
+use qiao_bus::{Hub, Signal};
 use qiao_domain::event::Event;
 use qiao_domain::{ConversationId, MessageId, SessionId, UserId};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -81,6 +85,8 @@ pub struct DispatcherConfig {
     pub presence: PresenceConfig,
     /// Shortest time between two typing notices of one person in one place.
     pub typing_interval: Duration,
+    /// How often the other nodes get a full snapshot of this node's presence (its heartbeat).
+    pub presence_snapshot: Duration,
 }
 
 impl Default for DispatcherConfig {
@@ -90,6 +96,7 @@ impl Default for DispatcherConfig {
             pending_limit: 20_000,
             presence: PresenceConfig::default(),
             typing_interval: Duration::from_secs(2),
+            presence_snapshot: Duration::from_secs(5),
         }
     }
 }
@@ -100,6 +107,8 @@ struct Dispatcher {
     queues: HashMap<ConnId, Arc<Outbox<Out>>>,
     typing: HashMap<(UserId, ConversationId, Option<MessageId>), Instant>,
     config: DispatcherConfig,
+    hub: Hub,
+    next_snapshot: Instant,
 }
 
 fn text(json: String) -> Message {
@@ -229,16 +238,14 @@ impl Dispatcher {
                     return true;
                 }
                 self.typing.insert(key, now);
-                let frame = text(
-                    ServerMessage::Typing { conversation_id: conversation, thread_root_id: thread, user_id: user }
-                        .to_json(),
-                );
-                let mine = self.routing.conns_of(user).to_vec();
-                for c in self.routing.conns_in(conversation) {
-                    if !mine.contains(&c) {
-                        self.send(c, Out::Frame(frame.clone()));
-                    }
-                }
+                self.typing_here(user, conversation, thread);
+                let node = self.hub.node();
+                self.hub.signal(Signal::Typing {
+                    node,
+                    conversation_id: conversation,
+                    thread_root_id: thread,
+                    user_id: user,
+                });
             }
             Command::Shutdown { done } => {
                 for c in self.queues.keys().copied().collect::<Vec<_>>() {
@@ -257,25 +264,82 @@ impl Dispatcher {
         true
     }
 
+    /// Tells this node's connections in `conversation` (but the typist's own) who is typing.
+    fn typing_here(&mut self, user: UserId, conversation: ConversationId, thread: Option<MessageId>) {
+        let frame = text(
+            ServerMessage::Typing { conversation_id: conversation, thread_root_id: thread, user_id: user }.to_json(),
+        );
+        let mine = self.routing.conns_of(user).to_vec();
+        for c in self.routing.conns_in(conversation) {
+            if !mine.contains(&c) {
+                self.send(c, Out::Frame(frame.clone()));
+            }
+        }
+    }
+
+    fn on_signal(&mut self, signal: &Signal, now: Instant) {
+        match signal {
+            Signal::Presence { node, full, users } => {
+                self.presence.remote(*node, *full, users.clone(), now);
+                self.announce(now);
+            }
+            Signal::Typing { conversation_id, thread_root_id, user_id, .. } => {
+                self.typing_here(*user_id, *conversation_id, *thread_root_id);
+            }
+            Signal::Gone { node } => {
+                self.presence.node_gone(*node, now);
+                self.announce(now);
+            }
+        }
+    }
+
+    /// Tells the other nodes what changed in this node's presence (and, now and then,
+    /// everything: a node that joined late or missed a signal learns it that way).
+    fn publish_presence(&mut self, now: Instant) {
+        let full = now >= self.next_snapshot;
+        if full {
+            self.next_snapshot = now + self.config.presence_snapshot;
+        }
+        let users = self.presence.local_changes(now, full);
+        if full || !users.is_empty() {
+            self.hub.signal(Signal::Presence { node: self.hub.node(), full, users });
+        }
+    }
+
     fn tick(&mut self, now: Instant) {
+        self.presence.expire_nodes(now);
+        self.publish_presence(now);
         self.announce(now);
         let horizon = self.config.typing_interval;
         self.typing.retain(|_, at| now.duration_since(*at) < horizon);
     }
 }
 
+/// Where the dispatcher's input comes from: committed batches (in stream order) and other
+/// nodes' signals, subscribed before it starts so that nothing is missed.
+pub struct Feeds {
+    pub hub: Hub,
+    pub batches: broadcast::Receiver<Arc<[Event]>>,
+    pub signals: broadcast::Receiver<Arc<Signal>>,
+}
+
+impl Feeds {
+    pub fn subscribe(hub: &Hub) -> Feeds {
+        Feeds { hub: hub.clone(), batches: hub.subscribe(), signals: hub.subscribe_signals() }
+    }
+}
+
 /// Runs the dispatcher until shutdown or until the hub closes.
-pub async fn run(
-    mut hub: broadcast::Receiver<Arc<[Event]>>,
-    mut commands: mpsc::Receiver<Command>,
-    config: DispatcherConfig,
-) {
+pub async fn run(feeds: Feeds, mut commands: mpsc::Receiver<Command>, config: DispatcherConfig) {
+    let Feeds { hub: bus, batches: mut hub, mut signals } = feeds;
     let mut d = Dispatcher {
         routing: Routing::new(config.pending_limit),
         presence: Presence::new(config.presence),
         queues: HashMap::new(),
         typing: HashMap::new(),
         config,
+        hub: bus,
+        next_snapshot: Instant::now(),
     };
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -294,6 +358,12 @@ pub async fn run(
                         d.drop_conn(c);
                     }
                 }
+                Err(broadcast::error::RecvError::Closed) => break,
+            },
+            signal = signals.recv() => match signal {
+                Ok(signal) => d.on_signal(&signal, Instant::now()),
+                // Missed signals: the next snapshots repair presence; typing does not matter.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             cmd = commands.recv() => match cmd {

@@ -75,7 +75,7 @@ impl Gateway {
     /// Starts the dispatcher, subscribed to committed events from `hub`.
     pub fn spawn(hub: &qiao_bus::Hub, config: GatewayConfig) -> Gateway {
         let (commands, rx) = mpsc::channel(16 * 1024);
-        tokio::spawn(dispatcher::run(hub.subscribe(), rx, config.dispatcher));
+        tokio::spawn(dispatcher::run(dispatcher::Feeds::subscribe(hub), rx, config.dispatcher));
         Gateway { commands, next: Arc::new(AtomicU64::new(1)), config: Arc::new(config) }
     }
 

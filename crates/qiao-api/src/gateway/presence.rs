@@ -3,10 +3,15 @@
 //! connections that follow that person, at most once per `min_interval`, and going offline
 //! waits for `offline_grace` (so a page reload does not flicker). A device silent for
 //! `away_after` counts as away.
+//!
+//! In a cluster each node knows its own devices and what the other nodes last said about
+//! theirs (`Signal::Presence`, a change at a time plus a full snapshot every few seconds);
+//! a node not heard from for `node_timeout` is forgotten, and its people go offline.
 
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
+use qiao_bus::{NodeId, Status};
 use qiao_domain::UserId;
 
 use super::protocol::{ClientStatus, PresenceStatus};
@@ -19,6 +24,8 @@ pub struct PresenceConfig {
     pub away_after: Duration,
     /// Most people one connection may follow.
     pub max_subscriptions: usize,
+    /// How long another node may stay silent before its people count as gone.
+    pub node_timeout: Duration,
 }
 
 impl Default for PresenceConfig {
@@ -28,6 +35,7 @@ impl Default for PresenceConfig {
             offline_grace: Duration::from_secs(10),
             away_after: Duration::from_secs(300),
             max_subscriptions: 500,
+            node_timeout: Duration::from_secs(15),
         }
     }
 }
@@ -50,6 +58,17 @@ pub struct Presence {
     gone_since: HashMap<UserId, Instant>,
     followers: HashMap<UserId, HashSet<ConnId>>,
     following: HashMap<ConnId, Vec<UserId>>,
+    /// What other nodes said about their devices.
+    nodes: HashMap<NodeId, RemoteNode>,
+    /// People whose devices here changed since the other nodes were last told.
+    local_changed: HashSet<UserId>,
+    /// What the other nodes were last told about this node's devices.
+    published: HashMap<UserId, Status>,
+}
+
+struct RemoteNode {
+    heard: Instant,
+    users: HashMap<UserId, Status>,
 }
 
 impl Presence {
@@ -57,24 +76,123 @@ impl Presence {
         Presence { config, ..Presence::default() }
     }
 
-    /// The combined presence of a person now.
+    /// The combined presence of a person now, over every node.
     pub fn status(&self, user: UserId, now: Instant) -> PresenceStatus {
-        let Some(devices) = self.devices.get(&user).filter(|d| !d.is_empty()) else {
-            return PresenceStatus::Offline;
-        };
+        let remote = self.nodes.values().filter_map(|n| n.users.get(&user).copied());
+        let mut combined = PresenceStatus::Offline;
+        for s in self.local_status(user, now).into_iter().chain(remote) {
+            combined = match (combined, s) {
+                (_, Status::Dnd) | (PresenceStatus::Dnd, _) => PresenceStatus::Dnd,
+                (_, Status::Online) | (PresenceStatus::Online, _) => PresenceStatus::Online,
+                _ => PresenceStatus::Away,
+            };
+        }
+        combined
+    }
+
+    /// A person's presence from the devices connected to this node only.
+    pub fn local_status(&self, user: UserId, now: Instant) -> Option<Status> {
+        let devices = self.devices.get(&user).filter(|d| !d.is_empty())?;
         if self.dnd.contains(&user) {
-            return PresenceStatus::Dnd;
+            return Some(Status::Dnd);
         }
         let active = devices
             .values()
             .any(|d| d.status == ClientStatus::Online && now.duration_since(d.last_active) < self.config.away_after);
-        if active { PresenceStatus::Online } else { PresenceStatus::Away }
+        Some(if active { Status::Online } else { Status::Away })
+    }
+
+    /// Whether any device anywhere is connected for this person.
+    fn present(&self, user: UserId) -> bool {
+        self.devices.contains_key(&user) || self.nodes.values().any(|n| n.users.contains_key(&user))
+    }
+
+    /// Another node said how its devices stand: every person it has when `full`, else
+    /// only those that changed.
+    pub fn remote(&mut self, node: NodeId, full: bool, users: Vec<(UserId, Option<Status>)>, now: Instant) {
+        let entry = self.nodes.entry(node).or_insert_with(|| RemoteNode { heard: now, users: HashMap::new() });
+        entry.heard = now;
+        let mut touched: Vec<UserId> = Vec::new();
+        if full {
+            let old = std::mem::take(&mut entry.users);
+            for (u, s) in &users {
+                if let Some(s) = s {
+                    entry.users.insert(*u, *s);
+                }
+                if old.get(u) != s.as_ref() {
+                    touched.push(*u);
+                }
+            }
+            touched.extend(old.into_keys().filter(|u| !entry.users.contains_key(u)));
+        } else {
+            for (u, s) in users {
+                match s {
+                    Some(s) => entry.users.insert(u, s),
+                    None => entry.users.remove(&u),
+                };
+                touched.push(u);
+            }
+        }
+        self.touch(touched, now);
+    }
+
+    /// Forgets what another node said (it left, or fell silent).
+    pub fn node_gone(&mut self, node: NodeId, now: Instant) {
+        if let Some(n) = self.nodes.remove(&node) {
+            self.touch(n.users.into_keys().collect(), now);
+        }
+    }
+
+    /// Forgets nodes not heard from for `node_timeout`.
+    pub fn expire_nodes(&mut self, now: Instant) {
+        let timeout = self.config.node_timeout;
+        let silent: Vec<NodeId> =
+            self.nodes.iter().filter(|(_, n)| now.duration_since(n.heard) >= timeout).map(|(id, _)| *id).collect();
+        for node in silent {
+            self.node_gone(node, now);
+        }
+    }
+
+    fn touch(&mut self, users: Vec<UserId>, now: Instant) {
+        for u in users {
+            if self.present(u) {
+                self.gone_since.remove(&u);
+            } else {
+                self.gone_since.entry(u).or_insert(now);
+            }
+            self.dirty.insert(u);
+        }
+    }
+
+    /// What the other nodes should be told about this node's devices: everyone connected
+    /// here when `full`, else the people whose status here changed since last time.
+    pub fn local_changes(&mut self, now: Instant, full: bool) -> Vec<(UserId, Option<Status>)> {
+        let changed = std::mem::take(&mut self.local_changed);
+        if full {
+            let all: Vec<(UserId, Option<Status>)> =
+                self.devices.keys().map(|u| (*u, self.local_status(*u, now))).collect();
+            self.published = all.iter().filter_map(|(u, s)| s.map(|s| (*u, s))).collect();
+            return all;
+        }
+        let mut out = Vec::new();
+        for u in changed {
+            let s = self.local_status(u, now);
+            if self.published.get(&u).copied() != s {
+                match s {
+                    Some(s) => self.published.insert(u, s),
+                    None => self.published.remove(&u),
+                };
+                out.push((u, s));
+            }
+        }
+        out
     }
 
     pub fn connect(&mut self, conn: ConnId, user: UserId, now: Instant) {
         self.gone_since.remove(&user);
         self.devices.entry(user).or_default().insert(conn, Device { status: ClientStatus::Online, last_active: now });
         self.dirty.insert(user);
+        self.local_changed.insert(user);
     }
 
     /// A device said something (any frame but heartbeats).
@@ -82,6 +200,7 @@ impl Presence {
         if let Some(d) = self.devices.get_mut(&user).and_then(|d| d.get_mut(&conn)) {
             d.last_active = now;
             self.dirty.insert(user);
+            self.local_changed.insert(user);
         }
     }
 
@@ -100,6 +219,7 @@ impl Presence {
             d.last_active = now;
         }
         self.dirty.insert(user);
+        self.local_changed.insert(user);
     }
 
     pub fn disconnect(&mut self, conn: ConnId, user: UserId, now: Instant) {
@@ -107,10 +227,13 @@ impl Presence {
             d.remove(&conn);
             if d.is_empty() {
                 self.devices.remove(&user);
-                self.gone_since.insert(user, now);
+                if !self.present(user) {
+                    self.gone_since.insert(user, now);
+                }
             }
         }
         self.dirty.insert(user);
+        self.local_changed.insert(user);
         self.unfollow(conn);
     }
 
@@ -185,9 +308,11 @@ impl Presence {
         self.dirty = still;
         // Forget people who are offline and followed by nobody.
         self.announced.retain(|u, (s, _)| *s != PresenceStatus::Offline || self.followers.contains_key(u));
-        let devices = &self.devices;
-        let dirty = &self.dirty;
-        self.gone_since.retain(|u, _| !devices.contains_key(u) && dirty.contains(u));
+        let gone: Vec<UserId> =
+            self.gone_since.keys().filter(|u| self.present(**u) || !self.dirty.contains(u)).copied().collect();
+        for u in gone {
+            self.gone_since.remove(&u);
+        }
         out
     }
 }
@@ -202,6 +327,7 @@ mod tests {
             offline_grace: Duration::from_secs(10),
             away_after: Duration::from_secs(60),
             max_subscriptions: 3,
+            node_timeout: Duration::from_secs(15),
         })
     }
 
@@ -263,5 +389,52 @@ mod tests {
         assert_eq!(p.followers(people[0]).count(), 0, "replaced");
         p.disconnect(1, people[1], t);
         assert_eq!(p.followers(people[4]).count(), 0, "a disconnect drops what it followed");
+    }
+
+    #[test]
+    fn other_nodes_count_until_they_leave_or_fall_silent() {
+        let mut p = presence();
+        let (u, v, t) = (UserId::new(), UserId::new(), Instant::now());
+        let (a, b) = (NodeId(1), NodeId(2));
+        p.remote(a, false, vec![(u, Some(Status::Away))], t);
+        assert_eq!(p.status(u, t), PresenceStatus::Away);
+        p.connect(1, u, t);
+        assert_eq!(p.status(u, t), PresenceStatus::Online, "online here beats away there");
+        p.remote(b, true, vec![(u, Some(Status::Dnd)), (v, Some(Status::Online))], t);
+        assert_eq!(p.status(u, t), PresenceStatus::Dnd);
+        assert_eq!(p.status(v, t), PresenceStatus::Online);
+        let due = p.due(t);
+        assert!(due.contains(&(u, PresenceStatus::Dnd)) && due.contains(&(v, PresenceStatus::Online)), "{due:?}");
+        // A full snapshot without v: v left node b, and goes offline after the grace period.
+        let t1 = t + Duration::from_secs(5);
+        p.remote(b, true, vec![(u, Some(Status::Dnd))], t1);
+        assert_eq!(p.status(v, t1), PresenceStatus::Offline);
+        assert!(!p.due(t1).contains(&(v, PresenceStatus::Offline)), "grace period");
+        assert!(p.due(t1 + Duration::from_secs(11)).contains(&(v, PresenceStatus::Offline)));
+        // Node a falls silent; b is still heard; a's people are forgotten.
+        p.disconnect(1, u, t1);
+        p.expire_nodes(t + Duration::from_secs(16));
+        assert_eq!(p.status(u, t1), PresenceStatus::Dnd, "still on node b");
+        p.expire_nodes(t1 + Duration::from_secs(15));
+        assert_eq!(p.status(u, t1), PresenceStatus::Offline, "node b fell silent too");
+        p.remote(b, false, vec![(v, Some(Status::Online))], t1);
+        p.node_gone(b, t1);
+        assert_eq!(p.status(v, t1), PresenceStatus::Offline, "a node that leaves takes its people");
+    }
+
+    #[test]
+    fn this_nodes_changes_are_published_once() {
+        let mut p = presence();
+        let (u, t) = (UserId::new(), Instant::now());
+        p.connect(1, u, t);
+        assert_eq!(p.local_changes(t, false), vec![(u, Some(Status::Online))]);
+        p.activity(1, u, t);
+        assert!(p.local_changes(t, false).is_empty(), "nothing new to say");
+        p.set(1, u, ClientStatus::Dnd, t);
+        assert_eq!(p.local_changes(t, false), vec![(u, Some(Status::Dnd))]);
+        assert_eq!(p.local_changes(t, true), vec![(u, Some(Status::Dnd))], "a snapshot lists everyone");
+        p.disconnect(1, u, t);
+        assert_eq!(p.local_changes(t, false), vec![(u, None)]);
+        assert!(p.local_changes(t, true).is_empty());
     }
 }

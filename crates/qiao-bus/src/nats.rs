@@ -1,0 +1,224 @@
+//! The cluster bus on NATS (core pub/sub, no JetStream: durability is the database's job).
+//!
+//! Every node publishes each batch it commits once, on `<prefix>.events.<node>`, and its
+//! signals on `<prefix>.signals.<node>`; it subscribes once to `<prefix>.>` and hands what
+//! other nodes sent to its [`Hub`]. NATS delivers one publisher's messages in order but
+//! promises nothing across publishers, nor during an outage; the hub's sequencing and the
+//! gap filler (which reads the store's event log) turn that into every position exactly
+//! once, in order, on every node.
+//!
+//! Publishing never blocks the writer: batches go through a bounded queue to a publishing
+//! task, and are dropped when it is full (the other nodes read them from the store).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use futures_util::StreamExt;
+use qiao_domain::event::{Audience, Event};
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::{Hub, NodeId, Outbound, Signal};
+
+/// Most messages waiting to be published before new ones are dropped.
+const QUEUE: usize = 8192;
+
+/// A node's connection to the bus. Dropping it stops receiving; [`Link::close`] also tells
+/// the other nodes this one is leaving.
+pub struct Link {
+    client: async_nats::Client,
+    node: NodeId,
+    signals_subject: String,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Connects `hub` to the NATS server at `url` (several may be given, comma-separated).
+/// Fails when no server answers within a few seconds; once connected, the client reconnects
+/// by itself for as long as it takes.
+pub async fn connect(hub: &Hub, url: &str, prefix: &str) -> Result<Link, String> {
+    let valid = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if !prefix.split('.').all(valid) {
+        return Err(format!("the bus subject prefix {prefix:?} may hold only letters, digits, '-', '_' and dots"));
+    }
+    let node = hub.node();
+    let options = async_nats::ConnectOptions::new()
+        .name(format!("qiao-{node}"))
+        .connection_timeout(Duration::from_secs(5))
+        .max_reconnects(None)
+        .reconnect_delay_callback(|attempts| Duration::from_millis((attempts as u64 * 100).min(2000)))
+        .event_callback(|event| async move {
+            match event {
+                async_nats::Event::Connected => tracing::info!("event bus connected"),
+                async_nats::Event::Disconnected => {
+                    tracing::warn!(
+                        "event bus disconnected; reconnecting (other nodes' events are read from the store meanwhile)"
+                    )
+                }
+                other => tracing::warn!(event = %other, "event bus"),
+            }
+        });
+    let servers: Vec<&str> = url.split(',').map(str::trim).filter(|s| !s.is_empty()).collect();
+    let client = options.connect(servers).await.map_err(|e| format!("cannot reach the event bus at {url}: {e}"))?;
+    let subscriber = client
+        .subscribe(format!("{prefix}.>"))
+        .await
+        .map_err(|e| format!("cannot subscribe on the event bus at {url}: {e}"))?;
+
+    let (tx, mut rx) = mpsc::channel::<(String, Bytes)>(QUEUE);
+    let publisher = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            while let Some((subject, payload)) = rx.recv().await {
+                if let Err(e) = client.publish(subject, payload).await {
+                    tracing::debug!(error = %e, "publishing on the event bus failed");
+                }
+            }
+        })
+    };
+    let receiver = {
+        let hub = hub.clone();
+        let own = node.to_string();
+        let events = format!("{prefix}.events.");
+        let signals = format!("{prefix}.signals.");
+        tokio::spawn(async move {
+            let mut subscriber = subscriber;
+            while let Some(msg) = subscriber.next().await {
+                let subject = msg.subject.as_str();
+                if subject.rsplit('.').next() == Some(own.as_str()) {
+                    continue; // our own, delivered locally already
+                }
+                if subject.starts_with(&events) {
+                    match decode_batch(&msg.payload) {
+                        Some(batch) => hub.receive(batch),
+                        None => tracing::warn!(subject, "undecodable batch on the event bus"),
+                    }
+                } else if subject.starts_with(&signals) {
+                    match serde_json::from_slice::<Signal>(&msg.payload) {
+                        Ok(signal) => hub.receive_signal(signal),
+                        Err(e) => tracing::warn!(subject, error = %e, "undecodable signal on the event bus"),
+                    }
+                }
+            }
+        })
+    };
+    let signals_subject = format!("{prefix}.signals.{node}");
+    hub.connect(Arc::new(Sender {
+        tx,
+        events_subject: format!("{prefix}.events.{node}"),
+        signals_subject: signals_subject.clone(),
+    }));
+    Ok(Link { client, node, signals_subject, tasks: vec![publisher, receiver] })
+}
+
+impl Link {
+    /// Tells the other nodes this one is leaving, flushes, and stops.
+    pub async fn close(self) {
+        if let Ok(payload) = serde_json::to_vec(&Signal::Gone { node: self.node }) {
+            let _ = self.client.publish(self.signals_subject.clone(), payload.into()).await;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.client.flush()).await;
+    }
+}
+
+impl Drop for Link {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+struct Sender {
+    tx: mpsc::Sender<(String, Bytes)>,
+    events_subject: String,
+    signals_subject: String,
+}
+
+impl Sender {
+    fn send(&self, subject: &str, payload: Bytes) {
+        if self.tx.try_send((subject.to_owned(), payload)).is_err() {
+            metrics::counter!("qiao_bus_dropped_total").increment(1);
+        }
+    }
+}
+
+impl Outbound for Sender {
+    fn events(&self, batch: &Arc<[Event]>) {
+        self.send(&self.events_subject, encode_batch(batch));
+    }
+
+    fn signal(&self, signal: &Signal) {
+        if let Ok(payload) = serde_json::to_vec(signal) {
+            self.send(&self.signals_subject, payload.into());
+        }
+    }
+}
+
+/// One line per event: the audience kind (with the recipient of a `user` event), a space,
+/// and the event's frame exactly as committed (JSON never holds a raw newline).
+fn encode_batch(batch: &[Event]) -> Bytes {
+    let mut out = BytesMut::with_capacity(batch.iter().map(|e| e.frame.len() + 48).sum());
+    for e in batch {
+        out.put_slice(e.audience.kind().as_bytes());
+        if let Audience::User(u) = e.audience {
+            out.put_u8(b':');
+            out.put_slice(u.to_string().as_bytes());
+        }
+        out.put_u8(b' ');
+        out.put_slice(&e.frame);
+        out.put_u8(b'\n');
+    }
+    out.freeze()
+}
+
+fn decode_batch(payload: &Bytes) -> Option<Vec<Event>> {
+    let mut events = Vec::new();
+    let mut rest = payload.clone();
+    while !rest.is_empty() {
+        let end = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+        let line = rest.split_to(end);
+        if !rest.is_empty() {
+            let _ = rest.split_to(1);
+        }
+        let space = line.iter().position(|b| *b == b' ')?;
+        let head = std::str::from_utf8(&line[..space]).ok()?;
+        let (kind, user) = match head.split_once(':') {
+            Some((kind, user)) => (kind, Some(user.parse().ok()?)),
+            None => (head, None),
+        };
+        events.push(Event::decode(kind, user, line.slice(space + 1..))?);
+    }
+    Some(events)
+}
+
+#[cfg(test)]
+mod tests {
+    use qiao_domain::event::{EventData, encode_frame};
+    use qiao_domain::{ConversationId, SessionId, UserId};
+
+    use super::*;
+
+    fn event(pos: i64, audience: Audience) -> Event {
+        let data = EventData::SessionRevoked { session_id: SessionId::new() };
+        let seq = matches!(audience, Audience::Conversation(_)).then_some(pos * 10);
+        Event { pos, audience, seq, frame: encode_frame(pos, 5, &audience, seq, &data).into(), data: Arc::new(data) }
+    }
+
+    #[test]
+    fn batches_cross_the_wire_unchanged() {
+        let batch = vec![
+            event(1, Audience::Conversation(ConversationId::new())),
+            event(2, Audience::User(UserId::new())),
+            event(3, Audience::Staff),
+            event(4, Audience::Everyone),
+        ];
+        let back = decode_batch(&encode_batch(&batch)).unwrap();
+        assert_eq!(back.len(), 4);
+        for (a, b) in batch.iter().zip(&back) {
+            assert_eq!((a.pos, a.audience, a.seq, &a.frame, &*a.data), (b.pos, b.audience, b.seq, &b.frame, &*b.data));
+        }
+        assert!(decode_batch(&Bytes::from_static(b"user {}\n")).is_none());
+        assert!(decode_batch(&Bytes::from_static(b"nonsense")).is_none());
+    }
+}
