@@ -82,6 +82,16 @@ fn looks_like_text(head: &[u8]) -> bool {
     !valid.is_empty() && valid.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t' | '\u{c}'))
 }
 
+/// Bytes streamed to a temporary object and hashed, not yet named (see [`BlobStore::stage`]).
+#[derive(Debug)]
+pub struct Staged {
+    tmp: Path,
+    /// Lower-case hex SHA-256 of the bytes.
+    pub hash: String,
+    pub size: u64,
+    head: Vec<u8>,
+}
+
 /// A blob written by [`BlobStore::put_stream`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stored {
@@ -146,10 +156,21 @@ impl BlobStore {
         }))
     }
 
-    /// Streams an upload into storage, at most `limit` bytes. The bytes go to a temporary
-    /// object while they are hashed; at the end it is renamed to its hash, or dropped if that
-    /// blob exists. On any failure (too large, client gone) nothing is left behind.
+    /// Streams an upload into storage, at most `limit` bytes: [`BlobStore::stage`] then
+    /// [`BlobStore::finish`]. On any failure (too large, client gone) nothing is left behind.
     pub async fn put_stream<S, E>(&self, body: S, limit: u64) -> Result<Stored>
+    where
+        S: Stream<Item = std::result::Result<Bytes, E>> + Send,
+        E: std::fmt::Display,
+    {
+        let staged = self.stage(body, limit).await?;
+        self.finish(staged).await
+    }
+
+    /// Streams bytes, at most `limit`, to a temporary object while hashing them. The caller
+    /// learns the hash (to claim the blob, see the files service) before the bytes take
+    /// their name with [`BlobStore::finish`], or are dropped with [`BlobStore::discard`].
+    pub async fn stage<S, E>(&self, body: S, limit: u64) -> Result<Staged>
     where
         S: Stream<Item = std::result::Result<Bytes, E>> + Send,
         E: std::fmt::Display,
@@ -186,6 +207,17 @@ impl BlobStore {
         }
         writer.finish().await?;
         let hash: String = hasher.finalize().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(Staged { tmp, hash, size, head })
+    }
+
+    /// Drops staged bytes.
+    pub async fn discard(&self, staged: Staged) {
+        let _ = self.inner.delete(&staged.tmp).await;
+    }
+
+    /// Names staged bytes by their hash, or drops them if that blob exists.
+    pub async fn finish(&self, staged: Staged) -> Result<Stored> {
+        let Staged { tmp, hash, size, head } = staged;
         let dest = blob_path(&hash);
         let created = match self.inner.rename_if_not_exists(&tmp, &dest).await {
             Ok(()) => true,
@@ -223,8 +255,14 @@ impl BlobStore {
 
     /// Stores bytes already in memory (thumbnails) under their hash.
     pub async fn put_bytes(&self, bytes: Bytes) -> Result<Stored> {
+        let staged = self.stage_bytes(bytes).await?;
+        self.finish(staged).await
+    }
+
+    /// [`BlobStore::stage`] for bytes already in memory.
+    pub async fn stage_bytes(&self, bytes: Bytes) -> Result<Staged> {
         let limit = bytes.len() as u64;
-        self.put_stream(futures_util::stream::once(async { Ok::<_, std::convert::Infallible>(bytes) }), limit).await
+        self.stage(futures_util::stream::once(async { Ok::<_, std::convert::Infallible>(bytes) }), limit).await
     }
 
     /// The blob's size, or `NotFound`.

@@ -97,9 +97,6 @@ pub struct Services {
     pub hub: qiao_bus::Hub,
     /// File bytes.
     blobs: qiao_media::BlobStore,
-    /// Uploads hold it shared from storing bytes to committing their record; removing
-    /// unreferenced bytes holds it alone (see `files.rs`).
-    file_gate: Arc<tokio::sync::RwLock<()>>,
     /// Image decodes at a time (CPU- and memory-heavy).
     image_permits: Arc<tokio::sync::Semaphore>,
     /// The search index (kept up to date by `search::run_indexer`).
@@ -132,7 +129,6 @@ impl Services {
             config: Arc::new(config),
             store,
             blobs,
-            file_gate: Arc::new(tokio::sync::RwLock::new(())),
             image_permits: Arc::new(tokio::sync::Semaphore::new(1)),
             search,
         }

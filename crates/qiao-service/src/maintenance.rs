@@ -27,6 +27,7 @@ impl Services {
                         announce_revoked(tx, *user, &[*session], at).await?;
                     }
                     let events = events::prune(tx, horizon).await?;
+                    qiao_store::files::sweep_claims(tx, at).await?;
                     Ok(Swept { sessions: expired.len(), events })
                 })
             })

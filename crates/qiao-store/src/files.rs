@@ -308,3 +308,88 @@ pub async fn unreferenced(db: &mut dyn Db, hashes: &[String]) -> Result<Vec<Stri
     }
     Ok(out)
 }
+
+/// Claims `hashes` for an upload about to refer to them (until `expires`); false, claiming
+/// nothing, while a clean-up is removing one of them (retry shortly: it will be gone, and
+/// the upload then stores the bytes anew). Run it in the writer.
+pub async fn claim_blobs(
+    db: &mut dyn Db,
+    claim: Uuid,
+    hashes: &[String],
+    now: Millis,
+    expires: Millis,
+) -> Result<bool> {
+    for h in hashes {
+        let (n,) = q!(
+            db,
+            fetch_one,
+            sqlx::query_as::<_, (i64,)>(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM blob_claims WHERE hash = $1 AND deleting AND expires_at > $2"
+            )
+            .bind(h)
+            .bind(now)
+        )?;
+        if n > 0 {
+            return Ok(false);
+        }
+    }
+    for h in hashes {
+        exec!(
+            db,
+            sqlx::query(
+                "INSERT INTO blob_claims (claim_id, hash, deleting, expires_at) VALUES ($1, $2, FALSE, $3) \
+                 ON CONFLICT (claim_id, hash) DO NOTHING"
+            )
+            .bind(claim)
+            .bind(h)
+            .bind(expires)
+        )?;
+    }
+    Ok(true)
+}
+
+/// Of `hashes`, marks for removal (under `claim`, until `expires`) those no live file refers
+/// to and no upload claims, and returns them: their bytes may now be deleted, after which
+/// [`release_claim`]. Run it in the writer.
+pub async fn claim_for_removal(
+    db: &mut dyn Db,
+    claim: Uuid,
+    hashes: &[String],
+    now: Millis,
+    expires: Millis,
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    for h in unreferenced(db, hashes).await? {
+        let (n,) = q!(
+            db,
+            fetch_one,
+            sqlx::query_as::<_, (i64,)>(
+                "SELECT CAST(COUNT(*) AS BIGINT) FROM blob_claims WHERE hash = $1 AND expires_at > $2"
+            )
+            .bind(&h)
+            .bind(now)
+        )?;
+        if n == 0 {
+            exec!(
+                db,
+                sqlx::query("INSERT INTO blob_claims (claim_id, hash, deleting, expires_at) VALUES ($1, $2, TRUE, $3)")
+                    .bind(claim)
+                    .bind(&h)
+                    .bind(expires)
+            )?;
+            out.push(h);
+        }
+    }
+    Ok(out)
+}
+
+/// Ends a claim (the upload's record is written, or the bytes are removed).
+pub async fn release_claim(db: &mut dyn Db, claim: Uuid) -> Result<()> {
+    exec!(db, sqlx::query("DELETE FROM blob_claims WHERE claim_id = $1").bind(claim))?;
+    Ok(())
+}
+
+/// Forgets expired claims (of nodes that died mid-way); returns how many.
+pub async fn sweep_claims(db: &mut dyn Db, now: Millis) -> Result<u64> {
+    exec!(db, sqlx::query("DELETE FROM blob_claims WHERE expires_at <= $1").bind(now))
+}

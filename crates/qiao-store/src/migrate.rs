@@ -16,6 +16,7 @@ const SQLITE: &[Source] = &[
     (3, "message_seq_trigger", include_str!("../migrations/sqlite/0003_message_seq_trigger.sql")),
     (4, "event_resume_index", include_str!("../migrations/sqlite/0004_event_resume_index.sql")),
     (5, "files", include_str!("../migrations/sqlite/0005_files.sql")),
+    (6, "blob_claims", include_str!("../migrations/sqlite/0006_blob_claims.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -24,10 +25,11 @@ const POSTGRES: &[Source] = &[
     (3, "message_seq_trigger", include_str!("../migrations/postgres/0003_message_seq_trigger.sql")),
     (4, "event_resume_index", include_str!("../migrations/postgres/0004_event_resume_index.sql")),
     (5, "files", include_str!("../migrations/postgres/0005_files.sql")),
+    (6, "blob_claims", include_str!("../migrations/postgres/0006_blob_claims.sql")),
 ];
 
 /// The schema versions this build knows, in order.
-pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5];
+pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources

@@ -143,3 +143,47 @@ pub async fn files_lifecycle(store: Store, _: Sink) {
     assert_eq!(left, vec!["h2".to_owned(), "thumb-h2".to_owned(), "nobody".to_owned()]);
     assert!(files::library(&mut r, c, None, Sort::Date, 0, 50).await.unwrap().is_empty());
 }
+
+async fn claim(store: &Store, id: uuid::Uuid, hashes: &[&str], now: i64) -> bool {
+    let h: Vec<String> = hashes.iter().map(|s| s.to_string()).collect();
+    store
+        .write(move |tx| {
+            let h = h.clone();
+            Box::pin(async move { files::claim_blobs(tx, id, &h, now, now + 1000).await })
+        })
+        .await
+        .unwrap()
+}
+
+async fn remove(store: &Store, id: uuid::Uuid, hashes: &[&str], now: i64) -> Vec<String> {
+    let h: Vec<String> = hashes.iter().map(|s| s.to_string()).collect();
+    store
+        .write(move |tx| {
+            let h = h.clone();
+            Box::pin(async move { files::claim_for_removal(tx, id, &h, now, now + 1000).await })
+        })
+        .await
+        .unwrap()
+}
+
+async fn release(store: &Store, id: uuid::Uuid) {
+    store.write(move |tx| Box::pin(async move { files::release_claim(tx, id).await })).await.unwrap();
+}
+
+pub async fn blob_claims_keep_uploads_and_clean_up_apart(store: Store, _: Sink) {
+    let (upload, cleanup, late) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    // An upload's claim keeps its blob from removal, though no file refers to it yet.
+    assert!(claim(&store, upload, &["h1", "h2"], T0).await);
+    assert_eq!(remove(&store, cleanup, &["h1", "h3"], T0).await, vec!["h3".to_owned()]);
+    // While h3 is being removed, an upload of the same bytes waits.
+    assert!(!claim(&store, late, &["h3"], T0).await);
+    release(&store, cleanup).await;
+    assert!(claim(&store, late, &["h3"], T0).await);
+    release(&store, upload).await;
+    let other = uuid::Uuid::now_v7();
+    assert_eq!(remove(&store, other, &["h1", "h2", "h3"], T0).await, vec!["h1".to_owned(), "h2".to_owned()]);
+    // A claim whose holder died stops counting once it expires, and is swept.
+    assert!(claim(&store, uuid::Uuid::now_v7(), &["h3"], T0 + 5000).await, "the removal claim expired");
+    let swept = store.write(|tx| Box::pin(async move { files::sweep_claims(tx, T0 + 10_000).await })).await.unwrap();
+    assert_eq!(swept, 4, "late, the two removal rows of other, and the last claim");
+}

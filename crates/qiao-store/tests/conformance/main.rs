@@ -134,6 +134,7 @@ conformance!(
     messaging::reactions_pins_mentions_and_unread,
     messaging::thread_following,
     files::files_lifecycle,
+    files::blob_claims_keep_uploads_and_clean_up_apart,
 );
 
 /// Data survives closing and reopening (the writer's commits are durable).

@@ -411,6 +411,23 @@ async fn nodes_deliver_each_others_events_once_in_order_and_clients_resume_anywh
     let got = created(&bob_again.drain_events(Duration::from_millis(500)).await);
     assert_eq!(got, (0..5).map(|i| format!("while away {i}")).collect::<Vec<_>>());
 
+    // A file uploaded through node A (to the directory both nodes share) is read through B.
+    let bytes = "共享文件 shared between nodes".repeat(100).into_bytes();
+    let up = owner
+        .send(
+            owner
+                .request(reqwest::Method::POST, &format!("/api/v1/conversations/{c}/files?name=notes.txt"))
+                .body(bytes.clone()),
+        )
+        .await;
+    assert_eq!(up.status, 201, "{}", up.body);
+    let file = up.body["id"].as_str().unwrap().to_owned();
+    let r = owner.post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "", "file_ids": [file]})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let res = bob.request(reqwest::Method::GET, &format!("/api/v1/files/{file}/content")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    assert_eq!(res.bytes().await.unwrap().to_vec(), bytes);
+
     // Each node's search index follows every node's messages.
     send(&owner, &c, "季度预算评审 quarterly budget").await;
     let bob_on_b = on(&bob, &b);
@@ -540,5 +557,4 @@ async fn nodes_ride_out_a_bus_restart() {
             }
         }
     }
-    let _ = a;
 }
