@@ -98,8 +98,14 @@ async fn one(args: &Args, batch: usize, cpu: Option<usize>) -> Result<Outcome, B
     } else {
         qiao_store::testing::TestDb::postgres_on(&args.database).await?.url.clone()
     };
-    let child =
-        ChildArgs { database, data_dir: dir.path().to_owned(), max_batch: batch, read_connections: 8, flush_ms: 4 };
+    let child = ChildArgs {
+        database,
+        data_dir: dir.path().to_owned(),
+        max_batch: batch,
+        read_connections: 8,
+        flush_ms: 4,
+        bus: String::new(),
+    };
     let server = Server::start(&child, cpu)?;
     eprintln!(
         "max batch {batch}: server pid {} at {} (pinned to CPU {:?})",

@@ -24,6 +24,9 @@ pub struct ChildArgs {
     /// The server's `realtime_flush_ms` (see `qiao serve --help`).
     #[arg(long, default_value_t = 4)]
     pub flush_ms: u64,
+    /// Cluster mode: the NATS URL every node shares (empty: a single node).
+    #[arg(long, default_value = "")]
+    pub bus: String,
 }
 
 /// What the child prints once it listens.
@@ -43,6 +46,7 @@ pub async fn child(args: ChildArgs) -> Result<(), BoxError> {
     config.db_max_batch = args.max_batch;
     config.db_read_connections = args.read_connections;
     config.realtime_flush_ms = args.flush_ms;
+    config.bus = qiao::config::Secret(args.bus.clone());
     // The workloads measure messaging, not password hashing or anti-spam limits.
     config.password_memory_kib = 64;
     config.password_iterations = 1;
@@ -103,6 +107,8 @@ impl Server {
             .arg(args.read_connections.to_string())
             .arg("--flush-ms")
             .arg(args.flush_ms.to_string())
+            .arg("--bus")
+            .arg(&args.bus)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

@@ -40,6 +40,11 @@ pub struct Common {
     /// Requests in flight while building fixtures (people, rooms).
     #[arg(long, default_value_t = 32)]
     pub setup_concurrency: usize,
+    /// Qiao nodes (cluster mode beyond 1: needs `--database postgres://…`; a `nats-server`
+    /// is started on a loopback port). Clients and sends are spread over the nodes, and
+    /// every node is pinned to `--server-cpu`.
+    #[arg(long, default_value_t = 1)]
+    pub nodes: usize,
 }
 
 impl Common {
@@ -70,7 +75,13 @@ impl std::ops::Sub for Cpu {
 }
 
 pub enum Target {
-    Qiao { server: Server, owner: Api, _dir: tempfile::TempDir },
+    /// One or more nodes (`servers[0]` serves the fixtures), with their bus when several.
+    Qiao {
+        servers: Vec<Server>,
+        owner: Api,
+        nats: Option<Nats>,
+        _dir: tempfile::TempDir,
+    },
     Matrix(Matrix),
 }
 
@@ -93,19 +104,34 @@ impl Target {
                 } else {
                     qiao_store::testing::TestDb::postgres_on(&common.database).await?.url.clone()
                 };
-                let child = ChildArgs {
-                    database,
-                    data_dir: dir.path().to_owned(),
-                    max_batch: 512,
-                    read_connections: 8,
-                    flush_ms: common.flush_ms,
-                };
-                let server = Server::start(&child, Common::cpu(&common.server_cpu))?;
-                eprintln!("Qiao: pid {} at {} (CPU {:?})", server.ready.pid, server.ready.url, server.pinned);
+                if common.nodes == 0 || common.nodes > 8 {
+                    return Err("--nodes must be between 1 and 8".into());
+                }
+                if common.nodes > 1 && common.database == "sqlite" {
+                    return Err("several nodes need --database postgres://… (an admin URL)".into());
+                }
+                let nats = if common.nodes > 1 { Some(Nats::start()?) } else { None };
+                let mut servers = Vec::new();
+                for n in 0..common.nodes {
+                    let data_dir = dir.path().join(format!("node{n}"));
+                    std::fs::create_dir_all(&data_dir)?;
+                    let child = ChildArgs {
+                        database: database.clone(),
+                        data_dir,
+                        max_batch: 512,
+                        read_connections: 8,
+                        flush_ms: common.flush_ms,
+                        bus: nats.as_ref().map(|n| n.url.clone()).unwrap_or_default(),
+                    };
+                    let server = Server::start(&child, Common::cpu(&common.server_cpu))?;
+                    eprintln!("Qiao: pid {} at {} (CPU {:?})", server.ready.pid, server.ready.url, server.pinned);
+                    servers.push(server);
+                }
                 let http = setup_http();
-                let token = server.ready.setup_token.clone().ok_or("no setup token")?;
-                let owner = client::owner(&server.ready.url, &token, &http).await?;
-                Ok(Target::Qiao { server, owner, _dir: dir })
+                // Each node issues a new setup link at start: the last one is valid.
+                let token = servers.last().and_then(|s| s.ready.setup_token.clone()).ok_or("no setup token")?;
+                let owner = client::owner(&servers[0].ready.url, &token, &http).await?;
+                Ok(Target::Qiao { servers, owner, nats, _dir: dir })
             }
             "matrix" => {
                 let dir = common.synapse_dir.as_ref().ok_or("--target matrix needs --synapse-dir")?;
@@ -130,11 +156,16 @@ impl Target {
         }
     }
 
-    pub fn url(&self) -> &str {
+    /// Every node's URL (clients and sends are spread over them).
+    pub fn urls(&self) -> Vec<String> {
         match self {
-            Target::Qiao { server, .. } => &server.ready.url,
-            Target::Matrix(m) => &m.url,
+            Target::Qiao { servers, .. } => servers.iter().map(|s| s.ready.url.clone()).collect(),
+            Target::Matrix(m) => vec![m.url.clone()],
         }
+    }
+
+    pub fn nodes(&self) -> usize {
+        self.urls().len()
     }
 
     pub fn protocol(&self) -> &'static str {
@@ -258,12 +289,14 @@ impl Target {
             .tcp_nodelay(true)
             .timeout(Duration::from_secs(60))
             .build()?;
-        Ok(Sender { http, url: self.url().to_owned(), matrix: matches!(self, Target::Matrix(_)) })
+        Ok(Sender { http, urls: self.urls().into(), matrix: matches!(self, Target::Matrix(_)) })
     }
 
     pub fn cpu(&self) -> Cpu {
         match self {
-            Target::Qiao { server, .. } => Cpu { server: server.cpu_seconds(), database: 0.0 },
+            Target::Qiao { servers, .. } => {
+                Cpu { server: servers.iter().map(Server::cpu_seconds).sum(), database: 0.0 }
+            }
             Target::Matrix(m) => Cpu {
                 server: server::process_cpu_seconds(m.synapse_pid),
                 database: m.postgres_pid.map_or(0.0, server::tree_cpu_seconds),
@@ -274,14 +307,22 @@ impl Target {
     /// The server's resident memory now and at its peak, in KiB.
     pub fn rss_kib(&self) -> (u64, u64) {
         match self {
-            Target::Qiao { server, .. } => server.rss_kib(),
+            Target::Qiao { servers, .. } => {
+                servers.iter().map(Server::rss_kib).fold((0, 0), |(a, b), (c, d)| (a + c, b + d))
+            }
             Target::Matrix(m) => server::process_rss_kib(m.synapse_pid),
         }
     }
 
     pub fn stop(self) -> Result<(), BoxError> {
         match self {
-            Target::Qiao { server, .. } => server.stop(),
+            Target::Qiao { servers, nats, .. } => {
+                for s in servers {
+                    s.stop()?;
+                }
+                drop(nats);
+                Ok(())
+            }
             Target::Matrix(_) => Ok(()),
         }
     }
@@ -329,18 +370,20 @@ async fn matrix_call(
 #[derive(Clone)]
 pub struct Sender {
     http: reqwest::Client,
-    url: String,
+    urls: Arc<[String]>,
     matrix: bool,
 }
 
 impl Sender {
     /// Sends `body` to `room` as `who`; `key` makes the send idempotent.
     pub async fn send(&self, who: &Person, room: &str, body: String, key: &str) -> Result<(), BoxError> {
+        // With several nodes, each person always sends through the same one.
+        let url = &self.urls[who.token.bytes().map(usize::from).sum::<usize>() % self.urls.len()];
         let res = if self.matrix {
-            let path = format!("{}/_matrix/client/v3/rooms/{}/send/m.room.message/{key}", self.url, encode(room));
+            let path = format!("{url}/_matrix/client/v3/rooms/{}/send/m.room.message/{key}", encode(room));
             self.http.put(path).bearer_auth(&who.token).json(&json!({"msgtype": "m.text", "body": body})).send().await?
         } else {
-            let path = format!("{}/api/v1/conversations/{room}/messages", self.url);
+            let path = format!("{url}/api/v1/conversations/{room}/messages");
             self.http.post(path).bearer_auth(&who.token).json(&json!({"body": body, "client_key": key})).send().await?
         };
         let status = res.status();
@@ -349,5 +392,43 @@ impl Sender {
             return Err(format!("send: {status} {}", String::from_utf8_lossy(&bytes)).into());
         }
         Ok(())
+    }
+}
+
+/// A `nats-server` for a cluster run, on a free loopback port; stopped when dropped.
+pub struct Nats {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl Nats {
+    fn start() -> Result<Nats, BoxError> {
+        let bin = std::env::var_os("QIAO_TEST_NATS_SERVER")
+            .map(PathBuf::from)
+            .or_else(|| {
+                ["/usr/sbin/nats-server", "/usr/bin/nats-server"].iter().map(PathBuf::from).find(|p| p.exists())
+            })
+            .ok_or("nats-server is missing: apt-get install nats-server (scripts/test installs it)")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let child = std::process::Command::new(bin)
+            .args(["-a", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()?;
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                eprintln!("NATS: pid {} on 127.0.0.1:{port}", child.id());
+                return Ok(Nats { child, url: format!("nats://127.0.0.1:{port}") });
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        Err("nats-server did not start".into())
+    }
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

@@ -58,8 +58,9 @@ impl Merged {
 
 impl Workers {
     /// Starts enough workers for `clients` (at least `min`), each bound to 127.0.0.(2+i).
+    /// Worker `i` connects its clients to `urls[i % urls.len()]`.
     pub async fn spawn(
-        url: &str,
+        urls: &[String],
         protocol: &str,
         clients: usize,
         min: Option<usize>,
@@ -83,7 +84,7 @@ impl Workers {
             };
             cmd.arg("ws-worker")
                 .arg("--url")
-                .arg(url)
+                .arg(&urls[i % urls.len()])
                 .arg("--bind")
                 .arg(format!("127.0.0.{}", 2 + i))
                 .arg("--protocol")

@@ -50,8 +50,11 @@ async fn setup(common: &Common, n: usize) -> Result<(Target, Vec<Person>, Worker
     let t0 = Instant::now();
     let people = target.people("bench", n, common.setup_concurrency).await?;
     eprintln!("  {n} people in {:.1} s", t0.elapsed().as_secs_f64());
+    // Clients are spread over the nodes: at least one worker each.
+    let min_workers = common.workers.unwrap_or(1).max(target.nodes());
     let workers =
-        Workers::spawn(target.url(), target.protocol(), n, common.workers, Common::cpu(&common.client_cpu)).await?;
+        Workers::spawn(&target.urls(), target.protocol(), n, Some(min_workers), Common::cpu(&common.client_cpu))
+            .await?;
     Ok((target, people, workers))
 }
 
@@ -99,7 +102,9 @@ async fn rooms_of(
 
 fn header(workload: &str, target: &Target, detail: &str) {
     println!();
-    println!("== {workload} on {} ({}) — {detail}", target.name(), machine());
+    let nodes =
+        if target.nodes() > 1 { format!(", {} nodes on PostgreSQL + NATS", target.nodes()) } else { String::new() };
+    println!("== {workload} on {}{nodes} ({}) — {detail}", target.name(), machine());
 }
 
 // ---------------------------------------------------------------------------------------

@@ -51,8 +51,12 @@ pub async fn follow_store(store: Store, hub: Hub, poll: Duration, mut stop: toki
 /// Reads the log after the hub's position if a gap is open, or if `quiet` and the store is
 /// ahead; returns how many events were handed over.
 async fn fill(store: &Store, hub: &Hub, quiet: bool) -> Result<usize> {
+    let gap = hub.gap_after().is_some();
+    if !gap && !quiet {
+        return Ok(0); // the bus is bringing events; nothing to check
+    }
     let mut r = store.reader().await?;
-    if hub.gap_after().is_none() && !(quiet && events::head(&mut r).await? > hub.delivered()) {
+    if !gap && events::head(&mut r).await? <= hub.delivered() {
         return Ok(0);
     }
     let mut total = 0;
