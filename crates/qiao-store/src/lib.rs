@@ -300,7 +300,8 @@ async fn open_postgres(url: &str, readers: u32) -> Result<(PgPool, sqlx::PgConne
         .map_err(|e| Error::invalid("database", "is not a valid PostgreSQL URL").with_source(e.to_string()))?;
     let cannot_connect = |e: Error| e.with_message(format!("cannot connect to PostgreSQL at {}", redact_url(url)));
     migrate::run_postgres(opts.clone()).await.map_err(cannot_connect)?;
-    let writer = opts.connect().await.map_err(|e| cannot_connect(Error::unavailable(e)))?;
+    let writer =
+        writer::pg_writer_options(opts.clone()).connect().await.map_err(|e| cannot_connect(Error::unavailable(e)))?;
     let read = PgPoolOptions::new()
         .max_connections(readers.max(1))
         .acquire_timeout(Duration::from_secs(10))

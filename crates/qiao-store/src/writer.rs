@@ -97,10 +97,10 @@ impl Connector {
             Engine::Sqlite(path) => Connector::Sqlite(
                 crate::sqlite_options(&path).journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full),
             ),
-            Engine::Postgres => Connector::Pg(
+            Engine::Postgres => Connector::Pg(pg_writer_options(
                 PgConnectOptions::from_str(url)
                     .map_err(|e| Error::invalid("database", "is not a valid PostgreSQL URL").with_source(e))?,
-            ),
+            )),
         })
     }
 
@@ -110,6 +110,15 @@ impl Connector {
             Connector::Pg(o) => WriterConn::Pg(o.connect().await.map_err(Error::unavailable)?),
         })
     }
+}
+
+/// The writer's PostgreSQL session. Every writer transaction holds the stream head's row
+/// lock, which the other nodes' writers wait for: if this node vanishes mid-transaction (a
+/// machine or network failure, no TCP reset), PostgreSQL must end the transaction soon
+/// rather than when TCP keepalive notices, hours later. A batch never pauses between
+/// statements for anywhere near this long.
+pub(crate) fn pg_writer_options(opts: PgConnectOptions) -> PgConnectOptions {
+    opts.options([("idle_in_transaction_session_timeout", "10s")])
 }
 
 /// The writer's transaction, handed to each operation of a batch.

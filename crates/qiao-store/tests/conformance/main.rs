@@ -125,6 +125,7 @@ conformance!(
     events::events_for_a_member,
     audit::record_and_page,
     writer::positions_are_gap_free_under_concurrency,
+    writer::a_vanished_writer_cannot_hold_the_stream_head,
     writer::failed_operation_is_isolated,
     writer::closed_store_refuses_writes,
     writer::grouped_sends_are_numbered_in_order,

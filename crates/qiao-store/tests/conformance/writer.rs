@@ -168,3 +168,27 @@ pub async fn grouped_sends_are_numbered_in_order(store: Store, sink: Sink) {
         .unwrap();
     assert_eq!(got.iter().map(|m| m.as_ref().map(|m| m.seq)).collect::<Vec<_>>(), vec![Some(20), Some(21), None]);
 }
+
+/// On PostgreSQL the writer's transactions cannot outlive a vanished node for long: the
+/// server ends one left idle, releasing the stream head other nodes wait for.
+pub async fn a_vanished_writer_cannot_hold_the_stream_head(store: Store, _: Sink) {
+    if store.dialect() != qiao_store::Dialect::Postgres {
+        return;
+    }
+    let timeout = store
+        .write(|tx| {
+            Box::pin(async move {
+                let (v,): (String,) = match qiao_store::Db::conn(tx) {
+                    qiao_store::Conn::Pg(c) => sqlx::query_as("SHOW idle_in_transaction_session_timeout")
+                        .fetch_one(c)
+                        .await
+                        .map_err(qiao_store::db_err)?,
+                    qiao_store::Conn::Sqlite(_) => unreachable!(),
+                };
+                Ok(v)
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(timeout, "10s");
+}
