@@ -105,6 +105,7 @@ async fn one(args: &Args, batch: usize, cpu: Option<usize>) -> Result<Outcome, B
         read_connections: 8,
         flush_ms: 4,
         bus: String::new(),
+        file_store: String::new(),
     };
     let server = Server::start(&child, cpu)?;
     eprintln!(

@@ -293,6 +293,7 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
         read_connections: 8,
         flush_ms: 4,
         bus: String::new(),
+        file_store: String::new(),
     };
     let server = Server::start(&child, args.server_cpu.parse::<usize>().ok())?;
     crate::workloads::pin_self(args.client_cpu.parse::<usize>().ok());

@@ -27,6 +27,9 @@ pub struct ChildArgs {
     /// Cluster mode: the NATS URL every node shares (empty: a single node).
     #[arg(long, default_value = "")]
     pub bus: String,
+    /// The server's `file_store` (empty: its data directory; several nodes share one).
+    #[arg(long, default_value = "")]
+    pub file_store: String,
 }
 
 /// What the child prints once it listens.
@@ -47,6 +50,7 @@ pub async fn child(args: ChildArgs) -> Result<(), BoxError> {
     config.db_read_connections = args.read_connections;
     config.realtime_flush_ms = args.flush_ms;
     config.bus = qiao::config::Secret(args.bus.clone());
+    config.file_store = args.file_store.clone();
     // The workloads measure messaging, not password hashing or anti-spam limits.
     config.password_memory_kib = 64;
     config.password_iterations = 1;
@@ -109,6 +113,8 @@ impl Server {
             .arg(args.flush_ms.to_string())
             .arg("--bus")
             .arg(&args.bus)
+            .arg("--file-store")
+            .arg(&args.file_store)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());

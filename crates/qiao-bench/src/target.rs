@@ -122,6 +122,12 @@ impl Target {
                         read_connections: 8,
                         flush_ms: common.flush_ms,
                         bus: nats.as_ref().map(|n| n.url.clone()).unwrap_or_default(),
+                        // Several nodes share one file directory (as on a shared filesystem).
+                        file_store: if common.nodes > 1 {
+                            dir.path().join("files").display().to_string()
+                        } else {
+                            String::new()
+                        },
                     };
                     let server = Server::start(&child, Common::cpu(&common.server_cpu))?;
                     eprintln!("Qiao: pid {} at {} (CPU {:?})", server.ready.pid, server.ready.url, server.pinned);

@@ -72,3 +72,60 @@ async fn fill(store: &Store, hub: &Hub, quiet: bool) -> Result<usize> {
         }
     }
 }
+
+/// Why a node described by `me` may not run beside the live `others` on one database, if it
+/// may not. A row left by an earlier run of the same node (same host and data directory)
+/// does not count.
+pub fn refusal(me: &qiao_store::nodes::Node, others: &[qiao_store::nodes::Node]) -> Option<String> {
+    for o in others.iter().filter(|o| o.id != me.id && !(o.host == me.host && o.data_dir == me.data_dir)) {
+        let who =
+            format!("another Qiao node (on {}, data directory {}) is running on this database", o.host, o.data_dir);
+        if !me.bus || !o.bus {
+            let which = if me.bus { "it has no event bus" } else { "this node has no event bus" };
+            return Some(format!(
+                "{who} and {which}: nodes sharing a database must all set the same bus = nats://… \
+                 (see docs/deployment.md), or run one node only"
+            ));
+        }
+        if !me.shared_files || !o.shared_files {
+            let which = if me.shared_files { "it keeps" } else { "this node would keep" };
+            return Some(format!(
+                "{who} and {which} files in its own data directory: nodes sharing a database must all set \
+                 file_store = s3://… or the same shared directory (see docs/deployment.md)"
+            ));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use qiao_store::nodes::Node;
+
+    use super::*;
+
+    fn node(id: &str, host: &str, bus: bool, shared_files: bool) -> Node {
+        Node {
+            id: id.into(),
+            host: host.into(),
+            data_dir: "/var/lib/qiao".into(),
+            bus,
+            shared_files,
+            started_at: 0,
+            seen_at: 0,
+        }
+    }
+
+    #[test]
+    fn nodes_must_share_the_bus_and_the_files() {
+        let me = node("a", "h1", true, true);
+        assert_eq!(refusal(&me, &[]), None);
+        assert_eq!(refusal(&me, &[node("b", "h2", true, true)]), None);
+        assert!(refusal(&me, &[node("b", "h2", false, true)]).unwrap().contains("it has no event bus"));
+        let alone = node("a", "h1", false, true);
+        assert!(refusal(&alone, &[node("b", "h2", true, true)]).unwrap().contains("this node has no event bus"));
+        assert!(refusal(&me, &[node("b", "h2", true, false)]).unwrap().contains("file_store"));
+        // A single node restarting after a crash finds its own old row: fine.
+        assert_eq!(refusal(&node("a2", "h1", false, false), &[node("a1", "h1", false, false)]), None);
+    }
+}

@@ -22,6 +22,7 @@ pub mod events;
 pub mod files;
 pub mod members;
 pub mod messages;
+pub mod nodes;
 pub mod org;
 pub mod sessions;
 pub mod testing;

@@ -17,6 +17,7 @@ const SQLITE: &[Source] = &[
     (4, "event_resume_index", include_str!("../migrations/sqlite/0004_event_resume_index.sql")),
     (5, "files", include_str!("../migrations/sqlite/0005_files.sql")),
     (6, "blob_claims", include_str!("../migrations/sqlite/0006_blob_claims.sql")),
+    (7, "nodes", include_str!("../migrations/sqlite/0007_nodes.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -26,10 +27,11 @@ const POSTGRES: &[Source] = &[
     (4, "event_resume_index", include_str!("../migrations/postgres/0004_event_resume_index.sql")),
     (5, "files", include_str!("../migrations/postgres/0005_files.sql")),
     (6, "blob_claims", include_str!("../migrations/postgres/0006_blob_claims.sql")),
+    (7, "nodes", include_str!("../migrations/postgres/0007_nodes.sql")),
 ];
 
 /// The schema versions this build knows, in order.
-pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6];
+pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources

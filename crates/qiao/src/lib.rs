@@ -242,6 +242,16 @@ struct Cluster {
     link: Option<qiao_bus::nats::Link>,
     stop_follower: Option<tokio::sync::oneshot::Sender<()>>,
     follower: Option<tokio::task::JoinHandle<()>>,
+    /// This node's entry in the `nodes` table, kept fresh by `heartbeat`.
+    registry: Option<(Store, String, tokio::task::JoinHandle<()>)>,
+}
+
+/// How often a node refreshes its registry entry, and how long one counts as live.
+const NODE_HEARTBEAT: Duration = Duration::from_secs(5);
+const NODE_LIVE: Duration = Duration::from_secs(20);
+
+fn millis(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
 }
 
 impl Cluster {
@@ -249,10 +259,11 @@ impl Cluster {
         // Live delivery starts after what the store holds now (clients catch up from it).
         let head = qiao_store::events::head(&mut store.reader().await?).await?;
         hub.start_after(head);
-        let mut cluster = Cluster { link: None, stop_follower: None, follower: None };
+        let mut cluster = Cluster { link: None, stop_follower: None, follower: None, registry: None };
         if store.dialect() != qiao_store::Dialect::Postgres {
             return Ok(cluster); // one writer, in this process: the stream is complete as it is
         }
+        cluster.registry = Some(register(config, store, hub).await?);
         if !config.bus.0.is_empty() {
             let link = qiao_bus::nats::connect(hub, &config.bus.0, &config.bus_subject)
                 .await
@@ -271,6 +282,17 @@ impl Cluster {
     }
 
     async fn leave(self) {
+        if let Some((store, id, heartbeat)) = self.registry {
+            heartbeat.abort();
+            let stale = qiao_service::now() - millis(NODE_LIVE);
+            let gone = store.write(move |tx| {
+                let id = id.clone();
+                Box::pin(async move { qiao_store::nodes::remove(tx, &id, stale).await })
+            });
+            if let Err(e) = gone.await {
+                tracing::warn!(error = %e, "could not remove this node from the registry (it expires)");
+            }
+        }
         if let Some(stop) = self.stop_follower {
             let _ = stop.send(());
         }
@@ -281,6 +303,64 @@ impl Cluster {
             link.close().await;
         }
     }
+}
+
+/// Checks that this node may join the nodes running on the database, registers it, and
+/// keeps its entry fresh.
+async fn register(
+    config: &Config,
+    store: &Store,
+    hub: &qiao_bus::Hub,
+) -> Result<(Store, String, tokio::task::JoinHandle<()>), Error> {
+    let now = qiao_service::now();
+    let host =
+        std::fs::read_to_string("/proc/sys/kernel/hostname").map_or_else(|_| "unknown".into(), |h| h.trim().to_owned());
+    let data_dir = std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    let me = qiao_store::nodes::Node {
+        id: hub.node().to_string(),
+        host,
+        data_dir: data_dir.display().to_string(),
+        bus: !config.bus.0.is_empty(),
+        shared_files: !config.file_store.is_empty(),
+        started_at: now,
+        seen_at: now,
+    };
+    let others = qiao_store::nodes::live(&mut store.reader().await?, now - millis(NODE_LIVE)).await?;
+    if let Some(why) = qiao_service::cluster::refusal(&me, &others) {
+        return Err(Error::new(qiao_domain::ErrorCode::Conflict).with_message(why));
+    }
+    let entry = me.clone();
+    store
+        .write(move |tx| {
+            let entry = entry.clone();
+            Box::pin(async move { qiao_store::nodes::register(tx, &entry).await })
+        })
+        .await?;
+    let (s, id) = (store.clone(), me.id.clone());
+    let heartbeat = tokio::spawn(async move {
+        let mut every = tokio::time::interval(NODE_HEARTBEAT);
+        every.tick().await;
+        loop {
+            every.tick().await;
+            let mut entry = me.clone();
+            entry.seen_at = qiao_service::now();
+            let refreshed = s
+                .write(move |tx| {
+                    let entry = entry.clone();
+                    Box::pin(async move {
+                        if !qiao_store::nodes::heartbeat(tx, &entry.id, entry.seen_at).await? {
+                            qiao_store::nodes::register(tx, &entry).await?;
+                        }
+                        Ok(())
+                    })
+                })
+                .await;
+            if let Err(e) = refreshed {
+                tracing::warn!(error = %e, "refreshing this node's registry entry failed");
+            }
+        }
+    });
+    Ok((store.clone(), id, heartbeat))
 }
 
 /// Housekeeping every ten minutes.

@@ -11,6 +11,7 @@ mod departments;
 mod events;
 mod files;
 mod messaging;
+mod nodes;
 mod org;
 mod sessions;
 mod users;
@@ -136,6 +137,7 @@ conformance!(
     messaging::thread_following,
     files::files_lifecycle,
     files::blob_claims_keep_uploads_and_clean_up_apart,
+    nodes::nodes_register_refresh_and_leave,
 );
 
 /// Data survives closing and reopening (the writer's commits are durable).

@@ -92,18 +92,24 @@ struct Node {
 
 impl Node {
     fn start(db: &str, bus: &str, files: &std::path::Path) -> Node {
+        Node::try_start(db, bus, files.display().to_string()).unwrap_or_else(|e| panic!("the node did not start: {e}"))
+    }
+
+    /// Starts a node, or returns why it refused to start.
+    fn try_start(db: &str, bus: &str, file_store: String) -> Result<Node, String> {
         let data = tempfile::tempdir().unwrap();
         let mut config = Config::defaults();
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.database = qiao::config::Secret(db.to_owned());
         config.bus = qiao::config::Secret(bus.to_owned());
         config.data_dir = data.path().to_path_buf();
-        config.file_store = files.display().to_string();
+        config.file_store = file_store;
         config.password_memory_kib = 64;
         config.password_iterations = 1;
         config.message_rate_per_second = 1000.0;
         config.message_burst = 1000.0;
-        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<qiao::Ready, String>>();
+        let failed_tx = ready_tx.clone();
         let (stop, stopped) = oneshot::channel::<()>();
         let (kill, killed) = oneshot::channel::<()>();
         let thread = std::thread::spawn(move || {
@@ -117,25 +123,28 @@ impl Node {
                         let _ = stopped.await;
                     },
                     move |ready| {
-                        let _ = ready_tx.send(ready);
+                        let _ = ready_tx.send(Ok(ready));
                     },
                 );
-                tokio::select! {
-                    r = serve => r.expect("the node failed"),
-                    _ = killed => {}
+                let result = tokio::select! {
+                    r = serve => r,
+                    _ = killed => Ok(()),
+                };
+                if let Err(e) = result {
+                    let _ = failed_tx.send(Err(e.to_string()));
                 }
             });
             rt.shutdown_background();
         });
-        let ready = ready_rx.recv_timeout(Duration::from_secs(30)).expect("the node did not start");
-        Node {
+        let ready = ready_rx.recv_timeout(Duration::from_secs(30)).map_err(|e| e.to_string())??;
+        Ok(Node {
             url: format!("http://{}", ready.addr),
             setup_token: ready.setup_token,
             stop: Some(stop),
             kill: Some(kill),
             thread: Some(thread),
             _data: data,
-        }
+        })
     }
 
     /// Ends the node abruptly: no goodbye to clients, the bus or the database.
@@ -557,4 +566,23 @@ async fn nodes_ride_out_a_bus_restart() {
             }
         }
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_that_would_not_work_with_the_others_refuses_to_start() {
+    let Some(mut cluster) = Cluster::start(1).await else { return };
+    let files = cluster.files.path().display().to_string();
+    let no_bus = Node::try_start(&cluster.db.url, "", files.clone()).err().expect("refused");
+    assert!(no_bus.contains("this node has no event bus") && no_bus.contains("bus = nats://"), "{no_bus}");
+    let own_files = Node::try_start(&cluster.db.url, &cluster.nats.url(), String::new()).err().expect("refused");
+    assert!(own_files.contains("file_store"), "{own_files}");
+    // A correctly configured node joins; nodes that stop leave the registry at once, after
+    // which a single node without a bus may use the database.
+    let second = Node::try_start(&cluster.db.url, &cluster.nats.url(), files.clone()).expect("joins");
+    tokio::task::block_in_place(|| {
+        drop(second);
+        drop(cluster.nodes[0].take());
+    });
+    let alone = Node::try_start(&cluster.db.url, "", String::new()).expect("a single node starts");
+    tokio::task::block_in_place(|| drop(alone));
 }
