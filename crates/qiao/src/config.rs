@@ -149,6 +149,12 @@ settings! {
     /// meanwhile leave in one write (a connection receiving rarely is never delayed; 0 writes
     /// every frame at once).
     realtime_flush_ms: u64 = 4, shown as "4", env = "QIAO_REALTIME_FLUSH_MS";
+    /// Seconds a person's last device may be gone before they show as offline (a page reload
+    /// does not flicker).
+    presence_offline_grace_secs: u64 = 10, shown as "10", env = "QIAO_PRESENCE_OFFLINE_GRACE_SECS";
+    /// Cluster mode: seconds another node may stay silent on the bus before the people
+    /// connected to it count as gone (it died).
+    presence_node_timeout_secs: u64 = 15, shown as "15", env = "QIAO_PRESENCE_NODE_TIMEOUT_SECS";
     /// Days of committed events kept for clients resuming after a disconnect.
     event_retention_days: u32 = 7, shown as "7", env = "QIAO_EVENT_RETENTION_DAYS";
     /// Largest file one upload may be, in MiB.
@@ -244,11 +250,12 @@ impl Layer {
             ),
             (
                 c.realtime_queue >= 16
+                    && c.presence_node_timeout_secs >= 2
                     && c.realtime_resume_window >= 1
                     && c.realtime_heartbeat_secs >= 1
                     && c.realtime_flush_ms <= 1000,
                 "realtime_queue must be at least 16, realtime_resume_window and realtime_heartbeat_secs at least 1, \
-                 realtime_flush_ms at most 1000",
+                 realtime_flush_ms at most 1000, presence_node_timeout_secs at least 2",
             ),
             (
                 c.message_rate_per_second > 0.0 && c.message_burst >= 1.0,

@@ -97,6 +97,10 @@ pub fn realtime_config(config: &Config) -> qiao_api::gateway::GatewayConfig {
     r.resume_window = config.realtime_resume_window;
     r.heartbeat = Duration::from_secs(config.realtime_heartbeat_secs);
     r.flush_interval = Duration::from_millis(config.realtime_flush_ms);
+    r.dispatcher.presence.offline_grace = Duration::from_secs(config.presence_offline_grace_secs);
+    r.dispatcher.presence.node_timeout = Duration::from_secs(config.presence_node_timeout_secs);
+    // Snapshots (the node's heartbeat) come often enough that a live node is never timed out.
+    r.dispatcher.presence_snapshot = (r.dispatcher.presence.node_timeout / 3).min(Duration::from_secs(5));
     r
 }
 

@@ -91,12 +91,17 @@ struct Node {
 }
 
 impl Node {
-    fn start(db: &str, bus: &str, files: &std::path::Path) -> Node {
-        Node::try_start(db, bus, files.display().to_string()).unwrap_or_else(|e| panic!("the node did not start: {e}"))
+    fn start(db: &str, bus: &str, files: &std::path::Path, tweak: fn(&mut Config)) -> Node {
+        Node::try_start_with(db, bus, files.display().to_string(), tweak)
+            .unwrap_or_else(|e| panic!("the node did not start: {e}"))
     }
 
     /// Starts a node, or returns why it refused to start.
     fn try_start(db: &str, bus: &str, file_store: String) -> Result<Node, String> {
+        Node::try_start_with(db, bus, file_store, |_| {})
+    }
+
+    fn try_start_with(db: &str, bus: &str, file_store: String, tweak: fn(&mut Config)) -> Result<Node, String> {
         let data = tempfile::tempdir().unwrap();
         let mut config = Config::defaults();
         config.listen = "127.0.0.1:0".parse().unwrap();
@@ -108,6 +113,7 @@ impl Node {
         config.password_iterations = 1;
         config.message_rate_per_second = 1000.0;
         config.message_burst = 1000.0;
+        tweak(&mut config);
         let (ready_tx, ready_rx) = std::sync::mpsc::channel::<Result<qiao::Ready, String>>();
         let failed_tx = ready_tx.clone();
         let (stop, stopped) = oneshot::channel::<()>();
@@ -174,14 +180,20 @@ struct Cluster {
     db: TestDb,
     files: tempfile::TempDir,
     nodes: Vec<Option<Node>>,
+    tweak: fn(&mut Config),
 }
 
 impl Cluster {
     async fn start(n: usize) -> Option<Cluster> {
+        Cluster::start_with(n, |_| {}).await
+    }
+
+    /// A cluster whose nodes' configuration `tweak` adjusts.
+    async fn start_with(n: usize, tweak: fn(&mut Config)) -> Option<Cluster> {
         let db = TestDb::postgres().await?;
         let nats = Nats::start()?;
         let files = tempfile::tempdir().unwrap();
-        let mut c = Cluster { nats, db, files, nodes: Vec::new() };
+        let mut c = Cluster { nats, db, files, nodes: Vec::new(), tweak };
         for _ in 0..n {
             c.add_node();
         }
@@ -189,7 +201,7 @@ impl Cluster {
     }
 
     fn add_node(&mut self) -> usize {
-        let node = Node::start(&self.db.url, &self.nats.url(), self.files.path());
+        let node = Node::start(&self.db.url, &self.nats.url(), self.files.path(), self.tweak);
         self.nodes.push(Some(node));
         self.nodes.len() - 1
     }
@@ -585,4 +597,42 @@ async fn a_node_that_would_not_work_with_the_others_refuses_to_start() {
     });
     let alone = Node::try_start(&cluster.db.url, "", String::new()).expect("a single node starts");
     tokio::task::block_in_place(|| drop(alone));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_on_a_node_that_died_go_offline_after_a_timeout() {
+    let tweak: fn(&mut Config) = |c| {
+        c.presence_node_timeout_secs = 2;
+        c.presence_offline_grace_secs = 1;
+    };
+    let Some(mut cluster) = Cluster::start_with(2, tweak).await else { return };
+    let owner = cluster.owner(0).await;
+    let (bob_id, bob) = cluster.member(&owner, "bob", 1).await;
+    let mut owner_ws = Ws::connect(&cluster.url(0), owner.token(), None).await;
+    let _bob_ws = Ws::connect(&cluster.url(1), bob.token(), None).await;
+    owner_ws.send(json!({"op": "presence_subscribe", "user_ids": [bob_id]})).await;
+    let status_of_bob =
+        |f: &Value| (f["op"] == "presence" && f["user_id"] == bob_id.as_str()).then(|| f["status"].clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let f = owner_ws.next(left).await.expect("bob online, seen from node A");
+        if status_of_bob(&f) == Some(json!("online")) {
+            break;
+        }
+    }
+    // Longer than the node timeout: node B's heartbeats keep Bob online.
+    while let Some(f) = owner_ws.next(Duration::from_secs(4)).await {
+        assert_ne!(status_of_bob(&f), Some(json!("offline")), "a live node's people stay online");
+    }
+    // Node B dies without a word; after the timeout and the grace period Bob is offline.
+    tokio::task::block_in_place(|| cluster.kill(1));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let f = owner_ws.next(left).await.expect("bob offline once node B is presumed dead");
+        if status_of_bob(&f) == Some(json!("offline")) {
+            break;
+        }
+    }
 }
