@@ -357,6 +357,18 @@ async fn follow(first: Ws, urls: Vec<String>, token: String, prefix: String, wan
     events
 }
 
+/// Reads frames until one satisfies `want`, for at most `secs` seconds.
+async fn wait_for(ws: &mut Ws, secs: u64, what: &str, want: impl Fn(&Value) -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let f = ws.next(left).await.unwrap_or_else(|| panic!("never saw {what}"));
+        if want(&f) {
+            return;
+        }
+    }
+}
+
 fn assert_all_once(bodies: &[String], prefix: &str, n: usize) {
     let mine: Vec<&String> = bodies.iter().filter(|b| b.starts_with(prefix)).collect();
     let unique: HashSet<&&String> = mine.iter().collect();
@@ -409,14 +421,10 @@ async fn nodes_deliver_each_others_events_once_in_order_and_clients_resume_anywh
 
     // Typing and presence cross nodes too.
     owner_ws.send(json!({"op": "presence_subscribe", "user_ids": [bob_id]})).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let f = owner_ws.next(left).await.expect("bob's presence, seen from the other node");
-        if f["op"] == "presence" && f["user_id"] == bob_id.as_str() && f["status"] == "online" {
-            break;
-        }
-    }
+    wait_for(&mut owner_ws, 10, "bob online, seen from the other node", |f| {
+        f["op"] == "presence" && f["user_id"] == bob_id.as_str() && f["status"] == "online"
+    })
+    .await;
     bob_ws.send(json!({"op": "typing", "conversation_id": c})).await;
     let t = owner_ws.expect_op("typing").await;
     assert_eq!((t["user_id"].as_str(), t["conversation_id"].as_str()), (Some(bob_id.as_str()), Some(c.as_str())));
@@ -613,26 +621,15 @@ async fn people_on_a_node_that_died_go_offline_after_a_timeout() {
     owner_ws.send(json!({"op": "presence_subscribe", "user_ids": [bob_id]})).await;
     let status_of_bob =
         |f: &Value| (f["op"] == "presence" && f["user_id"] == bob_id.as_str()).then(|| f["status"].clone());
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let f = owner_ws.next(left).await.expect("bob online, seen from node A");
-        if status_of_bob(&f) == Some(json!("online")) {
-            break;
-        }
-    }
+    wait_for(&mut owner_ws, 10, "bob online, seen from node A", |f| status_of_bob(f) == Some(json!("online"))).await;
     // Longer than the node timeout: node B's heartbeats keep Bob online.
     while let Some(f) = owner_ws.next(Duration::from_secs(4)).await {
         assert_ne!(status_of_bob(&f), Some(json!("offline")), "a live node's people stay online");
     }
     // Node B dies without a word; after the timeout and the grace period Bob is offline.
     tokio::task::block_in_place(|| cluster.kill(1));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let f = owner_ws.next(left).await.expect("bob offline once node B is presumed dead");
-        if status_of_bob(&f) == Some(json!("offline")) {
-            break;
-        }
-    }
+    wait_for(&mut owner_ws, 15, "bob offline once node B is presumed dead", |f| {
+        status_of_bob(f) == Some(json!("offline"))
+    })
+    .await;
 }
