@@ -32,6 +32,9 @@ pub use signal::{NodeId, Signal, Status};
 /// invalidate.
 pub type Observer = Arc<dyn Fn(&[Event]) + Send + Sync>;
 
+/// A synchronous observer of other nodes' signals (the sign-in throttle). Quick, no blocking.
+pub type SignalObserver = Arc<dyn Fn(&Signal) + Send + Sync>;
+
 /// Where this node's own batches and signals go besides local subscribers (the bus).
 pub trait Outbound: Send + Sync {
     fn events(&self, batch: &Arc<[Event]>);
@@ -56,6 +59,7 @@ pub struct Hub {
     observers: Arc<RwLock<Vec<Observer>>>,
     batches: broadcast::Sender<Arc<[Event]>>,
     signals: broadcast::Sender<Arc<Signal>>,
+    signal_observers: Arc<RwLock<Vec<SignalObserver>>>,
     order: Arc<Mutex<Order>>,
     gap: Arc<Notify>,
     outbound: Arc<RwLock<Option<Arc<dyn Outbound>>>>,
@@ -71,6 +75,7 @@ impl Hub {
             observers: Arc::default(),
             batches,
             signals,
+            signal_observers: Arc::default(),
             order: Arc::default(),
             gap: Arc::default(),
             outbound: Arc::default(),
@@ -86,6 +91,11 @@ impl Hub {
     /// Adds a synchronous observer.
     pub fn observe(&self, observer: Observer) {
         self.observers.write().unwrap_or_else(|p| p.into_inner()).push(observer);
+    }
+
+    /// Adds a synchronous observer of other nodes' signals.
+    pub fn observe_signals(&self, observer: SignalObserver) {
+        self.signal_observers.write().unwrap_or_else(|p| p.into_inner()).push(observer);
     }
 
     /// Sends this node's batches and signals to `outbound` too (the cluster bus).
@@ -212,8 +222,11 @@ impl Hub {
         }
     }
 
-    /// Hands a signal from another node to local subscribers.
+    /// Hands a signal from another node to the signal observers, then to subscribers.
     pub fn receive_signal(&self, signal: Signal) {
+        for o in self.signal_observers.read().unwrap_or_else(|p| p.into_inner()).iter() {
+            o(&signal);
+        }
         let _ = self.signals.send(Arc::new(signal));
     }
 }
@@ -334,6 +347,9 @@ mod tests {
         let rec = Arc::new(Recorder(Mutex::default()));
         hub.connect(rec.clone());
         let mut signals = hub.subscribe_signals();
+        let observed = Arc::new(Mutex::new(0));
+        let o = observed.clone();
+        hub.observe_signals(Arc::new(move |_| *o.lock().unwrap() += 1));
         hub.publish(events(1..=2));
         hub.receive(events(3..=3)); // from elsewhere: not sent back out
         hub.signal(Signal::Gone { node: hub.node() });
@@ -341,5 +357,6 @@ mod tests {
         assert!(rec.0.lock().unwrap()[0] == "events 2");
         hub.receive_signal(Signal::Gone { node: NodeId(7) });
         assert!(matches!(*signals.recv().await.unwrap(), Signal::Gone { node: NodeId(7) }));
+        assert_eq!(*observed.lock().unwrap(), 1, "observers see other nodes' signals, not ours");
     }
 }

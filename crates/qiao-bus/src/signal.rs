@@ -48,12 +48,21 @@ pub enum Signal {
     Typing { node: NodeId, conversation_id: ConversationId, thread_root_id: Option<MessageId>, user_id: UserId },
     /// The node is shutting down: forget its presence now rather than after the timeout.
     Gone { node: NodeId },
+    /// A failed sign-in (or wrong current password) counted against an account and an
+    /// address, so that the lockout holds whichever node the attempts go to.
+    SignInFailed { node: NodeId, account: String, address: String, at: i64 },
+    /// A successful sign-in cleared an account's failures.
+    SignedIn { node: NodeId, account: String },
 }
 
 impl Signal {
     pub fn node(&self) -> NodeId {
         match self {
-            Signal::Presence { node, .. } | Signal::Typing { node, .. } | Signal::Gone { node } => *node,
+            Signal::Presence { node, .. }
+            | Signal::Typing { node, .. }
+            | Signal::Gone { node }
+            | Signal::SignInFailed { node, .. }
+            | Signal::SignedIn { node, .. } => *node,
         }
     }
 }

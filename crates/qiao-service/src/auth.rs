@@ -129,6 +129,18 @@ pub(crate) fn actor_of(user: &User) -> Actor {
 const TOUCH_EVERY: Millis = 60_000;
 
 impl Services {
+    /// Counts a failed password check here and, through the bus, on every other node.
+    fn sign_in_failed(&self, account: &str, address: &str, at: Millis) {
+        self.throttle.failure(account, address, at);
+        let node = self.hub.node();
+        self.hub.signal(qiao_bus::Signal::SignInFailed {
+            node,
+            account: account.to_owned(),
+            address: address.to_owned(),
+            at,
+        });
+    }
+
     /// Signs in with a username or e-mail and password, creating a session.
     pub async fn sign_in(&self, req: SignIn, origin: &Origin) -> Result<SignedIn> {
         let at = now();
@@ -155,7 +167,7 @@ impl Services {
             }
         };
         let Some(creds) = creds.filter(|_| matched) else {
-            self.throttle.failure(&login_key, &origin.ip, at);
+            self.sign_in_failed(&login_key, &origin.ip, at);
             metrics::counter!("qiao_sign_in_failures_total").increment(1);
             let entry = audit_entry(
                 at,
@@ -177,6 +189,7 @@ impl Services {
             return Err(Error::new(ErrorCode::AccountDisabled));
         }
         self.throttle.success(&login_key);
+        self.hub.signal(qiao_bus::Signal::SignedIn { node: self.hub.node(), account: login_key.clone() });
 
         let rehash = if self.passwords.needs_rehash(&creds.password_hash) {
             Some(self.passwords.hash(&req.password).await?)
@@ -338,7 +351,7 @@ impl Services {
             .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
         if current.chars().count() > user::PASSWORD_MAX || !self.passwords.verify(current, &creds.password_hash).await?
         {
-            self.throttle.failure(&key, &origin.ip, at);
+            self.sign_in_failed(&key, &origin.ip, at);
             return Err(Error::new(ErrorCode::WrongPassword).with_field("current_password"));
         }
         if current == new {

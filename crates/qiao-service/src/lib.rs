@@ -119,12 +119,20 @@ impl Services {
             s.observe(events);
             a.observe(events);
         }));
+        let throttle = Arc::new(throttle::LoginThrottle::new(config.throttle.clone()));
+        let t = throttle.clone();
+        // Other nodes' failed sign-ins count here too: a lockout holds across the cluster.
+        hub.observe_signals(Arc::new(move |signal| match signal {
+            qiao_bus::Signal::SignInFailed { account, address, at, .. } => t.failure(account, address, *at),
+            qiao_bus::Signal::SignedIn { account, .. } => t.success(account),
+            _ => {}
+        }));
         Services {
             sessions,
             access,
             hub,
             passwords: crypto::PasswordHasher::new(config.password.clone()),
-            throttle: Arc::new(throttle::LoginThrottle::new(config.throttle.clone())),
+            throttle,
             message_rate: Arc::new(ratelimit::RateLimiter::new(config.message_rate)),
             config: Arc::new(config),
             store,

@@ -290,6 +290,7 @@ impl Dispatcher {
                 self.presence.node_gone(*node, now);
                 self.announce(now);
             }
+            Signal::SignInFailed { .. } | Signal::SignedIn { .. } => {}
         }
     }
 
