@@ -23,6 +23,9 @@ use crate::{Hub, NodeId, Outbound, Signal};
 
 /// Most messages waiting to be published before new ones are dropped.
 const QUEUE: usize = 8192;
+/// Largest message published: NATS refuses payloads over its `max_payload` (1 MiB by
+/// default), so a large batch goes as several messages, in order.
+const CHUNK: usize = 256 * 1024;
 
 /// A node's connection to the bus. Dropping it stops receiving; [`Link::close`] also tells
 /// the other nodes this one is leaving.
@@ -145,7 +148,9 @@ impl Sender {
 
 impl Outbound for Sender {
     fn events(&self, batch: &Arc<[Event]>) {
-        self.send(&self.events_subject, encode_batch(batch));
+        for chunk in encode_batch(batch, CHUNK) {
+            self.send(&self.events_subject, chunk);
+        }
     }
 
     fn signal(&self, signal: &Signal) {
@@ -156,10 +161,15 @@ impl Outbound for Sender {
 }
 
 /// One line per event: the audience kind (with the recipient of a `user` event), a space,
-/// and the event's frame exactly as committed (JSON never holds a raw newline).
-fn encode_batch(batch: &[Event]) -> Bytes {
-    let mut out = BytesMut::with_capacity(batch.iter().map(|e| e.frame.len() + 48).sum());
+/// and the event's frame exactly as committed (JSON never holds a raw newline). Messages
+/// hold whole lines and stay under `max` bytes unless one event alone is larger.
+fn encode_batch(batch: &[Event], max: usize) -> Vec<Bytes> {
+    let mut chunks = Vec::new();
+    let mut out = BytesMut::new();
     for e in batch {
+        if !out.is_empty() && out.len() + e.frame.len() + 48 > max {
+            chunks.push(std::mem::take(&mut out).freeze());
+        }
         out.put_slice(e.audience.kind().as_bytes());
         if let Audience::User(u) = e.audience {
             out.put_u8(b':');
@@ -169,7 +179,10 @@ fn encode_batch(batch: &[Event]) -> Bytes {
         out.put_slice(&e.frame);
         out.put_u8(b'\n');
     }
-    out.freeze()
+    if !out.is_empty() {
+        chunks.push(out.freeze());
+    }
+    chunks
 }
 
 fn decode_batch(payload: &Bytes) -> Option<Vec<Event>> {
@@ -213,11 +226,18 @@ mod tests {
             event(3, Audience::Staff),
             event(4, Audience::Everyone),
         ];
-        let back = decode_batch(&encode_batch(&batch)).unwrap();
+        let encoded = encode_batch(&batch, 1 << 20);
+        assert_eq!(encoded.len(), 1);
+        let back = decode_batch(&encoded[0]).unwrap();
         assert_eq!(back.len(), 4);
         for (a, b) in batch.iter().zip(&back) {
             assert_eq!((a.pos, a.audience, a.seq, &a.frame, &*a.data), (b.pos, b.audience, b.seq, &b.frame, &*b.data));
         }
+        // A small limit splits the batch at event boundaries, in order.
+        let chunks = encode_batch(&batch, 200);
+        assert!(chunks.len() > 1 && chunks.iter().all(|c| c.len() <= 400));
+        let positions: Vec<i64> = chunks.iter().flat_map(|c| decode_batch(c).unwrap()).map(|e| e.pos).collect();
+        assert_eq!(positions, vec![1, 2, 3, 4]);
         assert!(decode_batch(&Bytes::from_static(b"user {}\n")).is_none());
         assert!(decode_batch(&Bytes::from_static(b"nonsense")).is_none());
     }
