@@ -41,9 +41,13 @@ pub trait Outbound: Send + Sync {
     fn signal(&self, signal: &Signal);
 }
 
-/// Most batches held while waiting for a missing position; beyond it the newest are dropped
-/// (the store has them and the gap filler reads them back).
-const MAX_HELD: usize = 4096;
+/// Most bytes of frames held while waiting for a missing position; beyond it new batches are
+/// dropped (the store has them and the gap filler reads them back).
+const MAX_HELD_BYTES: usize = 64 << 20;
+
+fn batch_bytes(batch: &[Event]) -> usize {
+    batch.iter().map(|e| e.frame.len() + 64).sum()
+}
 
 #[derive(Default)]
 struct Order {
@@ -51,6 +55,7 @@ struct Order {
     next: i64,
     /// Batches that arrived ahead of `next`, by first position.
     held: BTreeMap<i64, Arc<[Event]>>,
+    held_bytes: usize,
 }
 
 /// Fan-out of committed events; cheap to clone.
@@ -184,7 +189,9 @@ impl Hub {
             return; // seen already
         }
         if first > o.next {
-            if o.held.len() < MAX_HELD && o.held.get(&first).is_none_or(|h| h.len() < batch.len()) {
+            let bytes = batch_bytes(&batch);
+            if o.held_bytes + bytes <= MAX_HELD_BYTES && !o.held.contains_key(&first) {
+                o.held_bytes += bytes;
                 o.held.insert(first, batch);
             }
             drop(o);
@@ -192,11 +199,27 @@ impl Hub {
             return;
         }
         self.deliver(&mut o, batch);
+        self.release_held(&mut o);
+    }
+
+    /// Delivers held batches that now continue the stream.
+    fn release_held(&self, o: &mut Order) {
         while o.held.first_key_value().is_some_and(|(first, _)| *first <= o.next) {
             let Some((_, held)) = o.held.pop_first() else { break };
+            o.held_bytes -= batch_bytes(&held);
             if held[held.len() - 1].pos >= o.next {
-                self.deliver(&mut o, held);
+                self.deliver(o, held);
             }
+        }
+    }
+
+    /// Lets the stream go on past `pos` without its event (one this node cannot read, say
+    /// from a newer version), instead of waiting for it for ever.
+    pub fn skip(&self, pos: i64) {
+        let mut o = self.order.lock().unwrap_or_else(|p| p.into_inner());
+        if o.next == pos {
+            o.next = pos + 1;
+            self.release_held(&mut o);
         }
     }
 
@@ -321,6 +344,19 @@ mod tests {
         hub.receive(events(18..=20));
         hub.receive(events(17..=17));
         assert_eq!(drain(&mut sub), vec![17, 18, 19, 20, 21]);
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_position_can_be_skipped() {
+        let hub = Hub::new(8);
+        hub.start_after(0);
+        let mut sub = hub.subscribe();
+        hub.receive(events(2..=3));
+        hub.skip(5); // not next: ignored
+        assert_eq!(drain(&mut sub), Vec::<i64>::new());
+        hub.skip(1);
+        assert_eq!(drain(&mut sub), vec![2, 3]);
+        assert_eq!(hub.delivered(), 3);
     }
 
     #[tokio::test]

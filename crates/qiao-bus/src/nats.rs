@@ -26,6 +26,8 @@ const QUEUE: usize = 8192;
 /// Largest message published: NATS refuses payloads over its `max_payload` (1 MiB by
 /// default), so a large batch goes as several messages, in order.
 const CHUNK: usize = 256 * 1024;
+/// Most bytes waiting to be published (during an outage) before new messages are dropped.
+const QUEUE_BYTES: usize = 64 << 20;
 
 /// A node's connection to the bus. Dropping it stops receiving; [`Link::close`] also tells
 /// the other nodes this one is leaving.
@@ -37,8 +39,8 @@ pub struct Link {
 }
 
 /// Connects `hub` to the NATS server at `url` (several may be given, comma-separated).
-/// Fails when no server answers within a few seconds; once connected, the client reconnects
-/// by itself for as long as it takes.
+/// A server that does not answer is retried in the background for as long as it takes (the
+/// node meanwhile reads other nodes' events from the store).
 pub async fn connect(hub: &Hub, url: &str, prefix: &str) -> Result<Link, String> {
     let valid = |t: &str| !t.is_empty() && t.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if !prefix.split('.').all(valid) {
@@ -49,6 +51,8 @@ pub async fn connect(hub: &Hub, url: &str, prefix: &str) -> Result<Link, String>
         .name(format!("qiao-{node}"))
         .connection_timeout(Duration::from_secs(5))
         .max_reconnects(None)
+        // A node must be able to start while the bus is down: the store covers for it.
+        .retry_on_initial_connect()
         .reconnect_delay_callback(|attempts| Duration::from_millis((attempts as u64 * 100).min(2000)))
         .event_callback(|event| async move {
             match event {
@@ -69,12 +73,14 @@ pub async fn connect(hub: &Hub, url: &str, prefix: &str) -> Result<Link, String>
         .map_err(|e| format!("cannot subscribe on the event bus at {url}: {e}"))?;
 
     let (tx, mut rx) = mpsc::channel::<(String, Bytes)>(QUEUE);
+    let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let publisher = {
-        let client = client.clone();
+        let (client, queued) = (client.clone(), queued.clone());
         tokio::spawn(async move {
             while let Some((subject, payload)) = rx.recv().await {
+                queued.fetch_sub(payload.len(), std::sync::atomic::Ordering::Relaxed);
                 if let Err(e) = client.publish(subject, payload).await {
-                    tracing::debug!(error = %e, "publishing on the event bus failed");
+                    tracing::warn!(error = %e, "publishing on the event bus failed (other nodes read it from the store)");
                 }
             }
         })
@@ -108,6 +114,7 @@ pub async fn connect(hub: &Hub, url: &str, prefix: &str) -> Result<Link, String>
     let signals_subject = format!("{prefix}.signals.{node}");
     hub.connect(Arc::new(Sender {
         tx,
+        queued,
         events_subject: format!("{prefix}.events.{node}"),
         signals_subject: signals_subject.clone(),
     }));
@@ -134,15 +141,21 @@ impl Drop for Link {
 
 struct Sender {
     tx: mpsc::Sender<(String, Bytes)>,
+    /// Bytes waiting in `tx`.
+    queued: Arc<std::sync::atomic::AtomicUsize>,
     events_subject: String,
     signals_subject: String,
 }
 
 impl Sender {
     fn send(&self, subject: &str, payload: Bytes) {
-        if self.tx.try_send((subject.to_owned(), payload)).is_err() {
+        use std::sync::atomic::Ordering::Relaxed;
+        let n = payload.len();
+        if self.queued.load(Relaxed) + n > QUEUE_BYTES || self.tx.try_send((subject.to_owned(), payload)).is_err() {
             metrics::counter!("qiao_bus_dropped_total").increment(1);
+            return;
         }
+        self.queued.fetch_add(n, Relaxed);
     }
 }
 
@@ -200,7 +213,12 @@ fn decode_batch(payload: &Bytes) -> Option<Vec<Event>> {
             Some((kind, user)) => (kind, Some(user.parse().ok()?)),
             None => (head, None),
         };
-        events.push(Event::decode(kind, user, line.slice(space + 1..))?);
+        let event = Event::decode(kind, user, line.slice(space + 1..))?;
+        // Positions must strictly increase within a batch (anything else is not ours).
+        if events.last().is_some_and(|e: &Event| e.pos >= event.pos) || event.pos <= 0 || event.pos == i64::MAX {
+            return None;
+        }
+        events.push(event);
     }
     Some(events)
 }

@@ -61,13 +61,26 @@ async fn fill(store: &Store, hub: &Hub, quiet: bool) -> Result<usize> {
     }
     let mut total = 0;
     loop {
-        let page = events::range(&mut r, hub.delivered(), PAGE).await?;
+        let before = hub.delivered();
+        let page = events::range(&mut r, before, PAGE).await?;
         let n = page.len();
-        let batch: Vec<Event> =
-            page.into_iter().filter_map(|e| Event::decode(&e.audience, e.user_id, e.frame.into_bytes())).collect();
+        let mut batch: Vec<Event> = Vec::with_capacity(n);
+        for e in page {
+            let (pos, kind) = (e.pos, e.kind.clone());
+            match Event::decode(&e.audience, e.user_id, e.frame.into_bytes()) {
+                Some(event) => batch.push(event),
+                None => {
+                    // Never wait for it: the stream goes on without it.
+                    tracing::warn!(pos, kind, "skipping an event this node cannot read (from a newer version?)");
+                    total += batch.len();
+                    hub.receive(std::mem::take(&mut batch));
+                    hub.skip(pos);
+                }
+            }
+        }
         total += batch.len();
         hub.receive(batch);
-        if n < PAGE as usize {
+        if n < PAGE as usize || hub.delivered() <= before {
             return Ok(total);
         }
     }

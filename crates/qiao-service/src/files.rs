@@ -325,7 +325,7 @@ impl Services {
     /// a failure leaves bytes behind, never removes referenced ones.
     pub(crate) async fn collect_garbage(&self, hashes: Vec<String>) {
         let claim = uuid::Uuid::now_v7();
-        let (at, until) = (now(), now() + millis(CLAIM_TTL));
+        let (at, until) = (now(), now() + millis(REMOVAL_TTL));
         let doomed = self
             .store
             .write(move |tx| {
@@ -353,8 +353,10 @@ struct Claim {
     blobs: Vec<String>,
 }
 
-/// How long a claim on blobs holds if its holder dies without releasing it.
+/// How long an upload's claim on blobs holds if its holder dies without releasing it.
 const CLAIM_TTL: Duration = Duration::from_secs(3600);
+/// How long a removal mark holds if its holder dies mid-way (uploads of those bytes wait).
+const REMOVAL_TTL: Duration = Duration::from_secs(120);
 
 fn quota_error(quota: u64) -> Error {
     Error::new(ErrorCode::QuotaExceeded)

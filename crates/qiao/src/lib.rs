@@ -184,8 +184,11 @@ pub async fn serve_with(
     };
     let metrics = metrics_handle();
     let (store, services) = open_services(&config).await?;
-    let cluster = Cluster::join(&config, &store, &services.hub).await?;
+    let mut cluster = Cluster::join(&config, &store, &services.hub).await?;
     let boot = services.bootstrap(&config.org_name).await?;
+    // The bus subjects carry the database's identity, so that clusters sharing a NATS server
+    // never hear each other.
+    cluster.follow(&config, &store, &services.hub, &boot.org.root_department_id.to_string()).await?;
 
     let api_config = ApiConfig {
         max_body_bytes: config.max_body_bytes,
@@ -259,34 +262,46 @@ fn millis(d: Duration) -> i64 {
 }
 
 impl Cluster {
+    /// Starts live delivery after what the store holds now (clients catch up from it) and, on
+    /// PostgreSQL, registers the node (refusing to run beside nodes it could not work with).
     async fn join(config: &Config, store: &Store, hub: &qiao_bus::Hub) -> Result<Cluster, Error> {
-        // Live delivery starts after what the store holds now (clients catch up from it).
         let head = qiao_store::events::head(&mut store.reader().await?).await?;
         hub.start_after(head);
         let mut cluster = Cluster { link: None, stop_follower: None, follower: None, registry: None };
-        if store.dialect() != qiao_store::Dialect::Postgres {
-            return Ok(cluster); // one writer, in this process: the stream is complete as it is
+        if store.dialect() == qiao_store::Dialect::Postgres {
+            cluster.registry = Some(register(config, store, hub).await?);
         }
-        cluster.registry = Some(register(config, store, hub).await?);
-        if !config.bus.0.is_empty() {
-            let link = qiao_bus::nats::connect(hub, &config.bus.0, &config.bus_subject)
-                .await
-                .map_err(|e| Error::unavailable(e.clone()).with_message(e))?;
-            tracing::info!(node = %hub.node(), bus = %config.bus, "joined the cluster's event bus");
-            cluster.link = Some(link);
-        }
-        // Without a bus, other nodes' events still arrive, read from the store (slower, and
-        // without presence or typing across nodes).
-        let poll = if config.bus.0.is_empty() { Duration::from_millis(100) } else { Duration::from_millis(250) };
-        let (stop, stopped) = tokio::sync::oneshot::channel();
-        cluster.follower =
-            Some(tokio::spawn(qiao_service::cluster::follow_store(store.clone(), hub.clone(), poll, stopped)));
-        cluster.stop_follower = Some(stop);
         Ok(cluster)
     }
 
-    async fn leave(self) {
-        if let Some((store, id, heartbeat)) = self.registry {
+    /// Joins the bus (when set) and starts the gap filler, which completes the stream from
+    /// the store: on PostgreSQL whatever the bus did not bring, on SQLite whatever a commit
+    /// that failed to report itself did not publish.
+    async fn follow(&mut self, config: &Config, store: &Store, hub: &qiao_bus::Hub, db_id: &str) -> Result<(), Error> {
+        if !config.bus.0.is_empty() {
+            let prefix = format!("{}.{db_id}", config.bus_subject);
+            let link = qiao_bus::nats::connect(hub, &config.bus.0, &prefix)
+                .await
+                .map_err(|e| Error::unavailable(e.clone()).with_message(e))?;
+            tracing::info!(node = %hub.node(), bus = %config.bus, "joined the cluster's event bus");
+            self.link = Some(link);
+        }
+        // Without a bus, other nodes' events still arrive, read from the store (slower, and
+        // without presence or typing across nodes).
+        let poll = if config.bus.0.is_empty() && store.dialect() == qiao_store::Dialect::Postgres {
+            Duration::from_millis(100)
+        } else {
+            Duration::from_millis(250)
+        };
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        self.follower =
+            Some(tokio::spawn(qiao_service::cluster::follow_store(store.clone(), hub.clone(), poll, stopped)));
+        self.stop_follower = Some(stop);
+        Ok(())
+    }
+
+    async fn leave(mut self) {
+        if let Some((store, id, heartbeat)) = self.registry.take() {
             heartbeat.abort();
             let stale = qiao_service::now() - millis(NODE_LIVE);
             let gone = store.write(move |tx| {
@@ -297,14 +312,27 @@ impl Cluster {
                 tracing::warn!(error = %e, "could not remove this node from the registry (it expires)");
             }
         }
-        if let Some(stop) = self.stop_follower {
+        if let Some(stop) = self.stop_follower.take() {
             let _ = stop.send(());
         }
-        if let Some(f) = self.follower {
+        if let Some(f) = self.follower.take() {
             let _ = f.await;
         }
-        if let Some(link) = self.link {
+        if let Some(link) = self.link.take() {
             link.close().await;
+        }
+    }
+}
+
+impl Drop for Cluster {
+    /// A start that failed half way must not leave tasks behind (tests run several servers
+    /// in one process).
+    fn drop(&mut self) {
+        if let Some((_, _, heartbeat)) = &self.registry {
+            heartbeat.abort();
+        }
+        if let Some(f) = &self.follower {
+            f.abort();
         }
     }
 }
@@ -329,17 +357,26 @@ async fn register(
         started_at: now,
         seen_at: now,
     };
-    let others = qiao_store::nodes::live(&mut store.reader().await?, now - millis(NODE_LIVE)).await?;
-    if let Some(why) = qiao_service::cluster::refusal(&me, &others) {
-        return Err(Error::new(qiao_domain::ErrorCode::Conflict).with_message(why));
-    }
+    // Checked and registered in one writer transaction (serialised with every other node's
+    // by the stream head), so two nodes starting at once cannot both pass.
     let entry = me.clone();
-    store
+    let since = now - millis(NODE_LIVE);
+    let refused = store
         .write(move |tx| {
             let entry = entry.clone();
-            Box::pin(async move { qiao_store::nodes::register(tx, &entry).await })
+            Box::pin(async move {
+                let others = qiao_store::nodes::live(tx, since).await?;
+                if let Some(why) = qiao_service::cluster::refusal(&entry, &others) {
+                    return Ok(Some(why));
+                }
+                qiao_store::nodes::register(tx, &entry).await?;
+                Ok(None)
+            })
         })
         .await?;
+    if let Some(why) = refused {
+        return Err(Error::new(qiao_domain::ErrorCode::Conflict).with_message(why));
+    }
     let (s, id) = (store.clone(), me.id.clone());
     let heartbeat = tokio::spawn(async move {
         let mut every = tokio::time::interval(NODE_HEARTBEAT);

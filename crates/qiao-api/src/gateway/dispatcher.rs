@@ -36,6 +36,9 @@ pub enum Command {
         session: SessionId,
         guest: bool,
         queue: Arc<Outbox<Out>>,
+        /// Answered once the connection is in the routing table: the socket reads the store's
+        /// head only then, so every batch committed after that read reaches it.
+        ack: oneshot::Sender<()>,
     },
     Ready {
         conn: ConnId,
@@ -184,10 +187,11 @@ impl Dispatcher {
     fn on_command(&mut self, cmd: Command) -> bool {
         let now = Instant::now();
         match cmd {
-            Command::Register { conn, user, session, guest, queue } => {
+            Command::Register { conn, user, session, guest, queue, ack } => {
                 self.routing.register(conn, user, session, guest);
                 self.queues.insert(conn, queue);
                 metrics::gauge!("qiao_ws_connections").set(self.queues.len() as f64);
+                let _ = ack.send(());
             }
             Command::Ready { conn, memberships, sent_up_to } => {
                 let Some(user) = self.routing.user_of(conn) else { return true };
@@ -302,8 +306,17 @@ impl Dispatcher {
             self.next_snapshot = now + self.config.presence_snapshot;
         }
         let users = self.presence.local_changes(now, full);
-        if full || !users.is_empty() {
-            self.hub.signal(Signal::Presence { node: self.hub.node(), full, users });
+        if !full && users.is_empty() {
+            return;
+        }
+        // In pieces well under the bus's message size limit: a snapshot's first piece replaces
+        // what the other nodes knew of this one, the others add to it.
+        let node = self.hub.node();
+        if users.is_empty() {
+            self.hub.signal(Signal::Presence { node, full, users: Vec::new() });
+        }
+        for (i, piece) in users.chunks(PRESENCE_PIECE).enumerate() {
+            self.hub.signal(Signal::Presence { node, full: full && i == 0, users: piece.to_vec() });
         }
     }
 
@@ -315,6 +328,9 @@ impl Dispatcher {
         self.typing.retain(|_, at| now.duration_since(*at) < horizon);
     }
 }
+
+/// People per presence signal (about 60 bytes each on the wire).
+const PRESENCE_PIECE: usize = 4000;
 
 /// Where the dispatcher's input comes from: committed batches (in stream order) and other
 /// nodes' signals, subscribed before it starts so that nothing is missed.

@@ -112,14 +112,16 @@ async fn open(
     let conn = gw.next_id();
     let rx = Outbox::new(gw.config.dispatcher.queue);
     let queue = rx.clone();
+    let (ack, registered) = tokio::sync::oneshot::channel();
     let register = Command::Register {
         conn,
         user: auth.user.id,
         session: auth.session.id,
         guest: auth.user.role.is_guest(),
         queue,
+        ack,
     };
-    if gw.commands.send(register).await.is_err() {
+    if gw.commands.send(register).await.is_err() || registered.await.is_err() {
         close_with(ws, close::GOING_AWAY, "server restarting").await;
         return None;
     }
