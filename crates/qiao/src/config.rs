@@ -170,7 +170,8 @@ settings! {
     /// Cluster mode: the NATS server(s) every node shares, e.g. `nats://10.0.0.5:4222`
     /// (comma-separated for a NATS cluster). Empty on a single node. Needs PostgreSQL.
     bus: Secret = Secret(String::new()), shown as "none (single node)", env = "QIAO_BUS";
-    /// Subject prefix on the bus: clusters sharing one NATS server need different ones.
+    /// Subject prefix on the bus (subjects also carry the database's identity, so clusters
+    /// sharing one NATS server stay apart).
     bus_subject: String = "qiao".to_owned(), shown as "qiao", env = "QIAO_BUS_SUBJECT";
 }
 
