@@ -3,10 +3,9 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { api } from "../api";
 import { useT } from "../i18n";
-import { navigate } from "../router";
 import { loadDepartments, useApp } from "../state/store";
 import type { Role, User } from "../types";
-import { Avatar, ErrorNote } from "./common";
+import { Avatar, ErrorNote, PageHeader } from "./common";
 import { DepartmentTree } from "./Directory";
 import { departmentPath } from "./ProfileCard";
 
@@ -89,12 +88,7 @@ export function AdminUsers() {
 
   return (
     <div className="page-content">
-      <header className="page-header">
-        <button className="icon back" onClick={() => navigate("/")} aria-label={t("nav.back")}>
-          ‹
-        </button>
-        <h1>{t("admin.users")}</h1>
-      </header>
+      <PageHeader title={t("admin.users")} />
       <form className="inline-form" onSubmit={create} aria-label={t("admin.newUser")}>
         <h2>{t("admin.newUser")}</h2>
         <label>
@@ -210,12 +204,7 @@ export function AdminDepartments() {
 
   return (
     <div className="page-content two-columns">
-      <header className="page-header">
-        <button className="icon back" onClick={() => navigate("/")} aria-label={t("nav.back")}>
-          ‹
-        </button>
-        <h1>{t("admin.departments")}</h1>
-      </header>
+      <PageHeader title={t("admin.departments")} />
       <div className="columns">
         <DepartmentTree selected={selected} onSelect={setSelected} />
         {current && (

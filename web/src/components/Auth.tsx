@@ -6,6 +6,25 @@ import { passwordChanged, signOut, signedIn, useApp } from "../state/store";
 import { ErrorNote } from "./common";
 import { LanguageSwitch } from "./Settings";
 
+/** A form's submit handler, with its busy flag and the last error. */
+function useSubmit(action: () => Promise<void>) {
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (err) {
+      setError(err);
+    } finally {
+      setBusy(false);
+    }
+  }
+  return { error, busy, submit };
+}
+
 export function SetupPage() {
   const t = useT();
   const orgName = useApp((s) => s.orgName);
@@ -15,23 +34,11 @@ export function SetupPage() {
   const [displayName, setDisplayName] = useState("");
   const [email, setEmail] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api.setup({ token: token.trim(), username, display_name: displayName, password, email: email || undefined, org_name: org || undefined });
-      history.replaceState(null, "", "/");
-      await signedIn();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
+  const { error, busy, submit } = useSubmit(async () => {
+    await api.setup({ token: token.trim(), username, display_name: displayName, password, email: email || undefined, org_name: org || undefined });
+    history.replaceState(null, "", "/");
+    await signedIn();
+  });
 
   return (
     <main className="auth">
@@ -78,22 +85,10 @@ export function SignInPage() {
   const bootError = useApp((s) => s.error);
   const [login, setLogin] = useState("");
   const [password, setPassword] = useState("");
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api.signIn(login, password);
-      await signedIn();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
+  const { error, busy, submit } = useSubmit(async () => {
+    await api.signIn(login, password);
+    await signedIn();
+  });
 
   return (
     <main className="auth">
@@ -127,22 +122,10 @@ export function ChangePasswordPage() {
   const me = useApp((s) => s.me);
   const [current, setCurrent] = useState("");
   const [next, setNext] = useState("");
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await api.changePassword(current, next);
-      await passwordChanged();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
+  const { error, busy, submit } = useSubmit(async () => {
+    await api.changePassword(current, next);
+    await passwordChanged();
+  });
 
   return (
     <main className="auth">

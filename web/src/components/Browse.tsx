@@ -4,7 +4,7 @@ import { api } from "../api";
 import { useT } from "../i18n";
 import { navigate, paths } from "../router";
 import type { ConversationItem } from "../types";
-import { ErrorNote } from "./common";
+import { ErrorNote, PageHeader } from "./common";
 
 export function BrowseChannels() {
   const t = useT();
@@ -33,12 +33,7 @@ export function BrowseChannels() {
 
   return (
     <div className="page-content">
-      <header className="page-header">
-        <button className="icon back" onClick={() => navigate("/")} aria-label={t("nav.back")}>
-          ‹
-        </button>
-        <h1>{t("browse.title")}</h1>
-      </header>
+      <PageHeader title={t("browse.title")} />
       <input className="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder={t("browse.search")} aria-label={t("browse.search")} />
       <ErrorNote error={error} />
       {items && items.length === 0 && <p className="muted">{t("browse.none")}</p>}

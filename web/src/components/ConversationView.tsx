@@ -11,7 +11,7 @@ import { loadAround, loadLatest, loadNewer, loadOlder, markRead, useApp } from "
 import type { Conversation, Id, Message, MyState } from "../types";
 import { Composer } from "./Composer";
 import { FileLibrary } from "./Files";
-import { ErrorNote } from "./common";
+import { BackButton, ErrorNote } from "./common";
 import { MembersPanel } from "./MembersPanel";
 import { MessageItem, PendingItem } from "./MessageItem";
 import { ThreadPanel } from "./ThreadPanel";
@@ -257,9 +257,7 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
       >
         {dragging && <div className="drop-hint">{t("files.drop")}</div>}
         <header className="conv-header">
-          <button className="icon back" onClick={() => navigate("/")} aria-label={t("nav.back")}>
-            ‹
-          </button>
+          <BackButton />
           <div className="title">
             <h1>{title}</h1>
             {conv.topic && <p className="muted topic">{conv.topic}</p>}

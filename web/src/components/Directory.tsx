@@ -6,7 +6,7 @@ import { useT } from "../i18n";
 import { navigate } from "../router";
 import { useApp } from "../state/store";
 import type { Department, User } from "../types";
-import { Avatar, ErrorNote } from "./common";
+import { Avatar, ErrorNote, PageHeader } from "./common";
 import { ProfileCard } from "./ProfileCard";
 
 export function childrenOf(departments: Record<string, Department>): Record<string, Department[]> {
@@ -52,12 +52,7 @@ export function Directory({ department }: { department?: string }) {
 
   return (
     <div className="page-content two-columns">
-      <header className="page-header">
-        <button className="icon back" onClick={() => navigate("/")} aria-label={t("nav.back")}>
-          ‹
-        </button>
-        <h1>{t("directory.title")}</h1>
-      </header>
+      <PageHeader title={t("directory.title")} />
       <div className="columns">
         <DepartmentTree selected={department} onSelect={(id) => navigate(`/directory/${id}`)} />
         <div>

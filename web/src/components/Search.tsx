@@ -8,7 +8,7 @@ import { navigate, paths } from "../router";
 import { conversationTitle } from "../state/model";
 import { useApp } from "../state/store";
 import type { Message } from "../types";
-import { Avatar, ErrorNote } from "./common";
+import { Avatar, ErrorNote, PageHeader } from "./common";
 
 type Hit = { message: Message; snippet: { text: string; highlight: boolean }[] };
 
@@ -104,12 +104,7 @@ export function SearchPage({ q }: { q: string }) {
 
   return (
     <div className="page-content search-page">
-      <header className="page-header">
-        <button className="icon back" onClick={() => navigate("/")} aria-label={t("nav.back")}>
-          ‹
-        </button>
-        <h1>{t("search.title")}</h1>
-      </header>
+      <PageHeader title={t("search.title")} />
       <form
         className="row"
         role="search"

@@ -2,10 +2,9 @@
 import { useEffect, useState, type FormEvent } from "react";
 import { api } from "../api";
 import { formatDay, formatTime, setLang, useLang, useT } from "../i18n";
-import { navigate } from "../router";
 import { signOut, useApp } from "../state/store";
 import type { Session } from "../types";
-import { ErrorNote } from "./common";
+import { ErrorNote, PageHeader } from "./common";
 
 export function LanguageSwitch() {
   const t = useT();
@@ -55,12 +54,7 @@ export function Settings() {
 
   return (
     <div className="page-content">
-      <header className="page-header">
-        <button className="icon back" onClick={() => navigate("/")} aria-label={t("nav.back")}>
-          ‹
-        </button>
-        <h1>{t("settings.profile")}</h1>
-      </header>
+      <PageHeader title={t("settings.profile")} />
       <ErrorNote error={error} />
       {saved && (
         <p className="notice" role="status">

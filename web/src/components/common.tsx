@@ -2,6 +2,7 @@
 import { useEffect, useRef, type ReactNode } from "react";
 import { ApiError } from "../api";
 import { useT } from "../i18n";
+import { navigate } from "../router";
 import { useApp } from "../state/store";
 import type { Id, User } from "../types";
 
@@ -48,6 +49,26 @@ export function ErrorNote({ error }: { error: unknown }) {
     <p className="error" role="alert">
       {errorText(error)}
     </p>
+  );
+}
+
+/** Back to the conversation list (on phones, where pages replace each other). */
+export function BackButton() {
+  const t = useT();
+  return (
+    <button className="icon back" onClick={() => navigate("/")} aria-label={t("nav.back")}>
+      ‹
+    </button>
+  );
+}
+
+/** A full page's header: the back button and its title. */
+export function PageHeader({ title }: { title: string }) {
+  return (
+    <header className="page-header">
+      <BackButton />
+      <h1>{title}</h1>
+    </header>
   );
 }
 
