@@ -108,6 +108,11 @@ impl Hub {
         *self.outbound.write().unwrap_or_else(|p| p.into_inner()) = Some(outbound);
     }
 
+    /// Whether this node is connected to other nodes (signals go somewhere).
+    pub fn is_connected(&self) -> bool {
+        self.outbound.read().unwrap_or_else(|p| p.into_inner()).is_some()
+    }
+
     fn outbound(&self) -> Option<Arc<dyn Outbound>> {
         self.outbound.read().unwrap_or_else(|p| p.into_inner()).clone()
     }

@@ -55,18 +55,6 @@ pub enum Signal {
     SignedIn { node: NodeId, account: String },
 }
 
-impl Signal {
-    pub fn node(&self) -> NodeId {
-        match self {
-            Signal::Presence { node, .. }
-            | Signal::Typing { node, .. }
-            | Signal::Gone { node }
-            | Signal::SignInFailed { node, .. }
-            | Signal::SignedIn { node, .. } => *node,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -63,6 +63,21 @@ fn corpus() -> Corpus {
     Corpus { index, ids, public, secret, alice, bob }
 }
 
+/// A query with no filters: the first ten hits.
+fn plain<'a>(terms: &'a [qiao_search::query::Term], conversations: &'a [ConversationId]) -> Search<'a> {
+    Search {
+        terms,
+        conversations,
+        sender: None,
+        has_file: false,
+        from_ms: None,
+        to_ms: None,
+        offset: 0,
+        limit: 10,
+        now: NOW,
+    }
+}
+
 impl Corpus {
     fn find(&self, q: &str) -> Vec<&'static str> {
         self.find_in(q, &[self.public], None)
@@ -179,17 +194,8 @@ fn newer_messages_rank_first_among_equals() {
     index.upsert(&[doc(old, NOW - 60 * DAY), doc(new, NOW - DAY)]).unwrap();
     index.commit(1).unwrap();
     let terms = parse("周会").unwrap().terms;
-    let s = Search {
-        terms: &terms,
-        conversations: &[conv],
-        sender: None,
-        has_file: false,
-        from_ms: None,
-        to_ms: None,
-        offset: 0,
-        limit: 10,
-        now: NOW,
-    };
+    let convs = [conv];
+    let s = plain(&terms, &convs);
     let (hits, _) = index.search(&s).unwrap();
     assert_eq!(hits.iter().map(|h| h.message_id).collect::<Vec<_>>(), [new, old]);
     let page2 = index.search(&Search { offset: 1, limit: 1, ..s.clone() }).unwrap();
@@ -211,20 +217,7 @@ fn edits_and_deletions_and_the_recorded_position_survive_reopening() {
     };
     let find = |index: &SearchIndex, q: &str| {
         let terms = parse(q).unwrap().terms;
-        index
-            .search(&Search {
-                terms: &terms,
-                conversations: &[conv],
-                sender: None,
-                has_file: false,
-                from_ms: None,
-                to_ms: None,
-                offset: 0,
-                limit: 10,
-                now: NOW,
-            })
-            .unwrap()
-            .1
+        index.search(&plain(&terms, &[conv])).unwrap().1
     };
     {
         let index = SearchIndex::open(dir.path()).unwrap();

@@ -257,10 +257,6 @@ struct Cluster {
 const NODE_HEARTBEAT: Duration = Duration::from_secs(5);
 const NODE_LIVE: Duration = Duration::from_secs(20);
 
-fn millis(d: Duration) -> i64 {
-    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
-}
-
 impl Cluster {
     /// Starts live delivery after what the store holds now (clients catch up from it) and, on
     /// PostgreSQL, registers the node (refusing to run beside nodes it could not work with).
@@ -303,7 +299,7 @@ impl Cluster {
     async fn leave(mut self) {
         if let Some((store, id, heartbeat)) = self.registry.take() {
             heartbeat.abort();
-            let stale = qiao_service::now() - millis(NODE_LIVE);
+            let stale = qiao_service::now() - qiao_service::millis(NODE_LIVE);
             let gone = store.write(move |tx| {
                 let id = id.clone();
                 Box::pin(async move { qiao_store::nodes::remove(tx, &id, stale).await })
@@ -360,7 +356,7 @@ async fn register(
     // Checked and registered in one writer transaction (serialised with every other node's
     // by the stream head), so two nodes starting at once cannot both pass.
     let entry = me.clone();
-    let since = now - millis(NODE_LIVE);
+    let since = now - qiao_service::millis(NODE_LIVE);
     let refused = store
         .write(move |tx| {
             let entry = entry.clone();

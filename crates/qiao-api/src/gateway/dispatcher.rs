@@ -301,6 +301,10 @@ impl Dispatcher {
     /// Tells the other nodes what changed in this node's presence (and, now and then,
     /// everything: a node that joined late or missed a signal learns it that way).
     fn publish_presence(&mut self, now: Instant) {
+        if !self.hub.is_connected() {
+            self.presence.drop_local_changes();
+            return;
+        }
         let full = now >= self.next_snapshot;
         if full {
             self.next_snapshot = now + self.config.presence_snapshot;

@@ -164,6 +164,11 @@ impl Presence {
         }
     }
 
+    /// Forgets what changed here (a single node has nobody to tell).
+    pub fn drop_local_changes(&mut self) {
+        self.local_changed.clear();
+    }
+
     /// What the other nodes should be told about this node's devices: everyone connected
     /// here when `full`, else the people whose status here changed since last time.
     pub fn local_changes(&mut self, now: Instant, full: bool) -> Vec<(UserId, Option<Status>)> {
