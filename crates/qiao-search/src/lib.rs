@@ -8,16 +8,15 @@
 
 pub mod grams;
 pub mod query;
+mod rank;
 
 use std::ops::Bound;
 use std::path::Path;
 use std::sync::Mutex;
 
 use qiao_domain::{ConversationId, MessageId, Millis, UserId};
-use std::collections::HashSet;
 use std::sync::Arc;
 
-use tantivy::collector::{Count, FilterCollector, TopDocs};
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
@@ -31,6 +30,9 @@ pub use crate::query::{Query, parse};
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
 pub const SCHEMA_VERSION: &str = "3";
 const WRITER_MEMORY: usize = 50 << 20;
+/// Niceness of tantivy's indexing and merge threads: indexing is background work that must
+/// yield the core to requests and deliveries (it catches up when the load falls).
+const INDEXING_NICENESS: i32 = 10;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -52,6 +54,17 @@ pub struct Doc {
     /// The body and the names of its files.
     pub text: String,
     pub has_file: bool,
+}
+
+/// One change to the index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Change {
+    /// A message the index cannot hold yet (a new one): no earlier version is looked for.
+    Add(Doc),
+    /// A message that may already be indexed (an edit, or an event replayed after a restart).
+    Replace(Doc),
+    /// A deleted message.
+    Remove(MessageId),
 }
 
 /// A search and its limits. `conversations` are those the searcher may read (already
@@ -174,7 +187,9 @@ impl SearchIndex {
         index.tokenizers().register("qiao_bi", TextAnalyzer::builder(CjkGrams { n: 2 }).build());
         index.tokenizers().register("qiao_tri", TextAnalyzer::builder(CjkGrams { n: 3 }).build());
         index.tokenizers().register("qiao_quad", TextAnalyzer::builder(CjkGrams { n: 4 }).build());
-        let writer = index.writer_with_num_threads(1, WRITER_MEMORY)?;
+        // tantivy's indexing, merge and compression threads inherit the niceness of the
+        // thread that creates them.
+        let writer = on_background_thread(|| index.writer_with_num_threads(1, WRITER_MEMORY))?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
         Ok(SearchIndex { index, reader, writer: Mutex::new(writer), f, words: words_analyzer() })
     }
@@ -183,34 +198,57 @@ impl SearchIndex {
         self.writer.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Adds messages, replacing earlier versions of them (edits).
-    pub fn upsert(&self, docs: &[Doc]) -> Result<()> {
+    /// Applies changes (visible to searches after the next [`commit`](Self::commit)). May
+    /// block while tantivy's indexing thread catches up: call it off the async runtime.
+    pub fn apply(&self, changes: &[Change]) -> Result<()> {
         let w = self.writer();
-        for d in docs {
-            let id = d.message_id.to_string();
-            w.delete_term(Term::from_field_text(self.f.id, &id));
-            let mut doc = TantivyDocument::default();
-            doc.add_text(self.f.id, &id);
-            doc.add_u64(self.f.conversation, fold(d.conversation_id));
-            doc.add_text(self.f.sender, d.sender_id.to_string());
-            doc.add_i64(self.f.at, d.created_at);
-            doc.add_u64(self.f.has_file, u64::from(d.has_file));
-            doc.add_text(self.f.words, &d.text);
-            doc.add_text(self.f.uni, &d.text);
-            doc.add_text(self.f.bi, &d.text);
-            doc.add_text(self.f.tri, &d.text);
-            doc.add_text(self.f.quad, &d.text);
-            w.add_document(doc)?;
+        for change in changes {
+            match change {
+                Change::Add(d) => {
+                    w.add_document(self.document(d))?;
+                }
+                Change::Replace(d) => {
+                    w.delete_term(self.id_term(d.message_id));
+                    w.add_document(self.document(d))?;
+                }
+                Change::Remove(id) => {
+                    w.delete_term(self.id_term(*id));
+                }
+            }
         }
         Ok(())
+    }
+
+    /// Adds messages, replacing earlier versions of them (edits).
+    pub fn upsert(&self, docs: &[Doc]) -> Result<()> {
+        self.apply(&docs.iter().cloned().map(Change::Replace).collect::<Vec<_>>())
     }
 
     /// Removes messages (deleted ones).
     pub fn delete(&self, ids: &[MessageId]) {
         let w = self.writer();
         for id in ids {
-            w.delete_term(Term::from_field_text(self.f.id, &id.to_string()));
+            w.delete_term(self.id_term(*id));
         }
+    }
+
+    fn id_term(&self, id: MessageId) -> Term {
+        Term::from_field_text(self.f.id, &id.to_string())
+    }
+
+    fn document(&self, d: &Doc) -> TantivyDocument {
+        let mut doc = TantivyDocument::default();
+        doc.add_text(self.f.id, d.message_id.to_string());
+        doc.add_u64(self.f.conversation, fold(d.conversation_id));
+        doc.add_text(self.f.sender, d.sender_id.to_string());
+        doc.add_i64(self.f.at, d.created_at);
+        doc.add_u64(self.f.has_file, u64::from(d.has_file));
+        doc.add_text(self.f.words, &d.text);
+        doc.add_text(self.f.uni, &d.text);
+        doc.add_text(self.f.bi, &d.text);
+        doc.add_text(self.f.tri, &d.text);
+        doc.add_text(self.f.quad, &d.text);
+        doc
     }
 
     /// Removes everything (before a rebuild).
@@ -223,10 +261,15 @@ impl SearchIndex {
     /// event up to `position`.
     pub fn commit(&self, position: i64) -> Result<()> {
         {
-            let mut w = self.writer();
-            let mut prepared = w.prepare_commit()?;
-            prepared.set_payload(&position.to_string());
-            prepared.commit()?;
+            let mut guard = self.writer();
+            let w: &mut IndexWriter = &mut guard;
+            // A commit starts tantivy's next indexing thread: from a background thread too.
+            on_background_thread(|| -> Result<()> {
+                let mut prepared = w.prepare_commit()?;
+                prepared.set_payload(&position.to_string());
+                prepared.commit()?;
+                Ok(())
+            })?;
         }
         self.reader.reload()?;
         Ok(())
@@ -262,57 +305,55 @@ impl SearchIndex {
     fn term_query(&self, term: &query::Term) -> Option<Box<dyn TQuery>> {
         let mut alternatives: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
         let tokens = self.word_tokens(&term.text);
-        match tokens.len() {
-            0 => {}
-            1 => alternatives.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(
-                    Box::new(TermQuery::new(
-                        Term::from_field_text(self.f.words, &tokens[0]),
-                        IndexRecordOption::WithFreqs,
-                    )),
-                    2.0,
-                )),
-            )),
-            _ => alternatives.push((
-                Occur::Should,
-                Box::new(BoostQuery::new(
-                    Box::new(PhraseQuery::new(tokens.iter().map(|t| Term::from_field_text(self.f.words, t)).collect())),
-                    2.0,
-                )),
-            )),
-        }
         // Characters in a row: only when the text is CJK (spaces ignored for phrases).
         let cjk: String = term.text.chars().filter(|c| !c.is_whitespace()).collect();
-        if !cjk.is_empty() && cjk.chars().all(is_cjk) {
-            let chars: Vec<char> = cjk.chars().collect();
-            let gram_field = match chars.len() {
-                1 => Some(self.f.uni),
-                3 => Some(self.f.tri),
-                4 => Some(self.f.quad),
-                _ => None,
-            };
-            if let Some(field) = gram_field {
-                alternatives.push((
-                    Occur::Should,
-                    Box::new(TermQuery::new(Term::from_field_text(field, &cjk), IndexRecordOption::WithFreqs)),
-                ));
-            } else {
-                let bigrams: Vec<Term> =
-                    grams(&cjk, 2).into_iter().map(|(g, _, _)| Term::from_field_text(self.f.bi, &g)).collect();
-                if bigrams.len() == 1 {
-                    alternatives.push((
-                        Occur::Should,
-                        Box::new(TermQuery::new(bigrams[0].clone(), IndexRecordOption::WithFreqs)),
-                    ));
-                } else {
-                    alternatives.push((Occur::Should, Box::new(PhraseQuery::new(bigrams))));
-                }
-            }
+        let chars = (!cjk.is_empty() && cjk.chars().all(is_cjk)).then(|| self.chars_query(&cjk));
+        let boosted =
+            |q: Box<dyn TQuery>| -> (Occur, Box<dyn TQuery>) { (Occur::Should, Box::new(BoostQuery::new(q, 2.0))) };
+        match tokens.len() {
+            0 => {}
+            1 => alternatives.push(boosted(Box::new(TermQuery::new(
+                Term::from_field_text(self.f.words, &tokens[0]),
+                IndexRecordOption::WithFreqs,
+            )))),
+            // Several words make a phrase, unless the characters in a row already find every
+            // such text: checking the words' positions in every message holding a common
+            // word costs far more than the boost is worth.
+            _ if chars.is_none() => alternatives.push(boosted(Box::new(PhraseQuery::new(
+                tokens.iter().map(|t| Term::from_field_text(self.f.words, t)).collect(),
+            )))),
+            _ => {}
         }
-        match alternatives.len() {
-            0 => None,
-            _ => Some(Box::new(BooleanQuery::new(alternatives))),
+        match chars {
+            // Every text holding the word holds its characters in a row: those decide what
+            // matches (one list to walk), the word only adds to the score.
+            Some(chars) => {
+                alternatives.push((Occur::Must, chars));
+                Some(Box::new(BooleanQuery::new(alternatives)))
+            }
+            None if alternatives.is_empty() => None,
+            None => Some(Box::new(BooleanQuery::new(alternatives))),
+        }
+    }
+
+    /// CJK characters in a row (whitespace removed): one term of the field holding runs of
+    /// that length, or a phrase of bigrams for longer runs.
+    fn chars_query(&self, cjk: &str) -> Box<dyn TQuery> {
+        let field = match cjk.chars().count() {
+            1 => Some(self.f.uni),
+            3 => Some(self.f.tri),
+            4 => Some(self.f.quad),
+            _ => None,
+        };
+        if let Some(field) = field {
+            return Box::new(TermQuery::new(Term::from_field_text(field, cjk), IndexRecordOption::WithFreqs));
+        }
+        let mut bigrams: Vec<Term> =
+            grams(cjk, 2).into_iter().map(|(g, _, _)| Term::from_field_text(self.f.bi, &g)).collect();
+        if bigrams.len() == 1 {
+            Box::new(TermQuery::new(bigrams.remove(0), IndexRecordOption::WithFreqs))
+        } else {
+            Box::new(PhraseQuery::new(bigrams))
         }
     }
 
@@ -354,21 +395,15 @@ impl SearchIndex {
         }
         let query = BooleanQuery::new(clauses);
         let searcher = self.reader.searcher();
-        let now = s.now;
-        let top =
-            TopDocs::with_limit(s.limit).and_offset(s.offset).tweak_score(move |segment: &tantivy::SegmentReader| {
-                let at = segment.fast_fields().i64("at").ok();
-                move |doc: tantivy::DocId, score: tantivy::Score| {
-                    let created = at.as_ref().and_then(|c| c.first(doc)).unwrap_or(0);
-                    let age_days = ((now - created).max(0) as f32) / 86_400_000.0;
-                    // Up to twice the relevance for today's messages, fading over weeks.
-                    score * (1.0 + 1.0 / (1.0 + age_days / 7.0))
-                }
-            });
-        let allowed: Arc<HashSet<u64>> = Arc::new(s.conversations.iter().map(|c| fold(*c)).collect());
-        let filtered =
-            FilterCollector::new("conversation".to_owned(), move |c: u64| allowed.contains(&c), (top, Count));
-        let (found, total) = searcher.search(&query, &filtered)?;
+        let ranked = rank::Ranked {
+            allowed: Arc::new(s.conversations.iter().map(|c| fold(*c)).collect()),
+            conversation_field: "conversation",
+            at_field: "at",
+            offset: s.offset,
+            limit: s.limit,
+            now: s.now,
+        };
+        let (found, total) = searcher.search(&query, &ranked)?;
         let mut hits = Vec::with_capacity(found.len());
         for (score, address) in found {
             if let Some(id) = self.stored_id(&searcher, address)? {
@@ -382,6 +417,20 @@ impl SearchIndex {
         let doc: TantivyDocument = searcher.doc(address)?;
         Ok(doc.get_first(self.f.id).and_then(|v| v.as_str()).and_then(|s| s.parse().ok()))
     }
+}
+
+/// Runs `f` on a new thread of lowered priority, so that the threads it starts (they inherit
+/// their creator's niceness on Linux) run in the core's spare time.
+fn on_background_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            // Best effort: at worst indexing competes with requests at normal priority.
+            let _ = rustix::process::nice(INDEXING_NICENESS);
+            f()
+        })
+        .join()
+        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    })
 }
 
 /// Highlights where the query's words occur in `text`: a window of about `width` characters

@@ -1,7 +1,7 @@
 //! Relevance and filtering on a small Chinese and English corpus.
 
 use qiao_domain::{ConversationId, MessageId, UserId};
-use qiao_search::{Doc, Search, SearchIndex, parse, snippet};
+use qiao_search::{Change, Doc, Search, SearchIndex, parse, snippet};
 
 const DAY: i64 = 86_400_000;
 const NOW: i64 = 1_780_000_000_000;
@@ -235,6 +235,82 @@ fn edits_and_deletions_and_the_recorded_position_survive_reopening() {
     index.commit(12).unwrap();
     assert_eq!(find(&index, "修改"), 0);
     assert!(index.is_empty());
+}
+
+#[test]
+fn changes_apply_in_order_within_one_commit() {
+    let index = SearchIndex::in_memory().unwrap();
+    let conv = ConversationId::new();
+    let (a, b) = (MessageId::new(), MessageId::new());
+    let doc = |id, text: &str| Doc {
+        message_id: id,
+        conversation_id: conv,
+        sender_id: UserId::new(),
+        created_at: NOW,
+        text: text.into(),
+        has_file: false,
+    };
+    // A new message edited and another sent then deleted before the index commits.
+    index
+        .apply(&[
+            Change::Add(doc(a, "初稿 draft")),
+            Change::Add(doc(b, "发错了 oops")),
+            Change::Replace(doc(a, "定稿 final")),
+            Change::Remove(b),
+        ])
+        .unwrap();
+    index.commit(4).unwrap();
+    let find = |q: &str| index.search(&plain(&parse(q).unwrap().terms, &[conv])).unwrap().1;
+    assert_eq!((find("初稿"), find("draft"), find("定稿"), find("final"), find("oops")), (0, 0, 1, 1, 0));
+    assert_eq!((index.len(), index.position()), (1, 4));
+    // Replaying an event already indexed (after a restart) keeps one copy.
+    index.apply(&[Change::Replace(doc(a, "定稿 final"))]).unwrap();
+    index.commit(5).unwrap();
+    assert_eq!((find("定稿"), index.len()), (1, 1));
+}
+
+#[test]
+fn pages_cover_every_allowed_match_once_best_first() {
+    let index = SearchIndex::in_memory().unwrap();
+    let (mine, theirs) = (ConversationId::new(), ConversationId::new());
+    let mut expected = std::collections::HashSet::new();
+    // Several commits make several segments; ages and lengths vary the scores.
+    for round in 0..3i64 {
+        let mut changes = Vec::new();
+        for i in 0..100i64 {
+            let id = MessageId::new();
+            let conversation = if i % 3 == 0 { theirs } else { mine };
+            if conversation == mine {
+                expected.insert(id);
+            }
+            let text = format!("周报{} {}", "。".repeat((i % 7) as usize), "补充".repeat((i % 5) as usize));
+            changes.push(Change::Add(Doc {
+                message_id: id,
+                conversation_id: conversation,
+                sender_id: UserId::new(),
+                created_at: NOW - ((round * 100 + i) % 41) * DAY,
+                text,
+                has_file: false,
+            }));
+        }
+        index.apply(&changes).unwrap();
+        index.commit(round + 1).unwrap();
+    }
+    let terms = parse("周报").unwrap().terms;
+    let convs = [mine];
+    let (mut seen, mut scores) = (Vec::new(), Vec::new());
+    for page in 0.. {
+        let (hits, total) = index.search(&Search { offset: page * 7, limit: 7, ..plain(&terms, &convs) }).unwrap();
+        assert_eq!(total, expected.len());
+        if hits.is_empty() {
+            break;
+        }
+        seen.extend(hits.iter().map(|h| h.message_id));
+        scores.extend(hits.iter().map(|h| h.score));
+    }
+    assert_eq!(seen.len(), expected.len());
+    assert_eq!(seen.iter().copied().collect::<std::collections::HashSet<_>>(), expected);
+    assert!(scores.windows(2).all(|w| w[0] >= w[1]), "best first: {scores:?}");
 }
 
 #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use qiao_domain::event::{EventData, EventFrame};
 use qiao_domain::message::Message;
 use qiao_domain::{ConversationId, Error, MessageId, Result, perm};
-use qiao_search::{Doc, SearchIndex};
+use qiao_search::{Change, Doc, SearchIndex};
 use qiao_store::{Store, events, members, messages, users};
 
 use crate::{Authenticated, Services, now};
@@ -123,10 +123,13 @@ impl Services {
         .await
         .map_err(Error::internal)?
         .map_err(Error::internal)?;
+        // The index may trail the store by a moment: check each message as it is now.
+        let ids: Vec<MessageId> = hits.iter().map(|h| h.message_id).collect();
+        let mut current: std::collections::HashMap<MessageId, Message> =
+            messages::get_many(&mut r, &ids).await?.into_iter().map(|m| (m.id, m)).collect();
         let mut items = Vec::with_capacity(hits.len());
         for hit in hits {
-            // The index may trail the store by a moment: check the message as it is now.
-            let Some(m) = messages::get(&mut r, hit.message_id).await? else { continue };
+            let Some(m) = current.remove(&hit.message_id) else { continue };
             if m.deleted_at.is_some() {
                 continue;
             }
@@ -142,25 +145,30 @@ impl Services {
     }
 }
 
-/// Applies one committed event (only message events change the index).
-fn apply(index: &SearchIndex, data: &EventData) {
-    let result = match data {
-        EventData::MessageCreated { message, .. } | EventData::MessageUpdated { message } => match doc_of(message) {
-            Some(doc) => index.upsert(&[doc]),
-            None => {
-                index.delete(&[message.id]);
-                Ok(())
-            }
-        },
-        EventData::MessageDeleted { message_id, .. } => {
-            index.delete(&[*message_id]);
-            Ok(())
+/// What one committed event changes in the index (only message events change it). `replay`:
+/// the event may already be indexed (catching up after a restart or a rebuild).
+fn change_of(data: &EventData, replay: bool) -> Option<Change> {
+    match data {
+        EventData::MessageCreated { message, .. } => Some(match doc_of(message) {
+            Some(doc) if replay => Change::Replace(doc),
+            Some(doc) => Change::Add(doc),
+            None => Change::Remove(message.id),
+        }),
+        EventData::MessageUpdated { message } => {
+            Some(doc_of(message).map_or(Change::Remove(message.id), Change::Replace))
         }
-        _ => return,
-    };
-    if let Err(e) = result {
-        tracing::warn!(error = %e, "indexing a message failed");
+        EventData::MessageDeleted { message_id, .. } => Some(Change::Remove(*message_id)),
+        _ => None,
     }
+}
+
+/// Applies changes off the async runtime (tantivy may block while it catches up).
+async fn apply(index: &Arc<SearchIndex>, changes: Vec<Change>) -> Result<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let index = index.clone();
+    tokio::task::spawn_blocking(move || index.apply(&changes)).await.map_err(Error::internal)?.map_err(Error::internal)
 }
 
 /// Rebuilds the index from the messages; `progress(done, total)` is called as it goes.
@@ -181,8 +189,7 @@ pub async fn rebuild(
         let page = messages::live_after(&mut r, after, 1000).await?;
         let Some(last) = page.last() else { break };
         after = Some(last.id);
-        let docs: Vec<Doc> = page.iter().filter_map(doc_of).collect();
-        index.upsert(&docs).map_err(Error::internal)?;
+        apply(index, page.iter().filter_map(doc_of).map(Change::Add).collect()).await?;
         done += page.len() as u64;
         progress(done.min(total.max(done)), total.max(done));
     }
@@ -205,22 +212,54 @@ async fn catch_up(store: &Store, index: &Arc<SearchIndex>, pos: &mut i64) -> Res
     loop {
         let batch = events::range(&mut r, *pos, 1000).await?;
         let Some(last) = batch.last().map(|e| e.pos) else { break };
-        for e in &batch {
-            if let Ok(frame) = serde_json::from_str::<EventFrame>(&e.frame) {
-                apply(index, &frame.data);
-            }
-        }
+        let changes = batch
+            .iter()
+            .filter_map(|e| serde_json::from_str::<EventFrame>(&e.frame).ok())
+            .filter_map(|frame| change_of(&frame.data, true))
+            .collect();
+        apply(index, changes).await?;
         *pos = last;
     }
     Ok(true)
 }
 
-async fn commit(index: &Arc<SearchIndex>, pos: i64) {
+/// How often new messages are made searchable while they keep arriving. Each commit writes a
+/// segment that is merged later, so fewer, larger commits cost less per message; half a
+/// second keeps a message searchable well within a second of its commit. After a quiet
+/// spell the first new message is committed at once.
+const COMMIT_EVERY: Duration = Duration::from_millis(500);
+/// Changes held before a commit whatever the clock says (bounds memory in a burst).
+const COMMIT_AT: usize = 20_000;
+
+/// Applies changes and commits them with the position they reach, off the async runtime.
+fn spawn_commit(
+    index: &Arc<SearchIndex>,
+    changes: Vec<Change>,
+    pos: i64,
+) -> tokio::task::JoinHandle<qiao_search::Result<()>> {
     let index = index.clone();
-    match tokio::task::spawn_blocking(move || index.commit(pos)).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::warn!(error = %e, "committing the search index failed"),
-        Err(e) => tracing::warn!(error = %e, "committing the search index failed"),
+    tokio::task::spawn_blocking(move || {
+        index.apply(&changes)?;
+        index.commit(pos)
+    })
+}
+
+/// Waits for a commit; false (after a warning) when it failed.
+async fn committed(handle: tokio::task::JoinHandle<qiao_search::Result<()>>) -> bool {
+    commit_ok(handle.await)
+}
+
+fn commit_ok(result: std::result::Result<qiao_search::Result<()>, tokio::task::JoinError>) -> bool {
+    match result {
+        Ok(Ok(())) => true,
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "committing the search index failed");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "committing the search index failed");
+            false
+        }
     }
 }
 
@@ -265,14 +304,25 @@ pub async fn run_indexer(
                 continue 'outer;
             }
         }
-        commit(&index, pos).await;
-        let mut dirty = false;
-        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        if !committed(spawn_commit(&index, Vec::new(), pos)).await {
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            pos = index.position();
+            continue 'outer;
+        }
+        // Changes not yet handed to the index, and the position the last commit reached.
+        let mut pending: Vec<Change> = Vec::new();
+        let mut scheduled = pos;
+        let mut in_flight: Option<tokio::task::JoinHandle<qiao_search::Result<()>>> = None;
+        let mut due = false;
+        let mut tick = tokio::time::interval(COMMIT_EVERY);
         loop {
             tokio::select! {
                 _ = &mut stop => {
-                    if dirty {
-                        commit(&index, pos).await;
+                    if let Some(handle) = in_flight.take() {
+                        committed(handle).await;
+                    }
+                    if scheduled < pos {
+                        committed(spawn_commit(&index, pending, pos)).await;
                     }
                     return;
                 }
@@ -280,19 +330,33 @@ pub async fn run_indexer(
                     Ok(batch) => {
                         // Any new event is worth a commit, message or not: the recorded position
                         // advances, so a restart does not replay it.
-                        for e in batch.iter().filter(|e| e.pos > pos) {
-                            apply(&index, &e.data);
-                            dirty = true;
-                        }
+                        pending.extend(batch.iter().filter(|e| e.pos > pos).filter_map(|e| change_of(&e.data, false)));
                         pos = pos.max(batch.last().map_or(pos, |e| e.pos));
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue 'outer,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                        // Start again from what the index holds (replays are idempotent).
+                        if let Some(handle) = in_flight.take() {
+                            committed(handle).await;
+                        }
+                        pos = index.position();
+                        continue 'outer;
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
                 },
-                _ = tick.tick(), if dirty => {
-                    commit(&index, pos).await;
-                    dirty = false;
+                _ = tick.tick() => due = true,
+                result = async { in_flight.as_mut().expect("guarded by the condition").await }, if in_flight.is_some() => {
+                    in_flight = None;
+                    if !commit_ok(result) {
+                        // Catch up again from what the index holds.
+                        pos = index.position();
+                        continue 'outer;
+                    }
                 }
+            }
+            if in_flight.is_none() && scheduled < pos && (due || pending.len() >= COMMIT_AT) {
+                in_flight = Some(spawn_commit(&index, std::mem::take(&mut pending), pos));
+                scheduled = pos;
+                due = false;
             }
         }
     }

@@ -308,6 +308,29 @@ pub async fn get(db: &mut dyn Db, id: MessageId) -> Result<Option<Message>> {
     one(db, row).await
 }
 
+/// The messages with these ids that exist, in no particular order (one query per 500 ids,
+/// reactions included, as [`get`] gives them).
+pub async fn get_many(db: &mut dyn Db, ids: &[MessageId]) -> Result<Vec<Message>> {
+    let mut messages = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(500) {
+        // Only numbered placeholders are spliced in.
+        let sql =
+            format!(concat!("SELECT ", columns!(), " FROM messages WHERE id IN ({})"), placeholders(0, chunk.len()));
+        let rows = q!(db, fetch_all, {
+            let mut query = sqlx::query_as::<_, Row>(AssertSqlSafe(sql.clone()));
+            for id in chunk {
+                query = query.bind(id.0);
+            }
+            query
+        })?;
+        for row in rows {
+            messages.push(from_row(row)?);
+        }
+    }
+    attach_reactions(db, &mut messages).await?;
+    Ok(messages)
+}
+
 /// Live (not deleted) messages after `after` in id order (time order: ids are UUIDv7), with
 /// their files: for rebuilding derived indexes page by page.
 pub async fn live_after(db: &mut dyn Db, after: Option<MessageId>, limit: i64) -> Result<Vec<Message>> {

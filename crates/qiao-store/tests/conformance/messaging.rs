@@ -397,6 +397,17 @@ pub async fn messages_history_and_threads(store: Store, _: Sink) {
     assert_eq!(got.thread.as_ref().map(|t| t.reply_count), Some(2));
     assert_eq!(got.body, "消息 3");
     assert!(messages::get(&mut r, MessageId::new()).await.unwrap().is_none());
+    // Many at once: the same messages as one by one; unknown ids are left out.
+    let wanted = [sent[3].id, MessageId::new(), sent[0].id, reply2.id];
+    let mut many = messages::get_many(&mut r, &wanted).await.unwrap();
+    many.sort_by_key(|m| m.seq);
+    let mut one_by_one = Vec::new();
+    for id in [sent[0].id, sent[3].id, reply2.id] {
+        one_by_one.push(messages::get(&mut r, id).await.unwrap().unwrap());
+    }
+    one_by_one.sort_by_key(|m| m.seq);
+    assert_eq!(many, one_by_one);
+    assert!(messages::get_many(&mut r, &[]).await.unwrap().is_empty());
     let key = sent[2].client_key.clone().unwrap();
     assert_eq!(messages::by_client_key(&mut r, alice.id, &key).await.unwrap().unwrap().id, sent[2].id);
     assert!(messages::by_client_key(&mut r, bob.id, &key).await.unwrap().is_none(), "keys are per sender");

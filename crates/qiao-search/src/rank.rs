@@ -1,0 +1,212 @@
+//! Ranking in one pass: every match is checked against the conversations the searcher may
+//! read, counted, boosted by recency and kept if it is among the best so far. Fusing the
+//! three (instead of tantivy's filter, count and tweaked top-docs collectors) reads each fast
+//! field once per match and keeps the per-match work to a few loads and compares, which is
+//! what a query for a common word spends its time on.
+
+use std::cmp::Ordering;
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use qiao_domain::Millis;
+use tantivy::collector::{Collector, SegmentCollector};
+use tantivy::columnar::{Column, ColumnIndex, ColumnValues};
+use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
+
+/// A cheap hash for folded conversation ids (the permission filter looks one up for every
+/// matching message; SipHash's resistance to chosen keys is not needed for ids we minted).
+#[derive(Default, Clone, Copy)]
+pub(crate) struct MulHash(u64);
+
+impl std::hash::Hasher for MulHash {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.write_u64(u64::from(*b));
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        let x = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.0 = x ^ (x >> 29);
+    }
+}
+
+/// Folded ids of the conversations a search may return.
+pub(crate) type ConversationSet = HashSet<u64, std::hash::BuildHasherDefault<MulHash>>;
+
+/// Relevance boosted by recency: up to twice the score for today's messages, fading over weeks.
+pub(crate) fn boosted(score: Score, created_at: Millis, now: Millis) -> Score {
+    const PER_WEEK: f32 = 1.0 / (7.0 * 86_400_000.0);
+    let weeks = (now - created_at).max(0) as f32 * PER_WEEK;
+    score * (1.0 + 1.0 / (1.0 + weeks))
+}
+
+/// The most [`boosted`] can make of a score.
+const MAX_BOOST: Score = 2.0;
+
+/// One kept match; greater is better (ties: the earlier document, as tantivy orders them).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Scored {
+    score: Score,
+    address: DocAddress,
+}
+
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.score.total_cmp(&other.score).then_with(|| other.address.cmp(&self.address))
+    }
+}
+
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Scored {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Scored {}
+
+/// The best `offset + limit` allowed matches (page `offset..offset + limit` of them) and how
+/// many allowed matches there are in all.
+pub(crate) struct Ranked {
+    pub allowed: Arc<ConversationSet>,
+    pub conversation_field: &'static str,
+    pub at_field: &'static str,
+    pub offset: usize,
+    pub limit: usize,
+    pub now: Millis,
+}
+
+pub(crate) struct RankedSegment {
+    allowed: Arc<ConversationSet>,
+    conversation: Arc<dyn ColumnValues<u64>>,
+    at: Arc<dyn ColumnValues<i64>>,
+    segment: SegmentOrdinal,
+    keep: usize,
+    now: Millis,
+    /// Candidates, cut back to the best `keep` whenever twice as many have gathered (cheaper
+    /// than a heap here: matches come oldest first, so with the recency boost most of them
+    /// would displace the worst kept one).
+    best: Vec<Scored>,
+    /// The worst match kept at the last cut: nothing at or below it can make the page.
+    threshold: Option<Scored>,
+    count: usize,
+}
+
+/// Every document's value (each message has exactly one): read directly when the column says
+/// so, through its index otherwise.
+fn values<T>(column: Column<T>) -> Arc<dyn ColumnValues<T>>
+where
+    T: Default + PartialOrd + Copy + std::fmt::Debug + Send + Sync + 'static,
+{
+    match column.index {
+        ColumnIndex::Full => column.values,
+        _ => column.first_or_default_col(T::default()),
+    }
+}
+
+impl RankedSegment {
+    /// Keeps only the best `keep` candidates.
+    fn cut(&mut self) {
+        if self.best.len() > self.keep {
+            self.best.select_nth_unstable_by(self.keep - 1, |a, b| b.cmp(a));
+            self.best.truncate(self.keep);
+            self.threshold = self.best.iter().min().copied();
+        }
+    }
+}
+
+impl Collector for Ranked {
+    type Fruit = (Vec<(Score, DocAddress)>, usize);
+    type Child = RankedSegment;
+
+    fn for_segment(&self, segment: SegmentOrdinal, reader: &SegmentReader) -> tantivy::Result<RankedSegment> {
+        let fast = reader.fast_fields();
+        let keep = self.offset.saturating_add(self.limit);
+        Ok(RankedSegment {
+            allowed: self.allowed.clone(),
+            conversation: values(fast.u64(self.conversation_field)?),
+            at: values(fast.i64(self.at_field)?),
+            segment,
+            keep,
+            now: self.now,
+            best: Vec::with_capacity(keep.saturating_mul(2).min(2048)),
+            threshold: None,
+            count: 0,
+        })
+    }
+
+    fn requires_scoring(&self) -> bool {
+        true
+    }
+
+    fn merge_fruits(&self, segments: Vec<(Vec<Scored>, usize)>) -> tantivy::Result<Self::Fruit> {
+        let total = segments.iter().map(|(_, n)| n).sum();
+        let mut all: Vec<Scored> = segments.into_iter().flat_map(|(kept, _)| kept).collect();
+        all.sort_unstable_by(|a, b| b.cmp(a));
+        let page = all.into_iter().skip(self.offset).take(self.limit).map(|s| (s.score, s.address)).collect();
+        Ok((page, total))
+    }
+}
+
+impl SegmentCollector for RankedSegment {
+    type Fruit = (Vec<Scored>, usize);
+
+    fn collect(&mut self, doc: DocId, score: Score) {
+        if !self.allowed.contains(&self.conversation.get_val(doc)) {
+            return;
+        }
+        self.count += 1;
+        // A match that cannot make the page even at the full boost is not looked at further.
+        if self.keep == 0 || self.threshold.is_some_and(|t| score * MAX_BOOST <= t.score) {
+            return;
+        }
+        let scored = Scored {
+            score: boosted(score, self.at.get_val(doc), self.now),
+            address: DocAddress::new(self.segment, doc),
+        };
+        if self.threshold.is_some_and(|t| scored <= t) {
+            return;
+        }
+        self.best.push(scored);
+        if self.best.len() >= self.keep.saturating_mul(2) {
+            self.cut();
+        }
+    }
+
+    fn harvest(mut self) -> Self::Fruit {
+        self.cut();
+        (self.best, self.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: i64 = 86_400_000;
+
+    #[test]
+    fn recency_doubles_today_and_fades() {
+        let now = 1_780_000_000_000;
+        assert_eq!(boosted(1.0, now, now), 2.0);
+        assert_eq!(boosted(1.0, now + DAY, now), 2.0); // clocks disagree: never above today
+        assert!((boosted(1.0, now - 7 * DAY, now) - 1.5).abs() < 1e-6);
+        assert!(boosted(1.0, now - 365 * DAY, now) < 1.02);
+    }
+
+    #[test]
+    fn better_scores_win_and_ties_go_to_the_earlier_document() {
+        let at = |seg, doc, score| Scored { score, address: DocAddress::new(seg, doc) };
+        assert!(at(0, 9, 2.0) > at(0, 1, 1.0));
+        assert!(at(0, 1, 1.0) > at(0, 2, 1.0));
+        assert!(at(0, 5, 1.0) > at(1, 0, 1.0));
+    }
+}
