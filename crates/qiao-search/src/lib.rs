@@ -219,19 +219,6 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// Adds messages, replacing earlier versions of them (edits).
-    pub fn upsert(&self, docs: &[Doc]) -> Result<()> {
-        self.apply(&docs.iter().cloned().map(Change::Replace).collect::<Vec<_>>())
-    }
-
-    /// Removes messages (deleted ones).
-    pub fn delete(&self, ids: &[MessageId]) {
-        let w = self.writer();
-        for id in ids {
-            w.delete_term(self.id_term(*id));
-        }
-    }
-
     fn id_term(&self, id: MessageId) -> Term {
         Term::from_field_text(self.f.id, &id.to_string())
     }

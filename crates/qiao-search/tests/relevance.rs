@@ -58,12 +58,24 @@ fn corpus() -> Corpus {
         text: "上海 secret plans".into(),
         has_file: false,
     });
-    index.upsert(&docs).unwrap();
+    index.apply(&docs.into_iter().map(Change::Add).collect::<Vec<_>>()).unwrap();
     index.commit(7).unwrap();
     Corpus { index, ids, public, secret, alice, bob }
 }
 
 /// A query with no filters: the first ten hits.
+/// A message in `conversation` by someone, without files.
+fn message(id: MessageId, conversation: ConversationId, at: i64, text: &str) -> Doc {
+    Doc {
+        message_id: id,
+        conversation_id: conversation,
+        sender_id: UserId::new(),
+        created_at: at,
+        text: text.into(),
+        has_file: false,
+    }
+}
+
 fn plain<'a>(terms: &'a [qiao_search::query::Term], conversations: &'a [ConversationId]) -> Search<'a> {
     Search {
         terms,
@@ -183,15 +195,8 @@ fn newer_messages_rank_first_among_equals() {
     let index = SearchIndex::in_memory().unwrap();
     let conv = ConversationId::new();
     let (old, new) = (MessageId::new(), MessageId::new());
-    let doc = |id, at| Doc {
-        message_id: id,
-        conversation_id: conv,
-        sender_id: UserId::new(),
-        created_at: at,
-        text: "周会纪要".into(),
-        has_file: false,
-    };
-    index.upsert(&[doc(old, NOW - 60 * DAY), doc(new, NOW - DAY)]).unwrap();
+    let doc = |id, at| Change::Add(message(id, conv, at, "周会纪要"));
+    index.apply(&[doc(old, NOW - 60 * DAY), doc(new, NOW - DAY)]).unwrap();
     index.commit(1).unwrap();
     let terms = parse("周会").unwrap().terms;
     let convs = [conv];
@@ -207,14 +212,7 @@ fn edits_and_deletions_and_the_recorded_position_survive_reopening() {
     let dir = tempfile::tempdir().unwrap();
     let conv = ConversationId::new();
     let id = MessageId::new();
-    let doc = |text: &str| Doc {
-        message_id: id,
-        conversation_id: conv,
-        sender_id: UserId::new(),
-        created_at: NOW,
-        text: text.into(),
-        has_file: false,
-    };
+    let doc = |text: &str| Change::Replace(message(id, conv, NOW, text));
     let find = |index: &SearchIndex, q: &str| {
         let terms = parse(q).unwrap().terms;
         index.search(&plain(&terms, &[conv])).unwrap().1
@@ -222,16 +220,16 @@ fn edits_and_deletions_and_the_recorded_position_survive_reopening() {
     {
         let index = SearchIndex::open(dir.path()).unwrap();
         assert_eq!(index.position(), 0);
-        index.upsert(&[doc("原来的内容")]).unwrap();
+        index.apply(&[doc("原来的内容")]).unwrap();
         index.commit(10).unwrap();
         assert_eq!(find(&index, "原来"), 1);
-        index.upsert(&[doc("修改后的内容")]).unwrap();
+        index.apply(&[doc("修改后的内容")]).unwrap();
         index.commit(11).unwrap();
         assert_eq!((find(&index, "原来"), find(&index, "修改")), (0, 1));
     }
     let index = SearchIndex::open(dir.path()).unwrap();
     assert_eq!((index.position(), index.len()), (11, 1));
-    index.delete(&[id]);
+    index.apply(&[Change::Remove(id)]).unwrap();
     index.commit(12).unwrap();
     assert_eq!(find(&index, "修改"), 0);
     assert!(index.is_empty());
@@ -242,14 +240,7 @@ fn changes_apply_in_order_within_one_commit() {
     let index = SearchIndex::in_memory().unwrap();
     let conv = ConversationId::new();
     let (a, b) = (MessageId::new(), MessageId::new());
-    let doc = |id, text: &str| Doc {
-        message_id: id,
-        conversation_id: conv,
-        sender_id: UserId::new(),
-        created_at: NOW,
-        text: text.into(),
-        has_file: false,
-    };
+    let doc = |id, text: &str| message(id, conv, NOW, text);
     // A new message edited and another sent then deleted before the index commits.
     index
         .apply(&[
@@ -284,14 +275,7 @@ fn pages_cover_every_allowed_match_once_best_first() {
                 expected.insert(id);
             }
             let text = format!("周报{} {}", "。".repeat((i % 7) as usize), "补充".repeat((i % 5) as usize));
-            changes.push(Change::Add(Doc {
-                message_id: id,
-                conversation_id: conversation,
-                sender_id: UserId::new(),
-                created_at: NOW - ((round * 100 + i) % 41) * DAY,
-                text,
-                has_file: false,
-            }));
+            changes.push(Change::Add(message(id, conversation, NOW - ((round * 100 + i) % 41) * DAY, &text)));
         }
         index.apply(&changes).unwrap();
         index.commit(round + 1).unwrap();

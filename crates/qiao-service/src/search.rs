@@ -250,17 +250,13 @@ async fn committed(handle: tokio::task::JoinHandle<qiao_search::Result<()>>) -> 
 }
 
 fn commit_ok(result: std::result::Result<qiao_search::Result<()>, tokio::task::JoinError>) -> bool {
-    match result {
-        Ok(Ok(())) => true,
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "committing the search index failed");
-            false
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "committing the search index failed");
-            false
-        }
-    }
+    let error = match result {
+        Ok(Ok(())) => return true,
+        Ok(Err(e)) => e.to_string(),
+        Err(e) => e.to_string(),
+    };
+    tracing::warn!(%error, "committing the search index failed");
+    false
 }
 
 /// Keeps the index following the store until `stop` fires: within about a second of each
