@@ -299,6 +299,12 @@ impl SearchIndex {
             |q: Box<dyn TQuery>| -> (Occur, Box<dyn TQuery>) { (Occur::Should, Box::new(BoostQuery::new(q, 2.0))) };
         match tokens.len() {
             0 => {}
+            // A word of several CJK characters that the segmenter keeps whole: its run of
+            // characters finds the same texts (plus the rare ones where the run straddles two
+            // words), and scoring the word's list as well nearly doubled the cost of such a
+            // query. A single character keeps the word: as a word of its own it is far rarer
+            // than as a character inside others, so the boost tells them apart.
+            1 if chars.is_some() && tokens[0] == cjk && cjk.chars().nth(1).is_some() => {}
             1 => alternatives.push(boosted(Box::new(TermQuery::new(
                 Term::from_field_text(self.f.words, &tokens[0]),
                 IndexRecordOption::WithFreqs,

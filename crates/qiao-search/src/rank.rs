@@ -5,7 +5,6 @@
 //! what a query for a common word spends its time on.
 
 use std::cmp::Ordering;
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use qiao_domain::Millis;
@@ -13,34 +12,73 @@ use tantivy::collector::{Collector, SegmentCollector};
 use tantivy::columnar::{Column, ColumnIndex, ColumnValues};
 use tantivy::{DocAddress, DocId, Score, SegmentOrdinal, SegmentReader};
 
-/// A cheap hash for folded conversation ids (the permission filter looks one up for every
-/// matching message; SipHash's resistance to chosen keys is not needed for ids we minted).
-#[derive(Default, Clone, Copy)]
-pub(crate) struct MulHash(u64);
+/// Folded ids of the conversations a search may return: an open-addressed table at most a
+/// quarter full, so a lookup (made for every matching message) is one multiply and usually
+/// one load. SipHash's resistance to chosen keys is not needed for ids we minted.
+pub(crate) struct ConversationSet {
+    slots: Box<[u64]>,
+    shift: u32,
+    /// Whether the id 0 is in the set (0 marks an empty slot).
+    zero: bool,
+}
 
-impl std::hash::Hasher for MulHash {
-    fn finish(&self) -> u64 {
-        self.0
+impl ConversationSet {
+    fn slot(&self, v: u64) -> usize {
+        (v.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> self.shift) as usize
     }
-    fn write(&mut self, bytes: &[u8]) {
-        for b in bytes {
-            self.write_u64(u64::from(*b));
+
+    pub(crate) fn contains(&self, v: u64) -> bool {
+        if v == 0 {
+            return self.zero;
         }
-    }
-    fn write_u64(&mut self, v: u64) {
-        let x = (self.0 ^ v).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.0 = x ^ (x >> 29);
+        let mask = self.slots.len() - 1;
+        let mut i = self.slot(v);
+        loop {
+            match self.slots[i] {
+                0 => return false,
+                s if s == v => return true,
+                _ => i = (i + 1) & mask,
+            }
+        }
     }
 }
 
-/// Folded ids of the conversations a search may return.
-pub(crate) type ConversationSet = HashSet<u64, std::hash::BuildHasherDefault<MulHash>>;
+impl FromIterator<u64> for ConversationSet {
+    fn from_iter<I: IntoIterator<Item = u64>>(iter: I) -> Self {
+        let values: Vec<u64> = iter.into_iter().collect();
+        let bits = (values.len().max(1) * 4).next_power_of_two().trailing_zeros();
+        let mut set = ConversationSet { slots: vec![0; 1 << bits].into_boxed_slice(), shift: 64 - bits, zero: false };
+        let mask = set.slots.len() - 1;
+        for v in values {
+            if v == 0 {
+                set.zero = true;
+                continue;
+            }
+            let mut i = set.slot(v);
+            while set.slots[i] != 0 && set.slots[i] != v {
+                i = (i + 1) & mask;
+            }
+            set.slots[i] = v;
+        }
+        set
+    }
+}
 
 /// Relevance boosted by recency: up to twice the score for today's messages, fading over weeks.
 pub(crate) fn boosted(score: Score, created_at: Millis, now: Millis) -> Score {
+    score * (1.0 + 1.0 / (1.0 + age_in_weeks(created_at, now)))
+}
+
+fn age_in_weeks(created_at: Millis, now: Millis) -> f32 {
     const PER_WEEK: f32 = 1.0 / (7.0 * 86_400_000.0);
-    let weeks = (now - created_at).max(0) as f32 * PER_WEEK;
-    score * (1.0 + 1.0 / (1.0 + weeks))
+    (now - created_at).max(0) as f32 * PER_WEEK
+}
+
+/// Whether [`boosted`] surely stays below `bar`, decided without a division:
+/// `score * (1 + 1/(1+w)) < bar` is `score < (bar - score) * (1 + w)`. A relative margin keeps
+/// rounding from rejecting a match the exact score would keep.
+fn surely_below(score: Score, created_at: Millis, now: Millis, bar: Score) -> bool {
+    score * (1.0 + 1e-4) < (bar - score) * (1.0 + age_in_weeks(created_at, now))
 }
 
 /// The most [`boosted`] can make of a score.
@@ -160,7 +198,7 @@ impl SegmentCollector for RankedSegment {
     type Fruit = (Vec<Scored>, usize);
 
     fn collect(&mut self, doc: DocId, score: Score) {
-        if !self.allowed.contains(&self.conversation.get_val(doc)) {
+        if !self.allowed.contains(self.conversation.get_val(doc)) {
             return;
         }
         self.count += 1;
@@ -168,10 +206,11 @@ impl SegmentCollector for RankedSegment {
         if self.keep == 0 || self.threshold.is_some_and(|t| score * MAX_BOOST <= t.score) {
             return;
         }
-        let scored = Scored {
-            score: boosted(score, self.at.get_val(doc), self.now),
-            address: DocAddress::new(self.segment, doc),
-        };
+        let at = self.at.get_val(doc);
+        if self.threshold.is_some_and(|t| surely_below(score, at, self.now, t.score)) {
+            return;
+        }
+        let scored = Scored { score: boosted(score, at, self.now), address: DocAddress::new(self.segment, doc) };
         if self.threshold.is_some_and(|t| scored <= t) {
             return;
         }
@@ -200,6 +239,40 @@ mod tests {
         assert_eq!(boosted(1.0, now + DAY, now), 2.0); // clocks disagree: never above today
         assert!((boosted(1.0, now - 7 * DAY, now) - 1.5).abs() < 1e-6);
         assert!(boosted(1.0, now - 365 * DAY, now) < 1.02);
+    }
+
+    #[test]
+    fn the_division_free_bound_never_rejects_what_the_exact_score_keeps() {
+        let now = 1_780_000_000_000;
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let mut rejected = 0;
+        for _ in 0..100_000 {
+            let score = (next() % 10_000) as f32 / 1000.0 + 0.001;
+            let at = now - (next() % (60 * DAY as u64)) as i64;
+            let bar = score * (1.0 + (next() % 1000) as f32 / 1000.0);
+            if surely_below(score, at, now, bar) {
+                rejected += 1;
+                assert!(boosted(score, at, now) < bar, "{score} {at} {bar}");
+            }
+        }
+        assert!(rejected > 10_000, "the bound should reject most hopeless matches: {rejected}");
+    }
+
+    #[test]
+    fn the_conversation_set_holds_exactly_its_members() {
+        let members: Vec<u64> = (0..300u64).map(|i| i.wrapping_mul(0x1000_0000_0000_0001) ^ (i << 7)).collect();
+        let set: ConversationSet = members.iter().copied().collect();
+        assert!(members.iter().all(|m| set.contains(*m)));
+        assert!(members.contains(&0) && set.contains(0));
+        assert!((1..5000u64).map(|i| i * 0x51ED_2705).filter(|v| !members.contains(v)).all(|v| !set.contains(v)));
+        let empty: ConversationSet = std::iter::empty().collect();
+        assert!(!empty.contains(0) && !empty.contains(7));
     }
 
     #[test]

@@ -18,6 +18,7 @@ const SQLITE: &[Source] = &[
     (5, "files", include_str!("../migrations/sqlite/0005_files.sql")),
     (6, "blob_claims", include_str!("../migrations/sqlite/0006_blob_claims.sql")),
     (7, "nodes", include_str!("../migrations/sqlite/0007_nodes.sql")),
+    (8, "members_by_user", include_str!("../migrations/sqlite/0008_members_by_user.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -28,10 +29,11 @@ const POSTGRES: &[Source] = &[
     (5, "files", include_str!("../migrations/postgres/0005_files.sql")),
     (6, "blob_claims", include_str!("../migrations/postgres/0006_blob_claims.sql")),
     (7, "nodes", include_str!("../migrations/postgres/0007_nodes.sql")),
+    (8, "members_by_user", include_str!("../migrations/postgres/0008_members_by_user.sql")),
 ];
 
 /// The schema versions this build knows, in order.
-pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7];
+pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources
