@@ -30,6 +30,9 @@ pub use crate::query::{Query, parse};
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
 pub const SCHEMA_VERSION: &str = "3";
 const WRITER_MEMORY: usize = 50 << 20;
+/// Fast fields the ranking collector reads by name.
+const CONVERSATION_FIELD: &str = "conversation";
+const AT_FIELD: &str = "at";
 /// Niceness of tantivy's indexing and merge threads: indexing is background work that must
 /// yield the core to requests and deliveries (it catches up when the load falls).
 const INDEXING_NICENESS: i32 = 10;
@@ -123,9 +126,9 @@ fn schema() -> (Schema, Fields) {
     };
     let f = Fields {
         id: b.add_text_field("id", STRING | STORED),
-        conversation: b.add_u64_field("conversation", FAST),
+        conversation: b.add_u64_field(CONVERSATION_FIELD, FAST),
         sender: b.add_text_field("sender", STRING),
-        at: b.add_i64_field("at", INDEXED | FAST),
+        at: b.add_i64_field(AT_FIELD, INDEXED | FAST),
         has_file: b.add_u64_field("has_file", INDEXED),
         words: b.add_text_field("words", text("qiao_words", IndexRecordOption::WithFreqsAndPositions)),
         uni: b.add_text_field("uni", text("qiao_uni", IndexRecordOption::WithFreqs)),
@@ -390,8 +393,8 @@ impl SearchIndex {
         let searcher = self.reader.searcher();
         let ranked = rank::Ranked {
             allowed: Arc::new(s.conversations.iter().map(|c| fold(*c)).collect()),
-            conversation_field: "conversation",
-            at_field: "at",
+            conversation_field: CONVERSATION_FIELD,
+            at_field: AT_FIELD,
             offset: s.offset,
             limit: s.limit,
             now: s.now,
