@@ -260,12 +260,21 @@ impl Store {
     }
 }
 
-fn sqlite_options(path: &Path) -> SqliteConnectOptions {
+/// Page cache of the writer connection (KiB). Its cache stays valid across commits, so it keeps
+/// the hot b-tree pages of every insert.
+pub(crate) const WRITER_CACHE_KIB: u32 = 16_384;
+/// Page cache of each read connection (KiB). In WAL mode a reader drops its whole cache when
+/// another connection has committed, so under write load a large one is refilled, not reused;
+/// and each reader caches its own copy of the same pages, so this is paid once per reader.
+const READER_CACHE_KIB: u32 = 2_048;
+
+fn sqlite_options(path: &Path, cache_kib: u32) -> SqliteConnectOptions {
     SqliteConnectOptions::new()
         .filename(path)
         .foreign_keys(true)
         .busy_timeout(Duration::from_secs(10))
-        .pragma("cache_size", "-16384")
+        // Negative: a size in KiB rather than in pages.
+        .pragma("cache_size", format!("-{cache_kib}"))
         .pragma("temp_store", "memory")
         // SQLite runs on its own thread and hands rows over a channel; with sqlx's default of
         // 50 slots, reading a resume's thousand events costs hundreds of thread hand-offs.
@@ -279,7 +288,7 @@ async fn open_sqlite(path: &Path, readers: u32) -> Result<(SqlitePool, sqlx::Sql
         })?;
     }
     // The writer: WAL, and synchronous=FULL so a commit is on disk before it is acknowledged.
-    let writer_opts = sqlite_options(path)
+    let writer_opts = sqlite_options(path, WRITER_CACHE_KIB)
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full);
@@ -290,7 +299,7 @@ async fn open_sqlite(path: &Path, readers: u32) -> Result<(SqlitePool, sqlx::Sql
         .max_connections(readers.max(1))
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
-        .connect_with(sqlite_options(path).read_only(true))
+        .connect_with(sqlite_options(path, READER_CACHE_KIB).read_only(true))
         .await
         .map_err(db_err)?;
     Ok((read, writer))
@@ -331,5 +340,19 @@ mod tests {
         assert_eq!(Engine::from_url("postgres://h/db").unwrap(), Engine::Postgres);
         assert!(Engine::from_url("sqlite::memory:").is_err());
         assert!(Engine::from_url("mysql://h/db").is_err());
+    }
+
+    async fn cache_kib(conn: &mut sqlx::SqliteConnection) -> i64 {
+        let (size,): (i64,) = sqlx::query_as("PRAGMA cache_size").fetch_one(conn).await.unwrap();
+        -size
+    }
+
+    #[tokio::test]
+    async fn readers_keep_a_small_page_cache_and_the_writer_a_large_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let (read, mut writer) = open_sqlite(&dir.path().join("q.db"), 3).await.unwrap();
+        assert_eq!(cache_kib(&mut writer).await, i64::from(WRITER_CACHE_KIB));
+        let mut reader = read.acquire().await.unwrap();
+        assert_eq!(cache_kib(&mut reader).await, i64::from(READER_CACHE_KIB));
     }
 }

@@ -95,7 +95,9 @@ impl Connector {
     pub(crate) fn new(url: &str) -> Result<Connector> {
         Ok(match Engine::from_url(url)? {
             Engine::Sqlite(path) => Connector::Sqlite(
-                crate::sqlite_options(&path).journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full),
+                crate::sqlite_options(&path, crate::WRITER_CACHE_KIB)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Full),
             ),
             Engine::Postgres => Connector::Pg(pg_writer_options(
                 PgConnectOptions::from_str(url)
