@@ -30,7 +30,7 @@ pub use crate::query::{Query, parse};
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
 pub const SCHEMA_VERSION: &str = "3";
 const WRITER_MEMORY: usize = 50 << 20;
-/// Fast fields the ranking collector reads by name.
+/// Fast fields the ranking collector (`rank.rs`) reads by name.
 const CONVERSATION_FIELD: &str = "conversation";
 const AT_FIELD: &str = "at";
 /// Niceness of tantivy's indexing and merge threads: indexing is background work that must
@@ -393,8 +393,6 @@ impl SearchIndex {
         let searcher = self.reader.searcher();
         let ranked = rank::Ranked {
             allowed: Arc::new(s.conversations.iter().map(|c| fold(*c)).collect()),
-            conversation_field: CONVERSATION_FIELD,
-            at_field: AT_FIELD,
             offset: s.offset,
             limit: s.limit,
             now: s.now,

@@ -115,8 +115,6 @@ impl Eq for Scored {}
 /// many allowed matches there are in all.
 pub(crate) struct Ranked {
     pub allowed: Arc<ConversationSet>,
-    pub conversation_field: &'static str,
-    pub at_field: &'static str,
     pub offset: usize,
     pub limit: usize,
     pub now: Millis,
@@ -170,8 +168,8 @@ impl Collector for Ranked {
         let keep = self.offset.saturating_add(self.limit);
         Ok(RankedSegment {
             allowed: self.allowed.clone(),
-            conversation: values(fast.u64(self.conversation_field)?),
-            at: values(fast.i64(self.at_field)?),
+            conversation: values(fast.u64(crate::CONVERSATION_FIELD)?),
+            at: values(fast.i64(crate::AT_FIELD)?),
             segment,
             keep,
             now: self.now,

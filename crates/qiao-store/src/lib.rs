@@ -262,7 +262,7 @@ impl Store {
 
 /// Page cache of the writer connection (KiB). Its cache stays valid across commits, so it keeps
 /// the hot b-tree pages of every insert.
-pub(crate) const WRITER_CACHE_KIB: u32 = 16_384;
+const WRITER_CACHE_KIB: u32 = 16_384;
 /// Page cache of each read connection (KiB). In WAL mode a reader drops its whole cache when
 /// another connection has committed, so under write load a large one is refilled, not reused;
 /// and each reader caches its own copy of the same pages, so this is paid once per reader.
@@ -281,17 +281,19 @@ fn sqlite_options(path: &Path, cache_kib: u32) -> SqliteConnectOptions {
         .row_buffer_size(4096)
 }
 
+/// The writer's connection: WAL, and synchronous=FULL so a commit is on disk before it is
+/// acknowledged.
+pub(crate) fn sqlite_writer_options(path: &Path) -> SqliteConnectOptions {
+    sqlite_options(path, WRITER_CACHE_KIB).journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full)
+}
+
 async fn open_sqlite(path: &Path, readers: u32) -> Result<(SqlitePool, sqlx::SqliteConnection)> {
     if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| {
             Error::unavailable(e).with_message(format!("cannot create the data directory {}", dir.display()))
         })?;
     }
-    // The writer: WAL, and synchronous=FULL so a commit is on disk before it is acknowledged.
-    let writer_opts = sqlite_options(path, WRITER_CACHE_KIB)
-        .create_if_missing(true)
-        .journal_mode(SqliteJournalMode::Wal)
-        .synchronous(SqliteSynchronous::Full);
+    let writer_opts = sqlite_writer_options(path).create_if_missing(true);
     let cannot_open = |e: Error| e.with_message(format!("cannot open the database {}", path.display()));
     migrate::run_sqlite(writer_opts.clone()).await.map_err(cannot_open)?;
     let writer = writer_opts.connect().await.map_err(|e| cannot_open(Error::unavailable(e)))?;

@@ -17,7 +17,7 @@ use qiao_domain::event::{Audience, Event, EventData, encode_frame};
 use qiao_domain::message::Message;
 use qiao_domain::{Error, Millis, Result};
 use sqlx::postgres::PgConnectOptions;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
@@ -94,11 +94,7 @@ pub(crate) enum Connector {
 impl Connector {
     pub(crate) fn new(url: &str) -> Result<Connector> {
         Ok(match Engine::from_url(url)? {
-            Engine::Sqlite(path) => Connector::Sqlite(
-                crate::sqlite_options(&path, crate::WRITER_CACHE_KIB)
-                    .journal_mode(SqliteJournalMode::Wal)
-                    .synchronous(SqliteSynchronous::Full),
-            ),
+            Engine::Sqlite(path) => Connector::Sqlite(crate::sqlite_writer_options(&path)),
             Engine::Postgres => Connector::Pg(pg_writer_options(
                 PgConnectOptions::from_str(url)
                     .map_err(|e| Error::invalid("database", "is not a valid PostgreSQL URL").with_source(e))?,
