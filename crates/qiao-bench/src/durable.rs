@@ -104,6 +104,7 @@ async fn one(args: &Args, batch: usize, cpu: Option<usize>) -> Result<Outcome, B
         max_batch: batch,
         read_connections: 8,
         flush_ms: 4,
+        resume_memory_mb: qiao::Config::defaults().realtime_resume_memory_mb,
         bus: String::new(),
         file_store: String::new(),
     };

@@ -292,6 +292,7 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
         max_batch: 512,
         read_connections: 8,
         flush_ms: 4,
+        resume_memory_mb: qiao::Config::defaults().realtime_resume_memory_mb,
         bus: String::new(),
         file_store: String::new(),
     };

@@ -24,6 +24,9 @@ pub struct ChildArgs {
     /// The server's `realtime_flush_ms` (see `qiao serve --help`).
     #[arg(long, default_value_t = 4)]
     pub flush_ms: u64,
+    /// The server's `realtime_resume_memory_mb` (0: resumes always read the event log).
+    #[arg(long, default_value_t = 32)]
+    pub resume_memory_mb: usize,
     /// Cluster mode: the NATS URL every node shares (empty: a single node).
     #[arg(long, default_value = "")]
     pub bus: String,
@@ -49,6 +52,7 @@ pub async fn child(args: ChildArgs) -> Result<(), BoxError> {
     config.db_max_batch = args.max_batch;
     config.db_read_connections = args.read_connections;
     config.realtime_flush_ms = args.flush_ms;
+    config.realtime_resume_memory_mb = args.resume_memory_mb;
     config.bus = qiao::config::Secret(args.bus.clone());
     config.file_store = args.file_store.clone();
     // The workloads measure messaging, not password hashing or anti-spam limits.
@@ -111,6 +115,8 @@ impl Server {
             .arg(args.read_connections.to_string())
             .arg("--flush-ms")
             .arg(args.flush_ms.to_string())
+            .arg("--resume-memory-mb")
+            .arg(args.resume_memory_mb.to_string())
             .arg("--bus")
             .arg(&args.bus)
             .arg("--file-store")

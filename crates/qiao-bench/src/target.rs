@@ -37,6 +37,10 @@ pub struct Common {
     /// Qiao's `realtime_flush_ms`: shortest time between two writes to a busy connection.
     #[arg(long, default_value_t = 4)]
     pub flush_ms: u64,
+    /// Qiao's `realtime_resume_memory_mb`: recent events kept in memory for resumes (0: resumes
+    /// read the event log).
+    #[arg(long, default_value_t = 32)]
+    pub resume_memory_mb: usize,
     /// Requests in flight while building fixtures (people, rooms).
     #[arg(long, default_value_t = 32)]
     pub setup_concurrency: usize,
@@ -121,6 +125,7 @@ impl Target {
                         max_batch: 512,
                         read_connections: 8,
                         flush_ms: common.flush_ms,
+                        resume_memory_mb: common.resume_memory_mb,
                         bus: nats.as_ref().map(|n| n.url.clone()).unwrap_or_default(),
                         // Several nodes share one file directory (as on a shared filesystem).
                         file_store: if common.nodes > 1 {

@@ -179,21 +179,34 @@ fn record(shared: &SharedRef, seen: &mut Seen, a: Arrival<'_>, complete: Option<
         return false;
     }
     if let Some(seq) = a.seq {
-        match seen.last_seq.get(a.conv) {
-            Some(&prev) if seq == prev => s.report.duplicates += 1,
-            Some(&prev) if seq < prev => s.report.out_of_order += 1,
-            Some(&prev) if seq > prev + 1 => s.report.gaps += 1,
-            _ => {}
+        // Looked up before inserting: a key is allocated once per conversation, not per message.
+        match seen.last_seq.get_mut(a.conv) {
+            Some(prev) => {
+                if seq == *prev {
+                    s.report.duplicates += 1;
+                } else if seq < *prev {
+                    s.report.out_of_order += 1;
+                } else if seq > *prev + 1 {
+                    s.report.gaps += 1;
+                }
+                *prev = (*prev).max(seq);
+            }
+            None => {
+                seen.last_seq.insert(a.conv.to_owned(), seq);
+            }
         }
-        let e = seen.last_seq.entry(a.conv.to_owned()).or_insert(seq);
-        *e = (*e).max(seq);
     }
     if let Some(id) = a.id
         && !seen.ids.insert(id.to_owned())
     {
         s.report.duplicates += 1;
     }
-    *s.report.received.entry(a.conv.to_owned()).or_default() += 1;
+    match s.report.received.get_mut(a.conv) {
+        Some(n) => *n += 1,
+        None => {
+            s.report.received.insert(a.conv.to_owned(), 1);
+        }
+    }
     if let Some(t) = scheduled_at(a.body) {
         s.latency.record(Duration::from_micros(now.saturating_sub(t)));
     }

@@ -492,6 +492,7 @@ pub async fn resync(args: ResyncArgs) -> Result<(), BoxError> {
         .map(|(p, h)| ClientSpec { token: p.token.clone(), resume_from: (!h.is_empty()).then(|| h.clone()) })
         .collect();
     let cpu0 = target.cpu();
+    let client0 = workers.cpu_seconds();
     let t1 = Instant::now();
     let c = workers.connect(specs, args.concurrency, Some(args.missed as u64)).await?;
     // Wait for every client to finish catching up (bounded).
@@ -502,6 +503,7 @@ pub async fn resync(args: ResyncArgs) -> Result<(), BoxError> {
     }
     let secs = t1.elapsed().as_secs_f64();
     let cpu = target.cpu() - cpu0;
+    let client_cpu = workers.cpu_seconds() - client0;
     let expected = (args.missed * c.ok) as u64;
     header(
         "resync",
@@ -514,7 +516,7 @@ pub async fn resync(args: ResyncArgs) -> Result<(), BoxError> {
     print_complete(&report.complete);
     println!(
         "  {} of {expected} missed messages delivered in {secs:.2} s; duplicates {}, gaps {}, out of order {}; \
-         server CPU {:.2} s ({:.0} µs per client)",
+         server CPU {:.2} s ({:.0} µs per client); load generator CPU {client_cpu:.2} s",
         report.total(),
         report.duplicates,
         report.gaps,

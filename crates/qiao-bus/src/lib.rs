@@ -17,6 +17,7 @@
 //! [`Signal`]s, best effort.
 
 pub mod nats;
+mod recent;
 mod signal;
 
 use std::collections::BTreeMap;
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use qiao_domain::event::Event;
 use tokio::sync::{Notify, broadcast};
 
+pub use recent::RecentEvents;
 pub use signal::{NodeId, Signal, Status};
 
 /// A synchronous observer of committed events. Must be quick and must not block. In a
@@ -69,10 +71,13 @@ pub struct Hub {
     gap: Arc<Notify>,
     outbound: Arc<RwLock<Option<Arc<dyn Outbound>>>>,
     node: NodeId,
+    /// The latest delivered batches (for clients resuming after a short gap).
+    recent: Arc<Mutex<recent::Recent>>,
 }
 
 impl Hub {
-    /// A hub whose subscribers may fall `capacity` batches behind before they lag.
+    /// A hub whose subscribers may fall `capacity` batches behind before they lag; it keeps
+    /// no recent events (see [`Hub::with_recent`]).
     pub fn new(capacity: usize) -> Hub {
         let (batches, _) = broadcast::channel(capacity.max(1));
         let (signals, _) = broadcast::channel(capacity.max(1));
@@ -85,7 +90,22 @@ impl Hub {
             gap: Arc::default(),
             outbound: Arc::default(),
             node: NodeId::random(),
+            recent: Arc::new(Mutex::new(recent::Recent::new(0))),
         }
+    }
+
+    /// Keeps the latest delivered events, up to about `bytes` of memory, for
+    /// [`Hub::recent_after`].
+    pub fn with_recent(mut self, bytes: usize) -> Hub {
+        self.recent = Arc::new(Mutex::new(recent::Recent::new(bytes)));
+        self
+    }
+
+    /// The delivered events after `after`, if the kept window reaches back that far. They are
+    /// an unbroken run of positions up to [`RecentEvents::upto`], which may be short of the
+    /// store's head (a commit not delivered yet): the rest is in the store.
+    pub fn recent_after(&self, after: i64) -> Option<RecentEvents> {
+        self.recent.lock().unwrap_or_else(|p| p.into_inner()).after(after)
     }
 
     /// This node's identity on the bus (random per process).
@@ -238,6 +258,7 @@ impl Hub {
         };
         if let Some(e) = fresh.last() {
             o.next = e.pos + 1;
+            self.recent.lock().unwrap_or_else(|p| p.into_inner()).push(fresh.clone());
             // No subscriber is not an error: events are durable in the store.
             let _ = self.batches.send(fresh);
         }

@@ -1,6 +1,10 @@
 //! What the realtime gateway asks of the store: where a connecting client stands, what it
 //! missed, and whom it may follow or notify.
 
+use std::collections::HashSet;
+
+use bytes::Bytes;
+use qiao_domain::event::{Audience, Event};
 use qiao_domain::perm::Actor;
 use qiao_domain::{ConversationId, Error, Result, UserId};
 use qiao_store::{events, members};
@@ -14,7 +18,7 @@ pub enum Catchup {
     /// A fresh start: load state over HTTP, then apply events after `head`.
     Fresh,
     /// The frames of everything missed since the client's position, in order.
-    Events(Vec<(i64, String)>),
+    Events(Vec<Bytes>),
     /// Too far behind (or the position is no longer kept): reload state over HTTP.
     Resync,
 }
@@ -25,6 +29,18 @@ pub struct Start {
     pub head: i64,
     pub memberships: Vec<ConversationId>,
     pub catchup: Catchup,
+}
+
+/// Whether a person receives an event when catching up: the rule of
+/// [`events::for_user`] (the conversations they are in now, their own events, and
+/// organisation-wide ones, `staff` ones only for staff).
+fn receives(e: &Event, user: UserId, staff: bool, memberships: &HashSet<ConversationId>) -> bool {
+    match e.audience {
+        Audience::Conversation(c) => memberships.contains(&c),
+        Audience::User(u) => u == user,
+        Audience::Staff => staff,
+        Audience::Everyone => true,
+    }
 }
 
 impl Services {
@@ -38,20 +54,49 @@ impl Services {
             None => Catchup::Fresh,
             Some(from) if from < 0 || from > head => Catchup::Resync,
             Some(from) if from == head => Catchup::Events(Vec::new()),
-            Some(from) => {
-                // Positions before the oldest kept one may have been pruned.
-                let kept = events::oldest(&mut r).await?.is_some_and(|oldest| from >= oldest - 1);
-                if !kept {
-                    Catchup::Resync
-                } else {
-                    let missed =
-                        events::for_user(&mut r, auth.user.id, !auth.user.role.is_guest(), from, head, window + 1)
-                            .await?;
-                    if missed.len() as i64 > window { Catchup::Resync } else { Catchup::Events(missed) }
-                }
-            }
+            Some(from) => self.missed(&mut r, auth, &memberships, from, head, window).await?,
         };
         Ok(Start { head, memberships, catchup })
+    }
+
+    /// The events a person missed after `from` up to `head`: from the hub's recent events as
+    /// far as they reach, the rest from the event log.
+    async fn missed(
+        &self,
+        r: &mut qiao_store::Reader,
+        auth: &Authenticated,
+        memberships: &[ConversationId],
+        from: i64,
+        head: i64,
+        window: i64,
+    ) -> Result<Catchup> {
+        let (user, staff) = (auth.user.id, !auth.user.role.is_guest());
+        let limit = usize::try_from(window).unwrap_or(usize::MAX).saturating_add(1);
+        let mut missed = Vec::new();
+        let store_from = match self.hub.recent_after(from) {
+            Some(recent) => {
+                metrics::counter!("qiao_ws_resumes_total", "from" => "memory").increment(1);
+                let mine: HashSet<ConversationId> = memberships.iter().copied().collect();
+                let frames = recent.events(head).filter(|e| receives(e, user, staff, &mine)).map(|e| e.frame.clone());
+                missed.extend(frames.take(limit));
+                // The hub may not have been handed the latest commits yet.
+                recent.upto.max(from)
+            }
+            None => {
+                metrics::counter!("qiao_ws_resumes_total", "from" => "store").increment(1);
+                // Positions before the oldest kept one may have been pruned.
+                if events::oldest(r).await?.is_none_or(|oldest| from < oldest - 1) {
+                    return Ok(Catchup::Resync);
+                }
+                from
+            }
+        };
+        if store_from < head && missed.len() < limit {
+            let rest = (limit - missed.len()) as i64;
+            let stored = events::for_user(r, user, staff, store_from, head, rest).await?;
+            missed.extend(stored.into_iter().map(|(_, frame)| Bytes::from(frame)));
+        }
+        Ok(if missed.len() >= limit { Catchup::Resync } else { Catchup::Events(missed) })
     }
 
     /// The people among `candidates` whose presence the caller may follow: anyone for staff,

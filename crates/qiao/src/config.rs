@@ -143,6 +143,9 @@ settings! {
     realtime_queue: usize = 1024, shown as "1024", env = "QIAO_REALTIME_QUEUE";
     /// Most events a reconnecting client is sent to catch up; further behind, it reloads.
     realtime_resume_window: i64 = 10_000, shown as "10000", env = "QIAO_REALTIME_RESUME_WINDOW";
+    /// MiB of the latest committed events kept in memory, so that clients reconnecting after
+    /// a short gap catch up without reading the event log (0: always read the log).
+    realtime_resume_memory_mb: usize = 32, shown as "32", env = "QIAO_REALTIME_RESUME_MEMORY_MB";
     /// Seconds between the server's pings on realtime connections (three silent ones close it).
     realtime_heartbeat_secs: u64 = 25, shown as "25", env = "QIAO_REALTIME_HEARTBEAT_SECS";
     /// Milliseconds a busy realtime connection waits between writes, so frames arriving
@@ -254,9 +257,11 @@ impl Layer {
                     && c.presence_node_timeout_secs >= 2
                     && c.realtime_resume_window >= 1
                     && c.realtime_heartbeat_secs >= 1
-                    && c.realtime_flush_ms <= 1000,
+                    && c.realtime_flush_ms <= 1000
+                    && c.realtime_resume_memory_mb <= 1 << 20,
                 "realtime_queue must be at least 16, realtime_resume_window and realtime_heartbeat_secs at least 1, \
-                 realtime_flush_ms at most 1000, presence_node_timeout_secs at least 2",
+                 realtime_flush_ms at most 1000, realtime_resume_memory_mb at most 1048576, \
+                 presence_node_timeout_secs at least 2",
             ),
             (
                 c.message_rate_per_second > 0.0 && c.message_burst >= 1.0,

@@ -106,7 +106,7 @@ pub fn realtime_config(config: &Config) -> qiao_api::gateway::GatewayConfig {
 
 /// Opens the store with an event hub and the services on top of it.
 pub async fn open_services(config: &Config) -> Result<(Store, Services), Error> {
-    let hub = qiao_bus::Hub::new(4096);
+    let hub = qiao_bus::Hub::new(4096).with_recent(config.realtime_resume_memory_mb << 20);
     let sink = hub.clone();
     let store = Store::open(&store_config(config), std::sync::Arc::new(move |events| sink.publish(events))).await?;
     let blobs = if config.file_store.is_empty() || config.file_store.starts_with('/') {

@@ -146,8 +146,11 @@ async fn open(
     match start.catchup {
         Catchup::Events(frames) => {
             metrics::counter!("qiao_ws_resumed_events_total").increment(frames.len() as u64);
-            for (_, frame) in frames {
-                ok = ok && ws.feed(Message::Text(Utf8Bytes::from(frame))).await.is_ok();
+            for frame in frames {
+                match Utf8Bytes::try_from(frame) {
+                    Ok(frame) => ok = ok && ws.feed(Message::Text(frame)).await.is_ok(),
+                    Err(_) => tracing::error!("a stored event frame is not UTF-8"),
+                }
             }
         }
         Catchup::Resync => {

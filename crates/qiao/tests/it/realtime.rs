@@ -92,6 +92,90 @@ async fn a_reconnecting_client_gets_what_it_missed_exactly_once_in_order() {
     assert!(again.drain_events(QUIET).await.is_empty());
 }
 
+/// Everything a client is sent after `ready`, as raw frames (until quiet).
+async fn frames_after_ready(ws: &mut Ws) -> Vec<Value> {
+    ws.drain_events(QUIET).await
+}
+
+fn resumes_from(metrics: &str, source: &str) -> u64 {
+    let prefix = format!("qiao_ws_resumes_total{{from=\"{source}\"}} ");
+    metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |v| v.trim().parse().unwrap())
+}
+
+async fn metrics(srv: &TestServer) -> String {
+    reqwest::get(format!("{}/metrics", srv.url)).await.unwrap().text().await.unwrap()
+}
+
+/// A resume is answered from the recent events kept in memory while they reach back far
+/// enough, and from the event log otherwise (after a restart, say): both give the same frames,
+/// with the same rule of who receives what (conversations the person is in now, their own
+/// events, organisation-wide ones; staff-only ones not for guests).
+#[tokio::test]
+async fn resuming_from_memory_and_from_the_log_send_the_same_frames() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let (guest_id, guest) = owner.create_user(&srv, "partner", "guest", None).await;
+    let shared = channel(&owner, "private", "Shared", &[&bob_id, &guest_id]).await;
+    let leaving = channel(&owner, "private", "Leaving", &[&bob_id]).await;
+    let elsewhere = channel(&owner, "private", "Elsewhere", &[]).await;
+    let joining = channel(&owner, "private", "Joining", &[]).await;
+    send(&owner, &joining, "before bob joined").await;
+    let bob_ws = Ws::connect(&srv.url, bob.token(), None).await;
+    let guest_ws = Ws::connect(&srv.url, guest.token(), None).await;
+    let (bob_from, guest_from) = (bob_ws.pos, guest_ws.pos);
+    drop((bob_ws, guest_ws));
+
+    // While both are away: every kind of audience.
+    let m = send(&owner, &shared, "共享 one").await;
+    send(&owner, &leaving, "in a channel bob leaves").await;
+    send(&owner, &elsewhere, "never for bob").await;
+    let mid = m["id"].as_str().unwrap();
+    owner.post(&format!("/api/v1/messages/{mid}/reactions"), json!({"emoji": "👍"})).await;
+    owner.patch(&format!("/api/v1/messages/{mid}"), json!({"body": "共享 one, edited"})).await;
+    assert_eq!(owner.delete(&format!("/api/v1/conversations/{leaving}/members/{bob_id}")).await.status, 204);
+    let r = owner.post(&format!("/api/v1/conversations/{joining}/members"), json!({"user_ids": [bob_id]})).await;
+    assert!(r.status < 300, "{}", r.body);
+    send(&owner, &joining, "after bob joined").await;
+    assert_eq!(bob.post(&format!("/api/v1/conversations/{shared}/read"), json!({})).await.status, 200);
+    owner.create_department("研发部", None).await;
+    owner.create_user(&srv, "carol", "member", None).await;
+    send(&guest, &shared, "from the guest").await;
+
+    let before = resumes_from(&metrics(&srv).await, "memory");
+    let mut from_memory = Vec::new();
+    for (api, from) in [(&bob, bob_from), (&guest, guest_from)] {
+        let mut ws = Ws::connect(&srv.url, api.token(), Some(from)).await;
+        assert_eq!(ws.ready["resumed"], true);
+        from_memory.push(frames_after_ready(&mut ws).await);
+    }
+    assert!(resumes_from(&metrics(&srv).await, "memory") >= before + 2, "answered from memory");
+
+    // After a restart nothing is in memory: the same resumes read the log.
+    let srv = TestServer::start_with(srv.stop().await, |_| {}).await;
+    let before = resumes_from(&metrics(&srv).await, "store");
+    let mut from_log = Vec::new();
+    for (api, from) in [(&bob, bob_from), (&guest, guest_from)] {
+        let mut ws = Ws::connect(&srv.url, api.token(), Some(from)).await;
+        assert_eq!(ws.ready["resumed"], true);
+        from_log.push(frames_after_ready(&mut ws).await);
+    }
+    assert!(resumes_from(&metrics(&srv).await, "store") >= before + 2, "answered from the log");
+    assert_eq!(from_memory, from_log);
+
+    let (bob_events, guest_events) = (&from_memory[0], &from_memory[1]);
+    assert_eq!(bodies(bob_events), vec!["共享 one", "after bob joined", "from the guest"]);
+    assert_eq!(bodies(guest_events), vec!["共享 one", "from the guest"]);
+    let kinds =
+        |events: &[Value]| events.iter().map(|e| e["data"]["type"].as_str().unwrap().to_owned()).collect::<Vec<_>>();
+    for kind in ["reaction.added", "message.updated", "read.updated", "department.created", "user.created"] {
+        assert!(kinds(bob_events).iter().any(|k| k == kind), "bob gets {kind}: {:?}", kinds(bob_events));
+    }
+    assert!(!kinds(guest_events).iter().any(|k| k == "read.updated"), "another person's read position");
+    let positions: Vec<i64> = bob_events.iter().map(|e| e["pos"].as_i64().unwrap()).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "in order, once: {positions:?}");
+}
+
 #[tokio::test]
 async fn a_client_too_far_behind_is_told_to_resync() {
     let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| c.realtime_resume_window = 3).await;
