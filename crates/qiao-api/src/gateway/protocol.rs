@@ -117,6 +117,9 @@ pub mod close {
     pub const SLOW_CONSUMER: u16 = 4008;
     /// Nothing was heard from the client for too long.
     pub const IDLE_TIMEOUT: u16 = 4009;
+    /// The account became a guest or stopped being one, which changes what it may receive;
+    /// reconnect with `resume_from`.
+    pub const ACCESS_CHANGED: u16 = 4010;
     /// Too many invalid frames, or a binary frame.
     pub const PROTOCOL_ERROR: u16 = 4400;
     /// A frame was larger than the limit (16 KiB).

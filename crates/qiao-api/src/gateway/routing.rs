@@ -21,7 +21,11 @@ pub type ConnId = u64;
 struct Conn {
     user: UserId,
     session: SessionId,
+    /// Whether the person is a guest now (kept in step with role changes, for routing).
     guest: bool,
+    /// Whether they were when the connection authenticated (its socket decided what they may
+    /// follow then); a change closes the connection.
+    guest_at_start: bool,
     /// The last position delivered (events at or below it are skipped).
     last_pos: i64,
 }
@@ -106,7 +110,7 @@ impl Routing {
 
     /// A new connection, pending until [`Routing::ready`].
     pub fn register(&mut self, conn: ConnId, user: UserId, session: SessionId, guest: bool) {
-        self.conns.insert(conn, Conn { user, session, guest, last_pos: 0 });
+        self.conns.insert(conn, Conn { user, session, guest, guest_at_start: guest, last_pos: 0 });
         self.pending.insert(conn, Pending::default());
     }
 
@@ -131,7 +135,7 @@ impl Routing {
     /// person's conversations, read after it registered.
     pub fn ready(&mut self, id: ConnId, memberships: Vec<ConversationId>, sent_up_to: i64) -> Catchup {
         let Some(conn) = self.conns.get_mut(&id) else { return Catchup::Events(Vec::new(), Vec::new()) };
-        let (user, session, guest) = (conn.user, conn.session, conn.guest);
+        let (user, session, guest, at_start) = (conn.user, conn.session, conn.guest, conn.guest_at_start);
         conn.last_pos = conn.last_pos.max(sent_up_to);
         let pending = self.pending.remove(&id).unwrap_or_default();
         let first = self.by_user.get(&user).is_none_or(Vec::is_empty);
@@ -156,7 +160,7 @@ impl Routing {
                         c.last_pos = e.pos;
                     }
                 }
-                if let Some(reason) = ends(e, user, session) {
+                if let Some(reason) = ends(e, user, session, at_start) {
                     closes.push(reason);
                 }
             }
@@ -183,20 +187,24 @@ impl Routing {
                 routed.deliver.push(id);
             }
         }
-        // Sessions that ended, accounts disabled: close after delivering the news.
-        // Only the person concerned can be affected: check their ready connections.
+        // Sessions that ended, accounts disabled, a guest's access changed: close after
+        // delivering the news. Only the person concerned can be affected: check their ready
+        // connections.
         let concerned = match (&*e.data, &e.audience) {
             (EventData::SessionRevoked { .. }, Audience::User(u)) => Some(*u),
             (EventData::UserUpdated { user }, _) => Some(user.id),
             _ => None,
         };
-        let affected: Vec<(ConnId, UserId, SessionId)> = concerned
+        let affected: Vec<(ConnId, UserId, SessionId, bool)> = concerned
             .map(|u| {
-                self.conns_of(u).iter().filter_map(|id| self.conns.get(id).map(|c| (*id, c.user, c.session))).collect()
+                self.conns_of(u)
+                    .iter()
+                    .filter_map(|id| self.conns.get(id).map(|c| (*id, c.user, c.session, c.guest_at_start)))
+                    .collect()
             })
             .unwrap_or_default();
-        for (id, user, session) in affected {
-            if let Some(reason) = ends(e, user, session) {
+        for (id, user, session, guest_at_start) in affected {
+            if let Some(reason) = ends(e, user, session, guest_at_start) {
                 routed.close.push((id, reason.0, reason.1));
             }
         }
@@ -294,14 +302,20 @@ impl Routing {
     }
 }
 
-/// Whether an event ends the connection of (`user`, `session`), and how.
-fn ends(e: &Event, user: UserId, session: SessionId) -> Option<(u16, &'static str)> {
+/// Whether an event ends the connection of (`user`, `session`), authenticated as a guest or
+/// not, and how.
+fn ends(e: &Event, user: UserId, session: SessionId, guest_at_start: bool) -> Option<(u16, &'static str)> {
     match &*e.data {
         EventData::SessionRevoked { session_id } if *session_id == session => {
             Some((close::SESSION_ENDED, "session ended"))
         }
         EventData::UserUpdated { user: u } if u.id == user && u.status == UserStatus::Disabled => {
             Some((close::SESSION_ENDED, "account disabled"))
+        }
+        // What the connection receives (staff-wide events) and whose presence it may follow
+        // were decided for the old role: it starts again under the new one.
+        EventData::UserUpdated { user: u } if u.id == user && u.role.is_guest() != guest_at_start => {
+            Some((close::ACCESS_CHANGED, "role changed; reconnect"))
         }
         _ => None,
     }
@@ -445,5 +459,55 @@ mod tests {
         r.remove(1);
         assert!(r.conns_of(u).is_empty());
         assert_eq!(r.connections(), 0);
+    }
+
+    fn person(id: UserId, role: qiao_domain::user::Role) -> qiao_domain::user::User {
+        qiao_domain::user::User {
+            id,
+            username: "p".into(),
+            email: None,
+            display_name: "P".into(),
+            title: String::new(),
+            role,
+            status: UserStatus::Active,
+            primary_department_id: qiao_domain::DepartmentId::new(),
+            secondary_department_ids: Vec::new(),
+            managed_department_ids: Vec::new(),
+            must_change_password: false,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn becoming_a_guest_or_staff_closes_the_connection_so_it_starts_again() {
+        use qiao_domain::user::Role;
+        let mut r = Routing::new(100);
+        let (member, guest) = (UserId::new(), UserId::new());
+        r.register(1, member, SessionId::new(), false);
+        r.register(2, guest, SessionId::new(), true);
+        r.register(3, member, SessionId::new(), false); // still catching up
+        r.ready(1, vec![], 0);
+        r.ready(2, vec![], 0);
+        let renamed = ev(1, Audience::Everyone, EventData::UserUpdated { user: person(member, Role::Admin) });
+        r.buffer(&Arc::from(vec![renamed.clone()]));
+        assert!(r.route(&renamed).close.is_empty(), "staff to staff: nothing changes");
+
+        let demoted = ev(2, Audience::Everyone, EventData::UserUpdated { user: person(member, Role::Guest) });
+        r.buffer(&Arc::from(vec![demoted.clone()]));
+        let routed = r.route(&demoted);
+        assert_eq!(routed.close, vec![(1, close::ACCESS_CHANGED, "role changed; reconnect")]);
+        let staff_only =
+            ev(3, Audience::Staff, EventData::DepartmentDeleted { department_id: qiao_domain::DepartmentId::new() });
+        assert!(!r.route(&staff_only).deliver.contains(&1), "no staff-wide events meanwhile");
+        match r.ready(3, vec![], 0) {
+            Catchup::Events(_, closes) => {
+                assert_eq!(closes, vec![(close::ACCESS_CHANGED, "role changed; reconnect")], "also while catching up")
+            }
+            Catchup::Resync => panic!("expected events"),
+        }
+
+        let promoted = ev(4, Audience::Everyone, EventData::UserUpdated { user: person(guest, Role::Member) });
+        assert_eq!(r.route(&promoted).close, vec![(2, close::ACCESS_CHANGED, "role changed; reconnect")]);
     }
 }

@@ -376,6 +376,36 @@ async fn unauthenticated_revoked_and_disabled_connections_are_closed() {
     assert!(matches!(b.ended(Duration::from_secs(5)).await, Ended::Closed(Some(4003))));
 }
 
+/// A person who becomes a guest (or stops being one) is reconnected, so that what their
+/// connection receives and whose presence it may follow match the new role.
+#[tokio::test]
+async fn a_role_change_to_or_from_guest_reconnects_the_person() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let mut ws = Ws::connect(&srv.url, bob.token(), None).await;
+    let r = owner.patch(&format!("/api/v1/users/{bob_id}"), json!({"title": "Engineer"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    ws.expect_event("user.updated").await;
+    let r = owner.patch(&format!("/api/v1/users/{bob_id}"), json!({"role": "guest"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(matches!(ws.ended(Duration::from_secs(5)).await, Ended::Closed(Some(4010))));
+
+    // Back as a guest: staff-wide news no longer reaches him.
+    let mut ws = Ws::connect(&srv.url, bob.token(), Some(ws.pos)).await;
+    assert_eq!(ws.ready["resumed"], true);
+    owner.create_department("法务部", None).await;
+    let r = owner.patch(&format!("/api/v1/users/{bob_id}"), json!({"title": "Partner"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let kinds: Vec<Value> = ws.drain_events(QUIET).await.iter().map(|e| e["data"]["type"].clone()).collect();
+    assert!(kinds.contains(&json!("user.updated")), "{kinds:?}");
+    assert!(!kinds.contains(&json!("department.created")), "staff-wide news: {kinds:?}");
+    // And staff again.
+    let r = owner.patch(&format!("/api/v1/users/{bob_id}"), json!({"role": "member"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(matches!(ws.ended(Duration::from_secs(5)).await, Ended::Closed(Some(4010))));
+}
+
 #[tokio::test]
 async fn browsers_connect_with_their_cookie_from_our_origin_only() {
     let srv = TestServer::start().await;
