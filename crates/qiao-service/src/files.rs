@@ -27,11 +27,18 @@ pub struct FileConfig {
     pub quota_bytes: u64,
     /// Images larger than this are stored without thumbnails (decoding needs them in memory).
     pub max_thumbnail_source_bytes: u64,
+    /// How long an upload may wait to be sent in a message before housekeeping deletes it.
+    pub unsent_expiry: Duration,
 }
 
 impl Default for FileConfig {
     fn default() -> Self {
-        FileConfig { max_upload_bytes: 100 << 20, quota_bytes: 10 << 30, max_thumbnail_source_bytes: 40 << 20 }
+        FileConfig {
+            max_upload_bytes: 100 << 20,
+            quota_bytes: 10 << 30,
+            max_thumbnail_source_bytes: 40 << 20,
+            unsent_expiry: Duration::from_secs(24 * 3600),
+        }
     }
 }
 

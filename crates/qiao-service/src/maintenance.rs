@@ -1,7 +1,8 @@
-//! Periodic housekeeping: expired sessions and the resume window of the event log.
+//! Periodic housekeeping: expired sessions, the resume window of the event log, and uploads
+//! never sent.
 
-use qiao_domain::Result;
-use qiao_store::{events, sessions};
+use qiao_domain::{Millis, Result};
+use qiao_store::{events, files, sessions};
 
 use crate::auth::announce_revoked;
 use crate::{Services, millis, now};
@@ -11,15 +12,27 @@ use crate::{Services, millis, now};
 pub struct Swept {
     pub sessions: usize,
     pub events: u64,
+    /// Uploads never sent in a message, expired.
+    pub files: usize,
 }
 
+/// Unsent uploads expired per housekeeping pass (the rest wait for the next one).
+const EXPIRED_FILES_PER_PASS: i64 = 1000;
+
 impl Services {
-    /// Deletes expired sessions (announcing each to its owner) and events older than the
-    /// retention window.
+    /// Deletes expired sessions (announcing each to its owner), events older than the
+    /// retention window and uploads left unsent past their expiry (with their bytes, once
+    /// nothing else refers to them).
     pub async fn sweep(&self) -> Result<Swept> {
-        let at = now();
+        self.sweep_at(now()).await
+    }
+
+    /// [`Services::sweep`] as if the time were `at`.
+    pub async fn sweep_at(&self, at: Millis) -> Result<Swept> {
         let horizon = at - millis(self.config.event_retention);
-        self.store
+        let unsent_before = at - millis(self.config.files.unsent_expiry);
+        let (swept, expired) = self
+            .store
             .write(move |tx| {
                 Box::pin(async move {
                     let expired = sessions::delete_expired(tx, at).await?;
@@ -27,10 +40,16 @@ impl Services {
                         announce_revoked(tx, *user, &[*session], at).await?;
                     }
                     let events = events::prune(tx, horizon).await?;
-                    qiao_store::files::sweep_claims(tx, at).await?;
-                    Ok(Swept { sessions: expired.len(), events })
+                    files::sweep_claims(tx, at).await?;
+                    let unsent = files::expire_unsent(tx, unsent_before, at, EXPIRED_FILES_PER_PASS).await?;
+                    let swept = Swept { sessions: expired.len(), events, files: unsent.len() };
+                    Ok((swept, unsent))
                 })
             })
-            .await
+            .await?;
+        if !expired.is_empty() {
+            self.collect_garbage(expired.iter().flat_map(|f| f.hashes()).collect()).await;
+        }
+        Ok(swept)
     }
 }

@@ -268,6 +268,27 @@ pub async fn mark_deleted(db: &mut dyn Db, id: FileId, at: Millis) -> Result<boo
     Ok(n == 1)
 }
 
+/// Marks deleted, oldest first and at most `limit`, the uploads never sent in a message that
+/// were made before `before`; returns them (their blobs may then be unreferenced).
+pub async fn expire_unsent(db: &mut dyn Db, before: Millis, at: Millis, limit: i64) -> Result<Vec<StoredFile>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, Row>(concat!(
+            "UPDATE files SET deleted_at = $2 WHERE id IN (SELECT id FROM files \
+             WHERE message_id IS NULL AND deleted_at IS NULL AND created_at < $1 ORDER BY created_at LIMIT $3) \
+             RETURNING ",
+            columns!()
+        ))
+        .bind(before)
+        .bind(at)
+        .bind(limit)
+    )?;
+    let mut files = rows.into_iter().map(from_row).collect::<Result<Vec<_>>>()?;
+    files.sort_by_key(|f| (f.info.created_at, f.info.id));
+    Ok(files)
+}
+
 /// Marks the files a message carries deleted (the message was deleted); returns them.
 pub async fn delete_for_message(db: &mut dyn Db, message: MessageId, at: Millis) -> Result<Vec<StoredFile>> {
     let rows = q!(

@@ -19,6 +19,7 @@ const SQLITE: &[Source] = &[
     (6, "blob_claims", include_str!("../migrations/sqlite/0006_blob_claims.sql")),
     (7, "nodes", include_str!("../migrations/sqlite/0007_nodes.sql")),
     (8, "members_by_user", include_str!("../migrations/sqlite/0008_members_by_user.sql")),
+    (9, "unsent_files", include_str!("../migrations/sqlite/0009_unsent_files.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -30,10 +31,11 @@ const POSTGRES: &[Source] = &[
     (6, "blob_claims", include_str!("../migrations/postgres/0006_blob_claims.sql")),
     (7, "nodes", include_str!("../migrations/postgres/0007_nodes.sql")),
     (8, "members_by_user", include_str!("../migrations/postgres/0008_members_by_user.sql")),
+    (9, "unsent_files", include_str!("../migrations/postgres/0009_unsent_files.sql")),
 ];
 
 /// The schema versions this build knows, in order.
-pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8];
+pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources

@@ -164,6 +164,9 @@ settings! {
     max_upload_mb: u64 = 100, shown as "100", env = "QIAO_MAX_UPLOAD_MB";
     /// Storage each person's files may take, in MiB.
     file_quota_mb: u64 = 10_240, shown as "10240", env = "QIAO_FILE_QUOTA_MB";
+    /// Hours an uploaded file may wait to be sent in a message; housekeeping then deletes it
+    /// (it no longer counts toward its uploader's quota).
+    unsent_upload_expiry_hours: u64 = 24, shown as "24", env = "QIAO_UNSENT_UPLOAD_EXPIRY_HOURS";
     /// Where file bytes are kept: empty for `<data_dir>/files`, an absolute directory path
     /// (in a cluster: one every node mounts), or `s3://bucket[/prefix]` for S3-compatible
     /// storage (credentials and region from the `AWS_*` environment variables).
@@ -248,9 +251,10 @@ impl Layer {
                 c.max_upload_mb >= 1
                     && c.max_upload_mb <= 1 << 20
                     && c.file_quota_mb >= 1
+                    && (1..=24 * 365).contains(&c.unsent_upload_expiry_hours)
                     && (c.file_store.is_empty() || c.file_store.starts_with("s3://") || c.file_store.starts_with('/')),
-                "max_upload_mb must be between 1 and 1048576, file_quota_mb at least 1, file_store empty, an absolute \
-                 directory or s3://bucket",
+                "max_upload_mb must be between 1 and 1048576, file_quota_mb at least 1, unsent_upload_expiry_hours \
+                 between 1 and 8760, file_store empty, an absolute directory or s3://bucket",
             ),
             (
                 c.realtime_queue >= 16

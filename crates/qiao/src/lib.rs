@@ -85,6 +85,7 @@ pub fn service_config(config: &Config) -> ServiceConfig {
         files: qiao_service::files::FileConfig {
             max_upload_bytes: config.max_upload_mb << 20,
             quota_bytes: config.file_quota_mb << 20,
+            unsent_expiry: Duration::from_secs(config.unsent_upload_expiry_hours * 3600),
             ..Default::default()
         },
         ..ServiceConfig::default()
@@ -406,7 +407,7 @@ async fn maintain(services: Services) {
     loop {
         every.tick().await;
         match services.sweep().await {
-            Ok(s) => tracing::debug!(sessions = s.sessions, events = s.events, "housekeeping"),
+            Ok(s) => tracing::debug!(sessions = s.sessions, events = s.events, files = s.files, "housekeeping"),
             Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
         }
     }

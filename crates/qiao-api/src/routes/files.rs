@@ -34,7 +34,8 @@ pub struct UploadParams {
 
 /// Upload a file into a conversation. The body is the file's bytes (any `Content-Type`: the
 /// type is recognised from the bytes). Send it in a message with `file_ids`; until then only
-/// you can see it.
+/// you can see it, and a file not sent within the server's `unsent_upload_expiry_hours`
+/// (24 by default) is deleted.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/files", tag = "files",
     params(("id" = ConversationId, Path), UploadParams),
     request_body(content = Vec<u8>, content_type = "application/octet-stream"),

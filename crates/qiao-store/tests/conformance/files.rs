@@ -142,6 +142,28 @@ pub async fn files_lifecycle(store: Store, _: Sink) {
     let left = files::unreferenced(&mut r, &hashes).await.unwrap();
     assert_eq!(left, vec!["h2".to_owned(), "thumb-h2".to_owned(), "nobody".to_owned()]);
     assert!(files::library(&mut r, c, None, Sort::Date, 0, 50).await.unwrap().is_empty());
+    drop(r);
+
+    // Uploads never sent expire, oldest first and a bounded number at a time; sent or deleted
+    // files are not touched, nor uploads made since.
+    let later = put(&store, new_file(c, bob.id, "later.txt", FileKind::Document, 10, "h9", T0 + 50)).await;
+    let newest = put(&store, new_file(c, bob.id, "newest.txt", FileKind::Document, 20, "h10", T0 + 60)).await;
+    let expire = |before: i64, limit: i64| {
+        store.write(move |tx| Box::pin(async move { files::expire_unsent(tx, before, T0 + 100, limit).await }))
+    };
+    let first = expire(T0 + 60, 1).await.unwrap();
+    assert_eq!(first.iter().map(|f| f.info.id).collect::<Vec<_>>(), vec![cp]);
+    let second = expire(T0 + 60, 10).await.unwrap();
+    assert_eq!(
+        second.iter().map(|f| (f.info.id, f.blob_hash.as_str())).collect::<Vec<_>>(),
+        vec![(later.info.id, "h9")]
+    );
+    assert!(expire(T0 + 60, 10).await.unwrap().is_empty());
+    let mut r = store.reader().await.unwrap();
+    assert!(files::get(&mut r, cp).await.unwrap().is_none());
+    assert!(files::get(&mut r, newest.info.id).await.unwrap().is_some());
+    assert_eq!(files::usage(&mut r, bob.id).await.unwrap(), 20, "expired uploads leave the quota");
+    assert_eq!(files::unreferenced(&mut r, &["h1".to_owned()]).await.unwrap(), vec!["h1".to_owned()]);
 }
 
 async fn claim(store: &Store, id: uuid::Uuid, hashes: &[&str], now: i64) -> bool {

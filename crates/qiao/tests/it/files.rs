@@ -255,6 +255,44 @@ async fn suite(srv: TestServer, data: PathBuf) {
     assert_error(&upload(&carol, &conv, "x.txt", b"hello".to_vec(), "").await, 404, "not_found");
 }
 
+/// An upload nobody sends is deleted by housekeeping once it is older than
+/// `unsent_upload_expiry_hours`, bytes and all; sent files stay.
+#[tokio::test]
+async fn unsent_uploads_expire_with_their_bytes() {
+    let db = TestDb::sqlite();
+    let data = db.dir().map(Path::to_path_buf).unwrap();
+    let srv = start(db, &data).await;
+    let owner = srv.owner().await;
+    let (alice_id, alice) = owner.create_user(&srv, "alice", "member", None).await;
+    let conv = crate::conversations::channel(&owner, "private", "草稿", &[&alice_id]).await;
+    let sent = upload(&alice, &conv, "sent.bin", noise(3000, 1), "").await.body["id"].as_str().unwrap().to_owned();
+    let unsent = upload(&alice, &conv, "unsent.bin", noise(4000, 2), "").await.body["id"].as_str().unwrap().to_owned();
+    let r =
+        alice.post(&format!("/api/v1/conversations/{conv}/messages"), json!({"body": "", "file_ids": [sent]})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(blob_files(&data), 2);
+
+    // Housekeeping a day and an hour later (the server's own pass runs every ten minutes).
+    let db = srv.stop().await;
+    let mut config = crate::harness::test_config(&db);
+    config.data_dir = data.clone();
+    let (store, services) = qiao::open_services(&config).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert_eq!(services.sweep_at(now + 3_600_000).await.unwrap().files, 0, "not a day old yet");
+    assert_eq!(services.sweep_at(now + 25 * 3_600_000).await.unwrap().files, 1);
+    store.close().await;
+    drop(services); // and with it the search index's lock on the data directory
+    assert_eq!(blob_files(&data), 1, "the unsent file's bytes are gone");
+
+    let srv = start(db, &data).await;
+    let alice = srv.sign_in("alice", "alice-password").await;
+    assert_error(&alice.get(&format!("/api/v1/files/{unsent}")).await, 404, "not_found");
+    assert_eq!(alice.get(&format!("/api/v1/files/{sent}")).await.status, 200);
+    let r =
+        alice.post(&format!("/api/v1/conversations/{conv}/messages"), json!({"body": "", "file_ids": [unsent]})).await;
+    assert!((400..500).contains(&r.status), "{}", r.body);
+}
+
 /// The whole path on S3-compatible storage (`scripts/test` starts one on loopback).
 #[tokio::test]
 async fn files_on_s3() {
