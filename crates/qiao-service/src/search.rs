@@ -75,7 +75,8 @@ fn parts(text: &str, ranges: &[(usize, usize)]) -> Vec<SnippetPart> {
 }
 
 impl Services {
-    /// Messages matching `query` in the conversations the caller is in right now.
+    /// Messages matching `query` in the conversations the caller may read right now: those
+    /// they are in and, for staff, public channels.
     pub async fn search_messages(
         &self,
         auth: &Authenticated,
@@ -91,9 +92,10 @@ impl Services {
             return Err(Error::invalid("q", "type words to search for, or a filter such as from:username"));
         }
         let mut r = self.store.reader().await?;
+        let staff = !auth.actor.is_guest();
         let allowed: Vec<ConversationId> = match &parsed.in_conversation {
-            None => members::conversation_ids_of(&mut r, auth.user.id).await?,
-            Some(name) => members::conversation_ids_named(&mut r, auth.user.id, name).await?,
+            None => members::searchable_ids(&mut r, auth.user.id, staff).await?,
+            Some(name) => members::conversation_ids_named(&mut r, auth.user.id, staff, name).await?,
         };
         let sender = match &parsed.from {
             Some(username) => match users::ids_by_usernames(&mut r, std::slice::from_ref(username)).await?.first() {

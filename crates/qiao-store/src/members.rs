@@ -234,26 +234,52 @@ pub async fn filter_members(db: &mut dyn Db, conversation: ConversationId, users
     Ok(out)
 }
 
-/// The person's conversations with this name (case-insensitive), or this id.
-pub async fn conversation_ids_named(db: &mut dyn Db, user: UserId, name: &str) -> Result<Vec<ConversationId>> {
+/// The conversations a person may search with this name (case-insensitive), or this id:
+/// those they are in and, for `staff`, public channels (see [`searchable_ids`]).
+pub async fn conversation_ids_named(
+    db: &mut dyn Db,
+    user: UserId,
+    staff: bool,
+    name: &str,
+) -> Result<Vec<ConversationId>> {
     let rows = q!(
         db,
         fetch_all,
         sqlx::query_as::<_, (Uuid,)>(
             "SELECT c.id FROM conversations c JOIN members m ON m.conversation_id = c.id \
-             WHERE m.user_id = $1 AND LOWER(c.name) = LOWER($2) ORDER BY c.id"
+             WHERE m.user_id = $1 AND LOWER(c.name) = LOWER($2) \
+             UNION SELECT id FROM conversations WHERE $3 AND kind = 'public' AND name_key = $4"
         )
         .bind(user.0)
         .bind(name)
+        .bind(staff)
+        .bind(qiao_domain::text::fold(name))
     )?;
     let mut out: Vec<ConversationId> = rows.into_iter().map(|(id,)| ConversationId(id)).collect();
     if out.is_empty()
         && let Ok(id) = name.parse::<ConversationId>()
-        && conversation_ids_of(db, user).await?.contains(&id)
+        && searchable_ids(db, user, staff).await?.contains(&id)
     {
         out.push(id);
     }
+    out.sort();
     Ok(out)
+}
+
+/// The conversations a person may search: those they are in and, for `staff`, every public
+/// channel (staff may read one without joining it).
+pub async fn searchable_ids(db: &mut dyn Db, user: UserId, staff: bool) -> Result<Vec<ConversationId>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (Uuid,)>(
+            "SELECT conversation_id FROM members WHERE user_id = $1 \
+             UNION SELECT id FROM conversations WHERE $2 AND kind = 'public'"
+        )
+        .bind(user.0)
+        .bind(staff)
+    )?;
+    Ok(rows.into_iter().map(|(c,)| ConversationId(c)).collect())
 }
 
 /// The conversations a person is in.

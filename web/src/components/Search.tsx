@@ -1,13 +1,13 @@
 // Search: the box in the sidebar and the results page, with filters that edit the query
 // (from:, in:, has:file, after:, before:) and highlighted snippets; a result opens the
 // message in its conversation with the messages around it.
-import { useEffect, useMemo, useState, type FormEvent } from "react";
+import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { api } from "../api";
 import { formatDay, formatTime, useLang, useT } from "../i18n";
 import { navigate, paths } from "../router";
 import { conversationTitle } from "../state/model";
 import { useApp } from "../state/store";
-import type { Message } from "../types";
+import type { Conversation, Id, Message } from "../types";
 import { Avatar, ErrorNote, PageHeader } from "./common";
 
 type Hit = { message: Message; snippet: { text: string; highlight: boolean }[] };
@@ -62,6 +62,20 @@ export function SearchPage({ q }: { q: string }) {
   const [next, setNext] = useState<number | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [busy, setBusy] = useState(false);
+  // Public channels the person has not joined (staff search them too), for their names.
+  const [others, setOthers] = useState<Record<Id, Conversation>>({});
+  const asked = useRef(new Set<Id>());
+
+  useEffect(() => {
+    for (const id of new Set(hits.map((h) => h.message.conversation_id))) {
+      if (conversations[id] || asked.current.has(id)) continue;
+      asked.current.add(id);
+      api
+        .conversation(id)
+        .then((it) => setOthers((o) => ({ ...o, [id]: it.conversation })))
+        .catch(() => asked.current.delete(id));
+    }
+  }, [hits, conversations]);
 
   useEffect(() => {
     setText(initial.text);
@@ -151,7 +165,7 @@ export function SearchPage({ q }: { q: string }) {
       {total !== null && <p className="muted">{total === 1 ? t("search.count1") : t("search.count", { n: total })}</p>}
       <ul className="results" aria-label={t("search.results")}>
         {hits.map((h) => {
-          const c = conversations[h.message.conversation_id]?.conv;
+          const c = conversations[h.message.conversation_id]?.conv ?? others[h.message.conversation_id];
           const sender = users[h.message.sender_id];
           return (
             <li key={h.message.id}>

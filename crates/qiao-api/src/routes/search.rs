@@ -45,8 +45,9 @@ pub struct SearchPage {
     pub next_offset: Option<u32>,
 }
 
-/// Search messages: only conversations you are in at the moment of the query; ranked by
-/// relevance with a boost for recent messages.
+/// Search messages: only conversations you may read at the moment of the query (those you
+/// are in and, unless you are a guest, public channels); ranked by relevance with a boost for
+/// recent messages.
 #[utoipa::path(get, path = "/api/v1/search", tag = "search", params(SearchParams),
     responses((status = 200, body = SearchPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 422, body = ErrorBody)))]

@@ -219,12 +219,26 @@ pub async fn conversations_and_members(store: Store, _: Sink) {
     assert_eq!(alice_convs, expected_convs);
     let general_name = conversations::get(&mut r, general).await.unwrap().unwrap().name;
     assert_eq!(
-        members::conversation_ids_named(&mut r, alice.id, &general_name.to_uppercase()).await.unwrap(),
+        members::conversation_ids_named(&mut r, alice.id, true, &general_name.to_uppercase()).await.unwrap(),
         [general]
     );
-    assert_eq!(members::conversation_ids_named(&mut r, alice.id, &secret.to_string()).await.unwrap(), [secret]);
-    assert!(members::conversation_ids_named(&mut r, bob.id, &secret.to_string()).await.unwrap().is_empty());
-    assert!(members::conversation_ids_named(&mut r, alice.id, "no such room").await.unwrap().is_empty());
+    assert_eq!(members::conversation_ids_named(&mut r, alice.id, true, &secret.to_string()).await.unwrap(), [secret]);
+    assert!(members::conversation_ids_named(&mut r, bob.id, true, &secret.to_string()).await.unwrap().is_empty());
+    assert!(members::conversation_ids_named(&mut r, alice.id, true, "no such room").await.unwrap().is_empty());
+    // What one may search: one's conversations and, for staff, public channels (archived too).
+    let sorted = |mut v: Vec<ConversationId>| {
+        v.sort();
+        v
+    };
+    assert_eq!(sorted(members::searchable_ids(&mut r, bob.id, true).await.unwrap()), sorted(vec![general, archived]));
+    assert_eq!(
+        sorted(members::searchable_ids(&mut r, alice.id, true).await.unwrap()),
+        sorted(vec![general, secret, archived])
+    );
+    assert!(members::searchable_ids(&mut r, guest.id, false).await.unwrap().is_empty(), "guests: only their own");
+    assert_eq!(members::conversation_ids_named(&mut r, guest.id, false, "OLD stuff (归档)").await.unwrap(), []);
+    assert_eq!(members::conversation_ids_named(&mut r, bob.id, true, "OLD stuff (归档)").await.unwrap(), [archived]);
+    assert_eq!(members::conversation_ids_named(&mut r, bob.id, true, &archived.to_string()).await.unwrap(), [archived]);
     // Department membership (primary or secondary; guests never).
     let mut in_eng = members::staff_in_departments(&mut r, &[eng.id, backend.id]).await.unwrap();
     in_eng.sort();

@@ -1,5 +1,6 @@
 //! Search end to end: the index follows what is sent, edited and deleted; results come only
-//! from conversations the searcher is in at the moment of the query; restarts catch up.
+//! from conversations the searcher may read at the moment of the query (those they are in
+//! and, for staff, public channels); restarts catch up.
 
 use serde_json::{Value, json};
 
@@ -114,6 +115,18 @@ async fn search_follows_the_store_and_permissions() {
     search_until(&bob, "deadline", 1).await;
     assert_eq!(bob.post_empty(&format!("/api/v1/conversations/{private}/leave")).await.status, 204);
     search_until(&bob, "deadline", 0).await;
+
+    // Staff may read a public channel without joining it, so they search it too; guests see
+    // only what they were invited to.
+    let (_, gina) = owner.create_user(&srv, "gina", "guest", None).await;
+    let r = owner.post("/api/v1/conversations", json!({"name": "公告板", "kind": "public", "member_ids": []})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let public = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+    send(&owner, &public, "年会在杭州举办").await;
+    search_until(&carol, "杭州", 1).await;
+    search_until(&carol, "in:公告板 杭州", 1).await;
+    search_until(&gina, "杭州", 0).await;
+    search_until(&gina, "in:公告板 杭州", 0).await;
 
     // Bad queries are clear errors.
     assert_error(&alice.get("/api/v1/search?q=").await, 422, "invalid_input");
