@@ -107,6 +107,8 @@ pub struct Stored {
 #[derive(Clone, Debug)]
 pub struct BlobStore {
     inner: Arc<dyn ObjectStore>,
+    /// The directory of a local store (its temporary files are swept from the disk).
+    local: Option<std::path::PathBuf>,
 }
 
 fn blob_path(hash: &str) -> Path {
@@ -122,12 +124,52 @@ impl BlobStore {
     pub fn local(dir: &FsPath) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| MediaError::Interrupted(format!("creating {}: {e}", dir.display())))?;
-        Ok(Self::new(Arc::new(LocalFileSystem::new_with_prefix(dir)?)))
+        let inner = Arc::new(LocalFileSystem::new_with_prefix(dir)?);
+        Ok(Self { inner, local: Some(dir.to_path_buf()) })
     }
 
     /// Blobs in any object store.
     pub fn new(inner: Arc<dyn ObjectStore>) -> Self {
-        Self { inner }
+        Self { inner, local: None }
+    }
+
+    /// Removes temporary objects older than `age`: what uploads interrupted by a crash left
+    /// (a live upload's are never older than its time limit). Returns how many went. On S3
+    /// this covers uploads that completed but were never moved into place; parts of a
+    /// multipart upload that never completed are not listed by S3 (a bucket lifecycle rule
+    /// aborting incomplete multipart uploads removes them).
+    pub async fn sweep_tmp(&self, age: std::time::Duration) -> Result<usize> {
+        let cutoff = std::time::SystemTime::now().checked_sub(age).unwrap_or(std::time::UNIX_EPOCH);
+        if let Some(dir) = &self.local {
+            // From the disk: listing hides the local store's own staging files (`name#n`).
+            let tmp = dir.join("tmp");
+            return tokio::task::spawn_blocking(move || {
+                let Ok(entries) = std::fs::read_dir(&tmp) else { return 0 };
+                entries
+                    .flatten()
+                    .filter(|e| e.metadata().is_ok_and(|m| m.is_file() && m.modified().is_ok_and(|t| t < cutoff)))
+                    .filter(|e| std::fs::remove_file(e.path()).is_ok())
+                    .count()
+            })
+            .await
+            .map_err(|e| MediaError::Interrupted(e.to_string()));
+        }
+        let cutoff_ms = cutoff.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64);
+        let tmp = Path::from("tmp");
+        let stale: Vec<Path> = self
+            .inner
+            .list(Some(&tmp))
+            .filter_map(|m| async move { m.ok().filter(|m| m.last_modified.timestamp_millis() < cutoff_ms) })
+            .map(|m| m.location)
+            .collect()
+            .await;
+        let mut removed = 0;
+        for path in stale {
+            if self.inner.delete(&path).await.is_ok() {
+                removed += 1;
+            }
+        }
+        Ok(removed)
     }
 
     /// Blobs in S3-compatible storage: `s3://bucket` or `s3://bucket/prefix`. Credentials
@@ -350,6 +392,30 @@ mod tests {
         assert_eq!(tmp_files(dir.path()), 0, "no temporary objects remain");
         store.delete(&a.hash).await.unwrap();
         assert!(matches!(store.size(&a.hash).await, Err(MediaError::NotFound)));
+        // An upload staged but never moved into place (its server crashed) is swept once old.
+        let _left = store.stage_bytes(Bytes::from_static(b"orphan")).await.unwrap();
+        assert_eq!(store.sweep_tmp(std::time::Duration::from_secs(3600)).await.unwrap(), 0, "too recent");
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // S3 times have whole seconds
+        assert_eq!(store.sweep_tmp(std::time::Duration::ZERO).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn temporary_files_left_by_a_crash_are_swept_when_old() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::local(dir.path()).unwrap();
+        let live = store.stage_bytes(Bytes::from_static(b"an upload in progress")).await.unwrap();
+        let tmp = dir.path().join("tmp");
+        let two_days_ago = std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 86_400);
+        for name in ["0190-crashed", "0190-crashed-mid-write#1"] {
+            let f = std::fs::File::create(tmp.join(name)).unwrap();
+            f.set_modified(two_days_ago).unwrap();
+        }
+        assert_eq!(tmp_files(dir.path()), 3);
+        assert_eq!(store.sweep_tmp(std::time::Duration::from_secs(86_400)).await.unwrap(), 2);
+        assert_eq!(tmp_files(dir.path()), 1, "the live upload stays");
+        let stored = store.finish(live).await.unwrap();
+        assert_eq!(store.size(&stored.hash).await.unwrap(), 21);
+        assert_eq!(store.sweep_tmp(std::time::Duration::from_secs(86_400)).await.unwrap(), 0);
     }
 
     #[tokio::test]
@@ -390,6 +456,11 @@ mod tests {
         assert!(matches!(store.put_stream(chunks(&[1u8; 5000], 100), 1000).await, Err(MediaError::TooLarge { .. })));
         store.delete(&a.hash).await.unwrap();
         assert!(matches!(store.size(&a.hash).await, Err(MediaError::NotFound)));
+        // An upload staged but never moved into place (its server crashed) is swept once old.
+        let _left = store.stage_bytes(Bytes::from_static(b"orphan")).await.unwrap();
+        assert_eq!(store.sweep_tmp(std::time::Duration::from_secs(3600)).await.unwrap(), 0, "too recent");
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // S3 times have whole seconds
+        assert_eq!(store.sweep_tmp(std::time::Duration::ZERO).await.unwrap(), 1);
         // Nothing but the deleted blob was ever written: no temporary objects remain.
         let left: Vec<_> = futures_util::StreamExt::collect::<Vec<_>>(store.inner.list(None)).await;
         assert!(left.is_empty(), "left behind: {left:?}");

@@ -14,15 +14,21 @@ pub struct Swept {
     pub events: u64,
     /// Uploads never sent in a message, expired.
     pub files: usize,
+    /// Temporary objects of uploads a crash interrupted.
+    pub temporary: usize,
 }
+
+/// Age past which a temporary object can only be a crashed upload's (an upload may take at
+/// most an hour).
+const TEMPORARY_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// Unsent uploads expired per housekeeping pass (the rest wait for the next one).
 const EXPIRED_FILES_PER_PASS: i64 = 1000;
 
 impl Services {
     /// Deletes expired sessions (announcing each to its owner), events older than the
-    /// retention window and uploads left unsent past their expiry (with their bytes, once
-    /// nothing else refers to them).
+    /// retention window, uploads left unsent past their expiry (with their bytes, once
+    /// nothing else refers to them) and temporary objects of uploads a crash interrupted.
     pub async fn sweep(&self) -> Result<Swept> {
         self.sweep_at(now()).await
     }
@@ -42,7 +48,7 @@ impl Services {
                     let events = events::prune(tx, horizon).await?;
                     files::sweep_claims(tx, at).await?;
                     let unsent = files::expire_unsent(tx, unsent_before, at, EXPIRED_FILES_PER_PASS).await?;
-                    let swept = Swept { sessions: expired.len(), events, files: unsent.len() };
+                    let swept = Swept { sessions: expired.len(), events, files: unsent.len(), temporary: 0 };
                     Ok((swept, unsent))
                 })
             })
@@ -50,6 +56,13 @@ impl Services {
         if !expired.is_empty() {
             self.collect_garbage(expired.iter().flat_map(|f| f.hashes()).collect()).await;
         }
-        Ok(swept)
+        let temporary = match self.blobs.sweep_tmp(TEMPORARY_MAX_AGE).await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!(error = %e, "removing temporary upload objects failed");
+                0
+            }
+        };
+        Ok(Swept { temporary, ..swept })
     }
 }

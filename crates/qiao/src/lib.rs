@@ -407,7 +407,13 @@ async fn maintain(services: Services) {
     loop {
         every.tick().await;
         match services.sweep().await {
-            Ok(s) => tracing::debug!(sessions = s.sessions, events = s.events, files = s.files, "housekeeping"),
+            Ok(s) => tracing::debug!(
+                sessions = s.sessions,
+                events = s.events,
+                files = s.files,
+                temporary = s.temporary,
+                "housekeeping"
+            ),
             Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
         }
     }
