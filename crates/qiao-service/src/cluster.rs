@@ -93,6 +93,14 @@ pub fn refusal(me: &qiao_store::nodes::Node, others: &[qiao_store::nodes::Node])
     for o in others.iter().filter(|o| o.id != me.id && !(o.host == me.host && o.data_dir == me.data_dir)) {
         let who =
             format!("another Qiao node (on {}, data directory {}) is running on this database", o.host, o.data_dir);
+        if o.version != me.version {
+            let theirs = if o.version.is_empty() { "an older version" } else { o.version.as_str() };
+            return Some(format!(
+                "{who} and it runs Qiao {theirs}, this node {}: the nodes of a cluster must run the same version. \
+                 To upgrade, stop every node, then start them on the new version (see docs/deployment.md)",
+                me.version
+            ));
+        }
         if !me.bus || !o.bus {
             let which = if me.bus { "it has no event bus" } else { "this node has no event bus" };
             return Some(format!(
@@ -124,6 +132,7 @@ mod tests {
             data_dir: "/var/lib/qiao".into(),
             bus,
             shared_files,
+            version: "1.0.0+schema10".into(),
             started_at: 0,
             seen_at: 0,
         }
@@ -138,6 +147,11 @@ mod tests {
         let alone = node("a", "h1", false, true);
         assert!(refusal(&alone, &[node("b", "h2", true, true)]).unwrap().contains("this node has no event bus"));
         assert!(refusal(&me, &[node("b", "h2", true, false)]).unwrap().contains("file_store"));
+        // Another version: refused, whatever else matches.
+        let older = Node { version: String::new(), ..node("b", "h2", true, true) };
+        assert!(refusal(&me, &[older]).unwrap().contains("an older version"));
+        let newer = Node { version: "1.1.0+schema11".into(), ..node("b", "h2", true, true) };
+        assert!(refusal(&me, &[newer]).unwrap().contains("runs Qiao 1.1.0+schema11, this node 1.0.0+schema10"));
         // A single node restarting after a crash finds its own old row: fine.
         assert_eq!(refusal(&node("a2", "h1", false, false), &[node("a1", "h1", false, false)]), None);
     }

@@ -20,6 +20,7 @@ const SQLITE: &[Source] = &[
     (7, "nodes", include_str!("../migrations/sqlite/0007_nodes.sql")),
     (8, "members_by_user", include_str!("../migrations/sqlite/0008_members_by_user.sql")),
     (9, "unsent_files", include_str!("../migrations/sqlite/0009_unsent_files.sql")),
+    (10, "node_versions", include_str!("../migrations/sqlite/0010_node_versions.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -32,10 +33,11 @@ const POSTGRES: &[Source] = &[
     (7, "nodes", include_str!("../migrations/postgres/0007_nodes.sql")),
     (8, "members_by_user", include_str!("../migrations/postgres/0008_members_by_user.sql")),
     (9, "unsent_files", include_str!("../migrations/postgres/0009_unsent_files.sql")),
+    (10, "node_versions", include_str!("../migrations/postgres/0010_node_versions.sql")),
 ];
 
 /// The schema versions this build knows, in order.
-pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9];
+pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources

@@ -14,19 +14,21 @@ pub struct Node {
     pub bus: bool,
     /// Whether its file storage is shared (S3 or a shared directory) rather than its own.
     pub shared_files: bool,
+    /// The build it runs (package version and schema; empty for builds before this column).
+    pub version: String,
     pub started_at: Millis,
     pub seen_at: Millis,
 }
 
-type Row = (String, String, String, bool, bool, i64, i64);
+type Row = (String, String, String, bool, bool, String, i64, i64);
 
 /// Registers (or re-registers) a node.
 pub async fn register(db: &mut dyn Db, n: &Node) -> Result<()> {
     exec!(
         db,
         sqlx::query(
-            "INSERT INTO nodes (id, host, data_dir, bus, shared_files, started_at, seen_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7) \
+            "INSERT INTO nodes (id, host, data_dir, bus, shared_files, version, started_at, seen_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) \
              ON CONFLICT (id) DO UPDATE SET seen_at = excluded.seen_at"
         )
         .bind(&n.id)
@@ -34,6 +36,7 @@ pub async fn register(db: &mut dyn Db, n: &Node) -> Result<()> {
         .bind(&n.data_dir)
         .bind(n.bus)
         .bind(n.shared_files)
+        .bind(&n.version)
         .bind(n.started_at)
         .bind(n.seen_at)
     )?;
@@ -57,19 +60,20 @@ pub async fn live(db: &mut dyn Db, since: Millis) -> Result<Vec<Node>> {
         db,
         fetch_all,
         sqlx::query_as::<_, Row>(
-            "SELECT id, host, data_dir, bus, shared_files, started_at, seen_at FROM nodes \
+            "SELECT id, host, data_dir, bus, shared_files, version, started_at, seen_at FROM nodes \
              WHERE seen_at >= $1 ORDER BY started_at, id"
         )
         .bind(since)
     )?;
     Ok(rows
         .into_iter()
-        .map(|(id, host, data_dir, bus, shared_files, started_at, seen_at)| Node {
+        .map(|(id, host, data_dir, bus, shared_files, version, started_at, seen_at)| Node {
             id,
             host,
             data_dir,
             bus,
             shared_files,
+            version,
             started_at,
             seen_at,
         })

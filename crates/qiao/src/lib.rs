@@ -351,6 +351,11 @@ async fn register(
         data_dir: data_dir.display().to_string(),
         bus: !config.bus.0.is_empty(),
         shared_files: !config.file_store.is_empty(),
+        version: format!(
+            "{}+schema{}",
+            env!("CARGO_PKG_VERSION"),
+            qiao_store::MIGRATION_VERSIONS.last().copied().unwrap_or_default()
+        ),
         started_at: now,
         seen_at: now,
     };

@@ -12,6 +12,7 @@ fn node(id: &str, at: i64) -> Node {
         data_dir: "/var/lib/qiao".into(),
         bus: true,
         shared_files: false,
+        version: "0.1.0+schema10".into(),
         started_at: at,
         seen_at: at,
     }

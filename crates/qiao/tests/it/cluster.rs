@@ -597,6 +597,33 @@ async fn a_node_that_would_not_work_with_the_others_refuses_to_start() {
     assert!(no_bus.contains("this node has no event bus") && no_bus.contains("bus = nats://"), "{no_bus}");
     let own_files = Node::try_start(&cluster.db.url, &cluster.nats.url(), String::new()).err().expect("refused");
     assert!(own_files.contains("file_store"), "{own_files}");
+    // A live node of another version (as an older build would have left its row).
+    let mut config = qiao::Config::defaults();
+    config.database = qiao::config::Secret(cluster.db.url.clone());
+    let store = qiao_store::Store::open(&qiao::store_config(&config), std::sync::Arc::new(|_| {})).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let other = qiao_store::nodes::Node {
+        id: "older".into(),
+        host: "elsewhere".into(),
+        data_dir: "/srv/qiao".into(),
+        bus: true,
+        shared_files: true,
+        version: "0.0.1+schema7".into(),
+        started_at: now,
+        seen_at: now,
+    };
+    let o = other.clone();
+    store
+        .write(move |tx| {
+            let o = o.clone();
+            Box::pin(async move { qiao_store::nodes::register(tx, &o).await })
+        })
+        .await
+        .unwrap();
+    let mixed = Node::try_start(&cluster.db.url, &cluster.nats.url(), files.clone()).err().expect("refused");
+    assert!(mixed.contains("runs Qiao 0.0.1+schema7") && mixed.contains("same version"), "{mixed}");
+    store.write(|tx| Box::pin(async move { qiao_store::nodes::remove(tx, "older", 0).await })).await.unwrap();
+    store.close().await;
     // A correctly configured node joins; nodes that stop leave the registry at once, after
     // which a single node without a bus may use the database.
     let second = Node::try_start(&cluster.db.url, &cluster.nats.url(), files.clone()).expect("joins");
