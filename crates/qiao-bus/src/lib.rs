@@ -284,13 +284,12 @@ impl Hub {
 mod tests {
     use std::sync::Mutex;
 
-    use qiao_domain::DepartmentId;
-    use qiao_domain::event::{Audience, EventData, encode_frame};
-
     use super::*;
 
-    fn event(pos: i64) -> Event {
-        let data = EventData::DepartmentDeleted { department_id: DepartmentId::new() };
+    /// A staff-wide event at `pos` (also used by `recent.rs`'s tests).
+    pub(crate) fn event(pos: i64) -> Event {
+        use qiao_domain::event::{Audience, EventData, encode_frame};
+        let data = EventData::DepartmentDeleted { department_id: qiao_domain::DepartmentId::new() };
         Event {
             pos,
             audience: Audience::Staff,

@@ -101,24 +101,10 @@ impl Recent {
 
 #[cfg(test)]
 mod tests {
-    use qiao_domain::DepartmentId;
-    use qiao_domain::event::{Audience, EventData, encode_frame};
-
     use super::*;
 
     fn batch(range: std::ops::RangeInclusive<i64>) -> Arc<[Event]> {
-        range
-            .map(|pos| {
-                let data = EventData::DepartmentDeleted { department_id: DepartmentId::new() };
-                Event {
-                    pos,
-                    audience: Audience::Staff,
-                    seq: None,
-                    frame: encode_frame(pos, 0, &Audience::Staff, None, &data).into(),
-                    data: Arc::new(data),
-                }
-            })
-            .collect()
+        range.map(crate::tests::event).collect()
     }
 
     fn positions(r: &RecentEvents, upto: i64) -> Vec<i64> {

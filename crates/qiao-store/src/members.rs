@@ -234,7 +234,8 @@ pub async fn filter_members(db: &mut dyn Db, conversation: ConversationId, users
     Ok(out)
 }
 
-/// The conversations a person may search with this name (case-insensitive), or this id:
+/// The conversations a person may search with this name (compared case-folded, as
+/// `name_key` stores it), or this id:
 /// those they are in and, for `staff`, public channels (see [`searchable_ids`]).
 pub async fn conversation_ids_named(
     db: &mut dyn Db,
@@ -247,11 +248,10 @@ pub async fn conversation_ids_named(
         fetch_all,
         sqlx::query_as::<_, (Uuid,)>(
             "SELECT c.id FROM conversations c JOIN members m ON m.conversation_id = c.id \
-             WHERE m.user_id = $1 AND LOWER(c.name) = LOWER($2) \
-             UNION SELECT id FROM conversations WHERE $3 AND kind = 'public' AND name_key = $4"
+             WHERE m.user_id = $1 AND c.name_key = $3 \
+             UNION SELECT id FROM conversations WHERE $2 AND kind = 'public' AND name_key = $3"
         )
         .bind(user.0)
-        .bind(name)
         .bind(staff)
         .bind(qiao_domain::text::fold(name))
     )?;

@@ -92,11 +92,6 @@ async fn a_reconnecting_client_gets_what_it_missed_exactly_once_in_order() {
     assert!(again.drain_events(QUIET).await.is_empty());
 }
 
-/// Everything a client is sent after `ready`, as raw frames (until quiet).
-async fn frames_after_ready(ws: &mut Ws) -> Vec<Value> {
-    ws.drain_events(QUIET).await
-}
-
 fn resumes_from(metrics: &str, source: &str) -> u64 {
     let prefix = format!("qiao_ws_resumes_total{{from=\"{source}\"}} ");
     metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |v| v.trim().parse().unwrap())
@@ -104,6 +99,20 @@ fn resumes_from(metrics: &str, source: &str) -> u64 {
 
 async fn metrics(srv: &TestServer) -> String {
     reqwest::get(format!("{}/metrics", srv.url)).await.unwrap().text().await.unwrap()
+}
+
+/// Resumes each person from their position and returns the events each was sent, checking
+/// (by the server's metrics) that the resumes were answered `from` memory or the store.
+async fn resume_each(srv: &TestServer, people: [(&Api, i64); 2], from: &str) -> Vec<Vec<Value>> {
+    let before = resumes_from(&metrics(srv).await, from);
+    let mut sent = Vec::new();
+    for (api, pos) in people {
+        let mut ws = Ws::connect(&srv.url, api.token(), Some(pos)).await;
+        assert_eq!(ws.ready["resumed"], true);
+        sent.push(ws.drain_events(QUIET).await);
+    }
+    assert!(resumes_from(&metrics(srv).await, from) >= before + 2, "answered from {from}");
+    sent
 }
 
 /// A resume is answered from the recent events kept in memory while they reach back far
@@ -142,25 +151,11 @@ async fn resuming_from_memory_and_from_the_log_send_the_same_frames() {
     owner.create_user(&srv, "carol", "member", None).await;
     send(&guest, &shared, "from the guest").await;
 
-    let before = resumes_from(&metrics(&srv).await, "memory");
-    let mut from_memory = Vec::new();
-    for (api, from) in [(&bob, bob_from), (&guest, guest_from)] {
-        let mut ws = Ws::connect(&srv.url, api.token(), Some(from)).await;
-        assert_eq!(ws.ready["resumed"], true);
-        from_memory.push(frames_after_ready(&mut ws).await);
-    }
-    assert!(resumes_from(&metrics(&srv).await, "memory") >= before + 2, "answered from memory");
-
+    let people = [(&bob, bob_from), (&guest, guest_from)];
+    let from_memory = resume_each(&srv, people, "memory").await;
     // After a restart nothing is in memory: the same resumes read the log.
     let srv = TestServer::start_with(srv.stop().await, |_| {}).await;
-    let before = resumes_from(&metrics(&srv).await, "store");
-    let mut from_log = Vec::new();
-    for (api, from) in [(&bob, bob_from), (&guest, guest_from)] {
-        let mut ws = Ws::connect(&srv.url, api.token(), Some(from)).await;
-        assert_eq!(ws.ready["resumed"], true);
-        from_log.push(frames_after_ready(&mut ws).await);
-    }
-    assert!(resumes_from(&metrics(&srv).await, "store") >= before + 2, "answered from the log");
+    let from_log = resume_each(&srv, people, "store").await;
     assert_eq!(from_memory, from_log);
 
     let (bob_events, guest_events) = (&from_memory[0], &from_memory[1]);
