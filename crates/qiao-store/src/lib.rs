@@ -284,7 +284,10 @@ fn sqlite_options(path: &Path, cache_kib: u32) -> SqliteConnectOptions {
 /// The writer's connection: WAL, and synchronous=FULL so a commit is on disk before it is
 /// acknowledged.
 pub(crate) fn sqlite_writer_options(path: &Path) -> SqliteConnectOptions {
-    sqlite_options(path, WRITER_CACHE_KIB).journal_mode(SqliteJournalMode::Wal).synchronous(SqliteSynchronous::Full)
+    sqlite_options(path, WRITER_CACHE_KIB)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full)
+        .statement_cache_capacity(writer::WRITER_STATEMENTS)
 }
 
 async fn open_sqlite(path: &Path, readers: u32) -> Result<(SqlitePool, sqlx::SqliteConnection)> {

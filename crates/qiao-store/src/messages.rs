@@ -227,8 +227,7 @@ pub async fn insert_many(db: &mut dyn Db, drafts: &[&NewMessage]) -> Result<Vec<
     let mut out: Vec<Option<Message>> = Vec::with_capacity(drafts.len());
     let mut rest = drafts;
     while !rest.is_empty() {
-        // Fixed chunk sizes keep the number of distinct prepared statements small.
-        let n = [64, 16, 4, 1].into_iter().find(|n| *n <= rest.len()).unwrap_or(1);
+        let n = rest.len().min(crate::writer::ROWS_PER_STATEMENT);
         let (chunk, tail) = rest.split_at(n);
         rest = tail;
         let rows: Vec<String> = (0..n)

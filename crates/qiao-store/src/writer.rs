@@ -85,6 +85,23 @@ pub(crate) enum WriterConn {
     Pg(PgConnection),
 }
 
+impl WriterConn {
+    fn pg(&mut self) -> &mut PgConnection {
+        match self {
+            WriterConn::Pg(c) => c,
+            WriterConn::Sqlite(_) => unreachable!("a PostgreSQL step on the SQLite writer"),
+        }
+    }
+}
+
+/// Rows per multi-row insert (messages, events). Every count up to it is its own prepared
+/// statement, so a batch of n sends is one statement, not one per power of four.
+pub(crate) const ROWS_PER_STATEMENT: usize = 64;
+
+/// Prepared statements the writer's connection keeps: the multi-row inserts of every row
+/// count, plus every other statement the writer runs.
+pub(crate) const WRITER_STATEMENTS: usize = 512;
+
 /// Reopens the writer connection after it breaks (PostgreSQL restarts, network blips).
 pub(crate) enum Connector {
     Sqlite(SqliteConnectOptions),
@@ -116,7 +133,7 @@ impl Connector {
 /// rather than when TCP keepalive notices, hours later. A batch never pauses between
 /// statements for anywhere near this long.
 pub(crate) fn pg_writer_options(opts: PgConnectOptions) -> PgConnectOptions {
-    opts.options([("idle_in_transaction_session_timeout", "10s")])
+    opts.options([("idle_in_transaction_session_timeout", "10s")]).statement_cache_capacity(WRITER_STATEMENTS)
 }
 
 /// The writer's transaction, handed to each operation of a batch.
@@ -158,36 +175,44 @@ impl Tx {
         Ok(pos)
     }
 
-    /// Writes the transaction's events to the log, a few multi-row inserts for the lot.
-    async fn flush_events(&mut self) -> Result<()> {
+    /// Writes the transaction's events to the log, one multi-row insert per
+    /// [`ROWS_PER_STATEMENT`]. With `then_commit` (SQLite), the last insert, the stream head's
+    /// update and `COMMIT` go to SQLite's thread as one call: each call is a round trip
+    /// between the runtime and that thread, and a commit used to make a dozen.
+    async fn flush_events(&mut self, then_commit: bool) -> Result<()> {
         let events = std::mem::take(&mut self.events);
+        let head = self.pos;
         let mut rest: &[(Event, Millis)] = &events;
         while !rest.is_empty() {
-            // Fixed chunk sizes keep the number of distinct prepared statements small.
-            let n = [64, 16, 4, 1].into_iter().find(|n| *n <= rest.len()).unwrap_or(1);
+            let n = rest.len().min(ROWS_PER_STATEMENT);
             let (chunk, tail) = rest.split_at(n);
             rest = tail;
-            let values: Vec<String> = (0..n)
-                .map(|i| {
-                    let b = i * 8;
-                    format!(
-                        "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                        b + 1,
-                        b + 2,
-                        b + 3,
-                        b + 4,
-                        b + 5,
-                        b + 6,
-                        b + 7,
-                        b + 8
-                    )
-                })
-                .collect();
-            // Only numbered placeholders are spliced in.
-            let sql = format!(
-                "INSERT INTO events (pos, audience, conversation_id, user_id, seq, kind, frame, created_at) VALUES {}",
-                values.join(", ")
+            let last = rest.is_empty() && then_commit;
+            let mut sql = String::with_capacity(96 + n * 48);
+            sql.push_str(
+                "INSERT INTO events (pos, audience, conversation_id, user_id, seq, kind, frame, created_at) VALUES ",
             );
+            for i in 0..n {
+                let b = i * 8;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!(
+                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                    b + 1,
+                    b + 2,
+                    b + 3,
+                    b + 4,
+                    b + 5,
+                    b + 6,
+                    b + 7,
+                    b + 8
+                ));
+            }
+            if last {
+                sql.push_str(&format!("; UPDATE stream_head SET pos = ${} WHERE id = 1; COMMIT", n * 8 + 1));
+            }
+            // Only numbered placeholders are spliced in.
             exec!(self, {
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
                 for (e, at) in chunk {
@@ -206,7 +231,7 @@ impl Tx {
                         .bind(std::str::from_utf8(&e.frame).unwrap_or_default())
                         .bind(*at);
                 }
-                query
+                if last { query.bind(head) } else { query }
             })?;
         }
         self.events = events;
@@ -214,11 +239,23 @@ impl Tx {
     }
 
     async fn begin(mut conn: WriterConn) -> std::result::Result<Tx, (WriterConn, Error)> {
-        let begin = match &mut conn {
-            WriterConn::Sqlite(c) => sqlx::raw_sql("BEGIN IMMEDIATE").execute(c).await.map(drop),
-            WriterConn::Pg(c) => sqlx::raw_sql("BEGIN").execute(c).await.map(drop),
-        };
-        if let Err(e) = begin {
+        if let WriterConn::Sqlite(c) = &mut conn {
+            // One call to SQLite's thread. BEGIN IMMEDIATE already takes the write lock: a
+            // plain read of the head is enough (and dirties no page).
+            let head = sqlx::query_as::<_, (i64,)>("BEGIN IMMEDIATE; SELECT pos FROM stream_head WHERE id = 1")
+                .fetch_one(&mut *c)
+                .await;
+            return match head {
+                Ok((pos,)) => Ok(Tx { conn, base_pos: pos, pos, events: Vec::new() }),
+                Err(e) => {
+                    let tx = Tx { conn, base_pos: 0, pos: 0, events: Vec::new() };
+                    match tx.rollback().await {
+                        Ok(conn) | Err(conn) => Err((conn, Error::unavailable(e))),
+                    }
+                }
+            };
+        }
+        if let Err(e) = sqlx::raw_sql("BEGIN").execute(conn.pg()).await {
             return Err((conn, Error::unavailable(e)));
         }
         let mut tx = Tx { conn, base_pos: 0, pos: 0, events: Vec::new() };
@@ -242,11 +279,17 @@ impl Tx {
     }
 
     async fn commit(mut self) -> std::result::Result<(WriterConn, Vec<Event>), (WriterConn, Error)> {
-        if self.pos != self.base_pos {
-            if let Err(e) = self.flush_events().await {
+        let sqlite = matches!(self.conn, WriterConn::Sqlite(_));
+        let logged = self.pos != self.base_pos;
+        if logged {
+            // On SQLite the last insert also moves the head and commits.
+            if let Err(e) = self.flush_events(sqlite).await {
                 return match self.rollback().await {
                     Ok(conn) | Err(conn) => Err((conn, e)),
                 };
+            }
+            if sqlite {
+                return Ok((self.conn, self.events.into_iter().map(|(e, _)| e).collect()));
             }
             let pos = self.pos;
             if let Err(e) = exec!(&mut self, sqlx::query("UPDATE stream_head SET pos = $1 WHERE id = 1").bind(pos)) {

@@ -35,6 +35,29 @@ pub async fn positions_are_gap_free_under_concurrency(store: Store, sink: Sink) 
     assert_eq!(published, (1..=200).collect::<Vec<i64>>(), "published in order, exactly once");
     let mut r = store.reader().await.unwrap();
     assert_eq!(events::head(&mut r).await.unwrap(), 200);
+    drop(r);
+
+    // One transaction logging more events than one insert statement holds.
+    let last = store
+        .write(|tx| {
+            Box::pin(async move {
+                let mut last = 0;
+                for i in 0..130 {
+                    let data = EventData::DepartmentDeleted { department_id: DepartmentId::new() };
+                    last = tx.append_event(Audience::Staff, None, &data, T0 + i).await?;
+                }
+                Ok(last)
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(last, 330);
+    let published: Vec<i64> = sink.take().into_iter().map(|e| e.pos).collect();
+    assert_eq!(published, (201..=330).collect::<Vec<i64>>());
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(events::head(&mut r).await.unwrap(), 330);
+    let logged = events::range(&mut r, 200, 1000).await.unwrap();
+    assert_eq!(logged.iter().map(|e| e.pos).collect::<Vec<_>>(), (201..=330).collect::<Vec<i64>>());
 }
 
 /// A failing operation gets its own error; operations batched with it still commit, and its
@@ -167,6 +190,17 @@ pub async fn grouped_sends_are_numbered_in_order(store: Store, sink: Sink) {
         .await
         .unwrap();
     assert_eq!(got.iter().map(|m| m.as_ref().map(|m| m.seq)).collect::<Vec<_>>(), vec![Some(20), Some(21), None]);
+
+    // More rows than one statement holds: numbered on across the statements.
+    let many: Vec<NewMessage> = (0..150).map(|i| draft(a, alice.id, &format!("m{i}"))).collect();
+    let got = store
+        .write(move |tx| {
+            let many = many.clone();
+            Box::pin(async move { messages::insert_many(tx, &many.iter().collect::<Vec<_>>()).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(got.iter().map(|m| m.as_ref().unwrap().seq).collect::<Vec<_>>(), (22..=171).collect::<Vec<i64>>());
 }
 
 /// On PostgreSQL the writer's transactions cannot outlive a vanished node for long: the
