@@ -5,6 +5,7 @@ mod accounts;
 mod bad_input;
 mod cluster;
 mod conversations;
+mod crash;
 mod departments;
 mod directory;
 mod files;
