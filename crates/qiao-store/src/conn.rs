@@ -81,8 +81,41 @@ pub(crate) fn placeholders(offset: usize, n: usize) -> String {
     s
 }
 
+/// `(…), (…)`: `rows` rows of `width` parameters each, for a multi-row insert that is a
+/// query's first statement. Numbered `$n` on PostgreSQL; anonymous `?` on SQLite, which
+/// binds them in order: finding a numbered parameter's name there is a linear search, so
+/// binding a statement of hundreds of `$n` costs time quadratic in their count.
+pub(crate) fn value_rows(dialect: Dialect, rows: usize, width: usize) -> String {
+    let mut s = String::with_capacity(rows * width * 5);
+    for r in 0..rows {
+        s.push_str(if r == 0 { "(" } else { ", (" });
+        for k in 0..width {
+            if k > 0 {
+                s.push_str(", ");
+            }
+            match dialect {
+                Dialect::Sqlite => s.push('?'),
+                Dialect::Postgres => {
+                    s.push('$');
+                    s.push_str(&(r * width + k + 1).to_string());
+                }
+            }
+        }
+        s.push(')');
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
+    use super::Dialect;
+
+    #[test]
+    fn value_rows_per_dialect() {
+        assert_eq!(super::value_rows(Dialect::Postgres, 2, 2), "($1, $2), ($3, $4)");
+        assert_eq!(super::value_rows(Dialect::Sqlite, 2, 3), "(?, ?, ?), (?, ?, ?)");
+    }
+
     #[test]
     fn placeholders_continue_numbering() {
         assert_eq!(super::placeholders(0, 3), "$1, $2, $3");

@@ -9,7 +9,7 @@ use qiao_domain::{ConversationId, Error, MessageId, Millis, Result, UserId};
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
-use crate::conn::{Db, exec, placeholders, q};
+use crate::conn::{Db, exec, placeholders, q, value_rows};
 
 macro_rules! columns {
     () => {
@@ -228,20 +228,14 @@ pub async fn insert_many(db: &mut dyn Db, drafts: &[&NewMessage]) -> Result<Vec<
     let mut rest = drafts;
     while !rest.is_empty() {
         let n = rest.len().min(crate::writer::ROWS_PER_STATEMENT);
+        let rows = value_rows(db.dialect(), n, 9);
         let (chunk, tail) = rest.split_at(n);
         rest = tail;
-        let rows: Vec<String> = (0..n)
-            .map(|i| {
-                let b = i * 9;
-                let p: Vec<String> = (1..=9).map(|k| format!("${}", b + k)).collect();
-                format!("({})", p.join(", "))
-            })
-            .collect();
-        // Only numbered placeholders are spliced in. The CTE is materialised so that every
+        // Only placeholders are spliced in. The CTE is materialised so that every
         // row is numbered from the sequence as it was before this statement's inserts.
         let sql = format!(
             "WITH v (ord, id, conversation_id, sender_id, body, mentions, mentions_channel, client_key, created_at) \
-             AS (VALUES {}), \
+             AS (VALUES {rows}), \
              s AS MATERIALIZED (SELECT v.id, v.conversation_id, \
                  c.last_seq + ROW_NUMBER() OVER (PARTITION BY v.conversation_id ORDER BY v.ord) AS seq, \
                  v.sender_id, v.body, v.mentions, v.mentions_channel, v.client_key, v.created_at \
@@ -250,8 +244,7 @@ pub async fn insert_many(db: &mut dyn Db, drafts: &[&NewMessage]) -> Result<Vec<
                  AND EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = v.conversation_id AND m.user_id = v.sender_id)) \
              INSERT INTO messages (id, conversation_id, seq, sender_id, body, mentions, mentions_channel, client_key, created_at) \
              SELECT id, conversation_id, seq, sender_id, body, mentions, mentions_channel, client_key, created_at FROM s \
-             RETURNING id, seq",
-            rows.join(", ")
+             RETURNING id, seq"
         );
         let mut encoded = Vec::with_capacity(chunk.len());
         for d in chunk {

@@ -21,7 +21,7 @@ use sqlx::sqlite::SqliteConnectOptions;
 use sqlx::{ConnectOptions, Connection, PgConnection, SqliteConnection};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::conn::{Conn, Db, exec, q};
+use crate::conn::{Conn, Db, exec, q, value_rows};
 use crate::messages::{self, NewMessage};
 use crate::{Engine, EventSink};
 
@@ -188,31 +188,15 @@ impl Tx {
             let (chunk, tail) = rest.split_at(n);
             rest = tail;
             let last = rest.is_empty() && then_commit;
-            let mut sql = String::with_capacity(96 + n * 48);
-            sql.push_str(
-                "INSERT INTO events (pos, audience, conversation_id, user_id, seq, kind, frame, created_at) VALUES ",
+            let mut sql = format!(
+                "INSERT INTO events (pos, audience, conversation_id, user_id, seq, kind, frame, created_at) VALUES {}",
+                value_rows(self.dialect(), n, 8)
             );
-            for i in 0..n {
-                let b = i * 8;
-                if i > 0 {
-                    sql.push_str(", ");
-                }
-                sql.push_str(&format!(
-                    "(${}, ${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                    b + 1,
-                    b + 2,
-                    b + 3,
-                    b + 4,
-                    b + 5,
-                    b + 6,
-                    b + 7,
-                    b + 8
-                ));
-            }
             if last {
-                sql.push_str(&format!("; UPDATE stream_head SET pos = ${} WHERE id = 1; COMMIT", n * 8 + 1));
+                // SQLite only (anonymous parameters, bound in order).
+                sql.push_str("; UPDATE stream_head SET pos = ? WHERE id = 1; COMMIT");
             }
-            // Only numbered placeholders are spliced in.
+            // Only placeholders are spliced in.
             exec!(self, {
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.clone()));
                 for (e, at) in chunk {
