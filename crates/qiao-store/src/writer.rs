@@ -229,14 +229,10 @@ impl Tx {
             let head = sqlx::query_as::<_, (i64,)>("BEGIN IMMEDIATE; SELECT pos FROM stream_head WHERE id = 1")
                 .fetch_one(&mut *c)
                 .await;
+            // On failure the caller drops the connection, ending whatever BEGIN started.
             return match head {
                 Ok((pos,)) => Ok(Tx { conn, base_pos: pos, pos, events: Vec::new() }),
-                Err(e) => {
-                    let tx = Tx { conn, base_pos: 0, pos: 0, events: Vec::new() };
-                    match tx.rollback().await {
-                        Ok(conn) | Err(conn) => Err((conn, Error::unavailable(e))),
-                    }
-                }
+                Err(e) => Err((conn, Error::unavailable(e))),
             };
         }
         if let Err(e) = sqlx::raw_sql("BEGIN").execute(conn.pg()).await {

@@ -128,6 +128,7 @@ conformance!(
     writer::positions_are_gap_free_under_concurrency,
     writer::a_vanished_writer_cannot_hold_the_stream_head,
     writer::failed_operation_is_isolated,
+    writer::a_failed_commit_leaves_nothing_behind,
     writer::closed_store_refuses_writes,
     writer::grouped_sends_are_numbered_in_order,
     messaging::conversations_and_members,

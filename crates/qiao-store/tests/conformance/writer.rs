@@ -60,6 +60,46 @@ pub async fn positions_are_gap_free_under_concurrency(store: Store, sink: Sink) 
     assert_eq!(logged.iter().map(|e| e.pos).collect::<Vec<_>>(), (201..=330).collect::<Vec<i64>>());
 }
 
+/// A failure while the log is written at commit (here a row already at the position the
+/// batch's event takes) fails the batch as a whole: nothing of it stays, nothing is
+/// published, the head does not move, and the next write commits normally.
+pub async fn a_failed_commit_leaves_nothing_behind(store: Store, sink: Sink) {
+    let before = events::head(&mut store.reader().await.unwrap()).await.unwrap();
+    let failed = store
+        .write(move |tx| {
+            Box::pin(async move {
+                let taken = before + 1;
+                let sql =
+                    "INSERT INTO events (pos, audience, kind, frame, created_at) VALUES ($1, 'staff', 'x', '{}', 0)";
+                match qiao_store::Db::conn(tx) {
+                    qiao_store::Conn::Sqlite(c) => sqlx::query(sql).bind(taken).execute(c).await.map(drop),
+                    qiao_store::Conn::Pg(c) => sqlx::query(sql).bind(taken).execute(c).await.map(drop),
+                }
+                .map_err(qiao_store::db_err)?;
+                let data = EventData::DepartmentDeleted { department_id: DepartmentId::new() };
+                tx.append_event(Audience::Staff, None, &data, T0).await
+            })
+        })
+        .await;
+    assert!(failed.is_err(), "the log insert at commit must fail: {failed:?}");
+    assert!(sink.take().is_empty(), "nothing published");
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(events::head(&mut r).await.unwrap(), before, "the head did not move");
+    assert!(events::range(&mut r, before, 10).await.unwrap().is_empty(), "the stray row was rolled back");
+    drop(r);
+    let pos = store
+        .write(|tx| {
+            Box::pin(async move {
+                let data = EventData::DepartmentDeleted { department_id: DepartmentId::new() };
+                tx.append_event(Audience::Staff, None, &data, T0).await
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(pos, before + 1);
+    assert_eq!(sink.take().into_iter().map(|e| e.pos).collect::<Vec<_>>(), vec![before + 1]);
+}
+
 /// A failing operation gets its own error; operations batched with it still commit, and its
 /// events are never published.
 pub async fn failed_operation_is_isolated(store: Store, sink: Sink) {
