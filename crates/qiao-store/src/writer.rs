@@ -85,15 +85,6 @@ pub(crate) enum WriterConn {
     Pg(PgConnection),
 }
 
-impl WriterConn {
-    fn pg(&mut self) -> &mut PgConnection {
-        match self {
-            WriterConn::Pg(c) => c,
-            WriterConn::Sqlite(_) => unreachable!("a PostgreSQL step on the SQLite writer"),
-        }
-    }
-}
-
 /// Rows per multi-row insert (messages, events). Every count up to it is its own prepared
 /// statement, so a batch of n sends is one statement, not one per power of four.
 pub(crate) const ROWS_PER_STATEMENT: usize = 64;
@@ -223,23 +214,25 @@ impl Tx {
     }
 
     async fn begin(mut conn: WriterConn) -> std::result::Result<Tx, (WriterConn, Error)> {
-        if let WriterConn::Sqlite(c) = &mut conn {
+        let begun = match &mut conn {
             // One call to SQLite's thread. BEGIN IMMEDIATE already takes the write lock: a
             // plain read of the head is enough (and dirties no page).
-            let head = sqlx::query_as::<_, (i64,)>("BEGIN IMMEDIATE; SELECT pos FROM stream_head WHERE id = 1")
-                .fetch_one(&mut *c)
-                .await;
+            WriterConn::Sqlite(c) => {
+                sqlx::query_as::<_, (i64,)>("BEGIN IMMEDIATE; SELECT pos FROM stream_head WHERE id = 1")
+                    .fetch_one(c)
+                    .await
+                    .map(|(pos,)| Some(pos))
+            }
+            WriterConn::Pg(c) => sqlx::raw_sql("BEGIN").execute(c).await.map(|_| None),
+        };
+        match begun {
             // On failure the caller drops the connection, ending whatever BEGIN started.
-            return match head {
-                Ok((pos,)) => Ok(Tx { conn, base_pos: pos, pos, events: Vec::new() }),
-                Err(e) => Err((conn, Error::unavailable(e))),
-            };
-        }
-        if let Err(e) = sqlx::raw_sql("BEGIN").execute(conn.pg()).await {
-            return Err((conn, Error::unavailable(e)));
+            Err(e) => return Err((conn, Error::unavailable(e))),
+            Ok(Some(pos)) => return Ok(Tx { conn, base_pos: pos, pos, events: Vec::new() }),
+            Ok(None) => {}
         }
         let mut tx = Tx { conn, base_pos: 0, pos: 0, events: Vec::new() };
-        // Locking the head row first serialises writer transactions across nodes, which
+        // PostgreSQL: locking the head row first serialises writer transactions across nodes, which
         // makes positions follow commit order.
         match q!(
             &mut tx,
@@ -260,8 +253,7 @@ impl Tx {
 
     async fn commit(mut self) -> std::result::Result<(WriterConn, Vec<Event>), (WriterConn, Error)> {
         let sqlite = matches!(self.conn, WriterConn::Sqlite(_));
-        let logged = self.pos != self.base_pos;
-        if logged {
+        if self.pos != self.base_pos {
             // On SQLite the last insert also moves the head and commits.
             if let Err(e) = self.flush_events(sqlite).await {
                 return match self.rollback().await {
@@ -269,7 +261,7 @@ impl Tx {
                 };
             }
             if sqlite {
-                return Ok((self.conn, self.events.into_iter().map(|(e, _)| e).collect()));
+                return Ok(self.committed());
             }
             let pos = self.pos;
             if let Err(e) = exec!(&mut self, sqlx::query("UPDATE stream_head SET pos = $1 WHERE id = 1").bind(pos)) {
@@ -283,7 +275,7 @@ impl Tx {
             WriterConn::Pg(c) => sqlx::raw_sql("COMMIT").execute(c).await.map(drop),
         };
         match result {
-            Ok(_) => Ok((self.conn, self.events.into_iter().map(|(e, _)| e).collect())),
+            Ok(_) => Ok(self.committed()),
             Err(e) => {
                 let e = crate::db_err(e);
                 match self.rollback().await {
@@ -291,6 +283,11 @@ impl Tx {
                 }
             }
         }
+    }
+
+    /// The connection and the events of a committed transaction.
+    fn committed(self) -> (WriterConn, Vec<Event>) {
+        (self.conn, self.events.into_iter().map(|(e, _)| e).collect())
     }
 
     /// Rolls back; `Err` carries a connection that should be replaced.

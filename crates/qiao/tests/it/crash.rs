@@ -78,27 +78,22 @@ fn try_spawn(dir: &Path, port: u16) -> Option<Server> {
             let _ = tx.send(line);
         }
     });
-    let mut setup_token = None;
+    // The setup link, when there is one, follows the ready line.
     loop {
-        let line = match rx.recv_timeout(Duration::from_secs(60)) {
-            Ok(line) => line,
+        match rx.recv_timeout(Duration::from_secs(60)) {
+            Ok(line) if line.contains(" is ready at ") => break,
+            Ok(_) => {}
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
                 let _ = child.wait();
                 return None;
             }
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => panic!("qiao did not report ready in time"),
-        };
+        }
+    }
+    let mut setup_token = None;
+    while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
         if let Some((_, token)) = line.split_once("setup#token=") {
             setup_token = Some(token.trim().to_owned());
-        }
-        if line.contains(" is ready at ") {
-            // The setup link follows the ready line.
-            while let Ok(line) = rx.recv_timeout(Duration::from_millis(500)) {
-                if let Some((_, token)) = line.split_once("setup#token=") {
-                    setup_token = Some(token.trim().to_owned());
-                    break;
-                }
-            }
             break;
         }
     }
