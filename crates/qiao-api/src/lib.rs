@@ -51,9 +51,19 @@ impl Default for ApiConfig {
     }
 }
 
-/// What every handler can reach.
+/// What every handler can reach. Cloned several times per request (by the router, the
+/// middleware and each `State` extractor), so it is one shared pointer.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppStateInner>);
+
+impl std::ops::Deref for AppState {
+    type Target = AppStateInner;
+    fn deref(&self) -> &AppStateInner {
+        &self.0
+    }
+}
+
+pub struct AppStateInner {
     pub services: Services,
     pub config: Arc<ApiConfig>,
     pub metrics: Option<PrometheusHandle>,
@@ -67,7 +77,13 @@ impl AppState {
     pub fn new(services: Services, config: ApiConfig, metrics: Option<PrometheusHandle>) -> AppState {
         let json = openapi_json();
         let gateway = gateway::Gateway::spawn(&services.hub, config.realtime);
-        AppState { services, config: Arc::new(config), metrics, openapi_json: json.into(), gateway }
+        AppState(Arc::new(AppStateInner {
+            services,
+            config: Arc::new(config),
+            metrics,
+            openapi_json: json.into(),
+            gateway,
+        }))
     }
 }
 

@@ -72,6 +72,8 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
     }
 
     let headers = res.headers_mut();
+    // Room for the headers below at once, rather than growing the map one insert at a time.
+    headers.reserve(5);
     if let Ok(v) = HeaderValue::from_str(&id) {
         headers.insert(REQUEST_ID, v);
     }

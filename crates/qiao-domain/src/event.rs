@@ -81,7 +81,11 @@ pub enum EventData {
     MemberUpdated { conversation_id: ConversationId, member: Member },
     /// A new message; for a thread reply, `thread` is the root's updated summary.
     #[serde(rename = "message.created")]
-    MessageCreated { message: Message, thread: Option<ThreadSummary> },
+    MessageCreated {
+        message: Message,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        thread: Option<ThreadSummary>,
+    },
     /// Edited, pinned or unpinned.
     #[serde(rename = "message.updated")]
     MessageUpdated { message: Message },

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use crate::{ConversationId, DepartmentId, Error, MessageId, Millis, Result, UserId};
 
 /// A message as members see it. Deleted messages keep their place as tombstones with an
-/// empty body.
+/// empty body. Optional fields without a value are left out.
+// (A message goes to every member's every device: leaving out the nulls cuts a fifth of a
+// typical frame, bytes every connection's write copies twice.)
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Message {
@@ -17,19 +19,26 @@ pub struct Message {
     pub seq: i64,
     pub sender_id: UserId,
     /// For replies: the thread's root message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_root_id: Option<MessageId>,
     /// Markdown; empty once deleted.
     pub body: String,
     pub mentions: Mentions,
     /// The sender's idempotency key, echoed so a client can match its optimistic copy.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_key: Option<String>,
     pub created_at: Millis,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub edited_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deleted_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinned_at: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pinned_by: Option<UserId>,
     pub reactions: Vec<Reaction>,
     /// For thread roots with replies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread: Option<ThreadSummary>,
     /// Files it carries (none once deleted).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

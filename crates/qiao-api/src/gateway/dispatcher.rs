@@ -11,6 +11,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::FastMap;
+
 use axum::extract::ws::{Message, Utf8Bytes};
 use qiao_bus::{Hub, Signal};
 use qiao_domain::event::Event;
@@ -107,7 +109,7 @@ impl Default for DispatcherConfig {
 struct Dispatcher {
     routing: Routing,
     presence: Presence,
-    queues: HashMap<ConnId, Arc<Outbox<Out>>>,
+    queues: FastMap<ConnId, Arc<Outbox<Out>>>,
     typing: HashMap<(UserId, ConversationId, Option<MessageId>), Instant>,
     config: DispatcherConfig,
     hub: Hub,
@@ -356,7 +358,7 @@ pub async fn run(feeds: Feeds, mut commands: mpsc::Receiver<Command>, config: Di
     let mut d = Dispatcher {
         routing: Routing::new(config.pending_limit),
         presence: Presence::new(config.presence),
-        queues: HashMap::new(),
+        queues: FastMap::default(),
         typing: HashMap::new(),
         config,
         hub: bus,

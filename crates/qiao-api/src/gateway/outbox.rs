@@ -29,8 +29,10 @@ pub struct Outbox<T> {
     limit: usize,
 }
 
-/// Capacity kept after a burst drains; beyond it the buffer is freed.
-const KEEP: usize = 16;
+/// Capacity kept after a burst drains, so a busy connection does not regrow its buffer
+/// (a reallocation and a copy per doubling) every flush; beyond it the buffer is freed.
+/// [`Outbox::trim`] frees what an idle connection still holds.
+const KEEP: usize = 256;
 
 impl<T> Outbox<T> {
     pub fn new(limit: usize) -> Arc<Outbox<T>> {
@@ -76,6 +78,14 @@ impl<T> Outbox<T> {
             s.items = VecDeque::new();
         }
         item
+    }
+
+    /// Frees the buffer if nothing is queued (called when the connection is quiet).
+    pub fn trim(&self) {
+        let mut s = self.state();
+        if s.items.is_empty() && s.items.capacity() > 0 {
+            s.items = VecDeque::new();
+        }
     }
 
     /// The next item; `None` once the queue is closed and drained.
@@ -136,5 +146,18 @@ mod tests {
         }
         while q.try_pop().is_some() {}
         assert!(q.state().items.capacity() <= KEEP);
+
+        // A smaller burst keeps its buffer for the next one, until the queue is trimmed.
+        for i in 0..100 {
+            q.push(i).unwrap();
+        }
+        while q.try_pop().is_some() {}
+        assert!(q.state().items.capacity() >= 100);
+        q.push(1).unwrap();
+        q.trim();
+        assert!(q.state().items.capacity() >= 1, "a queue holding frames is not trimmed");
+        assert_eq!(q.try_pop(), Some(1));
+        q.trim();
+        assert_eq!(q.state().items.capacity(), 0);
     }
 }

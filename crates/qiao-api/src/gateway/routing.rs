@@ -7,7 +7,6 @@
 //! published meanwhile are buffered here; once it is ready they are filtered and delivered
 //! (skipping positions it already has), so nothing is lost or repeated.
 
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use qiao_domain::event::{Audience, Event, EventData};
@@ -15,6 +14,7 @@ use qiao_domain::user::UserStatus;
 use qiao_domain::{ConversationId, SessionId, UserId};
 
 use super::protocol::close;
+use super::{FastMap, FastSet};
 
 pub type ConnId = u64;
 
@@ -55,16 +55,16 @@ pub enum Catchup {
 }
 
 pub struct Routing {
-    conns: HashMap<ConnId, Conn>,
+    conns: FastMap<ConnId, Conn>,
     /// Ready connections per person.
-    by_user: HashMap<UserId, Vec<ConnId>>,
+    by_user: FastMap<UserId, Vec<ConnId>>,
     /// For people with a ready connection: who is in each conversation…
-    members: HashMap<ConversationId, HashSet<UserId>>,
+    members: FastMap<ConversationId, FastSet<UserId>>,
     /// …and which conversations each is in.
-    user_convs: HashMap<UserId, HashSet<ConversationId>>,
+    user_convs: FastMap<UserId, FastSet<ConversationId>>,
     /// What was published while each pending connection catches up (usually very few
     /// connections: every published batch visits each of them).
-    pending: HashMap<ConnId, Pending>,
+    pending: FastMap<ConnId, Pending>,
     /// Most events buffered for one pending connection.
     pending_limit: usize,
 }
@@ -72,11 +72,11 @@ pub struct Routing {
 impl Routing {
     pub fn new(pending_limit: usize) -> Routing {
         Routing {
-            conns: HashMap::new(),
-            by_user: HashMap::new(),
-            members: HashMap::new(),
-            user_convs: HashMap::new(),
-            pending: HashMap::new(),
+            conns: FastMap::default(),
+            by_user: FastMap::default(),
+            members: FastMap::default(),
+            user_convs: FastMap::default(),
+            pending: FastMap::default(),
             pending_limit,
         }
     }

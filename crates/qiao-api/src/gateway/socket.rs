@@ -260,6 +260,7 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
                 }
             }
             _ = ping.tick() => {
+                rx.trim();
                 if last_heard.elapsed() > heartbeat * 3 {
                     close_with(ws, close::IDLE_TIMEOUT, "no traffic").await;
                     return;
