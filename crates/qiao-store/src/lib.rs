@@ -139,6 +139,8 @@ struct Inner {
     read: ReadPool,
     writer: mpsc::Sender<writer::Msg>,
     writer_task: Mutex<Option<JoinHandle<()>>>,
+    /// SQLite only: copies the WAL into the database off the writer's path.
+    checkpointer: Mutex<Option<JoinHandle<()>>>,
     dialect: Dialect,
 }
 
@@ -169,20 +171,30 @@ impl Store {
     /// Connects, applies pending migrations and starts the writer.
     pub async fn open(config: &StoreConfig, sink: EventSink) -> Result<Store> {
         let engine = Engine::from_url(&config.url)?;
-        let (read, writer_conn, dialect) = match engine {
+        let (read, writer_conn, checkpoints, dialect) = match engine {
             Engine::Sqlite(path) => {
                 let (read, conn) = open_sqlite(&path, config.read_connections).await?;
-                (ReadPool::Sqlite(read), writer::WriterConn::Sqlite(conn), Dialect::Sqlite)
+                let checkpoints = sqlite_checkpointer_options(&path).connect().await.map_err(db_err)?;
+                (ReadPool::Sqlite(read), writer::WriterConn::Sqlite(conn), Some(checkpoints), Dialect::Sqlite)
             }
             Engine::Postgres => {
                 let (read, conn) = open_postgres(&config.url, config.read_connections).await?;
-                (ReadPool::Pg(read), writer::WriterConn::Pg(conn), Dialect::Postgres)
+                (ReadPool::Pg(read), writer::WriterConn::Pg(conn), None, Dialect::Postgres)
             }
         };
         let reconnect = writer::Connector::new(&config.url)?;
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let task = tokio::spawn(writer::Writer::new(writer_conn, reconnect, sink, config.max_batch.max(1)).run(rx));
-        Ok(Store { inner: Arc::new(Inner { read, writer: tx, writer_task: Mutex::new(Some(task)), dialect }) })
+        let checkpointer = checkpoints.map(|conn| tokio::spawn(run_checkpoints(conn)));
+        Ok(Store {
+            inner: Arc::new(Inner {
+                read,
+                writer: tx,
+                writer_task: Mutex::new(Some(task)),
+                checkpointer: Mutex::new(checkpointer),
+                dialect,
+            }),
+        })
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -253,6 +265,11 @@ impl Store {
         if let Some(task) = task {
             let _ = task.await;
         }
+        let checkpointer = self.inner.checkpointer.lock().ok().and_then(|mut t| t.take());
+        if let Some(task) = checkpointer {
+            task.abort();
+            let _ = task.await;
+        }
         match &self.inner.read {
             ReadPool::Sqlite(p) => p.close().await,
             ReadPool::Pg(p) => p.close().await,
@@ -282,12 +299,46 @@ fn sqlite_options(path: &Path, cache_kib: u32) -> SqliteConnectOptions {
 }
 
 /// The writer's connection: WAL, and synchronous=FULL so a commit is on disk before it is
-/// acknowledged.
+/// acknowledged. The WAL is copied into the database by [`run_checkpoints`] on another
+/// connection; the writer checkpoints itself only if the log grows past
+/// [`WRITER_AUTOCHECKPOINT_PAGES`] (the checkpointer fell behind).
 pub(crate) fn sqlite_writer_options(path: &Path) -> SqliteConnectOptions {
     sqlite_options(path, WRITER_CACHE_KIB)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Full)
+        .pragma("wal_autocheckpoint", WRITER_AUTOCHECKPOINT_PAGES.to_string())
         .statement_cache_capacity(writer::WRITER_STATEMENTS)
+}
+
+/// WAL pages after which the writer checkpoints in its own commit (SQLite's default is 1,000:
+/// under load a checkpoint — the log's pages written into the database file and that file
+/// synced — every fraction of a second, each holding up every commit queued behind it).
+const WRITER_AUTOCHECKPOINT_PAGES: u32 = 8_192;
+/// How often the checkpointer copies the WAL into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// The checkpointer's connection. synchronous=FULL: a checkpoint syncs the log before copying
+/// it and the database after, so the log is never reused before its pages are durable.
+fn sqlite_checkpointer_options(path: &Path) -> SqliteConnectOptions {
+    sqlite_options(path, 1_024).synchronous(SqliteSynchronous::Full)
+}
+
+/// Copies committed WAL pages into the database file while the writer goes on committing (a
+/// passive checkpoint never blocks the writer or readers). Runs until the store closes.
+async fn run_checkpoints(mut conn: sqlx::SqliteConnection) {
+    let mut failing = false;
+    loop {
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+        match sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut conn).await {
+            Ok(_) => failing = false,
+            // The writer's own checkpoints take over meanwhile; say so once per failing spell.
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "WAL checkpoint failed; will retry");
+            }
+            Err(_) => {}
+        }
+    }
 }
 
 async fn open_sqlite(path: &Path, readers: u32) -> Result<(SqlitePool, sqlx::SqliteConnection)> {
@@ -359,5 +410,33 @@ mod tests {
         assert_eq!(cache_kib(&mut writer).await, i64::from(WRITER_CACHE_KIB));
         let mut reader = read.acquire().await.unwrap();
         assert_eq!(cache_kib(&mut reader).await, i64::from(READER_CACHE_KIB));
+    }
+
+    #[tokio::test]
+    async fn the_checkpointer_moves_committed_pages_into_the_database_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.db");
+        let (_read, mut writer) = open_sqlite(&path, 1).await.unwrap();
+        let (pages,): (i64,) = sqlx::query_as("PRAGMA wal_autocheckpoint").fetch_one(&mut writer).await.unwrap();
+        assert_eq!(pages, i64::from(WRITER_AUTOCHECKPOINT_PAGES));
+        sqlx::query("CREATE TABLE filler (b BLOB)").execute(&mut writer).await.unwrap();
+        let before = std::fs::metadata(&path).unwrap().len();
+        // ~1 MiB over 16 commits: far below the writer's own checkpoint threshold, so only the
+        // checkpointer can bring it into the database file.
+        for _ in 0..16 {
+            sqlx::query("INSERT INTO filler VALUES (zeroblob(65536))").execute(&mut writer).await.unwrap();
+        }
+        let conn = sqlite_checkpointer_options(&path).connect().await.unwrap();
+        let task = tokio::spawn(run_checkpoints(conn));
+        let mut grown = false;
+        for _ in 0..100 {
+            if std::fs::metadata(&path).unwrap().len() >= before + (1 << 20) {
+                grown = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        task.abort();
+        assert!(grown, "the database file did not receive the WAL's pages");
     }
 }
