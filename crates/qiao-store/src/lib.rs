@@ -320,6 +320,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// The checkpointer's connection. synchronous=FULL: a checkpoint syncs the log before copying
 /// it and the database after, so the log is never reused before its pages are durable.
 fn sqlite_checkpointer_options(path: &Path) -> SqliteConnectOptions {
+    // A small page cache: it copies pages from the log, it does not read the tables.
     sqlite_options(path, 1_024).synchronous(SqliteSynchronous::Full)
 }
 

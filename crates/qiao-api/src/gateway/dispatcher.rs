@@ -11,14 +11,13 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::FastMap;
-
 use axum::extract::ws::{Message, Utf8Bytes};
 use qiao_bus::{Hub, Signal};
 use qiao_domain::event::Event;
 use qiao_domain::{ConversationId, MessageId, SessionId, UserId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
+use super::FastMap;
 use super::outbox::{Outbox, Refused};
 use super::presence::{Presence, PresenceConfig};
 use super::protocol::{ClientStatus, ServerMessage, close};

@@ -28,14 +28,14 @@ use qiao_domain::{Error, ErrorCode};
 use tokio::sync::{mpsc, oneshot};
 
 use self::dispatcher::{Command, DispatcherConfig, Stats};
+use crate::AppState;
+use crate::error::{ApiError, ErrorBody};
+use crate::extract::{SESSION_COOKIE, cookie};
 
 /// Maps on the delivery path (every event looks up each recipient's connection): keyed by
 /// ids the server made, so a fast seeded hasher is enough.
 pub(crate) type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;
 pub(crate) type FastSet<T> = std::collections::HashSet<T, foldhash::fast::RandomState>;
-use crate::AppState;
-use crate::error::{ApiError, ErrorBody};
-use crate::extract::{SESSION_COOKIE, cookie};
 
 /// Realtime settings.
 #[derive(Clone, Copy, Debug)]
