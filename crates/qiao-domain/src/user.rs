@@ -140,7 +140,7 @@ pub fn normalize_username(input: &str) -> Result<String> {
 pub fn normalize_email(input: &str) -> Result<String> {
     let email = input.trim().to_lowercase();
     let invalid = || Error::invalid("email", "is not a valid e-mail address");
-    if email.len() > EMAIL_MAX || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if email.chars().count() > EMAIL_MAX || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid());
     }
     let (local, domain) = email.split_once('@').ok_or_else(invalid)?;

@@ -357,7 +357,11 @@ impl Services {
                 .with_field("q")
                 .with_message("The search text is too long."));
         }
-        let after = cursor.map(crate::users::decode_name_cursor).transpose()?.map(|(n, id)| (n, ConversationId(id)));
+        let after = cursor
+            .filter(|c| !c.is_empty())
+            .map(crate::users::decode_name_cursor)
+            .transpose()?
+            .map(|(n, id)| (n, ConversationId(id)));
         let mut r = self.store.reader().await?;
         let mut found =
             conversations::browse(&mut r, &BrowseQuery { search, include_archived, after, limit: limit + 1 }).await?;

@@ -55,7 +55,8 @@ pub struct Upload {
 }
 
 /// The longest recording accepted as a voice message's duration.
-const MAX_DURATION_MS: i64 = 4 * 3600 * 1000;
+/// The longest recording a voice message may declare.
+pub const DURATION_MAX_MS: i64 = 4 * 3600 * 1000;
 
 fn media_error(e: MediaError) -> Error {
     match e {
@@ -102,7 +103,7 @@ impl Services {
         let me = auth.actor.user_id;
         let name = clean_file_name(&upload.name)?;
         if let Some(d) = upload.duration_ms
-            && !(0..=MAX_DURATION_MS).contains(&d)
+            && !(0..=DURATION_MAX_MS).contains(&d)
         {
             return Err(Error::invalid("duration_ms", "must be between 0 and 4 hours"));
         }

@@ -54,7 +54,7 @@ impl Services {
             return Err(Error::forbidden().with_message("Only administrators can read the audit log."));
         }
         let limit = page_limit(limit)?;
-        let before = cursor.map(parse_audit_cursor).transpose()?;
+        let before = cursor.filter(|c| !c.is_empty()).map(parse_audit_cursor).transpose()?;
         let mut items = audit::list(&mut self.store.reader().await?, before, limit + 1).await?;
         let next_cursor = if items.len() > limit as usize {
             items.truncate(limit as usize);

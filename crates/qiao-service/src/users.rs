@@ -191,7 +191,7 @@ impl Services {
                 .with_field("q")
                 .with_message("The search text is too long."));
         }
-        let after = q.cursor.as_deref().map(decode_cursor).transpose()?;
+        let after = q.cursor.as_deref().filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
         let mut r = self.store.reader().await?;
         if let Some(d) = q.department_id
             && departments::get(&mut r, d).await?.is_none()

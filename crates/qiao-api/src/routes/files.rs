@@ -182,8 +182,8 @@ async fn serve_blob(
 /// A file's bytes. Supports a single `Range: bytes=…` for seeking in audio and video and for
 /// resuming downloads.
 #[utoipa::path(get, path = "/api/v1/files/{id}/content", tag = "files", params(("id" = FileId, Path)),
-    responses((status = 200, description = "The bytes", content_type = "application/octet-stream"),
-        (status = 206, description = "The requested range"), (status = 400, body = ErrorBody),
+    responses((status = 200, description = "The bytes, with the file's own type", content_type = "*/*"),
+        (status = 206, description = "The requested range", content_type = "*/*"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
 pub async fn content(
     State(state): State<AppState>,
@@ -209,7 +209,7 @@ pub struct ThumbnailParams {
 /// An image's thumbnail (JPEG, or PNG when it has transparency).
 #[utoipa::path(get, path = "/api/v1/files/{id}/thumbnail", tag = "files",
     params(("id" = FileId, Path), ThumbnailParams),
-    responses((status = 200, description = "The thumbnail", content_type = "image/jpeg"), (status = 400, body = ErrorBody),
+    responses((status = 200, description = "The thumbnail", content_type = "image/*"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn thumbnail(
     State(state): State<AppState>,
@@ -271,7 +271,7 @@ pub async fn library(
 ) -> ApiResult<axum::Json<FilePage>> {
     let bad = |m: &'static str| ApiError(Error::new(ErrorCode::InvalidParameter).with_message(m));
     let kind = match p.kind.as_deref() {
-        None | Some("") => None,
+        None => None,
         Some(k) => Some(FileKind::parse(k).ok_or_else(|| bad("kind must be image, audio, video, document or other"))?),
     };
     let sort = match p.sort.as_deref() {

@@ -9,6 +9,9 @@ use crate::AppState;
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{Auth, Query};
 
+/// The most results one page holds.
+pub const LIMIT_MAX: u32 = 100;
+
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
@@ -58,9 +61,9 @@ pub async fn search(
 ) -> ApiResult<axum::Json<SearchPage>> {
     let offset = p.offset.unwrap_or(0).min(10_000);
     let limit = p.limit.unwrap_or(20);
-    if !(1..=100).contains(&limit) {
+    if !(1..=LIMIT_MAX).contains(&limit) {
         return Err(qiao_domain::Error::new(qiao_domain::ErrorCode::InvalidParameter)
-            .with_message("limit must be between 1 and 100")
+            .with_message(format!("limit must be between 1 and {LIMIT_MAX}"))
             .into());
     }
     let r = state.services.search_messages(&auth, &p.q, offset as usize, limit as usize).await?;

@@ -79,6 +79,10 @@ async fn pages_cover_everyone_once() {
     assert_eq!(seen.len(), 8);
     assert_eq!(pages, 3);
     assert_error(&owner.get("/api/v1/users?cursor=garbage").await, 400, "invalid_parameter");
+    // An empty cursor is the first page (clients that always send the parameter).
+    let first = owner.get("/api/v1/users?limit=3&cursor=").await;
+    assert_eq!(first.status, 200);
+    assert_eq!(first.body["items"].as_array().unwrap().len(), 3);
     assert_error(&owner.get("/api/v1/users?limit=0").await, 400, "invalid_parameter");
     assert_error(&owner.get("/api/v1/users?limit=201").await, 400, "invalid_parameter");
     assert_error(&owner.get("/api/v1/users?limit=ten").await, 400, "invalid_parameter");

@@ -1,0 +1,269 @@
+//! The limits the server enforces on input, written into the OpenAPI document from the same
+//! constants the checks use: lengths, shapes, ranges, list sizes and allowed values. A client
+//! (or a fuzzer) that builds requests from the document then builds requests the server
+//! accepts, and a limit changed in the domain changes the document with it.
+//!
+//! What a schema cannot say (a department that must exist, a rule that depends on the kind of
+//! conversation) is still checked only by the server, with a 4xx and a stable code.
+
+use qiao_domain::{conversation, file, message, org, user};
+use qiao_service::users::{PAGE_MAX, SEARCH_MAX};
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::schema::{Object, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::{OpenApi, RefOr, Schema};
+
+/// String shapes, as JSON-Schema `pattern`s (ECMA-262 syntax).
+mod pattern {
+    /// One line, possibly empty: no control characters, no line or paragraph separators.
+    pub const LINE: &str = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$";
+    /// One line with at least one visible character (the server trims names).
+    pub const NAME: &str =
+        r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$";
+    /// Text over several lines: tabs and line breaks, no other control characters.
+    pub const TEXT: &str = r"^(?:[^\x00-\x08\x0b-\x1f\x7f-\x9f]|\r\n)*$";
+    /// A message body: text over several lines.
+    pub const BODY: &str = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
+    /// A message body with at least one visible character.
+    pub const BODY_VISIBLE: &str =
+        r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
+    /// Something to search for (filters such as `from:` are checked by the server).
+    pub const QUERY: &str = r"\S";
+    pub const USERNAME: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]*$";
+    pub const EMAIL: &str = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f]+(?:\.[^\s@.\x00-\x1f\x7f-\x9f]+)+$";
+    /// Printable ASCII.
+    pub const CLIENT_KEY: &str = r"^[\x21-\x7e]+$";
+    pub const EMOJI: &str = r"^[^\s\x00-\x1f\x7f-\x9f]+$";
+}
+
+#[derive(Clone, Copy)]
+enum Limit {
+    /// A string of `min..=max` characters matching a pattern.
+    Text(usize, usize, &'static str),
+    /// A string of at most `max` characters.
+    Length(usize, usize),
+    /// A list of `min..=max` items.
+    Items(usize, usize),
+    /// An integer in `min..=max` (no upper bound when `max` is `None`).
+    Int(i64, Option<i64>),
+    /// One of these strings.
+    OneOf(&'static [&'static str]),
+}
+
+use Limit::*;
+
+/// The largest page any list returns (`limit`).
+const PAGE: Limit = Int(1, Some(PAGE_MAX as i64));
+const CHANNEL_NAME: Limit = Text(1, conversation::NAME_MAX, pattern::NAME);
+const TOPIC: Limit = Text(0, conversation::TOPIC_MAX, pattern::LINE);
+const DESCRIPTION: Limit = Text(0, conversation::DESCRIPTION_MAX, pattern::TEXT);
+const DISPLAY_NAME: Limit = Text(1, user::DISPLAY_NAME_MAX, pattern::NAME);
+const TITLE: Limit = Text(0, user::TITLE_MAX, pattern::LINE);
+const USERNAME: Limit = Text(2, user::USERNAME_MAX, pattern::USERNAME);
+const EMAIL: Limit = Text(3, user::EMAIL_MAX, pattern::EMAIL);
+const PASSWORD: Limit = Length(user::PASSWORD_MIN, user::PASSWORD_MAX);
+const DEPARTMENT_NAME: Limit = Text(1, org::DEPARTMENT_NAME_MAX, pattern::NAME);
+const SECONDARY_DEPARTMENTS: Limit = Items(0, user::SECONDARY_DEPARTMENTS_MAX);
+const SEQ: Limit = Int(0, None);
+
+/// `(component schema, property, limit)`.
+const FIELDS: &[(&str, &str, Limit)] = &[
+    ("CreateChannelRequest", "name", CHANNEL_NAME),
+    ("CreateChannelRequest", "topic", TOPIC),
+    ("CreateChannelRequest", "description", DESCRIPTION),
+    ("CreateChannelRequest", "member_ids", Items(0, conversation::INVITE_BATCH_MAX)),
+    ("CreateChannelRequest", "departments", Items(0, conversation::LINKED_DEPARTMENTS_MAX)),
+    ("UpdateConversationRequest", "name", CHANNEL_NAME),
+    ("UpdateConversationRequest", "topic", TOPIC),
+    ("UpdateConversationRequest", "description", DESCRIPTION),
+    ("CreateGroupRequest", "user_ids", Items(2, conversation::GROUP_MAX - 1)),
+    ("CreateGroupRequest", "name", Text(0, conversation::NAME_MAX, pattern::LINE)),
+    ("AddMembersRequest", "user_ids", Items(1, conversation::INVITE_BATCH_MAX)),
+    ("SetDepartmentsRequest", "departments", Items(0, conversation::LINKED_DEPARTMENTS_MAX)),
+    ("MarkReadRequest", "seq", SEQ),
+    ("SendMessageRequest", "body", Text(0, message::BODY_MAX, pattern::BODY)),
+    ("SendMessageRequest", "client_key", Text(1, message::CLIENT_KEY_MAX, pattern::CLIENT_KEY)),
+    ("SendMessageRequest", "file_ids", Items(0, file::FILES_PER_MESSAGE_MAX)),
+    ("EditMessageRequest", "body", Text(1, message::BODY_MAX, pattern::BODY_VISIBLE)),
+    ("ReactionRequest", "emoji", Text(1, message::EMOJI_MAX, pattern::EMOJI)),
+    ("CreateDepartment", "name", DEPARTMENT_NAME),
+    ("UpdateDepartment", "name", DEPARTMENT_NAME),
+    ("UpdateOrg", "name", Text(1, org::ORG_NAME_MAX, pattern::NAME)),
+    ("UpdateProfile", "display_name", DISPLAY_NAME),
+    ("UpdateProfile", "title", TITLE),
+    ("ChangePassword", "new_password", PASSWORD),
+    ("CreateUserRequest", "username", USERNAME),
+    ("CreateUserRequest", "display_name", DISPLAY_NAME),
+    ("CreateUserRequest", "title", TITLE),
+    ("CreateUserRequest", "email", EMAIL),
+    ("CreateUserRequest", "password", PASSWORD),
+    ("CreateUserRequest", "secondary_department_ids", SECONDARY_DEPARTMENTS),
+    ("UpdateUserRequest", "username", USERNAME),
+    ("UpdateUserRequest", "display_name", DISPLAY_NAME),
+    ("UpdateUserRequest", "title", TITLE),
+    ("UpdateUserRequest", "email", EMAIL),
+    ("UpdateUserRequest", "secondary_department_ids", SECONDARY_DEPARTMENTS),
+    ("SetupRequest", "username", USERNAME),
+    ("SetupRequest", "display_name", DISPLAY_NAME),
+    ("SetupRequest", "email", EMAIL),
+    ("SetupRequest", "password", PASSWORD),
+    ("SetupRequest", "org_name", Text(1, org::ORG_NAME_MAX, pattern::NAME)),
+];
+
+/// `(path, query parameter, limit)`.
+const PARAMS: &[(&str, &str, Limit)] = &[
+    ("/api/v1/audit", "limit", PAGE),
+    ("/api/v1/conversations/browse", "limit", PAGE),
+    ("/api/v1/conversations/browse", "q", Length(0, SEARCH_MAX)),
+    ("/api/v1/conversations/{id}/members", "limit", PAGE),
+    ("/api/v1/conversations/{id}/messages", "limit", PAGE),
+    ("/api/v1/conversations/{id}/files", "limit", PAGE),
+    ("/api/v1/conversations/{id}/files", "kind", OneOf(&["image", "audio", "video", "document", "other"])),
+    ("/api/v1/conversations/{id}/files", "sort", OneOf(&["date", "name", "size"])),
+    ("/api/v1/conversations/{id}/files", "duration_ms", Int(0, Some(qiao_service::files::DURATION_MAX_MS))),
+    ("/api/v1/files/{id}/thumbnail", "size", OneOf(&["small", "large"])),
+    ("/api/v1/departments/{id}/members", "limit", PAGE),
+    ("/api/v1/departments/{id}/members", "q", Length(0, SEARCH_MAX)),
+    ("/api/v1/messages/{id}/thread", "limit", PAGE),
+    ("/api/v1/threads", "limit", PAGE),
+    ("/api/v1/users", "limit", PAGE),
+    ("/api/v1/users", "q", Length(0, SEARCH_MAX)),
+    ("/api/v1/search", "q", Text(1, qiao_service::search::QUERY_MAX, pattern::QUERY)),
+    ("/api/v1/search", "limit", Int(1, Some(crate::routes::search::LIMIT_MAX as i64))),
+    ("/api/v1/search", "offset", Int(0, None)),
+];
+
+/// Writes the limits into `doc`. Returns the entries that matched nothing in it (a renamed
+/// schema, property or parameter): the tests require none.
+pub fn apply(doc: &mut OpenApi) -> Vec<String> {
+    let mut unmatched = Vec::new();
+    let mut schemas = doc.components.as_mut().map(|c| &mut c.schemas);
+    for &(name, property, limit) in FIELDS {
+        let target = schemas.as_mut().and_then(|s| s.get_mut(name)).and_then(|s| match s {
+            RefOr::T(Schema::Object(o)) => o.properties.get_mut(property),
+            _ => None,
+        });
+        let applied = match target {
+            Some(RefOr::T(schema)) => constrain(schema, limit),
+            _ => false,
+        };
+        if !applied {
+            unmatched.push(format!("{name}.{property}"));
+        }
+    }
+    for &(path, param, limit) in PARAMS {
+        let item = doc.paths.paths.get_mut(path);
+        let mut ops = item.into_iter().flat_map(|i| [i.get.as_mut(), i.post.as_mut()]).flatten();
+        let found = ops.find_map(|op| query_param(op, param)).is_some_and(|schema| constrain(schema, limit));
+        if !found {
+            unmatched.push(format!("{path}?{param}"));
+        }
+    }
+    let upload = doc.paths.paths.get_mut(UPLOAD).and_then(|i| i.post.as_mut()).and_then(|op| op.request_body.as_mut());
+    let body = upload.and_then(|b| match b {
+        RefOr::T(b) => b.content.get_mut("application/octet-stream"),
+        RefOr::Ref(_) => None,
+    });
+    match body {
+        Some(RefOr::T(content)) => content.schema = Some(RefOr::T(binary())),
+        _ => unmatched.push(format!("{UPLOAD} octet-stream body")),
+    }
+    unmatched
+}
+
+const UPLOAD: &str = "/api/v1/conversations/{id}/files";
+
+fn query_param<'a>(op: &'a mut Operation, name: &str) -> Option<&'a mut Schema> {
+    op.parameters.as_mut()?.iter_mut().find_map(|p| match p {
+        RefOr::T(p) if p.name == name => match p.schema.as_mut() {
+            Some(RefOr::T(s)) => Some(s),
+            _ => None,
+        },
+        _ => None,
+    })
+}
+
+/// Applies `limit` to `schema`; false when the schema is not of the limit's kind.
+fn constrain(schema: &mut Schema, limit: Limit) -> bool {
+    match (schema, limit) {
+        (Schema::Object(o), Text(min, max, pattern)) if is(o, Type::String) => {
+            (o.min_length, o.max_length, o.pattern) = (Some(min), Some(max), Some(pattern.to_owned()));
+        }
+        (Schema::Object(o), Length(min, max)) if is(o, Type::String) => {
+            (o.min_length, o.max_length) = ((min > 0).then_some(min), Some(max));
+        }
+        (Schema::Object(o), Int(min, max)) if is(o, Type::Integer) => {
+            o.minimum = Some(utoipa::Number::Int(min as isize));
+            o.maximum = max.map(|m| utoipa::Number::Int(m as isize));
+        }
+        (Schema::Object(o), OneOf(values)) if is(o, Type::String) => {
+            o.enum_values = Some(values.iter().map(|v| serde_json::Value::from(*v)).collect());
+        }
+        (Schema::Array(a), Items(min, max)) => {
+            (a.min_items, a.max_items) = ((min > 0).then_some(min), Some(max));
+        }
+        _ => return false,
+    }
+    true
+}
+
+fn is(o: &Object, ty: Type) -> bool {
+    match &o.schema_type {
+        SchemaType::Type(t) => *t == ty,
+        SchemaType::Array(ts) => ts.contains(&ty),
+        SchemaType::AnyValue => false,
+    }
+}
+
+/// An uploaded file's bytes, as OpenAPI 3.1 describes binary content.
+fn binary() -> Schema {
+    let mut o = Object::with_type(Type::String);
+    o.format = Some(SchemaFormat::Custom("binary".into()));
+    o.content_media_type = "application/octet-stream".into();
+    Schema::Object(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_limit_finds_its_field_or_parameter() {
+        let mut doc = crate::api_doc();
+        assert_eq!(apply(&mut doc), Vec::<String>::new());
+    }
+
+    #[test]
+    fn limits_land_in_the_document() {
+        let doc: serde_json::Value = serde_json::from_str(&crate::openapi_json()).unwrap();
+        let name = &doc["components"]["schemas"]["CreateChannelRequest"]["properties"]["name"];
+        assert_eq!(name["maxLength"], conversation::NAME_MAX);
+        assert_eq!(name["minLength"], 1);
+        let members = &doc["components"]["schemas"]["AddMembersRequest"]["properties"]["user_ids"];
+        assert_eq!(members["maxItems"], conversation::INVITE_BATCH_MAX);
+        let limit = doc["paths"]["/api/v1/users"]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap();
+        assert_eq!(limit["schema"]["maximum"], PAGE_MAX);
+    }
+
+    #[test]
+    fn the_patterns_accept_what_the_validators_accept() {
+        // The patterns are ECMA-262; the `regex` crate reads these ones the same way.
+        let accepts = |p: &str, s: &str| regex::Regex::new(p).unwrap().is_match(s);
+        assert!(accepts(pattern::NAME, "研发部 2"));
+        assert!(!accepts(pattern::NAME, "   "));
+        assert!(!accepts(pattern::NAME, "a\nb"));
+        assert!(accepts(pattern::LINE, ""));
+        assert!(accepts(pattern::TEXT, "one\r\ntwo\tthree"));
+        assert!(!accepts(pattern::TEXT, "bell\u{7}"));
+        assert!(accepts(pattern::BODY_VISIBLE, "  hello\r\n"));
+        assert!(!accepts(pattern::BODY_VISIBLE, " \n\t"));
+        assert!(accepts(pattern::EMAIL, "li.wei@example.com.cn"));
+        assert!(!accepts(pattern::EMAIL, "li.wei@example"));
+        assert!(accepts(pattern::USERNAME, "li.wei_2"));
+        assert!(!accepts(pattern::USERNAME, ".li"));
+    }
+}
