@@ -147,8 +147,15 @@ where
 }
 
 fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, ApiError> {
-    serde_urlencoded::from_str(query).map_err(|e| {
-        ApiError(Error::new(ErrorCode::InvalidParameter).with_message(format!("Invalid query parameter: {e}")))
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let field = e.path().to_string();
+        let err = Error::new(ErrorCode::InvalidParameter);
+        ApiError(if field.is_empty() || field == "." {
+            err.with_message(format!("Invalid query parameter: {}", e.inner()))
+        } else {
+            err.with_message(format!("Invalid query parameter {field}: {}", e.inner())).with_field(field)
+        })
     })
 }
 
@@ -282,5 +289,33 @@ mod tests {
         assert!(!e.message.contains("line"));
         assert_eq!(err("{\"name\": \"x\", \"tags\": [], \"extra\": 1}").code, ErrorCode::InvalidInput);
         assert_eq!(err("[]").code, ErrorCode::InvalidInput);
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields, rename_all = "lowercase")]
+    enum Order {
+        Date,
+    }
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Params {
+        limit: Option<u32>,
+        order: Option<Order>,
+    }
+
+    #[test]
+    fn query_errors_name_the_parameter() {
+        let q = |s: &str| serde_urlencoded_from_str::<Params>(s).map_err(|e| e.0);
+        assert!(q("limit=5&order=date").is_ok());
+        assert!(q("").is_ok());
+        let e = q("limit=-1").unwrap_err();
+        assert_eq!((e.code, e.field.as_deref()), (ErrorCode::InvalidParameter, Some("limit")));
+        let e = q("order=size").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("order"));
+        assert!(e.message.contains("`date`"), "{}", e.message);
+        let e = q("other=1").unwrap_err();
+        assert_eq!(e.code, ErrorCode::InvalidParameter);
     }
 }

@@ -14,25 +14,52 @@ use utoipa::openapi::{OpenApi, RefOr, Schema};
 
 /// String shapes, as JSON-Schema `pattern`s (ECMA-262 syntax).
 mod pattern {
+    /// The characters Rust's `trim` removes (Unicode White_Space), spelled out: ECMA-262's
+    /// `\s` differs (it adds U+FEFF and leaves out U+0085).
+    macro_rules! ws {
+        () => {
+            r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
+        };
+    }
     /// One line, possibly empty: no control characters, no line or paragraph separators.
     pub const LINE: &str = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$";
-    /// One line with at least one visible character (the server trims names).
-    pub const NAME: &str =
-        r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^\s\x00-\x1f\x7f-\x9f\u2028\u2029][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$";
+    /// One line with at least one visible character (the server trims spaces around names).
+    pub const NAME: &str = concat!(
+        r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^",
+        ws!(),
+        r"\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+    );
     /// Text over several lines: tabs and line breaks, no other control characters.
     pub const TEXT: &str = r"^(?:[^\x00-\x08\x0b-\x1f\x7f-\x9f]|\r\n)*$";
     /// A message body: text over several lines.
     pub const BODY: &str = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
     /// A message body with at least one visible character.
-    pub const BODY_VISIBLE: &str =
-        r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^\s\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$";
+    pub const BODY_VISIBLE: &str = concat!(
+        r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*[^",
+        ws!(),
+        r"\x00-\x1f\x7f-\x9f][^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
+    );
     /// Something to search for (filters such as `from:` are checked by the server).
-    pub const QUERY: &str = r"\S";
-    pub const USERNAME: &str = r"^[A-Za-z0-9][A-Za-z0-9._-]*$";
-    pub const EMAIL: &str = r"^[^\s@\x00-\x1f\x7f-\x9f]+@[^\s@.\x00-\x1f\x7f-\x9f]+(?:\.[^\s@.\x00-\x1f\x7f-\x9f]+)+$";
+    pub const QUERY: &str = concat!("[^", ws!(), "]");
+    /// At least two characters; spaces around it are trimmed.
+    pub const USERNAME: &str = concat!("^[", ws!(), r"]*[A-Za-z0-9][A-Za-z0-9._-]+[", ws!(), "]*$");
+    /// An e-mail address, or blank for none.
+    pub const EMAIL: &str = concat!(
+        "^[",
+        ws!(),
+        "]*(?:[^@",
+        ws!(),
+        r"\x00-\x1f\x7f-\x9f]+@[^@.",
+        ws!(),
+        r"\x00-\x1f\x7f-\x9f]+(?:\.[^@.",
+        ws!(),
+        r"\x00-\x1f\x7f-\x9f]+)+[",
+        ws!(),
+        "]*)?$"
+    );
     /// Printable ASCII.
     pub const CLIENT_KEY: &str = r"^[\x21-\x7e]+$";
-    pub const EMOJI: &str = r"^[^\s\x00-\x1f\x7f-\x9f]+$";
+    pub const EMOJI: &str = concat!("^[", ws!(), "]*[^", ws!(), r"\x00-\x1f\x7f-\x9f]+[", ws!(), "]*$");
 }
 
 #[derive(Clone, Copy)]
@@ -45,8 +72,6 @@ enum Limit {
     Items(usize, usize),
     /// An integer in `min..=max` (no upper bound when `max` is `None`).
     Int(i64, Option<i64>),
-    /// One of these strings.
-    OneOf(&'static [&'static str]),
 }
 
 use Limit::*;
@@ -54,12 +79,13 @@ use Limit::*;
 /// The largest page any list returns (`limit`).
 const PAGE: Limit = Int(1, Some(PAGE_MAX as i64));
 const CHANNEL_NAME: Limit = Text(1, conversation::NAME_MAX, pattern::NAME);
+const GROUP_NAME: Limit = Text(0, conversation::NAME_MAX, pattern::LINE);
 const TOPIC: Limit = Text(0, conversation::TOPIC_MAX, pattern::LINE);
 const DESCRIPTION: Limit = Text(0, conversation::DESCRIPTION_MAX, pattern::TEXT);
 const DISPLAY_NAME: Limit = Text(1, user::DISPLAY_NAME_MAX, pattern::NAME);
 const TITLE: Limit = Text(0, user::TITLE_MAX, pattern::LINE);
 const USERNAME: Limit = Text(2, user::USERNAME_MAX, pattern::USERNAME);
-const EMAIL: Limit = Text(3, user::EMAIL_MAX, pattern::EMAIL);
+const EMAIL: Limit = Text(0, user::EMAIL_MAX, pattern::EMAIL);
 const PASSWORD: Limit = Length(user::PASSWORD_MIN, user::PASSWORD_MAX);
 const DEPARTMENT_NAME: Limit = Text(1, org::DEPARTMENT_NAME_MAX, pattern::NAME);
 const SECONDARY_DEPARTMENTS: Limit = Items(0, user::SECONDARY_DEPARTMENTS_MAX);
@@ -76,7 +102,7 @@ const FIELDS: &[(&str, &str, Limit)] = &[
     ("UpdateConversationRequest", "topic", TOPIC),
     ("UpdateConversationRequest", "description", DESCRIPTION),
     ("CreateGroupRequest", "user_ids", Items(2, conversation::GROUP_MAX - 1)),
-    ("CreateGroupRequest", "name", Text(0, conversation::NAME_MAX, pattern::LINE)),
+    ("CreateGroupRequest", "name", GROUP_NAME),
     ("AddMembersRequest", "user_ids", Items(1, conversation::INVITE_BATCH_MAX)),
     ("SetDepartmentsRequest", "departments", Items(0, conversation::LINKED_DEPARTMENTS_MAX)),
     ("MarkReadRequest", "seq", SEQ),
@@ -117,10 +143,7 @@ const PARAMS: &[(&str, &str, Limit)] = &[
     ("/api/v1/conversations/{id}/members", "limit", PAGE),
     ("/api/v1/conversations/{id}/messages", "limit", PAGE),
     ("/api/v1/conversations/{id}/files", "limit", PAGE),
-    ("/api/v1/conversations/{id}/files", "kind", OneOf(&["image", "audio", "video", "document", "other"])),
-    ("/api/v1/conversations/{id}/files", "sort", OneOf(&["date", "name", "size"])),
     ("/api/v1/conversations/{id}/files", "duration_ms", Int(0, Some(qiao_service::files::DURATION_MAX_MS))),
-    ("/api/v1/files/{id}/thumbnail", "size", OneOf(&["small", "large"])),
     ("/api/v1/departments/{id}/members", "limit", PAGE),
     ("/api/v1/departments/{id}/members", "q", Length(0, SEARCH_MAX)),
     ("/api/v1/messages/{id}/thread", "limit", PAGE),
@@ -195,9 +218,6 @@ fn constrain(schema: &mut Schema, limit: Limit) -> bool {
             o.minimum = Some(utoipa::Number::Int(min as isize));
             o.maximum = max.map(|m| utoipa::Number::Int(m as isize));
         }
-        (Schema::Object(o), OneOf(values)) if is(o, Type::String) => {
-            o.enum_values = Some(values.iter().map(|v| serde_json::Value::from(*v)).collect());
-        }
         (Schema::Array(a), Items(min, max)) => {
             (a.min_items, a.max_items) = ((min > 0).then_some(min), Some(max));
         }
@@ -247,6 +267,77 @@ mod tests {
             .find(|p| p["name"] == "limit")
             .unwrap();
         assert_eq!(limit["schema"]["maximum"], PAGE_MAX);
+    }
+
+    /// Every string of up to `len` characters from `alphabet`.
+    fn strings(alphabet: &[&str], len: usize) -> Vec<String> {
+        let mut all = vec![String::new()];
+        let mut last = vec![String::new()];
+        for _ in 0..len {
+            last = last.iter().flat_map(|s| alphabet.iter().map(move |c| format!("{s}{c}"))).collect();
+            all.extend(last.iter().cloned());
+        }
+        all
+    }
+
+    /// The document's rule for a field and the server's check agree on every sample: short
+    /// strings over characters chosen to sit on the edges (spaces Rust trims and ECMA-262's
+    /// `\s` does not, controls, separators, line breaks) and strings around the maximum.
+    /// `exact`: the check accepts what the schema allows; otherwise it may refuse more (an
+    /// emoji that is not one), but never accepts what the schema forbids.
+    #[test]
+    fn the_patterns_agree_with_the_validators() {
+        type Check = fn(&str) -> bool;
+        let cases: &[(&str, Limit, Check, bool)] = &[
+            ("channel name", CHANNEL_NAME, |s| conversation::validate_name(s).is_ok(), true),
+            ("topic", TOPIC, |s| conversation::validate_topic(s).is_ok(), true),
+            ("group name", GROUP_NAME, |s| conversation::validate_group_name(s).is_ok(), true),
+            ("description", DESCRIPTION, |s| conversation::validate_description(s).is_ok(), true),
+            ("display name", DISPLAY_NAME, |s| user::validate_display_name(s).is_ok(), true),
+            ("title", TITLE, |s| user::validate_title(s).is_ok(), true),
+            ("department", DEPARTMENT_NAME, |s| org::validate_department_name(s).is_ok(), true),
+            ("username", USERNAME, |s| user::normalize_username(s).is_ok(), true),
+            ("e-mail", EMAIL, |s| user::optional_email(s).is_ok(), true),
+            ("body", Text(0, message::BODY_MAX, pattern::BODY), |s| message::validate_body(s).is_ok(), false),
+            ("edit", Text(1, message::BODY_MAX, pattern::BODY_VISIBLE), |s| message::validate_body(s).is_ok(), true),
+            (
+                "client key",
+                Text(1, message::CLIENT_KEY_MAX, pattern::CLIENT_KEY),
+                |s| message::validate_client_key(s).is_ok(),
+                true,
+            ),
+            ("emoji", Text(1, message::EMOJI_MAX, pattern::EMOJI), |s| message::validate_emoji(s).is_ok(), false),
+            ("password", PASSWORD, |s| user::validate_password("password", s, None).is_ok(), true),
+        ];
+        let edges = [
+            "a", "Z", "9", "研", "👍", " ", "\u{3000}", "\u{a0}", "\u{feff}", "\u{85}", "\t", "\n", "\r", "\u{0}",
+            "\u{7f}", "\u{2028}", "@", ".", "_", ":",
+        ];
+        let mut samples = strings(&edges, 3);
+        samples.extend(strings(&["a", "@", ".", " ", "\n", "\u{feff}"], 6));
+        for (what, limit, check, exact) in cases {
+            let (min, max, pattern) = match *limit {
+                Text(min, max, pattern) => (min, max, Some(regex::Regex::new(pattern).unwrap())),
+                Length(min, max) => (min, max, None),
+                _ => unreachable!(),
+            };
+            let allowed = |s: &str| {
+                let len = s.chars().count();
+                len >= min && len <= max && pattern.as_ref().is_none_or(|p| p.is_match(s))
+            };
+            let mut own = samples.clone();
+            for fill in ["a", "研", " "] {
+                for n in [max - 1, max, max + 1] {
+                    own.push(format!("{}b", fill.repeat(n)));
+                    own.push(format!("b{}", fill.repeat(n)));
+                }
+            }
+            for s in &own {
+                let (schema, server) = (allowed(s), check(s));
+                assert!(schema || !server, "{what}: the server accepts {s:?}, the document forbids it");
+                assert!(!exact || !schema || server, "{what}: the document allows {s:?}, the server refuses it");
+            }
+        }
     }
 
     #[test]

@@ -173,17 +173,23 @@ pub fn validate_name(input: &str) -> Result<String> {
     text::single_line("name", input, 1, NAME_MAX)
 }
 
+/// A group DM's name is optional: blank means none (members' names are shown instead).
+pub fn validate_group_name(input: &str) -> Result<String> {
+    text::single_line("name", input, 0, NAME_MAX)
+}
+
 pub fn validate_topic(input: &str) -> Result<String> {
     text::single_line("topic", input, 0, TOPIC_MAX)
 }
 
-/// Descriptions may span lines.
+/// Descriptions may span lines. The length counts the text as sent (a CR LF is two).
 pub fn validate_description(input: &str) -> Result<String> {
     let d = input.trim().replace("\r\n", "\n");
-    if d.chars().count() > DESCRIPTION_MAX {
+    if input.chars().count() > DESCRIPTION_MAX {
         return Err(Error::invalid("description", format!("must be at most {DESCRIPTION_MAX} characters")));
     }
-    if d.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    // Anywhere in the text, not only inside what trimming leaves: a lone CR is refused.
+    if input.replace("\r\n", "\n").chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Error::invalid("description", "must not contain control characters"));
     }
     Ok(d)

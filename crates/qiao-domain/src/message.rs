@@ -94,18 +94,19 @@ pub const PINS_MAX: i64 = 100;
 /// Mentions of individual people resolved per message.
 pub const MENTIONS_MAX: usize = 100;
 
-/// Normalises line endings and checks length and characters.
+/// Normalises line endings and checks length and characters. The length counts the body as
+/// sent (line endings and trailing spaces included), as the API document states it.
 pub fn validate_body(input: &str) -> Result<String> {
     let body = input.replace("\r\n", "\n").replace('\r', "\n");
     let trimmed_end = body.trim_end();
     if trimmed_end.trim_start().is_empty() {
         return Err(Error::invalid("body", "must not be empty"));
     }
-    let len = trimmed_end.chars().count();
+    let len = input.chars().count();
     if len > BODY_MAX {
         return Err(Error::invalid("body", format!("must be at most {BODY_MAX} characters (it has {len})")));
     }
-    if trimmed_end.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if body.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Error::invalid("body", "must not contain control characters"));
     }
     Ok(trimmed_end.to_owned())
@@ -124,7 +125,7 @@ pub fn validate_client_key(input: &str) -> Result<String> {
 pub fn validate_emoji(input: &str) -> Result<String> {
     let e = input.trim();
     let bad = || Error::invalid("emoji", "must be an emoji or a :shortcode:");
-    if e.is_empty() || e.chars().count() > EMOJI_MAX || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if e.is_empty() || input.chars().count() > EMOJI_MAX || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
     if let Some(code) = e.strip_prefix(':').and_then(|s| s.strip_suffix(':')) {

@@ -5,22 +5,23 @@ use std::borrow::Cow;
 use crate::{Error, Result};
 
 /// Trims `input` and checks it is one line of `min..=max` characters without control
-/// characters. Returns the trimmed text.
+/// characters (anywhere in the input, a trailing line break too). Returns the trimmed text.
+/// The maximum counts the input as sent, spaces around it included (as the API document's
+/// `maxLength` does); the minimum counts what trimming leaves, so a blank name is empty.
 pub fn single_line(field: impl Into<Cow<'static, str>>, input: &str, min: usize, max: usize) -> Result<String> {
     let field = field.into();
+    if input.chars().count() > max {
+        return Err(Error::invalid(field, format!("must be at most {max} characters")));
+    }
     let text = input.trim();
-    let len = text.chars().count();
-    if len < min {
+    if text.chars().count() < min {
         return Err(if min == 1 {
             Error::invalid(field, "must not be empty")
         } else {
             Error::invalid(field, format!("must be at least {min} characters"))
         });
     }
-    if len > max {
-        return Err(Error::invalid(field, format!("must be at most {max} characters")));
-    }
-    if text.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
+    if input.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
         return Err(Error::invalid(field, "must be a single line without control characters"));
     }
     Ok(text.to_owned())
@@ -50,11 +51,13 @@ mod tests {
 
     #[test]
     fn single_line_trims_and_counts_characters_not_bytes() {
-        assert_eq!(single_line("name", "  研发部  ", 1, 3).unwrap(), "研发部");
+        assert_eq!(single_line("name", "  研发部  ", 1, 7).unwrap(), "研发部");
         assert!(single_line("name", "研发部门", 1, 3).is_err());
+        assert!(single_line("name", " 研发部 ", 1, 3).is_err(), "spaces count towards the maximum");
         assert!(single_line("name", "   ", 1, 3).is_err());
         assert!(single_line("name", "a\nb", 1, 10).is_err());
         assert!(single_line("name", "a\u{0}b", 1, 10).is_err());
+        assert!(single_line("name", "ab\n", 1, 10).is_err());
         let e = single_line("title", "x", 2, 10).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("title"));
     }

@@ -123,7 +123,7 @@ pub const SECONDARY_DEPARTMENTS_MAX: usize = 20;
 pub fn normalize_username(input: &str) -> Result<String> {
     let name = input.trim().to_ascii_lowercase();
     let len = name.chars().count();
-    if !(2..=USERNAME_MAX).contains(&len) {
+    if !(2..=USERNAME_MAX).contains(&len) || input.chars().count() > USERNAME_MAX {
         return Err(Error::invalid("username", format!("must be 2 to {USERNAME_MAX} characters")));
     }
     let ok_char = |c: char| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '.' | '_' | '-');
@@ -136,11 +136,19 @@ pub fn normalize_username(input: &str) -> Result<String> {
     Ok(name)
 }
 
+/// An optional e-mail address: a blank one means none.
+pub fn optional_email(input: &str) -> Result<Option<String>> {
+    if input.trim().is_empty() && input.chars().count() <= EMAIL_MAX {
+        return Ok(None);
+    }
+    normalize_email(input).map(Some)
+}
+
 /// A plausible e-mail address (one `@`, a dotted domain, no spaces), lower-cased.
 pub fn normalize_email(input: &str) -> Result<String> {
     let email = input.trim().to_lowercase();
     let invalid = || Error::invalid("email", "is not a valid e-mail address");
-    if email.chars().count() > EMAIL_MAX || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    if input.chars().count() > EMAIL_MAX || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(invalid());
     }
     let (local, domain) = email.split_once('@').ok_or_else(invalid)?;

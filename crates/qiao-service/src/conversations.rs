@@ -275,16 +275,13 @@ impl Services {
         name: Option<String>,
     ) -> Result<ConversationView> {
         let me = auth.actor.user_id;
-        let name = match name.as_deref().map(str::trim).filter(|n| !n.is_empty()) {
-            Some(n) => conversation::validate_name(n)?,
-            None => String::new(),
-        };
+        let name = conversation::validate_group_name(name.as_deref().unwrap_or_default())?;
         let mut everyone: BTreeSet<UserId> = people.iter().copied().collect();
         everyone.insert(me);
         if everyone.len() < 3 {
             return Err(Error::invalid("user_ids", "a group DM needs at least two other people; use a DM for one"));
         }
-        if everyone.len() > GROUP_MAX {
+        if everyone.len() > GROUP_MAX || people.len() >= GROUP_MAX {
             return Err(Error::invalid("user_ids", format!("a group DM holds at most {GROUP_MAX} people")));
         }
         let mut r = self.store.reader().await?;
@@ -351,12 +348,7 @@ impl Services {
             return Err(Error::forbidden().with_message("Guests cannot browse channels."));
         }
         let limit = page_limit(limit)?;
-        let search = search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-        if search.as_ref().is_some_and(|s| s.chars().count() > crate::users::SEARCH_MAX) {
-            return Err(Error::new(ErrorCode::InvalidParameter)
-                .with_field("q")
-                .with_message("The search text is too long."));
-        }
+        let search = crate::users::search_text(search)?;
         let after = cursor
             .filter(|c| !c.is_empty())
             .map(crate::users::decode_name_cursor)

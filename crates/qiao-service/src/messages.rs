@@ -135,11 +135,11 @@ impl Services {
         input: SendMessage,
     ) -> Result<Sent> {
         let me = auth.actor.user_id;
-        let mut file_ids = input.file_ids.clone();
-        file_ids.dedup();
-        if file_ids.len() > FILES_PER_MESSAGE_MAX {
+        if input.file_ids.len() > FILES_PER_MESSAGE_MAX {
             return Err(Error::invalid("file_ids", format!("at most {FILES_PER_MESSAGE_MAX} files per message")));
         }
+        let mut file_ids = input.file_ids.clone();
+        file_ids.dedup();
         // A message may be only its files.
         let body = if !file_ids.is_empty() && input.body.trim().is_empty() {
             String::new()

@@ -43,7 +43,7 @@ fn validate(input: &OwnerInput) -> Result<ValidOwner> {
     let username = user::normalize_username(&input.username)?;
     user::validate_password("password", &input.password, Some(&username))?;
     Ok(ValidOwner {
-        email: input.email.as_deref().filter(|e| !e.trim().is_empty()).map(user::normalize_email).transpose()?,
+        email: input.email.as_deref().map(user::optional_email).transpose()?.flatten(),
         display_name: user::validate_display_name(&input.display_name)?,
         org_name: input.org_name.as_deref().map(org::validate_org_name).transpose()?,
         username,

@@ -84,6 +84,17 @@ pub const PAGE_DEFAULT: u32 = 50;
 pub const PAGE_MAX: u32 = 200;
 pub const SEARCH_MAX: usize = 100;
 
+/// A directory search's text, trimmed (`None` when blank). Its length counts the text as
+/// sent, as the API document's `maxLength` does.
+pub(crate) fn search_text(q: Option<String>) -> Result<Option<String>> {
+    if q.as_ref().is_some_and(|s| s.chars().count() > SEARCH_MAX) {
+        return Err(Error::new(ErrorCode::InvalidParameter)
+            .with_field("q")
+            .with_message(format!("The search text is too long (at most {SEARCH_MAX} characters).")));
+    }
+    Ok(q.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
+}
+
 /// An opaque keyset cursor over (name, id).
 pub(crate) fn encode_name_cursor(name: &str, id: uuid::Uuid) -> String {
     URL_SAFE_NO_PAD.encode(json!([name, id]).to_string())
@@ -185,12 +196,7 @@ impl Services {
             return Err(forbidden("Guests cannot browse the directory."));
         }
         let limit = page_limit(q.limit)?;
-        let search = q.search.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-        if search.as_ref().is_some_and(|s| s.chars().count() > SEARCH_MAX) {
-            return Err(Error::new(ErrorCode::InvalidParameter)
-                .with_field("q")
-                .with_message("The search text is too long."));
-        }
+        let search = search_text(q.search)?;
         let after = q.cursor.as_deref().filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
         let mut r = self.store.reader().await?;
         if let Some(d) = q.department_id
@@ -255,7 +261,7 @@ impl Services {
             return Err(forbidden("You may not create people with this role."));
         }
         let username = user::normalize_username(&input.username)?;
-        let email = input.email.as_deref().filter(|e| !e.trim().is_empty()).map(user::normalize_email).transpose()?;
+        let email = input.email.as_deref().map(user::optional_email).transpose()?.flatten();
         let display_name = user::validate_display_name(&input.display_name)?;
         let title = user::validate_title(input.title.as_deref().unwrap_or(""))?;
         let (password, temporary) = match input.password {
@@ -365,7 +371,7 @@ impl Services {
             after.username = user::normalize_username(u)?;
         }
         if let Some(e) = &patch.email {
-            after.email = e.as_deref().filter(|e| !e.trim().is_empty()).map(user::normalize_email).transpose()?;
+            after.email = e.as_deref().map(user::optional_email).transpose()?.flatten();
         }
         if let Some(n) = &patch.display_name {
             after.display_name = user::validate_display_name(n)?;

@@ -203,7 +203,15 @@ pub async fn content(
 pub struct ThumbnailParams {
     /// `small` (at most 320 px, the default) or `large` (at most 1280 px; the small one for
     /// images that are not larger).
-    pub size: Option<String>,
+    #[param(inline)]
+    pub size: Option<ThumbnailSize>,
+}
+
+#[derive(Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ThumbnailSize {
+    Small,
+    Large,
 }
 
 /// An image's thumbnail (JPEG, or PNG when it has transparency).
@@ -217,13 +225,7 @@ pub async fn thumbnail(
     Path(id): Path<FileId>,
     Query(p): Query<ThumbnailParams>,
 ) -> ApiResult<Response> {
-    let large = match p.size.as_deref() {
-        None | Some("small") => false,
-        Some("large") => true,
-        Some(_) => {
-            return Err(Error::new(ErrorCode::InvalidParameter).with_message("size must be small or large").into());
-        }
-    };
+    let large = matches!(p.size, Some(ThumbnailSize::Large));
     let f = state.services.file(&auth, id).await?;
     let hash = if large { f.preview_hash.clone().or(f.thumb_hash.clone()) } else { f.thumb_hash.clone() };
     let hash = hash.ok_or_else(Error::not_found)?;
@@ -243,13 +245,34 @@ pub async fn thumbnail(
 #[into_params(parameter_in = Query)]
 pub struct LibraryParams {
     /// `image`, `audio`, `video`, `document` or `other`.
-    pub kind: Option<String>,
+    #[param(inline)]
+    pub kind: Option<FileKind>,
     /// `date` (newest first, the default), `name` or `size` (largest first).
-    pub sort: Option<String>,
+    #[param(inline)]
+    pub sort: Option<LibrarySort>,
     /// From a previous page's `next_cursor`.
     pub cursor: Option<String>,
     /// 1–200, default 50.
     pub limit: Option<u32>,
+}
+
+/// How the file library is ordered.
+#[derive(Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum LibrarySort {
+    Date,
+    Name,
+    Size,
+}
+
+impl From<LibrarySort> for Sort {
+    fn from(s: LibrarySort) -> Sort {
+        match s {
+            LibrarySort::Date => Sort::Date,
+            LibrarySort::Name => Sort::Name,
+            LibrarySort::Size => Sort::Size,
+        }
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -269,26 +292,21 @@ pub async fn library(
     Path(id): Path<ConversationId>,
     Query(p): Query<LibraryParams>,
 ) -> ApiResult<axum::Json<FilePage>> {
-    let bad = |m: &'static str| ApiError(Error::new(ErrorCode::InvalidParameter).with_message(m));
-    let kind = match p.kind.as_deref() {
-        None => None,
-        Some(k) => Some(FileKind::parse(k).ok_or_else(|| bad("kind must be image, audio, video, document or other"))?),
-    };
-    let sort = match p.sort.as_deref() {
-        None | Some("date") => Sort::Date,
-        Some("name") => Sort::Name,
-        Some("size") => Sort::Size,
-        Some(_) => return Err(bad("sort must be date, name or size")),
-    };
+    let bad = |m: &'static str| Error::new(ErrorCode::InvalidParameter).with_message(m);
+    let sort = p.sort.map_or(Sort::Date, Sort::from);
     let offset = match p.cursor.as_deref() {
         None | Some("") => 0,
-        Some(c) => c.parse::<i64>().ok().filter(|n| *n >= 0 && *n < 1_000_000).ok_or_else(|| bad("invalid cursor"))?,
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0 && *n < 1_000_000)
+            .ok_or_else(|| bad("invalid cursor").with_field("cursor"))?,
     };
     let limit = i64::from(p.limit.unwrap_or(50));
     if !(1..=200).contains(&limit) {
-        return Err(bad("limit must be between 1 and 200"));
+        return Err(bad("limit must be between 1 and 200").with_field("limit").into());
     }
-    let items = state.services.file_library(&auth, id, kind, sort, offset, limit + 1).await?;
+    let items = state.services.file_library(&auth, id, p.kind, sort, offset, limit + 1).await?;
     let more = items.len() as i64 > limit;
     let items: Vec<_> = items.into_iter().take(limit as usize).collect();
     Ok(axum::Json(FilePage { next_cursor: more.then(|| (offset + limit).to_string()), items }))

@@ -64,6 +64,7 @@ pub async fn search(
     if !(1..=LIMIT_MAX).contains(&limit) {
         return Err(qiao_domain::Error::new(qiao_domain::ErrorCode::InvalidParameter)
             .with_message(format!("limit must be between 1 and {LIMIT_MAX}"))
+            .with_field("limit")
             .into());
     }
     let r = state.services.search_messages(&auth, &p.q, offset as usize, limit as usize).await?;

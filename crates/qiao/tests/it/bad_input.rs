@@ -10,15 +10,15 @@ use crate::harness::{Api, Auth, Resp, TestServer};
 
 const BODY_LIMIT: usize = 16 * 1024;
 
-struct Op {
-    method: Method,
-    path: String,
+pub struct Op {
+    pub method: Method,
+    pub path: String,
     public: bool,
-    body_schema: Option<Value>,
+    pub body_schema: Option<Value>,
     has_query: bool,
 }
 
-fn operations(doc: &Value) -> Vec<Op> {
+pub fn operations(doc: &Value) -> Vec<Op> {
     let mut ops = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, op) in item.as_object().unwrap() {
@@ -36,7 +36,7 @@ fn operations(doc: &Value) -> Vec<Op> {
     ops
 }
 
-fn resolve(doc: &Value, schema: &Value) -> Value {
+pub fn resolve(doc: &Value, schema: &Value) -> Value {
     match schema["$ref"].as_str() {
         Some(r) => doc["components"]["schemas"][r.trim_start_matches("#/components/schemas/")].clone(),
         None => schema.clone(),

@@ -10,6 +10,7 @@ mod departments;
 mod directory;
 mod files;
 mod harness;
+mod limits;
 mod messaging;
 mod ops;
 mod permissions;
