@@ -130,6 +130,19 @@ where
     }
 }
 
+/// An optional integer in a JSON body. JSON Schema counts `1.0` as an integer (the OpenAPI
+/// document says `integer`); serde alone would refuse it. Fractions and integers beyond
+/// what a double holds exactly are still refused.
+pub(crate) fn json_integer<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    use serde::Deserialize;
+    const EXACT: f64 = 9_007_199_254_740_992.0; // 2^53
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else { return Ok(None) };
+    n.as_i64()
+        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() <= EXACT).map(|f| f as i64))
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("invalid value: {n}, expected an integer")))
+}
+
 /// Query parameters; bad ones are `invalid_parameter` (400).
 pub struct Query<T>(pub T);
 
@@ -289,6 +302,25 @@ mod tests {
         assert!(!e.message.contains("line"));
         assert_eq!(err("{\"name\": \"x\", \"tags\": [], \"extra\": 1}").code, ErrorCode::InvalidInput);
         assert_eq!(err("[]").code, ErrorCode::InvalidInput);
+    }
+
+    #[derive(Debug, Deserialize)]
+    struct Seq {
+        #[serde(default, deserialize_with = "json_integer")]
+        seq: Option<i64>,
+    }
+
+    #[test]
+    fn integers_may_be_written_as_whole_doubles() {
+        let seq = |body: &str| parse_json::<Seq>(body.as_bytes()).map(|s| s.seq).map_err(|e| e.0);
+        assert_eq!(seq("{\"seq\": 7}").unwrap(), Some(7));
+        assert_eq!(seq("{\"seq\": 7.0}").unwrap(), Some(7));
+        assert_eq!(seq("{\"seq\": null}").unwrap(), None);
+        assert_eq!(seq("{}").unwrap(), None);
+        for bad in ["7.5", "1e300", "\"7\"", "true"] {
+            let e = seq(&format!("{{\"seq\": {bad}}}")).unwrap_err();
+            assert_eq!((e.code, e.field.as_deref()), (ErrorCode::InvalidInput, Some("seq")), "{bad}");
+        }
     }
 
     #[derive(Debug, Deserialize)]

@@ -117,6 +117,10 @@ async fn check_links(db: &mut dyn Db, links: &[LinkedDepartment]) -> Result<()> 
     if links.len() > LINKED_DEPARTMENTS_MAX {
         return Err(Error::invalid("departments", format!("at most {LINKED_DEPARTMENTS_MAX} departments")));
     }
+    let mut seen = BTreeSet::new();
+    if !links.iter().all(|l| seen.insert(l.department_id)) {
+        return Err(Error::invalid("departments", "list each department once"));
+    }
     for l in links {
         if departments::get(db, l.department_id).await?.is_none() {
             return Err(Error::invalid("departments", "no such department"));

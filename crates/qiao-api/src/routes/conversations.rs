@@ -148,7 +148,7 @@ pub struct SetDepartmentsRequest {
 #[serde(deny_unknown_fields)]
 pub struct MarkReadRequest {
     /// Read up to this sequence number; default: everything.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::extract::json_integer")]
     pub seq: Option<i64>,
 }
 

@@ -371,6 +371,17 @@ async fn project_channels_mix_departments_and_people() {
     let mut expect = vec![owner_id, b, c];
     expect.sort();
     assert_eq!(member_ids(&owner, &p).await, expect);
+    // A department listed twice (with different settings) is refused, nothing changes.
+    let twice = json!({"departments": [{"department_id": eng, "include_subdepartments": false},
+        {"department_id": eng, "include_subdepartments": true}]});
+    let r = owner.put(&format!("/api/v1/conversations/{p}/departments"), twice.clone()).await;
+    assert_error(&r, 422, "invalid_input");
+    assert_eq!(r.body["field"], "departments");
+    assert_eq!(member_ids(&owner, &p).await, expect);
+    let mut create = twice;
+    create["kind"] = json!("project");
+    create["name"] = json!("重复部门");
+    assert_error(&owner.post("/api/v1/conversations", create).await, 422, "invalid_input");
     assert_error(
         &c_api.put(&format!("/api/v1/conversations/{p}/departments"), json!({"departments": []})).await,
         403,
