@@ -76,8 +76,11 @@ struct Resolved {
 /// Departments mentioned in one message, at most.
 const DEPARTMENT_MENTIONS_MAX: usize = 20;
 
-fn invalid_anchor() -> Error {
-    Error::new(ErrorCode::InvalidParameter).with_message("Give at most one of before, after and around.")
+/// More than one of before, after and around: the error names the last one given.
+fn invalid_anchor(q: &HistoryQuery) -> Error {
+    Error::new(ErrorCode::InvalidParameter)
+        .with_field(if q.around.is_some() { "around" } else { "after" })
+        .with_message("Give at most one of before, after and around.")
 }
 
 impl Services {
@@ -305,7 +308,7 @@ impl Services {
                 };
                 Anchor::Around(seq)
             }
-            _ => return Err(invalid_anchor()),
+            _ => return Err(invalid_anchor(&q)),
         };
         let page = messages::page(&mut r, conversation, None, anchor, page_limit(q.limit)?).await?;
         Ok(History { items: page.items, more_before: page.more_before, more_after: page.more_after })
@@ -326,7 +329,7 @@ impl Services {
                 let m = messages::get(&mut r, id).await?.filter(|m| m.thread_root_id == Some(root.id));
                 Anchor::Around(m.ok_or_else(|| Error::not_found().with_message("No such reply in this thread."))?.seq)
             }
-            _ => return Err(invalid_anchor()),
+            _ => return Err(invalid_anchor(&q)),
         };
         let page = messages::page(&mut r, root.conversation_id, Some(root.id), anchor, page_limit(q.limit)?).await?;
         Ok((root, History { items: page.items, more_before: page.more_before, more_after: page.more_after }))

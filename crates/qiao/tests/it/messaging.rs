@@ -287,11 +287,9 @@ async fn history_pages_both_ways_and_jumps_to_a_message() {
     let target = sent[5]["id"].as_str().unwrap();
     let around = owner.get(&format!("/api/v1/conversations/{c}/messages?around={target}&limit=5")).await.body;
     assert_eq!(bodies(&around), vec!["line 3", "line 4", "line 5", "line 6", "line 7"]);
-    assert_error(
-        &owner.get(&format!("/api/v1/conversations/{c}/messages?before=5&after=1")).await,
-        400,
-        "invalid_parameter",
-    );
+    let r = owner.get(&format!("/api/v1/conversations/{c}/messages?before=5&after=1")).await;
+    assert_error(&r, 400, "invalid_parameter");
+    assert_eq!(r.body["field"], "after");
     let other = channel(&owner, "public", "Other", &[]).await;
     assert_error(
         &owner.get(&format!("/api/v1/conversations/{other}/messages?around={target}")).await,
