@@ -1,7 +1,8 @@
 //! The limits the server enforces on input, written into the OpenAPI document from the same
-//! constants the checks use: lengths, shapes, ranges, list sizes and allowed values. A client
-//! (or a fuzzer) that builds requests from the document then builds requests the server
-//! accepts, and a limit changed in the domain changes the document with it.
+//! constants the checks use: lengths, shapes, ranges and list sizes (allowed values come from
+//! the types: query and body enums are Rust enums). A client (or a fuzzer) that builds
+//! requests from the document then builds requests the server accepts, and a limit changed
+//! in the domain changes the document with it.
 //!
 //! What a schema cannot say (a department that must exist, a rule that depends on the kind of
 //! conversation) is still checked only by the server, with a 4xx and a stable code.
@@ -66,7 +67,7 @@ mod pattern {
 enum Limit {
     /// A string of `min..=max` characters matching a pattern.
     Text(usize, usize, &'static str),
-    /// A string of at most `max` characters.
+    /// A string of `min..=max` characters, any characters.
     Length(usize, usize),
     /// A list of `min..=max` items.
     Items(usize, usize),
@@ -88,6 +89,7 @@ const USERNAME: Limit = Text(2, user::USERNAME_MAX, pattern::USERNAME);
 const EMAIL: Limit = Text(0, user::EMAIL_MAX, pattern::EMAIL);
 const PASSWORD: Limit = Length(user::PASSWORD_MIN, user::PASSWORD_MAX);
 const DEPARTMENT_NAME: Limit = Text(1, org::DEPARTMENT_NAME_MAX, pattern::NAME);
+const ORG_NAME: Limit = Text(1, org::ORG_NAME_MAX, pattern::NAME);
 const SECONDARY_DEPARTMENTS: Limit = Items(0, user::SECONDARY_DEPARTMENTS_MAX);
 const SEQ: Limit = Int(0, None);
 
@@ -113,7 +115,7 @@ const FIELDS: &[(&str, &str, Limit)] = &[
     ("ReactionRequest", "emoji", Text(1, message::EMOJI_MAX, pattern::EMOJI)),
     ("CreateDepartment", "name", DEPARTMENT_NAME),
     ("UpdateDepartment", "name", DEPARTMENT_NAME),
-    ("UpdateOrg", "name", Text(1, org::ORG_NAME_MAX, pattern::NAME)),
+    ("UpdateOrg", "name", ORG_NAME),
     ("UpdateProfile", "display_name", DISPLAY_NAME),
     ("UpdateProfile", "title", TITLE),
     ("ChangePassword", "new_password", PASSWORD),
@@ -132,7 +134,7 @@ const FIELDS: &[(&str, &str, Limit)] = &[
     ("SetupRequest", "display_name", DISPLAY_NAME),
     ("SetupRequest", "email", EMAIL),
     ("SetupRequest", "password", PASSWORD),
-    ("SetupRequest", "org_name", Text(1, org::ORG_NAME_MAX, pattern::NAME)),
+    ("SetupRequest", "org_name", ORG_NAME),
 ];
 
 /// `(path, query parameter, limit)`.

@@ -184,15 +184,15 @@ pub fn validate_topic(input: &str) -> Result<String> {
 
 /// Descriptions may span lines. The length counts the text as sent (a CR LF is two).
 pub fn validate_description(input: &str) -> Result<String> {
-    let d = input.trim().replace("\r\n", "\n");
     if input.chars().count() > DESCRIPTION_MAX {
         return Err(Error::invalid("description", format!("must be at most {DESCRIPTION_MAX} characters")));
     }
+    let d = input.replace("\r\n", "\n");
     // Anywhere in the text, not only inside what trimming leaves: a lone CR is refused.
-    if input.replace("\r\n", "\n").chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
+    if d.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Error::invalid("description", "must not contain control characters"));
     }
-    Ok(d)
+    Ok(d.trim().to_owned())
 }
 
 /// The key that makes a 1:1 DM unique per pair (order-independent).

@@ -97,14 +97,14 @@ pub const MENTIONS_MAX: usize = 100;
 /// Normalises line endings and checks length and characters. The length counts the body as
 /// sent (line endings and trailing spaces included), as the API document states it.
 pub fn validate_body(input: &str) -> Result<String> {
+    let len = input.chars().count();
+    if len > BODY_MAX {
+        return Err(Error::invalid("body", format!("must be at most {BODY_MAX} characters (it has {len})")));
+    }
     let body = input.replace("\r\n", "\n").replace('\r', "\n");
     let trimmed_end = body.trim_end();
     if trimmed_end.trim_start().is_empty() {
         return Err(Error::invalid("body", "must not be empty"));
-    }
-    let len = input.chars().count();
-    if len > BODY_MAX {
-        return Err(Error::invalid("body", format!("must be at most {BODY_MAX} characters (it has {len})")));
     }
     if body.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Error::invalid("body", "must not contain control characters"));

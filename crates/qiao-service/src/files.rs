@@ -54,7 +54,6 @@ pub struct Upload {
     pub duration_ms: Option<i64>,
 }
 
-/// The longest recording accepted as a voice message's duration.
 /// The longest recording a voice message may declare.
 pub const DURATION_MAX_MS: i64 = 4 * 3600 * 1000;
 

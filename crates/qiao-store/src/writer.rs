@@ -232,8 +232,8 @@ impl Tx {
             Ok(None) => {}
         }
         let mut tx = Tx { conn, base_pos: 0, pos: 0, events: Vec::new() };
-        // PostgreSQL: locking the head row first serialises writer transactions across nodes, which
-        // makes positions follow commit order.
+        // PostgreSQL: locking the head row first serialises writer transactions across nodes,
+        // which makes positions follow commit order.
         match q!(
             &mut tx,
             fetch_one,

@@ -8,7 +8,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::bad_input::{operations, resolve};
+use crate::bad_input::{operations, resolve, with_ids};
 use crate::harness::{Api, Resp, TestServer};
 
 /// Real objects for the paths' ids.
@@ -45,29 +45,22 @@ impl Fixtures {
 
     /// `path` with its ids filled in; `None` when there is no fixture for one.
     fn path(&self, path: &str) -> Option<String> {
-        let mut out = String::new();
-        let mut rest = path;
-        while let Some(start) = rest.find('{') {
-            let end = rest[start..].find('}')? + start;
-            let id = match (&rest[start..=end], rest[..start].trim_end_matches('/').rsplit('/').next()) {
-                ("{user_id}", _) | (_, Some("users")) => &self.user,
-                (_, Some("conversations")) => &self.conversation,
-                (_, Some("messages")) => &self.message,
-                (_, Some("departments")) => &self.department,
-                (_, Some("files")) => &self.file,
+        with_ids(path, |param, segment| {
+            Some(match (param, segment) {
+                ("user_id", _) | (_, "users") => &self.user,
+                (_, "conversations") => &self.conversation,
+                (_, "messages") => &self.message,
+                (_, "departments") => &self.department,
+                (_, "files") => &self.file,
                 _ => return None,
-            };
-            out.push_str(&rest[..start]);
-            out.push_str(id);
-            rest = &rest[end + 1..];
-        }
-        out.push_str(rest);
-        Some(out)
+            })
+        })
     }
 
-    /// A real id for a field, guessed from its name.
-    fn id_for(&self, field: &str) -> &str {
-        if field.contains("department") {
+    /// A real id for a field, guessed from its name (the second item of a list of people is
+    /// another person).
+    fn id_for(&self, field: &str, index: usize) -> String {
+        let id = if field.contains("department") {
             &self.department
         } else if field.contains("file") {
             &self.file
@@ -75,9 +68,12 @@ impl Fixtures {
             &self.message
         } else if field.contains("conversation") {
             &self.conversation
+        } else if index % 2 == 1 {
+            &self.other
         } else {
             &self.user
-        }
+        };
+        id.clone()
     }
 }
 
@@ -101,7 +97,7 @@ fn length(schema: &Value, key: &str) -> Option<usize> {
 }
 
 /// Strings tried as valid values, the first the schema allows is used.
-const VALID_STRINGS: &[&str] = &["Example 例子", "li.wei@example.com", "👍", "example-password-1"];
+const VALID_STRINGS: &[&str] = &["Example 例子", "👍", "li.wei@example.com", "example-password-1"];
 
 /// Strings tried as values outside a pattern: each one the pattern refuses is sent.
 const OUTSIDE_PATTERNS: &[&str] =
@@ -114,15 +110,22 @@ fn allows(schema: &Value, s: &str) -> bool {
         && schema["pattern"].as_str().is_none_or(|p| regex::Regex::new(p).unwrap().is_match(s))
 }
 
-/// A value the schema allows, with real ids.
-fn valid(doc: &Value, schema: &Value, field: &str, fx: &Fixtures) -> Value {
+/// Makes the id a value needs, from the field's name and, in a list, the item's index.
+pub type Ids<'a> = &'a dyn Fn(&str, usize) -> String;
+
+/// A value the schema allows (required object fields only), with ids from `ids`.
+pub fn valid(doc: &Value, schema: &Value, field: &str, ids: Ids) -> Value {
+    valid_at(doc, schema, field, 0, ids)
+}
+
+fn valid_at(doc: &Value, schema: &Value, field: &str, index: usize, ids: Ids) -> Value {
     let schema = concrete(doc, schema);
     if let Some(first) = schema["enum"].as_array().and_then(|e| e.first()) {
         return first.clone();
     }
     if is_type(&schema, "string") {
         if schema["format"] == "uuid" {
-            return json!(fx.id_for(field));
+            return json!(ids(field, index));
         }
         if field == "current_password" {
             return json!("owner-password");
@@ -138,21 +141,17 @@ fn valid(doc: &Value, schema: &Value, field: &str, fx: &Fixtures) -> Value {
     }
     if is_type(&schema, "array") {
         let n = length(&schema, "minItems").unwrap_or(0);
-        let mut items: Vec<Value> = (0..n).map(|_| valid(doc, &schema["items"], field, fx)).collect();
-        if n >= 2 && items[0] == json!(fx.user) {
-            items[1] = json!(fx.other);
-        }
-        return Value::Array(items);
+        return Value::Array((0..n).map(|i| valid_at(doc, &schema["items"], field, i, ids)).collect());
     }
     let mut obj = serde_json::Map::new();
     for name in schema["required"].as_array().into_iter().flatten().filter_map(|n| n.as_str()) {
-        obj.insert(name.to_owned(), valid(doc, &schema["properties"][name], name, fx));
+        obj.insert(name.to_owned(), valid(doc, &schema["properties"][name], name, ids));
     }
     Value::Object(obj)
 }
 
 /// Values just outside the schema's stated limits, each with what it breaks.
-fn outside(doc: &Value, schema: &Value, field: &str, fx: &Fixtures) -> Vec<(String, Value)> {
+fn outside(doc: &Value, schema: &Value, field: &str, ids: Ids) -> Vec<(String, Value)> {
     let schema = concrete(doc, schema);
     let mut out = Vec::new();
     if schema["enum"].is_array() {
@@ -181,7 +180,7 @@ fn outside(doc: &Value, schema: &Value, field: &str, fx: &Fixtures) -> Vec<(Stri
         }
     }
     if is_type(&schema, "array") {
-        let item = valid(doc, &schema["items"], field, fx);
+        let item = valid(doc, &schema["items"], field, ids);
         if let Some(max) = length(&schema, "maxItems") {
             out.push((format!("{} items", max + 1), Value::Array(vec![item.clone(); max + 1])));
         }
@@ -207,6 +206,7 @@ async fn every_documented_limit_is_enforced() {
     let srv = TestServer::start().await;
     let owner = srv.owner().await;
     let fx = Fixtures::create(&owner, &srv).await;
+    let ids = |field: &str, index: usize| fx.id_for(field, index);
     let doc: Value = reqwest::get(format!("{}/api/openapi.json", srv.url)).await.unwrap().json().await.unwrap();
 
     let mut failures = Vec::new();
@@ -225,17 +225,17 @@ async fn every_documented_limit_is_enforced() {
             .filter(|p| p["required"] == true)
             .map(|p| {
                 let name = p["name"].as_str().unwrap();
-                let v = valid(&doc, &p["schema"], name, &fx);
+                let v = valid(&doc, &p["schema"], name, &ids);
                 (name.to_owned(), v.as_str().map_or_else(|| v.to_string(), str::to_owned))
             })
             .collect();
         let binary = item["requestBody"]["content"]["application/octet-stream"].is_object();
-        let base = op.body_schema.as_ref().map(|s| valid(&doc, s, "", &fx));
+        let base = op.body_schema.as_ref().map(|s| valid(&doc, s, "", &ids));
 
         // Query parameters, the body (if any) valid.
         for p in &params {
             let name = p["name"].as_str().unwrap();
-            for (what, bad) in outside(&doc, &p["schema"], name, &fx) {
+            for (what, bad) in outside(&doc, &p["schema"], name, &ids) {
                 let bad = bad.as_str().map_or_else(|| bad.to_string(), str::to_owned);
                 let mut query: Vec<(String, String)> = required.iter().filter(|(k, _)| k != name).cloned().collect();
                 query.push((name.to_owned(), bad));
@@ -257,7 +257,7 @@ async fn every_documented_limit_is_enforced() {
         let Some(schema) = &op.body_schema else { continue };
         let Some(base) = base.as_ref().filter(|b| b.is_object()) else { continue };
         for (field, field_schema) in schema["properties"].as_object().into_iter().flatten() {
-            for (what, bad) in outside(&doc, field_schema, field, &fx) {
+            for (what, bad) in outside(&doc, field_schema, field, &ids) {
                 let mut body = base.clone();
                 body[field.as_str()] = bad;
                 let rb = owner.request(op.method.clone(), &path).query(&required).json(&body);
