@@ -26,6 +26,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         }
         NotFound => StatusCode::NOT_FOUND,
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+        UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
         UsernameTaken | EmailTaken | DepartmentNameTaken | DepartmentNotEmpty | DepartmentCycle | RootDepartment
         | LastOwner | SetupAlreadyDone | Conflict => StatusCode::CONFLICT,
         RateLimited => StatusCode::TOO_MANY_REQUESTS,

@@ -69,6 +69,8 @@ error_codes! {
     NotFound = "not_found", "Not found.";
     /// The method is not allowed on this path.
     MethodNotAllowed = "method_not_allowed", "This method is not allowed here.";
+    /// The path speaks another protocol (the realtime stream: WebSocket); see the `Upgrade` header.
+    UpgradeRequired = "upgrade_required", "Connect with a WebSocket client.";
     /// A username is already taken.
     UsernameTaken = "username_taken", "That username is already taken.";
     /// An e-mail address is already in use.

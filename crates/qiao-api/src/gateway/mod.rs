@@ -20,8 +20,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{FromRequestParts, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use qiao_domain::session::SessionKind;
 use qiao_domain::{Error, ErrorCode};
@@ -121,18 +122,13 @@ fn same_origin(headers: &HeaderMap) -> bool {
 /// `docs/realtime.md` for every frame.
 #[utoipa::path(get, path = "/api/v1/ws", tag = "realtime", security(()),
     responses((status = 101, description = "Switching to the WebSocket protocol"),
-        (status = 400, body = ErrorBody, description = "Not a WebSocket upgrade request")))]
+        (status = 400, body = ErrorBody, description = "A malformed WebSocket handshake (no key, say)"),
+        (status = 426, body = ErrorBody, description = "Not a WebSocket upgrade (a plain GET), or a WebSocket version other than 13")))]
 pub async fn ws(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (mut parts, _) = request.into_parts();
     let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
         Ok(u) => u,
-        Err(rejection) => {
-            return ApiError(
-                Error::new(ErrorCode::InvalidParameter)
-                    .with_message(format!("Connect with a WebSocket client: {}", rejection.body_text())),
-            )
-            .into_response();
-        }
+        Err(rejection) => return refused_upgrade(&rejection),
     };
     let cookie_auth = match cookie(&parts, SESSION_COOKIE) {
         Some(token) if same_origin(&parts.headers) && token.len() <= 200 => state
@@ -160,9 +156,31 @@ pub async fn ws(State(state): State<AppState>, request: axum::extract::Request) 
         .on_upgrade(move |socket| socket::run(socket, up))
 }
 
+/// The answer to a request that is not a usable WebSocket handshake: `426` with the protocol
+/// to switch to (RFC 9110 §15.5.22; RFC 6455 §4.4 for the version) when it did not ask for
+/// WebSocket 13, `400` when it did but the handshake is malformed.
+fn refused_upgrade(rejection: &WebSocketUpgradeRejection) -> Response {
+    use WebSocketUpgradeRejection as R;
+    let detail = rejection.body_text();
+    let (code, headers): (_, &[(header::HeaderName, &str)]) = match rejection {
+        R::InvalidConnectionHeader(_) | R::InvalidUpgradeHeader(_) => {
+            (ErrorCode::UpgradeRequired, &[(header::UPGRADE, "websocket")])
+        }
+        R::InvalidWebSocketVersionHeader(_) => {
+            (ErrorCode::UpgradeRequired, &[(header::UPGRADE, "websocket"), (header::SEC_WEBSOCKET_VERSION, "13")])
+        }
+        _ => (ErrorCode::InvalidParameter, &[]),
+    };
+    let mut response =
+        ApiError(Error::new(code).with_message(format!("Connect with a WebSocket client: {detail}"))).into_response();
+    for (name, value) in headers {
+        response.headers_mut().insert(name.clone(), HeaderValue::from_static(value));
+    }
+    response
+}
+
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
 
     use super::*;
 

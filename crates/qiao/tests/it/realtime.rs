@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::conversations::channel;
-use crate::harness::{Api, TestServer};
+use crate::harness::{Api, Auth, TestServer};
 use crate::ws::{Ended, Ws, ended, next_json};
 
 const QUIET: Duration = Duration::from_millis(300);
@@ -338,6 +338,30 @@ async fn bad_frames_get_errors_or_close_codes_never_a_crash() {
     let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
     ws.send(json!({"op": "ping"})).await;
     ws.expect_op("pong").await;
+}
+
+#[tokio::test]
+async fn requests_that_are_not_websocket_handshakes_are_told_what_to_do() {
+    let srv = TestServer::start().await;
+    let anon = Api::new(&srv.url, Auth::None);
+    // A plain GET: 426, naming the protocol to switch to.
+    let r = anon.get("/api/v1/ws").await;
+    assert_eq!((r.status, r.code()), (426, "upgrade_required"), "{}", r.body);
+    assert_eq!(r.headers["upgrade"], "websocket");
+    let handshake = |version: &'static str| {
+        anon.request(reqwest::Method::GET, "/api/v1/ws")
+            .header("connection", "Upgrade")
+            .header("upgrade", "websocket")
+            .header("sec-websocket-version", version)
+    };
+    // A WebSocket version we do not speak: 426 with the one we do.
+    let r = anon.send(handshake("8").header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")).await;
+    assert_eq!((r.status, r.code()), (426, "upgrade_required"), "{}", r.body);
+    assert_eq!(r.headers["sec-websocket-version"], "13");
+    // A WebSocket handshake without its key: malformed, 400.
+    let r = anon.send(handshake("13")).await;
+    assert_eq!((r.status, r.code()), (400, "invalid_parameter"), "{}", r.body);
+    assert!(r.body["message"].as_str().unwrap().contains("WebSocket"), "{}", r.body);
 }
 
 #[tokio::test]
