@@ -162,20 +162,26 @@ impl SearchIndex {
         let marker = dir.join("qiao-schema-version");
         let current = std::fs::read_to_string(&marker).ok();
         if current.as_deref().map(str::trim) != Some(SCHEMA_VERSION) {
-            for entry in std::fs::read_dir(dir)? {
-                let path = entry?.path();
-                if path.is_dir() {
-                    std::fs::remove_dir_all(&path)?;
-                } else {
-                    std::fs::remove_file(&path)?;
-                }
-            }
-            std::fs::write(&marker, SCHEMA_VERSION)?;
+            empty(dir)?;
         }
         let (schema, f) = schema();
         let directory = tantivy::directory::MmapDirectory::open(dir).map_err(tantivy::TantivyError::from)?;
         let index = Index::open_or_create(directory, schema)?;
         Self::with_index(index, f)
+    }
+
+    /// [`open`](Self::open), and if the index there cannot be read (files lost or damaged,
+    /// say by a crash of the machine or a full disk) an empty one in its place, which the
+    /// indexer refills from the store; the error says why it was replaced. An index another
+    /// process has open is never touched: that stays an error.
+    pub fn open_or_replace(dir: &Path) -> Result<(Self, Option<SearchError>)> {
+        match Self::open(dir) {
+            Err(SearchError::Index(e)) if !matches!(e, tantivy::TantivyError::LockFailure(..)) && !in_use(dir) => {
+                empty(dir)?;
+                Ok((Self::open(dir)?, Some(SearchError::Index(e))))
+            }
+            other => other.map(|index| (index, None)),
+        }
     }
 
     /// An index in memory (tests).
@@ -415,6 +421,28 @@ impl SearchIndex {
 
 /// Runs `f` on a new thread of lowered priority, so that the threads it starts (they inherit
 /// their creator's niceness on Linux) run in the core's spare time.
+/// Empties `dir` and marks it as holding this schema version.
+fn empty(dir: &Path) -> Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            std::fs::remove_dir_all(&path)?;
+        } else {
+            std::fs::remove_file(&path)?;
+        }
+    }
+    std::fs::write(dir.join("qiao-schema-version"), SCHEMA_VERSION)?;
+    Ok(())
+}
+
+/// Whether a process holds the index's writer lock (tantivy takes it with `flock`).
+fn in_use(dir: &Path) -> bool {
+    match std::fs::File::open(dir.join(".tantivy-writer.lock")) {
+        Ok(file) => file.try_lock().is_err(),
+        Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+    }
+}
+
 fn on_background_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| {
         s.spawn(|| {
@@ -483,4 +511,58 @@ pub fn snippet(text: &str, terms: &[query::Term], width: usize) -> (String, Vec<
         .map(|(s, e)| (s - start + shift, e - start + shift))
         .collect();
     (out, ranges)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn doc(text: &str) -> Doc {
+        Doc {
+            message_id: MessageId::new(),
+            conversation_id: ConversationId::new(),
+            sender_id: UserId::new(),
+            created_at: 0,
+            text: text.into(),
+            has_file: false,
+        }
+    }
+
+    #[test]
+    fn a_damaged_index_is_replaced_but_one_in_use_is_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let index = SearchIndex::open(dir.path()).unwrap();
+            index.apply(&[Change::Add(doc("季度报告"))]).unwrap();
+            index.commit(7).unwrap();
+        }
+        let (index, replaced) = SearchIndex::open_or_replace(dir.path()).unwrap();
+        assert!(replaced.is_none());
+        assert_eq!((index.len(), index.position()), (1, 7), "a sound index is kept");
+        // Another opener while this one holds the writer lock gets an error and changes nothing.
+        assert!(SearchIndex::open_or_replace(dir.path()).is_err());
+        assert_eq!((index.len(), index.position()), (1, 7));
+        drop(index);
+
+        std::fs::write(dir.path().join("meta.json"), b"{\"segments\": [").unwrap();
+        assert!(SearchIndex::open(dir.path()).is_err());
+        let (index, replaced) = SearchIndex::open_or_replace(dir.path()).unwrap();
+        assert!(replaced.is_some(), "says why it was replaced");
+        assert_eq!((index.len(), index.position()), (0, 0), "empty: the indexer refills it from the start");
+        index.apply(&[Change::Add(doc("视频会议"))]).unwrap();
+        index.commit(9).unwrap();
+        drop(index);
+        assert_eq!(SearchIndex::open(dir.path()).unwrap().position(), 9, "the replacement is a working index");
+
+        // Segment files lost (the metadata still names them).
+        for entry in std::fs::read_dir(dir.path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|e| e == "term" || e == "store") {
+                std::fs::remove_file(path).unwrap();
+            }
+        }
+        let (index, replaced) = SearchIndex::open_or_replace(dir.path()).unwrap();
+        assert!(replaced.is_some());
+        assert_eq!((index.len(), index.position()), (0, 0));
+    }
 }

@@ -129,12 +129,15 @@ pub async fn open_services(config: &Config) -> Result<(Store, Services), Error> 
             .map_err(|e| Error::unavailable(e).with_message(format!("cannot use {} for files", config.file_store)))?
     };
     let search_dir = config.data_dir.join("search");
-    let search = qiao_search::SearchIndex::open(&search_dir).map_err(|e| {
+    let (search, replaced) = qiao_search::SearchIndex::open_or_replace(&search_dir).map_err(|e| {
         Error::unavailable(e.to_string()).with_message(format!(
             "cannot open the search index in {} (is another Qiao using this data directory? {e})",
             search_dir.display()
         ))
     })?;
+    if let Some(why) = replaced {
+        tracing::warn!(error = %why, dir = %search_dir.display(), "the search index could not be read; rebuilding it from the messages");
+    }
     let services = Services::new(store.clone(), hub, service_config(config), blobs, std::sync::Arc::new(search));
     Ok((store, services))
 }

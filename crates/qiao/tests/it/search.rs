@@ -147,4 +147,12 @@ async fn search_follows_the_store_and_permissions() {
     let alice = srv.sign_in("alice", "alice-password").await;
     search_until(&alice, "deadline", 1).await;
     search_until(&alice, "视频会议", 1).await;
+    // A damaged index (here its metadata overwritten) does not stop the server: it is
+    // replaced and rebuilt.
+    let db = srv.stop().await;
+    std::fs::write(data.join("search").join("meta.json"), b"{\"segments\": [broken").unwrap();
+    let srv = TestServer::start_with(db, |_| {}).await;
+    let alice = srv.sign_in("alice", "alice-password").await;
+    search_until(&alice, "deadline", 1).await;
+    search_until(&alice, "视频会议", 1).await;
 }
