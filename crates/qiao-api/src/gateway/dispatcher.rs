@@ -38,8 +38,9 @@ pub enum Command {
         guest: bool,
         queue: Arc<Outbox<Out>>,
         /// Answered once the connection is in the routing table: the socket reads the store's
-        /// head only then, so every batch committed after that read reaches it.
-        ack: oneshot::Sender<()>,
+        /// head only then, so every batch committed after that read reaches it. False: the
+        /// person holds too many connections already (nothing was registered).
+        ack: oneshot::Sender<bool>,
     },
     Ready {
         conn: ConnId,
@@ -91,6 +92,8 @@ pub struct DispatcherConfig {
     pub typing_interval: Duration,
     /// How often the other nodes get a full snapshot of this node's presence (its heartbeat).
     pub presence_snapshot: Duration,
+    /// Connections one person may hold on this node (all their devices and tabs).
+    pub max_per_user: usize,
 }
 
 impl Default for DispatcherConfig {
@@ -101,6 +104,7 @@ impl Default for DispatcherConfig {
             presence: PresenceConfig::default(),
             typing_interval: Duration::from_secs(2),
             presence_snapshot: Duration::from_secs(5),
+            max_per_user: 32,
         }
     }
 }
@@ -109,7 +113,8 @@ struct Dispatcher {
     routing: Routing,
     presence: Presence,
     queues: FastMap<ConnId, Arc<Outbox<Out>>>,
-    typing: HashMap<(UserId, ConversationId, Option<MessageId>), Instant>,
+    /// When each person last announced typing in each conversation (any thread of it).
+    typing: HashMap<(UserId, ConversationId), Instant>,
     config: DispatcherConfig,
     hub: Hub,
     next_snapshot: Instant,
@@ -189,10 +194,12 @@ impl Dispatcher {
         let now = Instant::now();
         match cmd {
             Command::Register { conn, user, session, guest, queue, ack } => {
-                self.routing.register(conn, user, session, guest);
-                self.queues.insert(conn, queue);
-                metrics::gauge!("qiao_ws_connections").set(self.queues.len() as f64);
-                let _ = ack.send(());
+                let registered = self.routing.register(conn, user, session, guest, self.config.max_per_user);
+                if registered {
+                    self.queues.insert(conn, queue);
+                    metrics::gauge!("qiao_ws_connections").set(self.queues.len() as f64);
+                }
+                let _ = ack.send(registered);
             }
             Command::Ready { conn, memberships, sent_up_to } => {
                 let Some(user) = self.routing.user_of(conn) else { return true };
@@ -207,20 +214,23 @@ impl Dispatcher {
                             self.send(conn, Out::Close(code, reason));
                         }
                     }
-                    Catchup::Resync => {
-                        // Too much to buffer: the client reloads; live events follow.
-                        let head = sent_up_to;
-                        let msg = ServerMessage::Resync { head, reason: "too_far_behind".into() };
-                        self.send(conn, Out::Frame(text(msg.to_json())));
+                    Catchup::TooSlow => {
+                        // More happened while it caught up than is buffered: it reconnects
+                        // and resumes (or is told to resync then).
+                        metrics::counter!("qiao_ws_slow_consumers_total").increment(1);
+                        self.send(conn, Out::Close(close::SLOW_CONSUMER, "too slow; reconnect with resume_from"));
+                        self.drop_conn(conn);
+                        return true;
                     }
                 }
                 self.presence.connect(conn, user, now);
             }
             Command::Unregister { conn } => self.drop_conn(conn),
             Command::Presence { conn, status } => {
+                // Announced on the next tick (within a second): announcing scans every
+                // connected person, which a stream of presence frames must not repeat.
                 if let Some(user) = self.routing.user_of(conn) {
                     self.presence.set(conn, user, status, now);
-                    self.announce(now);
                 }
             }
             Command::Activity { conn } => {
@@ -238,7 +248,9 @@ impl Dispatcher {
                 if !self.routing.is_member(user, conversation) {
                     return true;
                 }
-                let key = (user, conversation, thread);
+                // Keyed on the conversation, not the thread a client names: one notice per
+                // person and conversation per interval, whatever thread ids it sends.
+                let key = (user, conversation);
                 if self.typing.get(&key).is_some_and(|at| now.duration_since(*at) < self.config.typing_interval) {
                     return true;
                 }

@@ -120,7 +120,11 @@ pub mod close {
     /// The account became a guest or stopped being one, which changes what it may receive;
     /// reconnect with `resume_from`.
     pub const ACCESS_CHANGED: u16 = 4010;
-    /// Too many invalid frames, or a binary frame.
+    /// The person already holds the most connections allowed (32 per node by default): close
+    /// another tab or device first.
+    pub const TOO_MANY_CONNECTIONS: u16 = 4029;
+    /// Too many invalid frames (frames beyond the rate limit count as invalid), or a binary
+    /// frame.
     pub const PROTOCOL_ERROR: u16 = 4400;
     /// A frame was larger than the limit (16 KiB).
     pub const TOO_BIG: u16 = 1009;

@@ -50,8 +50,9 @@ pub struct Routed {
 pub enum Catchup {
     /// Deliver these (buffered while pending), then go live.
     Events(Vec<Event>, Vec<(u16, &'static str)>),
-    /// Too much happened while it was pending: tell it to resync.
-    Resync,
+    /// Too much happened while it was pending to replay it safely (membership changes and
+    /// ended sessions among it): the connection is closed and resumes later.
+    TooSlow,
 }
 
 pub struct Routing {
@@ -67,6 +68,8 @@ pub struct Routing {
     pending: FastMap<ConnId, Pending>,
     /// Most events buffered for one pending connection.
     pending_limit: usize,
+    /// Connections (pending or ready) per person.
+    counts: FastMap<UserId, usize>,
 }
 
 impl Routing {
@@ -78,6 +81,7 @@ impl Routing {
             user_convs: FastMap::default(),
             pending: FastMap::default(),
             pending_limit,
+            counts: FastMap::default(),
         }
     }
 
@@ -108,10 +112,24 @@ impl Routing {
         self.user_convs.get(&user).is_some_and(|c| c.contains(&conversation))
     }
 
-    /// A new connection, pending until [`Routing::ready`].
-    pub fn register(&mut self, conn: ConnId, user: UserId, session: SessionId, guest: bool) {
+    /// A new connection, pending until [`Routing::ready`]; false (and nothing registered) if
+    /// the person already holds `max_per_user` connections.
+    pub fn register(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        session: SessionId,
+        guest: bool,
+        max_per_user: usize,
+    ) -> bool {
+        let count = self.counts.entry(user).or_default();
+        if *count >= max_per_user {
+            return false;
+        }
+        *count += 1;
         self.conns.insert(conn, Conn { user, session, guest, guest_at_start: guest, last_pos: 0 });
         self.pending.insert(conn, Pending::default());
+        true
     }
 
     /// Buffers a published batch for every pending connection.
@@ -138,6 +156,9 @@ impl Routing {
         let (user, session, guest, at_start) = (conn.user, conn.session, conn.guest, conn.guest_at_start);
         conn.last_pos = conn.last_pos.max(sent_up_to);
         let pending = self.pending.remove(&id).unwrap_or_default();
+        if pending.overflow {
+            return Catchup::TooSlow;
+        }
         let first = self.by_user.get(&user).is_none_or(Vec::is_empty);
         if first {
             for c in memberships {
@@ -145,27 +166,22 @@ impl Routing {
             }
         }
         self.by_user.entry(user).or_default().push(id);
-        if pending.overflow {
-            return Catchup::Resync;
-        }
         let mut out = Vec::new();
-        let mut closes = Vec::new();
-        for batch in &pending.batches {
-            for e in batch.iter() {
-                self.apply_membership(e, Some(user));
-                let last = self.conns.get(&id).map_or(i64::MAX, |c| c.last_pos);
-                if e.pos > last && self.matches(user, guest, &e.audience) {
-                    out.push(e.clone());
-                    if let Some(c) = self.conns.get_mut(&id) {
-                        c.last_pos = e.pos;
-                    }
-                }
-                if let Some(reason) = ends(e, user, session, at_start) {
-                    closes.push(reason);
+        for e in pending.batches.iter().flat_map(|b| b.iter()) {
+            self.apply_membership(e, Some(user));
+            let last = self.conns.get(&id).map_or(i64::MAX, |c| c.last_pos);
+            if e.pos > last && self.matches(user, guest, &e.audience) {
+                out.push(e.clone());
+                if let Some(c) = self.conns.get_mut(&id) {
+                    c.last_pos = e.pos;
                 }
             }
+            // Nothing after the event that ends the connection reaches it.
+            if let Some(reason) = ends(e, user, session, at_start) {
+                return Catchup::Events(out, vec![reason]);
+            }
         }
-        Catchup::Events(out, closes)
+        Catchup::Events(out, Vec::new())
     }
 
     /// Routes one event to ready connections (in stream order).
@@ -215,6 +231,12 @@ impl Routing {
     pub fn remove(&mut self, id: ConnId) {
         self.pending.remove(&id);
         let Some(conn) = self.conns.remove(&id) else { return };
+        if let Some(n) = self.counts.get_mut(&conn.user) {
+            *n -= 1;
+            if *n == 0 {
+                self.counts.remove(&conn.user);
+            }
+        }
         let Some(list) = self.by_user.get_mut(&conn.user) else { return };
         list.retain(|c| *c != id);
         if list.is_empty() {
@@ -366,8 +388,8 @@ mod tests {
         let mut r = Routing::new(100);
         let (alice, bob) = (UserId::new(), UserId::new());
         let c = ConversationId::new();
-        r.register(1, alice, SessionId::new(), false);
-        r.register(2, bob, SessionId::new(), false);
+        assert!(r.register(1, alice, SessionId::new(), false, 8));
+        assert!(r.register(2, bob, SessionId::new(), false, 8));
         assert!(matches!(r.ready(1, vec![c], 0), Catchup::Events(ref e, _) if e.is_empty()));
         assert!(matches!(r.ready(2, vec![], 0), Catchup::Events(..)));
         assert_eq!(r.route(&ping(1, c)).deliver, vec![1]);
@@ -391,9 +413,9 @@ mod tests {
     fn audiences_and_duplicates() {
         let mut r = Routing::new(100);
         let (staff, guest) = (UserId::new(), UserId::new());
-        r.register(1, staff, SessionId::new(), false);
-        r.register(2, guest, SessionId::new(), true);
-        r.register(3, staff, SessionId::new(), false);
+        assert!(r.register(1, staff, SessionId::new(), false, 8));
+        assert!(r.register(2, guest, SessionId::new(), true, 8));
+        assert!(r.register(3, staff, SessionId::new(), false, 8));
         for id in [1, 2, 3] {
             r.ready(id, vec![], 5);
         }
@@ -416,7 +438,7 @@ mod tests {
         let u = UserId::new();
         let c = ConversationId::new();
         let other = ConversationId::new();
-        r.register(1, u, SessionId::new(), false);
+        assert!(r.register(1, u, SessionId::new(), false, 8));
         // Published while it replays from the store (which reached position 3).
         let batch: Arc<[Event]> = vec![ping(3, c), ping(4, other), ping(5, c)].into();
         r.buffer(&batch);
@@ -425,27 +447,61 @@ mod tests {
                 assert_eq!(events.iter().map(|e| e.pos).collect::<Vec<_>>(), vec![5]);
                 assert!(closes.is_empty());
             }
-            Catchup::Resync => panic!("no resync expected"),
+            Catchup::TooSlow => panic!("not too slow"),
         }
         assert_eq!(r.route(&ping(6, c)).deliver, vec![1]);
     }
 
     #[test]
-    fn a_pending_buffer_that_overflows_asks_for_a_resync() {
+    fn a_pending_buffer_that_overflows_is_too_slow_and_never_goes_live() {
         let mut r = Routing::new(2);
-        r.register(1, UserId::new(), SessionId::new(), false);
+        r.register(1, UserId::new(), SessionId::new(), false, 8);
         let c = ConversationId::new();
         let batch: Arc<[Event]> = vec![ping(1, c), ping(2, c), ping(3, c)].into();
         r.buffer(&batch);
-        assert!(matches!(r.ready(1, vec![c], 0), Catchup::Resync));
+        assert!(matches!(r.ready(1, vec![c], 0), Catchup::TooSlow));
+        assert!(r.route(&ping(4, c)).deliver.is_empty(), "its memberships were not installed");
+    }
+
+    #[test]
+    fn connections_per_person_are_capped() {
+        let mut r = Routing::new(100);
+        let (u, s) = (UserId::new(), SessionId::new());
+        assert!(r.register(1, u, s, false, 2));
+        assert!(r.register(2, u, s, false, 2));
+        assert!(!r.register(3, u, s, false, 2), "a third is refused");
+        assert!(r.register(4, UserId::new(), s, false, 2), "others are not affected");
+        r.remove(1);
+        assert!(r.register(5, u, s, false, 2), "room again once one has gone");
+    }
+
+    #[test]
+    fn a_catch_up_stops_at_the_event_that_ends_the_connection() {
+        let mut r = Routing::new(100);
+        let (u, s, c) = (UserId::new(), SessionId::new(), ConversationId::new());
+        assert!(r.register(1, u, s, false, 8));
+        let revoked = ev(2, Audience::User(u), EventData::SessionRevoked { session_id: s });
+        let batch: Arc<[Event]> = vec![ping(1, c), revoked, ping(3, c)].into();
+        r.buffer(&batch);
+        match r.ready(1, vec![c], 0) {
+            Catchup::Events(events, closes) => {
+                assert_eq!(
+                    events.iter().map(|e| e.pos).collect::<Vec<_>>(),
+                    vec![1, 2],
+                    "nothing after the revocation"
+                );
+                assert_eq!(closes, vec![(close::SESSION_ENDED, "session ended")]);
+            }
+            Catchup::TooSlow => panic!("not too slow"),
+        }
     }
 
     #[test]
     fn ended_sessions_and_disabled_accounts_close_their_connections() {
         let mut r = Routing::new(100);
         let (u, s1, s2) = (UserId::new(), SessionId::new(), SessionId::new());
-        r.register(1, u, s1, false);
-        r.register(2, u, s2, false);
+        assert!(r.register(1, u, s1, false, 8));
+        assert!(r.register(2, u, s2, false, 8));
         r.ready(1, vec![], 0);
         r.ready(2, vec![], 0);
         let revoked = ev(1, Audience::User(u), EventData::SessionRevoked { session_id: s2 });
@@ -484,9 +540,9 @@ mod tests {
         use qiao_domain::user::Role;
         let mut r = Routing::new(100);
         let (member, guest) = (UserId::new(), UserId::new());
-        r.register(1, member, SessionId::new(), false);
-        r.register(2, guest, SessionId::new(), true);
-        r.register(3, member, SessionId::new(), false); // still catching up
+        assert!(r.register(1, member, SessionId::new(), false, 8));
+        assert!(r.register(2, guest, SessionId::new(), true, 8));
+        assert!(r.register(3, member, SessionId::new(), false, 8)); // still catching up
         r.ready(1, vec![], 0);
         r.ready(2, vec![], 0);
         let renamed = ev(1, Audience::Everyone, EventData::UserUpdated { user: person(member, Role::Admin) });
@@ -504,7 +560,7 @@ mod tests {
             Catchup::Events(_, closes) => {
                 assert_eq!(closes, vec![(close::ACCESS_CHANGED, "role changed; reconnect")], "also while catching up")
             }
-            Catchup::Resync => panic!("expected events"),
+            Catchup::TooSlow => panic!("expected events"),
         }
 
         let promoted = ev(4, Audience::Everyone, EventData::UserUpdated { user: person(guest, Role::Member) });

@@ -35,8 +35,46 @@ fn text(msg: &ServerMessage) -> Message {
     Message::Text(Utf8Bytes::from(msg.to_json()))
 }
 
+/// How long one write may wait for a client that does not read before it is dropped.
+const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// Sends one frame; false if the client is gone or has not read for [`WRITE_TIMEOUT`].
+async fn send_timed(ws: &mut WebSocket, msg: Message) -> bool {
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, ws.send(msg)).await, Ok(Ok(())))
+}
+
 async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
-    let _ = ws.send(Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+    send_timed(ws, Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+}
+
+/// Frames a client may send: a sustained rate and a burst (hello, pings, presence, typing and
+/// presence subscriptions come far slower). Beyond it frames are refused as invalid, and a
+/// stream of them closes the connection.
+const CLIENT_FRAMES_PER_SECOND: f64 = 10.0;
+const CLIENT_FRAMES_BURST: f64 = 40.0;
+
+/// A token bucket for one connection's client frames.
+struct FrameBudget {
+    tokens: f64,
+    at: Instant,
+}
+
+impl FrameBudget {
+    fn new() -> FrameBudget {
+        FrameBudget { tokens: CLIENT_FRAMES_BURST, at: Instant::now() }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let refill = now.duration_since(self.at).as_secs_f64() * CLIENT_FRAMES_PER_SECOND;
+        self.tokens = (self.tokens + refill).min(CLIENT_FRAMES_BURST);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
 }
 
 /// Waits for `hello` and authenticates; `None` when the connection was refused (and closed).
@@ -49,8 +87,7 @@ async fn handshake(
     let first = match tokio::time::timeout(timeout, ws.recv()).await {
         Ok(Some(Ok(Message::Text(t)))) => t,
         Ok(Some(Ok(_))) => {
-            let _ =
-                ws.send(text(&ServerMessage::error("invalid_frame", "The first frame must be a JSON hello."))).await;
+            send_timed(ws, text(&ServerMessage::error("invalid_frame", "The first frame must be a JSON hello."))).await;
             close_with(ws, close::PROTOCOL_ERROR, "expected hello").await;
             return None;
         }
@@ -121,16 +158,33 @@ async fn open(
         queue,
         ack,
     };
-    if gw.commands.send(register).await.is_err() || registered.await.is_err() {
-        close_with(ws, close::GOING_AWAY, "server restarting").await;
-        return None;
+    match (gw.commands.send(register).await, registered.await) {
+        (Ok(()), Ok(true)) => {}
+        (Ok(()), Ok(false)) => {
+            close_with(ws, close::TOO_MANY_CONNECTIONS, "too many connections; close some").await;
+            return None;
+        }
+        _ => {
+            close_with(ws, close::GOING_AWAY, "server restarting").await;
+            return None;
+        }
     }
     let start = match up.services.realtime_start(&auth, resume_from, gw.config.resume_window).await {
         Ok(s) => s,
         Err(e) => {
-            tracing::warn!(error = %e, "could not start a realtime session");
             let _ = gw.commands.send(Command::Unregister { conn }).await;
-            close_with(ws, 1011, "try again").await;
+            // The session or account ended, or the role changed, before this connection was
+            // registered (so no event could close it).
+            match e.code {
+                qiao_domain::ErrorCode::Unauthenticated => close_with(ws, close::SESSION_ENDED, "session ended").await,
+                qiao_domain::ErrorCode::Conflict => {
+                    close_with(ws, close::ACCESS_CHANGED, "role changed; reconnect").await;
+                }
+                _ => {
+                    tracing::warn!(error = %e, "could not start a realtime session");
+                    close_with(ws, 1011, "try again").await;
+                }
+            }
             return None;
         }
     };
@@ -142,24 +196,9 @@ async fn open(
         resumed: matches!(start.catchup, Catchup::Events(_)),
         heartbeat_ms: u64::try_from(gw.config.heartbeat.as_millis()).unwrap_or(u64::MAX),
     };
-    let mut ok = ws.feed(text(&ready)).await.is_ok();
-    match start.catchup {
-        Catchup::Events(frames) => {
-            metrics::counter!("qiao_ws_resumed_events_total").increment(frames.len() as u64);
-            for frame in frames {
-                match Utf8Bytes::try_from(frame) {
-                    Ok(frame) => ok = ok && ws.feed(Message::Text(frame)).await.is_ok(),
-                    Err(_) => tracing::error!("a stored event frame is not UTF-8"),
-                }
-            }
-        }
-        Catchup::Resync => {
-            let msg = ServerMessage::Resync { head: start.head, reason: "too_far_behind".into() };
-            ok = ok && ws.feed(text(&msg)).await.is_ok();
-        }
-        Catchup::Fresh => {}
-    }
-    ok = ok && ws.flush().await.is_ok();
+    // A client that does not read its catch-up is dropped like any other.
+    let ok = tokio::time::timeout(WRITE_TIMEOUT, send_catchup(ws, &ready, start.head, start.catchup)).await;
+    let ok = matches!(ok, Ok(true));
     let ready = Command::Ready { conn, memberships: start.memberships, sent_up_to: start.head };
     if !ok || gw.commands.send(ready).await.is_err() {
         let _ = gw.commands.send(Command::Unregister { conn }).await;
@@ -170,8 +209,27 @@ async fn open(
     Some((auth.actor, conn, rx))
 }
 
-/// How long one write may wait for a client that does not read before it is dropped.
-const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+/// Writes `ready` and the catch-up; false if the connection failed.
+async fn send_catchup(ws: &mut WebSocket, ready: &ServerMessage, head: i64, catchup: Catchup) -> bool {
+    let mut ok = ws.feed(text(ready)).await.is_ok();
+    match catchup {
+        Catchup::Events(frames) => {
+            metrics::counter!("qiao_ws_resumed_events_total").increment(frames.len() as u64);
+            for frame in frames {
+                match Utf8Bytes::try_from(frame) {
+                    Ok(frame) => ok = ok && ws.feed(Message::Text(frame)).await.is_ok(),
+                    Err(_) => tracing::error!("a stored event frame is not UTF-8"),
+                }
+            }
+        }
+        Catchup::Resync => {
+            let msg = ServerMessage::Resync { head, reason: "too_far_behind".into() };
+            ok = ok && ws.feed(text(&msg)).await.is_ok();
+        }
+        Catchup::Fresh => {}
+    }
+    ok && ws.flush().await.is_ok()
+}
 
 /// Writes queued frames (the first given), several per flush; false if the connection must end.
 async fn write_frames(ws: &mut WebSocket, first: Message, rx: &Outbox<Out>) -> Result<(), Option<(u16, &'static str)>> {
@@ -199,6 +257,7 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
     let mut last_heard = Instant::now();
     let mut last_write = Instant::now().checked_sub(gw.config.flush_interval).unwrap_or_else(Instant::now);
     let mut bad_frames = 0u32;
+    let mut budget = FrameBudget::new();
     loop {
         tokio::select! {
             out = rx.pop() => match out {
@@ -233,7 +292,13 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
                 last_heard = Instant::now();
                 match msg {
                     Some(Ok(Message::Text(t))) => {
-                        match Box::pin(handle(ws, services, gw, actor, conn, &t)).await {
+                        let handled = if budget.take(last_heard) {
+                            Box::pin(handle(ws, services, gw, actor, conn, &t)).await
+                        } else {
+                            send_timed(ws, text(&ServerMessage::error("rate_limited", "Too many frames; slow down."))).await;
+                            Err(())
+                        };
+                        match handled {
                             Ok(()) => bad_frames = 0,
                             Err(()) => {
                                 bad_frames += 1;
@@ -245,11 +310,20 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        let _ = ws.send(text(&ServerMessage::error("invalid_frame", "Binary frames are not supported."))).await;
+                        send_timed(ws, text(&ServerMessage::error("invalid_frame", "Binary frames are not supported."))).await;
                         close_with(ws, close::PROTOCOL_ERROR, "binary frames are not supported").await;
                         return;
                     }
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {}
+                    // (tungstenite answers a ping with a pong: a write each.)
+                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                        if !budget.take(last_heard) {
+                            bad_frames += 1;
+                            if bad_frames > BAD_FRAMES_MAX {
+                                close_with(ws, close::PROTOCOL_ERROR, "too many frames").await;
+                                return;
+                            }
+                        }
+                    }
                     Some(Ok(Message::Close(_))) | None => return,
                     Some(Err(e)) => {
                         if matches!(e.into_inner().downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_))) {
@@ -265,7 +339,7 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
                     close_with(ws, close::IDLE_TIMEOUT, "no traffic").await;
                     return;
                 }
-                if ws.send(Message::Ping(bytes::Bytes::new())).await.is_err() {
+                if !send_timed(ws, Message::Ping(bytes::Bytes::new())).await {
                     return;
                 }
             }
@@ -285,17 +359,17 @@ async fn handle(
     let msg = match serde_json::from_str::<ClientMessage>(t) {
         Ok(m) => m,
         Err(e) => {
-            let _ = ws.send(text(&ServerMessage::error("invalid_frame", format!("Not a valid frame: {e}")))).await;
+            send_timed(ws, text(&ServerMessage::error("invalid_frame", format!("Not a valid frame: {e}")))).await;
             return Err(());
         }
     };
     match msg {
         ClientMessage::Hello { .. } => {
-            let _ = ws.send(text(&ServerMessage::error("invalid_frame", "hello was already received"))).await;
+            send_timed(ws, text(&ServerMessage::error("invalid_frame", "hello was already received"))).await;
             return Err(());
         }
         ClientMessage::Ping { nonce } => {
-            let _ = ws.send(text(&ServerMessage::Pong { nonce })).await;
+            send_timed(ws, text(&ServerMessage::Pong { nonce })).await;
         }
         ClientMessage::Presence { status } => {
             let _ = gw.commands.send(Command::Presence { conn, status }).await;
@@ -307,14 +381,13 @@ async fn handle(
                     let _ = gw.commands.send(Command::Follow { conn, users }).await;
                 }
                 Err(_) => {
-                    let _ = ws.send(text(&ServerMessage::error("unavailable", "Try again shortly."))).await;
+                    send_timed(ws, text(&ServerMessage::error("unavailable", "Try again shortly."))).await;
                 }
             }
         }
         ClientMessage::Typing { conversation_id, thread_root_id } => {
             if services.may_type(actor, conversation_id).await.is_err() {
-                let _ =
-                    ws.send(text(&ServerMessage::error("forbidden", "You cannot type in this conversation."))).await;
+                send_timed(ws, text(&ServerMessage::error("forbidden", "You cannot type in this conversation."))).await;
                 return Err(());
             }
             let _ = gw.commands.send(Command::Activity { conn }).await;

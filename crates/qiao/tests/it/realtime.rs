@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
-use futures_util::SinkExt;
+use futures_util::{SinkExt, StreamExt};
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -333,6 +333,24 @@ async fn bad_frames_get_errors_or_close_codes_never_a_crash() {
         ws.inner.send(Message::Text("garbage".into())).await.unwrap();
     }
     assert!(matches!(ws.ended(Duration::from_secs(5)).await, Ended::Closed(Some(4400))));
+    // A flood of frames beyond the rate limit is refused, then closed. (One at a time: a
+    // socket closed with frames still unread resets, and the client would lose the answers.)
+    let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
+    let (mut refused, mut code) = (0, None);
+    for i in 0..200 {
+        ws.send(json!({"op": "ping", "nonce": format!("{i}")})).await;
+        match tokio::time::timeout(Duration::from_secs(5), ws.inner.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) if t.contains("\"rate_limited\"") => refused += 1,
+            Ok(Some(Ok(Message::Close(f)))) => {
+                code = f.map(|f| u16::from(f.code));
+                break;
+            }
+            Ok(Some(Ok(_))) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(refused > 0, "frames beyond the budget are refused");
+    assert_eq!(code, Some(4400), "and a stream of them closes the connection");
     // The server is fine.
     assert_eq!(owner.get("/api/v1/me").await.status, 200);
     let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
@@ -380,7 +398,25 @@ async fn unauthenticated_revoked_and_disabled_connections_are_closed() {
     assert!(matches!(ended(&mut raw, Duration::from_secs(5)).await, Ended::Closed(Some(4400))));
     // Plain HTTP to the endpoint is a clear 4xx.
     let r = owner.get("/api/v1/ws").await;
-    assert_eq!((r.status, r.code()), (400, "invalid_parameter"));
+    assert_eq!((r.status, r.code()), (426, "upgrade_required"));
+
+    // A browser's socket is authenticated by its cookie at the upgrade; an account disabled
+    // before its hello (before the connection is registered) is closed at the hello.
+    let (late_id, _) = owner.create_user(&srv, "late", "member", None).await;
+    let r = srv.anon().post("/api/v1/auth/sign-in", json!({"login": "late", "password": "late-password"})).await;
+    let cookie = r
+        .headers
+        .get_all("set-cookie")
+        .iter()
+        .find_map(|v| {
+            v.to_str().unwrap().strip_prefix("qiao_session=").map(|s| s.split(';').next().unwrap().to_owned())
+        })
+        .unwrap();
+    let (cookie, origin) = (format!("qiao_session={cookie}"), srv.url.clone());
+    let mut raw = Ws::connect_with_headers(&srv.url, &[("cookie", &cookie), ("origin", &origin)]).await;
+    assert_eq!(owner.post_empty(&format!("/api/v1/users/{late_id}/disable")).await.status, 200);
+    raw.send(Message::Text(json!({"op": "hello"}).to_string().into())).await.unwrap();
+    assert!(matches!(ended(&mut raw, Duration::from_secs(5)).await, Ended::Closed(Some(4003))));
 
     // Signing out closes that session's socket, not the others.
     let (user_id, user) = owner.create_user(&srv, "leaver", "member", None).await;
@@ -464,8 +500,10 @@ async fn typing_and_presence_reach_those_who_may_see_them() {
     bob_ws.send(json!({"op": "typing", "conversation_id": c})).await;
     let t = owner_ws.expect_op("typing").await;
     assert_eq!((t["user_id"].as_str(), t["conversation_id"].as_str()), (Some(bob_id.as_str()), Some(c.as_str())));
-    // Repeats inside the throttle window are not forwarded.
+    // Repeats inside the throttle window are not forwarded, whatever thread they name.
     bob_ws.send(json!({"op": "typing", "conversation_id": c})).await;
+    let elsewhere = "01a1fccf-0000-7000-8000-0000000000ff";
+    bob_ws.send(json!({"op": "typing", "conversation_id": c, "thread_root_id": elsewhere})).await;
     assert!(owner_ws.next(QUIET).await.is_none());
 
     // Presence: a snapshot on subscribing, then changes.
