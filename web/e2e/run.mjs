@@ -278,6 +278,19 @@ try {
   await see(b, "are you there?");
   await gone(badge);
 
+  log("a draft typed on one device shows on the other, and sending it clears it on both");
+  await b2.getByRole("link", { name: /项目-general/ }).click();
+  const composerB2 = b2.getByRole("textbox", { name: /Message 项目-general/ });
+  await composerB2.fill("写到一半的草稿 from the phone");
+  await b.waitForFunction(
+    () => document.querySelector("textarea")?.value === "写到一半的草稿 from the phone",
+    null,
+    { timeout: T, polling: 200 },
+  );
+  await composerB.press("Enter");
+  await see(b2, "写到一半的草稿 from the phone");
+  await b2.waitForFunction(() => document.querySelector("textarea")?.value === "", null, { timeout: T, polling: 200 });
+
   log("the server restarts while both are connected; a message sent meanwhile arrives");
   tolerateNetworkErrors = true;
   await stopServer();

@@ -4,6 +4,7 @@ import type {
   Conversation,
   ConversationItem,
   Department,
+  Draft,
   FileInfo,
   Id,
   Me,
@@ -134,6 +135,9 @@ export const api = {
   library: (id: Id, q: { kind?: string; sort?: string; cursor?: string | null }) =>
     get<{ items: FileInfo[]; next_cursor?: string | null }>(`/conversations/${id}/files`, { limit: 100, ...q }),
   deleteFile: (id: Id) => del<void>(`/files/${id}`),
+  drafts: () => get<{ items: Draft[] }>("/me/drafts"),
+  saveDraft: (id: Id, body: string, thread_root_id?: Id | null) =>
+    put<Draft>(`/conversations/${id}/draft`, { body, thread_root_id: thread_root_id ?? undefined }),
   markRead: (id: Id, seq?: number) => post<{ read_seq: number }>(`/conversations/${id}/read`, { seq }),
   markUnread: (id: Id, message_id: Id) => post<{ read_seq: number }>(`/conversations/${id}/unread`, { message_id }),
   edit: (id: Id, body: string) => patch<Message>(`/messages/${id}`, { body }),

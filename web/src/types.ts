@@ -179,7 +179,17 @@ export type EventData =
   | { type: "reaction.removed"; message_id: Id; emoji: string; user_id: Id }
   | { type: "conversation.removed"; conversation_id: Id }
   | { type: "read.updated"; conversation_id: Id; read_seq: number }
-  | { type: "thread.state"; conversation_id: Id; root_id: Id; following: boolean; read_seq: number };
+  | { type: "thread.state"; conversation_id: Id; root_id: Id; following: boolean; read_seq: number }
+  | { type: "draft.updated"; draft: Draft };
+
+/** Unsent text in a conversation or thread, kept on the server for every device. */
+export interface Draft {
+  conversation_id: Id;
+  thread_root_id?: Id | null;
+  /** Empty when cleared. */
+  body: string;
+  updated_at: number;
+}
 
 export interface EventFrame {
   op: "event";

@@ -92,6 +92,8 @@ const DEPARTMENT_NAME: Limit = Text(1, org::DEPARTMENT_NAME_MAX, pattern::NAME);
 const ORG_NAME: Limit = Text(1, org::ORG_NAME_MAX, pattern::NAME);
 const SECONDARY_DEPARTMENTS: Limit = Items(0, user::SECONDARY_DEPARTMENTS_MAX);
 const SEQ: Limit = Int(0, None);
+/// A draft: a message body that may be empty (which clears it).
+const DRAFT: Limit = Text(0, message::BODY_MAX, pattern::BODY);
 
 /// `(component schema, property, limit)`.
 const FIELDS: &[(&str, &str, Limit)] = &[
@@ -112,6 +114,7 @@ const FIELDS: &[(&str, &str, Limit)] = &[
     ("SendMessageRequest", "client_key", Text(1, message::CLIENT_KEY_MAX, pattern::CLIENT_KEY)),
     ("SendMessageRequest", "file_ids", Items(0, file::FILES_PER_MESSAGE_MAX)),
     ("EditMessageRequest", "body", Text(1, message::BODY_MAX, pattern::BODY_VISIBLE)),
+    ("SaveDraftRequest", "body", DRAFT),
     ("ReactionRequest", "emoji", Text(1, message::EMOJI_MAX, pattern::EMOJI)),
     ("CreateDepartment", "name", DEPARTMENT_NAME),
     ("UpdateDepartment", "name", DEPARTMENT_NAME),
@@ -302,6 +305,7 @@ mod tests {
             ("e-mail", EMAIL, |s| user::optional_email(s).is_ok(), true),
             ("body", Text(0, message::BODY_MAX, pattern::BODY), |s| message::validate_body(s).is_ok(), false),
             ("edit", Text(1, message::BODY_MAX, pattern::BODY_VISIBLE), |s| message::validate_body(s).is_ok(), true),
+            ("draft", DRAFT, |s| message::validate_draft(s).is_ok(), true),
             (
                 "client key",
                 Text(1, message::CLIENT_KEY_MAX, pattern::CLIENT_KEY),

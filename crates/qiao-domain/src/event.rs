@@ -10,7 +10,7 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use crate::conversation::{Conversation, Member};
-use crate::message::{Message, ThreadSummary};
+use crate::message::{Draft, Message, ThreadSummary};
 use crate::org::{Department, Org};
 use crate::user::User;
 use crate::{ConversationId, DepartmentId, MessageId, Millis, SessionId, UserId};
@@ -107,6 +107,9 @@ pub enum EventData {
     /// The recipient's state in a thread changed: followed, unfollowed or read.
     #[serde(rename = "thread.state")]
     ThreadState { conversation_id: ConversationId, root_id: MessageId, following: bool, read_seq: i64 },
+    /// The recipient's draft in a conversation or thread changed (an empty body: cleared).
+    #[serde(rename = "draft.updated")]
+    DraftUpdated { draft: Draft },
 }
 
 impl EventData {
@@ -133,6 +136,7 @@ impl EventData {
             EventData::ConversationRemoved { .. } => "conversation.removed",
             EventData::ReadUpdated { .. } => "read.updated",
             EventData::ThreadState { .. } => "thread.state",
+            EventData::DraftUpdated { .. } => "draft.updated",
         }
     }
 }

@@ -112,6 +112,35 @@ pub fn validate_body(input: &str) -> Result<String> {
     Ok(trimmed_end.to_owned())
 }
 
+/// Text a person has started writing in a conversation (or in one of its threads) and not
+/// sent, kept on the server so that their other devices show it too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Draft {
+    pub conversation_id: ConversationId,
+    /// The thread it replies in; absent for the conversation's own composer.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread_root_id: Option<MessageId>,
+    /// Empty when the draft was cleared (sent or erased).
+    pub body: String,
+    pub updated_at: Millis,
+}
+
+/// A draft's text: like a message body (same limit, line endings normalised, no control
+/// characters) except that it may be empty, which clears the draft; blank text counts as
+/// empty.
+pub fn validate_draft(input: &str) -> Result<String> {
+    let len = input.chars().count();
+    if len > BODY_MAX {
+        return Err(Error::invalid("body", format!("must be at most {BODY_MAX} characters (it has {len})")));
+    }
+    if input.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
+        return Err(Error::invalid("body", "must not contain control characters"));
+    }
+    let body = input.replace("\r\n", "\n").replace('\r', "\n");
+    Ok(if body.trim().is_empty() { String::new() } else { body })
+}
+
 /// Idempotency keys: 1–64 printable ASCII characters.
 pub fn validate_client_key(input: &str) -> Result<String> {
     if input.is_empty() || input.len() > CLIENT_KEY_MAX || !input.bytes().all(|b| b.is_ascii_graphic()) {

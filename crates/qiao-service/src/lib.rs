@@ -12,6 +12,7 @@ pub mod cluster;
 pub mod conversations;
 pub mod crypto;
 pub mod departments;
+pub mod drafts;
 pub mod files;
 pub mod maintenance;
 mod membership;
@@ -91,6 +92,7 @@ pub struct Services {
     pub passwords: crypto::PasswordHasher,
     pub throttle: Arc<throttle::LoginThrottle>,
     pub message_rate: Arc<ratelimit::RateLimiter>,
+    pub draft_rate: Arc<ratelimit::RateLimiter>,
     pub sessions: Arc<session_cache::SessionCache>,
     pub access: Arc<access_cache::AccessCache>,
     /// Where committed events go (the store's writer publishes into it).
@@ -134,6 +136,7 @@ impl Services {
             passwords: crypto::PasswordHasher::new(config.password.clone()),
             throttle,
             message_rate: Arc::new(ratelimit::RateLimiter::new(config.message_rate)),
+            draft_rate: Arc::new(ratelimit::RateLimiter::new(drafts::DRAFT_RATE)),
             config: Arc::new(config),
             store,
             blobs,

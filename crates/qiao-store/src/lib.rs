@@ -18,6 +18,7 @@ mod writer;
 pub mod audit;
 pub mod conversations;
 pub mod departments;
+pub mod drafts;
 pub mod events;
 pub mod files;
 pub mod members;

@@ -21,6 +21,7 @@ const SQLITE: &[Source] = &[
     (8, "members_by_user", include_str!("../migrations/sqlite/0008_members_by_user.sql")),
     (9, "unsent_files", include_str!("../migrations/sqlite/0009_unsent_files.sql")),
     (10, "node_versions", include_str!("../migrations/sqlite/0010_node_versions.sql")),
+    (11, "drafts", include_str!("../migrations/sqlite/0011_drafts.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -34,10 +35,11 @@ const POSTGRES: &[Source] = &[
     (8, "members_by_user", include_str!("../migrations/postgres/0008_members_by_user.sql")),
     (9, "unsent_files", include_str!("../migrations/postgres/0009_unsent_files.sql")),
     (10, "node_versions", include_str!("../migrations/postgres/0010_node_versions.sql")),
+    (11, "drafts", include_str!("../migrations/postgres/0011_drafts.sql")),
 ];
 
 /// The schema versions this build knows, in order.
-pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources

@@ -63,6 +63,18 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled, 
     if (!disabled) ref.current?.focus();
   }, [conversationId, threadRootId, disabled]);
 
+  // The draft changed elsewhere (another device, or the server's copy on start): show it.
+  // What this composer types goes into the store first, so its own changes match here.
+  const stored = useApp((s) => s.drafts[draftKey] ?? "");
+  const shown = useRef(text);
+  shown.current = text;
+  useEffect(() => {
+    if (stored !== shown.current) {
+      setText(stored);
+      setCaret(stored.length);
+    }
+  }, [stored]);
+
   const mq = mentionQuery(text, caret);
   const suggestions = useMemo<Suggestion[]>(() => {
     if (!mq || mq.start === dismissed) return [];

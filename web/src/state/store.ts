@@ -3,7 +3,7 @@
 import { create } from "zustand";
 import { api, ApiError, hasSessionHint } from "../api";
 import { Gateway, type ConnectionState } from "../realtime";
-import type { FileInfo, Id, Message, PresenceStatus, ServerFrame, User } from "../types";
+import type { Draft, FileInfo, Id, Message, PresenceStatus, ServerFrame, User } from "../types";
 import {
   addMessage,
   applyEvent,
@@ -123,6 +123,7 @@ async function startSession(): Promise<void> {
 
 /** Fresh start or resync: reload what HTTP knows, then apply events after `head`. */
 async function reload(head: number): Promise<void> {
+  void loadDrafts_();
   const list = await api.conversations();
   update((m) => ({ ...loadConversations(m, list.items), lastPos: Math.max(m.lastPos, head) }));
   // Reload the timelines on screen: events from before `head` are not replayed.
@@ -134,6 +135,7 @@ async function reload(head: number): Promise<void> {
 function onFrame(f: ServerFrame): void {
   switch (f.op) {
     case "event": {
+      if (f.data.type === "draft.updated") applyDraft(f.data.draft);
       update((m) => applyEvent(m, f));
       const s = get();
       if (s.signedOut) void signOutLocal();
@@ -177,7 +179,12 @@ async function refreshConversation(id: Id): Promise<void> {
 async function signOutLocal(): Promise<void> {
   gateway?.stop();
   gateway = null;
-  set({ ...emptyModel(), phase: "signin", drafts: get().drafts });
+  // Drafts belong to the person: the next one to sign in here must not see them.
+  for (const timer of draftTimers.values()) clearTimeout(timer);
+  draftTimers.clear();
+  draftsSaved.clear();
+  storeDrafts({});
+  set({ ...emptyModel(), phase: "signin", drafts: {} });
 }
 
 export async function signOut(): Promise<void> {
@@ -247,16 +254,87 @@ export function markRead(id: Id): void {
   api.markRead(id, seq).catch(() => undefined);
 }
 
-export function setDraft(key: string, text: string): void {
-  const drafts = { ...get().drafts };
-  if (text) drafts[key] = text;
-  else delete drafts[key];
-  set({ drafts });
+// ---- drafts ----
+// Kept locally (so typing never waits and survives a reload offline) and on the server, which
+// tells the person's other devices (`draft.updated`). A save goes a moment after typing stops;
+// clearing (after a send) goes at once.
+
+const DRAFT_SAVE_DELAY = 1000;
+/** Saves waiting for typing to pause, per draft key. */
+const draftTimers = new Map<string, ReturnType<typeof setTimeout>>();
+/** What this device last saved per key: the server echoes it back, and that echo must not
+ * overwrite what was typed since. */
+const draftsSaved = new Map<string, string>();
+
+/** `conv` or `conv:root` (the key the composer uses). */
+export function draftKey(d: { conversation_id: Id; thread_root_id?: Id | null }): string {
+  return d.thread_root_id ? `${d.conversation_id}:${d.thread_root_id}` : d.conversation_id;
+}
+
+function storeDrafts(drafts: Record<string, string>): void {
   try {
     localStorage.setItem(DRAFTS_KEY, JSON.stringify(drafts));
   } catch {
     /* storage full or disabled: drafts stay in memory */
   }
+}
+
+function putDraftLocal(key: string, text: string): void {
+  const drafts = { ...get().drafts };
+  if (text) drafts[key] = text;
+  else delete drafts[key];
+  set({ drafts });
+  storeDrafts(drafts);
+}
+
+function saveDraftNow(key: string): void {
+  draftTimers.delete(key);
+  const text = get().drafts[key] ?? "";
+  if (draftsSaved.get(key) === text) return;
+  draftsSaved.set(key, text);
+  const [conversation, root] = key.split(":");
+  api.saveDraft(conversation, text, root ?? null).catch(() => {
+    // Not saved (offline, rate-limited, no longer a member): try again on the next change.
+    draftsSaved.delete(key);
+  });
+}
+
+/** The composer's text changed. */
+export function setDraft(key: string, text: string): void {
+  putDraftLocal(key, text);
+  const pending = draftTimers.get(key);
+  if (pending) clearTimeout(pending);
+  if (text) draftTimers.set(key, setTimeout(() => saveDraftNow(key), DRAFT_SAVE_DELAY));
+  else saveDraftNow(key);
+}
+
+/** Another device (or this one's echo) changed a draft. */
+function applyDraft(d: Draft): void {
+  const key = draftKey(d);
+  if (draftTimers.has(key)) return; // typing here right now: this device's text wins
+  if (draftsSaved.get(key) === d.body) return; // our own save coming back
+  draftsSaved.set(key, d.body);
+  putDraftLocal(key, d.body);
+}
+
+/** The server's drafts (fresh start or resync): they replace what this device had saved,
+ * except where it is typing. */
+async function loadDrafts_(): Promise<void> {
+  let items: Draft[];
+  try {
+    items = (await api.drafts()).items;
+  } catch {
+    return;
+  }
+  const drafts: Record<string, string> = {};
+  for (const [key, text] of Object.entries(get().drafts)) if (draftTimers.has(key)) drafts[key] = text;
+  for (const d of items) {
+    const key = draftKey(d);
+    if (!draftTimers.has(key)) drafts[key] = d.body;
+    draftsSaved.set(key, d.body);
+  }
+  set({ drafts });
+  storeDrafts(drafts);
 }
 
 // ---- optimistic sends ----

@@ -4,7 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use qiao_domain::conversation::{Conversation, ConversationKind, LinkedDepartment, Member, MemberRole, MyState};
-use qiao_domain::message::Message;
+use qiao_domain::message::{Draft, Message};
 use qiao_domain::{ConversationId, FileId, MessageId, UserId};
 use qiao_service::conversations::{ConversationPatch, ConversationView, CreateChannel};
 use qiao_service::messages::{HistoryQuery, SendMessage};
@@ -157,6 +157,16 @@ pub struct MarkReadRequest {
 pub struct MarkUnreadRequest {
     /// This message and everything after it become unread.
     pub message_id: MessageId,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SaveDraftRequest {
+    /// The text so far; empty (or blank) clears the draft.
+    pub body: String,
+    /// The thread's first message, for a draft reply in that thread.
+    #[serde(default)]
+    pub thread_root_id: Option<MessageId>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -453,6 +463,25 @@ pub async fn set_departments(
     JsonBody(req): JsonBody<SetDepartmentsRequest>,
 ) -> ApiResult<axum::Json<Conversation>> {
     Ok(axum::Json(state.services.set_linked_departments(&auth, id, req.departments).await?))
+}
+
+/// Save my draft in this conversation, or in one of its threads (an empty body clears it).
+///
+/// My other devices get a `draft.updated` event. Saving the text already stored changes
+/// nothing. Clients save a moment after typing stops (saves are rate-limited) and clear the
+/// draft once the message is sent.
+#[utoipa::path(put, path = "/api/v1/conversations/{id}/draft", tag = "conversations",
+    params(("id" = ConversationId, Path, description = "Conversation id")), request_body = SaveDraftRequest,
+    responses((status = 200, body = Draft), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
+pub async fn save_draft(
+    State(state): State<AppState>,
+    Auth(auth): Auth,
+    Path(id): Path<ConversationId>,
+    JsonBody(req): JsonBody<SaveDraftRequest>,
+) -> ApiResult<axum::Json<Draft>> {
+    Ok(axum::Json(state.services.save_draft(&auth, id, req.thread_root_id, &req.body).await?))
 }
 
 /// Mark read up to a sequence number (default: everything). Other devices follow.

@@ -3,6 +3,7 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use qiao_domain::SessionId;
+use qiao_domain::message::Draft;
 use qiao_domain::session::{Session, SessionKind};
 use qiao_domain::user::User;
 use qiao_service::users::ProfilePatch;
@@ -43,6 +44,11 @@ pub struct ChangePassword {
 #[derive(Serialize, ToSchema)]
 pub struct SessionList {
     pub items: Vec<Session>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DraftList {
+    pub items: Vec<Draft>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -91,6 +97,14 @@ pub async fn change_password(
 ) -> ApiResult<StatusCode> {
     state.services.change_password(&auth, &req.current_password, &req.new_password, &origin).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// My drafts (unsent text) in the conversations I am in, most recently changed first; at
+/// most 1,000, which is as many as anyone may keep.
+#[utoipa::path(get, path = "/api/v1/me/drafts", tag = "me",
+    responses((status = 200, body = DraftList), (status = 401, body = ErrorBody)))]
+pub async fn drafts(State(state): State<AppState>, Auth(auth): Auth) -> ApiResult<axum::Json<DraftList>> {
+    Ok(axum::Json(DraftList { items: state.services.drafts(&auth).await? }))
 }
 
 /// My sessions (devices), most recently used first.

@@ -136,6 +136,7 @@ conformance!(
     messaging::messages_history_and_threads,
     messaging::reactions_pins_mentions_and_unread,
     messaging::thread_following,
+    messaging::drafts_per_conversation_and_thread,
     files::files_lifecycle,
     files::blob_claims_keep_uploads_and_clean_up_apart,
     nodes::nodes_register_refresh_and_leave,

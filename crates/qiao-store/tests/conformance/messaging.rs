@@ -643,3 +643,60 @@ pub async fn thread_following(store: Store, _: Sink) {
     assert!(threads::read_position(&mut r, bob.id, top.id).await.unwrap().is_none());
     assert!(threads::followed(&mut r, bob.id, 10).await.unwrap().is_empty());
 }
+
+pub async fn drafts_per_conversation_and_thread(store: Store, _: Sink) {
+    use qiao_domain::message::Draft;
+    use qiao_store::drafts;
+    let root = seed_org(&store).await;
+    let alice = insert(&store, new_user("alice", "Alice", root.id)).await;
+    let c = create(&store, ConversationKind::Public, "chat").await;
+    let other = create(&store, ConversationKind::Public, "other").await;
+    join(&store, c, alice.id, MemberRole::Member).await;
+    join(&store, other, alice.id, MemberRole::Member).await;
+    let top = send(&store, c, alice.id, "question", None).await;
+    let draft = |conversation_id, thread_root_id, body: &str, updated_at| Draft {
+        conversation_id,
+        thread_root_id,
+        body: body.into(),
+        updated_at,
+    };
+    let (main, reply, elsewhere) =
+        (draft(c, None, "还没写完", T0), draft(c, Some(top.id), "a reply", T0 + 1), draft(other, None, "x", T0 + 2));
+    let written = [main.clone(), reply.clone(), elsewhere.clone(), draft(c, None, "还没写完的草稿", T0 + 3)];
+    store
+        .write(move |tx| {
+            let written = written.clone();
+            Box::pin(async move {
+                for d in &written {
+                    drafts::put(tx, alice.id, d).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    let mut r = store.reader().await.unwrap();
+    let got = drafts::get(&mut r, alice.id, c, None).await.unwrap().unwrap();
+    assert_eq!((got.body.as_str(), got.updated_at), ("还没写完的草稿", T0 + 3), "one per place: replaced");
+    assert_eq!(drafts::get(&mut r, alice.id, c, Some(top.id)).await.unwrap(), Some(reply.clone()));
+    let listed = drafts::list(&mut r, alice.id, 10).await.unwrap();
+    assert_eq!(listed.iter().map(|d| d.updated_at).collect::<Vec<_>>(), vec![T0 + 3, T0 + 2, T0 + 1], "newest first");
+    assert_eq!(drafts::count(&mut r, alice.id).await.unwrap(), 3);
+    drop(r);
+    // An empty body removes it; leaving a conversation hides its drafts.
+    store
+        .write(move |tx| {
+            let cleared = draft(c, Some(top.id), "", T0 + 4);
+            Box::pin(async move {
+                drafts::put(tx, alice.id, &cleared).await?;
+                members::delete(tx, other, alice.id).await?;
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    let mut r = store.reader().await.unwrap();
+    assert!(drafts::get(&mut r, alice.id, c, Some(top.id)).await.unwrap().is_none());
+    let listed = drafts::list(&mut r, alice.id, 10).await.unwrap();
+    assert_eq!(listed.iter().map(|d| (d.conversation_id, d.thread_root_id)).collect::<Vec<_>>(), vec![(c, None)]);
+}

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::conversations::channel;
-use crate::harness::{Api, Auth, TestServer};
+use crate::harness::{Api, Auth, TestServer, assert_error};
 use crate::ws::{Ended, Ws, ended, next_json};
 
 const QUIET: Duration = Duration::from_millis(300);
@@ -248,6 +248,84 @@ async fn two_devices_converge_and_read_positions_follow_the_person() {
     assert_eq!(read["data"]["conversation_id"], c.as_str());
     assert_eq!(read["data"]["read_seq"], r.body["read_seq"]);
     let _ = laptop_ws.expect_event("read.updated").await;
+}
+
+#[tokio::test]
+async fn drafts_follow_the_person_to_every_device() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (bob_id, laptop) = owner.create_user(&srv, "bob", "member", None).await;
+    let phone = srv.sign_in("bob", "bob-password").await;
+    let c = channel(&owner, "private", "Drafts 草稿", &[&bob_id]).await;
+    let secret = channel(&owner, "private", "Not Bob's", &[]).await;
+    let mut owner_ws = Ws::connect(&srv.url, owner.token(), None).await;
+    let mut phone_ws = Ws::connect(&srv.url, phone.token(), None).await;
+    let path = format!("/api/v1/conversations/{c}/draft");
+
+    // Written on the laptop, shown on the phone; nobody else hears of it.
+    let r = laptop.put(&path, json!({"body": "季度报告写到一半\r\n"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["body"], "季度报告写到一半\n");
+    let e = phone_ws.expect_event("draft.updated").await;
+    assert_eq!(
+        (&e["data"]["draft"]["conversation_id"], &e["data"]["draft"]["body"]),
+        (&json!(c), &json!("季度报告写到一半\n"))
+    );
+    assert!(e["data"]["draft"].get("thread_root_id").is_none());
+    // The same text again changes nothing.
+    assert_eq!(laptop.put(&path, json!({"body": "季度报告写到一半\n"})).await.status, 200);
+    assert!(phone_ws.drain_events(QUIET).await.is_empty());
+    assert!(owner_ws.drain_events(QUIET).await.iter().all(|e| e["data"]["type"] != "draft.updated"));
+
+    // A reply's draft is kept apart, under its thread.
+    let root = send(&owner, &c, "问题").await["id"].as_str().unwrap().to_owned();
+    let reply = owner
+        .post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "回答", "thread_root_id": root}))
+        .await
+        .body["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = phone.put(&path, json!({"body": "I think", "thread_root_id": root})).await;
+    assert_eq!((r.status, &r.body["thread_root_id"]), (200, &json!(root)), "{}", r.body);
+    for bad in [json!({"body": "x", "thread_root_id": reply}), json!({"body": "x", "thread_root_id": secret})] {
+        let r = phone.put(&path, bad).await;
+        assert_eq!(
+            (r.status, r.code(), &r.body["field"]),
+            (422, "invalid_input", &json!("thread_root_id")),
+            "{}",
+            r.body
+        );
+    }
+    assert_error(&phone.put(&path, json!({"body": "bell\u{7}"})).await, 422, "invalid_input");
+    assert_error(
+        &phone.put(&format!("/api/v1/conversations/{secret}/draft"), json!({"body": "x"})).await,
+        404,
+        "not_found",
+    );
+    let listed = laptop.get("/api/v1/me/drafts").await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    let bodies: Vec<&str> =
+        listed.body["items"].as_array().unwrap().iter().map(|d| d["body"].as_str().unwrap()).collect();
+    assert_eq!(bodies, vec!["I think", "季度报告写到一半\n"], "newest first");
+
+    // The phone sleeps; the laptop sends the message and clears the draft; the phone wakes
+    // up to the cleared draft.
+    let asleep = phone_ws.pos;
+    drop(phone_ws);
+    let r = laptop.put(&path, json!({"body": "   "})).await;
+    assert_eq!((r.status, &r.body["body"]), (200, &json!("")), "blank clears");
+    let mut phone_ws = Ws::connect(&srv.url, phone.token(), Some(asleep)).await;
+    let drafts: Vec<Value> = phone_ws
+        .drain_events(QUIET)
+        .await
+        .into_iter()
+        .filter(|e| e["data"]["type"] == "draft.updated")
+        .map(|e| e["data"]["draft"].clone())
+        .collect();
+    assert!(drafts.last().is_some_and(|d| d["body"] == "" && d["conversation_id"] == json!(c)), "{drafts:?}");
+    let listed = phone.get("/api/v1/me/drafts").await;
+    assert_eq!(listed.body["items"].as_array().unwrap().len(), 1, "only the reply's draft is left");
 }
 
 #[tokio::test]

@@ -1,0 +1,77 @@
+//! Drafts: what a person has started writing and not sent, kept on the server (one per
+//! conversation and per thread) so that every device of theirs shows the same text. Each
+//! change is a personal `draft.updated` event, so other devices follow it live and a device
+//! that was offline gets the latest on resume.
+
+use qiao_domain::event::{Audience, EventData};
+use qiao_domain::message::{self, Draft};
+use qiao_domain::{ConversationId, Error, MessageId, Result};
+use qiao_store::{drafts, messages};
+
+use crate::auth::Authenticated;
+use crate::{Services, now};
+
+/// Drafts one person may keep. Listing returns them all.
+pub const DRAFTS_MAX: u32 = 1_000;
+/// Saves per person: a client saves a draft a moment after typing stops, not per keystroke.
+pub const DRAFT_RATE: crate::ratelimit::RateConfig = crate::ratelimit::RateConfig { per_second: 5.0, burst: 60.0 };
+
+impl Services {
+    /// Saves the caller's draft in a conversation (or in a thread of it); an empty body clears
+    /// it. Saving the text already stored changes nothing and tells no device.
+    pub async fn save_draft(
+        &self,
+        auth: &Authenticated,
+        conversation: ConversationId,
+        thread_root_id: Option<MessageId>,
+        body: &str,
+    ) -> Result<Draft> {
+        let body = message::validate_draft(body)?;
+        let me = auth.actor.user_id;
+        let a = self.access_cached(&auth.actor, conversation).await?;
+        if a.member.is_none() {
+            return Err(a.deny(&auth.actor, "Join the conversation to write in it."));
+        }
+        if let Some(root) = thread_root_id {
+            let m = messages::get(&mut self.store.reader().await?, root).await?;
+            if !m.is_some_and(|m| m.conversation_id == conversation && m.thread_root_id.is_none()) {
+                return Err(Error::invalid("thread_root_id", "no such thread in this conversation"));
+            }
+        }
+        self.draft_rate.check(me)?;
+        let draft = Draft { conversation_id: conversation, thread_root_id, body, updated_at: now() };
+        self.store
+            .write(move |tx| {
+                let draft = draft.clone();
+                Box::pin(async move {
+                    let old = drafts::get(tx, me, conversation, thread_root_id).await?;
+                    match &old {
+                        Some(old) if old.body == draft.body => return Ok(old.clone()),
+                        None if draft.body.is_empty() => return Ok(draft),
+                        None if drafts::count(tx, me).await? >= i64::from(DRAFTS_MAX) => {
+                            return Err(Error::invalid(
+                                "body",
+                                format!("you keep {DRAFTS_MAX} drafts already; send or clear some first"),
+                            ));
+                        }
+                        _ => {}
+                    }
+                    drafts::put(tx, me, &draft).await?;
+                    tx.append_event(
+                        Audience::User(me),
+                        None,
+                        &EventData::DraftUpdated { draft: draft.clone() },
+                        draft.updated_at,
+                    )
+                    .await?;
+                    Ok(draft)
+                })
+            })
+            .await
+    }
+
+    /// The caller's drafts in the conversations they are in, most recent first.
+    pub async fn drafts(&self, auth: &Authenticated) -> Result<Vec<Draft>> {
+        drafts::list(&mut self.store.reader().await?, auth.actor.user_id, DRAFTS_MAX).await
+    }
+}
