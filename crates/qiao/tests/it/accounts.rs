@@ -43,14 +43,7 @@ async fn cookie_sessions_need_the_csrf_header_for_changes() {
     srv.owner().await;
     let r = srv.anon().post("/api/v1/auth/sign-in", json!({"login": "owner", "password": "owner-password"})).await;
     assert_eq!(r.status, 200);
-    let session = r
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .find_map(|v| {
-            v.to_str().unwrap().strip_prefix("qiao_session=").map(|s| s.split(';').next().unwrap().to_owned())
-        })
-        .unwrap();
+    let session = r.cookie("qiao_session").unwrap();
     let csrf = r.body["csrf_token"].as_str().unwrap().to_owned();
     let browser = srv.anon().with_auth(Auth::Cookie { session: session.clone(), csrf: csrf.clone() });
     assert_eq!(browser.get("/api/v1/me").await.body["csrf_token"], csrf.as_str());

@@ -142,6 +142,14 @@ impl Resp {
     pub fn code(&self) -> &str {
         self.body["code"].as_str().unwrap_or("")
     }
+
+    /// The value of a cookie the response sets.
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.headers.get_all("set-cookie").iter().find_map(|v| {
+            let (k, rest) = v.to_str().ok()?.split_once('=')?;
+            (k == name).then(|| rest.split(';').next().unwrap_or_default().to_owned())
+        })
+    }
 }
 
 impl Api {

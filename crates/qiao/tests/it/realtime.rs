@@ -482,14 +482,7 @@ async fn unauthenticated_revoked_and_disabled_connections_are_closed() {
     // before its hello (before the connection is registered) is closed at the hello.
     let (late_id, _) = owner.create_user(&srv, "late", "member", None).await;
     let r = srv.anon().post("/api/v1/auth/sign-in", json!({"login": "late", "password": "late-password"})).await;
-    let cookie = r
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .find_map(|v| {
-            v.to_str().unwrap().strip_prefix("qiao_session=").map(|s| s.split(';').next().unwrap().to_owned())
-        })
-        .unwrap();
+    let cookie = r.cookie("qiao_session").unwrap();
     let (cookie, origin) = (format!("qiao_session={cookie}"), srv.url.clone());
     let mut raw = Ws::connect_with_headers(&srv.url, &[("cookie", &cookie), ("origin", &origin)]).await;
     assert_eq!(owner.post_empty(&format!("/api/v1/users/{late_id}/disable")).await.status, 200);
@@ -544,14 +537,7 @@ async fn browsers_connect_with_their_cookie_from_our_origin_only() {
     let srv = TestServer::start().await;
     srv.owner().await;
     let r = srv.anon().post("/api/v1/auth/sign-in", json!({"login": "owner", "password": "owner-password"})).await;
-    let cookie = r
-        .headers
-        .get_all("set-cookie")
-        .iter()
-        .find_map(|v| {
-            v.to_str().unwrap().strip_prefix("qiao_session=").map(|s| s.split(';').next().unwrap().to_owned())
-        })
-        .unwrap();
+    let cookie = r.cookie("qiao_session").unwrap();
     let host = srv.url.trim_start_matches("http://").to_owned();
     let ours = format!("http://{host}");
     let cookie_header = format!("qiao_session={cookie}");
