@@ -101,6 +101,9 @@ pub struct Services {
     blobs: qiao_media::BlobStore,
     /// Image decodes at a time (CPU- and memory-heavy).
     image_permits: Arc<tokio::sync::Semaphore>,
+    /// Realtime catch-ups reading the event log at a time (each reads up to the resume
+    /// window, thousands of events).
+    catchup_permits: Arc<tokio::sync::Semaphore>,
     /// The search index (kept up to date by `search::run_indexer`).
     pub search: Arc<qiao_search::SearchIndex>,
 }
@@ -141,6 +144,7 @@ impl Services {
             store,
             blobs,
             image_permits: Arc::new(tokio::sync::Semaphore::new(1)),
+            catchup_permits: Arc::new(tokio::sync::Semaphore::new(8)),
             search,
         }
     }

@@ -106,6 +106,9 @@ impl Services {
             }
         };
         if store_from < head && missed.len() < limit {
+            // A bounded number at a time: a crowd reconnecting after an outage must not
+            // read (and hold) the log for all of them at once.
+            let _permit = self.catchup_permits.acquire().await.map_err(Error::internal)?;
             let rest = (limit - missed.len()) as i64;
             let stored = events::for_user(r, user, staff, store_from, head, rest).await?;
             missed.extend(stored.into_iter().map(|(_, frame)| Bytes::from(frame)));

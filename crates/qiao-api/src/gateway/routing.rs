@@ -207,7 +207,7 @@ impl Routing {
         // delivering the news. Only the person concerned can be affected: check their ready
         // connections.
         let concerned = match (&*e.data, &e.audience) {
-            (EventData::SessionRevoked { .. }, Audience::User(u)) => Some(*u),
+            (EventData::SessionRevoked { .. } | EventData::ConversationRemoved { .. }, Audience::User(u)) => Some(*u),
             (EventData::UserUpdated { user }, _) => Some(user.id),
             _ => None,
         };
@@ -338,6 +338,11 @@ fn ends(e: &Event, user: UserId, session: SessionId, guest_at_start: bool) -> Op
         // were decided for the old role: it starts again under the new one.
         EventData::UserUpdated { user: u } if u.id == user && u.role.is_guest() != guest_at_start => {
             Some((close::ACCESS_CHANGED, "role changed; reconnect"))
+        }
+        // A guest may follow the presence only of people they share a conversation with,
+        // checked when they subscribed: leaving one starts the connection again.
+        EventData::ConversationRemoved { .. } if guest_at_start && e.audience == Audience::User(user) => {
+            Some((close::ACCESS_CHANGED, "access changed; reconnect"))
         }
         _ => None,
     }
@@ -565,5 +570,20 @@ mod tests {
 
         let promoted = ev(4, Audience::Everyone, EventData::UserUpdated { user: person(guest, Role::Member) });
         assert_eq!(r.route(&promoted).close, vec![(2, close::ACCESS_CHANGED, "role changed; reconnect")]);
+    }
+
+    #[test]
+    fn a_guest_removed_from_a_conversation_starts_again_but_staff_do_not() {
+        let mut r = Routing::new(100);
+        let (member, guest) = (UserId::new(), UserId::new());
+        assert!(r.register(1, member, SessionId::new(), false, 8));
+        assert!(r.register(2, guest, SessionId::new(), true, 8));
+        r.ready(1, vec![], 0);
+        r.ready(2, vec![], 0);
+        let removed = |pos, u| {
+            ev(pos, Audience::User(u), EventData::ConversationRemoved { conversation_id: ConversationId::new() })
+        };
+        assert!(r.route(&removed(1, member)).close.is_empty());
+        assert_eq!(r.route(&removed(2, guest)).close, vec![(2, close::ACCESS_CHANGED, "access changed; reconnect")]);
     }
 }
