@@ -7,12 +7,11 @@ use bytes::Bytes;
 use qiao_domain::ErrorCode;
 use qiao_domain::event::{Audience, Event};
 use qiao_domain::perm::Actor;
-use qiao_domain::user::UserStatus;
 use qiao_domain::{ConversationId, Error, Result, UserId};
-use qiao_store::{events, members, sessions, users};
+use qiao_store::{events, members};
 
+use crate::Services;
 use crate::auth::Authenticated;
-use crate::{Services, now};
 
 /// What a connecting client gets before live events.
 #[derive(Debug)]
@@ -46,23 +45,29 @@ fn receives(e: &Event, user: UserId, staff: bool, memberships: &HashSet<Conversa
 }
 
 impl Services {
+    /// Checks, once a connection is registered with the dispatcher, that the session it
+    /// authenticated with at its handshake is still what it was: a sign-out, revocation,
+    /// disabling or role change committed between the handshake and the registration closed no
+    /// connection of this one's (later ones reach it as events). `unauthenticated` when the
+    /// session or account has ended, `conflict` when the person became a guest or stopped
+    /// being one (the connection must start again). Answered from the session cache, which
+    /// those events clear before any connection hears of them.
+    pub async fn realtime_recheck(&self, token: &str, at_handshake: &Authenticated) -> Result<()> {
+        let now = self.authenticate(token).await.map_err(|_| Error::new(ErrorCode::Unauthenticated))?;
+        if now.session.id != at_handshake.session.id {
+            return Err(Error::new(ErrorCode::Unauthenticated));
+        }
+        if now.user.role.is_guest() != at_handshake.user.role.is_guest() {
+            return Err(Error::new(ErrorCode::Conflict).with_message("role changed"));
+        }
+        Ok(())
+    }
+
     /// Where a connecting client stands. Read *after* the connection is registered with the
     /// dispatcher, so that together with what it buffers nothing is missed.
-    ///
-    /// The session and the account are read again here: a sign-out, revocation, disabling or
-    /// role change committed between the handshake and the registration closed no connection
-    /// of this one's. `unauthenticated` when the session or account has ended, `conflict` when
-    /// the person became a guest or stopped being one (the connection must start again).
     pub async fn realtime_start(&self, auth: &Authenticated, resume_from: Option<i64>, window: i64) -> Result<Start> {
         let mut r = self.store.reader().await?;
         let head = events::head(&mut r).await?;
-        let session = sessions::get(&mut r, auth.session.id).await?.filter(|s| s.expires_at > now());
-        let user = users::get(&mut r, auth.user.id).await?.filter(|u| u.status == UserStatus::Active);
-        match (session, user) {
-            (Some(_), Some(u)) if u.role.is_guest() == auth.user.role.is_guest() => {}
-            (Some(_), Some(_)) => return Err(Error::new(ErrorCode::Conflict).with_message("role changed")),
-            _ => return Err(Error::new(ErrorCode::Unauthenticated)),
-        }
         let memberships = members::conversation_ids_of(&mut r, auth.user.id).await?;
         let catchup = match resume_from {
             None => Catchup::Fresh,

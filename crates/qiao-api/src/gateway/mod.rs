@@ -137,7 +137,7 @@ pub async fn ws(State(state): State<AppState>, request: axum::extract::Request) 
             .await
             .ok()
             .filter(|a| a.session.kind == SessionKind::Cookie)
-            .map(Box::new),
+            .map(|auth| Box::new(socket::Credentials { token: token.to_owned(), auth })),
         _ => None,
     };
     let up = socket::Upgrade { services: state.services.clone(), gateway: state.gateway.clone(), cookie: cookie_auth };

@@ -23,7 +23,14 @@ pub struct Upgrade {
     pub gateway: Gateway,
     /// A valid session from the cookie, when the request's origin was our own (boxed: the
     /// connection's task carries this struct for its whole life).
-    pub cookie: Option<Box<Authenticated>>,
+    pub cookie: Option<Box<Credentials>>,
+}
+
+/// Who a connection authenticated as, and with which token: it is checked again once the
+/// connection is registered.
+pub struct Credentials {
+    pub token: String,
+    pub auth: Authenticated,
 }
 
 /// Consecutive invalid frames tolerated before the connection is closed.
@@ -81,8 +88,8 @@ impl FrameBudget {
 async fn handshake(
     ws: &mut WebSocket,
     up: &Upgrade,
-    cookie: Option<Box<Authenticated>>,
-) -> Option<(Authenticated, Option<i64>)> {
+    cookie: Option<Box<Credentials>>,
+) -> Option<(Credentials, Option<i64>)> {
     let timeout = up.gateway.config.hello_timeout;
     let first = match tokio::time::timeout(timeout, ws.recv()).await {
         Ok(Some(Ok(Message::Text(t)))) => t,
@@ -100,8 +107,7 @@ async fn handshake(
     let (token, resume_from) = match serde_json::from_str::<ClientMessage>(&first) {
         Ok(ClientMessage::Hello { token, resume_from }) => (token, resume_from),
         _ => {
-            let _ = ws
-                .send(text(&ServerMessage::error("invalid_frame", "The first frame must be {\"op\":\"hello\"}.")))
+            send_timed(ws, text(&ServerMessage::error("invalid_frame", "The first frame must be {\"op\":\"hello\"}.")))
                 .await;
             close_with(ws, close::PROTOCOL_ERROR, "expected hello").await;
             return None;
@@ -110,7 +116,8 @@ async fn handshake(
     let auth = match token {
         // Browsers cannot read their HttpOnly cookie token, so a token here is a bearer one.
         Some(t) if !t.is_empty() && t.len() <= 200 => {
-            up.services.authenticate(&t).await.ok().filter(|a| a.session.kind == SessionKind::Bearer)
+            let auth = up.services.authenticate(&t).await.ok().filter(|a| a.session.kind == SessionKind::Bearer);
+            auth.map(|auth| Credentials { token: t, auth })
         }
         Some(_) => None,
         None => cookie.map(|c| *c),
@@ -118,9 +125,11 @@ async fn handshake(
     match auth {
         Some(a) => Some((a, resume_from)),
         None => {
-            let _ = ws
-                .send(text(&ServerMessage::error("unauthenticated", "Sign in, then send the session token in hello.")))
-                .await;
+            send_timed(
+                ws,
+                text(&ServerMessage::error("unauthenticated", "Sign in, then send the session token in hello.")),
+            )
+            .await;
             close_with(ws, close::UNAUTHENTICATED, "unauthenticated").await;
             None
         }
@@ -142,9 +151,10 @@ pub async fn run(mut ws: WebSocket, mut up: Upgrade) {
 async fn open(
     ws: &mut WebSocket,
     up: &Upgrade,
-    cookie: Option<Box<Authenticated>>,
+    cookie: Option<Box<Credentials>>,
 ) -> Option<(Actor, u64, Arc<Outbox<Out>>)> {
-    let (auth, resume_from) = handshake(ws, up, cookie).await?;
+    let (credentials, resume_from) = handshake(ws, up, cookie).await?;
+    let auth = &credentials.auth;
     let gw = &up.gateway;
     let conn = gw.next_id();
     let rx = Outbox::new(gw.config.dispatcher.queue);
@@ -169,7 +179,11 @@ async fn open(
             return None;
         }
     }
-    let start = match up.services.realtime_start(&auth, resume_from, gw.config.resume_window).await {
+    let start = match up.services.realtime_recheck(&credentials.token, auth).await {
+        Ok(()) => up.services.realtime_start(auth, resume_from, gw.config.resume_window).await,
+        Err(e) => Err(e),
+    };
+    let start = match start {
         Ok(s) => s,
         Err(e) => {
             let _ = gw.commands.send(Command::Unregister { conn }).await;
@@ -206,7 +220,7 @@ async fn open(
     }
     // Only who the person is stays with the connection (an ended session or a disabled
     // account closes it).
-    Some((auth.actor, conn, rx))
+    Some((credentials.auth.actor, conn, rx))
 }
 
 /// Writes `ready` and the catch-up; false if the connection failed.
