@@ -19,6 +19,9 @@ function Item({ conv, me, active }: { conv: Conversation; me: MyState | null; ac
   const title = conversationTitle(conv, meId, users);
   const unread = me?.unread_count ?? 0;
   const mentions = me?.mention_count ?? 0;
+  // Unsent text in this conversation (its own composer), from any of my devices.
+  const hasDraft = useApp((s) => !!s.drafts[conv.id]);
+  const t = useT();
   const isDm = conv.kind === "dm" || conv.kind === "group";
   const other = conv.kind === "dm" ? users[conv.participant_ids.find((p) => p !== meId) ?? meId ?? ""] : undefined;
   return (
@@ -46,6 +49,11 @@ function Item({ conv, me, active }: { conv: Conversation; me: MyState | null; ac
           </span>
         )}
         <span className="conv-name">{title}</span>
+        {hasDraft && !active ? (
+          <span className="draft-mark" title={t("conv.draft")} aria-label={t("conv.draft")}>
+            <Icon name="pencil" size={12} />
+          </span>
+        ) : null}
         {mentions > 0 ? (
           <span className="badge mention" aria-label={`${mentions} mentions`}>
             @{mentions}
