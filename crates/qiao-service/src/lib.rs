@@ -101,8 +101,8 @@ pub struct Services {
     blobs: qiao_media::BlobStore,
     /// Image decodes at a time (CPU- and memory-heavy).
     image_permits: Arc<tokio::sync::Semaphore>,
-    /// Realtime catch-ups reading the event log at a time (each reads up to the resume
-    /// window, thousands of events).
+    /// Realtime resumes reading the event log at a time (each reads up to the resume window,
+    /// thousands of events, holding a read connection meanwhile).
     catchup_permits: Arc<tokio::sync::Semaphore>,
     /// The search index (kept up to date by `search::run_indexer`).
     pub search: Arc<qiao_search::SearchIndex>,

@@ -65,16 +65,35 @@ impl Services {
 
     /// Where a connecting client stands. Read *after* the connection is registered with the
     /// dispatcher, so that together with what it buffers nothing is missed.
+    ///
+    /// A resume reads through one snapshot, so the head, the memberships, the oldest kept
+    /// position and the missed events agree (a prune or a membership change between two of
+    /// those reads could otherwise open a gap). Resumes that need the event log (beyond the
+    /// hub's recent window) wait for one of a bounded number of permits first, before they
+    /// hold a read connection: a crowd reconnecting after an outage reads the log a few at a
+    /// time.
     pub async fn realtime_start(&self, auth: &Authenticated, resume_from: Option<i64>, window: i64) -> Result<Start> {
-        let mut r = self.store.reader().await?;
-        let head = events::head(&mut r).await?;
-        let memberships = members::conversation_ids_of(&mut r, auth.user.id).await?;
-        let catchup = match resume_from {
-            None => Catchup::Fresh,
-            Some(from) if from < 0 || from > head => Catchup::Resync,
-            Some(from) if from == head => Catchup::Events(Vec::new()),
-            Some(from) => self.missed(&mut r, auth, &memberships, from, head, window).await?,
+        let Some(from) = resume_from else {
+            let mut r = self.store.reader().await?;
+            let head = events::head(&mut r).await?;
+            let memberships = members::conversation_ids_of(&mut r, auth.user.id).await?;
+            return Ok(Start { head, memberships, catchup: Catchup::Fresh });
         };
+        let _permit = match self.hub.recent_after(from) {
+            Some(_) => None,
+            None => Some(self.catchup_permits.acquire().await.map_err(Error::internal)?),
+        };
+        let mut snap = self.store.snapshot().await?;
+        let head = events::head(&mut snap).await?;
+        let memberships = members::conversation_ids_of(&mut snap, auth.user.id).await?;
+        let catchup = if from < 0 || from > head {
+            Catchup::Resync
+        } else if from == head {
+            Catchup::Events(Vec::new())
+        } else {
+            self.missed(&mut snap, auth, &memberships, from, head, window).await?
+        };
+        snap.end().await?;
         Ok(Start { head, memberships, catchup })
     }
 
@@ -82,7 +101,7 @@ impl Services {
     /// far as they reach, the rest from the event log.
     async fn missed(
         &self,
-        r: &mut qiao_store::Reader,
+        r: &mut qiao_store::Snapshot,
         auth: &Authenticated,
         memberships: &[ConversationId],
         from: i64,
@@ -111,9 +130,6 @@ impl Services {
             }
         };
         if store_from < head && missed.len() < limit {
-            // A bounded number at a time: a crowd reconnecting after an outage must not
-            // read (and hold) the log for all of them at once.
-            let _permit = self.catchup_permits.acquire().await.map_err(Error::internal)?;
             let rest = (limit - missed.len()) as i64;
             let stored = events::for_user(r, user, staff, store_from, head, rest).await?;
             missed.extend(stored.into_iter().map(|(_, frame)| Bytes::from(frame)));

@@ -168,6 +168,36 @@ impl Db for Reader {
     }
 }
 
+/// A read transaction on a pooled read connection: every read through it sees the database
+/// as of its first read (SQLite's WAL snapshot; PostgreSQL's `REPEATABLE READ`), so several
+/// reads agree with each other. Dropped without [`Snapshot::end`], it is rolled back.
+pub struct Snapshot(SnapshotTx);
+
+enum SnapshotTx {
+    Sqlite(sqlx::Transaction<'static, Sqlite>),
+    Pg(sqlx::Transaction<'static, Postgres>),
+}
+
+impl Db for Snapshot {
+    fn conn(&mut self) -> Conn<'_> {
+        match &mut self.0 {
+            SnapshotTx::Sqlite(t) => Conn::Sqlite(t),
+            SnapshotTx::Pg(t) => Conn::Pg(t),
+        }
+    }
+}
+
+impl Snapshot {
+    /// Ends the transaction (it wrote nothing).
+    pub async fn end(self) -> Result<()> {
+        match self.0 {
+            SnapshotTx::Sqlite(t) => t.commit().await,
+            SnapshotTx::Pg(t) => t.commit().await,
+        }
+        .map_err(db_err)
+    }
+}
+
 impl Store {
     /// Connects, applies pending migrations and starts the writer.
     pub async fn open(config: &StoreConfig, sink: EventSink) -> Result<Store> {
@@ -207,6 +237,21 @@ impl Store {
         Ok(Reader(match &self.inner.read {
             ReadPool::Sqlite(p) => ReaderConn::Sqlite(p.acquire().await.map_err(db_err)?),
             ReadPool::Pg(p) => ReaderConn::Pg(p.acquire().await.map_err(db_err)?),
+        }))
+    }
+
+    /// A read connection holding one snapshot of the database for several reads.
+    pub async fn snapshot(&self) -> Result<Snapshot> {
+        Ok(Snapshot(match &self.inner.read {
+            ReadPool::Sqlite(p) => SnapshotTx::Sqlite(p.begin().await.map_err(db_err)?),
+            ReadPool::Pg(p) => {
+                let mut tx = p.begin().await.map_err(db_err)?;
+                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db_err)?;
+                SnapshotTx::Pg(tx)
+            }
         }))
     }
 

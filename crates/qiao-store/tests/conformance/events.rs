@@ -108,3 +108,45 @@ pub async fn events_for_a_member(store: Store, sink: Sink) {
         assert_eq!(offsets(first_two), vec![1, 3], "up to {upto}");
     }
 }
+
+/// Reads through one snapshot agree with each other while commits go on.
+pub async fn a_snapshot_does_not_move(store: Store, _: Sink) {
+    let append = |store: &Store| {
+        let store = store.clone();
+        async move {
+            let dept = DepartmentId::new();
+            store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        tx.append_event(
+                            Audience::Staff,
+                            None,
+                            &EventData::DepartmentDeleted { department_id: dept },
+                            T0,
+                        )
+                        .await
+                    })
+                })
+                .await
+                .unwrap();
+        }
+    };
+    append(&store).await;
+    let mut snap = store.snapshot().await.unwrap();
+    let head = events::head(&mut snap).await.unwrap();
+    append(&store).await;
+    assert_eq!(events::head(&mut snap).await.unwrap(), head, "the snapshot still sees its own head");
+    assert_eq!(events::range(&mut snap, 0, 10).await.unwrap().len() as i64, head);
+    snap.end().await.unwrap();
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(events::head(&mut r).await.unwrap(), head + 1, "a new read sees the commit");
+    drop(r);
+    // Dropped without ending, it leaves the pooled connection usable.
+    for _ in 0..20 {
+        let mut snap = store.snapshot().await.unwrap();
+        events::head(&mut snap).await.unwrap();
+    }
+    append(&store).await;
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(events::head(&mut r).await.unwrap(), head + 2);
+}

@@ -124,6 +124,7 @@ conformance!(
     sessions::expiry_and_pruning,
     events::log_reads_and_pruning,
     events::events_for_a_member,
+    events::a_snapshot_does_not_move,
     audit::record_and_page,
     writer::positions_are_gap_free_under_concurrency,
     writer::a_vanished_writer_cannot_hold_the_stream_head,
