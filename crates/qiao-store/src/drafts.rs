@@ -83,6 +83,15 @@ pub async fn list(db: &mut dyn Db, user: UserId, limit: u32) -> Result<Vec<Draft
         .collect())
 }
 
+/// Removes the person's drafts in a conversation (its own and its threads').
+pub async fn delete_in(db: &mut dyn Db, user: UserId, conversation: ConversationId) -> Result<()> {
+    exec!(
+        db,
+        sqlx::query("DELETE FROM drafts WHERE user_id = $1 AND conversation_id = $2").bind(user.0).bind(conversation.0)
+    )?;
+    Ok(())
+}
+
 /// How many drafts the person keeps (in any conversation).
 pub async fn count(db: &mut dyn Db, user: UserId) -> Result<i64> {
     let (n,) =

@@ -103,7 +103,8 @@ pub async fn update(db: &mut dyn Db, conversation: ConversationId, m: &Member) -
     Ok(())
 }
 
-/// Removes a membership; true if there was one.
+/// Removes a membership, and the drafts the person had started there (nobody may read them
+/// any more, not even they); true if there was one.
 pub async fn delete(db: &mut dyn Db, conversation: ConversationId, user: UserId) -> Result<bool> {
     let n = exec!(
         db,
@@ -111,6 +112,7 @@ pub async fn delete(db: &mut dyn Db, conversation: ConversationId, user: UserId)
             .bind(conversation.0)
             .bind(user.0)
     )?;
+    crate::drafts::delete_in(db, user, conversation).await?;
     Ok(n > 0)
 }
 

@@ -683,7 +683,7 @@ pub async fn drafts_per_conversation_and_thread(store: Store, _: Sink) {
     assert_eq!(listed.iter().map(|d| d.updated_at).collect::<Vec<_>>(), vec![T0 + 3, T0 + 2, T0 + 1], "newest first");
     assert_eq!(drafts::count(&mut r, alice.id).await.unwrap(), 3);
     drop(r);
-    // An empty body removes it; leaving a conversation hides its drafts.
+    // An empty body removes it; leaving a conversation removes its drafts.
     store
         .write(move |tx| {
             let cleared = draft(c, Some(top.id), "", T0 + 4);
@@ -699,4 +699,5 @@ pub async fn drafts_per_conversation_and_thread(store: Store, _: Sink) {
     assert!(drafts::get(&mut r, alice.id, c, Some(top.id)).await.unwrap().is_none());
     let listed = drafts::list(&mut r, alice.id, 10).await.unwrap();
     assert_eq!(listed.iter().map(|d| (d.conversation_id, d.thread_root_id)).collect::<Vec<_>>(), vec![(c, None)]);
+    assert_eq!(drafts::count(&mut r, alice.id).await.unwrap(), 1, "gone, not just hidden");
 }
