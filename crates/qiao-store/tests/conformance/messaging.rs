@@ -700,4 +700,7 @@ pub async fn drafts_per_conversation_and_thread(store: Store, _: Sink) {
     let listed = drafts::list(&mut r, alice.id, 10).await.unwrap();
     assert_eq!(listed.iter().map(|d| (d.conversation_id, d.thread_root_id)).collect::<Vec<_>>(), vec![(c, None)]);
     assert_eq!(drafts::count(&mut r, alice.id).await.unwrap(), 1, "gone, not just hidden");
+    drop(r);
+    store.write(move |tx| Box::pin(drafts::delete_in(tx, alice.id, c))).await.unwrap();
+    assert_eq!(drafts::count(&mut store.reader().await.unwrap(), alice.id).await.unwrap(), 0);
 }
