@@ -213,9 +213,14 @@ async fn open(
     // A client that does not read its catch-up is dropped like any other.
     let ok = tokio::time::timeout(WRITE_TIMEOUT, send_catchup(ws, &ready, start.head, start.catchup)).await;
     let ok = matches!(ok, Ok(true));
-    let ready = Command::Ready { conn, memberships: start.memberships, sent_up_to: start.head };
-    if !ok || gw.commands.send(ready).await.is_err() {
+    if !ok {
         let _ = gw.commands.send(Command::Unregister { conn }).await;
+        return None;
+    }
+    let ready = Command::Ready { conn, memberships: start.memberships, sent_up_to: start.head };
+    if gw.commands.send(ready).await.is_err() {
+        // The dispatcher stopped while this connection caught up: the server is shutting down.
+        close_with(ws, close::GOING_AWAY, "server restarting").await;
         return None;
     }
     // Only who the person is stays with the connection (an ended session or a disabled
