@@ -97,19 +97,30 @@ pub const MENTIONS_MAX: usize = 100;
 /// Normalises line endings and checks length and characters. The length counts the body as
 /// sent (line endings and trailing spaces included), as the API document states it.
 pub fn validate_body(input: &str) -> Result<String> {
-    let len = input.chars().count();
-    if len > BODY_MAX {
-        return Err(Error::invalid("body", format!("must be at most {BODY_MAX} characters (it has {len})")));
-    }
-    let body = input.replace("\r\n", "\n").replace('\r', "\n");
+    let body = body_text(input)?;
     let trimmed_end = body.trim_end();
     if trimmed_end.trim_start().is_empty() {
         return Err(Error::invalid("body", "must not be empty"));
     }
+    refuse_controls(&body)?;
+    Ok(trimmed_end.to_owned())
+}
+
+/// A body within the length limit (counted as sent), line endings normalised to `\n`.
+fn body_text(input: &str) -> Result<String> {
+    let len = input.chars().count();
+    if len > BODY_MAX {
+        return Err(Error::invalid("body", format!("must be at most {BODY_MAX} characters (it has {len})")));
+    }
+    Ok(input.replace("\r\n", "\n").replace('\r', "\n"))
+}
+
+/// Bodies hold tabs and line breaks, no other control characters.
+fn refuse_controls(body: &str) -> Result<()> {
     if body.chars().any(|c| c.is_control() && c != '\n' && c != '\t') {
         return Err(Error::invalid("body", "must not contain control characters"));
     }
-    Ok(trimmed_end.to_owned())
+    Ok(())
 }
 
 /// Text a person has started writing in a conversation (or in one of its threads) and not
@@ -130,14 +141,8 @@ pub struct Draft {
 /// characters) except that it may be empty, which clears the draft; blank text counts as
 /// empty.
 pub fn validate_draft(input: &str) -> Result<String> {
-    let len = input.chars().count();
-    if len > BODY_MAX {
-        return Err(Error::invalid("body", format!("must be at most {BODY_MAX} characters (it has {len})")));
-    }
-    if input.chars().any(|c| c.is_control() && c != '\n' && c != '\r' && c != '\t') {
-        return Err(Error::invalid("body", "must not contain control characters"));
-    }
-    let body = input.replace("\r\n", "\n").replace('\r', "\n");
+    let body = body_text(input)?;
+    refuse_controls(&body)?;
     Ok(if body.trim().is_empty() { String::new() } else { body })
 }
 

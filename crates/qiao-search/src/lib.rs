@@ -29,6 +29,8 @@ pub use crate::query::{Query, parse};
 
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
 pub const SCHEMA_VERSION: &str = "3";
+/// The file in the index's directory that names the schema version it was built by.
+const SCHEMA_MARKER: &str = "qiao-schema-version";
 const WRITER_MEMORY: usize = 50 << 20;
 /// Fast fields the ranking collector (`rank.rs`) reads by name.
 const CONVERSATION_FIELD: &str = "conversation";
@@ -159,7 +161,7 @@ impl SearchIndex {
     /// schema version: it is derived data).
     pub fn open(dir: &Path) -> Result<Self> {
         std::fs::create_dir_all(dir)?;
-        let marker = dir.join("qiao-schema-version");
+        let marker = dir.join(SCHEMA_MARKER);
         let current = std::fs::read_to_string(&marker).ok();
         if current.as_deref().map(str::trim) != Some(SCHEMA_VERSION) {
             empty(dir)?;
@@ -419,8 +421,6 @@ impl SearchIndex {
     }
 }
 
-/// Runs `f` on a new thread of lowered priority, so that the threads it starts (they inherit
-/// their creator's niceness on Linux) run in the core's spare time.
 /// Empties `dir` and marks it as holding this schema version.
 fn empty(dir: &Path) -> Result<()> {
     for entry in std::fs::read_dir(dir)? {
@@ -431,7 +431,7 @@ fn empty(dir: &Path) -> Result<()> {
             std::fs::remove_file(&path)?;
         }
     }
-    std::fs::write(dir.join("qiao-schema-version"), SCHEMA_VERSION)?;
+    std::fs::write(dir.join(SCHEMA_MARKER), SCHEMA_VERSION)?;
     Ok(())
 }
 
@@ -443,6 +443,8 @@ fn in_use(dir: &Path) -> bool {
     }
 }
 
+/// Runs `f` on a new thread of lowered priority, so that the threads it starts (they inherit
+/// their creator's niceness on Linux) run in the core's spare time.
 fn on_background_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     std::thread::scope(|s| {
         s.spawn(|| {

@@ -15,9 +15,40 @@ pub struct RateConfig {
     pub burst: f64,
 }
 
+/// One token bucket: up to `burst` tokens, refilled at `per_second`. Kept per person by
+/// [`RateLimiter`], or by whoever owns one alone (a realtime connection for its frames).
+#[derive(Clone, Copy, Debug)]
+pub struct Bucket {
+    tokens: f64,
+    at: Instant,
+}
+
+impl Bucket {
+    pub fn full(config: RateConfig, now: Instant) -> Bucket {
+        Bucket { tokens: config.burst, at: now }
+    }
+
+    /// The tokens there would be at `now`.
+    fn level(&self, config: RateConfig, now: Instant) -> f64 {
+        (self.tokens + now.duration_since(self.at).as_secs_f64() * config.per_second).min(config.burst)
+    }
+
+    /// Takes one token at `now`, or says how many seconds until one is free.
+    pub fn take(&mut self, config: RateConfig, now: Instant) -> Result<(), f64> {
+        self.tokens = self.level(config, now);
+        self.at = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            Err((1.0 - self.tokens) / config.per_second.max(f64::MIN_POSITIVE))
+        }
+    }
+}
+
 pub struct RateLimiter {
     config: RateConfig,
-    buckets: Mutex<HashMap<UserId, (f64, Instant)>>,
+    buckets: Mutex<HashMap<UserId, Bucket>>,
 }
 
 impl RateLimiter {
@@ -27,22 +58,15 @@ impl RateLimiter {
 
     /// Takes one token for `user` at `now`, or says how many seconds until one is free.
     pub fn check_at(&self, user: UserId, now: Instant) -> Result<(), Error> {
-        let RateConfig { per_second, burst } = self.config;
+        let config = self.config;
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > 100_000 {
             // Forget people whose buckets have refilled.
-            buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * per_second < burst);
+            buckets.retain(|_, b| b.level(config, now) < config.burst);
         }
-        let (tokens, at) = buckets.entry(user).or_insert((burst, now));
-        *tokens = (*tokens + now.duration_since(*at).as_secs_f64() * per_second).min(burst);
-        *at = now;
-        if *tokens >= 1.0 {
-            *tokens -= 1.0;
-            Ok(())
-        } else {
-            let wait = ((1.0 - *tokens) / per_second.max(f64::MIN_POSITIVE)).ceil();
-            Err(Error::rate_limited(wait as u64).with_message("You are sending too fast; slow down a little."))
-        }
+        buckets.entry(user).or_insert_with(|| Bucket::full(config, now)).take(config, now).map_err(|wait| {
+            Error::rate_limited(wait.ceil() as u64).with_message("You are sending too fast; slow down a little.")
+        })
     }
 
     pub fn check(&self, user: UserId) -> Result<(), Error> {

@@ -79,7 +79,8 @@ impl Services {
             let memberships = members::conversation_ids_of(&mut r, auth.user.id).await?;
             return Ok(Start { head, memberships, catchup: Catchup::Fresh });
         };
-        let _permit = match self.hub.recent_after(from) {
+        let recent = self.hub.recent_after(from);
+        let _permit = match recent {
             Some(_) => None,
             None => Some(self.catchup_permits.acquire().await.map_err(Error::internal)?),
         };
@@ -91,17 +92,18 @@ impl Services {
         } else if from == head {
             Catchup::Events(Vec::new())
         } else {
-            self.missed(&mut snap, auth, &memberships, from, head, window).await?
+            Self::missed(&mut snap, recent, auth, &memberships, from, head, window).await?
         };
         snap.end().await?;
         Ok(Start { head, memberships, catchup })
     }
 
-    /// The events a person missed after `from` up to `head`: from the hub's recent events as
-    /// far as they reach, the rest from the event log.
+    /// The events a person missed after `from` up to `head`: from the hub's recent events
+    /// (`recent`, when its window reaches back to `from`) as far as they reach, the rest from
+    /// the event log.
     async fn missed(
-        &self,
         r: &mut qiao_store::Snapshot,
+        recent: Option<qiao_bus::RecentEvents>,
         auth: &Authenticated,
         memberships: &[ConversationId],
         from: i64,
@@ -111,7 +113,7 @@ impl Services {
         let (user, staff) = (auth.user.id, !auth.user.role.is_guest());
         let limit = usize::try_from(window).unwrap_or(usize::MAX).saturating_add(1);
         let mut missed = Vec::new();
-        let store_from = match self.hub.recent_after(from) {
+        let store_from = match recent {
             Some(recent) => {
                 metrics::counter!("qiao_ws_resumes_total", "from" => "memory").increment(1);
                 let mine: HashSet<ConversationId> = memberships.iter().copied().collect();

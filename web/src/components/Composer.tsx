@@ -3,7 +3,7 @@
 // draft is kept per conversation and thread.
 import { useEffect, useMemo, useRef, useState, type ClipboardEvent, type KeyboardEvent, type MutableRefObject } from "react";
 import { useT } from "../i18n";
-import { sendMessage, sendTyping, setDraft, useApp } from "../state/store";
+import { placeKey, sendMessage, sendTyping, setDraft, useApp } from "../state/store";
 import type { Id } from "../types";
 import { Avatar } from "./common";
 import { AttachmentList, useAttachments, useVoiceSender, VoiceRecorder } from "./Files";
@@ -44,7 +44,7 @@ interface ComposerProps {
 
 export function Composer({ conversationId, threadRootId, placeholder, disabled, attachRef, onError }: ComposerProps) {
   const t = useT();
-  const draftKey = threadRootId ? `${conversationId}:${threadRootId}` : conversationId;
+  const draftKey = placeKey(conversationId, threadRootId);
   const initial = useApp.getState().drafts[draftKey] ?? "";
   const [text, setText] = useState(initial);
   const [caret, setCaret] = useState(initial.length);

@@ -29,7 +29,7 @@ export interface AppState extends Model {
 
 const DRAFTS_KEY = "qiao.drafts";
 
-function loadDrafts(): Record<string, string> {
+function loadStoredDrafts(): Record<string, string> {
   try {
     return JSON.parse(localStorage.getItem(DRAFTS_KEY) ?? "{}");
   } catch {
@@ -43,7 +43,7 @@ export const useApp = create<AppState>(() => ({
   connection: "connecting",
   typing: {},
   presence: {},
-  drafts: loadDrafts(),
+  drafts: loadStoredDrafts(),
   error: null,
 }));
 
@@ -123,7 +123,7 @@ async function startSession(): Promise<void> {
 
 /** Fresh start or resync: reload what HTTP knows, then apply events after `head`. */
 async function reload(head: number): Promise<void> {
-  void loadDrafts_();
+  void fetchDrafts();
   const list = await api.conversations();
   update((m) => ({ ...loadConversations(m, list.items), lastPos: Math.max(m.lastPos, head) }));
   // Reload the timelines on screen: events from before `head` are not replayed.
@@ -154,7 +154,7 @@ function onFrame(f: ServerFrame): void {
       break;
     case "typing": {
       if (f.user_id === get().me?.id) break;
-      const key = f.thread_root_id ? `${f.conversation_id}:${f.thread_root_id}` : f.conversation_id;
+      const key = placeKey(f.conversation_id, f.thread_root_id);
       set((s) => ({ typing: { ...s.typing, [key]: { ...(s.typing[key] ?? {}), [f.user_id]: Date.now() + 6000 } } }));
       setTimeout(() => set((s) => ({ typing: { ...s.typing } })), 6100);
       break;
@@ -266,9 +266,10 @@ const draftTimers = new Map<string, ReturnType<typeof setTimeout>>();
  * overwrite what was typed since. */
 const draftsSaved = new Map<string, string>();
 
-/** `conv` or `conv:root` (the key the composer uses). */
-export function draftKey(d: { conversation_id: Id; thread_root_id?: Id | null }): string {
-  return d.thread_root_id ? `${d.conversation_id}:${d.thread_root_id}` : d.conversation_id;
+/** Where in a conversation: `conv`, or `conv:root` for one of its threads (how drafts and
+ * typing are keyed). */
+export function placeKey(conversationId: Id, threadRootId?: Id | null): string {
+  return threadRootId ? `${conversationId}:${threadRootId}` : conversationId;
 }
 
 function storeDrafts(drafts: Record<string, string>): void {
@@ -310,7 +311,7 @@ export function setDraft(key: string, text: string): void {
 
 /** Another device (or this one's echo) changed a draft. */
 function applyDraft(d: Draft): void {
-  const key = draftKey(d);
+  const key = placeKey(d.conversation_id, d.thread_root_id);
   if (draftTimers.has(key)) return; // typing here right now: this device's text wins
   if (draftsSaved.get(key) === d.body) return; // our own save coming back
   draftsSaved.set(key, d.body);
@@ -319,7 +320,7 @@ function applyDraft(d: Draft): void {
 
 /** The server's drafts (fresh start or resync): they replace what this device had saved,
  * except where it is typing. */
-async function loadDrafts_(): Promise<void> {
+async function fetchDrafts(): Promise<void> {
   let items: Draft[];
   try {
     items = (await api.drafts()).items;
@@ -329,7 +330,7 @@ async function loadDrafts_(): Promise<void> {
   const drafts: Record<string, string> = {};
   for (const [key, text] of Object.entries(get().drafts)) if (draftTimers.has(key)) drafts[key] = text;
   for (const d of items) {
-    const key = draftKey(d);
+    const key = placeKey(d.conversation_id, d.thread_root_id);
     if (!draftTimers.has(key)) drafts[key] = d.body;
     draftsSaved.set(key, d.body);
   }

@@ -7,6 +7,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
 use futures_util::SinkExt;
 use qiao_domain::perm::Actor;
 use qiao_domain::session::SessionKind;
+use qiao_service::ratelimit::{Bucket, RateConfig};
 use qiao_service::realtime::Catchup;
 use qiao_service::{Authenticated, Services};
 use std::sync::Arc;
@@ -57,32 +58,7 @@ async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
 /// Frames a client may send: a sustained rate and a burst (hello, pings, presence, typing and
 /// presence subscriptions come far slower). Beyond it frames are refused as invalid, and a
 /// stream of them closes the connection.
-const CLIENT_FRAMES_PER_SECOND: f64 = 10.0;
-const CLIENT_FRAMES_BURST: f64 = 40.0;
-
-/// A token bucket for one connection's client frames.
-struct FrameBudget {
-    tokens: f64,
-    at: Instant,
-}
-
-impl FrameBudget {
-    fn new() -> FrameBudget {
-        FrameBudget { tokens: CLIENT_FRAMES_BURST, at: Instant::now() }
-    }
-
-    fn take(&mut self, now: Instant) -> bool {
-        let refill = now.duration_since(self.at).as_secs_f64() * CLIENT_FRAMES_PER_SECOND;
-        self.tokens = (self.tokens + refill).min(CLIENT_FRAMES_BURST);
-        self.at = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
-    }
-}
+const CLIENT_FRAMES: RateConfig = RateConfig { per_second: 10.0, burst: 40.0 };
 
 /// Waits for `hello` and authenticates; `None` when the connection was refused (and closed).
 async fn handshake(
@@ -179,11 +155,11 @@ async fn open(
             return None;
         }
     }
-    let start = match up.services.realtime_recheck(&credentials.token, auth).await {
-        Ok(()) => up.services.realtime_start(auth, resume_from, gw.config.resume_window).await,
-        Err(e) => Err(e),
+    let start = async {
+        up.services.realtime_recheck(&credentials.token, auth).await?;
+        up.services.realtime_start(auth, resume_from, gw.config.resume_window).await
     };
-    let start = match start {
+    let start = match start.await {
         Ok(s) => s,
         Err(e) => {
             let _ = gw.commands.send(Command::Unregister { conn }).await;
@@ -276,7 +252,7 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
     let mut last_heard = Instant::now();
     let mut last_write = Instant::now().checked_sub(gw.config.flush_interval).unwrap_or_else(Instant::now);
     let mut bad_frames = 0u32;
-    let mut budget = FrameBudget::new();
+    let mut budget = Bucket::full(CLIENT_FRAMES, Instant::now());
     loop {
         tokio::select! {
             out = rx.pop() => match out {
@@ -311,7 +287,7 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
                 last_heard = Instant::now();
                 match msg {
                     Some(Ok(Message::Text(t))) => {
-                        let handled = if budget.take(last_heard) {
+                        let handled = if budget.take(CLIENT_FRAMES, last_heard).is_ok() {
                             Box::pin(handle(ws, services, gw, actor, conn, &t)).await
                         } else {
                             send_timed(ws, text(&ServerMessage::error("rate_limited", "Too many frames; slow down."))).await;
@@ -335,7 +311,7 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
                     }
                     // (tungstenite answers a ping with a pong: a write each.)
                     Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
-                        if !budget.take(last_heard) {
+                        if budget.take(CLIENT_FRAMES, last_heard).is_err() {
                             bad_frames += 1;
                             if bad_frames > BAD_FRAMES_MAX {
                                 close_with(ws, close::PROTOCOL_ERROR, "too many frames").await;
