@@ -10,6 +10,7 @@ pub mod conversation;
 pub mod error;
 pub mod event;
 pub mod file;
+pub mod fold;
 pub mod ids;
 pub mod message;
 pub mod org;

@@ -187,12 +187,13 @@ pub fn validate_password(field: &'static str, password: &str, username: Option<&
     Ok(())
 }
 
-/// The lower-cased text the directory search matches against.
+/// The text the directory search matches against: each field lower-cased and folded
+/// (`crate::fold`: full-width letters, traditional characters), one per line.
 pub fn search_key(username: &str, display_name: &str, email: Option<&str>, title: &str) -> String {
     let mut key = String::with_capacity(64);
     for part in [username, display_name, email.unwrap_or(""), title] {
         if !part.is_empty() {
-            key.push_str(&text::fold(part));
+            key.push_str(&crate::fold::for_matching(part));
             key.push('\n');
         }
     }
@@ -244,5 +245,7 @@ mod tests {
         let k = search_key("lilei", "Li Lei 李雷", Some("li@x.cn"), "Engineer");
         assert!(k.contains("li lei 李雷"));
         assert!(k.contains("engineer"));
+        let k = search_key("chanwai", "陳偉 Ｃｈａｎ", None, "經理");
+        assert_eq!(k, "chanwai\n陈伟 chan\n经理\n");
     }
 }

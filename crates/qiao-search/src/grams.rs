@@ -74,23 +74,62 @@ pub fn grams(text: &str, n: usize) -> Vec<(String, usize, usize)> {
 }
 
 /// Jieba's words without the spaces and punctuation it also emits, numbered consecutively
-/// (so "project deadline" is a two-word phrase).
+/// (so "project deadline" is a two-word phrase). For the index (`split_mixed`), a word of
+/// ASCII letters and digits is also recorded as its letter and digit runs, at the same
+/// position, so `iphone` finds iPhone15 and `q3` stays one word for phrases; queries keep
+/// words whole.
 #[derive(Clone)]
-pub struct Words(pub tantivy_jieba::JiebaTokenizer);
+pub struct Words {
+    pub jieba: tantivy_jieba::JiebaTokenizer,
+    pub split_mixed: bool,
+}
+
+/// The letter and digit runs of an ASCII word that has both (`iphone15` → iphone, 15).
+fn mixed_runs(word: &str) -> Option<Vec<(usize, usize)>> {
+    let b = word.as_bytes();
+    let mixed = b.iter().all(u8::is_ascii_alphanumeric)
+        && b.iter().any(u8::is_ascii_digit)
+        && b.iter().any(u8::is_ascii_alphabetic);
+    if !mixed {
+        return None;
+    }
+    let mut runs = Vec::new();
+    let mut start = 0;
+    for i in 1..=b.len() {
+        if i == b.len() || b[i].is_ascii_digit() != b[start].is_ascii_digit() {
+            runs.push((start, i));
+            start = i;
+        }
+    }
+    Some(runs)
+}
 
 impl Tokenizer for Words {
     type TokenStream<'a> = VecTokenStream;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
-        let mut inner = self.0.token_stream(text);
-        let mut tokens = Vec::new();
+        let mut inner = self.jieba.token_stream(text);
+        let mut tokens: Vec<Token> = Vec::new();
+        let mut position = 0;
         while inner.advance() {
             let t = inner.token();
-            if t.text.chars().any(char::is_alphanumeric) {
-                let mut t = t.clone();
-                t.position = tokens.len();
-                tokens.push(t);
+            if !t.text.chars().any(char::is_alphanumeric) {
+                continue;
             }
+            let mut word = t.clone();
+            word.position = position;
+            let runs = if self.split_mixed { mixed_runs(&word.text) } else { None };
+            tokens.push(word);
+            for (s, e) in runs.into_iter().flatten() {
+                tokens.push(Token {
+                    offset_from: t.offset_from + s,
+                    offset_to: t.offset_from + e,
+                    position,
+                    text: t.text[s..e].to_owned(),
+                    position_length: 1,
+                });
+            }
+            position += 1;
         }
         VecTokenStream { tokens, next: 0 }
     }
@@ -144,5 +183,30 @@ mod tests {
         assert_eq!(texts(2, "just english"), Vec::<String>::new());
         assert_eq!(grams("视频会议", 2).iter().map(|g| g.0.as_str()).collect::<Vec<_>>(), ["视频", "频会", "会议"]);
         assert!(is_cjk('桥') && is_cjk('の') && is_cjk('한') && !is_cjk('a') && !is_cjk('，'));
+    }
+
+    #[test]
+    fn mixed_words_split_into_letter_and_digit_runs() {
+        assert_eq!(mixed_runs("iphone15"), Some(vec![(0, 6), (6, 8)]));
+        assert_eq!(mixed_runs("5g"), Some(vec![(0, 1), (1, 2)]));
+        assert_eq!(mixed_runs("a1b22"), Some(vec![(0, 1), (1, 2), (2, 3), (3, 5)]));
+        assert_eq!(mixed_runs("iphone"), None);
+        assert_eq!(mixed_runs("2026"), None);
+        assert_eq!(mixed_runs("v2.3"), None);
+        let words = |split_mixed, s: &str| {
+            let mut w = Words { jieba: tantivy_jieba::JiebaTokenizer::new(), split_mixed };
+            let mut stream = w.token_stream(s);
+            let mut out = Vec::new();
+            while stream.advance() {
+                out.push((stream.token().text.clone(), stream.token().position));
+            }
+            out
+        };
+        let pos = |v: &[(&str, usize)]| v.iter().map(|(t, p)| (t.to_string(), *p)).collect::<Vec<_>>();
+        assert_eq!(
+            words(true, "iPhone15 到了"),
+            pos(&[("iPhone15", 0), ("iPhone", 0), ("15", 0), ("到", 1), ("了", 2)])
+        );
+        assert_eq!(words(false, "iPhone15 到了"), pos(&[("iPhone15", 0), ("到", 1), ("了", 2)]));
     }
 }

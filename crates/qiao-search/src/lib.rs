@@ -14,7 +14,7 @@ use std::ops::Bound;
 use std::path::Path;
 use std::sync::Mutex;
 
-use qiao_domain::{ConversationId, MessageId, Millis, UserId};
+use qiao_domain::{ConversationId, MessageId, Millis, UserId, fold};
 use std::sync::Arc;
 
 use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery};
@@ -28,7 +28,7 @@ use crate::grams::{CjkGrams, grams, is_cjk};
 pub use crate::query::{Query, parse};
 
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
-pub const SCHEMA_VERSION: &str = "3";
+pub const SCHEMA_VERSION: &str = "4";
 /// The file in the index's directory that names the schema version it was built by.
 const SCHEMA_MARKER: &str = "qiao-schema-version";
 const WRITER_MEMORY: usize = 50 << 20;
@@ -148,8 +148,9 @@ fn fold(c: ConversationId) -> u64 {
     hi ^ lo.rotate_left(29)
 }
 
-fn words_analyzer() -> TextAnalyzer {
-    TextAnalyzer::builder(grams::Words(tantivy_jieba::JiebaTokenizer::new()))
+/// The word analysis: `split_mixed` for the index (see [`grams::Words`]), not for queries.
+fn words_analyzer(split_mixed: bool) -> TextAnalyzer {
+    TextAnalyzer::builder(grams::Words { jieba: tantivy_jieba::JiebaTokenizer::new(), split_mixed })
         .filter(RemoveLongFilter::limit(40))
         .filter(LowerCaser)
         .filter(Stemmer::new(Language::English))
@@ -193,7 +194,7 @@ impl SearchIndex {
     }
 
     fn with_index(index: Index, f: Fields) -> Result<Self> {
-        index.tokenizers().register("qiao_words", words_analyzer());
+        index.tokenizers().register("qiao_words", words_analyzer(true));
         index.tokenizers().register("qiao_uni", TextAnalyzer::builder(CjkGrams { n: 1 }).build());
         index.tokenizers().register("qiao_bi", TextAnalyzer::builder(CjkGrams { n: 2 }).build());
         index.tokenizers().register("qiao_tri", TextAnalyzer::builder(CjkGrams { n: 3 }).build());
@@ -202,7 +203,7 @@ impl SearchIndex {
         // thread that creates them.
         let writer = on_background_thread(|| index.writer_with_num_threads(1, WRITER_MEMORY))?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(SearchIndex { index, reader, writer: Mutex::new(writer), f, words: words_analyzer() })
+        Ok(SearchIndex { index, reader, writer: Mutex::new(writer), f, words: words_analyzer(false) })
     }
 
     fn writer(&self) -> std::sync::MutexGuard<'_, IndexWriter> {
@@ -241,11 +242,10 @@ impl SearchIndex {
         doc.add_text(self.f.sender, d.sender_id.to_string());
         doc.add_i64(self.f.at, d.created_at);
         doc.add_u64(self.f.has_file, u64::from(d.has_file));
-        doc.add_text(self.f.words, &d.text);
-        doc.add_text(self.f.uni, &d.text);
-        doc.add_text(self.f.bi, &d.text);
-        doc.add_text(self.f.tri, &d.text);
-        doc.add_text(self.f.quad, &d.text);
+        let text = fold::fold(&d.text);
+        for field in [self.f.words, self.f.uni, self.f.bi, self.f.tri, self.f.quad] {
+            doc.add_text(field, &text);
+        }
         doc
     }
 
@@ -302,9 +302,10 @@ impl SearchIndex {
     /// One query word or phrase: it matches as words, or as CJK characters in a row.
     fn term_query(&self, term: &query::Term) -> Option<Box<dyn TQuery>> {
         let mut alternatives: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
-        let tokens = self.word_tokens(&term.text);
+        let text = fold::fold(&term.text);
+        let tokens = self.word_tokens(&text);
         // Characters in a row: only when the text is CJK (spaces ignored for phrases).
-        let cjk: String = term.text.chars().filter(|c| !c.is_whitespace()).collect();
+        let cjk: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         let chars = (!cjk.is_empty() && cjk.chars().all(is_cjk)).then(|| self.chars_query(&cjk));
         let boosted =
             |q: Box<dyn TQuery>| -> (Occur, Box<dyn TQuery>) { (Occur::Should, Box::new(BoostQuery::new(q, 2.0))) };
@@ -459,43 +460,50 @@ fn on_background_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 
 /// Highlights where the query's words occur in `text`: a window of about `width` characters
 /// around the first match, with the matched ranges (byte offsets into the returned snippet).
+/// Matching ignores case and what [`fold`] folds (so 会议 marks 會議), one character of the
+/// text for one of the query.
 pub fn snippet(text: &str, terms: &[query::Term], width: usize) -> (String, Vec<(usize, usize)>) {
-    let lower = text.to_lowercase();
-    // Lower-casing can change byte lengths outside ASCII; then match on the text as it is.
-    let hay = if lower.len() == text.len() { lower.as_str() } else { text };
-    let mut needles: Vec<String> = Vec::new();
+    let key = |c: char| {
+        let c = fold::fold_char(c);
+        c.to_lowercase().next().unwrap_or(c)
+    };
+    let hay: Vec<(usize, char)> = text.char_indices().map(|(i, c)| (i, key(c))).collect();
+    let byte_at = |k: usize| hay.get(k).map_or(text.len(), |&(i, _)| i);
+    let mut needles: Vec<Vec<char>> = Vec::new();
     for t in terms {
         if t.phrase {
-            needles.push(t.text.to_lowercase());
+            needles.push(t.text.chars().map(key).collect());
         }
         for w in t.text.split_whitespace() {
-            needles.push(w.to_lowercase());
+            needles.push(w.chars().map(key).collect());
         }
     }
     needles.retain(|n| !n.is_empty());
     needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
     let mut ranges: Vec<(usize, usize)> = Vec::new();
     for n in &needles {
-        let mut from = 0;
-        while let Some(i) = hay[from..].find(n.as_str()) {
-            let (s, e) = (from + i, from + i + n.len());
-            if !ranges.iter().any(|&(a, b)| s < b && a < e) {
-                ranges.push((s, e));
+        let mut k = 0;
+        while k + n.len() <= hay.len() {
+            if hay[k..k + n.len()].iter().map(|&(_, c)| c).eq(n.iter().copied()) {
+                let (s, e) = (byte_at(k), byte_at(k + n.len()));
+                if !ranges.iter().any(|&(a, b)| s < b && a < e) {
+                    ranges.push((s, e));
+                }
+                k += n.len();
+            } else {
+                k += 1;
             }
-            from = e;
         }
     }
     ranges.sort();
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
-    if chars.len() <= width {
+    if hay.len() <= width {
         return (text.to_owned(), ranges);
     }
     let first = ranges.first().map_or(0, |r| r.0);
-    let first_char = chars.iter().position(|(i, _)| *i >= first).unwrap_or(0);
+    let first_char = hay.iter().position(|(i, _)| *i >= first).unwrap_or(0);
     let start_char = first_char.saturating_sub(width / 3);
-    let end_char = (start_char + width).min(chars.len());
-    let start = chars[start_char].0;
-    let end = chars.get(end_char).map_or(text.len(), |(i, _)| *i);
+    let end_char = (start_char + width).min(hay.len());
+    let (start, end) = (byte_at(start_char), byte_at(end_char));
     let mut out = String::new();
     let shift = if start > 0 {
         out.push('…');

@@ -38,6 +38,8 @@ impl Query {
 /// Parses a query; an invalid filter is an error naming it.
 pub fn parse(input: &str) -> Result<Query, String> {
     let mut q = Query::default();
+    // Full-width letters, digits and punctuation (`ｆｒｏｍ：`, `＂`) read as ASCII.
+    let input = qiao_domain::fold::fold_widths(input);
     let mut rest = input.trim();
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix('"').or_else(|| rest.strip_prefix('“')) {

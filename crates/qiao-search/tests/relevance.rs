@@ -308,3 +308,63 @@ fn snippets_mark_the_matches() {
     assert!(s.starts_with('…') && s.ends_with('…') && s.chars().count() <= 42);
     assert_eq!(&s[ranges[0].0..ranges[0].1], "关键字");
 }
+
+/// Each of `texts` in one conversation; `find` answers with the texts a query finds.
+fn small_corpus(texts: &'static [&'static str]) -> impl Fn(&str) -> Vec<&'static str> {
+    let index = SearchIndex::in_memory().unwrap();
+    let conversation = ConversationId::new();
+    let ids: Vec<(MessageId, &'static str)> = texts.iter().map(|t| (MessageId::new(), *t)).collect();
+    let docs: Vec<Change> = ids.iter().map(|(id, t)| Change::Add(message(*id, conversation, NOW, t))).collect();
+    index.apply(&docs).unwrap();
+    index.commit(1).unwrap();
+    move |q: &str| {
+        let terms = parse(q).unwrap().terms;
+        let (hits, _) = index.search(&plain(&terms, &[conversation])).unwrap();
+        let mut found: Vec<&str> =
+            hits.iter().map(|h| ids.iter().find(|(id, _)| *id == h.message_id).unwrap().1).collect();
+        found.sort();
+        found
+    }
+}
+
+#[test]
+fn full_width_and_traditional_text_is_found_as_typed_either_way() {
+    let find = small_corpus(&[
+        "ＰＰＴ已经做好了，请查收",
+        "会议定在２０２６年３月１５日",
+        "會議改到明天，電子郵件已發",
+        "2026年3月15日开会",
+        "张伟的报告",
+    ]);
+    assert_eq!(find("PPT"), ["ＰＰＴ已经做好了，请查收"]);
+    assert_eq!(find("ｐｐｔ"), ["ＰＰＴ已经做好了，请查收"]);
+    assert_eq!(find("2026"), ["2026年3月15日开会", "会议定在２０２６年３月１５日"]);
+    assert_eq!(find("３月１５日"), ["2026年3月15日开会", "会议定在２０２６年３月１５日"]);
+    assert_eq!(find("会议"), ["会议定在２０２６年３月１５日", "會議改到明天，電子郵件已發"]);
+    assert_eq!(find("會議"), find("会议"));
+    assert_eq!(find("电子邮件"), ["會議改到明天，電子郵件已發"]);
+    assert_eq!(find("\"电子邮件已发\""), ["會議改到明天，電子郵件已發"], "a phrase across folded characters");
+    assert_eq!(find("張偉"), ["张伟的报告"]);
+    assert_eq!(find("报告　张伟"), ["张伟的报告"], "the ideographic space separates words");
+    // The query's filters read full-width too.
+    assert_eq!(parse("ｆｒｏｍ：lilei 会议").unwrap().from.as_deref(), Some("lilei"));
+}
+
+#[test]
+fn a_word_of_letters_and_digits_is_found_by_either_part() {
+    let find = small_corpus(&["请把 iPhone15 的测试报告发我", "5G网络已覆盖", "Q3季度报告已经发出"]);
+    assert_eq!(find("iphone"), ["请把 iPhone15 的测试报告发我"]);
+    assert_eq!(find("iPhone15"), ["请把 iPhone15 的测试报告发我"]);
+    assert_eq!(find("iphone 15"), ["请把 iPhone15 的测试报告发我"], "two words");
+    assert_eq!(find("\"iPhone15 的测试报告\""), ["请把 iPhone15 的测试报告发我"], "phrases keep the word whole");
+    assert_eq!(find("5g"), ["5G网络已覆盖"]);
+    assert_eq!(find("Q3"), ["Q3季度报告已经发出"]);
+    assert!(find("iphone16").is_empty());
+}
+
+#[test]
+fn snippets_mark_folded_matches_in_the_original_text() {
+    let (s, ranges) = snippet("會議改到明天，ＰＰＴ在附件", &parse("会议 ppt").unwrap().terms, 100);
+    let marked: Vec<&str> = ranges.iter().map(|&(a, b)| &s[a..b]).collect();
+    assert_eq!(marked, ["會議", "ＰＰＴ"]);
+}

@@ -217,7 +217,7 @@ impl Store {
         let (tx, rx) = mpsc::channel(config.queue.max(1));
         let task = tokio::spawn(writer::Writer::new(writer_conn, reconnect, sink, config.max_batch.max(1)).run(rx));
         let checkpointer = checkpoints.map(|conn| tokio::spawn(run_checkpoints(conn)));
-        Ok(Store {
+        let store = Store {
             inner: Arc::new(Inner {
                 read,
                 writer: tx,
@@ -225,7 +225,34 @@ impl Store {
                 checkpointer: Mutex::new(checkpointer),
                 dialect,
             }),
-        })
+        };
+        if let Err(e) = store.refresh_search_keys().await {
+            tracing::warn!(error = %e, "could not update the directory's search keys; will try at the next start");
+        }
+        Ok(store)
+    }
+
+    /// Rewrites the people directory's keys that an older version folded differently
+    /// (`users::search_key`); a no-op read of the users table when none did.
+    async fn refresh_search_keys(&self) -> Result<()> {
+        let stale = users::stale_search_keys(&mut self.reader().await?).await?;
+        if !stale.is_empty() {
+            tracing::info!(people = stale.len(), "updating the directory's search keys");
+        }
+        for chunk in stale.chunks(500) {
+            let chunk = chunk.to_vec();
+            self.write(move |tx| {
+                let chunk = chunk.clone();
+                Box::pin(async move {
+                    for (id, key) in &chunk {
+                        users::set_search_key(tx, *id, key).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await?;
+        }
+        Ok(())
     }
 
     pub fn dialect(&self) -> Dialect {

@@ -320,6 +320,30 @@ pub async fn count(db: &mut dyn Db) -> Result<i64> {
     Ok(n)
 }
 
+/// People whose stored directory key is not what [`search_key`] gives now (keys written
+/// before its folding changed), with the key it gives now.
+pub async fn stale_search_keys(db: &mut dyn Db) -> Result<Vec<(UserId, String)>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (Uuid, String, String, Option<String>, String, String)>(
+            "SELECT id, username, display_name, email, title, search_key FROM users"
+        )
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, username, name, email, title, stored)| {
+            let key = search_key(&username, &name, email.as_deref(), &title);
+            (key != stored).then_some((UserId(id), key))
+        })
+        .collect())
+}
+
+pub async fn set_search_key(db: &mut dyn Db, id: UserId, key: &str) -> Result<()> {
+    exec!(db, sqlx::query("UPDATE users SET search_key = $2 WHERE id = $1").bind(id.0).bind(key))?;
+    Ok(())
+}
+
 /// A directory query. Results are ordered by display name, then id.
 #[derive(Clone, Debug, Default)]
 pub struct UserQuery {
@@ -336,8 +360,10 @@ pub struct UserQuery {
 }
 
 pub async fn list(db: &mut dyn Db, query: &UserQuery) -> Result<Vec<User>> {
-    let pattern =
-        query.search.as_deref().map(|s| format!("%{}%", qiao_domain::text::escape_like(&qiao_domain::text::fold(s))));
+    let pattern = query
+        .search
+        .as_deref()
+        .map(|s| format!("%{}%", qiao_domain::text::escape_like(&qiao_domain::fold::for_matching(s))));
     let (after_name, after_id) = match &query.after {
         Some((name, id)) => (Some(name.clone()), id.0),
         None => (None, Uuid::nil()),

@@ -149,9 +149,19 @@ async fn sqlite_data_survives_reopen() {
     let db = TestDb::sqlite();
     let (store, _) = open(&db).await;
     let root = seed_org(&store).await;
+    // A directory key as an older version wrote it (not folded) is rewritten at the next open.
+    let chan = users::insert(&store, users::new_user("chanwai", "陳偉", root.id)).await;
+    store
+        .write(move |tx| {
+            Box::pin(async move { qiao_store::users::set_search_key(tx, chan.id, "chanwai\n陳偉\n").await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(qiao_store::users::stale_search_keys(&mut store.reader().await.unwrap()).await.unwrap().len(), 1);
     store.close().await;
     let (store, _) = open(&db).await;
     let mut r = store.reader().await.unwrap();
+    assert!(qiao_store::users::stale_search_keys(&mut r).await.unwrap().is_empty());
     let org = qiao_store::org::get(&mut r).await.unwrap().unwrap();
     assert_eq!(org.root_department_id, root.id);
     drop(r);

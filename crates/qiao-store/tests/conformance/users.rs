@@ -215,4 +215,30 @@ pub async fn directory_listing(store: Store, _: Sink) {
     got.sort();
     assert_eq!(got, expected);
     assert_eq!(seen.len(), 4);
+
+    // Traditional and full-width forms find each other.
+    let mut chan = new_user("chanwai", "陳偉", sales.id);
+    chan.title = "ＰＭ".into();
+    let chan = insert(&store, chan).await;
+    assert_eq!(names(users::list(&mut r, &search("陈伟")).await.unwrap()), vec!["chanwai"]);
+    assert_eq!(names(users::list(&mut r, &search("陳")).await.unwrap()), vec!["chanwai"]);
+    assert_eq!(names(users::list(&mut r, &search("pm")).await.unwrap()), vec!["chanwai"]);
+    // A key an older version wrote (not folded) is found and rewritten.
+    assert!(users::stale_search_keys(&mut r).await.unwrap().is_empty());
+    store
+        .write(move |tx| Box::pin(async move { users::set_search_key(tx, chan.id, "chanwai\n陳偉\n").await }))
+        .await
+        .unwrap();
+    let stale = users::stale_search_keys(&mut r).await.unwrap();
+    assert_eq!(stale.len(), 1);
+    assert_eq!(stale[0].0, chan.id);
+    assert!(users::list(&mut r, &search("陈伟")).await.unwrap().is_empty());
+    store
+        .write(move |tx| {
+            let stale = stale.clone();
+            Box::pin(async move { users::set_search_key(tx, stale[0].0, &stale[0].1).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(names(users::list(&mut r, &search("陈伟")).await.unwrap()), vec!["chanwai"]);
 }

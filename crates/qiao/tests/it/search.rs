@@ -82,8 +82,22 @@ async fn search_follows_the_store_and_permissions() {
     search_until(&owner, "视频会议", 0).await; // a DM of two other people
     search_until(&alice, "项目 deadline", 1).await;
 
+    // Traditional characters and full-width letters find their simplified and ASCII forms
+    // and back, highlighted as written.
+    send(&bob, &dm, "會議紀錄的ＰＤＦ在這裡").await;
+    let found = search_until(&alice, "会议纪录 pdf", 1).await;
+    let marked: Vec<&str> = found["items"][0]["snippet"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["highlight"] == true)
+        .map(|p| p["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(marked, ["會議紀錄", "ＰＤＦ"]);
+    search_until(&alice, "視頻會議", 1).await;
+
     // Filters.
-    assert_eq!(texts(&search_until(&alice, "from:bob 会议", 1).await), ["明天下午开视频会议"]);
+    assert_eq!(texts(&search_until(&alice, "from:bob 视频会议", 1).await), ["明天下午开视频会议"]);
     search_until(&alice, "from:alice 会议", 0).await;
     search_until(&alice, "in:华东项目 周五", 1).await;
     search_until(&alice, "in:华东项目 会议", 0).await;
