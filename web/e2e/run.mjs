@@ -298,7 +298,22 @@ try {
   await composerA.fill("sent while the server was down");
   await composerA.press("Enter");
   await msg(a, "sent while the server was down").waitFor();
+  // A draft typed while the server is away cannot be saved; the page is reloaded as soon as
+  // the server is back (before its connection is): the draft is kept and saved then.
+  await composerB2.fill("离线时写的草稿");
+  await sleep(1500); // the save after typing pauses, which fails
   await startServer();
+  await b2.reload();
+  await b2.waitForFunction(() => document.querySelector("textarea")?.value === "离线时写的草稿", null, {
+    timeout: T,
+    polling: 200,
+  });
+  await b.waitForFunction(() => document.querySelector("textarea")?.value === "离线时写的草稿", null, {
+    timeout: T,
+    polling: 200,
+  });
+  await composerB.fill("");
+  await b2.waitForFunction(() => document.querySelector("textarea")?.value === "", null, { timeout: T, polling: 200 });
   await see(b, "sent while the server was down");
   await gone(b.getByRole("status").filter({ hasText: /Disconnected|Connecting/ }));
   await gone(a.locator("article.msg.pending"));

@@ -29,11 +29,11 @@ export interface AppState extends Model {
 
 const DRAFTS_KEY = "qiao.drafts";
 
-function loadStoredDrafts(): Record<string, string> {
+function loadStored<T>(key: string, empty: T): T {
   try {
-    return JSON.parse(localStorage.getItem(DRAFTS_KEY) ?? "{}");
+    return JSON.parse(localStorage.getItem(key) ?? "null") ?? empty;
   } catch {
-    return {};
+    return empty;
   }
 }
 
@@ -43,7 +43,7 @@ export const useApp = create<AppState>(() => ({
   connection: "connecting",
   typing: {},
   presence: {},
-  drafts: loadStoredDrafts(),
+  drafts: loadStored<Record<string, string>>(DRAFTS_KEY, {}),
   error: null,
 }));
 
@@ -108,6 +108,7 @@ async function startSession(): Promise<void> {
     {
       onReady: (f) => {
         if (!f.resumed) void reload(f.head);
+        else retryUnsavedDrafts();
         flushOutbox();
         const people = Object.keys(get().users).slice(0, 500);
         gateway?.send({ op: "presence_subscribe", user_ids: people });
@@ -183,7 +184,9 @@ async function signOutLocal(): Promise<void> {
   for (const timer of draftTimers.values()) clearTimeout(timer);
   draftTimers.clear();
   draftsSaved.clear();
+  unsaved.clear();
   storeDrafts({});
+  storeUnsaved();
   set({ ...emptyModel(), phase: "signin", drafts: {} });
 }
 
@@ -265,6 +268,18 @@ const draftTimers = new Map<string, ReturnType<typeof setTimeout>>();
 /** What this device last saved per key: the server echoes it back, and that echo must not
  * overwrite what was typed since. */
 const draftsSaved = new Map<string, string>();
+const UNSAVED_KEY = "qiao.drafts.unsaved";
+/** Keys typed in here that the server has not confirmed yet (offline, say). Kept across a
+ * reload, so the server's older copy does not replace them at the next start. */
+const unsaved = new Set<string>(loadStored<string[]>(UNSAVED_KEY, []));
+
+function storeUnsaved(): void {
+  try {
+    localStorage.setItem(UNSAVED_KEY, JSON.stringify([...unsaved]));
+  } catch {
+    /* storage full or disabled */
+  }
+}
 
 /** Where in a conversation: `conv`, or `conv:root` for one of its threads (how drafts and
  * typing are keyed). */
@@ -294,15 +309,35 @@ function saveDraftNow(key: string): void {
   if (draftsSaved.get(key) === text) return;
   draftsSaved.set(key, text);
   const [conversation, root] = key.split(":");
-  api.saveDraft(conversation, text, root ?? null).catch(() => {
-    // Not saved (offline, rate-limited, no longer a member): try again on the next change.
-    draftsSaved.delete(key);
-  });
+  api.saveDraft(conversation, text, root ?? null).then(
+    () => {
+      if ((get().drafts[key] ?? "") === text) setUnsaved(key, false);
+    },
+    (e) => {
+      draftsSaved.delete(key);
+      // Offline, rate-limited or restarting: tried again on the next change or connection.
+      // Refused (no longer a member, too long): kept here only.
+      if (!(e instanceof ApiError) || !e.transient) setUnsaved(key, false);
+    },
+  );
+}
+
+function setUnsaved(key: string, on: boolean): void {
+  if (unsaved.has(key) === on) return;
+  if (on) unsaved.add(key);
+  else unsaved.delete(key);
+  storeUnsaved();
+}
+
+/** Saves what this device typed while the server could not take it. */
+function retryUnsavedDrafts(): void {
+  for (const key of unsaved) if (!draftTimers.has(key)) saveDraftNow(key);
 }
 
 /** The composer's text changed. */
 export function setDraft(key: string, text: string): void {
   putDraftLocal(key, text);
+  setUnsaved(key, true);
   const pending = draftTimers.get(key);
   if (pending) clearTimeout(pending);
   if (text) draftTimers.set(key, setTimeout(() => saveDraftNow(key), DRAFT_SAVE_DELAY));
@@ -316,10 +351,11 @@ function applyDraft(d: Draft): void {
   if (draftsSaved.get(key) === d.body) return; // our own save coming back
   draftsSaved.set(key, d.body);
   putDraftLocal(key, d.body);
+  setUnsaved(key, false);
 }
 
 /** The server's drafts (fresh start or resync): they replace what this device had saved,
- * except where it is typing. */
+ * except where it is typing or has text the server has not taken yet (then saved again). */
 async function fetchDrafts(): Promise<void> {
   let items: Draft[];
   try {
@@ -327,15 +363,21 @@ async function fetchDrafts(): Promise<void> {
   } catch {
     return;
   }
+  const mine = (key: string) => draftTimers.has(key) || unsaved.has(key);
   const drafts: Record<string, string> = {};
-  for (const [key, text] of Object.entries(get().drafts)) if (draftTimers.has(key)) drafts[key] = text;
+  for (const [key, text] of Object.entries(get().drafts)) if (mine(key)) drafts[key] = text;
+  draftsSaved.clear();
   for (const d of items) {
     const key = placeKey(d.conversation_id, d.thread_root_id);
-    if (!draftTimers.has(key)) drafts[key] = d.body;
+    if (!mine(key)) drafts[key] = d.body;
     draftsSaved.set(key, d.body);
   }
   set({ drafts });
   storeDrafts(drafts);
+  for (const key of [...unsaved]) {
+    if (!draftTimers.has(key) && (drafts[key] ?? "") === (draftsSaved.get(key) ?? "")) setUnsaved(key, false);
+  }
+  retryUnsavedDrafts();
 }
 
 // ---- optimistic sends ----
