@@ -67,7 +67,16 @@ async fn handshake(
     cookie: Option<Box<Credentials>>,
 ) -> Option<(Credentials, Option<i64>)> {
     let timeout = up.gateway.config.hello_timeout;
-    let first = match tokio::time::timeout(timeout, ws.recv()).await {
+    let received = tokio::select! {
+        r = tokio::time::timeout(timeout, ws.recv()) => r,
+        // The dispatcher stopped: the server is shutting down, and this connection is not
+        // registered for its "going away".
+        () = up.gateway.commands.closed() => {
+            close_with(ws, close::GOING_AWAY, "server restarting").await;
+            return None;
+        }
+    };
+    let first = match received {
         Ok(Some(Ok(Message::Text(t)))) => t,
         Ok(Some(Ok(_))) => {
             send_timed(ws, text(&ServerMessage::error("invalid_frame", "The first frame must be a JSON hello."))).await;

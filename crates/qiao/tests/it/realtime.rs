@@ -594,7 +594,10 @@ async fn shutdown_tells_clients_to_come_back() {
     let srv = TestServer::start().await;
     let owner = srv.owner().await;
     let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
+    // A connection still to say hello (the hello timeout is 10 s) is told too.
+    let (mut waiting, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
     let db = srv.stop().await;
     assert!(matches!(ws.ended(Duration::from_secs(5)).await, Ended::Closed(Some(1001)) | Ended::Gone));
+    assert!(matches!(crate::ws::ended(&mut waiting, Duration::from_secs(5)).await, Ended::Closed(Some(1001))));
     drop(db);
 }
