@@ -15,6 +15,7 @@ pub mod ids;
 pub mod message;
 pub mod org;
 pub mod perm;
+pub mod pinyin;
 pub mod session;
 pub mod text;
 pub mod user;

@@ -188,7 +188,8 @@ pub fn validate_password(field: &'static str, password: &str, username: Option<&
 }
 
 /// The text the directory search matches against: each field lower-cased and folded
-/// (`crate::fold`: full-width letters, traditional characters), one per line.
+/// (`crate::fold`: full-width letters, traditional characters), one per line, then the
+/// name's pinyin and its initials (`crate::pinyin`).
 pub fn search_key(username: &str, display_name: &str, email: Option<&str>, title: &str) -> String {
     let mut key = String::with_capacity(64);
     for part in [username, display_name, email.unwrap_or(""), title] {
@@ -196,6 +197,12 @@ pub fn search_key(username: &str, display_name: &str, email: Option<&str>, title
             key.push_str(&crate::fold::for_matching(part));
             key.push('\n');
         }
+    }
+    if let Some((full, initials)) = crate::pinyin::of_name(&crate::fold::fold(display_name)) {
+        key.push_str(&full);
+        key.push('\n');
+        key.push_str(&initials);
+        key.push('\n');
     }
     key
 }
@@ -246,6 +253,6 @@ mod tests {
         assert!(k.contains("li lei 李雷"));
         assert!(k.contains("engineer"));
         let k = search_key("chanwai", "陳偉 Ｃｈａｎ", None, "經理");
-        assert_eq!(k, "chanwai\n陈伟 chan\n经理\n");
+        assert_eq!(k, "chanwai\n陈伟 chan\n经理\nchenwei\ncw\n");
     }
 }

@@ -19,7 +19,9 @@ use crate::routes::double_option;
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct DirectoryParams {
-    /// Case-insensitive text in the username, name, e-mail or title (at most 100 characters).
+    /// Case-insensitive text in the username, name, e-mail or title, or the name's pinyin
+    /// (`zhangwei`) or its initials (`zw`); traditional and simplified characters, full-width
+    /// and ASCII letters match each other (at most 100 characters).
     pub q: Option<String>,
     /// Only people in this department (as primary or secondary department).
     pub department_id: Option<DepartmentId>,

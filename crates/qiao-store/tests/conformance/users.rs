@@ -223,6 +223,10 @@ pub async fn directory_listing(store: Store, _: Sink) {
     assert_eq!(names(users::list(&mut r, &search("陈伟")).await.unwrap()), vec!["chanwai"]);
     assert_eq!(names(users::list(&mut r, &search("陳")).await.unwrap()), vec!["chanwai"]);
     assert_eq!(names(users::list(&mut r, &search("pm")).await.unwrap()), vec!["chanwai"]);
+    // And by the name's pinyin, whole or by initials.
+    assert_eq!(names(users::list(&mut r, &search("ChenWei")).await.unwrap()), vec!["chanwai"]);
+    assert_eq!(names(users::list(&mut r, &search("wangw")).await.unwrap()), vec!["wangwu"]);
+    assert_eq!(names(users::list(&mut r, &search("cw")).await.unwrap()), vec!["chanwai"]);
     // A key an older version wrote (not folded) is found and rewritten.
     assert!(users::stale_search_keys(&mut r).await.unwrap().is_empty());
     store

@@ -41,6 +41,14 @@ async fn search_by_name_username_email_and_title() {
     assert_eq!(names("经理").await, vec!["zhangsan"]);
     assert_eq!(names("director").await, vec!["wangwu"]);
     assert!(names("%").await.is_empty(), "wildcards match literally");
+    // Pinyin, whole or as initials, and traditional characters.
+    let r = owner
+        .post("/api/v1/users", json!({"username": "mei", "display_name": "韓梅梅", "password": "long-enough"}))
+        .await;
+    assert_eq!(r.status, 201);
+    assert_eq!(names("hanmeimei").await, vec!["mei"]);
+    assert_eq!(names("hmm").await, vec!["mei"]);
+    assert_eq!(names("韩梅").await, vec!["mei"]);
     let long = "x".repeat(101);
     assert_error(&owner.get(&format!("/api/v1/users?q={long}")).await, 400, "invalid_parameter");
 }
