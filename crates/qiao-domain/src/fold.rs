@@ -66,10 +66,10 @@ pub fn fold_widths(text: &str) -> Cow<'_, str> {
     fold_with(text, fold_width)
 }
 
-/// The form two texts are compared in for matching (the people directory): trimmed,
-/// lower-cased and [`fold`]ed.
+/// The form two texts are compared in for matching (the people directory): trimmed and
+/// lower-cased ([`crate::text::fold`]), then [`fold`]ed.
 pub fn for_matching(text: &str) -> String {
-    fold(&text.trim().to_lowercase()).into_owned()
+    fold(&crate::text::fold(text)).into_owned()
 }
 
 #[cfg(test)]

@@ -44,11 +44,11 @@ const SURNAMES: &[(char, &str)] = &[
     ('繁', "po"),
 ];
 
-/// A name's pinyin, run together, and its initials (`张伟` → `zhangwei`, `zw`), from the
-/// Chinese characters of `name` (simplified: fold it first); `None` when it has none.
+/// A name's pinyin, run together, and its initials (`张伟` or `張偉` → `zhangwei`, `zw`), from
+/// the Chinese characters of `name`; `None` when it has none.
 pub fn of_name(name: &str) -> Option<(String, String)> {
     let (mut full, mut initials) = (String::new(), String::new());
-    for c in name.chars() {
+    for c in name.chars().map(crate::fold::fold_char) {
         let reading = if full.is_empty() {
             SURNAMES.iter().find(|(s, _)| *s == c).map(|(_, r)| *r).or_else(|| READINGS.get(&c).copied())
         } else {
@@ -70,6 +70,7 @@ mod tests {
     fn names_in_pinyin_and_initials() {
         let p = |s: &str| of_name(s).map(|(a, b)| format!("{a} {b}"));
         assert_eq!(p("张伟").as_deref(), Some("zhangwei zw"));
+        assert_eq!(p("張偉").as_deref(), Some("zhangwei zw"));
         assert_eq!(p("欧阳娜娜").as_deref(), Some("ouyangnana oynn"));
         assert_eq!(p("吕布").as_deref(), Some("lvbu lb"));
         assert_eq!(p("曾国藩").as_deref(), Some("zengguofan zgf"), "a surname's own reading");

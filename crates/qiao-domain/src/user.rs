@@ -198,7 +198,7 @@ pub fn search_key(username: &str, display_name: &str, email: Option<&str>, title
             key.push('\n');
         }
     }
-    if let Some((full, initials)) = crate::pinyin::of_name(&crate::fold::fold(display_name)) {
+    if let Some((full, initials)) = crate::pinyin::of_name(display_name) {
         key.push_str(&full);
         key.push('\n');
         key.push_str(&initials);

@@ -37,6 +37,14 @@ function loadStored<T>(key: string, empty: T): T {
   }
 }
 
+function storeLocal(key: string, value: unknown): void {
+  try {
+    localStorage.setItem(key, JSON.stringify(value));
+  } catch {
+    /* storage full or disabled: kept in memory only */
+  }
+}
+
 export const useApp = create<AppState>(() => ({
   ...emptyModel(),
   phase: "loading",
@@ -272,14 +280,7 @@ const UNSAVED_KEY = "qiao.drafts.unsaved";
 /** Keys typed in here that the server has not confirmed yet (offline, say). Kept across a
  * reload, so the server's older copy does not replace them at the next start. */
 const unsaved = new Set<string>(loadStored<string[]>(UNSAVED_KEY, []));
-
-function storeUnsaved(): void {
-  try {
-    localStorage.setItem(UNSAVED_KEY, JSON.stringify([...unsaved]));
-  } catch {
-    /* storage full or disabled */
-  }
-}
+const storeUnsaved = () => storeLocal(UNSAVED_KEY, [...unsaved]);
 
 /** Where in a conversation: `conv`, or `conv:root` for one of its threads (how drafts and
  * typing are keyed). */
@@ -287,13 +288,7 @@ export function placeKey(conversationId: Id, threadRootId?: Id | null): string {
   return threadRootId ? `${conversationId}:${threadRootId}` : conversationId;
 }
 
-function storeDrafts(drafts: Record<string, string>): void {
-  try {
-    localStorage.setItem(DRAFTS_KEY, JSON.stringify(drafts));
-  } catch {
-    /* storage full or disabled: drafts stay in memory */
-  }
-}
+const storeDrafts = (drafts: Record<string, string>) => storeLocal(DRAFTS_KEY, drafts);
 
 function putDraftLocal(key: string, text: string): void {
   const drafts = { ...get().drafts };

@@ -34,6 +34,17 @@ fn urlencode(s: &str) -> String {
         .collect()
 }
 
+/// The highlighted parts of the first hit's snippet.
+fn highlighted(found: &Value) -> Vec<&str> {
+    found["items"][0]["snippet"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["highlight"] == true)
+        .map(|p| p["text"].as_str().unwrap())
+        .collect()
+}
+
 fn texts(body: &Value) -> Vec<String> {
     body["items"].as_array().unwrap().iter().map(|h| h["message"]["body"].as_str().unwrap().to_owned()).collect()
 }
@@ -68,13 +79,7 @@ async fn search_follows_the_store_and_permissions() {
     // Found by members, with the match highlighted; invisible to everyone else.
     let found = search_until(&alice, "上海", 1).await;
     assert_eq!(found["total"], 1);
-    let marked: Vec<&str> = found["items"][0]["snippet"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["highlight"] == true)
-        .map(|p| p["text"].as_str().unwrap())
-        .collect();
+    let marked = highlighted(&found);
     assert_eq!(marked, ["上海"]);
     search_until(&bob, "季度报告", 1).await;
     search_until(&carol, "上海", 0).await;
@@ -86,13 +91,7 @@ async fn search_follows_the_store_and_permissions() {
     // and back, highlighted as written.
     send(&bob, &dm, "會議紀錄的ＰＤＦ在這裡").await;
     let found = search_until(&alice, "会议纪录 pdf", 1).await;
-    let marked: Vec<&str> = found["items"][0]["snippet"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|p| p["highlight"] == true)
-        .map(|p| p["text"].as_str().unwrap())
-        .collect();
+    let marked = highlighted(&found);
     assert_eq!(marked, ["會議紀錄", "ＰＤＦ"]);
     search_until(&alice, "視頻會議", 1).await;
 
