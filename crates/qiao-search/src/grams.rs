@@ -74,10 +74,14 @@ pub fn grams(text: &str, n: usize) -> Vec<(String, usize, usize)> {
 }
 
 /// Jieba's words without the spaces and punctuation it also emits, numbered consecutively
-/// (so "project deadline" is a two-word phrase). For the index (`split_mixed`), a word of
-/// ASCII letters and digits is also recorded as its letter and digit runs, at the same
-/// position, so `iphone` finds iPhone15 and `q3` stays one word for phrases; queries keep
-/// words whole.
+/// (so "project deadline" is a two-word phrase). For the index (`split_mixed`), some words
+/// are also recorded in other forms, at the same position, so that phrases keep working:
+/// a word of ASCII letters and digits as its letter and digit runs (`iphone` finds
+/// iPhone15, and `q3` stays one word for phrases), a hyphenated word run together
+/// ([`joined`]: `email` finds e-mail, `wifi` Wi-Fi), a number written in groups of three
+/// without its commas (`1299` finds 1,299) and a percentage without its sign (`92` finds
+/// 92%), and a version number without its letters and as its prefixes (`2.3` finds v2.3.1).
+/// Queries keep words whole.
 #[derive(Clone)]
 pub struct Words {
     pub jieba: tantivy_jieba::JiebaTokenizer,
@@ -104,10 +108,72 @@ fn mixed_runs(word: &str) -> Option<Vec<(usize, usize)>> {
     Some(runs)
 }
 
+/// A hyphenated word of ASCII letters and digits run together (`e-mail` → `email`), or a
+/// number written in groups of three without its commas (`1,299` → `1299`); `None` for
+/// anything else.
+pub fn joined(word: &str) -> Option<String> {
+    let hyphenated =
+        word.contains('-') && word.split('-').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let grouped = word.contains(',') && {
+        let mut groups = word.split(',');
+        let first = groups.next().unwrap_or("");
+        (1..=3).contains(&first.len())
+            && first.bytes().all(|b| b.is_ascii_digit())
+            && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
+    };
+    (hyphenated || grouped).then(|| word.replace(['-', ','], ""))
+}
+
+/// A version number's other forms: without its letters (`v2.3.1` → `2.3.1`) and its
+/// shorter prefixes (`2.3`), so `2.3` finds v2.3.1. Empty for anything else.
+fn version_forms(word: &str) -> Vec<String> {
+    let number = word.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    let components: Vec<&str> = number.split('.').collect();
+    if components.len() < 2 || components.iter().any(|c| c.is_empty() || !c.bytes().all(|b| b.is_ascii_digit())) {
+        return Vec::new();
+    }
+    let mut forms: Vec<String> = (2..components.len()).map(|n| components[..n].join(".")).collect();
+    if number.len() < word.len() {
+        forms.push(number.to_owned());
+    }
+    forms
+}
+
+/// The numbers written in groups of three in `text` (`1,299`, `12,000,000`), as byte ranges:
+/// jieba cuts them at the commas.
+fn digit_groups(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() || (i > 0 && (b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b',')) {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        let mut end = i;
+        if end - start <= 3 {
+            while end + 3 < b.len() && b[end] == b',' && b[end + 1..end + 4].iter().all(u8::is_ascii_digit) {
+                end += 4;
+            }
+        }
+        let after_ok = end == b.len() || !b[end].is_ascii_alphanumeric();
+        if end > i && after_ok {
+            out.push((start, end));
+        }
+        i = end.max(i);
+    }
+    out
+}
+
 impl Tokenizer for Words {
     type TokenStream<'a> = VecTokenStream;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
+        let groups = if self.split_mixed { digit_groups(text) } else { Vec::new() };
         let mut inner = self.jieba.token_stream(text);
         let mut tokens: Vec<Token> = Vec::new();
         let mut position = 0;
@@ -118,16 +184,32 @@ impl Tokenizer for Words {
             }
             let mut word = t.clone();
             word.position = position;
-            let runs = if self.split_mixed { mixed_runs(&word.text) } else { None };
             tokens.push(word);
-            for (s, e) in runs.into_iter().flatten() {
-                tokens.push(Token {
-                    offset_from: t.offset_from + s,
-                    offset_to: t.offset_from + e,
+            if self.split_mixed {
+                let other = |from: usize, to: usize, text: String| Token {
+                    offset_from: from,
+                    offset_to: to,
                     position,
-                    text: t.text[s..e].to_owned(),
+                    text,
                     position_length: 1,
-                });
+                };
+                for (s, e) in mixed_runs(&t.text).into_iter().flatten() {
+                    tokens.push(other(t.offset_from + s, t.offset_from + e, t.text[s..e].to_owned()));
+                }
+                if let Some(j) = joined(&t.text) {
+                    tokens.push(other(t.offset_from, t.offset_to, j));
+                }
+                for v in version_forms(&t.text) {
+                    tokens.push(other(t.offset_from, t.offset_to, v));
+                }
+                if let Some(n) = t.text.strip_suffix('%').filter(|n| !n.is_empty()) {
+                    tokens.push(other(t.offset_from, t.offset_to - 1, n.to_owned()));
+                }
+                if let Some(&(s, e)) = groups.iter().find(|(s, _)| *s == t.offset_from)
+                    && let Some(j) = joined(&text[s..e])
+                {
+                    tokens.push(other(s, e, j));
+                }
             }
             position += 1;
         }
@@ -208,5 +290,25 @@ mod tests {
             pos(&[("iPhone15", 0), ("iPhone", 0), ("15", 0), ("到", 1), ("了", 2)])
         );
         assert_eq!(words(false, "iPhone15 到了"), pos(&[("iPhone15", 0), ("到", 1), ("了", 2)]));
+        let with = |s: &str, form: &str| words(true, s).iter().any(|(t, _)| t == form);
+        assert!(with("请用e-mail通知", "email") && with("Wi-Fi密码", "WiFi") && with("follow-up", "followup"));
+        assert!(with("每台1,299元", "1299") && with("共 12,000,000 元", "12000000") && with("满意度92%", "92"));
+        assert!(!with("1,2,3", "123") && !with("1,2345", "12345") && !with("a1,299", "1299"));
+    }
+
+    #[test]
+    fn joined_forms() {
+        assert_eq!(joined("e-mail").as_deref(), Some("email"));
+        assert_eq!(joined("ht-2026-0815").as_deref(), Some("ht20260815"));
+        assert_eq!(joined("1,299").as_deref(), Some("1299"));
+        assert_eq!(joined("1,299,000").as_deref(), Some("1299000"));
+        for no in ["email", "-mail", "e-", "e--mail", "会-议", "1,29", "1234,567", "1,2"] {
+            assert_eq!(joined(no), None, "{no}");
+        }
+        assert_eq!(digit_groups("每台1,299元，共12,000,000台"), [(6, 11), (20, 30)]);
+        assert_eq!(version_forms("v2.3.1"), ["2.3", "2.3.1"]);
+        assert_eq!(version_forms("10.4.2"), ["10.4"]);
+        assert!(version_forms("3.5").is_empty() && version_forms("v2").is_empty() && version_forms("a.b").is_empty());
+        assert!(digit_groups("1,2,3 and 12,34 and x1,299").is_empty());
     }
 }

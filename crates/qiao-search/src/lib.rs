@@ -7,6 +7,7 @@
 //! rebuilt from the messages at any time.
 
 pub mod grams;
+mod parts;
 pub mod query;
 mod rank;
 
@@ -22,16 +23,21 @@ use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer};
-use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, TantivyDocument, Term};
+use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, TantivyDocument, Term};
 
 use crate::grams::{CjkGrams, grams, is_cjk};
 pub use crate::query::{Query, parse};
 
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
-pub const SCHEMA_VERSION: &str = "4";
+pub const SCHEMA_VERSION: &str = "5";
 /// The file in the index's directory that names the schema version it was built by.
 const SCHEMA_MARKER: &str = "qiao-schema-version";
 const WRITER_MEMORY: usize = 50 << 20;
+/// Below this many matches of the words whole, a search is made again with words typed
+/// without spaces matched by their parts ([`SearchIndex::search`]).
+pub const LOOSEN_BELOW: usize = 50;
+/// A page of ranked matches and how many match in all.
+type RankedPage = (Vec<(Score, DocAddress)>, usize);
 /// Fast fields the ranking collector (`rank.rs`) reads by name.
 const CONVERSATION_FIELD: &str = "conversation";
 const AT_FIELD: &str = "at";
@@ -299,11 +305,33 @@ impl SearchIndex {
         out
     }
 
-    /// One query word or phrase: it matches as words, or as CJK characters in a row.
-    fn term_query(&self, term: &query::Term) -> Option<Box<dyn TQuery>> {
-        let mut alternatives: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
+    /// One query word or phrase, as words or as CJK characters in a row
+    /// ([`Self::strict_query`]). `loose`: an unquoted word also matches when each of its
+    /// [`parts`] does (and ranks higher when it matches whole).
+    fn term_query(&self, term: &query::Term, loose: bool) -> Option<Box<dyn TQuery>> {
         let text = fold::fold(&term.text);
-        let tokens = self.word_tokens(&text);
+        let whole = self.strict_query(&text);
+        let parts = if loose && !term.phrase { parts::parts(&text) } else { Vec::new() };
+        if parts.len() < 2 {
+            return whole;
+        }
+        let each: Vec<(Occur, Box<dyn TQuery>)> =
+            parts.iter().filter_map(|p| self.strict_query(p)).map(|q| (Occur::Must, q)).collect();
+        let each: Box<dyn TQuery> = Box::new(BooleanQuery::new(each));
+        // Either: a text the segmenter cut otherwise (B座 as one word) still matches whole.
+        Some(match whole {
+            Some(whole) => Box::new(BooleanQuery::new(vec![
+                (Occur::Should, each),
+                (Occur::Should, Box::new(BoostQuery::new(whole, 2.0))),
+            ])),
+            None => each,
+        })
+    }
+
+    /// Folded text that matches as words, or as CJK characters in a row.
+    fn strict_query(&self, text: &str) -> Option<Box<dyn TQuery>> {
+        let mut alternatives: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
+        let tokens = self.word_tokens(text);
         // Characters in a row: only when the text is CJK (spaces ignored for phrases).
         let cjk: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         let chars = (!cjk.is_empty() && cjk.chars().all(is_cjk)).then(|| self.chars_query(&cjk));
@@ -328,6 +356,14 @@ impl SearchIndex {
                 tokens.iter().map(|t| Term::from_field_text(self.f.words, t)).collect(),
             )))),
             _ => {}
+        }
+        // e-mail also finds email, and 1,299 finds 1299 (the index holds both forms of the
+        // text's words: `grams::Words`).
+        if let [joined] = grams::joined(text).map(|j| self.word_tokens(&j)).unwrap_or_default().as_slice() {
+            alternatives.push(boosted(Box::new(TermQuery::new(
+                Term::from_field_text(self.f.words, joined),
+                IndexRecordOption::WithFreqs,
+            ))));
         }
         match chars {
             // Every text holding the word holds its characters in a row: those decide what
@@ -364,15 +400,40 @@ impl SearchIndex {
 
     /// Searches: every term must match; only the given conversations; newest weigh more.
     /// Returns the page of hits and how many match in all.
+    ///
+    /// Words are first matched whole. When that finds fewer than [`LOOSEN_BELOW`] messages
+    /// and a word typed without spaces can come apart ([`parts`]), the search is made again
+    /// with its parts matched apart (the whole still ranking first): loose matching is for
+    /// when the whole finds little, and a word common in a row (视频会议 in a busy company)
+    /// keeps the cost of one lookup. The threshold depends on the query and the messages
+    /// only, not on the page, so pages of one search agree.
     pub fn search(&self, s: &Search<'_>) -> Result<(Vec<Hit>, usize)> {
         if s.conversations.is_empty() || s.limit == 0 {
             return Ok((Vec::new(), 0));
         }
+        let searcher = self.reader.searcher();
+        let mut found = self.ranked(&searcher, s, false)?;
+        let loosens = || s.terms.iter().any(|t| !t.phrase && parts::parts(&fold::fold(&t.text)).len() > 1);
+        if found.as_ref().is_none_or(|(_, total)| *total < LOOSEN_BELOW) && loosens() {
+            found = self.ranked(&searcher, s, true)?;
+        }
+        let Some((found, total)) = found else { return Ok((Vec::new(), 0)) };
+        let mut hits = Vec::with_capacity(found.len());
+        for (score, address) in found {
+            if let Some(id) = self.stored_id(&searcher, address)? {
+                hits.push(Hit { message_id: id, score });
+            }
+        }
+        Ok((hits, total))
+    }
+
+    /// The page of matches and their number; `None` when a term can match nothing.
+    fn ranked(&self, searcher: &tantivy::Searcher, s: &Search<'_>, loose: bool) -> Result<Option<RankedPage>> {
         let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
         for t in s.terms {
-            match self.term_query(t) {
+            match self.term_query(t, loose) {
                 Some(q) => clauses.push((Occur::Must, q)),
-                None => return Ok((Vec::new(), 0)), // a term that can match nothing
+                None => return Ok(None),
             }
         }
         if clauses.is_empty() {
@@ -399,21 +460,13 @@ impl SearchIndex {
             clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
         }
         let query = BooleanQuery::new(clauses);
-        let searcher = self.reader.searcher();
         let ranked = rank::Ranked {
             allowed: Arc::new(s.conversations.iter().map(|c| fold(*c)).collect()),
             offset: s.offset,
             limit: s.limit,
             now: s.now,
         };
-        let (found, total) = searcher.search(&query, &ranked)?;
-        let mut hits = Vec::with_capacity(found.len());
-        for (score, address) in found {
-            if let Some(id) = self.stored_id(&searcher, address)? {
-                hits.push(Hit { message_id: id, score });
-            }
-        }
-        Ok((hits, total))
+        Ok(Some(searcher.search(&query, &ranked)?))
     }
 
     fn stored_id(&self, searcher: &tantivy::Searcher, address: DocAddress) -> Result<Option<MessageId>> {
@@ -476,6 +529,10 @@ pub fn snippet(text: &str, terms: &[query::Term], width: usize) -> (String, Vec<
         }
         for w in t.text.split_whitespace() {
             needles.push(w.chars().map(key).collect());
+        }
+        // A loosened word's parts, where the whole is not found (longer needles go first).
+        if !t.phrase {
+            needles.extend(parts::parts(&fold::fold(&t.text)).iter().map(|p| p.chars().map(key).collect()));
         }
     }
     needles.retain(|n| !n.is_empty());

@@ -311,19 +311,29 @@ fn snippets_mark_the_matches() {
 
 /// Each of `texts` in one conversation; `find` answers with the texts a query finds.
 fn small_corpus(texts: &'static [&'static str]) -> impl Fn(&str) -> Vec<&'static str> {
+    let find = ranked_corpus(texts);
+    move |q: &str| {
+        let mut found = find(q);
+        found.sort();
+        found
+    }
+}
+
+/// As [`small_corpus`], best first: the later a text in `texts`, the older it is (a minute
+/// apart, so recency hardly weighs).
+fn ranked_corpus(texts: &'static [&'static str]) -> impl Fn(&str) -> Vec<&'static str> {
     let index = SearchIndex::in_memory().unwrap();
     let conversation = ConversationId::new();
     let ids: Vec<(MessageId, &'static str)> = texts.iter().map(|t| (MessageId::new(), *t)).collect();
-    let docs: Vec<Change> = ids.iter().map(|(id, t)| Change::Add(message(*id, conversation, NOW, t))).collect();
+    let docs: Vec<Change> = (ids.iter().enumerate())
+        .map(|(i, (id, t))| Change::Add(message(*id, conversation, NOW - i as i64 * 60_000, t)))
+        .collect();
     index.apply(&docs).unwrap();
     index.commit(1).unwrap();
     move |q: &str| {
         let terms = parse(q).unwrap().terms;
-        let (hits, _) = index.search(&plain(&terms, &[conversation])).unwrap();
-        let mut found: Vec<&str> =
-            hits.iter().map(|h| ids.iter().find(|(id, _)| *id == h.message_id).unwrap().1).collect();
-        found.sort();
-        found
+        let (hits, _) = index.search(&Search { limit: 100, ..plain(&terms, &[conversation]) }).unwrap();
+        hits.iter().map(|h| ids.iter().find(|(id, _)| *id == h.message_id).unwrap().1).collect()
     }
 }
 
@@ -367,4 +377,75 @@ fn snippets_mark_folded_matches_in_the_original_text() {
     let (s, ranges) = snippet("會議改到明天，ＰＰＴ在附件", &parse("会议 ppt").unwrap().terms, 100);
     let marked: Vec<&str> = ranges.iter().map(|&(a, b)| &s[a..b]).collect();
     assert_eq!(marked, ["會議", "ＰＰＴ"]);
+}
+
+#[test]
+fn words_typed_together_are_found_apart_and_rank_after_the_whole() {
+    let find = ranked_corpus(&[
+        "第三季度的销售报告已经上传",
+        "服务器迁移计划：数据库先迁移",
+        "Wi-Fi密码改成了新的",
+        "这个bug已经修复了",
+        "总部大楼B座三楼",
+        "季度报告明天交",
+        "报告里提到了下个季度",
+        "数据迁移已完成",
+    ]);
+    let found = find("季度报告");
+    assert_eq!(found.len(), 3, "{found:?}");
+    assert_eq!(found[0], "季度报告明天交", "the whole first");
+    assert!(found.contains(&"第三季度的销售报告已经上传") && found.contains(&"报告里提到了下个季度"));
+    assert_eq!(find("数据库迁移"), ["服务器迁移计划：数据库先迁移"]);
+    assert_eq!(find("WiFi密码"), ["Wi-Fi密码改成了新的"]);
+    assert_eq!(find("bug修复"), ["这个bug已经修复了"]);
+    assert_eq!(find("B座"), ["总部大楼B座三楼"], "a text cut otherwise still matches whole");
+    // A phrase does not come apart.
+    assert_eq!(find("\"季度报告\""), ["季度报告明天交"]);
+    assert!(find("季度迁移").is_empty(), "every part must be there");
+}
+
+#[test]
+fn other_spellings_of_words_and_numbers() {
+    let find = small_corpus(&[
+        "请用e-mail通知合作伙伴",
+        "The follow-up is on Monday",
+        "每台1,299元，共12,000,000元预算",
+        "满意度92%",
+        "新版本v2.3.1已发布",
+        "email me the WiFi code",
+    ]);
+    assert_eq!(find("email"), ["email me the WiFi code", "请用e-mail通知合作伙伴"]);
+    assert_eq!(find("e-mail"), ["email me the WiFi code", "请用e-mail通知合作伙伴"]);
+    assert_eq!(find("wi-fi"), ["email me the WiFi code"]);
+    assert_eq!(find("followup"), ["The follow-up is on Monday"]);
+    assert_eq!(find("1299"), ["每台1,299元，共12,000,000元预算"]);
+    assert_eq!(find("1,299"), ["每台1,299元，共12,000,000元预算"]);
+    assert_eq!(find("12000000"), ["每台1,299元，共12,000,000元预算"]);
+    assert_eq!(find("92%"), ["满意度92%"]);
+    assert_eq!(find("2.3"), ["新版本v2.3.1已发布"]);
+    assert_eq!(find("2.3.1"), ["新版本v2.3.1已发布"]);
+    assert_eq!(find("v2.3.1"), ["新版本v2.3.1已发布"]);
+    assert!(find("2.4").is_empty() && find("299").len() == 1);
+}
+
+#[test]
+fn snippets_mark_the_parts_of_a_loosened_word() {
+    let (s, ranges) = snippet("第三季度的销售报告", &parse("季度报告").unwrap().terms, 100);
+    let marked: Vec<&str> = ranges.iter().map(|&(a, b)| &s[a..b]).collect();
+    assert_eq!(marked, ["季度", "报告"]);
+}
+
+#[test]
+fn words_come_apart_only_when_the_whole_finds_little() {
+    let corpus = |whole: usize| -> &'static [&'static str] {
+        let mut texts = vec!["季度报告第 n 版"; whole];
+        texts.push("第三季度的销售报告");
+        Box::leak(texts.into_boxed_slice())
+    };
+    let few = small_corpus(corpus(qiao_search::LOOSEN_BELOW - 1));
+    assert_eq!(few("季度报告").len(), qiao_search::LOOSEN_BELOW, "the whole finds little: the parts are added");
+    let many = small_corpus(corpus(qiao_search::LOOSEN_BELOW));
+    let found = many("季度报告");
+    assert_eq!(found.len(), qiao_search::LOOSEN_BELOW, "the whole finds enough");
+    assert!(!found.contains(&"第三季度的销售报告"));
 }

@@ -17,8 +17,10 @@ pub const LIMIT_MAX: u32 = 100;
 #[into_params(parameter_in = Query)]
 pub struct SearchParams {
     /// Words and "quoted phrases", in Chinese, English or both, and filters: `from:username`,
-    /// `in:channel-name`, `has:file`, `before:YYYY-MM-DD`, `after:YYYY-MM-DD`. At most 200
-    /// characters.
+    /// `in:channel-name`, `has:file`, `before:YYYY-MM-DD`, `after:YYYY-MM-DD`. Every word
+    /// must match; when a word written without spaces (季度报告, WiFi密码) is found whole in
+    /// fewer than 50 messages, its parts are also matched apart, ranked after the whole; a
+    /// quoted phrase matches only in order. At most 200 characters.
     pub q: String,
     /// Results to skip (from a previous page's `next_offset`).
     pub offset: Option<u32>,

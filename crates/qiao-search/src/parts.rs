@@ -1,0 +1,80 @@
+//! How an unquoted query word is loosened. People type 季度报告 for 第三季度的销售报告 and
+//! WiFi密码 for "Wi-Fi 密码": without spaces, a Chinese query is several words. The word is
+//! cut into runs of CJK and of other characters, and a CJK run of three or more characters
+//! into words (jieba's precise cut, without particles such as 的 and 了). Each part must
+//! occur in a message, anywhere; the whole word in a row only ranks a message higher.
+
+use tantivy::tokenizer::{TokenStream, Tokenizer};
+
+use crate::grams::is_cjk;
+
+/// Single characters that carry no meaning of their own in a query (的, 了, …).
+const PARTICLES: &str = "的地得了着过是在和与及或把被也都就吗呢吧啊";
+
+/// The parts of an unquoted query word, in order; one part when it cannot be loosened.
+pub fn parts(word: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run = String::new();
+    let mut run_cjk = false;
+    for c in word.chars() {
+        let cjk = is_cjk(c);
+        if c.is_whitespace() || (!run.is_empty() && cjk != run_cjk) {
+            push_run(&mut out, std::mem::take(&mut run), run_cjk);
+        }
+        if !c.is_whitespace() {
+            run.push(c);
+            run_cjk = cjk;
+        }
+    }
+    push_run(&mut out, run, run_cjk);
+    out
+}
+
+fn push_run(out: &mut Vec<String>, run: String, cjk: bool) {
+    if !cjk {
+        if run.chars().any(char::is_alphanumeric) {
+            out.push(run);
+        }
+        return;
+    }
+    if run.chars().nth(2).is_none() {
+        if !run.is_empty() {
+            out.push(run);
+        }
+        return;
+    }
+    let mut precise = tantivy_jieba::JiebaTokenizer::with_search_mode(false);
+    let mut stream = precise.token_stream(&run);
+    let before = out.len();
+    while stream.advance() {
+        let w = &stream.token().text;
+        let particle = w.chars().count() == 1 && w.chars().all(|c| PARTICLES.contains(c));
+        if !particle && w.chars().all(is_cjk) {
+            out.push(w.clone());
+        }
+    }
+    if out.len() == before {
+        out.push(run);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_typed_together_come_apart() {
+        assert_eq!(parts("季度报告"), ["季度", "报告"]);
+        assert_eq!(parts("数据库迁移"), ["数据库", "迁移"]);
+        assert_eq!(parts("WiFi密码"), ["WiFi", "密码"]);
+        assert_eq!(parts("bug修复"), ["bug", "修复"]);
+        assert_eq!(parts("张经理的会"), ["张", "经理", "会"], "particles are left out");
+        assert_eq!(parts("(PRD)文档"), ["(PRD)", "文档"]);
+        // What cannot be loosened stays whole.
+        assert_eq!(parts("会议"), ["会议"]);
+        assert_eq!(parts("视频会议"), ["视频会议"]);
+        assert_eq!(parts("e-mail"), ["e-mail"]);
+        assert_eq!(parts("的了"), ["的了"]);
+        assert_eq!(parts("，"), Vec::<String>::new());
+    }
+}
