@@ -44,22 +44,19 @@ const SURNAMES: &[(char, &str)] = &[
     ('繁', "po"),
 ];
 
-/// A name's pinyin, run together, and its initials (`张伟` or `張偉` → `zhangwei`, `zw`), from
-/// the Chinese characters of `name`; `None` when it has none.
-pub fn of_name(name: &str) -> Option<(String, String)> {
-    let (mut full, mut initials) = (String::new(), String::new());
+/// A name's pinyin, one syllable per Chinese character of `name` (`张伟` or `張偉` → `zhang`,
+/// `wei`); `None` when it has none.
+pub fn of_name(name: &str) -> Option<Vec<&'static str>> {
+    let mut syllables = Vec::new();
     for c in name.chars().map(crate::fold::fold_char) {
-        let reading = if full.is_empty() {
+        let reading = if syllables.is_empty() {
             SURNAMES.iter().find(|(s, _)| *s == c).map(|(_, r)| *r).or_else(|| READINGS.get(&c).copied())
         } else {
             READINGS.get(&c).copied()
         };
-        if let Some(r) = reading {
-            full.push_str(r);
-            initials.push_str(&r[..1]);
-        }
+        syllables.extend(reading);
     }
-    (!full.is_empty()).then_some((full, initials))
+    (!syllables.is_empty()).then_some(syllables)
 }
 
 #[cfg(test)]
@@ -68,13 +65,13 @@ mod tests {
 
     #[test]
     fn names_in_pinyin_and_initials() {
-        let p = |s: &str| of_name(s).map(|(a, b)| format!("{a} {b}"));
-        assert_eq!(p("张伟").as_deref(), Some("zhangwei zw"));
-        assert_eq!(p("張偉").as_deref(), Some("zhangwei zw"));
-        assert_eq!(p("欧阳娜娜").as_deref(), Some("ouyangnana oynn"));
-        assert_eq!(p("吕布").as_deref(), Some("lvbu lb"));
-        assert_eq!(p("曾国藩").as_deref(), Some("zengguofan zgf"), "a surname's own reading");
-        assert_eq!(p("Li Lei 李雷").as_deref(), Some("lilei ll"), "Latin letters are left out");
+        let p = |s: &str| of_name(s).map(|v| v.join(" "));
+        assert_eq!(p("张伟").as_deref(), Some("zhang wei"));
+        assert_eq!(p("張偉").as_deref(), Some("zhang wei"));
+        assert_eq!(p("欧阳娜娜").as_deref(), Some("ou yang na na"));
+        assert_eq!(p("吕布").as_deref(), Some("lv bu"));
+        assert_eq!(p("曾国藩").as_deref(), Some("zeng guo fan"), "a surname's own reading");
+        assert_eq!(p("Li Lei 李雷").as_deref(), Some("li lei"), "Latin letters are left out");
         assert_eq!(p("Alice"), None);
         assert!(READINGS.len() > 20_000);
         for (c, r) in SURNAMES {

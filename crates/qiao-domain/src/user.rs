@@ -189,7 +189,8 @@ pub fn validate_password(field: &'static str, password: &str, username: Option<&
 
 /// The text the directory search matches against: each field lower-cased and folded
 /// (`crate::fold`: full-width letters, traditional characters), one per line, then the
-/// name's pinyin and its initials (`crate::pinyin`).
+/// name's pinyin (`crate::pinyin`) run together, with spaces between syllables, and as
+/// initials, so `zhangwei`, `zhang wei` and `zw` all find 张伟.
 pub fn search_key(username: &str, display_name: &str, email: Option<&str>, title: &str) -> String {
     let mut key = String::with_capacity(64);
     for part in [username, display_name, email.unwrap_or(""), title] {
@@ -198,10 +199,12 @@ pub fn search_key(username: &str, display_name: &str, email: Option<&str>, title
             key.push('\n');
         }
     }
-    if let Some((full, initials)) = crate::pinyin::of_name(display_name) {
-        key.push_str(&full);
+    if let Some(syllables) = crate::pinyin::of_name(display_name) {
+        key.push_str(&syllables.concat());
         key.push('\n');
-        key.push_str(&initials);
+        key.push_str(&syllables.join(" "));
+        key.push('\n');
+        key.extend(syllables.iter().filter_map(|s| s.chars().next()));
         key.push('\n');
     }
     key
@@ -253,6 +256,6 @@ mod tests {
         assert!(k.contains("li lei 李雷"));
         assert!(k.contains("engineer"));
         let k = search_key("chanwai", "陳偉 Ｃｈａｎ", None, "經理");
-        assert_eq!(k, "chanwai\n陈伟 chan\n经理\nchenwei\ncw\n");
+        assert_eq!(k, "chanwai\n陈伟 chan\n经理\nchenwei\nchen wei\ncw\n");
     }
 }

@@ -20,7 +20,7 @@ use crate::routes::double_option;
 #[into_params(parameter_in = Query)]
 pub struct DirectoryParams {
     /// Case-insensitive text in the username, name, e-mail or title, or the name's pinyin
-    /// (`zhangwei`) or its initials (`zw`); traditional and simplified characters, full-width
+    /// (`zhangwei`, `zhang wei`) or its initials (`zw`); traditional and simplified characters, full-width
     /// and ASCII letters match each other (at most 100 characters).
     pub q: Option<String>,
     /// Only people in this department (as primary or secondary department).

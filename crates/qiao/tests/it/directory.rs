@@ -48,6 +48,7 @@ async fn search_by_name_username_email_and_title() {
     assert_eq!(r.status, 201);
     assert_eq!(names("hanmeimei").await, vec!["mei"]);
     assert_eq!(names("hmm").await, vec!["mei"]);
+    assert_eq!(names("han mei").await, vec!["mei"], "syllables typed apart");
     assert_eq!(names("韩梅").await, vec!["mei"]);
     let long = "x".repeat(101);
     assert_error(&owner.get(&format!("/api/v1/users?q={long}")).await, 400, "invalid_parameter");
