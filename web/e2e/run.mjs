@@ -176,8 +176,8 @@ try {
   await composerB.press("Enter");
   await see(a, "a second line");
 
-  log("@-autocomplete inserts a mention");
-  await composerA.fill("thanks @li");
+  log("@-autocomplete, by the name's pinyin initials, inserts a mention");
+  await composerA.fill("thanks @ll");
   await a.getByRole("option", { name: /李雷/ }).waitFor();
   await composerA.press("Enter");
   await composerA.type("see you");

@@ -2,6 +2,7 @@
 import { useMemo, useState, type FormEvent } from "react";
 import { api } from "../api";
 import { useT } from "../i18n";
+import { matchesPerson } from "../lib/people";
 import { navigate, paths } from "../router";
 import { useApp } from "../state/store";
 import { Avatar, Dialog, ErrorNote } from "./common";
@@ -11,10 +12,9 @@ export function PeoplePicker({ selected, onChange, exclude = [], label }: { sele
   const meId = useApp((s) => s.me?.id);
   const [q, setQ] = useState("");
   const matches = useMemo(() => {
-    const needle = q.trim().toLowerCase();
     return Object.values(users)
       .filter((u) => u.status === "active" && u.id !== meId && !exclude.includes(u.id) && !selected.includes(u.id))
-      .filter((u) => !needle || u.display_name.toLowerCase().includes(needle) || u.username.includes(needle) || (u.email ?? "").includes(needle))
+      .filter((u) => matchesPerson(u, q))
       .sort((a, b) => a.display_name.localeCompare(b.display_name))
       .slice(0, 8);
   }, [users, q, meId, exclude, selected]);

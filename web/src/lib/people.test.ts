@@ -1,0 +1,42 @@
+import { describe, expect, it } from "vitest";
+import type { User } from "../types";
+import { matchesPerson, namePinyin } from "./people";
+
+function person(username: string, display_name: string, email: string | null = null): User {
+  return {
+    id: username,
+    username,
+    display_name,
+    email,
+    title: "",
+    role: "member",
+    status: "active",
+    primary_department_id: "d",
+    secondary_department_ids: [],
+    managed_department_ids: [],
+    must_change_password: false,
+    created_at: 0,
+    updated_at: 0,
+  } as User;
+}
+
+describe("people", () => {
+  it("reads names in pinyin, surnames as surnames", () => {
+    expect(namePinyin("张伟")).toEqual(["zhang", "wei"]);
+    expect(namePinyin("陳偉")).toEqual(["chen", "wei"]);
+    expect(namePinyin("曾国藩")).toEqual(["zeng", "guo", "fan"]);
+    expect(namePinyin("Alice 吕布")).toEqual(["lv", "bu"]);
+    expect(namePinyin("Alice")).toEqual([]);
+  });
+
+  it("finds people by name, pinyin, initials, username and e-mail", () => {
+    const zw = person("zw01", "张伟", "wei@corp.cn");
+    for (const q of ["张", "张伟", "zhangwei", "Zhang Wei", "zw", "ｚｈａｎｇ", "ZW01", "corp.cn", " wei ", ""]) {
+      expect(matchesPerson(zw, q), q).toBe(true);
+    }
+    for (const q of ["李", "zhangwe i", "lw", "x"]) {
+      expect(matchesPerson(zw, q), q).toBe(false);
+    }
+    expect(matchesPerson(person("lucy", "Lucy Ｗａｎｇ"), "lucy wang")).toBe(true);
+  });
+});
