@@ -28,6 +28,8 @@ const QUEUE: usize = 8192;
 const CHUNK: usize = 256 * 1024;
 /// Most bytes waiting to be published (during an outage) before new messages are dropped.
 const QUEUE_BYTES: usize = 64 << 20;
+/// How long a starting node waits for the bus before it starts without it.
+const INITIAL_WAIT: Duration = Duration::from_secs(3);
 
 /// A node's connection to the bus. Dropping it stops receiving; [`Link::close`] also tells
 /// the other nodes this one is leaving.
@@ -71,6 +73,13 @@ pub async fn connect(hub: &Hub, url: &str, prefix: &str) -> Result<Link, String>
         .subscribe(format!("{prefix}.>"))
         .await
         .map_err(|e| format!("cannot subscribe on the event bus at {url}: {e}"))?;
+    // The client connects in the background; wait (briefly) until the server has our
+    // subscription, so that signals other nodes send right after this node says it is ready
+    // (a failed sign-in, a revocation) are not missed. Events would be filled in from the
+    // store anyway; signals would not. A bus that is down does not hold up the start.
+    if tokio::time::timeout(INITIAL_WAIT, client.flush()).await.is_err() {
+        tracing::warn!(bus = url, "the event bus does not answer yet; starting without it (it is retried)");
+    }
 
     let (tx, mut rx) = mpsc::channel::<(String, Bytes)>(QUEUE);
     let queued = Arc::new(std::sync::atomic::AtomicUsize::new(0));
