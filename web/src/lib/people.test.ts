@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { User } from "../types";
-import { matchesPerson, namePinyin } from "./people";
+import { foldText, matchesPerson, namePinyin } from "./people";
 
 function person(username: string, display_name: string, email: string | null = null): User {
   return {
@@ -38,5 +38,14 @@ describe("people", () => {
       expect(matchesPerson(zw, q), q).toBe(false);
     }
     expect(matchesPerson(person("lucy", "Lucy Ｗａｎｇ"), "lucy wang")).toBe(true);
+  });
+
+  it("folds traditional characters to simplified, both in names and in what is typed", () => {
+    expect(foldText("陳偉 會議 ＰＭ")).toBe("陈伟 会议 pm");
+    expect(foldText("乾")).toBe("乾"); // also in use in simplified text: left alone
+    expect(matchesPerson(person("cw", "陳偉"), "陈伟")).toBe(true);
+    expect(matchesPerson(person("cw", "陈伟"), "陳偉")).toBe(true);
+    expect(matchesPerson(person("cw", "陳偉"), "chenwei")).toBe(true);
+    expect(matchesPerson(person("cw", "陳偉"), "陈伦")).toBe(false);
   });
 });

@@ -1,9 +1,10 @@
 // Finding people by what someone types: their name, username or e-mail, or the name's pinyin
 // run together, with spaces, or as initials (张伟: `zhangwei`, `zhang wei`, `zw`), ignoring
-// case and full-width letters. The same rules as the server's directory search
-// (`search_key` in crates/qiao-domain/src/user.rs), which also folds traditional characters.
+// case, full-width letters and traditional characters (陈伟 finds 陳偉). The same rules as the
+// server's directory search (`search_key` in crates/qiao-domain/src/user.rs), whose tables
+// cover every CJK character where this one covers GB 2312's and their traditional forms.
 import type { User } from "../types";
-import { PINYIN, SURNAMES } from "./pinyin-table";
+import { PINYIN, SURNAMES, T2S } from "./pinyin-table";
 
 let readings: Map<string, string> | null = null;
 
@@ -28,9 +29,19 @@ export function namePinyin(name: string): string[] {
   return out;
 }
 
-/** Lower case, and full-width letters and digits as ordinary ones. */
+let simplified: Map<string, string> | null = null;
+
+/** Lower case, full-width letters and digits as ordinary ones, traditional characters as simplified. */
 export function foldText(s: string): string {
-  return s.normalize("NFKC").toLowerCase();
+  if (!simplified) {
+    simplified = new Map();
+    const pairs = Array.from(T2S);
+    for (let i = 0; i + 1 < pairs.length; i += 2) simplified.set(pairs[i], pairs[i + 1]);
+  }
+  const table = simplified;
+  let out = "";
+  for (const ch of s.normalize("NFKC").toLowerCase()) out += table.get(ch) ?? ch;
+  return out;
 }
 
 const keys = new WeakMap<User, string>();
