@@ -228,6 +228,12 @@ fn classes(first_channel: &str) -> Vec<Class> {
         Class {
             name: "zh 4 characters", queries: q(&["视频会议", "季度报告", "年终总结", "欧阳娜娜", "人力资源"])
         },
+        // Words typed together, as people type them: the whole never occurs in the corpus,
+        // so every query is made twice, the second time with its words matched apart.
+        Class {
+            name: "zh words typed together",
+            queries: q(&["上海的预算", "王芳的报销", "明天的周会", "数据库的性能", "项目经理的方案"]),
+        },
         Class { name: "en word", queries: q(&["deadline", "budget", "reports", "Latency", "hotel"]) },
         Class {
             name: "mixed",
