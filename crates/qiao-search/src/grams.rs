@@ -89,7 +89,7 @@ pub struct Words {
 }
 
 /// The letter and digit runs of an ASCII word that has both (`iphone15` → iphone, 15).
-fn mixed_runs(word: &str) -> Option<Vec<(usize, usize)>> {
+pub(crate) fn mixed_runs(word: &str) -> Option<Vec<(usize, usize)>> {
     let b = word.as_bytes();
     let mixed = b.iter().all(u8::is_ascii_alphanumeric)
         && b.iter().any(u8::is_ascii_digit)

@@ -1,12 +1,12 @@
 //! How an unquoted query word is loosened. People type 季度报告 for 第三季度的销售报告 and
 //! WiFi密码 for "Wi-Fi 密码": without spaces, a Chinese query is several words. The word is
-//! cut into runs of CJK and of other characters, and a CJK run of three or more characters
-//! into words (jieba's precise cut, without particles such as 的 and 了). Each part must
+//! cut into runs of CJK and of other characters, a run of letters and digits into its letters
+//! and its digits (ios17), and a CJK run of three or more characters into words (jieba's precise cut, without particles such as 的 and 了). Each part must
 //! occur in a message, anywhere; the whole word in a row only ranks a message higher.
 
 use tantivy::tokenizer::{TokenStream, Tokenizer};
 
-use crate::grams::is_cjk;
+use crate::grams::{is_cjk, mixed_runs};
 
 /// Single characters that carry no meaning of their own in a query (的, 了, …).
 const PARTICLES: &str = "的地得了着过是在和与及或把被也都就吗呢吧啊";
@@ -32,8 +32,16 @@ pub fn parts(word: &str) -> Vec<String> {
 
 fn push_run(out: &mut Vec<String>, run: String, cjk: bool) {
     if !cjk {
-        if run.chars().any(char::is_alphanumeric) {
-            out.push(run);
+        if !run.chars().any(char::is_alphanumeric) {
+            return;
+        }
+        // ios17 finds "iOS 17": letters and digits apart, when each run is long enough to
+        // mean something (q3 and mp4 stay whole).
+        match mixed_runs(&run) {
+            Some(runs) if runs.iter().all(|(s, e)| e - s >= 2) => {
+                out.extend(runs.into_iter().map(|(s, e)| run[s..e].to_owned()));
+            }
+            _ => out.push(run),
         }
         return;
     }
@@ -70,6 +78,10 @@ mod tests {
         assert_eq!(parts("bug修复"), ["bug", "修复"]);
         assert_eq!(parts("张经理的会"), ["张", "经理", "会"], "particles are left out");
         assert_eq!(parts("(PRD)文档"), ["(PRD)", "文档"]);
+        assert_eq!(parts("ios17"), ["ios", "17"]);
+        assert_eq!(parts("win11升级"), ["win", "11", "升级"]);
+        assert_eq!(parts("q3"), ["q3"], "a one-letter run stays whole");
+        assert_eq!(parts("mp4"), ["mp4"]);
         // What cannot be loosened stays whole.
         assert_eq!(parts("会议"), ["会议"]);
         assert_eq!(parts("视频会议"), ["视频会议"]);

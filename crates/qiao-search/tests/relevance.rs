@@ -413,6 +413,8 @@ fn other_spellings_of_words_and_numbers() {
         "满意度92%",
         "新版本v2.3.1已发布",
         "email me the WiFi code",
+        "升级到 iOS 17 之后",
+        "MP 4 号会议室",
     ]);
     assert_eq!(find("email"), ["email me the WiFi code", "请用e-mail通知合作伙伴"]);
     assert_eq!(find("e-mail"), ["email me the WiFi code", "请用e-mail通知合作伙伴"]);
@@ -426,6 +428,8 @@ fn other_spellings_of_words_and_numbers() {
     assert_eq!(find("2.3.1"), ["新版本v2.3.1已发布"]);
     assert_eq!(find("v2.3.1"), ["新版本v2.3.1已发布"]);
     assert!(find("2.4").is_empty() && find("299").len() == 1);
+    assert_eq!(find("ios17"), ["升级到 iOS 17 之后"], "letters and digits typed together");
+    assert!(find("mp4").is_empty(), "a one- or two-character run would find too much; not loosened");
 }
 
 #[test]
