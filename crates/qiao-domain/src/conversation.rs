@@ -195,6 +195,22 @@ pub fn validate_description(input: &str) -> Result<String> {
     Ok(d.trim().to_owned())
 }
 
+/// The text channel browsing matches against: the name lower-cased and folded
+/// (`crate::fold`: full-width letters, traditional characters), then its pinyin run
+/// together, with spaces and as initials (`xiangmuzu`, `xiang mu zu`, `xmz` find 项目组).
+/// Empty for an unnamed conversation.
+pub fn search_key(name: &str) -> String {
+    let mut key = crate::fold::for_matching(name);
+    if key.is_empty() {
+        return key;
+    }
+    key.push('\n');
+    if let Some(syllables) = crate::pinyin::of_text(name) {
+        crate::pinyin::push_key_lines(&mut key, &syllables);
+    }
+    key
+}
+
 /// The key that makes a 1:1 DM unique per pair (order-independent).
 pub fn dm_key(a: UserId, b: UserId) -> String {
     let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
@@ -204,6 +220,14 @@ pub fn dm_key(a: UserId, b: UserId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn search_keys_fold_and_spell_in_pinyin() {
+        assert_eq!(search_key("項目組 Alpha"), "项目组 alpha\nxiangmuzu\nxiang mu zu\nxmz\n");
+        assert_eq!(search_key("ＯＰＳ"), "ops\n");
+        assert_eq!(search_key("单元测试"), "单元测试\ndanyuanceshi\ndan yuan ce shi\ndycs\n", "no surname reading");
+        assert_eq!(search_key(""), "");
+    }
 
     #[test]
     fn kinds_and_roles_round_trip() {

@@ -45,18 +45,37 @@ const SURNAMES: &[(char, &str)] = &[
 ];
 
 /// A name's pinyin, one syllable per Chinese character of `name` (`张伟` or `張偉` → `zhang`,
-/// `wei`); `None` when it has none.
+/// `wei`), its first character read as a surname; `None` when it has none.
 pub fn of_name(name: &str) -> Option<Vec<&'static str>> {
+    readings(name, true)
+}
+
+/// A text's pinyin, one syllable per Chinese character (`项目组` → `xiang`, `mu`, `zu`);
+/// `None` when it has none.
+pub fn of_text(text: &str) -> Option<Vec<&'static str>> {
+    readings(text, false)
+}
+
+fn readings(text: &str, surname_first: bool) -> Option<Vec<&'static str>> {
     let mut syllables = Vec::new();
-    for c in name.chars().map(crate::fold::fold_char) {
-        let reading = if syllables.is_empty() {
-            SURNAMES.iter().find(|(s, _)| *s == c).map(|(_, r)| *r).or_else(|| READINGS.get(&c).copied())
-        } else {
-            READINGS.get(&c).copied()
-        };
-        syllables.extend(reading);
+    for c in text.chars().map(crate::fold::fold_char) {
+        let surname = (surname_first && syllables.is_empty())
+            .then(|| SURNAMES.iter().find(|(s, _)| *s == c).map(|(_, r)| *r))
+            .flatten();
+        syllables.extend(surname.or_else(|| READINGS.get(&c).copied()));
     }
     (!syllables.is_empty()).then_some(syllables)
+}
+
+/// Appends the lines a search key holds for these syllables: run together, with spaces,
+/// and as initials (`zhangwei`, `zhang wei`, `zw`), so any of them finds the text.
+pub fn push_key_lines(key: &mut String, syllables: &[&str]) {
+    key.push_str(&syllables.concat());
+    key.push('\n');
+    key.push_str(&syllables.join(" "));
+    key.push('\n');
+    key.extend(syllables.iter().filter_map(|s| s.chars().next()));
+    key.push('\n');
 }
 
 #[cfg(test)]

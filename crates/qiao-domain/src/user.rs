@@ -200,12 +200,7 @@ pub fn search_key(username: &str, display_name: &str, email: Option<&str>, title
         }
     }
     if let Some(syllables) = crate::pinyin::of_name(display_name) {
-        key.push_str(&syllables.concat());
-        key.push('\n');
-        key.push_str(&syllables.join(" "));
-        key.push('\n');
-        key.extend(syllables.iter().filter_map(|s| s.chars().next()));
-        key.push('\n');
+        crate::pinyin::push_key_lines(&mut key, &syllables);
     }
     key
 }

@@ -2,8 +2,8 @@
 
 use std::collections::HashMap;
 
-use qiao_domain::conversation::{Conversation, ConversationKind, LinkedDepartment, MemberRole, MyState};
-use qiao_domain::{ConversationId, DepartmentId, Error, Millis, Result, UserId, text};
+use qiao_domain::conversation::{Conversation, ConversationKind, LinkedDepartment, MemberRole, MyState, search_key};
+use qiao_domain::{ConversationId, DepartmentId, Error, Millis, Result, UserId, fold, text};
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
@@ -134,7 +134,8 @@ pub async fn insert(db: &mut dyn Db, n: &NewConversation) -> Result<Conversation
         db,
         sqlx::query(
             "INSERT INTO conversations (id, kind, name, name_key, topic, description, department_id, dm_key, created_by, \
-             last_seq, member_count, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, 0, $10, $10)"
+             last_seq, member_count, created_at, updated_at, search_key) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, 0, $10, $10, $11)"
         )
         .bind(n.id.0)
         .bind(n.kind.as_str())
@@ -146,6 +147,7 @@ pub async fn insert(db: &mut dyn Db, n: &NewConversation) -> Result<Conversation
         .bind(&n.dm_key)
         .bind(n.created_by.map(|u| u.0))
         .bind(n.at)
+        .bind(search_key(&n.name))
     )?;
     get(db, n.id).await?.ok_or_else(|| Error::internal("conversation vanished after insert"))
 }
@@ -198,7 +200,7 @@ pub async fn update(db: &mut dyn Db, c: &Conversation) -> Result<()> {
         db,
         sqlx::query(
             "UPDATE conversations SET name = $2, name_key = $3, topic = $4, description = $5, archived_at = $6, \
-             department_id = $7, updated_at = $8 WHERE id = $1"
+             department_id = $7, updated_at = $8, search_key = $9 WHERE id = $1"
         )
         .bind(c.id.0)
         .bind(&c.name)
@@ -208,7 +210,30 @@ pub async fn update(db: &mut dyn Db, c: &Conversation) -> Result<()> {
         .bind(c.archived_at)
         .bind(c.department_id.map(|d| d.0))
         .bind(c.updated_at)
+        .bind(search_key(&c.name))
     )?;
+    Ok(())
+}
+
+/// Conversations whose stored browsing key is not what [`search_key`] gives now (written
+/// before the key existed, or by a version that built it otherwise), with the key it gives now.
+pub async fn stale_search_keys(db: &mut dyn Db) -> Result<Vec<(ConversationId, String)>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (Uuid, String, String)>("SELECT id, name, search_key FROM conversations")
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(id, name, stored)| {
+            let key = search_key(&name);
+            (key != stored).then_some((ConversationId(id), key))
+        })
+        .collect())
+}
+
+pub async fn set_search_key(db: &mut dyn Db, id: ConversationId, key: &str) -> Result<()> {
+    exec!(db, sqlx::query("UPDATE conversations SET search_key = $2 WHERE id = $1").bind(id.0).bind(key))?;
     Ok(())
 }
 
@@ -285,7 +310,8 @@ pub async fn refresh_member_count(db: &mut dyn Db, id: ConversationId) -> Result
 /// A query over public channels.
 #[derive(Clone, Debug, Default)]
 pub struct BrowseQuery {
-    /// Case-insensitive text in the name.
+    /// Text in the name, or its pinyin ([`search_key`]): case, width and traditional
+    /// characters ignored.
     pub search: Option<String>,
     pub include_archived: bool,
     /// Keyset cursor: continue after this (folded name, id).
@@ -295,7 +321,7 @@ pub struct BrowseQuery {
 
 /// Public channels by name.
 pub async fn browse(db: &mut dyn Db, query: &BrowseQuery) -> Result<Vec<Conversation>> {
-    let pattern = query.search.as_deref().map(|s| format!("%{}%", text::escape_like(&text::fold(s))));
+    let pattern = query.search.as_deref().map(|s| format!("%{}%", text::escape_like(&fold::for_matching(s))));
     let (after_name, after_id) = match &query.after {
         Some((n, id)) => (Some(n.clone()), id.0),
         None => (None, Uuid::nil()),
@@ -307,7 +333,7 @@ pub async fn browse(db: &mut dyn Db, query: &BrowseQuery) -> Result<Vec<Conversa
             "SELECT ",
             columns!(),
             " FROM conversations c WHERE c.kind = 'public' \
-               AND ($1 IS NULL OR c.name_key LIKE $1 ESCAPE '\\') \
+               AND ($1 IS NULL OR c.search_key LIKE $1 ESCAPE '\\') \
                AND ($2 OR c.archived_at IS NULL) \
                AND ($3 IS NULL OR c.name_key > $3 OR (c.name_key = $3 AND c.id > $4)) \
              ORDER BY c.name_key, c.id LIMIT $5"

@@ -227,25 +227,41 @@ impl Store {
             }),
         };
         if let Err(e) = store.refresh_search_keys().await {
-            tracing::warn!(error = %e, "could not update the directory's search keys; will try at the next start");
+            tracing::warn!(error = %e, "could not update the search keys; will try at the next start");
         }
         Ok(store)
     }
 
-    /// Rewrites the people directory's keys that an older version folded differently
-    /// (`users::search_key`); a no-op read of the users table when none did.
+    /// Rewrites the search keys of people (`users::search_key`) and of conversations
+    /// (`conversations::search_key`) that an older version built differently, or did not
+    /// build; a read of both tables when none did.
     async fn refresh_search_keys(&self) -> Result<()> {
-        let stale = users::stale_search_keys(&mut self.reader().await?).await?;
-        if !stale.is_empty() {
-            tracing::info!(people = stale.len(), "updating the directory's search keys");
+        /// A row whose key is stale, and its new key.
+        #[derive(Clone)]
+        enum Stale {
+            Person(qiao_domain::UserId, String),
+            Conversation(qiao_domain::ConversationId, String),
         }
+        let people = users::stale_search_keys(&mut self.reader().await?).await?;
+        let conversations = conversations::stale_search_keys(&mut self.reader().await?).await?;
+        if !people.is_empty() || !conversations.is_empty() {
+            tracing::info!(people = people.len(), conversations = conversations.len(), "updating search keys");
+        }
+        let stale: Vec<Stale> = people
+            .into_iter()
+            .map(|(id, key)| Stale::Person(id, key))
+            .chain(conversations.into_iter().map(|(id, key)| Stale::Conversation(id, key)))
+            .collect();
         for chunk in stale.chunks(500) {
             let chunk = chunk.to_vec();
             self.write(move |tx| {
                 let chunk = chunk.clone();
                 Box::pin(async move {
-                    for (id, key) in &chunk {
-                        users::set_search_key(tx, *id, key).await?;
+                    for row in &chunk {
+                        match row {
+                            Stale::Person(id, key) => users::set_search_key(tx, *id, key).await?,
+                            Stale::Conversation(id, key) => conversations::set_search_key(tx, *id, key).await?,
+                        }
                     }
                     Ok(())
                 })

@@ -237,7 +237,8 @@ pub async fn filter_members(db: &mut dyn Db, conversation: ConversationId, users
 }
 
 /// The conversations a person may search with this name (compared case-folded, as
-/// `name_key` stores it), or this id:
+/// `name_key` stores it, or also width- and traditional-folded, as the first line of
+/// `search_key` holds it: `in:會議室` finds 会议室), or this id:
 /// those they are in and, for `staff`, public channels (see [`searchable_ids`]).
 pub async fn conversation_ids_named(
     db: &mut dyn Db,
@@ -250,12 +251,14 @@ pub async fn conversation_ids_named(
         fetch_all,
         sqlx::query_as::<_, (Uuid,)>(
             "SELECT c.id FROM conversations c JOIN members m ON m.conversation_id = c.id \
-             WHERE m.user_id = $1 AND c.name_key = $3 \
-             UNION SELECT id FROM conversations WHERE $2 AND kind = 'public' AND name_key = $3"
+             WHERE m.user_id = $1 AND (c.name_key = $3 OR c.search_key LIKE $4 ESCAPE '\\') \
+             UNION SELECT id FROM conversations WHERE $2 AND kind = 'public' \
+               AND (name_key = $3 OR search_key LIKE $4 ESCAPE '\\')"
         )
         .bind(user.0)
         .bind(staff)
         .bind(qiao_domain::text::fold(name))
+        .bind(format!("{}\n%", qiao_domain::text::escape_like(&qiao_domain::fold::for_matching(name))))
     )?;
     let mut out: Vec<ConversationId> = rows.into_iter().map(|(id,)| ConversationId(id)).collect();
     if out.is_empty()

@@ -22,6 +22,7 @@ const SQLITE: &[Source] = &[
     (9, "unsent_files", include_str!("../migrations/sqlite/0009_unsent_files.sql")),
     (10, "node_versions", include_str!("../migrations/sqlite/0010_node_versions.sql")),
     (11, "drafts", include_str!("../migrations/sqlite/0011_drafts.sql")),
+    (12, "conversation_search_key", include_str!("../migrations/sqlite/0012_conversation_search_key.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -36,10 +37,11 @@ const POSTGRES: &[Source] = &[
     (9, "unsent_files", include_str!("../migrations/postgres/0009_unsent_files.sql")),
     (10, "node_versions", include_str!("../migrations/postgres/0010_node_versions.sql")),
     (11, "drafts", include_str!("../migrations/postgres/0011_drafts.sql")),
+    (12, "conversation_search_key", include_str!("../migrations/postgres/0012_conversation_search_key.sql")),
 ];
 
 /// The schema versions this build knows, in order.
-pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources

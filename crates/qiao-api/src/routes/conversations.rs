@@ -81,7 +81,9 @@ pub struct CreateGroupRequest {
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct BrowseParams {
-    /// Text in the channel name.
+    /// Text in the channel name, or the name's pinyin run together, with spaces or as
+    /// initials (`xiangmu`, `xiang mu`, `xm` find 项目组); case, full-width letters and
+    /// traditional characters are ignored (項目 finds 项目).
     pub q: Option<String>,
     #[serde(default)]
     pub include_archived: bool,

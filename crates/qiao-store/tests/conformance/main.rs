@@ -158,10 +158,19 @@ async fn sqlite_data_survives_reopen() {
         .await
         .unwrap();
     assert_eq!(qiao_store::users::stale_search_keys(&mut store.reader().await.unwrap()).await.unwrap().len(), 1);
+    // And a channel's key as a version before channel keys left it (empty).
+    let channel = messaging::create(&store, qiao_domain::conversation::ConversationKind::Public, "會議室").await;
+    store
+        .write(move |tx| Box::pin(async move { qiao_store::conversations::set_search_key(tx, channel, "").await }))
+        .await
+        .unwrap();
+    let stale = qiao_store::conversations::stale_search_keys(&mut store.reader().await.unwrap()).await.unwrap();
+    assert_eq!(stale, [(channel, "会议室\nhuiyishi\nhui yi shi\nhys\n".to_owned())]);
     store.close().await;
     let (store, _) = open(&db).await;
     let mut r = store.reader().await.unwrap();
     assert!(qiao_store::users::stale_search_keys(&mut r).await.unwrap().is_empty());
+    assert!(qiao_store::conversations::stale_search_keys(&mut r).await.unwrap().is_empty());
     let org = qiao_store::org::get(&mut r).await.unwrap().unwrap();
     assert_eq!(org.root_department_id, root.id);
     drop(r);

@@ -168,6 +168,12 @@ pub async fn conversations_and_members(store: Store, _: Sink) {
     assert_eq!(conversations::browse(&mut r, &all(None, false)).await.unwrap().len(), 1);
     assert_eq!(conversations::browse(&mut r, &all(None, true)).await.unwrap().len(), 2);
     assert_eq!(conversations::browse(&mut r, &all(Some("综合"), true)).await.unwrap()[0].id, general);
+    // Traditional characters, full-width letters and the name's pinyin find it too.
+    for q in ["綜合", "ＧＥＮＥＲＡＬ", "zonghe", "zong he", "zh"] {
+        let found = conversations::browse(&mut r, &all(Some(q), true)).await.unwrap();
+        assert_eq!(found.iter().map(|c| c.id).collect::<Vec<_>>(), [general], "{q}");
+    }
+    assert!(conversations::browse(&mut r, &all(Some("zongge"), true)).await.unwrap().is_empty());
     assert!(
         conversations::browse(&mut r, &all(Some("secret"), true)).await.unwrap().is_empty(),
         "private channels are not browsable"

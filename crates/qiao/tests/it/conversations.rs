@@ -69,6 +69,14 @@ async fn private_channels_are_invisible_to_outsiders() {
     assert!(ids(&bob.get("/api/v1/conversations").await.body).contains(&secret));
     let browse = bob.get("/api/v1/conversations/browse").await.body;
     assert_eq!(ids(&browse), vec![public.clone()], "only public channels are browsable");
+
+    // Browsing finds a channel by its name's pinyin and across traditional and simplified
+    // characters: xmz, "xiang mu", 项目 (simplified) all find 項目組.
+    let project = channel(&alice, "public", "項目組 Alpha", &[]).await;
+    for q in ["xmz", "xiang%20mu", "%E9%A1%B9%E7%9B%AE", "ALPHA"] {
+        let found = bob.get(&format!("/api/v1/conversations/browse?q={q}")).await.body;
+        assert_eq!(ids(&found), vec![project.clone()], "{q}");
+    }
 }
 
 #[tokio::test]

@@ -100,6 +100,7 @@ async fn search_follows_the_store_and_permissions() {
     search_until(&alice, "from:alice 会议", 0).await;
     search_until(&alice, "in:华东项目 周五", 1).await;
     search_until(&alice, "in:华东项目 会议", 0).await;
+    search_until(&alice, "in:華東項目 周五", 1).await; // the name folded like the text
     let upload = alice
         .send(
             alice
