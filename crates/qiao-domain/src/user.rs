@@ -205,9 +205,34 @@ pub fn search_key(username: &str, display_name: &str, email: Option<&str>, title
     key
 }
 
+/// Whether `name` (as typed: `张伟`, `張偉`, `zhangwei`, `zhang wei`) names a person with
+/// this display name: the whole name, folded, or its whole pinyin (not initials, which name
+/// too many people). Used where a name stands for people, as `from:` does in search.
+pub fn is_named(display_name: &str, name: &str) -> bool {
+    let name = crate::fold::for_matching(name);
+    if name.is_empty() {
+        return false;
+    }
+    if crate::fold::for_matching(display_name) == name {
+        return true;
+    }
+    crate::pinyin::of_name(display_name).is_some_and(|s| s.concat() == name || s.join(" ") == name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn people_are_named_by_their_whole_name_or_its_pinyin() {
+        for name in ["张伟", "張偉", " 张伟 ", "zhangwei", "ZhangWei", "zhang wei"] {
+            assert!(is_named("张伟", name), "{name}");
+        }
+        for name in ["张", "zw", "zhang", "张伟伟", ""] {
+            assert!(!is_named("张伟", name), "{name}");
+        }
+        assert!(is_named("Lucy Wang", "lucy wang") && !is_named("Lucy Wang", "lucy"));
+    }
 
     #[test]
     fn usernames() {

@@ -84,7 +84,9 @@ pub enum Change {
 pub struct Search<'a> {
     pub terms: &'a [query::Term],
     pub conversations: &'a [ConversationId],
-    pub sender: Option<UserId>,
+    /// Only messages from these people (`from:` may name several: people of one name);
+    /// empty: from anyone.
+    pub senders: &'a [UserId],
     pub has_file: bool,
     pub from_ms: Option<Millis>,
     pub to_ms: Option<Millis>,
@@ -439,14 +441,16 @@ impl SearchIndex {
         if clauses.is_empty() {
             clauses.push((Occur::Must, Box::new(AllQuery)));
         }
-        if let Some(u) = s.sender {
-            clauses.push((
-                Occur::Must,
-                Box::new(TermQuery::new(
-                    Term::from_field_text(self.f.sender, &u.to_string()),
-                    IndexRecordOption::Basic,
-                )),
-            ));
+        if !s.senders.is_empty() {
+            let anyone: Vec<(Occur, Box<dyn TQuery>)> = s
+                .senders
+                .iter()
+                .map(|u| {
+                    let term = Term::from_field_text(self.f.sender, &u.to_string());
+                    (Occur::Should, Box::new(TermQuery::new(term, IndexRecordOption::Basic)) as Box<dyn TQuery>)
+                })
+                .collect();
+            clauses.push((Occur::Must, Box::new(BooleanQuery::new(anyone))));
         }
         if s.has_file {
             clauses.push((

@@ -6,7 +6,8 @@
 pub struct Query {
     /// Every one must match (a word, or a phrase when quoted).
     pub terms: Vec<Term>,
-    /// `from:username` (or `from:@username`).
+    /// `from:username` (or `from:@username`), or a person's name or its pinyin
+    /// (`from:张伟`, `from:zhangwei`): the service resolves it.
     pub from: Option<String>,
     /// `in:channel-name` (or `in:#name`).
     pub in_conversation: Option<String>,

@@ -80,7 +80,7 @@ fn plain<'a>(terms: &'a [qiao_search::query::Term], conversations: &'a [Conversa
     Search {
         terms,
         conversations,
-        sender: None,
+        senders: &[],
         has_file: false,
         from_ms: None,
         to_ms: None,
@@ -92,10 +92,10 @@ fn plain<'a>(terms: &'a [qiao_search::query::Term], conversations: &'a [Conversa
 
 impl Corpus {
     fn find(&self, q: &str) -> Vec<&'static str> {
-        self.find_in(q, &[self.public], None)
+        self.find_in(q, &[self.public], &[])
     }
 
-    fn find_in(&self, q: &str, conversations: &[ConversationId], sender: Option<UserId>) -> Vec<&'static str> {
+    fn find_in(&self, q: &str, conversations: &[ConversationId], senders: &[UserId]) -> Vec<&'static str> {
         let parsed = parse(q).unwrap();
         let day = |d: Option<i64>| d.map(|d| d * DAY);
         let (hits, total) = self
@@ -103,7 +103,7 @@ impl Corpus {
             .search(&Search {
                 terms: &parsed.terms,
                 conversations,
-                sender,
+                senders,
                 has_file: parsed.has_file,
                 from_ms: day(parsed.after_day).map(|d| d + DAY),
                 to_ms: day(parsed.before_day),
@@ -162,10 +162,17 @@ fn phrase_order_matters() {
 fn only_allowed_conversations_and_filters() {
     let c = corpus();
     assert!(!c.find("上海").contains(&"上海 secret plans"));
-    assert_eq!(c.find_in("secret", &[c.secret], None), ["上海 secret plans"]);
-    assert!(c.find_in("上海", &[], None).is_empty(), "no conversations, no results");
-    assert_eq!(c.find_in("明天", &[c.public], Some(c.bob)), Vec::<&str>::new());
-    assert_eq!(c.find_in("明天", &[c.public], Some(c.alice)).len(), 2);
+    assert_eq!(c.find_in("secret", &[c.secret], &[]), ["上海 secret plans"]);
+    assert!(c.find_in("上海", &[], &[]).is_empty(), "no conversations, no results");
+    assert_eq!(c.find_in("明天", &[c.public], &[c.bob]), Vec::<&str>::new());
+    assert_eq!(c.find_in("明天", &[c.public], &[c.alice]).len(), 2);
+    // Several senders (people of one name): from any of them.
+    let every = c.find_in("after:2000-01-01", &[c.public], &[]);
+    let (a, b) =
+        (c.find_in("after:2000-01-01", &[c.public], &[c.alice]), c.find_in("after:2000-01-01", &[c.public], &[c.bob]));
+    assert!(!a.is_empty() && !b.is_empty() && a.len() + b.len() == every.len());
+    assert_eq!(c.find_in("after:2000-01-01", &[c.public], &[c.alice, c.bob]).len(), every.len());
+    assert!(c.find_in("after:2000-01-01", &[c.public], &[UserId::new()]).is_empty());
     assert_eq!(c.find("has:file"), ["北京办公室的空调坏了"]);
     // Messages i days old; after: and before: bound them.
     let day = NOW / DAY;

@@ -16,6 +16,8 @@ use crate::{Authenticated, Services, now};
 
 /// Longest query accepted (characters).
 pub const QUERY_MAX: usize = 200;
+/// Most people a `from:` name stands for (people who share a name).
+const FROM_NAMED_MAX: usize = 100;
 
 /// One part of a highlighted snippet.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -97,12 +99,20 @@ impl Services {
             None => members::searchable_ids(&mut r, auth.user.id, staff).await?,
             Some(name) => members::conversation_ids_named(&mut r, auth.user.id, staff, name).await?,
         };
-        let sender = match &parsed.from {
-            Some(username) => match users::ids_by_usernames(&mut r, std::slice::from_ref(username)).await?.first() {
-                Some(id) => Some(*id),
-                None => return Ok(SearchResults { items: Vec::new(), total: 0 }),
-            },
-            None => None,
+        // `from:` names a username or, failing that, everyone of that name (张伟 and
+        // zhangwei find every 张伟).
+        let senders = match &parsed.from {
+            Some(who) => {
+                let mut ids = users::ids_by_usernames(&mut r, std::slice::from_ref(who)).await?;
+                if ids.is_empty() {
+                    ids = users::ids_named(&mut r, who, FROM_NAMED_MAX).await?;
+                }
+                if ids.is_empty() {
+                    return Ok(SearchResults { items: Vec::new(), total: 0 });
+                }
+                ids
+            }
+            None => Vec::new(),
         };
         const DAY: i64 = 86_400_000;
         let (from_ms, to_ms) = (parsed.after_day.map(|d| (d + 1) * DAY), parsed.before_day.map(|d| d * DAY));
@@ -113,7 +123,7 @@ impl Services {
             index.search(&qiao_search::Search {
                 terms: &terms,
                 conversations: &allowed,
-                sender,
+                senders: &senders,
                 has_file,
                 from_ms,
                 to_ms,

@@ -400,6 +400,32 @@ pub async fn list(db: &mut dyn Db, query: &UserQuery) -> Result<Vec<User>> {
 }
 
 /// Ids of the accounts with these (normalised) usernames.
+/// People whose whole name, or its whole pinyin, is `name` ([`qiao_domain::user::is_named`]),
+/// at most `limit`, disabled people included (their messages stay searchable).
+pub async fn ids_named(db: &mut dyn Db, name: &str, limit: usize) -> Result<Vec<UserId>> {
+    let key = qiao_domain::fold::for_matching(name);
+    if key.is_empty() {
+        return Ok(Vec::new());
+    }
+    // The search key holds the folded name and its pinyin: a substring match narrows the
+    // rows, the exact rule decides.
+    let pattern = format!("%{}%", qiao_domain::text::escape_like(&key));
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (Uuid, String)>(
+            "SELECT id, display_name FROM users WHERE search_key LIKE $1 ESCAPE '\\' ORDER BY id LIMIT 2000"
+        )
+        .bind(pattern)
+    )?;
+    Ok(rows
+        .into_iter()
+        .filter(|(_, display_name)| qiao_domain::user::is_named(display_name, name))
+        .map(|(id, _)| UserId(id))
+        .take(limit)
+        .collect())
+}
+
 pub async fn ids_by_usernames(db: &mut dyn Db, usernames: &[String]) -> Result<Vec<UserId>> {
     let mut out = Vec::new();
     for chunk in usernames.chunks(400) {

@@ -245,4 +245,18 @@ pub async fn directory_listing(store: Store, _: Sink) {
         .await
         .unwrap();
     assert_eq!(names(users::list(&mut r, &search("陈伟")).await.unwrap()), vec!["chanwai"]);
+
+    // People named by their whole name or its pinyin (`from:` in search), namesakes included.
+    let namesake = insert(&store, new_user("chenwei2", "陈伟", sales.id)).await;
+    let mut both = vec![chan.id, namesake.id];
+    both.sort();
+    for name in ["陈伟", "陳偉", "chenwei", "chen wei"] {
+        let mut got = users::ids_named(&mut r, name, 10).await.unwrap();
+        got.sort();
+        assert_eq!(got, both, "{name}");
+    }
+    assert_eq!(users::ids_named(&mut r, "陈伟", 1).await.unwrap().len(), 1, "at most the limit");
+    for name in ["陈", "cw", "pm", "chanwai", "", "%"] {
+        assert!(users::ids_named(&mut r, name, 10).await.unwrap().is_empty(), "{name}");
+    }
 }

@@ -98,6 +98,17 @@ async fn search_follows_the_store_and_permissions() {
     // Filters.
     assert_eq!(texts(&search_until(&alice, "from:bob 视频会议", 1).await), ["明天下午开视频会议"]);
     search_until(&alice, "from:alice 会议", 0).await;
+    // from: also takes a person's whole name, in either script, or its pinyin.
+    assert_eq!(bob.patch("/api/v1/me", json!({"display_name": "韓梅梅"})).await.status, 200);
+    for who in ["韩梅梅", "韓梅梅", "hanmeimei", "@HanMeiMei"] {
+        assert_eq!(
+            texts(&search_until(&alice, &format!("from:{who} 视频会议"), 1).await),
+            ["明天下午开视频会议"],
+            "{who}"
+        );
+    }
+    search_until(&alice, "from:hmm 视频会议", 0).await; // initials name too many people
+    search_until(&alice, "from:韩梅 视频会议", 0).await; // part of a name is not the name
     search_until(&alice, "in:华东项目 周五", 1).await;
     search_until(&alice, "in:华东项目 会议", 0).await;
     search_until(&alice, "in:華東項目 周五", 1).await; // the name folded like the text
