@@ -184,6 +184,16 @@ try {
   await composerA.press("Enter");
   await b.locator(".mention", { hasText: "@李雷" }).first().waitFor();
 
+  log("Ctrl+K jumps to a conversation by the pinyin initials of its name");
+  await b.getByRole("link", { name: "Devices" }).click();
+  await b.getByRole("heading", { name: "项目-general" }).waitFor({ state: "detached", timeout: T });
+  await b.keyboard.press("Control+k");
+  const jump = b.getByRole("dialog", { name: "Jump to…" });
+  await jump.getByRole("combobox").fill("xm");
+  await jump.getByRole("option", { name: /项目-general/ }).waitFor();
+  await jump.getByRole("combobox").press("Enter");
+  await b.getByRole("heading", { name: "项目-general" }).waitFor();
+
   log("thread reply");
   await msg(b, "welcome to").hover();
   await msg(b, "welcome to").getByRole("button", { name: "Reply in thread" }).click();

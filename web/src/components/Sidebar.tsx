@@ -1,5 +1,5 @@
 // Conversations grouped into channels and direct messages, with unread and mention badges.
-import { useMemo, useState } from "react";
+import { useCallback, useMemo, useState } from "react";
 import { useLang, useT } from "../i18n";
 import { navigate, paths, useRoute } from "../router";
 import { conversationTitle } from "../state/model";
@@ -8,6 +8,7 @@ import type { Conversation, MyState } from "../types";
 import { Avatar } from "./common";
 import { Icon, type IconName } from "./icons";
 import { NewChannelDialog, NewDmDialog } from "./Dialogs";
+import { QuickSwitcher, useJumpShortcut } from "./QuickSwitcher";
 import { SearchBox } from "./Search";
 import { LanguageSwitch } from "./Settings";
 
@@ -75,7 +76,9 @@ export function Sidebar() {
   const me = useApp((s) => s.me);
   const orgName = useApp((s) => s.orgName);
   const route = useRoute((s) => s.route);
-  const [dialog, setDialog] = useState<"channel" | "dm" | null>(null);
+  const [dialog, setDialog] = useState<"channel" | "dm" | "jump" | null>(null);
+  const openJump = useCallback(() => setDialog("jump"), []);
+  useJumpShortcut(openJump);
   const activeId = route.name === "conversation" ? route.id : null;
 
   const { channels, dms } = useMemo(() => {
@@ -111,6 +114,9 @@ export function Sidebar() {
         </span>
       </header>
       <SearchBox />
+      <button className="jump-button" onClick={openJump} aria-keyshortcuts="Control+K Meta+K">
+        {t("jump.title")} <kbd>Ctrl K</kbd>
+      </button>
       <div className="nav-links">
         {staff && link("/browse", t("nav.browse"), route.name === "browse")}
         {staff && link("/directory", t("nav.directory"), route.name === "directory")}
@@ -154,6 +160,7 @@ export function Sidebar() {
       </footer>
       {dialog === "channel" && <NewChannelDialog onClose={() => setDialog(null)} />}
       {dialog === "dm" && <NewDmDialog onClose={() => setDialog(null)} />}
+      {dialog === "jump" && <QuickSwitcher onClose={() => setDialog(null)} />}
     </nav>
   );
 }

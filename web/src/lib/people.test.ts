@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { User } from "../types";
-import { foldText, matchesPerson, namePinyin } from "./people";
+import type { Conversation, User } from "../types";
+import { foldText, matchesConversation, matchesPerson, matchesText, namePinyin, textPinyin } from "./people";
 
 function person(username: string, display_name: string, email: string | null = null): User {
   return {
@@ -47,5 +47,31 @@ describe("people", () => {
     expect(matchesPerson(person("cw", "陈伟"), "陳偉")).toBe(true);
     expect(matchesPerson(person("cw", "陳偉"), "chenwei")).toBe(true);
     expect(matchesPerson(person("cw", "陳偉"), "陈伦")).toBe(false);
+  });
+
+  it("finds channel names by folded text and pinyin, without surname readings", () => {
+    expect(textPinyin("单元测试")).toEqual(["dan", "yuan", "ce", "shi"]);
+    for (const q of ["项目", "項目組", "xiangmuzu", "xiang mu", "xmz", "ALPHA", ""]) {
+      expect(matchesText("项目组 Alpha", q), q).toBe(true);
+    }
+    for (const q of ["xmx", "beta", "项目部"]) {
+      expect(matchesText("项目组 Alpha", q), q).toBe(false);
+    }
+  });
+
+  it("finds a conversation by its name or, for a DM, by the other people in it", () => {
+    const me = person("me", "我");
+    const zw = person("zw01", "张伟");
+    const users = { me: me, zw01: zw };
+    const conv = (kind: string, name: string, participant_ids: string[]) =>
+      ({ id: name || kind, kind, name, participant_ids, created_at: 0 }) as unknown as Conversation;
+    const dm = conv("dm", "", ["me", "zw01"]);
+    expect(matchesConversation(dm, "zw", "me", users)).toBe(true);
+    expect(matchesConversation(dm, "张伟", "me", users)).toBe(true);
+    expect(matchesConversation(dm, "wo", "me", users)).toBe(false); // not by my own name
+    const channel = conv("public", "周会", ["me", "zw01"]);
+    expect(matchesConversation(channel, "zh", "me", users)).toBe(true);
+    expect(matchesConversation(channel, "zw", "me", users)).toBe(false); // a channel is found by its name only
+    expect(matchesConversation(channel, " ", "me", users)).toBe(true);
   });
 });

@@ -1,9 +1,9 @@
-// Finding people by what someone types: their name, username or e-mail, or the name's pinyin
+// Finding people and conversations by what someone types: a name, username or e-mail, or the name's pinyin
 // run together, with spaces, or as initials (张伟: `zhangwei`, `zhang wei`, `zw`), ignoring
 // case, full-width letters and traditional characters (陈伟 finds 陳偉). The same rules as the
 // server's directory search (`search_key` in crates/qiao-domain/src/user.rs), whose tables
 // cover every CJK character where this one covers GB 2312's and their traditional forms.
-import type { User } from "../types";
+import type { Conversation, Id, User } from "../types";
 import { PINYIN, SURNAMES, T2S } from "./pinyin-table";
 
 let readings: Map<string, string> | null = null;
@@ -44,15 +44,35 @@ export function foldText(s: string): string {
   return out;
 }
 
+/** A text's pinyin, a syllable per Chinese character (no surname reading: channel names). */
+export function textPinyin(text: string): string[] {
+  const out: string[] = [];
+  for (const ch of text) {
+    const r = reading(ch);
+    if (r) out.push(r);
+  }
+  return out;
+}
+
+/** The lines a text is matched on: folded, then its pinyin run together, spaced and as initials. */
+function matchKey(text: string, syllables: string[]): string {
+  const parts = [text];
+  if (syllables.length) parts.push(syllables.join(""), syllables.join(" "), syllables.map((s) => s[0]).join(""));
+  return parts.map(foldText).join("\n");
+}
+
+/** Whether `query` (as typed) finds a channel name: folded text or its pinyin (项目组: `xmz`). */
+export function matchesText(text: string, query: string): boolean {
+  const q = foldText(query.trim());
+  return !q || matchKey(text, textPinyin(text)).includes(q);
+}
+
 const keys = new WeakMap<User, string>();
 
 function personKey(u: User): string {
   let key = keys.get(u);
   if (key === undefined) {
-    const syllables = namePinyin(u.display_name);
-    const parts = [u.username, u.display_name, u.email ?? "", u.title];
-    if (syllables.length) parts.push(syllables.join(""), syllables.join(" "), syllables.map((s) => s[0]).join(""));
-    key = parts.map(foldText).join("\n");
+    key = [u.username, u.email ?? "", u.title].map(foldText).join("\n") + "\n" + matchKey(u.display_name, namePinyin(u.display_name));
     keys.set(u, key);
   }
   return key;
@@ -62,4 +82,12 @@ function personKey(u: User): string {
 export function matchesPerson(u: User, query: string): boolean {
   const q = foldText(query.trim());
   return !q || personKey(u).includes(q);
+}
+
+/** Whether `query` finds a conversation: its name, or someone else in it when it is a DM. */
+export function matchesConversation(conv: Conversation, query: string, meId: Id | undefined, users: Record<Id, User>): boolean {
+  if (!query.trim()) return true;
+  if (conv.name && matchesText(conv.name, query)) return true;
+  if (conv.kind !== "dm" && conv.kind !== "group") return false;
+  return conv.participant_ids.some((p) => p !== meId && users[p] !== undefined && matchesPerson(users[p], query));
 }
