@@ -4,7 +4,7 @@
 import { useEffect, useMemo, useRef, useState, type ClipboardEvent, type KeyboardEvent, type MutableRefObject } from "react";
 import { useT } from "../i18n";
 import { placeKey, sendMessage, sendTyping, setDraft, useApp } from "../state/store";
-import { foldText, matchesPerson } from "../lib/people";
+import { matchesPerson, matchesText } from "../lib/people";
 import type { Id } from "../types";
 import { Avatar } from "./common";
 import { AttachmentList, useAttachments, useVoiceSender, VoiceRecorder } from "./Files";
@@ -79,14 +79,14 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled, 
   const mq = mentionQuery(text, caret);
   const suggestions = useMemo<Suggestion[]>(() => {
     if (!mq || mq.start === dismissed) return [];
-    const q = foldText(mq.query);
+    const q = mq.query;
     const people = Object.values(users)
       .filter((u) => u.status === "active" && u.id !== meId)
       .filter((u) => matchesPerson(u, q))
       .slice(0, 8)
       .map((u) => ({ key: u.id, label: u.display_name, detail: "@" + u.username, insert: "@" + u.username + " ", userId: u.id }));
     const depts = Object.values(departments)
-      .filter((d) => !q || foldText(d.name).includes(q))
+      .filter((d) => matchesText(d.name, q))
       .slice(0, 4)
       .map((d) => ({ key: d.id, label: d.name, detail: t("field.department"), insert: `<@&${d.id}> ` }));
     return [...people, ...depts];
