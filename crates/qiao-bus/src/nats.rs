@@ -77,7 +77,7 @@ pub async fn connect(hub: &Hub, url: &str, prefix: &str) -> Result<Link, String>
     // subscription, so that signals other nodes send right after this node says it is ready
     // (a failed sign-in, a revocation) are not missed. Events would be filled in from the
     // store anyway; signals would not. A bus that is down does not hold up the start.
-    if tokio::time::timeout(INITIAL_WAIT, client.flush()).await.is_err() {
+    if !matches!(tokio::time::timeout(INITIAL_WAIT, round_trip(&client)).await, Ok(true)) {
         tracing::warn!(bus = url, "the event bus does not answer yet; starting without it (it is retried)");
     }
 
@@ -128,6 +128,18 @@ pub async fn connect(hub: &Hub, url: &str, prefix: &str) -> Result<Link, String>
         signals_subject: signals_subject.clone(),
     }));
     Ok(Link { client, node, signals_subject, tasks: vec![publisher, receiver] })
+}
+
+/// Sends a message to ourselves and waits for it. The server handles one connection's
+/// commands in order, so once it comes back every subscription made before is in place
+/// (`flush` alone only says the bytes left this process).
+async fn round_trip(client: &async_nats::Client) -> bool {
+    let inbox = client.new_inbox();
+    let Ok(mut probe) = client.subscribe(inbox.clone()).await else { return false };
+    if client.publish(inbox, Bytes::new()).await.is_err() {
+        return false;
+    }
+    probe.next().await.is_some()
 }
 
 impl Link {

@@ -30,6 +30,11 @@ pub fn parts(word: &str) -> Vec<String> {
     out
 }
 
+/// Chinese characters (not kana or Hangul, which [`is_cjk`] also counts).
+fn is_han(c: char) -> bool {
+    is_cjk(c) && !matches!(c as u32, 0x3040..=0x30ff | 0xac00..=0xd7af)
+}
+
 fn push_run(out: &mut Vec<String>, run: String, cjk: bool) {
     if !cjk {
         if !run.chars().any(char::is_alphanumeric) {
@@ -45,7 +50,9 @@ fn push_run(out: &mut Vec<String>, run: String, cjk: bool) {
         }
         return;
     }
-    if run.chars().nth(2).is_none() {
+    // Short runs stay whole, and so do kana and Hangul, which jieba does not know (it would
+    // cut them into single characters that match almost anything).
+    if run.chars().nth(2).is_none() || !run.chars().all(is_han) {
         if !run.is_empty() {
             out.push(run);
         }
@@ -87,6 +94,9 @@ mod tests {
         assert_eq!(parts("视频会议"), ["视频会议"]);
         assert_eq!(parts("e-mail"), ["e-mail"]);
         assert_eq!(parts("的了"), ["的了"]);
+        assert_eq!(parts("ありがとう"), ["ありがとう"], "kana stays whole");
+        assert_eq!(parts("안녕하세요"), ["안녕하세요"], "Hangul stays whole");
+        assert_eq!(parts("東京タワー"), ["東京タワー"], "a run with kana in it too");
         assert_eq!(parts("，"), Vec::<String>::new());
     }
 }

@@ -216,8 +216,9 @@ pub async fn update(db: &mut dyn Db, c: &Conversation) -> Result<()> {
 }
 
 /// Conversations whose stored browsing key is not what [`search_key`] gives now (written
-/// before the key existed, or by a version that built it otherwise), with the key it gives now.
-pub async fn stale_search_keys(db: &mut dyn Db) -> Result<Vec<(ConversationId, String)>> {
+/// before the key existed, or by a version that built it otherwise): (id, the key stored,
+/// the key it gives now).
+pub async fn stale_search_keys(db: &mut dyn Db) -> Result<Vec<(ConversationId, String, String)>> {
     let rows = q!(
         db,
         fetch_all,
@@ -227,13 +228,25 @@ pub async fn stale_search_keys(db: &mut dyn Db) -> Result<Vec<(ConversationId, S
         .into_iter()
         .filter_map(|(id, name, stored)| {
             let key = search_key(&name);
-            (key != stored).then_some((ConversationId(id), key))
+            (key != stored).then_some((ConversationId(id), stored, key))
         })
         .collect())
 }
 
 pub async fn set_search_key(db: &mut dyn Db, id: ConversationId, key: &str) -> Result<()> {
     exec!(db, sqlx::query("UPDATE conversations SET search_key = $2 WHERE id = $1").bind(id.0).bind(key))?;
+    Ok(())
+}
+
+/// Sets the key only if it is still `stored` (see [`crate::users::replace_search_key`]).
+pub async fn replace_search_key(db: &mut dyn Db, id: ConversationId, stored: &str, key: &str) -> Result<()> {
+    exec!(
+        db,
+        sqlx::query("UPDATE conversations SET search_key = $2 WHERE id = $1 AND search_key = $3")
+            .bind(id.0)
+            .bind(key)
+            .bind(stored)
+    )?;
     Ok(())
 }
 
@@ -321,7 +334,10 @@ pub struct BrowseQuery {
 
 /// Public channels by name.
 pub async fn browse(db: &mut dyn Db, query: &BrowseQuery) -> Result<Vec<Conversation>> {
+    // The key holds the folded name and its pinyin; `name_key` (case-folded) still finds a
+    // channel whose key is not filled in yet (an upgrade whose refresh failed).
     let pattern = query.search.as_deref().map(|s| format!("%{}%", text::escape_like(&fold::for_matching(s))));
+    let plain = query.search.as_deref().map(|s| format!("%{}%", text::escape_like(&text::fold(s))));
     let (after_name, after_id) = match &query.after {
         Some((n, id)) => (Some(n.clone()), id.0),
         None => (None, Uuid::nil()),
@@ -333,7 +349,7 @@ pub async fn browse(db: &mut dyn Db, query: &BrowseQuery) -> Result<Vec<Conversa
             "SELECT ",
             columns!(),
             " FROM conversations c WHERE c.kind = 'public' \
-               AND ($1 IS NULL OR c.search_key LIKE $1 ESCAPE '\\') \
+               AND ($1 IS NULL OR c.search_key LIKE $1 ESCAPE '\\' OR c.name_key LIKE $6 ESCAPE '\\') \
                AND ($2 OR c.archived_at IS NULL) \
                AND ($3 IS NULL OR c.name_key > $3 OR (c.name_key = $3 AND c.id > $4)) \
              ORDER BY c.name_key, c.id LIMIT $5"
@@ -343,6 +359,7 @@ pub async fn browse(db: &mut dyn Db, query: &BrowseQuery) -> Result<Vec<Conversa
         .bind(after_name)
         .bind(after_id)
         .bind(i64::from(query.limit))
+        .bind(plain)
     )?;
     hydrate(db, rows).await
 }

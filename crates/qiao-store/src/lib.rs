@@ -236,11 +236,11 @@ impl Store {
     /// (`conversations::search_key`) that an older version built differently, or did not
     /// build; a read of both tables when none did.
     async fn refresh_search_keys(&self) -> Result<()> {
-        /// A row whose key is stale, and its new key.
+        /// A row whose key is stale: its id, the key stored and the key it gets.
         #[derive(Clone)]
         enum Stale {
-            Person(qiao_domain::UserId, String),
-            Conversation(qiao_domain::ConversationId, String),
+            Person(qiao_domain::UserId, String, String),
+            Conversation(qiao_domain::ConversationId, String, String),
         }
         let people = users::stale_search_keys(&mut self.reader().await?).await?;
         let conversations = conversations::stale_search_keys(&mut self.reader().await?).await?;
@@ -249,8 +249,8 @@ impl Store {
         }
         let stale: Vec<Stale> = people
             .into_iter()
-            .map(|(id, key)| Stale::Person(id, key))
-            .chain(conversations.into_iter().map(|(id, key)| Stale::Conversation(id, key)))
+            .map(|(id, stored, key)| Stale::Person(id, stored, key))
+            .chain(conversations.into_iter().map(|(id, stored, key)| Stale::Conversation(id, stored, key)))
             .collect();
         for chunk in stale.chunks(500) {
             let chunk = chunk.to_vec();
@@ -259,8 +259,10 @@ impl Store {
                 Box::pin(async move {
                     for row in &chunk {
                         match row {
-                            Stale::Person(id, key) => users::set_search_key(tx, *id, key).await?,
-                            Stale::Conversation(id, key) => conversations::set_search_key(tx, *id, key).await?,
+                            Stale::Person(id, stored, key) => users::replace_search_key(tx, *id, stored, key).await?,
+                            Stale::Conversation(id, stored, key) => {
+                                conversations::replace_search_key(tx, *id, stored, key).await?
+                            }
                         }
                     }
                     Ok(())

@@ -321,8 +321,8 @@ pub async fn count(db: &mut dyn Db) -> Result<i64> {
 }
 
 /// People whose stored directory key is not what [`search_key`] gives now (keys written
-/// before its folding changed), with the key it gives now.
-pub async fn stale_search_keys(db: &mut dyn Db) -> Result<Vec<(UserId, String)>> {
+/// before its folding changed): (id, the key stored, the key it gives now).
+pub async fn stale_search_keys(db: &mut dyn Db) -> Result<Vec<(UserId, String, String)>> {
     let rows = q!(
         db,
         fetch_all,
@@ -334,13 +334,26 @@ pub async fn stale_search_keys(db: &mut dyn Db) -> Result<Vec<(UserId, String)>>
         .into_iter()
         .filter_map(|(id, username, name, email, title, stored)| {
             let key = search_key(&username, &name, email.as_deref(), &title);
-            (key != stored).then_some((UserId(id), key))
+            (key != stored).then_some((UserId(id), stored, key))
         })
         .collect())
 }
 
 pub async fn set_search_key(db: &mut dyn Db, id: UserId, key: &str) -> Result<()> {
     exec!(db, sqlx::query("UPDATE users SET search_key = $2 WHERE id = $1").bind(id.0).bind(key))?;
+    Ok(())
+}
+
+/// Sets the key only if it is still `stored`: a change made meanwhile (which wrote its own
+/// key) is not overwritten with a key built from what was there before.
+pub async fn replace_search_key(db: &mut dyn Db, id: UserId, stored: &str, key: &str) -> Result<()> {
+    exec!(
+        db,
+        sqlx::query("UPDATE users SET search_key = $2 WHERE id = $1 AND search_key = $3")
+            .bind(id.0)
+            .bind(key)
+            .bind(stored)
+    )?;
     Ok(())
 }
 
@@ -399,7 +412,6 @@ pub async fn list(db: &mut dyn Db, query: &UserQuery) -> Result<Vec<User>> {
     with_departments(db, rows).await
 }
 
-/// Ids of the accounts with these (normalised) usernames.
 /// People whose whole name, or its whole pinyin, is `name` ([`qiao_domain::user::is_named`]),
 /// at most `limit`, disabled people included (their messages stay searchable).
 pub async fn ids_named(db: &mut dyn Db, name: &str, limit: usize) -> Result<Vec<UserId>> {
@@ -407,16 +419,19 @@ pub async fn ids_named(db: &mut dyn Db, name: &str, limit: usize) -> Result<Vec<
     if key.is_empty() {
         return Ok(Vec::new());
     }
-    // The search key holds the folded name and its pinyin: a substring match narrows the
-    // rows, the exact rule decides.
-    let pattern = format!("%{}%", qiao_domain::text::escape_like(&key));
+    // The search key holds the folded name and its pinyin, a line each (every line ends in
+    // a newline): rows with a whole line equal to the name, then the exact rule decides (the
+    // line may be a username, an e-mail or a title).
+    let escaped = qiao_domain::text::escape_like(&key);
     let rows = q!(
         db,
         fetch_all,
         sqlx::query_as::<_, (Uuid, String)>(
-            "SELECT id, display_name FROM users WHERE search_key LIKE $1 ESCAPE '\\' ORDER BY id LIMIT 2000"
+            "SELECT id, display_name FROM users \
+             WHERE search_key LIKE $1 ESCAPE '\\' OR search_key LIKE $2 ESCAPE '\\' ORDER BY id LIMIT 2000"
         )
-        .bind(pattern)
+        .bind(format!("{escaped}\n%"))
+        .bind(format!("%\n{escaped}\n%"))
     )?;
     Ok(rows
         .into_iter()
@@ -426,6 +441,7 @@ pub async fn ids_named(db: &mut dyn Db, name: &str, limit: usize) -> Result<Vec<
         .collect())
 }
 
+/// Ids of the accounts with these (normalised) usernames.
 pub async fn ids_by_usernames(db: &mut dyn Db, usernames: &[String]) -> Result<Vec<UserId>> {
     let mut out = Vec::new();
     for chunk in usernames.chunks(400) {

@@ -165,7 +165,16 @@ async fn sqlite_data_survives_reopen() {
         .await
         .unwrap();
     let stale = qiao_store::conversations::stale_search_keys(&mut store.reader().await.unwrap()).await.unwrap();
-    assert_eq!(stale, [(channel, "会议室\nhuiyishi\nhui yi shi\nhys\n".to_owned())]);
+    assert_eq!(stale, [(channel, String::new(), "会议室\nhuiyishi\nhui yi shi\nhys\n".to_owned())]);
+    // Replacing a key other than the one stored changes nothing (the reopen below does it).
+    store
+        .write(move |tx| {
+            Box::pin(async move { qiao_store::conversations::replace_search_key(tx, channel, "other", "x\n").await })
+        })
+        .await
+        .unwrap();
+    let again = qiao_store::conversations::stale_search_keys(&mut store.reader().await.unwrap()).await.unwrap();
+    assert_eq!(again, stale);
     store.close().await;
     let (store, _) = open(&db).await;
     let mut r = store.reader().await.unwrap();

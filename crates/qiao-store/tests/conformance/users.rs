@@ -240,7 +240,12 @@ pub async fn directory_listing(store: Store, _: Sink) {
     store
         .write(move |tx| {
             let stale = stale.clone();
-            Box::pin(async move { users::set_search_key(tx, stale[0].0, &stale[0].1).await })
+            Box::pin(async move {
+                // Only over the key that was read: a key changed meanwhile is left alone.
+                users::replace_search_key(tx, stale[0].0, "something else", &stale[0].2).await?;
+                assert_eq!(users::stale_search_keys(tx).await?.len(), 1);
+                users::replace_search_key(tx, stale[0].0, &stale[0].1, &stale[0].2).await
+            })
         })
         .await
         .unwrap();
