@@ -28,6 +28,8 @@ export function QuickSwitcher({ onClose }: { onClose: () => void }) {
       .slice(0, SHOWN);
   }, [conversations, users, meId, q]);
   useEffect(() => setSelected(0), [q]);
+  // The list may change under the cursor (a new message reorders it): stay inside it.
+  const current = Math.min(selected, Math.max(found.length - 1, 0));
 
   const open = (c: Conversation | undefined) => {
     if (!c) return;
@@ -35,13 +37,15 @@ export function QuickSwitcher({ onClose }: { onClose: () => void }) {
     navigate(paths.conversation(c.id));
   };
   const onKey = (e: KeyboardEvent<HTMLInputElement>) => {
+    // Keys that an input method (pinyin) is composing with are its own.
+    if (e.nativeEvent.isComposing || e.keyCode === 229) return;
     if (e.key === "ArrowDown" || e.key === "ArrowUp") {
       e.preventDefault();
       const step = e.key === "ArrowDown" ? 1 : -1;
-      setSelected((s) => (found.length ? (s + step + found.length) % found.length : 0));
+      setSelected(found.length ? (current + step + found.length) % found.length : 0);
     } else if (e.key === "Enter") {
       e.preventDefault();
-      open(found[selected]);
+      open(found[current]);
     }
   };
   return (
@@ -56,15 +60,15 @@ export function QuickSwitcher({ onClose }: { onClose: () => void }) {
         role="combobox"
         aria-expanded={found.length > 0}
         aria-controls="jump-results"
-        aria-activedescendant={found[selected] ? `jump-${found[selected].id}` : undefined}
+        aria-activedescendant={found[current] ? `jump-${found[current].id}` : undefined}
       />
       {found.length === 0 ? (
         <p className="muted">{t("jump.none")}</p>
       ) : (
         <ul className="people compact jump" id="jump-results" role="listbox" aria-label={t("jump.title")}>
           {found.map((c, i) => (
-            <li key={c.id} id={`jump-${c.id}`} role="option" aria-selected={i === selected}>
-              <button type="button" className={i === selected ? "person selected" : "person"} onMouseEnter={() => setSelected(i)} onClick={() => open(c)}>
+            <li key={c.id} id={`jump-${c.id}`} role="option" aria-selected={i === current}>
+              <button type="button" className={i === current ? "person selected" : "person"} onMouseEnter={() => setSelected(i)} onClick={() => open(c)}>
                 <span aria-hidden="true">{c.kind === "dm" || c.kind === "group" ? "@" : "#"}</span>
                 <span>{conversationTitle(c, meId, users)}</span>
               </button>
@@ -76,11 +80,16 @@ export function QuickSwitcher({ onClose }: { onClose: () => void }) {
   );
 }
 
+const MAC = typeof navigator !== "undefined" && /Mac|iPhone|iPad/.test(navigator.platform || navigator.userAgent);
+
+/** The shortcut's label: ⌘K on a Mac (where Ctrl+K edits text), Ctrl K elsewhere. */
+export const JUMP_KEYS = MAC ? "⌘K" : "Ctrl K";
+
 /** Opens the quick switcher on Ctrl+K (⌘K on a Mac), wherever the focus is. */
 export function useJumpShortcut(open: () => void) {
   useEffect(() => {
     const onKey = (e: globalThis.KeyboardEvent) => {
-      if ((e.ctrlKey || e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "k") {
+      if ((MAC ? e.metaKey && !e.ctrlKey : e.ctrlKey && !e.metaKey) && !e.altKey && !e.shiftKey && e.key.toLowerCase() === "k") {
         e.preventDefault();
         open();
       }

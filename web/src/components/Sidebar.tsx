@@ -8,7 +8,7 @@ import type { Conversation, MyState } from "../types";
 import { Avatar } from "./common";
 import { Icon, type IconName } from "./icons";
 import { NewChannelDialog, NewDmDialog } from "./Dialogs";
-import { QuickSwitcher, useJumpShortcut } from "./QuickSwitcher";
+import { JUMP_KEYS, QuickSwitcher, useJumpShortcut } from "./QuickSwitcher";
 import { SearchBox } from "./Search";
 import { LanguageSwitch } from "./Settings";
 
@@ -77,7 +77,9 @@ export function Sidebar() {
   const orgName = useApp((s) => s.orgName);
   const route = useRoute((s) => s.route);
   const [dialog, setDialog] = useState<"channel" | "dm" | "jump" | null>(null);
-  const openJump = useCallback(() => setDialog("jump"), []);
+  // Another dialog open keeps what is typed in it: the shortcut waits until it is closed.
+  const openJump = useCallback(() => setDialog((d) => d ?? "jump"), []);
+  const closeDialog = useCallback(() => setDialog(null), []);
   useJumpShortcut(openJump);
   const activeId = route.name === "conversation" ? route.id : null;
 
@@ -115,7 +117,7 @@ export function Sidebar() {
       </header>
       <SearchBox />
       <button className="jump-button" onClick={openJump} aria-keyshortcuts="Control+K Meta+K">
-        {t("jump.title")} <kbd>Ctrl K</kbd>
+        {t("jump.title")} <kbd>{JUMP_KEYS}</kbd>
       </button>
       <div className="nav-links">
         {staff && link("/browse", t("nav.browse"), route.name === "browse")}
@@ -158,9 +160,9 @@ export function Sidebar() {
           {t("nav.signOut")}
         </button>
       </footer>
-      {dialog === "channel" && <NewChannelDialog onClose={() => setDialog(null)} />}
-      {dialog === "dm" && <NewDmDialog onClose={() => setDialog(null)} />}
-      {dialog === "jump" && <QuickSwitcher onClose={() => setDialog(null)} />}
+      {dialog === "channel" && <NewChannelDialog onClose={closeDialog} />}
+      {dialog === "dm" && <NewDmDialog onClose={closeDialog} />}
+      {dialog === "jump" && <QuickSwitcher onClose={closeDialog} />}
     </nav>
   );
 }

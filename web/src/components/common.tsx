@@ -75,14 +75,20 @@ export function PageHeader({ title }: { title: string }) {
 export function Dialog({ title, onClose, children, wide }: { title: string; onClose: () => void; children: ReactNode; wide?: boolean }) {
   const t = useT();
   const ref = useRef<HTMLDivElement>(null);
+  // The latest onClose, so that the effect below runs once: callers pass a new function at
+  // every render, and running it again would pull the focus back to the first field.
+  const close = useRef(onClose);
+  useEffect(() => {
+    close.current = onClose;
+  }, [onClose]);
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape") onClose();
+      if (e.key === "Escape") close.current();
     };
     window.addEventListener("keydown", onKey);
     ref.current?.querySelector<HTMLElement>("input, textarea, select, button:not(.close)")?.focus();
     return () => window.removeEventListener("keydown", onKey);
-  }, [onClose]);
+  }, []);
   return (
     <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>
       <div className={wide ? "dialog wide" : "dialog"} role="dialog" aria-modal="true" aria-label={title} ref={ref}>

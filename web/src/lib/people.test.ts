@@ -24,6 +24,7 @@ describe("people", () => {
   it("reads names in pinyin, surnames as surnames", () => {
     expect(namePinyin("张伟")).toEqual(["zhang", "wei"]);
     expect(namePinyin("陳偉")).toEqual(["chen", "wei"]);
+    expect(namePinyin("區志明")).toEqual(["ou", "zhi", "ming"]); // a traditional surname, read as a surname
     expect(namePinyin("曾国藩")).toEqual(["zeng", "guo", "fan"]);
     expect(namePinyin("Alice 吕布")).toEqual(["lv", "bu"]);
     expect(namePinyin("Alice")).toEqual([]);

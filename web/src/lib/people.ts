@@ -7,6 +7,24 @@ import type { Conversation, Id, User } from "../types";
 import { PINYIN, SURNAMES, T2S } from "./pinyin-table";
 
 let readings: Map<string, string> | null = null;
+let simplified: Map<string, string> | null = null;
+
+/** A character's simplified form (itself when it has none). */
+function simplify(ch: string): string {
+  if (!simplified) {
+    simplified = new Map();
+    const pairs = Array.from(T2S);
+    for (let i = 0; i + 1 < pairs.length; i += 2) simplified.set(pairs[i], pairs[i + 1]);
+  }
+  return simplified.get(ch) ?? ch;
+}
+
+/** Lower case, full-width letters and digits as ordinary ones, traditional characters as simplified. */
+export function foldText(s: string): string {
+  let out = "";
+  for (const ch of s.normalize("NFKC").toLowerCase()) out += simplify(ch);
+  return out;
+}
 
 function reading(c: string): string | undefined {
   if (!readings) {
@@ -22,32 +40,18 @@ function reading(c: string): string | undefined {
 /** A name's pinyin, a syllable per Chinese character (a surname read as a surname). */
 export function namePinyin(name: string): string[] {
   const out: string[] = [];
-  for (const ch of name) {
+  for (const ch of Array.from(name, simplify)) {
     const r = (out.length === 0 && SURNAMES[ch]) || reading(ch);
     if (r) out.push(r);
   }
   return out;
 }
 
-let simplified: Map<string, string> | null = null;
-
-/** Lower case, full-width letters and digits as ordinary ones, traditional characters as simplified. */
-export function foldText(s: string): string {
-  if (!simplified) {
-    simplified = new Map();
-    const pairs = Array.from(T2S);
-    for (let i = 0; i + 1 < pairs.length; i += 2) simplified.set(pairs[i], pairs[i + 1]);
-  }
-  const table = simplified;
-  let out = "";
-  for (const ch of s.normalize("NFKC").toLowerCase()) out += table.get(ch) ?? ch;
-  return out;
-}
 
 /** A text's pinyin, a syllable per Chinese character (no surname reading: channel names). */
 export function textPinyin(text: string): string[] {
   const out: string[] = [];
-  for (const ch of text) {
+  for (const ch of Array.from(text, simplify)) {
     const r = reading(ch);
     if (r) out.push(r);
   }
