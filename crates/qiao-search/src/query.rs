@@ -7,9 +7,9 @@ pub struct Query {
     /// Every one must match (a word, or a phrase when quoted).
     pub terms: Vec<Term>,
     /// `from:username` (or `from:@username`), or a person's name or its pinyin
-    /// (`from:张伟`, `from:zhangwei`): the service resolves it.
+    /// (`from:张伟`, `from:zhangwei`, `from:"zhang wei"`): the service resolves it.
     pub from: Option<String>,
-    /// `in:channel-name` (or `in:#name`).
+    /// `in:channel-name` (or `in:#name`, or `in:"a name with spaces"`).
     pub in_conversation: Option<String>,
     /// `has:file`.
     pub has_file: bool,
@@ -43,6 +43,15 @@ pub fn parse(input: &str) -> Result<Query, String> {
     let input = qiao_domain::fold::fold_widths(input);
     let mut rest = input.trim();
     while !rest.is_empty() {
+        if let Some((key, value, after)) = quoted_filter(rest) {
+            match key {
+                "from" if !value.is_empty() => q.from = Some(value.trim_start_matches('@').to_lowercase()),
+                "in" if !value.is_empty() => q.in_conversation = Some(value.trim_start_matches('#').to_owned()),
+                _ => {}
+            }
+            rest = after;
+            continue;
+        }
         if let Some(after) = rest.strip_prefix('"').or_else(|| rest.strip_prefix('“')) {
             let end = after.find(['"', '”']).unwrap_or(after.len());
             let phrase = after[..end].trim();
@@ -77,6 +86,18 @@ pub fn parse(input: &str) -> Result<Query, String> {
         }
     }
     Ok(q)
+}
+
+/// `from:"Lucy Wang"` or `in:"Sales team"` at the start of `rest`: a filter whose value
+/// holds spaces. Returns the filter, its value and what follows.
+fn quoted_filter(rest: &str) -> Option<(&str, &str, &str)> {
+    let (key, tail) = rest.split_once(':')?;
+    if key != "from" && key != "in" {
+        return None;
+    }
+    let inner = tail.strip_prefix('"').or_else(|| tail.strip_prefix('“'))?;
+    let end = inner.find(['"', '”']).unwrap_or(inner.len());
+    Some((key, inner[..end].trim(), inner[end..].trim_start_matches(['"', '”']).trim_start()))
 }
 
 /// Days since 1970-01-01 of a `YYYY-MM-DD` date.
@@ -120,6 +141,16 @@ mod tests {
         assert!(parse("before:yesterday").is_err());
         assert_eq!(parse("“视频会议”").unwrap().terms[0], Term { text: "视频会议".into(), phrase: true });
         assert!(parse("   ").unwrap().is_empty());
+    }
+
+    #[test]
+    fn filter_values_with_spaces_are_quoted() {
+        let q = parse(r#"from:"Lucy Wang" in:“Sales team” 会议"#).unwrap();
+        assert_eq!((q.from.as_deref(), q.in_conversation.as_deref()), (Some("lucy wang"), Some("Sales team")));
+        assert_eq!(q.terms, vec![Term { text: "会议".into(), phrase: false }]);
+        let q = parse(r#"预算 from:"zhang wei"#).unwrap(); // unclosed: to the end
+        assert_eq!((q.from.as_deref(), q.terms.len()), (Some("zhang wei"), 1));
+        assert!(parse(r#"from:"" x"#).unwrap().from.is_none());
     }
 
     #[test]

@@ -18,7 +18,7 @@ pub const LIMIT_MAX: u32 = 100;
 pub struct SearchParams {
     /// Words and "quoted phrases", in Chinese, English or both, and filters: `from:username`
     /// (or a person's whole name or its pinyin: `from:张伟`, `from:zhangwei`, meaning everyone
-    /// of that name), `in:channel-name`, `has:file`, `before:YYYY-MM-DD`, `after:YYYY-MM-DD`. Every word
+    /// of that name; `from:"zhang wei"` for a value with spaces), `in:channel-name`, `has:file`, `before:YYYY-MM-DD`, `after:YYYY-MM-DD`. Every word
     /// must match; when a word written without spaces (季度报告, WiFi密码) is found whole in
     /// fewer than 50 messages, its parts are also matched apart, ranked after the whole; a
     /// quoted phrase matches only in order. At most 200 characters.

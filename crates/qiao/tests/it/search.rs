@@ -100,7 +100,7 @@ async fn search_follows_the_store_and_permissions() {
     search_until(&alice, "from:alice 会议", 0).await;
     // from: also takes a person's whole name, in either script, or its pinyin.
     assert_eq!(bob.patch("/api/v1/me", json!({"display_name": "韓梅梅"})).await.status, 200);
-    for who in ["韩梅梅", "韓梅梅", "hanmeimei", "@HanMeiMei"] {
+    for who in ["韩梅梅", "韓梅梅", "hanmeimei", "@HanMeiMei", "\"han mei mei\""] {
         assert_eq!(
             texts(&search_until(&alice, &format!("from:{who} 视频会议"), 1).await),
             ["明天下午开视频会议"],
