@@ -1,8 +1,9 @@
 //! How an unquoted query word is loosened. People type 季度报告 for 第三季度的销售报告 and
 //! WiFi密码 for "Wi-Fi 密码": without spaces, a Chinese query is several words. The word is
 //! cut into runs of CJK and of other characters, a run of letters and digits into its letters
-//! and its digits (ios17), and a CJK run of three or more characters into words (jieba's precise cut, without particles such as 的 and 了). Each part must
-//! occur in a message, anywhere; the whole word in a row only ranks a message higher.
+//! and its digits (ios17), and a run of three or more Chinese characters into words (jieba's
+//! precise cut, without particles such as 的 and 了). Each part must occur in a message,
+//! anywhere; the whole word in a row only ranks a message higher.
 
 use tantivy::tokenizer::{TokenStream, Tokenizer};
 

@@ -233,19 +233,14 @@ pub async fn stale_search_keys(db: &mut dyn Db) -> Result<Vec<(ConversationId, S
         .collect())
 }
 
-pub async fn set_search_key(db: &mut dyn Db, id: ConversationId, key: &str) -> Result<()> {
-    exec!(db, sqlx::query("UPDATE conversations SET search_key = $2 WHERE id = $1").bind(id.0).bind(key))?;
-    Ok(())
-}
-
-/// Sets the key only if it is still `stored` (see [`crate::users::replace_search_key`]).
-pub async fn replace_search_key(db: &mut dyn Db, id: ConversationId, stored: &str, key: &str) -> Result<()> {
+/// Sets a conversation's browsing key (`only_if` as in [`crate::users::set_search_key`]).
+pub async fn set_search_key(db: &mut dyn Db, id: ConversationId, key: &str, only_if: Option<&str>) -> Result<()> {
     exec!(
         db,
-        sqlx::query("UPDATE conversations SET search_key = $2 WHERE id = $1 AND search_key = $3")
+        sqlx::query("UPDATE conversations SET search_key = $2 WHERE id = $1 AND ($3 IS NULL OR search_key = $3)")
             .bind(id.0)
             .bind(key)
-            .bind(stored)
+            .bind(only_if)
     )?;
     Ok(())
 }

@@ -259,9 +259,9 @@ impl Store {
                 Box::pin(async move {
                     for row in &chunk {
                         match row {
-                            Stale::Person(id, stored, key) => users::replace_search_key(tx, *id, stored, key).await?,
+                            Stale::Person(id, stored, key) => users::set_search_key(tx, *id, key, Some(stored)).await?,
                             Stale::Conversation(id, stored, key) => {
-                                conversations::replace_search_key(tx, *id, stored, key).await?
+                                conversations::set_search_key(tx, *id, key, Some(stored)).await?
                             }
                         }
                     }

@@ -339,20 +339,16 @@ pub async fn stale_search_keys(db: &mut dyn Db) -> Result<Vec<(UserId, String, S
         .collect())
 }
 
-pub async fn set_search_key(db: &mut dyn Db, id: UserId, key: &str) -> Result<()> {
-    exec!(db, sqlx::query("UPDATE users SET search_key = $2 WHERE id = $1").bind(id.0).bind(key))?;
-    Ok(())
-}
-
-/// Sets the key only if it is still `stored`: a change made meanwhile (which wrote its own
-/// key) is not overwritten with a key built from what was there before.
-pub async fn replace_search_key(db: &mut dyn Db, id: UserId, stored: &str, key: &str) -> Result<()> {
+/// Sets a person's directory key; with `only_if`, only while the stored key is still that
+/// one, so a change made meanwhile (which wrote its own key) is not overwritten with a key
+/// built from what was there before.
+pub async fn set_search_key(db: &mut dyn Db, id: UserId, key: &str, only_if: Option<&str>) -> Result<()> {
     exec!(
         db,
-        sqlx::query("UPDATE users SET search_key = $2 WHERE id = $1 AND search_key = $3")
+        sqlx::query("UPDATE users SET search_key = $2 WHERE id = $1 AND ($3 IS NULL OR search_key = $3)")
             .bind(id.0)
             .bind(key)
-            .bind(stored)
+            .bind(only_if)
     )?;
     Ok(())
 }

@@ -27,7 +27,6 @@ export function QuickSwitcher({ onClose }: { onClose: () => void }) {
       .sort((a, b) => recent(b) - recent(a))
       .slice(0, SHOWN);
   }, [conversations, users, meId, q]);
-  useEffect(() => setSelected(0), [q]);
   // The list may change under the cursor (a new message reorders it): stay inside it.
   const current = Math.min(selected, Math.max(found.length - 1, 0));
 
@@ -53,7 +52,10 @@ export function QuickSwitcher({ onClose }: { onClose: () => void }) {
       <input
         className="search"
         value={q}
-        onChange={(e) => setQ(e.target.value)}
+        onChange={(e) => {
+          setQ(e.target.value);
+          setSelected(0);
+        }}
         onKeyDown={onKey}
         placeholder={t("jump.placeholder")}
         aria-label={t("jump.placeholder")}

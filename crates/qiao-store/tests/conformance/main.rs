@@ -153,7 +153,7 @@ async fn sqlite_data_survives_reopen() {
     let chan = users::insert(&store, users::new_user("chanwai", "陳偉", root.id)).await;
     store
         .write(move |tx| {
-            Box::pin(async move { qiao_store::users::set_search_key(tx, chan.id, "chanwai\n陳偉\n").await })
+            Box::pin(async move { qiao_store::users::set_search_key(tx, chan.id, "chanwai\n陳偉\n", None).await })
         })
         .await
         .unwrap();
@@ -161,7 +161,9 @@ async fn sqlite_data_survives_reopen() {
     // And a channel's key as a version before channel keys left it (empty).
     let channel = messaging::create(&store, qiao_domain::conversation::ConversationKind::Public, "會議室").await;
     store
-        .write(move |tx| Box::pin(async move { qiao_store::conversations::set_search_key(tx, channel, "").await }))
+        .write(move |tx| {
+            Box::pin(async move { qiao_store::conversations::set_search_key(tx, channel, "", None).await })
+        })
         .await
         .unwrap();
     let stale = qiao_store::conversations::stale_search_keys(&mut store.reader().await.unwrap()).await.unwrap();
@@ -169,7 +171,7 @@ async fn sqlite_data_survives_reopen() {
     // Replacing a key other than the one stored changes nothing (the reopen below does it).
     store
         .write(move |tx| {
-            Box::pin(async move { qiao_store::conversations::replace_search_key(tx, channel, "other", "x\n").await })
+            Box::pin(async move { qiao_store::conversations::set_search_key(tx, channel, "x\n", Some("other")).await })
         })
         .await
         .unwrap();

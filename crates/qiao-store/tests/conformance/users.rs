@@ -230,7 +230,7 @@ pub async fn directory_listing(store: Store, _: Sink) {
     // A key an older version wrote (not folded) is found and rewritten.
     assert!(users::stale_search_keys(&mut r).await.unwrap().is_empty());
     store
-        .write(move |tx| Box::pin(async move { users::set_search_key(tx, chan.id, "chanwai\n陳偉\n").await }))
+        .write(move |tx| Box::pin(async move { users::set_search_key(tx, chan.id, "chanwai\n陳偉\n", None).await }))
         .await
         .unwrap();
     let stale = users::stale_search_keys(&mut r).await.unwrap();
@@ -242,9 +242,9 @@ pub async fn directory_listing(store: Store, _: Sink) {
             let stale = stale.clone();
             Box::pin(async move {
                 // Only over the key that was read: a key changed meanwhile is left alone.
-                users::replace_search_key(tx, stale[0].0, "something else", &stale[0].2).await?;
+                users::set_search_key(tx, stale[0].0, &stale[0].2, Some("something else")).await?;
                 assert_eq!(users::stale_search_keys(tx).await?.len(), 1);
-                users::replace_search_key(tx, stale[0].0, &stale[0].1, &stale[0].2).await
+                users::set_search_key(tx, stale[0].0, &stale[0].2, Some(&stale[0].1)).await
             })
         })
         .await
