@@ -128,6 +128,12 @@ pub mod close {
     pub const PROTOCOL_ERROR: u16 = 4400;
     /// A frame was larger than the limit (16 KiB).
     pub const TOO_BIG: u16 = 1009;
+    /// A frame broke the WebSocket protocol itself (RFC 6455): an unmasked client frame,
+    /// reserved bits set, an unknown opcode, a fragmented or oversized control frame, a
+    /// continuation with nothing to continue, a malformed close frame.
+    pub const WEBSOCKET_PROTOCOL_ERROR: u16 = 1002;
+    /// A text frame (or the reason of a close frame) was not valid UTF-8.
+    pub const INVALID_TEXT: u16 = 1007;
     /// The server is shutting down; reconnect (to another node) with `resume_from`.
     pub const GOING_AWAY: u16 = 1001;
 }

@@ -55,6 +55,35 @@ async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
     send_timed(ws, Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
 }
 
+/// Completes a close handshake the client started: tungstenite queues the answering close
+/// frame when it reads the client's, and this sends it (briefly: the client is leaving).
+async fn answer_close(ws: &mut WebSocket) {
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.flush()).await;
+}
+
+/// The close code and reason owed to a client whose frame could not be read (RFC 6455
+/// §7.4.1: a protocol violation, invalid UTF-8, a frame over the limit); `None` when the
+/// connection itself is gone and nothing can be said.
+fn close_for(e: axum::Error) -> Option<(u16, &'static str)> {
+    use tungstenite::error::ProtocolError as P;
+    let code = close::WEBSOCKET_PROTOCOL_ERROR;
+    match e.into_inner().downcast_ref::<tungstenite::Error>()? {
+        tungstenite::Error::Capacity(_) => Some((close::TOO_BIG, "frame too large")),
+        tungstenite::Error::Utf8(_) => Some((close::INVALID_TEXT, "text is not valid UTF-8")),
+        tungstenite::Error::Protocol(p) => match p {
+            P::ResetWithoutClosingHandshake | P::ReceivedAfterClosing | P::SendAfterClosing => None,
+            P::UnmaskedFrameFromClient => Some((code, "client frames must be masked")),
+            P::NonZeroReservedBits => Some((code, "reserved bits are set (no extension was agreed)")),
+            P::FragmentedControlFrame | P::ControlFrameTooBig => Some((code, "invalid control frame")),
+            P::UnknownControlFrameType(_) | P::UnknownDataFrameType(_) => Some((code, "unknown opcode")),
+            P::UnexpectedContinueFrame | P::ExpectedFragment(_) => Some((code, "invalid fragmentation")),
+            P::InvalidCloseSequence => Some((code, "invalid close frame")),
+            _ => Some((code, "protocol error")),
+        },
+        _ => None,
+    }
+}
+
 /// Frames a client may send: a sustained rate and a burst (hello, pings, presence, typing and
 /// presence subscriptions come far slower). Beyond it frames are refused as invalid, and a
 /// stream of them closes the connection.
@@ -78,6 +107,10 @@ async fn handshake(
     };
     let first = match received {
         Ok(Some(Ok(Message::Text(t)))) => t,
+        Ok(Some(Ok(Message::Close(_)))) => {
+            answer_close(ws).await;
+            return None;
+        }
         Ok(Some(Ok(_))) => {
             send_timed(ws, text(&ServerMessage::error("invalid_frame", "The first frame must be a JSON hello."))).await;
             close_with(ws, close::PROTOCOL_ERROR, "expected hello").await;
@@ -87,7 +120,13 @@ async fn handshake(
             close_with(ws, close::UNAUTHENTICATED, "no hello in time").await;
             return None;
         }
-        Ok(_) => return None,
+        Ok(Some(Err(e))) => {
+            if let Some((code, reason)) = close_for(e) {
+                close_with(ws, code, reason).await;
+            }
+            return None;
+        }
+        Ok(None) => return None,
     };
     let (token, resume_from) = match serde_json::from_str::<ClientMessage>(&first) {
         Ok(ClientMessage::Hello { token, resume_from }) => (token, resume_from),
@@ -328,10 +367,14 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
                             }
                         }
                     }
-                    Some(Ok(Message::Close(_))) | None => return,
+                    Some(Ok(Message::Close(_))) => {
+                        answer_close(ws).await;
+                        return;
+                    }
+                    None => return,
                     Some(Err(e)) => {
-                        if matches!(e.into_inner().downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_))) {
-                            close_with(ws, close::TOO_BIG, "frame too large").await;
+                        if let Some((code, reason)) = close_for(e) {
+                            close_with(ws, code, reason).await;
                         }
                         return;
                     }

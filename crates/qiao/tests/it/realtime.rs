@@ -9,7 +9,7 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::conversations::channel;
 use crate::harness::{Api, Auth, TestServer, assert_error};
-use crate::ws::{Ended, Ws, ended, next_json};
+use crate::ws::{Ended, RawWs, Ws, ended, next_json};
 
 const QUIET: Duration = Duration::from_millis(300);
 
@@ -434,6 +434,52 @@ async fn bad_frames_get_errors_or_close_codes_never_a_crash() {
     let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
     ws.send(json!({"op": "ping"})).await;
     ws.expect_op("pong").await;
+}
+
+#[tokio::test]
+async fn frames_that_break_the_websocket_protocol_are_closed_with_its_codes() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let hello = json!({"op": "hello", "token": owner.token()}).to_string();
+    // (first byte: FIN, reserved bits and opcode; payload; masked; the close code expected)
+    let cases: [(&str, u8, &[u8], bool, u16); 8] = [
+        ("an unmasked frame", 0x81, b"{}", false, 1002),
+        ("reserved bits set", 0xc1, b"{}", true, 1002),
+        ("a reserved opcode", 0x83, b"{}", true, 1002),
+        ("a continuation with nothing to continue", 0x80, b"{}", true, 1002),
+        ("a fragmented ping", 0x09, b"p", true, 1002),
+        ("a ping over 125 bytes", 0x89, &[b'p'; 126], true, 1002),
+        ("a close frame of one byte", 0x88, &[3], true, 1002),
+        ("text that is not UTF-8", 0x81, b"{\"op\":\"ping\",\"nonce\":\"\xff\xfe\"}", true, 1007),
+    ];
+    for (name, first, payload, masked, code) in cases {
+        for after_hello in [false, true] {
+            let mut raw = RawWs::connect(&srv.url).await;
+            if after_hello {
+                raw.frame(0x81, hello.as_bytes(), true).await;
+            }
+            raw.frame(first, payload, masked).await;
+            let got = raw.close_code(Duration::from_secs(5)).await;
+            assert_eq!(got, Some(code), "{name} (after hello: {after_hello})");
+        }
+    }
+    // A frame split over continuations is fine, and the server is too.
+    let mut raw = RawWs::connect(&srv.url).await;
+    let (head, tail) = hello.as_bytes().split_at(10);
+    raw.frame(0x01, head, true).await;
+    raw.frame(0x80, tail, true).await;
+    raw.frame(0x81, br#"{"op":"bogus"}"#, true).await;
+    raw.frame(0x88, &1000u16.to_be_bytes(), true).await;
+    assert_eq!(raw.close_code(Duration::from_secs(5)).await, Some(1000), "the close handshake is answered");
+    // Before hello too; a close code no endpoint may send is answered with 1002.
+    for (sent, answer) in [(1001u16, 1001), (999, 1002)] {
+        let mut raw = RawWs::connect(&srv.url).await;
+        raw.frame(0x88, &sent.to_be_bytes(), true).await;
+        assert_eq!(raw.close_code(Duration::from_secs(5)).await, Some(answer), "close {sent} before hello");
+    }
+    let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
+    ws.send(json!({"op": "ping", "nonce": "still here"})).await;
+    assert_eq!(ws.expect_op("pong").await["nonce"], "still here");
 }
 
 #[tokio::test]

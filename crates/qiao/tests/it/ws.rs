@@ -140,3 +140,97 @@ pub async fn next_json(ws: &mut WebSocketStream<MaybeTlsStream<TcpStream>>, wait
         }
     }
 }
+
+/// A WebSocket client that writes raw frames, to send what a library refuses to: unmasked
+/// frames, reserved bits, bad fragmentation, invalid UTF-8.
+pub struct RawWs {
+    stream: TcpStream,
+    read: Vec<u8>,
+}
+
+impl RawWs {
+    /// Opens the connection (the upgrade handshake only; no hello).
+    pub async fn connect(base: &str) -> RawWs {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = base.trim_start_matches("http://");
+        let mut stream = TcpStream::connect(host).await.expect("connect");
+        let request = format!(
+            "GET /api/v1/ws HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut read = Vec::new();
+        let end = loop {
+            if let Some(i) = read.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            let mut chunk = [0u8; 1024];
+            let n = stream.read(&mut chunk).await.unwrap();
+            assert!(n > 0, "closed during the upgrade");
+            read.extend_from_slice(&chunk[..n]);
+        };
+        assert!(read.starts_with(b"HTTP/1.1 101"), "{}", String::from_utf8_lossy(&read[..end]));
+        read.drain(..end);
+        RawWs { stream, read }
+    }
+
+    /// Writes one frame; `first` is its first byte (FIN, reserved bits, opcode).
+    pub async fn frame(&mut self, first: u8, payload: &[u8], masked: bool) {
+        use tokio::io::AsyncWriteExt;
+        let mask_bit = if masked { 0x80 } else { 0 };
+        let mut out = vec![first];
+        match payload.len() {
+            n @ 0..=125 => out.push(mask_bit | n as u8),
+            n @ 126..=65535 => {
+                out.push(mask_bit | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(mask_bit | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        if masked {
+            let key = [0x37, 0xfa, 0x21, 0x3d];
+            out.extend_from_slice(&key);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ key[i % 4]));
+        } else {
+            out.extend_from_slice(payload);
+        }
+        self.stream.write_all(&out).await.unwrap();
+    }
+
+    /// Reads the server's frames until its close frame; its code (`None`: the connection
+    /// ended without one). Panics if neither happens within `wait`.
+    pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
+        use tokio::io::AsyncReadExt;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            // One whole frame in the buffer? (Server frames are unmasked.)
+            if self.read.len() >= 2 {
+                let (opcode, len7) = (self.read[0] & 0x0f, usize::from(self.read[1] & 0x7f));
+                let (start, len) = match len7 {
+                    126 if self.read.len() >= 4 => (4, usize::from(u16::from_be_bytes([self.read[2], self.read[3]]))),
+                    127 if self.read.len() >= 10 => {
+                        (10, u64::from_be_bytes(self.read[2..10].try_into().unwrap()) as usize)
+                    }
+                    126 | 127 => (usize::MAX, 0),
+                    n => (2, n),
+                };
+                if start != usize::MAX && self.read.len() >= start + len {
+                    let payload: Vec<u8> = self.read.drain(..start + len).skip(start).collect();
+                    if opcode == 0x8 {
+                        return (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]]));
+                    }
+                    continue;
+                }
+            }
+            let mut chunk = [0u8; 4096];
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut chunk)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => return None,
+                Ok(Ok(n)) => self.read.extend_from_slice(&chunk[..n]),
+                Err(_) => panic!("the connection did not end in time"),
+            }
+        }
+    }
+}
