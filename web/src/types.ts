@@ -203,7 +203,7 @@ export interface EventFrame {
 export type ServerFrame =
   | EventFrame
   | { op: "ready"; protocol: number; user_id: Id; session_id: Id; head: number; resumed: boolean; heartbeat_ms: number }
-  | { op: "resync"; head: number; reason: string }
+  | { op: "resync"; head: number; reason: "too_far_behind" | "expired" | "unknown_position" }
   | { op: "pong"; nonce?: string | null }
   | { op: "presence"; user_id: Id; status: PresenceStatus }
   | { op: "typing"; conversation_id: Id; user_id: Id; thread_root_id?: Id | null }

@@ -20,8 +20,20 @@ pub enum Catchup {
     Fresh,
     /// The frames of everything missed since the client's position, in order.
     Events(Vec<Bytes>),
-    /// Too far behind (or the position is no longer kept): reload state over HTTP.
-    Resync,
+    /// The missed events cannot be sent: reload state over HTTP.
+    Resync(ResyncReason),
+}
+
+/// Why a resuming client must reload instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ResyncReason {
+    /// It missed more events than the resume window allows.
+    TooFarBehind,
+    /// Its position is older than the event log keeps.
+    Expired,
+    /// Its position was never given out here: negative, or ahead of the head (a server
+    /// restored from a backup, or a client that knew another server).
+    UnknownPosition,
 }
 
 #[derive(Debug)]
@@ -88,7 +100,7 @@ impl Services {
         let head = events::head(&mut snap).await?;
         let memberships = members::conversation_ids_of(&mut snap, auth.user.id).await?;
         let catchup = if from < 0 || from > head {
-            Catchup::Resync
+            Catchup::Resync(ResyncReason::UnknownPosition)
         } else if from == head {
             Catchup::Events(Vec::new())
         } else {
@@ -126,7 +138,7 @@ impl Services {
                 metrics::counter!("qiao_ws_resumes_total", "from" => "store").increment(1);
                 // Positions before the oldest kept one may have been pruned.
                 if events::oldest(r).await?.is_none_or(|oldest| from < oldest - 1) {
-                    return Ok(Catchup::Resync);
+                    return Ok(Catchup::Resync(ResyncReason::Expired));
                 }
                 from
             }
@@ -136,7 +148,7 @@ impl Services {
             let stored = events::for_user(r, user, staff, store_from, head, rest).await?;
             missed.extend(stored.into_iter().map(|(_, frame)| Bytes::from(frame)));
         }
-        Ok(if missed.len() >= limit { Catchup::Resync } else { Catchup::Events(missed) })
+        Ok(if missed.len() >= limit { Catchup::Resync(ResyncReason::TooFarBehind) } else { Catchup::Events(missed) })
     }
 
     /// The people among `candidates` whose presence the caller may follow: anyone for staff,

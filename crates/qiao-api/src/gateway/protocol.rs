@@ -61,6 +61,30 @@ pub enum PresenceStatus {
     Offline,
 }
 
+/// Why a resume could not send the missed events (whatever the reason, the client reloads).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResyncReason {
+    /// More events were missed than the server's resume window allows.
+    TooFarBehind,
+    /// `resume_from` is older than the event log keeps.
+    Expired,
+    /// `resume_from` was never given out by this server: negative, or ahead of its head (it
+    /// was restored from a backup, or the client knew another server).
+    UnknownPosition,
+}
+
+impl From<qiao_service::realtime::ResyncReason> for ResyncReason {
+    fn from(r: qiao_service::realtime::ResyncReason) -> Self {
+        use qiao_service::realtime::ResyncReason as R;
+        match r {
+            R::TooFarBehind => ResyncReason::TooFarBehind,
+            R::Expired => ResyncReason::Expired,
+            R::UnknownPosition => ResyncReason::UnknownPosition,
+        }
+    }
+}
+
 /// Frames the server sends (besides committed events, whose frame is `EventFrame` with
 /// `op: "event"`).
 #[derive(Clone, Debug, PartialEq, Deserialize, Serialize, ToSchema)]
@@ -80,11 +104,11 @@ pub enum ServerMessage {
         /// closed.
         heartbeat_ms: u64,
     },
-    /// The client was too far behind (or its position is no longer kept): reload state over
-    /// HTTP, then continue from `head`. Live events follow.
+    /// The missed events cannot be sent (see `reason`): reload state over HTTP, then continue
+    /// from `head`. Live events follow.
     Resync {
         head: i64,
-        reason: String,
+        reason: ResyncReason,
     },
     Pong {
         #[serde(skip_serializing_if = "Option::is_none")]

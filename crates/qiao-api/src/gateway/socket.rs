@@ -130,9 +130,12 @@ async fn handshake(
     };
     let (token, resume_from) = match serde_json::from_str::<ClientMessage>(&first) {
         Ok(ClientMessage::Hello { token, resume_from }) => (token, resume_from),
-        _ => {
-            send_timed(ws, text(&ServerMessage::error("invalid_frame", "The first frame must be {\"op\":\"hello\"}.")))
-                .await;
+        refused => {
+            let why = match refused {
+                Err(e) => format!("The first frame must be {{\"op\":\"hello\"}}; this one is not valid: {e}"),
+                Ok(_) => "The first frame must be {\"op\":\"hello\"}.".to_owned(),
+            };
+            send_timed(ws, text(&ServerMessage::error("invalid_frame", why))).await;
             close_with(ws, close::PROTOCOL_ERROR, "expected hello").await;
             return None;
         }
@@ -265,8 +268,8 @@ async fn send_catchup(ws: &mut WebSocket, ready: &ServerMessage, head: i64, catc
                 }
             }
         }
-        Catchup::Resync => {
-            let msg = ServerMessage::Resync { head, reason: "too_far_behind".into() };
+        Catchup::Resync(reason) => {
+            let msg = ServerMessage::Resync { head, reason: reason.into() };
             ok = ok && ws.feed(text(&msg)).await.is_ok();
         }
         Catchup::Fresh => {}

@@ -190,9 +190,34 @@ async fn a_client_too_far_behind_is_told_to_resync() {
     // Live events still follow.
     send(&owner, &c, "live").await;
     assert_eq!(bodies(&back.drain_events(QUIET).await), vec!["live"]);
-    // A position from the future is not trusted either.
-    let mut odd = Ws::connect(&srv.url, owner.token(), Some(i64::MAX / 2)).await;
-    odd.expect_op("resync").await;
+    // A position from the future (a server restored from a backup) or a negative one is not
+    // trusted either, and the reason says so.
+    for odd in [i64::MAX / 2, head + 1_000, -1] {
+        let mut odd = Ws::connect(&srv.url, owner.token(), Some(odd)).await;
+        assert_eq!(odd.ready["resumed"], false);
+        assert_eq!(odd.expect_op("resync").await["reason"], "unknown_position");
+    }
+}
+
+#[tokio::test]
+async fn a_position_older_than_the_log_keeps_is_told_to_resync() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let c = channel(&owner, "public", "Long ago", &[]).await;
+    let head = Ws::connect(&srv.url, owner.token(), None).await.pos;
+    send(&owner, &c, "before the prune").await;
+    // Housekeeping eight days later prunes the log (kept seven days by default).
+    let db = srv.stop().await;
+    let (store, services) = qiao::open_services(&crate::harness::test_config(&db)).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    assert!(services.sweep_at(now + 8 * 24 * 3_600_000).await.unwrap().events > 0);
+    store.close().await;
+    drop(services);
+    let srv = TestServer::start_with(db, |_| {}).await;
+    let owner = srv.sign_in("owner", "owner-password").await;
+    let mut back = Ws::connect(&srv.url, owner.token(), Some(head)).await;
+    assert_eq!(back.ready["resumed"], false);
+    assert_eq!(back.expect_op("resync").await["reason"], "expired");
 }
 
 /// Folds events into what a client would show: message id → latest body (None if deleted).
@@ -519,6 +544,13 @@ async fn unauthenticated_revoked_and_disabled_connections_are_closed() {
     }
     let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
     raw.send(Message::Text(r#"{"op":"ping"}"#.into())).await.unwrap();
+    assert!(matches!(ended(&mut raw, Duration::from_secs(5)).await, Ended::Closed(Some(4400))));
+    // A hello that does not parse says why.
+    let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
+    raw.send(Message::Text(r#"{"op":"hello","resume_from":"7"}"#.into())).await.unwrap();
+    let e = next_json(&mut raw, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(e["code"], "invalid_frame");
+    assert!(e["message"].as_str().unwrap().contains("invalid type: string \"7\""), "{e}");
     assert!(matches!(ended(&mut raw, Duration::from_secs(5)).await, Ended::Closed(Some(4400))));
     // Plain HTTP to the endpoint is a clear 4xx.
     let r = owner.get("/api/v1/ws").await;
