@@ -176,6 +176,9 @@ try {
   await composerB.press("Enter");
   await see(a, "a second line");
 
+  log("presence: the other person's avatar shows them online");
+  await msg(a, "a second line").locator(".avatar .dot.online").waitFor({ timeout: T });
+
   log("@-autocomplete, by the name's pinyin initials, inserts a mention");
   await composerA.fill("thanks @ll");
   await a.getByRole("option", { name: /李雷/ }).waitFor();

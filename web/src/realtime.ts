@@ -19,6 +19,8 @@ export class Gateway {
   private timer: ReturnType<typeof setTimeout> | null = null;
   private pinger: ReturnType<typeof setInterval> | null = null;
   private stopped = false;
+  /** The current connection got `ready`. */
+  private live = false;
 
   constructor(
     private readonly handlers: GatewayHandlers,
@@ -44,6 +46,13 @@ export class Gateway {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
   }
 
+  /** Sends a frame that needs a session (after `ready`); false when there is none now. */
+  sendLive(frame: object): boolean {
+    if (!this.live || this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
   /** Drops the current connection and reconnects at once (e.g. the network came back). */
   reconnectNow = (): void => {
     if (this.stopped) return;
@@ -60,6 +69,7 @@ export class Gateway {
     const proto = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${proto}//${location.host}/api/v1/ws`);
     this.ws = ws;
+    this.live = false;
     ws.onopen = () => {
       const from = this.resumeFrom();
       ws.send(JSON.stringify(from ? { op: "hello", resume_from: from } : { op: "hello" }));
@@ -73,6 +83,7 @@ export class Gateway {
       }
       if (frame.op === "ready") {
         this.attempt = 0;
+        this.live = true;
         this.handlers.onState("online");
         if (this.pinger) clearInterval(this.pinger);
         // Client pings too, so a dead network is noticed even if the server's pings stop.
@@ -85,6 +96,7 @@ export class Gateway {
     ws.onclose = (e) => {
       if (this.ws !== ws) return;
       this.ws = null;
+      this.live = false;
       if (this.pinger) clearInterval(this.pinger);
       if (this.stopped) return;
       if (e.code === 4001 || e.code === 4003) {

@@ -3,7 +3,7 @@ import { useEffect, useRef, type ReactNode } from "react";
 import { ApiError } from "../api";
 import { useT } from "../i18n";
 import { navigate } from "../router";
-import { useApp } from "../state/store";
+import { showsPresenceOf, useApp } from "../state/store";
 import type { Id, User } from "../types";
 
 const COLORS = ["#1f6feb", "#8250df", "#bf3989", "#cf222e", "#bc4c00", "#4d2d00", "#1a7f37", "#0a3069", "#6639ba"];
@@ -26,6 +26,8 @@ export function initials(name: string): string {
 export function Avatar({ user, size = 32 }: { user?: User; size?: number }) {
   const name = user?.display_name ?? "?";
   const presence = useApp((s) => (user ? s.presence[user.id] : undefined));
+  const id = user?.id;
+  useEffect(() => (id ? showsPresenceOf(id) : undefined), [id]);
   return (
     <span className="avatar" style={{ width: size, height: size, background: COLORS[hash(user?.id ?? name) % COLORS.length], fontSize: size * 0.38 }} aria-hidden="true">
       {initials(name)}

@@ -16,6 +16,7 @@ import {
   type Pending,
 } from "./model";
 import { MAX_ATTEMPTS, newPending, retryDelay } from "./outbox";
+import { PresenceInterest } from "./presence";
 
 export interface AppState extends Model {
   phase: "loading" | "setup" | "signin" | "password" | "ready";
@@ -118,8 +119,7 @@ async function startSession(): Promise<void> {
         if (!f.resumed) void reload(f.head);
         else retryUnsavedDrafts();
         flushOutbox();
-        const people = Object.keys(get().users).slice(0, 500);
-        gateway?.send({ op: "presence_subscribe", user_ids: people });
+        presenceInterest.connected();
       },
       onFrame,
       onState: (connection) => set({ connection }),
@@ -188,6 +188,7 @@ async function refreshConversation(id: Id): Promise<void> {
 async function signOutLocal(): Promise<void> {
   gateway?.stop();
   gateway = null;
+  presenceInterest.stop();
   // Drafts belong to the person: the next one to sign in here must not see them.
   for (const timer of draftTimers.values()) clearTimeout(timer);
   draftTimers.clear();
@@ -195,7 +196,7 @@ async function signOutLocal(): Promise<void> {
   unsaved.clear();
   storeDrafts({});
   storeUnsaved();
-  set({ ...emptyModel(), phase: "signin", drafts: {} });
+  set({ ...emptyModel(), phase: "signin", drafts: {}, presence: {}, typing: {} });
 }
 
 export async function signOut(): Promise<void> {
@@ -426,6 +427,23 @@ async function attempt(key: string): Promise<void> {
 }
 
 // ---- presence and typing ----
+
+/** Presence is followed for the people whose avatars are on screen (see presence.ts). */
+const presenceInterest = new PresenceInterest(
+  (ids) => gateway?.sendLive({ op: "presence_subscribe", user_ids: ids }) ?? false,
+  (ids) =>
+    set((s) => {
+      const presence = { ...s.presence };
+      for (const id of ids) delete presence[id];
+      return { presence };
+    }),
+);
+
+/** An avatar of this person is shown (until the returned function is called). */
+export function showsPresenceOf(id: Id): () => void {
+  presenceInterest.want(id);
+  return () => presenceInterest.unwant(id);
+}
 
 let lastTyping = 0;
 export function sendTyping(conversationId: Id, threadRootId: Id | null): void {

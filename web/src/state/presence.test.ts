@@ -1,0 +1,77 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { PRESENCE_MAX, PresenceInterest } from "./presence";
+
+describe("PresenceInterest", () => {
+  let sent: string[][];
+  let forgotten: string[][];
+  let online: boolean;
+  let p: PresenceInterest;
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+    sent = [];
+    forgotten = [];
+    online = true;
+    p = new PresenceInterest(
+      (ids) => {
+        if (online) sent.push(ids);
+        return online;
+      },
+      (ids) => forgotten.push(ids),
+      1000,
+    );
+  });
+  afterEach(() => vi.useRealTimers());
+
+  it("follows the people on screen, sending once per change after a pause", () => {
+    p.connected();
+    expect(sent).toEqual([[]]);
+    p.want("a");
+    p.want("b");
+    p.want("a"); // a second avatar of a
+    expect(sent.length).toBe(1);
+    vi.advanceTimersByTime(1000);
+    expect(sent).toEqual([[], ["a", "b"]]);
+    // One of a's two avatars goes: nothing changes.
+    p.unwant("a");
+    vi.advanceTimersByTime(1000);
+    expect(sent.length).toBe(2);
+    // A remount (gone and back before the pause ends) sends nothing either.
+    p.unwant("b");
+    p.want("b");
+    vi.advanceTimersByTime(1000);
+    expect(sent.length).toBe(2);
+    // b's last avatar goes: b is dropped, and its last status forgotten.
+    p.unwant("b");
+    vi.advanceTimersByTime(1000);
+    expect(sent[2]).toEqual(["a"]);
+    expect(forgotten).toEqual([["b"]]);
+  });
+
+  it("sends the whole set again on every new connection, and waits for one", () => {
+    online = false;
+    p.want("a");
+    vi.advanceTimersByTime(1000);
+    expect(sent).toEqual([]);
+    online = true;
+    p.connected();
+    expect(sent).toEqual([["a"]]);
+    // Reconnected: the server follows nobody for the new connection.
+    p.connected();
+    expect(sent).toEqual([["a"], ["a"]]);
+    expect(forgotten).toEqual([]);
+  });
+
+  it("stays within the server's limit, the longest shown first", () => {
+    for (let i = 0; i < PRESENCE_MAX + 20; i++) p.want(`u${i}`);
+    p.connected();
+    expect(sent[0].length).toBe(PRESENCE_MAX);
+    expect(sent[0][0]).toBe("u0");
+    expect(sent[0]).not.toContain(`u${PRESENCE_MAX}`);
+    // Someone leaves the screen: the next in line takes the place.
+    p.unwant("u0");
+    vi.advanceTimersByTime(1000);
+    expect(sent[1]).toContain(`u${PRESENCE_MAX}`);
+    expect(forgotten).toEqual([["u0"]]);
+  });
+});

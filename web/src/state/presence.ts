@@ -1,0 +1,81 @@
+// Whose presence this client follows: the people whose avatars are on screen now (the
+// sidebar's DMs, the open conversation's senders and members, the directory page), counted
+// per avatar. The server follows at most PRESENCE_MAX people per connection and replaces the
+// whole set with each `presence_subscribe`, answering it with everyone's current status, so
+// the set is sent again only when it changed, at most once per `delayMs`. A company of
+// thousands thus shows presence wherever a face is shown, without following everyone.
+import type { Id } from "../types";
+
+/** The server's limit on people followed per connection (docs/realtime.md). */
+export const PRESENCE_MAX = 500;
+
+export class PresenceInterest {
+  private readonly counts = new Map<Id, number>();
+  /** The set the server has, or null when it has none (not connected yet, or reconnected). */
+  private sent: Set<Id> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+
+  /**
+   * @param subscribe sends a subscription; false when it could not (no live connection).
+   * @param forget called with people no longer followed: their last known status goes stale.
+   */
+  constructor(
+    private readonly subscribe: (ids: Id[]) => boolean,
+    private readonly forget: (ids: Id[]) => void,
+    private readonly delayMs = 1000,
+  ) {}
+
+  /** An avatar of `id` appeared. */
+  want(id: Id): void {
+    this.counts.set(id, (this.counts.get(id) ?? 0) + 1);
+    this.schedule();
+  }
+
+  /** An avatar of `id` went away. */
+  unwant(id: Id): void {
+    const n = this.counts.get(id) ?? 0;
+    if (n <= 1) this.counts.delete(id);
+    else this.counts.set(id, n - 1);
+    this.schedule();
+  }
+
+  /** Who should be followed: the longest-shown first, at most PRESENCE_MAX. */
+  wanted(): Id[] {
+    return Array.from(this.counts.keys()).slice(0, PRESENCE_MAX);
+  }
+
+  /** A new connection is ready: the server follows nobody for it yet. */
+  connected(): void {
+    this.sent = null;
+    this.flush();
+  }
+
+  /** Sends the wanted set if the server's differs; returns what was sent, if anything. */
+  flush(): Id[] | null {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const ids = this.wanted();
+    const sent = this.sent;
+    if (sent && sent.size === ids.length && ids.every((id) => sent.has(id))) return null;
+    if (!this.subscribe(ids)) return null;
+    const now = new Set(ids);
+    if (sent) {
+      const dropped = Array.from(sent).filter((id) => !now.has(id));
+      if (dropped.length) this.forget(dropped);
+    }
+    this.sent = now;
+    return ids;
+  }
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.sent = null;
+  }
+
+  private schedule(): void {
+    if (!this.timer) this.timer = setTimeout(() => this.flush(), this.delayMs);
+  }
+}
