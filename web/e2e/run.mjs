@@ -176,7 +176,13 @@ try {
   await composerB.press("Enter");
   await see(a, "a second line");
 
-  log("presence: the other person's avatar shows them online");
+  log("presence: the other person's avatar shows them online, then busy while they turn on do-not-disturb");
+  await msg(a, "a second line").locator(".avatar .dot.online").waitFor({ timeout: T });
+  const dnd = b.getByRole("button", { name: "Do not disturb" });
+  await dnd.click();
+  await msg(a, "a second line").locator(".avatar .dot.dnd").waitFor({ timeout: T });
+  if ((await dnd.getAttribute("aria-pressed")) !== "true") throw new Error("the do-not-disturb button is not pressed");
+  await dnd.click();
   await msg(a, "a second line").locator(".avatar .dot.online").waitFor({ timeout: T });
 
   log("@-autocomplete, by the name's pinyin initials, inserts a mention");
@@ -186,6 +192,8 @@ try {
   await composerA.type("see you");
   await composerA.press("Enter");
   await b.locator(".mention", { hasText: "@李雷" }).first().waitFor();
+  // What was typed straight after choosing stays after the mention.
+  await msg(b, "see you").waitFor();
 
   log("Ctrl+K jumps to a conversation by the pinyin initials of its name");
   await b.getByRole("link", { name: "Devices" }).click();
@@ -331,6 +339,9 @@ try {
   await gone(b.getByRole("status").filter({ hasText: /Disconnected|Connecting/ }));
   await gone(a.locator("article.msg.pending"));
   tolerateNetworkErrors = false;
+  // Presence comes back with the connections.
+  await msg(b, "are you there?").locator(".avatar .dot.online").waitFor({ timeout: T });
+  await msg(a, "写到一半的草稿").locator(".avatar .dot.online").waitFor({ timeout: T });
   await shot(b, "conversation.png");
 
   log("scrolling up loads older messages without moving what is on screen");

@@ -21,6 +21,8 @@ export class Gateway {
   private stopped = false;
   /** The current connection got `ready`. */
   private live = false;
+  /** When it did: the backoff starts over only after a connection that lasted. */
+  private readyAt = 0;
 
   constructor(
     private readonly handlers: GatewayHandlers,
@@ -82,8 +84,8 @@ export class Gateway {
         return;
       }
       if (frame.op === "ready") {
-        this.attempt = 0;
         this.live = true;
+        this.readyAt = Date.now();
         this.handlers.onState("online");
         if (this.pinger) clearInterval(this.pinger);
         // Client pings too, so a dead network is noticed even if the server's pings stop.
@@ -105,6 +107,9 @@ export class Gateway {
         return;
       }
       this.handlers.onState("offline");
+      // A connection the server keeps closing soon after `ready` backs off like a failed one.
+      if (this.readyAt && Date.now() - this.readyAt > 10_000) this.attempt = 0;
+      this.readyAt = 0;
       this.attempt++;
       const delay = Math.min(10_000, 300 * 2 ** Math.min(this.attempt - 1, 6)) * (0.75 + Math.random() * 0.5);
       this.timer = setTimeout(() => this.connect(), this.attempt === 1 ? 200 : delay);

@@ -1,7 +1,7 @@
 // The message composer: Enter sends, Shift+Enter adds a line (and Enter while an input method
 // is composing Chinese text does neither), @ opens completion of people and departments, the
 // draft is kept per conversation and thread.
-import { useEffect, useMemo, useRef, useState, type ClipboardEvent, type KeyboardEvent, type MutableRefObject } from "react";
+import { useEffect, useLayoutEffect, useMemo, useRef, useState, type ClipboardEvent, type KeyboardEvent, type MutableRefObject } from "react";
 import { useT } from "../i18n";
 import { placeKey, sendMessage, sendTyping, setDraft, useApp } from "../state/store";
 import { matchesPerson, matchesText } from "../lib/people";
@@ -104,12 +104,21 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled, 
     if (!mq) return;
     const value = text.slice(0, mq.start) + s.insert + text.slice(caret);
     const pos = mq.start + s.insert.length;
+    caretAfterRender.current = pos;
     update(value, pos);
-    requestAnimationFrame(() => {
-      ref.current?.setSelectionRange(pos, pos);
-      ref.current?.focus();
-    });
   }
+
+  // Where the caret goes once the chosen mention is in the textarea: set as the render is
+  // committed, before the next key is handled (a later frame would put it back before what
+  // a fast typist typed meanwhile).
+  const caretAfterRender = useRef<number | null>(null);
+  useLayoutEffect(() => {
+    const pos = caretAfterRender.current;
+    if (pos === null) return;
+    caretAfterRender.current = null;
+    ref.current?.setSelectionRange(pos, pos);
+    ref.current?.focus();
+  });
 
   function send() {
     const body = text.trim();

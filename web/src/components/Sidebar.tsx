@@ -3,7 +3,7 @@ import { useCallback, useMemo, useState } from "react";
 import { useLang, useT } from "../i18n";
 import { navigate, paths, useRoute } from "../router";
 import { conversationTitle } from "../state/model";
-import { signOut, useApp } from "../state/store";
+import { setMyPresence, signOut, useApp } from "../state/store";
 import type { Conversation, MyState } from "../types";
 import { Avatar } from "./common";
 import { Icon, type IconName } from "./icons";
@@ -74,6 +74,7 @@ export function Sidebar() {
   const lang = useLang((s) => s.lang);
   const conversations = useApp((s) => s.conversations);
   const me = useApp((s) => s.me);
+  const myPresence = useApp((s) => (s.me ? s.presence[s.me.id] : undefined));
   const orgName = useApp((s) => s.orgName);
   const route = useRoute((s) => s.route);
   const [dialog, setDialog] = useState<"channel" | "dm" | "jump" | null>(null);
@@ -113,6 +114,14 @@ export function Sidebar() {
         <strong>{orgName || t("app.name")}</strong>
         <span className="me">
           <Avatar user={me ?? undefined} size={22} /> {me?.display_name}
+          <button
+            className="dnd-toggle"
+            aria-pressed={myPresence === "dnd"}
+            title={t("presence.dndHint")}
+            onClick={() => setMyPresence(myPresence === "dnd" ? "online" : "dnd")}
+          >
+            {t("presence.dndToggle")}
+          </button>
         </span>
       </header>
       <SearchBox />

@@ -23,14 +23,16 @@ describe("PresenceInterest", () => {
   });
   afterEach(() => vi.useRealTimers());
 
-  it("follows the people on screen, sending once per change after a pause", () => {
+  it("follows the people on screen, sending each change at most once a second", () => {
     p.connected();
     expect(sent).toEqual([[]]);
     p.want("a");
     p.want("b");
     p.want("a"); // a second avatar of a
     expect(sent.length).toBe(1);
-    vi.advanceTimersByTime(1000);
+    vi.advanceTimersByTime(999);
+    expect(sent.length).toBe(1);
+    vi.advanceTimersByTime(1);
     expect(sent).toEqual([[], ["a", "b"]]);
     // One of a's two avatars goes: nothing changes.
     p.unwant("a");
@@ -48,6 +50,16 @@ describe("PresenceInterest", () => {
     expect(forgotten).toEqual([["b"]]);
   });
 
+  it("sends at once (after the render) when nothing was sent for a while", () => {
+    p.connected();
+    vi.advanceTimersByTime(5000);
+    p.want("a");
+    p.want("b");
+    expect(sent.length).toBe(1);
+    vi.advanceTimersByTime(0);
+    expect(sent).toEqual([[], ["a", "b"]]);
+  });
+
   it("sends the whole set again on every new connection, and waits for one", () => {
     online = false;
     p.want("a");
@@ -60,6 +72,27 @@ describe("PresenceInterest", () => {
     p.connected();
     expect(sent).toEqual([["a"], ["a"]]);
     expect(forgotten).toEqual([]);
+  });
+
+  it("forgets, on a new connection, who left the screen while it was down", () => {
+    p.want("a");
+    p.want("b");
+    p.connected();
+    online = false;
+    p.unwant("b");
+    vi.advanceTimersByTime(1000);
+    expect(forgotten).toEqual([]);
+    online = true;
+    p.connected();
+    expect(sent.at(-1)).toEqual(["a"]);
+    expect(forgotten).toEqual([["b"]]);
+    expect(p.follows("a")).toBe(true);
+    expect(p.follows("b")).toBe(false);
+  });
+
+  it("fits the most people one may follow in one frame the server accepts (32 KiB)", () => {
+    const ids = Array.from({ length: PRESENCE_MAX }, (_, i) => `01a1fccf-0000-7000-8000-${i.toString(16).padStart(12, "0")}`);
+    expect(JSON.stringify({ op: "presence_subscribe", user_ids: ids }).length).toBeLessThanOrEqual(32 * 1024);
   });
 
   it("stays within the server's limit, the longest shown first", () => {

@@ -1,8 +1,10 @@
-// Whose presence this client follows: the people whose avatars are on screen now (the
+// Whose presence this client follows: the people whose avatars are shown now (mounted: the
 // sidebar's DMs, the open conversation's senders and members, the directory page), counted
 // per avatar. The server follows at most PRESENCE_MAX people per connection and replaces the
-// whole set with each `presence_subscribe`, answering it with everyone's current status, so
-// the set is sent again only when it changed, at most once per `delayMs`. A company of
+// whole set with each `presence_subscribe`, answering it with the current status of each
+// person it adds, so the set is sent again only when it changed, at most once per `delayMs`: at once (after the
+// render that changed it) when the last one is older than that, so a conversation just opened
+// shows presence without waiting. A company of
 // thousands thus shows presence wherever a face is shown, without following everyone.
 import type { Id } from "../types";
 
@@ -14,6 +16,8 @@ export class PresenceInterest {
   /** The set the server has, or null when it has none (not connected yet, or reconnected). */
   private sent: Set<Id> | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
+  /** When a subscription was last sent (ms). */
+  private lastSent = -Infinity;
 
   /**
    * @param subscribe sends a subscription; false when it could not (no live connection).
@@ -22,7 +26,7 @@ export class PresenceInterest {
   constructor(
     private readonly subscribe: (ids: Id[]) => boolean,
     private readonly forget: (ids: Id[]) => void,
-    private readonly delayMs = 1000,
+    private readonly delayMs = 300,
   ) {}
 
   /** An avatar of `id` appeared. */
@@ -46,8 +50,20 @@ export class PresenceInterest {
 
   /** A new connection is ready: the server follows nobody for it yet. */
   connected(): void {
+    const before = this.sent;
     this.sent = null;
+    if (before) {
+      // Who left the screen while the connection was down keeps no stale status.
+      const wanted = new Set(this.wanted());
+      const gone = Array.from(before).filter((id) => !wanted.has(id));
+      if (gone.length) this.forget(gone);
+    }
     this.flush();
+  }
+
+  /** Whether the server was last asked to follow `id` (statuses of others are stale). */
+  follows(id: Id): boolean {
+    return this.sent?.has(id) ?? false;
   }
 
   /** Sends the wanted set if the server's differs; returns what was sent, if anything. */
@@ -60,6 +76,7 @@ export class PresenceInterest {
     const sent = this.sent;
     if (sent && sent.size === ids.length && ids.every((id) => sent.has(id))) return null;
     if (!this.subscribe(ids)) return null;
+    this.lastSent = Date.now();
     const now = new Set(ids);
     if (sent) {
       const dropped = Array.from(sent).filter((id) => !now.has(id));
@@ -76,6 +93,8 @@ export class PresenceInterest {
   }
 
   private schedule(): void {
-    if (!this.timer) this.timer = setTimeout(() => this.flush(), this.delayMs);
+    if (this.timer) return;
+    const wait = Math.max(0, this.lastSent + this.delayMs - Date.now());
+    this.timer = setTimeout(() => this.flush(), wait);
   }
 }

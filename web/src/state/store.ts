@@ -120,6 +120,7 @@ async function startSession(): Promise<void> {
         else retryUnsavedDrafts();
         flushOutbox();
         presenceInterest.connected();
+        lastActive = Date.now(); // the server counts a new connection as activity
       },
       onFrame,
       onState: (connection) => set({ connection }),
@@ -128,6 +129,7 @@ async function startSession(): Promise<void> {
     () => (get().lastPos > 0 ? get().lastPos : null),
   );
   gateway.start();
+  trackActivity();
 }
 
 /** Fresh start or resync: reload what HTTP knows, then apply events after `head`. */
@@ -159,6 +161,8 @@ function onFrame(f: ServerFrame): void {
       void reload(f.head);
       break;
     case "presence":
+      // A status for someone no longer followed (a frame in flight) would go stale.
+      if (!presenceInterest.follows(f.user_id) || get().presence[f.user_id] === f.status) break;
       set((s) => ({ presence: { ...s.presence, [f.user_id]: f.status } }));
       break;
     case "typing": {
@@ -453,8 +457,34 @@ export function sendTyping(conversationId: Id, threadRootId: Id | null): void {
   gateway?.send({ op: "typing", conversation_id: conversationId, thread_root_id: threadRootId ?? undefined });
 }
 
-export function setMyPresence(status: "online" | "away" | "dnd"): void {
-  gateway?.send({ op: "presence", status });
+/** Do-not-disturb (on all of the person's devices) or back to available. */
+export function setMyPresence(status: "online" | "dnd"): void {
+  if (!gateway?.sendLive({ op: "presence", status })) return;
+  const me = get().me?.id;
+  // Shown at once; the server's own announcement follows within a couple of seconds.
+  if (me) set((s) => ({ presence: { ...s.presence, [me]: status } }));
+}
+
+/** When this device last told the server its person was using it. */
+let lastActive = 0;
+let tracking = false;
+
+/**
+ * Keeps this device "online" while the person uses it: a key, a click, a scroll or coming
+ * back to the tab sends `active` at most once a minute. Without it the server turns the
+ * device away after five minutes (reading counts as using; only typing used to).
+ */
+function trackActivity(): void {
+  if (tracking) return;
+  tracking = true;
+  const used = () => {
+    if (document.visibilityState !== "visible" || Date.now() - lastActive < 60_000) return;
+    if (gateway?.sendLive({ op: "active" })) lastActive = Date.now();
+  };
+  for (const type of ["pointerdown", "keydown", "wheel", "touchstart"]) {
+    window.addEventListener(type, used, { passive: true, capture: true });
+  }
+  document.addEventListener("visibilitychange", used);
 }
 
 export function reconnectNow(): void {

@@ -63,7 +63,8 @@ impl Default for GatewayConfig {
             resume_window: 10_000,
             heartbeat: Duration::from_secs(25),
             hello_timeout: Duration::from_secs(10),
-            max_frame: 16 * 1024,
+            // Room for a `presence_subscribe` of the most people one may follow (500 ids).
+            max_frame: 32 * 1024,
             flush_interval: Duration::from_millis(4),
         }
     }

@@ -200,10 +200,12 @@ impl Presence {
         self.local_changed.insert(user);
     }
 
-    /// A device said something (any frame but heartbeats).
+    /// The person used a device (`active`, typing): it is online again if it said away or
+    /// fell silent. Do-not-disturb, the person's own choice, stays.
     pub fn activity(&mut self, conn: ConnId, user: UserId, now: Instant) {
         if let Some(d) = self.devices.get_mut(&user).and_then(|d| d.get_mut(&conn)) {
             d.last_active = now;
+            d.status = ClientStatus::Online;
             self.dirty.insert(user);
             self.local_changed.insert(user);
         }
@@ -242,14 +244,18 @@ impl Presence {
         self.unfollow(conn);
     }
 
-    /// Replaces what `conn` follows; returns the current presence of each (to send now).
+    /// Replaces what `conn` follows; returns the current presence of each one it did not
+    /// follow before (to send now).
     pub fn follow(&mut self, conn: ConnId, users: Vec<UserId>, now: Instant) -> Vec<(UserId, PresenceStatus)> {
+        let before: HashSet<UserId> = self.following.get(&conn).into_iter().flatten().copied().collect();
         self.unfollow(conn);
         let users: Vec<UserId> = users.into_iter().take(self.config.max_subscriptions).collect();
         for u in &users {
             self.followers.entry(*u).or_default().insert(conn);
         }
-        let snapshot = users.iter().map(|u| (*u, self.announced_or_current(*u, now))).collect();
+        // Those followed already know their status, and hear its changes.
+        let snapshot =
+            users.iter().filter(|u| !before.contains(u)).map(|u| (*u, self.announced_or_current(*u, now))).collect();
         self.following.insert(conn, users);
         snapshot
     }
@@ -352,8 +358,20 @@ mod tests {
         assert_eq!(p.status(u, t), PresenceStatus::Dnd);
         p.set(1, u, ClientStatus::Online, t);
         assert_eq!(p.status(u, t), PresenceStatus::Online, "online clears do-not-disturb");
-        // Silence turns a device away.
-        assert_eq!(p.status(u, t + Duration::from_secs(61)), PresenceStatus::Away);
+        // Silence turns a device away; using it brings it back.
+        let later = t + Duration::from_secs(61);
+        assert_eq!(p.status(u, later), PresenceStatus::Away);
+        p.activity(2, u, later);
+        assert_eq!(p.status(u, later), PresenceStatus::Online);
+        // So does using a device that said away; do-not-disturb stays until `online`.
+        p.set(1, u, ClientStatus::Away, later);
+        p.set(2, u, ClientStatus::Away, later);
+        p.activity(1, u, later);
+        assert_eq!(p.status(u, later), PresenceStatus::Online);
+        p.set(2, u, ClientStatus::Dnd, later);
+        p.activity(1, u, later);
+        assert_eq!(p.status(u, later), PresenceStatus::Dnd);
+        p.set(1, u, ClientStatus::Online, later);
         p.disconnect(1, u, t);
         p.disconnect(2, u, t);
         assert_eq!(p.status(u, t), PresenceStatus::Offline);
@@ -390,7 +408,8 @@ mod tests {
         assert_eq!(snap[0], (people[0], PresenceStatus::Online));
         assert_eq!(snap[1].1, PresenceStatus::Offline);
         assert_eq!(p.followers(people[0]).collect::<Vec<_>>(), vec![1]);
-        p.follow(1, vec![people[4]], t);
+        let again = p.follow(1, vec![people[1], people[4]], t);
+        assert_eq!(again, vec![(people[4], PresenceStatus::Offline)], "only the newly followed");
         assert_eq!(p.followers(people[0]).count(), 0, "replaced");
         p.disconnect(1, people[1], t);
         assert_eq!(p.followers(people[4]).count(), 0, "a disconnect drops what it followed");

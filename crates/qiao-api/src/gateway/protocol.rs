@@ -30,6 +30,10 @@ pub enum ClientMessage {
     },
     /// This device's presence: `online`, `away` (the person is idle) or `dnd`.
     Presence { status: ClientStatus },
+    /// The person is using this device (a key, a click, a scroll): it stays online, or comes
+    /// back from away. Send at most once a minute while they are; a device with no activity
+    /// for five minutes counts as away. Do-not-disturb stays on.
+    Active,
     /// Replaces the set of people whose presence this connection follows (at most 500).
     PresenceSubscribe { user_ids: Vec<UserId> },
     /// The person is typing in a conversation (or a thread). Send every few seconds while
@@ -150,7 +154,7 @@ pub mod close {
     /// Too many invalid frames (frames beyond the rate limit count as invalid), or a binary
     /// frame.
     pub const PROTOCOL_ERROR: u16 = 4400;
-    /// A frame was larger than the limit (16 KiB).
+    /// A frame was larger than the limit (32 KiB).
     pub const TOO_BIG: u16 = 1009;
     /// A frame broke the WebSocket protocol itself (RFC 6455): an unmasked client frame,
     /// reserved bits set, an unknown opcode, a fragmented or oversized control frame, a

@@ -55,6 +55,15 @@ async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
     send_timed(ws, Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
 }
 
+/// A parse error for an `error` frame: serde quotes the offending input, which may be long.
+fn brief(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.char_indices().nth(200) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text,
+    }
+}
+
 /// Completes a close handshake the client started: tungstenite queues the answering close
 /// frame when it reads the client's, and this sends it (briefly: the client is leaving).
 async fn answer_close(ws: &mut WebSocket) {
@@ -132,7 +141,7 @@ async fn handshake(
         Ok(ClientMessage::Hello { token, resume_from }) => (token, resume_from),
         refused => {
             let why = match refused {
-                Err(e) => format!("The first frame must be {{\"op\":\"hello\"}}; this one is not valid: {e}"),
+                Err(e) => format!("The first frame must be {{\"op\":\"hello\"}}; this one is not valid: {}", brief(&e)),
                 Ok(_) => "The first frame must be {\"op\":\"hello\"}.".to_owned(),
             };
             send_timed(ws, text(&ServerMessage::error("invalid_frame", why))).await;
@@ -409,7 +418,8 @@ async fn handle(
     let msg = match serde_json::from_str::<ClientMessage>(t) {
         Ok(m) => m,
         Err(e) => {
-            send_timed(ws, text(&ServerMessage::error("invalid_frame", format!("Not a valid frame: {e}")))).await;
+            send_timed(ws, text(&ServerMessage::error("invalid_frame", format!("Not a valid frame: {}", brief(&e)))))
+                .await;
             return Err(());
         }
     };
@@ -423,6 +433,9 @@ async fn handle(
         }
         ClientMessage::Presence { status } => {
             let _ = gw.commands.send(Command::Presence { conn, status }).await;
+        }
+        ClientMessage::Active => {
+            let _ = gw.commands.send(Command::Activity { conn }).await;
         }
         ClientMessage::PresenceSubscribe { user_ids } => {
             let limited: Vec<_> = user_ids.into_iter().take(gw.config.dispatcher.presence.max_subscriptions).collect();

@@ -425,7 +425,7 @@ async fn bad_frames_get_errors_or_close_codes_never_a_crash() {
     assert_eq!(ws.expect_op("error").await["code"], "forbidden");
 
     // Oversize frames close with 1009; binary frames with 4400.
-    ws.inner.send(Message::Text("x".repeat(20_000).into())).await.unwrap();
+    ws.inner.send(Message::Text("x".repeat(40_000).into())).await.unwrap();
     assert!(matches!(ws.ended(Duration::from_secs(5)).await, Ended::Closed(Some(1009)) | Ended::Gone));
     let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
     ws.inner.send(Message::Binary(vec![0xde, 0xad, 0xbe, 0xef].into())).await.unwrap();
@@ -660,6 +660,33 @@ async fn typing_and_presence_reach_those_who_may_see_them() {
     bob_ws.send(json!({"op": "presence", "status": "dnd"})).await;
     let p = owner_ws.expect_op("presence").await;
     assert_eq!((p["user_id"].as_str(), p["status"].as_str()), (Some(bob_id.as_str()), Some("dnd")));
+    // Using the device does not end do-not-disturb (changes go out at most every 2 s: after
+    // 2.5 s, following bob afresh shows what followers were told)…
+    bob_ws.send(json!({"op": "active"})).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    owner_ws.send(json!({"op": "presence_subscribe", "user_ids": [guest_id]})).await;
+    owner_ws.send(json!({"op": "presence_subscribe", "user_ids": [bob_id, guest_id]})).await;
+    let p = owner_ws.expect_op("presence").await;
+    assert_eq!((p["user_id"].as_str(), p["status"].as_str()), (Some(bob_id.as_str()), Some("dnd")));
+    // (Only people newly followed are sent: the guest was followed all along.)
+    assert!(owner_ws.next(QUIET).await.is_none());
+    // …but brings a device back from away.
+    bob_ws.send(json!({"op": "presence", "status": "online"})).await;
+    assert_eq!(owner_ws.expect_op("presence").await["status"], "online");
+    bob_ws.send(json!({"op": "presence", "status": "away"})).await;
+    assert_eq!(owner_ws.expect_op("presence").await["status"], "away");
+    bob_ws.send(json!({"op": "active"})).await;
+    assert_eq!(owner_ws.expect_op("presence").await["status"], "online");
+    // The most people one may follow fit in one frame.
+    owner_ws.send(json!({"op": "presence_subscribe", "user_ids": []})).await;
+    let mut many = vec![bob_id.clone()];
+    many.extend((1..500).map(|i| format!("01a1fccf-0000-7000-8000-{i:012x}")));
+    owner_ws.send(json!({"op": "presence_subscribe", "user_ids": many})).await;
+    let p = owner_ws.expect_op("presence").await;
+    assert_eq!((p["user_id"].as_str(), p["status"].as_str()), (Some(bob_id.as_str()), Some("online")));
+    while let Some(f) = owner_ws.next(QUIET).await {
+        assert_eq!(f["op"], "presence", "{f}");
+    }
 
     // A guest may only follow people they share a conversation with.
     let mut guest_ws = Ws::connect(&srv.url, guest.token(), None).await;
