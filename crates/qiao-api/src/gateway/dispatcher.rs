@@ -231,6 +231,11 @@ impl Dispatcher {
                 // connected person, which a stream of presence frames must not repeat.
                 if let Some(user) = self.routing.user_of(conn) {
                     self.presence.set(conn, user, status, now);
+                    // Do-not-disturb is the person's, on every node (not just this device's).
+                    if status != ClientStatus::Away {
+                        let on = status == ClientStatus::Dnd;
+                        self.hub.signal(Signal::DoNotDisturb { node: self.hub.node(), user_id: user, on });
+                    }
                 }
             }
             Command::Activity { conn } => {
@@ -305,6 +310,10 @@ impl Dispatcher {
             }
             Signal::Gone { node } => {
                 self.presence.node_gone(*node, now);
+                self.announce(now);
+            }
+            Signal::DoNotDisturb { user_id, on, .. } => {
+                self.presence.do_not_disturb(*user_id, *on);
                 self.announce(now);
             }
             Signal::SignInFailed { .. } | Signal::SignedIn { .. } => {}

@@ -213,12 +213,8 @@ impl Presence {
 
     pub fn set(&mut self, conn: ConnId, user: UserId, status: ClientStatus, now: Instant) {
         match status {
-            ClientStatus::Dnd => {
-                self.dnd.insert(user);
-            }
-            ClientStatus::Online => {
-                self.dnd.remove(&user);
-            }
+            ClientStatus::Dnd => self.do_not_disturb(user, true),
+            ClientStatus::Online => self.do_not_disturb(user, false),
             ClientStatus::Away => {}
         }
         if let Some(d) = self.devices.get_mut(&user).and_then(|d| d.get_mut(&conn)) {
@@ -227,6 +223,16 @@ impl Presence {
         }
         self.dirty.insert(user);
         self.local_changed.insert(user);
+    }
+
+    /// Turns a person's do-not-disturb on or off (their own choice, from any device on any
+    /// node): it covers their devices here.
+    pub fn do_not_disturb(&mut self, user: UserId, on: bool) {
+        let changed = if on { self.dnd.insert(user) } else { self.dnd.remove(&user) };
+        if changed {
+            self.dirty.insert(user);
+            self.local_changed.insert(user);
+        }
     }
 
     pub fn disconnect(&mut self, conn: ConnId, user: UserId, now: Instant) {
@@ -372,6 +378,11 @@ mod tests {
         p.activity(1, u, later);
         assert_eq!(p.status(u, later), PresenceStatus::Dnd);
         p.set(1, u, ClientStatus::Online, later);
+        // Another node's device turns it on and off (a signal), for the devices here too.
+        p.do_not_disturb(u, true);
+        assert_eq!(p.status(u, later), PresenceStatus::Dnd);
+        p.do_not_disturb(u, false);
+        assert_eq!(p.status(u, later), PresenceStatus::Online);
         p.disconnect(1, u, t);
         p.disconnect(2, u, t);
         assert_eq!(p.status(u, t), PresenceStatus::Offline);

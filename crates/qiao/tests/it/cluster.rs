@@ -429,6 +429,14 @@ async fn nodes_deliver_each_others_events_once_in_order_and_clients_resume_anywh
     bob_ws.send(json!({"op": "typing", "conversation_id": c})).await;
     let t = owner_ws.expect_op("typing").await;
     assert_eq!((t["user_id"].as_str(), t["conversation_id"].as_str()), (Some(bob_id.as_str()), Some(c.as_str())));
+    // Do-not-disturb is the person's: turned on from a device on node B, it is turned off
+    // from a device on node A.
+    let mut bob_phone = Ws::connect(&a, bob.token(), None).await;
+    bob_ws.send(json!({"op": "presence", "status": "dnd"})).await;
+    wait_for(&mut owner_ws, 10, "bob busy", |f| f["op"] == "presence" && f["status"] == "dnd").await;
+    bob_phone.send(json!({"op": "presence", "status": "online"})).await;
+    wait_for(&mut owner_ws, 10, "bob available again", |f| f["op"] == "presence" && f["status"] == "online").await;
+    drop(bob_phone);
 
     // Bob leaves node B; what is sent meanwhile reaches him when he resumes on node A.
     let bob_pos = bob_ws.pos;
