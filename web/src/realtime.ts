@@ -2,7 +2,8 @@
 // events; reconnects by itself with backoff and resumes where it left off.
 import type { ServerFrame } from "./types";
 
-export type ConnectionState = "connecting" | "online" | "offline";
+/** `crowded`: refused because this person holds the most connections allowed (close 4029). */
+export type ConnectionState = "connecting" | "online" | "offline" | "crowded";
 
 export interface GatewayHandlers {
   /** `ready`: `resumed` false means the client must reload its state over HTTP. */
@@ -104,6 +105,13 @@ export class Gateway {
       if (e.code === 4001 || e.code === 4003) {
         this.handlers.onState("offline");
         this.handlers.onUnauthenticated();
+        return;
+      }
+      if (e.code === 4029) {
+        // Too many tabs and devices: retrying soon would be refused again.
+        this.handlers.onState("crowded");
+        this.readyAt = 0;
+        this.timer = setTimeout(() => this.connect(), 30_000);
         return;
       }
       this.handlers.onState("offline");

@@ -17,8 +17,8 @@ function Banner() {
   if (connection === "online") return null;
   return (
     <div className={`banner ${connection}`} role="status" aria-live="polite">
-      {connection === "offline" ? t("banner.offline") : t("banner.connecting")}
-      {connection === "offline" && (
+      {connection === "offline" ? t("banner.offline") : connection === "crowded" ? t("banner.crowded") : t("banner.connecting")}
+      {(connection === "offline" || connection === "crowded") && (
         <button className="link" onClick={reconnectNow}>
           {t("banner.retry")}
         </button>

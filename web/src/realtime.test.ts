@@ -1,0 +1,101 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
+import { Gateway, type ConnectionState } from "./realtime";
+
+/** A stand-in for the browser's WebSocket: the test opens, answers and closes it. */
+class FakeSocket {
+  static all: FakeSocket[] = [];
+  static readonly OPEN = 1;
+  readyState = 0;
+  sent: string[] = [];
+  onopen: (() => void) | null = null;
+  onmessage: ((e: { data: string }) => void) | null = null;
+  onclose: ((e: { code: number }) => void) | null = null;
+  constructor(readonly url: string) {
+    FakeSocket.all.push(this);
+  }
+  send(data: string) {
+    this.sent.push(data);
+  }
+  close() {
+    this.readyState = 3;
+  }
+  open() {
+    this.readyState = 1;
+    this.onopen?.();
+  }
+  ready() {
+    this.onmessage?.({ data: JSON.stringify({ op: "ready", protocol: 1, user_id: "u", session_id: "s", head: 1, resumed: false, heartbeat_ms: 25000 }) });
+  }
+  closeWith(code: number) {
+    this.readyState = 3;
+    this.onclose?.({ code });
+  }
+}
+
+describe("Gateway", () => {
+  let states: ConnectionState[];
+  let gateway: Gateway;
+
+  beforeEach(() => {
+    vi.useFakeTimers();
+    FakeSocket.all = [];
+    vi.stubGlobal("WebSocket", FakeSocket);
+    states = [];
+    gateway = new Gateway(
+      { onReady: () => {}, onFrame: () => {}, onState: (s) => states.push(s), onUnauthenticated: () => {} },
+      () => null,
+    );
+    gateway.start();
+  });
+  afterEach(() => {
+    gateway.stop();
+    vi.useRealTimers();
+    vi.unstubAllGlobals();
+  });
+
+  it("says hello, and sends frames that need a session only after ready", () => {
+    const ws = FakeSocket.all[0];
+    ws.open();
+    expect(ws.sent).toEqual([JSON.stringify({ op: "hello" })]);
+    expect(gateway.sendLive({ op: "active" })).toBe(false);
+    ws.ready();
+    expect(gateway.sendLive({ op: "active" })).toBe(true);
+    expect(states.at(-1)).toBe("online");
+  });
+
+  it("waits 30 s after being refused for too many connections, and says why", () => {
+    const ws = FakeSocket.all[0];
+    ws.open();
+    ws.closeWith(4029);
+    expect(states.at(-1)).toBe("crowded");
+    vi.advanceTimersByTime(29_000);
+    expect(FakeSocket.all.length).toBe(1);
+    vi.advanceTimersByTime(1_000);
+    expect(FakeSocket.all.length).toBe(2);
+  });
+
+  it("backs off when the server keeps closing soon after ready, and not after a long connection", () => {
+    const reconnectAfter = () => {
+      const before = FakeSocket.all.length;
+      let waited = 0;
+      while (FakeSocket.all.length === before && waited < 60_000) {
+        vi.advanceTimersByTime(50);
+        waited += 50;
+      }
+      return waited;
+    };
+    const cycle = (lastsMs: number) => {
+      const ws = FakeSocket.all.at(-1)!;
+      ws.open();
+      ws.ready();
+      vi.advanceTimersByTime(lastsMs);
+      ws.closeWith(1009);
+      return reconnectAfter();
+    };
+    expect(cycle(100)).toBeLessThanOrEqual(250);
+    const waits = [cycle(100), cycle(100), cycle(100)];
+    expect(waits[2]).toBeGreaterThan(1_000);
+    // A connection that lasted starts the backoff over.
+    expect(cycle(11_000)).toBeLessThanOrEqual(250);
+  });
+});
