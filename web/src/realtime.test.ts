@@ -74,6 +74,28 @@ describe("Gateway", () => {
     expect(FakeSocket.all.length).toBe(2);
   });
 
+  it("spreads the return of a node's clients when it goes away (1001)", () => {
+    const waits = new Set<number>();
+    for (const r of [0, 0.5, 0.999]) {
+      vi.spyOn(Math, "random").mockReturnValue(r);
+      const ws = FakeSocket.all.at(-1)!;
+      ws.open();
+      ws.ready();
+      vi.advanceTimersByTime(11_000);
+      const before = FakeSocket.all.length;
+      ws.closeWith(1001);
+      let waited = 0;
+      while (FakeSocket.all.length === before) {
+        vi.advanceTimersByTime(10);
+        waited += 10;
+      }
+      waits.add(waited);
+      vi.restoreAllMocks();
+    }
+    expect(Math.min(...waits)).toBeLessThanOrEqual(210);
+    expect(Math.max(...waits)).toBeGreaterThanOrEqual(1190);
+  });
+
   it("backs off when the server keeps closing soon after ready, and not after a long connection", () => {
     const reconnectAfter = () => {
       const before = FakeSocket.all.length;

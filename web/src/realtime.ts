@@ -120,7 +120,10 @@ export class Gateway {
       this.readyAt = 0;
       this.attempt++;
       const delay = Math.min(10_000, 300 * 2 ** Math.min(this.attempt - 1, 6)) * (0.75 + Math.random() * 0.5);
-      this.timer = setTimeout(() => this.connect(), this.attempt === 1 ? 200 : delay);
+      // A node going away (1001) closes all its clients at once: spread their return over a
+      // second, so they do not all land on the other nodes (or the restarted one) together.
+      const first = e.code === 1001 ? 200 + Math.random() * 1000 : 200;
+      this.timer = setTimeout(() => this.connect(), this.attempt === 1 ? first : delay);
     };
   }
 }
