@@ -193,7 +193,7 @@ try {
   await composerA.press("Enter");
   await b.locator(".mention", { hasText: "@李雷" }).first().waitFor();
   // What was typed straight after choosing stays after the mention.
-  await msg(b, "see you").waitFor();
+  await b.locator("article.msg", { hasText: "thanks @李雷 see you" }).first().waitFor();
 
   log("Ctrl+K jumps to a conversation by the pinyin initials of its name");
   await b.getByRole("link", { name: "Devices" }).click();

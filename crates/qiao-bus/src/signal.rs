@@ -44,10 +44,12 @@ pub enum Signal {
     /// of that node (sent every few seconds, it is also the node's heartbeat); otherwise only
     /// the people listed changed (`None`: no device left on that node).
     Presence { node: NodeId, full: bool, users: Vec<(UserId, Option<Status>)> },
-    /// A person turned do-not-disturb on or off from a device on `node`: it is the person's
-    /// choice, so every node applies it to their devices there too (a device on another node
-    /// may turn it off).
-    DoNotDisturb { node: NodeId, user_id: UserId, on: bool },
+    /// Do-not-disturb settings `(person, on, when in ms)`: one that a device on `node` just
+    /// changed, or (with every full presence snapshot) all that `node` knows to be on and those
+    /// turned off lately, so a node that missed a change or started later catches up. It is
+    /// the person's choice, so every node applies it to their devices there; the latest
+    /// setting wins.
+    DoNotDisturb { node: NodeId, settings: Vec<(UserId, bool, i64)> },
     /// Someone is typing, for the other nodes' connections in that conversation.
     Typing { node: NodeId, conversation_id: ConversationId, thread_root_id: Option<MessageId>, user_id: UserId },
     /// The node is shutting down: forget its presence now rather than after the timeout.

@@ -90,6 +90,18 @@ describe("PresenceInterest", () => {
     expect(p.follows("b")).toBe(false);
   });
 
+  it("sends the set again after a refusal, once the pause is over", () => {
+    p.want("a");
+    p.connected();
+    expect(sent).toEqual([["a"]]);
+    p.retryLater(2000);
+    vi.advanceTimersByTime(1999);
+    expect(sent.length).toBe(1);
+    vi.advanceTimersByTime(1);
+    expect(sent).toEqual([["a"], ["a"]]);
+    expect(forgotten).toEqual([]);
+  });
+
   it("fits the most people one may follow in one frame the server accepts (32 KiB)", () => {
     const ids = Array.from({ length: PRESENCE_MAX }, (_, i) => `01a1fccf-0000-7000-8000-${i.toString(16).padStart(12, "0")}`);
     expect(JSON.stringify({ op: "presence_subscribe", user_ids: ids }).length).toBeLessThanOrEqual(32 * 1024);

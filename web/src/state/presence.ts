@@ -86,6 +86,14 @@ export class PresenceInterest {
     return ids;
   }
 
+  /** The server refused a frame that may have been the last subscription: send it again
+   * after a pause (it answers only the people a subscription adds). */
+  retryLater(pauseMs = 2000): void {
+    this.sent = null;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => this.flush(), pauseMs);
+  }
+
   stop(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;

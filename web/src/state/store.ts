@@ -161,9 +161,16 @@ function onFrame(f: ServerFrame): void {
       void reload(f.head);
       break;
     case "presence":
-      // A status for someone no longer followed (a frame in flight) would go stale.
+      // A status for someone no longer followed (a frame in flight) would go stale; one of
+      // mine just after I changed it may be the server's news from before the change.
       if (!presenceInterest.follows(f.user_id) || get().presence[f.user_id] === f.status) break;
+      if (f.user_id === get().me?.id && Date.now() < myPresenceSetUntil) break;
       set((s) => ({ presence: { ...s.presence, [f.user_id]: f.status } }));
+      break;
+    case "error":
+      // A refused frame (over the rate limit, or the server busy) may have been a
+      // subscription: ask again in a while, or those it added would never get a status.
+      if (f.code === "rate_limited" || f.code === "unavailable") presenceInterest.retryLater();
       break;
     case "typing": {
       if (f.user_id === get().me?.id) break;
@@ -461,9 +468,14 @@ export function sendTyping(conversationId: Id, threadRootId: Id | null): void {
 export function setMyPresence(status: "online" | "dnd"): void {
   if (!gateway?.sendLive({ op: "presence", status })) return;
   const me = get().me?.id;
-  // Shown at once; the server's own announcement follows within a couple of seconds.
+  // Shown at once; the server announces changes at most every 2 s, so what it says of me
+  // meanwhile may predate this one.
+  myPresenceSetUntil = Date.now() + 3000;
   if (me) set((s) => ({ presence: { ...s.presence, [me]: status } }));
 }
+
+/** Until when the server's news of my own presence is older than what I just set (ms). */
+let myPresenceSetUntil = 0;
 
 /** When this device last told the server its person was using it. */
 let lastActive = 0;

@@ -230,11 +230,9 @@ impl Dispatcher {
                 // Announced on the next tick (within a second): announcing scans every
                 // connected person, which a stream of presence frames must not repeat.
                 if let Some(user) = self.routing.user_of(conn) {
-                    self.presence.set(conn, user, status, now);
                     // Do-not-disturb is the person's, on every node (not just this device's).
-                    if status != ClientStatus::Away {
-                        let on = status == ClientStatus::Dnd;
-                        self.hub.signal(Signal::DoNotDisturb { node: self.hub.node(), user_id: user, on });
+                    if let Some((on, at)) = self.presence.set(conn, user, status, now, wall_ms()) {
+                        self.hub.signal(Signal::DoNotDisturb { node: self.hub.node(), settings: vec![(user, on, at)] });
                     }
                 }
             }
@@ -312,9 +310,11 @@ impl Dispatcher {
                 self.presence.node_gone(*node, now);
                 self.announce(now);
             }
-            Signal::DoNotDisturb { user_id, on, .. } => {
-                self.presence.do_not_disturb(*user_id, *on);
-                self.announce(now);
+            // Announced on the next tick, like this node's own presence frames.
+            Signal::DoNotDisturb { settings, .. } => {
+                for (user, on, at) in settings {
+                    self.presence.do_not_disturb(*user, *on, *at);
+                }
             }
             Signal::SignInFailed { .. } | Signal::SignedIn { .. } => {}
         }
@@ -338,6 +338,12 @@ impl Dispatcher {
         // In pieces well under the bus's message size limit: a snapshot's first piece replaces
         // what the other nodes knew of this one, the others add to it.
         let node = self.hub.node();
+        if full {
+            // Do-not-disturb too, for a node that missed a change or started later.
+            for piece in self.presence.dnd_settings(wall_ms()).chunks(PRESENCE_PIECE) {
+                self.hub.signal(Signal::DoNotDisturb { node, settings: piece.to_vec() });
+            }
+        }
         if users.is_empty() {
             self.hub.signal(Signal::Presence { node, full, users: Vec::new() });
         }
@@ -405,7 +411,8 @@ pub async fn run(feeds: Feeds, mut commands: mpsc::Receiver<Command>, config: Di
             },
             signal = signals.recv() => match signal {
                 Ok(signal) => d.on_signal(&signal, Instant::now()),
-                // Missed signals: the next snapshots repair presence; typing does not matter.
+                // Missed signals: the next snapshots repair presence and do-not-disturb;
+                // typing does not matter.
                 Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => break,
             },
@@ -420,4 +427,9 @@ pub async fn run(feeds: Feeds, mut commands: mpsc::Receiver<Command>, config: Di
             _ = tick.tick() => d.tick(Instant::now()),
         }
     }
+}
+
+/// The wall clock in ms: do-not-disturb settings made on different nodes are ordered by it.
+fn wall_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
 }

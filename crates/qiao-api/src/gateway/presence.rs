@@ -17,6 +17,10 @@ use qiao_domain::UserId;
 use super::protocol::{ClientStatus, PresenceStatus};
 use super::routing::ConnId;
 
+/// How long a do-not-disturb turned off is still repeated to the other nodes (so one that
+/// missed it catches up) before it is forgotten.
+pub const DND_OFF_KEPT_MS: i64 = 10 * 60 * 1000;
+
 #[derive(Clone, Copy, Debug)]
 pub struct PresenceConfig {
     pub min_interval: Duration,
@@ -49,7 +53,9 @@ struct Device {
 pub struct Presence {
     config: PresenceConfig,
     devices: HashMap<UserId, HashMap<ConnId, Device>>,
-    dnd: HashSet<UserId>,
+    /// Do-not-disturb settings: on or off, and when (ms since the epoch, for the latest to win
+    /// across nodes). Settings turned off are forgotten after [`DND_OFF_KEPT_MS`].
+    dnd: HashMap<UserId, (bool, i64)>,
     /// What followers were last told, and when.
     announced: HashMap<UserId, (PresenceStatus, Instant)>,
     /// People whose presence may have changed since it was last announced.
@@ -93,7 +99,7 @@ impl Presence {
     /// A person's presence from the devices connected to this node only.
     pub fn local_status(&self, user: UserId, now: Instant) -> Option<Status> {
         let devices = self.devices.get(&user).filter(|d| !d.is_empty())?;
-        if self.dnd.contains(&user) {
+        if self.dnd.get(&user).is_some_and(|(on, _)| *on) {
             return Some(Status::Dnd);
         }
         let active = devices
@@ -211,11 +217,23 @@ impl Presence {
         }
     }
 
-    pub fn set(&mut self, conn: ConnId, user: UserId, status: ClientStatus, now: Instant) {
-        match status {
-            ClientStatus::Dnd => self.do_not_disturb(user, true),
-            ClientStatus::Online => self.do_not_disturb(user, false),
-            ClientStatus::Away => {}
+    /// A device's presence; `at` is the wall clock (ms). Returns the do-not-disturb setting it
+    /// made (`dnd` turns it on, `online` off), for the other nodes.
+    pub fn set(
+        &mut self,
+        conn: ConnId,
+        user: UserId,
+        status: ClientStatus,
+        now: Instant,
+        at: i64,
+    ) -> Option<(bool, i64)> {
+        let setting = match status {
+            ClientStatus::Dnd => Some((true, at)),
+            ClientStatus::Online => Some((false, at)),
+            ClientStatus::Away => None,
+        };
+        if let Some((on, at)) = setting {
+            self.do_not_disturb(user, on, at);
         }
         if let Some(d) = self.devices.get_mut(&user).and_then(|d| d.get_mut(&conn)) {
             d.status = if status == ClientStatus::Dnd { ClientStatus::Online } else { status };
@@ -223,16 +241,32 @@ impl Presence {
         }
         self.dirty.insert(user);
         self.local_changed.insert(user);
+        setting
     }
 
-    /// Turns a person's do-not-disturb on or off (their own choice, from any device on any
-    /// node): it covers their devices here.
-    pub fn do_not_disturb(&mut self, user: UserId, on: bool) {
-        let changed = if on { self.dnd.insert(user) } else { self.dnd.remove(&user) };
-        if changed {
+    /// A person's do-not-disturb setting, made `at` (ms) from any device on any node: the
+    /// latest wins (on wins a tie); it covers their devices here.
+    pub fn do_not_disturb(&mut self, user: UserId, on: bool, at: i64) {
+        let newer = match self.dnd.get(&user) {
+            Some((was, when)) => at > *when || (at == *when && on && !was),
+            None => true,
+        };
+        if !newer {
+            return;
+        }
+        let was_on = self.dnd.get(&user).is_some_and(|(on, _)| *on);
+        self.dnd.insert(user, (on, at));
+        if was_on != on {
             self.dirty.insert(user);
             self.local_changed.insert(user);
         }
+    }
+
+    /// The settings to repeat to the other nodes now and then (`now` in ms): all that are on,
+    /// and those turned off within [`DND_OFF_KEPT_MS`] (older ones are forgotten).
+    pub fn dnd_settings(&mut self, now: i64) -> Vec<(UserId, bool, i64)> {
+        self.dnd.retain(|_, (on, at)| *on || now - *at < DND_OFF_KEPT_MS);
+        self.dnd.iter().map(|(u, (on, at))| (*u, *on, *at)).collect()
     }
 
     pub fn disconnect(&mut self, conn: ConnId, user: UserId, now: Instant) {
@@ -356,13 +390,13 @@ mod tests {
         p.connect(1, u, t);
         p.connect(2, u, t);
         assert_eq!(p.status(u, t), PresenceStatus::Online);
-        p.set(1, u, ClientStatus::Away, t);
+        p.set(1, u, ClientStatus::Away, t, 1000);
         assert_eq!(p.status(u, t), PresenceStatus::Online, "one active device is enough");
-        p.set(2, u, ClientStatus::Away, t);
+        p.set(2, u, ClientStatus::Away, t, 2000);
         assert_eq!(p.status(u, t), PresenceStatus::Away);
-        p.set(2, u, ClientStatus::Dnd, t);
+        p.set(2, u, ClientStatus::Dnd, t, 3000);
         assert_eq!(p.status(u, t), PresenceStatus::Dnd);
-        p.set(1, u, ClientStatus::Online, t);
+        p.set(1, u, ClientStatus::Online, t, 4000);
         assert_eq!(p.status(u, t), PresenceStatus::Online, "online clears do-not-disturb");
         // Silence turns a device away; using it brings it back.
         let later = t + Duration::from_secs(61);
@@ -370,18 +404,18 @@ mod tests {
         p.activity(2, u, later);
         assert_eq!(p.status(u, later), PresenceStatus::Online);
         // So does using a device that said away; do-not-disturb stays until `online`.
-        p.set(1, u, ClientStatus::Away, later);
-        p.set(2, u, ClientStatus::Away, later);
+        p.set(1, u, ClientStatus::Away, later, 5000);
+        p.set(2, u, ClientStatus::Away, later, 6000);
         p.activity(1, u, later);
         assert_eq!(p.status(u, later), PresenceStatus::Online);
-        p.set(2, u, ClientStatus::Dnd, later);
+        p.set(2, u, ClientStatus::Dnd, later, 7000);
         p.activity(1, u, later);
         assert_eq!(p.status(u, later), PresenceStatus::Dnd);
-        p.set(1, u, ClientStatus::Online, later);
+        p.set(1, u, ClientStatus::Online, later, 8000);
         // Another node's device turns it on and off (a signal), for the devices here too.
-        p.do_not_disturb(u, true);
+        p.do_not_disturb(u, true, 100_000);
         assert_eq!(p.status(u, later), PresenceStatus::Dnd);
-        p.do_not_disturb(u, false);
+        p.do_not_disturb(u, false, 100_001);
         assert_eq!(p.status(u, later), PresenceStatus::Online);
         p.disconnect(1, u, t);
         p.disconnect(2, u, t);
@@ -394,14 +428,14 @@ mod tests {
         let (u, t0) = (UserId::new(), Instant::now());
         p.connect(1, u, t0);
         assert_eq!(p.due(t0), vec![(u, PresenceStatus::Online)]);
-        p.set(1, u, ClientStatus::Away, t0);
+        p.set(1, u, ClientStatus::Away, t0, 9000);
         assert!(p.due(t0 + Duration::from_secs(1)).is_empty(), "too soon");
         assert_eq!(p.due(t0 + Duration::from_secs(2)), vec![(u, PresenceStatus::Away)]);
         // A reload: disconnect and reconnect within the grace period announces nothing.
         p.disconnect(1, u, t0 + Duration::from_secs(4));
         assert!(p.due(t0 + Duration::from_secs(5)).is_empty());
         p.connect(2, u, t0 + Duration::from_secs(6));
-        p.set(2, u, ClientStatus::Away, t0 + Duration::from_secs(6));
+        p.set(2, u, ClientStatus::Away, t0 + Duration::from_secs(6), 10000);
         assert!(p.due(t0 + Duration::from_secs(20)).is_empty(), "still away, nothing to say");
         p.disconnect(2, u, t0 + Duration::from_secs(21));
         assert!(p.due(t0 + Duration::from_secs(21)).is_empty());
@@ -458,6 +492,29 @@ mod tests {
     }
 
     #[test]
+    fn do_not_disturb_the_latest_setting_wins_and_is_repeated_until_forgotten() {
+        let mut p = presence();
+        let (u, v, t) = (UserId::new(), UserId::new(), Instant::now());
+        p.connect(1, u, t);
+        // Turned on here at 10 s, off on another node at 9 s (a signal that crossed ours):
+        // the later one wins on every node, whatever order they arrive in.
+        assert_eq!(p.set(1, u, ClientStatus::Dnd, t, 10_000), Some((true, 10_000)));
+        p.do_not_disturb(u, false, 9_000);
+        assert_eq!(p.status(u, t), PresenceStatus::Dnd);
+        p.do_not_disturb(u, false, 11_000);
+        assert_eq!(p.status(u, t), PresenceStatus::Online);
+        p.do_not_disturb(u, true, 10_500);
+        assert_eq!(p.status(u, t), PresenceStatus::Online, "an older setting repeated later changes nothing");
+        assert_eq!(p.set(1, u, ClientStatus::Away, t, 12_000), None, "away is the device's, not a setting");
+        // Repeated to the other nodes: everything on, and what was turned off lately.
+        p.do_not_disturb(v, true, 12_000);
+        let mut repeated = p.dnd_settings(20_000);
+        repeated.sort_by_key(|s| s.2);
+        assert_eq!(repeated, vec![(u, false, 11_000), (v, true, 12_000)]);
+        assert_eq!(p.dnd_settings(11_000 + DND_OFF_KEPT_MS), vec![(v, true, 12_000)], "an old 'off' is forgotten");
+    }
+
+    #[test]
     fn this_nodes_changes_are_published_once() {
         let mut p = presence();
         let (u, t) = (UserId::new(), Instant::now());
@@ -465,7 +522,7 @@ mod tests {
         assert_eq!(p.local_changes(t, false), vec![(u, Some(Status::Online))]);
         p.activity(1, u, t);
         assert!(p.local_changes(t, false).is_empty(), "nothing new to say");
-        p.set(1, u, ClientStatus::Dnd, t);
+        p.set(1, u, ClientStatus::Dnd, t, 11000);
         assert_eq!(p.local_changes(t, false), vec![(u, Some(Status::Dnd))]);
         assert_eq!(p.local_changes(t, true), vec![(u, Some(Status::Dnd))], "a snapshot lists everyone");
         p.disconnect(1, u, t);

@@ -483,6 +483,31 @@ async fn nodes_deliver_each_others_events_once_in_order_and_clients_resume_anywh
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn do_not_disturb_reaches_a_node_started_later() {
+    let Some(mut cluster) = Cluster::start(1).await else { return };
+    let a = cluster.url(0);
+    let owner = cluster.owner(0).await;
+    let (bob_id, bob) = cluster.member(&owner, "bob", 0).await;
+    let follows_bob = json!({"op": "presence_subscribe", "user_ids": [bob_id]});
+    let busy = |f: &Value| f["op"] == "presence" && f["user_id"] == bob_id.as_str() && f["status"] == "dnd";
+    // Bob turns do-not-disturb on from a device on node A; then that device goes.
+    let mut bob_on_a = Ws::connect(&a, bob.token(), None).await;
+    let mut watcher_a = Ws::connect(&a, owner.token(), None).await;
+    watcher_a.send(follows_bob.clone()).await;
+    bob_on_a.send(json!({"op": "presence", "status": "dnd"})).await;
+    wait_for(&mut watcher_a, 10, "bob busy on node A", busy).await;
+    drop(bob_on_a);
+    // A node started afterwards, where his next device lands, learns it from node A's
+    // periodic repeats (node A has no device of his to report any more).
+    let b = cluster.add_node();
+    let b = cluster.url(b);
+    let _bob_on_b = Ws::connect(&b, bob.token(), None).await;
+    let mut watcher_b = Ws::connect(&b, owner.token(), None).await;
+    watcher_b.send(follows_bob).await;
+    wait_for(&mut watcher_b, 15, "bob busy, seen on the new node", busy).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn signing_out_on_one_node_ends_the_session_on_every_node() {
     let Some(cluster) = Cluster::start(3).await else { return };
     let owner = cluster.owner(0).await;
