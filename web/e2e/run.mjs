@@ -175,6 +175,8 @@ try {
   await composerB.type("a second line");
   await composerB.press("Enter");
   await see(a, "a second line");
+  // Their message arrived: they are no longer typing it (not 6 s later).
+  await a.getByText("李雷 is typing…").waitFor({ state: "hidden", timeout: 1000 });
 
   log("presence: the other person's avatar shows them online, then busy while they turn on do-not-disturb");
   await msg(a, "a second line").locator(".avatar .dot.online").waitFor({ timeout: T });

@@ -147,6 +147,7 @@ function onFrame(f: ServerFrame): void {
   switch (f.op) {
     case "event": {
       if (f.data.type === "draft.updated") applyDraft(f.data.draft);
+      if (f.data.type === "message.created") stoppedTyping(f.data.message);
       update((m) => applyEvent(m, f));
       const s = get();
       if (s.signedOut) void signOutLocal();
@@ -438,6 +439,17 @@ async function attempt(key: string): Promise<void> {
 }
 
 // ---- presence and typing ----
+
+/** Whoever just sent a message there is no longer typing it. */
+function stoppedTyping(m: Message): void {
+  const key = placeKey(m.conversation_id, m.thread_root_id ?? null);
+  if (!get().typing[key]?.[m.sender_id]) return;
+  set((s) => {
+    const here = { ...s.typing[key] };
+    delete here[m.sender_id];
+    return { typing: { ...s.typing, [key]: here } };
+  });
+}
 
 /** Presence is followed for the people whose avatars are on screen (see presence.ts). */
 const presenceInterest = new PresenceInterest(
