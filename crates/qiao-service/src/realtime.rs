@@ -1,7 +1,7 @@
 //! What the realtime gateway asks of the store: where a connecting client stands, what it
 //! missed, and whom it may follow or notify.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use bytes::Bytes;
 use qiao_domain::ErrorCode;
@@ -148,7 +148,11 @@ impl Services {
             let stored = events::for_user(r, user, staff, store_from, head, rest).await?;
             missed.extend(stored.into_iter().map(|(_, frame)| Bytes::from(frame)));
         }
-        Ok(if missed.len() >= limit { Catchup::Resync(ResyncReason::TooFarBehind) } else { Catchup::Events(missed) })
+        Ok(if missed.len() >= limit || too_many_bytes(&missed) {
+            Catchup::Resync(ResyncReason::TooFarBehind)
+        } else {
+            Catchup::Events(since_joined(missed, user))
+        })
     }
 
     /// The people among `candidates` whose presence the caller may follow: anyone for staff,
@@ -161,11 +165,89 @@ impl Services {
     }
 
     /// Checks the caller may announce typing in a conversation (a member, not archived).
+    /// Whether the person may say they are typing there: only where they may post (a member,
+    /// not archived, and in an announcement channel only those who may announce).
     pub async fn may_type(&self, actor: &Actor, conversation: ConversationId) -> Result<()> {
         let a = self.access_cached(actor, conversation).await?;
-        if a.member.is_none() || a.facts.archived {
+        if a.member.is_none() || !qiao_domain::perm::can_post(actor, &a.facts) {
             return Err(Error::forbidden());
         }
         Ok(())
+    }
+}
+
+/// The most bytes of missed frames a resume sends; beyond it the client reloads over HTTP.
+/// (10,000 typical frames are ~6 MB; the budget keeps one connection's catch-up, held until
+/// the client has read it, from reaching hundreds of MB when the missed messages are long.)
+const RESUME_BYTES_MAX: usize = 16 << 20;
+
+fn too_many_bytes(frames: &[Bytes]) -> bool {
+    frames.iter().map(Bytes::len).sum::<usize>() > RESUME_BYTES_MAX
+}
+
+/// Leaves out what happened in a conversation before the person (last) joined it. Missed
+/// events are chosen by the memberships the person has now, so a resume from before a join
+/// would otherwise replay the conversation's past as it happened (messages since deleted,
+/// text since edited), which history over HTTP shows only as it is now. The join is the
+/// `members.added` event that added them, itself among the missed events.
+fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        pos: i64,
+        conversation_id: Option<ConversationId>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Added {
+        data: AddedData,
+    }
+    #[derive(serde::Deserialize)]
+    struct AddedData {
+        #[serde(rename = "type")]
+        kind: String,
+        #[serde(default)]
+        members: Vec<AddedMember>,
+    }
+    #[derive(serde::Deserialize)]
+    struct AddedMember {
+        user_id: UserId,
+    }
+    let head = |f: &Bytes| serde_json::from_slice::<Head>(f).ok();
+    let mut joined: HashMap<ConversationId, i64> = HashMap::new();
+    for f in &frames {
+        if !f.windows(MEMBERS_ADDED.len()).any(|w| w == MEMBERS_ADDED) {
+            continue;
+        }
+        let Ok(added) = serde_json::from_slice::<Added>(f) else { continue };
+        if added.data.kind == "members.added" && added.data.members.iter().any(|m| m.user_id == user) {
+            if let Some(Head { pos, conversation_id: Some(c) }) = head(f) {
+                joined.insert(c, pos);
+            }
+        }
+    }
+    if joined.is_empty() {
+        return frames;
+    }
+    frames
+        .into_iter()
+        .filter(|f| match head(f) {
+            Some(Head { pos, conversation_id: Some(c) }) => joined.get(&c).is_none_or(|since| pos >= *since),
+            _ => true,
+        })
+        .collect()
+}
+
+const MEMBERS_ADDED: &[u8] = b"\"members.added\"";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_catch_up_beyond_the_byte_budget_is_a_resync() {
+        let frame = Bytes::from(vec![b'x'; 30_000]);
+        let under = vec![frame.clone(); RESUME_BYTES_MAX / 30_000];
+        assert!(!too_many_bytes(&under));
+        let over = vec![frame; RESUME_BYTES_MAX / 30_000 + 1];
+        assert!(too_many_bytes(&over));
     }
 }

@@ -223,7 +223,11 @@ impl Dispatcher {
                         return true;
                     }
                 }
-                self.presence.connect(conn, user, now);
+                // Its queue may have overflowed with the catch-up (and the connection been
+                // dropped): a device counted now would stay online for good.
+                if self.queues.contains_key(&conn) {
+                    self.presence.connect(conn, user, now);
+                }
             }
             Command::Unregister { conn } => self.drop_conn(conn),
             Command::Presence { conn, status } => {
@@ -242,6 +246,11 @@ impl Dispatcher {
                 }
             }
             Command::Follow { conn, users } => {
+                // A connection already dropped (its queue overflowed) follows no one: what it
+                // followed would never be let go.
+                if !self.queues.contains_key(&conn) {
+                    return true;
+                }
                 for (user_id, status) in self.presence.follow(conn, users, now) {
                     self.send(conn, Out::Frame(text(ServerMessage::Presence { user_id, status }.to_json())));
                 }
@@ -432,4 +441,68 @@ pub async fn run(feeds: Feeds, mut commands: mpsc::Receiver<Command>, config: Di
 /// The wall clock in ms: do-not-disturb settings made on different nodes are ordered by it.
 fn wall_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gateway::protocol::PresenceStatus;
+    use qiao_domain::event::{Audience, EventData, encode_frame};
+    use qiao_domain::{ConversationId, SessionId};
+
+    /// An event in conversation `c` that changes nothing but is delivered to its members.
+    fn ping(pos: i64, c: ConversationId) -> Event {
+        let (audience, data) =
+            (Audience::Conversation(c), EventData::MembersRemoved { conversation_id: c, user_ids: vec![] });
+        let frame = encode_frame(pos, 0, &audience, None, &data);
+        Event { pos, audience, seq: None, frame: frame.into(), data: Arc::new(data) }
+    }
+
+    fn dispatcher() -> Dispatcher {
+        let config = DispatcherConfig::default();
+        Dispatcher {
+            routing: Routing::new(config.pending_limit),
+            presence: Presence::new(config.presence),
+            queues: FastMap::default(),
+            typing: HashMap::new(),
+            config,
+            hub: Hub::new(16),
+            next_snapshot: Instant::now(),
+        }
+    }
+
+    fn register(d: &mut Dispatcher, conn: ConnId, user: UserId, limit: usize) -> Arc<Outbox<Out>> {
+        let queue = Outbox::new(limit);
+        let (ack, _) = oneshot::channel();
+        let session = SessionId::new();
+        d.on_command(Command::Register { conn, user, session, guest: false, queue: queue.clone(), ack });
+        queue
+    }
+
+    #[test]
+    fn commands_for_a_dropped_connection_leave_nothing_behind() {
+        let mut d = dispatcher();
+        let (me, them) = (UserId::new(), UserId::new());
+        register(&mut d, 1, me, 1);
+        // The queue overflows (a limit of one frame): the connection is dropped…
+        d.send(1, Out::Frame(text("{}".into())));
+        d.send(1, Out::Frame(text("{}".into())));
+        assert!(!d.queues.contains_key(&1));
+        // …and what its socket asked before it noticed is not taken up.
+        d.on_command(Command::Follow { conn: 1, users: vec![them] });
+        assert_eq!(d.presence.followers(them).count(), 0, "nobody left following");
+        // A connection whose queue overflows with its own catch-up is no device either.
+        let c = ConversationId::new();
+        register(&mut d, 3, me, 1);
+        d.on_batch(vec![ping(1, c), ping(2, c)].into());
+        d.on_command(Command::Ready { conn: 3, memberships: vec![c], sent_up_to: 0 });
+        assert!(!d.queues.contains_key(&3));
+        assert_eq!(d.presence.status(me, Instant::now()), PresenceStatus::Offline, "no phantom device");
+        // A live connection still follows and counts.
+        register(&mut d, 2, me, 16);
+        d.on_command(Command::Ready { conn: 2, memberships: Vec::new(), sent_up_to: 0 });
+        d.on_command(Command::Follow { conn: 2, users: vec![them] });
+        assert_eq!(d.presence.followers(them).collect::<Vec<_>>(), vec![2]);
+        assert_eq!(d.presence.status(me, Instant::now()), PresenceStatus::Online);
+    }
 }

@@ -143,6 +143,10 @@ async fn resuming_from_memory_and_from_the_log_send_the_same_frames() {
     owner.post(&format!("/api/v1/messages/{mid}/reactions"), json!({"emoji": "👍"})).await;
     owner.patch(&format!("/api/v1/messages/{mid}"), json!({"body": "共享 one, edited"})).await;
     assert_eq!(owner.delete(&format!("/api/v1/conversations/{leaving}/members/{bob_id}")).await.status, 204);
+    // Said and deleted before bob joins: his resume must not replay it (history shows only a
+    // tombstone).
+    let said = send(&owner, &joining, "said before bob joined, then deleted").await;
+    assert_eq!(owner.delete(&format!("/api/v1/messages/{}", said["id"].as_str().unwrap())).await.status, 204);
     let r = owner.post(&format!("/api/v1/conversations/{joining}/members"), json!({"user_ids": [bob_id]})).await;
     assert!(r.status < 300, "{}", r.body);
     send(&owner, &joining, "after bob joined").await;
@@ -167,6 +171,12 @@ async fn resuming_from_memory_and_from_the_log_send_the_same_frames() {
         assert!(kinds(bob_events).iter().any(|k| k == kind), "bob gets {kind}: {:?}", kinds(bob_events));
     }
     assert!(!kinds(guest_events).iter().any(|k| k == "read.updated"), "another person's read position");
+    let joining_kinds: Vec<&str> = bob_events
+        .iter()
+        .filter(|e| e["conversation_id"] == joining.as_str())
+        .map(|e| e["data"]["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(joining_kinds, vec!["members.added", "message.created"], "from his join on");
     let positions: Vec<i64> = bob_events.iter().map(|e| e["pos"].as_i64().unwrap()).collect();
     assert!(positions.windows(2).all(|w| w[0] < w[1]), "in order, once: {positions:?}");
 }
@@ -689,6 +699,14 @@ async fn typing_and_presence_reach_those_who_may_see_them() {
     let mut guest_ws = Ws::connect(&srv.url, guest.token(), None).await;
     guest_ws.send(json!({"op": "presence_subscribe", "user_ids": [owner_id]})).await;
     assert!(guest_ws.next(QUIET).await.is_none(), "nothing about a stranger");
+
+    // Where one may not post, one may not say one is typing either (an announcement channel).
+    let news = channel(&owner, "announcement", "公告 News", &[&bob_id]).await;
+    bob_ws.send(json!({"op": "typing", "conversation_id": news})).await;
+    assert_eq!(bob_ws.expect_op("error").await["code"], "forbidden");
+    owner_ws.send(json!({"op": "typing", "conversation_id": news})).await;
+    let t = bob_ws.expect_op("typing").await;
+    assert_eq!(t["conversation_id"].as_str(), Some(news.as_str()), "its admin may");
 }
 
 #[tokio::test]
