@@ -218,10 +218,11 @@ fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
             continue;
         }
         let Ok(added) = serde_json::from_slice::<Added>(f) else { continue };
-        if added.data.kind == "members.added" && added.data.members.iter().any(|m| m.user_id == user) {
-            if let Some(Head { pos, conversation_id: Some(c) }) = head(f) {
-                joined.insert(c, pos);
-            }
+        if added.data.kind == "members.added"
+            && added.data.members.iter().any(|m| m.user_id == user)
+            && let Some(Head { pos, conversation_id: Some(c) }) = head(f)
+        {
+            joined.insert(c, pos);
         }
     }
     if joined.is_empty() {
