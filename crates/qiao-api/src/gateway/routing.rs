@@ -175,6 +175,9 @@ impl Routing {
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.last_pos = e.pos;
                 }
+                if others_left(e, user, at_start) {
+                    return Catchup::Events(out, vec![GUEST_RECHECK]);
+                }
             }
             // Nothing after the event that ends the connection reaches it.
             if let Some(reason) = ends(e, user, session, at_start) {
@@ -222,6 +225,13 @@ impl Routing {
         for (id, user, session, guest_at_start) in affected {
             if let Some(reason) = ends(e, user, session, guest_at_start) {
                 routed.close.push((id, reason.0, reason.1));
+            }
+        }
+        for id in &routed.deliver {
+            if let Some(c) = self.conns.get(id)
+                && others_left(e, c.user, c.guest_at_start)
+            {
+                routed.close.push((*id, GUEST_RECHECK.0, GUEST_RECHECK.1));
             }
         }
         routed
@@ -324,6 +334,16 @@ impl Routing {
     }
 }
 
+/// How a guest's connection is started again when whom it may follow may have changed.
+const GUEST_RECHECK: (u16, &str) = (close::ACCESS_CHANGED, "access changed; reconnect");
+
+/// Whether a guest connection that received `e` must start again: someone else left one of
+/// its conversations, and the guest may follow the presence only of people they share a
+/// conversation with (checked when they subscribed).
+fn others_left(e: &Event, user: UserId, guest_at_start: bool) -> bool {
+    guest_at_start && matches!(&*e.data, EventData::MembersRemoved { user_ids, .. } if !user_ids.contains(&user))
+}
+
 /// Whether an event ends the connection of (`user`, `session`), authenticated as a guest or
 /// not, and how.
 fn ends(e: &Event, user: UserId, session: SessionId, guest_at_start: bool) -> Option<(u16, &'static str)> {
@@ -340,9 +360,10 @@ fn ends(e: &Event, user: UserId, session: SessionId, guest_at_start: bool) -> Op
             Some((close::ACCESS_CHANGED, "role changed; reconnect"))
         }
         // A guest may follow the presence only of people they share a conversation with,
-        // checked when they subscribed: leaving one starts the connection again.
+        // checked when they subscribed: leaving one starts the connection again (and so does
+        // someone else leaving one: `others_left`).
         EventData::ConversationRemoved { .. } if guest_at_start && e.audience == Audience::User(user) => {
-            Some((close::ACCESS_CHANGED, "access changed; reconnect"))
+            Some(GUEST_RECHECK)
         }
         _ => None,
     }
@@ -585,5 +606,36 @@ mod tests {
         };
         assert!(r.route(&removed(1, member)).close.is_empty());
         assert_eq!(r.route(&removed(2, guest)).close, vec![(2, close::ACCESS_CHANGED, "access changed; reconnect")]);
+    }
+
+    #[test]
+    fn a_guest_starts_again_when_someone_else_leaves_one_of_its_conversations() {
+        let mut r = Routing::new(100);
+        let (member, guest, other) = (UserId::new(), UserId::new(), UserId::new());
+        let c = ConversationId::new();
+        assert!(r.register(1, member, SessionId::new(), false, 8));
+        assert!(r.register(2, guest, SessionId::new(), true, 8));
+        r.ready(1, vec![c], 0);
+        r.ready(2, vec![c], 0);
+        let left = |pos, u| {
+            ev(pos, Audience::Conversation(c), EventData::MembersRemoved { conversation_id: c, user_ids: vec![u] })
+        };
+        // Whom the guest may follow may have changed: only the guest's connection starts again.
+        let mut routed = r.route(&left(1, other));
+        routed.deliver.sort();
+        assert_eq!(routed.deliver, vec![1, 2]);
+        assert_eq!(routed.close, vec![(2, close::ACCESS_CHANGED, "access changed; reconnect")]);
+        // The same while the guest's next connection catches up.
+        assert!(r.register(3, guest, SessionId::new(), true, 8));
+        let batch: Arc<[Event]> = vec![left(2, member)].into();
+        r.buffer(&batch);
+        r.route(&batch[0]);
+        match r.ready(3, vec![c], 1) {
+            Catchup::Events(events, closes) => {
+                assert_eq!(events.len(), 1);
+                assert_eq!(closes, vec![(close::ACCESS_CHANGED, "access changed; reconnect")]);
+            }
+            Catchup::TooSlow => panic!("not too slow"),
+        }
     }
 }
