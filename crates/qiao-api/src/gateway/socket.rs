@@ -98,6 +98,11 @@ fn close_for(e: axum::Error) -> Option<(u16, &'static str)> {
 /// stream of them closes the connection.
 const CLIENT_FRAMES: RateConfig = RateConfig { per_second: 10.0, burst: 40.0 };
 
+/// Presence subscriptions a connection may send: each can make the dispatcher announce up to
+/// 500 statuses, so they have a budget of their own (a client sends one when the people it
+/// shows change).
+const SUBSCRIPTIONS: RateConfig = RateConfig { per_second: 1.0, burst: 5.0 };
+
 /// Waits for `hello` and authenticates; `None` when the connection was refused (and closed).
 async fn handshake(
     ws: &mut WebSocket,
@@ -313,6 +318,7 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
     let mut last_write = Instant::now().checked_sub(gw.config.flush_interval).unwrap_or_else(Instant::now);
     let mut bad_frames = 0u32;
     let mut budget = Bucket::full(CLIENT_FRAMES, Instant::now());
+    let mut subscriptions = Bucket::full(SUBSCRIPTIONS, Instant::now());
     loop {
         tokio::select! {
             out = rx.pop() => match out {
@@ -348,7 +354,7 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
                 match msg {
                     Some(Ok(Message::Text(t))) => {
                         let handled = if budget.take(CLIENT_FRAMES, last_heard).is_ok() {
-                            Box::pin(handle(ws, services, gw, actor, conn, &t)).await
+                            Box::pin(handle(ws, services, gw, actor, conn, &t, &mut subscriptions)).await
                         } else {
                             send_timed(ws, text(&ServerMessage::error("rate_limited", "Too many frames; slow down."))).await;
                             Err(())
@@ -414,6 +420,7 @@ async fn handle(
     actor: &Actor,
     conn: u64,
     t: &str,
+    subscriptions: &mut Bucket,
 ) -> Result<(), ()> {
     let msg = match serde_json::from_str::<ClientMessage>(t) {
         Ok(m) => m,
@@ -438,6 +445,12 @@ async fn handle(
             let _ = gw.commands.send(Command::Activity { conn }).await;
         }
         ClientMessage::PresenceSubscribe { user_ids } => {
+            if subscriptions.take(SUBSCRIPTIONS, Instant::now()).is_err() {
+                let refused =
+                    ServerMessage::error("rate_limited", "Too many presence subscriptions; send it again in a second.");
+                send_timed(ws, text(&refused)).await;
+                return Err(());
+            }
             let limited: Vec<_> = user_ids.into_iter().take(gw.config.dispatcher.presence.max_subscriptions).collect();
             match services.visible_people(actor, &limited).await {
                 Ok(users) => {

@@ -700,6 +700,14 @@ async fn typing_and_presence_reach_those_who_may_see_them() {
     guest_ws.send(json!({"op": "presence_subscribe", "user_ids": [owner_id]})).await;
     assert!(guest_ws.next(QUIET).await.is_none(), "nothing about a stranger");
 
+    // Subscriptions have a budget of their own: bursts of five, then one a second.
+    let mut eager = Ws::connect(&srv.url, owner.token(), None).await;
+    for _ in 0..6 {
+        eager.send(json!({"op": "presence_subscribe", "user_ids": []})).await;
+    }
+    assert_eq!(eager.expect_op("error").await["code"], "rate_limited");
+    assert!(eager.next(QUIET).await.is_none(), "only the sixth was refused");
+
     // Where one may not post, one may not say one is typing either (an announcement channel).
     let news = channel(&owner, "announcement", "公告 News", &[&bob_id]).await;
     bob_ws.send(json!({"op": "typing", "conversation_id": news})).await;
