@@ -167,20 +167,25 @@ impl Routing {
         }
         self.by_user.entry(user).or_default().push(id);
         let mut out = Vec::new();
-        for e in pending.batches.iter().flat_map(|b| b.iter()) {
+        let mut events = pending.batches.iter().flat_map(|b| b.iter());
+        for e in events.by_ref() {
             self.apply_membership(e, Some(user));
             let last = self.conns.get(&id).map_or(i64::MAX, |c| c.last_pos);
+            let mut end = None;
             if e.pos > last && self.matches(user, guest, &e.audience) {
                 out.push(e.clone());
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.last_pos = e.pos;
                 }
-                if others_left(e, user, at_start) {
-                    return Catchup::Events(out, vec![GUEST_RECHECK]);
-                }
+                end = others_left(e, user, at_start).then_some(GUEST_RECHECK);
             }
-            // Nothing after the event that ends the connection reaches it.
-            if let Some(reason) = ends(e, user, session, at_start) {
+            // Nothing after the event that ends the connection reaches it…
+            if let Some(reason) = end.or_else(|| ends(e, user, session, at_start)) {
+                // …but the person's memberships, which their other connections share, still
+                // follow the rest.
+                for later in events {
+                    self.apply_membership(later, Some(user));
+                }
                 return Catchup::Events(out, vec![reason]);
             }
         }
@@ -606,6 +611,28 @@ mod tests {
         };
         assert!(r.route(&removed(1, member)).close.is_empty());
         assert_eq!(r.route(&removed(2, guest)).close, vec![(2, close::ACCESS_CHANGED, "access changed; reconnect")]);
+    }
+
+    #[test]
+    fn a_catch_up_that_ends_early_still_follows_the_persons_memberships() {
+        let mut r = Routing::new(100);
+        let (u, s, c) = (UserId::new(), SessionId::new(), ConversationId::new());
+        assert!(r.register(1, u, s, false, 8));
+        // The session of connection 1 ends, then the person is removed from c.
+        let revoked = ev(2, Audience::User(u), EventData::SessionRevoked { session_id: s });
+        let removed =
+            ev(3, Audience::Conversation(c), EventData::MembersRemoved { conversation_id: c, user_ids: vec![u] });
+        let batch: Arc<[Event]> = vec![revoked, removed].into();
+        r.buffer(&batch);
+        for e in batch.iter() {
+            r.route(e);
+        }
+        assert!(matches!(r.ready(1, vec![c], 0), Catchup::Events(_, ref closes) if closes.len() == 1));
+        // Another device of the person goes live before connection 1 is gone: it shares the
+        // person's memberships, which must not still hold c.
+        assert!(r.register(2, u, SessionId::new(), false, 8));
+        r.ready(2, vec![], 3);
+        assert!(!r.route(&ping(4, c)).deliver.contains(&2), "no longer a member of c");
     }
 
     #[test]
