@@ -164,12 +164,11 @@ impl Services {
         members::sharing_with(&mut self.store.reader().await?, actor.user_id, candidates).await
     }
 
-    /// Checks the caller may announce typing in a conversation (a member, not archived).
     /// Whether the person may say they are typing there: only where they may post (a member,
     /// not archived, and in an announcement channel only those who may announce).
     pub async fn may_type(&self, actor: &Actor, conversation: ConversationId) -> Result<()> {
         let a = self.access_cached(actor, conversation).await?;
-        if a.member.is_none() || !qiao_domain::perm::can_post(actor, &a.facts) {
+        if !qiao_domain::perm::can_post(actor, &a.facts) {
             return Err(Error::forbidden());
         }
         Ok(())
@@ -189,7 +188,9 @@ fn too_many_bytes(frames: &[Bytes]) -> bool {
 /// events are chosen by the memberships the person has now, so a resume from before a join
 /// would otherwise replay the conversation's past as it happened (messages since deleted,
 /// text since edited), which history over HTTP shows only as it is now. The join is the
-/// `members.added` event that added them, itself among the missed events.
+/// `members.added` event that added them, itself among the missed events: one listing them
+/// with `joined_at` equal to its own time (the same event also announces role changes and
+/// department links of people who were members already, with their earlier `joined_at`).
 fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
     #[derive(serde::Deserialize)]
     struct Head {
@@ -198,6 +199,7 @@ fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
     }
     #[derive(serde::Deserialize)]
     struct Added {
+        at: i64,
         data: AddedData,
     }
     #[derive(serde::Deserialize)]
@@ -210,16 +212,18 @@ fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
     #[derive(serde::Deserialize)]
     struct AddedMember {
         user_id: UserId,
+        joined_at: i64,
     }
     let head = |f: &Bytes| serde_json::from_slice::<Head>(f).ok();
     let mut joined: HashMap<ConversationId, i64> = HashMap::new();
+    let members_added = memchr::memmem::Finder::new(MEMBERS_ADDED);
     for f in &frames {
-        if !f.windows(MEMBERS_ADDED.len()).any(|w| w == MEMBERS_ADDED) {
+        if members_added.find(f).is_none() {
             continue;
         }
         let Ok(added) = serde_json::from_slice::<Added>(f) else { continue };
         if added.data.kind == "members.added"
-            && added.data.members.iter().any(|m| m.user_id == user)
+            && added.data.members.iter().any(|m| m.user_id == user && m.joined_at == added.at)
             && let Some(Head { pos, conversation_id: Some(c) }) = head(f)
         {
             joined.insert(c, pos);

@@ -1,11 +1,12 @@
 // Whose presence this client follows: the people whose avatars are shown now (mounted: the
 // sidebar's DMs, the open conversation's senders and members, the directory page), counted
-// per avatar. The server follows at most PRESENCE_MAX people per connection and replaces the
-// whole set with each `presence_subscribe`, answering it with the current status of each
-// person it adds, so the set is sent again only when it changed, at most once per `delayMs`: at once (after the
-// render that changed it) when the last one is older than that, so a conversation just opened
-// shows presence without waiting. A company of
-// thousands thus shows presence wherever a face is shown, without following everyone.
+// per avatar. The server follows at most PRESENCE_MAX people per connection, replaces the
+// whole set with each `presence_subscribe` and answers it with the current status of each
+// person it adds; it takes about one subscription a second per connection. So the set is
+// sent again only when it changed, at most once per `delayMs` (1 s), and at once (after the
+// render that changed it) when the last one is older than that, so a conversation just
+// opened shows presence without waiting. A company of thousands thus shows presence
+// wherever a face is shown, without following everyone.
 import type { Id } from "../types";
 
 /** The server's limit on people followed per connection (docs/realtime.md). */
@@ -26,7 +27,7 @@ export class PresenceInterest {
   constructor(
     private readonly subscribe: (ids: Id[]) => boolean,
     private readonly forget: (ids: Id[]) => void,
-    private readonly delayMs = 300,
+    private readonly delayMs = 1000,
   ) {}
 
   /** An avatar of `id` appeared. */

@@ -142,6 +142,12 @@ async fn resuming_from_memory_and_from_the_log_send_the_same_frames() {
     let mid = m["id"].as_str().unwrap();
     owner.post(&format!("/api/v1/messages/{mid}/reactions"), json!({"emoji": "👍"})).await;
     owner.patch(&format!("/api/v1/messages/{mid}"), json!({"body": "共享 one, edited"})).await;
+    // Bob made an admin of a channel he is in: a members.added too, but no join (what came
+    // before it there is his to replay).
+    let r = owner
+        .post(&format!("/api/v1/conversations/{shared}/members"), json!({"user_ids": [bob_id], "role": "admin"}))
+        .await;
+    assert!(r.status < 300, "{}", r.body);
     assert_eq!(owner.delete(&format!("/api/v1/conversations/{leaving}/members/{bob_id}")).await.status, 204);
     // Said and deleted before bob joins: his resume must not replay it (history shows only a
     // tombstone).
