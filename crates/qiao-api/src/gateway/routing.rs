@@ -232,11 +232,15 @@ impl Routing {
                 routed.close.push((id, reason.0, reason.1));
             }
         }
-        for id in &routed.deliver {
-            if let Some(c) = self.conns.get(id)
-                && others_left(e, c.user, c.guest_at_start)
-            {
-                routed.close.push((*id, GUEST_RECHECK.0, GUEST_RECHECK.1));
+        // (Looked at only for a removal: every other event goes by without a look-up per
+        // delivery.)
+        if matches!(&*e.data, EventData::MembersRemoved { .. }) {
+            for id in &routed.deliver {
+                if let Some(c) = self.conns.get(id)
+                    && others_left(e, c.user, c.guest_at_start)
+                {
+                    routed.close.push((*id, GUEST_RECHECK.0, GUEST_RECHECK.1));
+                }
             }
         }
         routed
