@@ -84,7 +84,13 @@ impl Services {
     /// hub's recent window) wait for one of a bounded number of permits first, before they
     /// hold a read connection: a crowd reconnecting after an outage reads the log a few at a
     /// time.
-    pub async fn realtime_start(&self, auth: &Authenticated, resume_from: Option<i64>, window: i64) -> Result<Start> {
+    pub async fn realtime_start(
+        &self,
+        auth: &Authenticated,
+        resume_from: Option<i64>,
+        window: i64,
+        max_bytes: usize,
+    ) -> Result<Start> {
         let Some(from) = resume_from else {
             let mut r = self.store.reader().await?;
             let head = events::head(&mut r).await?;
@@ -104,7 +110,7 @@ impl Services {
         } else if from == head {
             Catchup::Events(Vec::new())
         } else {
-            Self::missed(&mut snap, recent, auth, &memberships, from, head, window).await?
+            Self::missed(&mut snap, recent, auth, &memberships, from, head, (window, max_bytes)).await?
         };
         snap.end().await?;
         Ok(Start { head, memberships, catchup })
@@ -120,7 +126,7 @@ impl Services {
         memberships: &[ConversationId],
         from: i64,
         head: i64,
-        window: i64,
+        (window, max_bytes): (i64, usize),
     ) -> Result<Catchup> {
         let (user, staff) = (auth.user.id, !auth.user.role.is_guest());
         let limit = usize::try_from(window).unwrap_or(usize::MAX).saturating_add(1);
@@ -148,7 +154,7 @@ impl Services {
             let stored = events::for_user(r, user, staff, store_from, head, rest).await?;
             missed.extend(stored.into_iter().map(|(_, frame)| Bytes::from(frame)));
         }
-        Ok(if missed.len() >= limit || too_many_bytes(&missed) {
+        Ok(if missed.len() >= limit || too_many_bytes(&missed, max_bytes) {
             Catchup::Resync(ResyncReason::TooFarBehind)
         } else {
             Catchup::Events(since_joined(missed, user))
@@ -175,13 +181,11 @@ impl Services {
     }
 }
 
-/// The most bytes of missed frames a resume sends; beyond it the client reloads over HTTP.
-/// (10,000 typical frames are ~6 MB; the budget keeps one connection's catch-up, held until
-/// the client has read it, from reaching hundreds of MB when the missed messages are long.)
-const RESUME_BYTES_MAX: usize = 16 << 20;
-
-fn too_many_bytes(frames: &[Bytes]) -> bool {
-    frames.iter().map(Bytes::len).sum::<usize>() > RESUME_BYTES_MAX
+/// Whether missed frames exceed the bytes a resume may send (`realtime_resume_max_kib`):
+/// 10,000 typical frames are ~6 MB, and the budget keeps one connection's catch-up, held
+/// until the client has read it, from reaching hundreds of MB when the messages are long.
+fn too_many_bytes(frames: &[Bytes], max_bytes: usize) -> bool {
+    frames.iter().map(Bytes::len).sum::<usize>() > max_bytes
 }
 
 /// Leaves out what happened in a conversation before the person (last) joined it. Missed
@@ -250,9 +254,7 @@ mod tests {
     #[test]
     fn a_catch_up_beyond_the_byte_budget_is_a_resync() {
         let frame = Bytes::from(vec![b'x'; 30_000]);
-        let under = vec![frame.clone(); RESUME_BYTES_MAX / 30_000];
-        assert!(!too_many_bytes(&under));
-        let over = vec![frame; RESUME_BYTES_MAX / 30_000 + 1];
-        assert!(too_many_bytes(&over));
+        assert!(!too_many_bytes(&vec![frame.clone(); 10], 300_000));
+        assert!(too_many_bytes(&vec![frame; 11], 300_000));
     }
 }

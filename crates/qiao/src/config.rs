@@ -143,6 +143,9 @@ settings! {
     realtime_queue: usize = 1024, shown as "1024", env = "QIAO_REALTIME_QUEUE";
     /// Most events a reconnecting client is sent to catch up; further behind, it reloads.
     realtime_resume_window: i64 = 10_000, shown as "10000", env = "QIAO_REALTIME_RESUME_WINDOW";
+    /// KiB of missed events a reconnecting client is sent at most (held until it has read
+    /// them); more, and it reloads.
+    realtime_resume_max_kib: usize = 16_384, shown as "16384", env = "QIAO_REALTIME_RESUME_MAX_KIB";
     /// MiB of the latest committed events kept in memory, so that clients reconnecting after
     /// a short gap catch up without reading the event log (0: always read the log).
     realtime_resume_memory_mb: usize = 32, shown as "32", env = "QIAO_REALTIME_RESUME_MEMORY_MB";
@@ -260,10 +263,12 @@ impl Layer {
                 c.realtime_queue >= 16
                     && c.presence_node_timeout_secs >= 2
                     && c.realtime_resume_window >= 1
+                    && (1..=1 << 20).contains(&c.realtime_resume_max_kib)
                     && c.realtime_heartbeat_secs >= 1
                     && c.realtime_flush_ms <= 1000
                     && c.realtime_resume_memory_mb <= 1 << 20,
                 "realtime_queue must be at least 16, realtime_resume_window and realtime_heartbeat_secs at least 1, \
+                 realtime_resume_max_kib between 1 and 1048576, \
                  realtime_flush_ms at most 1000, realtime_resume_memory_mb at most 1048576, \
                  presence_node_timeout_secs at least 2",
             ),

@@ -44,6 +44,8 @@ pub struct GatewayConfig {
     pub dispatcher: DispatcherConfig,
     /// Most events a reconnecting client is sent to catch up; beyond it, it resyncs.
     pub resume_window: i64,
+    /// Most bytes of missed events a reconnecting client is sent; beyond it, it resyncs.
+    pub resume_max_bytes: usize,
     /// How often the server pings; three silent intervals close the connection.
     pub heartbeat: Duration,
     /// How long a new connection has to say hello.
@@ -61,6 +63,7 @@ impl Default for GatewayConfig {
         GatewayConfig {
             dispatcher: DispatcherConfig::default(),
             resume_window: 10_000,
+            resume_max_bytes: 16 << 20,
             heartbeat: Duration::from_secs(25),
             hello_timeout: Duration::from_secs(10),
             // Room for a `presence_subscribe` of the most people one may follow (500 ids).

@@ -216,6 +216,26 @@ async fn a_client_too_far_behind_is_told_to_resync() {
 }
 
 #[tokio::test]
+async fn a_catch_up_over_the_byte_budget_is_told_to_resync() {
+    let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| c.realtime_resume_max_kib = 4).await;
+    let owner = srv.owner().await;
+    let c = channel(&owner, "public", "Wordy", &[]).await;
+    let head = Ws::connect(&srv.url, owner.token(), None).await.pos;
+    let long = "长".repeat(500); // 1,500 bytes of text per frame
+    send(&owner, &c, &long).await;
+    // One such message fits in 4 KiB…
+    let mut back = Ws::connect(&srv.url, owner.token(), Some(head)).await;
+    assert_eq!(back.ready["resumed"], true);
+    assert_eq!(bodies(&back.drain_events(QUIET).await).len(), 1);
+    // …three do not, whatever the resume window says.
+    send(&owner, &c, &long).await;
+    send(&owner, &c, &long).await;
+    let mut behind = Ws::connect(&srv.url, owner.token(), Some(head)).await;
+    assert_eq!(behind.ready["resumed"], false);
+    assert_eq!(behind.expect_op("resync").await["reason"], "too_far_behind");
+}
+
+#[tokio::test]
 async fn a_position_older_than_the_log_keeps_is_told_to_resync() {
     let srv = TestServer::start().await;
     let owner = srv.owner().await;
