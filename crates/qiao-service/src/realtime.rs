@@ -36,6 +36,17 @@ pub enum ResyncReason {
     UnknownPosition,
 }
 
+/// How much a resume may send before the client is told to reload instead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ResumeLimits {
+    /// Most missed events (`realtime_resume_window`).
+    pub events: i64,
+    /// Most bytes of missed frames (`realtime_resume_max_kib`): 10,000 typical frames are
+    /// ~6 MB, and the budget keeps one connection's catch-up, held until the client has read
+    /// it, from reaching hundreds of MB when the messages are long.
+    pub bytes: usize,
+}
+
 #[derive(Debug)]
 pub struct Start {
     /// The stream position the catch-up reaches.
@@ -88,8 +99,7 @@ impl Services {
         &self,
         auth: &Authenticated,
         resume_from: Option<i64>,
-        window: i64,
-        max_bytes: usize,
+        limits: ResumeLimits,
     ) -> Result<Start> {
         let Some(from) = resume_from else {
             let mut r = self.store.reader().await?;
@@ -110,7 +120,7 @@ impl Services {
         } else if from == head {
             Catchup::Events(Vec::new())
         } else {
-            Self::missed(&mut snap, recent, auth, &memberships, from, head, (window, max_bytes)).await?
+            Self::missed(&mut snap, recent, auth, &memberships, from, head, limits).await?
         };
         snap.end().await?;
         Ok(Start { head, memberships, catchup })
@@ -126,10 +136,10 @@ impl Services {
         memberships: &[ConversationId],
         from: i64,
         head: i64,
-        (window, max_bytes): (i64, usize),
+        limits: ResumeLimits,
     ) -> Result<Catchup> {
         let (user, staff) = (auth.user.id, !auth.user.role.is_guest());
-        let limit = usize::try_from(window).unwrap_or(usize::MAX).saturating_add(1);
+        let limit = usize::try_from(limits.events).unwrap_or(usize::MAX).saturating_add(1);
         let mut missed = Vec::new();
         let store_from = match recent {
             Some(recent) => {
@@ -154,7 +164,7 @@ impl Services {
             let stored = events::for_user(r, user, staff, store_from, head, rest).await?;
             missed.extend(stored.into_iter().map(|(_, frame)| Bytes::from(frame)));
         }
-        Ok(if missed.len() >= limit || too_many_bytes(&missed, max_bytes) {
+        Ok(if missed.len() >= limit || too_many_bytes(&missed, limits.bytes) {
             Catchup::Resync(ResyncReason::TooFarBehind)
         } else {
             Catchup::Events(since_joined(missed, user))
@@ -181,9 +191,7 @@ impl Services {
     }
 }
 
-/// Whether missed frames exceed the bytes a resume may send (`realtime_resume_max_kib`):
-/// 10,000 typical frames are ~6 MB, and the budget keeps one connection's catch-up, held
-/// until the client has read it, from reaching hundreds of MB when the messages are long.
+/// Whether missed frames exceed the bytes a resume may send ([`ResumeLimits::bytes`]).
 fn too_many_bytes(frames: &[Bytes], max_bytes: usize) -> bool {
     frames.iter().map(Bytes::len).sum::<usize>() > max_bytes
 }
@@ -203,6 +211,8 @@ fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
     }
     #[derive(serde::Deserialize)]
     struct Added {
+        pos: i64,
+        conversation_id: Option<ConversationId>,
         at: i64,
         data: AddedData,
     }
@@ -218,7 +228,6 @@ fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
         user_id: UserId,
         joined_at: i64,
     }
-    let head = |f: &Bytes| serde_json::from_slice::<Head>(f).ok();
     let mut joined: HashMap<ConversationId, i64> = HashMap::new();
     let members_added = memchr::memmem::Finder::new(MEMBERS_ADDED);
     for f in &frames {
@@ -228,9 +237,9 @@ fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
         let Ok(added) = serde_json::from_slice::<Added>(f) else { continue };
         if added.data.kind == "members.added"
             && added.data.members.iter().any(|m| m.user_id == user && m.joined_at == added.at)
-            && let Some(Head { pos, conversation_id: Some(c) }) = head(f)
+            && let Some(c) = added.conversation_id
         {
-            joined.insert(c, pos);
+            joined.insert(c, added.pos);
         }
     }
     if joined.is_empty() {
@@ -238,8 +247,8 @@ fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
     }
     frames
         .into_iter()
-        .filter(|f| match head(f) {
-            Some(Head { pos, conversation_id: Some(c) }) => joined.get(&c).is_none_or(|since| pos >= *since),
+        .filter(|f| match serde_json::from_slice::<Head>(f) {
+            Ok(Head { pos, conversation_id: Some(c) }) => joined.get(&c).is_none_or(|since| pos >= *since),
             _ => true,
         })
         .collect()

@@ -101,8 +101,10 @@ pub fn service_config(config: &Config) -> ServiceConfig {
 pub fn realtime_config(config: &Config) -> qiao_api::gateway::GatewayConfig {
     let mut r = qiao_api::gateway::GatewayConfig::default();
     r.dispatcher.queue = config.realtime_queue;
-    r.resume_window = config.realtime_resume_window;
-    r.resume_max_bytes = config.realtime_resume_max_kib * 1024;
+    r.resume = qiao_service::realtime::ResumeLimits {
+        events: config.realtime_resume_window,
+        bytes: config.realtime_resume_max_kib * 1024,
+    };
     r.heartbeat = Duration::from_secs(config.realtime_heartbeat_secs);
     r.flush_interval = Duration::from_millis(config.realtime_flush_ms);
     r.dispatcher.presence.offline_grace = Duration::from_secs(config.presence_offline_grace_secs);

@@ -235,7 +235,7 @@ impl Dispatcher {
                 // connected person, which a stream of presence frames must not repeat.
                 if let Some(user) = self.routing.user_of(conn) {
                     // Do-not-disturb is the person's, on every node (not just this device's).
-                    if let Some((on, at)) = self.presence.set(conn, user, status, now, wall_ms()) {
+                    if let Some((on, at)) = self.presence.set(conn, user, status, now, qiao_service::now()) {
                         self.hub.signal(Signal::DoNotDisturb { node: self.hub.node(), settings: vec![(user, on, at)] });
                     }
                 }
@@ -349,7 +349,7 @@ impl Dispatcher {
         let node = self.hub.node();
         if full {
             // Do-not-disturb too, for a node that missed a change or started later.
-            for piece in self.presence.dnd_settings(wall_ms()).chunks(PRESENCE_PIECE) {
+            for piece in self.presence.dnd_settings(qiao_service::now()).chunks(PRESENCE_PIECE) {
                 self.hub.signal(Signal::DoNotDisturb { node, settings: piece.to_vec() });
             }
         }
@@ -438,25 +438,12 @@ pub async fn run(feeds: Feeds, mut commands: mpsc::Receiver<Command>, config: Di
     }
 }
 
-/// The wall clock in ms: do-not-disturb settings made on different nodes are ordered by it.
-fn wall_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::gateway::protocol::PresenceStatus;
-    use qiao_domain::event::{Audience, EventData, encode_frame};
+    use crate::gateway::routing::tests::ping;
     use qiao_domain::{ConversationId, SessionId};
-
-    /// An event in conversation `c` that changes nothing but is delivered to its members.
-    fn ping(pos: i64, c: ConversationId) -> Event {
-        let (audience, data) =
-            (Audience::Conversation(c), EventData::MembersRemoved { conversation_id: c, user_ids: vec![] });
-        let frame = encode_frame(pos, 0, &audience, None, &data);
-        Event { pos, audience, seq: None, frame: frame.into(), data: Arc::new(data) }
-    }
 
     fn dispatcher() -> Dispatcher {
         let config = DispatcherConfig::default();

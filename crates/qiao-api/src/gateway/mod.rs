@@ -26,6 +26,7 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use qiao_domain::session::SessionKind;
 use qiao_domain::{Error, ErrorCode};
+use qiao_service::realtime::ResumeLimits;
 use tokio::sync::{mpsc, oneshot};
 
 use self::dispatcher::{Command, DispatcherConfig, Stats};
@@ -42,10 +43,8 @@ pub(crate) type FastSet<T> = std::collections::HashSet<T, foldhash::fast::Random
 #[derive(Clone, Copy, Debug)]
 pub struct GatewayConfig {
     pub dispatcher: DispatcherConfig,
-    /// Most events a reconnecting client is sent to catch up; beyond it, it resyncs.
-    pub resume_window: i64,
-    /// Most bytes of missed events a reconnecting client is sent; beyond it, it resyncs.
-    pub resume_max_bytes: usize,
+    /// Most a reconnecting client is sent to catch up (events, bytes); beyond it, it resyncs.
+    pub resume: ResumeLimits,
     /// How often the server pings; three silent intervals close the connection.
     pub heartbeat: Duration,
     /// How long a new connection has to say hello.
@@ -62,8 +61,7 @@ impl Default for GatewayConfig {
     fn default() -> Self {
         GatewayConfig {
             dispatcher: DispatcherConfig::default(),
-            resume_window: 10_000,
-            resume_max_bytes: 16 << 20,
+            resume: ResumeLimits { events: 10_000, bytes: 16 << 20 },
             heartbeat: Duration::from_secs(25),
             hello_timeout: Duration::from_secs(10),
             // Room for a `presence_subscribe` of the most people one may follow (500 ids).

@@ -379,7 +379,7 @@ fn ends(e: &Event, user: UserId, session: SessionId, guest_at_start: bool) -> Op
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use qiao_domain::conversation::{Conversation, ConversationKind, Member, MemberRole};
     use qiao_domain::event::encode_frame;
 
@@ -414,7 +414,8 @@ mod tests {
         Member { user_id: u, role: MemberRole::Member, direct: true, via_department: false, joined_at: 0 }
     }
 
-    fn ping(pos: i64, c: ConversationId) -> Event {
+    /// An event in conversation `c` that changes nothing but is delivered to its members.
+    pub(in crate::gateway) fn ping(pos: i64, c: ConversationId) -> Event {
         ev(pos, Audience::Conversation(c), EventData::MembersRemoved { conversation_id: c, user_ids: vec![] })
     }
 

@@ -222,7 +222,7 @@ async fn open(
     }
     let start = async {
         up.services.realtime_recheck(&credentials.token, auth).await?;
-        up.services.realtime_start(auth, resume_from, gw.config.resume_window, gw.config.resume_max_bytes).await
+        up.services.realtime_start(auth, resume_from, gw.config.resume).await
     };
     let start = match start.await {
         Ok(s) => s,
