@@ -77,7 +77,7 @@ impl AppState {
     /// Builds the state and starts this node's realtime gateway (call inside the runtime).
     pub fn new(services: Services, config: ApiConfig, metrics: Option<PrometheusHandle>) -> AppState {
         let json = openapi_json();
-        let gateway = gateway::Gateway::spawn(&services.hub, config.realtime);
+        let gateway = gateway::Gateway::spawn(&services, config.realtime);
         AppState(Arc::new(AppStateInner {
             services,
             config: Arc::new(config),

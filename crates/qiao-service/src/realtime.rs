@@ -7,8 +7,8 @@ use bytes::Bytes;
 use qiao_domain::ErrorCode;
 use qiao_domain::event::{Audience, Event};
 use qiao_domain::perm::Actor;
-use qiao_domain::{ConversationId, Error, Result, UserId};
-use qiao_store::{events, members};
+use qiao_domain::{ConversationId, Error, Millis, Result, UserId};
+use qiao_store::{events, members, presence};
 
 use crate::Services;
 use crate::auth::Authenticated;
@@ -188,6 +188,27 @@ impl Services {
             return Err(Error::forbidden());
         }
         Ok(())
+    }
+
+    /// Stores do-not-disturb settings (person, on, when in ms), all in one commit, so they
+    /// outlive a restart; a setting older than the one stored is ignored.
+    pub async fn save_do_not_disturb(&self, settings: Vec<(UserId, bool, Millis)>) -> Result<()> {
+        self.store
+            .write(move |tx| {
+                let settings = settings.clone();
+                Box::pin(async move {
+                    for (user, on, at) in settings {
+                        presence::set_do_not_disturb(tx, user, on, at).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    /// Everyone with do-not-disturb on, and since when (ms): what a node starts from.
+    pub async fn do_not_disturb_on(&self) -> Result<Vec<(UserId, Millis)>> {
+        presence::do_not_disturb_on(&mut self.store.reader().await?).await
     }
 }
 

@@ -25,6 +25,7 @@ pub mod members;
 pub mod messages;
 pub mod nodes;
 pub mod org;
+pub mod presence;
 pub mod sessions;
 pub mod testing;
 pub mod threads;

@@ -23,6 +23,7 @@ const SQLITE: &[Source] = &[
     (10, "node_versions", include_str!("../migrations/sqlite/0010_node_versions.sql")),
     (11, "drafts", include_str!("../migrations/sqlite/0011_drafts.sql")),
     (12, "conversation_search_key", include_str!("../migrations/sqlite/0012_conversation_search_key.sql")),
+    (13, "presence_settings", include_str!("../migrations/sqlite/0013_presence_settings.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -38,6 +39,7 @@ const POSTGRES: &[Source] = &[
     (10, "node_versions", include_str!("../migrations/postgres/0010_node_versions.sql")),
     (11, "drafts", include_str!("../migrations/postgres/0011_drafts.sql")),
     (12, "conversation_search_key", include_str!("../migrations/postgres/0012_conversation_search_key.sql")),
+    (13, "presence_settings", include_str!("../migrations/postgres/0013_presence_settings.sql")),
 ];
 
 /// The schema versions this build knows, in order.

@@ -18,6 +18,7 @@ use qiao_domain::{ConversationId, MessageId, SessionId, UserId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::FastMap;
+use super::dnd::DndLedger;
 use super::outbox::{Outbox, Refused};
 use super::presence::{Presence, PresenceConfig};
 use super::protocol::{ClientStatus, ServerMessage, close};
@@ -118,6 +119,8 @@ struct Dispatcher {
     config: DispatcherConfig,
     hub: Hub,
     next_snapshot: Instant,
+    /// Do-not-disturb settings made here, for the database.
+    dnd: Arc<DndLedger>,
 }
 
 fn text(json: String) -> Message {
@@ -236,6 +239,7 @@ impl Dispatcher {
                 if let Some(user) = self.routing.user_of(conn) {
                     // Do-not-disturb is the person's, on every node (not just this device's).
                     if let Some((on, at)) = self.presence.set(conn, user, status, now, qiao_service::now()) {
+                        self.dnd.record(user, on, at);
                         self.hub.signal(Signal::DoNotDisturb { node: self.hub.node(), settings: vec![(user, on, at)] });
                     }
                 }
@@ -388,7 +392,14 @@ impl Feeds {
 }
 
 /// Runs the dispatcher until shutdown or until the hub closes.
-pub async fn run(feeds: Feeds, mut commands: mpsc::Receiver<Command>, config: DispatcherConfig) {
+/// `dnd_on`: who has do-not-disturb on (as stored), and since when.
+pub async fn run(
+    feeds: Feeds,
+    mut commands: mpsc::Receiver<Command>,
+    config: DispatcherConfig,
+    dnd_on: Vec<(UserId, i64)>,
+    dnd: Arc<DndLedger>,
+) {
     let Feeds { hub: bus, batches: mut hub, mut signals } = feeds;
     let mut d = Dispatcher {
         routing: Routing::new(config.pending_limit),
@@ -398,7 +409,11 @@ pub async fn run(feeds: Feeds, mut commands: mpsc::Receiver<Command>, config: Di
         config,
         hub: bus,
         next_snapshot: Instant::now(),
+        dnd,
     };
+    for (user, at) in dnd_on {
+        d.presence.do_not_disturb(user, true, at);
+    }
     let mut tick = tokio::time::interval(Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -455,6 +470,7 @@ mod tests {
             config,
             hub: Hub::new(16),
             next_snapshot: Instant::now(),
+            dnd: Arc::default(),
         }
     }
 

@@ -5,10 +5,12 @@
 //! * `routing` — who receives which event (pure state, unit-tested).
 //! * `presence` — combined presence per person, rate-limited announcements (pure).
 //! * `dispatcher` — the one task per node that owns routing and presence.
+//! * `dnd` — do-not-disturb settings on their way to the database.
 //! * `outbox` — each connection's bounded outgoing queue.
 //! * `socket` — one connection: hello, catch-up, the read/write loop.
 
 pub mod dispatcher;
+pub mod dnd;
 pub mod outbox;
 pub mod presence;
 pub mod protocol;
@@ -26,10 +28,12 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use qiao_domain::session::SessionKind;
 use qiao_domain::{Error, ErrorCode};
+use qiao_service::Services;
 use qiao_service::realtime::ResumeLimits;
 use tokio::sync::{mpsc, oneshot};
 
 use self::dispatcher::{Command, DispatcherConfig, Stats};
+use self::dnd::DndLedger;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
 use crate::extract::{SESSION_COOKIE, cookie};
@@ -77,26 +81,49 @@ pub struct Gateway {
     commands: mpsc::Sender<Command>,
     next: Arc<AtomicU64>,
     config: Arc<GatewayConfig>,
+    dnd: Arc<DndLedger>,
+    services: Services,
 }
 
 impl Gateway {
-    /// Starts the dispatcher, subscribed to committed events from `hub`.
-    pub fn spawn(hub: &qiao_bus::Hub, config: GatewayConfig) -> Gateway {
+    /// Starts the dispatcher, subscribed to committed events from the services' hub, once it
+    /// has read who has do-not-disturb on; and the task that stores such settings.
+    pub fn spawn(services: &Services, config: GatewayConfig) -> Gateway {
         let (commands, rx) = mpsc::channel(16 * 1024);
-        tokio::spawn(dispatcher::run(dispatcher::Feeds::subscribe(hub), rx, config.dispatcher));
-        Gateway { commands, next: Arc::new(AtomicU64::new(1)), config: Arc::new(config) }
+        let feeds = dispatcher::Feeds::subscribe(&services.hub);
+        let dnd = Arc::new(DndLedger::default());
+        let (s, ledger) = (services.clone(), dnd.clone());
+        tokio::spawn(async move {
+            // Commands wait in the channel meanwhile, batches in the hub's subscription.
+            let stored = s.do_not_disturb_on().await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "could not read do-not-disturb settings; starting without them");
+                Vec::new()
+            });
+            dispatcher::run(feeds, rx, config.dispatcher, stored, ledger).await;
+        });
+        let (s, ledger) = (services.clone(), dnd.clone());
+        tokio::spawn(async move { ledger.run(s).await });
+        Gateway {
+            commands,
+            next: Arc::new(AtomicU64::new(1)),
+            config: Arc::new(config),
+            dnd,
+            services: services.clone(),
+        }
     }
 
     fn next_id(&self) -> u64 {
         self.next.fetch_add(1, Ordering::Relaxed)
     }
 
-    /// Closes every connection with "going away" (clients reconnect and resume).
+    /// Closes every connection with "going away" (clients reconnect and resume), and stores
+    /// the do-not-disturb settings not written yet.
     pub async fn shutdown(&self) {
         let (done, wait) = oneshot::channel();
         if self.commands.send(Command::Shutdown { done }).await.is_ok() {
             let _ = wait.await;
         }
+        self.dnd.close(&self.services).await;
     }
 
     pub async fn stats(&self) -> Stats {

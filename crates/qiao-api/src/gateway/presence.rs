@@ -247,10 +247,7 @@ impl Presence {
     /// A person's do-not-disturb setting, made `at` (ms) from any device on any node: the
     /// latest wins (on wins a tie); it covers their devices here.
     pub fn do_not_disturb(&mut self, user: UserId, on: bool, at: i64) {
-        let newer = match self.dnd.get(&user) {
-            Some((was, when)) => at > *when || (at == *when && on && !was),
-            None => true,
-        };
+        let newer = self.dnd.get(&user).is_none_or(|old| super::dnd::supersedes((on, at), *old));
         if !newer {
             return;
         }

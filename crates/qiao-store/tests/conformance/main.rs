@@ -120,6 +120,7 @@ conformance!(
     users::insert_get_and_credentials,
     users::update_and_uniqueness,
     users::directory_listing,
+    users::do_not_disturb_latest_setting_wins,
     sessions::lifecycle,
     sessions::expiry_and_pruning,
     events::log_reads_and_pruning,

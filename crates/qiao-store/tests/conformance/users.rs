@@ -265,3 +265,30 @@ pub async fn directory_listing(store: Store, _: Sink) {
         assert!(users::ids_named(&mut r, name, 10).await.unwrap().is_empty(), "{name}");
     }
 }
+
+pub async fn do_not_disturb_latest_setting_wins(store: Store, _: Sink) {
+    use qiao_store::presence;
+    let root = seed_org(&store).await;
+    let alice = insert(&store, new_user("alice", "Alice", root.id)).await;
+    let bob = insert(&store, new_user("bob", "Bob", root.id)).await;
+    let carol = insert(&store, new_user("carol", "Carol", root.id)).await;
+    // Settings as nodes may write them: out of order, and two at the same moment.
+    let settings = [
+        (alice.id, true, T0 + 5),
+        (alice.id, false, T0 + 3), // older than the one stored: ignored
+        (bob.id, true, T0),
+        (bob.id, false, T0 + 1),
+        (carol.id, false, T0 + 2),
+        (carol.id, true, T0 + 2), // a tie: on wins
+        (carol.id, false, T0 + 2),
+    ];
+    for (user, on, at) in settings {
+        store
+            .write(move |tx| Box::pin(async move { presence::set_do_not_disturb(tx, user, on, at).await }))
+            .await
+            .unwrap();
+    }
+    let mut on = presence::do_not_disturb_on(&mut store.reader().await.unwrap()).await.unwrap();
+    on.sort_by_key(|(_, at)| *at);
+    assert_eq!(on, vec![(carol.id, T0 + 2), (alice.id, T0 + 5)]);
+}

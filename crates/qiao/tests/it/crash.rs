@@ -130,6 +130,10 @@ async fn send_until_gone(
     (got, None)
 }
 
+async fn owner_id(owner: &Api) -> String {
+    owner.get("/api/v1/me").await.body["user"]["id"].as_str().unwrap().to_owned()
+}
+
 fn key(sender: usize, i: usize) -> String {
     format!("crash{sender}x{i}")
 }
@@ -173,7 +177,13 @@ async fn a_killed_server_loses_no_acknowledged_message() {
     // Creating a channel may number something already (its first sequence numbers).
     let start =
         owner.get(&format!("/api/v1/conversations/{c}")).await.body["conversation"]["last_seq"].as_i64().unwrap();
-    let before = Ws::connect(&srv.url, owner.token(), None).await.pos;
+    let mut device = Ws::connect(&srv.url, owner.token(), None).await;
+    let before = device.pos;
+    // Do-not-disturb, turned on before the sends: it is stored in the background as soon as
+    // it is set, long before hundreds of sends behind it are acknowledged.
+    device.send(json!({"op": "presence", "status": "dnd"})).await;
+    device.send(json!({"op": "presence_subscribe", "user_ids": [owner_id(&owner).await]})).await;
+    assert_eq!(device.expect_op("presence").await["status"], "dnd");
 
     let acked = Arc::new(AtomicUsize::new(0));
     let senders: Vec<_> = (0..SENDERS)
@@ -239,6 +249,10 @@ async fn a_killed_server_loses_no_acknowledged_message() {
     // A client that was connected before the crash resumes: each message once, in order.
     let mut ws = Ws::connect(&srv.url, owner.token(), Some(before)).await;
     assert_eq!(ws.ready["resumed"], true);
+    // Do-not-disturb outlived the kill.
+    let mut other = Ws::connect(&srv.url, owner.token(), None).await;
+    other.send(json!({"op": "presence_subscribe", "user_ids": [owner_id(&owner).await]})).await;
+    assert_eq!(other.expect_op("presence").await["status"], "dnd");
     let mut seen = Vec::new();
     let mut positions = HashSet::new();
     for _ in 0..10_000 {

@@ -664,6 +664,47 @@ async fn browsers_connect_with_their_cookie_from_our_origin_only() {
     assert_eq!(next_json(&mut raw, Duration::from_secs(5)).await.unwrap()["code"], "unauthenticated");
 }
 
+/// The presence of `who` as a new connection of `watcher` is told it.
+async fn presence_of(srv: &TestServer, watcher: &Api, who: &str) -> String {
+    let mut ws = Ws::connect(&srv.url, watcher.token(), None).await;
+    ws.send(json!({"op": "presence_subscribe", "user_ids": [who]})).await;
+    ws.expect_op("presence").await["status"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn do_not_disturb_outlives_a_restart() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let mut phone = Ws::connect(&srv.url, bob.token(), None).await;
+    phone.send(json!({"op": "presence", "status": "dnd"})).await;
+    let mut watch = Ws::connect(&srv.url, owner.token(), None).await;
+    watch.send(json!({"op": "presence_subscribe", "user_ids": [bob_id]})).await;
+    assert_eq!(watch.expect_op("presence").await["status"], "dnd");
+    drop((phone, watch));
+
+    // Nothing of it is in memory after a restart; bob comes back on another device.
+    let srv = TestServer::start_with(srv.stop().await, |_| {}).await;
+    let (owner, bob) = (Api::new(&srv.url, owner.auth.clone()), Api::new(&srv.url, bob.auth.clone()));
+    let mut laptop = Ws::connect(&srv.url, bob.token(), None).await;
+    assert_eq!(presence_of(&srv, &owner, &bob_id).await, "dnd");
+    // Turned off, it stays off.
+    laptop.send(json!({"op": "presence", "status": "online"})).await;
+    let mut watch = Ws::connect(&srv.url, owner.token(), None).await;
+    watch.send(json!({"op": "presence_subscribe", "user_ids": [bob_id]})).await;
+    // (The snapshot may come before the change, which follows within 3 s.)
+    let mut seen = watch.expect_op("presence").await["status"].clone();
+    if seen != "online" {
+        seen = watch.expect_op("presence").await["status"].clone();
+    }
+    assert_eq!(seen, "online");
+    drop((laptop, watch));
+    let srv = TestServer::start_with(srv.stop().await, |_| {}).await;
+    let (owner, bob) = (Api::new(&srv.url, owner.auth.clone()), Api::new(&srv.url, bob.auth.clone()));
+    let _laptop = Ws::connect(&srv.url, bob.token(), None).await;
+    assert_eq!(presence_of(&srv, &owner, &bob_id).await, "online");
+}
+
 #[tokio::test]
 async fn typing_and_presence_reach_those_who_may_see_them() {
     let srv = TestServer::start().await;

@@ -1,0 +1,108 @@
+//! Do-not-disturb settings on their way to the database, so they outlive a restart. The
+//! dispatcher records each setting a device makes without waiting on storage; a task writes
+//! what has gathered since its last write (the newest per person) in one commit. A person
+//! toggling fast costs a write per commit, not per frame.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use qiao_domain::{Millis, UserId};
+use qiao_service::Services;
+use tokio::sync::Notify;
+
+/// Settings not yet written: person → (on, when in ms).
+#[derive(Default)]
+pub struct DndLedger {
+    pending: Mutex<HashMap<UserId, (bool, Millis)>>,
+    wake: Notify,
+    closed: AtomicBool,
+}
+
+/// Whether setting `b` replaces `a` (the later one; on wins a tie), the rule the nodes and
+/// the database follow too.
+pub fn supersedes(b: (bool, Millis), a: (bool, Millis)) -> bool {
+    b.1 > a.1 || (b.1 == a.1 && b.0 && !a.0)
+}
+
+impl DndLedger {
+    /// A setting to write (from this node's devices; other nodes write their own).
+    pub fn record(&self, user: UserId, on: bool, at: Millis) {
+        self.keep(user, (on, at));
+        self.wake.notify_one();
+    }
+
+    fn keep(&self, user: UserId, setting: (bool, Millis)) {
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        match pending.get(&user) {
+            Some(old) if !supersedes(setting, *old) => {}
+            _ => {
+                pending.insert(user, setting);
+            }
+        }
+    }
+
+    fn take(&self) -> Vec<(UserId, bool, Millis)> {
+        let mut pending = self.pending.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        pending.drain().map(|(u, (on, at))| (u, on, at)).collect()
+    }
+
+    /// Writes what has gathered. On failure the settings go back (unless newer ones came in
+    /// meanwhile) for the next attempt.
+    pub async fn flush(&self, services: &Services) -> bool {
+        let batch = self.take();
+        if batch.is_empty() {
+            return true;
+        }
+        match services.save_do_not_disturb(batch.clone()).await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, people = batch.len(), "could not store do-not-disturb settings; retrying");
+                for (user, on, at) in batch {
+                    self.keep(user, (on, at));
+                }
+                false
+            }
+        }
+    }
+
+    /// Writes settings as they come until [`DndLedger::close`]; after a failed write, waits a
+    /// second before the next.
+    pub async fn run(&self, services: Services) {
+        while !self.closed.load(Ordering::Acquire) {
+            self.wake.notified().await;
+            if !self.flush(&services).await {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    /// Writes what is left and stops [`DndLedger::run`] (the server is stopping).
+    pub async fn close(&self, services: &Services) {
+        self.closed.store(true, Ordering::Release);
+        self.wake.notify_one();
+        self.flush(services).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_newest_setting_per_person_waits() {
+        let ledger = DndLedger::default();
+        let (a, b) = (UserId::new(), UserId::new());
+        ledger.record(a, true, 10);
+        ledger.record(a, false, 12);
+        ledger.record(a, true, 11); // older than the one kept
+        ledger.record(b, false, 5);
+        ledger.record(b, true, 5); // a tie: on wins
+        let mut taken = ledger.take();
+        taken.sort_by_key(|(_, _, at)| *at);
+        assert_eq!(taken, vec![(b, true, 5), (a, false, 12)]);
+        assert!(ledger.take().is_empty(), "written once");
+    }
+}
