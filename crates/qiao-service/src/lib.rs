@@ -93,6 +93,8 @@ pub struct Services {
     pub throttle: Arc<throttle::LoginThrottle>,
     pub message_rate: Arc<ratelimit::RateLimiter>,
     pub draft_rate: Arc<ratelimit::RateLimiter>,
+    /// Realtime connections opened, per person ([`realtime::CONNECT_RATE`]).
+    pub connect_rate: Arc<ratelimit::RateLimiter>,
     pub sessions: Arc<session_cache::SessionCache>,
     pub access: Arc<access_cache::AccessCache>,
     /// Where committed events go (the store's writer publishes into it).
@@ -140,6 +142,7 @@ impl Services {
             throttle,
             message_rate: Arc::new(ratelimit::RateLimiter::new(config.message_rate)),
             draft_rate: Arc::new(ratelimit::RateLimiter::new(drafts::DRAFT_RATE)),
+            connect_rate: Arc::new(ratelimit::RateLimiter::new(realtime::CONNECT_RATE)),
             config: Arc::new(config),
             store,
             blobs,

@@ -12,6 +12,7 @@ use qiao_store::{events, members, presence};
 
 use crate::Services;
 use crate::auth::Authenticated;
+use crate::ratelimit::RateConfig;
 
 /// What a connecting client gets before live events.
 #[derive(Debug)]
@@ -67,7 +68,22 @@ fn receives(e: &Event, user: UserId, staff: bool, memberships: &HashSet<Conversa
     }
 }
 
+/// Realtime connections one person may open on a node: a burst above the per-person cap (a
+/// browser with many tabs coming back after a restart), then one a second. Each connection
+/// costs an authentication and a catch-up read, so a script reconnecting in a loop must not
+/// get them as fast as it can ask.
+pub const CONNECT_RATE: RateConfig = RateConfig { per_second: 1.0, burst: 40.0 };
+
 impl Services {
+    /// Whether the person may open another realtime connection now (`rate_limited`, with
+    /// when to try again, if they have opened too many lately).
+    pub fn realtime_admit(&self, auth: &Authenticated) -> Result<()> {
+        self.connect_rate.check(auth.user.id).map_err(|e| {
+            let wait = e.retry_after_secs.unwrap_or(1);
+            e.with_message(format!("You connected too often; wait {wait} s before connecting again."))
+        })
+    }
+
     /// Checks, once a connection is registered with the dispatcher, that the session it
     /// authenticated with at its handshake is still what it was: a sign-out, revocation,
     /// disabling or role change committed between the handshake and the registration closed no

@@ -151,6 +151,9 @@ pub mod close {
     /// The person already holds the most connections allowed (32 per node by default): close
     /// another tab or device first.
     pub const TOO_MANY_CONNECTIONS: u16 = 4029;
+    /// The person opened connections too often lately (bursts of 40, then one a second per
+    /// node): wait the seconds the preceding `rate_limited` error frame names, then reconnect.
+    pub const TOO_MANY_ATTEMPTS: u16 = 4030;
     /// Too many invalid frames (frames beyond the rate limit count as invalid), or a binary
     /// frame.
     pub const PROTOCOL_ERROR: u16 = 4400;

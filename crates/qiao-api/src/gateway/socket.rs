@@ -197,6 +197,11 @@ async fn open(
     let (credentials, resume_from) = handshake(ws, up, cookie).await?;
     let auth = &credentials.auth;
     let gw = &up.gateway;
+    if let Err(e) = up.services.realtime_admit(auth) {
+        send_timed(ws, text(&ServerMessage::error("rate_limited", e.message.clone()))).await;
+        close_with(ws, close::TOO_MANY_ATTEMPTS, "connecting too often; wait").await;
+        return None;
+    }
     let conn = gw.next_id();
     let rx = Outbox::new(gw.config.dispatcher.queue);
     let queue = rx.clone();

@@ -616,6 +616,28 @@ async fn unauthenticated_revoked_and_disabled_connections_are_closed() {
     assert!(matches!(b.ended(Duration::from_secs(5)).await, Ended::Closed(Some(4003))));
 }
 
+#[tokio::test]
+async fn connecting_too_often_is_refused_for_a_while() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (_, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    // A burst (a browser's many tabs coming back after a restart) is let through…
+    for _ in 0..40 {
+        let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
+        ws.inner.close(None).await.unwrap();
+        assert!(matches!(ws.ended(Duration::from_secs(5)).await, Ended::Closed(_)));
+    }
+    // …then a connection is refused, with how long to wait.
+    let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
+    raw.send(Message::Text(json!({"op": "hello", "token": owner.token()}).to_string().into())).await.unwrap();
+    let refusal = next_json(&mut raw, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(refusal["code"], "rate_limited", "{refusal}");
+    assert!(refusal["message"].as_str().unwrap().contains("wait 1 s"), "{refusal}");
+    assert!(matches!(ended(&mut raw, Duration::from_secs(5)).await, Ended::Closed(Some(4030))));
+    // Others connect as usual.
+    Ws::connect(&srv.url, bob.token(), None).await;
+}
+
 /// A person who becomes a guest (or stops being one) is reconnected, so that what their
 /// connection receives and whose presence it may follow match the new role.
 #[tokio::test]
