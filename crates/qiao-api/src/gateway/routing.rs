@@ -159,6 +159,11 @@ impl Routing {
         if pending.overflow {
             return Catchup::TooSlow;
         }
+        // What it is sent is decided by the memberships it read, as each buffered event changes
+        // them in turn, not by the ones the person's other connections hold by now: those
+        // already include a join that comes later in the buffer, and the conversation's
+        // events before that join must not reach this one.
+        let mut mine: FastSet<ConversationId> = memberships.iter().copied().collect();
         let first = self.by_user.get(&user).is_none_or(Vec::is_empty);
         if first {
             for c in memberships {
@@ -170,9 +175,18 @@ impl Routing {
         let mut events = pending.batches.iter().flat_map(|b| b.iter());
         for e in events.by_ref() {
             self.apply_membership(e, Some(user));
+            match membership_change(e, user) {
+                Some((c, true)) => mine.insert(c),
+                Some((c, false)) => mine.remove(&c),
+                None => false,
+            };
+            let visible = match e.audience {
+                Audience::Conversation(c) => mine.contains(&c),
+                _ => self.matches(user, guest, &e.audience),
+            };
             let last = self.conns.get(&id).map_or(i64::MAX, |c| c.last_pos);
             let mut end = None;
-            if e.pos > last && self.matches(user, guest, &e.audience) {
+            if e.pos > last && visible {
                 out.push(e.clone());
                 if let Some(c) = self.conns.get_mut(&id) {
                     c.last_pos = e.pos;
@@ -343,6 +357,24 @@ impl Routing {
     }
 }
 
+/// Whether `e` makes `user` a member of a conversation (`true`) or ends their membership
+/// (`false`), as [`Routing::apply_membership`] applies it.
+fn membership_change(e: &Event, user: UserId) -> Option<(ConversationId, bool)> {
+    match &*e.data {
+        EventData::ConversationCreated { conversation, members }
+        | EventData::MembersAdded { conversation, members } => {
+            members.iter().any(|m| m.user_id == user).then_some((conversation.id, true))
+        }
+        EventData::MembersRemoved { conversation_id, user_ids } => {
+            user_ids.contains(&user).then_some((*conversation_id, false))
+        }
+        EventData::ConversationRemoved { conversation_id } => {
+            (e.audience == Audience::User(user)).then_some((*conversation_id, false))
+        }
+        _ => None,
+    }
+}
+
 /// How a guest's connection is started again when whom it may follow may have changed.
 const GUEST_RECHECK: (u16, &str) = (close::ACCESS_CHANGED, "access changed; reconnect");
 
@@ -486,6 +518,31 @@ pub(super) mod tests {
             Catchup::TooSlow => panic!("not too slow"),
         }
         assert_eq!(r.route(&ping(6, c)).deliver, vec![1]);
+    }
+
+    #[test]
+    fn a_second_device_catching_up_gets_nothing_from_before_a_join_in_its_window() {
+        let mut r = Routing::new(100);
+        let (u, c) = (UserId::new(), ConversationId::new());
+        // The first device is live; the second registers and reads the store (up to 3).
+        assert!(r.register(1, u, SessionId::new(), false, 8));
+        r.ready(1, vec![], 3);
+        assert!(r.register(2, u, SessionId::new(), false, 8));
+        let joined = ev(
+            5,
+            Audience::Conversation(c),
+            EventData::MembersAdded { conversation: conv(c), members: vec![member(u)] },
+        );
+        let batch: Arc<[Event]> = vec![ping(4, c), joined, ping(6, c)].into();
+        r.buffer(&batch);
+        let live: Vec<Vec<ConnId>> = batch.iter().map(|e| r.route(e).deliver).collect();
+        assert_eq!(live, vec![vec![], vec![1], vec![1]], "the live device, as it happened");
+        match r.ready(2, vec![], 3) {
+            Catchup::Events(events, _) => {
+                assert_eq!(events.iter().map(|e| e.pos).collect::<Vec<_>>(), vec![5, 6], "the same as the first");
+            }
+            Catchup::TooSlow => panic!("not too slow"),
+        }
     }
 
     #[test]
