@@ -122,8 +122,14 @@ impl Services {
         let before = departments::get(&mut r, id).await?.ok_or_else(Error::not_found)?;
         let path = departments::path(&mut r, id).await?;
         let moving = parent.filter(|p| Some(*p) != before.parent_id);
-        if name.is_some() && !perm::can_rename_department(&auth.actor, &path) {
-            return Err(Error::forbidden().with_message("You can only rename departments you manage."));
+        // Whatever the request changes (or nothing), only those who manage it may ask.
+        if !perm::can_rename_department(&auth.actor, &path) {
+            return Err(Error::forbidden().with_message("You can only change departments you manage."));
+        }
+        let name = name.filter(|n| *n != before.name);
+        if name.is_none() && moving.is_none() {
+            // Nothing to change: no write, no event, no audit entry.
+            return Ok(before);
         }
         if let Some(p) = moving {
             if before.parent_id.is_none() {

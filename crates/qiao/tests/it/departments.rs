@@ -68,6 +68,19 @@ async fn create_rename_move_and_delete() {
     // Renaming the root renames the organisation.
     owner.patch(&format!("/api/v1/departments/{root}"), json!({"name": "桥科技集团"})).await;
     assert_eq!(owner.get("/api/v1/org").await.body["name"], "桥科技集团");
+
+    // Someone who manages no department may change none, even by asking for no change; a
+    // change to nothing writes nothing (no audit entry).
+    let (_, member) = owner.create_user(&srv, "plain", "member", None).await;
+    for body in [json!({}), json!({"name": "桥科技集团"}), json!({"parent_id": root})] {
+        assert_error(&member.patch(&format!("/api/v1/departments/{root}"), body).await, 403, "forbidden");
+    }
+    let audit = |log: serde_json::Value| log["items"].as_array().unwrap().len();
+    let entries = audit(owner.get("/api/v1/audit?limit=200").await.body);
+    let same = owner.patch(&format!("/api/v1/departments/{root}"), json!({"name": "桥科技集团"})).await;
+    assert_eq!((same.status, same.body["name"].as_str()), (200, Some("桥科技集团")));
+    assert_eq!(owner.patch(&format!("/api/v1/departments/{root}"), json!({})).await.status, 200);
+    assert_eq!(audit(owner.get("/api/v1/audit?limit=200").await.body), entries);
     let list = owner.get("/api/v1/departments").await.body["items"].as_array().unwrap().len();
     assert_eq!(list, 4);
 }
@@ -83,6 +96,25 @@ async fn secondary_departments_and_members() {
     let (lead, _) = owner.create_user(&srv, "lead", "member", Some(&eng)).await;
     let r = owner.patch(&format!("/api/v1/users/{dev}"), json!({"secondary_department_ids": [project, backend]})).await;
     assert_eq!(r.body["secondary_department_ids"], json!([project]), "the primary is never also secondary");
+
+    // The whole list is capped, however little a change adds; so are managed departments.
+    let mut many = Vec::new();
+    for i in 0..51 {
+        many.push(owner.create_department(&format!("小组 {i}"), Some(&project)).await);
+    }
+    let r = owner.patch(&format!("/api/v1/users/{lead}"), json!({"secondary_department_ids": many[..20]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = owner.patch(&format!("/api/v1/users/{lead}"), json!({"secondary_department_ids": many[..21]})).await;
+    assert_error(&r, 422, "invalid_input");
+    assert_eq!(r.body["field"], "secondary_department_ids");
+    let r = owner
+        .patch(&format!("/api/v1/users/{lead}"), json!({"role": "department_admin", "managed_department_ids": many}))
+        .await;
+    assert_error(&r, 422, "invalid_input");
+    assert_eq!(r.body["field"], "managed_department_ids");
+    let r =
+        owner.patch(&format!("/api/v1/users/{lead}"), json!({"secondary_department_ids": [], "role": "member"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
 
     let ids = |r: &crate::harness::Resp| {
         let mut v: Vec<String> =
