@@ -91,6 +91,7 @@ const PASSWORD: Limit = Length(user::PASSWORD_MIN, user::PASSWORD_MAX);
 const DEPARTMENT_NAME: Limit = Text(1, org::DEPARTMENT_NAME_MAX, pattern::NAME);
 const ORG_NAME: Limit = Text(1, org::ORG_NAME_MAX, pattern::NAME);
 const SECONDARY_DEPARTMENTS: Limit = Items(0, user::SECONDARY_DEPARTMENTS_MAX);
+const MANAGED_DEPARTMENTS: Limit = Items(0, user::MANAGED_DEPARTMENTS_MAX);
 const SEQ: Limit = Int(0, None);
 /// A draft: a message body that may be empty (which clears it).
 const DRAFT: Limit = Text(0, message::BODY_MAX, pattern::BODY);
@@ -128,11 +129,13 @@ const FIELDS: &[(&str, &str, Limit)] = &[
     ("CreateUserRequest", "email", EMAIL),
     ("CreateUserRequest", "password", PASSWORD),
     ("CreateUserRequest", "secondary_department_ids", SECONDARY_DEPARTMENTS),
+    ("CreateUserRequest", "managed_department_ids", MANAGED_DEPARTMENTS),
     ("UpdateUserRequest", "username", USERNAME),
     ("UpdateUserRequest", "display_name", DISPLAY_NAME),
     ("UpdateUserRequest", "title", TITLE),
     ("UpdateUserRequest", "email", EMAIL),
     ("UpdateUserRequest", "secondary_department_ids", SECONDARY_DEPARTMENTS),
+    ("UpdateUserRequest", "managed_department_ids", MANAGED_DEPARTMENTS),
     ("SetupRequest", "username", USERNAME),
     ("SetupRequest", "display_name", DISPLAY_NAME),
     ("SetupRequest", "email", EMAIL),
@@ -147,11 +150,15 @@ const PARAMS: &[(&str, &str, Limit)] = &[
     ("/api/v1/conversations/browse", "q", Length(0, SEARCH_MAX)),
     ("/api/v1/conversations/{id}/members", "limit", PAGE),
     ("/api/v1/conversations/{id}/messages", "limit", PAGE),
+    ("/api/v1/conversations/{id}/messages", "before", SEQ),
+    ("/api/v1/conversations/{id}/messages", "after", SEQ),
     ("/api/v1/conversations/{id}/files", "limit", PAGE),
     ("/api/v1/conversations/{id}/files", "duration_ms", Int(0, Some(qiao_service::files::DURATION_MAX_MS))),
     ("/api/v1/departments/{id}/members", "limit", PAGE),
     ("/api/v1/departments/{id}/members", "q", Length(0, SEARCH_MAX)),
     ("/api/v1/messages/{id}/thread", "limit", PAGE),
+    ("/api/v1/messages/{id}/thread", "before", SEQ),
+    ("/api/v1/messages/{id}/thread", "after", SEQ),
     ("/api/v1/threads", "limit", PAGE),
     ("/api/v1/users", "limit", PAGE),
     ("/api/v1/users", "q", Length(0, SEARCH_MAX)),

@@ -118,6 +118,8 @@ pub const PASSWORD_MIN: usize = 8;
 pub const PASSWORD_MAX: usize = 256;
 /// How many secondary departments one person may belong to.
 pub const SECONDARY_DEPARTMENTS_MAX: usize = 20;
+/// Departments one department admin manages, at most.
+pub const MANAGED_DEPARTMENTS_MAX: usize = 50;
 
 /// Usernames: 2–32 of `a-z 0-9 . _ -`, starting with a letter or digit. Case-folded.
 pub fn normalize_username(input: &str) -> Result<String> {

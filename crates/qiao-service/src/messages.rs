@@ -83,6 +83,16 @@ fn invalid_anchor(q: &HistoryQuery) -> Error {
         .with_message("Give at most one of before, after and around.")
 }
 
+/// A page edge given as a sequence number (0 or more).
+fn edge(field: &'static str, seq: i64) -> Result<i64> {
+    if seq < 0 {
+        return Err(Error::new(ErrorCode::InvalidParameter)
+            .with_field(field)
+            .with_message("A sequence number is 0 or more."));
+    }
+    Ok(seq)
+}
+
 impl Services {
     async fn resolve_mentions(&self, auth: &Authenticated, a: &Access, body: &str) -> Result<Resolved> {
         let parsed = parse_mentions(body);
@@ -141,8 +151,10 @@ impl Services {
         if input.file_ids.len() > FILES_PER_MESSAGE_MAX {
             return Err(Error::invalid("file_ids", format!("at most {FILES_PER_MESSAGE_MAX} files per message")));
         }
+        // Each file once, in the order first given.
         let mut file_ids = input.file_ids.clone();
-        file_ids.dedup();
+        let mut seen = std::collections::HashSet::new();
+        file_ids.retain(|f| seen.insert(*f));
         // A message may be only its files.
         let body = if !file_ids.is_empty() && input.body.trim().is_empty() {
             String::new()
@@ -296,8 +308,8 @@ impl Services {
         self.access(&mut r, &auth.actor, conversation).await?;
         let anchor = match (q.before, q.after, q.around) {
             (None, None, None) => Anchor::Latest,
-            (Some(s), None, None) => Anchor::Before(s),
-            (None, Some(s), None) => Anchor::After(s),
+            (Some(s), None, None) => Anchor::Before(edge("before", s)?),
+            (None, Some(s), None) => Anchor::After(edge("after", s)?),
             (None, None, Some(id)) => {
                 let m = messages::get(&mut r, id).await?.filter(|m| m.conversation_id == conversation);
                 let m = m.ok_or_else(|| Error::not_found().with_message("No such message in this conversation."))?;
@@ -323,8 +335,8 @@ impl Services {
         }
         let anchor = match (q.before, q.after, q.around) {
             (None, None, None) => Anchor::After(0),
-            (Some(s), None, None) => Anchor::Before(s),
-            (None, Some(s), None) => Anchor::After(s),
+            (Some(s), None, None) => Anchor::Before(edge("before", s)?),
+            (None, Some(s), None) => Anchor::After(edge("after", s)?),
             (None, None, Some(id)) => {
                 let m = messages::get(&mut r, id).await?.filter(|m| m.thread_root_id == Some(root.id));
                 Anchor::Around(m.ok_or_else(|| Error::not_found().with_message("No such reply in this thread."))?.seq)

@@ -177,6 +177,19 @@ async fn check_placeable(db: &mut dyn Db, actor: &Actor, ids: &[DepartmentId], f
     Ok(())
 }
 
+/// The departments a department admin is to manage: each must exist, at most
+/// [`user::MANAGED_DEPARTMENTS_MAX`].
+async fn check_manageable(db: &mut dyn Db, ids: &[DepartmentId]) -> Result<()> {
+    let field = "managed_department_ids";
+    if ids.len() > user::MANAGED_DEPARTMENTS_MAX {
+        return Err(Error::invalid(field, format!("at most {} departments", user::MANAGED_DEPARTMENTS_MAX)));
+    }
+    for d in ids {
+        body_department_path(db, *d, field).await?;
+    }
+    Ok(())
+}
+
 fn symmetric_difference(a: &[DepartmentId], b: &[DepartmentId]) -> Vec<DepartmentId> {
     a.iter().filter(|x| !b.contains(x)).chain(b.iter().filter(|x| !a.contains(x))).copied().collect()
 }
@@ -290,9 +303,7 @@ impl Services {
         let managed = match role {
             Role::DepartmentAdmin if input.managed_department_ids.is_empty() => vec![primary],
             Role::DepartmentAdmin => {
-                for d in &input.managed_department_ids {
-                    body_department_path(&mut r, *d, "managed_department_ids").await?;
-                }
+                check_manageable(&mut r, &input.managed_department_ids).await?;
                 input.managed_department_ids.clone()
             }
             _ if !input.managed_department_ids.is_empty() => {
@@ -393,6 +404,12 @@ impl Services {
             after.primary_department_id = p;
         }
         if let Some(s) = &patch.secondary_department_ids {
+            // The whole list is capped, not just the change (only the change is checked for
+            // permission: departments already held may be out of the actor's reach).
+            if s.len() > user::SECONDARY_DEPARTMENTS_MAX {
+                let max = user::SECONDARY_DEPARTMENTS_MAX;
+                return Err(Error::invalid("secondary_department_ids", format!("at most {max} departments")));
+            }
             let changed = symmetric_difference(&before.secondary_department_ids, s);
             check_placeable(&mut r, actor, &changed, "secondary_department_ids").await?;
             after.secondary_department_ids = s.clone();
@@ -402,9 +419,7 @@ impl Services {
                 if *m != before.managed_department_ids && !perm::can_assign_role(actor, Role::DepartmentAdmin) {
                     return Err(forbidden("You may not change which departments someone manages."));
                 }
-                for d in m {
-                    body_department_path(&mut r, *d, "managed_department_ids").await?;
-                }
+                check_manageable(&mut r, m).await?;
                 after.managed_department_ids = m.clone();
             }
             if after.managed_department_ids.is_empty() {

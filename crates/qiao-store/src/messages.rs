@@ -409,7 +409,7 @@ pub async fn page(
             older.reverse();
             page.items = older;
             if anchor != Anchor::Latest {
-                page.more_after = exists(&side(db, conversation, thread, below - 1, 1, false).await?);
+                page.more_after = exists(&side(db, conversation, thread, below.saturating_sub(1), 1, false).await?);
             }
         }
         Anchor::After(s) => {
@@ -417,11 +417,11 @@ pub async fn page(
             page.more_after = newer.len() > n;
             newer.truncate(n);
             page.items = newer;
-            page.more_before = exists(&side(db, conversation, thread, s + 1, 1, true).await?);
+            page.more_before = exists(&side(db, conversation, thread, s.saturating_add(1), 1, true).await?);
         }
         Anchor::Around(s) => {
             let (before, after) = (n.div_ceil(2), n / 2);
-            let mut older = side(db, conversation, thread, s + 1, before + 1, true).await?;
+            let mut older = side(db, conversation, thread, s.saturating_add(1), before + 1, true).await?;
             page.more_before = older.len() > before;
             older.truncate(before);
             older.reverse();

@@ -31,6 +31,18 @@ async fn sign_in_by_username_or_email_and_sign_out() {
             "invalid_credentials",
         );
     }
+    // A login longer than any account's is refused before it is counted (and audited).
+    let failures = |log: serde_json::Value| {
+        log["items"].as_array().unwrap().iter().filter(|e| e["action"] == "auth.sign_in_failed").count()
+    };
+    let before = failures(owner.get("/api/v1/audit?limit=200").await.body);
+    let long = "李".repeat(255);
+    assert_error(
+        &anon.post("/api/v1/auth/sign-in", json!({"login": long, "password": "whatever-pass"})).await,
+        401,
+        "invalid_credentials",
+    );
+    assert_eq!(failures(owner.get("/api/v1/audit?limit=200").await.body), before);
 
     assert_eq!(by_email.post_empty("/api/v1/auth/sign-out").await.status, 204);
     assert_error(&by_email.get("/api/v1/me").await, 401, "unauthenticated");

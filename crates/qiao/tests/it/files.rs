@@ -249,6 +249,14 @@ async fn suite(srv: TestServer, data: PathBuf) {
     );
     assert_error(&bob.get(&format!("/api/v1/conversations/{conv}/files?kind=pdf")).await, 400, "invalid_parameter");
 
+    // A file listed twice is attached once, in the order first given.
+    let a = upload(&alice, &conv, "a.txt", b"first".to_vec(), "").await.body["id"].clone();
+    let b = upload(&alice, &conv, "b.txt", b"second".to_vec(), "").await.body["id"].clone();
+    let r = send(alice.clone(), vec![a.clone(), b.clone(), a.clone()], "twice").await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let attached: Vec<&Value> = r.body["files"].as_array().unwrap().iter().map(|f| &f["id"]).collect();
+    assert_eq!(attached, vec![&a, &b]);
+
     // Leaving the conversation ends access; uploading needs membership.
     assert_eq!(bob.post_empty(&format!("/api/v1/conversations/{conv}/leave")).await.status, 204);
     assert_error(&bob.get(&content).await, 404, "not_found");

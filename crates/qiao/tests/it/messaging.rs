@@ -290,6 +290,18 @@ async fn history_pages_both_ways_and_jumps_to_a_message() {
     let r = owner.get(&format!("/api/v1/conversations/{c}/messages?before=5&after=1")).await;
     assert_error(&r, 400, "invalid_parameter");
     assert_eq!(r.body["field"], "after");
+    // Edges anywhere in the range of sequence numbers, never below it.
+    for (query, items) in [("before=9223372036854775807", 10), ("after=9223372036854775807", 0), ("after=0", 10)] {
+        let page = owner.get(&format!("/api/v1/conversations/{c}/messages?{query}&limit=10")).await;
+        assert_eq!((page.status, page.body["items"].as_array().map(Vec::len)), (200, Some(items)), "{query}");
+        let thread = owner.get(&format!("/api/v1/messages/{target}/thread?{query}")).await;
+        assert_eq!(thread.status, 200, "{query}: {}", thread.body);
+    }
+    for query in ["before=-1", "after=-9223372036854775808"] {
+        let r = owner.get(&format!("/api/v1/conversations/{c}/messages?{query}")).await;
+        assert_error(&r, 400, "invalid_parameter");
+        assert_error(&owner.get(&format!("/api/v1/messages/{target}/thread?{query}")).await, 400, "invalid_parameter");
+    }
     let other = channel(&owner, "public", "Other", &[]).await;
     assert_error(
         &owner.get(&format!("/api/v1/conversations/{other}/messages?around={target}")).await,
