@@ -159,6 +159,10 @@ impl Services {
         if input.member_ids.len() > INVITE_BATCH_MAX {
             return Err(Error::invalid("member_ids", format!("at most {INVITE_BATCH_MAX} people at once")));
         }
+        // Admins set up the organisation's channels in bulk; anyone else has a budget.
+        if !actor.role.is_org_admin() {
+            self.action_rate.check(actor.user_id)?;
+        }
         if !input.departments.is_empty() && !matches!(kind, ConversationKind::Project | ConversationKind::Announcement)
         {
             return Err(Error::invalid("departments", "only project and announcement channels link departments"));
@@ -287,6 +291,9 @@ impl Services {
         }
         if everyone.len() > GROUP_MAX || people.len() >= GROUP_MAX {
             return Err(Error::invalid("user_ids", format!("a group DM holds at most {GROUP_MAX} people")));
+        }
+        if !auth.actor.role.is_org_admin() {
+            self.action_rate.check(me)?;
         }
         let mut r = self.store.reader().await?;
         let others: Vec<UserId> = everyone.iter().copied().filter(|u| *u != me).collect();

@@ -110,6 +110,7 @@ impl Services {
         if !perm::can_post(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "You may not share files in this conversation."));
         }
+        self.action_rate.check(me)?;
         let cfg = &self.config.files;
         if upload.declared_len.is_some_and(|n| n > cfg.max_upload_bytes) {
             return Err(media_error(MediaError::TooLarge { limit: cfg.max_upload_bytes }));

@@ -53,6 +53,10 @@ pub struct ServiceConfig {
     pub event_retention: Duration,
     /// Messages and reactions one person may send.
     pub message_rate: ratelimit::RateConfig,
+    /// Other repeatable writes one person may make ([`ratelimit::ACTIONS`] by default).
+    pub action_rate: ratelimit::RateConfig,
+    /// Searches one person may run ([`ratelimit::SEARCHES`] by default).
+    pub search_rate: ratelimit::RateConfig,
     pub files: files::FileConfig,
 }
 
@@ -66,6 +70,8 @@ impl Default for ServiceConfig {
             setup_token_ttl: Duration::from_secs(24 * 3600),
             event_retention: Duration::from_secs(7 * 24 * 3600),
             message_rate: ratelimit::RateConfig { per_second: 20.0, burst: 100.0 },
+            action_rate: ratelimit::ACTIONS,
+            search_rate: ratelimit::SEARCHES,
             files: files::FileConfig::default(),
         }
     }
@@ -95,6 +101,10 @@ pub struct Services {
     pub draft_rate: Arc<ratelimit::RateLimiter>,
     /// Realtime connections opened, per person ([`realtime::CONNECT_RATE`]).
     pub connect_rate: Arc<ratelimit::RateLimiter>,
+    /// Other repeatable writes, per person ([`ratelimit::ACTIONS`]).
+    pub action_rate: Arc<ratelimit::RateLimiter>,
+    /// Searches, per person ([`ratelimit::SEARCHES`]).
+    pub search_rate: Arc<ratelimit::RateLimiter>,
     pub sessions: Arc<session_cache::SessionCache>,
     pub access: Arc<access_cache::AccessCache>,
     /// Where committed events go (the store's writer publishes into it).
@@ -143,6 +153,14 @@ impl Services {
             message_rate: Arc::new(ratelimit::RateLimiter::new(config.message_rate)),
             draft_rate: Arc::new(ratelimit::RateLimiter::new(drafts::DRAFT_RATE)),
             connect_rate: Arc::new(ratelimit::RateLimiter::new(realtime::CONNECT_RATE)),
+            action_rate: Arc::new(ratelimit::RateLimiter::saying(
+                config.action_rate,
+                "You are doing this too fast; wait a moment and try again.",
+            )),
+            search_rate: Arc::new(ratelimit::RateLimiter::saying(
+                config.search_rate,
+                "You are searching too fast; wait a moment and try again.",
+            )),
             config: Arc::new(config),
             store,
             blobs,

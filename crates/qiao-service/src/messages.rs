@@ -361,6 +361,8 @@ impl Services {
         if m.body == body {
             return Ok(m);
         }
+        // Each edit is a new version kept for the audit log and an event to every member.
+        self.message_rate.check(auth.actor.user_id)?;
         drop(r);
         let resolved = self.resolve_mentions(auth, &a, &body).await?;
         let (me, conversation, at) = (auth.actor.user_id, m.conversation_id, now());
@@ -569,10 +571,15 @@ impl Services {
         let m = m.ok_or_else(|| Error::invalid("message_id", "no such top-level message in this conversation"))?;
         drop(r);
         let (me, at, target) = (auth.actor.user_id, now(), m.seq - 1);
+        self.action_rate.check(me)?;
         self.store
             .write(move |tx| {
                 Box::pin(async move {
-                    set_read(tx, conversation, me, target, at).await?;
+                    let (_, read) = members::get(tx, conversation, me).await?.ok_or_else(Error::forbidden)?;
+                    // Already there: nothing changes, and the person's devices are not told.
+                    if read != target {
+                        set_read(tx, conversation, me, target, at).await?;
+                    }
                     Ok(target)
                 })
             })
@@ -588,14 +595,24 @@ impl Services {
     ) -> Result<ThreadState> {
         let (root, a) = self.thread_access(auth, root).await?;
         let (me, at, conversation) = (auth.actor.user_id, now(), a.id);
+        self.action_rate.check(me)?;
         self.store
             .write(move |tx| {
                 Box::pin(async move {
+                    // Followed threads have a read position; asking for what is so already
+                    // changes nothing and tells no device.
+                    let current = threads::read_position(tx, me, root).await?;
+                    match (follow, current) {
+                        (true, Some(read)) => {
+                            return Ok(ThreadState { root_id: root, following: true, read_seq: read });
+                        }
+                        (false, None) => return Ok(ThreadState { root_id: root, following: false, read_seq: 0 }),
+                        _ => {}
+                    }
                     let read_seq = if follow {
                         let last = conversations::get(tx, conversation).await?.ok_or_else(Error::not_found)?.last_seq;
-                        let read = threads::read_position(tx, me, root).await?.unwrap_or(last);
-                        threads::follow(tx, me, root, conversation, read).await?;
-                        read
+                        threads::follow(tx, me, root, conversation, last).await?;
+                        last
                     } else {
                         threads::unfollow(tx, me, root).await?;
                         0
@@ -631,7 +648,10 @@ impl Services {
                     let last = conversations::get(tx, conversation).await?.ok_or_else(Error::not_found)?.last_seq;
                     let target = seq.unwrap_or(last).min(last);
                     let read = match threads::read_position(tx, me, root).await? {
-                        Some(current) if current >= target => current,
+                        // Read that far already: nothing changes, no device is told.
+                        Some(current) if current >= target => {
+                            return Ok(ThreadState { root_id: root, following: true, read_seq: current });
+                        }
                         Some(_) => {
                             threads::set_read(tx, me, root, target).await?;
                             target

@@ -46,14 +46,30 @@ impl Bucket {
     }
 }
 
+/// Repeatable writes that have no budget of their own (creating conversations, uploading,
+/// editing one's profile, following threads, marking unread): generous bursts for people, a
+/// bound for scripts. The default of `action_rate` in the service configuration.
+pub const ACTIONS: RateConfig = RateConfig { per_second: 5.0, burst: 100.0 };
+
+/// Searches: each one reads the index over everything the person may see. The default of
+/// `search_rate` in the service configuration.
+pub const SEARCHES: RateConfig = RateConfig { per_second: 20.0, burst: 100.0 };
+
 pub struct RateLimiter {
     config: RateConfig,
     buckets: Mutex<HashMap<UserId, Bucket>>,
+    /// What a refusal tells the person.
+    message: &'static str,
 }
 
 impl RateLimiter {
     pub fn new(config: RateConfig) -> RateLimiter {
-        RateLimiter { config, buckets: Mutex::default() }
+        RateLimiter::saying(config, "You are sending too fast; slow down a little.")
+    }
+
+    /// A limiter whose refusals say `message`.
+    pub fn saying(config: RateConfig, message: &'static str) -> RateLimiter {
+        RateLimiter { config, buckets: Mutex::default(), message }
     }
 
     /// Takes one token for `user` at `now`, or says how many seconds until one is free.
@@ -64,9 +80,11 @@ impl RateLimiter {
             // Forget people whose buckets have refilled.
             buckets.retain(|_, b| b.level(config, now) < config.burst);
         }
-        buckets.entry(user).or_insert_with(|| Bucket::full(config, now)).take(config, now).map_err(|wait| {
-            Error::rate_limited(wait.ceil() as u64).with_message("You are sending too fast; slow down a little.")
-        })
+        buckets
+            .entry(user)
+            .or_insert_with(|| Bucket::full(config, now))
+            .take(config, now)
+            .map_err(|wait| Error::rate_limited(wait.ceil() as u64).with_message(self.message))
     }
 
     pub fn check(&self, user: UserId) -> Result<(), Error> {

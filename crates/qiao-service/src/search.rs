@@ -93,6 +93,7 @@ impl Services {
         if parsed.is_empty() {
             return Err(Error::invalid("q", "type words to search for, or a filter such as from:username"));
         }
+        self.search_rate.check(auth.user.id)?;
         let mut r = self.store.reader().await?;
         let staff = !auth.actor.is_guest();
         let allowed: Vec<ConversationId> = match &parsed.in_conversation {

@@ -242,8 +242,17 @@ impl Services {
     pub async fn update_profile(&self, auth: &Authenticated, patch: ProfilePatch, origin: &Origin) -> Result<User> {
         let display_name = patch.display_name.as_deref().map(user::validate_display_name).transpose()?;
         let title = patch.title.as_deref().map(user::validate_title).transpose()?;
-        let at = now();
         let id = auth.user.id;
+        let current = users::get(&mut self.store.reader().await?, id).await?;
+        let current = current.ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
+        if display_name.as_ref().is_none_or(|n| *n == current.display_name)
+            && title.as_ref().is_none_or(|t| *t == current.title)
+        {
+            // Nothing changes: no write, no event to everyone, no audit entry.
+            return Ok(current);
+        }
+        self.action_rate.check(id)?;
+        let at = now();
         let entry = audit_entry(at, Some(id), "user.update_profile", Some(("user", id.to_string())), origin, json!({}));
         self.store
             .write(move |tx| {

@@ -136,6 +136,16 @@ settings! {
     message_rate_per_second: f64 = 20.0, shown as "20", env = "QIAO_MESSAGE_RATE_PER_SECOND";
     /// Messages and reactions one person may send in a burst.
     message_burst: f64 = 100.0, shown as "100", env = "QIAO_MESSAGE_BURST";
+    /// Other writes one person may repeat per second, sustained: creating channels and group
+    /// DMs (organisation admins are exempt), uploading files, editing their profile,
+    /// following threads, marking unread.
+    action_rate_per_second: f64 = 5.0, shown as "5", env = "QIAO_ACTION_RATE_PER_SECOND";
+    /// Those writes one person may make in a burst.
+    action_burst: f64 = 100.0, shown as "100", env = "QIAO_ACTION_BURST";
+    /// Searches one person may run per second, sustained.
+    search_rate_per_second: f64 = 20.0, shown as "20", env = "QIAO_SEARCH_RATE_PER_SECOND";
+    /// Searches one person may run in a burst.
+    search_burst: f64 = 100.0, shown as "100", env = "QIAO_SEARCH_BURST";
     /// Kernel send buffer per connection, in KiB (bounds memory held for clients that read
     /// slowly; 0 leaves the kernel's automatic sizing).
     socket_send_buffer_kib: usize = 1024, shown as "1024", env = "QIAO_SOCKET_SEND_BUFFER_KIB";
@@ -235,7 +245,7 @@ impl Layer {
         if !cookie_secure_set {
             c.cookie_secure = c.public_url.starts_with("https://");
         }
-        let checks: [(bool, &str); 11] = [
+        let checks: [(bool, &str); 13] = [
             (c.db_read_connections >= 1, "db_read_connections must be at least 1"),
             (c.db_max_batch >= 1, "db_max_batch must be at least 1"),
             (c.max_body_bytes >= 1024, "max_body_bytes must be at least 1024"),
@@ -275,6 +285,14 @@ impl Layer {
             (
                 c.message_rate_per_second > 0.0 && c.message_burst >= 1.0,
                 "message_rate_per_second must be positive and message_burst at least 1",
+            ),
+            (
+                c.action_rate_per_second > 0.0 && c.action_burst >= 1.0,
+                "action_rate_per_second must be positive and action_burst at least 1",
+            ),
+            (
+                c.search_rate_per_second > 0.0 && c.search_burst >= 1.0,
+                "search_rate_per_second must be positive and search_burst at least 1",
             ),
         ];
         if let Some((_, msg)) = checks.iter().find(|(ok, _)| !ok) {

@@ -88,6 +88,14 @@ pub fn service_config(config: &Config) -> ServiceConfig {
             per_second: config.message_rate_per_second,
             burst: config.message_burst,
         },
+        action_rate: qiao_service::ratelimit::RateConfig {
+            per_second: config.action_rate_per_second,
+            burst: config.action_burst,
+        },
+        search_rate: qiao_service::ratelimit::RateConfig {
+            per_second: config.search_rate_per_second,
+            burst: config.search_burst,
+        },
         files: qiao_service::files::FileConfig {
             max_upload_bytes: config.max_upload_mb << 20,
             quota_bytes: config.file_quota_mb << 20,

@@ -242,7 +242,7 @@ pub async fn list(State(state): State<AppState>, Auth(auth): Auth) -> ApiResult<
 #[utoipa::path(post, path = "/api/v1/conversations", tag = "conversations", request_body = CreateChannelRequest,
     responses((status = 201, body = ConversationItem), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     Auth(auth): Auth,
@@ -280,7 +280,7 @@ pub async fn open_dm(
 #[utoipa::path(post, path = "/api/v1/conversations/group", tag = "conversations", request_body = CreateGroupRequest,
     responses((status = 201, body = ConversationItem), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn create_group(
     State(state): State<AppState>,
     Auth(auth): Auth,
@@ -506,7 +506,7 @@ pub async fn mark_read(
     params(("id" = ConversationId, Path, description = "Conversation id")), request_body = MarkUnreadRequest,
     responses((status = 200, body = ReadPosition), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn mark_unread(
     State(state): State<AppState>,
     Auth(auth): Auth,

@@ -71,7 +71,7 @@ pub async fn get(State(state): State<AppState>, AnyAuth(auth): AnyAuth) -> ApiRe
 #[utoipa::path(patch, path = "/api/v1/me", tag = "me", request_body = UpdateProfile,
     responses((status = 200, body = User), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn update(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

@@ -110,7 +110,7 @@ pub async fn get(
     params(("id" = MessageId, Path, description = "Message id")), request_body = EditMessageRequest,
     responses((status = 200, body = Message), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
-        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn edit(
     State(state): State<AppState>,
     Auth(auth): Auth,
@@ -232,7 +232,7 @@ pub async fn thread_read(
 #[utoipa::path(put, path = "/api/v1/messages/{id}/thread/follow", tag = "messages",
     params(("id" = MessageId, Path, description = "The thread's root")),
     responses((status = 200, body = ThreadState), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn follow(
     State(state): State<AppState>,
     Auth(auth): Auth,
@@ -245,7 +245,7 @@ pub async fn follow(
 #[utoipa::path(delete, path = "/api/v1/messages/{id}/thread/follow", tag = "messages",
     params(("id" = MessageId, Path, description = "The thread's root")),
     responses((status = 200, body = ThreadState), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn unfollow(
     State(state): State<AppState>,
     Auth(auth): Auth,

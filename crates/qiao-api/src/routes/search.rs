@@ -56,7 +56,7 @@ pub struct SearchPage {
 /// recent messages.
 #[utoipa::path(get, path = "/api/v1/search", tag = "search", params(SearchParams),
     responses((status = 200, body = SearchPage), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+        (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn search(
     State(state): State<AppState>,
     Auth(auth): Auth,

@@ -331,6 +331,65 @@ async fn sending_too_fast_is_limited() {
     let r = owner.post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "one too many"})).await;
     assert_error(&r, 429, "rate_limited");
     assert!(r.headers.contains_key("retry-after"));
+    // Edits share the budget: each is a new version and an event to every member.
+    let first = owner.get(&format!("/api/v1/conversations/{c}/messages?limit=1")).await.body["items"][0]["id"].clone();
+    let r = owner.patch(&format!("/api/v1/messages/{}", first.as_str().unwrap()), json!({"body": "edited"})).await;
+    assert_error(&r, 429, "rate_limited");
+}
+
+/// Writes without a budget of their own share one per person (bursts of 100, then five a
+/// second); admins creating the organisation's channels are not held to it; asking for what
+/// is so already writes nothing.
+#[tokio::test]
+async fn repeatable_writes_have_a_budget() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (_, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let mut created = 0;
+    let refused = loop {
+        let r = bob.post("/api/v1/conversations", json!({"name": format!("频道 {created}")})).await;
+        if r.status != 201 {
+            break r;
+        }
+        created += 1;
+        assert!(created <= 200, "never refused");
+    };
+    assert_error(&refused, 429, "rate_limited");
+    assert!(refused.headers.contains_key("retry-after"));
+    assert!((100..110).contains(&created), "{created} created first");
+    // The same budget covers following threads.
+    let c = channel(&owner, "public", "Shared", &[]).await;
+    let root = send(&owner, &c, json!({"body": "a thread"})).await["id"].as_str().unwrap().to_owned();
+    assert_eq!(bob.post_empty(&format!("/api/v1/conversations/{c}/join")).await.status, 200);
+    assert_error(&bob.put_empty(&format!("/api/v1/messages/{root}/thread/follow")).await, 429, "rate_limited");
+    // Not the owner's.
+    assert_eq!(owner.post("/api/v1/conversations", json!({"name": "Owner's"})).await.status, 201);
+
+    // Nothing to change: no write, no audit entry, no budget spent.
+    let entries = |log: Value| log["items"].as_array().unwrap().len();
+    let before = entries(owner.get("/api/v1/audit?limit=200").await.body);
+    let me = owner.get("/api/v1/me").await.body["user"].clone();
+    for _ in 0..3 {
+        let r = owner.patch("/api/v1/me", json!({"display_name": me["display_name"], "title": me["title"]})).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert_eq!(owner.patch("/api/v1/me", json!({})).await.status, 200);
+    }
+    assert_eq!(entries(owner.get("/api/v1/audit?limit=200").await.body), before);
+    for _ in 0..2 {
+        assert_eq!(owner.put_empty(&format!("/api/v1/messages/{root}/thread/follow")).await.status, 200);
+    }
+
+    // Searches have their own budget (refusals within the first few hundred at most).
+    let mut searched = 0;
+    let refused = loop {
+        let r = owner.get("/api/v1/search?q=thread").await;
+        if r.status != 200 {
+            break r;
+        }
+        searched += 1;
+        assert!(searched <= 1_000, "never refused");
+    };
+    assert_error(&refused, 429, "rate_limited");
 }
 
 #[tokio::test]
