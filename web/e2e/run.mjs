@@ -387,6 +387,19 @@ try {
   });
   if (!(firstOnScreen >= 60 && firstOnScreen <= 80)) throw new Error(`the view jumped when older messages loaded: message ${firstOnScreen} is now at the top`);
 
+  log("removed from a private channel while reading it: it says so instead of loading forever");
+  const lileiId = (await call("GET", "/users?q=lilei")).items[0].id;
+  const secret = (await call("POST", "/conversations", { name: "secret 机密", kind: "private", member_ids: [lileiId] })).conversation;
+  await b.getByRole("link", { name: /secret 机密/ }).click();
+  await b.getByRole("heading", { name: "secret 机密" }).waitFor();
+  tolerateNetworkErrors = true; // the page asks for it once more, and is told 404
+  const removed = await fetch(`${base}/api/v1/conversations/${secret.id}/members/${lileiId}`, { method: "DELETE", headers: { authorization: `Bearer ${token}` } });
+  if (removed.status !== 204) throw new Error(`removing lilei: ${removed.status}`);
+  await b.getByText("This conversation does not exist or you cannot see it.").waitFor({ timeout: T });
+  await b.getByRole("link", { name: /secret 机密/ }).waitFor({ state: "detached", timeout: T });
+  tolerateNetworkErrors = false;
+  await b.getByRole("link", { name: /项目-general/ }).click();
+
   log("directory and departments");
   await a.getByRole("link", { name: "Directory" }).click();
   await a.getByRole("button", { name: /李雷/ }).click();

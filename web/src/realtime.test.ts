@@ -63,6 +63,30 @@ describe("Gateway", () => {
     expect(states.at(-1)).toBe("online");
   });
 
+  it("gives up a connection that hears nothing (not even its pongs) and reconnects", () => {
+    const ws = FakeSocket.all[0];
+    ws.open();
+    ws.ready();
+    // Answered pings keep it: 25 s apart, each pong heard.
+    for (let i = 0; i < 4; i++) {
+      vi.advanceTimersByTime(25_000);
+      expect(ws.sent.at(-1)).toBe(JSON.stringify({ op: "ping" }));
+      ws.onmessage?.({ data: JSON.stringify({ op: "pong" }) });
+    }
+    expect(FakeSocket.all.length).toBe(1);
+    // Then silence: after two intervals (and a margin) it is dead, without waiting for the
+    // browser to notice.
+    vi.advanceTimersByTime(75_000);
+    expect(ws.readyState).toBe(3);
+    expect(states.at(-1)).toBe("offline");
+    vi.advanceTimersByTime(200);
+    expect(FakeSocket.all.length).toBe(2);
+    // Its late close event changes nothing.
+    ws.closeWith(1006);
+    vi.advanceTimersByTime(10_000);
+    expect(FakeSocket.all.length).toBe(2);
+  });
+
   it("waits 30 s after being refused for too many connections, and says why", () => {
     const ws = FakeSocket.all[0];
     ws.open();

@@ -24,6 +24,8 @@ export class Gateway {
   private live = false;
   /** When it did: the backoff starts over only after a connection that lasted. */
   private readyAt = 0;
+  /** When the current connection last heard anything from the server. */
+  private heardAt = 0;
 
   constructor(
     private readonly handlers: GatewayHandlers,
@@ -78,6 +80,7 @@ export class Gateway {
       ws.send(JSON.stringify(from ? { op: "hello", resume_from: from } : { op: "hello" }));
     };
     ws.onmessage = (e) => {
+      this.heardAt = Date.now();
       let frame: ServerFrame;
       try {
         frame = JSON.parse(e.data as string);
@@ -89,41 +92,56 @@ export class Gateway {
         this.readyAt = Date.now();
         this.handlers.onState("online");
         if (this.pinger) clearInterval(this.pinger);
-        // Client pings too, so a dead network is noticed even if the server's pings stop.
-        this.pinger = setInterval(() => this.send({ op: "ping" }), Math.max(5000, frame.heartbeat_ms));
+        // Client pings too, and the server answers each: a connection that hears nothing for
+        // two intervals is dead (a laptop that slept, a network that changed without telling
+        // the browser), and the browser would otherwise keep it "open" for many minutes.
+        const every = Math.max(5000, frame.heartbeat_ms);
+        this.heardAt = Date.now();
+        this.pinger = setInterval(() => {
+          if (this.ws !== ws) return;
+          if (Date.now() - this.heardAt > 2 * every + 5000) {
+            ws.close();
+            this.ended(ws, 1006);
+            return;
+          }
+          this.send({ op: "ping" });
+        }, every);
         this.handlers.onReady(frame);
       } else {
         this.handlers.onFrame(frame);
       }
     };
-    ws.onclose = (e) => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      this.live = false;
-      if (this.pinger) clearInterval(this.pinger);
-      if (this.stopped) return;
-      if (e.code === 4001 || e.code === 4003) {
-        this.handlers.onState("offline");
-        this.handlers.onUnauthenticated();
-        return;
-      }
-      if (e.code === 4029) {
-        // Too many tabs and devices: retrying soon would be refused again.
-        this.handlers.onState("crowded");
-        this.readyAt = 0;
-        this.timer = setTimeout(() => this.connect(), 30_000);
-        return;
-      }
+    ws.onclose = (e) => this.ended(ws, e.code);
+  }
+
+  /** The connection `ws` ended with `code` (or was given up as dead): reconnect as it says. */
+  private ended(ws: WebSocket, code: number): void {
+    if (this.ws !== ws) return;
+    this.ws = null;
+    this.live = false;
+    if (this.pinger) clearInterval(this.pinger);
+    if (this.stopped) return;
+    if (code === 4001 || code === 4003) {
       this.handlers.onState("offline");
-      // A connection the server keeps closing soon after `ready` backs off like a failed one.
-      if (this.readyAt && Date.now() - this.readyAt > 10_000) this.attempt = 0;
+      this.handlers.onUnauthenticated();
+      return;
+    }
+    if (code === 4029) {
+      // Too many tabs and devices: retrying soon would be refused again.
+      this.handlers.onState("crowded");
       this.readyAt = 0;
-      this.attempt++;
-      const delay = Math.min(10_000, 300 * 2 ** Math.min(this.attempt - 1, 6)) * (0.75 + Math.random() * 0.5);
-      // A node going away (1001) closes all its clients at once: spread their return over a
-      // second, so they do not all land on the other nodes (or the restarted one) together.
-      const first = e.code === 1001 ? 200 + Math.random() * 1000 : 200;
-      this.timer = setTimeout(() => this.connect(), this.attempt === 1 ? first : delay);
-    };
+      this.timer = setTimeout(() => this.connect(), 30_000);
+      return;
+    }
+    this.handlers.onState("offline");
+    // A connection the server keeps closing soon after `ready` backs off like a failed one.
+    if (this.readyAt && Date.now() - this.readyAt > 10_000) this.attempt = 0;
+    this.readyAt = 0;
+    this.attempt++;
+    const delay = Math.min(10_000, 300 * 2 ** Math.min(this.attempt - 1, 6)) * (0.75 + Math.random() * 0.5);
+    // A node going away (1001) closes all its clients at once: spread their return over a
+    // second, so they do not all land on the other nodes (or the restarted one) together.
+    const first = code === 1001 ? 200 + Math.random() * 1000 : 200;
+    this.timer = setTimeout(() => this.connect(), this.attempt === 1 ? first : delay);
   }
 }

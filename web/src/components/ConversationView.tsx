@@ -92,7 +92,10 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
   const me = entry?.me ?? null;
   const pending = useMemo(() => pendingAll.filter((p) => p.conversationId === id && !p.threadRootId), [pendingAll, id]);
 
-  // Load the conversation (for a visitor of a public channel) and its latest page or the window around a message.
+  // Load the conversation (for a visitor of a public channel) and its latest page or the window
+  // around a message; again when I stop being a member while it is open (removed, or I left on
+  // another device): a public channel stays open to read, anything else shows as gone.
+  const gone = !entry;
   useEffect(() => {
     let cancelled = false;
     (async () => {
@@ -111,7 +114,7 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
     return () => {
       cancelled = true;
     };
-  }, [id, jumpTo]);
+  }, [id, jumpTo, gone]);
 
   useEffect(() => {
     if (unreadAtOpen === null && entry?.me) setUnreadAtOpen({ after: entry.me.read_seq, upto: entry.conv.last_seq });

@@ -127,6 +127,37 @@ describe("applying events", () => {
     expect(m.stale).toEqual([C]);
   });
 
+  it("does not count again what a reload already counted (events held while it ran)", () => {
+    // HTTP read the conversation after message 4 and a member left (seq 5): both are in
+    // what it returned; message 6 came later.
+    let m = start();
+    const mine = { role: "member" as const, direct: true, via_department: false, read_seq: 3, unread_count: 1, mention_count: 0 };
+    m = loadConversations(m, [{ conversation: { ...conv(5), member_count: 1 }, me: mine }]);
+    m = applyEvent(m, ev({ type: "message.created", message: msg(4) }, 4));
+    m = applyEvent(m, ev({ type: "members.removed", conversation_id: C, user_ids: ["u-carol"] }, 5));
+    expect(m.conversations[C].me?.unread_count).toBe(1);
+    expect(m.conversations[C].conv.member_count).toBe(1);
+    m = applyEvent(m, ev({ type: "message.created", message: msg(6) }, 6));
+    expect(m.conversations[C].me?.unread_count).toBe(2);
+  });
+
+  it("asks for the counts again when an unread message is deleted or edited", () => {
+    let m = start();
+    m = applyEvent(m, ev({ type: "message.created", message: msg(4, { mentions: { user_ids: [ME], department_ids: [], channel: false } }) }, 4));
+    expect(m.conversations[C].me).toMatchObject({ unread_count: 1, mention_count: 1 });
+    m = applyEvent(m, ev({ type: "message.deleted", message_id: "m-4", deleted_at: 10 }, 5));
+    expect(m.stale).toEqual([C]);
+    // Nothing unread: nothing to recount.
+    m = { ...m, stale: [] };
+    m = applyEvent(m, ev({ type: "read.updated", conversation_id: C, read_seq: 5 }));
+    m = applyEvent(m, ev({ type: "message.updated", message: msg(2, { body: "edited" }) }, 6));
+    m = applyEvent(m, ev({ type: "message.deleted", message_id: "m-3", deleted_at: 11 }, 7));
+    expect(m.stale).toEqual([]);
+    m = applyEvent(m, ev({ type: "message.created", message: msg(8) }, 8));
+    m = applyEvent(m, ev({ type: "message.updated", message: msg(8, { body: "@me now", mentions: { user_ids: [ME], department_ids: [], channel: false } }) }, 9));
+    expect(m.stale).toEqual([C]);
+  });
+
   it("adds and removes conversations as my membership changes", () => {
     let m = start();
     const other = { ...conv(1), id: "c-2", name: "new" };

@@ -55,7 +55,8 @@ export interface Model {
   lastPos: number;
   /** Set when an event revoked this session. */
   signedOut: boolean;
-  /** Conversations whose counters need a refetch (their read position moved backwards). */
+  /** Conversations whose counters need a refetch (their read position moved backwards, or an
+   * unread message was edited or deleted). */
   stale: Id[];
 }
 
@@ -207,6 +208,24 @@ function myStateFrom(member: Member, prev: MyState | null | undefined, lastSeq: 
   };
 }
 
+/** Whether the conversation's state already reflects the event at `seq`: it came from HTTP
+ * after the event was committed (a reload or a refetch), so counters must not move again. */
+function counted(model: Model, id: Id | null | undefined, seq: number | null | undefined): boolean {
+  if (!id || seq == null) return false;
+  return (model.conversations[id]?.conv.last_seq ?? 0) >= seq;
+}
+
+/** Whether a top-level message at `seq` is unread for me there. */
+function isUnread(model: Model, id: Id, seq: number): boolean {
+  const me = model.conversations[id]?.me;
+  return !!me && me.unread_count > 0 && seq > me.read_seq;
+}
+
+/** Asks for the conversation's counters to be fetched again (the server's count is the truth). */
+function markStale(model: Model, id: Id): Model {
+  return model.stale.includes(id) ? model : { ...model, stale: [...model.stale, id] };
+}
+
 function bumpSeq(model: Model, id: Id | null | undefined, seq: number | null | undefined, at: number, isMessage: boolean): Model {
   if (!id || seq == null) return model;
   const c = model.conversations[id];
@@ -257,7 +276,7 @@ export function applyEvent(model: Model, f: EventFrame): Model {
     case "members.removed": {
       if (meId && d.user_ids.includes(meId)) return removeConversation(m, d.conversation_id);
       const c = m.conversations[d.conversation_id];
-      if (c) {
+      if (c && !counted(m, d.conversation_id, f.seq)) {
         const conv = { ...c.conv, member_count: Math.max(0, c.conv.member_count - d.user_ids.length) };
         m = { ...m, conversations: { ...m.conversations, [c.conv.id]: { ...c, conv } } };
       }
@@ -274,6 +293,7 @@ export function applyEvent(model: Model, f: EventFrame): Model {
       return removeConversation(m, d.conversation_id);
     case "message.created": {
       const msg = d.message;
+      const known = counted(m, msg.conversation_id, f.seq ?? msg.seq);
       m = addMessage(m, msg);
       if (msg.thread_root_id && d.thread) {
         const summary = d.thread;
@@ -281,7 +301,7 @@ export function applyEvent(model: Model, f: EventFrame): Model {
       }
       m = bumpSeq(m, msg.conversation_id, f.seq ?? msg.seq, f.at, !msg.thread_root_id);
       const c = m.conversations[msg.conversation_id];
-      if (c?.me && msg.sender_id !== meId && !msg.thread_root_id && msg.seq > c.me.read_seq) {
+      if (!known && c?.me && msg.sender_id !== meId && !msg.thread_root_id && msg.seq > c.me.read_seq) {
         const me = {
           ...c.me,
           unread_count: c.me.unread_count + 1,
@@ -291,16 +311,28 @@ export function applyEvent(model: Model, f: EventFrame): Model {
       }
       return m;
     }
-    case "message.updated":
-      return bumpSeq(mapMessage(m, d.message.id, () => d.message), d.message.conversation_id, f.seq, f.at, false);
-    case "message.deleted":
+    case "message.updated": {
+      const msg = d.message;
+      // An unread message that gains or loses a mention of me changes the badge.
+      if (!counted(m, msg.conversation_id, f.seq) && !msg.thread_root_id && isUnread(m, msg.conversation_id, msg.seq)) {
+        m = markStale(m, msg.conversation_id);
+      }
+      return bumpSeq(mapMessage(m, msg.id, () => msg), msg.conversation_id, f.seq, f.at, false);
+    }
+    case "message.deleted": {
+      // A deleted message no longer counts as unread (nor as a mention): the server recounts.
+      const cid = f.conversation_id;
+      if (cid && !d.thread_root_id && !counted(m, cid, f.seq) && (m.conversations[cid]?.me?.unread_count ?? 0) > 0) {
+        m = markStale(m, cid);
+      }
       return bumpSeq(
         mapMessage(m, d.message_id, (x) => ({ ...x, body: "", deleted_at: d.deleted_at, reactions: [] })),
-        f.conversation_id,
+        cid,
         f.seq,
         f.at,
         false,
       );
+    }
     case "reaction.added":
     case "reaction.removed": {
       const added = d.type === "reaction.added";
@@ -316,7 +348,7 @@ export function applyEvent(model: Model, f: EventFrame): Model {
       }
       const me = { ...c.me, read_seq: d.read_seq };
       m = { ...m, conversations: { ...m.conversations, [c.conv.id]: { ...c, me } } };
-      return m.stale.includes(c.conv.id) ? m : { ...m, stale: [...m.stale, c.conv.id] };
+      return markStale(m, c.conv.id);
     }
     case "thread.state":
       return m;

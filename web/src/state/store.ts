@@ -3,7 +3,8 @@
 import { create } from "zustand";
 import { api, ApiError, hasSessionHint } from "../api";
 import { Gateway, type ConnectionState } from "../realtime";
-import type { Draft, FileInfo, Id, Message, PresenceStatus, ServerFrame, User } from "../types";
+import { useRoute } from "../router";
+import type { Draft, EventFrame, FileInfo, Id, Message, PresenceStatus, ServerFrame, User } from "../types";
 import {
   addMessage,
   applyEvent,
@@ -116,7 +117,9 @@ async function startSession(): Promise<void> {
   gateway = new Gateway(
     {
       onReady: (f) => {
-        if (!f.resumed) void reload(f.head);
+        // A client that had state (a resync, or a reconnect too far behind) reloads all of
+        // it; a fresh start has just read the directory.
+        if (!f.resumed) void reload(f.head, get().lastPos > 0);
         else retryUnsavedDrafts();
         flushOutbox();
         presenceInterest.connected();
@@ -132,34 +135,121 @@ async function startSession(): Promise<void> {
   trackActivity();
 }
 
-/** Fresh start or resync: reload what HTTP knows, then apply events after `head`. */
-async function reload(head: number): Promise<void> {
+// ---- loads that events must not overtake ----
+// While a page or list is read over HTTP, events wait and are applied (in order) once every
+// such load is done: a page read before an event cannot then undo it, and state read after
+// an event is not changed by it twice (applying is idempotent against what HTTP returned:
+// see `counted` in model.ts).
+
+/** Events held back at most: past it they are applied at once (a load that hangs must not
+ * stop the client or grow without bound). */
+const HOLD_MAX = 10_000;
+let holding = 0;
+let held: EventFrame[] = [];
+
+async function holdingEvents<T>(load: () => Promise<T>): Promise<T> {
+  holding++;
+  try {
+    return await load();
+  } finally {
+    holding--;
+    if (holding === 0) releaseHeld();
+  }
+}
+
+function releaseHeld(): void {
+  const events = held;
+  held = [];
+  for (const f of events) applyEventFrame(f);
+}
+
+// ---- reload (a fresh start, or a resync) ----
+
+/** The head of the reload under way, if any, and a later one asked for meanwhile. */
+let reloadingTo: number | null = null;
+let reloadAgain: { head: number; everything: boolean } | null = null;
+
+/**
+ * Reloads what HTTP knows (every conversation; with `everything`, also the directory, the
+ * departments and my own account, which a resync may have missed changes to), then the
+ * timeline and threads on screen; events after `head` follow. Retried with backoff until it
+ * succeeds (or the session ends), one at a time: the server's `ready` and `resync` for one
+ * gap ask for the same reload.
+ */
+async function reload(head: number, everything: boolean): Promise<void> {
+  if (reloadingTo !== null) {
+    if (head > reloadingTo) reloadAgain = { head, everything: everything || !!reloadAgain?.everything };
+    return;
+  }
+  reloadingTo = head;
+  try {
+    for (let attempt = 0; gateway; attempt++) {
+      try {
+        await holdingEvents(() => reloadOnce(head, everything));
+        break;
+      } catch {
+        await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** attempt)));
+      }
+    }
+  } finally {
+    reloadingTo = null;
+  }
+  const again = reloadAgain;
+  reloadAgain = null;
+  if (again && gateway) await reload(again.head, again.everything);
+}
+
+async function reloadOnce(head: number, everything: boolean): Promise<void> {
   void fetchDrafts();
-  const list = await api.conversations();
+  const [list] = await Promise.all([
+    api.conversations(),
+    everything ? loadDirectory() : undefined,
+    everything ? loadDepartments() : undefined,
+    everything ? refreshMe() : undefined,
+  ]);
   update((m) => ({ ...loadConversations(m, list.items), lastPos: Math.max(m.lastPos, head) }));
-  // Reload the timelines on screen: events from before `head` are not replayed.
-  const open = Object.keys(get().timelines);
+  // The timeline and thread on screen are read again (events before `head` are not replayed);
+  // others load when they are opened.
+  const route = useRoute.getState().route;
   set({ timelines: {}, threads: {} });
-  await Promise.all(open.map((id) => loadLatest(id).catch(() => undefined)));
+  if (route.name !== "conversation") return;
+  // One that is gone, or no longer visible, shows as such when opened; other failures retry.
+  const visible = (e: unknown) => {
+    if (!(e instanceof ApiError && (e.status === 403 || e.status === 404))) throw e;
+  };
+  await Promise.all([
+    loadLatest(route.id).catch(visible),
+    route.thread ? openThread(route.thread).catch(visible) : undefined,
+  ]);
+}
+
+async function refreshMe(): Promise<void> {
+  const me = await api.me();
+  set((s) => ({ me: me.user, orgName: me.org_name, users: { ...s.users, [me.user.id]: me.user } }));
+}
+
+function applyEventFrame(f: EventFrame): void {
+  if (f.data.type === "draft.updated") applyDraft(f.data.draft);
+  if (f.data.type === "message.created") stoppedTyping(f.data.message);
+  update((m) => applyEvent(m, f));
+  const s = get();
+  if (s.signedOut) void signOutLocal();
+  if (s.stale.length) {
+    const ids = s.stale;
+    set({ stale: [] });
+    for (const id of ids) void refreshConversation(id);
+  }
 }
 
 function onFrame(f: ServerFrame): void {
   switch (f.op) {
     case "event": {
-      if (f.data.type === "draft.updated") applyDraft(f.data.draft);
-      if (f.data.type === "message.created") stoppedTyping(f.data.message);
-      update((m) => applyEvent(m, f));
-      const s = get();
-      if (s.signedOut) void signOutLocal();
-      if (s.stale.length) {
-        const ids = s.stale;
-        set({ stale: [] });
-        for (const id of ids) void refreshConversation(id);
-      }
+      if (holding > 0 && held.length < HOLD_MAX) held.push(f);
+      else applyEventFrame(f);
       break;
     }
     case "resync":
-      void reload(f.head);
+      void reload(f.head, true);
       break;
     case "presence":
       // A status for someone no longer followed (a frame in flight) would go stale; one of
@@ -185,13 +275,19 @@ function onFrame(f: ServerFrame): void {
   }
 }
 
+/** Reads a conversation's counters again (events wait meanwhile, so what it returns is
+ * followed only by what happened after it). */
 async function refreshConversation(id: Id): Promise<void> {
   try {
-    const it = await api.conversation(id);
-    update((m) => ({
-      ...m,
-      conversations: { ...m.conversations, [id]: { conv: it.conversation, me: it.me ?? null } },
-    }));
+    await holdingEvents(async () => {
+      const it = await api.conversation(id);
+      // Left meanwhile (or never mine): not brought back.
+      if (!get().conversations[id] || !it.me) return;
+      update((m) => ({
+        ...m,
+        conversations: { ...m.conversations, [id]: { conv: it.conversation, me: it.me ?? null } },
+      }));
+    });
   } catch {
     /* gone or not visible: events will tell */
   }
@@ -208,6 +304,7 @@ async function signOutLocal(): Promise<void> {
   unsaved.clear();
   storeDrafts({});
   storeUnsaved();
+  held = []; // the session's events, never to reach the next one's state
   set({ ...emptyModel(), phase: "signin", drafts: {}, presence: {}, typing: {} });
 }
 
@@ -234,8 +331,10 @@ export async function loadDepartments(): Promise<void> {
 }
 
 export async function loadLatest(id: Id): Promise<void> {
-  const page = await api.history(id, { limit: 50 });
-  update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(undefined, page.items, { before: page.more_before, after: false }, "replace") } }));
+  await holdingEvents(async () => {
+    const page = await api.history(id, { limit: 50 });
+    update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(undefined, page.items, { before: page.more_before, after: false }, "replace") } }));
+  });
 }
 
 /** Loads the page before the oldest loaded message; `beforeApply` runs just before it is
@@ -243,31 +342,39 @@ export async function loadLatest(id: Id): Promise<void> {
 export async function loadOlder(id: Id, beforeApply?: () => void): Promise<number> {
   const t = get().timelines[id];
   if (!t || !t.hasOlder || !t.messages.length) return 0;
-  const page = await api.history(id, { before: t.messages[0].seq, limit: 50 });
-  beforeApply?.();
-  update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(m.timelines[id], page.items, { before: page.more_before }, "older") } }));
-  return page.items.filter((x) => !x.thread_root_id).length;
+  return holdingEvents(async () => {
+    const page = await api.history(id, { before: t.messages[0].seq, limit: 50 });
+    beforeApply?.();
+    update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(m.timelines[id], page.items, { before: page.more_before }, "older") } }));
+    return page.items.filter((x) => !x.thread_root_id).length;
+  });
 }
 
 export async function loadNewer(id: Id): Promise<void> {
   const t = get().timelines[id];
   if (!t || !t.hasNewer || !t.messages.length) return;
-  const page = await api.history(id, { after: t.messages[t.messages.length - 1].seq, limit: 50 });
-  update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(m.timelines[id], page.items, { after: page.more_after }, "newer") } }));
+  await holdingEvents(async () => {
+    const page = await api.history(id, { after: t.messages[t.messages.length - 1].seq, limit: 50 });
+    update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(m.timelines[id], page.items, { after: page.more_after }, "newer") } }));
+  });
 }
 
 /** Loads the window around a message (jump to it). */
 export async function loadAround(id: Id, messageId: Id): Promise<void> {
-  const page = await api.history(id, { around: messageId, limit: 50 });
-  update((m) => ({
-    ...m,
-    timelines: { ...m.timelines, [id]: mergePage(undefined, page.items, { before: page.more_before, after: page.more_after }, "replace") },
-  }));
+  await holdingEvents(async () => {
+    const page = await api.history(id, { around: messageId, limit: 50 });
+    update((m) => ({
+      ...m,
+      timelines: { ...m.timelines, [id]: mergePage(undefined, page.items, { before: page.more_before, after: page.more_after }, "replace") },
+    }));
+  });
 }
 
 export async function openThread(rootId: Id): Promise<void> {
-  const page = await api.thread(rootId);
-  update((m) => ({ ...m, threads: { ...m.threads, [rootId]: { root: page.root, replies: page.items } } }));
+  await holdingEvents(async () => {
+    const page = await api.thread(rootId);
+    update((m) => ({ ...m, threads: { ...m.threads, [rootId]: { root: page.root, replies: page.items } } }));
+  });
 }
 
 export function markRead(id: Id): void {
