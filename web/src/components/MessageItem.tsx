@@ -5,7 +5,7 @@ import { api } from "../api";
 import { formatTime, useLang, useT } from "../i18n";
 import { renderMarkdown, type MentionNames } from "../lib/markdown";
 import { navigate, paths } from "../router";
-import { applyMessage, discardPending, retryPending, useApp } from "../state/store";
+import { applyMyEdit, applyMyReaction, discardPending, retryPending, useApp } from "../state/store";
 import type { Pending } from "../state/model";
 import type { Message } from "../types";
 import { Avatar, useUser } from "./common";
@@ -58,7 +58,7 @@ export const MessageItem = memo(function MessageItem({ message: m, grouped, high
     setPicker(false);
     try {
       const r = await api.react(m.id, emoji);
-      applyMessage(r.message);
+      applyMyReaction(m.id, emoji, r.added);
     } catch (e) {
       onError(e);
     }
@@ -68,7 +68,7 @@ export const MessageItem = memo(function MessageItem({ message: m, grouped, high
     const body = draft.trim();
     if (!body || body === m.body) return setEditing(false);
     try {
-      applyMessage(await api.edit(m.id, body));
+      applyMyEdit(await api.edit(m.id, body));
       setEditing(false);
     } catch (e) {
       onError(e);

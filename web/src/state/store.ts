@@ -13,6 +13,7 @@ import {
   mapMessage,
   markReadLocal,
   mergePage,
+  toggleReaction,
   type Model,
   type Pending,
 } from "./model";
@@ -623,6 +624,18 @@ export function reconnectNow(): void {
 }
 
 /** Replaces a message with what the server returned (edit, reaction). */
-export function applyMessage(msg: Message): void {
-  update((m) => mapMessage(m, msg.id, () => msg));
+/** The answer to my reaction: only my own change is applied (others' reactions that reached
+ * me as events before the answer stay). */
+export function applyMyReaction(messageId: Id, emoji: string, added: boolean): void {
+  const me = get().me?.id;
+  if (!me) return;
+  update((m) => mapMessage(m, messageId, (x) => ({ ...x, reactions: toggleReaction(x.reactions, emoji, me, added) })));
+}
+
+/** The answer to my edit: its text, unless the message was deleted meanwhile (the event
+ * says so first); reactions and thread summaries stay as events left them. */
+export function applyMyEdit(msg: Message): void {
+  update((m) =>
+    mapMessage(m, msg.id, (x) => (x.deleted_at ? x : { ...x, body: msg.body, edited_at: msg.edited_at, mentions: msg.mentions })),
+  );
 }
