@@ -164,7 +164,7 @@ const PARAMS: &[(&str, &str, Limit)] = &[
     ("/api/v1/users", "q", Length(0, SEARCH_MAX)),
     ("/api/v1/search", "q", Text(1, qiao_service::search::QUERY_MAX, pattern::QUERY)),
     ("/api/v1/search", "limit", Int(1, Some(crate::routes::search::LIMIT_MAX as i64))),
-    ("/api/v1/search", "offset", Int(0, None)),
+    ("/api/v1/search", "offset", Int(0, Some(crate::routes::search::OFFSET_MAX as i64))),
 ];
 
 /// Writes the limits into `doc`. Returns the entries that matched nothing in it (a renamed

@@ -11,6 +11,8 @@ use crate::extract::{Auth, Query};
 
 /// The most results one page holds.
 pub const LIMIT_MAX: u32 = 100;
+/// The deepest a search pages: past it, a narrower query is the way on.
+pub const OFFSET_MAX: u32 = 10_000;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -23,7 +25,7 @@ pub struct SearchParams {
     /// fewer than 50 messages, its parts are also matched apart, ranked after the whole; a
     /// quoted phrase matches only in order. At most 200 characters.
     pub q: String,
-    /// Results to skip (from a previous page's `next_offset`).
+    /// Results to skip (from a previous page's `next_offset`), at most 10,000.
     pub offset: Option<u32>,
     /// 1–100, default 20.
     pub limit: Option<u32>,
@@ -62,7 +64,15 @@ pub async fn search(
     Auth(auth): Auth,
     Query(p): Query<SearchParams>,
 ) -> ApiResult<axum::Json<SearchPage>> {
-    let offset = p.offset.unwrap_or(0).min(10_000);
+    let offset = p.offset.unwrap_or(0);
+    if offset > OFFSET_MAX {
+        return Err(qiao_domain::Error::new(qiao_domain::ErrorCode::InvalidParameter)
+            .with_message(format!(
+                "offset is at most {OFFSET_MAX}: narrow the search (from:, in:, before:) to see more"
+            ))
+            .with_field("offset")
+            .into());
+    }
     let limit = p.limit.unwrap_or(20);
     if !(1..=LIMIT_MAX).contains(&limit) {
         return Err(qiao_domain::Error::new(qiao_domain::ErrorCode::InvalidParameter)
@@ -73,7 +83,7 @@ pub async fn search(
     let r = state.services.search_messages(&auth, &p.q, offset as usize, limit as usize).await?;
     let next = offset + limit;
     Ok(axum::Json(SearchPage {
-        next_offset: ((next as usize) < r.total).then_some(next),
+        next_offset: ((next as usize) < r.total && next <= OFFSET_MAX).then_some(next),
         total: r.total as u64,
         items: r
             .items
