@@ -58,11 +58,15 @@ macro_rules! exec {
 pub(crate) use exec;
 
 /// Maps a driver error: unique violations become [`ErrorCode::Conflict`] (callers usually
-/// check first and return a precise code; this covers races between nodes), the rest are
-/// internal errors carrying the cause for the log.
+/// check first and return a precise code; this covers races between nodes and requests), as
+/// do foreign-key violations (a department or person checked a moment before was deleted
+/// before the write), the rest are internal errors carrying the cause for the log.
 pub fn db_err(e: sqlx::Error) -> Error {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => Error::new(ErrorCode::Conflict).with_source(e),
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => Error::new(ErrorCode::Conflict)
+            .with_message("Something this refers to was removed meanwhile; reload and try again.")
+            .with_source(e),
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Error::unavailable(e),
         _ => Error::internal(e),
     }

@@ -121,6 +121,7 @@ conformance!(
     users::update_and_uniqueness,
     users::directory_listing,
     users::do_not_disturb_latest_setting_wins,
+    users::a_reference_removed_meanwhile_is_a_conflict,
     sessions::lifecycle,
     sessions::expiry_and_pruning,
     events::log_reads_and_pruning,

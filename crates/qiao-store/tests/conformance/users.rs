@@ -292,3 +292,17 @@ pub async fn do_not_disturb_latest_setting_wins(store: Store, _: Sink) {
     on.sort_by_key(|(_, at)| *at);
     assert_eq!(on, vec![(carol.id, T0 + 2), (alice.id, T0 + 5)]);
 }
+
+pub async fn a_reference_removed_meanwhile_is_a_conflict(store: Store, _: Sink) {
+    seed_org(&store).await;
+    // A department checked a moment before, deleted before the write.
+    let u = new_user("late", "Late", DepartmentId::new());
+    let err = store
+        .write(move |tx| {
+            let u = u.clone();
+            Box::pin(async move { users::insert(tx, &u).await })
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code, ErrorCode::Conflict, "{err:?}");
+}
