@@ -73,6 +73,9 @@ struct Resolved {
     notify: Vec<UserId>,
 }
 
+/// Earlier versions one message keeps (edits beyond are refused).
+pub const EDITS_MAX: i64 = 500;
+
 /// Departments mentioned in one message, at most.
 const DEPARTMENT_MENTIONS_MAX: usize = 20;
 
@@ -363,6 +366,11 @@ impl Services {
         }
         // Each edit is a new version kept for the audit log and an event to every member.
         self.message_rate.check(auth.actor.user_id)?;
+        if messages::edit_count(&mut r, id).await? >= EDITS_MAX {
+            return Err(Error::new(ErrorCode::Conflict).with_message(format!(
+                "A message keeps at most {EDITS_MAX} earlier versions; send a new message instead."
+            )));
+        }
         drop(r);
         let resolved = self.resolve_mentions(auth, &a, &body).await?;
         let (me, conversation, at) = (auth.actor.user_id, m.conversation_id, now());

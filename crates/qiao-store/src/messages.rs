@@ -517,6 +517,16 @@ pub async fn edits(db: &mut dyn Db, id: MessageId) -> Result<Vec<Edit>> {
     Ok(rows.into_iter().map(|(edited_at, editor, body)| Edit { edited_at, editor_id: UserId(editor), body }).collect())
 }
 
+/// How many earlier versions a message has.
+pub async fn edit_count(db: &mut dyn Db, id: MessageId) -> Result<i64> {
+    let (n,) = q!(
+        db,
+        fetch_one,
+        sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM message_edits WHERE message_id = $1").bind(id.0)
+    )?;
+    Ok(n)
+}
+
 /// Deletes a message's content: body, mentions, reactions, pin and edit history go; the row
 /// stays as a tombstone so history keeps its shape.
 pub async fn tombstone(db: &mut dyn Db, id: MessageId, at: Millis) -> Result<()> {

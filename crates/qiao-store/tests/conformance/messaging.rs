@@ -472,6 +472,7 @@ pub async fn messages_history_and_threads(store: Store, _: Sink) {
     let m = messages::get(&mut r, target).await.unwrap().unwrap();
     assert_eq!((m.body.as_str(), m.edited_at, m.mentions.clone()), ("v3", Some(T0 + 200), edited_mentions));
     let history = messages::edits(&mut r, target).await.unwrap();
+    assert_eq!(messages::edit_count(&mut r, target).await.unwrap(), history.len() as i64);
     assert_eq!(history.iter().map(|e| e.body.as_str()).collect::<Vec<_>>(), vec!["消息 0", "v2"]);
     drop(r);
 

@@ -412,3 +412,21 @@ async fn threads_can_be_followed_and_read() {
     assert!(owner.get("/api/v1/threads").await.body["items"].as_array().unwrap().is_empty());
     assert_eq!(owner.put_empty(&format!("/api/v1/messages/{rid}/thread/follow")).await.body["following"], true);
 }
+
+#[tokio::test]
+async fn a_message_keeps_a_bounded_history_of_edits() {
+    let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| {
+        (c.message_burst, c.message_rate_per_second) = (1e6, 1e6);
+    })
+    .await;
+    let owner = srv.owner().await;
+    let c = channel(&owner, "public", "Edits", &[]).await;
+    let id = send(&owner, &c, json!({"body": "v0"})).await["id"].as_str().unwrap().to_owned();
+    for i in 1..=qiao_service::messages::EDITS_MAX {
+        let r = owner.patch(&format!("/api/v1/messages/{id}"), json!({"body": format!("v{i}")})).await;
+        assert_eq!(r.status, 200, "edit {i}: {}", r.body);
+    }
+    let r = owner.patch(&format!("/api/v1/messages/{id}"), json!({"body": "one more"})).await;
+    assert_error(&r, 409, "conflict");
+    assert!(r.body["message"].as_str().unwrap().contains("send a new message"), "{}", r.body);
+}
