@@ -136,11 +136,16 @@ impl Gateway {
 }
 
 /// Whether the request's `Origin` (if any) is this server: a browser on another site must
-/// not be able to use the visitor's cookie over a WebSocket.
-fn same_origin(headers: &HeaderMap) -> bool {
+/// not be able to use the visitor's cookie over a WebSocket. `https_only` (the server's
+/// cookies are `Secure`: it is served over https) also refuses a page served over plain
+/// http on the same host, which anyone on the network path could have written.
+fn same_origin(headers: &HeaderMap, https_only: bool) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else { return true };
     let host = headers.get(header::HOST).and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let origin_host = origin.split_once("://").map_or(origin, |(_, h)| h);
+    let (scheme, origin_host) = origin.split_once("://").unwrap_or(("", origin));
+    if https_only && !scheme.eq_ignore_ascii_case("https") {
+        return false;
+    }
     !host.is_empty() && origin_host.eq_ignore_ascii_case(host)
 }
 
@@ -160,7 +165,7 @@ pub async fn ws(State(state): State<AppState>, request: axum::extract::Request) 
         Err(rejection) => return refused_upgrade(&rejection),
     };
     let cookie_auth = match cookie(&parts, SESSION_COOKIE) {
-        Some(token) if same_origin(&parts.headers) && token.len() <= 200 => state
+        Some(token) if same_origin(&parts.headers, state.config.cookie_secure) && token.len() <= 200 => state
             .services
             .authenticate(token)
             .await
@@ -217,10 +222,14 @@ mod tests {
     fn cookies_only_from_our_own_origin() {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_static("chat.example.com"));
-        assert!(same_origin(&h), "no Origin: not a browser");
+        assert!(same_origin(&h, true), "no Origin: not a browser");
         h.insert(header::ORIGIN, HeaderValue::from_static("https://chat.example.com"));
-        assert!(same_origin(&h));
+        assert!(same_origin(&h, true));
         h.insert(header::ORIGIN, HeaderValue::from_static("https://evil.example"));
-        assert!(!same_origin(&h));
+        assert!(!same_origin(&h, false));
+        // A page over plain http on the same host, when the server is served over https.
+        h.insert(header::ORIGIN, HeaderValue::from_static("http://chat.example.com"));
+        assert!(!same_origin(&h, true));
+        assert!(same_origin(&h, false), "a server without https (a test, a LAN install)");
     }
 }
