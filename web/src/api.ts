@@ -51,6 +51,10 @@ function withQuery(path: string, query?: Query): string {
   return s ? `${path}?${s}` : path;
 }
 
+/** How long a JSON request may take before it fails as a network error (the server's own
+ * limit is shorter; uploads go another way). */
+const REQUEST_TIMEOUT_MS = 60_000;
+
 export async function request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
@@ -65,6 +69,8 @@ export async function request<T>(method: string, path: string, body?: unknown, q
       headers,
       body: body === undefined ? undefined : JSON.stringify(body),
       credentials: "same-origin",
+      // A request on a connection that died (a laptop slept mid-request) must end, not hang.
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
   } catch {
     throw new ApiError(0, "network", "The server cannot be reached.");

@@ -74,9 +74,11 @@ describe("Gateway", () => {
       ws.onmessage?.({ data: JSON.stringify({ op: "pong" }) });
     }
     expect(FakeSocket.all.length).toBe(1);
-    // Then silence: after two intervals (and a margin) it is dead, without waiting for the
-    // browser to notice.
+    // Then silence: after two intervals (and a margin for a hidden tab's throttled timers) it
+    // is dead, without waiting for the browser to notice.
     vi.advanceTimersByTime(75_000);
+    expect(ws.readyState).toBe(1);
+    vi.advanceTimersByTime(25_000);
     expect(ws.readyState).toBe(3);
     expect(states.at(-1)).toBe("offline");
     vi.advanceTimersByTime(200);
@@ -84,6 +86,15 @@ describe("Gateway", () => {
     // Its late close event changes nothing.
     ws.closeWith(1006);
     vi.advanceTimersByTime(10_000);
+    expect(FakeSocket.all.length).toBe(2);
+  });
+
+  it("waits a few seconds after connecting too often (4030)", () => {
+    FakeSocket.all[0].open();
+    FakeSocket.all[0].closeWith(4030);
+    vi.advanceTimersByTime(2_900);
+    expect(FakeSocket.all.length).toBe(1);
+    vi.advanceTimersByTime(2_200);
     expect(FakeSocket.all.length).toBe(2);
   });
 

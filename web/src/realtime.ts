@@ -93,13 +93,14 @@ export class Gateway {
         this.handlers.onState("online");
         if (this.pinger) clearInterval(this.pinger);
         // Client pings too, and the server answers each: a connection that hears nothing for
-        // two intervals is dead (a laptop that slept, a network that changed without telling
-        // the browser), and the browser would otherwise keep it "open" for many minutes.
+        // two intervals (and a margin over the minute a hidden tab's timers may wait) is dead
+        // (a laptop that slept, a network that changed without telling the browser), and the
+        // browser would otherwise keep it "open" for many minutes.
         const every = Math.max(5000, frame.heartbeat_ms);
         this.heardAt = Date.now();
         this.pinger = setInterval(() => {
           if (this.ws !== ws) return;
-          if (Date.now() - this.heardAt > 2 * every + 5000) {
+          if (Date.now() - this.heardAt > 2 * every + 45_000) {
             ws.close();
             this.ended(ws, 1006);
             return;
@@ -134,6 +135,12 @@ export class Gateway {
       return;
     }
     this.handlers.onState("offline");
+    if (code === 4030) {
+      // Connecting too often: the server said to wait a few seconds.
+      this.readyAt = 0;
+      this.timer = setTimeout(() => this.connect(), 3000 + Math.random() * 2000);
+      return;
+    }
     // A connection the server keeps closing soon after `ready` backs off like a failed one.
     if (this.readyAt && Date.now() - this.readyAt > 10_000) this.attempt = 0;
     this.readyAt = 0;

@@ -98,6 +98,7 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
   const gone = !entry;
   useEffect(() => {
     let cancelled = false;
+    setNotFound(false); // added back meanwhile, say
     (async () => {
       try {
         if (!useApp.getState().conversations[id]) {

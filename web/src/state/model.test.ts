@@ -154,7 +154,11 @@ describe("applying events", () => {
     m = applyEvent(m, ev({ type: "message.deleted", message_id: "m-3", deleted_at: 11 }, 7));
     expect(m.stale).toEqual([]);
     m = applyEvent(m, ev({ type: "message.created", message: msg(8) }, 8));
-    m = applyEvent(m, ev({ type: "message.updated", message: msg(8, { body: "@me now", mentions: { user_ids: [ME], department_ids: [], channel: false } }) }, 9));
+    // An unread message edited (or pinned) without a change to whether it mentions me: no
+    // recount (a busy channel would refetch on every edit).
+    m = applyEvent(m, ev({ type: "message.updated", message: msg(8, { body: "typo fixed" }) }, 9));
+    expect(m.stale).toEqual([]);
+    m = applyEvent(m, ev({ type: "message.updated", message: msg(8, { body: "@me now", mentions: { user_ids: [ME], department_ids: [], channel: false } }) }, 10));
     expect(m.stale).toEqual([C]);
   });
 

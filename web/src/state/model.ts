@@ -120,6 +120,15 @@ export function mergePage(
 }
 
 /** Replaces a message wherever it is shown (timelines, threads). */
+/** A loaded top-level message (in a timeline), if any. */
+function findMessage(model: Model, id: Id): Message | undefined {
+  for (const t of Object.values(model.timelines)) {
+    const found = t.messages.find((m) => m.id === id);
+    if (found) return found;
+  }
+  return undefined;
+}
+
 export function mapMessage(model: Model, id: Id, f: (m: Message) => Message): Model {
   let changed = false;
   const timelines = { ...model.timelines };
@@ -313,17 +322,26 @@ export function applyEvent(model: Model, f: EventFrame): Model {
     }
     case "message.updated": {
       const msg = d.message;
-      // An unread message that gains or loses a mention of me changes the badge.
-      if (!counted(m, msg.conversation_id, f.seq) && !msg.thread_root_id && isUnread(m, msg.conversation_id, msg.seq)) {
-        m = markStale(m, msg.conversation_id);
+      // An unread message that gains or loses a mention of me changes the mention badge: the
+      // server recounts. Only then (edits, pins and the like are frequent in a busy channel).
+      const cid = msg.conversation_id;
+      if (!counted(m, cid, f.seq) && !msg.thread_root_id && isUnread(m, cid, msg.seq)) {
+        const before = findMessage(m, msg.id);
+        const mention = mentionsMe(msg, m.me);
+        const changed = before ? mentionsMe(before, m.me) !== mention : mention || (m.conversations[cid]?.me?.mention_count ?? 0) > 0;
+        if (changed) m = markStale(m, cid);
       }
-      return bumpSeq(mapMessage(m, msg.id, () => msg), msg.conversation_id, f.seq, f.at, false);
+      return bumpSeq(mapMessage(m, msg.id, () => msg), cid, f.seq, f.at, false);
     }
     case "message.deleted": {
-      // A deleted message no longer counts as unread (nor as a mention): the server recounts.
+      // A deleted message no longer counts as unread (nor as a mention): the server recounts
+      // when it was unread here, or (not loaded here) when it may have been a mention of me.
       const cid = f.conversation_id;
-      if (cid && !d.thread_root_id && !counted(m, cid, f.seq) && (m.conversations[cid]?.me?.unread_count ?? 0) > 0) {
-        m = markStale(m, cid);
+      if (cid && !d.thread_root_id && !counted(m, cid, f.seq)) {
+        const before = findMessage(m, d.message_id);
+        const me = m.conversations[cid]?.me;
+        const recount = before ? !before.deleted_at && isUnread(m, cid, before.seq) : (me?.mention_count ?? 0) > 0;
+        if (recount) m = markStale(m, cid);
       }
       return bumpSeq(
         mapMessage(m, d.message_id, (x) => ({ ...x, body: "", deleted_at: d.deleted_at, reactions: [] })),

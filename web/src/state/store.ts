@@ -142,26 +142,38 @@ async function startSession(): Promise<void> {
 // an event is not changed by it twice (applying is idempotent against what HTTP returned:
 // see `counted` in model.ts).
 
-/** Events held back at most: past it they are applied at once (a load that hangs must not
- * stop the client or grow without bound). */
+/** Events held back at most, and for how long one load holds them: past either, what is
+ * held is applied (in order) and live events flow again, so a load that hangs cannot stop
+ * the client or grow without bound. */
 const HOLD_MAX = 10_000;
+const HOLD_MS = 10_000;
 let holding = 0;
 let held: EventFrame[] = [];
 
 async function holdingEvents<T>(load: () => Promise<T>): Promise<T> {
   holding++;
+  let done = false;
+  const finish = () => {
+    if (done) return;
+    done = true;
+    holding--;
+    if (holding === 0) releaseHeld();
+  };
+  const timer = setTimeout(finish, HOLD_MS);
   try {
     return await load();
   } finally {
-    holding--;
-    if (holding === 0) releaseHeld();
+    clearTimeout(timer);
+    finish();
   }
 }
 
 function releaseHeld(): void {
-  const events = held;
-  held = [];
-  for (const f of events) applyEventFrame(f);
+  while (held.length) {
+    const events = held;
+    held = [];
+    for (const f of events) applyEventFrame(f);
+  }
 }
 
 // ---- reload (a fresh start, or a resync) ----
@@ -245,8 +257,11 @@ function applyEventFrame(f: EventFrame): void {
 function onFrame(f: ServerFrame): void {
   switch (f.op) {
     case "event": {
-      if (holding > 0 && held.length < HOLD_MAX) held.push(f);
-      else applyEventFrame(f);
+      if (holding === 0) applyEventFrame(f);
+      else {
+        held.push(f);
+        if (held.length >= HOLD_MAX) releaseHeld();
+      }
       break;
     }
     case "resync":
