@@ -7,8 +7,8 @@ use bytes::Bytes;
 use qiao_domain::ErrorCode;
 use qiao_domain::event::{Audience, Event};
 use qiao_domain::perm::Actor;
-use qiao_domain::{ConversationId, Error, Millis, Result, UserId};
-use qiao_store::{events, members, presence};
+use qiao_domain::{ConversationId, Error, MessageId, Millis, Result, UserId};
+use qiao_store::{events, members, messages, presence};
 
 use crate::Services;
 use crate::auth::Authenticated;
@@ -118,9 +118,13 @@ impl Services {
         limits: ResumeLimits,
     ) -> Result<Start> {
         let Some(from) = resume_from else {
-            let mut r = self.store.reader().await?;
-            let head = events::head(&mut r).await?;
-            let memberships = members::conversation_ids_of(&mut r, auth.user.id).await?;
+            // One snapshot here too: a join committed between reading the head and reading the
+            // memberships would otherwise count as held from before the head, and the
+            // conversation's events between the two would reach the connection.
+            let mut snap = self.store.snapshot().await?;
+            let head = events::head(&mut snap).await?;
+            let memberships = members::conversation_ids_of(&mut snap, auth.user.id).await?;
+            snap.end().await?;
             return Ok(Start { head, memberships, catchup: Catchup::Fresh });
         };
         let recent = self.hub.recent_after(from);
@@ -197,11 +201,18 @@ impl Services {
     }
 
     /// Whether the person may say they are typing there: only where they may post (a member,
-    /// not archived, and in an announcement channel only those who may announce).
-    pub async fn may_type(&self, actor: &Actor, conversation: ConversationId) -> Result<()> {
+    /// not archived, and in an announcement channel only those who may announce), and in a
+    /// thread only one of that conversation (`invalid_input` otherwise).
+    pub async fn may_type(&self, actor: &Actor, conversation: ConversationId, thread: Option<MessageId>) -> Result<()> {
         let a = self.access_cached(actor, conversation).await?;
         if !qiao_domain::perm::can_post(actor, &a.facts) {
             return Err(Error::forbidden());
+        }
+        if let Some(root) = thread {
+            let m = messages::get(&mut self.store.reader().await?, root).await?;
+            if !m.is_some_and(|m| m.conversation_id == conversation && m.thread_root_id.is_none()) {
+                return Err(Error::invalid("thread_root_id", "no such thread in this conversation"));
+            }
         }
         Ok(())
     }

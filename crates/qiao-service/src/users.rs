@@ -415,7 +415,7 @@ impl Services {
         if let Some(s) = &patch.secondary_department_ids {
             // The whole list is capped, not just the change (only the change is checked for
             // permission: departments already held may be out of the actor's reach).
-            if s.len() > user::SECONDARY_DEPARTMENTS_MAX {
+            if s.len() > user::SECONDARY_DEPARTMENTS_MAX && *s != before.secondary_department_ids {
                 let max = user::SECONDARY_DEPARTMENTS_MAX;
                 return Err(Error::invalid("secondary_department_ids", format!("at most {max} departments")));
             }
@@ -428,7 +428,9 @@ impl Services {
                 if *m != before.managed_department_ids && !perm::can_assign_role(actor, Role::DepartmentAdmin) {
                     return Err(forbidden("You may not change which departments someone manages."));
                 }
-                check_manageable(&mut r, m).await?;
+                if *m != before.managed_department_ids {
+                    check_manageable(&mut r, m).await?;
+                }
                 after.managed_department_ids = m.clone();
             }
             if after.managed_department_ids.is_empty() {

@@ -64,9 +64,14 @@ pub(crate) use exec;
 pub fn db_err(e: sqlx::Error) -> Error {
     match &e {
         sqlx::Error::Database(db) if db.is_unique_violation() => Error::new(ErrorCode::Conflict).with_source(e),
-        sqlx::Error::Database(db) if db.is_foreign_key_violation() => Error::new(ErrorCode::Conflict)
-            .with_message("Something this refers to was removed meanwhile; reload and try again.")
-            .with_source(e),
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            // Logged here: a 409 is not, and a code path that writes an id it never checked
+            // would otherwise fail quietly every time.
+            tracing::warn!(error = %e, "a write broke a foreign key (a concurrent delete, or an unchecked id)");
+            Error::new(ErrorCode::Conflict)
+                .with_message("Something this refers to changed meanwhile; reload and try again.")
+                .with_source(e)
+        }
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Error::unavailable(e),
         _ => Error::internal(e),
     }

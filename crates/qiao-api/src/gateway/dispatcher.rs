@@ -238,8 +238,12 @@ impl Dispatcher {
                 // connected person, which a stream of presence frames must not repeat.
                 if let Some(user) = self.routing.user_of(conn) {
                     // Do-not-disturb is the person's, on every node (not just this device's).
+                    let was = self.presence.do_not_disturb_on(user);
                     if let Some((on, at)) = self.presence.set(conn, user, status, now, qiao_service::now()) {
-                        self.dnd.record(user, on, at);
+                        // Stored when it changes (a device saying `online` again is not news).
+                        if on != was {
+                            self.dnd.record(user, on, at);
+                        }
                         self.hub.signal(Signal::DoNotDisturb { node: self.hub.node(), settings: vec![(user, on, at)] });
                     }
                 }

@@ -18,6 +18,9 @@ pub struct DndLedger {
     pending: Mutex<HashMap<UserId, (bool, Millis)>>,
     wake: Notify,
     closed: AtomicBool,
+    /// Held while a write is under way: the last flush at shutdown waits for it (and takes
+    /// back what it failed to write).
+    writing: tokio::sync::Mutex<()>,
 }
 
 /// Whether setting `b` replaces `a` (the later one; on wins a tie), the rule the nodes and
@@ -51,6 +54,7 @@ impl DndLedger {
     /// Writes what has gathered. On failure the settings go back (unless newer ones came in
     /// meanwhile) for the next attempt.
     pub async fn flush(&self, services: &Services) -> bool {
+        let _writing = self.writing.lock().await;
         let batch = self.take();
         if batch.is_empty() {
             return true;
@@ -67,13 +71,17 @@ impl DndLedger {
         }
     }
 
-    /// Writes settings as they come until [`DndLedger::close`]; after a failed write, waits a
-    /// second before the next.
+    /// Writes settings as they come until [`DndLedger::close`]; after failed writes, waits
+    /// longer before each next one (1 s, doubling up to a minute).
     pub async fn run(&self, services: Services) {
+        let mut failures = 0u32;
         while !self.closed.load(Ordering::Acquire) {
             self.wake.notified().await;
-            if !self.flush(&services).await {
-                tokio::time::sleep(Duration::from_secs(1)).await;
+            if self.flush(&services).await {
+                failures = 0;
+            } else {
+                failures = failures.saturating_add(1);
+                tokio::time::sleep(Duration::from_secs(1 << failures.min(6))).await;
                 self.wake.notify_one();
             }
         }

@@ -259,6 +259,11 @@ impl Presence {
         }
     }
 
+    /// Whether the person has do-not-disturb on (as this node knows).
+    pub fn do_not_disturb_on(&self, user: UserId) -> bool {
+        self.dnd.get(&user).is_some_and(|(on, _)| *on)
+    }
+
     /// The settings to repeat to the other nodes now and then (`now` in ms): all that are on,
     /// and those turned off within [`DND_OFF_KEPT_MS`] (older ones are forgotten).
     pub fn dnd_settings(&mut self, now: i64) -> Vec<(UserId, bool, i64)> {

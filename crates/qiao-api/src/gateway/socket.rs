@@ -467,9 +467,21 @@ async fn handle(
             }
         }
         ClientMessage::Typing { conversation_id, thread_root_id } => {
-            if services.may_type(actor, conversation_id).await.is_err() {
-                send_timed(ws, text(&ServerMessage::error("forbidden", "You cannot type in this conversation."))).await;
-                return Err(());
+            match services.may_type(actor, conversation_id, thread_root_id).await {
+                Ok(()) => {}
+                Err(e) if e.code == qiao_domain::ErrorCode::InvalidInput => {
+                    send_timed(
+                        ws,
+                        text(&ServerMessage::error("invalid_frame", "No such thread in this conversation.")),
+                    )
+                    .await;
+                    return Err(());
+                }
+                Err(_) => {
+                    let no = ServerMessage::error("forbidden", "You cannot type in this conversation.");
+                    send_timed(ws, text(&no)).await;
+                    return Err(());
+                }
             }
             let _ = gw.commands.send(Command::Activity { conn }).await;
             let _ =

@@ -746,6 +746,8 @@ async fn typing_and_presence_reach_those_who_may_see_them() {
     let elsewhere = "01a1fccf-0000-7000-8000-0000000000ff";
     bob_ws.send(json!({"op": "typing", "conversation_id": c, "thread_root_id": elsewhere})).await;
     assert!(owner_ws.next(QUIET).await.is_none());
+    // (A thread that is not one of this conversation's is refused before the throttle.)
+    assert_eq!(bob_ws.expect_op("error").await["code"], "invalid_frame");
 
     // Presence: a snapshot on subscribing, then changes.
     owner_ws.send(json!({"op": "presence_subscribe", "user_ids": [bob_id, guest_id]})).await;
