@@ -162,7 +162,12 @@ impl Services {
             None => None,
         };
         let matched = match &creds {
-            Some(c) => self.passwords.verify(&req.password, &c.password_hash).await?,
+            Some(c) => {
+                // Each check costs a password hash (tens of milliseconds of a core): an account's
+                // holder signing in in a loop must not take the server's CPU.
+                self.password_rate.check(c.user_id)?;
+                self.passwords.verify(&req.password, &c.password_hash).await?
+            }
             None => {
                 // Same cost as a real check, so response time does not reveal whether the
                 // account exists.
@@ -351,6 +356,7 @@ impl Services {
             return Err(Error::rate_limited(wait));
         }
         user::validate_password("new_password", new, Some(&auth.user.username))?;
+        self.password_rate.check(auth.user.id)?;
         let creds = users::credentials(&mut self.store.reader().await?, auth.user.id)
             .await?
             .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;

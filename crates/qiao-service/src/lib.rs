@@ -105,6 +105,8 @@ pub struct Services {
     pub action_rate: Arc<ratelimit::RateLimiter>,
     /// Searches, per person ([`ratelimit::SEARCHES`]).
     pub search_rate: Arc<ratelimit::RateLimiter>,
+    /// Password checks, per account ([`ratelimit::PASSWORD_CHECKS`]).
+    pub password_rate: Arc<ratelimit::RateLimiter>,
     pub sessions: Arc<session_cache::SessionCache>,
     pub access: Arc<access_cache::AccessCache>,
     /// Where committed events go (the store's writer publishes into it).
@@ -160,6 +162,10 @@ impl Services {
             search_rate: Arc::new(ratelimit::RateLimiter::saying(
                 config.search_rate,
                 "You are searching too fast; wait a moment and try again.",
+            )),
+            password_rate: Arc::new(ratelimit::RateLimiter::saying(
+                ratelimit::PASSWORD_CHECKS,
+                "This account signed in too often just now; wait a few seconds and try again.",
             )),
             config: Arc::new(config),
             store,

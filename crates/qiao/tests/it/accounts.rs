@@ -277,3 +277,28 @@ async fn profile_updates_and_duplicate_names() {
     );
     assert!(owner.patch(&format!("/api/v1/users/{id}"), json!({"email": null})).await.body["email"].is_null());
 }
+
+/// Each password check costs a hash: an account's holder signing in (or changing the
+/// password) in a loop is held to a budget, like any repeated action.
+#[tokio::test]
+async fn password_checks_of_one_account_have_a_budget() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    owner.create_user(&srv, "looper", "member", None).await;
+    let anon = srv.anon();
+    let mut refused = None;
+    for i in 0..40 {
+        let r = anon
+            .post("/api/v1/auth/sign-in", json!({"login": "looper", "password": "looper-password", "mode": "bearer"}))
+            .await;
+        if r.status != 200 {
+            refused = Some((i, r));
+            break;
+        }
+    }
+    let (i, r) = refused.expect("never refused");
+    assert_error(&r, 429, "rate_limited");
+    assert!((29..32).contains(&i), "refused after {i}");
+    // Others are not held to it.
+    srv.sign_in("owner", "owner-password").await;
+}
