@@ -6,10 +6,13 @@ use std::io::Cursor;
 
 use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 
-/// Largest width or height accepted (pixels).
-pub const MAX_DIMENSION: u32 = 12_000;
-/// Most memory one decode may allocate.
-pub const MAX_ALLOC: u64 = 512 << 20;
+/// Largest width or height decoded (pixels): long enough for the "long screenshots" people
+/// share (a phone's width, tens of thousands of pixels down).
+pub const MAX_DIMENSION: u32 = 32_000;
+/// Most pixels decoded (a 50-megapixel photo; a phone's long screenshot is far less).
+pub const MAX_PIXELS: u64 = 50_000_000;
+/// Most memory one decode may allocate (the largest image above, four bytes a pixel, and room).
+pub const MAX_ALLOC: u64 = 256 << 20;
 /// The small thumbnail's longest side.
 pub const THUMB_SIDE: u32 = 320;
 /// The preview's longest side (only made for larger images).
@@ -17,7 +20,9 @@ pub const PREVIEW_SIDE: u32 = 1280;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    #[error("the image is {width}×{height} pixels; at most {max}×{max} are accepted")]
+    #[error(
+        "the image is {width}×{height} pixels; thumbnails are made of at most {max} pixels a side and 50 megapixels"
+    )]
     TooLarge { width: u32, height: u32, max: u32 },
     #[error("the image cannot be read: {0}")]
     Unreadable(String),
@@ -63,7 +68,7 @@ fn reader(bytes: &[u8]) -> Result<ImageReader<Cursor<&[u8]>>, ImageError> {
 pub fn thumbnails(bytes: &[u8]) -> Result<Thumbnails, ImageError> {
     // The header first: refuse huge dimensions before allocating anything for them.
     let (width, height) = reader(bytes)?.into_dimensions().map_err(|e| ImageError::Unreadable(e.to_string()))?;
-    if width > MAX_DIMENSION || height > MAX_DIMENSION {
+    if width > MAX_DIMENSION || height > MAX_DIMENSION || u64::from(width) * u64::from(height) > MAX_PIXELS {
         return Err(ImageError::TooLarge { width, height, max: MAX_DIMENSION });
     }
     if width == 0 || height == 0 {
@@ -105,6 +110,18 @@ mod tests {
         out.into_inner()
     }
 
+    /// PNG's chunk checksum (CRC-32, ISO 3309).
+    fn crc32(bytes: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in bytes {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            }
+        }
+        !crc
+    }
+
     #[test]
     fn thumbnails_keep_the_aspect_ratio() {
         let t = thumbnails(&png(1600, 800)).unwrap();
@@ -115,6 +132,20 @@ mod tests {
         let preview = image::load_from_memory(&t.preview.unwrap().bytes).unwrap();
         assert_eq!((preview.width(), preview.height()), (1280, 640));
         assert!(thumbnails(&png(200, 100)).unwrap().preview.is_none());
+    }
+
+    #[test]
+    fn long_screenshots_get_thumbnails_huge_images_do_not() {
+        let t = thumbnails(&png(200, 14_000)).unwrap();
+        assert_eq!((t.width, t.height), (200, 14_000));
+        // Within each side's limit, but more pixels than a decode may hold: a header that says
+        // so (with its checksum right, so that it is read as such).
+        let mut wide = png(10, 10);
+        wide[16..20].copy_from_slice(&20_000u32.to_be_bytes());
+        wide[20..24].copy_from_slice(&20_000u32.to_be_bytes());
+        let crc = crc32(&wide[12..29]);
+        wide[29..33].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(thumbnails(&wide), Err(ImageError::TooLarge { .. })));
     }
 
     #[test]

@@ -515,6 +515,9 @@ fn on_background_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
     })
 }
 
+/// Different words (and parts of words) of a query a snippet looks for, at most.
+const SNIPPET_NEEDLES_MAX: usize = 32;
+
 /// Highlights where the query's words occur in `text`: a window of about `width` characters
 /// around the first match, with the matched ranges (byte offsets into the returned snippet).
 /// Matching ignores case and what [`fold`] folds (so 会议 marks 會議), one character of the
@@ -540,15 +543,21 @@ pub fn snippet(text: &str, terms: &[query::Term], width: usize) -> (String, Vec<
         }
     }
     needles.retain(|n| !n.is_empty());
-    needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    // Longest first (a word before its parts); each once, and a bounded number of them: the
+    // work is needles × text, and a query may repeat a word a hundred times.
+    needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    needles.dedup();
+    needles.truncate(SNIPPET_NEEDLES_MAX);
+    // Characters already marked: a later (shorter) match may not overlap an earlier one.
+    let mut covered = vec![false; hay.len()];
     let mut ranges: Vec<(usize, usize)> = Vec::new();
     for n in &needles {
         let mut k = 0;
         while k + n.len() <= hay.len() {
             if hay[k..k + n.len()].iter().map(|&(_, c)| c).eq(n.iter().copied()) {
-                let (s, e) = (byte_at(k), byte_at(k + n.len()));
-                if !ranges.iter().any(|&(a, b)| s < b && a < e) {
-                    ranges.push((s, e));
+                if !covered[k..k + n.len()].contains(&true) {
+                    covered[k..k + n.len()].fill(true);
+                    ranges.push((byte_at(k), byte_at(k + n.len())));
                 }
                 k += n.len();
             } else {

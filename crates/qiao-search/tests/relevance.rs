@@ -316,6 +316,24 @@ fn snippets_mark_the_matches() {
     assert_eq!(&s[ranges[0].0..ranges[0].1], "关键字");
 }
 
+/// A query that repeats a word a hundred times over a long text of that word: each distinct
+/// word is looked for once, and marks never overlap (this took minutes of a core per hit when
+/// every repeat was a needle checked against every mark so far).
+#[test]
+fn snippets_of_repeated_words_over_long_texts_stay_cheap() {
+    let text = "的".repeat(10_000);
+    let query = vec!["的"; 99].join(" ");
+    let (s, ranges) = snippet(&text, &parse(&query).unwrap().terms, 160);
+    assert_eq!(ranges.len(), 160, "every character in the window marked once");
+    assert!(ranges.windows(2).all(|w| w[0].1 <= w[1].0), "no overlaps");
+    assert!(s.chars().count() <= 162);
+    // Many different words: only the first few dozen are looked for, longest first.
+    let words: Vec<String> = (0..60).map(|i| format!("w{i:02}x")).collect();
+    let text = words.join(" ");
+    let (_, ranges) = snippet(&text, &parse(&words.join(" ")).unwrap().terms, 10_000);
+    assert!(!ranges.is_empty() && ranges.len() <= 64, "{}", ranges.len());
+}
+
 /// Each of `texts` in one conversation; `find` answers with the texts a query finds.
 fn small_corpus(texts: &'static [&'static str]) -> impl Fn(&str) -> Vec<&'static str> {
     let find = ranked_corpus(texts);

@@ -205,12 +205,18 @@ impl Services {
         let (mut width, mut height, mut thumb_hash, mut preview_hash) = (None, None, None, None);
         let previewable = matches!(mime.as_str(), "image/png" | "image/jpeg" | "image/gif" | "image/webp");
         if previewable && stored.size <= self.config.files.max_thumbnail_source_bytes {
-            let t = self.make_thumbnails(&stored.hash).await?;
-            width = Some(t.width as i32);
-            height = Some(t.height as i32);
-            thumb_hash = Some(self.put_claimed(claim, Bytes::from(t.thumb.bytes)).await?);
-            if let Some(p) = t.preview {
-                preview_hash = Some(self.put_claimed(claim, Bytes::from(p.bytes)).await?);
+            // An image too large to decode, or one the decoder cannot read, is still a file
+            // people want to share: it is kept, shown as a file rather than a picture.
+            match self.make_thumbnails(&stored.hash).await? {
+                Ok(t) => {
+                    width = Some(t.width as i32);
+                    height = Some(t.height as i32);
+                    thumb_hash = Some(self.put_claimed(claim, Bytes::from(t.thumb.bytes)).await?);
+                    if let Some(p) = t.preview {
+                        preview_hash = Some(self.put_claimed(claim, Bytes::from(p.bytes)).await?);
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "stored an image without a thumbnail"),
             }
         }
         let new = NewFile {
@@ -249,21 +255,21 @@ impl Services {
         Ok(file.info)
     }
 
-    async fn make_thumbnails(&self, hash: &str) -> Result<qiao_media::image::Thumbnails> {
+    /// The image's thumbnails, or why it has none (the outer error: the bytes could not be
+    /// read back).
+    async fn make_thumbnails(
+        &self,
+        hash: &str,
+    ) -> Result<std::result::Result<qiao_media::image::Thumbnails, ImageError>> {
+        // The permit first: queued uploads must not each hold a whole image in memory.
+        let _permit = self.image_permits.acquire().await.map_err(Error::internal)?;
         let mut bytes = Vec::new();
         let stream = self.blobs.read(hash, None).await.map_err(media_error)?;
         let mut stream = std::pin::pin!(stream);
         while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
             bytes.extend_from_slice(&chunk.map_err(media_error)?);
         }
-        let _permit = self.image_permits.acquire().await.map_err(Error::internal)?;
-        tokio::task::spawn_blocking(move || qiao_media::image::thumbnails(&bytes))
-            .await
-            .map_err(Error::internal)?
-            .map_err(|e| match e {
-                ImageError::TooLarge { .. } => Error::invalid("file", e.to_string()),
-                ImageError::Unreadable(_) => Error::invalid("file", e.to_string()),
-            })
+        tokio::task::spawn_blocking(move || qiao_media::image::thumbnails(&bytes)).await.map_err(Error::internal)
     }
 
     /// A file the caller may read (the same `not_found` for one they may not see and one that
@@ -282,7 +288,8 @@ impl Services {
         &self.blobs
     }
 
-    /// A conversation's shared files.
+    /// A conversation's shared files: up to `limit` (at most 201, a page of 200 and one to
+    /// tell whether there are more).
     pub async fn file_library(
         &self,
         auth: &Authenticated,
@@ -296,7 +303,7 @@ impl Services {
         if !perm::can_read(&auth.actor, &a.facts) {
             return Err(Error::not_found());
         }
-        files::library(&mut self.store.reader().await?, conversation, kind, sort, offset.max(0), limit.clamp(1, 200))
+        files::library(&mut self.store.reader().await?, conversation, kind, sort, offset.max(0), limit.clamp(1, 201))
             .await
     }
 

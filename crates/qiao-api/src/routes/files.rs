@@ -82,32 +82,41 @@ pub async fn delete(State(state): State<AppState>, Auth(auth): Auth, Path(id): P
 #[derive(Debug, PartialEq, Eq)]
 pub struct Unsatisfiable;
 
-/// Parses a single `bytes=` range against a file of `size` bytes: `Ok(None)` for no (or an
-/// ignorable) header, `Err` when it cannot be satisfied.
+/// Parses a single `bytes=` range against a file of `size` bytes: `Ok(None)` for no header,
+/// or one to ignore (RFC 9110 §14.2: another unit, several ranges, or a malformed one such as
+/// `bytes=9-3`, answered with the whole file), `Err` when it is valid but no byte of the file
+/// satisfies it.
 pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
     let Some(h) = header else { return Ok(None) };
     let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ok(None) };
     if spec.contains(',') {
         return Ok(None); // several ranges: answer with the whole file
     }
-    let (a, b) = spec.split_once('-').ok_or(Unsatisfiable)?;
+    // Digits only (no sign, no spaces inside), as the grammar says.
+    let number =
+        |s: &str| (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u64>().ok()).flatten();
+    let Some((a, b)) = spec.split_once('-') else { return Ok(None) };
     let (a, b) = (a.trim(), b.trim());
     let (start, end) = if a.is_empty() {
-        let n: u64 = b.parse().map_err(|_| Unsatisfiable)?;
+        let Some(n) = number(b) else { return Ok(None) };
         if n == 0 {
             return Err(Unsatisfiable);
         }
         (size.saturating_sub(n), size.saturating_sub(1))
     } else {
-        let start: u64 = a.parse().map_err(|_| Unsatisfiable)?;
+        let Some(start) = number(a) else { return Ok(None) };
         let end = if b.is_empty() {
-            size.saturating_sub(1)
+            u64::MAX
         } else {
-            b.parse::<u64>().map_err(|_| Unsatisfiable)?.min(size.saturating_sub(1))
+            let Some(end) = number(b) else { return Ok(None) };
+            if end < start {
+                return Ok(None);
+            }
+            end
         };
-        (start, end)
+        (start, end.min(size.saturating_sub(1)))
     };
-    if size == 0 || start >= size || start > end {
+    if size == 0 || start >= size {
         return Err(Unsatisfiable);
     }
     Ok(Some((start, end)))
@@ -324,8 +333,13 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=-10"), 100), Ok(Some((90, 99))));
         assert_eq!(parse_range(Some("bytes=50-500"), 100), Ok(Some((50, 99))));
         assert_eq!(parse_range(Some("bytes=100-"), 100), Err(Unsatisfiable));
-        assert_eq!(parse_range(Some("bytes=9-3"), 100), Err(Unsatisfiable));
-        assert_eq!(parse_range(Some("bytes=abc"), 100), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=-0"), 100), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=0-0"), 0), Err(Unsatisfiable));
+        // Malformed: ignored, the whole file is sent.
+        assert_eq!(parse_range(Some("bytes=9-3"), 100), Ok(None));
+        assert_eq!(parse_range(Some("bytes=abc"), 100), Ok(None));
+        assert_eq!(parse_range(Some("bytes=+5-"), 100), Ok(None));
+        assert_eq!(parse_range(Some("bytes=5"), 100), Ok(None));
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Ok(None));
         assert_eq!(parse_range(Some("items=0-1"), 100), Ok(None));
     }

@@ -167,10 +167,20 @@ async fn suite(srv: TestServer, data: PathBuf) {
     let (_, headers, _) = download(&bob, &format!("/api/v1/files/{img}/content"), None).await;
     assert!(headers["content-disposition"].to_str().unwrap().starts_with("inline;"));
     assert_error(&bob.get(&format!("/api/v1/files/{img}/thumbnail?size=huge")).await, 400, "invalid_parameter");
+    // An image that cannot be decoded (damaged, or too large to decode) is still kept, as a
+    // file without a thumbnail; a long screenshot gets one.
     let mut corrupt = png(300, 300);
     corrupt.truncate(corrupt.len() / 2);
-    assert_error(&upload(&alice, &conv, "broken.png", corrupt, "").await, 422, "invalid_input");
-    assert_error(&upload(&alice, &conv, "bomb.png", png(13_000, 1), "").await, 422, "invalid_input");
+    let mut huge = png(10, 10);
+    huge[16..20].copy_from_slice(&40_000u32.to_be_bytes());
+    for (name, bytes) in [("broken.png", corrupt), ("huge.png", huge)] {
+        let r = upload(&alice, &conv, name, bytes, "").await;
+        assert_eq!((r.status, &r.body["thumbnail"]), (201, &json!(false)), "{name}: {}", r.body);
+        let id = r.body["id"].as_str().unwrap().to_owned();
+        assert_error(&alice.get(&format!("/api/v1/files/{id}/thumbnail")).await, 404, "not_found");
+    }
+    let r = upload(&alice, &conv, "long.png", png(120, 14_000), "").await;
+    assert_eq!((r.status, &r.body["thumbnail"], &r.body["height"]), (201, &json!(true), &json!(14_000)), "{}", r.body);
 
     // Size limit (2 MB here), with and without a declared length; then the quota (5 MB).
     assert_error(&upload(&alice, &conv, "big.bin", noise(2 * 1024 * 1024 + 1, 2), "").await, 413, "payload_too_large");
