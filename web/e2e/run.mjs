@@ -186,6 +186,12 @@ try {
   if ((await dnd.getAttribute("aria-pressed")) !== "true") throw new Error("the do-not-disturb button is not pressed");
   await dnd.click();
   await msg(a, "a second line").locator(".avatar .dot.online").waitFor({ timeout: T });
+  // The members panel (a virtualised list) shows them, with their presence too.
+  await a.getByRole("button", { name: /^Members · 2$/ }).click();
+  const members = a.getByRole("complementary", { name: "Members" });
+  await members.getByRole("listitem").filter({ hasText: "李雷" }).locator(".avatar .dot.online").waitFor({ timeout: T });
+  await shot(a, "members-panel.png");
+  await a.getByRole("button", { name: /^Members · 2$/ }).click();
 
   log("@-autocomplete, by the name's pinyin initials, inserts a mention");
   await composerA.fill("thanks @ll");

@@ -1,5 +1,6 @@
 // A channel's members, with adding and removing people for those allowed to.
 import { useEffect, useState } from "react";
+import { VList } from "virtua";
 import { api } from "../api";
 import { useT } from "../i18n";
 import { useApp } from "../state/store";
@@ -78,11 +79,13 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
           </button>
         </div>
       )}
-      <ul className="people">
-        {members.map((m) => {
+      {/* Only the rows on screen are rendered (a channel may have thousands of members): so
+          only their avatars follow presence, within the server's 500. */}
+      <VList className="people" role="list" style={{ flex: 1 }} data={members}>
+        {(m: Member) => {
           const u = users[m.user_id];
           return (
-            <li key={m.user_id}>
+            <div key={m.user_id} role="listitem" className="person-row">
               <button className="person" onClick={() => u && setProfile(u)}>
                 <Avatar user={u} size={28} />
                 <span>{u?.display_name ?? "…"}</span>
@@ -93,10 +96,10 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
                   {t("conv.remove")}
                 </button>
               )}
-            </li>
+            </div>
           );
-        })}
-      </ul>
+        }}
+      </VList>
       {profile && <ProfileCard user={profile} onClose={() => setProfile(null)} />}
     </aside>
   );
