@@ -350,12 +350,21 @@ impl Services {
             .await;
         match doomed {
             Ok(list) => {
-                for h in list {
-                    if let Err(e) = self.blobs.delete(&h).await {
-                        tracing::warn!(error = %e, "removing an unreferenced blob failed");
+                let deleting = async {
+                    for h in list {
+                        if let Err(e) = self.blobs.delete(&h).await {
+                            tracing::warn!(error = %e, "removing an unreferenced blob failed");
+                        }
                     }
+                };
+                // A delete still retrying when the mark lapses could remove bytes that a new
+                // upload of the same content has just reused: give up well before it lapses,
+                // and leave the mark to run out (covering a request already on its way).
+                if tokio::time::timeout(REMOVAL_TTL / 4, deleting).await.is_ok() {
+                    self.release_claim(claim).await;
+                } else {
+                    tracing::warn!("removing unreferenced blobs took too long; their bytes may be left behind");
                 }
-                self.release_claim(claim).await;
             }
             Err(e) => tracing::warn!(error = %e, "finding unreferenced blobs failed"),
         }
@@ -370,8 +379,9 @@ struct Claim {
 
 /// How long an upload's claim on blobs holds if its holder dies without releasing it.
 const CLAIM_TTL: Duration = Duration::from_secs(3600);
-/// How long a removal mark holds if its holder dies mid-way (uploads of those bytes wait).
-const REMOVAL_TTL: Duration = Duration::from_secs(120);
+/// How long a removal mark holds if its holder dies mid-way (uploads of those bytes are
+/// refused meanwhile, "try again"); its holder stops deleting after a quarter of it.
+const REMOVAL_TTL: Duration = Duration::from_secs(600);
 
 fn quota_error(quota: u64) -> Error {
     Error::new(ErrorCode::QuotaExceeded)
