@@ -18,6 +18,7 @@ import {
   type Pending,
 } from "./model";
 import { MAX_ATTEMPTS, newPending, retryDelay } from "./outbox";
+import { EventHold } from "./hold";
 import { PresenceInterest } from "./presence";
 
 export interface AppState extends Model {
@@ -136,45 +137,10 @@ async function startSession(): Promise<void> {
   trackActivity();
 }
 
-// ---- loads that events must not overtake ----
-// While a page or list is read over HTTP, events wait and are applied (in order) once every
-// such load is done: a page read before an event cannot then undo it, and state read after
-// an event is not changed by it twice (applying is idempotent against what HTTP returned:
-// see `counted` in model.ts).
+// ---- loads that events must not overtake (hold.ts) ----
 
-/** Events held back at most, and for how long one load holds them: past either, what is
- * held is applied (in order) and live events flow again, so a load that hangs cannot stop
- * the client or grow without bound. */
-const HOLD_MAX = 10_000;
-const HOLD_MS = 10_000;
-let holding = 0;
-let held: EventFrame[] = [];
-
-async function holdingEvents<T>(load: () => Promise<T>): Promise<T> {
-  holding++;
-  let done = false;
-  const finish = () => {
-    if (done) return;
-    done = true;
-    holding--;
-    if (holding === 0) releaseHeld();
-  };
-  const timer = setTimeout(finish, HOLD_MS);
-  try {
-    return await load();
-  } finally {
-    clearTimeout(timer);
-    finish();
-  }
-}
-
-function releaseHeld(): void {
-  while (held.length) {
-    const events = held;
-    held = [];
-    for (const f of events) applyEventFrame(f);
-  }
-}
+const hold = new EventHold<EventFrame>((f) => applyEventFrame(f));
+const holdingEvents = <T>(load: () => Promise<T>): Promise<T> => hold.during(load);
 
 // ---- reload (a fresh start, or a resync) ----
 
@@ -256,14 +222,9 @@ function applyEventFrame(f: EventFrame): void {
 
 function onFrame(f: ServerFrame): void {
   switch (f.op) {
-    case "event": {
-      if (holding === 0) applyEventFrame(f);
-      else {
-        held.push(f);
-        if (held.length >= HOLD_MAX) releaseHeld();
-      }
+    case "event":
+      hold.event(f);
       break;
-    }
     case "resync":
       void reload(f.head, true);
       break;
@@ -320,7 +281,7 @@ async function signOutLocal(): Promise<void> {
   unsaved.clear();
   storeDrafts({});
   storeUnsaved();
-  held = []; // the session's events, never to reach the next one's state
+  hold.clear(); // the session's events, never to reach the next one's state
   set({ ...emptyModel(), phase: "signin", drafts: {}, presence: {}, typing: {} });
 }
 

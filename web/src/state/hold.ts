@@ -1,0 +1,59 @@
+// Loads from HTTP that events must not overtake. While a page or list is read over HTTP,
+// events wait and are applied (in order) once every such load is done: a page read before
+// an event cannot then undo it, and state read after an event is not changed by it twice
+// (applying is idempotent against what HTTP returned: see `counted` in model.ts). Past a
+// number of held events, or a time one load may hold them, what is held is applied and
+// events flow again, so a load that hangs cannot stop the client or grow without bound.
+
+export class EventHold<E> {
+  private loads = 0;
+  private held: E[] = [];
+
+  constructor(
+    private readonly apply: (e: E) => void,
+    private readonly max = 10_000,
+    private readonly holdMs = 10_000,
+  ) {}
+
+  /** Runs `load`, holding events that arrive meanwhile. */
+  async during<T>(load: () => Promise<T>): Promise<T> {
+    this.loads++;
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      this.loads--;
+      if (this.loads === 0) this.release();
+    };
+    const timer = setTimeout(finish, this.holdMs);
+    try {
+      return await load();
+    } finally {
+      clearTimeout(timer);
+      finish();
+    }
+  }
+
+  /** An event: applied now, or after the loads under way. */
+  event(e: E): void {
+    if (this.loads === 0) {
+      this.apply(e);
+      return;
+    }
+    this.held.push(e);
+    if (this.held.length >= this.max) this.release();
+  }
+
+  /** Drops what is held (the session ended). */
+  clear(): void {
+    this.held = [];
+  }
+
+  private release(): void {
+    while (this.held.length) {
+      const events = this.held;
+      this.held = [];
+      for (const e of events) this.apply(e);
+    }
+  }
+}
