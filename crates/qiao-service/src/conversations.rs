@@ -234,6 +234,10 @@ impl Services {
             }
         }
         drop(r);
+        // Opening an existing DM is free; starting one is a repeatable write like a channel.
+        if !auth.actor.role.is_org_admin() {
+            self.action_rate.check(me)?;
+        }
         let at = now();
         let id = ConversationId::new();
         let created = self

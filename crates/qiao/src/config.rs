@@ -136,8 +136,8 @@ settings! {
     message_rate_per_second: f64 = 20.0, shown as "20", env = "QIAO_MESSAGE_RATE_PER_SECOND";
     /// Messages and reactions one person may send in a burst.
     message_burst: f64 = 100.0, shown as "100", env = "QIAO_MESSAGE_BURST";
-    /// Other writes one person may repeat per second, sustained: creating channels and group
-    /// DMs (organisation admins are exempt), uploading files, editing their profile,
+    /// Other writes one person may repeat per second, sustained: creating channels, DMs and
+    /// group DMs (organisation admins are exempt), uploading files, editing their profile,
     /// following threads, marking unread.
     action_rate_per_second: f64 = 5.0, shown as "5", env = "QIAO_ACTION_RATE_PER_SECOND";
     /// Those writes one person may make in a burst.

@@ -265,7 +265,7 @@ pub async fn create(
     responses((status = 200, body = ConversationItem, description = "It already existed"),
         (status = 201, body = ConversationItem, description = "Created"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody), (status = 429, body = ErrorBody)))]
 pub async fn open_dm(
     State(state): State<AppState>,
     Auth(auth): Auth,

@@ -362,6 +362,12 @@ async fn repeatable_writes_have_a_budget() {
     let root = send(&owner, &c, json!({"body": "a thread"})).await["id"].as_str().unwrap().to_owned();
     assert_eq!(bob.post_empty(&format!("/api/v1/conversations/{c}/join")).await.status, 200);
     assert_error(&bob.put_empty(&format!("/api/v1/messages/{root}/thread/follow")).await, 429, "rate_limited");
+    // And starting a DM (opening one that exists is free).
+    let owner_id = owner.get("/api/v1/me").await.body["user"]["id"].clone();
+    let bob_id = bob.get("/api/v1/me").await.body["user"]["id"].clone();
+    assert_error(&bob.post("/api/v1/conversations/dm", json!({"user_id": owner_id})).await, 429, "rate_limited");
+    assert_eq!(owner.post("/api/v1/conversations/dm", json!({"user_id": bob_id})).await.status, 201);
+    assert_eq!(bob.post("/api/v1/conversations/dm", json!({"user_id": owner_id})).await.status, 200);
     // Not the owner's.
     assert_eq!(owner.post("/api/v1/conversations", json!({"name": "Owner's"})).await.status, 201);
 
