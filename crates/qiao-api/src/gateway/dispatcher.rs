@@ -114,8 +114,9 @@ struct Dispatcher {
     routing: Routing,
     presence: Presence,
     queues: FastMap<ConnId, Arc<Outbox<Out>>>,
-    /// When each person last announced typing in each conversation (any thread of it).
-    typing: HashMap<(UserId, ConversationId), Instant>,
+    /// When each person last announced typing in each conversation and thread (`None`: the
+    /// conversation's own composer).
+    typing: HashMap<(UserId, ConversationId, Option<MessageId>), Instant>,
     config: DispatcherConfig,
     hub: Hub,
     next_snapshot: Instant,
@@ -268,9 +269,10 @@ impl Dispatcher {
                 if !self.routing.is_member(user, conversation) {
                     return true;
                 }
-                // Keyed on the conversation, not the thread a client names: one notice per
-                // person and conversation per interval, whatever thread ids it sends.
-                let key = (user, conversation);
+                // One notice per person and place per interval: typing in a thread just after
+                // the channel (or the reverse) is news. Only real threads of the conversation
+                // get here (the socket checks), and client frames have their own budget.
+                let key = (user, conversation, thread);
                 if self.typing.get(&key).is_some_and(|at| now.duration_since(*at) < self.config.typing_interval) {
                     return true;
                 }

@@ -741,13 +741,23 @@ async fn typing_and_presence_reach_those_who_may_see_them() {
     bob_ws.send(json!({"op": "typing", "conversation_id": c})).await;
     let t = owner_ws.expect_op("typing").await;
     assert_eq!((t["user_id"].as_str(), t["conversation_id"].as_str()), (Some(bob_id.as_str()), Some(c.as_str())));
-    // Repeats inside the throttle window are not forwarded, whatever thread they name.
+    // Repeats inside the throttle window are not forwarded; a thread that is not one of this
+    // conversation's is refused.
     bob_ws.send(json!({"op": "typing", "conversation_id": c})).await;
     let elsewhere = "01a1fccf-0000-7000-8000-0000000000ff";
     bob_ws.send(json!({"op": "typing", "conversation_id": c, "thread_root_id": elsewhere})).await;
     assert!(owner_ws.next(QUIET).await.is_none());
-    // (A thread that is not one of this conversation's is refused before the throttle.)
     assert_eq!(bob_ws.expect_op("error").await["code"], "invalid_frame");
+    // Typing in a thread right after the channel is news of its own (per conversation and
+    // thread), and is throttled in turn.
+    let root = send(&owner, &c, "a thread").await["id"].as_str().unwrap().to_owned();
+    owner_ws.expect_event("message.created").await;
+    for _ in 0..2 {
+        bob_ws.send(json!({"op": "typing", "conversation_id": c, "thread_root_id": root})).await;
+    }
+    let t = owner_ws.expect_op("typing").await;
+    assert_eq!(t["thread_root_id"].as_str(), Some(root.as_str()));
+    assert!(owner_ws.next(QUIET).await.is_none());
 
     // Presence: a snapshot on subscribing, then changes.
     owner_ws.send(json!({"op": "presence_subscribe", "user_ids": [bob_id, guest_id]})).await;
