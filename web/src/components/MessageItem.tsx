@@ -5,7 +5,7 @@ import { api } from "../api";
 import { formatTime, useLang, useT } from "../i18n";
 import { renderMarkdown, type MentionNames } from "../lib/markdown";
 import { navigate, paths } from "../router";
-import { applyMyEdit, applyMyReaction, discardPending, retryPending, useApp } from "../state/store";
+import { applyMyEdit, applyMyReaction, discardPending, markUnread as markUnreadFrom, retryPending, useApp } from "../state/store";
 import type { Pending } from "../state/model";
 import type { Message } from "../types";
 import { Avatar, useUser } from "./common";
@@ -86,7 +86,7 @@ export const MessageItem = memo(function MessageItem({ message: m, grouped, high
 
   async function markUnread() {
     try {
-      await api.markUnread(m.conversation_id, m.id);
+      await markUnreadFrom(m.conversation_id, m.id);
     } catch (e) {
       onError(e);
     }

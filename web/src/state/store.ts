@@ -354,6 +354,14 @@ export async function openThread(rootId: Id): Promise<void> {
   });
 }
 
+/** Marks a conversation unread from a message on. The counts are then read from the server:
+ * when the position was there already no event follows, and what this client showed may have
+ * drifted from it. */
+export async function markUnread(conversationId: Id, messageId: Id): Promise<void> {
+  await api.markUnread(conversationId, messageId);
+  await refreshConversation(conversationId);
+}
+
 export function markRead(id: Id): void {
   const c = get().conversations[id];
   if (!c?.me || c.me.read_seq >= c.conv.last_seq) return;
