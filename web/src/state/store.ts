@@ -149,8 +149,8 @@ let reloadingTo: number | null = null;
 let reloadAgain: { head: number; everything: boolean } | null = null;
 
 /**
- * Reloads what HTTP knows (every conversation; with `everything`, also the directory, the
- * departments and my own account, which a resync may have missed changes to), then the
+ * Reloads what HTTP knows (every conversation, the departments and my own account; with
+ * `everything`, also the directory, which a resync may have missed changes to), then the
  * timeline and threads on screen; events after `head` follow. Retried with backoff until it
  * succeeds (or the session ends), one at a time: the server's `ready` and `resync` for one
  * gap ask for the same reload.
@@ -180,12 +180,9 @@ async function reload(head: number, everything: boolean): Promise<void> {
 
 async function reloadOnce(head: number, everything: boolean): Promise<void> {
   void fetchDrafts();
-  const [list] = await Promise.all([
-    api.conversations(),
-    everything ? loadDirectory() : undefined,
-    everything ? loadDepartments() : undefined,
-    everything ? refreshMe() : undefined,
-  ]);
+  // The departments and my account are small: read again even on a fresh start (they were
+  // read before the connection's head); the directory, which may be large, only on a resync.
+  const [list] = await Promise.all([api.conversations(), everything ? loadDirectory() : undefined, loadDepartments(), refreshMe()]);
   update((m) => ({ ...loadConversations(m, list.items), lastPos: Math.max(m.lastPos, head) }));
   // The timeline and thread on screen are read again (events before `head` are not replayed);
   // others load when they are opened.
