@@ -78,11 +78,31 @@ pub fn thumbnails(bytes: &[u8]) -> Result<Thumbnails, ImageError> {
         image::ImageError::Limits(_) => ImageError::TooLarge { width, height, max: MAX_DIMENSION },
         other => ImageError::Unreadable(other.to_string()),
     })?;
+    // A long screenshot (or a panorama) shrunk whole to fit a square is a sliver: its
+    // thumbnail and preview show its start, at most three times as long as wide.
+    let img = crop_to_aspect(img, MAX_ASPECT);
     let thumb = encode(&img.thumbnail(THUMB_SIDE, THUMB_SIDE))?;
-    let preview = (width > PREVIEW_SIDE || height > PREVIEW_SIDE)
+    let (w, h) = (img.width(), img.height());
+    let preview = (w > PREVIEW_SIDE || h > PREVIEW_SIDE)
         .then(|| encode(&img.resize(PREVIEW_SIDE, PREVIEW_SIDE, image::imageops::FilterType::Triangle)))
         .transpose()?;
     Ok(Thumbnails { width, height, thumb, preview })
+}
+
+/// The longest a thumbnail or preview is for its width (or wide for its height).
+pub const MAX_ASPECT: u32 = 3;
+
+/// The top (or left) part of `img`, at most `aspect` times as long as wide (or as wide as
+/// long); the image itself when it is within that.
+fn crop_to_aspect(img: DynamicImage, aspect: u32) -> DynamicImage {
+    let (w, h) = (img.width(), img.height());
+    if h / aspect > w {
+        img.crop_imm(0, 0, w, w * aspect)
+    } else if w / aspect > h {
+        img.crop_imm(0, 0, h * aspect, h)
+    } else {
+        img
+    }
 }
 
 /// JPEG for opaque images, PNG where transparency must survive.
@@ -138,6 +158,13 @@ mod tests {
     fn long_screenshots_get_thumbnails_huge_images_do_not() {
         let t = thumbnails(&png(200, 14_000)).unwrap();
         assert_eq!((t.width, t.height), (200, 14_000));
+        // Its thumbnail and preview show its top, three times as long as wide.
+        let small = image::load_from_memory(&t.thumb.bytes).unwrap();
+        assert_eq!((small.width(), small.height()), (107, 320));
+        assert!(t.preview.is_none(), "the part shown (200×600) is smaller than a preview");
+        let wide = thumbnails(&png(4_000, 300)).unwrap();
+        let small = image::load_from_memory(&wide.thumb.bytes).unwrap();
+        assert_eq!((small.width(), small.height()), (320, 107));
         // Within each side's limit, but more pixels than a decode may hold: a header that says
         // so (with its checksum right, so that it is read as such).
         let mut wide = png(10, 10);

@@ -516,7 +516,7 @@ fn on_background_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 }
 
 /// Different words (and parts of words) of a query a snippet looks for, at most.
-const SNIPPET_NEEDLES_MAX: usize = 32;
+const SNIPPET_NEEDLES_MAX: usize = 64;
 
 /// Highlights where the query's words occur in `text`: a window of about `width` characters
 /// around the first match, with the matched ranges (byte offsets into the returned snippet).
@@ -542,11 +542,12 @@ pub fn snippet(text: &str, terms: &[query::Term], width: usize) -> (String, Vec<
             needles.extend(parts::parts(&fold::fold(&t.text)).iter().map(|p| p.chars().map(key).collect()));
         }
     }
-    needles.retain(|n| !n.is_empty());
-    // Longest first (a word before its parts); each once, and a bounded number of them: the
-    // work is needles × text, and a query may repeat a word a hundred times.
-    needles.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
-    needles.dedup();
+    // Each once (the first time the query names it), longest first (a word before its parts,
+    // the query's order among equals), and a bounded number of them: the work is needles ×
+    // text, and a query may repeat a word a hundred times.
+    let mut seen = std::collections::HashSet::new();
+    needles.retain(|n| !n.is_empty() && seen.insert(n.clone()));
+    needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
     needles.truncate(SNIPPET_NEEDLES_MAX);
     // Characters already marked: a later (shorter) match may not overlap an earlier one.
     let mut covered = vec![false; hay.len()];

@@ -12,19 +12,23 @@ function ImageFile({ f }: { f: FileInfo }) {
   const [open, setOpen] = useState(false);
   const ratio = f.width && f.height ? f.height / f.width : 0.75;
   const w = Math.min(320, f.width ?? 320);
+  // A long screenshot shows its top in the timeline (the server's thumbnail is cropped so),
+  // and whole, scrolling, in the viewer.
+  const shown = Math.min(3, Math.max(1 / 3, ratio));
+  const long = ratio > 3;
   return (
     <>
       <button className="image-file" onClick={() => setOpen(true)} aria-label={t("files.view", { name: f.name })} style={{ width: w }}>
         {f.thumbnail ? (
-          <img src={thumbnailUrl(f.id)} alt={f.name} width={w} height={Math.round(w * ratio)} loading="lazy" />
+          <img src={thumbnailUrl(f.id)} alt={f.name} width={w} height={Math.round(w * shown)} loading="lazy" />
         ) : (
           <span className="file-icon">{f.name}</span>
         )}
       </button>
       {open && (
         <Dialog title={f.name} onClose={() => setOpen(false)} wide>
-          <div className="viewer">
-            <img src={f.thumbnail ? thumbnailUrl(f.id, "large") : fileUrl(f.id)} alt={f.name} />
+          <div className={long ? "viewer long" : "viewer"}>
+            <img src={f.thumbnail && !long ? thumbnailUrl(f.id, "large") : fileUrl(f.id)} alt={f.name} />
             <p>
               <a href={fileUrl(f.id)} target="_blank" rel="noopener">
                 {t("files.original")}
