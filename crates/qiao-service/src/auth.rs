@@ -157,17 +157,16 @@ impl Services {
         if req.password.chars().count() > user::PASSWORD_MAX {
             return Err(Error::new(ErrorCode::InvalidCredentials));
         }
+        // Each check costs a password hash (tens of milliseconds of a core): signing in in a
+        // loop must not take the server's CPU. Kept per name as typed, for accounts that exist
+        // or not alike, so that a refusal tells nothing about which exist.
+        self.password_rate.check(login_key.clone())?;
         let creds = match normalize_login(&req.login) {
             Some(login) => users::credentials_by_login(&mut self.store.reader().await?, &login).await?,
             None => None,
         };
         let matched = match &creds {
-            Some(c) => {
-                // Each check costs a password hash (tens of milliseconds of a core): an account's
-                // holder signing in in a loop must not take the server's CPU.
-                self.password_rate.check(c.user_id)?;
-                self.passwords.verify(&req.password, &c.password_hash).await?
-            }
+            Some(c) => self.passwords.verify(&req.password, &c.password_hash).await?,
             None => {
                 // Same cost as a real check, so response time does not reveal whether the
                 // account exists.
@@ -356,7 +355,7 @@ impl Services {
             return Err(Error::rate_limited(wait));
         }
         user::validate_password("new_password", new, Some(&auth.user.username))?;
-        self.password_rate.check(auth.user.id)?;
+        self.password_rate.check(format!("password-change:{}", auth.user.id))?;
         let creds = users::credentials(&mut self.store.reader().await?, auth.user.id)
             .await?
             .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;

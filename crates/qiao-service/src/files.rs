@@ -261,15 +261,21 @@ impl Services {
         &self,
         hash: &str,
     ) -> Result<std::result::Result<qiao_media::image::Thumbnails, ImageError>> {
-        // The permit first: queued uploads must not each hold a whole image in memory.
-        let _permit = self.image_permits.acquire().await.map_err(Error::internal)?;
+        // The permit first: queued uploads must not each hold a whole image in memory. It
+        // travels with the decode, which goes on if this request is dropped.
+        let permit = self.image_permits.clone().acquire_owned().await.map_err(Error::internal)?;
         let mut bytes = Vec::new();
         let stream = self.blobs.read(hash, None).await.map_err(media_error)?;
         let mut stream = std::pin::pin!(stream);
         while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
             bytes.extend_from_slice(&chunk.map_err(media_error)?);
         }
-        tokio::task::spawn_blocking(move || qiao_media::image::thumbnails(&bytes)).await.map_err(Error::internal)
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            qiao_media::image::thumbnails(&bytes)
+        })
+        .await
+        .map_err(Error::internal)
     }
 
     /// A file the caller may read (the same `not_found` for one they may not see and one that
@@ -337,8 +343,15 @@ impl Services {
     }
 
     /// Removes the bytes of blobs no live file refers to and no upload claims. Best effort:
-    /// a failure leaves bytes behind, never removes referenced ones.
+    /// a failure leaves bytes behind, never removes referenced ones. Runs as a task of its own
+    /// (awaited), so a request that times out or is dropped does not stop it half-way, with
+    /// its removal mark held.
     pub(crate) async fn collect_garbage(&self, hashes: Vec<String>) {
+        let services = self.clone();
+        let _ = tokio::spawn(async move { services.remove_unreferenced(hashes).await }).await;
+    }
+
+    async fn remove_unreferenced(&self, hashes: Vec<String>) {
         let claim = uuid::Uuid::now_v7();
         let (at, until) = (now(), now() + millis(REMOVAL_TTL));
         let doomed = self

@@ -105,8 +105,9 @@ pub struct Services {
     pub action_rate: Arc<ratelimit::RateLimiter>,
     /// Searches, per person ([`ratelimit::SEARCHES`]).
     pub search_rate: Arc<ratelimit::RateLimiter>,
-    /// Password checks, per account ([`ratelimit::PASSWORD_CHECKS`]).
-    pub password_rate: Arc<ratelimit::RateLimiter>,
+    /// Password checks, per sign-in name as typed (whether or not an account has it, so that
+    /// a refusal tells nothing about which exist) ([`ratelimit::PASSWORD_CHECKS`]).
+    pub password_rate: Arc<ratelimit::RateLimiter<String>>,
     pub sessions: Arc<session_cache::SessionCache>,
     pub access: Arc<access_cache::AccessCache>,
     /// Where committed events go (the store's writer publishes into it).
@@ -165,7 +166,7 @@ impl Services {
             )),
             password_rate: Arc::new(ratelimit::RateLimiter::saying(
                 ratelimit::PASSWORD_CHECKS,
-                "This account signed in too often just now; wait a few seconds and try again.",
+                "Too many sign-ins with this name just now; wait a few seconds and try again.",
             )),
             config: Arc::new(config),
             store,

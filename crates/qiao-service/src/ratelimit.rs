@@ -60,25 +60,27 @@ pub const PASSWORD_CHECKS: RateConfig = RateConfig { per_second: 0.2, burst: 30.
 /// `search_rate` in the service configuration.
 pub const SEARCHES: RateConfig = RateConfig { per_second: 20.0, burst: 100.0 };
 
-pub struct RateLimiter {
+/// Token buckets per key: a person (the default) or anything else a budget is kept for (a
+/// sign-in name, say).
+pub struct RateLimiter<K = UserId> {
     config: RateConfig,
-    buckets: Mutex<HashMap<UserId, Bucket>>,
+    buckets: Mutex<HashMap<K, Bucket>>,
     /// What a refusal tells the person.
     message: &'static str,
 }
 
-impl RateLimiter {
-    pub fn new(config: RateConfig) -> RateLimiter {
+impl<K: std::hash::Hash + Eq> RateLimiter<K> {
+    pub fn new(config: RateConfig) -> RateLimiter<K> {
         RateLimiter::saying(config, "You are sending too fast; slow down a little.")
     }
 
     /// A limiter whose refusals say `message`.
-    pub fn saying(config: RateConfig, message: &'static str) -> RateLimiter {
+    pub fn saying(config: RateConfig, message: &'static str) -> RateLimiter<K> {
         RateLimiter { config, buckets: Mutex::default(), message }
     }
 
     /// Takes one token for `user` at `now`, or says how many seconds until one is free.
-    pub fn check_at(&self, user: UserId, now: Instant) -> Result<(), Error> {
+    pub fn check_at(&self, user: K, now: Instant) -> Result<(), Error> {
         let config = self.config;
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
         if buckets.len() > 100_000 {
@@ -92,7 +94,7 @@ impl RateLimiter {
             .map_err(|wait| Error::rate_limited(wait.ceil() as u64).with_message(self.message))
     }
 
-    pub fn check(&self, user: UserId) -> Result<(), Error> {
+    pub fn check(&self, user: K) -> Result<(), Error> {
         self.check_at(user, Instant::now())
     }
 }

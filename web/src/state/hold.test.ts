@@ -63,6 +63,19 @@ describe("EventHold", () => {
     expect(applied).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9]);
   });
 
+  it("stops a release when an event in it ends the session", async () => {
+    const ending = new EventHold<number>((e) => {
+      applied.push(e);
+      if (e === 2) ending.clear(); // a held session.revoked, say
+    });
+    const load = deferred<void>();
+    const running = ending.during(() => load.promise);
+    for (const e of [1, 2, 3]) ending.event(e);
+    load.resolve();
+    await running;
+    expect(applied).toEqual([1, 2]);
+  });
+
   it("forgets what it holds when the session ends", async () => {
     const load = deferred<void>();
     const running = hold.during(() => load.promise);

@@ -8,6 +8,8 @@
 export class EventHold<E> {
   private loads = 0;
   private held: E[] = [];
+  /** Counts `clear`s: a release under way stops when the session it held for has ended. */
+  private generation = 0;
 
   constructor(
     private readonly apply: (e: E) => void,
@@ -47,13 +49,18 @@ export class EventHold<E> {
   /** Drops what is held (the session ended). */
   clear(): void {
     this.held = [];
+    this.generation++;
   }
 
   private release(): void {
+    const generation = this.generation;
     while (this.held.length) {
       const events = this.held;
       this.held = [];
-      for (const e of events) this.apply(e);
+      for (const e of events) {
+        if (this.generation !== generation) return; // an event ended the session
+        this.apply(e);
+      }
     }
   }
 }

@@ -114,9 +114,9 @@ struct Dispatcher {
     routing: Routing,
     presence: Presence,
     queues: FastMap<ConnId, Arc<Outbox<Out>>>,
-    /// When each person last announced typing in each conversation and thread (`None`: the
-    /// conversation's own composer).
-    typing: HashMap<(UserId, ConversationId, Option<MessageId>), Instant>,
+    /// Where (the thread, `None` for the conversation's own composer) and when each person
+    /// last announced typing in each conversation.
+    typing: HashMap<(UserId, ConversationId), (Option<MessageId>, Instant)>,
     config: DispatcherConfig,
     hub: Hub,
     next_snapshot: Instant,
@@ -269,14 +269,19 @@ impl Dispatcher {
                 if !self.routing.is_member(user, conversation) {
                     return true;
                 }
-                // One notice per person and place per interval: typing in a thread just after
-                // the channel (or the reverse) is news. Only real threads of the conversation
-                // get here (the socket checks), and client frames have their own budget.
-                let key = (user, conversation, thread);
-                if self.typing.get(&key).is_some_and(|at| now.duration_since(*at) < self.config.typing_interval) {
-                    return true;
+                // One notice per person and place per interval, so typing in a thread just after
+                // the channel (or the reverse) is news; but a move to another place counts only
+                // after a short pause, so naming thread after thread cannot multiply notices to
+                // a big conversation.
+                let key = (user, conversation);
+                if let Some((place, at)) = self.typing.get(&key) {
+                    let since = now.duration_since(*at);
+                    let wait = if *place == thread { self.config.typing_interval } else { TYPING_MOVE };
+                    if since < wait {
+                        return true;
+                    }
                 }
-                self.typing.insert(key, now);
+                self.typing.insert(key, (thread, now));
                 self.typing_here(user, conversation, thread);
                 let node = self.hub.node();
                 self.hub.signal(Signal::Typing {
@@ -376,9 +381,13 @@ impl Dispatcher {
         self.publish_presence(now);
         self.announce(now);
         let horizon = self.config.typing_interval;
-        self.typing.retain(|_, at| now.duration_since(*at) < horizon);
+        self.typing.retain(|_, (_, at)| now.duration_since(*at) < horizon);
     }
 }
+
+/// How soon after a typing notice in one place (a conversation or one of its threads) a
+/// notice for another place of the same conversation goes out.
+const TYPING_MOVE: Duration = Duration::from_millis(250);
 
 /// People per presence signal (about 60 bytes each on the wire).
 const PRESENCE_PIECE: usize = 4000;
@@ -513,5 +522,25 @@ mod tests {
         d.on_command(Command::Follow { conn: 2, users: vec![them] });
         assert_eq!(d.presence.followers(them).collect::<Vec<_>>(), vec![2]);
         assert_eq!(d.presence.status(me, Instant::now()), PresenceStatus::Online);
+    }
+
+    #[test]
+    fn typing_in_thread_after_thread_cannot_multiply_notices() {
+        let mut d = dispatcher();
+        let (typist, reader, c) = (UserId::new(), UserId::new(), ConversationId::new());
+        register(&mut d, 1, typist, 64);
+        let seen = register(&mut d, 2, reader, 64);
+        for conn in [1, 2] {
+            d.on_command(Command::Ready { conn, memberships: vec![c], sent_up_to: 0 });
+        }
+        d.on_command(Command::Typing { conn: 1, conversation: c, thread: None });
+        for _ in 0..10 {
+            d.on_command(Command::Typing { conn: 1, conversation: c, thread: Some(MessageId::new()) });
+        }
+        let mut notices = 0;
+        while let Some(out) = seen.try_pop() {
+            notices += usize::from(matches!(out, Out::Frame(Message::Text(t)) if t.as_str().contains("\"typing\"")));
+        }
+        assert_eq!(notices, 1, "one notice; other places only after a pause");
     }
 }

@@ -102,6 +102,9 @@ pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>
         if n == 0 {
             return Err(Unsatisfiable);
         }
+        if size == 0 {
+            return Ok(None); // the last n bytes of nothing: the whole (empty) file
+        }
         (size.saturating_sub(n), size.saturating_sub(1))
     } else {
         let Some(start) = number(a) else { return Ok(None) };
@@ -154,9 +157,20 @@ async fn serve_blob(
 ) -> ApiResult<Response> {
     let blobs = state.services.blobs();
     let size = blobs.size(hash).await.map_err(|_| Error::not_found())?;
-    let range = parse_range(range_header, size).map_err(|Unsatisfiable| {
-        ApiError(Error::new(ErrorCode::RangeNotSatisfiable).with_message(format!("The file has {size} bytes.")))
-    })?;
+    let range = match parse_range(range_header, size) {
+        Ok(range) => range,
+        Err(Unsatisfiable) => {
+            let mut res = ApiError(
+                Error::new(ErrorCode::RangeNotSatisfiable).with_message(format!("The file has {size} bytes.")),
+            )
+            .into_response();
+            // RFC 9110 §15.5.17: say the current length.
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{size}")) {
+                res.headers_mut().insert(header::CONTENT_RANGE, v);
+            }
+            return Ok(res);
+        }
+    };
     let (status, start, end) = match range {
         Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e),
         None => (StatusCode::OK, 0, size.saturating_sub(1)),
@@ -335,6 +349,7 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=100-"), 100), Err(Unsatisfiable));
         assert_eq!(parse_range(Some("bytes=-0"), 100), Err(Unsatisfiable));
         assert_eq!(parse_range(Some("bytes=0-0"), 0), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=-5"), 0), Ok(None));
         // Malformed: ignored, the whole file is sent.
         assert_eq!(parse_range(Some("bytes=9-3"), 100), Ok(None));
         assert_eq!(parse_range(Some("bytes=abc"), 100), Ok(None));

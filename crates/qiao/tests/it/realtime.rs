@@ -749,9 +749,11 @@ async fn typing_and_presence_reach_those_who_may_see_them() {
     assert!(owner_ws.next(QUIET).await.is_none());
     assert_eq!(bob_ws.expect_op("error").await["code"], "invalid_frame");
     // Typing in a thread right after the channel is news of its own (per conversation and
-    // thread), and is throttled in turn.
+    // thread: after a quarter-second pause, so that naming thread after thread cannot multiply
+    // notices), and is throttled in turn.
     let root = send(&owner, &c, "a thread").await["id"].as_str().unwrap().to_owned();
     owner_ws.expect_event("message.created").await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
     for _ in 0..2 {
         bob_ws.send(json!({"op": "typing", "conversation_id": c, "thread_root_id": root})).await;
     }
