@@ -406,6 +406,20 @@ try {
   tolerateNetworkErrors = false;
   await b.getByRole("link", { name: /项目-general/ }).click();
 
+  log("an external partner (a guest) signs in, sees the channel shared with them and who wrote what");
+  const guestUser = (await call("POST", "/users", { username: "partner", display_name: "Partner 伙伴", role: "guest", password: "partner-password-1" })).user;
+  const shared = (await call("POST", "/conversations", { name: "supplier 供应商", kind: "private", member_ids: [guestUser.id] })).conversation;
+  await call("POST", `/conversations/${shared.id}/messages`, { body: "welcome, partner", client_key: "g1" });
+  const g = await newPage(browser, "guest");
+  await signIn(g, "partner", "partner-password-1");
+  await g.getByRole("link", { name: /supplier 供应商/ }).click();
+  await msg(g, "welcome, partner").getByText("王芳", { exact: true }).first().waitFor({ timeout: T });
+  await g.getByRole("textbox", { name: /Message supplier 供应商/ }).fill("thanks, 王芳");
+  await g.getByRole("textbox", { name: /Message supplier 供应商/ }).press("Enter");
+  await g.locator("article.msg:not(.pending)", { hasText: "thanks, 王芳" }).waitFor({ timeout: T });
+  if (await g.getByRole("link", { name: "Directory" }).count()) throw new Error("a guest is offered the directory");
+  await g.context().close();
+
   log("directory and departments");
   await a.getByRole("link", { name: "Directory" }).click();
   await a.getByRole("button", { name: /李雷/ }).click();

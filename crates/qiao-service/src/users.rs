@@ -8,7 +8,7 @@ use qiao_domain::perm::{self, Actor, TargetUser};
 use qiao_domain::user::{self, Role, User, UserStatus};
 use qiao_domain::{DepartmentId, Error, ErrorCode, Result, UserId};
 use qiao_store::users::{NewUser, UserQuery};
-use qiao_store::{Db, audit, departments, org as org_store, users};
+use qiao_store::{Db, audit, departments, members, org as org_store, users};
 use serde_json::json;
 
 use crate::auth::{Authenticated, end_sessions};
@@ -197,10 +197,15 @@ fn symmetric_difference(a: &[DepartmentId], b: &[DepartmentId]) -> Vec<Departmen
 impl Services {
     /// Someone's profile. Guests may only see themselves (others look nonexistent).
     pub async fn get_user(&self, auth: &Authenticated, id: UserId) -> Result<User> {
-        if !perm::can_view_user(&auth.actor, id) {
+        let mut r = self.store.reader().await?;
+        // A guest sees the people it shares a conversation with (their names are on its
+        // messages), and nobody else.
+        let visible = perm::can_view_user(&auth.actor, id)
+            || members::share_a_conversation(&mut r, auth.actor.user_id, id).await?;
+        if !visible {
             return Err(Error::not_found());
         }
-        users::get(&mut self.store.reader().await?, id).await?.ok_or_else(Error::not_found)
+        users::get(&mut r, id).await?.ok_or_else(Error::not_found)
     }
 
     /// Lists or searches the directory.

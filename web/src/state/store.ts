@@ -113,7 +113,9 @@ async function startSession(): Promise<void> {
     set({ phase: "password" });
     return;
   }
-  await Promise.all([loadDirectory(), loadDepartments()]);
+  // Guests may not browse the directory or the departments: they know the people they share
+  // a conversation with, loaded with the conversations.
+  if (!isGuest()) await Promise.all([loadDirectory(), loadDepartments()]);
   set({ phase: "ready" });
   gateway?.stop();
   gateway = new Gateway(
@@ -182,8 +184,15 @@ async function reloadOnce(head: number, everything: boolean): Promise<void> {
   void fetchDrafts();
   // The departments and my account are small: read again even on a fresh start (they were
   // read before the connection's head); the directory, which may be large, only on a resync.
-  const [list] = await Promise.all([api.conversations(), everything ? loadDirectory() : undefined, loadDepartments(), refreshMe()]);
+  const staff = !isGuest();
+  const [list] = await Promise.all([
+    api.conversations(),
+    everything && staff ? loadDirectory() : undefined,
+    staff ? loadDepartments() : undefined,
+    refreshMe(),
+  ]);
   update((m) => ({ ...loadConversations(m, list.items), lastPos: Math.max(m.lastPos, head) }));
+  if (!staff) void loadPeopleOf(Object.keys(get().conversations));
   // The timeline and thread on screen are read again (events before `head` are not replayed);
   // others load when they are opened.
   const route = useRoute.getState().route;
@@ -204,8 +213,41 @@ async function refreshMe(): Promise<void> {
   set((s) => ({ me: me.user, orgName: me.org_name, users: { ...s.users, [me.user.id]: me.user } }));
 }
 
+function isGuest(): boolean {
+  return get().me?.role === "guest";
+}
+
+/** For a guest (which may not browse the directory): the people in these conversations it
+ * does not know yet, a few requests at a time. */
+async function loadPeopleOf(conversations: Id[], known: Id[] = []): Promise<void> {
+  const ids = new Set<Id>(known);
+  try {
+    for (const id of conversations) {
+      let cursor: string | null | undefined;
+      for (let i = 0; i < 25; i++) {
+        const page = await api.members(id, cursor);
+        for (const m of page.items) ids.add(m.user_id);
+        cursor = page.next_cursor;
+        if (!cursor) break;
+      }
+    }
+  } catch {
+    /* a conversation left meanwhile: the others still count */
+  }
+  const missing = [...ids].filter((id) => !get().users[id]);
+  for (let i = 0; i < missing.length; i += 8) {
+    const found = await Promise.all(missing.slice(i, i + 8).map((id) => api.user(id).catch(() => null)));
+    const users = Object.fromEntries(found.filter((u): u is User => !!u).map((u) => [u.id, u]));
+    set((s) => ({ users: { ...s.users, ...users } }));
+  }
+}
+
 function applyEventFrame(f: EventFrame): void {
   if (f.data.type === "draft.updated") applyDraft(f.data.draft);
+  // A guest added somewhere meets new people (the event names them).
+  if ((f.data.type === "members.added" || f.data.type === "conversation.created") && isGuest()) {
+    void loadPeopleOf([], f.data.members.map((m) => m.user_id));
+  }
   if (f.data.type === "message.created") stoppedTyping(f.data.message);
   update((m) => applyEvent(m, f));
   const s = get();

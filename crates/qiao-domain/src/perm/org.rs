@@ -113,6 +113,8 @@ pub fn can_place_in_department(actor: &Actor, department_path: &[DepartmentId]) 
 
 /// Seeing another person's profile. Staff see everyone; guests see themselves (later rules
 /// add the people they share conversations with).
+/// Whether the actor sees this person without more ado: staff see everyone, a guest itself
+/// (and, checked against the store, the people it shares a conversation with).
 pub fn can_view_user(actor: &Actor, target: UserId) -> bool {
     !actor.is_guest() || actor.user_id == target
 }

@@ -128,7 +128,7 @@ async fn admins_cannot_touch_owners() {
 }
 
 #[tokio::test]
-async fn guests_see_only_themselves() {
+async fn guests_see_themselves_and_those_they_share_a_conversation_with() {
     let srv = TestServer::start().await;
     let owner = srv.owner().await;
     let owner_id = owner.get("/api/v1/me").await.body["user"]["id"].as_str().unwrap().to_owned();
@@ -138,9 +138,14 @@ async fn guests_see_only_themselves() {
     let root = owner.get("/api/v1/org").await.body["root_department_id"].as_str().unwrap().to_owned();
     assert_error(&guest.get(&format!("/api/v1/departments/{root}")).await, 403, "forbidden");
     assert_error(&guest.get(&format!("/api/v1/departments/{root}/members")).await, 403, "forbidden");
-    // Another person looks like nobody.
+    // Another person looks like nobody, until they share a conversation (their names are on
+    // its messages).
     assert_error(&guest.get(&format!("/api/v1/users/{owner_id}")).await, 404, "not_found");
     assert_eq!(guest.get(&format!("/api/v1/users/{guest_id}")).await.body["role"], "guest");
+    let (stranger_id, _) = owner.create_user(&srv, "stranger", "member", None).await;
+    crate::conversations::channel(&owner, "private", "Supplier room", &[&guest_id]).await;
+    assert_eq!(guest.get(&format!("/api/v1/users/{owner_id}")).await.body["display_name"], "Owner 所有者");
+    assert_error(&guest.get(&format!("/api/v1/users/{stranger_id}")).await, 404, "not_found");
     assert_eq!(guest.get("/api/v1/me").await.status, 200);
     assert_eq!(guest.patch("/api/v1/me", json!({"title": "Supplier"})).await.status, 200);
 }
