@@ -215,7 +215,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, axum::Json(body)).into_response())
 }
 
-/// A person's profile.
+/// A person's profile. Guests see themselves and the people they share a conversation with;
+/// anyone else is `404`, like a person who does not exist.
 #[utoipa::path(get, path = "/api/v1/users/{id}", tag = "users",
     params(("id" = UserId, Path, description = "User id")),
     responses((status = 200, body = User), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
