@@ -418,6 +418,7 @@ try {
   await g.getByRole("textbox", { name: /Message supplier 供应商/ }).press("Enter");
   await g.locator("article.msg:not(.pending)", { hasText: "thanks, 王芳" }).waitFor({ timeout: T });
   if (await g.getByRole("link", { name: "Directory" }).count()) throw new Error("a guest is offered the directory");
+  await shot(g, "guest.png");
   await g.context().close();
 
   log("directory and departments");
