@@ -418,6 +418,8 @@ try {
   await g.getByRole("textbox", { name: /Message supplier 供应商/ }).press("Enter");
   await g.locator("article.msg:not(.pending)", { hasText: "thanks, 王芳" }).waitFor({ timeout: T });
   if (await g.getByRole("link", { name: "Directory" }).count()) throw new Error("a guest is offered the directory");
+  // …and the presence of the people it shares the channel with.
+  await msg(g, "welcome, partner").locator(".avatar .dot.online").waitFor({ timeout: T });
   await shot(g, "guest.png");
   await g.context().close();
 
