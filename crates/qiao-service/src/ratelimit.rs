@@ -54,11 +54,11 @@ pub const ACTIONS: RateConfig = RateConfig { per_second: 5.0, burst: 100.0 };
 /// Password checks of one account (signing in, changing the password), each a password hash:
 /// plenty for people, a bound for a loop. Failed ones are also locked out by the sign-in
 /// throttle.
-pub const PASSWORD_CHECKS: RateConfig = RateConfig { per_second: 0.2, burst: 30.0 };
+pub const PASSWORD_CHECKS: RateConfig = RateConfig { per_second: 0.5, burst: 60.0 };
 
 /// Searches: each one reads the index over everything the person may see. The default of
 /// `search_rate` in the service configuration.
-pub const SEARCHES: RateConfig = RateConfig { per_second: 20.0, burst: 100.0 };
+pub const SEARCHES: RateConfig = RateConfig { per_second: 50.0, burst: 1000.0 };
 
 /// Token buckets per key: a person (the default) or anything else a budget is kept for (a
 /// sign-in name, say).

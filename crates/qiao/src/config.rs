@@ -143,9 +143,9 @@ settings! {
     /// Those writes one person may make in a burst.
     action_burst: f64 = 100.0, shown as "100", env = "QIAO_ACTION_BURST";
     /// Searches one person may run per second, sustained.
-    search_rate_per_second: f64 = 20.0, shown as "20", env = "QIAO_SEARCH_RATE_PER_SECOND";
+    search_rate_per_second: f64 = 50.0, shown as "50", env = "QIAO_SEARCH_RATE_PER_SECOND";
     /// Searches one person may run in a burst.
-    search_burst: f64 = 100.0, shown as "100", env = "QIAO_SEARCH_BURST";
+    search_burst: f64 = 1000.0, shown as "1000", env = "QIAO_SEARCH_BURST";
     /// Kernel send buffer per connection, in KiB (bounds memory held for clients that read
     /// slowly; 0 leaves the kernel's automatic sizing).
     socket_send_buffer_kib: usize = 1024, shown as "1024", env = "QIAO_SOCKET_SEND_BUFFER_KIB";
