@@ -6,7 +6,7 @@
 use qiao_domain::event::{Audience, EventData};
 use qiao_domain::message::{self, Draft};
 use qiao_domain::{ConversationId, Error, MessageId, Result};
-use qiao_store::{drafts, messages};
+use qiao_store::drafts;
 
 use crate::auth::Authenticated;
 use crate::{Services, now};
@@ -33,10 +33,7 @@ impl Services {
             return Err(a.deny(&auth.actor, "Join the conversation to write in it."));
         }
         if let Some(root) = thread_root_id {
-            let m = messages::get(&mut self.store.reader().await?, root).await?;
-            if !m.is_some_and(|m| m.conversation_id == conversation && m.thread_root_id.is_none()) {
-                return Err(Error::invalid("thread_root_id", "no such thread in this conversation"));
-            }
+            self.check_thread_of(conversation, root).await?;
         }
         self.draft_rate.check(me)?;
         let draft = Draft { conversation_id: conversation, thread_root_id, body, updated_at: now() };

@@ -8,7 +8,7 @@ use qiao_domain::ErrorCode;
 use qiao_domain::event::{Audience, Event};
 use qiao_domain::perm::Actor;
 use qiao_domain::{ConversationId, Error, MessageId, Millis, Result, UserId};
-use qiao_store::{events, members, messages, presence};
+use qiao_store::{events, members, presence};
 
 use crate::Services;
 use crate::auth::Authenticated;
@@ -117,30 +117,21 @@ impl Services {
         resume_from: Option<i64>,
         limits: ResumeLimits,
     ) -> Result<Start> {
-        let Some(from) = resume_from else {
-            // One snapshot here too: a join committed between reading the head and reading the
-            // memberships would otherwise count as held from before the head, and the
-            // conversation's events between the two would reach the connection.
-            let mut snap = self.store.snapshot().await?;
-            let head = events::head(&mut snap).await?;
-            let memberships = members::conversation_ids_of(&mut snap, auth.user.id).await?;
-            snap.end().await?;
-            return Ok(Start { head, memberships, catchup: Catchup::Fresh });
+        let recent = resume_from.and_then(|from| self.hub.recent_after(from));
+        let _permit = match (resume_from, &recent) {
+            (Some(_), None) => Some(self.catchup_permits.acquire().await.map_err(Error::internal)?),
+            _ => None,
         };
-        let recent = self.hub.recent_after(from);
-        let _permit = match recent {
-            Some(_) => None,
-            None => Some(self.catchup_permits.acquire().await.map_err(Error::internal)?),
-        };
+        // A fresh start too reads through one snapshot: a join committed between reading the
+        // head and the memberships would otherwise count as held from before the head.
         let mut snap = self.store.snapshot().await?;
         let head = events::head(&mut snap).await?;
         let memberships = members::conversation_ids_of(&mut snap, auth.user.id).await?;
-        let catchup = if from < 0 || from > head {
-            Catchup::Resync(ResyncReason::UnknownPosition)
-        } else if from == head {
-            Catchup::Events(Vec::new())
-        } else {
-            Self::missed(&mut snap, recent, auth, &memberships, from, head, limits).await?
+        let catchup = match resume_from {
+            None => Catchup::Fresh,
+            Some(from) if from < 0 || from > head => Catchup::Resync(ResyncReason::UnknownPosition),
+            Some(from) if from == head => Catchup::Events(Vec::new()),
+            Some(from) => Self::missed(&mut snap, recent, auth, &memberships, from, head, limits).await?,
         };
         snap.end().await?;
         Ok(Start { head, memberships, catchup })
@@ -208,13 +199,10 @@ impl Services {
         if !qiao_domain::perm::can_post(actor, &a.facts) {
             return Err(Error::forbidden());
         }
-        if let Some(root) = thread {
-            let m = messages::get(&mut self.store.reader().await?, root).await?;
-            if !m.is_some_and(|m| m.conversation_id == conversation && m.thread_root_id.is_none()) {
-                return Err(Error::invalid("thread_root_id", "no such thread in this conversation"));
-            }
+        match thread {
+            Some(root) => self.check_thread_of(conversation, root).await,
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Stores do-not-disturb settings (person, on, when in ms), all in one commit, so they

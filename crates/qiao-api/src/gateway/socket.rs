@@ -55,6 +55,11 @@ async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
     send_timed(ws, Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
 }
 
+/// Sends an `error` frame (the connection stays open unless the caller closes it).
+async fn send_error(ws: &mut WebSocket, code: &str, message: impl Into<String>) {
+    send_timed(ws, text(&ServerMessage::error(code, message))).await;
+}
+
 /// A parse error for an `error` frame: serde quotes the offending input, which may be long.
 fn brief(e: &serde_json::Error) -> String {
     let text = e.to_string();
@@ -126,7 +131,7 @@ async fn handshake(
             return None;
         }
         Ok(Some(Ok(_))) => {
-            send_timed(ws, text(&ServerMessage::error("invalid_frame", "The first frame must be a JSON hello."))).await;
+            send_error(ws, "invalid_frame", "The first frame must be a JSON hello.").await;
             close_with(ws, close::PROTOCOL_ERROR, "expected hello").await;
             return None;
         }
@@ -149,7 +154,7 @@ async fn handshake(
                 Err(e) => format!("The first frame must be {{\"op\":\"hello\"}}; this one is not valid: {}", brief(&e)),
                 Ok(_) => "The first frame must be {\"op\":\"hello\"}.".to_owned(),
             };
-            send_timed(ws, text(&ServerMessage::error("invalid_frame", why))).await;
+            send_error(ws, "invalid_frame", why).await;
             close_with(ws, close::PROTOCOL_ERROR, "expected hello").await;
             return None;
         }
@@ -166,11 +171,7 @@ async fn handshake(
     match auth {
         Some(a) => Some((a, resume_from)),
         None => {
-            send_timed(
-                ws,
-                text(&ServerMessage::error("unauthenticated", "Sign in, then send the session token in hello.")),
-            )
-            .await;
+            send_error(ws, "unauthenticated", "Sign in, then send the session token in hello.").await;
             close_with(ws, close::UNAUTHENTICATED, "unauthenticated").await;
             None
         }
@@ -198,7 +199,7 @@ async fn open(
     let auth = &credentials.auth;
     let gw = &up.gateway;
     if let Err(e) = up.services.realtime_admit(auth) {
-        send_timed(ws, text(&ServerMessage::error("rate_limited", e.message.clone()))).await;
+        send_error(ws, "rate_limited", e.message).await;
         close_with(ws, close::TOO_MANY_ATTEMPTS, "connecting too often; wait").await;
         return None;
     }
@@ -361,7 +362,7 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
                         let handled = if budget.take(CLIENT_FRAMES, last_heard).is_ok() {
                             Box::pin(handle(ws, services, gw, actor, conn, &t, &mut subscriptions)).await
                         } else {
-                            send_timed(ws, text(&ServerMessage::error("rate_limited", "Too many frames; slow down."))).await;
+                            send_error(ws, "rate_limited", "Too many frames; slow down.").await;
                             Err(())
                         };
                         match handled {
@@ -376,7 +377,7 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        send_timed(ws, text(&ServerMessage::error("invalid_frame", "Binary frames are not supported."))).await;
+                        send_error(ws, "invalid_frame", "Binary frames are not supported.").await;
                         close_with(ws, close::PROTOCOL_ERROR, "binary frames are not supported").await;
                         return;
                     }
@@ -430,14 +431,13 @@ async fn handle(
     let msg = match serde_json::from_str::<ClientMessage>(t) {
         Ok(m) => m,
         Err(e) => {
-            send_timed(ws, text(&ServerMessage::error("invalid_frame", format!("Not a valid frame: {}", brief(&e)))))
-                .await;
+            send_error(ws, "invalid_frame", format!("Not a valid frame: {}", brief(&e))).await;
             return Err(());
         }
     };
     match msg {
         ClientMessage::Hello { .. } => {
-            send_timed(ws, text(&ServerMessage::error("invalid_frame", "hello was already received"))).await;
+            send_error(ws, "invalid_frame", "hello was already received").await;
             return Err(());
         }
         ClientMessage::Ping { nonce } => {
@@ -451,9 +451,7 @@ async fn handle(
         }
         ClientMessage::PresenceSubscribe { user_ids } => {
             if subscriptions.take(SUBSCRIPTIONS, Instant::now()).is_err() {
-                let refused =
-                    ServerMessage::error("rate_limited", "Too many presence subscriptions; send it again in a second.");
-                send_timed(ws, text(&refused)).await;
+                send_error(ws, "rate_limited", "Too many presence subscriptions; send it again in a second.").await;
                 return Err(());
             }
             let limited: Vec<_> = user_ids.into_iter().take(gw.config.dispatcher.presence.max_subscriptions).collect();
@@ -462,26 +460,18 @@ async fn handle(
                     let _ = gw.commands.send(Command::Follow { conn, users }).await;
                 }
                 Err(_) => {
-                    send_timed(ws, text(&ServerMessage::error("unavailable", "Try again shortly."))).await;
+                    send_error(ws, "unavailable", "Try again shortly.").await;
                 }
             }
         }
         ClientMessage::Typing { conversation_id, thread_root_id } => {
-            match services.may_type(actor, conversation_id, thread_root_id).await {
-                Ok(()) => {}
-                Err(e) if e.code == qiao_domain::ErrorCode::InvalidInput => {
-                    send_timed(
-                        ws,
-                        text(&ServerMessage::error("invalid_frame", "No such thread in this conversation.")),
-                    )
-                    .await;
-                    return Err(());
-                }
-                Err(_) => {
-                    let no = ServerMessage::error("forbidden", "You cannot type in this conversation.");
-                    send_timed(ws, text(&no)).await;
-                    return Err(());
-                }
+            if let Err(e) = services.may_type(actor, conversation_id, thread_root_id).await {
+                let (code, why) = match e.code {
+                    qiao_domain::ErrorCode::InvalidInput => ("invalid_frame", "No such thread in this conversation."),
+                    _ => ("forbidden", "You cannot type in this conversation."),
+                };
+                send_error(ws, code, why).await;
+                return Err(());
             }
             let _ = gw.commands.send(Command::Activity { conn }).await;
             let _ =
