@@ -177,6 +177,19 @@ export const api = {
   updateDepartment: (id: Id, b: { name?: string; parent_id?: Id }) => patch<Department>(`/departments/${id}`, b),
   deleteDepartment: (id: Id) => del<void>(`/departments/${id}`),
 };
+/** Every member of a conversation (its pages of 200, up to 25 of them). */
+export async function allMembers(id: Id): Promise<Member[]> {
+  const all: Member[] = [];
+  let cursor: string | null | undefined;
+  for (let i = 0; i < 25; i++) {
+    const page = await api.members(id, cursor);
+    all.push(...page.items);
+    cursor = page.next_cursor;
+    if (!cursor) break;
+  }
+  return all;
+}
+
 
 function deviceName(): string {
   const ua = navigator.userAgent;

@@ -1,7 +1,7 @@
 // A channel's members, with adding and removing people for those allowed to.
 import { useEffect, useState } from "react";
 import { VList } from "virtua";
-import { api } from "../api";
+import { allMembers, api } from "../api";
 import { useT } from "../i18n";
 import { useApp } from "../state/store";
 import type { Conversation, Member, MyState, User } from "../types";
@@ -20,15 +20,7 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
 
   async function load() {
     try {
-      const all: Member[] = [];
-      let cursor: string | null | undefined;
-      for (let i = 0; i < 25; i++) {
-        const page = await api.members(conversation.id, cursor);
-        all.push(...page.items);
-        cursor = page.next_cursor;
-        if (!cursor) break;
-      }
-      setMembers(all);
+      setMembers(await allMembers(conversation.id));
     } catch (e) {
       setError(e);
     }

@@ -119,7 +119,6 @@ export function mergePage(
   };
 }
 
-/** Replaces a message wherever it is shown (timelines, threads). */
 /** A loaded top-level message (in a timeline), if any. */
 function findMessage(model: Model, id: Id): Message | undefined {
   for (const t of Object.values(model.timelines)) {
@@ -129,6 +128,7 @@ function findMessage(model: Model, id: Id): Message | undefined {
   return undefined;
 }
 
+/** Replaces a message wherever it is shown (timelines, threads). */
 export function mapMessage(model: Model, id: Id, f: (m: Message) => Message): Model {
   let changed = false;
   const timelines = { ...model.timelines };

@@ -45,7 +45,7 @@ export class PresenceInterest {
   }
 
   /** Who should be followed: the longest-shown first, at most PRESENCE_MAX. */
-  wanted(): Id[] {
+  private wanted(): Id[] {
     return Array.from(this.counts.keys()).slice(0, PRESENCE_MAX);
   }
 
@@ -67,16 +67,16 @@ export class PresenceInterest {
     return this.sent?.has(id) ?? false;
   }
 
-  /** Sends the wanted set if the server's differs; returns what was sent, if anything. */
-  flush(): Id[] | null {
+  /** Sends the wanted set if the server's differs. */
+  private flush(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;
     }
     const ids = this.wanted();
     const sent = this.sent;
-    if (sent && sent.size === ids.length && ids.every((id) => sent.has(id))) return null;
-    if (!this.subscribe(ids)) return null;
+    if (sent && sent.size === ids.length && ids.every((id) => sent.has(id))) return;
+    if (!this.subscribe(ids)) return;
     this.lastSent = Date.now();
     const now = new Set(ids);
     if (sent) {
@@ -84,7 +84,6 @@ export class PresenceInterest {
       if (dropped.length) this.forget(dropped);
     }
     this.sent = now;
-    return ids;
   }
 
   /** The server refused a frame that may have been the last subscription: send it again

@@ -1,7 +1,7 @@
 // The one store: the model (model.ts) plus what the UI needs, and the actions that talk to
 // the server. Components subscribe with selectors, so an event re-renders only what it touches.
 import { create } from "zustand";
-import { api, ApiError, hasSessionHint } from "../api";
+import { allMembers, api, ApiError, hasSessionHint } from "../api";
 import { Gateway, type ConnectionState } from "../realtime";
 import { useRoute } from "../router";
 import type { Draft, EventFrame, FileInfo, Id, Message, PresenceStatus, ServerFrame, User } from "../types";
@@ -142,7 +142,6 @@ async function startSession(): Promise<void> {
 // ---- loads that events must not overtake (hold.ts) ----
 
 const hold = new EventHold<EventFrame>((f) => applyEventFrame(f));
-const holdingEvents = <T>(load: () => Promise<T>): Promise<T> => hold.during(load);
 
 // ---- reload (a fresh start, or a resync) ----
 
@@ -166,7 +165,7 @@ async function reload(head: number, everything: boolean): Promise<void> {
   try {
     for (let attempt = 0; gateway; attempt++) {
       try {
-        await holdingEvents(() => reloadOnce(head, everything));
+        await hold.during(() => reloadOnce(head, everything));
         break;
       } catch {
         await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** attempt)));
@@ -221,18 +220,12 @@ function isGuest(): boolean {
  * does not know yet, a few requests at a time. */
 async function loadPeopleOf(conversations: Id[], known: Id[] = []): Promise<void> {
   const ids = new Set<Id>(known);
-  try {
-    for (const id of conversations) {
-      let cursor: string | null | undefined;
-      for (let i = 0; i < 25; i++) {
-        const page = await api.members(id, cursor);
-        for (const m of page.items) ids.add(m.user_id);
-        cursor = page.next_cursor;
-        if (!cursor) break;
-      }
+  for (const id of conversations) {
+    try {
+      for (const m of await allMembers(id)) ids.add(m.user_id);
+    } catch {
+      /* a conversation left meanwhile: the others still count */
     }
-  } catch {
-    /* a conversation left meanwhile: the others still count */
   }
   const missing = [...ids].filter((id) => !get().users[id]);
   for (let i = 0; i < missing.length; i += 8) {
@@ -295,7 +288,7 @@ function onFrame(f: ServerFrame): void {
  * followed only by what happened after it). */
 async function refreshConversation(id: Id): Promise<void> {
   try {
-    await holdingEvents(async () => {
+    await hold.during(async () => {
       const it = await api.conversation(id);
       // Left meanwhile (or never mine): not brought back.
       if (!get().conversations[id] || !it.me) return;
@@ -347,7 +340,7 @@ export async function loadDepartments(): Promise<void> {
 }
 
 export async function loadLatest(id: Id): Promise<void> {
-  await holdingEvents(async () => {
+  await hold.during(async () => {
     const page = await api.history(id, { limit: 50 });
     update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(undefined, page.items, { before: page.more_before, after: false }, "replace") } }));
   });
@@ -358,7 +351,7 @@ export async function loadLatest(id: Id): Promise<void> {
 export async function loadOlder(id: Id, beforeApply?: () => void): Promise<number> {
   const t = get().timelines[id];
   if (!t || !t.hasOlder || !t.messages.length) return 0;
-  return holdingEvents(async () => {
+  return hold.during(async () => {
     const page = await api.history(id, { before: t.messages[0].seq, limit: 50 });
     beforeApply?.();
     update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(m.timelines[id], page.items, { before: page.more_before }, "older") } }));
@@ -369,7 +362,7 @@ export async function loadOlder(id: Id, beforeApply?: () => void): Promise<numbe
 export async function loadNewer(id: Id): Promise<void> {
   const t = get().timelines[id];
   if (!t || !t.hasNewer || !t.messages.length) return;
-  await holdingEvents(async () => {
+  await hold.during(async () => {
     const page = await api.history(id, { after: t.messages[t.messages.length - 1].seq, limit: 50 });
     update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(m.timelines[id], page.items, { after: page.more_after }, "newer") } }));
   });
@@ -377,7 +370,7 @@ export async function loadNewer(id: Id): Promise<void> {
 
 /** Loads the window around a message (jump to it). */
 export async function loadAround(id: Id, messageId: Id): Promise<void> {
-  await holdingEvents(async () => {
+  await hold.during(async () => {
     const page = await api.history(id, { around: messageId, limit: 50 });
     update((m) => ({
       ...m,
@@ -387,7 +380,7 @@ export async function loadAround(id: Id, messageId: Id): Promise<void> {
 }
 
 export async function openThread(rootId: Id): Promise<void> {
-  await holdingEvents(async () => {
+  await hold.during(async () => {
     const page = await api.thread(rootId);
     update((m) => ({ ...m, threads: { ...m.threads, [rootId]: { root: page.root, replies: page.items } } }));
   });
@@ -646,7 +639,6 @@ export function reconnectNow(): void {
   gateway?.reconnectNow();
 }
 
-/** Replaces a message with what the server returned (edit, reaction). */
 /** The answer to my reaction: only my own change is applied (others' reactions that reached
  * me as events before the answer stay). */
 export function applyMyReaction(messageId: Id, emoji: string, added: boolean): void {
