@@ -225,70 +225,131 @@ pub async fn insert_next(db: &mut dyn Db, n: &NewMessage) -> Result<Option<Messa
 /// path for sends: one statement for many messages.
 pub async fn insert_many(db: &mut dyn Db, drafts: &[&NewMessage]) -> Result<Vec<Option<Message>>> {
     let mut out: Vec<Option<Message>> = Vec::with_capacity(drafts.len());
-    let mut rest = drafts;
-    while !rest.is_empty() {
-        let n = rest.len().min(crate::writer::ROWS_PER_STATEMENT);
-        let rows = value_rows(db.dialect(), n, 9);
-        let (chunk, tail) = rest.split_at(n);
-        rest = tail;
-        // Only placeholders are spliced in. The CTE is materialised so that every
-        // row is numbered from the sequence as it was before this statement's inserts.
-        let sql = format!(
-            "WITH v (ord, id, conversation_id, sender_id, body, mentions, mentions_channel, client_key, created_at) \
-             AS (VALUES {rows}), \
-             s AS MATERIALIZED (SELECT v.id, v.conversation_id, \
-                 c.last_seq + ROW_NUMBER() OVER (PARTITION BY v.conversation_id ORDER BY v.ord) AS seq, \
-                 v.sender_id, v.body, v.mentions, v.mentions_channel, v.client_key, v.created_at \
-               FROM v JOIN conversations c ON c.id = v.conversation_id \
-               WHERE c.archived_at IS NULL \
-                 AND EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = v.conversation_id AND m.user_id = v.sender_id)) \
-             INSERT INTO messages (id, conversation_id, seq, sender_id, body, mentions, mentions_channel, client_key, created_at) \
-             SELECT id, conversation_id, seq, sender_id, body, mentions, mentions_channel, client_key, created_at FROM s \
-             RETURNING id, seq"
-        );
-        let mut encoded = Vec::with_capacity(chunk.len());
-        for d in chunk {
-            encoded.push(serde_json::to_string(&d.mentions).map_err(Error::internal)?);
-        }
-        let stored = q!(db, fetch_all, {
-            let mut query = sqlx::query_as::<_, (Uuid, i64)>(AssertSqlSafe(sql.clone()));
-            for (i, (d, mentions)) in chunk.iter().zip(&encoded).enumerate() {
-                query = query
-                    .bind(i as i64)
-                    .bind(d.id.0)
-                    .bind(d.conversation_id.0)
-                    .bind(d.sender_id.0)
-                    .bind(&d.body)
-                    .bind(mentions.as_str())
-                    .bind(d.mentions.channel)
-                    .bind(&d.client_key)
-                    .bind(d.at);
-            }
-            query
-        })?;
-        let seqs: HashMap<Uuid, i64> = stored.into_iter().collect();
-        out.extend(chunk.iter().map(|d| {
-            seqs.get(&d.id.0).map(|&seq| Message {
-                id: d.id,
-                conversation_id: d.conversation_id,
-                seq,
-                sender_id: d.sender_id,
-                thread_root_id: None,
-                body: d.body.clone(),
-                mentions: d.mentions.clone(),
-                client_key: d.client_key.clone(),
-                created_at: d.at,
-                edited_at: None,
-                deleted_at: None,
-                pinned_at: None,
-                pinned_by: None,
-                reactions: Vec::new(),
-                thread: None,
-                files: Vec::new(),
-            })
-        }));
+    for chunk in drafts.chunks(crate::writer::ROWS_PER_STATEMENT) {
+        let sql = insert_many_sql(db.dialect(), chunk.len(), "");
+        let mentions = encode_mentions(chunk)?;
+        let rows = q!(db, fetch_all, bind_drafts(sqlx::query_as(AssertSqlSafe(sql.clone())), chunk, &mentions))?;
+        out.extend(written(chunk, rows));
     }
     Ok(out)
+}
+
+/// SQLite's writer only: `BEGIN IMMEDIATE`, the stream head's read and the insert of `drafts`
+/// (at most [`crate::writer::ROWS_PER_STATEMENT`]) in one call to SQLite's thread, each call
+/// being a hand-off between threads. The error carries the head if the transaction began.
+pub(crate) async fn open_and_insert(
+    c: &mut sqlx::SqliteConnection,
+    drafts: &[&NewMessage],
+) -> std::result::Result<(i64, Vec<Option<Message>>), (Option<i64>, Error)> {
+    use futures_util::TryStreamExt;
+    debug_assert!(drafts.len() <= crate::writer::ROWS_PER_STATEMENT);
+    let sql = insert_many_sql(
+        crate::conn::Dialect::Sqlite,
+        drafts.len(),
+        // The head's row has no id: it is told from the inserted rows by that.
+        "BEGIN IMMEDIATE; SELECT NULL, pos FROM stream_head WHERE id = 1; ",
+    );
+    let mentions = encode_mentions(drafts).map_err(|e| (None, e))?;
+    let query = bind_drafts(sqlx::query_as(AssertSqlSafe(sql)), drafts, &mentions);
+    let mut rows = query.fetch(c);
+    // The head's row comes first: until it has, the transaction is not known to be open.
+    let head = match rows.try_next().await {
+        Ok(Some((None, pos))) => pos,
+        Ok(_) => return Err((None, Error::internal("the stream head was not read"))),
+        Err(e) => return Err((None, Error::unavailable(e))),
+    };
+    let mut inserted = Vec::with_capacity(drafts.len());
+    loop {
+        match rows.try_next().await {
+            Ok(Some(row)) => inserted.push(row),
+            Ok(None) => break,
+            Err(e) => return Err((Some(head), crate::db_err(e))),
+        }
+    }
+    Ok((head, written(drafts, inserted).collect()))
+}
+
+/// The multi-row insert of `n` drafts after `prefix` (statements run first in the same call).
+/// It returns `(id, seq)` for each draft written (those whose conversation is open and has
+/// the sender as a member).
+fn insert_many_sql(dialect: crate::conn::Dialect, n: usize, prefix: &str) -> String {
+    let rows = value_rows(dialect, n, 9);
+    // Only placeholders are spliced in. The CTE is materialised so that every row is
+    // numbered from the sequence as it was before this statement's inserts.
+    format!(
+        "{prefix}WITH v (ord, id, conversation_id, sender_id, body, mentions, mentions_channel, client_key, created_at) \
+         AS (VALUES {rows}), \
+         s AS MATERIALIZED (SELECT v.id, v.conversation_id, \
+             c.last_seq + ROW_NUMBER() OVER (PARTITION BY v.conversation_id ORDER BY v.ord) AS seq, \
+             v.sender_id, v.body, v.mentions, v.mentions_channel, v.client_key, v.created_at \
+           FROM v JOIN conversations c ON c.id = v.conversation_id \
+           WHERE c.archived_at IS NULL \
+             AND EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = v.conversation_id AND m.user_id = v.sender_id)) \
+         INSERT INTO messages (id, conversation_id, seq, sender_id, body, mentions, mentions_channel, client_key, created_at) \
+         SELECT id, conversation_id, seq, sender_id, body, mentions, mentions_channel, client_key, created_at FROM s \
+         RETURNING id, seq"
+    )
+}
+
+fn encode_mentions(drafts: &[&NewMessage]) -> Result<Vec<String>> {
+    drafts.iter().map(|d| serde_json::to_string(&d.mentions).map_err(Error::internal)).collect()
+}
+
+/// Binds [`insert_many_sql`]'s parameters. Rows are `(id, seq)`; the id is optional only so
+/// that [`open_and_insert`]'s first row (the head) shares the type.
+type Inserted = (Option<Uuid>, i64);
+
+fn bind_drafts<'q, DB>(
+    mut query: sqlx::query::QueryAs<'q, DB, Inserted, DB::Arguments>,
+    drafts: &'q [&NewMessage],
+    mentions: &'q [String],
+) -> sqlx::query::QueryAs<'q, DB, Inserted, DB::Arguments>
+where
+    DB: sqlx::Database,
+    i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    bool: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Uuid: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    &'q str: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<&'q str>: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    for (i, (d, mentions)) in drafts.iter().zip(mentions).enumerate() {
+        query = query
+            .bind(i as i64)
+            .bind(d.id.0)
+            .bind(d.conversation_id.0)
+            .bind(d.sender_id.0)
+            .bind(d.body.as_str())
+            .bind(mentions.as_str())
+            .bind(d.mentions.channel)
+            .bind(d.client_key.as_deref())
+            .bind(d.at);
+    }
+    query
+}
+
+/// The messages of `drafts` that were written, by the `(id, seq)` rows the insert returned.
+fn written<'a>(drafts: &'a [&NewMessage], rows: Vec<Inserted>) -> impl Iterator<Item = Option<Message>> + 'a {
+    let seqs: HashMap<Uuid, i64> = rows.into_iter().filter_map(|(id, seq)| Some((id?, seq))).collect();
+    drafts.iter().map(move |d| {
+        seqs.get(&d.id.0).map(|&seq| Message {
+            id: d.id,
+            conversation_id: d.conversation_id,
+            seq,
+            sender_id: d.sender_id,
+            thread_root_id: None,
+            body: d.body.clone(),
+            mentions: d.mentions.clone(),
+            client_key: d.client_key.clone(),
+            created_at: d.at,
+            edited_at: None,
+            deleted_at: None,
+            pinned_at: None,
+            pinned_by: None,
+            reactions: Vec::new(),
+            thread: None,
+            files: Vec::new(),
+        })
+    })
 }
 
 pub async fn get(db: &mut dyn Db, id: MessageId) -> Result<Option<Message>> {

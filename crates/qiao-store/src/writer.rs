@@ -130,6 +130,10 @@ pub(crate) fn pg_writer_options(opts: PgConnectOptions) -> PgConnectOptions {
 /// The writer's transaction, handed to each operation of a batch.
 pub struct Tx {
     conn: WriterConn,
+    /// Whether the transaction has begun. On SQLite it begins with the batch's first
+    /// statement ([`Tx::open`], or a send's insert): each call to SQLite's thread is a hand-off
+    /// between threads, and beginning on its own was one per commit.
+    open: bool,
     /// Stream position before this transaction.
     base_pos: i64,
     /// Position of the last event appended so far.
@@ -213,25 +217,17 @@ impl Tx {
         Ok(())
     }
 
+    /// A transaction on `conn`: begun at once on PostgreSQL, by the first statement on SQLite.
     async fn begin(mut conn: WriterConn) -> std::result::Result<Tx, (WriterConn, Error)> {
-        let begun = match &mut conn {
-            // One call to SQLite's thread. BEGIN IMMEDIATE already takes the write lock: a
-            // plain read of the head is enough (and dirties no page).
-            WriterConn::Sqlite(c) => {
-                sqlx::query_as::<_, (i64,)>("BEGIN IMMEDIATE; SELECT pos FROM stream_head WHERE id = 1")
-                    .fetch_one(c)
-                    .await
-                    .map(|(pos,)| Some(pos))
-            }
-            WriterConn::Pg(c) => sqlx::raw_sql("BEGIN").execute(c).await.map(|_| None),
+        let c = match &mut conn {
+            WriterConn::Sqlite(_) => return Ok(Tx { conn, open: false, base_pos: 0, pos: 0, events: Vec::new() }),
+            WriterConn::Pg(c) => c,
         };
-        match begun {
-            // On failure the caller drops the connection, ending whatever BEGIN started.
-            Err(e) => return Err((conn, Error::unavailable(e))),
-            Ok(Some(pos)) => return Ok(Tx { conn, base_pos: pos, pos, events: Vec::new() }),
-            Ok(None) => {}
+        if let Err(e) = sqlx::raw_sql("BEGIN").execute(c).await {
+            // The caller drops the connection, ending whatever BEGIN started.
+            return Err((conn, Error::unavailable(e)));
         }
-        let mut tx = Tx { conn, base_pos: 0, pos: 0, events: Vec::new() };
+        let mut tx = Tx { conn, open: true, base_pos: 0, pos: 0, events: Vec::new() };
         // PostgreSQL: locking the head row first serialises writer transactions across nodes,
         // which makes positions follow commit order.
         match q!(
@@ -251,7 +247,64 @@ impl Tx {
         }
     }
 
+    /// Begins the SQLite transaction if no statement has yet: the caller drops the connection
+    /// on failure, like a failed [`Tx::begin`].
+    async fn open(&mut self) -> Result<()> {
+        if self.open {
+            return Ok(());
+        }
+        let WriterConn::Sqlite(c) = &mut self.conn else { return Ok(()) };
+        // BEGIN IMMEDIATE already takes the write lock: a plain read of the head is enough
+        // (and dirties no page).
+        let (pos,) = sqlx::query_as::<_, (i64,)>("BEGIN IMMEDIATE; SELECT pos FROM stream_head WHERE id = 1")
+            .fetch_one(c)
+            .await
+            .map_err(Error::unavailable)?;
+        self.opened(pos);
+        Ok(())
+    }
+
+    fn opened(&mut self, pos: i64) {
+        self.open = true;
+        self.base_pos = pos;
+        self.pos = pos;
+    }
+
+    /// Inserts plain messages ([`messages::insert_many`]); on SQLite before the transaction
+    /// has begun, the first statement also begins it. `Err((false, _))`: it did not begin.
+    async fn insert_sends(
+        &mut self,
+        drafts: &[&NewMessage],
+    ) -> std::result::Result<Vec<Option<Message>>, (bool, Error)> {
+        let mut stored = Vec::with_capacity(drafts.len());
+        let mut rest = drafts;
+        if let (false, WriterConn::Sqlite(c)) = (self.open, &mut self.conn) {
+            let (first, tail) = drafts.split_at(drafts.len().min(ROWS_PER_STATEMENT));
+            match messages::open_and_insert(c, first).await {
+                Ok((pos, inserted)) => {
+                    self.opened(pos);
+                    stored = inserted;
+                    rest = tail;
+                }
+                Err((Some(pos), e)) => {
+                    // Begun: the caller rolls back.
+                    self.opened(pos);
+                    return Err((true, e));
+                }
+                Err((None, e)) => return Err((false, e)),
+            }
+        }
+        if !rest.is_empty() {
+            stored.extend(messages::insert_many(self, rest).await.map_err(|e| (true, e))?);
+        }
+        Ok(stored)
+    }
+
     async fn commit(mut self) -> std::result::Result<(WriterConn, Vec<Event>), (WriterConn, Error)> {
+        if !self.open {
+            // Nothing ran.
+            return Ok(self.committed());
+        }
         let sqlite = matches!(self.conn, WriterConn::Sqlite(_));
         if self.pos != self.base_pos {
             // On SQLite the last insert also moves the head and commits.
@@ -292,6 +345,9 @@ impl Tx {
 
     /// Rolls back; `Err` carries a connection that should be replaced.
     async fn rollback(mut self) -> std::result::Result<WriterConn, WriterConn> {
+        if !self.open {
+            return Ok(self.conn);
+        }
         let result = match &mut self.conn {
             WriterConn::Sqlite(c) => sqlx::raw_sql("ROLLBACK").execute(c).await.map(drop),
             WriterConn::Pg(c) => sqlx::raw_sql("ROLLBACK").execute(c).await.map(drop),
@@ -415,10 +471,19 @@ impl Writer {
                         Ok(conn) => self.conn = Some(conn),
                         Err(_broken) => {}
                     }
-                    metrics::counter!("qiao_store_batch_replays_total").increment(1);
                     match failure {
-                        Failure::Group => grouped = false,
+                        Failure::Begin(e) => {
+                            // Drop the connection (and whatever the failed statement began);
+                            // the next batch reconnects.
+                            self.conn = None;
+                            return fail_all(jobs, &e);
+                        }
+                        Failure::Group => {
+                            metrics::counter!("qiao_store_batch_replays_total").increment(1);
+                            grouped = false;
+                        }
                         Failure::Job(i, e) => {
+                            metrics::counter!("qiao_store_batch_replays_total").increment(1);
                             if e.code == qiao_domain::ErrorCode::Internal {
                                 tracing::error!(error = %e, "write operation failed");
                             }
@@ -433,6 +498,8 @@ impl Writer {
 
 /// Why a batch attempt stopped.
 enum Failure {
+    /// The transaction did not begin: the database is unavailable.
+    Begin(Error),
     /// This job failed; the batch is replayed without it.
     Job(usize, Error),
     /// A grouped send statement failed; the batch is replayed with sends one by one.
@@ -445,13 +512,18 @@ async fn run_jobs(tx: &mut Tx, jobs: &[Job], grouped: bool) -> (Vec<Done>, Optio
     let mut i = 0;
     while i < jobs.len() {
         match &jobs[i] {
-            Job::Op { op, .. } => match op(tx).await {
-                Ok(out) => {
-                    outputs.push(Done::Op(out));
-                    i += 1;
+            Job::Op { op, .. } => {
+                if let Err(e) = tx.open().await {
+                    return (outputs, Some(Failure::Begin(e)));
                 }
-                Err(e) => return (outputs, Some(Failure::Job(i, e))),
-            },
+                match op(tx).await {
+                    Ok(out) => {
+                        outputs.push(Done::Op(out));
+                        i += 1;
+                    }
+                    Err(e) => return (outputs, Some(Failure::Job(i, e))),
+                }
+            }
             Job::Send { .. } => {
                 let run = jobs[i..].iter().take_while(|j| matches!(j, Job::Send { .. })).count();
                 let end = if grouped { i + run } else { i + 1 };
@@ -462,7 +534,7 @@ async fn run_jobs(tx: &mut Tx, jobs: &[Job], grouped: bool) -> (Vec<Done>, Optio
                         Job::Op { .. } => None,
                     })
                     .collect();
-                match messages::insert_many(tx, &drafts).await {
+                match tx.insert_sends(&drafts).await {
                     Ok(stored) => {
                         for (draft, message) in drafts.iter().zip(stored) {
                             if let Some(m) = &message {
@@ -483,8 +555,9 @@ async fn run_jobs(tx: &mut Tx, jobs: &[Job], grouped: bool) -> (Vec<Done>, Optio
                         }
                         i = end;
                     }
-                    Err(_) if end - i > 1 => return (outputs, Some(Failure::Group)),
-                    Err(e) => return (outputs, Some(Failure::Job(i, e))),
+                    Err((false, e)) => return (outputs, Some(Failure::Begin(e))),
+                    Err((true, _)) if end - i > 1 => return (outputs, Some(Failure::Group)),
+                    Err((true, e)) => return (outputs, Some(Failure::Job(i, e))),
                 }
             }
         }

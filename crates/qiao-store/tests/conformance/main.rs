@@ -134,6 +134,7 @@ conformance!(
     writer::a_failed_commit_leaves_nothing_behind,
     writer::closed_store_refuses_writes,
     writer::grouped_sends_are_numbered_in_order,
+    writer::sends_and_operations_share_batches,
     messaging::conversations_and_members,
     messaging::department_links_and_dm_keys,
     messaging::messages_history_and_threads,

@@ -266,3 +266,87 @@ pub async fn a_vanished_writer_cannot_hold_the_stream_head(store: Store, _: Sink
         .unwrap();
     assert_eq!(timeout, "10s");
 }
+
+/// Sends and other operations queued together: whichever comes first in a batch begins its
+/// transaction (on SQLite a send's insert does), a send failing first in a batch (a reused
+/// key) leaves the rest to commit, and positions stay gap-free.
+pub async fn sends_and_operations_share_batches(store: Store, sink: Sink) {
+    use qiao_domain::MessageId;
+    use qiao_domain::conversation::{ConversationKind, MemberRole};
+    use qiao_domain::message::Mentions;
+    use qiao_store::members;
+    use qiao_store::members::new_member;
+    use qiao_store::messages::NewMessage;
+
+    let root = crate::seed_org(&store).await;
+    let alice = crate::users::insert(&store, crate::users::new_user("alice", "Alice", root.id)).await;
+    let a = crate::messaging::create(&store, ConversationKind::Public, "a").await;
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                members::insert(tx, a, &new_member(alice.id, MemberRole::Member, true, false, T0), 0).await
+            })
+        })
+        .await
+        .unwrap();
+    let taken = NewMessage {
+        id: MessageId::new(),
+        conversation_id: a,
+        seq: 0,
+        sender_id: alice.id,
+        thread_root_id: None,
+        body: "first".into(),
+        mentions: Mentions::default(),
+        client_key: Some("taken".into()),
+        at: T0,
+    };
+    store.send(taken.clone()).await.unwrap().unwrap();
+    sink.take();
+    let mut sent = 0;
+    let before = events::head(&mut store.reader().await.unwrap()).await.unwrap();
+    for round in 0..4 {
+        let mut tasks = Vec::new();
+        for i in 0..30 {
+            let (store, taken) = (store.clone(), taken.clone());
+            tasks.push(tokio::spawn(async move {
+                // Each round starts its burst differently: a reused key, a send, an operation.
+                let reused = i == 0 && round % 2 == 0 || i == 17;
+                if (i + round) % 3 == 0 && !reused {
+                    let data = EventData::DepartmentDeleted { department_id: DepartmentId::new() };
+                    let pos = store
+                        .write(move |tx| {
+                            let data = data.clone();
+                            Box::pin(async move { tx.append_event(Audience::Staff, None, &data, T0).await })
+                        })
+                        .await;
+                    (reused, pos.map(|_| false))
+                } else {
+                    let draft = NewMessage {
+                        id: MessageId::new(),
+                        client_key: Some(if reused { "taken".into() } else { format!("r{round}-{i}") }),
+                        body: format!("m{i}"),
+                        ..taken.clone()
+                    };
+                    (reused, store.send(draft).await.map(|m| m.is_some()))
+                }
+            }));
+        }
+        for t in tasks {
+            let (reused, result) = t.await.unwrap();
+            match (reused, result) {
+                (true, result) => {
+                    assert_eq!(result.unwrap_err().code, ErrorCode::Conflict, "the reused key fails alone")
+                }
+                (false, Ok(true)) => sent += 1,
+                (false, result) => assert!(result.is_ok(), "{result:?}"),
+            }
+        }
+    }
+    let published: Vec<i64> = sink.take().into_iter().map(|e| e.pos).collect();
+    let written = published.len() as i64;
+    assert_eq!(published, (before + 1..=before + written).collect::<Vec<i64>>(), "gap-free, in order");
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(events::head(&mut r).await.unwrap(), before + written);
+    let last_seq = qiao_store::conversations::get(&mut r, a).await.unwrap().unwrap().last_seq;
+    assert_eq!(last_seq, 1 + sent, "every send numbered, none twice");
+}
