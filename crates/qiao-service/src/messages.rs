@@ -233,7 +233,14 @@ impl Services {
         // that was stored first. (Retries are rare, so the first attempt pays no lookup.)
         let sent = match (written, &input.client_key) {
             (Err(e), Some(key)) if e.code == ErrorCode::Conflict => {
-                match messages::by_client_key(&mut self.store.reader().await?, me, key).await? {
+                let mut stored = messages::by_client_key(&mut self.store.reader().await?, me, key).await?;
+                if stored.is_none() {
+                    // The first attempt may be in the writer's batch still (a retry queued
+                    // behind it meets its row before the commit): wait for that batch.
+                    self.store.settled().await?;
+                    stored = messages::by_client_key(&mut self.store.reader().await?, me, key).await?;
+                }
+                match stored {
                     Some(existing) => replay(existing, conversation, &sent_body)?,
                     None => return Err(e),
                 }

@@ -336,6 +336,13 @@ impl Store {
         answer.await.map_err(|_| Error::unavailable("the writer stopped"))?
     }
 
+    /// Waits until every write queued before this call has committed or failed: the writer
+    /// takes its queue in order, and this is a write that changes nothing. (A write that
+    /// failed on a unique key may have met a row its own batch had not committed yet.)
+    pub async fn settled(&self) -> Result<()> {
+        self.write(|_tx| Box::pin(async { Ok(()) })).await
+    }
+
     /// Checks that the database answers and the writer is running.
     pub async fn ping(&self) -> Result<()> {
         if self.inner.writer.is_closed() {

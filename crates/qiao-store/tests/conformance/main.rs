@@ -135,6 +135,7 @@ conformance!(
     writer::closed_store_refuses_writes,
     writer::grouped_sends_are_numbered_in_order,
     writer::sends_and_operations_share_batches,
+    writer::settled_waits_for_queued_writes,
     messaging::conversations_and_members,
     messaging::department_links_and_dm_keys,
     messaging::messages_history_and_threads,

@@ -350,3 +350,33 @@ pub async fn sends_and_operations_share_batches(store: Store, sink: Sink) {
     let last_seq = qiao_store::conversations::get(&mut r, a).await.unwrap().unwrap().last_seq;
     assert_eq!(last_seq, 1 + sent, "every send numbered, none twice");
 }
+
+/// `settled` returns only after the writes queued before it: a slow one still running is
+/// committed (and published) by then.
+pub async fn settled_waits_for_queued_writes(store: Store, sink: Sink) {
+    let before = events::head(&mut store.reader().await.unwrap()).await.unwrap();
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let started_tx = std::sync::Mutex::new(Some(started_tx));
+    let slow = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write(move |tx| {
+                    if let Some(s) = started_tx.lock().unwrap().take() {
+                        let _ = s.send(());
+                    }
+                    Box::pin(async move {
+                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                        let data = EventData::DepartmentDeleted { department_id: DepartmentId::new() };
+                        tx.append_event(Audience::Staff, None, &data, T0).await
+                    })
+                })
+                .await
+        })
+    };
+    started.await.unwrap();
+    store.settled().await.unwrap();
+    assert_eq!(events::head(&mut store.reader().await.unwrap()).await.unwrap(), before + 1, "committed by then");
+    assert_eq!(sink.take().len(), 1, "and published");
+    assert_eq!(slow.await.unwrap().unwrap(), before + 1);
+}

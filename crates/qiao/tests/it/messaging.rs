@@ -50,6 +50,36 @@ async fn retried_sends_never_duplicate() {
     assert_eq!(r.body["field"], "client_key");
 }
 
+/// Retries queued in the same group commit as their first attempt (a busy writer, a client
+/// that timed out and sent again) get that message, never a 409.
+#[tokio::test]
+async fn retries_batched_with_their_first_attempt_get_it() {
+    let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| c.message_burst = 10_000.0).await;
+    let owner = srv.owner().await;
+    let c = channel(&owner, "public", "General", &[]).await;
+    let path = format!("/api/v1/conversations/{c}/messages");
+    for round in 0..8 {
+        // Other sends keep the writer busy so that the attempts queue up together.
+        let mut requests = Vec::new();
+        for i in 0..48 {
+            let key = if i % 12 == 5 { format!("retry-{round}") } else { format!("other-{round}-{i}") };
+            let (owner, path) = (owner.clone(), path.clone());
+            requests.push(tokio::spawn(async move {
+                (i % 12 == 5, owner.post(&path, json!({"body": format!("第{round}轮"), "client_key": key})).await)
+            }));
+        }
+        let mut ids = std::collections::HashSet::new();
+        for r in requests {
+            let (retry, r) = r.await.unwrap();
+            assert!(r.status == 201 || retry && r.status == 200, "{} {}", r.status, r.body);
+            if retry {
+                ids.insert(r.body["id"].as_str().unwrap().to_owned());
+            }
+        }
+        assert_eq!(ids.len(), 1, "one message per key");
+    }
+}
+
 #[tokio::test]
 async fn concurrent_senders_share_one_gap_free_order() {
     let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| c.message_burst = 1000.0).await;
