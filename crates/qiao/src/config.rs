@@ -112,6 +112,9 @@ settings! {
     max_body_bytes: usize = 1024 * 1024, shown as "1048576", env = "QIAO_MAX_BODY_BYTES";
     /// Seconds before a request is abandoned with `unavailable`.
     request_timeout_secs: u64 = 30, shown as "30", env = "QIAO_REQUEST_TIMEOUT_SECS";
+    /// Seconds requests still running (uploads, slow downloads) may take to finish once
+    /// shutdown starts; then they are cut off and the server stops.
+    shutdown_grace_secs: u64 = 20, shown as "20", env = "QIAO_SHUTDOWN_GRACE_SECS";
     /// Days a session lasts without being used.
     session_idle_days: u32 = 30, shown as "30", env = "QIAO_SESSION_IDLE_DAYS";
     /// Most sessions (devices) per person; the least recently used ends beyond it.
@@ -249,7 +252,10 @@ impl Layer {
             (c.db_read_connections >= 1, "db_read_connections must be at least 1"),
             (c.db_max_batch >= 1, "db_max_batch must be at least 1"),
             (c.max_body_bytes >= 1024, "max_body_bytes must be at least 1024"),
-            (c.request_timeout_secs >= 1, "request_timeout_secs must be at least 1"),
+            (
+                c.request_timeout_secs >= 1 && c.shutdown_grace_secs >= 1,
+                "request_timeout_secs and shutdown_grace_secs must be at least 1",
+            ),
             (c.session_idle_days >= 1, "session_idle_days must be at least 1"),
             (c.password_memory_kib >= 8, "password_memory_kib must be at least 8"),
             (

@@ -238,9 +238,21 @@ pub async fn serve_with(
 
     // WebSockets are not HTTP requests the server waits for: tell their clients to go and
     // come back (they resume) as soon as shutdown starts.
+    let (draining, drain_started) = tokio::sync::oneshot::channel::<()>();
     let shutdown = async move {
         shutdown.await;
+        let _ = draining.send(());
         gateway.shutdown().await;
+    };
+    // Requests still running when shutdown starts get a grace period, not forever: an upload
+    // may take an hour, a download read slowly longer.
+    let grace = Duration::from_secs(config.shutdown_grace_secs);
+    let deadline = async move {
+        if drain_started.await.is_ok() {
+            tokio::time::sleep(grace).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
     };
     let send_buffer = config.socket_send_buffer_kib * 1024;
     let listener = axum::serve::ListenerExt::tap_io(listener, move |tcp: &mut tokio::net::TcpStream| {
@@ -251,9 +263,16 @@ pub async fn serve_with(
             let _ = socket2::SockRef::from(&*tcp).set_send_buffer_size(send_buffer);
         }
     });
-    let served = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+    let serving = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
-        .await;
+        .into_future();
+    let served = tokio::select! {
+        served = serving => served,
+        () = deadline => {
+            tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the shutdown grace; cutting them off");
+            Ok(())
+        }
+    };
     maintenance.abort();
     tracing::info!("shutting down: finishing queued writes");
     // The indexer commits what it has (what it misses, it catches up at the next start).

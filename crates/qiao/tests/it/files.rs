@@ -347,3 +347,25 @@ async fn files_on_s3() {
     assert_eq!(owner.delete(&format!("/api/v1/files/{f}")).await.status, 204);
     assert_error(&bob.get(&format!("/api/v1/files/{f}/content")).await, 404, "not_found");
 }
+
+/// Shutdown waits for requests still running only for `shutdown_grace_secs`: an upload whose
+/// client stalled (uploads may take an hour) does not keep the server from stopping.
+#[tokio::test]
+async fn shutdown_cuts_off_a_stalled_upload_after_the_grace() {
+    use tokio::io::AsyncWriteExt;
+    let srv = TestServer::start_with(TestDb::sqlite(), |c| c.shutdown_grace_secs = 1).await;
+    let owner = srv.owner().await;
+    let conv = crate::conversations::channel(&owner, "public", "Files", &[]).await;
+    let mut tcp = tokio::net::TcpStream::connect(srv.url.trim_start_matches("http://")).await.unwrap();
+    let head = format!(
+        "POST /api/v1/conversations/{conv}/files?name=big.bin HTTP/1.1\r\nhost: qiao\r\nauthorization: Bearer {}\r\n\
+         content-length: 10000000\r\n\r\n",
+        owner.token()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.write_all(&[7u8; 4096]).await.unwrap();
+    // The upload is under way (its first bytes read) before shutdown starts.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let stopped = tokio::time::timeout(std::time::Duration::from_secs(15), srv.stop()).await;
+    assert!(stopped.is_ok(), "the server must stop within its grace, not wait for the upload");
+}
