@@ -124,7 +124,9 @@ impl BlobStore {
     pub fn local(dir: &FsPath) -> Result<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| MediaError::Interrupted(format!("creating {}: {e}", dir.display())))?;
-        let inner = Arc::new(LocalFileSystem::new_with_prefix(dir)?);
+        // Synced before an upload is acknowledged: the file's row is committed durably next, and
+        // a blob lost to a power cut would stay lost (later uploads of the bytes find the name).
+        let inner = Arc::new(LocalFileSystem::new_with_prefix(dir)?.with_fsync(true));
         Ok(Self { inner, local: Some(dir.to_path_buf()) })
     }
 
@@ -264,14 +266,14 @@ impl BlobStore {
         let created = match self.inner.rename_if_not_exists(&tmp, &dest).await {
             Ok(()) => true,
             Err(object_store::Error::AlreadyExists { .. }) => {
-                self.inner.delete(&tmp).await?;
+                self.keep_existing(&tmp, &dest, size).await?;
                 false
             }
             // S3 without conditional copies: the name is the content's hash, so copying over
             // an existing blob would write the same bytes; look first only to save the copy.
             Err(object_store::Error::NotSupported { .. }) => match self.inner.head(&dest).await {
                 Ok(_) => {
-                    self.inner.delete(&tmp).await?;
+                    self.keep_existing(&tmp, &dest, size).await?;
                     false
                 }
                 Err(object_store::Error::NotFound { .. }) => {
@@ -293,6 +295,23 @@ impl BlobStore {
             }
         };
         Ok(Stored { hash, size, sniffed: sniff(&head), created })
+    }
+
+    /// Drops the staged copy of bytes already stored under `dest`, unless what is stored there
+    /// has another length (a blob cut short by a crash of the machine): then the staged copy
+    /// replaces it.
+    async fn keep_existing(&self, tmp: &Path, dest: &Path, size: u64) -> Result<()> {
+        match self.inner.head(dest).await {
+            Ok(meta) if meta.size != size => {
+                tracing::warn!(blob = %dest, stored = meta.size, expected = size, "a stored blob was damaged; replacing it");
+                let replaced = self.inner.rename(tmp, dest).await;
+                if replaced.is_err() {
+                    let _ = self.inner.delete(tmp).await;
+                }
+                Ok(replaced?)
+            }
+            _ => Ok(self.inner.delete(tmp).await?),
+        }
     }
 
     /// Stores bytes already in memory (thumbnails) under their hash.
@@ -397,6 +416,21 @@ mod tests {
         assert_eq!(store.sweep_tmp(std::time::Duration::from_secs(3600)).await.unwrap(), 0, "too recent");
         tokio::time::sleep(std::time::Duration::from_millis(1100)).await; // S3 times have whole seconds
         assert_eq!(store.sweep_tmp(std::time::Duration::ZERO).await.unwrap(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_blob_cut_short_is_replaced_by_the_next_upload_of_its_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::local(dir.path()).unwrap();
+        let data: Vec<u8> = (0..50_000u32).map(|i| (i % 239) as u8).collect();
+        let first = store.put_stream(chunks(&data, 4_096), 1 << 20).await.unwrap();
+        // What a power cut before the bytes reached the disk may leave: the name, no bytes.
+        let path = dir.path().join("blobs").join(&first.hash[..2]).join(&first.hash);
+        std::fs::write(&path, b"").unwrap();
+        let again = store.put_stream(chunks(&data, 4_096), 1 << 20).await.unwrap();
+        assert!(!again.created);
+        assert_eq!(collect(store.read(&first.hash, None).await.unwrap()).await, data);
+        assert_eq!(tmp_files(dir.path()), 0);
     }
 
     #[tokio::test]
