@@ -169,12 +169,44 @@ fn digit_groups(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
+/// `text` with each short run of ASCII letters and digits (at most 4) that touches a CJK
+/// character in upper case (`None` when nothing changes). Offsets are unchanged.
+fn dictionary_case(text: &str) -> Option<String> {
+    let b = text.as_bytes();
+    let touches_cjk = |at: usize, before: bool| {
+        if before { text[..at].chars().next_back() } else { text[at..].chars().next() }.is_some_and(is_cjk)
+    };
+    let mut out: Option<String> = None;
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        let run = &text[start..i];
+        if i - start <= 4
+            && run.bytes().any(|c| c.is_ascii_lowercase())
+            && (touches_cjk(start, true) || touches_cjk(i, false))
+        {
+            out.get_or_insert_with(|| text.to_owned())[start..i].make_ascii_uppercase();
+        }
+    }
+    out
+}
+
 impl Tokenizer for Words {
     type TokenStream<'a> = VecTokenStream;
 
     fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
         let groups = if self.split_mixed { digit_groups(text) } else { Vec::new() };
-        let mut inner = self.jieba.token_stream(text);
+        // Cut as jieba's dictionary spells its mixed words (U盘, B座, IP地址), whatever the case
+        // typed: the index and queries agree (the words are lower-cased after).
+        let upper = dictionary_case(text);
+        let mut inner = self.jieba.token_stream(upper.as_deref().unwrap_or(text));
         let mut tokens: Vec<Token> = Vec::new();
         let mut position = 0;
         while inner.advance() {
@@ -290,10 +322,20 @@ mod tests {
             pos(&[("iPhone15", 0), ("iPhone", 0), ("15", 0), ("到", 1), ("了", 2)])
         );
         assert_eq!(words(false, "iPhone15 到了"), pos(&[("iPhone15", 0), ("到", 1), ("了", 2)]));
-        let with = |s: &str, form: &str| words(true, s).iter().any(|(t, _)| t == form);
+        let with = |s: &str, form: &str| words(true, s).iter().any(|(t, _)| t.eq_ignore_ascii_case(form));
         assert!(with("请用e-mail通知", "email") && with("Wi-Fi密码", "WiFi") && with("follow-up", "followup"));
         assert!(with("每台1,299元", "1299") && with("共 12,000,000 元", "12000000") && with("满意度92%", "92"));
         assert!(!with("1,2,3", "123") && !with("1,2345", "12345") && !with("a1,299", "1299"));
+    }
+
+    #[test]
+    fn short_latin_runs_touching_cjk_are_cut_in_the_dictionary_case() {
+        assert_eq!(dictionary_case("我的u盘坏了").as_deref(), Some("我的U盘坏了"));
+        assert_eq!(dictionary_case("ip地址和b座").as_deref(), Some("IP地址和B座"));
+        assert_eq!(dictionary_case("总部B座"), None);
+        assert_eq!(dictionary_case("iPhone15到了"), None, "a long run is left as typed");
+        assert_eq!(dictionary_case("just english"), None);
+        assert_eq!(dictionary_case("a u 盘"), None, "a space parts them");
     }
 
     #[test]

@@ -29,7 +29,7 @@ use crate::grams::{CjkGrams, grams, is_cjk};
 pub use crate::query::{Query, parse};
 
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
-pub const SCHEMA_VERSION: &str = "5";
+pub const SCHEMA_VERSION: &str = "6";
 /// The file in the index's directory that names the schema version it was built by.
 const SCHEMA_MARKER: &str = "qiao-schema-version";
 const WRITER_MEMORY: usize = 50 << 20;
@@ -156,10 +156,14 @@ fn fold(c: ConversationId) -> u64 {
     hi ^ lo.rotate_left(29)
 }
 
+/// Longest word indexed, in bytes: a SHA-256 in hex (64) or a long URL is searched for as
+/// typed; longer ones (encoded data) are left out of the index and of queries.
+const MAX_WORD_BYTES: usize = 128;
+
 /// The word analysis: `split_mixed` for the index (see [`grams::Words`]), not for queries.
 fn words_analyzer(split_mixed: bool) -> TextAnalyzer {
     TextAnalyzer::builder(grams::Words { jieba: tantivy_jieba::JiebaTokenizer::new(), split_mixed })
-        .filter(RemoveLongFilter::limit(40))
+        .filter(RemoveLongFilter::limit(MAX_WORD_BYTES))
         .filter(LowerCaser)
         .filter(Stemmer::new(Language::English))
         .build()
@@ -337,6 +341,12 @@ impl SearchIndex {
         // Characters in a row: only when the text is CJK (spaces ignored for phrases).
         let cjk: String = text.chars().filter(|c| !c.is_whitespace()).collect();
         let chars = (!cjk.is_empty() && cjk.chars().all(is_cjk)).then(|| self.chars_query(&cjk));
+        // A phrase typed with spaces ("季度 报告") also matches as words in a row: the
+        // characters' runs and grams stop at a text's spaces, the words' positions do not.
+        let (chars, spaced) = match chars {
+            Some(c) if tokens.len() > 1 && text.contains(char::is_whitespace) => (None, Some(c)),
+            other => (other, None),
+        };
         let boosted =
             |q: Box<dyn TQuery>| -> (Occur, Box<dyn TQuery>) { (Occur::Should, Box::new(BoostQuery::new(q, 2.0))) };
         match tokens.len() {
@@ -347,16 +357,11 @@ impl SearchIndex {
             // query. A single character keeps the word: as a word of its own it is far rarer
             // than as a character inside others, so the boost tells them apart.
             1 if chars.is_some() && tokens[0] == cjk && cjk.chars().nth(1).is_some() => {}
-            1 => alternatives.push(boosted(Box::new(TermQuery::new(
-                Term::from_field_text(self.f.words, &tokens[0]),
-                IndexRecordOption::WithFreqs,
-            )))),
+            1 => alternatives.push(boosted(self.words_in_a_row(&tokens))),
             // Several words make a phrase, unless the characters in a row already find every
             // such text: checking the words' positions in every message holding a common
             // word costs far more than the boost is worth.
-            _ if chars.is_none() => alternatives.push(boosted(Box::new(PhraseQuery::new(
-                tokens.iter().map(|t| Term::from_field_text(self.f.words, t)).collect(),
-            )))),
+            _ if chars.is_none() => alternatives.push(boosted(self.words_in_a_row(&tokens))),
             _ => {}
         }
         // e-mail also finds email, and 1,299 finds 1299 (the index holds both forms of the
@@ -367,6 +372,9 @@ impl SearchIndex {
                 IndexRecordOption::WithFreqs,
             ))));
         }
+        if let Some(spaced) = spaced {
+            alternatives.push((Occur::Should, spaced));
+        }
         match chars {
             // Every text holding the word holds its characters in a row: those decide what
             // matches (one list to walk), the word only adds to the score.
@@ -376,6 +384,16 @@ impl SearchIndex {
             }
             None if alternatives.is_empty() => None,
             None => Some(Box::new(BooleanQuery::new(alternatives))),
+        }
+    }
+
+    /// Words in a row: one word's term, or a phrase.
+    fn words_in_a_row(&self, words: &[String]) -> Box<dyn TQuery> {
+        let mut terms: Vec<Term> = words.iter().map(|t| Term::from_field_text(self.f.words, t)).collect();
+        if terms.len() == 1 {
+            Box::new(TermQuery::new(terms.remove(0), IndexRecordOption::WithFreqs))
+        } else {
+            Box::new(PhraseQuery::new(terms))
         }
     }
 

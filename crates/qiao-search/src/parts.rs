@@ -14,20 +14,31 @@ const PARTICLES: &str = "的地得了着过是在和与及或把被也都就吗�
 
 /// The parts of an unquoted query word, in order; one part when it cannot be loosened.
 pub fn parts(word: &str) -> Vec<String> {
-    let mut out = Vec::new();
+    let mut runs: Vec<(String, bool)> = Vec::new();
     let mut run = String::new();
     let mut run_cjk = false;
     for c in word.chars() {
         let cjk = is_cjk(c);
         if c.is_whitespace() || (!run.is_empty() && cjk != run_cjk) {
-            push_run(&mut out, std::mem::take(&mut run), run_cjk);
+            runs.push((std::mem::take(&mut run), run_cjk));
         }
         if !c.is_whitespace() {
             run.push(c);
             run_cjk = cjk;
         }
     }
-    push_run(&mut out, run, run_cjk);
+    runs.push((run, run_cjk));
+    runs.retain(|(r, _)| !r.is_empty());
+    // A single character between scripts belongs to its neighbours: 3月5日 is a date, not
+    // 3, 月, 5 and 日 anywhere in a message (nor b座 a b and a 座).
+    let lone = |(r, _): &(String, bool)| r.chars().filter(|c| c.is_alphanumeric()).count() == 1;
+    if runs.len() > 1 && runs.iter().any(lone) {
+        return vec![word.to_owned()];
+    }
+    let mut out = Vec::new();
+    for (run, cjk) in runs {
+        push_run(&mut out, run, cjk);
+    }
     out
 }
 
@@ -99,5 +110,11 @@ mod tests {
         assert_eq!(parts("안녕하세요"), ["안녕하세요"], "Hangul stays whole");
         assert_eq!(parts("東京タワー"), ["東京タワー"], "a run with kana in it too");
         assert_eq!(parts("，"), Vec::<String>::new());
+        // A lone character between scripts keeps the word whole.
+        assert_eq!(parts("3月5日"), ["3月5日"]);
+        assert_eq!(parts("3楼"), ["3楼"]);
+        assert_eq!(parts("b座"), ["b座"]);
+        assert_eq!(parts("3点开会"), ["3点开会"]);
+        assert_eq!(parts("Q3报告"), ["Q3", "报告"]);
     }
 }

@@ -55,7 +55,7 @@ pub fn parse(input: &str) -> Result<Query, String> {
         if let Some(after) = rest.strip_prefix('"').or_else(|| rest.strip_prefix('“')) {
             let end = after.find(['"', '”']).unwrap_or(after.len());
             let phrase = after[..end].trim();
-            if !phrase.is_empty() {
+            if searchable(phrase) {
                 q.terms.push(Term { text: phrase.to_owned(), phrase: true });
             }
             rest = after.get(end..).map(|r| r.trim_start_matches(['"', '”'])).unwrap_or("").trim_start();
@@ -79,13 +79,19 @@ pub fn parse(input: &str) -> Result<Query, String> {
                 let w = word.trim_matches(|c: char| {
                     c.is_ascii_punctuation() && c != '#' && c != '@' || "，。！？、；：".contains(c)
                 });
-                if !w.is_empty() {
+                if searchable(w) {
                     q.terms.push(Term { text: w.to_owned(), phrase: false });
                 }
             }
         }
     }
     Ok(q)
+}
+
+/// Whether a word can match anything: the index holds letters, digits and CJK characters,
+/// not symbols or emoji (a query of `上线 🎉` searches for 上线; one of `🎉` alone is empty).
+fn searchable(word: &str) -> bool {
+    word.chars().any(char::is_alphanumeric)
 }
 
 /// `from:"Lucy Wang"` or `in:"Sales team"` at the start of `rest`: a filter whose value

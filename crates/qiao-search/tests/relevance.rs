@@ -482,3 +482,37 @@ fn words_come_apart_only_when_the_whole_finds_little() {
     assert_eq!(found.len(), qiao_search::LOOSEN_BELOW, "the whole finds enough");
     assert!(!found.contains(&"第三季度的销售报告"));
 }
+
+#[test]
+fn words_in_either_case_dates_spaced_phrases_symbols_and_long_words() {
+    let find = small_corpus(&[
+        "总部大楼B座三楼",
+        "我的u盘坏了",
+        "IP地址是多少",
+        "5月3日开会",
+        "3月5日上线",
+        "季度 报告已上传",
+        "季度报告明天交",
+        "上线啦🎉",
+        "fixed in e83c5163316f89bfbde7d9ab23ca2e25604af290",
+    ]);
+    // jieba's dictionary holds B座, U盘 and IP地址 in one case: any case finds them.
+    assert_eq!(find("b座"), ["总部大楼B座三楼"]);
+    assert_eq!(find("U盘"), ["我的u盘坏了"]);
+    assert_eq!(find("u盘"), ["我的u盘坏了"]);
+    assert_eq!(find("ip地址"), ["IP地址是多少"]);
+    // A date is not its numbers and characters anywhere.
+    assert_eq!(find("3月5日"), ["3月5日上线"]);
+    assert_eq!(find("3月"), ["3月5日上线"]);
+    // A quoted phrase typed with a space finds the text with or without it.
+    let mut spaced = find("\"季度 报告\"");
+    spaced.sort();
+    assert_eq!(spaced, ["季度 报告已上传", "季度报告明天交"]);
+    // A symbol or emoji in the query does not empty the results.
+    let mut launched = find("上线 🎉");
+    launched.sort();
+    assert_eq!(launched, ["3月5日上线", "上线啦🎉"]);
+    assert!(qiao_search::parse("🎉 ——").unwrap().is_empty(), "nothing searchable: an empty query");
+    // A commit hash is one word.
+    assert_eq!(find("e83c5163316f89bfbde7d9ab23ca2e25604af290"), ["fixed in e83c5163316f89bfbde7d9ab23ca2e25604af290"]);
+}
