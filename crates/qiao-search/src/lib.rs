@@ -540,6 +540,50 @@ const SNIPPET_NEEDLES_MAX: usize = 64;
 /// around the first match, with the matched ranges (byte offsets into the returned snippet).
 /// Matching ignores case and what [`fold`] folds (so 会议 marks 會議), one character of the
 /// text for one of the query.
+/// Where a match of `needle` at character `k` of `hay` ends, or `None` when it is not a match
+/// to mark. Latin letters and digits are matched as the index cuts them (a run of letters
+/// and a run of digits are words apart, iphone in iPhone15, 15 in v15): a needle may not
+/// start inside a run (AI is not the ai in email) nor end inside a run of digits (15 is not
+/// in 150), and one ending inside a word of letters takes in a short suffix (meet marks
+/// Meeting) or is not a match.
+fn word_end(hay: &[(usize, char)], needle: &[char], k: usize) -> Option<usize> {
+    let same_run = |a: char, b: char| {
+        a.is_ascii_alphabetic() && b.is_ascii_alphabetic() || a.is_ascii_digit() && b.is_ascii_digit()
+    };
+    if let (Some(&first), Some(&(_, before))) = (needle.first(), k.checked_sub(1).and_then(|p| hay.get(p)))
+        && same_run(before, first)
+    {
+        return None;
+    }
+    let end = k + needle.len();
+    let (Some(&last), Some(&(_, after))) = (needle.last(), hay.get(end)) else { return Some(end) };
+    if !same_run(last, after) {
+        return Some(end);
+    }
+    if last.is_ascii_digit() {
+        return None;
+    }
+    let suffix = hay[end..].iter().take_while(|&&(_, c)| c.is_ascii_alphabetic()).count();
+    (suffix <= ENGLISH_SUFFIX_MAX).then_some(end + suffix)
+}
+
+/// Longest ending a marked English word may carry past its stem (-ing, -ed, -es).
+const ENGLISH_SUFFIX_MAX: usize = 3;
+
+/// The stem of an English word of at least four letters, when it differs.
+fn english_stem(word: &[char]) -> Option<Vec<char>> {
+    if word.len() < 4 || !word.iter().all(char::is_ascii_alphabetic) {
+        return None;
+    }
+    let text: String = word.iter().collect();
+    let mut analyzer = TextAnalyzer::builder(tantivy::tokenizer::RawTokenizer::default())
+        .filter(Stemmer::new(Language::English))
+        .build();
+    let mut stream = analyzer.token_stream(&text);
+    let stem = tantivy::tokenizer::TokenStream::next(&mut stream)?.text.clone();
+    (stem.len() >= 3 && stem != text).then(|| stem.chars().collect())
+}
+
 pub fn snippet(text: &str, terms: &[query::Term], width: usize) -> (String, Vec<(usize, usize)>) {
     let key = |c: char| {
         let c = fold::fold_char(c);
@@ -563,6 +607,9 @@ pub fn snippet(text: &str, terms: &[query::Term], width: usize) -> (String, Vec<
     // Each once (the first time the query names it), longest first (a word before its parts,
     // the query's order among equals), and a bounded number of them: the work is needles ×
     // text, and a query may repeat a word a hundred times.
+    // An English word also marks what it was found by: its stem (meetings marks Meeting).
+    let stems: Vec<Vec<char>> = needles.iter().filter_map(|n| english_stem(n)).collect();
+    needles.extend(stems);
     let mut seen = std::collections::HashSet::new();
     needles.retain(|n| !n.is_empty() && seen.insert(n.clone()));
     needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
@@ -573,14 +620,18 @@ pub fn snippet(text: &str, terms: &[query::Term], width: usize) -> (String, Vec<
     for n in &needles {
         let mut k = 0;
         while k + n.len() <= hay.len() {
-            if hay[k..k + n.len()].iter().map(|&(_, c)| c).eq(n.iter().copied()) {
-                if !covered[k..k + n.len()].contains(&true) {
-                    covered[k..k + n.len()].fill(true);
-                    ranges.push((byte_at(k), byte_at(k + n.len())));
+            let end = (hay[k..k + n.len()].iter().map(|&(_, c)| c).eq(n.iter().copied()))
+                .then(|| word_end(&hay, n, k))
+                .flatten();
+            match end {
+                Some(end) => {
+                    if !covered[k..end].contains(&true) {
+                        covered[k..end].fill(true);
+                        ranges.push((byte_at(k), byte_at(end)));
+                    }
+                    k = end;
                 }
-                k += n.len();
-            } else {
-                k += 1;
+                None => k += 1,
             }
         }
     }

@@ -516,3 +516,18 @@ fn words_in_either_case_dates_spaced_phrases_symbols_and_long_words() {
     // A commit hash is one word.
     assert_eq!(find("e83c5163316f89bfbde7d9ab23ca2e25604af290"), ["fixed in e83c5163316f89bfbde7d9ab23ca2e25604af290"]);
 }
+
+#[test]
+fn english_marks_whole_words_and_their_forms() {
+    let marked = |text: &str, query: &str| {
+        let (s, ranges) = snippet(text, &parse(query).unwrap().terms, 1000);
+        ranges.iter().map(|&(a, b)| s[a..b].to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(marked("Please email the AI plan", "AI"), ["AI"], "not the ai in email");
+    assert_eq!(marked("Meeting moved to Friday", "meetings"), ["Meeting"]);
+    assert_eq!(marked("The meetings are moved", "meeting"), ["meetings"]);
+    assert_eq!(marked("version v15 and 150", "15"), ["15"], "the digits of v15 (a word of their own), not of 150");
+    assert_eq!(marked("iPhone15 到了", "iphone"), ["iPhone"]);
+    assert_eq!(marked("我的u盘坏了", "U盘"), ["u盘"]);
+    assert_eq!(marked("PPT明天改", "ppt"), ["PPT"]);
+}
