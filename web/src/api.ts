@@ -159,7 +159,8 @@ export const api = {
   search: (q: string, offset = 0) =>
     get<{ items: { message: Message; snippet: { text: string; highlight: boolean }[] }[]; total: number; next_offset?: number | null }>(
       "/search",
-      { q, offset, limit: 20 },
+      // before:/after: dates are the searcher's days.
+      { q, offset, limit: 20, tz_offset_minutes: -new Date().getTimezoneOffset() },
     ),
 
   users: (q: { q?: string; department_id?: Id; recursive?: boolean; include_disabled?: boolean; cursor?: string | null; limit?: number }) =>

@@ -78,13 +78,15 @@ fn parts(text: &str, ranges: &[(usize, usize)]) -> Vec<SnippetPart> {
 
 impl Services {
     /// Messages matching `query` in the conversations the caller may read right now: those
-    /// they are in and, for staff, public channels.
+    /// they are in and, for staff, public channels. `before:`/`after:` dates are days at
+    /// `tz_offset_minutes` from UTC (the searcher's).
     pub async fn search_messages(
         &self,
         auth: &Authenticated,
         query: &str,
         offset: usize,
         limit: usize,
+        tz_offset_minutes: i32,
     ) -> Result<SearchResults> {
         if query.chars().count() > QUERY_MAX {
             return Err(Error::invalid("q", format!("must be at most {QUERY_MAX} characters")));
@@ -116,7 +118,9 @@ impl Services {
             None => Vec::new(),
         };
         const DAY: i64 = 86_400_000;
-        let (from_ms, to_ms) = (parsed.after_day.map(|d| (d + 1) * DAY), parsed.before_day.map(|d| d * DAY));
+        // A day starts at local midnight: that many minutes before UTC's.
+        let midnight = |d: i64| d * DAY - i64::from(tz_offset_minutes) * 60_000;
+        let (from_ms, to_ms) = (parsed.after_day.map(|d| midnight(d + 1)), parsed.before_day.map(midnight));
         let (has_file, at) = (parsed.has_file, now());
         let index = self.search.clone();
         let terms = parsed.terms.clone();

@@ -13,6 +13,8 @@ use crate::extract::{Auth, Query};
 pub const LIMIT_MAX: u32 = 100;
 /// The deepest a search pages: past it, a narrower query is the way on.
 pub const OFFSET_MAX: u32 = 10_000;
+/// UTC offsets span -12:00 to +14:00.
+const TZ_OFFSET_MAX: i32 = 840;
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -29,6 +31,10 @@ pub struct SearchParams {
     pub offset: Option<u32>,
     /// 1–100, default 20.
     pub limit: Option<u32>,
+    /// The searcher's offset from UTC in minutes (480 in China), so that `before:` and
+    /// `after:` dates are the searcher's days; default 0 (UTC days). At most 840 either way.
+    #[param(minimum = -840, maximum = 840)]
+    pub tz_offset_minutes: Option<i32>,
 }
 
 /// A run of snippet text, highlighted where it matched.
@@ -80,7 +86,14 @@ pub async fn search(
             .with_field("limit")
             .into());
     }
-    let r = state.services.search_messages(&auth, &p.q, offset as usize, limit as usize).await?;
+    let tz = p.tz_offset_minutes.unwrap_or(0);
+    if !(-TZ_OFFSET_MAX..=TZ_OFFSET_MAX).contains(&tz) {
+        return Err(qiao_domain::Error::new(qiao_domain::ErrorCode::InvalidParameter)
+            .with_message(format!("tz_offset_minutes must be between -{TZ_OFFSET_MAX} and {TZ_OFFSET_MAX}"))
+            .with_field("tz_offset_minutes")
+            .into());
+    }
+    let r = state.services.search_messages(&auth, &p.q, offset as usize, limit as usize, tz).await?;
     let next = offset + limit;
     Ok(axum::Json(SearchPage {
         next_offset: ((next as usize) < r.total && next <= OFFSET_MAX).then_some(next),

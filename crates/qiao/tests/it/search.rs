@@ -181,3 +181,49 @@ async fn search_follows_the_store_and_permissions() {
     search_until(&alice, "deadline", 1).await;
     search_until(&alice, "视频会议", 1).await;
 }
+
+/// `before:` and `after:` are the searcher's days when the client gives its UTC offset.
+#[tokio::test]
+async fn date_filters_are_the_searchers_days() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let c = crate::conversations::channel(&owner, "public", "时区", &[]).await;
+    let sent = owner.post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "时区测试"})).await;
+    assert_eq!(sent.status, 201);
+    let at = sent.body["created_at"].as_i64().unwrap();
+    search_until(&owner, "时区测试", 1).await;
+    const DAY: i64 = 86_400_000;
+    let count = |q: String, tz: i32| {
+        let owner = owner.clone();
+        async move {
+            let r = owner.get(&format!("/api/v1/search?q={}&tz_offset_minutes={tz}", urlencode(&q))).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body["items"].as_array().unwrap().len()
+        }
+    };
+    for tz in [-720, 0, 480, 840] {
+        let local_day = (at + i64::from(tz) * 60_000).div_euclid(DAY);
+        let date = |d: i64| civil(d);
+        assert_eq!(count(format!("时区测试 after:{}", date(local_day - 1)), tz).await, 1, "tz {tz}");
+        assert_eq!(count(format!("时区测试 after:{}", date(local_day)), tz).await, 0, "tz {tz}");
+        assert_eq!(count(format!("时区测试 before:{}", date(local_day + 1)), tz).await, 1, "tz {tz}");
+        assert_eq!(count(format!("时区测试 before:{}", date(local_day)), tz).await, 0, "tz {tz}");
+    }
+    let r = owner.get("/api/v1/search?q=x&tz_offset_minutes=900").await;
+    assert_error(&r, 400, "invalid_parameter");
+    assert_eq!(r.body["field"], "tz_offset_minutes");
+}
+
+/// YYYY-MM-DD of a day since 1970-01-01 (Howard Hinnant's civil_from_days).
+fn civil(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
