@@ -277,9 +277,18 @@ pub async fn serve_with(
     tracing::info!("shutting down: finishing queued writes");
     // The indexer commits what it has (what it misses, it catches up at the next start).
     let _ = stop_indexer.send(());
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), indexer).await;
+    let mut indexer = indexer;
+    if tokio::time::timeout(Duration::from_secs(10), &mut indexer).await.is_err() {
+        // Mid-rebuild, say: stopping it returns its read connection, which closing the store
+        // waits for. It goes on from its last commit at the next start.
+        tracing::warn!("the search indexer did not stop within 10 s; stopping it");
+        indexer.abort();
+    }
     cluster.leave().await;
-    store.close().await;
+    if tokio::time::timeout(STORE_CLOSE_GRACE, store.close()).await.is_err() {
+        // The database is crash-safe: what was not acknowledged is retried by its clients.
+        tracing::warn!("the store did not close within {} s; exiting anyway", STORE_CLOSE_GRACE.as_secs());
+    }
     served.map_err(Error::unavailable)
 }
 
@@ -292,6 +301,9 @@ struct Cluster {
     /// This node's entry in the `nodes` table, kept fresh by `heartbeat`.
     registry: Option<(Store, String, tokio::task::JoinHandle<()>)>,
 }
+
+/// How long shutdown waits for queued writes to finish and connections to come back.
+const STORE_CLOSE_GRACE: Duration = Duration::from_secs(30);
 
 /// How often a node refreshes its registry entry, and how long one counts as live.
 const NODE_HEARTBEAT: Duration = Duration::from_secs(5);
