@@ -410,25 +410,40 @@ async fn register(
         started_at: now,
         seen_at: now,
     };
-    // Checked and registered in one writer transaction (serialised with every other node's
-    // by the stream head), so two nodes starting at once cannot both pass.
-    let entry = me.clone();
-    let since = now - qiao_service::millis(NODE_LIVE);
-    let refused = store
-        .write(move |tx| {
-            let entry = entry.clone();
-            Box::pin(async move {
-                let others = qiao_store::nodes::live(tx, since).await?;
-                if let Some(why) = qiao_service::cluster::refusal(&entry, &others) {
-                    return Ok(Some(why));
-                }
-                qiao_store::nodes::register(tx, &entry).await?;
-                Ok(None)
+    // A row in the way that names this node's data directory on another host is most likely
+    // this node's own last run in another container, killed a moment ago: it goes stale
+    // within NODE_LIVE, so wait for that rather than refuse (a live node keeps it fresh).
+    let waiting_until = std::time::Instant::now() + NODE_LIVE + NODE_HEARTBEAT;
+    loop {
+        // Checked and registered in one writer transaction (serialised with every other
+        // node's by the stream head), so two nodes starting at once cannot both pass.
+        let entry = me.clone();
+        let since = qiao_service::now() - qiao_service::millis(NODE_LIVE);
+        let refused = store
+            .write(move |tx| {
+                let entry = entry.clone();
+                Box::pin(async move {
+                    let others = qiao_store::nodes::live(tx, since).await?;
+                    if let Some(why) = qiao_service::cluster::refusal(&entry, &others) {
+                        let mine = others.iter().all(|o| o.id == entry.id || o.data_dir == entry.data_dir);
+                        return Ok(Some((why, mine)));
+                    }
+                    qiao_store::nodes::register(tx, &entry).await?;
+                    Ok(None)
+                })
             })
-        })
-        .await?;
-    if let Some(why) = refused {
-        return Err(Error::new(qiao_domain::ErrorCode::Conflict).with_message(why));
+            .await?;
+        match refused {
+            None => break,
+            Some((_, true)) if std::time::Instant::now() < waiting_until => {
+                tracing::info!(
+                    "a node with this data directory on another host was seen moments ago (this node's last run?); \
+                     waiting for its entry to go stale"
+                );
+                tokio::time::sleep(NODE_HEARTBEAT).await;
+            }
+            Some((why, _)) => return Err(Error::new(qiao_domain::ErrorCode::Conflict).with_message(why)),
+        }
     }
     let (s, id) = (store.clone(), me.id.clone());
     let heartbeat = tokio::spawn(async move {

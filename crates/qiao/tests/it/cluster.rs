@@ -102,7 +102,17 @@ impl Node {
     }
 
     fn try_start_with(db: &str, bus: &str, file_store: String, tweak: fn(&mut Config)) -> Result<Node, String> {
-        let data = tempfile::tempdir().unwrap();
+        Node::try_start_in(db, bus, file_store, tempfile::tempdir().unwrap(), tweak)
+    }
+
+    /// [`Node::try_start_with`] in the data directory `data`.
+    fn try_start_in(
+        db: &str,
+        bus: &str,
+        file_store: String,
+        data: tempfile::TempDir,
+        tweak: fn(&mut Config),
+    ) -> Result<Node, String> {
         let mut config = Config::defaults();
         config.listen = "127.0.0.1:0".parse().unwrap();
         config.database = qiao::config::Secret(db.to_owned());
@@ -666,6 +676,33 @@ async fn a_node_that_would_not_work_with_the_others_refuses_to_start() {
     });
     let alone = Node::try_start(&cluster.db.url, "", String::new()).expect("a single node starts");
     tokio::task::block_in_place(|| drop(alone));
+    // A single node killed a moment ago in another container (another host name, the same
+    // data directory) left a fresh row: the restarted node waits for it to go stale.
+    let data = tempfile::tempdir().unwrap();
+    let store = qiao_store::Store::open(&qiao::store_config(&config), std::sync::Arc::new(|_| {})).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let killed = qiao_store::nodes::Node {
+        id: "killed".into(),
+        host: "old-container".into(),
+        data_dir: data.path().display().to_string(),
+        bus: false,
+        shared_files: false,
+        version: format!("{}+schema{}", env!("CARGO_PKG_VERSION"), qiao_store::MIGRATION_VERSIONS.last().unwrap()),
+        started_at: now - 60_000,
+        seen_at: now - 17_000,
+    };
+    store
+        .write(move |tx| {
+            let k = killed.clone();
+            Box::pin(async move { qiao_store::nodes::register(tx, &k).await })
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let restarted =
+        tokio::task::block_in_place(|| Node::try_start_in(&cluster.db.url, "", String::new(), data, |_| {}))
+            .expect("starts once the killed run's row is stale");
+    tokio::task::block_in_place(|| drop(restarted));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
