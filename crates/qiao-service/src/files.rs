@@ -321,13 +321,16 @@ impl Services {
         if !perm::can_delete_file(&auth.actor, &a.facts, f.info.uploader_id) {
             return Err(Error::forbidden().with_message("Only the uploader or an administrator may delete this file."));
         }
-        let (at, conversation, message) = (now(), f.info.conversation_id, f.info.message_id);
+        let (at, conversation, message, hashes) = (now(), f.info.conversation_id, f.info.message_id, f.hashes());
+        let queued = hashes.clone();
         self.store
             .write(move |tx| {
+                let queued = queued.clone();
                 Box::pin(async move {
                     if !files::mark_deleted(tx, id, at).await? {
                         return Ok(());
                     }
+                    queue_removals(tx, &queued, at).await?;
                     if let Some(m) = message
                         && let Some(message) = messages::get(tx, m).await?
                         && message.deleted_at.is_none()
@@ -338,7 +341,7 @@ impl Services {
                 })
             })
             .await?;
-        self.collect_garbage(f.hashes()).await;
+        self.collect_garbage(hashes).await;
         Ok(())
     }
 
@@ -354,6 +357,7 @@ impl Services {
     async fn remove_unreferenced(&self, hashes: Vec<String>) {
         let claim = uuid::Uuid::now_v7();
         let (at, until) = (now(), now() + millis(REMOVAL_TTL));
+        let asked = hashes.clone();
         let doomed = self
             .store
             .write(move |tx| {
@@ -364,17 +368,33 @@ impl Services {
         match doomed {
             Ok(list) => {
                 let deleting = async {
+                    let mut all = true;
                     for h in list {
                         if let Err(e) = self.blobs.delete(&h).await {
-                            tracing::warn!(error = %e, "removing an unreferenced blob failed");
+                            tracing::warn!(error = %e, "removing an unreferenced blob failed (the sweep retries it)");
+                            all = false;
                         }
                     }
+                    all
                 };
                 // A delete still retrying when the mark lapses could remove bytes that a new
                 // upload of the same content has just reused: give up well before it lapses,
                 // and leave the mark to run out (covering a request already on its way).
-                if tokio::time::timeout(REMOVAL_TTL / 4, deleting).await.is_ok() {
+                if let Ok(removed) = tokio::time::timeout(REMOVAL_TTL / 4, deleting).await {
                     self.release_claim(claim).await;
+                    if removed {
+                        // Done with these: referenced ones need no removal, the rest are gone.
+                        let cleared = self
+                            .store
+                            .write(move |tx| {
+                                let asked = asked.clone();
+                                Box::pin(async move { files::clear_removals(tx, &asked).await })
+                            })
+                            .await;
+                        if let Err(e) = cleared {
+                            tracing::warn!(error = %e, "forgetting finished blob removals failed (the sweep retries them)");
+                        }
+                    }
                 } else {
                     tracing::warn!("removing unreferenced blobs took too long; their bytes may be left behind");
                 }
@@ -382,6 +402,13 @@ impl Services {
             Err(e) => tracing::warn!(error = %e, "finding unreferenced blobs failed"),
         }
     }
+}
+
+/// Records, in a deletion's transaction at `at`, that the bytes of `hashes` may have to go:
+/// the sweep retries their removal after [`REMOVAL_TTL`] unless the clean-up that follows the
+/// commit ([`Services::collect_garbage`]) finishes first.
+pub(crate) async fn queue_removals(tx: &mut qiao_store::Tx, hashes: &[String], at: qiao_domain::Millis) -> Result<()> {
+    files::queue_removals(tx, hashes, at + millis(REMOVAL_TTL)).await
 }
 
 /// An upload's claim on blobs (see `blob_claims`), and the blobs stored under it.

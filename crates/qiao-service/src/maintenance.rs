@@ -16,6 +16,8 @@ pub struct Swept {
     pub files: usize,
     /// Temporary objects of uploads a crash interrupted.
     pub temporary: usize,
+    /// Blob removals retried (their clean-up had not finished).
+    pub removals: usize,
 }
 
 /// Age past which a temporary object can only be a crashed upload's (an upload may take at
@@ -24,6 +26,8 @@ const TEMPORARY_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24
 
 /// Unsent uploads expired per housekeeping pass (the rest wait for the next one).
 const EXPIRED_FILES_PER_PASS: i64 = 1000;
+/// Unfinished blob removals retried per pass.
+const REMOVALS_PER_PASS: i64 = 1000;
 
 impl Services {
     /// Deletes expired sessions (announcing each to its owner), events older than the
@@ -48,13 +52,22 @@ impl Services {
                     let events = events::prune(tx, horizon).await?;
                     files::sweep_claims(tx, at).await?;
                     let unsent = files::expire_unsent(tx, unsent_before, at, EXPIRED_FILES_PER_PASS).await?;
-                    let swept = Swept { sessions: expired.len(), events, files: unsent.len(), temporary: 0 };
+                    let hashes: Vec<String> = unsent.iter().flat_map(|f| f.hashes()).collect();
+                    crate::files::queue_removals(tx, &hashes, at).await?;
+                    let swept =
+                        Swept { sessions: expired.len(), events, files: unsent.len(), temporary: 0, removals: 0 };
                     Ok((swept, unsent))
                 })
             })
             .await?;
         if !expired.is_empty() {
             self.collect_garbage(expired.iter().flat_map(|f| f.hashes()).collect()).await;
+        }
+        // Removals a clean-up did not finish (its node died, storage failed): again.
+        let due = files::due_removals(&mut self.store.reader().await?, at, REMOVALS_PER_PASS).await?;
+        let retried = due.len();
+        if !due.is_empty() {
+            self.collect_garbage(due).await;
         }
         let temporary = match self.blobs.sweep_tmp(TEMPORARY_MAX_AGE).await {
             Ok(n) => n,
@@ -63,6 +76,6 @@ impl Services {
                 0
             }
         };
-        Ok(Swept { temporary, ..swept })
+        Ok(Swept { temporary, removals: retried, ..swept })
     }
 }

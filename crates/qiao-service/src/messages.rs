@@ -445,12 +445,14 @@ impl Services {
                     messages::tombstone(tx, id, at).await?;
                     // Its files go with it (their bytes once nothing else refers to them).
                     let gone = files::delete_for_message(tx, id, at).await?;
+                    let hashes: Vec<String> = gone.iter().flat_map(|f| f.hashes()).collect();
+                    crate::files::queue_removals(tx, &hashes, at).await?;
                     if moderated {
                         audit::record(tx, &entry).await?;
                     }
                     let data = EventData::MessageDeleted { message_id: id, thread_root_id: root, deleted_at: at };
                     emit(tx, conversation, &data, at).await?;
-                    Ok(gone.iter().flat_map(|f| f.hashes()).collect::<Vec<_>>())
+                    Ok(hashes)
                 })
             })
             .await?;

@@ -414,3 +414,40 @@ pub async fn release_claim(db: &mut dyn Db, claim: Uuid) -> Result<()> {
 pub async fn sweep_claims(db: &mut dyn Db, now: Millis) -> Result<u64> {
     exec!(db, sqlx::query("DELETE FROM blob_claims WHERE expires_at <= $1").bind(now))
 }
+
+/// Records that the bytes of `hashes` may have to go, for [`due_removals`] to find from
+/// `due_at` if the clean-up that follows the deletion does not clear them. Run it in the
+/// deletion's transaction.
+pub async fn queue_removals(db: &mut dyn Db, hashes: &[String], due_at: Millis) -> Result<()> {
+    for h in hashes {
+        exec!(
+            db,
+            sqlx::query("INSERT INTO blob_removals (hash, due_at) VALUES ($1, $2) ON CONFLICT (hash) DO NOTHING")
+                .bind(h)
+                .bind(due_at)
+        )?;
+    }
+    Ok(())
+}
+
+/// Up to `limit` recorded removals due by `now`, oldest first.
+pub async fn due_removals(db: &mut dyn Db, now: Millis, limit: i64) -> Result<Vec<String>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (String,)>(
+            "SELECT hash FROM blob_removals WHERE due_at <= $1 ORDER BY due_at, hash LIMIT $2"
+        )
+        .bind(now)
+        .bind(limit)
+    )?;
+    Ok(rows.into_iter().map(|(h,)| h).collect())
+}
+
+/// Forgets recorded removals: the clean-up of their bytes has run.
+pub async fn clear_removals(db: &mut dyn Db, hashes: &[String]) -> Result<()> {
+    for h in hashes {
+        exec!(db, sqlx::query("DELETE FROM blob_removals WHERE hash = $1").bind(h))?;
+    }
+    Ok(())
+}

@@ -24,6 +24,7 @@ const SQLITE: &[Source] = &[
     (11, "drafts", include_str!("../migrations/sqlite/0011_drafts.sql")),
     (12, "conversation_search_key", include_str!("../migrations/sqlite/0012_conversation_search_key.sql")),
     (13, "presence_settings", include_str!("../migrations/sqlite/0013_presence_settings.sql")),
+    (14, "blob_removals", include_str!("../migrations/sqlite/0014_blob_removals.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -40,10 +41,11 @@ const POSTGRES: &[Source] = &[
     (11, "drafts", include_str!("../migrations/postgres/0011_drafts.sql")),
     (12, "conversation_search_key", include_str!("../migrations/postgres/0012_conversation_search_key.sql")),
     (13, "presence_settings", include_str!("../migrations/postgres/0013_presence_settings.sql")),
+    (14, "blob_removals", include_str!("../migrations/postgres/0014_blob_removals.sql")),
 ];
 
 /// The schema versions this build knows, in order.
-pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13];
+pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources

@@ -209,3 +209,37 @@ pub async fn blob_claims_keep_uploads_and_clean_up_apart(store: Store, _: Sink) 
     let swept = store.write(|tx| Box::pin(async move { files::sweep_claims(tx, T0 + 10_000).await })).await.unwrap();
     assert_eq!(swept, 4, "late, the two removal rows of other, and the last claim");
 }
+
+/// Recorded removals: queued once per hash (the earliest due time kept), found when due,
+/// oldest first and at most `limit`, and gone once cleared.
+pub async fn blob_removals_are_recorded_until_cleared(store: Store, _: Sink) {
+    let h = |s: &str| s.repeat(64 / s.len());
+    let (a, b, c) = (h("a"), h("b"), h("c"));
+    let (qa, qb) = (vec![a.clone(), b.clone()], vec![b.clone(), c.clone()]);
+    for (hashes, due_at) in [(qa, T0 + 100), (qb, T0 + 200)] {
+        store
+            .write(move |tx| {
+                let hashes = hashes.clone();
+                Box::pin(async move { files::queue_removals(tx, &hashes, due_at).await })
+            })
+            .await
+            .unwrap();
+    }
+    let due = |at: i64, limit: i64| {
+        let store = store.clone();
+        async move { files::due_removals(&mut store.reader().await.unwrap(), at, limit).await.unwrap() }
+    };
+    assert!(due(T0 + 99, 10).await.is_empty(), "nothing due yet");
+    assert_eq!(due(T0 + 150, 10).await, [a.clone(), b.clone()], "b keeps its first due time");
+    assert_eq!(due(T0 + 200, 10).await, [a.clone(), b.clone(), c.clone()]);
+    assert_eq!(due(T0 + 200, 1).await, std::slice::from_ref(&a));
+    let done = vec![a.clone(), c.clone()];
+    store
+        .write(move |tx| {
+            let done = done.clone();
+            Box::pin(async move { files::clear_removals(tx, &done).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(due(T0 + 1000, 10).await, [b]);
+}

@@ -144,6 +144,7 @@ conformance!(
     messaging::drafts_per_conversation_and_thread,
     files::files_lifecycle,
     files::blob_claims_keep_uploads_and_clean_up_apart,
+    files::blob_removals_are_recorded_until_cleared,
     nodes::nodes_register_refresh_and_leave,
 );
 

@@ -313,6 +313,70 @@ async fn unsent_uploads_expire_with_their_bytes() {
     assert!((400..500).contains(&r.status), "{}", r.body);
 }
 
+/// A deletion records its blobs' removal with it; the clean-up after the commit clears the
+/// record, and when it could not finish (the node died, storage failed) housekeeping removes
+/// the bytes later, never those a live file still refers to.
+#[tokio::test]
+async fn blob_removals_left_unfinished_are_retried_by_housekeeping() {
+    let db = TestDb::sqlite();
+    let data = db.dir().map(Path::to_path_buf).unwrap();
+    let srv = start(db, &data).await;
+    let owner = srv.owner().await;
+    let conv = crate::conversations::channel(&owner, "private", "清理", &[]).await;
+    let send = |bytes: Vec<u8>, name: &'static str| {
+        let (owner, conv) = (owner.clone(), conv.clone());
+        async move {
+            let file = upload(&owner, &conv, name, bytes, "").await.body["id"].clone();
+            let r = owner
+                .post(&format!("/api/v1/conversations/{conv}/messages"), json!({"body": "", "file_ids": [file]}))
+                .await;
+            assert_eq!(r.status, 201, "{}", r.body);
+            r.body["id"].as_str().unwrap().to_owned()
+        }
+    };
+    let gone = send(noise(3000, 3), "gone.bin").await;
+    send(noise(3000, 4), "kept.bin").await;
+    assert_eq!(blob_files(&data), 2);
+    assert_eq!(owner.delete(&format!("/api/v1/messages/{gone}")).await.status, 204);
+    assert_eq!(blob_files(&data), 1, "removed right after the deletion");
+
+    let db = srv.stop().await;
+    let mut config = crate::harness::test_config(&db);
+    config.data_dir = data.clone();
+    let (store, services) = qiao::open_services(&config).await.unwrap();
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let due = |at: i64| {
+        let store = store.clone();
+        async move { qiao_store::files::due_removals(&mut store.reader().await.unwrap(), at, 100).await.unwrap() }
+    };
+    assert!(due(now + 86_400_000).await.is_empty(), "the finished clean-up cleared its record");
+    // The one blob left is the live file's.
+    let kept = {
+        let dir = std::fs::read_dir(data.join("files/blobs")).unwrap().flatten().next().unwrap().path();
+        std::fs::read_dir(dir).unwrap().flatten().next().unwrap().file_name().into_string().unwrap()
+    };
+    // What a node dying between a deletion's commit and its clean-up leaves: the bytes and
+    // the record. Also one for bytes a live file still refers to.
+    let orphan = "ab".repeat(32);
+    std::fs::create_dir_all(data.join("files/blobs/ab")).unwrap();
+    std::fs::write(data.join("files/blobs/ab").join(&orphan), b"left behind").unwrap();
+    let queued = vec![orphan.clone(), kept.clone()];
+    store
+        .write(move |tx| {
+            let queued = queued.clone();
+            Box::pin(async move { qiao_store::files::queue_removals(tx, &queued, now).await })
+        })
+        .await
+        .unwrap();
+    assert_eq!(blob_files(&data), 2);
+    assert_eq!(services.sweep_at(now - 1).await.unwrap().removals, 0, "not due yet");
+    assert_eq!(services.sweep_at(now + 1).await.unwrap().removals, 2);
+    assert_eq!(blob_files(&data), 1, "the orphan's bytes are gone, the live file's kept");
+    assert!(data.join("files/blobs").join(&kept[..2]).join(&kept).exists());
+    assert!(due(now + 86_400_000).await.is_empty(), "and both records are cleared");
+    store.close().await;
+}
+
 /// The whole path on S3-compatible storage (`scripts/test` starts one on loopback).
 #[tokio::test]
 async fn files_on_s3() {
