@@ -108,6 +108,29 @@ pub(crate) fn mixed_runs(word: &str) -> Option<Vec<(usize, usize)>> {
     Some(runs)
 }
 
+/// The runs of ASCII letters and digits of a dictionary word that mixes them with CJK
+/// characters (QQ号, IP地址, U盘): the index also holds them as words, so qq finds QQ号.
+fn latin_in_cjk(word: &str) -> Vec<(usize, usize)> {
+    if !word.chars().any(is_cjk) {
+        return Vec::new();
+    }
+    let b = word.as_bytes();
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_alphanumeric() {
+            let start = i;
+            while i < b.len() && b[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            runs.push((start, i));
+        } else {
+            i += 1;
+        }
+    }
+    runs
+}
+
 /// A hyphenated word of ASCII letters and digits run together (`e-mail` → `email`), or a
 /// number written in groups of three without its commas (`1,299` → `1299`); `None` for
 /// anything else.
@@ -171,7 +194,7 @@ fn digit_groups(text: &str) -> Vec<(usize, usize)> {
 
 /// `text` with each short run of ASCII letters and digits (at most 4) that touches a CJK
 /// character in upper case (`None` when nothing changes). Offsets are unchanged.
-fn dictionary_case(text: &str) -> Option<String> {
+pub(crate) fn dictionary_case(text: &str) -> Option<String> {
     let b = text.as_bytes();
     let touches_cjk = |at: usize, before: bool| {
         if before { text[..at].chars().next_back() } else { text[at..].chars().next() }.is_some_and(is_cjk)
@@ -225,7 +248,7 @@ impl Tokenizer for Words {
                     text,
                     position_length: 1,
                 };
-                for (s, e) in mixed_runs(&t.text).into_iter().flatten() {
+                for (s, e) in mixed_runs(&t.text).into_iter().flatten().chain(latin_in_cjk(&t.text)) {
                     tokens.push(other(t.offset_from + s, t.offset_from + e, t.text[s..e].to_owned()));
                 }
                 if let Some(j) = joined(&t.text) {
@@ -336,6 +359,9 @@ mod tests {
         assert_eq!(dictionary_case("iPhone15到了"), None, "a long run is left as typed");
         assert_eq!(dictionary_case("just english"), None);
         assert_eq!(dictionary_case("a u 盘"), None, "a space parts them");
+        assert_eq!(latin_in_cjk("QQ号"), [(0, 2)]);
+        assert_eq!(latin_in_cjk("卡拉OK厅"), [(6, 8)]);
+        assert!(latin_in_cjk("iPhone15").is_empty() && latin_in_cjk("会议").is_empty());
     }
 
     #[test]

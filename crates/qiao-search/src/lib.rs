@@ -536,16 +536,13 @@ fn on_background_thread<T: Send>(f: impl FnOnce() -> T + Send) -> T {
 /// Different words (and parts of words) of a query a snippet looks for, at most.
 const SNIPPET_NEEDLES_MAX: usize = 64;
 
-/// Highlights where the query's words occur in `text`: a window of about `width` characters
-/// around the first match, with the matched ranges (byte offsets into the returned snippet).
-/// Matching ignores case and what [`fold`] folds (so 会议 marks 會議), one character of the
-/// text for one of the query.
 /// Where a match of `needle` at character `k` of `hay` ends, or `None` when it is not a match
 /// to mark. Latin letters and digits are matched as the index cuts them (a run of letters
 /// and a run of digits are words apart, iphone in iPhone15, 15 in v15): a needle may not
 /// start inside a run (AI is not the ai in email) nor end inside a run of digits (15 is not
-/// in 150), and one ending inside a word of letters takes in a short suffix (meet marks
-/// Meeting) or is not a match.
+/// in 150), and one ending inside a word of letters takes in the rest of it when it is at
+/// least [`STEM_MIN`] letters long or the rest is a plural's s (meet marks Meetings, cat
+/// marks cats, ai does not mark aim).
 fn word_end(hay: &[(usize, char)], needle: &[char], k: usize) -> Option<usize> {
     let same_run = |a: char, b: char| {
         a.is_ascii_alphabetic() && b.is_ascii_alphabetic() || a.is_ascii_digit() && b.is_ascii_digit()
@@ -564,26 +561,28 @@ fn word_end(hay: &[(usize, char)], needle: &[char], k: usize) -> Option<usize> {
         return None;
     }
     let suffix = hay[end..].iter().take_while(|&&(_, c)| c.is_ascii_alphabetic()).count();
-    (suffix <= ENGLISH_SUFFIX_MAX).then_some(end + suffix)
+    let plural = suffix == 1 && hay[end].1 == 's';
+    (plural || needle.len() >= STEM_MIN).then_some(end + suffix)
 }
 
-/// Longest ending a marked English word may carry past its stem (-ing, -ed, -es).
-const ENGLISH_SUFFIX_MAX: usize = 3;
+/// Letters from which a needle is taken for a stem (manag marks management).
+const STEM_MIN: usize = 4;
 
 /// The stem of an English word of at least four letters, when it differs.
-fn english_stem(word: &[char]) -> Option<Vec<char>> {
-    if word.len() < 4 || !word.iter().all(char::is_ascii_alphabetic) {
+fn english_stem(stemmer: &mut TextAnalyzer, word: &[char]) -> Option<Vec<char>> {
+    if word.len() < STEM_MIN || !word.iter().all(char::is_ascii_alphabetic) {
         return None;
     }
     let text: String = word.iter().collect();
-    let mut analyzer = TextAnalyzer::builder(tantivy::tokenizer::RawTokenizer::default())
-        .filter(Stemmer::new(Language::English))
-        .build();
-    let mut stream = analyzer.token_stream(&text);
+    let mut stream = stemmer.token_stream(&text);
     let stem = tantivy::tokenizer::TokenStream::next(&mut stream)?.text.clone();
     (stem.len() >= 3 && stem != text).then(|| stem.chars().collect())
 }
 
+/// Highlights where the query's words occur in `text`: a window of about `width` characters
+/// around the first match, with the matched ranges (byte offsets into the returned snippet).
+/// Matching ignores case and what [`fold`] folds (so 会议 marks 會議), one character of the
+/// text for one of the query.
 pub fn snippet(text: &str, terms: &[query::Term], width: usize) -> (String, Vec<(usize, usize)>) {
     let key = |c: char| {
         let c = fold::fold_char(c);
@@ -607,11 +606,14 @@ pub fn snippet(text: &str, terms: &[query::Term], width: usize) -> (String, Vec<
     // Each once (the first time the query names it), longest first (a word before its parts,
     // the query's order among equals), and a bounded number of them: the work is needles ×
     // text, and a query may repeat a word a hundred times.
-    // An English word also marks what it was found by: its stem (meetings marks Meeting).
-    let stems: Vec<Vec<char>> = needles.iter().filter_map(|n| english_stem(n)).collect();
-    needles.extend(stems);
     let mut seen = std::collections::HashSet::new();
     needles.retain(|n| !n.is_empty() && seen.insert(n.clone()));
+    // An English word also marks what it was found by: its stem (meetings marks Meeting).
+    let mut stemmer = TextAnalyzer::builder(tantivy::tokenizer::RawTokenizer::default())
+        .filter(Stemmer::new(Language::English))
+        .build();
+    let stems: Vec<Vec<char>> = needles.iter().filter_map(|n| english_stem(&mut stemmer, n)).collect();
+    needles.extend(stems.into_iter().filter(|s| seen.insert(s.clone())));
     needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
     needles.truncate(SNIPPET_NEEDLES_MAX);
     // Characters already marked: a later (shorter) match may not overlap an earlier one.

@@ -29,17 +29,45 @@ pub fn parts(word: &str) -> Vec<String> {
     }
     runs.push((run, run_cjk));
     runs.retain(|(r, _)| !r.is_empty());
-    // A single character between scripts belongs to its neighbours: 3月5日 is a date, not
-    // 3, 月, 5 and 日 anywhere in a message (nor b座 a b and a 座).
-    let lone = |(r, _): &(String, bool)| r.chars().filter(|c| c.is_alphanumeric()).count() == 1;
-    if runs.len() > 1 && runs.iter().any(lone) {
-        return vec![word.to_owned()];
-    }
     let mut out = Vec::new();
-    for (run, cjk) in runs {
+    let mut runs = runs.into_iter().peekable();
+    while let Some((run, cjk)) = runs.next() {
+        // A lone letter or digit goes with the Chinese word after it: 3月5日 is 3月 and 5日,
+        // not 3, 月, 5 and 日 anywhere in a message; b座 stays b座, 第3季度 has 3季度.
+        let lone = !cjk && run.chars().count() == 1 && run.chars().all(|c| c.is_alphanumeric());
+        if lone
+            && let Some((next, true)) = runs.peek()
+            && next.chars().all(is_han)
+        {
+            let (next, _) = runs.next().unwrap_or_default();
+            let n = glued(&run, &next);
+            out.push(format!("{run}{}", &next[..n]));
+            push_run(&mut out, next[n..].to_owned(), true);
+            continue;
+        }
         push_run(&mut out, run, cjk);
     }
     out
+}
+
+/// How many bytes of the Chinese run `next` go with the lone letter or digit before it: the
+/// rest of a dictionary word they start (U盘 in U盘坏了), or else the run's first word.
+fn glued(lone: &str, next: &str) -> usize {
+    let joined = format!("{lone}{next}");
+    let cut = crate::grams::dictionary_case(&joined).unwrap_or(joined);
+    let first = first_word(&cut);
+    if first.len() > lone.len() && cut.starts_with(first.as_str()) {
+        return first.len() - lone.len();
+    }
+    let word = first_word(next);
+    if next.starts_with(word.as_str()) { word.len() } else { next.len() }
+}
+
+/// The first word of a text (jieba's precise cut).
+fn first_word(run: &str) -> String {
+    let mut precise = tantivy_jieba::JiebaTokenizer::with_search_mode(false);
+    let mut stream = precise.token_stream(run);
+    if stream.advance() { stream.token().text.clone() } else { run.to_owned() }
 }
 
 /// Chinese characters (not kana or Hangul, which [`is_cjk`] also counts).
@@ -110,11 +138,14 @@ mod tests {
         assert_eq!(parts("안녕하세요"), ["안녕하세요"], "Hangul stays whole");
         assert_eq!(parts("東京タワー"), ["東京タワー"], "a run with kana in it too");
         assert_eq!(parts("，"), Vec::<String>::new());
-        // A lone character between scripts keeps the word whole.
-        assert_eq!(parts("3月5日"), ["3月5日"]);
+        // A lone letter or digit goes with the Chinese word after it.
+        assert_eq!(parts("3月5日"), ["3月", "5日"]);
         assert_eq!(parts("3楼"), ["3楼"]);
         assert_eq!(parts("b座"), ["b座"]);
-        assert_eq!(parts("3点开会"), ["3点开会"]);
+        assert_eq!(parts("3楼会议室"), ["3楼", "会议室"]);
+        assert_eq!(parts("第3季度报告"), ["第", "3季度", "报告"]);
+        assert_eq!(parts("改bug"), ["改", "bug"]);
+        assert_eq!(parts("U盘坏了"), ["U盘", "坏了"], "the dictionary's word, not jieba's guess at 盘坏");
         assert_eq!(parts("Q3报告"), ["Q3", "报告"]);
     }
 }

@@ -501,6 +501,22 @@ fn words_in_either_case_dates_spaced_phrases_symbols_and_long_words() {
     assert_eq!(find("U盘"), ["我的u盘坏了"]);
     assert_eq!(find("u盘"), ["我的u盘坏了"]);
     assert_eq!(find("ip地址"), ["IP地址是多少"]);
+    // The Latin part of such a word is a word too.
+    let find_more = small_corpus(&[
+        "加我qq号",
+        "我的ip地址变了",
+        "bug已经改好了",
+        "会议室在3楼",
+        "U盘好像坏了",
+        "第3季度的销售报告",
+    ]);
+    assert_eq!(find_more("qq"), ["加我qq号"]);
+    assert_eq!(find_more("ip"), ["我的ip地址变了"]);
+    // Words typed together still come apart around a lone letter or digit.
+    assert_eq!(find_more("改bug"), ["bug已经改好了"]);
+    assert_eq!(find_more("3楼会议室"), ["会议室在3楼"]);
+    assert_eq!(find_more("U盘坏了"), ["U盘好像坏了"]);
+    assert_eq!(find_more("第3季度报告"), ["第3季度的销售报告"]);
     // A date is not its numbers and characters anywhere.
     assert_eq!(find("3月5日"), ["3月5日上线"]);
     assert_eq!(find("3月"), ["3月5日上线"]);
@@ -526,6 +542,10 @@ fn english_marks_whole_words_and_their_forms() {
     assert_eq!(marked("Please email the AI plan", "AI"), ["AI"], "not the ai in email");
     assert_eq!(marked("Meeting moved to Friday", "meetings"), ["Meeting"]);
     assert_eq!(marked("The meetings are moved", "meeting"), ["meetings"]);
+    assert_eq!(marked("Two meetings today", "meet"), ["meetings"]);
+    assert_eq!(marked("Project management", "manage"), ["management"]);
+    assert_eq!(marked("The aim is clear", "ai"), Vec::<String>::new(), "a short word is not a prefix");
+    assert_eq!(marked("Two cats", "cat"), ["cats"]);
     assert_eq!(marked("version v15 and 150", "15"), ["15"], "the digits of v15 (a word of their own), not of 150");
     assert_eq!(marked("iPhone15 到了", "iphone"), ["iPhone"]);
     assert_eq!(marked("我的u盘坏了", "U盘"), ["u盘"]);
