@@ -71,6 +71,9 @@ pub struct AppStateInner {
     /// The OpenAPI document, rendered once.
     pub openapi_json: Arc<str>,
     pub gateway: gateway::Gateway,
+    /// Set when the server stops waiting for requests still running (see
+    /// [`AppState::cut_off_requests`]).
+    pub stopping: tokio::sync::watch::Sender<bool>,
 }
 
 impl AppState {
@@ -84,7 +87,15 @@ impl AppState {
             metrics,
             openapi_json: json.into(),
             gateway,
+            stopping: tokio::sync::watch::Sender::new(false),
         }))
+    }
+
+    /// Answers every request still running `unavailable` and drops it (an upload's body with
+    /// it), so that its connection ends: at the end of a shutdown's grace. (axum runs each
+    /// connection as a task of its own, which stopping the server does not stop.)
+    pub fn cut_off_requests(&self) {
+        self.stopping.send_replace(true);
     }
 }
 

@@ -43,10 +43,17 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
     } else {
         state.config.request_timeout
     };
-    let mut res = match tokio::time::timeout(timeout, next.run(req).instrument(span.clone())).await {
-        Ok(res) => res,
-        Err(_) => {
-            ApiError(Error::new(ErrorCode::Unavailable).with_message("The request took too long; retry shortly."))
+    let mut stopping = state.stopping.subscribe();
+    let mut res = tokio::select! {
+        ran = tokio::time::timeout(timeout, next.run(req).instrument(span.clone())) => match ran {
+            Ok(res) => res,
+            Err(_) => {
+                ApiError(Error::new(ErrorCode::Unavailable).with_message("The request took too long; retry shortly."))
+                    .into_response()
+            }
+        },
+        _ = stopping.wait_for(|stopping| *stopping) => {
+            ApiError(Error::new(ErrorCode::Unavailable).with_message("The server is restarting; try again in a moment."))
                 .into_response()
         }
     };

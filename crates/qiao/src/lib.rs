@@ -220,6 +220,7 @@ pub async fn serve_with(
     };
     let state = AppState::new(services.clone(), api_config, metrics);
     let gateway = state.gateway.clone();
+    let requests = state.clone();
     let app = qiao_api::router(state);
     let maintenance = tokio::spawn(maintain(services.clone()));
     let (stop_indexer, indexer_stopped) = tokio::sync::oneshot::channel();
@@ -270,6 +271,7 @@ pub async fn serve_with(
         served = serving => served,
         () = deadline => {
             tracing::warn!(grace_secs = grace.as_secs(), "requests still running after the shutdown grace; cutting them off");
+            requests.cut_off_requests();
             Ok(())
         }
     };

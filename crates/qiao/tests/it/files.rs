@@ -416,7 +416,7 @@ async fn files_on_s3() {
 /// client stalled (uploads may take an hour) does not keep the server from stopping.
 #[tokio::test]
 async fn shutdown_cuts_off_a_stalled_upload_after_the_grace() {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let srv = TestServer::start_with(TestDb::sqlite(), |c| c.shutdown_grace_secs = 1).await;
     let owner = srv.owner().await;
     let conv = crate::conversations::channel(&owner, "public", "Files", &[]).await;
@@ -432,4 +432,10 @@ async fn shutdown_cuts_off_a_stalled_upload_after_the_grace() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let stopped = tokio::time::timeout(std::time::Duration::from_secs(15), srv.stop()).await;
     assert!(stopped.is_ok(), "the server must stop within its grace, not wait for the upload");
+    // The upload was cut off: its client is answered 503 and the connection closed.
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(5), tcp.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the stalled upload's connection must not be left open");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 503") && answer.contains(r#""code":"unavailable""#), "{answer}");
 }
