@@ -221,6 +221,10 @@ pub(crate) fn dictionary_case(text: &str) -> Option<String> {
     out
 }
 
+/// Tokens after a word that may be its shorter words (jieba's search mode gives at most a
+/// handful per word).
+const SUBWORDS_MAX: usize = 8;
+
 impl Tokenizer for Words {
     type TokenStream<'a> = VecTokenStream;
 
@@ -230,13 +234,23 @@ impl Tokenizer for Words {
         // typed: the index and queries agree (the words are lower-cased after).
         let upper = dictionary_case(text);
         let mut inner = self.jieba.token_stream(upper.as_deref().unwrap_or(text));
+        let mut cut: Vec<Token> = Vec::new();
+        while inner.advance() {
+            if inner.token().text.chars().any(char::is_alphanumeric) {
+                cut.push(inner.token().clone());
+            }
+        }
         let mut tokens: Vec<Token> = Vec::new();
         let mut position = 0;
-        while inner.advance() {
-            let t = inner.token();
-            if !t.text.chars().any(char::is_alphanumeric) {
-                continue;
-            }
+        for (i, t) in cut.iter().enumerate() {
+            // jieba's search mode gives a long word's shorter words just before it (视频, 会议,
+            // 视频会议): they take the word's position, so that what follows the word follows
+            // each of them too (会议PPT is a phrase of 视频会议PPT).
+            let inside = cut[i + 1..].iter().take(SUBWORDS_MAX).any(|w| {
+                w.offset_from <= t.offset_from
+                    && t.offset_to <= w.offset_to
+                    && w.offset_to - w.offset_from > t.text.len()
+            });
             let mut word = t.clone();
             word.position = position;
             tokens.push(word);
@@ -266,7 +280,9 @@ impl Tokenizer for Words {
                     tokens.push(other(s, e, j));
                 }
             }
-            position += 1;
+            if !inside {
+                position += 1;
+            }
         }
         VecTokenStream { tokens, next: 0 }
     }

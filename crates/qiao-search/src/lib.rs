@@ -299,16 +299,22 @@ impl SearchIndex {
         self.len() == 0
     }
 
+    /// A query text's words in a row: where the segmenter gives a long word with its shorter
+    /// words at one position, the long word (the last given there).
     fn word_tokens(&self, text: &str) -> Vec<String> {
         let mut analyzer = self.words.clone();
         let mut stream = analyzer.token_stream(text);
-        let mut out = Vec::new();
+        let mut out: Vec<(usize, String)> = Vec::new();
         while let Some(t) = tantivy::tokenizer::TokenStream::next(&mut stream) {
-            if !t.text.trim().is_empty() {
-                out.push(t.text.clone());
+            if t.text.trim().is_empty() {
+                continue;
+            }
+            match out.last_mut() {
+                Some(last) if last.0 == t.position => last.1 = t.text.clone(),
+                _ => out.push((t.position, t.text.clone())),
             }
         }
-        out
+        out.into_iter().map(|(_, t)| t).collect()
     }
 
     /// One query word or phrase, as words or as CJK characters in a row

@@ -551,3 +551,18 @@ fn english_marks_whole_words_and_their_forms() {
     assert_eq!(marked("我的u盘坏了", "U盘"), ["u盘"]);
     assert_eq!(marked("PPT明天改", "ppt"), ["PPT"]);
 }
+
+/// A word the segmenter finds inside a longer one is a word in a row with what follows the
+/// longer one: 会议PPT is found in 视频会议PPT even when 50 other messages hold it exactly (so
+/// the search is never loosened), and 视频会议PPT in a row is still a phrase.
+#[test]
+fn words_inside_longer_words_are_in_a_row_with_what_follows() {
+    let mut texts = vec!["会议PPT"; 50];
+    texts.extend(["视频会议PPT已发", "PPT明天改，会议取消", "视频 会议 PPT"]);
+    let find = small_corpus(Box::leak(texts.into_boxed_slice()));
+    let found = find("会议PPT");
+    assert_eq!(found.len(), 52, "{found:?}");
+    assert!(found.contains(&"视频会议PPT已发") && found.contains(&"视频 会议 PPT"), "words in a row, spaces or not");
+    assert!(!found.contains(&"PPT明天改，会议取消"));
+    assert_eq!(find("视频会议PPT"), ["视频会议PPT已发"]);
+}
