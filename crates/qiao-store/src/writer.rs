@@ -46,6 +46,15 @@ impl Job {
         Job::Op { op: erase(op), reply }
     }
 
+    /// Whether nobody waits for the answer any more (the request timed out or was dropped):
+    /// its caller was told to retry, so the write must not happen behind its back.
+    fn abandoned(&self) -> bool {
+        match self {
+            Job::Op { reply, .. } => reply.is_closed(),
+            Job::Send { reply, .. } => reply.is_closed(),
+        }
+    }
+
     fn fail(self, e: Error) {
         match self {
             Job::Op { reply, .. } => {
@@ -389,6 +398,11 @@ impl Writer {
                     Ok(Msg::Close(done)) => closing = Some(done),
                     Err(_) => break,
                 }
+            }
+            let queued = jobs.len();
+            jobs.retain(|j| !j.abandoned());
+            if jobs.len() < queued {
+                metrics::counter!("qiao_store_abandoned_writes_total").increment((queued - jobs.len()) as u64);
             }
             if !jobs.is_empty() {
                 self.run_batch(jobs).await;

@@ -136,6 +136,7 @@ conformance!(
     writer::grouped_sends_are_numbered_in_order,
     writer::sends_and_operations_share_batches,
     writer::settled_waits_for_queued_writes,
+    writer::abandoned_writes_are_not_made,
     messaging::conversations_and_members,
     messaging::department_links_and_dm_keys,
     messaging::messages_history_and_threads,

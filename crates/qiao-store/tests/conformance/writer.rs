@@ -380,3 +380,47 @@ pub async fn settled_waits_for_queued_writes(store: Store, sink: Sink) {
     assert_eq!(sink.take().len(), 1, "and published");
     assert_eq!(slow.await.unwrap().unwrap(), before + 1);
 }
+
+/// A write whose caller stopped waiting before the writer took it (a request that timed out
+/// and was told to retry) is not made.
+pub async fn abandoned_writes_are_not_made(store: Store, sink: Sink) {
+    let before = events::head(&mut store.reader().await.unwrap()).await.unwrap();
+    let append = |store: Store| async move {
+        store
+            .write(|tx| {
+                Box::pin(async move {
+                    let data = EventData::DepartmentDeleted { department_id: DepartmentId::new() };
+                    tx.append_event(Audience::Staff, None, &data, T0).await
+                })
+            })
+            .await
+    };
+    // Hold the writer, so that the next write waits in its queue.
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let started_tx = std::sync::Mutex::new(Some(started_tx));
+    let slow = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            store
+                .write(move |_tx| {
+                    if let Some(s) = started_tx.lock().unwrap().take() {
+                        let _ = s.send(());
+                    }
+                    Box::pin(async {
+                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                        Ok(())
+                    })
+                })
+                .await
+        })
+    };
+    started.await.unwrap();
+    let gave_up = tokio::time::timeout(std::time::Duration::from_millis(50), append(store.clone())).await;
+    assert!(gave_up.is_err(), "still queued behind the slow write");
+    slow.await.unwrap().unwrap();
+    store.settled().await.unwrap();
+    assert_eq!(events::head(&mut store.reader().await.unwrap()).await.unwrap(), before, "nothing written");
+    assert!(sink.take().is_empty());
+    // A write still awaited is made as ever.
+    assert_eq!(append(store.clone()).await.unwrap(), before + 1);
+}
