@@ -91,7 +91,9 @@ impl Services {
         if query.chars().count() > QUERY_MAX {
             return Err(Error::invalid("q", format!("must be at most {QUERY_MAX} characters")));
         }
-        let parsed = qiao_search::parse(query).map_err(|m| Error::invalid("q", m))?;
+        // NUL matches nothing (and PostgreSQL refuses it in the names filters look up).
+        let query = query.replace('\0', " ");
+        let parsed = qiao_search::parse(&query).map_err(|m| Error::invalid("q", m))?;
         if parsed.is_empty() {
             return Err(Error::invalid("q", "type words to search for, or a filter such as from:username"));
         }

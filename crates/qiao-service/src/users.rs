@@ -92,7 +92,8 @@ pub(crate) fn search_text(q: Option<String>) -> Result<Option<String>> {
             .with_field("q")
             .with_message(format!("The search text is too long (at most {SEARCH_MAX} characters).")));
     }
-    Ok(q.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()))
+    // NUL matches nothing (and PostgreSQL refuses it in text).
+    Ok(q.map(|s| s.replace('\0', "").trim().to_owned()).filter(|s| !s.is_empty()))
 }
 
 /// An opaque keyset cursor over (name, id).
@@ -107,7 +108,12 @@ pub(crate) fn decode_name_cursor(s: &str) -> Result<(String, uuid::Uuid)> {
             .with_message("The cursor is invalid; start again without it.")
     };
     let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
-    serde_json::from_slice::<(String, uuid::Uuid)>(&bytes).map_err(|_| bad())
+    let (name, id) = serde_json::from_slice::<(String, uuid::Uuid)>(&bytes).map_err(|_| bad())?;
+    // No name holds NUL (PostgreSQL refuses it in text): not a cursor this server made.
+    if name.contains('\0') {
+        return Err(bad());
+    }
+    Ok((name, id))
 }
 
 fn encode_cursor(u: &User) -> String {

@@ -72,6 +72,10 @@ pub fn db_err(e: sqlx::Error) -> Error {
                 .with_message("Something this refers to changed meanwhile; reload and try again.")
                 .with_source(e)
         }
+        // PostgreSQL refuses NUL in text (SQLite stores it): a request's text, not our fault.
+        sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")) => {
+            Error::new(ErrorCode::InvalidInput).with_message("Text may not contain the NUL character.").with_source(e)
+        }
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Error::unavailable(e),
         _ => Error::internal(e),
     }

@@ -171,3 +171,47 @@ async fn every_operation_rejects_bad_input_cleanly() {
     assert_eq!(owner.get("/api/v1/me").await.status, 200);
     assert_eq!(srv.anon().get("/readyz").await.status, 200);
 }
+
+/// NUL in search texts, filters and cursors is not an error of ours on either engine
+/// (PostgreSQL refuses it in text; it used to surface as a 500).
+#[tokio::test]
+async fn nul_in_search_texts_and_cursors_is_never_a_server_error() {
+    let mut engines = vec![qiao_store::testing::TestDb::sqlite()];
+    engines.extend(qiao_store::testing::TestDb::postgres().await);
+    for db in engines {
+        // PostgreSQL's TestDb has no directory: files and the index go to one of the test's.
+        let dir = tempfile::tempdir().unwrap();
+        let data = db.dir().map_or_else(|| dir.path().to_path_buf(), std::path::Path::to_path_buf);
+        let srv = TestServer::start_with(db, move |c| c.data_dir = data).await;
+        let owner = srv.owner().await;
+        let root = owner.get("/api/v1/departments").await.body["items"][0]["id"].as_str().unwrap().to_owned();
+        // A cursor of the right shape whose name holds NUL.
+        let cursor = base64_url(json!(["a\u{0}b", "0193f2c1-0000-7000-8000-000000000000"]).to_string().as_bytes());
+        for path in [
+            "/api/v1/users?q=%00".to_owned(),
+            "/api/v1/users?q=a%00b".to_owned(),
+            "/api/v1/conversations/browse?q=%00".to_owned(),
+            format!("/api/v1/departments/{root}/members?q=%00"),
+            "/api/v1/search?q=from%3A%00x".to_owned(),
+            "/api/v1/search?q=in%3A%00x%20hello".to_owned(),
+            "/api/v1/search?q=a%00b".to_owned(),
+            format!("/api/v1/users?cursor={cursor}"),
+        ] {
+            let r = owner.get(&path).await;
+            assert!(r.status < 500, "{path}: {} {}", r.status, r.body);
+        }
+    }
+}
+
+/// Unpadded URL-safe base64 (the cursors' encoding).
+fn base64_url(bytes: &[u8]) -> String {
+    const ABC: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+        for i in 0..=chunk.len() {
+            out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+        }
+    }
+    out
+}
