@@ -202,7 +202,39 @@ pub fn apply(doc: &mut OpenApi) -> Vec<String> {
         Some(RefOr::T(content)) => content.schema = Some(RefOr::T(binary())),
         _ => unmatched.push(format!("{UPLOAD} octet-stream body")),
     }
+    common_responses(doc);
     unmatched
+}
+
+/// Answers any operation may give besides its own: every authenticated one (those answering
+/// 401) 403 `password_change_required` until a temporary password is changed, and every API
+/// operation 503 `unavailable` (the database or storage unavailable, the request past its
+/// time, the server stopping). Both with the error body, like the operation's 401.
+fn common_responses(doc: &mut OpenApi) {
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
+        for op in ops.into_iter().flatten() {
+            let responses = &mut op.responses.responses;
+            let Some(error) = responses.get("401").cloned() else {
+                if path.starts_with("/api/v1/") && path != "/api/v1/ws" {
+                    responses.entry("503".into()).or_insert_with(|| error_response("unavailable"));
+                }
+                continue;
+            };
+            responses.entry("403".into()).or_insert_with(|| error.clone());
+            responses.entry("503".into()).or_insert(error);
+        }
+    }
+}
+
+/// A response with the error body.
+fn error_response(description: &str) -> RefOr<utoipa::openapi::Response> {
+    let content = utoipa::openapi::ContentBuilder::new()
+        .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("ErrorBody"))))
+        .build();
+    RefOr::T(
+        utoipa::openapi::ResponseBuilder::new().description(description).content("application/json", content).build(),
+    )
 }
 
 const UPLOAD: &str = "/api/v1/conversations/{id}/files";
