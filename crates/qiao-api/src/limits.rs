@@ -22,13 +22,33 @@ mod pattern {
             r"\t\n\x0b\x0c\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
         };
     }
-    /// One line, possibly empty: no control characters, no line or paragraph separators.
-    pub const LINE: &str = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$";
+    /// Text-direction controls (`qiao_domain::text::is_direction_control`).
+    macro_rules! bidi {
+        () => {
+            r"\u202a-\u202e\u2066-\u2069"
+        };
+    }
+    /// Characters that show nothing (`qiao_domain::text::is_invisible`).
+    macro_rules! invisible {
+        () => {
+            r"\xad\u061c\u180e\u200b-\u200f\u2060-\u2064\ufeff"
+        };
+    }
+    /// One line, possibly empty: no control characters, no line or paragraph separators, no
+    /// text-direction controls.
+    pub const LINE: &str = concat!(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029", bidi!(), "]*$");
     /// One line with at least one visible character (the server trims spaces around names).
     pub const NAME: &str = concat!(
-        r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^",
+        r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029",
+        bidi!(),
+        "]*[^",
         ws!(),
-        r"\x00-\x1f\x7f-\x9f][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+        r"\x00-\x1f\x7f-\x9f",
+        bidi!(),
+        invisible!(),
+        r"][^\x00-\x1f\x7f-\x9f\u2028\u2029",
+        bidi!(),
+        "]*$"
     );
     /// Text over several lines: tabs and line breaks, no other control characters.
     pub const TEXT: &str = r"^(?:[^\x00-\x08\x0b-\x1f\x7f-\x9f]|\r\n)*$";
@@ -356,7 +376,7 @@ mod tests {
         ];
         let edges = [
             "a", "Z", "9", "研", "👍", " ", "\u{3000}", "\u{a0}", "\u{feff}", "\u{85}", "\t", "\n", "\r", "\u{0}",
-            "\u{7f}", "\u{2028}", "@", ".", "_", ":",
+            "\u{7f}", "\u{2028}", "@", ".", "_", ":", "\u{200b}", "\u{202e}", "\u{2067}", "\u{ad}",
         ];
         let mut samples = strings(&edges, 3);
         samples.extend(strings(&["a", "@", ".", " ", "\n", "\u{feff}"], 6));

@@ -75,7 +75,12 @@ pub struct FileInfo {
 /// [`FILE_NAME_MAX`] characters (keeping the extension); empty becomes "file".
 pub fn clean_file_name(raw: &str) -> Result<String> {
     let base = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-    let cleaned: String = base.chars().filter(|c| !c.is_control() && !matches!(c, '"' | '\u{202e}')).collect();
+    let cleaned: String = base
+        .chars()
+        .filter(|&c| {
+            !c.is_control() && c != '"' && !crate::text::is_direction_control(c) && !crate::text::is_invisible(c)
+        })
+        .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').trim();
     if raw.chars().count() > 1000 {
         return Err(Error::invalid("name", "must be at most 1000 characters"));

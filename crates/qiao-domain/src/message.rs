@@ -171,7 +171,20 @@ pub fn validate_emoji(input: &str) -> Result<String> {
     if e.chars().any(|c| c.is_ascii_alphabetic()) || e.is_ascii() {
         return Err(bad());
     }
+    // Only the blocks emoji come from, and at least one pictograph or keycap: not 中, é, or a
+    // zero-width space.
+    if !e.chars().all(emoji_part) || !e.chars().any(|c| !c.is_ascii() && !matches!(c, '\u{200d}' | '\u{fe0f}')) {
+        return Err(bad());
+    }
     Ok(e.to_owned())
+}
+
+/// Whether a character may be part of an emoji sequence.
+fn emoji_part(c: char) -> bool {
+    matches!(c,
+        '0'..='9' | '#' | '*' | '\u{a9}' | '\u{ae}' | '\u{200d}' | '\u{20e3}' | '\u{fe0f}'
+        | '\u{2100}'..='\u{2bff}' | '\u{203c}' | '\u{2049}' | '\u{3030}' | '\u{303d}' | '\u{3297}' | '\u{3299}'
+        | '\u{1f000}'..='\u{1faff}' | '\u{e0020}'..='\u{e007f}')
 }
 
 /// Mentions written in a body: `<@user-id>`, `<@&department-id>`, `@username`, and

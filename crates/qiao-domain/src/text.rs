@@ -24,7 +24,25 @@ pub fn single_line(field: impl Into<Cow<'static, str>>, input: &str, min: usize,
     if input.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
         return Err(Error::invalid(field, "must be a single line without control characters"));
     }
+    if input.chars().any(is_direction_control) {
+        return Err(Error::invalid(field, "must not contain text-direction control characters"));
+    }
+    if min >= 1 && !text.chars().any(|c| !c.is_whitespace() && !is_invisible(c)) {
+        return Err(Error::invalid(field, "must not be empty (invisible characters alone are not a name)"));
+    }
     Ok(text.to_owned())
+}
+
+/// Text-direction controls (embeddings, overrides, isolates): they reorder what follows, so
+/// a name holding one can pass for another ("invoice\u{202e}fdp.exe" shows as "invoiceexe.pdf").
+pub fn is_direction_control(c: char) -> bool {
+    matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Characters that show nothing by themselves: the soft hyphen, zero-width spaces, joiners
+/// and marks, invisible operators, the byte order mark.
+pub fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
 }
 
 /// Escapes `%`, `_` and `\` so user input matches literally inside a SQL `LIKE` pattern
@@ -58,6 +76,12 @@ mod tests {
         assert!(single_line("name", "a\nb", 1, 10).is_err());
         assert!(single_line("name", "a\u{0}b", 1, 10).is_err());
         assert!(single_line("name", "ab\n", 1, 10).is_err());
+        assert!(single_line("name", "\u{200b}", 1, 10).is_err(), "invisible alone");
+        assert!(single_line("name", " \u{feff} \u{200d}", 1, 10).is_err());
+        assert!(single_line("name", "a\u{202e}b", 1, 10).is_err(), "direction control");
+        assert!(single_line("name", "a\u{2067}b", 0, 10).is_err());
+        assert_eq!(single_line("name", "👨\u{200d}💻 李", 1, 10).unwrap(), "👨\u{200d}💻 李");
+        assert_eq!(single_line("topic", "\u{200b}", 0, 10).unwrap(), "\u{200b}", "no minimum, nothing to see");
         let e = single_line("title", "x", 2, 10).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("title"));
     }
