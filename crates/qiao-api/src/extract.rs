@@ -102,7 +102,7 @@ fn clean_serde_message(e: &serde_json::Error) -> String {
     }
 }
 
-fn missing_field(e: &serde_json::Error) -> Option<String> {
+fn missing_field(e: &impl std::fmt::Display) -> Option<String> {
     let s = e.to_string();
     let rest = s.strip_prefix("missing field `")?;
     Some(rest.split('`').next()?.to_owned())
@@ -165,7 +165,11 @@ fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, ApiE
         let field = e.path().to_string();
         let err = Error::new(ErrorCode::InvalidParameter);
         ApiError(if field.is_empty() || field == "." {
-            err.with_message(format!("Invalid query parameter: {}", e.inner()))
+            let err = err.with_message(format!("Invalid query parameter: {}", e.inner()));
+            match missing_field(e.inner()) {
+                Some(missing) => err.with_field(missing),
+                None => err,
+            }
         } else {
             err.with_message(format!("Invalid query parameter {field}: {}", e.inner())).with_field(field)
         })

@@ -143,6 +143,10 @@ const FIELDS: &[(&str, &str, Limit)] = &[
     ("UpdateProfile", "display_name", DISPLAY_NAME),
     ("UpdateProfile", "title", TITLE),
     ("ChangePassword", "new_password", PASSWORD),
+    // Longer ones are refused as the wrong password (no account has a longer login).
+    ("ChangePassword", "current_password", Length(0, user::PASSWORD_MAX)),
+    ("SignInRequest", "login", Length(0, user::EMAIL_MAX)),
+    ("SignInRequest", "password", Length(0, user::PASSWORD_MAX)),
     ("CreateUserRequest", "username", USERNAME),
     ("CreateUserRequest", "display_name", DISPLAY_NAME),
     ("CreateUserRequest", "title", TITLE),
@@ -174,6 +178,7 @@ const PARAMS: &[(&str, &str, Limit)] = &[
     ("/api/v1/conversations/{id}/messages", "after", SEQ),
     ("/api/v1/conversations/{id}/files", "limit", PAGE),
     ("/api/v1/conversations/{id}/files", "duration_ms", Int(0, Some(qiao_service::files::DURATION_MAX_MS))),
+    ("/api/v1/conversations/{id}/files", "name", Length(0, file::FILE_NAME_INPUT_MAX)),
     ("/api/v1/departments/{id}/members", "limit", PAGE),
     ("/api/v1/departments/{id}/members", "q", Length(0, SEARCH_MAX)),
     ("/api/v1/messages/{id}/thread", "limit", PAGE),

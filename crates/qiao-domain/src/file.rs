@@ -71,6 +71,9 @@ pub struct FileInfo {
     pub created_at: Millis,
 }
 
+/// Longest file name an upload may give (it is shortened to [`FILE_NAME_MAX`]).
+pub const FILE_NAME_INPUT_MAX: usize = 1000;
+
 /// Cleans an uploaded file's name: no path, no control characters, at most
 /// [`FILE_NAME_MAX`] characters (keeping the extension); empty becomes "file".
 pub fn clean_file_name(raw: &str) -> Result<String> {
@@ -82,8 +85,8 @@ pub fn clean_file_name(raw: &str) -> Result<String> {
         })
         .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').trim();
-    if raw.chars().count() > 1000 {
-        return Err(Error::invalid("name", "must be at most 1000 characters"));
+    if raw.chars().count() > FILE_NAME_INPUT_MAX {
+        return Err(Error::invalid("name", format!("must be at most {FILE_NAME_INPUT_MAX} characters")));
     }
     let name = if cleaned.is_empty() { "file".to_owned() } else { cleaned.to_owned() };
     if name.chars().count() <= FILE_NAME_MAX {

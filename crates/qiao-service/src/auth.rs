@@ -146,16 +146,17 @@ impl Services {
         let at = now();
         // No account has a longer login (usernames and e-mail addresses are shorter): refused
         // before it could become a key in the sign-in throttle or a signal to other nodes.
+        // (By length alone: it tells nothing about which accounts exist.)
         if req.login.chars().count() > user::EMAIL_MAX {
-            return Err(Error::new(ErrorCode::InvalidCredentials));
+            return Err(Error::invalid("login", format!("must be at most {} characters", user::EMAIL_MAX)));
+        }
+        if req.password.chars().count() > user::PASSWORD_MAX {
+            return Err(Error::invalid("password", format!("must be at most {} characters", user::PASSWORD_MAX)));
         }
         let login_key = req.login.trim().to_lowercase();
         if let Err(wait) = self.throttle.check(&login_key, &origin.ip, at) {
             return Err(Error::rate_limited(wait)
                 .with_message(format!("Too many failed sign-ins; try again in {wait} seconds.")));
-        }
-        if req.password.chars().count() > user::PASSWORD_MAX {
-            return Err(Error::new(ErrorCode::InvalidCredentials));
         }
         // Each check costs a password hash (tens of milliseconds of a core): signing in in a
         // loop must not take the server's CPU. Kept per name as typed, for accounts that exist
@@ -355,12 +356,17 @@ impl Services {
             return Err(Error::rate_limited(wait));
         }
         user::validate_password("new_password", new, Some(&auth.user.username))?;
+        if current.chars().count() > user::PASSWORD_MAX {
+            return Err(Error::invalid(
+                "current_password",
+                format!("must be at most {} characters", user::PASSWORD_MAX),
+            ));
+        }
         self.password_rate.check(format!("password-change:{}", auth.user.id))?;
         let creds = users::credentials(&mut self.store.reader().await?, auth.user.id)
             .await?
             .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
-        if current.chars().count() > user::PASSWORD_MAX || !self.passwords.verify(current, &creds.password_hash).await?
-        {
+        if !self.passwords.verify(current, &creds.password_hash).await? {
             self.sign_in_failed(&key, &origin.ip, at);
             return Err(Error::new(ErrorCode::WrongPassword).with_field("current_password"));
         }

@@ -42,12 +42,34 @@ pub struct ConversationPage {
     pub next_cursor: Option<String>,
 }
 
+/// The kinds of conversation created as channels (DMs and groups have operations of their
+/// own; a department's channel comes with the department).
+#[derive(Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ChannelKind {
+    Public,
+    Private,
+    Announcement,
+    Project,
+}
+
+impl From<ChannelKind> for ConversationKind {
+    fn from(k: ChannelKind) -> ConversationKind {
+        match k {
+            ChannelKind::Public => ConversationKind::Public,
+            ChannelKind::Private => ConversationKind::Private,
+            ChannelKind::Announcement => ConversationKind::Announcement,
+            ChannelKind::Project => ConversationKind::Project,
+        }
+    }
+}
+
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateChannelRequest {
     /// `public` (default), `private`, `announcement` or `project`.
     #[serde(default)]
-    pub kind: Option<ConversationKind>,
+    pub kind: Option<ChannelKind>,
     pub name: String,
     #[serde(default)]
     pub topic: Option<String>,
@@ -249,7 +271,7 @@ pub async fn create(
     JsonBody(req): JsonBody<CreateChannelRequest>,
 ) -> ApiResult<Response> {
     let input = CreateChannel {
-        kind: req.kind,
+        kind: req.kind.map(Into::into),
         name: req.name,
         topic: req.topic,
         description: req.description,
