@@ -6,8 +6,7 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
-
-use tokio::sync::Notify;
+use std::task::{Poll, Waker};
 
 /// Why a frame was not queued.
 #[derive(Debug, PartialEq, Eq)]
@@ -21,11 +20,13 @@ pub enum Refused {
 struct State<T> {
     items: VecDeque<T>,
     closed: bool,
+    /// The reader's, while it waits on an empty queue: the first push wakes it, later ones
+    /// until it looks again need not (a Notify cost a lock and a wake-up per frame).
+    waiting: Option<Waker>,
 }
 
 pub struct Outbox<T> {
     state: Mutex<State<T>>,
-    ready: Notify,
     limit: usize,
 }
 
@@ -37,8 +38,7 @@ const KEEP: usize = 256;
 impl<T> Outbox<T> {
     pub fn new(limit: usize) -> Arc<Outbox<T>> {
         Arc::new(Outbox {
-            state: Mutex::new(State { items: VecDeque::new(), closed: false }),
-            ready: Notify::new(),
+            state: Mutex::new(State { items: VecDeque::new(), closed: false, waiting: None }),
             limit: limit.max(1),
         })
     }
@@ -49,7 +49,7 @@ impl<T> Outbox<T> {
 
     /// Queues an item without waiting.
     pub fn push(&self, item: T) -> Result<(), Refused> {
-        {
+        let waiting = {
             let mut s = self.state();
             if s.closed {
                 return Err(Refused::Closed);
@@ -58,16 +58,25 @@ impl<T> Outbox<T> {
                 return Err(Refused::Full);
             }
             s.items.push_back(item);
+            // Taken under the lock the reader checks the queue under: no wake-up is lost.
+            s.waiting.take()
+        };
+        if let Some(w) = waiting {
+            w.wake();
         }
-        // Stores a permit if the reader is not waiting yet, so no wake-up is lost.
-        self.ready.notify_one();
         Ok(())
     }
 
     /// Closes the queue: the reader gets what is queued, then `None`.
     pub fn close(&self) {
-        self.state().closed = true;
-        self.ready.notify_one();
+        let waiting = {
+            let mut s = self.state();
+            s.closed = true;
+            s.waiting.take()
+        };
+        if let Some(w) = waiting {
+            w.wake();
+        }
     }
 
     /// The next item without waiting (`None` if there is none right now).
@@ -90,21 +99,24 @@ impl<T> Outbox<T> {
 
     /// The next item; `None` once the queue is closed and drained.
     pub async fn pop(&self) -> Option<T> {
-        loop {
-            {
-                let mut s = self.state();
-                if let Some(item) = s.items.pop_front() {
-                    if s.items.is_empty() && s.items.capacity() > KEEP {
-                        s.items = VecDeque::new();
-                    }
-                    return Some(item);
+        std::future::poll_fn(|cx| {
+            let mut s = self.state();
+            if let Some(item) = s.items.pop_front() {
+                if s.items.is_empty() && s.items.capacity() > KEEP {
+                    s.items = VecDeque::new();
                 }
-                if s.closed {
-                    return None;
-                }
+                return Poll::Ready(Some(item));
             }
-            self.ready.notified().await;
-        }
+            if s.closed {
+                return Poll::Ready(None);
+            }
+            match &mut s.waiting {
+                Some(w) if w.will_wake(cx.waker()) => {}
+                waiting => *waiting = Some(cx.waker().clone()),
+            }
+            Poll::Pending
+        })
+        .await
     }
 }
 
@@ -136,6 +148,57 @@ mod tests {
         assert_eq!(q.push(9), Err(Refused::Closed));
         assert_eq!(q.pop().await, Some(8), "what was queued before closing is still delivered");
         assert_eq!(q.pop().await, None);
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reader_is_woken_by_a_push_or_a_close_and_never_misses_one() {
+        let q = Outbox::new(10_000);
+        let reader = {
+            let q = q.clone();
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                while let Some(i) = q.pop().await {
+                    got.push(i);
+                }
+                got
+            })
+        };
+        // Pushes land while the reader waits, runs, or has just looked.
+        for i in 0..5_000 {
+            q.push(i).unwrap();
+            if i % 7 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        tokio::task::yield_now().await;
+        q.close();
+        assert_eq!(reader.await.unwrap(), (0..5_000).collect::<Vec<_>>());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pushes_from_another_thread_reach_the_reader() {
+        let q = Outbox::new(100_000);
+        let reader = {
+            let q = q.clone();
+            tokio::spawn(async move {
+                let mut n = 0u32;
+                while q.pop().await.is_some() {
+                    n += 1;
+                }
+                n
+            })
+        };
+        let writer = {
+            let q = q.clone();
+            std::thread::spawn(move || {
+                for i in 0..50_000u32 {
+                    q.push(i).unwrap();
+                }
+                q.close();
+            })
+        };
+        writer.join().unwrap();
+        assert_eq!(reader.await.unwrap(), 50_000);
     }
 
     #[tokio::test]

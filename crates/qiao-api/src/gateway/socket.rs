@@ -316,6 +316,17 @@ async fn write_frames(ws: &mut WebSocket, first: Message, rx: &Outbox<Out>) -> R
     if ok && ws.flush().await.is_ok() { Ok(()) } else { Err(None) }
 }
 
+/// `fut`, given at most `limit` if it does not finish at once: almost every write does, and
+/// then no timer is set (a timer per write was ~1.5 % of the server's time in a large room).
+async fn bounded<F: std::future::Future>(limit: std::time::Duration, fut: F) -> Result<F::Output, ()> {
+    let mut fut = std::pin::pin!(fut);
+    let first = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+    match first {
+        std::task::Poll::Ready(out) => Ok(out),
+        std::task::Poll::Pending => tokio::time::timeout(limit, fut).await.map_err(drop),
+    }
+}
+
 /// The connection's main loop; returns when it is over (the socket is closed by then).
 async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Actor, conn: u64, rx: &Outbox<Out>) {
     let heartbeat = gw.config.heartbeat;
@@ -335,7 +346,7 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
                         tokio::time::sleep(gw.config.flush_interval - since).await;
                     }
                     // A client that stops reading altogether cannot be told anything: drop it.
-                    let written = tokio::time::timeout(WRITE_TIMEOUT, write_frames(ws, frame, rx)).await;
+                    let written = bounded(WRITE_TIMEOUT, write_frames(ws, frame, rx)).await;
                     last_write = Instant::now();
                     match written {
                         Ok(Ok(())) => {}
@@ -479,4 +490,23 @@ async fn handle(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::bounded;
+
+    #[tokio::test]
+    async fn bounded_sets_a_limit_only_on_what_waits() {
+        assert_eq!(bounded(Duration::from_millis(1), async { 7 }).await, Ok(7), "ready at once");
+        let late = async {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            8
+        };
+        assert_eq!(bounded(Duration::from_secs(5), late).await, Ok(8), "waits, within the limit");
+        let never = std::future::pending::<u8>();
+        assert_eq!(bounded(Duration::from_millis(20), never).await, Err(()), "waits past it");
+    }
 }
