@@ -34,21 +34,18 @@ mod pattern {
             r"\xad\u061c\u180e\u200b-\u200f\u2060-\u2064\ufeff"
         };
     }
-    /// One line, possibly empty: no control characters, no line or paragraph separators, no
-    /// text-direction controls.
-    pub const LINE: &str = concat!(r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029", bidi!(), "]*$");
-    /// One line with at least one visible character (the server trims spaces around names).
+    /// One line, possibly empty: no control characters, no line or paragraph separators
+    /// (text-direction controls are dropped by the server).
+    pub const LINE: &str = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$";
+    /// One line with at least one visible character (the server trims spaces around names and
+    /// drops text-direction controls; invisible characters alone are not a name).
     pub const NAME: &str = concat!(
-        r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029",
-        bidi!(),
-        "]*[^",
+        r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*[^",
         ws!(),
         r"\x00-\x1f\x7f-\x9f",
         bidi!(),
         invisible!(),
-        r"][^\x00-\x1f\x7f-\x9f\u2028\u2029",
-        bidi!(),
-        "]*$"
+        r"][^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
     );
     /// Text over several lines: tabs and line breaks, no other control characters.
     pub const TEXT: &str = r"^(?:[^\x00-\x08\x0b-\x1f\x7f-\x9f]|\r\n)*$";
@@ -240,14 +237,22 @@ fn common_responses(doc: &mut OpenApi) {
         let ops = [&mut item.get, &mut item.post, &mut item.put, &mut item.patch, &mut item.delete];
         for op in ops.into_iter().flatten() {
             let responses = &mut op.responses.responses;
-            let Some(error) = responses.get("401").cloned() else {
-                if path.starts_with("/api/v1/") && path != "/api/v1/ws" {
-                    responses.entry("503".into()).or_insert_with(|| error_response("unavailable"));
+            if responses.contains_key("401") {
+                responses.entry("403".into()).or_insert_with(|| error_response("Forbidden"));
+            }
+            if path.starts_with("/api/v1/") && path != "/api/v1/ws" {
+                responses.entry("503".into()).or_insert_with(|| error_response("Service Unavailable"));
+            }
+            // OpenAPI requires a description on every response: the status's reason phrase
+            // where the route gave none.
+            for (status, response) in responses.iter_mut() {
+                if let RefOr::T(r) = response
+                    && r.description.is_empty()
+                {
+                    let reason = status.parse::<u16>().ok().and_then(|s| axum::http::StatusCode::from_u16(s).ok());
+                    r.description = reason.and_then(|s| s.canonical_reason()).unwrap_or("Response").to_owned();
                 }
-                continue;
-            };
-            responses.entry("403".into()).or_insert_with(|| error.clone());
-            responses.entry("503".into()).or_insert(error);
+            }
         }
     }
 }

@@ -81,7 +81,7 @@ pub fn clean_file_name(raw: &str) -> Result<String> {
     let cleaned: String = base
         .chars()
         .filter(|&c| {
-            !c.is_control() && c != '"' && !crate::text::is_direction_control(c) && !crate::text::is_invisible(c)
+            !c.is_control() && !matches!(c, '"' | '\u{200b}' | '\u{feff}') && !crate::text::is_direction_control(c)
         })
         .collect();
     let cleaned = cleaned.trim().trim_start_matches('.').trim();

@@ -154,9 +154,23 @@ pub fn validate_client_key(input: &str) -> Result<String> {
     Ok(input.to_owned())
 }
 
-/// A reaction is a Unicode emoji (any sequence of non-ASCII symbols, joiners and selectors)
-/// or a `:shortcode:`.
+/// A reaction is a Unicode emoji (pictographs with their joiners, selectors, skin tones and
+/// tags, a keycap or a flag) or a `:shortcode:`.
 pub fn validate_emoji(input: &str) -> Result<String> {
+    let e = reaction_key(input)?;
+    if e.starts_with(':') {
+        return Ok(e);
+    }
+    let keycap = e.ends_with('\u{20e3}') && e.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '#' | '*'));
+    if !e.chars().all(emoji_part) || !(keycap || e.chars().any(pictograph)) {
+        return Err(Error::invalid("emoji", "must be an emoji or a :shortcode:"));
+    }
+    Ok(e)
+}
+
+/// The looser form reactions were once checked by (non-ASCII symbols without letters, or a
+/// `:shortcode:`): enough to name one already on a message, which may be taken back.
+pub fn reaction_key(input: &str) -> Result<String> {
     let e = input.trim();
     let bad = || Error::invalid("emoji", "must be an emoji or a :shortcode:");
     if e.is_empty() || input.chars().count() > EMOJI_MAX || e.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -171,20 +185,22 @@ pub fn validate_emoji(input: &str) -> Result<String> {
     if e.chars().any(|c| c.is_ascii_alphabetic()) || e.is_ascii() {
         return Err(bad());
     }
-    // Only the blocks emoji come from, and at least one pictograph or keycap: not 中, é, or a
-    // zero-width space.
-    if !e.chars().all(emoji_part) || !e.chars().any(|c| !c.is_ascii() && !matches!(c, '\u{200d}' | '\u{fe0f}')) {
-        return Err(bad());
-    }
     Ok(e.to_owned())
 }
 
-/// Whether a character may be part of an emoji sequence.
+/// Whether a character may be part of an emoji sequence: a pictograph, a keycap's parts,
+/// the zero-width joiner, the variation selectors, tags (subdivision flags).
 fn emoji_part(c: char) -> bool {
+    pictograph(c)
+        || matches!(c, '0'..='9' | '#' | '*' | '\u{200d}' | '\u{20e3}' | '\u{fe0e}' | '\u{fe0f}' | '\u{e0020}'..='\u{e007f}')
+}
+
+/// The characters emoji are drawn from (symbols, arrows, dingbats, pictographs, regional
+/// indicators, skin tones), leaving out the blank Braille pattern.
+fn pictograph(c: char) -> bool {
     matches!(c,
-        '0'..='9' | '#' | '*' | '\u{a9}' | '\u{ae}' | '\u{200d}' | '\u{20e3}' | '\u{fe0f}'
-        | '\u{2100}'..='\u{2bff}' | '\u{203c}' | '\u{2049}' | '\u{3030}' | '\u{303d}' | '\u{3297}' | '\u{3299}'
-        | '\u{1f000}'..='\u{1faff}' | '\u{e0020}'..='\u{e007f}')
+        '\u{a9}' | '\u{ae}' | '\u{203c}' | '\u{2049}' | '\u{3030}' | '\u{303d}' | '\u{3297}' | '\u{3299}'
+        | '\u{2100}'..='\u{27ff}' | '\u{2900}'..='\u{2bff}' | '\u{1f000}'..='\u{1faff}')
 }
 
 /// Mentions written in a body: `<@user-id>`, `<@&department-id>`, `@username`, and
@@ -282,12 +298,62 @@ mod tests {
 
     #[test]
     fn emoji() {
-        for ok in ["👍", "👍🏽", "👨‍👩‍👧", ":thumbsup:", ":+1:", "❤️", "1️⃣"] {
-            assert!(validate_emoji(ok).is_ok(), "{ok}");
+        let ok = [
+            "👍",
+            "👍🏽",
+            "👨‍👩‍👧",
+            ":thumbsup:",
+            ":+1:",
+            "❤️",
+            "❤︎",
+            "1️⃣",
+            "#️⃣",
+            "✔️",
+            "☕",
+            "⚡",
+            "〰️",
+            "‼️",
+            "⁉️",
+            "™️",
+            "ℹ️",
+            "Ⓜ️",
+            "⌛",
+            "⏰",
+            "↩️",
+            "🫡",
+            "🇨🇳",
+            "©",
+            "®",
+            "🏴\u{e0067}\u{e0062}\u{e0073}\u{e0063}\u{e0074}\u{e007f}",
+            "✅",
+            "🎉",
+        ];
+        for e in ok {
+            assert!(validate_emoji(e).is_ok(), "{e}");
         }
-        for bad in ["", "abc", ":Bad:", "👍 👍", "::", &"👍".repeat(33), "a👍"] {
-            assert!(validate_emoji(bad).is_err(), "{bad}");
+        for bad in [
+            "",
+            "abc",
+            ":Bad:",
+            "👍 👍",
+            "::",
+            &"👍".repeat(33),
+            "a👍",
+            "中",
+            "é",
+            "\u{200b}",
+            "\u{202e}",
+            "\u{e007f}",
+            "\u{2800}",
+            "\u{20e3}",
+            "1",
+            "好",
+        ] {
+            assert!(validate_emoji(bad).is_err(), "{bad:?}");
         }
+        // What the looser check of old accepted can still be named, to be taken back.
+        assert_eq!(reaction_key(" 好 ").unwrap(), "好");
+        assert!(reaction_key("abc").is_err());
     }
 
     #[test]

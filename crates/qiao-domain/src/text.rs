@@ -24,9 +24,10 @@ pub fn single_line(field: impl Into<Cow<'static, str>>, input: &str, min: usize,
     if input.chars().any(|c| c.is_control() || matches!(c, '\u{2028}' | '\u{2029}')) {
         return Err(Error::invalid(field, "must be a single line without control characters"));
     }
-    if input.chars().any(is_direction_control) {
-        return Err(Error::invalid(field, "must not contain text-direction control characters"));
-    }
+    // Dropped rather than refused: names pasted from other tools often carry them, and a name
+    // stored with one must stay editable.
+    let text: String = text.chars().filter(|&c| !is_direction_control(c)).collect();
+    let text = text.trim();
     if min >= 1 && !text.chars().any(|c| !c.is_whitespace() && !is_invisible(c)) {
         return Err(Error::invalid(field, "must not be empty (invisible characters alone are not a name)"));
     }
@@ -40,7 +41,8 @@ pub fn is_direction_control(c: char) -> bool {
 }
 
 /// Characters that show nothing by themselves: the soft hyphen, zero-width spaces, joiners
-/// and marks, invisible operators, the byte order mark.
+/// and marks, invisible operators, the byte order mark. (Not to be dropped from text: joiners
+/// shape Persian and Indic words and join emoji.)
 pub fn is_invisible(c: char) -> bool {
     matches!(c, '\u{ad}' | '\u{61c}' | '\u{180e}' | '\u{200b}'..='\u{200f}' | '\u{2060}'..='\u{2064}' | '\u{feff}')
 }
@@ -78,8 +80,9 @@ mod tests {
         assert!(single_line("name", "ab\n", 1, 10).is_err());
         assert!(single_line("name", "\u{200b}", 1, 10).is_err(), "invisible alone");
         assert!(single_line("name", " \u{feff} \u{200d}", 1, 10).is_err());
-        assert!(single_line("name", "a\u{202e}b", 1, 10).is_err(), "direction control");
-        assert!(single_line("name", "a\u{2067}b", 0, 10).is_err());
+        assert_eq!(single_line("name", "a\u{202e}b", 1, 10).unwrap(), "ab", "direction controls are dropped");
+        assert_eq!(single_line("name", "\u{202a}李伟 \u{202c}", 0, 10).unwrap(), "李伟");
+        assert!(single_line("name", "\u{2067}", 1, 10).is_err(), "nothing left to see");
         assert_eq!(single_line("name", "👨\u{200d}💻 李", 1, 10).unwrap(), "👨\u{200d}💻 李");
         assert_eq!(single_line("topic", "\u{200b}", 0, 10).unwrap(), "\u{200b}", "no minimum, nothing to see");
         let e = single_line("title", "x", 2, 10).unwrap_err();

@@ -128,6 +128,24 @@ impl Services {
                 other => media_error(other),
             }
         })?;
+        // From here on the bytes are ours: what follows runs as a task of its own, so that a
+        // request dropped now (its client gone, the shutdown's grace over) still records them
+        // (an unsent upload, expired later) or removes them, rather than leaving them behind.
+        let (services, auth) = (self.clone(), auth.clone());
+        tokio::spawn(async move { services.keep_staged(&auth, conversation, name, upload, staged).await })
+            .await
+            .map_err(Error::internal)?
+    }
+
+    /// Names staged bytes and records the upload ([`Services::upload_file`]).
+    async fn keep_staged(
+        &self,
+        auth: &Authenticated,
+        conversation: ConversationId,
+        name: String,
+        upload: Upload,
+        staged: qiao_media::Staged,
+    ) -> Result<FileInfo> {
         // Claimed from before the blob's existence is checked until the record is committed,
         // so that no clean-up, on any node, removes bytes this upload is about to refer to.
         let claim = uuid::Uuid::now_v7();

@@ -465,7 +465,9 @@ impl Services {
     /// Adds the caller's reaction with `emoji`, or removes it if present. Returns whether it
     /// was added, and the message.
     pub async fn toggle_reaction(&self, auth: &Authenticated, id: MessageId, emoji: &str) -> Result<(bool, Message)> {
-        let emoji = message::validate_emoji(emoji)?;
+        // Any reaction already on a message may be taken back, even one the stricter check of
+        // new ones would refuse; adding checks it in full.
+        let emoji = message::reaction_key(emoji)?;
         let (m, a) = self.message_access(&mut self.store.reader().await?, auth, id).await?;
         if !perm::can_react(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "Join the conversation to react."));
@@ -482,6 +484,7 @@ impl Services {
                     let added = if messages::remove_reaction(tx, id, &emoji, me).await? {
                         false
                     } else {
+                        message::validate_emoji(&emoji)?;
                         let existing = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
                         if !existing.reactions.iter().any(|r| r.emoji == emoji)
                             && messages::emoji_count(tx, id).await? >= EMOJI_PER_MESSAGE_MAX

@@ -59,7 +59,13 @@ impl DndLedger {
         if batch.is_empty() {
             return true;
         }
-        match services.save_do_not_disturb(batch.clone()).await {
+        // A task of its own: a flush dropped half-way (shutdown's grace over) still writes
+        // what it took (a write nobody awaits is not made).
+        let write = {
+            let (services, batch) = (services.clone(), batch.clone());
+            tokio::spawn(async move { services.save_do_not_disturb(batch).await })
+        };
+        match write.await.map_err(qiao_domain::Error::internal).and_then(|written| written) {
             Ok(()) => true,
             Err(e) => {
                 tracing::warn!(error = %e, people = batch.len(), "could not store do-not-disturb settings; retrying");
