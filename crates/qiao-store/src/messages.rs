@@ -153,24 +153,31 @@ pub async fn insert(db: &mut dyn Db, n: &NewMessage) -> Result<Message> {
         .bind(&n.client_key)
         .bind(n.at)
     )?;
-    Ok(Message {
-        id: n.id,
-        conversation_id: n.conversation_id,
-        seq: n.seq,
-        sender_id: n.sender_id,
-        thread_root_id: n.thread_root_id,
-        body: n.body.clone(),
-        mentions: n.mentions.clone(),
-        client_key: n.client_key.clone(),
-        created_at: n.at,
-        edited_at: None,
-        deleted_at: None,
-        pinned_at: None,
-        pinned_by: None,
-        reactions: Vec::new(),
-        thread: None,
-        files: Vec::new(),
-    })
+    Ok(n.stored(n.seq))
+}
+
+impl NewMessage {
+    /// The message as written, numbered `seq`.
+    fn stored(&self, seq: i64) -> Message {
+        Message {
+            id: self.id,
+            conversation_id: self.conversation_id,
+            seq,
+            sender_id: self.sender_id,
+            thread_root_id: self.thread_root_id,
+            body: self.body.clone(),
+            mentions: self.mentions.clone(),
+            client_key: self.client_key.clone(),
+            created_at: self.at,
+            edited_at: None,
+            deleted_at: None,
+            pinned_at: None,
+            pinned_by: None,
+            reactions: Vec::new(),
+            thread: None,
+            files: Vec::new(),
+        }
+    }
 }
 
 /// Inserts a message at its conversation's next sequence number, only if the sender is
@@ -330,26 +337,8 @@ where
 /// The messages of `drafts` that were written, by the `(id, seq)` rows the insert returned.
 fn written<'a>(drafts: &'a [&NewMessage], rows: Vec<Inserted>) -> impl Iterator<Item = Option<Message>> + 'a {
     let seqs: HashMap<Uuid, i64> = rows.into_iter().filter_map(|(id, seq)| Some((id?, seq))).collect();
-    drafts.iter().map(move |d| {
-        seqs.get(&d.id.0).map(|&seq| Message {
-            id: d.id,
-            conversation_id: d.conversation_id,
-            seq,
-            sender_id: d.sender_id,
-            thread_root_id: None,
-            body: d.body.clone(),
-            mentions: d.mentions.clone(),
-            client_key: d.client_key.clone(),
-            created_at: d.at,
-            edited_at: None,
-            deleted_at: None,
-            pinned_at: None,
-            pinned_by: None,
-            reactions: Vec::new(),
-            thread: None,
-            files: Vec::new(),
-        })
-    })
+    // Plain sends have no thread (insert_many_sql writes none).
+    drafts.iter().map(move |d| seqs.get(&d.id.0).map(|&seq| Message { thread_root_id: None, ..d.stored(seq) }))
 }
 
 pub async fn get(db: &mut dyn Db, id: MessageId) -> Result<Option<Message>> {

@@ -355,30 +355,38 @@ pub async fn sends_and_operations_share_batches(store: Store, sink: Sink) {
 /// committed (and published) by then.
 pub async fn settled_waits_for_queued_writes(store: Store, sink: Sink) {
     let before = events::head(&mut store.reader().await.unwrap()).await.unwrap();
-    let (started_tx, started) = tokio::sync::oneshot::channel();
-    let started_tx = std::sync::Mutex::new(Some(started_tx));
-    let slow = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .write(move |tx| {
-                    if let Some(s) = started_tx.lock().unwrap().take() {
-                        let _ = s.send(());
-                    }
-                    Box::pin(async move {
-                        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                        let data = EventData::DepartmentDeleted { department_id: DepartmentId::new() };
-                        tx.append_event(Audience::Staff, None, &data, T0).await
-                    })
-                })
-                .await
-        })
-    };
-    started.await.unwrap();
+    let slow = hold_writer(&store, 200, true).await;
     store.settled().await.unwrap();
     assert_eq!(events::head(&mut store.reader().await.unwrap()).await.unwrap(), before + 1, "committed by then");
     assert_eq!(sink.take().len(), 1, "and published");
-    assert_eq!(slow.await.unwrap().unwrap(), before + 1);
+    slow.await.unwrap().unwrap();
+}
+
+/// Starts a write that keeps the writer busy for `ms` (appending an event if `event`), and
+/// returns once the writer runs it.
+async fn hold_writer(store: &Store, ms: u64, event: bool) -> tokio::task::JoinHandle<qiao_domain::Result<()>> {
+    let (started_tx, started) = tokio::sync::oneshot::channel();
+    let started_tx = std::sync::Mutex::new(Some(started_tx));
+    let store = store.clone();
+    let slow = tokio::spawn(async move {
+        store
+            .write(move |tx| {
+                if let Some(s) = started_tx.lock().unwrap().take() {
+                    let _ = s.send(());
+                }
+                Box::pin(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    if event {
+                        let data = EventData::DepartmentDeleted { department_id: DepartmentId::new() };
+                        tx.append_event(Audience::Staff, None, &data, T0).await?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    });
+    started.await.unwrap();
+    slow
 }
 
 /// A write whose caller stopped waiting before the writer took it (a request that timed out
@@ -396,25 +404,7 @@ pub async fn abandoned_writes_are_not_made(store: Store, sink: Sink) {
             .await
     };
     // Hold the writer, so that the next write waits in its queue.
-    let (started_tx, started) = tokio::sync::oneshot::channel();
-    let started_tx = std::sync::Mutex::new(Some(started_tx));
-    let slow = {
-        let store = store.clone();
-        tokio::spawn(async move {
-            store
-                .write(move |_tx| {
-                    if let Some(s) = started_tx.lock().unwrap().take() {
-                        let _ = s.send(());
-                    }
-                    Box::pin(async {
-                        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-                        Ok(())
-                    })
-                })
-                .await
-        })
-    };
-    started.await.unwrap();
+    let slow = hold_writer(&store, 300, false).await;
     let gave_up = tokio::time::timeout(std::time::Duration::from_millis(50), append(store.clone())).await;
     assert!(gave_up.is_err(), "still queued behind the slow write");
     slow.await.unwrap().unwrap();
