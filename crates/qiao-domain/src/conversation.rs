@@ -92,6 +92,7 @@ impl MemberRole {
 /// A department whose people (optionally with its whole subtree) belong to a conversation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
 pub struct LinkedDepartment {
     pub department_id: DepartmentId,
     pub include_subdepartments: bool,
@@ -220,6 +221,14 @@ pub fn dm_key(a: UserId, b: UserId) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_linked_department_refuses_unknown_fields() {
+        let ok = r#"{"department_id":"0193f2c1-0000-7000-8000-000000000000","include_subdepartments":true}"#;
+        assert!(serde_json::from_str::<LinkedDepartment>(ok).is_ok());
+        let extra = r#"{"department_id":"0193f2c1-0000-7000-8000-000000000000","include_subdepartments":true,"x":1}"#;
+        assert!(serde_json::from_str::<LinkedDepartment>(extra).is_err(), "as every request body does");
+    }
 
     #[test]
     fn search_keys_fold_and_spell_in_pinyin() {
