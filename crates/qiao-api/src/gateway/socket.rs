@@ -108,20 +108,33 @@ const CLIENT_FRAMES: RateConfig = RateConfig { per_second: 10.0, burst: 40.0 };
 /// shows change).
 const SUBSCRIPTIONS: RateConfig = RateConfig { per_second: 1.0, burst: 5.0 };
 
+/// Ping and pong frames a client may send before its `hello`.
+const PINGS_BEFORE_HELLO: u32 = 4;
+
 /// Waits for `hello` and authenticates; `None` when the connection was refused (and closed).
 async fn handshake(
     ws: &mut WebSocket,
     up: &Upgrade,
     cookie: Option<Box<Credentials>>,
 ) -> Option<(Credentials, Option<i64>)> {
-    let timeout = up.gateway.config.hello_timeout;
-    let received = tokio::select! {
-        r = tokio::time::timeout(timeout, ws.recv()) => r,
-        // The dispatcher stopped: the server is shutting down, and this connection is not
-        // registered for its "going away".
-        () = up.gateway.commands.closed() => {
-            close_with(ws, close::GOING_AWAY, "server restarting").await;
-            return None;
+    let deadline = tokio::time::Instant::now() + up.gateway.config.hello_timeout;
+    let mut control_frames = 0;
+    let received = loop {
+        let received = tokio::select! {
+            r = tokio::time::timeout_at(deadline, ws.recv()) => r,
+            // The dispatcher stopped: the server is shutting down, and this connection is not
+            // registered for its "going away".
+            () = up.gateway.commands.closed() => {
+                close_with(ws, close::GOING_AWAY, "server restarting").await;
+                return None;
+            }
+        };
+        // A WebSocket library's keep-alive may ping before the client says hello (tungstenite
+        // answers it): a few such frames are passed over, a stream of them is refused below.
+        control_frames += 1;
+        if control_frames > PINGS_BEFORE_HELLO || !matches!(received, Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))))
+        {
+            break received;
         }
     };
     let first = match received {

@@ -581,6 +581,18 @@ async fn unauthenticated_revoked_and_disabled_connections_are_closed() {
     let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
     raw.send(Message::Text(r#"{"op":"ping"}"#.into())).await.unwrap();
     assert!(matches!(ended(&mut raw, Duration::from_secs(5)).await, Ended::Closed(Some(4400))));
+    // A library's keep-alive pings before hello are answered and passed over; a stream of
+    // them is not a hello.
+    let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
+    raw.send(Message::Ping(b"early".to_vec().into())).await.unwrap();
+    let hello = json!({"op": "hello", "token": owner.token()});
+    raw.send(Message::Text(hello.to_string().into())).await.unwrap();
+    assert_eq!(next_json(&mut raw, Duration::from_secs(5)).await.unwrap()["op"], "ready");
+    let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
+    for _ in 0..5 {
+        raw.send(Message::Ping(b"early".to_vec().into())).await.unwrap();
+    }
+    assert!(matches!(ended(&mut raw, Duration::from_secs(5)).await, Ended::Closed(Some(4400))));
     // A hello that does not parse says why.
     let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
     raw.send(Message::Text(r#"{"op":"hello","resume_from":"7"}"#.into())).await.unwrap();
