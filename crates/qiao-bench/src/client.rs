@@ -108,7 +108,12 @@ pub async fn history(api: &Api, conversation: &str) -> Result<Vec<(i64, String, 
             ));
         }
         match out.last() {
-            Some(last) if page["more_after"].as_bool() == Some(true) => after = last.0,
+            Some(last) if page["more_after"].as_bool() == Some(true) => {
+                if last.0 <= after {
+                    return Err(format!("{conversation}: history paging did not advance past seq {after}").into());
+                }
+                after = last.0;
+            }
             _ => break,
         }
     }

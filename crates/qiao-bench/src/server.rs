@@ -86,6 +86,9 @@ pub async fn child(args: ChildArgs) -> Result<(), BoxError> {
     .map_err(|e| e.to_string().into())
 }
 
+/// How long a server child may take to open its database and listen.
+const START_TIMEOUT: Duration = Duration::from_secs(300);
+
 /// A running server child.
 pub struct Server {
     child: Child,
@@ -94,14 +97,20 @@ pub struct Server {
 }
 
 impl Server {
-    /// Starts a server child; pins it to `cpu` when `taskset` is available.
+    /// Starts a server child; pins it to `cpu` when `taskset` is available, or else lets it
+    /// run on every CPU (the coordinator may have pinned itself to the load generator's).
     pub fn start(args: &ChildArgs, cpu: Option<usize>) -> Result<Server, BoxError> {
         let exe = std::env::current_exe()?;
-        let pin = cpu.filter(|_| Command::new("taskset").arg("--version").output().is_ok());
-        let mut cmd = match pin {
+        let taskset = Command::new("taskset").arg("--version").output().is_ok();
+        let pin = cpu.filter(|_| taskset);
+        let cpus = match pin {
+            Some(c) => Some(c.to_string()),
+            None => taskset.then(|| format!("0-{}", crate::stats::online_cpus() - 1)),
+        };
+        let mut cmd = match cpus {
             Some(c) => {
                 let mut cmd = Command::new("taskset");
-                cmd.arg("-c").arg(c.to_string()).arg(&exe);
+                cmd.arg("-c").arg(c).arg(&exe);
                 cmd
             }
             None => Command::new(&exe),
@@ -128,11 +137,30 @@ impl Server {
             .stderr(Stdio::inherit());
         let mut child = cmd.spawn()?;
         let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
+        // Bounded: a server that never says it listens fails the run instead of hanging it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let read = BufReader::new(stdout).read_line(&mut line).map(|_| line);
+            let _ = tx.send(read);
+        });
+        let line = match rx.recv_timeout(START_TIMEOUT) {
+            Ok(read) => read?,
+            Err(_) => {
+                let _ = child.kill();
+                return Err(format!("the server did not start within {} s", START_TIMEOUT.as_secs()).into());
+            }
+        };
         let ready: ChildReady =
             serde_json::from_str(line.trim()).map_err(|e| format!("the server did not start: {e}: {line:?}"))?;
         Ok(Server { child, ready, pinned: pin })
+    }
+
+    /// Kills the server at once (SIGKILL: no graceful shutdown), as a crash would.
+    pub fn kill(mut self) -> Result<(), BoxError> {
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(())
     }
 
     /// CPU seconds (user + system) the server has used so far.
@@ -143,6 +171,11 @@ impl Server {
     /// Resident memory now and at its peak, in KiB.
     pub fn rss_kib(&self) -> (u64, u64) {
         process_rss_kib(self.ready.pid)
+    }
+
+    /// Starts the peak of [`Server::rss_kib`] again from now.
+    pub fn reset_rss_peak(&self) {
+        reset_rss_peak(self.ready.pid);
     }
 
     /// Stops the server gracefully (it finishes queued writes) and waits for it.
@@ -175,9 +208,12 @@ pub fn process_cpu_seconds(pid: u32) -> f64 {
 }
 
 /// CPU seconds used by a process and its direct children (PostgreSQL's backends are
-/// children of the postmaster). Children that already exited are not counted.
+/// children of the postmaster), including children that exited and were reaped.
 pub fn tree_cpu_seconds(pid: u32) -> f64 {
-    let mut total = process_cpu_seconds(pid);
+    let fields = stat_fields(pid);
+    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    // cutime and cstime (fields 16 and 17): children the process waited for.
+    let mut total = process_cpu_seconds(pid) + (ticks(13) + ticks(14)) / clock_ticks();
     let Ok(dir) = std::fs::read_dir("/proc") else { return total };
     for entry in dir.flatten() {
         let Some(child) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
@@ -187,6 +223,37 @@ pub fn tree_cpu_seconds(pid: u32) -> f64 {
         }
     }
     total
+}
+
+/// The PostgreSQL server (postmaster) listening on `port` on this machine, if any: a
+/// `postgres` process whose parent is not one, whose data directory (its working directory)
+/// has a `postmaster.pid` naming that port (its fourth line).
+pub fn postmaster_on(port: u16) -> Option<u32> {
+    let comm = |pid: u32| std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        if comm(pid).trim() != "postgres" {
+            continue;
+        }
+        let parent = stat_fields(pid).get(1).and_then(|p| p.parse::<u32>().ok());
+        if parent.is_some_and(|p| comm(p).trim() == "postgres") {
+            continue;
+        }
+        let Ok(lock) = std::fs::read_to_string(format!("/proc/{pid}/cwd/postmaster.pid")) else { continue };
+        if lock.lines().nth(3).and_then(|l| l.trim().parse::<u16>().ok()) == Some(port) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// Makes a process's peak resident memory (VmHWM) start again from now, so that a
+/// measurement's peak is its own, not that of the fixtures or an earlier run.
+pub fn reset_rss_peak(pid: u32) {
+    // "5" resets the peak (proc(5), clear_refs); a failure leaves the lifetime peak.
+    if std::fs::write(format!("/proc/{pid}/clear_refs"), "5").is_err() {
+        eprintln!("warning: could not reset the peak memory of pid {pid}: RSS peaks are since its start");
+    }
 }
 
 /// Resident memory of a process now and at its peak, in KiB.

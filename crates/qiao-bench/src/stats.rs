@@ -6,13 +6,16 @@ use hdrhistogram::Histogram;
 
 pub struct Latency(Histogram<u64>);
 
+/// Longest latency recorded as itself (an hour, in microseconds: no run is that long).
+const MAX_US: u64 = 3_600_000_000;
+
 impl Latency {
     pub fn new() -> Latency {
-        Latency(Histogram::new_with_bounds(1, 60_000_000, 3).expect("histogram bounds"))
+        Latency(Histogram::new_with_bounds(1, MAX_US, 3).expect("histogram bounds"))
     }
 
     pub fn record(&mut self, d: Duration) {
-        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, 60_000_000);
+        let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).clamp(1, MAX_US);
         let _ = self.0.record(us);
     }
 
@@ -28,7 +31,7 @@ impl Latency {
     /// Adds samples from [`Latency::samples`].
     pub fn add_samples(&mut self, samples: &[(u64, u64)]) {
         for (us, n) in samples {
-            let _ = self.0.record_n((*us).clamp(1, 60_000_000), *n);
+            let _ = self.0.record_n((*us).clamp(1, MAX_US), *n);
         }
     }
 
@@ -51,6 +54,13 @@ pub fn machine() -> String {
                 .find_map(|l| l.strip_prefix("model name").map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned()))
         })
         .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
-    format!("{cores} × {cpu}")
+    format!("{} × {cpu}", online_cpus())
+}
+
+/// CPUs of the machine (not of this process's affinity, which a pin narrows).
+pub fn online_cpus() -> usize {
+    let listed = std::fs::read_to_string("/proc/cpuinfo")
+        .map(|s| s.lines().filter(|l| l.starts_with("processor")).count())
+        .unwrap_or(0);
+    if listed > 0 { listed } else { std::thread::available_parallelism().map_or(1, |n| n.get()) }
 }

@@ -68,14 +68,55 @@ pub struct Person {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Cpu {
     pub server: f64,
+    /// PostgreSQL's (the postmaster and its backends), when the target uses it.
     pub database: f64,
+    /// The cluster's NATS server, when several Qiao nodes share one.
+    pub bus: f64,
+}
+
+impl Cpu {
+    /// Everything the target used: server, database and bus.
+    pub fn total(&self) -> f64 {
+        self.server + self.database + self.bus
+    }
 }
 
 impl std::ops::Sub for Cpu {
     type Output = Cpu;
     fn sub(self, o: Cpu) -> Cpu {
-        Cpu { server: self.server - o.server, database: self.database - o.database }
+        Cpu { server: self.server - o.server, database: self.database - o.database, bus: self.bus - o.bus }
     }
+}
+
+/// The port of a URL whose host must be this machine's loopback (every workload stays on
+/// loopback); `None` for a URL with no host (a PostgreSQL Unix socket). `default` is the
+/// scheme's port.
+pub fn loopback_port(url: &str, default: u16) -> Result<Option<u16>, BoxError> {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if host_port.is_empty() {
+        return Ok(None);
+    }
+    let (host, port) = match host_port.strip_prefix('[') {
+        Some(v6) => {
+            let (h, p) = v6.split_once(']').ok_or("bad IPv6 address in URL")?;
+            (h, p.strip_prefix(':'))
+        }
+        None => match host_port.rsplit_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (host_port, None),
+        },
+    };
+    let loopback =
+        host.eq_ignore_ascii_case("localhost") || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+    if !loopback {
+        return Err(format!("{url}: benchmarks run on loopback only (127.0.0.1, ::1 or localhost)").into());
+    }
+    Ok(Some(match port {
+        Some(p) => p.parse().map_err(|_| format!("{url}: bad port"))?,
+        None => default,
+    }))
 }
 
 pub enum Target {
@@ -84,6 +125,8 @@ pub enum Target {
         servers: Vec<Server>,
         owner: Api,
         nats: Option<Nats>,
+        /// The PostgreSQL server's postmaster, when the database is PostgreSQL on this machine.
+        postgres_pid: Option<u32>,
         _dir: tempfile::TempDir,
     },
     Matrix(Matrix),
@@ -103,10 +146,13 @@ impl Target {
         match common.target.as_str() {
             "qiao" => {
                 let dir = tempfile::tempdir()?;
-                let database = if common.database == "sqlite" {
-                    format!("sqlite:{}", dir.path().join("qiao.db").display())
+                let (database, postgres_pid) = if common.database == "sqlite" {
+                    (format!("sqlite:{}", dir.path().join("qiao.db").display()), None)
                 } else {
-                    qiao_store::testing::TestDb::postgres_on(&common.database).await?.url.clone()
+                    (
+                        qiao_store::testing::TestDb::postgres_on(&common.database).await?.url.clone(),
+                        postgres_pid(&common.database)?,
+                    )
                 };
                 if common.nodes == 0 || common.nodes > 8 {
                     return Err("--nodes must be between 1 and 8".into());
@@ -142,13 +188,17 @@ impl Target {
                 // Each node issues a new setup link at start: the last one is valid.
                 let token = servers.last().and_then(|s| s.ready.setup_token.clone()).ok_or("no setup token")?;
                 let owner = client::owner(&servers[0].ready.url, &token, &http).await?;
-                Ok(Target::Qiao { servers, owner, nats, _dir: dir })
+                Ok(Target::Qiao { servers, owner, nats, postgres_pid, _dir: dir })
             }
             "matrix" => {
                 let dir = common.synapse_dir.as_ref().ok_or("--target matrix needs --synapse-dir")?;
                 let read = |f: &str| std::fs::read_to_string(dir.join(f)).map(|s| s.trim().to_owned());
                 let url = read("url").map_err(|e| format!("{}/url: {e} (run scripts/synapse start)", dir.display()))?;
-                let synapse_pid = read("synapse.pid")?.parse()?;
+                loopback_port(&url, 80)?;
+                let synapse_pid: u32 = read("synapse.pid")?.parse()?;
+                if !std::path::Path::new(&format!("/proc/{synapse_pid}")).exists() {
+                    return Err(format!("Synapse (pid {synapse_pid}) is not running: scripts/synapse start").into());
+                }
                 let postgres_pid = read("pg/data/postmaster.pid")
                     .ok()
                     .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()));
@@ -305,17 +355,29 @@ impl Target {
 
     pub fn cpu(&self) -> Cpu {
         match self {
-            Target::Qiao { servers, .. } => {
-                Cpu { server: servers.iter().map(Server::cpu_seconds).sum(), database: 0.0 }
-            }
+            Target::Qiao { servers, nats, postgres_pid, .. } => Cpu {
+                server: servers.iter().map(Server::cpu_seconds).sum(),
+                database: postgres_pid.map_or(0.0, server::tree_cpu_seconds),
+                bus: nats.as_ref().map_or(0.0, |n| server::process_cpu_seconds(n.child.id())),
+            },
             Target::Matrix(m) => Cpu {
                 server: server::process_cpu_seconds(m.synapse_pid),
                 database: m.postgres_pid.map_or(0.0, server::tree_cpu_seconds),
+                bus: 0.0,
             },
         }
     }
 
-    /// The server's resident memory now and at its peak, in KiB.
+    /// Starts the peak of [`Target::rss_kib`] again from now.
+    pub fn reset_rss_peak(&self) {
+        match self {
+            Target::Qiao { servers, .. } => servers.iter().for_each(Server::reset_rss_peak),
+            Target::Matrix(m) => server::reset_rss_peak(m.synapse_pid),
+        }
+    }
+
+    /// The server's resident memory now and at its peak (since [`Target::reset_rss_peak`]), in
+    /// KiB; with several nodes, the sum of their peaks.
     pub fn rss_kib(&self) -> (u64, u64) {
         match self {
             Target::Qiao { servers, .. } => {
@@ -407,6 +469,17 @@ impl Sender {
 }
 
 /// A `nats-server` for a cluster run, on a free loopback port; stopped when dropped.
+/// The postmaster of the PostgreSQL server at `url` (on loopback), so that its CPU counts
+/// with the server's as Synapse's database does; `None` (with a warning) if it is not found.
+pub fn postgres_pid(url: &str) -> Result<Option<u32>, BoxError> {
+    let Some(port) = loopback_port(url, 5432)? else { return Ok(None) };
+    let pid = server::postmaster_on(port);
+    if pid.is_none() {
+        eprintln!("warning: no PostgreSQL server found on port {port}: its CPU is not counted");
+    }
+    Ok(pid)
+}
+
 pub struct Nats {
     child: std::process::Child,
     pub url: String,
@@ -441,5 +514,24 @@ impl Drop for Nats {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loopback_port;
+
+    #[test]
+    fn only_loopback_urls_are_accepted() {
+        assert_eq!(loopback_port("http://127.0.0.1:8008", 80).unwrap(), Some(8008));
+        assert_eq!(loopback_port("postgres://u:p@localhost/db", 5432).unwrap(), Some(5432));
+        assert_eq!(loopback_port("postgres://u@[::1]:5433/db?sslmode=disable", 5432).unwrap(), Some(5433));
+        assert_eq!(loopback_port("http://127.0.0.9", 80).unwrap(), Some(80));
+        // A Unix socket has no host.
+        assert_eq!(loopback_port("postgres:///db?host=/run/postgresql", 5432).unwrap(), None);
+        for far in ["http://10.0.0.5:8008", "postgres://u@db.example.com/db", "http://[2001:db8::1]:80"] {
+            assert!(loopback_port(far, 80).is_err(), "{far}");
+        }
+        assert!(loopback_port("http://127.0.0.1:http", 80).is_err());
     }
 }

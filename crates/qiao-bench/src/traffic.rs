@@ -58,6 +58,9 @@ pub struct Outcome {
     pub cpu: Cpu,
     pub client_cpu: f64,
     pub rss_peak_kib: u64,
+    /// Rooms whose members did not all receive the same messages, in the same order, as
+    /// many as were acknowledged there (see [`check_views`]).
+    pub problems: Vec<String>,
 }
 
 impl Outcome {
@@ -65,10 +68,13 @@ impl Outcome {
         self.expected.saturating_sub(self.delivered.total())
     }
 
-    /// Whether the run delivered everything acknowledged, once each and in order.
+    /// Whether every send was acknowledged and every member of each room received exactly
+    /// the room's acknowledged messages, once each and in the same order.
     pub fn verified(&self) -> bool {
         let d = &self.delivered;
-        self.lost() == 0
+        self.errors == 0
+            && self.problems.is_empty()
+            && self.lost() == 0
             && d.total() == self.expected
             && d.duplicates == 0
             && d.gaps == 0
@@ -81,10 +87,42 @@ impl Outcome {
         self.delivered.total() as f64 / self.seconds.max(1e-9)
     }
 
-    /// Server CPU (the database's too, when it is a separate process) per delivery.
+    /// Server CPU (the database's and the bus's too, when they are separate processes) per
+    /// delivery.
     pub fn cpu_us_per_delivery(&self) -> f64 {
-        (self.cpu.server + self.cpu.database) * 1e6 / self.delivered.total().max(1) as f64
+        self.cpu.total() * 1e6 / self.delivered.total().max(1) as f64
     }
+}
+
+/// Checks what each conversation's clients received (`Merged::views`) against what they
+/// should have: for each room, (members, messages acknowledged there). Every member must have
+/// received every message, in the same order as every other member; nobody else may have
+/// received any. Returns what is wrong (at most a few lines).
+pub fn check_views(views: &[(String, u64, u64, u64)], rooms: &HashMap<&str, (u64, u64)>) -> Vec<String> {
+    let mut by_room: HashMap<&str, Vec<(u64, u64, u64)>> = HashMap::new();
+    for (conv, count, digest, clients) in views {
+        by_room.entry(conv.as_str()).or_default().push((*count, *digest, *clients));
+    }
+    let mut problems = Vec::new();
+    for (room, &(members, messages)) in rooms {
+        let seen = by_room.remove(room).unwrap_or_default();
+        let clients: u64 = seen.iter().map(|v| v.2).sum();
+        let complete = seen.iter().filter(|v| v.0 == messages).map(|v| v.2).sum::<u64>();
+        let orders = seen.iter().filter(|v| v.0 == messages).map(|v| v.1).collect::<std::collections::HashSet<_>>();
+        let ok =
+            if messages == 0 { clients == 0 } else { clients == members && complete == members && orders.len() == 1 };
+        if !ok {
+            problems.push(format!(
+                "room {room}: {messages} messages for {members} members, but {clients} clients received some,                  {complete} all of them, in {} different orders",
+                orders.len()
+            ));
+        }
+    }
+    for (conv, seen) in by_room {
+        problems.push(format!("{} clients received messages of {conv}, which is not a room of this run", seen.len()));
+    }
+    problems.truncate(5);
+    problems
 }
 
 /// Picks rooms for messages: classes by share, rooms within a class in turn (a fixed
@@ -122,6 +160,9 @@ impl Picker {
     }
 }
 
+/// How long the drain keeps listening after everything expected arrived.
+pub const QUIET: Duration = Duration::from_secs(1);
+
 #[derive(Default)]
 struct Acks {
     per_room: HashMap<String, u64>,
@@ -151,6 +192,7 @@ pub async fn run(
     let mut turn: HashMap<(usize, usize), usize> = HashMap::new();
     let mut saturated = false;
 
+    target.reset_rss_peak();
     let cpu0 = target.cpu();
     let client0 = workers.cpu_seconds();
     let start = Instant::now();
@@ -211,12 +253,12 @@ pub async fn run(
     let expected: u64 = acks.per_room.iter().map(|(r, n)| n * members.get(r.as_str()).copied().unwrap_or(0)).sum();
 
     // Drain: wait until everything arrived, or nothing more arrives for a while.
-    let mut delivered = workers.report().await?;
+    let mut delivered = workers.report(false).await?;
     let mut last_progress = (delivered.total(), Instant::now());
     let mut finished_at = Instant::now();
     while delivered.total() < expected && last_progress.1.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(100)).await;
-        delivered = workers.report().await?;
+        delivered = workers.report(false).await?;
         if delivered.total() > last_progress.0 {
             last_progress = (delivered.total(), Instant::now());
             finished_at = Instant::now();
@@ -226,6 +268,15 @@ pub async fn run(
     let cpu = target.cpu() - cpu0;
     let client_cpu = workers.cpu_seconds() - client0;
     let (_, rss_peak_kib) = target.rss_kib();
+    // A moment more, so that a late duplicate or a stray delivery is counted too.
+    tokio::time::sleep(QUIET).await;
+    let delivered = workers.report(true).await?;
+    let rooms: HashMap<&str, (u64, u64)> = classes
+        .iter()
+        .flat_map(|c| &c.rooms)
+        .map(|r| (r.id.as_str(), (r.members.len() as u64, acks.per_room.get(&r.id).copied().unwrap_or(0))))
+        .collect();
+    let problems = check_views(&delivered.views, &rooms);
     Ok(Outcome {
         offered: i,
         acked: acks.per_room.values().sum(),
@@ -239,6 +290,7 @@ pub async fn run(
         cpu,
         client_cpu,
         rss_peak_kib,
+        problems,
     })
 }
 
@@ -280,20 +332,59 @@ pub fn report(name: &str, target: &Target, o: &Outcome, load: &Load) -> Result<(
         o.ack_latency.ms(0.5),
         o.ack_latency.ms(0.99),
     );
-    let db = if o.cpu.database > 0.0 { format!(" + database {:.2} s", o.cpu.database) } else { String::new() };
+    let mut db = String::new();
+    if o.cpu.database > 0.0 {
+        db.push_str(&format!(" + database {:.2} s", o.cpu.database));
+    }
+    if o.cpu.bus > 0.0 {
+        db.push_str(&format!(" + bus {:.2} s", o.cpu.bus));
+    }
     println!(
         "  server CPU {:.2} s{db} ({:.2} µs per delivery, {:.0}% of a core); server RSS peak {:.0} MiB; \
          load generator CPU {:.0}% of a core",
         o.cpu.server,
         o.cpu_us_per_delivery(),
-        (o.cpu.server + o.cpu.database) * 100.0 / o.seconds,
+        o.cpu.total() * 100.0 / o.seconds,
         o.rss_peak_kib as f64 / 1024.0,
         o.client_cpu * 100.0 / o.seconds,
     );
+    for p in &o.problems {
+        println!("  not verified: {p}");
+    }
+    if o.errors > 0 {
+        println!("  not verified: {} sends failed", o.errors);
+    }
     if o.verified() {
         println!("  verified: every acknowledged message reached every member once, in order");
         Ok(())
     } else {
         Err(format!("{name}: verification failed (see above)").into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(conv: &str, count: u64, digest: u64, clients: u64) -> (String, u64, u64, u64) {
+        (conv.to_owned(), count, digest, clients)
+    }
+
+    #[test]
+    fn every_member_must_see_the_same_messages_in_the_same_order() {
+        let rooms: HashMap<&str, (u64, u64)> = [("a", (3, 10)), ("b", (2, 0))].into_iter().collect();
+        // Three members, spread over two workers, agreeing: fine.
+        assert!(check_views(&[view("a", 10, 7, 2), view("a", 10, 7, 1)], &rooms).is_empty());
+        // One member missed a message, though the room's total could be made up elsewhere.
+        assert_eq!(check_views(&[view("a", 10, 7, 2), view("a", 9, 5, 1)], &rooms).len(), 1);
+        // Everyone got everything, but one in another order.
+        assert_eq!(check_views(&[view("a", 10, 7, 2), view("a", 10, 8, 1)], &rooms).len(), 1);
+        // A fourth client (not a member) received the room's messages.
+        assert_eq!(check_views(&[view("a", 10, 7, 4)], &rooms).len(), 1);
+        // A room without messages must stay silent, and no other conversation may appear.
+        let stray = check_views(&[view("a", 10, 7, 3), view("b", 1, 1, 1), view("c", 1, 1, 1)], &rooms);
+        assert_eq!(stray.len(), 2, "{stray:?}");
+        // Nobody received anything.
+        assert_eq!(check_views(&[], &rooms).len(), 1);
     }
 }

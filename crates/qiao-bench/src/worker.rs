@@ -59,7 +59,12 @@ pub enum Cmd {
     Measure {
         tag: String,
     },
-    Report,
+    /// With `views`, also what each client received in each conversation (for the final
+    /// check: it is larger than the counts).
+    Report {
+        #[serde(default)]
+        views: bool,
+    },
     /// Close every client.
     Close,
     Quit,
@@ -83,6 +88,11 @@ pub struct Report {
     pub lost_reasons: Vec<String>,
     /// Frames that looked like message events but could not be read.
     pub unreadable: u64,
+    /// With `Report { views }`: what the clients received per conversation, as
+    /// (conversation, messages, order digest, clients that received exactly that). Every
+    /// member of a room must have received the same messages in the same order.
+    #[serde(default)]
+    pub views: Vec<(String, u64, u64, u64)>,
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -106,11 +116,41 @@ struct Shared {
     report: Report,
     latency: Latency,
     complete: Latency,
+    /// Per client (in the order connected): what it received since the last `Measure`.
+    clients: Vec<Seen>,
 }
 
 impl Shared {
     fn new() -> Shared {
-        Shared { tag: None, report: Report::default(), latency: Latency::new(), complete: Latency::new() }
+        Shared {
+            tag: None,
+            report: Report::default(),
+            latency: Latency::new(),
+            complete: Latency::new(),
+            clients: Vec::new(),
+        }
+    }
+
+    /// Starts counting `tag` afresh; clients stay, what they saw is forgotten.
+    fn measure(&mut self, tag: String) {
+        let (lost, lost_reasons) = (self.report.lost, std::mem::take(&mut self.report.lost_reasons));
+        let clients = std::mem::take(&mut self.clients);
+        *self = Shared::new();
+        self.clients = clients.into_iter().map(|_| Seen::default()).collect();
+        self.tag = Some(tag);
+        self.report.lost = lost;
+        self.report.lost_reasons = lost_reasons;
+    }
+
+    /// Each conversation's distinct (messages, digest) with how many clients saw exactly that.
+    fn views(&self) -> Vec<(String, u64, u64, u64)> {
+        let mut by: HashMap<(&str, u64, u64), u64> = HashMap::new();
+        for seen in &self.clients {
+            for (conv, v) in &seen.convs {
+                *by.entry((conv.as_str(), v.count, v.digest)).or_default() += 1;
+            }
+        }
+        by.into_iter().map(|((conv, count, digest), clients)| (conv.to_owned(), count, digest, clients)).collect()
     }
 }
 
@@ -156,10 +196,33 @@ fn scan_event(text: &str) -> Result<Option<(&str, i64, &str)>, ()> {
 /// One client's view of each conversation, for the order checks.
 #[derive(Default)]
 struct Seen {
-    last_seq: HashMap<String, i64>,
+    convs: HashMap<String, View>,
     /// Matrix has no per-room sequence: event ids seen, for duplicates.
     ids: HashSet<String>,
     received: u64,
+}
+
+/// What one client received in one conversation.
+#[derive(Default)]
+struct View {
+    last_seq: Option<i64>,
+    count: u64,
+    /// Folds the messages' identities (Qiao: seq; Matrix: event id) in arrival order, so
+    /// that members agree only if they received the same messages in the same order.
+    digest: u64,
+}
+
+impl View {
+    fn add(&mut self, id: u64) {
+        self.count += 1;
+        self.digest = (self.digest.rotate_left(7) ^ id).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A stable 64-bit identity for an event id (the same in every worker process).
+fn id_hash(id: &str) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(id)
 }
 
 /// What one client reports for one received message.
@@ -170,36 +233,40 @@ struct Arrival<'a> {
     body: &'a str,
 }
 
-/// Counts one arrival; returns whether the client has now received `complete_after`.
-fn record(shared: &SharedRef, seen: &mut Seen, a: Arrival<'_>, complete: Option<(u64, Instant)>) -> bool {
+/// Counts one arrival of client `client`; returns whether it has now received
+/// `complete_after`.
+fn record(shared: &SharedRef, client: usize, a: Arrival<'_>, complete: Option<(u64, Instant)>) -> bool {
     let now = now_micros();
-    let mut s = lock(shared);
+    let mut guard = lock(shared);
+    let s = &mut *guard;
     let Some(tag) = s.tag.as_deref() else { return false };
     if !a.body.contains(tag) {
         return false;
     }
+    let Some(seen) = s.clients.get_mut(client) else { return false };
+    // Looked up before inserting: a key is allocated once per conversation, not per message.
+    if !seen.convs.contains_key(a.conv) {
+        seen.convs.insert(a.conv.to_owned(), View::default());
+    }
+    let view = seen.convs.get_mut(a.conv).expect("inserted above");
     if let Some(seq) = a.seq {
-        // Looked up before inserting: a key is allocated once per conversation, not per message.
-        match seen.last_seq.get_mut(a.conv) {
-            Some(prev) => {
-                if seq == *prev {
-                    s.report.duplicates += 1;
-                } else if seq < *prev {
-                    s.report.out_of_order += 1;
-                } else if seq > *prev + 1 {
-                    s.report.gaps += 1;
-                }
-                *prev = (*prev).max(seq);
-            }
-            None => {
-                seen.last_seq.insert(a.conv.to_owned(), seq);
+        if let Some(prev) = view.last_seq {
+            if seq == prev {
+                s.report.duplicates += 1;
+            } else if seq < prev {
+                s.report.out_of_order += 1;
+            } else if seq > prev + 1 {
+                s.report.gaps += 1;
             }
         }
+        view.last_seq = Some(view.last_seq.map_or(seq, |p| p.max(seq)));
+        view.add(seq as u64);
     }
-    if let Some(id) = a.id
-        && !seen.ids.insert(id.to_owned())
-    {
-        s.report.duplicates += 1;
+    if let Some(id) = a.id {
+        if !seen.ids.insert(id.to_owned()) {
+            s.report.duplicates += 1;
+        }
+        view.add(id_hash(id));
     }
     match s.report.received.get_mut(a.conv) {
         Some(n) => *n += 1,
@@ -211,8 +278,9 @@ fn record(shared: &SharedRef, seen: &mut Seen, a: Arrival<'_>, complete: Option<
         s.latency.record(Duration::from_micros(now.saturating_sub(t)));
     }
     seen.received += 1;
+    let received = seen.received;
     match complete {
-        Some((n, t0)) if seen.received == n => {
+        Some((n, t0)) if received == n => {
             s.complete.record(t0.elapsed());
             true
         }
@@ -242,6 +310,12 @@ async fn tcp(url: &str, bind: &str) -> Result<tokio::net::TcpStream, BoxError> {
 /// Connects, says hello and waits for `ready`; returns the socket, the head, and any
 /// frames that arrived right after `ready` are left in the socket for the reader.
 async fn qiao_connect(url: &str, bind: &str, spec: &ClientSpec) -> Result<(Ws, String), BoxError> {
+    tokio::time::timeout(Duration::from_secs(60), qiao_handshake(url, bind, spec))
+        .await
+        .map_err(|_| "no ready frame within 60 s")?
+}
+
+async fn qiao_handshake(url: &str, bind: &str, spec: &ClientSpec) -> Result<(Ws, String), BoxError> {
     let stream = tcp(url, bind).await?;
     let ws_url = format!("{}/api/v1/ws", url.replacen("http://", "ws://", 1));
     // Small buffers: the bench holds up to ~19,000 clients on this machine.
@@ -252,8 +326,8 @@ async fn qiao_connect(url: &str, bind: &str, spec: &ClientSpec) -> Result<(Ws, S
         None => format!(r#"{{"op":"hello","token":"{}"}}"#, spec.token),
     };
     ws.send(Message::Text(hello.into())).await?;
-    match tokio::time::timeout(Duration::from_secs(60), ws.next()).await {
-        Ok(Some(Ok(Message::Text(t)))) if t.starts_with(r#"{"op":"ready""#) => {
+    match ws.next().await {
+        Some(Ok(Message::Text(t))) if t.starts_with(r#"{"op":"ready""#) => {
             let v: serde_json::Value = serde_json::from_str(&t)?;
             Ok((ws, v["head"].as_i64().unwrap_or(0).to_string()))
         }
@@ -262,8 +336,17 @@ async fn qiao_connect(url: &str, bind: &str, spec: &ClientSpec) -> Result<(Ws, S
 }
 
 /// Reads one WebSocket until it ends or the worker is told to close.
-async fn qiao_read(mut ws: Ws, shared: SharedRef, mut stop: watch::Receiver<bool>, complete: Option<(u64, Instant)>) {
-    let mut seen = Seen::default();
+/// What a client's reader reports to: the worker's counts, its slot there, when to stop, and
+/// (resync) after how many messages it has caught up.
+struct Reader {
+    shared: SharedRef,
+    client: usize,
+    stop: watch::Receiver<bool>,
+    complete: Option<(u64, Instant)>,
+}
+
+async fn qiao_read(mut ws: Ws, r: Reader) {
+    let Reader { shared, client, mut stop, complete } = r;
     loop {
         let msg = tokio::select! {
             m = ws.next() => m,
@@ -287,7 +370,7 @@ async fn qiao_read(mut ws: Ws, shared: SharedRef, mut stop: watch::Receiver<bool
         };
         match scan_event(&text) {
             Ok(Some((conv, seq, body))) => {
-                record(&shared, &mut seen, Arrival { conv, seq: Some(seq), id: None, body }, complete);
+                record(&shared, client, Arrival { conv, seq: Some(seq), id: None, body }, complete);
             }
             Ok(None) => {}
             Err(()) => lock(&shared).report.unreadable += 1,
@@ -329,16 +412,8 @@ async fn matrix_sync(
 }
 
 /// Long-polls `/sync` until told to close, counting tagged messages.
-async fn matrix_read(
-    http: reqwest::Client,
-    url: String,
-    token: String,
-    mut since: String,
-    shared: SharedRef,
-    mut stop: watch::Receiver<bool>,
-    complete: Option<(u64, Instant)>,
-) {
-    let mut seen = Seen::default();
+async fn matrix_read(http: reqwest::Client, url: String, token: String, mut since: String, r: Reader) {
+    let Reader { shared, client, mut stop, complete } = r;
     loop {
         let res = tokio::select! {
             r = matrix_sync(&http, &url, &token, Some(&since), 30_000) => r,
@@ -358,9 +433,10 @@ async fn matrix_read(
                 }
                 for e in r["timeline"]["events"].as_array().into_iter().flatten() {
                     let (Some(body), Some(id)) = (e["content"]["body"].as_str(), e["event_id"].as_str()) else {
+                        lock(&shared).report.unreadable += 1;
                         continue;
                     };
-                    record(&shared, &mut seen, Arrival { conv: room, seq: None, id: Some(id), body }, complete);
+                    record(&shared, client, Arrival { conv: room, seq: None, id: Some(id), body }, complete);
                 }
             }
         }
@@ -385,6 +461,11 @@ async fn connect(
 ) -> Result<(Duration, String), BoxError> {
     let t0 = Instant::now();
     let complete = complete_after.map(|n| (n, t0));
+    let client = {
+        let mut s = lock(&shared);
+        s.clients.push(Seen::default());
+        s.clients.len() - 1
+    };
     if args.protocol == "matrix" {
         let http = matrix_client(&args.bind)?;
         // Resuming is a `/sync` from the old token: the reader's first request catches up.
@@ -396,12 +477,13 @@ async fn connect(
             }
         };
         let took = t0.elapsed();
-        tokio::spawn(matrix_read(http, args.url.clone(), spec.token, since.clone(), shared, stop, complete));
+        let reader = Reader { shared, client, stop, complete };
+        tokio::spawn(matrix_read(http, args.url.clone(), spec.token, since.clone(), reader));
         Ok((took, since))
     } else {
         let (ws, head) = qiao_connect(&args.url, &args.bind, &spec).await?;
         let took = t0.elapsed();
-        tokio::spawn(qiao_read(ws, shared, stop, complete));
+        tokio::spawn(qiao_read(ws, Reader { shared, client, stop, complete }));
         Ok((took, head))
     }
 }
@@ -445,15 +527,10 @@ pub async fn run(args: WorkerArgs) -> Result<(), BoxError> {
                 Answer::Connected { ok, failed, connect_us: lat.samples(), heads, errors }
             }
             Cmd::Measure { tag } => {
-                let mut s = lock(&shared);
-                let (lost, lost_reasons) = (s.report.lost, std::mem::take(&mut s.report.lost_reasons));
-                *s = Shared::new();
-                s.tag = Some(tag);
-                s.report.lost = lost;
-                s.report.lost_reasons = lost_reasons;
+                lock(&shared).measure(tag);
                 Answer::Done
             }
-            Cmd::Report => {
+            Cmd::Report { views } => {
                 let s = lock(&shared);
                 let r = &s.report;
                 Answer::Report(Report {
@@ -466,6 +543,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), BoxError> {
                     lost: r.lost,
                     lost_reasons: r.lost_reasons.clone(),
                     unreadable: r.unreadable,
+                    views: if views { s.views() } else { Vec::new() },
                 })
             }
             Cmd::Close => {
@@ -488,6 +566,33 @@ pub async fn run(args: WorkerArgs) -> Result<(), BoxError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn views_tell_members_apart_by_what_they_received_and_in_which_order() {
+        let shared: SharedRef = Arc::new(Mutex::new(Shared::new()));
+        lock(&shared).clients = (0..3).map(|_| Seen::default()).collect();
+        lock(&shared).measure("r1".into());
+        let arrive = |client, seq: i64| {
+            let body = format!("bench r1 t=1 n={seq}");
+            record(&shared, client, Arrival { conv: "c", seq: Some(seq), id: None, body: &body }, None);
+        };
+        // Clients 0 and 1 get 1, 2, 3; client 2 gets 1, 3, 2 (out of order).
+        for (client, seqs) in [(0, [1, 2, 3]), (1, [1, 2, 3]), (2, [1, 3, 2])] {
+            for seq in seqs {
+                arrive(client, seq);
+            }
+        }
+        let mut views = lock(&shared).views();
+        views.sort_by_key(|v| std::cmp::Reverse(v.3));
+        assert_eq!(views.len(), 2, "{views:?}");
+        assert_eq!((views[0].1, views[0].3), (3, 2));
+        assert_eq!((views[1].1, views[1].3), (3, 1));
+        assert_eq!(lock(&shared).report.out_of_order, 1);
+        // Untagged messages are not counted, and a new measurement forgets the old one.
+        record(&shared, 0, Arrival { conv: "c", seq: Some(4), id: None, body: "other" }, None);
+        lock(&shared).measure("r2".into());
+        assert!(lock(&shared).views().is_empty());
+    }
 
     #[test]
     fn scans_message_frames() {

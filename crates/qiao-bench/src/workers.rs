@@ -16,6 +16,9 @@ use crate::worker::{Answer, ClientSpec, Cmd, Report};
 /// 127.0.0.x address has ~28,000 ephemeral ports.
 pub const PER_WORKER_MAX: usize = 8_000;
 
+/// Longest a worker may take to answer a command.
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(600);
+
 struct Proc {
     child: Child,
     stdin: ChildStdin,
@@ -48,6 +51,8 @@ pub struct Merged {
     pub lost: u64,
     pub lost_reasons: Vec<String>,
     pub unreadable: u64,
+    /// From `report(true)`: every worker's (conversation, messages, order digest, clients).
+    pub views: Vec<(String, u64, u64, u64)>,
 }
 
 impl Merged {
@@ -115,7 +120,11 @@ impl Workers {
     }
 
     async fn answer(p: &mut Proc) -> Result<Answer, BoxError> {
-        let line = p.lines.next_line().await?.ok_or("a worker exited")?;
+        // Bounded: connecting 8,000 clients takes seconds, a hung worker must not hang the run.
+        let line = tokio::time::timeout(ANSWER_TIMEOUT, p.lines.next_line())
+            .await
+            .map_err(|_| format!("worker {} did not answer within {} s", p.pid, ANSWER_TIMEOUT.as_secs()))??
+            .ok_or("a worker exited")?;
         Ok(serde_json::from_str(&line)?)
     }
 
@@ -178,8 +187,10 @@ impl Workers {
         self.all(cmds).await.map(drop)
     }
 
-    pub async fn report(&mut self) -> Result<Merged, BoxError> {
-        let answers = self.all((0..self.procs.len()).map(|_| Cmd::Report).collect()).await?;
+    /// Merged counts; with `views`, also what each conversation's clients received (larger:
+    /// for the final check).
+    pub async fn report(&mut self, views: bool) -> Result<Merged, BoxError> {
+        let answers = self.all((0..self.procs.len()).map(|_| Cmd::Report { views }).collect()).await?;
         let mut m = Merged {
             received: HashMap::new(),
             duplicates: 0,
@@ -190,11 +201,23 @@ impl Workers {
             lost: 0,
             lost_reasons: Vec::new(),
             unreadable: 0,
+            views: Vec::new(),
         };
         for a in answers {
             let Answer::Report(r) = a else { return Err("unexpected worker answer".into()) };
-            let Report { received, duplicates, gaps, out_of_order, latency, complete, lost, lost_reasons, unreadable } =
-                r;
+            let Report {
+                received,
+                duplicates,
+                gaps,
+                out_of_order,
+                latency,
+                complete,
+                lost,
+                lost_reasons,
+                unreadable,
+                views,
+            } = r;
+            m.views.extend(views);
             for (k, v) in received {
                 *m.received.entry(k).or_default() += v;
             }
@@ -215,9 +238,11 @@ impl Workers {
         self.all((0..self.procs.len()).map(|_| Cmd::Close).collect()).await.map(drop)
     }
 
-    /// CPU seconds the workers have used so far.
+    /// CPU seconds the load generator has used so far: the workers and this process (which
+    /// builds the fixtures and sends the messages).
     pub fn cpu_seconds(&self) -> f64 {
-        self.procs.iter().map(|p| server::process_cpu_seconds(p.pid)).sum()
+        let workers: f64 = self.procs.iter().map(|p| server::process_cpu_seconds(p.pid)).sum();
+        workers + server::process_cpu_seconds(std::process::id())
     }
 
     /// Stops the workers.

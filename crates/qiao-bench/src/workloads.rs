@@ -3,6 +3,7 @@
 //! target's public API, connects the clients from worker processes, measures, verifies,
 //! and prints a report (figures go to `docs/benchmarks.md`).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use crate::server::BoxError;
@@ -161,7 +162,7 @@ pub async fn idle(args: IdleArgs) -> Result<(), BoxError> {
     tokio::time::sleep(Duration::from_secs_f64(args.hold)).await;
     let (rss2, peak) = target.rss_kib();
     let (slab2, tcp2) = kernel_kib();
-    let report = workers.report().await?;
+    let report = workers.report(false).await?;
     let second = (args.connections - half) as f64;
     let user = rss2.saturating_sub(rss1) as f64 / second;
     let average = rss2.saturating_sub(rss0) as f64 / args.connections as f64;
@@ -410,8 +411,8 @@ pub async fn connect_storm(args: StormArgs) -> Result<(), BoxError> {
         c.latency.ms(0.5),
         c.latency.ms(0.99),
         c.latency.ms(1.0),
-        cpu.server + cpu.database,
-        (cpu.server + cpu.database) * 1e6 / c.ok.max(1) as f64,
+        cpu.total(),
+        cpu.total() * 1e6 / c.ok.max(1) as f64,
         if c.errors.is_empty() { String::new() } else { format!("; errors {:?}", c.errors) },
     );
     workers.close().await?;
@@ -496,15 +497,24 @@ pub async fn resync(args: ResyncArgs) -> Result<(), BoxError> {
     let t1 = Instant::now();
     let c = workers.connect(specs, args.concurrency, Some(args.missed as u64)).await?;
     // Wait for every client to finish catching up (bounded).
-    let mut report = workers.report().await?;
+    let mut report = workers.report(false).await?;
     while report.complete.count() < c.ok as u64 && t1.elapsed() < Duration::from_secs(120) {
         tokio::time::sleep(Duration::from_millis(50)).await;
-        report = workers.report().await?;
+        report = workers.report(false).await?;
     }
     let secs = t1.elapsed().as_secs_f64();
     let cpu = target.cpu() - cpu0;
     let client_cpu = workers.cpu_seconds() - client0;
     let expected = (args.missed * c.ok) as u64;
+    // Every client must have caught up on the same messages, in the same order, per channel.
+    tokio::time::sleep(traffic::QUIET).await;
+    let report = workers.report(true).await?;
+    let per_room: HashMap<&str, (u64, u64)> = rooms
+        .iter()
+        .enumerate()
+        .map(|(k, r)| (r.as_str(), (c.ok as u64, args.missed.saturating_sub(k).div_ceil(rooms.len()) as u64)))
+        .collect();
+    let problems = traffic::check_views(&report.views, &per_room);
     header(
         "resync",
         &target,
@@ -521,13 +531,20 @@ pub async fn resync(args: ResyncArgs) -> Result<(), BoxError> {
         report.duplicates,
         report.gaps,
         report.out_of_order,
-        cpu.server + cpu.database,
-        (cpu.server + cpu.database) * 1e6 / c.ok.max(1) as f64
+        cpu.total(),
+        cpu.total() * 1e6 / c.ok.max(1) as f64
     );
+    for p in &problems {
+        println!("  not verified: {p}");
+    }
     workers.close().await?;
     workers.quit().await;
     target.stop()?;
-    if report.total() != expected || report.duplicates + report.gaps + report.out_of_order > 0 || c.failed > 0 {
+    if report.total() != expected
+        || report.duplicates + report.gaps + report.out_of_order + report.unreadable > 0
+        || c.failed > 0
+        || !problems.is_empty()
+    {
         return Err("resync verification failed".into());
     }
     Ok(())
