@@ -102,7 +102,21 @@ describe("applying events", () => {
     m = addMessage(m, msg(4));
     m = addMessage(m, msg(5, { body: "again" }));
     expect(m.timelines[C].messages.map((x) => x.seq)).toEqual([1, 2, 3, 4, 5, 6]);
-    expect(m.timelines[C].messages[4].body).toBe("again");
+    // A message's creation state arriving again does not replace what is shown.
+    expect(m.timelines[C].messages[4].body).toBe(msg(5).body);
+  });
+
+  it("keeps a reaction that arrived before the answer to my own send", () => {
+    let m = start();
+    const mine = msg(4, { sender_id: ME, client_key: "k9" });
+    m = applyEvent(m, ev({ type: "message.created", message: mine }, 4));
+    m = applyEvent(m, ev({ type: "reaction.added", message_id: mine.id, user_id: "u-other", emoji: "👍" }, 5));
+    const reacted = m.timelines[C].messages.find((x) => x.id === mine.id);
+    expect(reacted?.reactions.length).toBe(1);
+    // The HTTP answer (the state at creation) comes last.
+    m = addMessage(m, mine);
+    expect(m.timelines[C].messages.find((x) => x.id === mine.id)).toBe(reacted);
+    expect(m.pending.length).toBe(0);
   });
 
   it("applies edits, deletions and reactions idempotently", () => {

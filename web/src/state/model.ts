@@ -79,10 +79,12 @@ export function emptyModel(): Model {
   };
 }
 
-/** Inserts or replaces `m` in a list ordered by `seq` (keeping a locally newer edit). */
-export function upsertSorted(list: Message[], m: Message): Message[] {
+/** Inserts or replaces `m` in a list ordered by `seq`. With `keep`, a message already in the
+ * list stays as it is (`m` is its state at creation, older than what events brought since). */
+export function upsertSorted(list: Message[], m: Message, keep = false): Message[] {
   const i = list.findIndex((x) => x.id === m.id);
   if (i >= 0) {
+    if (keep) return list;
     const out = list.slice();
     out[i] = m;
     return out;
@@ -166,17 +168,22 @@ export function mentionsMe(m: Message, me: User | null): boolean {
   return m.mentions.department_ids.some((d) => mine.includes(d));
 }
 
-/** Records a message the server returned or announced (own sends included). */
+/** Records a new message as the server returned (own sends) or announced it. Both are its state
+ * at creation: a copy already shown is kept, since reactions, edits or a thread that arrived
+ * as events in between are newer (the answer to a send can come after them). */
 export function addMessage(model: Model, m: Message): Model {
   let out = model;
   if (m.client_key) out = { ...out, pending: out.pending.filter((p) => p.key !== m.client_key) };
   if (m.thread_root_id) {
     const th = out.threads[m.thread_root_id];
-    if (th) out = { ...out, threads: { ...out.threads, [m.thread_root_id]: { ...th, replies: upsertSorted(th.replies, m) } } };
+    if (th) {
+      const replies = upsertSorted(th.replies, m, true);
+      if (replies !== th.replies) out = { ...out, threads: { ...out.threads, [m.thread_root_id]: { ...th, replies } } };
+    }
     return out;
   }
   const t = out.timelines[m.conversation_id];
-  if (t && !t.hasNewer) {
+  if (t && !t.hasNewer && !t.messages.some((x) => x.id === m.id)) {
     let messages = upsertSorted(t.messages, m);
     let hasOlder = t.hasOlder;
     if (messages.length > MAX_TIMELINE) {
