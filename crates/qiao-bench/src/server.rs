@@ -86,6 +86,24 @@ pub async fn child(args: ChildArgs) -> Result<(), BoxError> {
     .map_err(|e| e.to_string().into())
 }
 
+fn has_taskset() -> bool {
+    Command::new("taskset").arg("--version").output().is_ok()
+}
+
+/// A command for `program` free to run on every online CPU: the coordinator pins itself to
+/// the load generator's core before it starts servers, and children inherit that.
+pub fn unpinned(program: &std::path::Path) -> Command {
+    let online = std::fs::read_to_string("/sys/devices/system/cpu/online").map(|s| s.trim().to_owned());
+    match online {
+        Ok(cpus) if !cpus.is_empty() && has_taskset() => {
+            let mut cmd = Command::new("taskset");
+            cmd.arg("-c").arg(cpus).arg(program);
+            cmd
+        }
+        _ => Command::new(program),
+    }
+}
+
 /// How long a server child may take to open its database and listen.
 const START_TIMEOUT: Duration = Duration::from_secs(300);
 
@@ -101,19 +119,14 @@ impl Server {
     /// run on every CPU (the coordinator may have pinned itself to the load generator's).
     pub fn start(args: &ChildArgs, cpu: Option<usize>) -> Result<Server, BoxError> {
         let exe = std::env::current_exe()?;
-        let taskset = Command::new("taskset").arg("--version").output().is_ok();
-        let pin = cpu.filter(|_| taskset);
-        let cpus = match pin {
-            Some(c) => Some(c.to_string()),
-            None => taskset.then(|| format!("0-{}", crate::stats::online_cpus() - 1)),
-        };
-        let mut cmd = match cpus {
+        let pin = cpu.filter(|_| has_taskset());
+        let mut cmd = match pin {
             Some(c) => {
                 let mut cmd = Command::new("taskset");
-                cmd.arg("-c").arg(c).arg(&exe);
+                cmd.arg("-c").arg(c.to_string()).arg(&exe);
                 cmd
             }
-            None => Command::new(&exe),
+            None => unpinned(&exe),
         };
         cmd.arg("server-child")
             .arg("--database")
@@ -148,16 +161,27 @@ impl Server {
             Ok(read) => read?,
             Err(_) => {
                 let _ = child.kill();
+                let _ = child.wait();
                 return Err(format!("the server did not start within {} s", START_TIMEOUT.as_secs()).into());
             }
         };
-        let ready: ChildReady =
-            serde_json::from_str(line.trim()).map_err(|e| format!("the server did not start: {e}: {line:?}"))?;
+        let ready: ChildReady = match serde_json::from_str(line.trim()) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!("the server did not start: {e}: {line:?}").into());
+            }
+        };
         Ok(Server { child, ready, pinned: pin })
     }
 
-    /// Kills the server at once (SIGKILL: no graceful shutdown), as a crash would.
+    /// Kills the server at once (SIGKILL: no graceful shutdown), as a crash would; an error if
+    /// it had already exited (it crashed during the run).
     pub fn kill(mut self) -> Result<(), BoxError> {
+        if let Some(status) = self.child.try_wait()? {
+            return Err(format!("the server exited during the run ({status})").into());
+        }
         self.child.kill()?;
         self.child.wait()?;
         Ok(())
@@ -189,6 +213,16 @@ impl Server {
         }
         self.child.kill()?;
         Ok(())
+    }
+}
+
+impl Drop for Server {
+    /// A server left behind by a failed run is killed (its data directory is about to go).
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 

@@ -93,6 +93,11 @@ impl std::ops::Sub for Cpu {
 /// scheme's port.
 pub fn loopback_port(url: &str, default: u16) -> Result<Option<u16>, BoxError> {
     let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    // Connection parameters that name another host or port would go around the check.
+    let query = rest.split_once('?').map_or("", |(_, q)| q);
+    if query.split('&').any(|kv| matches!(kv.split('=').next(), Some("host" | "hostaddr" | "port"))) {
+        return Err(format!("{url}: give the host and port in the URL itself (loopback), not as parameters").into());
+    }
     let authority = rest.split(['/', '?']).next().unwrap_or_default();
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
     if host_port.is_empty() {
@@ -149,10 +154,9 @@ impl Target {
                 let (database, postgres_pid) = if common.database == "sqlite" {
                     (format!("sqlite:{}", dir.path().join("qiao.db").display()), None)
                 } else {
-                    (
-                        qiao_store::testing::TestDb::postgres_on(&common.database).await?.url.clone(),
-                        postgres_pid(&common.database)?,
-                    )
+                    // Checked (loopback only) before anything is created there.
+                    let pid = postgres_pid(&common.database)?;
+                    (qiao_store::testing::TestDb::postgres_on(&common.database).await?.url.clone(), pid)
                 };
                 if common.nodes == 0 || common.nodes > 8 {
                     return Err("--nodes must be between 1 and 8".into());
@@ -468,9 +472,9 @@ impl Sender {
     }
 }
 
-/// A `nats-server` for a cluster run, on a free loopback port; stopped when dropped.
-/// The postmaster of the PostgreSQL server at `url` (on loopback), so that its CPU counts
-/// with the server's as Synapse's database does; `None` (with a warning) if it is not found.
+/// The postmaster of the PostgreSQL server at `url` (which must be on loopback), so that its
+/// CPU counts with the server's as Synapse's database does; `None` (with a warning) if it is
+/// not found.
 pub fn postgres_pid(url: &str) -> Result<Option<u32>, BoxError> {
     let Some(port) = loopback_port(url, 5432)? else { return Ok(None) };
     let pid = server::postmaster_on(port);
@@ -480,6 +484,7 @@ pub fn postgres_pid(url: &str) -> Result<Option<u32>, BoxError> {
     Ok(pid)
 }
 
+/// A `nats-server` for a cluster run, on a free loopback port; stopped when dropped.
 pub struct Nats {
     child: std::process::Child,
     pub url: String,
@@ -494,7 +499,7 @@ impl Nats {
             })
             .ok_or("nats-server is missing: apt-get install nats-server (scripts/test installs it)")?;
         let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
-        let child = std::process::Command::new(bin)
+        let child = server::unpinned(&bin)
             .args(["-a", "127.0.0.1", "-p", &port.to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
@@ -527,8 +532,16 @@ mod tests {
         assert_eq!(loopback_port("postgres://u:p@localhost/db", 5432).unwrap(), Some(5432));
         assert_eq!(loopback_port("postgres://u@[::1]:5433/db?sslmode=disable", 5432).unwrap(), Some(5433));
         assert_eq!(loopback_port("http://127.0.0.9", 80).unwrap(), Some(80));
-        // A Unix socket has no host.
-        assert_eq!(loopback_port("postgres:///db?host=/run/postgresql", 5432).unwrap(), None);
+        // A Unix socket has no host in the URL itself.
+        assert_eq!(loopback_port("postgres://u@/db", 5432).unwrap(), None);
+        // Parameters naming another host or port are refused.
+        for sneaky in [
+            "postgres://u@127.0.0.1/db?host=10.0.0.5",
+            "postgresql:///db?hostaddr=10.0.0.5",
+            "postgres://u@localhost/db?sslmode=disable&port=6000",
+        ] {
+            assert!(loopback_port(sneaky, 5432).is_err(), "{sneaky}");
+        }
         for far in ["http://10.0.0.5:8008", "postgres://u@db.example.com/db", "http://[2001:db8::1]:80"] {
             assert!(loopback_port(far, 80).is_err(), "{far}");
         }

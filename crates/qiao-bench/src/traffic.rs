@@ -94,34 +94,66 @@ impl Outcome {
     }
 }
 
+/// What a room should have delivered: to how many members, whose identities sum (wrapping)
+/// to what ([`crate::worker::who`]), and how many messages.
+pub struct Expect {
+    pub members: u64,
+    pub who: u64,
+    pub messages: u64,
+}
+
+impl Expect {
+    pub fn new<'a>(tokens: impl IntoIterator<Item = &'a str>, messages: u64) -> Expect {
+        let (mut members, mut who) = (0, 0u64);
+        for t in tokens {
+            members += 1;
+            who = who.wrapping_add(crate::worker::who(t));
+        }
+        Expect { members, who, messages }
+    }
+}
+
 /// Checks what each conversation's clients received (`Merged::views`) against what they
-/// should have: for each room, (members, messages acknowledged there). Every member must have
-/// received every message, in the same order as every other member; nobody else may have
-/// received any. Returns what is wrong (at most a few lines).
-pub fn check_views(views: &[(String, u64, u64, u64)], rooms: &HashMap<&str, (u64, u64)>) -> Vec<String> {
-    let mut by_room: HashMap<&str, Vec<(u64, u64, u64)>> = HashMap::new();
-    for (conv, count, digest, clients) in views {
-        by_room.entry(conv.as_str()).or_default().push((*count, *digest, *clients));
+/// should have. Every member must have received every message, in the same order as every
+/// other member; nobody else may have received any. Returns what is wrong (at most a few
+/// lines).
+pub fn check_views(views: &[crate::worker::View5], rooms: &HashMap<&str, Expect>) -> Vec<String> {
+    let mut by_room: HashMap<&str, Vec<(u64, u64, u64, u64)>> = HashMap::new();
+    for (conv, count, digest, clients, who) in views {
+        by_room.entry(conv.as_str()).or_default().push((*count, *digest, *clients, *who));
     }
     let mut problems = Vec::new();
-    for (room, &(members, messages)) in rooms {
+    for (room, e) in rooms {
         let seen = by_room.remove(room).unwrap_or_default();
         let clients: u64 = seen.iter().map(|v| v.2).sum();
-        let complete = seen.iter().filter(|v| v.0 == messages).map(|v| v.2).sum::<u64>();
-        let orders = seen.iter().filter(|v| v.0 == messages).map(|v| v.1).collect::<std::collections::HashSet<_>>();
-        let ok =
-            if messages == 0 { clients == 0 } else { clients == members && complete == members && orders.len() == 1 };
+        let full: Vec<_> = seen.iter().filter(|v| v.0 == e.messages).collect();
+        let complete: u64 = full.iter().map(|v| v.2).sum();
+        let who = full.iter().fold(0u64, |acc, v| acc.wrapping_add(v.3));
+        let orders = full.iter().map(|v| v.1).collect::<std::collections::HashSet<_>>();
+        let ok = if e.messages == 0 {
+            clients == 0
+        } else {
+            clients == e.members && complete == e.members && who == e.who && orders.len() == 1
+        };
         if !ok {
+            let (messages, members) = (e.messages, e.members);
             problems.push(format!(
-                "room {room}: {messages} messages for {members} members, but {clients} clients received some,                  {complete} all of them, in {} different orders",
+                "room {room}: {messages} messages for {members} members, but {clients} clients received some, \
+                 {complete} all of them{}, in {} different orders",
+                if who == e.who { "" } else { " (not the members)" },
                 orders.len()
             ));
         }
     }
     for (conv, seen) in by_room {
-        problems.push(format!("{} clients received messages of {conv}, which is not a room of this run", seen.len()));
+        let clients: u64 = seen.iter().map(|v| v.2).sum();
+        problems.push(format!("{clients} clients received messages of {conv}, which is not a room of this run"));
     }
-    problems.truncate(5);
+    if problems.len() > 5 {
+        let more = problems.len() - 5;
+        problems.truncate(5);
+        problems.push(format!("and {more} more"));
+    }
     problems
 }
 
@@ -271,10 +303,13 @@ pub async fn run(
     // A moment more, so that a late duplicate or a stray delivery is counted too.
     tokio::time::sleep(QUIET).await;
     let delivered = workers.report(true).await?;
-    let rooms: HashMap<&str, (u64, u64)> = classes
+    let rooms: HashMap<&str, Expect> = classes
         .iter()
         .flat_map(|c| &c.rooms)
-        .map(|r| (r.id.as_str(), (r.members.len() as u64, acks.per_room.get(&r.id).copied().unwrap_or(0))))
+        .map(|r| {
+            let tokens = r.members.iter().map(|&m| people[m].token.as_str());
+            (r.id.as_str(), Expect::new(tokens, acks.per_room.get(&r.id).copied().unwrap_or(0)))
+        })
         .collect();
     let problems = check_views(&delivered.views, &rooms);
     Ok(Outcome {
@@ -365,24 +400,33 @@ pub fn report(name: &str, target: &Target, o: &Outcome, load: &Load) -> Result<(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::worker::who;
 
-    fn view(conv: &str, count: u64, digest: u64, clients: u64) -> (String, u64, u64, u64) {
-        (conv.to_owned(), count, digest, clients)
+    fn view(conv: &str, count: u64, digest: u64, tokens: &[&str]) -> crate::worker::View5 {
+        let sum = tokens.iter().fold(0u64, |acc, t| acc.wrapping_add(who(t)));
+        (conv.to_owned(), count, digest, tokens.len() as u64, sum)
     }
 
     #[test]
     fn every_member_must_see_the_same_messages_in_the_same_order() {
-        let rooms: HashMap<&str, (u64, u64)> = [("a", (3, 10)), ("b", (2, 0))].into_iter().collect();
+        let rooms: HashMap<&str, Expect> =
+            [("a", Expect::new(["x", "y", "z"], 10)), ("b", Expect::new(["x", "y"], 0))].into_iter().collect();
         // Three members, spread over two workers, agreeing: fine.
-        assert!(check_views(&[view("a", 10, 7, 2), view("a", 10, 7, 1)], &rooms).is_empty());
+        assert!(check_views(&[view("a", 10, 7, &["x", "y"]), view("a", 10, 7, &["z"])], &rooms).is_empty());
         // One member missed a message, though the room's total could be made up elsewhere.
-        assert_eq!(check_views(&[view("a", 10, 7, 2), view("a", 9, 5, 1)], &rooms).len(), 1);
+        assert_eq!(check_views(&[view("a", 10, 7, &["x", "y"]), view("a", 9, 5, &["z"])], &rooms).len(), 1);
         // Everyone got everything, but one in another order.
-        assert_eq!(check_views(&[view("a", 10, 7, 2), view("a", 10, 8, 1)], &rooms).len(), 1);
+        assert_eq!(check_views(&[view("a", 10, 7, &["x", "y"]), view("a", 10, 8, &["z"])], &rooms).len(), 1);
         // A fourth client (not a member) received the room's messages.
-        assert_eq!(check_views(&[view("a", 10, 7, 4)], &rooms).len(), 1);
+        assert_eq!(check_views(&[view("a", 10, 7, &["x", "y", "z", "w"])], &rooms).len(), 1);
+        // The right number of clients, but one of them not a member (and a member left out).
+        let wrong = check_views(&[view("a", 10, 7, &["x", "y", "w"])], &rooms);
+        assert!(wrong.len() == 1 && wrong[0].contains("not the members"), "{wrong:?}");
         // A room without messages must stay silent, and no other conversation may appear.
-        let stray = check_views(&[view("a", 10, 7, 3), view("b", 1, 1, 1), view("c", 1, 1, 1)], &rooms);
+        let stray = check_views(
+            &[view("a", 10, 7, &["x", "y", "z"]), view("b", 1, 1, &["x"]), view("c", 1, 1, &["y"])],
+            &rooms,
+        );
         assert_eq!(stray.len(), 2, "{stray:?}");
         // Nobody received anything.
         assert_eq!(check_views(&[], &rooms).len(), 1);

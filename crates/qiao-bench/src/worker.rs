@@ -89,10 +89,19 @@ pub struct Report {
     /// Frames that looked like message events but could not be read.
     pub unreadable: u64,
     /// With `Report { views }`: what the clients received per conversation, as
-    /// (conversation, messages, order digest, clients that received exactly that). Every
-    /// member of a room must have received the same messages in the same order.
+    /// (conversation, messages, order digest, clients that received exactly that, the
+    /// wrapping sum of those clients' [`who`]). Every member of a room must have received the
+    /// same messages in the same order, and nobody else any.
     #[serde(default)]
-    pub views: Vec<(String, u64, u64, u64)>,
+    pub views: Vec<View5>,
+}
+
+/// (conversation, messages, order digest, clients, sum of their identities).
+pub type View5 = (String, u64, u64, u64, u64);
+
+/// A client's identity in views: a hash of its token (the coordinator knows every token).
+pub fn who(token: &str) -> u64 {
+    id_hash(token)
 }
 
 #[derive(Serialize, Deserialize, Debug)]
@@ -136,21 +145,34 @@ impl Shared {
         let (lost, lost_reasons) = (self.report.lost, std::mem::take(&mut self.report.lost_reasons));
         let clients = std::mem::take(&mut self.clients);
         *self = Shared::new();
-        self.clients = clients.into_iter().map(|_| Seen::default()).collect();
+        self.clients = clients.into_iter().map(|c| Seen { who: c.who, ..Seen::default() }).collect();
         self.tag = Some(tag);
         self.report.lost = lost;
         self.report.lost_reasons = lost_reasons;
     }
 
-    /// Each conversation's distinct (messages, digest) with how many clients saw exactly that.
-    fn views(&self) -> Vec<(String, u64, u64, u64)> {
-        let mut by: HashMap<(&str, u64, u64), u64> = HashMap::new();
+    /// Each conversation's distinct (messages, digest) with the clients that saw exactly that.
+    fn views(&self) -> Vec<View5> {
+        let mut by: HashMap<(&str, u64, u64), (u64, u64)> = HashMap::new();
         for seen in &self.clients {
             for (conv, v) in &seen.convs {
-                *by.entry((conv.as_str(), v.count, v.digest)).or_default() += 1;
+                let e = by.entry((conv.as_str(), v.count, v.digest)).or_default();
+                e.0 += 1;
+                e.1 = e.1.wrapping_add(seen.who);
             }
         }
-        by.into_iter().map(|((conv, count, digest), clients)| (conv.to_owned(), count, digest, clients)).collect()
+        by.into_iter()
+            .map(|((conv, count, digest), (clients, who))| (conv.to_owned(), count, digest, clients, who))
+            .collect()
+    }
+
+    /// Messages received per conversation, summed over clients.
+    fn received(&self) -> HashMap<String, u64> {
+        let mut out: HashMap<String, u64> = HashMap::new();
+        for (conv, v) in self.clients.iter().flat_map(|c| &c.convs) {
+            *out.entry(conv.clone()).or_default() += v.count;
+        }
+        out
     }
 }
 
@@ -196,9 +218,12 @@ fn scan_event(text: &str) -> Result<Option<(&str, i64, &str)>, ()> {
 /// One client's view of each conversation, for the order checks.
 #[derive(Default)]
 struct Seen {
-    convs: HashMap<String, View>,
-    /// Matrix has no per-room sequence: event ids seen, for duplicates.
-    ids: HashSet<String>,
+    /// Who this is ([`who`]).
+    who: u64,
+    /// Per conversation (a client is in a few: searched in order, no hashing per message).
+    convs: Vec<(String, View)>,
+    /// Matrix has no per-room sequence: hashes of the event ids seen, for duplicates.
+    ids: HashSet<u64>,
     received: u64,
 }
 
@@ -244,11 +269,14 @@ fn record(shared: &SharedRef, client: usize, a: Arrival<'_>, complete: Option<(u
         return false;
     }
     let Some(seen) = s.clients.get_mut(client) else { return false };
-    // Looked up before inserting: a key is allocated once per conversation, not per message.
-    if !seen.convs.contains_key(a.conv) {
-        seen.convs.insert(a.conv.to_owned(), View::default());
-    }
-    let view = seen.convs.get_mut(a.conv).expect("inserted above");
+    let i = match seen.convs.iter().position(|(c, _)| c == a.conv) {
+        Some(i) => i,
+        None => {
+            seen.convs.push((a.conv.to_owned(), View::default()));
+            seen.convs.len() - 1
+        }
+    };
+    let view = &mut seen.convs[i].1;
     if let Some(seq) = a.seq {
         if let Some(prev) = view.last_seq {
             if seq == prev {
@@ -263,15 +291,10 @@ fn record(shared: &SharedRef, client: usize, a: Arrival<'_>, complete: Option<(u
         view.add(seq as u64);
     }
     if let Some(id) = a.id {
-        if !seen.ids.insert(id.to_owned()) {
+        let h = id_hash(id);
+        view.add(h);
+        if !seen.ids.insert(h) {
             s.report.duplicates += 1;
-        }
-        view.add(id_hash(id));
-    }
-    match s.report.received.get_mut(a.conv) {
-        Some(n) => *n += 1,
-        None => {
-            s.report.received.insert(a.conv.to_owned(), 1);
         }
     }
     if let Some(t) = scheduled_at(a.body) {
@@ -463,7 +486,7 @@ async fn connect(
     let complete = complete_after.map(|n| (n, t0));
     let client = {
         let mut s = lock(&shared);
-        s.clients.push(Seen::default());
+        s.clients.push(Seen { who: who(&spec.token), ..Seen::default() });
         s.clients.len() - 1
     };
     if args.protocol == "matrix" {
@@ -534,7 +557,7 @@ pub async fn run(args: WorkerArgs) -> Result<(), BoxError> {
                 let s = lock(&shared);
                 let r = &s.report;
                 Answer::Report(Report {
-                    received: r.received.clone(),
+                    received: s.received(),
                     duplicates: r.duplicates,
                     gaps: r.gaps,
                     out_of_order: r.out_of_order,
@@ -570,7 +593,7 @@ mod tests {
     #[test]
     fn views_tell_members_apart_by_what_they_received_and_in_which_order() {
         let shared: SharedRef = Arc::new(Mutex::new(Shared::new()));
-        lock(&shared).clients = (0..3).map(|_| Seen::default()).collect();
+        lock(&shared).clients = (0..3).map(|i| Seen { who: who(&format!("t{i}")), ..Seen::default() }).collect();
         lock(&shared).measure("r1".into());
         let arrive = |client, seq: i64| {
             let body = format!("bench r1 t=1 n={seq}");
@@ -586,7 +609,9 @@ mod tests {
         views.sort_by_key(|v| std::cmp::Reverse(v.3));
         assert_eq!(views.len(), 2, "{views:?}");
         assert_eq!((views[0].1, views[0].3), (3, 2));
-        assert_eq!((views[1].1, views[1].3), (3, 1));
+        assert_eq!(views[0].4, who("t0").wrapping_add(who("t1")));
+        assert_eq!((views[1].1, views[1].3, views[1].4), (3, 1, who("t2")));
+        assert_eq!(lock(&shared).received()["c"], 9);
         assert_eq!(lock(&shared).report.out_of_order, 1);
         // Untagged messages are not counted, and a new measurement forgets the old one.
         record(&shared, 0, Arrival { conv: "c", seq: Some(4), id: None, body: "other" }, None);

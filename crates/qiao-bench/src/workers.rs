@@ -51,8 +51,8 @@ pub struct Merged {
     pub lost: u64,
     pub lost_reasons: Vec<String>,
     pub unreadable: u64,
-    /// From `report(true)`: every worker's (conversation, messages, order digest, clients).
-    pub views: Vec<(String, u64, u64, u64)>,
+    /// From `report(true)`: every worker's views ([`crate::worker::View5`]).
+    pub views: Vec<crate::worker::View5>,
 }
 
 impl Merged {

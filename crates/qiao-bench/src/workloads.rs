@@ -509,10 +509,13 @@ pub async fn resync(args: ResyncArgs) -> Result<(), BoxError> {
     // Every client must have caught up on the same messages, in the same order, per channel.
     tokio::time::sleep(traffic::QUIET).await;
     let report = workers.report(true).await?;
-    let per_room: HashMap<&str, (u64, u64)> = rooms
+    let per_room: HashMap<&str, traffic::Expect> = rooms
         .iter()
         .enumerate()
-        .map(|(k, r)| (r.as_str(), (c.ok as u64, args.missed.saturating_sub(k).div_ceil(rooms.len()) as u64)))
+        .map(|(k, r)| {
+            let messages = args.missed.saturating_sub(k).div_ceil(rooms.len()) as u64;
+            (r.as_str(), traffic::Expect::new(people.iter().map(|p| p.token.as_str()), messages))
+        })
         .collect();
     let problems = traffic::check_views(&report.views, &per_room);
     header(

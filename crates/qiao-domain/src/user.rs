@@ -138,6 +138,19 @@ pub fn normalize_username(input: &str) -> Result<String> {
     Ok(name)
 }
 
+/// Usernames that message text reads as everyone (`@all`, `@channel`): nobody may take them,
+/// or mentioning that person would be impossible and their name would reach everyone.
+pub const RESERVED_USERNAMES: [&str; 2] = ["all", "channel"];
+
+/// A username for a new account or a rename: [`normalize_username`], and not reserved.
+pub fn new_username(input: &str) -> Result<String> {
+    let name = normalize_username(input)?;
+    if RESERVED_USERNAMES.contains(&name.as_str()) {
+        return Err(Error::invalid("username", format!("\"{name}\" is reserved: @{name} mentions everyone")));
+    }
+    Ok(name)
+}
+
 /// An optional e-mail address: a blank one means none.
 pub fn optional_email(input: &str) -> Result<Option<String>> {
     if input.trim().is_empty() && input.chars().count() <= EMAIL_MAX {
@@ -245,6 +258,8 @@ mod tests {
         assert!(normalize_username("al ice").is_err());
         assert!(normalize_username(&"a".repeat(33)).is_err());
         assert_eq!(normalize_username("li-lei_2").unwrap(), "li-lei_2");
+        assert!(new_username("All").is_err() && new_username("channel").is_err());
+        assert_eq!(new_username("allan").unwrap(), "allan");
     }
 
     #[test]

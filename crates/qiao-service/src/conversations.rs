@@ -553,8 +553,12 @@ impl Services {
         if people.is_empty() || people.len() > INVITE_BATCH_MAX {
             return Err(Error::invalid("user_ids", format!("add 1 to {INVITE_BATCH_MAX} people at a time")));
         }
+        let manage = perm::can_manage(&auth.actor, &a.facts);
+        // Only a role given by someone who manages roles changes an existing member's: adding
+        // an admin again must not demote them.
+        let given = role.filter(|_| manage);
         let role = role.unwrap_or(MemberRole::Member);
-        if role != MemberRole::Member && !perm::can_manage(&auth.actor, &a.facts) {
+        if role != MemberRole::Member && !manage {
             return Err(Error::forbidden().with_message("Only the channel's admins can give roles."));
         }
         if role == MemberRole::Poster && a.facts.kind != ConversationKind::Announcement {
@@ -578,15 +582,16 @@ impl Services {
                     let (mut added, mut new) = (Vec::new(), 0);
                     for u in people {
                         match members::get(tx, id, u).await? {
-                            Some((m, _)) if m.direct && m.role == role => {}
+                            Some((m, _)) if m.direct && given.is_none_or(|r| r == m.role) => {}
                             Some((m, _)) => {
-                                let m = Member { direct: true, role, ..m };
+                                let m = Member { direct: true, role: given.unwrap_or(m.role), ..m };
                                 members::update(tx, id, &m).await?;
                                 added.push(m);
                             }
                             None => {
                                 let m = new_member(u, role, true, false, at);
-                                members::insert(tx, id, &m, if c.kind.is_direct() { 0 } else { c.last_seq }).await?;
+                                // What was said before they came is history, not unread.
+                                members::insert(tx, id, &m, c.last_seq).await?;
                                 added.push(m);
                                 new += 1;
                             }

@@ -400,6 +400,12 @@ impl Services {
                     let mut message = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
                     if !resolved.notify.is_empty() {
                         messages::insert_mentions(tx, &message, &resolved.notify).await?;
+                        // Mentioned in a reply by an edit, as by a send: they follow the thread.
+                        if let Some(root) = message.thread_root_id
+                            && let Some(root) = messages::get(tx, root).await?
+                        {
+                            follow_for(tx, &root, &resolved.notify, at).await?;
+                        }
                     }
                     let seq = conversations::next_seq(tx, conversation, None).await?;
                     message.edited_at = Some(at);
@@ -452,6 +458,13 @@ impl Services {
                     }
                     let data = EventData::MessageDeleted { message_id: id, thread_root_id: root, deleted_at: at };
                     emit(tx, conversation, &data, at).await?;
+                    // A deleted reply no longer counts in its thread's summary.
+                    if let Some(root) = root {
+                        messages::recount_replies(tx, root).await?;
+                        if let Some(message) = messages::get(tx, root).await? {
+                            emit(tx, conversation, &EventData::MessageUpdated { message }, at).await?;
+                        }
+                    }
                     Ok(hashes)
                 })
             })
@@ -740,7 +753,14 @@ async fn record_reply(tx: &mut Tx, root: &Message, reply: &Message, mentioned: &
     if summary.reply_count == 1 && root.sender_id != reply.sender_id {
         newly.push(root.sender_id);
     }
-    for u in newly {
+    follow_for(tx, root, &newly, at).await?;
+    Ok(summary)
+}
+
+/// Makes each of `users` who does not yet follow `root`'s thread follow it, with its replies
+/// unread, and tells their devices.
+async fn follow_for(tx: &mut Tx, root: &Message, users: &[UserId], at: i64) -> Result<()> {
+    for &u in users {
         if threads::read_position(tx, u, root.id).await?.is_none() {
             threads::follow(tx, u, root.id, root.conversation_id, root.seq).await?;
             let data = EventData::ThreadState {
@@ -752,7 +772,7 @@ async fn record_reply(tx: &mut Tx, root: &Message, reply: &Message, mentioned: &
             tx.append_event(Audience::User(u), None, &data, at).await?;
         }
     }
-    Ok(summary)
+    Ok(())
 }
 
 /// Moves a read position and tells the person's other devices.

@@ -40,7 +40,7 @@ struct ValidOwner {
 }
 
 fn validate(input: &OwnerInput) -> Result<ValidOwner> {
-    let username = user::normalize_username(&input.username)?;
+    let username = user::new_username(&input.username)?;
     user::validate_password("password", &input.password, Some(&username))?;
     Ok(ValidOwner {
         email: input.email.as_deref().map(user::optional_email).transpose()?.flatten(),

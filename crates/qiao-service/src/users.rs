@@ -293,7 +293,7 @@ impl Services {
         if !perm::can_assign_role(actor, role) {
             return Err(forbidden("You may not create people with this role."));
         }
-        let username = user::normalize_username(&input.username)?;
+        let username = user::new_username(&input.username)?;
         let email = input.email.as_deref().map(user::optional_email).transpose()?.flatten();
         let display_name = user::validate_display_name(&input.display_name)?;
         let title = user::validate_title(input.title.as_deref().unwrap_or(""))?;
@@ -399,7 +399,7 @@ impl Services {
         let before = self.managed_target(&mut r, actor, id).await?;
         let mut after = before.clone();
         if let Some(u) = &patch.username {
-            after.username = user::normalize_username(u)?;
+            after.username = user::new_username(u)?;
         }
         if let Some(e) = &patch.email {
             after.email = e.as_deref().map(user::optional_email).transpose()?.flatten();

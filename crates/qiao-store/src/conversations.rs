@@ -376,6 +376,7 @@ fn my_state((role, direct, via_department, read_seq, unread, mentions, channel_m
     })
 }
 
+// Mentions count messages: one that names the reader and also everyone counts once.
 macro_rules! my_columns {
     () => {
         "m.role, m.direct, m.via_department, m.read_seq, \
@@ -384,7 +385,8 @@ macro_rules! my_columns {
          (SELECT COUNT(*) FROM mentions y WHERE y.user_id = m.user_id AND y.conversation_id = c.id \
             AND y.seq > m.read_seq AND y.seq > c.last_seq - 2000 AND y.thread_root_id IS NULL), \
          (SELECT COUNT(*) FROM messages z WHERE z.conversation_id = c.id AND z.mentions_channel AND z.seq > m.read_seq \
-            AND z.seq > c.last_seq - 2000 AND z.thread_root_id IS NULL AND z.deleted_at IS NULL AND z.sender_id <> m.user_id)"
+            AND z.seq > c.last_seq - 2000 AND z.thread_root_id IS NULL AND z.deleted_at IS NULL AND z.sender_id <> m.user_id \
+            AND NOT EXISTS (SELECT 1 FROM mentions w WHERE w.user_id = m.user_id AND w.message_id = z.id))"
     };
 }
 

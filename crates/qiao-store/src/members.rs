@@ -103,8 +103,9 @@ pub async fn update(db: &mut dyn Db, conversation: ConversationId, m: &Member) -
     Ok(())
 }
 
-/// Removes a membership, and the drafts the person had started there (nobody may read them
-/// any more, not even they); true if there was one.
+/// Removes a membership, the drafts the person had started there (nobody may read them any
+/// more, not even they) and the threads they followed there (rejoining starts afresh, as the
+/// conversation's own read position does); true if there was one.
 pub async fn delete(db: &mut dyn Db, conversation: ConversationId, user: UserId) -> Result<bool> {
     let n = exec!(
         db,
@@ -113,6 +114,7 @@ pub async fn delete(db: &mut dyn Db, conversation: ConversationId, user: UserId)
             .bind(user.0)
     )?;
     crate::drafts::delete_in(db, user, conversation).await?;
+    crate::threads::unfollow_in(db, user, conversation).await?;
     Ok(n > 0)
 }
 

@@ -663,6 +663,43 @@ pub async fn add_reply(db: &mut dyn Db, root: MessageId, replier: UserId, at: Mi
     Ok(summary)
 }
 
+/// Counts a thread's replies again from those not deleted (a reply was deleted): the count,
+/// the last reply's time and who replied, earliest first.
+pub async fn recount_replies(db: &mut dyn Db, root: MessageId) -> Result<ThreadSummary> {
+    let (count, last) = q!(
+        db,
+        fetch_one,
+        sqlx::query_as::<_, (i64, Option<i64>)>(
+            "SELECT COUNT(*), MAX(created_at) FROM messages WHERE thread_root_id = $1 AND deleted_at IS NULL"
+        )
+        .bind(root.0)
+    )?;
+    let senders = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (Uuid, i64)>(
+            "SELECT sender_id, MIN(seq) AS first FROM messages WHERE thread_root_id = $1 AND deleted_at IS NULL \
+             GROUP BY sender_id ORDER BY first LIMIT $2"
+        )
+        .bind(root.0)
+        .bind(THREAD_PARTICIPANTS_SHOWN as i64)
+    )?;
+    let summary = ThreadSummary {
+        reply_count: count,
+        last_reply_at: last,
+        participant_ids: senders.into_iter().map(|(u, _)| UserId(u)).collect(),
+    };
+    exec!(
+        db,
+        sqlx::query("UPDATE messages SET reply_count = $2, last_reply_at = $3, reply_participants = $4 WHERE id = $1")
+            .bind(root.0)
+            .bind(summary.reply_count)
+            .bind(summary.last_reply_at)
+            .bind(serde_json::to_string(&summary.participant_ids).map_err(Error::internal)?)
+    )?;
+    Ok(summary)
+}
+
 /// Adds a reaction; false if the person had already reacted with that emoji.
 pub async fn add_reaction(db: &mut dyn Db, id: MessageId, emoji: &str, user: UserId, at: Millis) -> Result<bool> {
     let n = exec!(

@@ -37,6 +37,17 @@ pub async fn unfollow(db: &mut dyn Db, user: UserId, root: MessageId) -> Result<
     Ok(n > 0)
 }
 
+/// Forgets every thread `user` followed in `conversation` (they left it).
+pub async fn unfollow_in(db: &mut dyn Db, user: UserId, conversation: ConversationId) -> Result<()> {
+    exec!(
+        db,
+        sqlx::query("DELETE FROM thread_follows WHERE user_id = $1 AND conversation_id = $2")
+            .bind(user.0)
+            .bind(conversation.0)
+    )?;
+    Ok(())
+}
+
 /// The person's read position in a thread they follow.
 pub async fn read_position(db: &mut dyn Db, user: UserId, root: MessageId) -> Result<Option<i64>> {
     let row = q!(

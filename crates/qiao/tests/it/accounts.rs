@@ -259,7 +259,15 @@ async fn profile_updates_and_duplicate_names() {
     let r =
         owner.post("/api/v1/users", json!({"username": "TAKEN", "display_name": "X", "password": "xxxxxxxxxx"})).await;
     assert_error(&r, 409, "username_taken");
+    // Names that mentions read as everyone are nobody's.
+    for reserved in ["all", "Channel"] {
+        let r = owner
+            .post("/api/v1/users", json!({"username": reserved, "display_name": "X", "password": "xxxxxxxxxx"}))
+            .await;
+        assert_error(&r, 422, "invalid_input");
+    }
     let (id, _) = owner.create_user(&srv, "other", "member", None).await;
+    assert_error(&owner.patch(&format!("/api/v1/users/{id}"), json!({"username": "all"})).await, 422, "invalid_input");
     assert_eq!(owner.patch(&format!("/api/v1/users/{id}"), json!({"email": "dup@example.com"})).await.status, 200);
     let r = owner
         .post(

@@ -157,6 +157,14 @@ async fn group_dms_hold_three_to_fifty() {
     // Anyone in a group DM may rename it.
     let p0 = srv.sign_in("p0", "long-enough").await;
     assert_eq!(p0.patch(&format!("/api/v1/conversations/{g}"), json!({"name": "晚餐小分队"})).await.status, 200);
+    // Someone added later finds what was said before as history, not as unread (or mentions).
+    owner.post(&format!("/api/v1/conversations/{g}/messages"), json!({"body": "@all 集合"})).await;
+    assert_eq!(p0.post_empty(&format!("/api/v1/conversations/{g}/leave")).await.status, 204);
+    let r = owner.post(&format!("/api/v1/conversations/{g}/members"), json!({"user_ids": [people[49]]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let p49 = srv.sign_in("p49", "long-enough").await;
+    let mine = &p49.get(&format!("/api/v1/conversations/{g}")).await.body["me"];
+    assert_eq!((mine["unread_count"].as_i64(), mine["mention_count"].as_i64()), (Some(0), Some(0)), "{mine}");
 }
 
 #[tokio::test]
@@ -257,13 +265,32 @@ async fn inviting_removing_and_leaving() {
     // Leaving.
     assert_eq!(bob.post_empty(&format!("/api/v1/conversations/{c}/leave")).await.status, 204);
     assert_error(&bob.get(&format!("/api/v1/conversations/{c}")).await, 404, "not_found");
-    assert_eq!(member_ids(&alice, &c).await, vec![alice_id]);
+    assert_eq!(member_ids(&alice, &c).await, vec![alice_id.clone()]);
     // Making someone an admin lets them manage.
     let (carol_id, carol) = owner.create_user(&srv, "carol", "member", None).await;
     alice.post(&format!("/api/v1/conversations/{c}/members"), json!({"user_ids": [carol_id], "role": "admin"})).await;
     assert_eq!(
         carol.patch(&format!("/api/v1/conversations/{c}"), json!({"topic": "供应商沟通"})).await.body["topic"],
         "供应商沟通"
+    );
+    // Adding an admin again (a plain member may invite) does not demote them; only a role
+    // given by an admin changes one.
+    let (dave_id, dave) = owner.create_user(&srv, "dave", "member", None).await;
+    carol.post(&format!("/api/v1/conversations/{c}/members"), json!({"user_ids": [dave_id]})).await;
+    let r = dave.post(&format!("/api/v1/conversations/{c}/members"), json!({"user_ids": [alice_id, carol_id]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = dave
+        .post(&format!("/api/v1/conversations/{c}/members"), json!({"user_ids": [carol_id], "role": "member"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let topic = alice.patch(&format!("/api/v1/conversations/{c}"), json!({"topic": "仍是管理员"})).await;
+    assert_eq!(topic.status, 200, "{}", topic.body);
+    assert_eq!(carol.patch(&format!("/api/v1/conversations/{c}"), json!({"topic": "也是"})).await.status, 200);
+    alice.post(&format!("/api/v1/conversations/{c}/members"), json!({"user_ids": [carol_id], "role": "member"})).await;
+    assert_error(
+        &carol.patch(&format!("/api/v1/conversations/{c}"), json!({"topic": "不再是"})).await,
+        403,
+        "forbidden",
     );
 }
 

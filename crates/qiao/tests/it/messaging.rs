@@ -210,6 +210,15 @@ async fn threads_edits_and_deletes() {
     let thread = alice.get(&format!("/api/v1/messages/{root_id}/thread")).await.body;
     assert!(thread["items"][0]["deleted_at"].is_i64());
     assert_eq!(thread["items"][1]["body"], "好的");
+    // The thread's summary counts the replies left, and who wrote them.
+    let summary = &thread["root"]["thread"];
+    assert_eq!(summary["reply_count"], 1, "{summary}");
+    assert_eq!(summary["participant_ids"], json!([alice_id]));
+    assert_eq!(summary["last_reply_at"], r2["created_at"]);
+    assert_eq!(alice.delete(&format!("/api/v1/messages/{r2_id}")).await.status, 204);
+    // With no reply left, the root has no thread summary, as before its first reply.
+    let root_now = alice.get(&format!("/api/v1/messages/{root_id}")).await.body;
+    assert!(root_now["thread"].is_null(), "{root_now}");
 }
 
 #[tokio::test]
@@ -264,8 +273,12 @@ async fn mentions_unread_counts_and_read_positions() {
     // `@channel` is plain text for a member; the channel's admin may use it.
     let plain = send(&bob, &c, json!({"body": "@channel hey"})).await;
     assert_eq!(plain["mentions"]["channel"], false);
-    let loud = send(&alice, &c, json!({"body": "@channel 开会了"})).await;
-    assert_eq!(loud["mentions"]["channel"], true);
+    // Naming bob besides everyone still counts as one mention of him.
+    let loud = send(&alice, &c, json!({"body": "@channel @bob 开会了"})).await;
+    assert_eq!(
+        (loud["mentions"]["channel"].clone(), loud["mentions"]["user_ids"].clone()),
+        (json!(true), json!([bob_id]))
+    );
 
     let state = my_state(&bob, &c).await;
     assert_eq!((state["unread_count"].as_i64(), state["mention_count"].as_i64()), (Some(4), Some(3)), "{state}");
@@ -452,6 +465,24 @@ async fn threads_can_be_followed_and_read() {
     assert_eq!(owner.delete(&format!("/api/v1/messages/{rid}/thread/follow")).await.body["following"], false);
     assert!(owner.get("/api/v1/threads").await.body["items"].as_array().unwrap().is_empty());
     assert_eq!(owner.put_empty(&format!("/api/v1/messages/{rid}/thread/follow")).await.body["following"], true);
+    // Leaving forgets the threads followed there: rejoining starts afresh, as the channel does.
+    assert_eq!(bob.get("/api/v1/threads").await.body["items"][0]["root_id"], rid.as_str());
+    assert_eq!(bob.post_empty(&format!("/api/v1/conversations/{c}/leave")).await.status, 204);
+    send(&owner, &c, json!({"body": "answer 2", "thread_root_id": rid})).await;
+    assert_eq!(bob.post_empty(&format!("/api/v1/conversations/{c}/join")).await.status, 200);
+    assert!(bob.get("/api/v1/threads").await.body["items"].as_array().unwrap().is_empty());
+    // Mentioned in a reply by an edit, as by a send: the thread is followed.
+    let (_, carol) = owner.create_user(&srv, "carol", "member", None).await;
+    assert_eq!(carol.post_empty(&format!("/api/v1/conversations/{c}/join")).await.status, 200);
+    let reply = send(&owner, &c, json!({"body": "answer 3", "thread_root_id": rid})).await;
+    assert!(carol.get("/api/v1/threads").await.body["items"].as_array().unwrap().is_empty());
+    let r = owner
+        .patch(&format!("/api/v1/messages/{}", reply["id"].as_str().unwrap()), json!({"body": "@carol answer 3?"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let threads = carol.get("/api/v1/threads").await.body;
+    assert_eq!(threads["items"][0]["root_id"], rid.as_str(), "{threads}");
+    assert_eq!(threads["items"][0]["mention_count"], 1, "{threads}");
 }
 
 #[tokio::test]
