@@ -25,6 +25,8 @@ pub struct SetupStatus {
 pub struct SetupRequest {
     /// The token printed by `qiao serve` (the part after `#token=` in the setup link).
     pub token: String,
+    /// 2 to 32 characters: letters a-z (case is ignored), digits, `.`, `_`, `-`. `all` and
+    /// `channel` are reserved (`@all` and `@channel` mention everyone).
     pub username: String,
     #[serde(default)]
     pub email: Option<String>,

@@ -63,6 +63,8 @@ pub struct UserPage {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateUserRequest {
+    /// 2 to 32 characters: letters a-z (case is ignored), digits, `.`, `_`, `-`. `all` and
+    /// `channel` are reserved (`@all` and `@channel` mention everyone).
     pub username: String,
     #[serde(default)]
     pub email: Option<String>,
@@ -98,6 +100,8 @@ pub struct CreatedUser {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateUserRequest {
+    /// A new username: 2 to 32 characters: letters a-z (case is ignored), digits, `.`, `_`, `-`. `all` and
+    /// `channel` are reserved (`@all` and `@channel` mention everyone).
     #[serde(default)]
     pub username: Option<String>,
     /// `null` removes the address.

@@ -411,10 +411,25 @@ pub async fn messages_history_and_threads(store: Store, _: Sink) {
     assert_eq!(summary.reply_count, 2);
     assert_eq!(summary.participant_ids, vec![alice.id, bob.id]);
     assert_eq!(summary.last_reply_at, Some(T0 + 60));
+    // Counting again from the replies themselves: the same; without a deleted one, less.
+    let (again, after_delete) = store
+        .write(move |tx| {
+            Box::pin(async move {
+                let again = messages::recount_replies(tx, root_msg.id).await?;
+                messages::tombstone(tx, reply1.id, T0 + 70).await?;
+                Ok((again, messages::recount_replies(tx, root_msg.id).await?))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!((again.reply_count, again.participant_ids.clone()), (2, vec![alice.id, bob.id]));
+    assert_eq!(again.last_reply_at, Some(reply2.created_at));
+    assert_eq!((after_delete.reply_count, after_delete.participant_ids.clone()), (1, vec![bob.id]));
+    assert_eq!(after_delete.last_reply_at, Some(reply2.created_at));
 
     let mut r = store.reader().await.unwrap();
     let got = messages::get(&mut r, sent[3].id).await.unwrap().unwrap();
-    assert_eq!(got.thread.as_ref().map(|t| t.reply_count), Some(2));
+    assert_eq!(got.thread.as_ref().map(|t| t.reply_count), Some(1), "one reply was deleted");
     assert_eq!(got.body, "消息 3");
     assert!(messages::get(&mut r, MessageId::new()).await.unwrap().is_none());
     // Many at once: the same messages as one by one; unknown ids are left out.
@@ -649,6 +664,23 @@ pub async fn thread_following(store: Store, _: Sink) {
     assert_eq!(threads::followed(&mut r, alice.id, 10).await.unwrap()[0].unread_count, 0);
     assert!(threads::read_position(&mut r, bob.id, top.id).await.unwrap().is_none());
     assert!(threads::followed(&mut r, bob.id, 10).await.unwrap().is_empty());
+    drop(r);
+    // Forgetting a conversation's threads leaves those of other conversations.
+    let other = create(&store, ConversationKind::Public, "other").await;
+    join(&store, other, alice.id, MemberRole::Member).await;
+    let elsewhere = send(&store, other, bob.id, "elsewhere", None).await;
+    store
+        .write(move |tx| {
+            Box::pin(async move {
+                threads::follow(tx, alice.id, elsewhere.id, other, elsewhere.seq).await?;
+                threads::unfollow_in(tx, alice.id, c).await
+            })
+        })
+        .await
+        .unwrap();
+    let mut r = store.reader().await.unwrap();
+    assert!(threads::read_position(&mut r, alice.id, top.id).await.unwrap().is_none());
+    assert_eq!(threads::read_position(&mut r, alice.id, elsewhere.id).await.unwrap(), Some(elsewhere.seq));
 }
 
 pub async fn drafts_per_conversation_and_thread(store: Store, _: Sink) {
