@@ -78,7 +78,7 @@ error_codes! {
     /// A sibling department already has this name.
     DepartmentNameTaken = "department_name_taken", "A department with this name already exists here.";
     /// The department still has sub-departments or members.
-    DepartmentNotEmpty = "department_not_empty", "Move its sub-departments and members out first.";
+    DepartmentNotEmpty = "department_not_empty", "Move its sub-departments and members out, and give its department admins other departments to manage, first.";
     /// The move would put a department inside its own subtree.
     DepartmentCycle = "department_cycle", "A department cannot be moved inside itself.";
     /// The root department cannot be moved or deleted.

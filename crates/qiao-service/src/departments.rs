@@ -127,6 +127,10 @@ impl Services {
             return Err(Error::forbidden().with_message("You can only change departments you manage."));
         }
         let name = name.filter(|n| *n != before.name);
+        // The root carries the organisation's name: renaming it renames the organisation.
+        if before.parent_id.is_none() && name.is_some() && !perm::can_edit_org(&auth.actor) {
+            return Err(Error::forbidden().with_message("Only administrators can rename the organisation."));
+        }
         if name.is_none() && moving.is_none() {
             // Nothing to change: no write, no event, no audit entry.
             return Ok(before);
@@ -194,6 +198,9 @@ impl Services {
                     if d.parent_id.is_none() {
                         // The root carries the organisation's name.
                         org_store::rename(tx, &d.name).await?;
+                        let o =
+                            org_store::get(tx).await?.ok_or_else(|| Error::internal("the organisation is missing"))?;
+                        tx.append_event(Audience::Everyone, None, &EventData::OrgUpdated { org: o }, at).await?;
                     }
                     tx.append_event(Audience::Staff, None, &EventData::DepartmentUpdated { department: d.clone() }, at)
                         .await?;

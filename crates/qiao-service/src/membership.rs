@@ -62,6 +62,15 @@ pub(crate) async fn emit_added(
 }
 
 /// Announces people removed: to those who remain, and to each person removed.
+/// A member through a department who was also added directly stays, now only directly (and
+/// so may leave): their devices and the caches of permission checks are told.
+async fn stays_direct(tx: &mut Tx, id: ConversationId, m: Member, at: Millis) -> Result<()> {
+    let member = Member { via_department: false, ..m };
+    members::update(tx, id, &member).await?;
+    emit(tx, id, &EventData::MemberUpdated { conversation_id: id, member }, at).await?;
+    Ok(())
+}
+
 pub(crate) async fn emit_removed(tx: &mut Tx, id: ConversationId, removed: Vec<UserId>, at: Millis) -> Result<()> {
     if removed.is_empty() {
         return Ok(());
@@ -104,7 +113,7 @@ pub(crate) async fn sync_linked(tx: &mut Tx, id: ConversationId, at: Millis) -> 
     let mut removed = Vec::new();
     for m in current.into_iter().filter(|m| !desired.contains(&m.user_id)) {
         if m.direct {
-            members::update(tx, id, &Member { via_department: false, ..m }).await?;
+            stays_direct(tx, id, m, at).await?;
         } else {
             members::delete(tx, id, m.user_id).await?;
             removed.push(m.user_id);
@@ -198,7 +207,7 @@ pub(crate) async fn sync_person(tx: &mut Tx, user: UserId, departments: &[Depart
                 emit_added(tx, id, vec![m], 1, at).await?;
             }
             (Some((m, _)), false) if m.via_department && m.direct => {
-                members::update(tx, id, &Member { via_department: false, ..m }).await?;
+                stays_direct(tx, id, m, at).await?;
             }
             (Some((m, _)), false) if m.via_department => {
                 members::delete(tx, id, user).await?;

@@ -4,7 +4,7 @@ use qiao_domain::audit::AuditEntry;
 use qiao_domain::event::{Audience, EventData};
 use qiao_domain::org::{self, Org};
 use qiao_domain::{AuditId, Error, Millis, Result, perm};
-use qiao_store::{audit, departments, org as org_store};
+use qiao_store::{Tx, audit, departments, org as org_store};
 use serde_json::json;
 
 use crate::auth::Authenticated;
@@ -24,18 +24,7 @@ impl Services {
             .write(move |tx| {
                 let (name, entry) = (name.clone(), entry.clone());
                 Box::pin(async move {
-                    let o = org_store::get(tx).await?.ok_or_else(|| Error::internal("the organisation is missing"))?;
-                    org_store::rename(tx, &name).await?;
-                    if let Some(mut root) = departments::get(tx, o.root_department_id).await? {
-                        root.name = name.clone();
-                        root.updated_at = at;
-                        departments::update(tx, &root).await?;
-                        crate::membership::rename_department_channel(tx, &root, at).await?;
-                        let data = EventData::DepartmentUpdated { department: root };
-                        tx.append_event(Audience::Staff, None, &data, at).await?;
-                    }
-                    let o = Org { name, ..o };
-                    tx.append_event(Audience::Everyone, None, &EventData::OrgUpdated { org: o.clone() }, at).await?;
+                    let o = rename_everywhere(tx, &name, at).await?;
                     audit::record(tx, &entry).await?;
                     Ok(o)
                 })
@@ -74,4 +63,22 @@ fn parse_audit_cursor(s: &str) -> Result<(Millis, AuditId)> {
     };
     let (at, id) = s.split_once('.').ok_or_else(bad)?;
     Ok((at.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?))
+}
+
+/// Renames the organisation, its root department (which carries its name) and the root's
+/// channel, and tells everyone.
+pub(crate) async fn rename_everywhere(tx: &mut Tx, name: &str, at: Millis) -> Result<Org> {
+    let o = org_store::get(tx).await?.ok_or_else(|| Error::internal("the organisation is missing"))?;
+    org_store::rename(tx, name).await?;
+    if let Some(mut root) = departments::get(tx, o.root_department_id).await? {
+        root.name = name.to_owned();
+        root.updated_at = at;
+        departments::update(tx, &root).await?;
+        crate::membership::rename_department_channel(tx, &root, at).await?;
+        let data = EventData::DepartmentUpdated { department: root };
+        tx.append_event(Audience::Staff, None, &data, at).await?;
+    }
+    let o = Org { name: name.to_owned(), ..o };
+    tx.append_event(Audience::Everyone, None, &EventData::OrgUpdated { org: o.clone() }, at).await?;
+    Ok(o)
 }

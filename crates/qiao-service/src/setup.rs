@@ -74,12 +74,18 @@ async fn insert_owner(tx: &mut Tx, owner: &ValidOwner, id: UserId, hash: &str, a
     .await?;
     crate::membership::sync_person(tx, user.id, &[organisation.root_department_id], at).await?;
     org_store::mark_setup_complete(tx).await?;
-    if let Some(name) = &owner.org_name {
-        org_store::rename(tx, name).await?;
-    }
     emit_user(tx, &user, true, at).await?;
-    let organisation = org_store::get(tx).await?.ok_or_else(|| Error::internal("the organisation is missing"))?;
-    tx.append_event(Audience::Everyone, None, &EventData::OrgUpdated { org: organisation }, at).await?;
+    match &owner.org_name {
+        // The root department and its channel carry the name too.
+        Some(name) => {
+            crate::org::rename_everywhere(tx, name, at).await?;
+        }
+        None => {
+            let organisation =
+                org_store::get(tx).await?.ok_or_else(|| Error::internal("the organisation is missing"))?;
+            tx.append_event(Audience::Everyone, None, &EventData::OrgUpdated { org: organisation }, at).await?;
+        }
+    }
     Ok(user)
 }
 

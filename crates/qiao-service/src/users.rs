@@ -171,7 +171,8 @@ fn forbidden(message: &'static str) -> Error {
 
 /// Checks that the actor may put people into each department in `ids`.
 async fn check_placeable(db: &mut dyn Db, actor: &Actor, ids: &[DepartmentId], field: &'static str) -> Result<()> {
-    if ids.len() > user::SECONDARY_DEPARTMENTS_MAX {
+    // A list is at most the cap; a change between two lists at most twice that.
+    if ids.len() > 2 * user::SECONDARY_DEPARTMENTS_MAX {
         return Err(Error::invalid(field, format!("at most {} departments", user::SECONDARY_DEPARTMENTS_MAX)));
     }
     for id in ids {
@@ -319,6 +320,10 @@ impl Services {
             },
         };
         check_placeable(&mut r, actor, &[primary], "primary_department_id").await?;
+        if input.secondary_department_ids.len() > user::SECONDARY_DEPARTMENTS_MAX {
+            let max = user::SECONDARY_DEPARTMENTS_MAX;
+            return Err(Error::invalid("secondary_department_ids", format!("at most {max} departments")));
+        }
         check_placeable(&mut r, actor, &input.secondary_department_ids, "secondary_department_ids").await?;
         let managed = match role {
             Role::DepartmentAdmin if input.managed_department_ids.is_empty() => vec![primary],
@@ -474,8 +479,14 @@ impl Services {
         );
         self.store
             .write(move |tx| {
-                let (after, entry, resync) = (after.clone(), entry.clone(), resync.clone());
+                let (before, after, entry, resync) = (before.clone(), after.clone(), entry.clone(), resync.clone());
                 Box::pin(async move {
+                    // The whole row is written: if anything changed it since it was read (a
+                    // disable, a role change, a password reset), this edit would undo it.
+                    if users::get(tx, after.id).await?.as_ref() != Some(&before) {
+                        return Err(Error::new(ErrorCode::Conflict)
+                            .with_message("This person was changed meanwhile; reload and try again."));
+                    }
                     if demotes_owner && users::count_active_owners(tx).await? <= 1 {
                         return Err(Error::new(ErrorCode::LastOwner));
                     }

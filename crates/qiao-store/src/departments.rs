@@ -159,8 +159,9 @@ pub async fn name_taken(
     Ok(row.is_some())
 }
 
-/// Sub-departments plus people (primary or secondary) in `id`; a department can be deleted
-/// only when this is zero.
+/// Sub-departments plus people (primary or secondary) in `id` plus those who manage it; a
+/// department can be deleted only when this is zero (a department admin whose department
+/// went would be left managing nothing, or, after an edit, the root).
 pub async fn occupancy(db: &mut dyn Db, id: DepartmentId) -> Result<i64> {
     let (n,) = q!(
         db,
@@ -168,7 +169,8 @@ pub async fn occupancy(db: &mut dyn Db, id: DepartmentId) -> Result<i64> {
         sqlx::query_as::<_, (i64,)>(
             "SELECT (SELECT COUNT(*) FROM departments WHERE parent_id = $1) \
                   + (SELECT COUNT(*) FROM users WHERE primary_department_id = $1) \
-                  + (SELECT COUNT(*) FROM user_departments WHERE department_id = $1)"
+                  + (SELECT COUNT(*) FROM user_departments WHERE department_id = $1) \
+                  + (SELECT COUNT(*) FROM department_admins WHERE department_id = $1)"
         )
         .bind(id.0)
     )?;

@@ -97,7 +97,7 @@ pub fn can_invite(actor: &Actor, c: &ConversationFacts) -> bool {
 
 /// Removing someone else.
 pub fn can_remove_member(actor: &Actor, c: &ConversationFacts) -> bool {
-    !c.kind.is_direct() && !c.archived && (c.is_channel_admin() || (actor.is_org_admin() && can_see(actor, c)))
+    !c.kind.is_direct() && !c.archived && administers(actor, c)
 }
 
 /// Leaving. People who are members through a department stay while that holds; a 1:1 DM
@@ -118,8 +118,15 @@ pub fn can_manage(actor: &Actor, c: &ConversationFacts) -> bool {
     match c.kind {
         Kind::Dm => false,
         Kind::Group => c.is_member(),
-        _ => c.is_channel_admin() || (actor.is_org_admin() && can_see(actor, c)),
+        _ => administers(actor, c),
     }
+}
+
+/// A channel's admin, or an organisation admin who may see it. Never a guest, even one given
+/// a channel's admin role (or demoted to guest while holding it): managing a channel links
+/// departments and removes people, which would reach beyond what a guest may see.
+fn administers(actor: &Actor, c: &ConversationFacts) -> bool {
+    !actor.is_guest() && (c.is_channel_admin() || (actor.is_org_admin() && can_see(actor, c)))
 }
 
 /// Archiving and unarchiving (channels only).
@@ -127,7 +134,7 @@ pub fn can_archive(actor: &Actor, c: &ConversationFacts) -> bool {
     match c.kind {
         Kind::Dm | Kind::Group => false,
         Kind::Department => actor.is_org_admin(),
-        _ => c.is_channel_admin() || (actor.is_org_admin() && can_see(actor, c)),
+        _ => administers(actor, c),
     }
 }
 
@@ -259,6 +266,13 @@ mod tests {
         assert!(can_remove_member(&admin, &facts(Kind::Public, None)));
         assert!(!can_remove_member(&admin, &facts(Kind::Private, None)));
         assert!(!can_remove_member(&member, &facts(Kind::Group, ADMIN)));
+        // A guest holding a channel's admin role still does not manage it.
+        for kind in [Kind::Private, Kind::Project, Kind::Announcement] {
+            assert!(!can_remove_member(&guest, &facts(kind, ADMIN)), "{kind:?}");
+            assert!(!can_manage(&guest, &facts(kind, ADMIN)), "{kind:?}");
+            assert!(!can_archive(&guest, &facts(kind, ADMIN)), "{kind:?}");
+        }
+        assert!(can_manage(&guest, &facts(Kind::Group, M)), "a group DM is anyone's to rename");
 
         assert!(can_leave(&member, &facts(Kind::Private, M)));
         assert!(!can_leave(&member, &facts(Kind::Dm, M)));

@@ -382,7 +382,7 @@ async fn project_channels_mix_departments_and_people() {
     let eng = owner.create_department("Eng", None).await;
     let ops = owner.create_department("Ops", None).await;
     let (a, _) = owner.create_user(&srv, "ann", "member", Some(&eng)).await;
-    let (b, _) = owner.create_user(&srv, "ben", "member", Some(&ops)).await;
+    let (b, b_api) = owner.create_user(&srv, "ben", "member", Some(&ops)).await;
     let (c, c_api) = owner.create_user(&srv, "cat", "member", None).await;
     let r = owner
         .post(
@@ -403,9 +403,18 @@ async fn project_channels_mix_departments_and_people() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let mut expect = vec![owner_id, b, c];
+    let mut expect = vec![owner_id, b.clone(), c.clone()];
     expect.sort();
     assert_eq!(member_ids(&owner, &p).await, expect);
+    // Someone there through a department and also added directly stays when the department
+    // no longer brings them, and may then leave (at once: the permission cache is told).
+    assert_eq!(owner.post(&format!("/api/v1/conversations/{p}/members"), json!({"user_ids": [b]})).await.status, 200);
+    assert_eq!(b_api.get(&format!("/api/v1/conversations/{p}/messages")).await.status, 200);
+    let r = owner.patch(&format!("/api/v1/users/{b}"), json!({"primary_department_id": eng})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(member_ids(&owner, &p).await, expect);
+    assert_eq!(b_api.post_empty(&format!("/api/v1/conversations/{p}/leave")).await.status, 204);
+    expect.retain(|m| *m != b);
     // A department listed twice (with different settings) is refused, nothing changes.
     let twice = json!({"departments": [{"department_id": eng, "include_subdepartments": false},
         {"department_id": eng, "include_subdepartments": true}]});
@@ -425,4 +434,12 @@ async fn project_channels_mix_departments_and_people() {
     let plain = channel(&owner, "public", "Plain", &[]).await;
     let r = owner.put(&format!("/api/v1/conversations/{plain}/departments"), json!({"departments": []})).await;
     assert_error(&r, 422, "invalid_input");
+    // A guest given the channel's admin role still may not bring departments in (it would
+    // then see everyone in them), nor remove people.
+    let (g, g_api) = owner.create_user(&srv, "partner", "guest", None).await;
+    owner.post(&format!("/api/v1/conversations/{p}/members"), json!({"user_ids": [g], "role": "admin"})).await;
+    let root = owner.get("/api/v1/org").await.body["root_department_id"].as_str().unwrap().to_owned();
+    let everyone = json!({"departments": [{"department_id": root, "include_subdepartments": true}]});
+    assert_error(&g_api.put(&format!("/api/v1/conversations/{p}/departments"), everyone).await, 403, "forbidden");
+    assert_error(&g_api.delete(&format!("/api/v1/conversations/{p}/members/{c}")).await, 403, "forbidden");
 }

@@ -65,8 +65,34 @@ async fn create_rename_move_and_delete() {
     assert_eq!(owner.delete(&format!("/api/v1/departments/{sh}")).await.status, 204);
     assert_error(&owner.get(&format!("/api/v1/departments/{sh}")).await, 404, "not_found");
 
-    // Renaming the root renames the organisation.
+    // A department someone manages stays until they manage another (deleting it would leave
+    // them managing nothing).
+    let temp = owner.create_department("临时组", None).await;
+    let r = owner
+        .post(
+            "/api/v1/users",
+            json!({"username": "tempboss", "display_name": "T", "password": "long-enough", "role": "department_admin",
+                   "managed_department_ids": [temp]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_error(&owner.delete(&format!("/api/v1/departments/{temp}")).await, 409, "department_not_empty");
+
+    // Renaming the root renames the organisation: administrators only, even for a department
+    // admin who manages the root.
     owner.patch(&format!("/api/v1/departments/{root}"), json!({"name": "桥科技集团"})).await;
+    assert_eq!(owner.get("/api/v1/org").await.body["name"], "桥科技集团");
+    let r = owner
+        .post(
+            "/api/v1/users",
+            json!({"username": "rootboss", "display_name": "R", "password": "long-enough", "role": "department_admin",
+                   "managed_department_ids": [root]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let rootboss = srv.sign_in("rootboss", "long-enough").await;
+    let r = rootboss.patch(&format!("/api/v1/departments/{root}"), json!({"name": "别的名字"})).await;
+    assert_error(&r, 403, "forbidden");
     assert_eq!(owner.get("/api/v1/org").await.body["name"], "桥科技集团");
 
     // Someone who manages no department may change none, even by asking for no change; a
@@ -82,7 +108,7 @@ async fn create_rename_move_and_delete() {
     assert_eq!(owner.patch(&format!("/api/v1/departments/{root}"), json!({})).await.status, 200);
     assert_eq!(audit(owner.get("/api/v1/audit?limit=200").await.body), entries);
     let list = owner.get("/api/v1/departments").await.body["items"].as_array().unwrap().len();
-    assert_eq!(list, 4);
+    assert_eq!(list, 5, "the deleted one gone, the managed one kept");
 }
 
 #[tokio::test]
@@ -107,6 +133,9 @@ async fn secondary_departments_and_members() {
     let r = owner.patch(&format!("/api/v1/users/{lead}"), json!({"secondary_department_ids": many[..21]})).await;
     assert_error(&r, 422, "invalid_input");
     assert_eq!(r.body["field"], "secondary_department_ids");
+    // Replacing a full list with another full one is no more than the cap.
+    let r = owner.patch(&format!("/api/v1/users/{lead}"), json!({"secondary_department_ids": many[20..40]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
     let r = owner
         .patch(&format!("/api/v1/users/{lead}"), json!({"role": "department_admin", "managed_department_ids": many}))
         .await;

@@ -29,6 +29,10 @@ async fn first_owner_is_created_once_with_the_setup_token() {
     assert!(cookies.iter().any(|c| c.starts_with("qiao_csrf=") && !c.contains("HttpOnly")));
 
     assert_eq!(anon.get("/api/v1/setup").await.body, json!({"setup_complete": true, "org_name": "桥科技"}));
+    // The root department carries the organisation's name.
+    let boss = srv.sign_in("boss", "boss-password").await;
+    let root = boss.get("/api/v1/org").await.body["root_department_id"].as_str().unwrap().to_owned();
+    assert_eq!(boss.get(&format!("/api/v1/departments/{root}")).await.body["department"]["name"], "桥科技");
     assert_error(
         &anon.post("/api/v1/setup", body(srv.setup_token.as_deref().unwrap())).await,
         409,
