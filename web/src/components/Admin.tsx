@@ -11,15 +11,16 @@ import { departmentPath } from "./ProfileCard";
 
 const ROLES: Role[] = ["owner", "admin", "department_admin", "member", "guest"];
 
-function DepartmentSelect({ value, onChange, label }: { value: string; onChange: (id: string) => void; label: string }) {
+/** A department picker; `label` is shown, or only read out where the table's heading says it. */
+function DepartmentSelect({ value, onChange, label, quiet }: { value: string; onChange: (id: string) => void; label: string; quiet?: boolean }) {
   const departments = useApp((s) => s.departments);
   const options = Object.values(departments)
     .map((d) => ({ id: d.id, path: departmentPath(d.id, departments) || d.name }))
     .sort((a, b) => a.path.localeCompare(b.path));
   return (
     <label>
-      {label}
-      <select value={value} onChange={(e) => onChange(e.target.value)}>
+      {!quiet && label}
+      <select value={value} onChange={(e) => onChange(e.target.value)} aria-label={quiet ? label : undefined}>
         {options.map((o) => (
           <option key={o.id} value={o.id}>
             {o.path}
@@ -145,7 +146,7 @@ export function AdminUsers() {
                 </select>
               </td>
               <td>
-                <DepartmentSelect value={u.primary_department_id} label="" onChange={(dept) => void act(() => api.updateUser(u.id, { primary_department_id: dept }))} />
+                <DepartmentSelect value={u.primary_department_id} label={t("field.department")} quiet onChange={(dept) => void act(() => api.updateUser(u.id, { primary_department_id: dept }))} />
               </td>
               <td className="row">
                 {u.status === "active" ? (

@@ -223,7 +223,7 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled, 
       </button>
       {tooLong && (
         <p className="error" role="alert">
-          {length} / {MAX_BODY}
+          {t("composer.tooLong", { n: length, max: MAX_BODY })}
         </p>
       )}
     </div>

@@ -81,7 +81,7 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
               <button className="person" onClick={() => u && setProfile(u)}>
                 <Avatar user={u} size={28} />
                 <span>{u?.display_name ?? "…"}</span>
-                <span className="muted">{m.role !== "member" ? m.role : u?.title}</span>
+                <span className="muted">{m.role === "admin" ? t("memberRole.admin") : m.role === "poster" ? t("memberRole.poster") : u?.title}</span>
               </button>
               {admin && m.direct && !m.via_department && m.user_id !== useApp.getState().me?.id && (
                 <button className="small" onClick={() => void remove(m.user_id)}>

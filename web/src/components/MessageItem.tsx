@@ -173,7 +173,7 @@ export const MessageItem = memo(function MessageItem({ message: m, grouped, high
         )}
       </div>
       {!deleted && !editing && (
-        <div className="actions" role="toolbar" aria-label="actions">
+        <div className="actions" role="toolbar" aria-label={t("msg.actions")}>
           <button className="icon" onClick={() => setPicker((x) => !x)} aria-label={t("msg.react")} title={t("msg.react")}>
             <Icon name="smile" />
           </button>

@@ -56,11 +56,11 @@ function Item({ conv, me, active }: { conv: Conversation; me: MyState | null; ac
           </span>
         ) : null}
         {mentions > 0 ? (
-          <span className="badge mention" aria-label={`${mentions} mentions`}>
+          <span className="badge mention" aria-label={t("badge.mentions", { n: mentions })}>
             @{mentions}
           </span>
         ) : unread > 0 ? (
-          <span className="badge" aria-label={`${unread} unread`}>
+          <span className="badge" aria-label={t("badge.unread", { n: unread })}>
             {unread > 99 ? "99+" : unread}
           </span>
         ) : null}

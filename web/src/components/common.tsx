@@ -1,6 +1,6 @@
 // Small shared pieces: avatars, presence dots, dialogs, error text.
 import { useEffect, useRef, type ReactNode } from "react";
-import { ApiError } from "../api";
+import { errorText } from "../errors";
 import { useT } from "../i18n";
 import { navigate } from "../router";
 import { showsPresenceOf, useApp } from "../state/store";
@@ -40,10 +40,7 @@ export function useUser(id: Id | null | undefined): User | undefined {
   return useApp((s) => (id ? s.users[id] : undefined));
 }
 
-export function errorText(e: unknown): string {
-  if (e instanceof ApiError) return e.message;
-  return e instanceof Error ? e.message : String(e);
-}
+export { errorText } from "../errors";
 
 export function ErrorNote({ error }: { error: unknown }) {
   if (!error) return null;

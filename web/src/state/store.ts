@@ -2,6 +2,7 @@
 // the server. Components subscribe with selectors, so an event re-renders only what it touches.
 import { create } from "zustand";
 import { allMembers, api, ApiError, hasSessionHint } from "../api";
+import { errorText } from "../errors";
 import { Gateway, type ConnectionState } from "../realtime";
 import { useRoute } from "../router";
 import type { Draft, EventFrame, FileInfo, Id, Message, PresenceStatus, ServerFrame, User } from "../types";
@@ -83,7 +84,7 @@ export async function boot(): Promise<void> {
       const status = await api.setupStatus().catch(() => ({ setup_complete: true, org_name: "" }));
       set({ phase: status.setup_complete ? "signin" : "setup", orgName: status.org_name });
     } else {
-      set({ phase: "signin", error: e instanceof Error ? e.message : String(e) });
+      set({ phase: "signin", error: errorText(e) });
     }
   }
 }
@@ -554,7 +555,7 @@ async function attempt(key: string): Promise<void> {
       setTimeout(() => void attempt(key), wait);
     } else {
       set((s) => ({
-        pending: s.pending.map((x): Pending => (x.key === key ? { ...x, status: "failed", error: err.message } : x)),
+        pending: s.pending.map((x): Pending => (x.key === key ? { ...x, status: "failed", error: errorText(err) } : x)),
       }));
     }
   } finally {
