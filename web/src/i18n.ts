@@ -497,6 +497,7 @@ export function setLang(lang: Lang): void {
     /* no storage */
   }
   document.documentElement.lang = lang;
+  document.title = translate(lang, "app.name");
   useLang.setState({ lang });
 }
 

@@ -1,10 +1,11 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App";
-import { useLang } from "./i18n";
+import { translate, useLang } from "./i18n";
 import "./styles.css";
 
 document.documentElement.lang = useLang.getState().lang;
+document.title = translate(useLang.getState().lang, "app.name");
 createRoot(document.getElementById("root")!).render(
   <StrictMode>
     <App />

@@ -1,5 +1,6 @@
 // The client's state and how committed events change it: pure functions, no IO, unit-tested.
 // The store (store.ts) holds one `Model` and replaces it with what these functions return.
+import { useLang } from "../i18n";
 import type {
   Conversation,
   ConversationItem,
@@ -420,5 +421,6 @@ export function conversationTitle(conv: Conversation, meId: Id | undefined, user
   if (conv.name) return conv.name;
   const others = conv.participant_ids.filter((p) => p !== meId);
   const names = (others.length ? others : conv.participant_ids).map((p) => users[p]?.display_name ?? "…");
-  return names.join(", ");
+  // Chinese lists names with the enumeration comma (张伟、李娜).
+  return names.join(useLang.getState().lang === "zh-CN" ? "、" : ", ");
 }
