@@ -86,7 +86,8 @@ pub enum EventData {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         thread: Option<ThreadSummary>,
     },
-    /// Edited, pinned or unpinned.
+    /// Edited, pinned or unpinned, one of its files deleted, or (a thread's root) its thread
+    /// summary changed because a reply was deleted. Replace the message as a whole.
     #[serde(rename = "message.updated")]
     MessageUpdated { message: Message },
     /// Deleted: the body is gone; the message stays as a tombstone.

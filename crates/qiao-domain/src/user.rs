@@ -145,7 +145,8 @@ pub const RESERVED_USERNAMES: [&str; 2] = ["all", "channel"];
 /// A username for a new account or a rename: [`normalize_username`], and not reserved.
 pub fn new_username(input: &str) -> Result<String> {
     let name = normalize_username(input)?;
-    if RESERVED_USERNAMES.contains(&name.as_str()) {
+    // Mentions read `@all-` or `@all.` as `@all` (a sentence's end), so those are taken too.
+    if RESERVED_USERNAMES.contains(&name.trim_end_matches(['.', '-'])) {
         return Err(Error::invalid("username", format!("\"{name}\" is reserved: @{name} mentions everyone")));
     }
     Ok(name)
@@ -259,6 +260,7 @@ mod tests {
         assert!(normalize_username(&"a".repeat(33)).is_err());
         assert_eq!(normalize_username("li-lei_2").unwrap(), "li-lei_2");
         assert!(new_username("All").is_err() && new_username("channel").is_err());
+        assert!(new_username("all-").is_err() && new_username("channel..").is_err());
         assert_eq!(new_username("allan").unwrap(), "allan");
     }
 

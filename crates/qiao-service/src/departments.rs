@@ -149,7 +149,8 @@ impl Services {
         let entry = audit_entry(
             at,
             Some(auth.actor.user_id),
-            "department.update",
+            // The root only ever changes its name, which is the organisation's.
+            if before.parent_id.is_none() { "org.rename" } else { "department.update" },
             Some(("department", id.to_string())),
             origin,
             json!({ "name": name, "parent_id": moving, "name_before": before.name }),

@@ -396,15 +396,18 @@ impl Services {
                 let (body, resolved) = (body.clone(), resolved.clone());
                 Box::pin(async move {
                     messages::edit(tx, id, &body, &resolved.stored, at, me).await?;
-                    messages::delete_mentions(tx, id).await?;
+                    let earlier = messages::delete_mentions(tx, id).await?;
                     let mut message = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
                     if !resolved.notify.is_empty() {
                         messages::insert_mentions(tx, &message, &resolved.notify).await?;
-                        // Mentioned in a reply by an edit, as by a send: they follow the thread.
-                        if let Some(root) = message.thread_root_id
+                        // Newly mentioned in a reply by an edit, as by a send: they follow the
+                        // thread (those mentioned before keep whatever they chose since).
+                        let newly: Vec<UserId> =
+                            resolved.notify.iter().copied().filter(|u| !earlier.contains(u)).collect();
+                        if let Some(root) = message.thread_root_id.filter(|_| !newly.is_empty())
                             && let Some(root) = messages::get(tx, root).await?
                         {
-                            follow_for(tx, &root, &resolved.notify, at).await?;
+                            follow_for(tx, &root, &newly, at).await?;
                         }
                     }
                     let seq = conversations::next_seq(tx, conversation, None).await?;

@@ -160,7 +160,7 @@ impl Services {
             "org.setup_complete",
             Some(("user", id.to_string())),
             origin,
-            json!({ "username": owner.username }),
+            json!({ "username": owner.username, "org_name": owner.org_name }),
         );
         let owner = std::sync::Arc::new(owner);
         let user = self
@@ -198,7 +198,7 @@ impl Services {
             "user.create_owner",
             Some(("user", id.to_string())),
             &Origin::cli(),
-            json!({ "username": owner.username }),
+            json!({ "username": owner.username, "org_name": owner.org_name }),
         );
         self.store
             .write(move |tx| {

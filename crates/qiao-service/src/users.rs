@@ -404,7 +404,9 @@ impl Services {
         let before = self.managed_target(&mut r, actor, id).await?;
         let mut after = before.clone();
         if let Some(u) = &patch.username {
-            after.username = user::new_username(u)?;
+            // Only a new name must not be reserved (an older account may hold one).
+            let name = user::normalize_username(u)?;
+            after.username = if name == before.username { name } else { user::new_username(u)? };
         }
         if let Some(e) = &patch.email {
             after.email = e.as_deref().map(user::optional_email).transpose()?.flatten();
@@ -431,7 +433,12 @@ impl Services {
         if let Some(s) = &patch.secondary_department_ids {
             // The whole list is capped, not just the change (only the change is checked for
             // permission: departments already held may be out of the actor's reach).
-            if s.len() > user::SECONDARY_DEPARTMENTS_MAX && *s != before.secondary_department_ids {
+            // (A list over the cap from before the cap may still shrink one at a time.)
+            let distinct: BTreeSet<DepartmentId> =
+                s.iter().copied().filter(|d| *d != after.primary_department_id).collect();
+            if distinct.len() > user::SECONDARY_DEPARTMENTS_MAX
+                && distinct.len() > before.secondary_department_ids.len()
+            {
                 let max = user::SECONDARY_DEPARTMENTS_MAX;
                 return Err(Error::invalid("secondary_department_ids", format!("at most {max} departments")));
             }

@@ -756,8 +756,13 @@ pub async fn insert_mentions(db: &mut dyn Db, message: &Message, users: &[UserId
     Ok(())
 }
 
-/// Forgets a message's mentions (before re-recording them after an edit).
-pub async fn delete_mentions(db: &mut dyn Db, message: MessageId) -> Result<()> {
-    exec!(db, sqlx::query("DELETE FROM mentions WHERE message_id = $1").bind(message.0))?;
-    Ok(())
+/// Forgets a message's mentions (before re-recording them after an edit); returns who was
+/// mentioned.
+pub async fn delete_mentions(db: &mut dyn Db, message: MessageId) -> Result<Vec<UserId>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (Uuid,)>("DELETE FROM mentions WHERE message_id = $1 RETURNING user_id").bind(message.0)
+    )?;
+    Ok(rows.into_iter().map(|(u,)| UserId(u)).collect())
 }

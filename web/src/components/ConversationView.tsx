@@ -275,7 +275,7 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
                 {t("conv.members")} · {conv.member_count}
               </button>
             )}
-            {me && me.role === "admin" && isChannel && (
+            {me && me.role === "admin" && myRole !== "guest" && isChannel && (
               <button className="small" onClick={() => void toggleArchive()}>
                 {conv.archived_at ? t("conv.unarchive") : t("conv.archive")}
               </button>
@@ -375,7 +375,7 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
         <FileLibrary
           conversationId={id}
           onClose={() => setPanel(null)}
-          canDelete={(f) => f.uploader_id === meId || me?.role === "admin" || (!!myRole && (myRole === "owner" || myRole === "admin"))}
+          canDelete={(f) => f.uploader_id === meId || (me?.role === "admin" && myRole !== "guest") || (!!myRole && (myRole === "owner" || myRole === "admin"))}
         />
       ) : null}
     </div>

@@ -16,7 +16,9 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
   const [error, setError] = useState<unknown>(null);
   const [adding, setAdding] = useState<string[]>([]);
   const [profile, setProfile] = useState<User | null>(null);
-  const admin = me?.role === "admin";
+  // A guest holding a channel's admin role does not administer it (the server refuses).
+  const guest = useApp((s) => s.me?.role === "guest");
+  const admin = me?.role === "admin" && !guest;
 
   async function load() {
     try {

@@ -167,8 +167,7 @@ pub fn can_delete_message(actor: &Actor, c: &ConversationFacts, sender: crate::U
     if c.archived {
         return false;
     }
-    (c.is_member() && actor.user_id == sender)
-        || (!c.kind.is_direct() && (c.is_channel_admin() || (actor.is_org_admin() && can_see(actor, c))))
+    (c.is_member() && actor.user_id == sender) || (!c.kind.is_direct() && administers(actor, c))
 }
 
 /// Reading a file: those who may read its conversation, once a message carries it; before
@@ -273,6 +272,9 @@ mod tests {
             assert!(!can_archive(&guest, &facts(kind, ADMIN)), "{kind:?}");
         }
         assert!(can_manage(&guest, &facts(Kind::Group, M)), "a group DM is anyone's to rename");
+        let someone = actor(Role::Member).user_id;
+        assert!(!can_delete_message(&guest, &facts(Kind::Private, ADMIN), someone), "nor moderate");
+        assert!(can_delete_message(&member, &facts(Kind::Private, ADMIN), someone));
 
         assert!(can_leave(&member, &facts(Kind::Private, M)));
         assert!(!can_leave(&member, &facts(Kind::Dm, M)));

@@ -592,7 +592,10 @@ pub async fn reactions_pins_mentions_and_unread(store: Store, _: Sink) {
             let m = m2c.clone();
             Box::pin(async move {
                 messages::insert_mentions(tx, &m, &[bob.id]).await?;
-                messages::delete_mentions(tx, MessageId::new()).await
+                assert!(messages::delete_mentions(tx, MessageId::new()).await?.is_empty());
+                // Re-recording: who was mentioned comes back, and the rows are as before.
+                assert_eq!(messages::delete_mentions(tx, m.id).await?, vec![bob.id]);
+                messages::insert_mentions(tx, &m, &[bob.id]).await
             })
         })
         .await

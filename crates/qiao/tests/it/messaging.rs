@@ -483,6 +483,13 @@ async fn threads_can_be_followed_and_read() {
     let threads = carol.get("/api/v1/threads").await.body;
     assert_eq!(threads["items"][0]["root_id"], rid.as_str(), "{threads}");
     assert_eq!(threads["items"][0]["mention_count"], 1, "{threads}");
+    // Only a new mention does: fixing a typo after carol unfollowed leaves her unfollowed.
+    assert_eq!(carol.delete(&format!("/api/v1/messages/{rid}/thread/follow")).await.status, 200);
+    let r = owner
+        .patch(&format!("/api/v1/messages/{}", reply["id"].as_str().unwrap()), json!({"body": "@carol answer 3!"}))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(carol.get("/api/v1/threads").await.body["items"].as_array().unwrap().is_empty());
 }
 
 #[tokio::test]
