@@ -433,12 +433,7 @@ impl Services {
         if let Some(s) = &patch.secondary_department_ids {
             // The whole list is capped, not just the change (only the change is checked for
             // permission: departments already held may be out of the actor's reach).
-            // (A list over the cap from before the cap may still shrink one at a time.)
-            let distinct: BTreeSet<DepartmentId> =
-                s.iter().copied().filter(|d| *d != after.primary_department_id).collect();
-            if distinct.len() > user::SECONDARY_DEPARTMENTS_MAX
-                && distinct.len() > before.secondary_department_ids.len()
-            {
+            if s.len() > user::SECONDARY_DEPARTMENTS_MAX && *s != before.secondary_department_ids {
                 let max = user::SECONDARY_DEPARTMENTS_MAX;
                 return Err(Error::invalid("secondary_department_ids", format!("at most {max} departments")));
             }
