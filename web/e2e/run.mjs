@@ -271,6 +271,11 @@ try {
   await b.waitForFunction((el) => el.complete && el.naturalWidth === 320, await preview.elementHandle());
   await preview.click();
   await b.getByRole("dialog", { name: "bridge.png" }).locator("img").waitFor();
+  // An image within the preview's size is shown as sent (800 px), not as its 320 px thumbnail.
+  await b.waitForFunction(() => {
+    const img = document.querySelector("[role=dialog] img");
+    return img && img.complete && img.naturalWidth === 800;
+  });
   await shot(b, "image-viewer.png");
   await b.keyboard.press("Escape");
 

@@ -4,7 +4,7 @@
 
 use std::io::Cursor;
 
-use image::{DynamicImage, ImageFormat, ImageReader, Limits};
+use image::{DynamicImage, ImageDecoder, ImageFormat, ImageReader, Limits};
 
 /// Largest width or height decoded (pixels): long enough for the "long screenshots" people
 /// share (a phone's width, tens of thousands of pixels down).
@@ -74,10 +74,17 @@ pub fn thumbnails(bytes: &[u8]) -> Result<Thumbnails, ImageError> {
     if width == 0 || height == 0 {
         return Err(ImageError::Unreadable("the image has no pixels".into()));
     }
-    let img = reader(bytes)?.decode().map_err(|e| match e {
+    let too_large = |e: image::ImageError| match e {
         image::ImageError::Limits(_) => ImageError::TooLarge { width, height, max: MAX_DIMENSION },
         other => ImageError::Unreadable(other.to_string()),
-    })?;
+    };
+    let mut decoder = reader(bytes)?.into_decoder().map_err(too_large)?;
+    // Phones store photos as the sensor saw them and say in EXIF how to turn them upright.
+    let orientation = decoder.orientation().unwrap_or(image::metadata::Orientation::NoTransforms);
+    let mut img = DynamicImage::from_decoder(decoder).map_err(too_large)?;
+    img.apply_orientation(orientation);
+    // The size as shown (a photo turned by a quarter swaps its sides).
+    let (width, height) = (img.width(), img.height());
     // A long screenshot (or a panorama) shrunk whole to fit a square is a sliver: its
     // thumbnail and preview show its start, at most three times as long as wide.
     let img = crop_to_aspect(img, MAX_ASPECT);
@@ -173,6 +180,34 @@ mod tests {
         let crc = crc32(&wide[12..29]);
         wide[29..33].copy_from_slice(&crc.to_be_bytes());
         assert!(matches!(thumbnails(&wide), Err(ImageError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn photos_are_turned_upright_as_their_exif_says() {
+        // A 40×20 JPEG whose EXIF says "rotate 90° clockwise to view" (orientation 6), as a
+        // phone held upright writes it.
+        let img = DynamicImage::ImageRgb8(image::RgbImage::from_fn(40, 20, |x, _| {
+            if x < 20 { image::Rgb([255, 0, 0]) } else { image::Rgb([0, 0, 255]) }
+        }));
+        let exif = vec![
+            b'I', b'I', 42, 0, 8, 0, 0, 0, // TIFF header, little-endian, first IFD at 8
+            1, 0, // one entry
+            0x12, 0x01, 3, 0, 1, 0, 0, 0, 6, 0, 0, 0, // Orientation (SHORT) = 6
+            0, 0, 0, 0, // no next IFD
+        ];
+        let mut out = Cursor::new(Vec::new());
+        let mut encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 95);
+        image::ImageEncoder::set_exif_metadata(&mut encoder, exif).unwrap();
+        img.write_with_encoder(encoder).unwrap();
+        let t = thumbnails(&out.into_inner()).unwrap();
+        assert_eq!((t.width, t.height), (20, 40), "reported as seen, upright");
+        let small = image::load_from_memory(&t.thumb.bytes).unwrap().to_rgb8();
+        assert_eq!(small.dimensions(), (160, 320), "upright, scaled to the thumbnail's box");
+        // Turned clockwise, the left (red) half is now on top.
+        let top = small.get_pixel(80, 40);
+        let bottom = small.get_pixel(80, 280);
+        assert!(top[0] > 200 && top[2] < 60, "top {top:?}");
+        assert!(bottom[2] > 200 && bottom[0] < 60, "bottom {bottom:?}");
     }
 
     #[test]

@@ -7,6 +7,11 @@ import { useT } from "../i18n";
 import type { FileInfo, FileKind, Id } from "../types";
 import { Dialog, ErrorNote, errorText } from "./common";
 
+/** The server's preview size: smaller images have none, and are shown as sent. */
+const PREVIEW_SIDE = 1280;
+/** Largest GIF played in the timeline itself (larger ones play in the viewer). */
+const ANIMATION_INLINE_MAX = 2 * 1024 * 1024;
+
 function ImageFile({ f }: { f: FileInfo }) {
   const t = useT();
   const [open, setOpen] = useState(false);
@@ -16,11 +21,16 @@ function ImageFile({ f }: { f: FileInfo }) {
   // and whole, scrolling, in the viewer.
   const shown = Math.min(3, Math.max(1 / 3, ratio));
   const long = ratio > 3;
+  // Thumbnails are still images: an animation (a GIF, a sticker) of modest size plays as sent.
+  const animated = f.mime === "image/gif" && f.size <= ANIMATION_INLINE_MAX;
+  // The viewer shows the original unless a preview is smaller and shows all of it: no preview
+  // exists for an image within the preview's size, and a long or wide one's preview is cut.
+  const original = !f.thumbnail || long || ratio < 1 / 3 || f.mime === "image/gif" || ((f.width ?? 0) <= PREVIEW_SIDE && (f.height ?? 0) <= PREVIEW_SIDE);
   return (
     <>
       <button className="image-file" onClick={() => setOpen(true)} aria-label={t("files.view", { name: f.name })} style={{ width: w }}>
-        {f.thumbnail ? (
-          <img src={thumbnailUrl(f.id)} alt={f.name} width={w} height={Math.round(w * shown)} loading="lazy" />
+        {f.thumbnail || animated ? (
+          <img src={animated ? fileUrl(f.id) : thumbnailUrl(f.id)} alt={f.name} width={w} height={Math.round(w * shown)} loading="lazy" />
         ) : (
           <span className="file-icon">{f.name}</span>
         )}
@@ -28,7 +38,7 @@ function ImageFile({ f }: { f: FileInfo }) {
       {open && (
         <Dialog title={f.name} onClose={() => setOpen(false)} wide>
           <div className={long ? "viewer long" : "viewer"}>
-            <img src={f.thumbnail && !long ? thumbnailUrl(f.id, "large") : fileUrl(f.id)} alt={f.name} />
+            <img src={original ? fileUrl(f.id) : thumbnailUrl(f.id, "large")} alt={f.name} />
             <p>
               <a href={fileUrl(f.id)} target="_blank" rel="noopener">
                 {t("files.original")}
@@ -110,13 +120,24 @@ export interface Attachment {
 }
 
 /** Uploads files for the composer: progress, cancel, and the uploaded files to send. */
+/** Files one message may carry (the server refuses more). */
+export const FILES_PER_MESSAGE_MAX = 10;
+
 export function useAttachments(conversationId: Id) {
+  const t = useT();
   const [items, setItems] = useState<Attachment[]>([]);
   const patch = (localId: string, p: Partial<Attachment>) => setItems((list) => list.map((a) => (a.localId === localId ? { ...a, ...p } : a)));
 
   function add(files: Iterable<File>) {
+    let room = FILES_PER_MESSAGE_MAX - items.filter((a) => !a.error).length;
     for (const file of files) {
       const localId = crypto.randomUUID();
+      if (room-- <= 0) {
+        // Not uploaded: said on its chip, rather than the whole message failing at send.
+        const error = t("files.tooMany", { max: FILES_PER_MESSAGE_MAX });
+        setItems((list) => [...list, { localId, name: file.name || "pasted", size: file.size, progress: 0, error }]);
+        continue;
+      }
       const handle = uploadFile(conversationId, file, file.name || "pasted", (progress) => patch(localId, { progress }));
       setItems((list) => [...list, { localId, name: file.name || "pasted", size: file.size, progress: 0, handle }]);
       handle.promise.then(
@@ -173,6 +194,21 @@ export function VoiceRecorder({ onRecorded, disabled }: { onRecorded: (blob: Blo
   const [recording, setRecording] = useState<{ recorder: MediaRecorder; started: number } | null>(null);
   const [error, setError] = useState<string | null>(null);
   const [elapsed, setElapsed] = useState(0);
+  // The microphone in use, so that leaving (another conversation, a closed thread) stops it
+  // and drops the recording instead of leaving the microphone on.
+  const live = useRef<{ recorder: MediaRecorder; stream: MediaStream; discard: boolean } | null>(null);
+  const starting = useRef(false);
+
+  useEffect(
+    () => () => {
+      const l = live.current;
+      if (!l) return;
+      l.discard = true;
+      if (l.recorder.state !== "inactive") l.recorder.stop();
+      l.stream.getTracks().forEach((tr) => tr.stop());
+    },
+    [],
+  );
 
   useEffect(() => {
     if (!recording) return;
@@ -181,6 +217,9 @@ export function VoiceRecorder({ onRecorded, disabled }: { onRecorded: (blob: Blo
   }, [recording]);
 
   async function start() {
+    // A second click while the browser asks for the microphone must not start a second one.
+    if (starting.current || live.current) return;
+    starting.current = true;
     setError(null);
     try {
       const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
@@ -189,16 +228,21 @@ export function VoiceRecorder({ onRecorded, disabled }: { onRecorded: (blob: Blo
       const chunks: Blob[] = [];
       const started = Date.now();
       recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
+      const entry = { recorder, stream, discard: false };
       recorder.onstop = () => {
         stream.getTracks().forEach((tr) => tr.stop());
+        if (live.current === entry) live.current = null;
         const blob = new Blob(chunks, { type: recorder.mimeType });
-        if (blob.size) onRecorded(blob, Date.now() - started);
+        if (blob.size && !entry.discard) onRecorded(blob, Date.now() - started);
       };
       recorder.start(250);
+      live.current = entry;
       setElapsed(0);
       setRecording({ recorder, started });
     } catch (e) {
       setError(t("files.micError", { error: e instanceof Error ? e.message : String(e) }));
+    } finally {
+      starting.current = false;
     }
   }
 
