@@ -149,8 +149,12 @@ export function useAttachments(conversationId: Id) {
 
   function remove(localId: string) {
     setItems((list) => {
-      list.find((a) => a.localId === localId)?.handle?.cancel();
-      return list.filter((a) => a.localId !== localId);
+      const a = list.find((x) => x.localId === localId);
+      a?.handle?.cancel();
+      // An upload already finished is deleted too, rather than counting against the quota
+      // until unsent uploads expire.
+      if (a?.file) api.deleteFile(a.file.id).catch(() => undefined);
+      return list.filter((x) => x.localId !== localId);
     });
   }
 

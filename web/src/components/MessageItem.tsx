@@ -151,6 +151,7 @@ export const MessageItem = memo(function MessageItem({ message: m, grouped, high
           </div>
         )}
         {!deleted && m.files && m.files.length > 0 && <MessageFiles files={m.files} />}
+        {!deleted && !m.body && !m.files?.length && <p className="muted tombstone">{t("files.gone")}</p>}
         {!deleted && m.reactions.length > 0 && (
           <div className="reactions">
             {m.reactions.map((r) => (
