@@ -13,7 +13,7 @@ pub const MAX_DIMENSION: u32 = 32_000;
 pub const MAX_PIXELS: u64 = 50_000_000;
 /// Most memory one decode may allocate (the largest image above, four bytes a pixel, and room).
 pub const MAX_ALLOC: u64 = 256 << 20;
-/// The small thumbnail's longest side.
+/// The small thumbnail's width (a tall one is up to [`MAX_ASPECT`] times as tall).
 pub const THUMB_SIDE: u32 = 320;
 /// The preview's longest side (only made for larger images).
 pub const PREVIEW_SIDE: u32 = 1280;
@@ -88,7 +88,14 @@ pub fn thumbnails(bytes: &[u8]) -> Result<Thumbnails, ImageError> {
     // A long screenshot (or a panorama) shrunk whole to fit a square is a sliver: its
     // thumbnail and preview show its start, at most three times as long as wide.
     let img = crop_to_aspect(img, MAX_ASPECT);
-    let thumb = encode(&img.thumbnail(THUMB_SIDE, THUMB_SIDE))?;
+    // As wide as the timeline shows it (a tall one as tall as it is cut), never enlarged: a
+    // small image is its own thumbnail, and a phone's screenshot is not a blurry sliver.
+    let (box_w, box_h) = (THUMB_SIDE, THUMB_SIDE * MAX_ASPECT);
+    let thumb = if img.width() <= box_w && img.height() <= box_h {
+        encode(&img)?
+    } else {
+        encode(&img.thumbnail(box_w, box_h))?
+    };
     let (w, h) = (img.width(), img.height());
     let preview = (w > PREVIEW_SIDE || h > PREVIEW_SIDE)
         .then(|| encode(&img.resize(PREVIEW_SIDE, PREVIEW_SIDE, image::imageops::FilterType::Triangle)))
@@ -158,7 +165,10 @@ mod tests {
         assert_eq!(t.thumb.mime, "image/jpeg");
         let preview = image::load_from_memory(&t.preview.unwrap().bytes).unwrap();
         assert_eq!((preview.width(), preview.height()), (1280, 640));
-        assert!(thumbnails(&png(200, 100)).unwrap().preview.is_none());
+        let small = thumbnails(&png(200, 100)).unwrap();
+        assert!(small.preview.is_none());
+        let thumb = image::load_from_memory(&small.thumb.bytes).unwrap();
+        assert_eq!((thumb.width(), thumb.height()), (200, 100), "a small image is not enlarged");
     }
 
     #[test]
@@ -167,7 +177,11 @@ mod tests {
         assert_eq!((t.width, t.height), (200, 14_000));
         // Its thumbnail and preview show its top, three times as long as wide.
         let small = image::load_from_memory(&t.thumb.bytes).unwrap();
-        assert_eq!((small.width(), small.height()), (107, 320));
+        assert_eq!((small.width(), small.height()), (200, 600));
+        // A phone's screenshot: as wide as the timeline draws it, not a third of that.
+        let phone = thumbnails(&png(1170, 2532)).unwrap();
+        let small = image::load_from_memory(&phone.thumb.bytes).unwrap();
+        assert_eq!((small.width(), small.height()), (320, 693));
         assert!(t.preview.is_none(), "the part shown (200×600) is smaller than a preview");
         let wide = thumbnails(&png(4_000, 300)).unwrap();
         let small = image::load_from_memory(&wide.thumb.bytes).unwrap();
@@ -202,10 +216,10 @@ mod tests {
         let t = thumbnails(&out.into_inner()).unwrap();
         assert_eq!((t.width, t.height), (20, 40), "reported as seen, upright");
         let small = image::load_from_memory(&t.thumb.bytes).unwrap().to_rgb8();
-        assert_eq!(small.dimensions(), (160, 320), "upright, scaled to the thumbnail's box");
+        assert_eq!(small.dimensions(), (20, 40), "upright, and not enlarged");
         // Turned clockwise, the left (red) half is now on top.
-        let top = small.get_pixel(80, 40);
-        let bottom = small.get_pixel(80, 280);
+        let top = small.get_pixel(10, 5);
+        let bottom = small.get_pixel(10, 35);
         assert!(top[0] > 200 && top[2] < 60, "top {top:?}");
         assert!(bottom[2] > 200 && bottom[0] < 60, "bottom {bottom:?}");
     }
