@@ -55,7 +55,7 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled, 
   const users = useApp((s) => s.users);
   const departments = useApp((s) => s.departments);
   const meId = useApp((s) => s.me?.id);
-  const att = useAttachments(conversationId);
+  const att = useAttachments(conversationId, draftKey);
   const fileInput = useRef<HTMLInputElement>(null);
   if (attachRef) attachRef.current = att.add;
   const sendVoice = useVoiceSender(conversationId, (files) => sendMessage(conversationId, "", threadRootId ?? null, files), (e) => onError?.(e));

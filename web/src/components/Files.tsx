@@ -1,7 +1,8 @@
 // Files in the conversation: how a message shows them (image previews with a full-size
 // viewer, voice and audio players, file cards), uploads waiting in the composer, voice
 // recording, and the conversation's file library.
-import { useEffect, useRef, useState } from "react";
+import { useEffect, useRef, useState, useSyncExternalStore } from "react";
+import { attachmentsAt, NO_ATTACHMENTS, subscribeAttachments, updateAttachments } from "../state/attachments";
 import { api, fileUrl, formatSize, thumbnailUrl, uploadFile, type UploadHandle } from "../api";
 import { useT } from "../i18n";
 import type { FileInfo, FileKind, Id } from "../types";
@@ -119,17 +120,18 @@ export interface Attachment {
   handle?: UploadHandle;
 }
 
-/** Uploads files for the composer: progress, cancel, and the uploaded files to send. */
 /** Files one message may carry (the server refuses more). */
 export const FILES_PER_MESSAGE_MAX = 10;
 
-export function useAttachments(conversationId: Id) {
+/** Uploads files for the composer at `place`: progress, cancel, and the uploaded files to send. */
+export function useAttachments(conversationId: Id, place: string = conversationId) {
   const t = useT();
-  const [items, setItems] = useState<Attachment[]>([]);
+  const items = useSyncExternalStore(subscribeAttachments, () => attachmentsAt(place));
+  const setItems = (f: (list: Attachment[]) => Attachment[]) => updateAttachments(place, f);
   const patch = (localId: string, p: Partial<Attachment>) => setItems((list) => list.map((a) => (a.localId === localId ? { ...a, ...p } : a)));
 
   function add(files: Iterable<File>) {
-    let room = FILES_PER_MESSAGE_MAX - items.filter((a) => !a.error).length;
+    let room = FILES_PER_MESSAGE_MAX - attachmentsAt(place).filter((a) => !a.error).length;
     for (const file of files) {
       const localId = crypto.randomUUID();
       if (room-- <= 0) {
@@ -148,21 +150,19 @@ export function useAttachments(conversationId: Id) {
   }
 
   function remove(localId: string) {
-    setItems((list) => {
-      const a = list.find((x) => x.localId === localId);
-      a?.handle?.cancel();
-      // An upload already finished is deleted too, rather than counting against the quota
-      // until unsent uploads expire.
-      if (a?.file) api.deleteFile(a.file.id).catch(() => undefined);
-      return list.filter((x) => x.localId !== localId);
-    });
+    const a = attachmentsAt(place).find((x) => x.localId === localId);
+    a?.handle?.cancel();
+    // An upload already finished is deleted too, rather than counting against the quota
+    // until unsent uploads expire.
+    if (a?.file) api.deleteFile(a.file.id).catch(() => undefined);
+    setItems((list) => list.filter((x) => x.localId !== localId));
   }
 
   return {
     items,
     add,
     remove,
-    clear: () => setItems([]),
+    clear: () => setItems(() => NO_ATTACHMENTS),
     uploading: items.some((a) => !a.file && !a.error),
     ready: items.filter((a) => a.file).map((a) => a.file!),
   };

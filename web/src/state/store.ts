@@ -3,6 +3,7 @@
 import { create } from "zustand";
 import { allMembers, api, ApiError, hasSessionHint } from "../api";
 import { errorText } from "../errors";
+import { forgetAttachments } from "./attachments";
 import { Gateway, type ConnectionState } from "../realtime";
 import { useRoute } from "../router";
 import type { Draft, EventFrame, FileInfo, Id, Message, PresenceStatus, ServerFrame, User } from "../types";
@@ -315,6 +316,7 @@ async function signOutLocal(): Promise<void> {
   storeDrafts({});
   storeUnsaved();
   hold.clear(); // the session's events, never to reach the next one's state
+  forgetAttachments();
   set({ ...emptyModel(), phase: "signin", drafts: {}, presence: {}, typing: {} });
 }
 

@@ -1,0 +1,31 @@
+// The composers' attachments, per place (a conversation, or a thread of it), outside React:
+// a composer that goes away (another conversation opened) finds them again when it comes
+// back, their uploads still running meanwhile.
+import type { Attachment } from "../components/Files";
+
+const byPlace = new Map<string, Attachment[]>();
+const listeners = new Set<() => void>();
+export const NO_ATTACHMENTS: Attachment[] = [];
+
+export function attachmentsAt(place: string): Attachment[] {
+  return byPlace.get(place) ?? NO_ATTACHMENTS;
+}
+
+export function updateAttachments(place: string, f: (list: Attachment[]) => Attachment[]): void {
+  const next = f(attachmentsAt(place));
+  if (next.length) byPlace.set(place, next);
+  else byPlace.delete(place);
+  listeners.forEach((l) => l());
+}
+
+export function subscribeAttachments(l: () => void): () => void {
+  listeners.add(l);
+  return () => listeners.delete(l);
+}
+
+/** Signing out: running uploads stop, and nothing is left for the next person. */
+export function forgetAttachments(): void {
+  for (const list of byPlace.values()) for (const a of list) a.handle?.cancel();
+  byPlace.clear();
+  listeners.forEach((l) => l());
+}
