@@ -168,7 +168,7 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled, 
   const canSend = !disabled && !tooLong && !att.uploading && (!!text.trim() || att.ready.length > 0);
   return (
     <div className="composer">
-      <AttachmentList items={att.items} onRemove={att.remove} />
+      <AttachmentList items={att.items} onRemove={att.remove} onRetry={att.retry} />
       {suggestions.length > 0 && (
         <ul className="suggestions" role="listbox" aria-label="@">
           {suggestions.map((s, i) => (

@@ -2,7 +2,7 @@
 // viewer, voice and audio players, file cards), uploads waiting in the composer, voice
 // recording, and the conversation's file library.
 import { useEffect, useRef, useState, useSyncExternalStore } from "react";
-import { attachmentsAt, NO_ATTACHMENTS, subscribeAttachments, updateAttachments } from "../state/attachments";
+import { attachmentsAt, subscribeAttachments, updateAttachments } from "../state/attachments";
 import { api, fileUrl, formatSize, thumbnailUrl, uploadFile, type UploadHandle } from "../api";
 import { useT } from "../i18n";
 import type { FileInfo, FileKind, Id } from "../types";
@@ -118,6 +118,8 @@ export interface Attachment {
   file?: FileInfo;
   error?: string;
   handle?: UploadHandle;
+  /** The file, while its upload may be tried again. */
+  source?: File;
 }
 
 /** Files one message may carry (the server refuses more). */
@@ -140,13 +142,24 @@ export function useAttachments(conversationId: Id, place: string = conversationI
         setItems((list) => [...list, { localId, name: file.name || "pasted", size: file.size, progress: 0, error }]);
         continue;
       }
-      const handle = uploadFile(conversationId, file, file.name || "pasted", (progress) => patch(localId, { progress }));
-      setItems((list) => [...list, { localId, name: file.name || "pasted", size: file.size, progress: 0, handle }]);
-      handle.promise.then(
-        (f) => patch(localId, { file: f, progress: 1, handle: undefined }),
-        (e) => (e?.code === "cancelled" ? remove(localId) : patch(localId, { error: errorText(e), handle: undefined })),
-      );
+      setItems((list) => [...list, { localId, name: file.name || "pasted", size: file.size, progress: 0, source: file }]);
+      upload(localId, file);
     }
+  }
+
+  function upload(localId: string, file: File) {
+    const handle = uploadFile(conversationId, file, file.name || "pasted", (progress) => patch(localId, { progress }));
+    patch(localId, { handle, error: undefined, progress: 0 });
+    handle.promise.then(
+      (f) => patch(localId, { file: f, progress: 1, handle: undefined, source: undefined }),
+      (e) => (e?.code === "cancelled" ? remove(localId) : patch(localId, { error: errorText(e), handle: undefined })),
+    );
+  }
+
+  /** Tries a failed upload again (a network error, a restart). */
+  function retry(localId: string) {
+    const a = attachmentsAt(place).find((x) => x.localId === localId);
+    if (a?.error && a.source) upload(localId, a.source);
   }
 
   function remove(localId: string) {
@@ -162,13 +175,15 @@ export function useAttachments(conversationId: Id, place: string = conversationI
     items,
     add,
     remove,
-    clear: () => setItems(() => NO_ATTACHMENTS),
+    retry,
+    // After a send: what went with it goes; a failed upload stays, to try again or remove.
+    clear: () => setItems((list) => list.filter((a) => a.error)),
     uploading: items.some((a) => !a.file && !a.error),
     ready: items.filter((a) => a.file).map((a) => a.file!),
   };
 }
 
-export function AttachmentList({ items, onRemove }: { items: Attachment[]; onRemove: (id: string) => void }) {
+export function AttachmentList({ items, onRemove, onRetry }: { items: Attachment[]; onRemove: (id: string) => void; onRetry: (id: string) => void }) {
   const t = useT();
   if (!items.length) return null;
   return (
@@ -183,6 +198,11 @@ export function AttachmentList({ items, onRemove }: { items: Attachment[]; onRem
             </progress>
           )}
           {a.error && <span className="error">{a.error}</span>}
+          {a.error && a.source && (
+            <button className="small" onClick={() => onRetry(a.localId)}>
+              {t("files.retry")}
+            </button>
+          )}
           <button className="icon" onClick={() => onRemove(a.localId)} aria-label={a.file || a.error ? t("files.remove", { name: a.name }) : t("files.cancel", { name: a.name })}>
             ×
           </button>
@@ -292,14 +312,19 @@ export function FileLibrary({ conversationId, onClose, canDelete }: { conversati
   const [kind, setKind] = useState("");
   const [sort, setSort] = useState("date");
   const [items, setItems] = useState<FileInfo[]>([]);
+  const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const seq = useRef(0);
 
-  async function load() {
+  /** The first page (again), or with `more` the next one after those shown. */
+  async function load(more = false) {
     const mine = ++seq.current;
     try {
-      const page = await api.library(conversationId, { kind: kind || undefined, sort });
-      if (mine === seq.current) setItems(page.items);
+      const page = await api.library(conversationId, { kind: kind || undefined, sort, cursor: more ? next : undefined });
+      if (mine !== seq.current) return;
+      setItems((shown) => (more ? [...shown, ...page.items.filter((f) => !shown.some((s) => s.id === f.id))] : page.items));
+      setNext(page.next_cursor ?? null);
+      setError(null);
     } catch (e) {
       setError(e);
     }
@@ -346,7 +371,7 @@ export function FileLibrary({ conversationId, onClose, canDelete }: { conversati
                   ? () =>
                       void api
                         .deleteFile(f.id)
-                        .then(load)
+                        .then(() => setItems((shown) => shown.filter((x) => x.id !== f.id)))
                         .catch(setError)
                   : undefined
               }
@@ -354,6 +379,11 @@ export function FileLibrary({ conversationId, onClose, canDelete }: { conversati
           </li>
         ))}
       </ul>
+      {next && (
+        <button className="small" onClick={() => void load(true)}>
+          {t("files.more")}
+        </button>
+      )}
     </aside>
   );
 }
