@@ -61,10 +61,24 @@ function duration(ms?: number | null): string {
 
 function AudioFile({ f }: { f: FileInfo }) {
   const t = useT();
+  // A format this browser cannot play (AMR, APE, …) is offered as a download instead.
+  const [unplayable, setUnplayable] = useState(false);
+  if (unplayable) return <FileCard f={f} />;
   return (
     <div className={f.voice ? "audio-file voice" : "audio-file"}>
       <span className="muted">{f.voice ? t("files.voice", { duration: duration(f.duration_ms) }) : f.name}</span>
-      <audio controls preload="metadata" src={fileUrl(f.id)} aria-label={f.voice ? t("files.voiceLabel") : f.name} />
+      <audio controls preload="metadata" src={fileUrl(f.id)} aria-label={f.voice ? t("files.voiceLabel") : f.name} onError={() => setUnplayable(true)} />
+    </div>
+  );
+}
+
+/** A video plays here when this browser can; its name, size and download link are below. */
+function VideoFile({ f }: { f: FileInfo }) {
+  const [unplayable, setUnplayable] = useState(false);
+  return (
+    <div className="video-block">
+      {!unplayable && <video controls preload="metadata" src={fileUrl(f.id)} className="video-file" aria-label={f.name} onError={() => setUnplayable(true)} />}
+      <FileCard f={f} />
     </div>
   );
 }
@@ -100,7 +114,7 @@ export function MessageFiles({ files }: { files: FileInfo[] }) {
         ) : f.kind === "audio" ? (
           <AudioFile key={f.id} f={f} />
         ) : f.kind === "video" ? (
-          <video key={f.id} controls preload="metadata" src={fileUrl(f.id)} className="video-file" aria-label={f.name} />
+          <VideoFile key={f.id} f={f} />
         ) : (
           <FileCard key={f.id} f={f} />
         ),

@@ -148,13 +148,33 @@ fn disposition(info: &FileInfo, inline: bool) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
+/// Content-addressed: the bytes behind a URL never change (until the file is deleted), so a
+/// browser may keep them for a day and then ask whether they still hold (`If-None-Match`).
+const CACHE: &str = "private, max-age=86400";
+
+/// Whether an `If-None-Match` value names `etag` (a list, weak forms, or `*`).
+fn etag_matches(header: &str, etag: &str) -> bool {
+    header.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
+}
+
 async fn serve_blob(
     state: &AppState,
     hash: &str,
     content_type: &str,
     disposition: HeaderValue,
-    range_header: Option<&str>,
+    headers: &HeaderMap,
 ) -> ApiResult<Response> {
+    let etag = format!("\"{hash}\"");
+    // The bytes behind an ETag never change: a browser holding them needs only "still good"
+    // (asked after the access check, so a lost permission still answers 404).
+    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| etag_matches(v, &etag)) {
+        let mut res = StatusCode::NOT_MODIFIED.into_response();
+        let h = res.headers_mut();
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE));
+        h.insert(header::ETAG, HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\"")));
+        return Ok(res);
+    }
+    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let blobs = state.services.blobs();
     let size = blobs.size(hash).await.map_err(|_| Error::not_found())?;
     let range = match parse_range(range_header, size) {
@@ -193,9 +213,8 @@ async fn serve_blob(
     h.insert(header::CONTENT_DISPOSITION, disposition);
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static("default-src 'none'; sandbox"));
-    // Content-addressed: the bytes behind this URL never change (until it is deleted).
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=3600"));
-    h.insert(header::ETAG, HeaderValue::from_str(&format!("\"{hash}\"")).unwrap_or(HeaderValue::from_static("\"\"")));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE));
+    h.insert(header::ETAG, HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\"")));
     if status == StatusCode::PARTIAL_CONTENT {
         h.insert(header::CONTENT_RANGE, HeaderValue::from_str(&format!("bytes {start}-{end}/{size}")).unwrap());
     }
@@ -206,7 +225,8 @@ async fn serve_blob(
 /// resuming downloads.
 #[utoipa::path(get, path = "/api/v1/files/{id}/content", tag = "files", params(("id" = FileId, Path)),
     responses((status = 200, description = "The bytes, with the file's own type", content_type = "*/*"),
-        (status = 206, description = "The requested range", content_type = "*/*"), (status = 400, body = ErrorBody),
+        (status = 206, description = "The requested range", content_type = "*/*"),
+        (status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
 pub async fn content(
     State(state): State<AppState>,
@@ -216,8 +236,7 @@ pub async fn content(
 ) -> ApiResult<Response> {
     let f = state.services.file(&auth, id).await?;
     let inline = previewable_inline(&f.info.mime) || matches!(f.info.kind, FileKind::Audio | FileKind::Video);
-    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    serve_blob(&state, &f.blob_hash, &f.info.mime, disposition(&f.info, inline), range).await
+    serve_blob(&state, &f.blob_hash, &f.info.mime, disposition(&f.info, inline), &headers).await
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -240,13 +259,15 @@ pub enum ThumbnailSize {
 /// An image's thumbnail (JPEG, or PNG when it has transparency).
 #[utoipa::path(get, path = "/api/v1/files/{id}/thumbnail", tag = "files",
     params(("id" = FileId, Path), ThumbnailParams),
-    responses((status = 200, description = "The thumbnail", content_type = "image/*"), (status = 400, body = ErrorBody),
+    responses((status = 200, description = "The thumbnail", content_type = "image/*"),
+        (status = 304, description = "Not modified: the `If-None-Match` ETag is current"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn thumbnail(
     State(state): State<AppState>,
     Auth(auth): Auth,
     Path(id): Path<FileId>,
     Query(p): Query<ThumbnailParams>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     let large = matches!(p.size, Some(ThumbnailSize::Large));
     let f = state.services.file(&auth, id).await?;
@@ -260,7 +281,10 @@ pub async fn thumbnail(
         head.extend_from_slice(&c.map_err(|_| Error::not_found())?);
     }
     let mime = qiao_media::sniff(&head).mime;
-    serve_blob(&state, &hash, mime, HeaderValue::from_static("inline"), None).await
+    // (A thumbnail is served whole: a range asked for it is ignored.)
+    let headers: HeaderMap =
+        headers.get(header::IF_NONE_MATCH).map(|v| (header::IF_NONE_MATCH, v.clone())).into_iter().collect();
+    serve_blob(&state, &hash, mime, HeaderValue::from_static("inline"), &headers).await
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -139,6 +139,18 @@ async fn suite(srv: TestServer, data: PathBuf) {
     let r = bob.send(bob.request(Method::GET, &content).header("range", format!("bytes={}-", text.len()))).await;
     assert_error(&r, 416, "range_not_satisfiable");
     assert_eq!(r.headers["content-range"], format!("bytes */{}", text.len()).as_str());
+    // A browser holding the bytes asks whether they still hold: 304, no body.
+    let (_, headers, _) = download(&bob, &content, None).await;
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let res = bob.request(Method::GET, &content).header("if-none-match", &etag).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 304);
+    assert_eq!(res.headers()["etag"].to_str().unwrap(), etag);
+    assert!(res.bytes().await.unwrap().is_empty());
+    let res = bob.request(Method::GET, &content).header("if-none-match", "\"other\"").send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 200);
+    // Only after the access check: someone who may not read it still gets 404.
+    let r = carol.send(carol.request(Method::GET, &content).header("if-none-match", &etag)).await;
+    assert_error(&r, 404, "not_found");
 
     // Bytes that lie about their type are served as what they are.
     let r = upload(&alice, &conv, "cute-cat.jpg", b"<html><script>alert(document.cookie)</script></html>".to_vec(), "")
@@ -163,6 +175,10 @@ async fn suite(srv: TestServer, data: PathBuf) {
     assert_eq!((status, headers["content-type"].to_str().unwrap()), (200, "image/jpeg"));
     let thumb = image::load_from_memory(&bytes).unwrap();
     assert_eq!((thumb.width(), thumb.height()), (320, 160));
+    let thumb_path = format!("/api/v1/files/{img}/thumbnail");
+    let etag = headers["etag"].to_str().unwrap().to_owned();
+    let res = bob.request(Method::GET, &thumb_path).header("if-none-match", format!("W/{etag}")).send().await.unwrap();
+    assert_eq!(res.status().as_u16(), 304, "thumbnails too");
     let (_, _, bytes) = download(&bob, &format!("/api/v1/files/{img}/thumbnail?size=large"), None).await;
     assert_eq!(image::load_from_memory(&bytes).unwrap().width(), 1280);
     let (_, headers, _) = download(&bob, &format!("/api/v1/files/{img}/content"), None).await;
