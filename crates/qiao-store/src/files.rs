@@ -162,17 +162,18 @@ pub async fn attach(
     conversation: ConversationId,
 ) -> Result<Option<Vec<FileInfo>>> {
     let mut out = Vec::with_capacity(ids.len());
-    for id in ids {
+    for (order, id) in (1i64..).zip(ids) {
         let n = exec!(
             db,
             sqlx::query(
-                "UPDATE files SET message_id = $2 WHERE id = $1 AND uploader_id = $3 AND conversation_id = $4 \
-                 AND message_id IS NULL AND deleted_at IS NULL"
+                "UPDATE files SET message_id = $2, attach_order = $5 WHERE id = $1 AND uploader_id = $3 \
+                 AND conversation_id = $4 AND message_id IS NULL AND deleted_at IS NULL"
             )
             .bind(id.0)
             .bind(message.0)
             .bind(sender.0)
             .bind(conversation.0)
+            .bind(order)
         )?;
         if n != 1 {
             return Ok(None);
@@ -182,7 +183,7 @@ pub async fn attach(
     Ok(Some(out))
 }
 
-/// Fills in the live files of messages (deleted messages carry none).
+/// Fills in the live files of messages (deleted messages carry none), in the order attached.
 pub async fn attach_to_messages(db: &mut dyn Db, messages: &mut [Message]) -> Result<()> {
     let ids: Vec<Uuid> = messages.iter().filter(|m| m.deleted_at.is_none()).map(|m| m.id.0).collect();
     if ids.is_empty() {
@@ -194,7 +195,7 @@ pub async fn attach_to_messages(db: &mut dyn Db, messages: &mut [Message]) -> Re
             concat!(
                 "SELECT ",
                 columns!(),
-                " FROM files WHERE message_id IN ({}) AND deleted_at IS NULL ORDER BY created_at, id"
+                " FROM files WHERE message_id IN ({}) AND deleted_at IS NULL ORDER BY attach_order, created_at, id"
             ),
             placeholders(0, chunk.len())
         );

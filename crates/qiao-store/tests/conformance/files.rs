@@ -73,7 +73,8 @@ pub async fn files_lifecycle(store: Store, _: Sink) {
     let m = send(&store, c, alice.id, "two files", None).await;
     let (d, i, cp) = (doc.info.id, img.info.id, copy.info.id);
     let attached = store
-        .write(move |tx| Box::pin(async move { files::attach(tx, &[d, i], m.id, alice.id, c).await }))
+        // In the sender's order, not the order the uploads finished.
+        .write(move |tx| Box::pin(async move { files::attach(tx, &[i, d], m.id, alice.id, c).await }))
         .await
         .unwrap()
         .unwrap();
@@ -95,7 +96,7 @@ pub async fn files_lifecycle(store: Store, _: Sink) {
     // Messages read from the store carry their files.
     let mut r = store.reader().await.unwrap();
     let read = messages::get(&mut r, m.id).await.unwrap().unwrap();
-    assert_eq!(read.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["报告.pdf", "photo.png"]);
+    assert_eq!(read.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["photo.png", "报告.pdf"]);
     let mut list = vec![read.clone()];
     files::attach_to_messages(&mut r, &mut list).await.unwrap();
     assert_eq!(list[0].files.len(), 2);
