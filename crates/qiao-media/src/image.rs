@@ -94,11 +94,11 @@ pub fn thumbnails(bytes: &[u8]) -> Result<Thumbnails, ImageError> {
     let thumb = if img.width() <= box_w && img.height() <= box_h {
         encode(&img)?
     } else {
-        encode(&img.thumbnail(box_w, box_h))?
+        encode(&shrink(&img, |i| i.thumbnail(box_w, box_h)))?
     };
     let (w, h) = (img.width(), img.height());
     let preview = (w > PREVIEW_SIDE || h > PREVIEW_SIDE)
-        .then(|| encode(&img.resize(PREVIEW_SIDE, PREVIEW_SIDE, image::imageops::FilterType::Triangle)))
+        .then(|| encode(&shrink(&img, |i| i.resize(PREVIEW_SIDE, PREVIEW_SIDE, image::imageops::FilterType::Triangle))))
         .transpose()?;
     Ok(Thumbnails { width, height, thumb, preview })
 }
@@ -117,6 +117,30 @@ fn crop_to_aspect(img: DynamicImage, aspect: u32) -> DynamicImage {
     } else {
         img
     }
+}
+
+/// Shrinks with `resize`. With transparency, the colours are weighted by their opacity while
+/// they are averaged (premultiplied alpha): a transparent pixel's colour (black, in a GIF) must
+/// not darken the edges of what is drawn beside it.
+fn shrink(img: &DynamicImage, resize: impl Fn(&DynamicImage) -> DynamicImage) -> DynamicImage {
+    if !img.color().has_alpha() {
+        return resize(img);
+    }
+    let mut rgba = img.to_rgba8();
+    for p in rgba.pixels_mut() {
+        let a = u32::from(p[3]);
+        for c in 0..3 {
+            p[c] = ((u32::from(p[c]) * a + 127) / 255) as u8;
+        }
+    }
+    let mut out = resize(&DynamicImage::ImageRgba8(rgba)).to_rgba8();
+    for p in out.pixels_mut() {
+        let a = u32::from(p[3]);
+        for c in 0..3 {
+            p[c] = (u32::from(p[c]) * 255 + a / 2).checked_div(a).map_or(0, |v| v.min(255) as u8);
+        }
+    }
+    DynamicImage::ImageRgba8(out)
 }
 
 /// JPEG for opaque images, PNG where transparency must survive.
@@ -222,6 +246,29 @@ mod tests {
         let bottom = small.get_pixel(10, 35);
         assert!(top[0] > 200 && top[2] < 60, "top {top:?}");
         assert!(bottom[2] > 200 && bottom[0] < 60, "bottom {bottom:?}");
+    }
+
+    #[test]
+    fn transparent_edges_keep_their_colour() {
+        // A white square on a transparent background whose hidden colour is black (as GIFs
+        // store it): shrunk, the square's soft edge must stay white, not turn grey.
+        let img = DynamicImage::ImageRgba8(image::RgbaImage::from_fn(1000, 1000, |x, y| {
+            if (101..899).contains(&x) && (101..899).contains(&y) {
+                image::Rgba([255, 255, 255, 255])
+            } else {
+                image::Rgba([0, 0, 0, 0])
+            }
+        }));
+        let mut out = Cursor::new(Vec::new());
+        img.write_to(&mut out, ImageFormat::Png).unwrap();
+        let t = thumbnails(&out.into_inner()).unwrap();
+        assert_eq!(t.thumb.mime, "image/png");
+        let small = image::load_from_memory(&t.thumb.bytes).unwrap().to_rgba8();
+        let edges: Vec<_> = small.pixels().filter(|p| p[3] > 0 && p[3] < 255).collect();
+        assert!(!edges.is_empty(), "the shrunk square has soft edges");
+        for p in edges {
+            assert!(p[0] >= 250 && p[1] >= 250 && p[2] >= 250, "an edge pixel darkened: {p:?}");
+        }
     }
 
     #[test]

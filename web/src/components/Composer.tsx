@@ -131,6 +131,10 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled, 
 
   function onPaste(e: ClipboardEvent<HTMLTextAreaElement>) {
     const files = Array.from(e.clipboardData.files);
+    // Cells copied from a spreadsheet or a document come with a picture of themselves beside
+    // their text: the text is what was meant. A screenshot has no text.
+    const text = e.clipboardData.getData("text/plain");
+    if (text.trim() && files.every((f) => f.type.startsWith("image/"))) return;
     if (files.length) {
       e.preventDefault();
       att.add(files);
