@@ -561,6 +561,9 @@ impl Services {
         if role != MemberRole::Member && !manage {
             return Err(Error::forbidden().with_message("Only the channel's admins can give roles."));
         }
+        if role != MemberRole::Member && a.facts.kind.is_direct() {
+            return Err(Error::invalid("role", "DMs and group DMs have no roles"));
+        }
         if role == MemberRole::Poster && a.facts.kind != ConversationKind::Announcement {
             return Err(Error::invalid("role", "posters exist only in announcement channels"));
         }

@@ -165,6 +165,11 @@ async fn group_dms_hold_three_to_fifty() {
     let p49 = srv.sign_in("p49", "long-enough").await;
     let mine = &p49.get(&format!("/api/v1/conversations/{g}")).await.body["me"];
     assert_eq!((mine["unread_count"].as_i64(), mine["mention_count"].as_i64()), (Some(0), Some(0)), "{mine}");
+    // Group DMs have no roles.
+    let r = owner
+        .post(&format!("/api/v1/conversations/{g}/members"), json!({"user_ids": [people[1]], "role": "admin"}))
+        .await;
+    assert_error(&r, 422, "invalid_input");
 }
 
 #[tokio::test]
