@@ -288,7 +288,8 @@ try {
   await a.waitForFunction(
     async (el) => {
       if (el.paused) await el.play().catch(() => undefined);
-      return el.currentTime > 0.2;
+      // …and the player knows its length (a browser's WebM recording says none by itself).
+      return el.currentTime > 0.2 && Number.isFinite(el.duration);
     },
     await voice.elementHandle(),
     { timeout: T, polling: 200 },

@@ -59,6 +59,20 @@ function duration(ms?: number | null): string {
   return `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`;
 }
 
+/** A browser's own recordings (WebM) say no length until played through, so the player shows
+ * none and cannot seek: seeking past the end makes the browser find it, then back to the start. */
+function findLength(a: HTMLAudioElement) {
+  if (Number.isFinite(a.duration)) return;
+  a.addEventListener(
+    "timeupdate",
+    () => {
+      a.currentTime = 0;
+    },
+    { once: true },
+  );
+  a.currentTime = Number.MAX_SAFE_INTEGER;
+}
+
 function AudioFile({ f }: { f: FileInfo }) {
   const t = useT();
   // A format this browser cannot play (AMR, APE, …) is offered as a download instead.
@@ -67,7 +81,14 @@ function AudioFile({ f }: { f: FileInfo }) {
   return (
     <div className={f.voice ? "audio-file voice" : "audio-file"}>
       <span className="muted">{f.voice ? t("files.voice", { duration: duration(f.duration_ms) }) : f.name}</span>
-      <audio controls preload="metadata" src={fileUrl(f.id)} aria-label={f.voice ? t("files.voiceLabel") : f.name} onError={() => setUnplayable(true)} />
+      <audio
+        controls
+        preload="metadata"
+        src={fileUrl(f.id)}
+        aria-label={f.voice ? t("files.voiceLabel") : f.name}
+        onError={() => setUnplayable(true)}
+        onLoadedMetadata={(e) => findLength(e.currentTarget)}
+      />
     </div>
   );
 }
