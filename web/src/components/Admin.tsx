@@ -2,7 +2,7 @@
 // department tree (create, rename, move, delete when empty). The server checks every action.
 import { useEffect, useState, type FormEvent } from "react";
 import { api } from "../api";
-import { useT } from "../i18n";
+import { useLang, useT } from "../i18n";
 import { loadDepartments, useApp } from "../state/store";
 import type { Role, User } from "../types";
 import { Avatar, ErrorNote, PageHeader } from "./common";
@@ -16,7 +16,7 @@ function DepartmentSelect({ value, onChange, label, quiet }: { value: string; on
   const departments = useApp((s) => s.departments);
   const options = Object.values(departments)
     .map((d) => ({ id: d.id, path: departmentPath(d.id, departments) || d.name }))
-    .sort((a, b) => a.path.localeCompare(b.path));
+    .sort((a, b) => a.path.localeCompare(b.path, useLang.getState().lang));
   return (
     <label>
       {!quiet && label}

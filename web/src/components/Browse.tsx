@@ -52,7 +52,7 @@ export function BrowseChannels() {
               </a>
               <p className="muted">
                 {c.topic} {c.topic ? "· " : ""}
-                {t("browse.members", { n: c.member_count })}
+                {c.member_count === 1 ? t("browse.member1") : t("browse.members", { n: c.member_count })}
               </p>
             </div>
             {!me && (

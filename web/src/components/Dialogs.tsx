@@ -1,7 +1,7 @@
 // Creating channels, DMs and group DMs, and the people picker they share.
 import { useMemo, useState, type FormEvent } from "react";
 import { api } from "../api";
-import { useT } from "../i18n";
+import { useLang, useT } from "../i18n";
 import { matchesPerson } from "../lib/people";
 import { navigate, paths } from "../router";
 import { useApp } from "../state/store";
@@ -15,7 +15,7 @@ export function PeoplePicker({ selected, onChange, exclude = [], label }: { sele
     return Object.values(users)
       .filter((u) => u.status === "active" && u.id !== meId && !exclude.includes(u.id) && !selected.includes(u.id))
       .filter((u) => matchesPerson(u, q))
-      .sort((a, b) => a.display_name.localeCompare(b.display_name))
+      .sort((a, b) => a.display_name.localeCompare(b.display_name, useLang.getState().lang))
       .slice(0, 8);
   }, [users, q, meId, exclude, selected]);
   return (

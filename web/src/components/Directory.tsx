@@ -2,7 +2,7 @@
 // search over everyone) on the other.
 import { useEffect, useMemo, useState } from "react";
 import { api } from "../api";
-import { useT } from "../i18n";
+import { useLang, useT } from "../i18n";
 import { navigate } from "../router";
 import { useApp } from "../state/store";
 import type { Department, User } from "../types";
@@ -15,7 +15,7 @@ export function childrenOf(departments: Record<string, Department>): Record<stri
     const p = d.parent_id ?? "";
     (out[p] ??= []).push(d);
   }
-  for (const list of Object.values(out)) list.sort((a, b) => a.name.localeCompare(b.name));
+  for (const list of Object.values(out)) list.sort((a, b) => a.name.localeCompare(b.name, useLang.getState().lang));
   return out;
 }
 

@@ -330,11 +330,17 @@ export function VoiceRecorder({ onRecorded, disabled }: { onRecorded: (blob: Blo
   );
 }
 
+/** The sender's local date and time as 2026-12-07-14-05-09 (a file name's part). */
+function localStamp(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, "0");
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}-${p(d.getHours())}-${p(d.getMinutes())}-${p(d.getSeconds())}`;
+}
+
 /** Uploads a voice recording and sends it as a message. */
 export function useVoiceSender(conversationId: Id, send: (files: FileInfo[]) => void, onError: (e: unknown) => void) {
   return (blob: Blob, durationMs: number) => {
     const ext = blob.type.includes("ogg") ? "ogg" : blob.type.includes("mp4") ? "m4a" : "webm";
-    uploadFile(conversationId, blob, `voice-${new Date().toISOString().slice(0, 19).replace(/[:T]/g, "-")}.${ext}`, () => undefined, {
+    uploadFile(conversationId, blob, `voice-${localStamp(new Date())}.${ext}`, () => undefined, {
       voice: true,
       durationMs,
     }).promise.then((f) => send([f]), onError);
