@@ -134,7 +134,9 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled, 
     // Cells copied from a spreadsheet or a document come with a picture of themselves beside
     // their text: the text is what was meant. A screenshot has no text.
     const text = e.clipboardData.getData("text/plain");
-    if (text.trim() && files.every((f) => f.type.startsWith("image/"))) return;
+    const office =
+      e.clipboardData.types.includes("text/rtf") || /<table|urn:schemas-microsoft-com:office/i.test(e.clipboardData.getData("text/html"));
+    if (office && text.trim() && files.every((f) => f.type.startsWith("image/"))) return;
     if (files.length) {
       e.preventDefault();
       att.add(files);

@@ -62,22 +62,26 @@ function duration(ms?: number | null): string {
 /** A browser's own recordings (WebM) say no length until played through, so the player shows
  * none and cannot seek: seeking past the end makes the browser find it, then back to the start. */
 function findLength(a: HTMLAudioElement) {
-  if (Number.isFinite(a.duration)) return;
-  a.addEventListener(
-    "timeupdate",
-    () => {
-      a.currentTime = 0;
-    },
-    { once: true },
-  );
+  // Only while untouched: never under a playing or positioned player.
+  if (Number.isFinite(a.duration) || !a.paused || a.currentTime !== 0) return;
+  const found = () => {
+    if (!Number.isFinite(a.duration)) return;
+    a.removeEventListener("durationchange", found);
+    a.currentTime = 0;
+  };
+  a.addEventListener("durationchange", found);
   a.currentTime = Number.MAX_SAFE_INTEGER;
+}
+
+/** Whether this browser can play `mime` at all (an error while loading may be the network). */
+function playable(kind: "audio" | "video", mime: string): boolean {
+  return document.createElement(kind).canPlayType(mime.split(";")[0]) !== "";
 }
 
 function AudioFile({ f }: { f: FileInfo }) {
   const t = useT();
   // A format this browser cannot play (AMR, APE, …) is offered as a download instead.
-  const [unplayable, setUnplayable] = useState(false);
-  if (unplayable) return <FileCard f={f} />;
+  if (!playable("audio", f.mime)) return <FileCard f={f} />;
   return (
     <div className={f.voice ? "audio-file voice" : "audio-file"}>
       <span className="muted">{f.voice ? t("files.voice", { duration: duration(f.duration_ms) }) : f.name}</span>
@@ -86,7 +90,6 @@ function AudioFile({ f }: { f: FileInfo }) {
         preload="metadata"
         src={fileUrl(f.id)}
         aria-label={f.voice ? t("files.voiceLabel") : f.name}
-        onError={() => setUnplayable(true)}
         onLoadedMetadata={(e) => findLength(e.currentTarget)}
       />
     </div>
@@ -95,10 +98,9 @@ function AudioFile({ f }: { f: FileInfo }) {
 
 /** A video plays here when this browser can; its name, size and download link are below. */
 function VideoFile({ f }: { f: FileInfo }) {
-  const [unplayable, setUnplayable] = useState(false);
   return (
     <div className="video-block">
-      {!unplayable && <video controls preload="metadata" src={fileUrl(f.id)} className="video-file" aria-label={f.name} onError={() => setUnplayable(true)} />}
+      {playable("video", f.mime) && <video controls preload="metadata" src={fileUrl(f.id)} className="video-file" aria-label={f.name} />}
       <FileCard f={f} />
     </div>
   );
@@ -174,7 +176,7 @@ export function useAttachments(conversationId: Id, place: string = conversationI
       if (room-- <= 0) {
         // Not uploaded: said on its chip, rather than the whole message failing at send.
         const error = t("files.tooMany", { max: FILES_PER_MESSAGE_MAX });
-        setItems((list) => [...list, { localId, name: file.name || "pasted", size: file.size, progress: 0, error }]);
+        setItems((list) => [...list, { localId, name: file.name || "pasted", size: file.size, progress: 0, error, source: file }]);
         continue;
       }
       setItems((list) => [...list, { localId, name: file.name || "pasted", size: file.size, progress: 0, source: file }]);
@@ -186,7 +188,11 @@ export function useAttachments(conversationId: Id, place: string = conversationI
     const handle = uploadFile(conversationId, file, file.name || "pasted", (progress) => patch(localId, { progress }));
     patch(localId, { handle, error: undefined, progress: 0 });
     handle.promise.then(
-      (f) => patch(localId, { file: f, progress: 1, handle: undefined, source: undefined }),
+      (f) => {
+        // Removed in the instant it finished: the upload goes too.
+        if (!attachmentsAt(place).some((a) => a.localId === localId)) api.deleteFile(f.id).catch(() => undefined);
+        else patch(localId, { file: f, progress: 1, handle: undefined, source: undefined });
+      },
       (e) => (e?.code === "cancelled" ? remove(localId) : patch(localId, { error: errorText(e), handle: undefined })),
     );
   }
@@ -194,7 +200,12 @@ export function useAttachments(conversationId: Id, place: string = conversationI
   /** Tries a failed upload again (a network error, a restart). */
   function retry(localId: string) {
     const a = attachmentsAt(place).find((x) => x.localId === localId);
-    if (a?.error && a.source) upload(localId, a.source);
+    if (!a?.error || !a.source) return;
+    if (attachmentsAt(place).filter((x) => !x.error).length >= FILES_PER_MESSAGE_MAX) {
+      patch(localId, { error: t("files.tooMany", { max: FILES_PER_MESSAGE_MAX }) });
+      return;
+    }
+    upload(localId, a.source);
   }
 
   function remove(localId: string) {
@@ -257,9 +268,11 @@ export function VoiceRecorder({ onRecorded, disabled }: { onRecorded: (blob: Blo
   // and drops the recording instead of leaving the microphone on.
   const live = useRef<{ recorder: MediaRecorder; stream: MediaStream; discard: boolean } | null>(null);
   const starting = useRef(false);
+  const mounted = useRef(true);
 
   useEffect(
     () => () => {
+      mounted.current = false;
       const l = live.current;
       if (!l) return;
       l.discard = true;
@@ -280,16 +293,22 @@ export function VoiceRecorder({ onRecorded, disabled }: { onRecorded: (blob: Blo
     if (starting.current || live.current) return;
     starting.current = true;
     setError(null);
+    let stream: MediaStream | null = null;
     try {
-      const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+      if (!mounted.current) {
+        // Gone while the browser asked for the microphone: give it back at once.
+        stream.getTracks().forEach((tr) => tr.stop());
+        return;
+      }
       const type = ["audio/webm;codecs=opus", "audio/ogg;codecs=opus", "audio/mp4"].find((m) => MediaRecorder.isTypeSupported(m));
       const recorder = new MediaRecorder(stream, type ? { mimeType: type } : undefined);
       const chunks: Blob[] = [];
       const started = Date.now();
       recorder.ondataavailable = (e) => e.data.size && chunks.push(e.data);
-      const entry = { recorder, stream, discard: false };
+      const entry = { recorder, stream: stream as MediaStream, discard: false };
       recorder.onstop = () => {
-        stream.getTracks().forEach((tr) => tr.stop());
+        entry.stream.getTracks().forEach((tr) => tr.stop());
         if (live.current === entry) live.current = null;
         const blob = new Blob(chunks, { type: recorder.mimeType });
         if (blob.size && !entry.discard) onRecorded(blob, Date.now() - started);
@@ -299,6 +318,7 @@ export function VoiceRecorder({ onRecorded, disabled }: { onRecorded: (blob: Blo
       setElapsed(0);
       setRecording({ recorder, started });
     } catch (e) {
+      stream?.getTracks().forEach((tr) => tr.stop());
       setError(t("files.micError", { error: e instanceof Error ? e.message : String(e) }));
     } finally {
       starting.current = false;
@@ -372,6 +392,9 @@ export function FileLibrary({ conversationId, onClose, canDelete }: { conversati
   }
 
   useEffect(() => {
+    // Another filter: nothing of the last one's list (or its next page) is shown meanwhile.
+    setItems([]);
+    setNext(null);
     void load();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [conversationId, kind, sort]);

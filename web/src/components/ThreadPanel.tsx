@@ -53,7 +53,7 @@ export function ThreadPanel({ conversationId, rootId, canPost, onClose }: { conv
         ))}
         <div ref={end} />
       </div>
-      {canPost && view?.root && !view.root.deleted_at && <Composer conversationId={conversationId} threadRootId={rootId} placeholder={t("composer.replyPlaceholder")} />}
+      {canPost && view?.root && !view.root.deleted_at && <Composer key={rootId} conversationId={conversationId} threadRootId={rootId} placeholder={t("composer.replyPlaceholder")} />}
     </aside>
   );
 }
