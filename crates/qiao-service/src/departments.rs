@@ -186,6 +186,13 @@ impl Services {
                         return Err(Error::new(ErrorCode::DepartmentNameTaken).with_field("name"));
                     }
                     d.updated_at = at;
+                    if d.parent_id.is_none() {
+                        // The root (which never moves) carries the organisation's name: this is
+                        // the organisation's rename, department, channel and all.
+                        crate::org::rename_everywhere(tx, &d.name, at).await?;
+                        audit::record(tx, &entry).await?;
+                        return Ok(d);
+                    }
                     // The conversations fed by the department's old place, before it moves.
                     let before = match moving {
                         Some(_) => membership::affected_now(tx, &[id]).await?,
@@ -196,13 +203,6 @@ impl Services {
                         membership::sync_for_departments(tx, &[id], before, at).await?;
                     }
                     membership::rename_department_channel(tx, &d, at).await?;
-                    if d.parent_id.is_none() {
-                        // The root carries the organisation's name.
-                        org_store::rename(tx, &d.name).await?;
-                        let o =
-                            org_store::get(tx).await?.ok_or_else(|| Error::internal("the organisation is missing"))?;
-                        tx.append_event(Audience::Everyone, None, &EventData::OrgUpdated { org: o }, at).await?;
-                    }
                     tx.append_event(Audience::Staff, None, &EventData::DepartmentUpdated { department: d.clone() }, at)
                         .await?;
                     audit::record(tx, &entry).await?;

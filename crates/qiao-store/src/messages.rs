@@ -652,15 +652,20 @@ pub async fn add_reply(db: &mut dyn Db, root: MessageId, replier: UserId, at: Mi
         participant_ids.push(replier);
     }
     let summary = ThreadSummary { reply_count: count + 1, last_reply_at: Some(at), participant_ids };
+    set_summary(db, root, &summary).await?;
+    Ok(summary)
+}
+
+async fn set_summary(db: &mut dyn Db, root: MessageId, summary: &ThreadSummary) -> Result<()> {
     exec!(
         db,
         sqlx::query("UPDATE messages SET reply_count = $2, last_reply_at = $3, reply_participants = $4 WHERE id = $1")
             .bind(root.0)
             .bind(summary.reply_count)
-            .bind(at)
+            .bind(summary.last_reply_at)
             .bind(serde_json::to_string(&summary.participant_ids).map_err(Error::internal)?)
     )?;
-    Ok(summary)
+    Ok(())
 }
 
 /// Counts a thread's replies again from those not deleted (a reply was deleted): the count,
@@ -689,14 +694,7 @@ pub async fn recount_replies(db: &mut dyn Db, root: MessageId) -> Result<ThreadS
         last_reply_at: last,
         participant_ids: senders.into_iter().map(|(u, _)| UserId(u)).collect(),
     };
-    exec!(
-        db,
-        sqlx::query("UPDATE messages SET reply_count = $2, last_reply_at = $3, reply_participants = $4 WHERE id = $1")
-            .bind(root.0)
-            .bind(summary.reply_count)
-            .bind(summary.last_reply_at)
-            .bind(serde_json::to_string(&summary.participant_ids).map_err(Error::internal)?)
-    )?;
+    set_summary(db, root, &summary).await?;
     Ok(summary)
 }
 

@@ -152,6 +152,10 @@ fn disposition(info: &FileInfo, inline: bool) -> HeaderValue {
 /// browser may keep them for a day and then ask whether they still hold (`If-None-Match`).
 const CACHE: &str = "private, max-age=86400";
 
+fn if_none_match(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())
+}
+
 /// Whether an `If-None-Match` value names `etag` (a list, weak forms, or `*`).
 fn etag_matches(header: &str, etag: &str) -> bool {
     header.split(',').map(str::trim).any(|t| t == "*" || t.trim_start_matches("W/") == etag)
@@ -162,19 +166,19 @@ async fn serve_blob(
     hash: &str,
     content_type: &str,
     disposition: HeaderValue,
-    headers: &HeaderMap,
+    range_header: Option<&str>,
+    if_none_match: Option<&str>,
 ) -> ApiResult<Response> {
     let etag = format!("\"{hash}\"");
     // The bytes behind an ETag never change: a browser holding them needs only "still good"
     // (asked after the access check, so a lost permission still answers 404).
-    if headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()).is_some_and(|v| etag_matches(v, &etag)) {
+    if if_none_match.is_some_and(|v| etag_matches(v, &etag)) {
         let mut res = StatusCode::NOT_MODIFIED.into_response();
         let h = res.headers_mut();
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE));
         h.insert(header::ETAG, HeaderValue::from_str(&etag).unwrap_or(HeaderValue::from_static("\"\"")));
         return Ok(res);
     }
-    let range_header = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
     let blobs = state.services.blobs();
     let size = blobs.size(hash).await.map_err(|_| Error::not_found())?;
     let range = match parse_range(range_header, size) {
@@ -236,7 +240,8 @@ pub async fn content(
 ) -> ApiResult<Response> {
     let f = state.services.file(&auth, id).await?;
     let inline = previewable_inline(&f.info.mime) || matches!(f.info.kind, FileKind::Audio | FileKind::Video);
-    serve_blob(&state, &f.blob_hash, &f.info.mime, disposition(&f.info, inline), &headers).await
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    serve_blob(&state, &f.blob_hash, &f.info.mime, disposition(&f.info, inline), range, if_none_match(&headers)).await
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -282,9 +287,7 @@ pub async fn thumbnail(
     }
     let mime = qiao_media::sniff(&head).mime;
     // (A thumbnail is served whole: a range asked for it is ignored.)
-    let headers: HeaderMap =
-        headers.get(header::IF_NONE_MATCH).map(|v| (header::IF_NONE_MATCH, v.clone())).into_iter().collect();
-    serve_blob(&state, &hash, mime, HeaderValue::from_static("inline"), &headers).await
+    serve_blob(&state, &hash, mime, HeaderValue::from_static("inline"), None, if_none_match(&headers)).await
 }
 
 #[derive(Deserialize, IntoParams)]
