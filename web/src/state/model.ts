@@ -80,12 +80,10 @@ export function emptyModel(): Model {
   };
 }
 
-/** Inserts or replaces `m` in a list ordered by `seq`. With `keep`, a message already in the
- * list stays as it is (`m` is its state at creation, older than what events brought since). */
-export function upsertSorted(list: Message[], m: Message, keep = false): Message[] {
+/** Inserts or replaces `m` in a list ordered by `seq`. */
+export function upsertSorted(list: Message[], m: Message): Message[] {
   const i = list.findIndex((x) => x.id === m.id);
   if (i >= 0) {
-    if (keep) return list;
     const out = list.slice();
     out[i] = m;
     return out;
@@ -177,9 +175,8 @@ export function addMessage(model: Model, m: Message): Model {
   if (m.client_key) out = { ...out, pending: out.pending.filter((p) => p.key !== m.client_key) };
   if (m.thread_root_id) {
     const th = out.threads[m.thread_root_id];
-    if (th) {
-      const replies = upsertSorted(th.replies, m, true);
-      if (replies !== th.replies) out = { ...out, threads: { ...out.threads, [m.thread_root_id]: { ...th, replies } } };
+    if (th && !th.replies.some((x) => x.id === m.id)) {
+      out = { ...out, threads: { ...out.threads, [m.thread_root_id]: { ...th, replies: upsertSorted(th.replies, m) } } };
     }
     return out;
   }
