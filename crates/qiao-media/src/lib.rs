@@ -184,7 +184,10 @@ impl BlobStore {
         if bucket.is_empty() {
             return Err(MediaError::Interrupted(format!("no bucket in {url}")));
         }
-        let mut builder = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
+        let mut builder = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_retry(s3_retries())
+            .with_client_options(s3_client_options());
         if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
             builder = builder.with_region("us-east-1");
         }
@@ -371,6 +374,31 @@ impl BlobStore {
             Err(e) => Err(e.into()),
         }
     }
+}
+
+/// Retries of a failed S3 request: a few, quickly. A person waits on most of them (a download, a
+/// thumbnail), so storage that is down is reported (503, "try again") within seconds rather
+/// than after object_store's default of up to ten retries over three minutes.
+fn s3_retries() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: std::time::Duration::from_millis(100),
+            max_backoff: std::time::Duration::from_secs(2),
+            base: 2.0,
+        },
+        max_retries: 3,
+        retry_timeout: std::time::Duration::from_secs(15),
+    }
+}
+
+/// The S3 client's timeouts. A download streams from S3 as fast as the browser reads, so the
+/// whole request may last long (object_store's default of 30 s cut off any download slower
+/// than that): it is bounded at an hour, a stalled connection by the read timeout.
+fn s3_client_options() -> object_store::ClientOptions {
+    object_store::ClientOptions::new()
+        .with_connect_timeout(std::time::Duration::from_secs(5))
+        .with_read_timeout(std::time::Duration::from_secs(120))
+        .with_timeout(std::time::Duration::from_secs(3600))
 }
 
 #[cfg(test)]

@@ -57,14 +57,18 @@ pub struct Upload {
 /// The longest recording a voice message may declare.
 pub const DURATION_MAX_MS: i64 = 4 * 3600 * 1000;
 
-fn media_error(e: MediaError) -> Error {
+/// The API's error for a failure of the blob store. Storage that cannot be reached is a 503
+/// the client may retry, never a 404 (which says the file is gone) nor a bare 500.
+pub fn media_error(e: MediaError) -> Error {
     match e {
         MediaError::TooLarge { limit } => Error::new(ErrorCode::PayloadTooLarge)
             .with_message(format!("Files may be at most {} MB.", limit / (1 << 20))),
         MediaError::Interrupted(why) => Error::invalid("body", format!("the upload did not complete: {why}")),
         MediaError::NotFound => Error::not_found(),
         MediaError::BadRange => Error::new(ErrorCode::RangeNotSatisfiable),
-        MediaError::Storage(e) => Error::internal(e),
+        MediaError::Storage(e) => {
+            Error::unavailable(e).with_message("File storage cannot be reached right now; try again in a moment.")
+        }
     }
 }
 
@@ -313,22 +317,27 @@ impl Services {
     }
 
     /// A conversation's shared files: up to `limit` (at most 201, a page of 200 and one to
-    /// tell whether there are more).
+    /// tell whether there are more), after the file `after` (the previous page's last).
     pub async fn file_library(
         &self,
         auth: &Authenticated,
         conversation: ConversationId,
         kind: Option<FileKind>,
         sort: Sort,
-        offset: i64,
+        after: Option<FileId>,
         limit: i64,
     ) -> Result<Vec<FileInfo>> {
         let a = self.access_cached(&auth.actor, conversation).await?;
         if !perm::can_read(&auth.actor, &a.facts) {
             return Err(Error::not_found());
         }
-        files::library(&mut self.store.reader().await?, conversation, kind, sort, offset.max(0), limit.clamp(1, 201))
-            .await
+        files::library(&mut self.store.reader().await?, conversation, kind, sort, after, limit.clamp(1, 201))
+            .await?
+            .ok_or_else(|| {
+                Error::new(ErrorCode::InvalidParameter)
+                    .with_field("cursor")
+                    .with_message("invalid cursor: ask for the first page again")
+            })
     }
 
     /// Deletes a file (its uploader, a channel admin or an organisation admin). A message
@@ -339,15 +348,17 @@ impl Services {
         if !perm::can_delete_file(&auth.actor, &a.facts, f.info.uploader_id) {
             return Err(Error::forbidden().with_message("Only the uploader or an administrator may delete this file."));
         }
-        let (at, conversation, message, hashes) = (now(), f.info.conversation_id, f.info.message_id, f.hashes());
+        let (at, conversation, hashes) = (now(), f.info.conversation_id, f.hashes());
         let queued = hashes.clone();
         self.store
             .write(move |tx| {
                 let queued = queued.clone();
                 Box::pin(async move {
-                    if !files::mark_deleted(tx, id, at).await? {
+                    // The message as the deletion finds it: a send may have attached the file
+                    // since it was read above.
+                    let Some(message) = files::mark_deleted(tx, id, at).await? else {
                         return Ok(());
-                    }
+                    };
                     queue_removals(tx, &queued, at).await?;
                     if let Some(m) = message
                         && let Some(message) = messages::get(tx, m).await?

@@ -230,43 +230,72 @@ pub enum Sort {
     Size,
 }
 
-/// A page of a conversation's shared files (those carried by live messages), after `offset`.
+/// A page of a conversation's shared files (those carried by live messages) in `sort`'s order,
+/// after the file `after`: a keyset, so files deleted since the previous page (the cursor's
+/// own included) shift nothing. `None` if `after` is not a file of this conversation.
 pub async fn library(
     db: &mut dyn Db,
     conversation: ConversationId,
     kind: Option<FileKind>,
     sort: Sort,
-    offset: i64,
+    after: Option<FileId>,
     limit: i64,
-) -> Result<Vec<FileInfo>> {
-    let order = match sort {
-        Sort::Date => "f.created_at DESC, f.id",
-        Sort::Name => "f.name, f.id",
-        Sort::Size => "f.size DESC, f.id",
+) -> Result<Option<Vec<FileInfo>>> {
+    if let Some(a) = after {
+        let known: Option<(i32,)> = q!(
+            db,
+            fetch_optional,
+            sqlx::query_as("SELECT 1 FROM files WHERE id = $1 AND conversation_id = $2").bind(a.0).bind(conversation.0)
+        )?;
+        if known.is_none() {
+            return Ok(None);
+        }
+    }
+    // Each order ends with the id, so the key is unique; `c` is the cursor's file.
+    let (order, past) = match sort {
+        Sort::Date => {
+            ("f.created_at DESC, f.id", "f.created_at < c.created_at OR (f.created_at = c.created_at AND f.id > c.id)")
+        }
+        Sort::Name => ("f.name, f.id", "f.name > c.name OR (f.name = c.name AND f.id > c.id)"),
+        Sort::Size => ("f.size DESC, f.id", "f.size < c.size OR (f.size = c.size AND f.id > c.id)"),
+    };
+    let keyset = if after.is_some() {
+        format!("AND EXISTS (SELECT 1 FROM files c WHERE c.id = $4 AND ({past}))")
+    } else {
+        String::new()
     };
     let sql = format!(
         "SELECT {} FROM files f JOIN messages m ON m.id = f.message_id \
          WHERE f.conversation_id = $1 AND f.deleted_at IS NULL AND m.deleted_at IS NULL \
-         AND ($2 = '' OR f.kind = $2) ORDER BY {order} LIMIT $3 OFFSET $4",
+         AND ($2 = '' OR f.kind = $2) {keyset} ORDER BY {order} LIMIT $3",
         columns!().split(", ").map(|c| format!("f.{c}")).collect::<Vec<_>>().join(", ")
     );
     let rows = q!(db, fetch_all, {
-        sqlx::query_as::<_, Row>(AssertSqlSafe(sql.clone()))
+        let query = sqlx::query_as::<_, Row>(AssertSqlSafe(sql.clone()))
             .bind(conversation.0)
             .bind(kind.map_or("", FileKind::as_str))
-            .bind(limit)
-            .bind(offset)
+            .bind(limit);
+        match after {
+            Some(a) => query.bind(a.0),
+            None => query,
+        }
     })?;
-    rows.into_iter().map(|r| from_row(r).map(|f| f.info)).collect()
+    rows.into_iter().map(|r| from_row(r).map(|f| f.info)).collect::<Result<Vec<_>>>().map(Some)
 }
 
-/// Marks a file deleted; false if it already was.
-pub async fn mark_deleted(db: &mut dyn Db, id: FileId, at: Millis) -> Result<bool> {
-    let n = exec!(
+/// Marks a file deleted: the message carrying it (if any) as the row says at that moment;
+/// `None` if it was already deleted.
+pub async fn mark_deleted(db: &mut dyn Db, id: FileId, at: Millis) -> Result<Option<Option<MessageId>>> {
+    // The message is read in the same statement: one sent in the meantime with this file
+    // attached must be updated too, whatever the caller read before.
+    let row: Option<(Option<Uuid>,)> = q!(
         db,
-        sqlx::query("UPDATE files SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL").bind(id.0).bind(at)
+        fetch_optional,
+        sqlx::query_as("UPDATE files SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL RETURNING message_id")
+            .bind(id.0)
+            .bind(at)
     )?;
-    Ok(n == 1)
+    Ok(row.map(|(m,)| m.map(MessageId)))
 }
 
 /// Marks deleted, oldest first and at most `limit`, the uploads never sent in a message that

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use qiao_domain::file::{FileInfo, FileKind, previewable_inline};
 use qiao_domain::{ConversationId, Error, ErrorCode, FileId};
-use qiao_service::files::Upload;
+use qiao_service::files::{Upload, media_error};
 use qiao_store::files::Sort;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -180,7 +180,7 @@ async fn serve_blob(
         return Ok(res);
     }
     let blobs = state.services.blobs();
-    let size = blobs.size(hash).await.map_err(|_| Error::not_found())?;
+    let size = blobs.size(hash).await.map_err(media_error)?;
     let range = match parse_range(range_header, size) {
         Ok(range) => range,
         Err(Unsatisfiable) => {
@@ -203,7 +203,7 @@ async fn serve_blob(
     let body = if len == 0 {
         Body::empty()
     } else {
-        let stream = blobs.read(hash, Some(start..end + 1)).await.map_err(|_| Error::not_found())?;
+        let stream = blobs.read(hash, Some(start..end + 1)).await.map_err(media_error)?;
         Body::from_stream(stream.map_err(std::io::Error::other))
     };
     let mut res = (status, body).into_response();
@@ -281,9 +281,9 @@ pub async fn thumbnail(
     let blobs = state.services.blobs();
     // Thumbnails are JPEG or PNG; which one is in their first bytes.
     let mut head = Vec::new();
-    let mut s = std::pin::pin!(blobs.read(&hash, Some(0..8)).await.map_err(|_| Error::not_found())?);
+    let mut s = std::pin::pin!(blobs.read(&hash, Some(0..8)).await.map_err(media_error)?);
     while let Some(c) = futures_util::StreamExt::next(&mut s).await {
-        head.extend_from_slice(&c.map_err(|_| Error::not_found())?);
+        head.extend_from_slice(&c.map_err(media_error)?);
     }
     let mime = qiao_media::sniff(&head).mime;
     // (A thumbnail is served whole: a range asked for it is ignored.)
@@ -300,8 +300,8 @@ pub struct LibraryParams {
     /// `date` (newest first, the default), `name` or `size` (largest first).
     #[param(inline)]
     pub sort: Option<LibrarySort>,
-    /// From a previous page's `next_cursor`.
-    pub cursor: Option<String>,
+    /// From a previous page's `next_cursor` (the id of its last file).
+    pub cursor: Option<FileId>,
     /// 1–200, default 50.
     pub limit: Option<u32>,
 }
@@ -342,24 +342,17 @@ pub async fn library(
     Path(id): Path<ConversationId>,
     Query(p): Query<LibraryParams>,
 ) -> ApiResult<axum::Json<FilePage>> {
-    let bad = |m: &'static str| Error::new(ErrorCode::InvalidParameter).with_message(m);
     let sort = p.sort.map_or(Sort::Date, Sort::from);
-    let offset = match p.cursor.as_deref() {
-        None | Some("") => 0,
-        Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0 && *n < 1_000_000)
-            .ok_or_else(|| bad("invalid cursor").with_field("cursor"))?,
-    };
     let limit = i64::from(p.limit.unwrap_or(50));
     if !(1..=200).contains(&limit) {
-        return Err(bad("limit must be between 1 and 200").with_field("limit").into());
+        let e = Error::new(ErrorCode::InvalidParameter).with_field("limit");
+        return Err(e.with_message("limit must be between 1 and 200").into());
     }
-    let items = state.services.file_library(&auth, id, p.kind, sort, offset, limit + 1).await?;
+    let mut items = state.services.file_library(&auth, id, p.kind, sort, p.cursor, limit + 1).await?;
     let more = items.len() as i64 > limit;
-    let items: Vec<_> = items.into_iter().take(limit as usize).collect();
-    Ok(axum::Json(FilePage { next_cursor: more.then(|| (offset + limit).to_string()), items }))
+    items.truncate(limit as usize);
+    let next_cursor = if more { items.last().map(|f| f.id.to_string()) } else { None };
+    Ok(axum::Json(FilePage { next_cursor, items }))
 }
 
 #[cfg(test)]

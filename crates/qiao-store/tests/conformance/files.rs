@@ -1,7 +1,7 @@
 //! Files: records, attaching to messages, usage, the library, deletion and unreferenced blobs.
 
 use qiao_domain::conversation::{ConversationKind, MemberRole};
-use qiao_domain::file::FileKind;
+use qiao_domain::file::{FileInfo, FileKind};
 use qiao_domain::{ConversationId, FileId, UserId};
 use qiao_store::files::{NewFile, Sort};
 use qiao_store::{Store, files, messages};
@@ -102,14 +102,29 @@ pub async fn files_lifecycle(store: Store, _: Sink) {
     assert_eq!(list[0].files.len(), 2);
 
     // The library lists sent files only, filtered and sorted.
-    let all = files::library(&mut r, c, None, Sort::Date, 0, 50).await.unwrap();
-    assert_eq!(all.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), ["photo.png", "报告.pdf"]);
-    let images = files::library(&mut r, c, Some(FileKind::Image), Sort::Name, 0, 50).await.unwrap();
+    let names = |page: &[FileInfo]| page.iter().map(|f| f.name.clone()).collect::<Vec<_>>();
+    let all = files::library(&mut r, c, None, Sort::Date, None, 50).await.unwrap().unwrap();
+    assert_eq!(names(&all), ["photo.png", "报告.pdf"]);
+    let images = files::library(&mut r, c, Some(FileKind::Image), Sort::Name, None, 50).await.unwrap().unwrap();
     assert_eq!(images.len(), 1);
-    let by_size = files::library(&mut r, c, None, Sort::Size, 1, 1).await.unwrap();
-    assert_eq!(by_size[0].name, "报告.pdf");
-    let by_name = files::library(&mut r, c, None, Sort::Name, 0, 50).await.unwrap();
-    assert_eq!(by_name[0].name, "photo.png");
+    let by_name = files::library(&mut r, c, None, Sort::Name, None, 50).await.unwrap().unwrap();
+    assert_eq!(names(&by_name), ["photo.png", "报告.pdf"]);
+    // Pages follow on from the previous page's last file, in every order.
+    for sort in [Sort::Date, Sort::Name, Sort::Size] {
+        let first = files::library(&mut r, c, None, sort, None, 1).await.unwrap().unwrap();
+        let second = files::library(&mut r, c, None, sort, Some(first[0].id), 1).await.unwrap().unwrap();
+        let rest = files::library(&mut r, c, None, sort, Some(second[0].id), 1).await.unwrap().unwrap();
+        let whole = files::library(&mut r, c, None, sort, None, 50).await.unwrap().unwrap();
+        assert_eq!([names(&first), names(&second)].concat(), names(&whole), "{sort:?}");
+        assert!(rest.is_empty(), "{sort:?}");
+    }
+    let by_size = files::library(&mut r, c, None, Sort::Size, None, 1).await.unwrap().unwrap();
+    let after_largest = files::library(&mut r, c, None, Sort::Size, Some(by_size[0].id), 1).await.unwrap().unwrap();
+    assert_eq!(after_largest[0].name, "报告.pdf");
+    assert!(
+        files::library(&mut r, c, None, Sort::Date, Some(FileId::new()), 1).await.unwrap().is_none(),
+        "no such file"
+    );
 
     // Blobs stay referenced while any live file refers to them.
     let hashes = vec!["h1".to_owned(), "h2".to_owned(), "thumb-h2".to_owned(), "nobody".to_owned()];
@@ -126,7 +141,7 @@ pub async fn files_lifecycle(store: Store, _: Sink) {
         })
         .await
         .unwrap();
-    assert_eq!(deleted, (true, false));
+    assert_eq!(deleted, (Some(Some(m.id)), None), "the message it was attached to, then nothing");
     let mut r = store.reader().await.unwrap();
     assert!(files::get(&mut r, d).await.unwrap().is_none());
     assert_eq!(files::usage(&mut r, alice.id).await.unwrap(), 5000);
@@ -142,7 +157,9 @@ pub async fn files_lifecycle(store: Store, _: Sink) {
     let mut r = store.reader().await.unwrap();
     let left = files::unreferenced(&mut r, &hashes).await.unwrap();
     assert_eq!(left, vec!["h2".to_owned(), "thumb-h2".to_owned(), "nobody".to_owned()]);
-    assert!(files::library(&mut r, c, None, Sort::Date, 0, 50).await.unwrap().is_empty());
+    assert!(files::library(&mut r, c, None, Sort::Date, None, 50).await.unwrap().unwrap().is_empty());
+    let after_deleted = files::library(&mut r, c, None, Sort::Date, Some(d), 50).await.unwrap();
+    assert!(after_deleted.is_some(), "a page may follow on from a file deleted since");
     drop(r);
 
     // Uploads never sent expire, oldest first and a bounded number at a time; sent or deleted

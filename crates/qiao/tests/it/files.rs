@@ -273,8 +273,21 @@ async fn suite(srv: TestServer, data: PathBuf) {
     let by_size = bob.get(&format!("/api/v1/conversations/{conv}/files?sort=size&limit=1")).await;
     assert_eq!(
         (by_size.body["items"][0]["name"].as_str(), by_size.body["next_cursor"].as_str()),
-        (Some("wide.png"), Some("1"))
+        (Some("wide.png"), by_size.body["items"][0]["id"].as_str()),
+        "the cursor is the page's last file"
     );
+    let cursor = by_size.body["next_cursor"].as_str().unwrap();
+    let next = bob.get(&format!("/api/v1/conversations/{conv}/files?sort=size&limit=1&cursor={cursor}")).await;
+    assert_eq!(
+        (next.body["items"][0]["name"].as_str(), &next.body["next_cursor"]),
+        (Some("纪要.txt"), &Value::Null),
+        "{}",
+        next.body
+    );
+    for bad in ["1", "00000000-0000-7000-8000-000000000000"] {
+        let r = bob.get(&format!("/api/v1/conversations/{conv}/files?cursor={bad}")).await;
+        assert_error(&r, 400, "invalid_parameter");
+    }
     assert_error(&bob.get(&format!("/api/v1/conversations/{conv}/files?kind=pdf")).await, 400, "invalid_parameter");
 
     // A file listed twice is attached once, in the order first given.
@@ -426,6 +439,62 @@ async fn files_on_s3() {
     assert_error(&carol.get(&format!("/api/v1/files/{f}/content")).await, 404, "not_found");
     assert_eq!(owner.delete(&format!("/api/v1/files/{f}")).await.status, 204);
     assert_error(&bob.get(&format!("/api/v1/files/{f}/content")).await, 404, "not_found");
+}
+
+/// A TCP relay to `target` that can be cut: every connection through it, pooled ones included,
+/// ends when the returned handle is aborted.
+async fn relay(target: String) -> (String, tokio::task::JoinHandle<()>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut conns = tokio::task::JoinSet::new();
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            conns.spawn(async move {
+                if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                    let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                }
+            });
+        }
+    });
+    (format!("http://{addr}"), task)
+}
+
+/// Storage that cannot be reached is a 503 the client may retry, within seconds — never a 404
+/// (which says the file is gone), a 500, or a request hanging on retries for minutes.
+#[tokio::test]
+async fn a_storage_outage_is_a_503_not_a_404() {
+    let Ok(endpoint) = std::env::var("QIAO_TEST_S3_ENDPOINT") else { return };
+    let bucket = format!("qiao-it-{}", uuid::Uuid::now_v7().simple());
+    let r = reqwest::Client::new().put(format!("{endpoint}/{bucket}")).send().await.unwrap();
+    assert!(r.status().is_success(), "creating the bucket: {}", r.status());
+    let (via, cut) = relay(endpoint.trim_start_matches("http://").trim_end_matches('/').to_owned()).await;
+    let srv = TestServer::start_with(TestDb::sqlite(), move |c| {
+        c.file_store = format!("s3://{bucket}/qiao");
+        c.file_store_endpoint = via;
+    })
+    .await;
+    let owner = srv.owner().await;
+    let (bob_id, _) = owner.create_user(&srv, "bob", "member", None).await;
+    let r = owner.post("/api/v1/conversations/dm", json!({"user_id": bob_id})).await;
+    let general = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+    let r = upload(&owner, &general, "plan.png", png(640, 480), "").await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let f = r.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(download(&owner, &format!("/api/v1/files/{f}/content"), None).await.0, 200);
+
+    cut.abort();
+    let _ = cut.await;
+    let started = std::time::Instant::now();
+    for path in [format!("/api/v1/files/{f}/content"), format!("/api/v1/files/{f}/thumbnail")] {
+        let r = owner.get(&path).await;
+        assert_error(&r, 503, "unavailable");
+        assert!(r.body["message"].as_str().unwrap().contains("try again"), "{}", r.body);
+    }
+    assert_error(&upload(&owner, &general, "later.bin", noise(1000, 3), "").await, 503, "unavailable");
+    assert!(started.elapsed() < std::time::Duration::from_secs(60), "reported within seconds, not after minutes");
+    // The file itself is still there (its record and, once storage is back, its bytes).
+    assert_eq!(owner.get(&format!("/api/v1/files/{f}")).await.status, 200);
 }
 
 /// Shutdown waits for requests still running only for `shutdown_grace_secs`: an upload whose
