@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::access_cache::Facts;
 use crate::auth::Authenticated;
-use crate::membership::{emit, emit_added, emit_removed, emit_updated, sync_linked};
+use crate::membership::{delete_member, emit, emit_added, emit_removed, emit_updated, sync_linked};
 use crate::users::{Page, page_limit};
 use crate::{Origin, Services, audit_entry, now};
 
@@ -125,6 +125,14 @@ async fn check_links(db: &mut dyn Db, links: &[LinkedDepartment]) -> Result<()> 
         if departments::get(db, l.department_id).await?.is_none() {
             return Err(Error::invalid("departments", "no such department"));
         }
+    }
+    Ok(())
+}
+
+/// Refuses adding `new` people to a group DM of `current` members past its cap.
+fn group_fits(current: i64, new: usize) -> Result<()> {
+    if usize::try_from(current).unwrap_or(0) + new > GROUP_MAX {
+        return Err(Error::invalid("user_ids", format!("a group DM holds at most {GROUP_MAX} people")));
     }
     Ok(())
 }
@@ -528,7 +536,7 @@ impl Services {
         self.store
             .write(move |tx| {
                 Box::pin(async move {
-                    if members::delete(tx, id, me).await? {
+                    if delete_member(tx, id, me, at).await? {
                         emit_removed(tx, id, vec![me], at).await?;
                     }
                     Ok(())
@@ -568,12 +576,12 @@ impl Services {
             return Err(Error::invalid("role", "posters exist only in announcement channels"));
         }
         let people: Vec<UserId> = active_people(&mut r, &people, "user_ids").await?.into_iter().map(|u| u.id).collect();
+        // Checked here to refuse early, and again in the write: two additions at once may
+        // each fit alone.
         if a.facts.kind == ConversationKind::Group {
             let current = conversations::get(&mut r, id).await?.map_or(0, |c| c.member_count);
             let new = people.len() - members::filter_members(&mut r, id, &people).await?.len();
-            if usize::try_from(current).unwrap_or(0) + new > GROUP_MAX {
-                return Err(Error::invalid("user_ids", format!("a group DM holds at most {GROUP_MAX} people")));
-            }
+            group_fits(current, new)?;
         }
         drop(r);
         let at = now();
@@ -582,6 +590,11 @@ impl Services {
                 let people = people.clone();
                 Box::pin(async move {
                     let c = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    if c.kind == ConversationKind::Group {
+                        let current = members::count(tx, id).await?;
+                        let new = people.len() - members::filter_members(tx, id, &people).await?.len();
+                        group_fits(current, new)?;
+                    }
                     let (mut added, mut new) = (Vec::new(), 0);
                     for u in people {
                         match members::get(tx, id, u).await? {
@@ -642,7 +655,7 @@ impl Services {
             .write(move |tx| {
                 let entry = entry.clone();
                 Box::pin(async move {
-                    if members::delete(tx, id, user).await? {
+                    if delete_member(tx, id, user, at).await? {
                         emit_removed(tx, id, vec![user], at).await?;
                         audit::record(tx, &entry).await?;
                     }

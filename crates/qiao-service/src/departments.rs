@@ -3,7 +3,7 @@
 use qiao_domain::event::{Audience, EventData};
 use qiao_domain::org::{self, DEPARTMENT_DEPTH_MAX, Department};
 use qiao_domain::{DepartmentId, Error, ErrorCode, Result, perm};
-use qiao_store::{audit, departments, org as org_store};
+use qiao_store::{audit, conversations, departments, org as org_store};
 use serde_json::json;
 
 use crate::auth::Authenticated;
@@ -247,7 +247,15 @@ impl Services {
                         return Err(Error::new(ErrorCode::DepartmentNotEmpty));
                     }
                     membership::archive_department_channel(tx, id, at).await?;
+                    // Project and announcement channels that link the department lose the link
+                    // with it (its rows go with the department): their members are told, as
+                    // when a channel's departments are changed. Being empty, it brought nobody,
+                    // so no membership changes.
+                    let linked = conversations::linked_to(tx, &[id]).await?;
                     departments::delete(tx, id).await?;
+                    for c in linked {
+                        membership::emit_updated(tx, c, at).await?;
+                    }
                     tx.append_event(Audience::Staff, None, &EventData::DepartmentDeleted { department_id: id }, at)
                         .await?;
                     audit::record(tx, &entry).await

@@ -39,6 +39,21 @@ pub(crate) async fn emit_updated(tx: &mut Tx, id: ConversationId, at: Millis) ->
     Ok(conversation)
 }
 
+/// Removes a membership (with the person's drafts and thread follows there, see
+/// [`members::delete`]) and tells the person's devices of each thread they no longer follow,
+/// as unfollowing one does: they are no longer a member, and these events are their own.
+/// The caller announces the removal itself ([`emit_removed`]). True if there was one.
+pub(crate) async fn delete_member(tx: &mut Tx, id: ConversationId, user: UserId, at: Millis) -> Result<bool> {
+    let Some(unfollowed) = members::delete(tx, id, user).await? else {
+        return Ok(false);
+    };
+    for root_id in unfollowed {
+        let data = EventData::ThreadState { conversation_id: id, root_id, following: false, read_seq: 0 };
+        tx.append_event(Audience::User(user), None, &data, at).await?;
+    }
+    Ok(true)
+}
+
 /// Announces people added (or whose membership changed to include them); `new` of them
 /// were not members before.
 pub(crate) async fn emit_added(
@@ -115,7 +130,7 @@ pub(crate) async fn sync_linked(tx: &mut Tx, id: ConversationId, at: Millis) -> 
         if m.direct {
             stays_direct(tx, id, m, at).await?;
         } else {
-            members::delete(tx, id, m.user_id).await?;
+            delete_member(tx, id, m.user_id, at).await?;
             removed.push(m.user_id);
         }
     }
@@ -210,7 +225,7 @@ pub(crate) async fn sync_person(tx: &mut Tx, user: UserId, departments: &[Depart
                 stays_direct(tx, id, m, at).await?;
             }
             (Some((m, _)), false) if m.via_department => {
-                members::delete(tx, id, user).await?;
+                delete_member(tx, id, user, at).await?;
                 emit_removed(tx, id, vec![user], at).await?;
             }
             _ => {}

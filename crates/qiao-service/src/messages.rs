@@ -79,6 +79,11 @@ pub const EDITS_MAX: i64 = 500;
 /// Departments mentioned in one message, at most.
 const DEPARTMENT_MENTIONS_MAX: usize = 20;
 
+/// The refusal of a change to a deleted message.
+fn deleted() -> Error {
+    Error::new(ErrorCode::Conflict).with_message("The message was deleted.")
+}
+
 /// More than one of before, after and around: the error names the last one given.
 fn invalid_anchor(q: &HistoryQuery) -> Error {
     Error::new(ErrorCode::InvalidParameter)
@@ -376,7 +381,7 @@ impl Services {
             return Err(a.deny(&auth.actor, "Only its author can edit a message."));
         }
         if m.deleted_at.is_some() {
-            return Err(Error::new(ErrorCode::Conflict).with_message("The message was deleted."));
+            return Err(deleted());
         }
         if m.body == body {
             return Ok(m);
@@ -489,7 +494,7 @@ impl Services {
             return Err(a.deny(&auth.actor, "Join the conversation to react."));
         }
         if m.deleted_at.is_some() {
-            return Err(Error::new(ErrorCode::Conflict).with_message("The message was deleted."));
+            return Err(deleted());
         }
         self.message_rate.check(auth.actor.user_id)?;
         let (me, conversation, at) = (auth.actor.user_id, m.conversation_id, now());
@@ -502,6 +507,11 @@ impl Services {
                     } else {
                         message::validate_emoji(&emoji)?;
                         let existing = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                        // Checked again here: a deletion may have committed since the check
+                        // above (a deleted message keeps no reactions).
+                        if existing.deleted_at.is_some() {
+                            return Err(deleted());
+                        }
                         if !existing.reactions.iter().any(|r| r.emoji == emoji)
                             && messages::emoji_count(tx, id).await? >= EMOJI_PER_MESSAGE_MAX
                         {
@@ -531,7 +541,7 @@ impl Services {
             return Err(a.deny(&auth.actor, "You may not pin messages here."));
         }
         if m.deleted_at.is_some() {
-            return Err(Error::new(ErrorCode::Conflict).with_message("The message was deleted."));
+            return Err(deleted());
         }
         if m.pinned_at.is_some() == pinned {
             return Ok(m);
@@ -540,6 +550,15 @@ impl Services {
         self.store
             .write(move |tx| {
                 Box::pin(async move {
+                    // Checked again here: a deletion (which unpins) or another pin or unpin may
+                    // have committed since the checks above.
+                    let current = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    if current.deleted_at.is_some() {
+                        return Err(deleted());
+                    }
+                    if current.pinned_at.is_some() == pinned {
+                        return Ok(current);
+                    }
                     if pinned && messages::count_pinned(tx, conversation).await? >= PINS_MAX {
                         return Err(Error::new(ErrorCode::Conflict)
                             .with_message(format!("At most {PINS_MAX} pinned messages; unpin one first.")));

@@ -1,7 +1,7 @@
 //! Who is in which conversation, their role and read position.
 
 use qiao_domain::conversation::{Member, MemberRole};
-use qiao_domain::{ConversationId, DepartmentId, Error, Millis, Result, UserId};
+use qiao_domain::{ConversationId, DepartmentId, Error, MessageId, Millis, Result, UserId};
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
 
@@ -105,8 +105,9 @@ pub async fn update(db: &mut dyn Db, conversation: ConversationId, m: &Member) -
 
 /// Removes a membership, the drafts the person had started there (nobody may read them any
 /// more, not even they) and the threads they followed there (rejoining starts afresh, as the
-/// conversation's own read position does); true if there was one.
-pub async fn delete(db: &mut dyn Db, conversation: ConversationId, user: UserId) -> Result<bool> {
+/// conversation's own read position does). `None` if there was no membership; otherwise the
+/// roots of the threads the person stopped following, for the caller to tell their devices.
+pub async fn delete(db: &mut dyn Db, conversation: ConversationId, user: UserId) -> Result<Option<Vec<MessageId>>> {
     let n = exec!(
         db,
         sqlx::query("DELETE FROM members WHERE conversation_id = $1 AND user_id = $2")
@@ -114,8 +115,19 @@ pub async fn delete(db: &mut dyn Db, conversation: ConversationId, user: UserId)
             .bind(user.0)
     )?;
     crate::drafts::delete_in(db, user, conversation).await?;
-    crate::threads::unfollow_in(db, user, conversation).await?;
-    Ok(n > 0)
+    let unfollowed = crate::threads::unfollow_in(db, user, conversation).await?;
+    Ok((n > 0).then_some(unfollowed))
+}
+
+/// How many members a conversation has, counted (not the stored `member_count`): for caps
+/// checked inside the write that adds people.
+pub async fn count(db: &mut dyn Db, conversation: ConversationId) -> Result<i64> {
+    let (n,) = q!(
+        db,
+        fetch_one,
+        sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM members WHERE conversation_id = $1").bind(conversation.0)
+    )?;
+    Ok(n)
 }
 
 /// Moves a read position (callers decide whether it may move backwards).

@@ -37,15 +37,21 @@ pub async fn unfollow(db: &mut dyn Db, user: UserId, root: MessageId) -> Result<
     Ok(n > 0)
 }
 
-/// Forgets every thread `user` followed in `conversation` (they left it).
-pub async fn unfollow_in(db: &mut dyn Db, user: UserId, conversation: ConversationId) -> Result<()> {
-    exec!(
+/// Forgets every thread `user` followed in `conversation` (they left it); returns the roots
+/// of the threads they no longer follow, in id order (their devices are told).
+pub async fn unfollow_in(db: &mut dyn Db, user: UserId, conversation: ConversationId) -> Result<Vec<MessageId>> {
+    let rows = q!(
         db,
-        sqlx::query("DELETE FROM thread_follows WHERE user_id = $1 AND conversation_id = $2")
-            .bind(user.0)
-            .bind(conversation.0)
+        fetch_all,
+        sqlx::query_as::<_, (Uuid,)>(
+            "DELETE FROM thread_follows WHERE user_id = $1 AND conversation_id = $2 RETURNING root_id"
+        )
+        .bind(user.0)
+        .bind(conversation.0)
     )?;
-    Ok(())
+    let mut roots: Vec<MessageId> = rows.into_iter().map(|(r,)| MessageId(r)).collect();
+    roots.sort();
+    Ok(roots)
 }
 
 /// The person's read position in a thread they follow.

@@ -202,6 +202,8 @@ pub async fn conversations_and_members(store: Store, _: Sink) {
     let mut ids = vec![alice.id, bob.id];
     ids.sort();
     assert_eq!(members::user_ids(&mut r, general).await.unwrap(), ids);
+    assert_eq!(members::count(&mut r, general).await.unwrap(), 2);
+    assert_eq!(members::count(&mut r, ConversationId::new()).await.unwrap(), 0);
     assert!(members::share_a_conversation(&mut r, alice.id, bob.id).await.unwrap());
     assert_eq!(
         members::filter_members(&mut r, secret, &[alice.id, bob.id, UserId::new()]).await.unwrap(),
@@ -278,8 +280,8 @@ pub async fn conversations_and_members(store: Store, _: Sink) {
             Box::pin(async move {
                 conversations::adjust_member_count(tx, general, 5).await?;
                 conversations::adjust_member_count(tx, general, -5).await?;
-                let gone = members::delete(tx, general, bob.id).await?;
-                let again = members::delete(tx, general, bob.id).await?;
+                let gone = members::delete(tx, general, bob.id).await?.is_some();
+                let again = members::delete(tx, general, bob.id).await?.is_some();
                 conversations::refresh_member_count(tx, general).await?;
                 Ok((gone, again))
             })
@@ -672,7 +674,7 @@ pub async fn thread_following(store: Store, _: Sink) {
     let other = create(&store, ConversationKind::Public, "other").await;
     join(&store, other, alice.id, MemberRole::Member).await;
     let elsewhere = send(&store, other, bob.id, "elsewhere", None).await;
-    store
+    let forgotten = store
         .write(move |tx| {
             Box::pin(async move {
                 threads::follow(tx, alice.id, elsewhere.id, other, elsewhere.seq).await?;
@@ -681,9 +683,26 @@ pub async fn thread_following(store: Store, _: Sink) {
         })
         .await
         .unwrap();
+    assert_eq!(forgotten, vec![top.id], "the roots it forgot, for the person's devices");
     let mut r = store.reader().await.unwrap();
     assert!(threads::read_position(&mut r, alice.id, top.id).await.unwrap().is_none());
     assert_eq!(threads::read_position(&mut r, alice.id, elsewhere.id).await.unwrap(), Some(elsewhere.seq));
+    drop(r);
+    // Leaving a conversation forgets its threads too, and says which (nothing for someone
+    // who was not a member).
+    let left = store
+        .write(move |tx| {
+            Box::pin(async move {
+                let left = members::delete(tx, other, alice.id).await?;
+                let again = members::delete(tx, other, alice.id).await?;
+                Ok((left, again))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(left, (Some(vec![elsewhere.id]), None));
+    let mut r = store.reader().await.unwrap();
+    assert!(threads::read_position(&mut r, alice.id, elsewhere.id).await.unwrap().is_none());
 }
 
 pub async fn drafts_per_conversation_and_thread(store: Store, _: Sink) {

@@ -173,6 +173,46 @@ async fn group_dms_hold_three_to_fifty() {
 }
 
 #[tokio::test]
+async fn concurrent_additions_never_take_a_group_dm_past_fifty() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let mut people = Vec::new();
+    for i in 0..56 {
+        let r = owner
+            .post(
+                "/api/v1/users",
+                json!({"username": format!("p{i}"), "display_name": format!("P{i}"), "password": "long-enough"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+        people.push(r.body["user"]["id"].as_str().unwrap().to_owned());
+    }
+    // 49 of 50: room for one more, and eight people added at once, each fitting alone.
+    let r = owner.post("/api/v1/conversations/group", json!({"user_ids": &people[..48]})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(r.body["conversation"]["member_count"], 49);
+    let g = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+    let path = format!("/api/v1/conversations/{g}/members");
+    let mut tries = tokio::task::JoinSet::new();
+    for p in &people[48..] {
+        let (api, path, body) = (owner.clone(), path.clone(), json!({"user_ids": [p]}));
+        tries.spawn(async move { api.post(&path, body).await });
+    }
+    let mut answers = Vec::new();
+    while let Some(r) = tries.join_next().await {
+        answers.push(r.unwrap());
+    }
+    let statuses: Vec<u16> = answers.iter().map(|r| r.status).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == 200).count(), 1, "exactly one fits: {statuses:?}");
+    for r in answers.iter().filter(|r| r.status != 200) {
+        assert_error(r, 422, "invalid_input");
+    }
+    let now = owner.get(&format!("/api/v1/conversations/{g}")).await;
+    assert_eq!(now.body["conversation"]["member_count"], 50, "{}", now.body);
+    assert_eq!(member_ids(&owner, &g).await.len(), 50);
+}
+
+#[tokio::test]
 async fn announcement_channels_restrict_posting_not_reacting() {
     let srv = TestServer::start().await;
     let owner = srv.owner().await;

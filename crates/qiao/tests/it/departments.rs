@@ -1,8 +1,11 @@
 //! The department tree over HTTP.
 
-use serde_json::json;
+use std::time::Duration;
+
+use serde_json::{Value, json};
 
 use crate::harness::{TestServer, assert_error};
+use crate::ws::Ws;
 
 #[tokio::test]
 async fn create_rename_move_and_delete() {
@@ -172,4 +175,39 @@ async fn secondary_departments_and_members() {
         404,
         "not_found",
     );
+}
+
+#[tokio::test]
+async fn deleting_a_linked_department_updates_the_channels_that_linked_it() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let eng = owner.create_department("研发中心", None).await;
+    let temp = owner.create_department("临时组", None).await;
+    let r = owner
+        .post(
+            "/api/v1/conversations",
+            json!({"kind": "project", "name": "跨部门项目", "member_ids": [], "departments": [
+                {"department_id": eng, "include_subdepartments": true},
+                {"department_id": temp, "include_subdepartments": false}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let p = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+    let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
+
+    // The (empty) department goes, and its link with it: the channel's members are told, with
+    // the channel as it is now, as when its departments are changed by hand.
+    assert_eq!(owner.delete(&format!("/api/v1/departments/{temp}")).await.status, 204);
+    let events = ws.drain_events(Duration::from_millis(300)).await;
+    let updates: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["data"]["type"] == "conversation.updated" && e["conversation_id"] == p.as_str())
+        .collect();
+    assert_eq!(updates.len(), 1, "{events:?}");
+    let linked = &updates[0]["data"]["conversation"]["linked_departments"];
+    assert_eq!(*linked, json!([{"department_id": eng, "include_subdepartments": true}]));
+    let now = owner.get(&format!("/api/v1/conversations/{p}")).await;
+    assert_eq!(now.status, 200, "{}", now.body);
+    assert_eq!(now.body["conversation"]["linked_departments"], *linked);
+    assert_eq!(now.body["conversation"]["last_seq"], updates[0]["seq"], "the event took the channel's next number");
 }

@@ -389,6 +389,96 @@ async fn drafts_follow_the_person_to_every_device() {
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1, "only the reply's draft is left");
 }
 
+/// The `thread.state` events among `events`: (conversation, root, following, read_seq).
+fn thread_states(events: &[Value]) -> Vec<(String, String, bool, i64)> {
+    events
+        .iter()
+        .filter(|e| e["data"]["type"] == "thread.state")
+        .map(|e| {
+            let d = &e["data"];
+            (
+                d["conversation_id"].as_str().unwrap().to_owned(),
+                d["root_id"].as_str().unwrap().to_owned(),
+                d["following"].as_bool().unwrap(),
+                d["read_seq"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn reply(api: &Api, c: &str, root: &str) {
+    let r =
+        api.post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "回复", "thread_root_id": root})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}
+
+#[tokio::test]
+async fn leaving_unfollows_the_threads_there_on_every_device() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (bob_id, laptop) = owner.create_user(&srv, "bob", "member", None).await;
+    let phone = srv.sign_in("bob", "bob-password").await;
+    let (carol_id, carol) = owner.create_user(&srv, "carol", "member", None).await;
+    let c = channel(&owner, "public", "Threads 话题", &[&bob_id, &carol_id]).await;
+    let other = channel(&owner, "public", "Elsewhere", &[&bob_id]).await;
+    let root = send(&owner, &c, "question").await["id"].as_str().unwrap().to_owned();
+    let elsewhere = send(&owner, &other, "another question").await["id"].as_str().unwrap().to_owned();
+    // Replying follows a thread.
+    reply(&laptop, &c, &root).await;
+    reply(&carol, &c, &root).await;
+    reply(&laptop, &other, &elsewhere).await;
+    let followed = |v: Value| -> Vec<String> {
+        let mut roots: Vec<String> =
+            v["items"].as_array().unwrap().iter().map(|t| t["root_id"].as_str().unwrap().to_owned()).collect();
+        roots.sort();
+        roots
+    };
+    let mut both = vec![root.clone(), elsewhere.clone()];
+    both.sort();
+    assert_eq!(followed(phone.get("/api/v1/threads").await.body), both);
+    let mut phone_ws = Ws::connect(&srv.url, phone.token(), None).await;
+    let carol_ws = Ws::connect(&srv.url, carol.token(), None).await;
+    let carol_asleep = carol_ws.pos;
+    drop(carol_ws);
+
+    // Leaving on the laptop: the phone hears that the thread there is no longer followed (and
+    // nothing of the one elsewhere), though bob is no longer in the conversation.
+    assert_eq!(laptop.post_empty(&format!("/api/v1/conversations/{c}/leave")).await.status, 204);
+    let events = phone_ws.drain_events(QUIET).await;
+    assert_eq!(thread_states(&events), vec![(c.clone(), root.clone(), false, 0)], "{events:?}");
+    assert!(events.iter().any(|e| e["data"]["type"] == "conversation.removed"), "{events:?}");
+    assert_eq!(followed(phone.get("/api/v1/threads").await.body), vec![elsewhere.clone()]);
+
+    // Removed by an admin while her device was away: it hears of it when it comes back.
+    assert_eq!(owner.delete(&format!("/api/v1/conversations/{c}/members/{carol_id}")).await.status, 204);
+    let mut carol_ws = Ws::connect(&srv.url, carol.token(), Some(carol_asleep)).await;
+    assert_eq!(carol_ws.ready["resumed"], true);
+    let events = carol_ws.drain_events(QUIET).await;
+    assert_eq!(thread_states(&events), vec![(c.clone(), root.clone(), false, 0)], "{events:?}");
+
+    // Taken out by the department that brought them: the same.
+    let eng = owner.create_department("研发中心", None).await;
+    let ops = owner.create_department("运维组", None).await;
+    let (dan_id, dan) = owner.create_user(&srv, "dan", "member", Some(&eng)).await;
+    let r = owner
+        .post(
+            "/api/v1/conversations",
+            json!({"kind": "project", "name": "Launch", "member_ids": [],
+                "departments": [{"department_id": eng, "include_subdepartments": true}]}),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let p = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+    let launch = send(&owner, &p, "launch date?").await["id"].as_str().unwrap().to_owned();
+    reply(&dan, &p, &launch).await;
+    let mut dan_ws = Ws::connect(&srv.url, dan.token(), None).await;
+    let r = owner.patch(&format!("/api/v1/users/{dan_id}"), json!({"primary_department_id": ops})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let events = dan_ws.drain_events(QUIET).await;
+    assert_eq!(thread_states(&events), vec![(p, launch, false, 0)], "{events:?}");
+    assert!(dan.get("/api/v1/threads").await.body["items"].as_array().unwrap().is_empty());
+}
+
 #[tokio::test]
 async fn a_slow_consumer_is_cut_off_while_others_keep_receiving() {
     let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| {
