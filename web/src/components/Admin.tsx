@@ -1,8 +1,9 @@
 // Administration: people (create, edit role and department, disable, reset password) and the
 // department tree (create, rename, move, delete when empty). The server checks every action.
-import { useEffect, useState, type FormEvent } from "react";
+import { useEffect, useMemo, useState, type FormEvent } from "react";
 import { api } from "../api";
 import { useLang, useT } from "../i18n";
+import { sortByName } from "../lib/collate";
 import { loadDepartments, useApp } from "../state/store";
 import type { Role, User } from "../types";
 import { Avatar, ErrorNote, PageHeader } from "./common";
@@ -14,9 +15,11 @@ const ROLES: Role[] = ["owner", "admin", "department_admin", "member", "guest"];
 /** A department picker; `label` is shown, or only read out where the table's heading says it. */
 function DepartmentSelect({ value, onChange, label, quiet }: { value: string; onChange: (id: string) => void; label: string; quiet?: boolean }) {
   const departments = useApp((s) => s.departments);
-  const options = Object.values(departments)
-    .map((d) => ({ id: d.id, path: departmentPath(d.id, departments) || d.name }))
-    .sort((a, b) => a.path.localeCompare(b.path, useLang.getState().lang));
+  const lang = useLang((s) => s.lang);
+  const options = useMemo(
+    () => sortByName(Object.values(departments).map((d) => ({ id: d.id, path: departmentPath(d.id, departments) || d.name })), (o) => o.path, lang),
+    [departments, lang],
+  );
   return (
     <label>
       {!quiet && label}

@@ -2,6 +2,7 @@
 import { useMemo, useState, type FormEvent } from "react";
 import { api } from "../api";
 import { useLang, useT } from "../i18n";
+import { sortByName } from "../lib/collate";
 import { matchesPerson } from "../lib/people";
 import { navigate, paths } from "../router";
 import { useApp } from "../state/store";
@@ -10,14 +11,14 @@ import { Avatar, Dialog, ErrorNote } from "./common";
 export function PeoplePicker({ selected, onChange, exclude = [], label }: { selected: string[]; onChange: (ids: string[]) => void; exclude?: string[]; label: string }) {
   const users = useApp((s) => s.users);
   const meId = useApp((s) => s.me?.id);
+  const lang = useLang((s) => s.lang);
   const [q, setQ] = useState("");
   const matches = useMemo(() => {
-    return Object.values(users)
+    const found = Object.values(users)
       .filter((u) => u.status === "active" && u.id !== meId && !exclude.includes(u.id) && !selected.includes(u.id))
-      .filter((u) => matchesPerson(u, q))
-      .sort((a, b) => a.display_name.localeCompare(b.display_name, useLang.getState().lang))
-      .slice(0, 8);
-  }, [users, q, meId, exclude, selected]);
+      .filter((u) => matchesPerson(u, q));
+    return sortByName(found, (u) => u.display_name, lang).slice(0, 8);
+  }, [users, q, meId, exclude, selected, lang]);
   return (
     <div className="picker-box">
       <div className="chips">

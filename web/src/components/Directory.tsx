@@ -2,26 +2,25 @@
 // search over everyone) on the other.
 import { useEffect, useMemo, useState } from "react";
 import { api } from "../api";
-import { useLang, useT } from "../i18n";
+import { useLang, useT, type Lang } from "../i18n";
+import { sortByName } from "../lib/collate";
 import { navigate } from "../router";
 import { useApp } from "../state/store";
 import type { Department, User } from "../types";
 import { Avatar, ErrorNote, PageHeader } from "./common";
 import { ProfileCard } from "./ProfileCard";
 
-export function childrenOf(departments: Record<string, Department>): Record<string, Department[]> {
+/** Each department's sub-departments (the top ones under ""), by name in `lang`'s order. */
+export function childrenOf(departments: Record<string, Department>, lang: Lang): Record<string, Department[]> {
   const out: Record<string, Department[]> = {};
-  for (const d of Object.values(departments)) {
-    const p = d.parent_id ?? "";
-    (out[p] ??= []).push(d);
-  }
-  for (const list of Object.values(out)) list.sort((a, b) => a.name.localeCompare(b.name, useLang.getState().lang));
+  for (const d of sortByName(Object.values(departments), (x) => x.name, lang)) (out[d.parent_id ?? ""] ??= []).push(d);
   return out;
 }
 
 export function DepartmentTree({ selected, onSelect }: { selected?: string; onSelect: (id: string) => void }) {
   const departments = useApp((s) => s.departments);
-  const kids = useMemo(() => childrenOf(departments), [departments]);
+  const lang = useLang((s) => s.lang);
+  const kids = useMemo(() => childrenOf(departments, lang), [departments, lang]);
   const render = (d: Department, depth: number) => (
     <li key={d.id}>
       <button className={d.id === selected ? "tree-item active" : "tree-item"} style={{ paddingLeft: 8 + depth * 14 }} onClick={() => onSelect(d.id)} aria-current={d.id === selected}>

@@ -2,7 +2,7 @@
 // viewer, voice and audio players, file cards), uploads waiting in the composer, voice
 // recording, and the conversation's file library.
 import { useEffect, useRef, useState, useSyncExternalStore } from "react";
-import { attachmentsAt, subscribeAttachments, updateAttachments } from "../state/attachments";
+import { attachmentsAt, subscribeAttachments, updateAttachments, uploadRetryable } from "../state/attachments";
 import { api, fileUrl, formatSize, thumbnailUrl, uploadFile, type UploadHandle } from "../api";
 import { useT } from "../i18n";
 import type { FileInfo, FileKind, Id } from "../types";
@@ -155,7 +155,8 @@ export interface Attachment {
   file?: FileInfo;
   error?: string;
   handle?: UploadHandle;
-  /** The file, while its upload may be tried again. */
+  /** The file, while its upload may be tried again (not after a failure that a retry cannot
+   * cure: `uploadRetryable`). */
   source?: File;
 }
 
@@ -193,11 +194,16 @@ export function useAttachments(conversationId: Id, place: string = conversationI
         if (!attachmentsAt(place).some((a) => a.localId === localId)) api.deleteFile(f.id).catch(() => undefined);
         else patch(localId, { file: f, progress: 1, handle: undefined, source: undefined });
       },
-      (e) => (e?.code === "cancelled" ? remove(localId) : patch(localId, { error: errorText(e), handle: undefined })),
+      (e) => {
+        if (e?.code === "cancelled") return remove(localId);
+        // Only a failure that trying again may cure keeps the file to try with (and so the
+        // chip's retry button): not a file too large, over the quota, or refused.
+        patch(localId, { error: errorText(e), handle: undefined, source: uploadRetryable(e) ? file : undefined });
+      },
     );
   }
 
-  /** Tries a failed upload again (a network error, a restart). */
+  /** Tries a failed upload again (a network error, a restart: see `uploadRetryable`). */
   function retry(localId: string) {
     const a = attachmentsAt(place).find((x) => x.localId === localId);
     if (!a?.error || !a.source) return;

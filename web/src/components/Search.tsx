@@ -4,6 +4,7 @@
 import { useEffect, useMemo, useRef, useState, type FormEvent } from "react";
 import { api } from "../api";
 import { formatDay, formatTime, useLang, useT } from "../i18n";
+import { sortByName } from "../lib/collate";
 import { navigate, paths } from "../router";
 import { conversationTitle } from "../state/model";
 import { useApp } from "../state/store";
@@ -108,13 +109,12 @@ export function SearchPage({ q }: { q: string }) {
   }
 
   const apply = (f: Record<string, string>) => navigate(paths.search(joinQuery(text, f)));
-  const people = Object.values(users)
-    .filter((u) => u.status === "active")
-    .sort((a, b) => a.display_name.localeCompare(b.display_name, lang));
-  const channels = Object.values(conversations)
-    .map((c) => c.conv)
-    .filter((c) => c.name)
-    .sort((a, b) => a.name.localeCompare(b.name, lang));
+  // Sorted again when the directory, the conversations or the language change (not as one types).
+  const people = useMemo(() => sortByName(Object.values(users).filter((u) => u.status === "active"), (u) => u.display_name, lang), [users, lang]);
+  const channels = useMemo(
+    () => sortByName(Object.values(conversations).map((c) => c.conv).filter((c) => c.name), (c) => c.name, lang),
+    [conversations, lang],
+  );
 
   return (
     <div className="page-content search-page">

@@ -1,8 +1,9 @@
 // Conversations grouped into channels and direct messages, with unread and mention badges.
 import { useCallback, useMemo, useState } from "react";
-import { useLang, useT } from "../i18n";
+import { useLang, useT, type Lang } from "../i18n";
+import { sortByName } from "../lib/collate";
 import { navigate, paths, useRoute } from "../router";
-import { conversationTitle } from "../state/model";
+import { conversationTitle, type Model } from "../state/model";
 import { setMyPresence, signOut, useApp } from "../state/store";
 import type { Conversation, MyState } from "../types";
 import { Avatar } from "./common";
@@ -69,6 +70,21 @@ function Item({ conv, me, active }: { conv: Conversation; me: MyState | null; ac
   );
 }
 
+type Entry = Model["conversations"][string];
+
+/** The sidebar's lists: channels by name in `lang`'s order, direct and group messages by
+ * their last activity, latest first, as the server lists conversations (a thread reply is
+ * activity too; a tie goes to the greater id). */
+export function sidebarLists(conversations: Model["conversations"], lang: Lang): { channels: Entry[]; dms: Entry[] } {
+  const all = Object.values(conversations);
+  const isDm = (c: Entry) => c.conv.kind === "dm" || c.conv.kind === "group";
+  const recent = (c: Entry) => c.conv.last_message_at ?? c.conv.created_at;
+  return {
+    channels: sortByName(all.filter((c) => !isDm(c)), (c) => c.conv.name, lang),
+    dms: all.filter(isDm).sort((a, b) => recent(b) - recent(a) || (a.conv.id < b.conv.id ? 1 : a.conv.id > b.conv.id ? -1 : 0)),
+  };
+}
+
 export function Sidebar() {
   const t = useT();
   const lang = useLang((s) => s.lang);
@@ -84,14 +100,7 @@ export function Sidebar() {
   useJumpShortcut(openJump);
   const activeId = route.name === "conversation" ? route.id : null;
 
-  const { channels, dms } = useMemo(() => {
-    const all = Object.values(conversations);
-    const byRecent = (a: (typeof all)[0], b: (typeof all)[0]) =>
-      (b.conv.last_message_at ?? b.conv.created_at) - (a.conv.last_message_at ?? a.conv.created_at);
-    const channels = all.filter((c) => c.conv.kind !== "dm" && c.conv.kind !== "group").sort((a, b) => a.conv.name.localeCompare(b.conv.name, lang));
-    const dms = all.filter((c) => c.conv.kind === "dm" || c.conv.kind === "group").sort(byRecent);
-    return { channels, dms };
-  }, [conversations, lang]);
+  const { channels, dms } = useMemo(() => sidebarLists(conversations, lang), [conversations, lang]);
 
   const staff = me && me.role !== "guest";
   const admin = me && (me.role === "owner" || me.role === "admin" || me.role === "department_admin");

@@ -194,6 +194,38 @@ describe("applying events", () => {
   });
 });
 
+describe("a conversation's last activity", () => {
+  const at = (m: Model) => m.conversations[C].conv.last_message_at;
+
+  it("moves with a thread reply, as the server's last_message_at does", () => {
+    let m = start();
+    m = applyEvent(m, ev({ type: "message.created", message: msg(4, { created_at: 7_000 }) }, 4));
+    expect(at(m)).toBe(7_000);
+    const reply = msg(5, { thread_root_id: "m-1", created_at: 9_000 });
+    m = applyEvent(m, ev({ type: "message.created", message: reply, thread: { reply_count: 1, participant_ids: [BOB] } }, 5));
+    expect(at(m)).toBe(9_000);
+    expect(m.conversations[C].conv.last_seq).toBe(5);
+  });
+
+  it("moves with my own reply when the server answers the send, before its event", () => {
+    let m = start();
+    m = addMessage(m, msg(4, { sender_id: ME, thread_root_id: "m-1", client_key: "k1", created_at: 8_000 }));
+    expect(at(m)).toBe(8_000);
+    m = applyEvent(m, ev({ type: "message.created", message: msg(4, { sender_id: ME, thread_root_id: "m-1", client_key: "k1", created_at: 8_000 }) }, 4));
+    expect(at(m)).toBe(8_000);
+  });
+
+  it("takes the later time, never an earlier one (the server's max)", () => {
+    let m = start();
+    m = addMessage(m, msg(4, { created_at: 8_000 }));
+    m = applyEvent(m, ev({ type: "message.created", message: msg(5, { thread_root_id: "m-1", created_at: 7_000 }) }, 5));
+    expect(at(m)).toBe(8_000);
+    // Other changes (a reaction, an edit) are not activity.
+    m = applyEvent(m, ev({ type: "reaction.added", message_id: "m-1", user_id: BOB, emoji: "👍" }, 6));
+    expect(at(m)).toBe(8_000);
+  });
+});
+
 describe("optimistic sends", () => {
   it("replaces the pending copy when the message with its client key arrives", () => {
     let m = start();

@@ -171,7 +171,7 @@ export function mentionsMe(m: Message, me: User | null): boolean {
  * at creation: a copy already shown is kept, since reactions, edits or a thread that arrived
  * as events in between are newer (the answer to a send can come after them). */
 export function addMessage(model: Model, m: Message): Model {
-  let out = model;
+  let out = messageAt(model, m.conversation_id, m.created_at);
   if (m.client_key) out = { ...out, pending: out.pending.filter((p) => p.key !== m.client_key) };
   if (m.thread_root_id) {
     const th = out.threads[m.thread_root_id];
@@ -240,11 +240,21 @@ function markStale(model: Model, id: Id): Model {
   return model.stale.includes(id) ? model : { ...model, stale: [...model.stale, id] };
 }
 
-function bumpSeq(model: Model, id: Id | null | undefined, seq: number | null | undefined, at: number, isMessage: boolean): Model {
+function bumpSeq(model: Model, id: Id | null | undefined, seq: number | null | undefined): Model {
   if (!id || seq == null) return model;
   const c = model.conversations[id];
   if (!c || c.conv.last_seq >= seq) return model;
-  const conv = { ...c.conv, last_seq: seq, last_message_at: isMessage ? at : c.conv.last_message_at };
+  const conv = { ...c.conv, last_seq: seq };
+  return { ...model, conversations: { ...model.conversations, [id]: { ...c, conv } } };
+}
+
+/** A message created at `at` in the conversation: its last activity (the sidebar's and the
+ * server's order) is the latest message's time, a thread reply's as well as any other, as
+ * the server records it (`messages_advance_seq`: the greater of the two). */
+function messageAt(model: Model, id: Id, at: number): Model {
+  const c = model.conversations[id];
+  if (!c || (c.conv.last_message_at ?? -Infinity) >= at) return model;
+  const conv = { ...c.conv, last_message_at: at };
   return { ...model, conversations: { ...model.conversations, [id]: { ...c, conv } } };
 }
 
@@ -282,11 +292,11 @@ export function applyEvent(model: Model, f: EventFrame): Model {
       const prev = m.conversations[d.conversation.id];
       if (!prev && !mine) return m; // not ours (cannot normally happen)
       m = setConversation(m, d.conversation, mine ? myStateFrom(mine, prev?.me, d.conversation.last_seq) : undefined);
-      return bumpSeq(m, d.conversation.id, f.seq, f.at, false);
+      return bumpSeq(m, d.conversation.id, f.seq);
     }
     case "conversation.updated":
       if (!m.conversations[d.conversation.id]) return m;
-      return bumpSeq(setConversation(m, d.conversation), d.conversation.id, f.seq, f.at, false);
+      return bumpSeq(setConversation(m, d.conversation), d.conversation.id, f.seq);
     case "members.removed": {
       if (meId && d.user_ids.includes(meId)) return removeConversation(m, d.conversation_id);
       const c = m.conversations[d.conversation_id];
@@ -294,14 +304,14 @@ export function applyEvent(model: Model, f: EventFrame): Model {
         const conv = { ...c.conv, member_count: Math.max(0, c.conv.member_count - d.user_ids.length) };
         m = { ...m, conversations: { ...m.conversations, [c.conv.id]: { ...c, conv } } };
       }
-      return bumpSeq(m, d.conversation_id, f.seq, f.at, false);
+      return bumpSeq(m, d.conversation_id, f.seq);
     }
     case "member.updated": {
       const c = m.conversations[d.conversation_id];
       if (c && d.member.user_id === meId) {
         m = setConversation(m, c.conv, myStateFrom(d.member, c.me, c.conv.last_seq));
       }
-      return bumpSeq(m, d.conversation_id, f.seq, f.at, false);
+      return bumpSeq(m, d.conversation_id, f.seq);
     }
     case "conversation.removed":
       return removeConversation(m, d.conversation_id);
@@ -313,7 +323,7 @@ export function applyEvent(model: Model, f: EventFrame): Model {
         const summary = d.thread;
         m = mapMessage(m, msg.thread_root_id, (r) => ({ ...r, thread: summary }));
       }
-      m = bumpSeq(m, msg.conversation_id, f.seq ?? msg.seq, f.at, !msg.thread_root_id);
+      m = bumpSeq(m, msg.conversation_id, f.seq ?? msg.seq);
       const c = m.conversations[msg.conversation_id];
       if (!known && c?.me && msg.sender_id !== meId && !msg.thread_root_id && msg.seq > c.me.read_seq) {
         const me = {
@@ -336,7 +346,7 @@ export function applyEvent(model: Model, f: EventFrame): Model {
         const changed = before ? mentionsMe(before, m.me) !== mention : mention || (m.conversations[cid]?.me?.mention_count ?? 0) > 0;
         if (changed) m = markStale(m, cid);
       }
-      return bumpSeq(mapMessage(m, msg.id, () => msg), cid, f.seq, f.at, false);
+      return bumpSeq(mapMessage(m, msg.id, () => msg), cid, f.seq);
     }
     case "message.deleted": {
       // A deleted message no longer counts as unread (nor as a mention): the server recounts
@@ -352,15 +362,13 @@ export function applyEvent(model: Model, f: EventFrame): Model {
         mapMessage(m, d.message_id, (x) => ({ ...x, body: "", deleted_at: d.deleted_at, reactions: [] })),
         cid,
         f.seq,
-        f.at,
-        false,
       );
     }
     case "reaction.added":
     case "reaction.removed": {
       const added = d.type === "reaction.added";
       m = mapMessage(m, d.message_id, (x) => ({ ...x, reactions: toggleReaction(x.reactions, d.emoji, d.user_id, added) }));
-      return bumpSeq(m, f.conversation_id, f.seq, f.at, false);
+      return bumpSeq(m, f.conversation_id, f.seq);
     }
     case "read.updated": {
       const c = m.conversations[d.conversation_id];
