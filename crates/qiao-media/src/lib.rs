@@ -10,6 +10,7 @@ pub mod image;
 use std::ops::Range;
 use std::path::Path as FsPath;
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -36,6 +37,26 @@ pub enum MediaError {
     BadRange,
     #[error("file storage failed: {0}")]
     Storage(#[from] object_store::Error),
+}
+
+impl MediaError {
+    /// A storage failure a retry may cure (storage unreachable, slow, failing), as opposed to
+    /// a refusal that will repeat (wrong credentials, a denied path, an unsupported call).
+    pub fn passing(&self) -> bool {
+        use object_store::Error as E;
+        match self {
+            MediaError::Storage(e) => !matches!(
+                e,
+                E::PermissionDenied { .. }
+                    | E::Unauthenticated { .. }
+                    | E::NotSupported { .. }
+                    | E::NotImplemented { .. }
+                    | E::Precondition { .. }
+                    | E::UnknownConfigurationKey { .. }
+            ),
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = MediaError> = std::result::Result<T, E>;
@@ -184,10 +205,7 @@ impl BlobStore {
         if bucket.is_empty() {
             return Err(MediaError::Interrupted(format!("no bucket in {url}")));
         }
-        let mut builder = object_store::aws::AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_retry(s3_retries())
-            .with_client_options(s3_client_options());
+        let mut builder = s3_builder(std::env::vars()).with_bucket_name(bucket);
         if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
             builder = builder.with_region("us-east-1");
         }
@@ -334,7 +352,7 @@ impl BlobStore {
         if !valid_hash(hash) {
             return Err(MediaError::NotFound);
         }
-        match self.inner.head(&blob_path(hash)).await {
+        match first_byte(self.inner.head(&blob_path(hash))).await {
             Ok(meta) => Ok(meta.size),
             Err(object_store::Error::NotFound { .. }) => Err(MediaError::NotFound),
             Err(e) => Err(e.into()),
@@ -356,7 +374,7 @@ impl BlobStore {
             return Err(MediaError::BadRange);
         }
         let options = GetOptions { range: range.map(GetRange::Bounded), ..Default::default() };
-        let result = match self.inner.get_opts(&blob_path(hash), options).await {
+        let result = match first_byte(self.inner.get_opts(&blob_path(hash), options)).await {
             Ok(r) => r,
             Err(object_store::Error::NotFound { .. }) => return Err(MediaError::NotFound),
             Err(e) => return Err(e.into()),
@@ -382,23 +400,48 @@ impl BlobStore {
 fn s3_retries() -> object_store::RetryConfig {
     object_store::RetryConfig {
         backoff: object_store::BackoffConfig {
-            init_backoff: std::time::Duration::from_millis(100),
-            max_backoff: std::time::Duration::from_secs(2),
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(2),
             base: 2.0,
         },
         max_retries: 3,
-        retry_timeout: std::time::Duration::from_secs(15),
+        retry_timeout: Duration::from_secs(15),
     }
 }
 
-/// The S3 client's timeouts. A download streams from S3 as fast as the browser reads, so the
-/// whole request may last long (object_store's default of 30 s cut off any download slower
-/// than that): it is bounded at an hour, a stalled connection by the read timeout.
-fn s3_client_options() -> object_store::ClientOptions {
-    object_store::ClientOptions::new()
-        .with_connect_timeout(std::time::Duration::from_secs(5))
-        .with_read_timeout(std::time::Duration::from_secs(120))
-        .with_timeout(std::time::Duration::from_secs(3600))
+/// The S3 client: our retries and timeouts, then the `AWS_*` environment as object_store's
+/// `from_env` reads it, so an operator's settings (a proxy, certificates, other timeouts)
+/// win. A download streams from S3 as fast as the browser reads, so the whole request may
+/// last long (object_store's default of 30 s cut off any download slower than that): it is
+/// bounded at an hour, a stalled connection by the read timeout.
+fn s3_builder(env: impl Iterator<Item = (String, String)>) -> object_store::aws::AmazonS3Builder {
+    use object_store::ClientConfigKey as C;
+    use object_store::aws::AmazonS3ConfigKey as K;
+    let mut builder = object_store::aws::AmazonS3Builder::new()
+        .with_retry(s3_retries())
+        .with_config(K::Client(C::ConnectTimeout), "5s")
+        .with_config(K::Client(C::ReadTimeout), "120s")
+        .with_config(K::Client(C::Timeout), "1h");
+    for (key, value) in env {
+        if key.starts_with("AWS_")
+            && let Ok(k) = key.to_ascii_lowercase().parse::<K>()
+        {
+            builder = builder.with_config(k, value);
+        }
+    }
+    builder
+}
+
+/// How long S3 may take to start answering a read (its size, or a download's first bytes)
+/// before the reader is told storage is unavailable: an endpoint that accepts connections
+/// and never answers would otherwise hold the request for the read timeout.
+const FIRST_BYTE: Duration = Duration::from_secs(10);
+
+/// `fut` within [`FIRST_BYTE`], as a storage error past it.
+async fn first_byte<T>(fut: impl Future<Output = Result<T, object_store::Error>>) -> Result<T, object_store::Error> {
+    tokio::time::timeout(FIRST_BYTE, fut).await.unwrap_or_else(|_| {
+        Err(object_store::Error::Generic { store: "blobs", source: "no answer within 10 s".into() })
+    })
 }
 
 #[cfg(test)]
@@ -421,6 +464,37 @@ mod tests {
 
     fn tmp_files(dir: &FsPath) -> usize {
         std::fs::read_dir(dir.join("tmp")).map(|d| d.count()).unwrap_or(0)
+    }
+
+    #[test]
+    fn only_storage_failures_a_retry_may_cure_are_passing() {
+        let generic = object_store::Error::Generic { store: "S3", source: "connection refused".into() };
+        assert!(MediaError::Storage(generic).passing());
+        let denied = object_store::Error::PermissionDenied { path: "blobs/ab".into(), source: "403".into() };
+        assert!(!MediaError::Storage(denied).passing());
+        assert!(!MediaError::NotFound.passing());
+    }
+
+    #[test]
+    fn s3_defaults_yield_to_the_operators_environment() {
+        use object_store::ClientConfigKey as C;
+        use object_store::aws::AmazonS3ConfigKey as K;
+        let env = |pairs: &[(&str, &str)]| {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<Vec<_>>().into_iter()
+        };
+        let ours = s3_builder(env(&[]));
+        assert_eq!(ours.get_config_value(&K::Client(C::Timeout)).as_deref(), Some("1h"));
+        assert_eq!(ours.get_config_value(&K::Client(C::ConnectTimeout)).as_deref(), Some("5s"));
+        let theirs = s3_builder(env(&[
+            ("AWS_TIMEOUT", "2h"),
+            ("AWS_PROXY_URL", "http://proxy.internal:3128"),
+            ("AWS_ALLOW_HTTP", "true"),
+            ("HOME", "/root"),
+        ]));
+        assert_eq!(theirs.get_config_value(&K::Client(C::Timeout)).as_deref(), Some("2h"));
+        assert_eq!(theirs.get_config_value(&K::Client(C::ProxyUrl)).as_deref(), Some("http://proxy.internal:3128"));
+        assert_eq!(theirs.get_config_value(&K::Client(C::AllowHttp)).as_deref(), Some("true"));
+        assert_eq!(theirs.get_config_value(&K::Client(C::ReadTimeout)).as_deref(), Some("120s"), "the rest stay ours");
     }
 
     #[tokio::test]

@@ -66,6 +66,9 @@ pub fn media_error(e: MediaError) -> Error {
         MediaError::Interrupted(why) => Error::invalid("body", format!("the upload did not complete: {why}")),
         MediaError::NotFound => Error::not_found(),
         MediaError::BadRange => Error::new(ErrorCode::RangeNotSatisfiable),
+        // A refusal a retry cannot cure (wrong credentials, a denied path) is the server's
+        // fault, not a passing outage.
+        e @ MediaError::Storage(_) if !e.passing() => Error::internal(e),
         MediaError::Storage(e) => {
             Error::unavailable(e).with_message("File storage cannot be reached right now; try again in a moment.")
         }

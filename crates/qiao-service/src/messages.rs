@@ -79,6 +79,12 @@ pub const EDITS_MAX: i64 = 500;
 /// Departments mentioned in one message, at most.
 const DEPARTMENT_MENTIONS_MAX: usize = 20;
 
+/// The refusal of an edit past [`EDITS_MAX`].
+fn too_many_edits() -> Error {
+    Error::new(ErrorCode::Conflict)
+        .with_message(format!("A message keeps at most {EDITS_MAX} earlier versions; send a new message instead."))
+}
+
 /// The refusal of a change to a deleted message.
 fn deleted() -> Error {
     Error::new(ErrorCode::Conflict).with_message("The message was deleted.")
@@ -389,9 +395,7 @@ impl Services {
         // Each edit is a new version kept for the audit log and an event to every member.
         self.message_rate.check(auth.actor.user_id)?;
         if messages::edit_count(&mut r, id).await? >= EDITS_MAX {
-            return Err(Error::new(ErrorCode::Conflict).with_message(format!(
-                "A message keeps at most {EDITS_MAX} earlier versions; send a new message instead."
-            )));
+            return Err(too_many_edits());
         }
         drop(r);
         let resolved = self.resolve_mentions(auth, &a, &body).await?;
@@ -400,6 +404,15 @@ impl Services {
             .write(move |tx| {
                 let (body, resolved) = (body.clone(), resolved.clone());
                 Box::pin(async move {
+                    // Checked again here: a deletion or other edits may have committed since
+                    // the checks above.
+                    let current = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    if current.deleted_at.is_some() {
+                        return Err(deleted());
+                    }
+                    if messages::edit_count(tx, id).await? >= EDITS_MAX {
+                        return Err(too_many_edits());
+                    }
                     messages::edit(tx, id, &body, &resolved.stored, at, me).await?;
                     let earlier = messages::delete_mentions(tx, id).await?;
                     let mut message = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;

@@ -182,6 +182,35 @@ pub async fn files_lifecycle(store: Store, _: Sink) {
     assert!(files::get(&mut r, newest.info.id).await.unwrap().is_some());
     assert_eq!(files::usage(&mut r, bob.id).await.unwrap(), 20, "expired uploads leave the quota");
     assert_eq!(files::unreferenced(&mut r, &["h1".to_owned()]).await.unwrap(), vec!["h1".to_owned()]);
+    drop(r);
+
+    // Files alike in every sort key page by their ids, one at a time, none skipped or repeated.
+    let ties = create(&store, ConversationKind::Private, "ties").await;
+    join(&store, ties, bob.id, MemberRole::Member).await;
+    let m2 = send(&store, ties, bob.id, "three of a kind", None).await;
+    let mut same = Vec::new();
+    for n in 0..3 {
+        let f = put(&store, new_file(ties, bob.id, "同名.txt", FileKind::Document, 7, &format!("t{n}"), T0 + 70)).await;
+        same.push(f.info.id);
+    }
+    let attach = same.clone();
+    store
+        .write(move |tx| {
+            let attach = attach.clone();
+            Box::pin(async move { files::attach(tx, &attach, m2.id, bob.id, ties).await })
+        })
+        .await
+        .unwrap();
+    same.sort();
+    let mut r = store.reader().await.unwrap();
+    for sort in [Sort::Date, Sort::Name, Sort::Size] {
+        let (mut seen, mut after) = (Vec::new(), None);
+        while let Some(f) = files::library(&mut r, ties, None, sort, after, 1).await.unwrap().unwrap().pop() {
+            seen.push(f.id);
+            after = Some(f.id);
+        }
+        assert_eq!(seen, same, "{sort:?}");
+    }
 }
 
 async fn claim(store: &Store, id: uuid::Uuid, hashes: &[&str], now: i64) -> bool {
