@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::extract::ws::{Message, Utf8Bytes};
+use bytes::Bytes;
 use qiao_bus::{Hub, Signal};
 use qiao_domain::event::Event;
 use qiao_domain::{ConversationId, MessageId, SessionId, UserId};
@@ -19,15 +19,18 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 
 use super::FastMap;
 use super::dnd::DndLedger;
-use super::outbox::{Outbox, Refused};
+use super::link::Link;
+use super::outbox::Refused;
 use super::presence::{Presence, PresenceConfig};
 use super::protocol::{ClientStatus, ServerMessage, close};
 use super::routing::{Catchup, ConnId, Routing};
+use super::wire;
 
 /// What a connection's socket task receives.
 #[derive(Debug)]
 pub enum Out {
-    Frame(Message),
+    /// Whole WebSocket frames, as written ([`wire`]); one event's frame is shared by all.
+    Frame(Bytes),
     Close(u16, &'static str),
 }
 
@@ -37,7 +40,7 @@ pub enum Command {
         user: UserId,
         session: SessionId,
         guest: bool,
-        queue: Arc<Outbox<Out>>,
+        queue: Arc<Link>,
         /// Answered once the connection is in the routing table: the socket reads the store's
         /// head only then, so every batch committed after that read reaches it. False: the
         /// person holds too many connections already (nothing was registered).
@@ -113,7 +116,7 @@ impl Default for DispatcherConfig {
 struct Dispatcher {
     routing: Routing,
     presence: Presence,
-    queues: FastMap<ConnId, Arc<Outbox<Out>>>,
+    queues: FastMap<ConnId, Arc<Link>>,
     /// Where (the thread, `None` for the conversation's own composer) and when each person
     /// last announced typing in each conversation.
     typing: HashMap<(UserId, ConversationId), (Option<MessageId>, Instant)>,
@@ -122,15 +125,44 @@ struct Dispatcher {
     next_snapshot: Instant,
     /// Do-not-disturb settings made here, for the database.
     dnd: Arc<DndLedger>,
+    /// While batches are routed, their frames wait here (see [`Dispatcher::drain`]).
+    outgoing: Vec<(ConnId, Out)>,
+    routing_batch: bool,
 }
 
-fn text(json: String) -> Message {
-    Message::Text(Utf8Bytes::from(json))
+/// A connection's frames of one turn, and the close that ends them (if any).
+type Staged = (ConnId, Vec<Bytes>, Option<(u16, &'static str)>);
+
+/// Frames handed on between two yields to the runtime.
+const DRAIN_CHUNK: usize = 256;
+/// Batches taken in one turn, at most.
+const BATCHES_PER_TURN: usize = 64;
+
+fn text(json: String) -> Bytes {
+    wire::text(json.as_bytes())
+}
+
+/// An event's frame (its JSON was encoded once, at commit).
+fn event_frame(e: &Event) -> Option<Bytes> {
+    if std::str::from_utf8(&e.frame).is_err() {
+        tracing::error!(pos = e.pos, "event frame is not UTF-8");
+        return None;
+    }
+    Some(wire::text(&e.frame))
 }
 
 impl Dispatcher {
-    /// Queues a frame; a full queue drops the connection as a slow consumer.
+    /// Hands a frame on (or, while batches are routed, records it for [`Dispatcher::drain`]);
+    /// a full queue drops the connection as a slow consumer.
     fn send(&mut self, conn: ConnId, out: Out) {
+        if self.routing_batch {
+            self.outgoing.push((conn, out));
+            return;
+        }
+        self.push(conn, out);
+    }
+
+    fn push(&mut self, conn: ConnId, out: Out) {
         let Some(q) = self.queues.get(&conn) else { return };
         match q.push(out) {
             Ok(()) => {}
@@ -149,35 +181,128 @@ impl Dispatcher {
         }
         self.routing.remove(conn);
         if let Some(q) = self.queues.remove(&conn) {
-            q.close();
+            q.queue.close();
         }
         metrics::gauge!("qiao_ws_connections").set(self.queues.len() as f64);
     }
 
-    fn deliver(&mut self, frame: &Message, conns: &[ConnId]) {
+    fn deliver(&mut self, frame: &Bytes, conns: &[ConnId]) {
         for c in conns {
             self.send(*c, Out::Frame(frame.clone()));
         }
         metrics::counter!("qiao_ws_frames_total").increment(conns.len() as u64);
     }
 
+    /// Routes one batch (its frames go out in [`Dispatcher::drain`]).
+    #[cfg(test)]
     fn on_batch(&mut self, batch: Arc<[Event]>) {
-        self.routing.buffer(&batch);
-        for e in batch.iter() {
+        self.on_batches(vec![batch]);
+    }
+
+    /// Routes the batches taken in one turn; their frames go out in [`Dispatcher::drain`].
+    /// One event is delivered as it is; several (a server falling behind finds more batches
+    /// waiting, and larger ones) reach each connection as one write, so the further behind,
+    /// the fewer writes per frame, and it catches up instead of falling further behind.
+    fn on_batches(&mut self, batches: Vec<Arc<[Event]>>) {
+        self.routing_batch = true;
+        for b in &batches {
+            self.routing.buffer(b);
+        }
+        if let [single] = batches.as_slice()
+            && let [e] = &single[..]
+        {
             let routed = self.routing.route(e);
-            if !routed.deliver.is_empty() {
-                match Utf8Bytes::try_from(e.frame.clone()) {
-                    Ok(utf8) => {
-                        // Encoded once at commit; every recipient shares these bytes.
-                        let frame = Message::Text(utf8);
-                        self.deliver(&frame, &routed.deliver);
-                    }
-                    Err(_) => tracing::error!(pos = e.pos, "event frame is not UTF-8"),
-                }
+            if !routed.deliver.is_empty()
+                && let Some(frame) = event_frame(e)
+            {
+                // Framed once; every recipient shares these bytes.
+                self.deliver(&frame, &routed.deliver);
             }
             for (conn, code, reason) in routed.close {
                 self.send(conn, Out::Close(code, reason));
             }
+        } else {
+            self.route_grouped(&batches);
+        }
+        self.routing_batch = false;
+    }
+
+    fn route_grouped(&mut self, batches: &[Arc<[Event]>]) {
+        let mut index: FastMap<ConnId, usize> = FastMap::default();
+        let mut staged: Vec<Staged> = Vec::new();
+        let mut delivered = 0;
+        for e in batches.iter().flat_map(|b| b.iter()) {
+            let routed = self.routing.route(e);
+            if !routed.deliver.is_empty()
+                && let Some(frame) = event_frame(e)
+            {
+                delivered += routed.deliver.len();
+                for c in routed.deliver {
+                    match index.get(&c) {
+                        Some(&i) if staged[i].2.is_none() => staged[i].1.push(frame.clone()),
+                        Some(_) => {} // closing after these: it resumes from the store
+                        None => {
+                            index.insert(c, staged.len());
+                            staged.push((c, vec![frame.clone()], None));
+                        }
+                    }
+                }
+            }
+            for (c, code, reason) in routed.close {
+                match index.get(&c) {
+                    Some(&i) => {
+                        staged[i].2.get_or_insert((code, reason));
+                    }
+                    None => {
+                        index.insert(c, staged.len());
+                        staged.push((c, Vec::new(), Some((code, reason))));
+                    }
+                }
+            }
+        }
+        for (c, frames, close) in staged {
+            match frames.as_slice() {
+                [] => {}
+                [one] => self.send(c, Out::Frame(one.clone())),
+                _ => self.send(c, Out::Frame(Bytes::from(frames.concat()))),
+            }
+            if let Some((code, reason)) = close {
+                self.send(c, Out::Close(code, reason));
+            }
+        }
+        metrics::counter!("qiao_ws_frames_total").increment(delivered as u64);
+    }
+
+    /// Hands on the frames of the batches just routed, in order, letting the runtime's other
+    /// tasks (HTTP requests, the store's writer) run between every few hundred: a message to
+    /// a room of thousands is that many writes, and requests should not wait for all of them.
+    async fn drain(&mut self) {
+        let outgoing = std::mem::take(&mut self.outgoing);
+        for (i, (conn, out)) in outgoing.into_iter().enumerate() {
+            if i > 0 && i % DRAIN_CHUNK == 0 {
+                tokio::task::yield_now().await;
+            }
+            self.push(conn, out);
+        }
+    }
+
+    /// [`Dispatcher::drain`] without yielding (tests).
+    #[cfg(test)]
+    fn drain_now(&mut self) {
+        for (conn, out) in std::mem::take(&mut self.outgoing) {
+            self.push(conn, out);
+        }
+    }
+
+    /// The node fell behind the commit stream: every client resumes from the store, which
+    /// has everything.
+    fn lagged(&mut self, missed: u64) {
+        tracing::warn!(missed, "the gateway lagged behind committed events; reconnecting clients");
+        for c in self.queues.keys().copied().collect::<Vec<_>>() {
+            self.send(c, Out::Close(close::SLOW_CONSUMER, "server catching up; resume"));
+        }
+        for c in self.queues.keys().copied().collect::<Vec<_>>() {
+            self.drop_conn(c);
         }
     }
 
@@ -210,8 +335,8 @@ impl Dispatcher {
                 match self.routing.ready(conn, memberships, sent_up_to) {
                     Catchup::Events(events, closes) => {
                         for e in &events {
-                            if let Ok(utf8) = Utf8Bytes::try_from(e.frame.clone()) {
-                                self.send(conn, Out::Frame(Message::Text(utf8)));
+                            if let Some(frame) = event_frame(e) {
+                                self.send(conn, Out::Frame(frame));
                             }
                         }
                         for (code, reason) in closes {
@@ -296,7 +421,7 @@ impl Dispatcher {
                     self.send(c, Out::Close(close::GOING_AWAY, "server restarting"));
                 }
                 for (_, q) in self.queues.drain() {
-                    q.close();
+                    q.queue.close();
                 }
                 let _ = done.send(());
                 return false;
@@ -425,6 +550,8 @@ pub async fn run(
         hub: bus,
         next_snapshot: Instant::now(),
         dnd,
+        outgoing: Vec::new(),
+        routing_batch: false,
     };
     for (user, at) in dnd_on {
         d.presence.do_not_disturb(user, true, at);
@@ -434,18 +561,27 @@ pub async fn run(
     loop {
         tokio::select! {
             batch = hub.recv() => match batch {
-                Ok(batch) => d.on_batch(batch),
-                Err(broadcast::error::RecvError::Lagged(missed)) => {
-                    // This node fell behind the commit stream: every client resumes from the
-                    // store, which has everything.
-                    tracing::warn!(missed, "the gateway lagged behind committed events; reconnecting clients");
-                    for c in d.queues.keys().copied().collect::<Vec<_>>() {
-                        d.send(c, Out::Close(close::SLOW_CONSUMER, "server catching up; resume"));
+                Ok(batch) => {
+                    // And whatever else is already waiting (see `on_batches`).
+                    let mut batches = vec![batch];
+                    let mut missed = None;
+                    while batches.len() < BATCHES_PER_TURN {
+                        match hub.try_recv() {
+                            Ok(b) => batches.push(b),
+                            Err(broadcast::error::TryRecvError::Lagged(n)) => {
+                                missed = Some(n);
+                                break;
+                            }
+                            Err(_) => break,
+                        }
                     }
-                    for c in d.queues.keys().copied().collect::<Vec<_>>() {
-                        d.drop_conn(c);
+                    d.on_batches(batches);
+                    d.drain().await;
+                    if let Some(missed) = missed {
+                        d.lagged(missed);
                     }
                 }
+                Err(broadcast::error::RecvError::Lagged(missed)) => d.lagged(missed),
                 Err(broadcast::error::RecvError::Closed) => break,
             },
             signal = signals.recv() => match signal {
@@ -471,6 +607,7 @@ pub async fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gateway::outbox::Outbox;
     use crate::gateway::protocol::PresenceStatus;
     use crate::gateway::routing::tests::ping;
     use qiao_domain::{ConversationId, SessionId};
@@ -486,15 +623,17 @@ mod tests {
             hub: Hub::new(16),
             next_snapshot: Instant::now(),
             dnd: Arc::default(),
+            outgoing: Vec::new(),
+            routing_batch: false,
         }
     }
 
     fn register(d: &mut Dispatcher, conn: ConnId, user: UserId, limit: usize) -> Arc<Outbox<Out>> {
-        let queue = Outbox::new(limit);
+        let link = Link::detached(limit);
         let (ack, _) = oneshot::channel();
         let session = SessionId::new();
-        d.on_command(Command::Register { conn, user, session, guest: false, queue: queue.clone(), ack });
-        queue
+        d.on_command(Command::Register { conn, user, session, guest: false, queue: link.clone(), ack });
+        link.queue.clone()
     }
 
     #[test]
@@ -513,6 +652,7 @@ mod tests {
         let c = ConversationId::new();
         register(&mut d, 3, me, 1);
         d.on_batch(vec![ping(1, c), ping(2, c)].into());
+        d.drain_now();
         d.on_command(Command::Ready { conn: 3, memberships: vec![c], sent_up_to: 0 });
         assert!(!d.queues.contains_key(&3));
         assert_eq!(d.presence.status(me, Instant::now()), PresenceStatus::Offline, "no phantom device");
@@ -539,7 +679,7 @@ mod tests {
         }
         let mut notices = 0;
         while let Some(out) = seen.try_pop() {
-            notices += usize::from(matches!(out, Out::Frame(Message::Text(t)) if t.as_str().contains("\"typing\"")));
+            notices += usize::from(matches!(out, Out::Frame(f) if f.windows(8).any(|w| w == b"\"typing\"")));
         }
         assert_eq!(notices, 1, "one notice; other places only after a pause");
     }

@@ -7,24 +7,26 @@
 //! * `dispatcher` — the one task per node that owns routing and presence.
 //! * `dnd` — do-not-disturb settings on their way to the database.
 //! * `outbox` — each connection's bounded outgoing queue.
+//! * `link` — a connection's write side, shared with the dispatcher, and its read side.
+//! * `wire` — the frames the server writes, as bytes.
 //! * `socket` — one connection: hello, catch-up, the read/write loop.
 
 pub mod dispatcher;
 pub mod dnd;
+pub mod link;
 pub mod outbox;
 pub mod presence;
 pub mod protocol;
 pub mod routing;
 pub mod socket;
+pub mod wire;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use axum::extract::ws::WebSocketUpgrade;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::{FromRequestParts, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use qiao_domain::session::SessionKind;
 use qiao_domain::{Error, ErrorCode};
@@ -160,9 +162,12 @@ fn same_origin(headers: &HeaderMap, https_only: bool) -> bool {
         (status = 426, body = ErrorBody, description = "Not a WebSocket upgrade (a plain GET), or a WebSocket version other than 13")))]
 pub async fn ws(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (mut parts, _) = request.into_parts();
-    let upgrade = match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
-        Ok(u) => u,
-        Err(rejection) => return refused_upgrade(&rejection),
+    let key = match handshake_key(&parts.headers) {
+        Ok(key) => key,
+        Err(refusal) => return refused_upgrade(refusal),
+    };
+    let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
+        return refused_upgrade(Refusal::Malformed("the connection cannot be upgraded"));
     };
     let cookie_auth = match cookie(&parts, SESSION_COOKIE) {
         Some(token) if same_origin(&parts.headers, state.config.cookie_secure) && token.len() <= 200 => state
@@ -176,34 +181,97 @@ pub async fn ws(State(state): State<AppState>, request: axum::extract::Request) 
     };
     let up = socket::Upgrade { services: state.services.clone(), gateway: state.gateway.clone(), cookie: cookie_auth };
     let max = state.gateway.config.max_frame;
-    upgrade
-        // A small read buffer: an idle connection should cost a few kilobytes, not 128 KiB,
-        // and clients send little (hello, typing, pings); a large frame just takes several
-        // reads. The write buffer only grows to the largest burst written (an idle
-        // connection has none); frames coalesced for one flush must leave in one system
-        // call, since each call costs far more than the bytes it copies.
+    // A small read buffer: an idle connection should cost a few kilobytes, not 128 KiB, and
+    // clients send little (hello, typing, pings); a large frame just takes several reads.
+    // (Nothing is written through tungstenite: see `link`.)
+    let config = tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(256)
-        .write_buffer_size(64 * 1024)
-        .max_write_buffer_size(1024 * 1024)
-        .max_message_size(max)
-        .max_frame_size(max)
-        .on_upgrade(move |socket| socket::run(socket, up))
+        .write_buffer_size(0)
+        .max_message_size(Some(max))
+        .max_frame_size(Some(max));
+    let (limit, gap) = (state.gateway.config.dispatcher.queue, state.gateway.config.flush_interval);
+    tokio::spawn(async move {
+        let Ok(upgraded) = on_upgrade.await else { return };
+        let (read, write) = tokio::io::split(hyper_util::rt::TokioIo::new(upgraded));
+        let ws = tokio_tungstenite::WebSocketStream::from_raw_socket(
+            link::ReadSide(read),
+            tungstenite::protocol::Role::Server,
+            Some(config),
+        )
+        .await;
+        socket::run(socket::Socket { ws, link: link::Link::new(write, limit, gap) }, up).await;
+    });
+    let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::SEC_WEBSOCKET_ACCEPT, accept_key(key.as_bytes()));
+    response
+}
+
+/// Why a request is not a usable WebSocket handshake.
+#[derive(Debug, PartialEq, Eq)]
+enum Refusal {
+    /// Not an upgrade to WebSocket at all (a plain GET).
+    NotWebSocket(&'static str),
+    /// A WebSocket version other than 13.
+    Version,
+    /// A WebSocket handshake with something missing.
+    Malformed(&'static str),
+}
+
+/// Whether `name`'s comma-separated values hold `token` (case-insensitive).
+fn header_has(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+/// The client's `Sec-WebSocket-Key` if the headers make a WebSocket 13 handshake (RFC 6455
+/// §4.2.1).
+fn handshake_key(headers: &HeaderMap) -> Result<HeaderValue, Refusal> {
+    if !header_has(headers, header::CONNECTION, "upgrade") {
+        return Err(Refusal::NotWebSocket("the Connection header does not include 'upgrade'"));
+    }
+    if !header_has(headers, header::UPGRADE, "websocket") {
+        return Err(Refusal::NotWebSocket("the Upgrade header is not 'websocket'"));
+    }
+    let key = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .cloned()
+        .ok_or(Refusal::Malformed("the Sec-WebSocket-Key header is missing"))?;
+    if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v.as_bytes() != b"13") {
+        return Err(Refusal::Version);
+    }
+    Ok(key)
+}
+
+/// `Sec-WebSocket-Accept` for a key: base64 of SHA-1 of the key and the protocol's GUID.
+fn accept_key(key: &[u8]) -> HeaderValue {
+    use base64::Engine;
+    use sha1::Digest;
+    let mut sha1 = sha1::Sha1::default();
+    sha1.update(key);
+    sha1.update(b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11");
+    let value = base64::engine::general_purpose::STANDARD.encode(sha1.finalize());
+    HeaderValue::from_str(&value).unwrap_or(HeaderValue::from_static(""))
 }
 
 /// The answer to a request that is not a usable WebSocket handshake: `426` with the protocol
 /// to switch to (RFC 9110 §15.5.22; RFC 6455 §4.4 for the version) when it did not ask for
 /// WebSocket 13, `400` when it did but the handshake is malformed.
-fn refused_upgrade(rejection: &WebSocketUpgradeRejection) -> Response {
-    use WebSocketUpgradeRejection as R;
-    let detail = rejection.body_text();
-    let (code, headers): (_, &[(header::HeaderName, &str)]) = match rejection {
-        R::InvalidConnectionHeader(_) | R::InvalidUpgradeHeader(_) => {
-            (ErrorCode::UpgradeRequired, &[(header::UPGRADE, "websocket")])
-        }
-        R::InvalidWebSocketVersionHeader(_) => {
-            (ErrorCode::UpgradeRequired, &[(header::UPGRADE, "websocket"), (header::SEC_WEBSOCKET_VERSION, "13")])
-        }
-        _ => (ErrorCode::InvalidParameter, &[]),
+fn refused_upgrade(refusal: Refusal) -> Response {
+    let (code, detail, headers): (_, _, &[(header::HeaderName, &str)]) = match refusal {
+        Refusal::NotWebSocket(why) => (ErrorCode::UpgradeRequired, why, &[(header::UPGRADE, "websocket")]),
+        Refusal::Version => (
+            ErrorCode::UpgradeRequired,
+            "only WebSocket version 13 is spoken",
+            &[(header::UPGRADE, "websocket"), (header::SEC_WEBSOCKET_VERSION, "13")],
+        ),
+        Refusal::Malformed(why) => (ErrorCode::InvalidParameter, why, &[]),
     };
     let mut response =
         ApiError(Error::new(code).with_message(format!("Connect with a WebSocket client: {detail}"))).into_response();
@@ -217,6 +285,24 @@ fn refused_upgrade(rejection: &WebSocketUpgradeRejection) -> Response {
 mod tests {
 
     use super::*;
+
+    #[test]
+    fn the_handshake_is_checked_and_answered_as_rfc_6455_says() {
+        // RFC 6455 §1.3's example.
+        assert_eq!(accept_key(b"dGhlIHNhbXBsZSBub25jZQ=="), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+        let mut h = HeaderMap::new();
+        assert!(matches!(handshake_key(&h), Err(Refusal::NotWebSocket(_))));
+        h.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, Upgrade"));
+        assert!(matches!(handshake_key(&h), Err(Refusal::NotWebSocket(_))));
+        h.insert(header::UPGRADE, HeaderValue::from_static("WebSocket"));
+        assert!(matches!(handshake_key(&h), Err(Refusal::Malformed(_))));
+        h.insert(header::SEC_WEBSOCKET_KEY, HeaderValue::from_static("dGhlIHNhbXBsZSBub25jZQ=="));
+        assert_eq!(handshake_key(&h), Err(Refusal::Version));
+        h.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("8"));
+        assert_eq!(handshake_key(&h), Err(Refusal::Version));
+        h.insert(header::SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        assert_eq!(handshake_key(&h).unwrap(), "dGhlIHNhbXBsZSBub25jZQ==");
+    }
 
     #[test]
     fn cookies_only_from_our_own_origin() {

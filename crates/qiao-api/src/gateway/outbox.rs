@@ -3,10 +3,16 @@
 //! A channel would do, but tokio's allocates a block of slots up front (~1.5 KiB), paid by
 //! every idle connection; this one holds nothing while empty and gives back what a burst
 //! needed once it is drained.
+//!
+//! The queue also knows whether its reader is writing, and when it last wrote: a frame for
+//! a connection that is idle is written by the one pushing it ([`Outbox::push_or_write`]),
+//! without waking the connection's task, and that decision is made under the queue's lock,
+//! so a frame never overtakes one the reader took before it.
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Poll, Waker};
+use std::time::{Duration, Instant};
 
 /// Why a frame was not queued.
 #[derive(Debug, PartialEq, Eq)]
@@ -23,6 +29,10 @@ struct State<T> {
     /// The reader's, while it waits on an empty queue: the first push wakes it, later ones
     /// until it looks again need not (a Notify cost a lock and a wake-up per frame).
     waiting: Option<Waker>,
+    /// The reader took items it has not finished writing, or is writing frames of its own.
+    busy: bool,
+    /// When the last write ended (the reader's or a direct one).
+    last_write: Option<Instant>,
 }
 
 pub struct Outbox<T> {
@@ -38,7 +48,13 @@ const KEEP: usize = 256;
 impl<T> Outbox<T> {
     pub fn new(limit: usize) -> Arc<Outbox<T>> {
         Arc::new(Outbox {
-            state: Mutex::new(State { items: VecDeque::new(), closed: false, waiting: None }),
+            state: Mutex::new(State {
+                items: VecDeque::new(),
+                closed: false,
+                waiting: None,
+                busy: false,
+                last_write: None,
+            }),
             limit: limit.max(1),
         })
     }
@@ -65,6 +81,57 @@ impl<T> Outbox<T> {
             w.wake();
         }
         Ok(())
+    }
+
+    /// Queues `item`, or, when the reader is idle — nothing queued, nothing being written,
+    /// its last write at least `gap` ago (a busy connection's frames are coalesced by its
+    /// reader instead) — hands it to `write` first, under the lock: `write` writes what it
+    /// can without waiting and returns what is left, which is queued (and the reader woken).
+    pub fn push_or_write(&self, item: T, gap: Duration, write: impl FnOnce(T) -> Option<T>) -> Result<(), Refused> {
+        let waiting = {
+            let mut s = self.state();
+            if s.closed {
+                return Err(Refused::Closed);
+            }
+            let idle = s.items.is_empty() && !s.busy && s.last_write.is_none_or(|t| t.elapsed() >= gap);
+            let item = if idle {
+                match write(item) {
+                    None => {
+                        s.last_write = Some(Instant::now());
+                        return Ok(());
+                    }
+                    // Cut short (the socket's buffer is full): the rest goes first.
+                    Some(rest) => rest,
+                }
+            } else if s.items.len() >= self.limit {
+                return Err(Refused::Full);
+            } else {
+                item
+            };
+            s.items.push_back(item);
+            s.waiting.take()
+        };
+        if let Some(w) = waiting {
+            w.wake();
+        }
+        Ok(())
+    }
+
+    /// The reader is about to write frames of its own: nothing is written directly meanwhile.
+    pub fn begin_write(&self) {
+        self.state().busy = true;
+    }
+
+    /// The reader wrote what it took (or gave up): direct writes may resume.
+    pub fn end_write(&self) {
+        let mut s = self.state();
+        s.busy = false;
+        s.last_write = Some(Instant::now());
+    }
+
+    /// How long ago the last write ended (`None`: never).
+    pub fn since_write(&self) -> Option<Duration> {
+        self.state().last_write.map(|t| t.elapsed())
     }
 
     /// Closes the queue: the reader gets what is queued, then `None`.
@@ -97,11 +164,13 @@ impl<T> Outbox<T> {
         }
     }
 
-    /// The next item; `None` once the queue is closed and drained.
+    /// The next item; `None` once the queue is closed and drained. Taking one makes the
+    /// reader busy until [`Outbox::end_write`].
     pub async fn pop(&self) -> Option<T> {
         std::future::poll_fn(|cx| {
             let mut s = self.state();
             if let Some(item) = s.items.pop_front() {
+                s.busy = true;
                 if s.items.is_empty() && s.items.capacity() > KEEP {
                     s.items = VecDeque::new();
                 }
@@ -199,6 +268,44 @@ mod tests {
         };
         writer.join().unwrap();
         assert_eq!(reader.await.unwrap(), 50_000);
+    }
+
+    #[tokio::test]
+    async fn only_an_idle_quiet_reader_is_written_to_directly_and_nothing_overtakes() {
+        let gap = Duration::from_millis(50);
+        let q = Outbox::new(10);
+        let mut written = Vec::new();
+        // Idle and never written: written at once, nothing queued.
+        q.push_or_write(1, gap, |i| {
+            written.push(i);
+            None
+        })
+        .unwrap();
+        assert_eq!((written.clone(), q.try_pop()), (vec![1], None));
+        // Written less than `gap` ago: queued, for the reader to coalesce.
+        q.push_or_write(2, gap, |_| unreachable!("too soon")).unwrap();
+        // The reader takes it and is busy until it says it wrote: later frames queue behind.
+        assert_eq!(q.pop().await, Some(2));
+        tokio::time::sleep(gap).await;
+        q.push_or_write(3, gap, |_| unreachable!("the reader holds an earlier frame")).unwrap();
+        assert_eq!(q.try_pop(), Some(3));
+        q.end_write();
+        assert!(q.since_write().is_some());
+        tokio::time::sleep(gap).await;
+        // A write cut short: the rest is queued, and what follows queues after it.
+        q.push_or_write(40, gap, |_| Some(4)).unwrap();
+        q.push_or_write(5, gap, |_| unreachable!("the rest of 40 is queued")).unwrap();
+        assert_eq!((q.pop().await, q.try_pop()), (Some(4), Some(5)));
+        q.end_write();
+        // The reader's own frames hold direct writes off too.
+        tokio::time::sleep(gap).await;
+        q.begin_write();
+        q.push_or_write(6, gap, |_| unreachable!("the reader is writing")).unwrap();
+        q.end_write();
+        assert_eq!(q.try_pop(), Some(6));
+        // A closed queue takes nothing, directly or not.
+        q.close();
+        assert_eq!(q.push_or_write(7, Duration::ZERO, |_| unreachable!("closed")), Err(Refused::Closed));
     }
 
     #[tokio::test]

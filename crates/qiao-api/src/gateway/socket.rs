@@ -3,20 +3,35 @@
 
 use std::time::Instant;
 
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket};
-use futures_util::SinkExt;
+use bytes::Bytes;
+use futures_util::StreamExt;
 use qiao_domain::perm::Actor;
 use qiao_domain::session::SessionKind;
 use qiao_service::ratelimit::{Bucket, RateConfig};
 use qiao_service::realtime::Catchup;
 use qiao_service::{Authenticated, Services};
 use std::sync::Arc;
-
-use super::outbox::Outbox;
+use tokio_tungstenite::WebSocketStream;
+use tungstenite::Message;
 
 use super::Gateway;
 use super::dispatcher::{Command, Out};
+use super::link::{Link, ReadSide};
+use super::outbox::Outbox;
 use super::protocol::{ClientMessage, PROTOCOL_VERSION, ServerMessage, close};
+use super::wire;
+
+/// A connection: tungstenite reads the client's frames; every write goes through the link.
+pub struct Socket {
+    pub ws: WebSocketStream<ReadSide>,
+    pub link: Arc<Link>,
+}
+
+impl Socket {
+    async fn recv(&mut self) -> Option<Result<Message, tungstenite::Error>> {
+        self.ws.next().await
+    }
+}
 
 /// What the upgrade request established.
 pub struct Upgrade {
@@ -39,25 +54,26 @@ const BAD_FRAMES_MAX: u32 = 10;
 /// Most frames written per flush.
 const COALESCE_MAX: usize = 512;
 
-fn text(msg: &ServerMessage) -> Message {
-    Message::Text(Utf8Bytes::from(msg.to_json()))
+fn text(msg: &ServerMessage) -> Bytes {
+    wire::text(msg.to_json().as_bytes())
 }
 
 /// How long one write may wait for a client that does not read before it is dropped.
 const WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
-/// Sends one frame; false if the client is gone or has not read for [`WRITE_TIMEOUT`].
-async fn send_timed(ws: &mut WebSocket, msg: Message) -> bool {
-    matches!(tokio::time::timeout(WRITE_TIMEOUT, ws.send(msg)).await, Ok(Ok(())))
+/// Sends one frame of the task's own; false if the client is gone or has not read for
+/// [`WRITE_TIMEOUT`].
+async fn send_timed(link: &Link, frame: Bytes) -> bool {
+    matches!(tokio::time::timeout(WRITE_TIMEOUT, link.write_own(&frame)).await, Ok(Ok(())))
 }
 
-async fn close_with(ws: &mut WebSocket, code: u16, reason: &'static str) {
-    send_timed(ws, Message::Close(Some(CloseFrame { code, reason: Utf8Bytes::from_static(reason) }))).await;
+async fn close_with(link: &Link, code: u16, reason: &'static str) {
+    send_timed(link, wire::close(code, reason)).await;
 }
 
 /// Sends an `error` frame (the connection stays open unless the caller closes it).
-async fn send_error(ws: &mut WebSocket, code: &str, message: impl Into<String>) {
-    send_timed(ws, text(&ServerMessage::error(code, message))).await;
+async fn send_error(link: &Link, code: &str, message: impl Into<String>) {
+    send_timed(link, text(&ServerMessage::error(code, message))).await;
 }
 
 /// A parse error for an `error` frame: serde quotes the offending input, which may be long.
@@ -69,19 +85,20 @@ fn brief(e: &serde_json::Error) -> String {
     }
 }
 
-/// Completes a close handshake the client started: tungstenite queues the answering close
-/// frame when it reads the client's, and this sends it (briefly: the client is leaving).
-async fn answer_close(ws: &mut WebSocket) {
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), ws.flush()).await;
+/// Completes a close handshake the client started: its code echoed (RFC 6455 §5.5.1), 1000
+/// if it gave none; briefly, since the client is leaving.
+async fn answer_close(link: &Link, theirs: Option<&tungstenite::protocol::CloseFrame>) {
+    let code = theirs.map_or(1000, |f| u16::from(f.code));
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), link.write_own(&wire::close(code, ""))).await;
 }
 
 /// The close code and reason owed to a client whose frame could not be read (RFC 6455
 /// §7.4.1: a protocol violation, invalid UTF-8, a frame over the limit); `None` when the
 /// connection itself is gone and nothing can be said.
-fn close_for(e: axum::Error) -> Option<(u16, &'static str)> {
+fn close_for(e: &tungstenite::Error) -> Option<(u16, &'static str)> {
     use tungstenite::error::ProtocolError as P;
     let code = close::WEBSOCKET_PROTOCOL_ERROR;
-    match e.into_inner().downcast_ref::<tungstenite::Error>()? {
+    match e {
         tungstenite::Error::Capacity(_) => Some((close::TOO_BIG, "frame too large")),
         tungstenite::Error::Utf8(_) => Some((close::INVALID_TEXT, "text is not valid UTF-8")),
         tungstenite::Error::Protocol(p) => match p {
@@ -113,7 +130,7 @@ const PINGS_BEFORE_HELLO: u32 = 4;
 
 /// Waits for `hello` and authenticates; `None` when the connection was refused (and closed).
 async fn handshake(
-    ws: &mut WebSocket,
+    ws: &mut Socket,
     up: &Upgrade,
     cookie: Option<Box<Credentials>>,
 ) -> Option<(Credentials, Option<i64>)> {
@@ -125,36 +142,39 @@ async fn handshake(
             // The dispatcher stopped: the server is shutting down, and this connection is not
             // registered for its "going away".
             () = up.gateway.commands.closed() => {
-                close_with(ws, close::GOING_AWAY, "server restarting").await;
+                close_with(&ws.link, close::GOING_AWAY, "server restarting").await;
                 return None;
             }
         };
-        // A WebSocket library's keep-alive may ping before the client says hello (tungstenite
-        // answers it): a few such frames are passed over, a stream of them is refused below.
+        // A WebSocket library's keep-alive may ping before the client says hello: a few such
+        // frames are answered and passed over, a stream of them is refused below.
         control_frames += 1;
         if control_frames > PINGS_BEFORE_HELLO || !matches!(received, Ok(Some(Ok(Message::Ping(_) | Message::Pong(_)))))
         {
             break received;
         }
+        if let Ok(Some(Ok(Message::Ping(payload)))) = &received {
+            send_timed(&ws.link, wire::pong(payload)).await;
+        }
     };
     let first = match received {
         Ok(Some(Ok(Message::Text(t)))) => t,
-        Ok(Some(Ok(Message::Close(_)))) => {
-            answer_close(ws).await;
+        Ok(Some(Ok(Message::Close(frame)))) => {
+            answer_close(&ws.link, frame.as_ref()).await;
             return None;
         }
         Ok(Some(Ok(_))) => {
-            send_error(ws, "invalid_frame", "The first frame must be a JSON hello.").await;
-            close_with(ws, close::PROTOCOL_ERROR, "expected hello").await;
+            send_error(&ws.link, "invalid_frame", "The first frame must be a JSON hello.").await;
+            close_with(&ws.link, close::PROTOCOL_ERROR, "expected hello").await;
             return None;
         }
         Err(_) => {
-            close_with(ws, close::UNAUTHENTICATED, "no hello in time").await;
+            close_with(&ws.link, close::UNAUTHENTICATED, "no hello in time").await;
             return None;
         }
         Ok(Some(Err(e))) => {
-            if let Some((code, reason)) = close_for(e) {
-                close_with(ws, code, reason).await;
+            if let Some((code, reason)) = close_for(&e) {
+                close_with(&ws.link, code, reason).await;
             }
             return None;
         }
@@ -167,8 +187,8 @@ async fn handshake(
                 Err(e) => format!("The first frame must be {{\"op\":\"hello\"}}; this one is not valid: {}", brief(&e)),
                 Ok(_) => "The first frame must be {\"op\":\"hello\"}.".to_owned(),
             };
-            send_error(ws, "invalid_frame", why).await;
-            close_with(ws, close::PROTOCOL_ERROR, "expected hello").await;
+            send_error(&ws.link, "invalid_frame", why).await;
+            close_with(&ws.link, close::PROTOCOL_ERROR, "expected hello").await;
             return None;
         }
     };
@@ -184,41 +204,36 @@ async fn handshake(
     match auth {
         Some(a) => Some((a, resume_from)),
         None => {
-            send_error(ws, "unauthenticated", "Sign in, then send the session token in hello.").await;
-            close_with(ws, close::UNAUTHENTICATED, "unauthenticated").await;
+            send_error(&ws.link, "unauthenticated", "Sign in, then send the session token in hello.").await;
+            close_with(&ws.link, close::UNAUTHENTICATED, "unauthenticated").await;
             None
         }
     }
 }
 
-pub async fn run(mut ws: WebSocket, mut up: Upgrade) {
+pub async fn run(mut ws: Socket, mut up: Upgrade) {
     // The task lives as long as the connection: its future holds only what the steady state
     // needs, and the one-off steps (handshake, catch-up, handling a client frame) run boxed,
     // so an idle connection costs a few kilobytes.
     let cookie = up.cookie.take();
-    let Some((actor, conn, rx)) = Box::pin(open(&mut ws, &up, cookie)).await else { return };
-    serve(&mut ws, &up.services, &up.gateway, &actor, conn, &rx).await;
+    let Some((actor, conn)) = Box::pin(open(&mut ws, &up, cookie)).await else { return };
+    serve(&mut ws, &up.services, &up.gateway, &actor, conn).await;
     let _ = up.gateway.commands.send(Command::Unregister { conn }).await;
 }
 
 /// Authenticates, registers with the dispatcher and sends `ready` and the catch-up; `None`
 /// if the connection ended (it is closed and unregistered by then).
-async fn open(
-    ws: &mut WebSocket,
-    up: &Upgrade,
-    cookie: Option<Box<Credentials>>,
-) -> Option<(Actor, u64, Arc<Outbox<Out>>)> {
+async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -> Option<(Actor, u64)> {
     let (credentials, resume_from) = handshake(ws, up, cookie).await?;
     let auth = &credentials.auth;
     let gw = &up.gateway;
     if let Err(e) = up.services.realtime_admit(auth) {
-        send_error(ws, "rate_limited", e.message).await;
-        close_with(ws, close::TOO_MANY_ATTEMPTS, "connecting too often; wait").await;
+        send_error(&ws.link, "rate_limited", e.message).await;
+        close_with(&ws.link, close::TOO_MANY_ATTEMPTS, "connecting too often; wait").await;
         return None;
     }
     let conn = gw.next_id();
-    let rx = Outbox::new(gw.config.dispatcher.queue);
-    let queue = rx.clone();
+    let queue = ws.link.clone();
     let (ack, registered) = tokio::sync::oneshot::channel();
     let register = Command::Register {
         conn,
@@ -231,11 +246,11 @@ async fn open(
     match (gw.commands.send(register).await, registered.await) {
         (Ok(()), Ok(true)) => {}
         (Ok(()), Ok(false)) => {
-            close_with(ws, close::TOO_MANY_CONNECTIONS, "too many connections; close some").await;
+            close_with(&ws.link, close::TOO_MANY_CONNECTIONS, "too many connections; close some").await;
             return None;
         }
         _ => {
-            close_with(ws, close::GOING_AWAY, "server restarting").await;
+            close_with(&ws.link, close::GOING_AWAY, "server restarting").await;
             return None;
         }
     }
@@ -250,13 +265,15 @@ async fn open(
             // The session or account ended, or the role changed, before this connection was
             // registered (so no event could close it).
             match e.code {
-                qiao_domain::ErrorCode::Unauthenticated => close_with(ws, close::SESSION_ENDED, "session ended").await,
+                qiao_domain::ErrorCode::Unauthenticated => {
+                    close_with(&ws.link, close::SESSION_ENDED, "session ended").await
+                }
                 qiao_domain::ErrorCode::Conflict => {
-                    close_with(ws, close::ACCESS_CHANGED, "role changed; reconnect").await;
+                    close_with(&ws.link, close::ACCESS_CHANGED, "role changed; reconnect").await;
                 }
                 _ => {
                     tracing::warn!(error = %e, "could not start a realtime session");
-                    close_with(ws, 1011, "try again").await;
+                    close_with(&ws.link, 1011, "try again").await;
                 }
             }
             return None;
@@ -271,7 +288,7 @@ async fn open(
         heartbeat_ms: u64::try_from(gw.config.heartbeat.as_millis()).unwrap_or(u64::MAX),
     };
     // A client that does not read its catch-up is dropped like any other.
-    let ok = tokio::time::timeout(WRITE_TIMEOUT, send_catchup(ws, &ready, start.head, start.catchup)).await;
+    let ok = tokio::time::timeout(WRITE_TIMEOUT, send_catchup(&ws.link, &ready, start.head, start.catchup)).await;
     let ok = matches!(ok, Ok(true));
     if !ok {
         let _ = gw.commands.send(Command::Unregister { conn }).await;
@@ -280,53 +297,69 @@ async fn open(
     let ready = Command::Ready { conn, memberships: start.memberships, sent_up_to: start.head };
     if gw.commands.send(ready).await.is_err() {
         // The dispatcher stopped while this connection caught up: the server is shutting down.
-        close_with(ws, close::GOING_AWAY, "server restarting").await;
+        close_with(&ws.link, close::GOING_AWAY, "server restarting").await;
         return None;
     }
     // Only who the person is stays with the connection (an ended session or a disabled
     // account closes it).
-    Some((credentials.auth.actor, conn, rx))
+    Some((credentials.auth.actor, conn))
 }
 
+/// Catch-up frames gathered before a write: a few writes for a long catch-up, not one per frame.
+const CATCHUP_CHUNK: usize = 64 * 1024;
+
 /// Writes `ready` and the catch-up; false if the connection failed.
-async fn send_catchup(ws: &mut WebSocket, ready: &ServerMessage, head: i64, catchup: Catchup) -> bool {
-    let mut ok = ws.feed(text(ready)).await.is_ok();
+async fn send_catchup(link: &Link, ready: &ServerMessage, head: i64, catchup: Catchup) -> bool {
+    let mut buf = text(ready).to_vec();
     match catchup {
         Catchup::Events(frames) => {
             metrics::counter!("qiao_ws_resumed_events_total").increment(frames.len() as u64);
             for frame in frames {
-                match Utf8Bytes::try_from(frame) {
-                    Ok(frame) => ok = ok && ws.feed(Message::Text(frame)).await.is_ok(),
-                    Err(_) => tracing::error!("a stored event frame is not UTF-8"),
+                if std::str::from_utf8(&frame).is_err() {
+                    tracing::error!("a stored event frame is not UTF-8");
+                    continue;
+                }
+                buf.extend_from_slice(&wire::text(&frame));
+                if buf.len() >= CATCHUP_CHUNK {
+                    if link.write_own(&buf).await.is_err() {
+                        return false;
+                    }
+                    buf.clear();
                 }
             }
         }
         Catchup::Resync(reason) => {
             let msg = ServerMessage::Resync { head, reason: reason.into() };
-            ok = ok && ws.feed(text(&msg)).await.is_ok();
+            buf.extend_from_slice(&text(&msg));
         }
         Catchup::Fresh => {}
     }
-    ok && ws.flush().await.is_ok()
+    buf.is_empty() || link.write_own(&buf).await.is_ok()
 }
 
-/// Writes queued frames (the first given), several per flush; false if the connection must end.
-async fn write_frames(ws: &mut WebSocket, first: Message, rx: &Outbox<Out>) -> Result<(), Option<(u16, &'static str)>> {
-    let mut ok = ws.feed(first).await.is_ok();
-    // Coalesce what is already queued into the same flush.
-    let mut more = 0;
-    while ok && more < COALESCE_MAX {
+/// Writes queued frames (the first given), several in one write; the error says whether the
+/// connection must be closed with a code (a queued close) or is gone.
+async fn write_frames(link: &Link, first: Bytes, rx: &Outbox<Out>) -> Result<(), Option<(u16, &'static str)>> {
+    // Coalesce what is already queued into the same write.
+    let mut frames = vec![first];
+    let mut closing = None;
+    while frames.len() <= COALESCE_MAX {
         match rx.try_pop() {
-            Some(Out::Frame(f)) => ok = ws.feed(f).await.is_ok(),
+            Some(Out::Frame(f)) => frames.push(f),
             Some(Out::Close(code, reason)) => {
-                let _ = ws.flush().await;
-                return Err(Some((code, reason)));
+                closing = Some((code, reason));
+                break;
             }
             None => break,
         }
-        more += 1;
     }
-    if ok && ws.flush().await.is_ok() { Ok(()) } else { Err(None) }
+    let written =
+        if let [one] = frames.as_slice() { link.write_all(one).await } else { link.write_all(&frames.concat()).await };
+    match (written, closing) {
+        (Err(_), _) => Err(None),
+        (Ok(()), Some(close)) => Err(Some(close)),
+        (Ok(()), None) => Ok(()),
+    }
 }
 
 /// `fut`, given at most `limit` if it does not finish at once: almost every write does, and
@@ -341,41 +374,43 @@ async fn bounded<F: std::future::Future>(limit: std::time::Duration, fut: F) -> 
 }
 
 /// The connection's main loop; returns when it is over (the socket is closed by then).
-async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Actor, conn: u64, rx: &Outbox<Out>) {
+async fn serve(ws: &mut Socket, services: &Services, gw: &Gateway, actor: &Actor, conn: u64) {
     let heartbeat = gw.config.heartbeat;
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     let mut last_heard = Instant::now();
-    let mut last_write = Instant::now().checked_sub(gw.config.flush_interval).unwrap_or_else(Instant::now);
     let mut bad_frames = 0u32;
     let mut budget = Bucket::full(CLIENT_FRAMES, Instant::now());
     let mut subscriptions = Bucket::full(SUBSCRIPTIONS, Instant::now());
+    let link = ws.link.clone();
+    let rx = &link.queue;
     loop {
         tokio::select! {
             out = rx.pop() => match out {
                 Some(Out::Frame(frame)) => {
                     // Busy connection: let more frames queue up so they leave in one write.
-                    let since = last_write.elapsed();
-                    if since < gw.config.flush_interval {
+                    if let Some(since) = rx.since_write()
+                        && since < gw.config.flush_interval
+                    {
                         tokio::time::sleep(gw.config.flush_interval - since).await;
                     }
                     // A client that stops reading altogether cannot be told anything: drop it.
-                    let written = bounded(WRITE_TIMEOUT, write_frames(ws, frame, rx)).await;
-                    last_write = Instant::now();
+                    let written = bounded(WRITE_TIMEOUT, write_frames(&link, frame, rx)).await;
+                    rx.end_write();
                     match written {
                         Ok(Ok(())) => {}
                         Ok(Err(Some((code, reason)))) => {
-                            close_with(ws, code, reason).await;
+                            close_with(&link, code, reason).await;
                             return;
                         }
                         Ok(Err(None)) | Err(_) => return,
                     }
                 }
                 Some(Out::Close(code, reason)) => {
-                    close_with(ws, code, reason).await;
+                    close_with(&link, code, reason).await;
                     return;
                 }
                 None => {
-                    close_with(ws, close::SLOW_CONSUMER, "too slow; reconnect with resume_from").await;
+                    close_with(&link, close::SLOW_CONSUMER, "too slow; reconnect with resume_from").await;
                     return;
                 }
             },
@@ -384,9 +419,9 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
                 match msg {
                     Some(Ok(Message::Text(t))) => {
                         let handled = if budget.take(CLIENT_FRAMES, last_heard).is_ok() {
-                            Box::pin(handle(ws, services, gw, actor, conn, &t, &mut subscriptions)).await
+                            Box::pin(handle(&link, services, gw, actor, conn, t.as_str(), &mut subscriptions)).await
                         } else {
-                            send_error(ws, "rate_limited", "Too many frames; slow down.").await;
+                            send_error(&link, "rate_limited", "Too many frames; slow down.").await;
                             Err(())
                         };
                         match handled {
@@ -394,35 +429,40 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
                             Err(()) => {
                                 bad_frames += 1;
                                 if bad_frames > BAD_FRAMES_MAX {
-                                    close_with(ws, close::PROTOCOL_ERROR, "too many invalid frames").await;
+                                    close_with(&link, close::PROTOCOL_ERROR, "too many invalid frames").await;
                                     return;
                                 }
                             }
                         }
                     }
                     Some(Ok(Message::Binary(_))) => {
-                        send_error(ws, "invalid_frame", "Binary frames are not supported.").await;
-                        close_with(ws, close::PROTOCOL_ERROR, "binary frames are not supported").await;
+                        send_error(&link, "invalid_frame", "Binary frames are not supported.").await;
+                        close_with(&link, close::PROTOCOL_ERROR, "binary frames are not supported").await;
                         return;
                     }
-                    // (tungstenite answers a ping with a pong: a write each.)
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                    Some(Ok(m @ (Message::Ping(_) | Message::Pong(_)))) => {
                         if budget.take(CLIENT_FRAMES, last_heard).is_err() {
                             bad_frames += 1;
                             if bad_frames > BAD_FRAMES_MAX {
-                                close_with(ws, close::PROTOCOL_ERROR, "too many frames").await;
+                                close_with(&link, close::PROTOCOL_ERROR, "too many frames").await;
                                 return;
                             }
+                        } else if let Message::Ping(payload) = m
+                            && !send_timed(&link, wire::pong(&payload)).await
+                        {
+                            return;
                         }
                     }
-                    Some(Ok(Message::Close(_))) => {
-                        answer_close(ws).await;
+                    Some(Ok(Message::Close(frame))) => {
+                        answer_close(&link, frame.as_ref()).await;
                         return;
                     }
+                    // (tungstenite hands whole messages only.)
+                    Some(Ok(Message::Frame(_))) => {}
                     None => return,
                     Some(Err(e)) => {
-                        if let Some((code, reason)) = close_for(e) {
-                            close_with(ws, code, reason).await;
+                        if let Some((code, reason)) = close_for(&e) {
+                            close_with(&link, code, reason).await;
                         }
                         return;
                     }
@@ -431,10 +471,10 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
             _ = ping.tick() => {
                 rx.trim();
                 if last_heard.elapsed() > heartbeat * 3 {
-                    close_with(ws, close::IDLE_TIMEOUT, "no traffic").await;
+                    close_with(&link, close::IDLE_TIMEOUT, "no traffic").await;
                     return;
                 }
-                if !send_timed(ws, Message::Ping(bytes::Bytes::new())).await {
+                if !send_timed(&link, wire::ping()).await {
                     return;
                 }
             }
@@ -444,7 +484,7 @@ async fn serve(ws: &mut WebSocket, services: &Services, gw: &Gateway, actor: &Ac
 
 /// Handles one client frame; `Err` for an invalid one (already answered with an error).
 async fn handle(
-    ws: &mut WebSocket,
+    link: &Link,
     services: &Services,
     gw: &Gateway,
     actor: &Actor,
@@ -455,17 +495,17 @@ async fn handle(
     let msg = match serde_json::from_str::<ClientMessage>(t) {
         Ok(m) => m,
         Err(e) => {
-            send_error(ws, "invalid_frame", format!("Not a valid frame: {}", brief(&e))).await;
+            send_error(link, "invalid_frame", format!("Not a valid frame: {}", brief(&e))).await;
             return Err(());
         }
     };
     match msg {
         ClientMessage::Hello { .. } => {
-            send_error(ws, "invalid_frame", "hello was already received").await;
+            send_error(link, "invalid_frame", "hello was already received").await;
             return Err(());
         }
         ClientMessage::Ping { nonce } => {
-            send_timed(ws, text(&ServerMessage::Pong { nonce })).await;
+            send_timed(link, text(&ServerMessage::Pong { nonce })).await;
         }
         ClientMessage::Presence { status } => {
             let _ = gw.commands.send(Command::Presence { conn, status }).await;
@@ -475,7 +515,7 @@ async fn handle(
         }
         ClientMessage::PresenceSubscribe { user_ids } => {
             if subscriptions.take(SUBSCRIPTIONS, Instant::now()).is_err() {
-                send_error(ws, "rate_limited", "Too many presence subscriptions; send it again in a second.").await;
+                send_error(link, "rate_limited", "Too many presence subscriptions; send it again in a second.").await;
                 return Err(());
             }
             let limited: Vec<_> = user_ids.into_iter().take(gw.config.dispatcher.presence.max_subscriptions).collect();
@@ -484,7 +524,7 @@ async fn handle(
                     let _ = gw.commands.send(Command::Follow { conn, users }).await;
                 }
                 Err(_) => {
-                    send_error(ws, "unavailable", "Try again shortly.").await;
+                    send_error(link, "unavailable", "Try again shortly.").await;
                 }
             }
         }
@@ -494,7 +534,7 @@ async fn handle(
                     qiao_domain::ErrorCode::InvalidInput => ("invalid_frame", "No such thread in this conversation."),
                     _ => ("forbidden", "You cannot type in this conversation."),
                 };
-                send_error(ws, code, why).await;
+                send_error(link, code, why).await;
                 return Err(());
             }
             let _ = gw.commands.send(Command::Activity { conn }).await;
