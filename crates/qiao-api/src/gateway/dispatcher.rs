@@ -126,8 +126,15 @@ struct Dispatcher {
     /// Do-not-disturb settings made here, for the database.
     dnd: Arc<DndLedger>,
     /// While batches are routed, their frames wait here (see [`Dispatcher::drain`]).
-    outgoing: Vec<(ConnId, Out)>,
+    outgoing: Vec<(ConnId, Pending)>,
     routing_batch: bool,
+}
+
+/// What waits for [`Dispatcher::drain`]: one item, or a connection's frames of several
+/// batches (written together if it is idle).
+enum Pending {
+    One(Out),
+    Frames(Vec<Bytes>),
 }
 
 /// A connection's frames of one turn, and the close that ends them (if any).
@@ -156,15 +163,19 @@ impl Dispatcher {
     /// a full queue drops the connection as a slow consumer.
     fn send(&mut self, conn: ConnId, out: Out) {
         if self.routing_batch {
-            self.outgoing.push((conn, out));
+            self.outgoing.push((conn, Pending::One(out)));
             return;
         }
-        self.push(conn, out);
+        self.push(conn, Pending::One(out));
     }
 
-    fn push(&mut self, conn: ConnId, out: Out) {
+    fn push(&mut self, conn: ConnId, out: Pending) {
         let Some(q) = self.queues.get(&conn) else { return };
-        match q.push(out) {
+        let pushed = match out {
+            Pending::One(out) => q.push(out),
+            Pending::Frames(frames) => q.push_frames(frames),
+        };
+        match pushed {
             Ok(()) => {}
             Err(Refused::Full) => {
                 metrics::counter!("qiao_ws_slow_consumers_total").increment(1);
@@ -260,11 +271,11 @@ impl Dispatcher {
                 }
             }
         }
-        for (c, frames, close) in staged {
-            match frames.as_slice() {
-                [] => {}
-                [one] => self.send(c, Out::Frame(one.clone())),
-                _ => self.send(c, Out::Frame(Bytes::from(frames.concat()))),
+        for (c, mut frames, close) in staged {
+            match frames.len() {
+                0 => {}
+                1 => self.outgoing.push((c, Pending::One(Out::Frame(frames.swap_remove(0))))),
+                _ => self.outgoing.push((c, Pending::Frames(frames))),
             }
             if let Some((code, reason)) = close {
                 self.send(c, Out::Close(code, reason));

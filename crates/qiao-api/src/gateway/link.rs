@@ -45,6 +45,24 @@ impl Link {
         Arc::new(Link { queue: Outbox::new(limit), writer: None, gap: Duration::ZERO })
     }
 
+    /// Hands on several frames for one connection: written together if it is idle, queued
+    /// one by one otherwise (each counts against the queue's limit).
+    pub fn push_frames(&self, frames: Vec<Bytes>) -> Result<(), Refused> {
+        if self.writer.is_none() {
+            return frames.into_iter().try_for_each(|f| self.queue.push(Out::Frame(f)));
+        }
+        let items = frames.into_iter().map(Out::Frame).collect();
+        self.queue.push_all_or_write(items, self.gap, |items| {
+            let mut all = Vec::new();
+            for item in &items {
+                if let Out::Frame(f) = item {
+                    all.extend_from_slice(f);
+                }
+            }
+            self.try_write(Bytes::from(all)).map(Out::Frame)
+        })
+    }
+
     /// Hands a frame on: written now if the connection is idle, queued otherwise.
     pub fn push(&self, out: Out) -> Result<(), Refused> {
         match (out, &self.writer) {
@@ -93,12 +111,37 @@ impl Link {
     }
 
     /// Writes frames of the task's own (ready, catch-up, errors, pings, close), in order with
-    /// the dispatcher's.
+    /// the dispatcher's: the rest of a direct write cut short goes first. A write that fails,
+    /// or is given up half-way (its future dropped by a timeout), breaks the stream off:
+    /// nothing is written after a partial frame.
     pub async fn write_own(&self, bytes: &[u8]) -> io::Result<()> {
-        self.queue.begin_write();
-        let written = self.write_all(bytes).await;
-        self.queue.end_write();
-        written
+        if !self.queue.writable() {
+            return Err(io::ErrorKind::BrokenPipe.into());
+        }
+        let rest = self.queue.begin_write();
+        let mut writing = Writing { queue: &self.queue, done: false };
+        if let Some(Out::Frame(rest)) = rest {
+            self.write_all(&rest).await?;
+        }
+        self.write_all(bytes).await?;
+        writing.done = true;
+        Ok(())
+    }
+}
+
+/// The end of a write of the task's own: finished, or broken off.
+struct Writing<'a> {
+    queue: &'a Outbox<Out>,
+    done: bool,
+}
+
+impl Drop for Writing<'_> {
+    fn drop(&mut self) {
+        if self.done {
+            self.queue.end_write();
+        } else {
+            self.queue.break_off();
+        }
     }
 }
 

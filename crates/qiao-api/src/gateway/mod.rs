@@ -162,6 +162,9 @@ fn same_origin(headers: &HeaderMap, https_only: bool) -> bool {
         (status = 426, body = ErrorBody, description = "Not a WebSocket upgrade (a plain GET), or a WebSocket version other than 13")))]
 pub async fn ws(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (mut parts, _) = request.into_parts();
+    if parts.method != axum::http::Method::GET {
+        return refused_upgrade(Refusal::Malformed("a WebSocket handshake is a GET"));
+    }
     let key = match handshake_key(&parts.headers) {
         Ok(key) => key,
         Err(refusal) => return refused_upgrade(refusal),

@@ -31,6 +31,10 @@ struct State<T> {
     waiting: Option<Waker>,
     /// The reader took items it has not finished writing, or is writing frames of its own.
     busy: bool,
+    /// The first item is the rest of a direct write cut short: it goes before anything else.
+    cut: bool,
+    /// A write failed or was given up half-way: nothing more may be written.
+    broken: bool,
     /// When the last write ended (the reader's or a direct one).
     last_write: Option<Instant>,
 }
@@ -53,6 +57,8 @@ impl<T> Outbox<T> {
                 closed: false,
                 waiting: None,
                 busy: false,
+                cut: false,
+                broken: false,
                 last_write: None,
             }),
             limit: limit.max(1),
@@ -101,7 +107,10 @@ impl<T> Outbox<T> {
                         return Ok(());
                     }
                     // Cut short (the socket's buffer is full): the rest goes first.
-                    Some(rest) => rest,
+                    Some(rest) => {
+                        s.cut = true;
+                        rest
+                    }
                 }
             } else if s.items.len() >= self.limit {
                 return Err(Refused::Full);
@@ -117,9 +126,72 @@ impl<T> Outbox<T> {
         Ok(())
     }
 
+    /// [`Outbox::push_or_write`] for several items: an idle reader's are handed to `write`
+    /// together (it returns what is left, as one item); otherwise each is queued, and counts
+    /// against the limit.
+    pub fn push_all_or_write(
+        &self,
+        items: Vec<T>,
+        gap: Duration,
+        write: impl FnOnce(Vec<T>) -> Option<T>,
+    ) -> Result<(), Refused> {
+        let waiting = {
+            let mut s = self.state();
+            if s.closed {
+                return Err(Refused::Closed);
+            }
+            if s.items.is_empty() && !s.busy && s.last_write.is_none_or(|t| t.elapsed() >= gap) {
+                match write(items) {
+                    None => {
+                        s.last_write = Some(Instant::now());
+                        return Ok(());
+                    }
+                    Some(rest) => {
+                        s.cut = true;
+                        s.items.push_back(rest);
+                    }
+                }
+            } else {
+                if s.items.len() + items.len() > self.limit {
+                    return Err(Refused::Full);
+                }
+                s.items.extend(items);
+            }
+            s.waiting.take()
+        };
+        if let Some(w) = waiting {
+            w.wake();
+        }
+        Ok(())
+    }
+
     /// The reader is about to write frames of its own: nothing is written directly meanwhile.
-    pub fn begin_write(&self) {
-        self.state().busy = true;
+    /// Returns the rest of a direct write cut short, which must be written first (`None`
+    /// when there is none, or nothing may be written any more: see [`Outbox::writable`]).
+    pub fn begin_write(&self) -> Option<T> {
+        let mut s = self.state();
+        s.busy = true;
+        if std::mem::take(&mut s.cut) { s.items.pop_front() } else { None }
+    }
+
+    /// Whether anything may still be written (no write failed or was cut off half-way).
+    pub fn writable(&self) -> bool {
+        !self.state().broken
+    }
+
+    /// A write failed or was given up half-way: the stream may end inside a frame, so
+    /// nothing more is written or queued (pushes are refused as closed).
+    pub fn break_off(&self) {
+        let waiting = {
+            let mut s = self.state();
+            s.broken = true;
+            s.closed = true;
+            s.items.clear();
+            s.waiting.take()
+        };
+        if let Some(w) = waiting {
+            w.wake();
+        }
     }
 
     /// The reader wrote what it took (or gave up): direct writes may resume.
@@ -149,6 +221,7 @@ impl<T> Outbox<T> {
     /// The next item without waiting (`None` if there is none right now).
     pub fn try_pop(&self) -> Option<T> {
         let mut s = self.state();
+        s.cut = false;
         let item = s.items.pop_front();
         if s.items.is_empty() && s.items.capacity() > KEEP {
             s.items = VecDeque::new();
@@ -171,6 +244,7 @@ impl<T> Outbox<T> {
             let mut s = self.state();
             if let Some(item) = s.items.pop_front() {
                 s.busy = true;
+                s.cut = false;
                 if s.items.is_empty() && s.items.capacity() > KEEP {
                     s.items = VecDeque::new();
                 }
@@ -299,10 +373,31 @@ mod tests {
         q.end_write();
         // The reader's own frames hold direct writes off too.
         tokio::time::sleep(gap).await;
-        q.begin_write();
+        assert_eq!(q.begin_write(), None, "nothing was cut short");
         q.push_or_write(6, gap, |_| unreachable!("the reader is writing")).unwrap();
         q.end_write();
         assert_eq!(q.try_pop(), Some(6));
+        // A cut write's rest goes before the reader's own frames.
+        tokio::time::sleep(gap).await;
+        q.push_or_write(80, gap, |_| Some(8)).unwrap();
+        assert_eq!(q.begin_write(), Some(8));
+        q.end_write();
+        // Several at once: together to an idle reader, one by one into the queue otherwise.
+        tokio::time::sleep(gap).await;
+        q.push_all_or_write(vec![9, 10], gap, |all| {
+            assert_eq!(all, vec![9, 10]);
+            None
+        })
+        .unwrap();
+        q.push_all_or_write(vec![11, 12], gap, |_| unreachable!("too soon")).unwrap();
+        assert_eq!((q.try_pop(), q.try_pop()), (Some(11), Some(12)));
+        assert_eq!(q.push_all_or_write((0..11).collect(), gap, |_| unreachable!()), Err(Refused::Full));
+        // A broken stream takes nothing more.
+        q.push(13).unwrap();
+        q.break_off();
+        assert!(!q.writable());
+        assert_eq!(q.try_pop(), None, "what was queued is dropped");
+        assert_eq!(q.push(14), Err(Refused::Closed));
         // A closed queue takes nothing, directly or not.
         q.close();
         assert_eq!(q.push_or_write(7, Duration::ZERO, |_| unreachable!("closed")), Err(Refused::Closed));

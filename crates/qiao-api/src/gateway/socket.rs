@@ -67,7 +67,10 @@ async fn send_timed(link: &Link, frame: Bytes) -> bool {
     matches!(tokio::time::timeout(WRITE_TIMEOUT, link.write_own(&frame)).await, Ok(Ok(())))
 }
 
+/// Sends a close frame (after which nothing may be written: the queue is closed first, so
+/// the dispatcher stops writing and lets the connection go).
 async fn close_with(link: &Link, code: u16, reason: &'static str) {
+    link.queue.close();
     send_timed(link, wire::close(code, reason)).await;
 }
 
@@ -85,11 +88,13 @@ fn brief(e: &serde_json::Error) -> String {
     }
 }
 
-/// Completes a close handshake the client started: its code echoed (RFC 6455 §5.5.1), 1000
-/// if it gave none; briefly, since the client is leaving.
+/// Completes a close handshake the client started: its code echoed (RFC 6455 §5.5.1; none
+/// if it gave none, and 1002 for a code no endpoint may send, which tungstenite has put in
+/// its place); briefly, since the client is leaving.
 async fn answer_close(link: &Link, theirs: Option<&tungstenite::protocol::CloseFrame>) {
-    let code = theirs.map_or(1000, |f| u16::from(f.code));
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), link.write_own(&wire::close(code, ""))).await;
+    let frame = theirs.map_or_else(wire::close_bare, |f| wire::close(u16::from(f.code), ""));
+    link.queue.close();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(1), link.write_own(&frame)).await;
 }
 
 /// The close code and reason owed to a client whose frame could not be read (RFC 6455
@@ -217,8 +222,27 @@ pub async fn run(mut ws: Socket, mut up: Upgrade) {
     // so an idle connection costs a few kilobytes.
     let cookie = up.cookie.take();
     let Some((actor, conn)) = Box::pin(open(&mut ws, &up, cookie)).await else { return };
+    let mut leaving = Leaving { link: ws.link.clone(), unregister: Some((up.gateway.commands.clone(), conn)) };
     serve(&mut ws, &up.services, &up.gateway, &actor, conn).await;
+    ws.link.queue.close();
     let _ = up.gateway.commands.send(Command::Unregister { conn }).await;
+    leaving.unregister = None;
+}
+
+/// A connection's task that ends without reaching its own end (a panic) still stops the
+/// dispatcher's writes and unregisters, so its socket and presence do not linger.
+struct Leaving {
+    link: Arc<Link>,
+    unregister: Option<(tokio::sync::mpsc::Sender<Command>, u64)>,
+}
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        if let Some((commands, conn)) = self.unregister.take() {
+            self.link.queue.close();
+            let _ = commands.try_send(Command::Unregister { conn });
+        }
+    }
 }
 
 /// Authenticates, registers with the dispatcher and sends `ready` and the catch-up; `None`
@@ -395,14 +419,18 @@ async fn serve(ws: &mut Socket, services: &Services, gw: &Gateway, actor: &Actor
                     }
                     // A client that stops reading altogether cannot be told anything: drop it.
                     let written = bounded(WRITE_TIMEOUT, write_frames(&link, frame, rx)).await;
-                    rx.end_write();
                     match written {
-                        Ok(Ok(())) => {}
+                        Ok(Ok(())) => rx.end_write(),
                         Ok(Err(Some((code, reason)))) => {
+                            rx.end_write();
                             close_with(&link, code, reason).await;
                             return;
                         }
-                        Ok(Err(None)) | Err(_) => return,
+                        // Failed or given up half-way: nothing may follow.
+                        Ok(Err(None)) | Err(_) => {
+                            rx.break_off();
+                            return;
+                        }
                     }
                 }
                 Some(Out::Close(code, reason)) => {

@@ -48,6 +48,11 @@ pub fn close(code: u16, reason: &str) -> Bytes {
     frame(CLOSE, &[&code.to_be_bytes(), &reason.as_bytes()[..cut]])
 }
 
+/// A close frame without a code (the answer to one that had none).
+pub fn close_bare() -> Bytes {
+    frame(CLOSE, &[])
+}
+
 /// A ping with no payload (the heartbeat).
 pub fn ping() -> Bytes {
     frame(PING, &[])
@@ -88,6 +93,8 @@ mod tests {
         assert_eq!(h.opcode, OpCode::Control(Control::Close));
         assert_eq!(&p[..2], &4008u16.to_be_bytes());
         assert_eq!(&p[2..], b"too slow");
+        let (h, p) = read(&close_bare());
+        assert_eq!((h.opcode, p.len()), (OpCode::Control(Control::Close), 0));
         let (h, p) = read(&ping());
         assert_eq!((h.opcode, p.len()), (OpCode::Control(Control::Ping), 0));
         let (h, p) = read(&pong(b"abc"));

@@ -655,6 +655,17 @@ async fn requests_that_are_not_websocket_handshakes_are_told_what_to_do() {
     let r = anon.send(handshake("13")).await;
     assert_eq!((r.status, r.code()), (400, "invalid_parameter"), "{}", r.body);
     assert!(r.body["message"].as_str().unwrap().contains("WebSocket"), "{}", r.body);
+    // A handshake must be a GET (the route also answers HEAD).
+    let head = anon
+        .request(reqwest::Method::HEAD, "/api/v1/ws")
+        .header("connection", "Upgrade")
+        .header("upgrade", "websocket")
+        .header("sec-websocket-version", "13")
+        .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.status().as_u16(), 400, "not upgraded");
 }
 
 #[tokio::test]
