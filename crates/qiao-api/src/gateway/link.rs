@@ -53,7 +53,8 @@ impl Link {
         }
         let items = frames.into_iter().map(Out::Frame).collect();
         self.queue.push_all_or_write(items, self.gap, |items| {
-            let mut all = Vec::new();
+            let len = items.iter().map(|i| if let Out::Frame(f) = i { f.len() } else { 0 }).sum();
+            let mut all = Vec::with_capacity(len);
             for item in &items {
                 if let Out::Frame(f) = item {
                     all.extend_from_slice(f);

@@ -346,61 +346,70 @@ mod tests {
 
     #[tokio::test]
     async fn only_an_idle_quiet_reader_is_written_to_directly_and_nothing_overtakes() {
-        let gap = Duration::from_millis(50);
+        // (`gap` is given per push: zero says "the last write was long enough ago", an hour
+        // "too recent", so nothing here depends on the clock.)
+        let (now, never) = (Duration::ZERO, Duration::from_secs(3600));
         let q = Outbox::new(10);
         let mut written = Vec::new();
-        // Idle and never written: written at once, nothing queued.
-        q.push_or_write(1, gap, |i| {
+        // Idle: written at once, nothing queued.
+        q.push_or_write(1, never, |i| {
             written.push(i);
             None
         })
         .unwrap();
-        assert_eq!((written.clone(), q.try_pop()), (vec![1], None));
-        // Written less than `gap` ago: queued, for the reader to coalesce.
-        q.push_or_write(2, gap, |_| unreachable!("too soon")).unwrap();
+        assert_eq!((written, q.try_pop()), (vec![1], None), "never written before counts as idle");
+        // Written too recently: queued, for the reader to coalesce.
+        q.push_or_write(2, never, |_| unreachable!("too soon")).unwrap();
         // The reader takes it and is busy until it says it wrote: later frames queue behind.
         assert_eq!(q.pop().await, Some(2));
-        tokio::time::sleep(gap).await;
-        q.push_or_write(3, gap, |_| unreachable!("the reader holds an earlier frame")).unwrap();
+        q.push_or_write(3, now, |_| unreachable!("the reader holds an earlier frame")).unwrap();
         assert_eq!(q.try_pop(), Some(3));
         q.end_write();
         assert!(q.since_write().is_some());
-        tokio::time::sleep(gap).await;
         // A write cut short: the rest is queued, and what follows queues after it.
-        q.push_or_write(40, gap, |_| Some(4)).unwrap();
-        q.push_or_write(5, gap, |_| unreachable!("the rest of 40 is queued")).unwrap();
+        q.push_or_write(40, now, |_| Some(4)).unwrap();
+        q.push_or_write(5, now, |_| unreachable!("the rest of 40 is queued")).unwrap();
         assert_eq!((q.pop().await, q.try_pop()), (Some(4), Some(5)));
         q.end_write();
         // The reader's own frames hold direct writes off too.
-        tokio::time::sleep(gap).await;
         assert_eq!(q.begin_write(), None, "nothing was cut short");
-        q.push_or_write(6, gap, |_| unreachable!("the reader is writing")).unwrap();
+        q.push_or_write(6, now, |_| unreachable!("the reader is writing")).unwrap();
         q.end_write();
         assert_eq!(q.try_pop(), Some(6));
-        // A cut write's rest goes before the reader's own frames.
-        tokio::time::sleep(gap).await;
-        q.push_or_write(80, gap, |_| Some(8)).unwrap();
+        // A cut write's rest goes before the reader's own frames…
+        q.push_or_write(80, now, |_| Some(8)).unwrap();
         assert_eq!(q.begin_write(), Some(8));
         q.end_write();
-        // Several at once: together to an idle reader, one by one into the queue otherwise.
-        tokio::time::sleep(gap).await;
-        q.push_all_or_write(vec![9, 10], gap, |all| {
-            assert_eq!(all, vec![9, 10]);
+        // …once: a rest the reader already took is not taken again, nor a frame behind it.
+        q.push_or_write(90, now, |_| Some(9)).unwrap();
+        q.push(10).unwrap();
+        assert_eq!(q.try_pop(), Some(9));
+        assert_eq!(q.begin_write(), None);
+        assert_eq!(q.try_pop(), Some(10));
+        q.end_write();
+        // Several at once: together to an idle reader, one by one into the queue otherwise,
+        // each counting against the limit.
+        q.push_all_or_write(vec![11, 12], now, |all| {
+            assert_eq!(all, vec![11, 12]);
             None
         })
         .unwrap();
-        q.push_all_or_write(vec![11, 12], gap, |_| unreachable!("too soon")).unwrap();
-        assert_eq!((q.try_pop(), q.try_pop()), (Some(11), Some(12)));
-        assert_eq!(q.push_all_or_write((0..11).collect(), gap, |_| unreachable!()), Err(Refused::Full));
+        q.push_all_or_write(vec![13, 14], never, |_| unreachable!("too soon")).unwrap();
+        assert_eq!((q.try_pop(), q.try_pop()), (Some(13), Some(14)));
+        assert_eq!(q.push_all_or_write((0..11).collect(), never, |_| unreachable!()), Err(Refused::Full));
+        q.push_all_or_write(vec![150, 16], now, |_| Some(15)).unwrap();
+        assert_eq!(q.begin_write(), Some(15), "the rest of a joint write is cut too");
+        q.end_write();
         // A broken stream takes nothing more.
-        q.push(13).unwrap();
+        q.push(17).unwrap();
         q.break_off();
         assert!(!q.writable());
         assert_eq!(q.try_pop(), None, "what was queued is dropped");
-        assert_eq!(q.push(14), Err(Refused::Closed));
+        assert_eq!(q.push(18), Err(Refused::Closed));
         // A closed queue takes nothing, directly or not.
+        let q = Outbox::new(10);
         q.close();
-        assert_eq!(q.push_or_write(7, Duration::ZERO, |_| unreachable!("closed")), Err(Refused::Closed));
+        assert_eq!(q.push_or_write(19, now, |_| unreachable!("closed")), Err(Refused::Closed));
     }
 
     #[tokio::test]

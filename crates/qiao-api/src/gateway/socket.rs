@@ -221,33 +221,36 @@ pub async fn run(mut ws: Socket, mut up: Upgrade) {
     // needs, and the one-off steps (handshake, catch-up, handling a client frame) run boxed,
     // so an idle connection costs a few kilobytes.
     let cookie = up.cookie.take();
-    let Some((actor, conn)) = Box::pin(open(&mut ws, &up, cookie)).await else { return };
-    let mut leaving = Leaving { link: ws.link.clone(), unregister: Some((up.gateway.commands.clone(), conn)) };
+    let Some((actor, conn, leaving)) = Box::pin(open(&mut ws, &up, cookie)).await else { return };
     serve(&mut ws, &up.services, &up.gateway, &actor, conn).await;
-    ws.link.queue.close();
-    let _ = up.gateway.commands.send(Command::Unregister { conn }).await;
-    leaving.unregister = None;
+    drop(leaving);
 }
 
-/// A connection's task that ends without reaching its own end (a panic) still stops the
-/// dispatcher's writes and unregisters, so its socket and presence do not linger.
+/// A registered connection's way out, however its task ends (returning, or a panic): the
+/// dispatcher stops writing to it and forgets it, so neither its socket (whose write side
+/// the dispatcher holds) nor its presence lingers.
 struct Leaving {
     link: Arc<Link>,
-    unregister: Option<(tokio::sync::mpsc::Sender<Command>, u64)>,
+    commands: tokio::sync::mpsc::Sender<Command>,
+    conn: u64,
 }
 
 impl Drop for Leaving {
     fn drop(&mut self) {
-        if let Some((commands, conn)) = self.unregister.take() {
-            self.link.queue.close();
-            let _ = commands.try_send(Command::Unregister { conn });
+        self.link.queue.close();
+        let unregister = Command::Unregister { conn: self.conn };
+        if let Err(tokio::sync::mpsc::error::TrySendError::Full(unregister)) = self.commands.try_send(unregister) {
+            let commands = self.commands.clone();
+            tokio::spawn(async move {
+                let _ = commands.send(unregister).await;
+            });
         }
     }
 }
 
 /// Authenticates, registers with the dispatcher and sends `ready` and the catch-up; `None`
 /// if the connection ended (it is closed and unregistered by then).
-async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -> Option<(Actor, u64)> {
+async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -> Option<(Actor, u64, Leaving)> {
     let (credentials, resume_from) = handshake(ws, up, cookie).await?;
     let auth = &credentials.auth;
     let gw = &up.gateway;
@@ -278,6 +281,8 @@ async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -
             return None;
         }
     }
+    // Registered: from here on, however this ends, the dispatcher is told.
+    let leaving = Leaving { link: ws.link.clone(), commands: gw.commands.clone(), conn };
     let start = async {
         up.services.realtime_recheck(&credentials.token, auth).await?;
         up.services.realtime_start(auth, resume_from, gw.config.resume).await
@@ -285,7 +290,6 @@ async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -
     let start = match start.await {
         Ok(s) => s,
         Err(e) => {
-            let _ = gw.commands.send(Command::Unregister { conn }).await;
             // The session or account ended, or the role changed, before this connection was
             // registered (so no event could close it).
             match e.code {
@@ -315,7 +319,6 @@ async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -
     let ok = tokio::time::timeout(WRITE_TIMEOUT, send_catchup(&ws.link, &ready, start.head, start.catchup)).await;
     let ok = matches!(ok, Ok(true));
     if !ok {
-        let _ = gw.commands.send(Command::Unregister { conn }).await;
         return None;
     }
     let ready = Command::Ready { conn, memberships: start.memberships, sent_up_to: start.head };
@@ -326,7 +329,7 @@ async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -
     }
     // Only who the person is stays with the connection (an ended session or a disabled
     // account closes it).
-    Some((credentials.auth.actor, conn))
+    Some((credentials.auth.actor, conn, leaving))
 }
 
 /// Catch-up frames gathered before a write: a few writes for a long catch-up, not one per frame.
@@ -422,7 +425,7 @@ async fn serve(ws: &mut Socket, services: &Services, gw: &Gateway, actor: &Actor
                     match written {
                         Ok(Ok(())) => rx.end_write(),
                         Ok(Err(Some((code, reason)))) => {
-                            rx.end_write();
+                            // (Still busy: nothing is written directly before the close.)
                             close_with(&link, code, reason).await;
                             return;
                         }
