@@ -128,6 +128,43 @@ struct Dispatcher {
     /// While batches are routed, their frames wait here (see [`Dispatcher::drain`]).
     outgoing: Vec<(ConnId, Pending)>,
     routing_batch: bool,
+    /// The writers' queues ([`write_turns`]).
+    writers: Vec<mpsc::Sender<Job>>,
+}
+
+/// One writer's share of a turn, in order; answered with the connections found gone or
+/// full (true), which the dispatcher then drops.
+struct Job {
+    items: Vec<(ConnId, Arc<Link>, Pending)>,
+    done: oneshot::Sender<Vec<(ConnId, bool)>>,
+}
+
+/// A writer: hands on its share of each turn (written at once to idle connections, queued
+/// for busy ones), yielding to the runtime every few hundred frames so requests are not
+/// held behind a large room.
+async fn write_turns(mut jobs: mpsc::Receiver<Job>) {
+    while let Some(job) = jobs.recv().await {
+        let mut failed = Vec::new();
+        for (i, (conn, link, out)) in job.items.into_iter().enumerate() {
+            if i > 0 && i % DRAIN_CHUNK == 0 {
+                tokio::task::yield_now().await;
+            }
+            let pushed = match out {
+                Pending::One(out) => link.push(out),
+                Pending::Frames(frames) => link.push_frames(frames),
+            };
+            match pushed {
+                Ok(()) => {}
+                Err(Refused::Full) => {
+                    // The socket drains what it has, then closes with `SLOW_CONSUMER`.
+                    link.queue.close();
+                    failed.push((conn, true));
+                }
+                Err(Refused::Closed) => failed.push((conn, false)),
+            }
+        }
+        let _ = job.done.send(failed);
+    }
 }
 
 /// What waits for [`Dispatcher::drain`]: one item, or a connection's frames of several
@@ -284,16 +321,52 @@ impl Dispatcher {
         metrics::counter!("qiao_ws_frames_total").increment(delivered as u64);
     }
 
-    /// Hands on the frames of the batches just routed, in order, letting the runtime's other
-    /// tasks (HTTP requests, the store's writer) run between every few hundred: a message to
-    /// a room of thousands is that many writes, and requests should not wait for all of them.
+    /// Hands on the frames of the batches just routed and waits until they are written:
+    /// meanwhile batches gather in the hub, to reach each connection in one write next turn.
+    /// Every few hundred frames the runtime's other tasks (HTTP requests, the store's writer)
+    /// get their turn. With several runtime workers the writes go through one writer per
+    /// worker (each owns the connections whose id falls to it, so a connection's frames stay
+    /// in order): a large room's writes are spread over the server's cores, as the
+    /// connections' own tasks used to spread them.
     async fn drain(&mut self) {
         let outgoing = std::mem::take(&mut self.outgoing);
-        for (i, (conn, out)) in outgoing.into_iter().enumerate() {
-            if i > 0 && i % DRAIN_CHUNK == 0 {
-                tokio::task::yield_now().await;
+        if outgoing.is_empty() {
+            return;
+        }
+        if self.writers.is_empty() {
+            // One core: the dispatcher writes itself (a writer task would only add a hop).
+            for (i, (conn, out)) in outgoing.into_iter().enumerate() {
+                if i > 0 && i % DRAIN_CHUNK == 0 {
+                    tokio::task::yield_now().await;
+                }
+                self.push(conn, out);
             }
-            self.push(conn, out);
+            return;
+        }
+        let n = self.writers.len();
+        let mut shares: Vec<Vec<(ConnId, Arc<Link>, Pending)>> = (0..n).map(|_| Vec::new()).collect();
+        for (conn, out) in outgoing {
+            if let Some(link) = self.queues.get(&conn) {
+                shares[(conn % n as u64) as usize].push((conn, link.clone(), out));
+            }
+        }
+        let mut answers = Vec::new();
+        for (items, writer) in shares.into_iter().zip(&self.writers) {
+            if items.is_empty() {
+                continue;
+            }
+            let (done, answer) = oneshot::channel();
+            if writer.send(Job { items, done }).await.is_ok() {
+                answers.push(answer);
+            }
+        }
+        for answer in answers {
+            for (conn, full) in answer.await.unwrap_or_default() {
+                if full {
+                    metrics::counter!("qiao_ws_slow_consumers_total").increment(1);
+                }
+                self.drop_conn(conn);
+            }
         }
     }
 
@@ -563,7 +636,14 @@ pub async fn run(
         dnd,
         outgoing: Vec::new(),
         routing_batch: false,
+        writers: Vec::new(),
     };
+    let workers = tokio::runtime::Handle::current().metrics().num_workers().min(16);
+    for _ in 0..if workers > 1 { workers } else { 0 } {
+        let (writer, jobs) = mpsc::channel(1);
+        tokio::spawn(write_turns(jobs));
+        d.writers.push(writer);
+    }
     for (user, at) in dnd_on {
         d.presence.do_not_disturb(user, true, at);
     }
@@ -636,6 +716,7 @@ mod tests {
             dnd: Arc::default(),
             outgoing: Vec::new(),
             routing_batch: false,
+            writers: Vec::new(),
         }
     }
 
@@ -673,6 +754,49 @@ mod tests {
         d.on_command(Command::Follow { conn: 2, users: vec![them] });
         assert_eq!(d.presence.followers(them).collect::<Vec<_>>(), vec![2]);
         assert_eq!(d.presence.status(me, Instant::now()), PresenceStatus::Online);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writers_on_several_threads_keep_each_connections_frames_in_order() {
+        let mut d = dispatcher();
+        for _ in 0..3 {
+            let (writer, jobs) = mpsc::channel(1);
+            tokio::spawn(write_turns(jobs));
+            d.writers.push(writer);
+        }
+        let c = ConversationId::new();
+        let queues: Vec<_> = (1..=10)
+            .map(|conn| {
+                let q = register(&mut d, conn, UserId::new(), 1000);
+                d.on_command(Command::Ready { conn, memberships: vec![c], sent_up_to: 0 });
+                q
+            })
+            .collect();
+        let mut expected = Vec::new();
+        for pos in 1..=60 {
+            let e = ping(pos, c);
+            expected.push(event_frame(&e).unwrap());
+            d.on_batch(vec![e].into());
+            d.drain().await;
+        }
+        // Several batches in one turn: the same frames, in the same order.
+        let (a, b, e) = (ping(61, c), ping(62, c), ping(63, c));
+        expected.extend([&a, &b, &e].map(|e| event_frame(e).unwrap()));
+        d.on_batches(vec![vec![a, b].into(), vec![e].into()]);
+        d.drain().await;
+        for q in queues {
+            let mut got = Vec::new();
+            while let Some(Out::Frame(f)) = q.try_pop() {
+                got.push(f);
+            }
+            assert_eq!(got, expected);
+        }
+        // A connection whose queue overflows is dropped, its writer says so.
+        register(&mut d, 11, UserId::new(), 1);
+        d.on_command(Command::Ready { conn: 11, memberships: vec![c], sent_up_to: 0 });
+        d.on_batches(vec![vec![ping(64, c), ping(65, c)].into()]);
+        d.drain().await;
+        assert!(!d.queues.contains_key(&11));
     }
 
     #[test]
