@@ -333,8 +333,9 @@ impl Dispatcher {
         if outgoing.is_empty() {
             return;
         }
-        if self.writers.is_empty() {
-            // One core: the dispatcher writes itself (a writer task would only add a hop).
+        if self.writers.is_empty() || outgoing.len() < DRAIN_CHUNK {
+            // One core, or a small turn: the dispatcher writes itself (writer tasks would
+            // only add hops).
             for (i, (conn, out)) in outgoing.into_iter().enumerate() {
                 if i > 0 && i % DRAIN_CHUNK == 0 {
                     tokio::task::yield_now().await;
@@ -351,20 +352,42 @@ impl Dispatcher {
             }
         }
         let mut answers = Vec::new();
-        for (items, writer) in shares.into_iter().zip(&self.writers) {
+        let mut lost: Vec<(usize, Vec<ConnId>)> = Vec::new();
+        for (i, (items, writer)) in shares.into_iter().zip(&self.writers).enumerate() {
             if items.is_empty() {
                 continue;
             }
+            let conns: Vec<ConnId> = items.iter().map(|(c, _, _)| *c).collect();
             let (done, answer) = oneshot::channel();
-            if writer.send(Job { items, done }).await.is_ok() {
-                answers.push(answer);
+            match writer.send(Job { items, done }).await {
+                Ok(()) => answers.push((i, conns, answer)),
+                Err(_) => lost.push((i, conns)),
             }
         }
-        for answer in answers {
-            for (conn, full) in answer.await.unwrap_or_default() {
-                if full {
-                    metrics::counter!("qiao_ws_slow_consumers_total").increment(1);
+        for (i, conns, answer) in answers {
+            match answer.await {
+                Ok(failed) => {
+                    for (conn, full) in failed {
+                        if full {
+                            metrics::counter!("qiao_ws_slow_consumers_total").increment(1);
+                        }
+                        self.drop_conn(conn);
+                    }
                 }
+                Err(_) => lost.push((i, conns)),
+            }
+        }
+        if lost.is_empty() {
+            return;
+        }
+        // A writer is gone (it panicked): what it held may not have been written, so its
+        // connections are dropped — they resume from the store — and the rest of the writers
+        // (or the dispatcher itself) take its share from now on.
+        lost.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
+        for (i, conns) in lost {
+            tracing::error!(writer = i, connections = conns.len(), "a gateway writer stopped; its connections resume");
+            self.writers.remove(i);
+            for conn in conns {
                 self.drop_conn(conn);
             }
         }
@@ -765,7 +788,9 @@ mod tests {
             d.writers.push(writer);
         }
         let c = ConversationId::new();
-        let queues: Vec<_> = (1..=10)
+        // Enough connections that a turn goes through the writers (not written in place).
+        let n = (DRAIN_CHUNK * 2) as u64;
+        let queues: Vec<_> = (1..=n)
             .map(|conn| {
                 let q = register(&mut d, conn, UserId::new(), 1000);
                 d.on_command(Command::Ready { conn, memberships: vec![c], sent_up_to: 0 });
@@ -773,18 +798,18 @@ mod tests {
             })
             .collect();
         let mut expected = Vec::new();
-        for pos in 1..=60 {
+        for pos in 1..=20 {
             let e = ping(pos, c);
             expected.push(event_frame(&e).unwrap());
             d.on_batch(vec![e].into());
             d.drain().await;
         }
         // Several batches in one turn: the same frames, in the same order.
-        let (a, b, e) = (ping(61, c), ping(62, c), ping(63, c));
+        let (a, b, e) = (ping(21, c), ping(22, c), ping(23, c));
         expected.extend([&a, &b, &e].map(|e| event_frame(e).unwrap()));
         d.on_batches(vec![vec![a, b].into(), vec![e].into()]);
         d.drain().await;
-        for q in queues {
+        for q in &queues {
             let mut got = Vec::new();
             while let Some(Out::Frame(f)) = q.try_pop() {
                 got.push(f);
@@ -792,11 +817,28 @@ mod tests {
             assert_eq!(got, expected);
         }
         // A connection whose queue overflows is dropped, its writer says so.
-        register(&mut d, 11, UserId::new(), 1);
-        d.on_command(Command::Ready { conn: 11, memberships: vec![c], sent_up_to: 0 });
-        d.on_batches(vec![vec![ping(64, c), ping(65, c)].into()]);
+        register(&mut d, n + 1, UserId::new(), 1);
+        d.on_command(Command::Ready { conn: n + 1, memberships: vec![c], sent_up_to: 0 });
+        d.on_batches(vec![vec![ping(24, c), ping(25, c)].into()]);
         d.drain().await;
-        assert!(!d.queues.contains_key(&11));
+        assert!(!d.queues.contains_key(&(n + 1)));
+        for q in &queues {
+            while q.try_pop().is_some() {}
+        }
+        // A writer that is gone: its connections are dropped (they resume), the others are
+        // served, and the remaining writers take over.
+        let (gone, jobs) = mpsc::channel(1);
+        drop(jobs);
+        d.writers.push(gone);
+        let writers = d.writers.len() as u64;
+        d.on_batch(vec![ping(26, c)].into());
+        d.drain().await;
+        assert_eq!(d.writers.len() as u64, writers - 1);
+        for (conn, q) in (1..=n).zip(&queues) {
+            let served = q.try_pop().is_some();
+            assert_eq!(served, conn % writers != writers - 1, "connection {conn}");
+            assert_eq!(d.queues.contains_key(&conn), served);
+        }
     }
 
     #[test]
