@@ -440,7 +440,8 @@ const FIRST_BYTE: Duration = Duration::from_secs(10);
 /// `fut` within [`FIRST_BYTE`], as a storage error past it.
 async fn first_byte<T>(fut: impl Future<Output = Result<T, object_store::Error>>) -> Result<T, object_store::Error> {
     tokio::time::timeout(FIRST_BYTE, fut).await.unwrap_or_else(|_| {
-        Err(object_store::Error::Generic { store: "blobs", source: "no answer within 10 s".into() })
+        let why = format!("no answer within {} s", FIRST_BYTE.as_secs());
+        Err(object_store::Error::Generic { store: "blobs", source: why.into() })
     })
 }
 

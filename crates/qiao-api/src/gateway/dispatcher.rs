@@ -139,32 +139,41 @@ struct Job {
     done: oneshot::Sender<Vec<(ConnId, bool)>>,
 }
 
-/// A writer: hands on its share of each turn (written at once to idle connections, queued
-/// for busy ones), yielding to the runtime every few hundred frames so requests are not
-/// held behind a large room.
+/// A writer: hands on its share of each turn ([`hand_on_all`]).
 async fn write_turns(mut jobs: mpsc::Receiver<Job>) {
     while let Some(job) = jobs.recv().await {
-        let mut failed = Vec::new();
-        for (i, (conn, link, out)) in job.items.into_iter().enumerate() {
-            if i > 0 && i % DRAIN_CHUNK == 0 {
-                tokio::task::yield_now().await;
-            }
-            let pushed = match out {
-                Pending::One(out) => link.push(out),
-                Pending::Frames(frames) => link.push_frames(frames),
-            };
-            match pushed {
-                Ok(()) => {}
-                Err(Refused::Full) => {
-                    // The socket drains what it has, then closes with `SLOW_CONSUMER`.
-                    link.queue.close();
-                    failed.push((conn, true));
-                }
-                Err(Refused::Closed) => failed.push((conn, false)),
-            }
-        }
-        let _ = job.done.send(failed);
+        let _ = job.done.send(hand_on_all(job.items).await);
     }
+}
+
+/// Hands a connection what waits for it: written at once if it is idle, queued otherwise.
+fn hand_on(link: &Link, out: Pending) -> Result<(), Refused> {
+    match out {
+        Pending::One(out) => link.push(out),
+        Pending::Frames(frames) => link.push_frames(frames),
+    }
+}
+
+/// Hands on (part of) a turn, in order, yielding to the runtime every few hundred frames so
+/// requests are not held behind a large room; returns the connections found full (true) or
+/// closed, for the dispatcher to drop.
+async fn hand_on_all(items: Vec<(ConnId, Arc<Link>, Pending)>) -> Vec<(ConnId, bool)> {
+    let mut failed = Vec::new();
+    for (i, (conn, link, out)) in items.into_iter().enumerate() {
+        if i > 0 && i % DRAIN_CHUNK == 0 {
+            tokio::task::yield_now().await;
+        }
+        match hand_on(&link, out) {
+            Ok(()) => {}
+            Err(Refused::Full) => {
+                // The socket drains what it has, then closes with `SLOW_CONSUMER`.
+                link.queue.close();
+                failed.push((conn, true));
+            }
+            Err(Refused::Closed) => failed.push((conn, false)),
+        }
+    }
+    failed
 }
 
 /// What waits for [`Dispatcher::drain`]: one item, or a connection's frames of several
@@ -208,18 +217,20 @@ impl Dispatcher {
 
     fn push(&mut self, conn: ConnId, out: Pending) {
         let Some(q) = self.queues.get(&conn) else { return };
-        let pushed = match out {
-            Pending::One(out) => q.push(out),
-            Pending::Frames(frames) => q.push_frames(frames),
-        };
-        match pushed {
+        match hand_on(q, out) {
             Ok(()) => {}
-            Err(Refused::Full) => {
+            // The socket drains what it has, then closes with `SLOW_CONSUMER`.
+            Err(refused) => self.drop_failed(vec![(conn, refused == Refused::Full)]),
+        }
+    }
+
+    /// Drops the connections a hand-on found full (counted as slow consumers) or closed.
+    fn drop_failed(&mut self, failed: Vec<(ConnId, bool)>) {
+        for (conn, full) in failed {
+            if full {
                 metrics::counter!("qiao_ws_slow_consumers_total").increment(1);
-                // The socket drains what it has, then closes with `SLOW_CONSUMER`.
-                self.drop_conn(conn);
             }
-            Err(Refused::Closed) => self.drop_conn(conn),
+            self.drop_conn(conn);
         }
     }
 
@@ -333,23 +344,19 @@ impl Dispatcher {
         if outgoing.is_empty() {
             return;
         }
-        if self.writers.is_empty() || outgoing.len() < DRAIN_CHUNK {
-            // One core, or a small turn: the dispatcher writes itself (writer tasks would
-            // only add hops).
-            for (i, (conn, out)) in outgoing.into_iter().enumerate() {
-                if i > 0 && i % DRAIN_CHUNK == 0 {
-                    tokio::task::yield_now().await;
-                }
-                self.push(conn, out);
-            }
-            return;
-        }
-        let n = self.writers.len();
+        // One core, or a small turn: the dispatcher writes itself (writer tasks would only
+        // add hops).
+        let n = if outgoing.len() < DRAIN_CHUNK { 1 } else { self.writers.len().max(1) };
         let mut shares: Vec<Vec<(ConnId, Arc<Link>, Pending)>> = (0..n).map(|_| Vec::new()).collect();
         for (conn, out) in outgoing {
             if let Some(link) = self.queues.get(&conn) {
                 shares[(conn % n as u64) as usize].push((conn, link.clone(), out));
             }
+        }
+        if n == 1 {
+            let failed = hand_on_all(shares.pop().unwrap_or_default()).await;
+            self.drop_failed(failed);
+            return;
         }
         let mut answers = Vec::new();
         let mut lost: Vec<(usize, Vec<ConnId>)> = Vec::new();
@@ -366,14 +373,7 @@ impl Dispatcher {
         }
         for (i, conns, answer) in answers {
             match answer.await {
-                Ok(failed) => {
-                    for (conn, full) in failed {
-                        if full {
-                            metrics::counter!("qiao_ws_slow_consumers_total").increment(1);
-                        }
-                        self.drop_conn(conn);
-                    }
-                }
+                Ok(failed) => self.drop_failed(failed),
                 Err(_) => lost.push((i, conns)),
             }
         }

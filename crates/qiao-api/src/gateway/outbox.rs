@@ -94,36 +94,7 @@ impl<T> Outbox<T> {
     /// reader instead) — hands it to `write` first, under the lock: `write` writes what it
     /// can without waiting and returns what is left, which is queued (and the reader woken).
     pub fn push_or_write(&self, item: T, gap: Duration, write: impl FnOnce(T) -> Option<T>) -> Result<(), Refused> {
-        let waiting = {
-            let mut s = self.state();
-            if s.closed {
-                return Err(Refused::Closed);
-            }
-            let idle = s.items.is_empty() && !s.busy && s.last_write.is_none_or(|t| t.elapsed() >= gap);
-            let item = if idle {
-                match write(item) {
-                    None => {
-                        s.last_write = Some(Instant::now());
-                        return Ok(());
-                    }
-                    // Cut short (the socket's buffer is full): the rest goes first.
-                    Some(rest) => {
-                        s.cut = true;
-                        rest
-                    }
-                }
-            } else if s.items.len() >= self.limit {
-                return Err(Refused::Full);
-            } else {
-                item
-            };
-            s.items.push_back(item);
-            s.waiting.take()
-        };
-        if let Some(w) = waiting {
-            w.wake();
-        }
-        Ok(())
+        self.push_any_or_write(Some(item), 1, gap, |one| one.and_then(write))
     }
 
     /// [`Outbox::push_or_write`] for several items: an idle reader's are handed to `write`
@@ -134,6 +105,18 @@ impl<T> Outbox<T> {
         items: Vec<T>,
         gap: Duration,
         write: impl FnOnce(Vec<T>) -> Option<T>,
+    ) -> Result<(), Refused> {
+        let count = items.len();
+        self.push_any_or_write(items, count, gap, write)
+    }
+
+    /// The two above: `count` items, written together or queued one by one.
+    fn push_any_or_write<I: IntoIterator<Item = T>>(
+        &self,
+        items: I,
+        count: usize,
+        gap: Duration,
+        write: impl FnOnce(I) -> Option<T>,
     ) -> Result<(), Refused> {
         let waiting = {
             let mut s = self.state();
@@ -146,13 +129,14 @@ impl<T> Outbox<T> {
                         s.last_write = Some(Instant::now());
                         return Ok(());
                     }
+                    // Cut short (the socket's buffer is full): the rest goes first.
                     Some(rest) => {
                         s.cut = true;
                         s.items.push_back(rest);
                     }
                 }
             } else {
-                if s.items.len() + items.len() > self.limit {
+                if s.items.len() + count > self.limit {
                     return Err(Refused::Full);
                 }
                 s.items.extend(items);
