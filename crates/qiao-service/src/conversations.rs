@@ -591,9 +591,9 @@ impl Services {
                 Box::pin(async move {
                     let c = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
                     if c.kind == ConversationKind::Group {
-                        let current = members::count(tx, id).await?;
+                        // (`member_count` is kept by every write that adds or removes people.)
                         let new = people.len() - members::filter_members(tx, id, &people).await?.len();
-                        group_fits(current, new)?;
+                        group_fits(c.member_count, new)?;
                     }
                     let (mut added, mut new) = (Vec::new(), 0);
                     for u in people {

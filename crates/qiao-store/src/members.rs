@@ -119,17 +119,6 @@ pub async fn delete(db: &mut dyn Db, conversation: ConversationId, user: UserId)
     Ok((n > 0).then_some(unfollowed))
 }
 
-/// How many members a conversation has, counted (not the stored `member_count`): for caps
-/// checked inside the write that adds people.
-pub async fn count(db: &mut dyn Db, conversation: ConversationId) -> Result<i64> {
-    let (n,) = q!(
-        db,
-        fetch_one,
-        sqlx::query_as::<_, (i64,)>("SELECT COUNT(*) FROM members WHERE conversation_id = $1").bind(conversation.0)
-    )?;
-    Ok(n)
-}
-
 /// Moves a read position (callers decide whether it may move backwards).
 pub async fn set_read(db: &mut dyn Db, conversation: ConversationId, user: UserId, seq: i64) -> Result<()> {
     exec!(
