@@ -492,8 +492,15 @@ impl Dispatcher {
                 if !self.queues.contains_key(&conn) {
                     return true;
                 }
-                for (user_id, status) in self.presence.follow(conn, users, now) {
-                    self.send(conn, Out::Frame(text(ServerMessage::Presence { user_id, status }.to_json())));
+                for (user_id, status, news) in self.presence.follow(conn, users, now) {
+                    let frame = text(ServerMessage::Presence { user_id, status }.to_json());
+                    if news {
+                        let others: Vec<ConnId> = self.presence.followers(user_id).filter(|c| *c != conn).collect();
+                        for c in others {
+                            self.send(c, Out::Frame(frame.clone()));
+                        }
+                    }
+                    self.send(conn, Out::Frame(frame));
                 }
             }
             Command::Typing { conn, conversation, thread } => {

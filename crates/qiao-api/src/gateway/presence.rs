@@ -286,9 +286,13 @@ impl Presence {
         self.unfollow(conn);
     }
 
-    /// Replaces what `conn` follows; returns the current presence of each one it did not
-    /// follow before (to send now).
-    pub fn follow(&mut self, conn: ConnId, users: Vec<UserId>, now: Instant) -> Vec<(UserId, PresenceStatus)> {
+    /// Replaces what `conn` follows; returns the presence of each one it did not follow
+    /// before (to send now), and whether that is news to their other followers too.
+    ///
+    /// A snapshot must be what followers believe, or the next announcement repeats it. Someone
+    /// never announced is believed offline; if they are not, announcing them now (to all
+    /// their followers) keeps the snapshot both current and consistent.
+    pub fn follow(&mut self, conn: ConnId, users: Vec<UserId>, now: Instant) -> Vec<(UserId, PresenceStatus, bool)> {
         let before: HashSet<UserId> = self.following.get(&conn).into_iter().flatten().copied().collect();
         self.unfollow(conn);
         let users: Vec<UserId> = users.into_iter().take(self.config.max_subscriptions).collect();
@@ -296,8 +300,20 @@ impl Presence {
             self.followers.entry(*u).or_default().insert(conn);
         }
         // Those followed already know their status, and hear its changes.
-        let snapshot =
-            users.iter().filter(|u| !before.contains(u)).map(|u| (*u, self.announced_or_current(*u, now))).collect();
+        let mut snapshot = Vec::new();
+        for u in users.iter().filter(|u| !before.contains(u)) {
+            match self.announced.get(u) {
+                Some((status, _)) => snapshot.push((*u, *status, false)),
+                None => {
+                    let status = self.status(*u, now);
+                    let news = status != PresenceStatus::Offline;
+                    if news {
+                        self.announced.insert(*u, (status, now));
+                    }
+                    snapshot.push((*u, status, news));
+                }
+            }
+        }
         self.following.insert(conn, users);
         snapshot
     }
@@ -311,11 +327,6 @@ impl Presence {
                 }
             }
         }
-    }
-
-    /// What followers currently believe (the announced status), or the live one.
-    fn announced_or_current(&self, user: UserId, now: Instant) -> PresenceStatus {
-        self.announced.get(&user).map_or_else(|| self.status(user, now), |(s, _)| *s)
     }
 
     pub fn followers(&self, user: UserId) -> impl Iterator<Item = ConnId> + '_ {
@@ -452,11 +463,12 @@ mod tests {
         p.connect(9, people[0], t);
         let snap = p.follow(1, people.clone(), t);
         assert_eq!(snap.len(), 3, "at most max_subscriptions");
-        assert_eq!(snap[0], (people[0], PresenceStatus::Online));
-        assert_eq!(snap[1].1, PresenceStatus::Offline);
+        assert_eq!(snap[0], (people[0], PresenceStatus::Online, true), "never announced: news to all");
+        assert_eq!(snap[1], (people[1], PresenceStatus::Offline, false));
         assert_eq!(p.followers(people[0]).collect::<Vec<_>>(), vec![1]);
+        assert!(p.due(t + Duration::from_secs(1)).is_empty(), "the snapshot is not announced again");
         let again = p.follow(1, vec![people[1], people[4]], t);
-        assert_eq!(again, vec![(people[4], PresenceStatus::Offline)], "only the newly followed");
+        assert_eq!(again, vec![(people[4], PresenceStatus::Offline, false)], "only the newly followed");
         assert_eq!(p.followers(people[0]).count(), 0, "replaced");
         p.disconnect(1, people[1], t);
         assert_eq!(p.followers(people[4]).count(), 0, "a disconnect drops what it followed");
