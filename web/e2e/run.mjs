@@ -281,8 +281,10 @@ try {
 
   log("a voice message recorded on one side plays on the other");
   await b.getByRole("button", { name: "Record a voice message" }).click();
-  await sleep(1500);
-  await b.getByRole("button", { name: "Stop and send" }).click();
+  // 1.5 s or more recorded, by the recorder's own clock (the microphone may take a while to start).
+  const stopButton = b.getByRole("button", { name: "Stop and send" });
+  await stopButton.filter({ hasText: /0:0[2-9]/ }).waitFor({ timeout: T });
+  await stopButton.click();
   const voice = a.locator("audio[aria-label='Voice message']").last();
   await voice.waitFor();
   await a.waitForFunction(

@@ -677,7 +677,10 @@ pub async fn run(
     for (user, at) in dnd_on {
         d.presence.do_not_disturb(user, true, at);
     }
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    // Snapshots are published on a tick: it comes at least as often, so that the heartbeat
+    // they are keeps the margin chosen against `node_timeout`.
+    let mut tick =
+        tokio::time::interval(Duration::from_secs(1).min(d.config.presence_snapshot).max(Duration::from_millis(10)));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

@@ -295,7 +295,9 @@ impl Presence {
     pub fn follow(&mut self, conn: ConnId, users: Vec<UserId>, now: Instant) -> Vec<(UserId, PresenceStatus, bool)> {
         let before: HashSet<UserId> = self.following.get(&conn).into_iter().flatten().copied().collect();
         self.unfollow(conn);
-        let users: Vec<UserId> = users.into_iter().take(self.config.max_subscriptions).collect();
+        let mut seen = HashSet::new();
+        let users: Vec<UserId> =
+            users.into_iter().filter(|u| seen.insert(*u)).take(self.config.max_subscriptions).collect();
         for u in &users {
             self.followers.entry(*u).or_default().insert(conn);
         }
@@ -467,7 +469,7 @@ mod tests {
         assert_eq!(snap[1], (people[1], PresenceStatus::Offline, false));
         assert_eq!(p.followers(people[0]).collect::<Vec<_>>(), vec![1]);
         assert!(p.due(t + Duration::from_secs(1)).is_empty(), "the snapshot is not announced again");
-        let again = p.follow(1, vec![people[1], people[4]], t);
+        let again = p.follow(1, vec![people[1], people[4], people[4]], t);
         assert_eq!(again, vec![(people[4], PresenceStatus::Offline, false)], "only the newly followed");
         assert_eq!(p.followers(people[0]).count(), 0, "replaced");
         p.disconnect(1, people[1], t);

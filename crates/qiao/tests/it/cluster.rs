@@ -52,7 +52,7 @@ impl Nats {
             .spawn()
             .expect("start nats-server");
         self.child = Some(child);
-        for _ in 0..200 {
+        for _ in 0..600 {
             if std::net::TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
                 return;
             }
@@ -380,6 +380,23 @@ async fn wait_for(ws: &mut Ws, secs: u64, what: &str, want: impl Fn(&Value) -> b
     }
 }
 
+/// Events until `n` messages starting with `prefix` have arrived (or 20 s have passed), then
+/// until a short quiet, so that a late duplicate is seen too.
+async fn drain_messages(ws: &mut Ws, prefix: &str, n: usize) -> Vec<Value> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let mut events = Vec::new();
+    while created(&events).iter().filter(|b| b.starts_with(prefix)).count() < n {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match ws.next(left).await {
+            Some(v) if v["op"] == "event" => events.push(v),
+            Some(_) => {}
+            None => break,
+        }
+    }
+    events.extend(ws.drain_events(Duration::from_millis(300)).await);
+    events
+}
+
 fn assert_all_once(bodies: &[String], prefix: &str, n: usize) {
     let mine: Vec<&String> = bodies.iter().filter(|b| b.starts_with(prefix)).collect();
     let unique: HashSet<&&String> = mine.iter().collect();
@@ -423,7 +440,7 @@ async fn nodes_deliver_each_others_events_once_in_order_and_clients_resume_anywh
     burst_a.await.unwrap();
     burst_b.await.unwrap();
     for ws in [&mut owner_ws, &mut bob_ws] {
-        let got = created(&ws.drain_events(Duration::from_millis(800)).await);
+        let got = created(&drain_messages(ws, "burst ", 80).await);
         assert_all_once(&got, "burst ", 80);
         let a_order: Vec<&String> = got.iter().filter(|b| b.starts_with("burst a")).collect();
         let expected: Vec<String> = (0..40).map(|i| format!("burst a{i}")).collect();
@@ -480,7 +497,7 @@ async fn nodes_deliver_each_others_events_once_in_order_and_clients_resume_anywh
     send(&owner, &c, "季度预算评审 quarterly budget").await;
     let bob_on_b = on(&bob, &b);
     let mut found = false;
-    for _ in 0..100 {
+    for _ in 0..600 {
         let r = bob_on_b.get("/api/v1/search?q=%E9%A2%84%E7%AE%97").await; // 预算
         assert_eq!(r.status, 200, "{}", r.body);
         if r.body["items"].as_array().unwrap().len() == 1 {
@@ -604,8 +621,8 @@ async fn nodes_ride_out_a_bus_restart() {
         let api = if i % 2 == 0 { &owner } else { &bob_b };
         send(api, &c, &format!("bus {i} during")).await;
     }
-    let mid_a = created(&owner_ws.drain_events(Duration::from_millis(1500)).await);
-    let mid_b = created(&bob_ws.drain_events(Duration::from_millis(1500)).await);
+    let mid_a = created(&drain_messages(&mut owner_ws, "bus ", 11).await);
+    let mid_b = created(&drain_messages(&mut bob_ws, "bus ", 11).await);
     assert_all_once(&mid_a, "bus ", 11);
     assert_all_once(&mid_b, "bus ", 11);
 
@@ -614,8 +631,8 @@ async fn nodes_ride_out_a_bus_restart() {
         let api = if i % 2 == 0 { &owner } else { &bob_b };
         send(api, &c, &format!("bus {i} after")).await;
     }
-    let after_a = created(&owner_ws.drain_events(Duration::from_millis(1500)).await);
-    let after_b = created(&bob_ws.drain_events(Duration::from_millis(1500)).await);
+    let after_a = created(&drain_messages(&mut owner_ws, "bus ", 20).await);
+    let after_b = created(&drain_messages(&mut bob_ws, "bus ", 20).await);
     assert_all_once(&after_a, "bus ", 20);
     assert_all_once(&after_b, "bus ", 20);
 

@@ -182,8 +182,9 @@ async fn a_killed_server_loses_no_acknowledged_message() {
     // Do-not-disturb, turned on before the sends: it is stored in the background as soon as
     // it is set, long before hundreds of sends behind it are acknowledged.
     device.send(json!({"op": "presence", "status": "dnd"})).await;
-    device.send(json!({"op": "presence_subscribe", "user_ids": [owner_id(&owner).await]})).await;
-    assert_eq!(device.expect_op("presence").await["status"], "dnd");
+    let me = owner_id(&owner).await;
+    device.send(json!({"op": "presence_subscribe", "user_ids": [&me]})).await;
+    device.expect_presence(&me, "dnd").await;
 
     let acked = Arc::new(AtomicUsize::new(0));
     let senders: Vec<_> = (0..SENDERS)
@@ -271,7 +272,7 @@ async fn a_killed_server_loses_no_acknowledged_message() {
     let newest = confirmed.iter().max_by_key(|(_, seq)| **seq).map(|(k, _)| k.clone()).unwrap();
     for key in [key(0, 0), newest] {
         let mut hits = 0;
-        for _ in 0..200 {
+        for _ in 0..600 {
             let r = owner.get(&format!("/api/v1/search?q={key}")).await;
             assert_eq!(r.status, 200, "{}", r.body);
             hits = r.body["items"].as_array().unwrap().len();

@@ -109,6 +109,20 @@ impl Ws {
         }
     }
 
+    /// Waits for `user`'s presence to be announced as `status`. A snapshot may come first
+    /// with what was announced before (a change is announced at most every 2 s per person),
+    /// so earlier statuses are skipped.
+    pub async fn expect_presence(&mut self, user: &str, status: &str) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let v = self.next(left).await.unwrap_or_else(|| panic!("{user} never announced {status}"));
+            if v["op"] == "presence" && v["user_id"] == user && v["status"] == status {
+                return;
+            }
+        }
+    }
+
     /// Reads until the server closes; returns the close code.
     pub async fn ended(&mut self, wait: Duration) -> Ended {
         ended(&mut self.inner, wait).await
