@@ -54,6 +54,17 @@ pub async fn unfollow_in(db: &mut dyn Db, user: UserId, conversation: Conversati
     Ok(roots)
 }
 
+/// Everyone following the thread of `root`, in id order.
+pub async fn followers(db: &mut dyn Db, root: MessageId) -> Result<Vec<UserId>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (Uuid,)>("SELECT user_id FROM thread_follows WHERE root_id = $1 ORDER BY user_id")
+            .bind(root.0)
+    )?;
+    Ok(rows.into_iter().map(|(u,)| UserId(u)).collect())
+}
+
 /// The person's read position in a thread they follow.
 pub async fn read_position(db: &mut dyn Db, user: UserId, root: MessageId) -> Result<Option<i64>> {
     let row = q!(

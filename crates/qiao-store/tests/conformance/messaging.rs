@@ -648,6 +648,10 @@ pub async fn thread_following(store: Store, _: Sink) {
         .unwrap();
     let mut r = store.reader().await.unwrap();
     assert_eq!(threads::read_position(&mut r, bob.id, top.id).await.unwrap(), Some(r1.seq));
+    let mut both = vec![alice.id, bob.id];
+    both.sort();
+    assert_eq!(threads::followers(&mut r, top.id).await.unwrap(), both);
+    assert!(threads::followers(&mut r, r1.id).await.unwrap().is_empty());
     let alice_threads = threads::followed(&mut r, alice.id, 10).await.unwrap();
     assert_eq!(alice_threads.len(), 1);
     assert_eq!((alice_threads[0].root_id, alice_threads[0].unread_count), (top.id, 1));
@@ -666,6 +670,7 @@ pub async fn thread_following(store: Store, _: Sink) {
     let mut r = store.reader().await.unwrap();
     assert_eq!(threads::followed(&mut r, alice.id, 10).await.unwrap()[0].unread_count, 0);
     assert!(threads::read_position(&mut r, bob.id, top.id).await.unwrap().is_none());
+    assert_eq!(threads::followers(&mut r, top.id).await.unwrap(), vec![alice.id]);
     assert!(threads::followed(&mut r, bob.id, 10).await.unwrap().is_empty());
     drop(r);
     // Forgetting a conversation's threads leaves those of other conversations.
