@@ -10,6 +10,12 @@ describe("sorting names in the app's language", () => {
     expect(names).toEqual(["Zoe", "北辰", "安娜", "alice"]); // a copy is sorted
   });
 
+  it("orders numbers in names by value", () => {
+    const rooms = ["Room 10", "Room 2", "会议室 12", "会议室 3"];
+    expect(sortByName(rooms, (n) => n, "en")).toEqual(["Room 2", "Room 10", "会议室 3", "会议室 12"]);
+    expect(sortByName(rooms, (n) => n, "zh-CN")).toEqual(["会议室 3", "会议室 12", "Room 2", "Room 10"]);
+  });
+
   it("keeps one collator per language", () => {
     expect(collator("zh-CN")).toBe(collator("zh-CN"));
     expect(collator("en")).not.toBe(collator("zh-CN"));
