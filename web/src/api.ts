@@ -207,6 +207,10 @@ export interface UploadHandle {
   cancel(): void;
 }
 
+/** How long an upload may go without progress (bytes sent, or the answer arriving) before it
+ * is given up as stalled: a connection that died mid-upload must end, not hang. */
+export const UPLOAD_STALL_MS = 60_000;
+
 /** Uploads a file with progress (XMLHttpRequest, which reports upload progress) and cancel. */
 export function uploadFile(
   conversationId: Id,
@@ -224,7 +228,21 @@ export function uploadFile(
     const t = csrfToken();
     if (t) xhr.setRequestHeader("X-CSRF-Token", t);
     xhr.setRequestHeader("Content-Type", "application/octet-stream");
-    xhr.upload.onprogress = (e) => e.lengthComputable && onProgress(e.loaded / e.total);
+    let stalled = false;
+    let watchdog: ReturnType<typeof setTimeout> | undefined;
+    const progressed = () => {
+      clearTimeout(watchdog);
+      watchdog = setTimeout(() => {
+        stalled = true;
+        xhr.abort();
+      }, UPLOAD_STALL_MS);
+    };
+    xhr.upload.onprogress = (e) => {
+      progressed();
+      if (e.lengthComputable) onProgress(e.loaded / e.total);
+    };
+    xhr.onprogress = progressed;
+    xhr.onloadend = () => clearTimeout(watchdog);
     xhr.onload = () => {
       let json: any;
       try {
@@ -236,8 +254,14 @@ export function uploadFile(
       else reject(new ApiError(xhr.status, json?.code ?? "http_" + xhr.status, json?.message ?? xhr.statusText, json?.retry_after, json?.field));
     };
     xhr.onerror = () => reject(new ApiError(0, "network", "The server cannot be reached."));
-    xhr.onabort = () => reject(new ApiError(0, "cancelled", "Cancelled."));
+    xhr.onabort = () =>
+      reject(
+        stalled
+          ? new ApiError(0, "stalled", "The upload stopped making progress; check the connection and retry.")
+          : new ApiError(0, "cancelled", "Cancelled."),
+      );
     xhr.send(file);
+    progressed();
   });
   return { promise, cancel: () => xhr.abort() };
 }

@@ -8,7 +8,7 @@ import { isKey, translate, useLang } from "./i18n";
 export function errorText(e: unknown): string {
   const lang = useLang.getState().lang;
   if (!(e instanceof ApiError)) return e instanceof Error ? e.message : String(e);
-  if (e.code === "network" || e.code === "cancelled") return translate(lang, `error.${e.code}`);
+  if (e.code === "network" || e.code === "cancelled" || e.code === "stalled") return translate(lang, `error.${e.code}`);
   if (e.code.startsWith("http_") || !e.message) return translate(lang, "error.http", { status: e.status });
   if (lang === "en") return e.message;
   if (e.code === "rate_limited" && e.retryAfter) return translate(lang, "error.rate_limited_wait", { seconds: e.retryAfter });
