@@ -5,7 +5,7 @@ import { useEffect, useMemo, useState, type KeyboardEvent } from "react";
 import { useT } from "../i18n";
 import { matchesConversation } from "../lib/people";
 import { navigate, paths } from "../router";
-import { conversationTitle } from "../state/model";
+import { byRecent, conversationTitle } from "../state/model";
 import { useApp } from "../state/store";
 import type { Conversation } from "../types";
 import { Dialog } from "./common";
@@ -20,11 +20,10 @@ export function QuickSwitcher({ onClose }: { onClose: () => void }) {
   const [q, setQ] = useState("");
   const [selected, setSelected] = useState(0);
   const found = useMemo(() => {
-    const recent = (c: Conversation) => c.last_message_at ?? c.created_at;
     return Object.values(conversations)
       .map((c) => c.conv)
       .filter((c) => c.archived_at == null && matchesConversation(c, q, meId, users))
-      .sort((a, b) => recent(b) - recent(a))
+      .sort(byRecent)
       .slice(0, SHOWN);
   }, [conversations, users, meId, q]);
   // The list may change under the cursor (a new message reorders it): stay inside it.

@@ -3,7 +3,7 @@ import { useCallback, useMemo, useState } from "react";
 import { useLang, useT, type Lang } from "../i18n";
 import { sortByName } from "../lib/collate";
 import { navigate, paths, useRoute } from "../router";
-import { conversationTitle, type Model } from "../state/model";
+import { byRecent, conversationTitle, type Model } from "../state/model";
 import { setMyPresence, signOut, useApp } from "../state/store";
 import type { Conversation, MyState } from "../types";
 import { Avatar } from "./common";
@@ -78,10 +78,9 @@ type Entry = Model["conversations"][string];
 export function sidebarLists(conversations: Model["conversations"], lang: Lang): { channels: Entry[]; dms: Entry[] } {
   const all = Object.values(conversations);
   const isDm = (c: Entry) => c.conv.kind === "dm" || c.conv.kind === "group";
-  const recent = (c: Entry) => c.conv.last_message_at ?? c.conv.created_at;
   return {
     channels: sortByName(all.filter((c) => !isDm(c)), (c) => c.conv.name, lang),
-    dms: all.filter(isDm).sort((a, b) => recent(b) - recent(a) || (a.conv.id < b.conv.id ? 1 : a.conv.id > b.conv.id ? -1 : 0)),
+    dms: all.filter(isDm).sort((a, b) => byRecent(a.conv, b.conv)),
   };
 }
 

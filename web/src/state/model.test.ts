@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Conversation, EventFrame, Message, User } from "../types";
-import { addMessage, applyEvent, emptyModel, loadConversations, markReadLocal, mergePage, type Model } from "./model";
+import { addMessage, applyEvent, byRecent, emptyModel, loadConversations, markReadLocal, mergePage, type Model } from "./model";
 
 const ME = "u-me";
 const BOB = "u-bob";
@@ -213,6 +213,12 @@ describe("a conversation's last activity", () => {
     expect(at(m)).toBe(8_000);
     m = applyEvent(m, ev({ type: "message.created", message: msg(4, { sender_id: ME, thread_root_id: "m-1", client_key: "k1", created_at: 8_000 }) }, 4));
     expect(at(m)).toBe(8_000);
+  });
+
+  it("orders lists most recent first, ties by id as the server does", () => {
+    const c = (id: string, last?: number, created = 0): Conversation => ({ ...conv(), id, last_message_at: last, created_at: created });
+    const list = [c("a", 5), c("c", 5), c("b", 9), c("d", undefined, 7)];
+    expect(list.sort(byRecent).map((x) => x.id)).toEqual(["b", "d", "c", "a"]);
   });
 
   it("takes the later time, never an earlier one (the server's max)", () => {

@@ -248,6 +248,13 @@ function bumpSeq(model: Model, id: Id | null | undefined, seq: number | null | u
   return { ...model, conversations: { ...model.conversations, [id]: { ...c, conv } } };
 }
 
+/** Most recently active first (the last message's time, else the creation's), ties by id as
+ * the server breaks them: one order for the sidebar and the quick switcher. */
+export function byRecent(a: Conversation, b: Conversation): number {
+  const recent = (c: Conversation) => c.last_message_at ?? c.created_at;
+  return recent(b) - recent(a) || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0);
+}
+
 /** A message created at `at` in the conversation: its last activity (the sidebar's and the
  * server's order) is the latest message's time, a thread reply's as well as any other, as
  * the server records it (`messages_advance_seq`: the greater of the two). */
