@@ -8,15 +8,20 @@ import { navigate, paths } from "../router";
 import { useApp } from "../state/store";
 import { Avatar, Dialog, ErrorNote } from "./common";
 
-export function PeoplePicker({ selected, onChange, exclude = [], label }: { selected: string[]; onChange: (ids: string[]) => void; exclude?: string[]; label: string }) {
+const NOBODY: string[] = [];
+
+/** Picks people by name. `exclude` should keep its identity between renders (a memo): the
+ * matches are recomputed only when it, the query or the people change. */
+export function PeoplePicker({ selected, onChange, exclude = NOBODY, label }: { selected: string[]; onChange: (ids: string[]) => void; exclude?: string[]; label: string }) {
   const users = useApp((s) => s.users);
   const meId = useApp((s) => s.me?.id);
   const lang = useLang((s) => s.lang);
   const [q, setQ] = useState("");
   const matches = useMemo(() => {
-    const found = Object.values(users)
-      .filter((u) => u.status === "active" && u.id !== meId && !exclude.includes(u.id) && !selected.includes(u.id))
-      .filter((u) => matchesPerson(u, q));
+    if (!q) return [];
+    // Sets: a channel of thousands against a directory of thousands, on every keystroke.
+    const out = new Set([...exclude, ...selected]);
+    const found = Object.values(users).filter((u) => u.status === "active" && u.id !== meId && !out.has(u.id) && matchesPerson(u, q));
     return sortByName(found, (u) => u.display_name, lang).slice(0, 8);
   }, [users, q, meId, exclude, selected, lang]);
   return (

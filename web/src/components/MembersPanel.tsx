@@ -1,5 +1,5 @@
 // A channel's members, with adding and removing people for those allowed to.
-import { useEffect, useState } from "react";
+import { useEffect, useMemo, useState } from "react";
 import { VList } from "virtua";
 import { allMembers, api } from "../api";
 import { useT } from "../i18n";
@@ -13,6 +13,7 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
   const t = useT();
   const users = useApp((s) => s.users);
   const [members, setMembers] = useState<Member[]>([]);
+  const memberIds = useMemo(() => members.map((m) => m.user_id), [members]);
   const [error, setError] = useState<unknown>(null);
   const [adding, setAdding] = useState<string[]>([]);
   const [profile, setProfile] = useState<User | null>(null);
@@ -67,7 +68,7 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
       <ErrorNote error={error} />
       {canInvite && (
         <div className="add-members">
-          <PeoplePicker selected={adding} onChange={setAdding} exclude={members.map((m) => m.user_id)} label={t("conv.invite")} />
+          <PeoplePicker selected={adding} onChange={setAdding} exclude={memberIds} label={t("conv.invite")} />
           <button className="primary small" disabled={!adding.length} onClick={() => void add()}>
             {t("conv.invite")}
           </button>
