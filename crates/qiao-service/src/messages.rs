@@ -308,12 +308,11 @@ impl Services {
                             })?;
                     }
                     let seq = message.seq;
-                    let notify = with_thread_followers(tx, &resolved, root.as_ref().map(|r| r.id), me).await?;
-                    if !notify.is_empty() {
-                        messages::insert_mentions(tx, &message, &notify).await?;
+                    if !resolved.notify.is_empty() {
+                        messages::insert_mentions(tx, &message, &resolved.notify).await?;
                     }
                     let thread = match &root {
-                        Some(root) => Some(record_reply(tx, root, &message, &notify).await?),
+                        Some(root) => Some(record_reply(tx, root, &message, &resolved.notify).await?),
                         None => None,
                     };
                     let data = EventData::MessageCreated { message: message.clone(), thread };
@@ -417,12 +416,12 @@ impl Services {
                     messages::edit(tx, id, &body, &resolved.stored, at, me).await?;
                     let earlier = messages::delete_mentions(tx, id).await?;
                     let mut message = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
-                    let notify = with_thread_followers(tx, &resolved, message.thread_root_id, me).await?;
-                    if !notify.is_empty() {
-                        messages::insert_mentions(tx, &message, &notify).await?;
+                    if !resolved.notify.is_empty() {
+                        messages::insert_mentions(tx, &message, &resolved.notify).await?;
                         // Newly mentioned in a reply by an edit, as by a send: they follow the
                         // thread (those mentioned before keep whatever they chose since).
-                        let newly: Vec<UserId> = notify.iter().copied().filter(|u| !earlier.contains(u)).collect();
+                        let newly: Vec<UserId> =
+                            resolved.notify.iter().copied().filter(|u| !earlier.contains(u)).collect();
                         if let Some(root) = message.thread_root_id.filter(|_| !newly.is_empty())
                             && let Some(root) = messages::get(tx, root).await?
                         {
@@ -791,22 +790,6 @@ async fn record_reply(tx: &mut Tx, root: &Message, reply: &Message, mentioned: &
     }
     follow_for(tx, root, &newly, at).await?;
     Ok(summary)
-}
-
-/// Who a message mentions: those it names, and for `@channel` in a thread reply, everyone
-/// following the thread (a thread's `@channel` is addressed to those in it, not to the whole
-/// channel, whose counts ignore replies), the author excepted.
-async fn with_thread_followers(
-    tx: &mut Tx,
-    resolved: &Resolved,
-    thread: Option<MessageId>,
-    author: UserId,
-) -> Result<Vec<UserId>> {
-    let Some(root) = thread.filter(|_| resolved.stored.channel) else { return Ok(resolved.notify.clone()) };
-    let mut all: BTreeSet<UserId> = resolved.notify.iter().copied().collect();
-    all.extend(threads::followers(tx, root).await?);
-    all.remove(&author);
-    Ok(all.into_iter().collect())
 }
 
 /// Makes each of `users` who does not yet follow `root`'s thread follow it, with its replies

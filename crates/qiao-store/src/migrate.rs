@@ -26,7 +26,6 @@ const SQLITE: &[Source] = &[
     (13, "presence_settings", include_str!("../migrations/sqlite/0013_presence_settings.sql")),
     (14, "blob_removals", include_str!("../migrations/sqlite/0014_blob_removals.sql")),
     (15, "file_order", include_str!("../migrations/sqlite/0015_file_order.sql")),
-    (16, "thread_followers", include_str!("../migrations/sqlite/0016_thread_followers.sql")),
 ];
 
 const POSTGRES: &[Source] = &[
@@ -45,11 +44,10 @@ const POSTGRES: &[Source] = &[
     (13, "presence_settings", include_str!("../migrations/postgres/0013_presence_settings.sql")),
     (14, "blob_removals", include_str!("../migrations/postgres/0014_blob_removals.sql")),
     (15, "file_order", include_str!("../migrations/postgres/0015_file_order.sql")),
-    (16, "thread_followers", include_str!("../migrations/postgres/0016_thread_followers.sql")),
 ];
 
 /// The schema versions this build knows, in order.
-pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16];
+pub const MIGRATION_VERSIONS: &[i64] = &[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15];
 
 fn migrator(sources: &[Source]) -> Migrator {
     let migrations = sources

@@ -54,17 +54,6 @@ pub async fn unfollow_in(db: &mut dyn Db, user: UserId, conversation: Conversati
     Ok(roots)
 }
 
-/// Everyone following the thread of `root`, in id order.
-pub async fn followers(db: &mut dyn Db, root: MessageId) -> Result<Vec<UserId>> {
-    let rows = q!(
-        db,
-        fetch_all,
-        sqlx::query_as::<_, (Uuid,)>("SELECT user_id FROM thread_follows WHERE root_id = $1 ORDER BY user_id")
-            .bind(root.0)
-    )?;
-    Ok(rows.into_iter().map(|(u,)| UserId(u)).collect())
-}
-
 /// The person's read position in a thread they follow.
 pub async fn read_position(db: &mut dyn Db, user: UserId, root: MessageId) -> Result<Option<i64>> {
     let row = q!(
@@ -97,7 +86,8 @@ pub struct FollowedThread {
     pub read_seq: i64,
     /// Replies from others after `read_seq`.
     pub unread_count: i64,
-    /// Replies after `read_seq` that mention the person.
+    /// Replies from others after `read_seq` that mention the person, or everyone following
+    /// the thread (`@channel` in a reply).
     pub mention_count: i64,
     pub last_reply_at: Option<i64>,
 }
@@ -113,7 +103,10 @@ pub async fn followed(db: &mut dyn Db, user: UserId, limit: u32) -> Result<Vec<F
                   AND r.deleted_at IS NULL AND r.sender_id <> f.user_id), \
                (SELECT COUNT(*) FROM mentions x WHERE x.user_id = f.user_id AND x.conversation_id = f.conversation_id \
                   AND x.thread_root_id = f.root_id \
-                  AND x.seq > f.read_seq), \
+                  AND x.seq > f.read_seq) + \
+               (SELECT COUNT(*) FROM messages z WHERE z.thread_root_id = f.root_id AND z.mentions_channel \
+                  AND z.seq > f.read_seq AND z.deleted_at IS NULL AND z.sender_id <> f.user_id \
+                  AND NOT EXISTS (SELECT 1 FROM mentions w WHERE w.user_id = f.user_id AND w.message_id = z.id)), \
                m.last_reply_at \
              FROM thread_follows f JOIN messages m ON m.id = f.root_id \
              JOIN members mb ON mb.conversation_id = f.conversation_id AND mb.user_id = f.user_id \
