@@ -783,9 +783,22 @@ fn replay(existing: Message, conversation: ConversationId, body: &str) -> Result
 async fn record_reply(tx: &mut Tx, root: &Message, reply: &Message, mentioned: &[UserId]) -> Result<ThreadSummary> {
     let at = reply.created_at;
     let summary = messages::add_reply(tx, root.id, reply.sender_id, at).await?;
+    // Replying follows the thread, read up to the reply: the author's other devices are told.
     threads::follow(tx, reply.sender_id, root.id, root.conversation_id, reply.seq).await?;
+    let data = EventData::ThreadState {
+        conversation_id: root.conversation_id,
+        root_id: root.id,
+        following: true,
+        read_seq: reply.seq,
+    };
+    tx.append_event(Audience::User(reply.sender_id), None, &data, at).await?;
     let mut newly: Vec<UserId> = mentioned.to_vec();
-    if summary.reply_count == 1 && root.sender_id != reply.sender_id {
+    // The root's author follows from the first reply, if still in the conversation (one who
+    // left would find the thread followed on rejoining, which starts afresh otherwise).
+    if summary.reply_count == 1
+        && root.sender_id != reply.sender_id
+        && members::get(tx, root.conversation_id, root.sender_id).await?.is_some()
+    {
         newly.push(root.sender_id);
     }
     follow_for(tx, root, &newly, at).await?;

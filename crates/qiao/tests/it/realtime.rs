@@ -420,6 +420,24 @@ async fn reply(api: &Api, c: &str, root: &str) {
 }
 
 #[tokio::test]
+async fn replying_follows_the_thread_on_every_device() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (bob_id, laptop) = owner.create_user(&srv, "bob", "member", None).await;
+    let phone = srv.sign_in("bob", "bob-password").await;
+    let c = channel(&owner, "public", "Replies 回复", &[&bob_id]).await;
+    let root = send(&owner, &c, "question").await["id"].as_str().unwrap().to_owned();
+    let mut phone_ws = Ws::connect(&srv.url, phone.token(), None).await;
+    let r = laptop
+        .post(&format!("/api/v1/conversations/{c}/messages"), json!({"body": "答", "thread_root_id": root}))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let seq = r.body["seq"].as_i64().unwrap();
+    let events = phone_ws.drain_events(QUIET).await;
+    assert_eq!(thread_states(&events), vec![(c.clone(), root.clone(), true, seq)], "read up to the reply: {events:?}");
+}
+
+#[tokio::test]
 async fn leaving_unfollows_the_threads_there_on_every_device() {
     let srv = TestServer::start().await;
     let owner = srv.owner().await;
@@ -511,9 +529,11 @@ async fn a_slow_consumer_is_cut_off_while_others_keep_receiving() {
     // It reads nothing until the server has given up on it (however slowly this machine sends),
     // then reads on to the close frame, within the server's write timeout.
     let url = srv.url.clone();
+    // (Counted from here: the metrics are the process's, which other tests may share.)
+    let before = slow_consumers(&url).await;
     let slow_reader = tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-        while slow_consumers(&url).await == 0 {
+        while slow_consumers(&url).await == before {
             assert!(tokio::time::Instant::now() < deadline, "never cut off");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
