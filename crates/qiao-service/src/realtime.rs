@@ -92,7 +92,9 @@ impl Services {
     /// being one (the connection must start again). Answered from the session cache, which
     /// those events clear before any connection hears of them.
     pub async fn realtime_recheck(&self, token: &str, at_handshake: &Authenticated) -> Result<()> {
-        let now = self.authenticate(token).await.map_err(|_| Error::new(ErrorCode::Unauthenticated))?;
+        // Any other error (the database, say) passes as it is: the session was not checked,
+        // which is no reason to sign the person out.
+        let now = self.authenticate(token).await?;
         if now.session.id != at_handshake.session.id {
             return Err(Error::new(ErrorCode::Unauthenticated));
         }

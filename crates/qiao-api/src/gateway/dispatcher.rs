@@ -100,6 +100,15 @@ pub struct DispatcherConfig {
     pub max_per_user: usize,
 }
 
+impl DispatcherConfig {
+    /// How often presence is announced and snapshots are published: every second, or as
+    /// often as snapshots are due if that is more often (their period is a third of the node
+    /// timeout, so that a live node is never taken for gone).
+    pub fn tick(&self) -> Duration {
+        Duration::from_secs(1).min(self.presence_snapshot).max(Duration::from_millis(10))
+    }
+}
+
 impl Default for DispatcherConfig {
     fn default() -> Self {
         DispatcherConfig {
@@ -590,7 +599,9 @@ impl Dispatcher {
             self.presence.drop_local_changes();
             return;
         }
-        let full = now >= self.next_snapshot;
+        // Due at the tick nearest the snapshot's time (not the first after it, which could
+        // come a whole tick late): the heartbeat keeps its margin against `node_timeout`.
+        let full = now + self.config.tick() / 2 >= self.next_snapshot;
         if full {
             self.next_snapshot = now + self.config.presence_snapshot;
         }
@@ -677,10 +688,7 @@ pub async fn run(
     for (user, at) in dnd_on {
         d.presence.do_not_disturb(user, true, at);
     }
-    // Snapshots are published on a tick: it comes at least as often, so that the heartbeat
-    // they are keeps the margin chosen against `node_timeout`.
-    let mut tick =
-        tokio::time::interval(Duration::from_secs(1).min(d.config.presence_snapshot).max(Duration::from_millis(10)));
+    let mut tick = tokio::time::interval(d.config.tick());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {

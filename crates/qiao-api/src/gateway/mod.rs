@@ -159,7 +159,8 @@ fn same_origin(headers: &HeaderMap, https_only: bool) -> bool {
 #[utoipa::path(get, path = "/api/v1/ws", tag = "realtime", security(()),
     responses((status = 101, description = "Switching to the WebSocket protocol"),
         (status = 400, body = ErrorBody, description = "A malformed WebSocket handshake (no key, say)"),
-        (status = 426, body = ErrorBody, description = "Not a WebSocket upgrade (a plain GET), or a WebSocket version other than 13")))]
+        (status = 426, body = ErrorBody, description = "Not a WebSocket upgrade (a plain GET), or a WebSocket version other than 13"),
+        (status = 503, body = ErrorBody, description = "The session cookie could not be checked just now (the database is unavailable); try again")))]
 pub async fn ws(State(state): State<AppState>, request: axum::extract::Request) -> Response {
     let (mut parts, _) = request.into_parts();
     if parts.method != axum::http::Method::GET {
@@ -173,13 +174,18 @@ pub async fn ws(State(state): State<AppState>, request: axum::extract::Request) 
         return refused_upgrade(Refusal::Malformed("the connection cannot be upgraded"));
     };
     let cookie_auth = match cookie(&parts, SESSION_COOKIE) {
-        Some(token) if same_origin(&parts.headers, state.config.cookie_secure) && token.len() <= 200 => state
-            .services
-            .authenticate(token)
-            .await
-            .ok()
-            .filter(|a| a.session.kind == SessionKind::Cookie)
-            .map(|auth| Box::new(socket::Credentials { token: token.to_owned(), auth })),
+        Some(token) if same_origin(&parts.headers, state.config.cookie_secure) && token.len() <= 200 => {
+            match state.services.authenticate(token).await {
+                Ok(auth) if auth.session.kind == SessionKind::Cookie => {
+                    Some(Box::new(socket::Credentials { token: token.to_owned(), auth }))
+                }
+                Ok(_) => None,
+                Err(e) if e.code == ErrorCode::Unauthenticated => None,
+                // The session could not be checked (the database, say): not a reason to sign
+                // the person out, which `unauthenticated` would tell the client to do.
+                Err(e) => return ApiError(e).into_response(),
+            }
+        }
         _ => None,
     };
     let up = socket::Upgrade { services: state.services.clone(), gateway: state.gateway.clone(), cookie: cookie_auth };

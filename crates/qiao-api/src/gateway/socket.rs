@@ -199,10 +199,23 @@ async fn handshake(
     };
     let auth = match token {
         // Browsers cannot read their HttpOnly cookie token, so a token here is a bearer one.
-        Some(t) if !t.is_empty() && t.len() <= 200 => {
-            let auth = up.services.authenticate(&t).await.ok().filter(|a| a.session.kind == SessionKind::Bearer);
-            auth.map(|auth| Credentials { token: t, auth })
-        }
+        Some(t) if !t.is_empty() && t.len() <= 200 => match up.services.authenticate(&t).await {
+            Ok(auth) if auth.session.kind == SessionKind::Bearer => Some(Credentials { token: t, auth }),
+            Ok(_) => None,
+            Err(e) if e.code == qiao_domain::ErrorCode::Unauthenticated => None,
+            // Not checked (the database, say) is not signed out: the client should try again.
+            Err(e) => {
+                tracing::warn!(error = %e, "could not check a realtime session");
+                send_error(
+                    &ws.link,
+                    "unavailable",
+                    "The session could not be checked just now; reconnect in a moment.",
+                )
+                .await;
+                close_with(&ws.link, 1011, "try again").await;
+                return None;
+            }
+        },
         Some(_) => None,
         None => cookie.map(|c| *c),
     };
@@ -370,7 +383,7 @@ async fn write_frames(link: &Link, first: Bytes, rx: &Outbox<Out>) -> Result<(),
     // Coalesce what is already queued into the same write.
     let mut frames = vec![first];
     let mut closing = None;
-    while frames.len() <= COALESCE_MAX {
+    while frames.len() < COALESCE_MAX {
         match rx.try_pop() {
             Some(Out::Frame(f)) => frames.push(f),
             Some(Out::Close(code, reason)) => {
