@@ -5,8 +5,7 @@ import { uploadRetryable } from "./state/attachments";
 /** Stands in for the browser's XMLHttpRequest: the test fires its events. */
 class FakeXhr {
   static last: FakeXhr;
-  upload: { onprogress?: (e: { lengthComputable: boolean; loaded: number; total: number }) => void } = {};
-  onprogress?: () => void;
+  upload: { onprogress?: (e: { lengthComputable: boolean; loaded: number; total: number }) => void; onload?: () => void } = {};
   onload?: () => void;
   onloadend?: () => void;
   onerror?: () => void;
@@ -28,6 +27,7 @@ class FakeXhr {
   }
   sent(loaded: number) {
     this.upload.onprogress?.({ lengthComputable: true, loaded, total: 100 });
+    if (loaded === 100) this.upload.onload?.();
   }
   answer(status: number, body: unknown) {
     this.status = status;
@@ -74,6 +74,15 @@ describe("uploads", () => {
     await expect(up.promise).resolves.toEqual({ id: "f1" });
     vi.advanceTimersByTime(UPLOAD_STALL_MS * 2);
     expect(FakeXhr.last.aborted).toBe(false);
+  });
+
+  it("once every byte is sent, the answer is waited for however long the server takes", async () => {
+    const up = uploadFile("c1", new Blob(["x"]), "big.png", () => undefined);
+    FakeXhr.last.sent(100);
+    vi.advanceTimersByTime(UPLOAD_STALL_MS * 5); // storing and thumbnailing a large image
+    expect(FakeXhr.last.aborted).toBe(false);
+    FakeXhr.last.answer(201, { id: "f2" });
+    await expect(up.promise).resolves.toEqual({ id: "f2" });
   });
 
   it("one cancelled says so, and is not offered again", async () => {

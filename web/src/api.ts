@@ -207,8 +207,10 @@ export interface UploadHandle {
   cancel(): void;
 }
 
-/** How long an upload may go without progress (bytes sent, or the answer arriving) before it
- * is given up as stalled: a connection that died mid-upload must end, not hang. */
+/** How long an upload may go without sending a byte before it is given up as stalled: a
+ * connection that died mid-upload must end, not hang. Once the last byte is sent the wait for
+ * the answer is the server's (storing and thumbnailing a large file may take a while, and a
+ * retry then would store it twice). */
 export const UPLOAD_STALL_MS = 60_000;
 
 /** Uploads a file with progress (XMLHttpRequest, which reports upload progress) and cancel. */
@@ -229,9 +231,11 @@ export function uploadFile(
     if (t) xhr.setRequestHeader("X-CSRF-Token", t);
     xhr.setRequestHeader("Content-Type", "application/octet-stream");
     let stalled = false;
+    let sent = false;
     let watchdog: ReturnType<typeof setTimeout> | undefined;
     const progressed = () => {
       clearTimeout(watchdog);
+      if (sent) return;
       watchdog = setTimeout(() => {
         stalled = true;
         xhr.abort();
@@ -241,7 +245,10 @@ export function uploadFile(
       progressed();
       if (e.lengthComputable) onProgress(e.loaded / e.total);
     };
-    xhr.onprogress = progressed;
+    xhr.upload.onload = () => {
+      sent = true;
+      clearTimeout(watchdog);
+    };
     xhr.onloadend = () => clearTimeout(watchdog);
     xhr.onload = () => {
       let json: any;
