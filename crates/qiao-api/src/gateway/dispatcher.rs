@@ -797,6 +797,42 @@ mod tests {
         assert_eq!(d.presence.status(me, Instant::now()), PresenceStatus::Online);
     }
 
+    /// The statuses in the presence frames waiting in `q`.
+    fn statuses(q: &Outbox<Out>) -> Vec<&'static str> {
+        let mut out = Vec::new();
+        while let Some(item) = q.try_pop() {
+            let Out::Frame(f) = item else { continue };
+            for status in ["online", "away", "dnd", "offline"] {
+                let needle = format!("\"status\":\"{status}\"");
+                if f.windows(needle.len()).any(|w| w == needle.as_bytes()) {
+                    out.push(status);
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_snapshot_is_what_every_follower_is_told_once() {
+        let mut d = dispatcher();
+        let (a, b, them) = (UserId::new(), UserId::new(), UserId::new());
+        let (qa, qb) = (register(&mut d, 1, a, 64), register(&mut d, 2, b, 64));
+        for conn in [1, 2] {
+            d.on_command(Command::Ready { conn, memberships: Vec::new(), sent_up_to: 0 });
+        }
+        d.on_command(Command::Follow { conn: 1, users: vec![them] });
+        assert_eq!(statuses(&qa), vec!["offline"]);
+        // They connect; before the tick announces it, someone else starts following them.
+        register(&mut d, 3, them, 64);
+        d.on_command(Command::Ready { conn: 3, memberships: Vec::new(), sent_up_to: 0 });
+        d.on_command(Command::Follow { conn: 2, users: vec![them, them] });
+        assert_eq!(statuses(&qb), vec!["online"], "the current status, once");
+        assert_eq!(statuses(&qa), vec!["online"], "news to the earlier follower too");
+        // The tick has nothing more to say to either.
+        d.announce(Instant::now() + Duration::from_secs(1));
+        assert!(statuses(&qa).is_empty() && statuses(&qb).is_empty());
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn writers_on_several_threads_keep_each_connections_frames_in_order() {
         let mut d = dispatcher();
