@@ -562,7 +562,13 @@ async fn handle(
                 send_error(link, "rate_limited", "Too many presence subscriptions; send it again in a second.").await;
                 return Err(());
             }
-            let limited: Vec<_> = user_ids.into_iter().take(gw.config.dispatcher.presence.max_subscriptions).collect();
+            // The first so many people, each once (a repeat does not take a place).
+            let mut seen = std::collections::HashSet::new();
+            let limited: Vec<_> = user_ids
+                .into_iter()
+                .filter(|u| seen.insert(*u))
+                .take(gw.config.dispatcher.presence.max_subscriptions)
+                .collect();
             match services.visible_people(actor, &limited).await {
                 Ok(users) => {
                     let _ = gw.commands.send(Command::Follow { conn, users }).await;
