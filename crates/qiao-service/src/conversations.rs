@@ -113,7 +113,15 @@ async fn active_people(db: &mut dyn Db, ids: &[UserId], field: &'static str) -> 
     Ok(found)
 }
 
-async fn check_links(db: &mut dyn Db, links: &[LinkedDepartment]) -> Result<()> {
+/// Checks the departments a channel is to link, `before` being those it links now: each
+/// must exist, and each link that brings more people in (a new department, or its
+/// subdepartments added) must be the caller's to make ([`perm::can_link_department`]).
+async fn check_links(
+    db: &mut dyn Db,
+    auth: &Authenticated,
+    links: &[LinkedDepartment],
+    before: &[LinkedDepartment],
+) -> Result<()> {
     if links.len() > LINKED_DEPARTMENTS_MAX {
         return Err(Error::invalid("departments", format!("at most {LINKED_DEPARTMENTS_MAX} departments")));
     }
@@ -121,9 +129,18 @@ async fn check_links(db: &mut dyn Db, links: &[LinkedDepartment]) -> Result<()> 
     if !links.iter().all(|l| seen.insert(l.department_id)) {
         return Err(Error::invalid("departments", "list each department once"));
     }
+    let own: Vec<_> = auth.user.department_ids().collect();
     for l in links {
         if departments::get(db, l.department_id).await?.is_none() {
             return Err(Error::invalid("departments", "no such department"));
+        }
+        let kept = before
+            .iter()
+            .any(|b| b.department_id == l.department_id && (b.include_subdepartments || !l.include_subdepartments));
+        if !kept && !perm::can_link_department(&auth.actor, &departments::path(db, l.department_id).await?, &own) {
+            return Err(Error::forbidden()
+                .with_field("departments")
+                .with_message("You may link only your own departments, or those you administer."));
         }
     }
     Ok(())
@@ -182,7 +199,7 @@ impl Services {
             .map(|u| u.id)
             .filter(|u| *u != actor.user_id)
             .collect();
-        check_links(&mut r, &input.departments).await?;
+        check_links(&mut r, auth, &input.departments, &[]).await?;
         drop(r);
 
         let (me, at, id) = (actor.user_id, now(), ConversationId::new());
@@ -733,7 +750,8 @@ impl Services {
         if !matches!(a.facts.kind, ConversationKind::Project | ConversationKind::Announcement) {
             return Err(Error::invalid("departments", "only project and announcement channels link departments"));
         }
-        check_links(&mut r, &links).await?;
+        let before = conversations::get(&mut r, id).await?.map(|c| c.linked_departments).unwrap_or_default();
+        check_links(&mut r, auth, &links, &before).await?;
         drop(r);
         let at = now();
         self.store

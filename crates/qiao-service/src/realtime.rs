@@ -98,6 +98,9 @@ impl Services {
         if now.session.id != at_handshake.session.id {
             return Err(Error::new(ErrorCode::Unauthenticated));
         }
+        if now.user.must_change_password {
+            return Err(Error::new(ErrorCode::PasswordChangeRequired));
+        }
         if now.user.role.is_guest() != at_handshake.user.role.is_guest() {
             return Err(Error::new(ErrorCode::Conflict).with_message("role changed"));
         }

@@ -220,6 +220,12 @@ async fn handshake(
         None => cookie.map(|c| *c),
     };
     match auth {
+        // As over HTTP: an account with a temporary password sets its own first (whoever was
+        // given the temporary one must not read its conversations meanwhile).
+        Some(a) if a.auth.user.must_change_password => {
+            refuse_until_password_changed(&ws.link).await;
+            None
+        }
         Some(a) => Some((a, resume_from)),
         None => {
             send_error(&ws.link, "unauthenticated", "Sign in, then send the session token in hello.").await;
@@ -227,6 +233,11 @@ async fn handshake(
             None
         }
     }
+}
+
+async fn refuse_until_password_changed(link: &Link) {
+    send_error(link, "password_change_required", "Change your password (over HTTP), then connect again.").await;
+    close_with(link, close::UNAUTHENTICATED, "password change required").await;
 }
 
 pub async fn run(mut ws: Socket, mut up: Upgrade) {
@@ -309,6 +320,7 @@ async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -
                 qiao_domain::ErrorCode::Unauthenticated => {
                     close_with(&ws.link, close::SESSION_ENDED, "session ended").await
                 }
+                qiao_domain::ErrorCode::PasswordChangeRequired => refuse_until_password_changed(&ws.link).await,
                 qiao_domain::ErrorCode::Conflict => {
                     close_with(&ws.link, close::ACCESS_CHANGED, "role changed; reconnect").await;
                 }

@@ -78,7 +78,9 @@ pub struct CreateChannelRequest {
     /// People to add besides the creator (at most 100).
     #[serde(default)]
     pub member_ids: Vec<UserId>,
-    /// Project and announcement channels: departments whose people are members.
+    /// Project and announcement channels: departments whose people are members (they may
+    /// not leave). Each must be one of your own departments or one you administer
+    /// (`403 forbidden` otherwise).
     #[serde(default)]
     pub departments: Vec<LinkedDepartment>,
 }
@@ -476,6 +478,9 @@ pub async fn remove_member(
 }
 
 /// Replace the departments whose people are members (project and announcement channels).
+///
+/// A department added (or whose subdepartments are added) must be one of your own or one
+/// you administer; links made by others may be kept, narrowed or removed.
 #[utoipa::path(put, path = "/api/v1/conversations/{id}/departments", tag = "conversations",
     params(("id" = ConversationId, Path, description = "Conversation id")), request_body = SetDepartmentsRequest,
     responses((status = 200, body = Conversation), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

@@ -138,6 +138,17 @@ pub fn can_archive(actor: &Actor, c: &ConversationFacts) -> bool {
     }
 }
 
+/// Linking a department (`path`: root first, the department last) to a channel: its people
+/// come in and may not leave, so only those who administer it (organisation admins, a
+/// department admin over it) or its own people (`own`: the actor's departments) may; never
+/// guests.
+pub fn can_link_department(actor: &Actor, path: &[crate::DepartmentId], own: &[crate::DepartmentId]) -> bool {
+    if actor.is_guest() {
+        return false;
+    }
+    actor.manages(path) || path.last().is_some_and(|d| own.contains(d))
+}
+
 /// Mentioning everyone (`@channel`): channel admins and organisation admins; anyone in a
 /// DM or group DM; never guests.
 pub fn can_mention_everyone(actor: &Actor, c: &ConversationFacts) -> bool {
@@ -198,6 +209,27 @@ mod tests {
             archived: false,
             member: member.map(|role| MemberFacts { role, direct: true, via_department: false }),
         }
+    }
+
+    #[test]
+    fn departments_are_linked_by_their_people_or_their_admins() {
+        use crate::DepartmentId;
+        let (root, eng, backend, sales) =
+            (DepartmentId::new(), DepartmentId::new(), DepartmentId::new(), DepartmentId::new());
+        let backend_path = [root, eng, backend];
+        let member = actor(Role::Member);
+        assert!(perm_link(&member, &backend_path, &[backend]), "one's own department");
+        assert!(!perm_link(&member, &[root, eng], &[backend]), "not the one above it");
+        assert!(!perm_link(&member, &[root, sales], &[backend]));
+        let eng_admin = Actor { managed_department_ids: vec![eng], ..actor(Role::DepartmentAdmin) };
+        assert!(perm_link(&eng_admin, &backend_path, &[]), "inside the subtree administered");
+        assert!(!perm_link(&eng_admin, &[root, sales], &[]));
+        assert!(perm_link(&actor(Role::Admin), &[root], &[]), "organisation admins: any");
+        assert!(!perm_link(&actor(Role::Guest), &backend_path, &[backend]), "never guests");
+    }
+
+    fn perm_link(a: &Actor, path: &[crate::DepartmentId], own: &[crate::DepartmentId]) -> bool {
+        can_link_department(a, path, own)
     }
 
     const M: Option<MemberRole> = Some(MemberRole::Member);

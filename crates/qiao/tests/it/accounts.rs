@@ -1,8 +1,13 @@
 //! Sign-in, sessions, passwords, CSRF, lockout, disabling.
 
+use std::time::Duration;
+
+use futures_util::SinkExt;
 use serde_json::json;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::harness::{Auth, TestServer, assert_error};
+use crate::ws::{Ended, Ws, ended, next_json};
 
 #[tokio::test]
 async fn sign_in_by_username_or_email_and_sign_out() {
@@ -173,10 +178,18 @@ async fn temporary_passwords_must_be_changed_first() {
     let newbie = srv.sign_in("newbie", &temp).await;
     assert_error(&newbie.get("/api/v1/users").await, 403, "password_change_required");
     assert_eq!(newbie.get("/api/v1/me").await.body["user"]["must_change_password"], true);
+    // Nor is the realtime stream open to it (it would carry the account's conversations).
+    let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
+    let hello = json!({"op": "hello", "token": newbie.token(), "resume_from": 0}).to_string();
+    raw.send(Message::Text(hello.into())).await.unwrap();
+    let refusal = next_json(&mut raw, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(refusal["code"], "password_change_required", "{refusal}");
+    assert!(matches!(ended(&mut raw, Duration::from_secs(5)).await, Ended::Closed(Some(4001))));
     let r =
         newbie.post("/api/v1/me/password", json!({"current_password": temp, "new_password": "my-own-password"})).await;
     assert_eq!(r.status, 204, "{}", r.body);
     assert_eq!(newbie.get("/api/v1/users").await.status, 200);
+    Ws::connect(&srv.url, newbie.token(), None).await;
 
     // An administrator's reset ends sessions and imposes a new temporary password.
     let id = newbie.get("/api/v1/me").await.body["user"]["id"].as_str().unwrap().to_owned();

@@ -1,6 +1,6 @@
 //! Who may administer what, over HTTP.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::{TestServer, assert_error};
 
@@ -148,4 +148,52 @@ async fn guests_see_themselves_and_those_they_share_a_conversation_with() {
     assert_error(&guest.get(&format!("/api/v1/users/{stranger_id}")).await, 404, "not_found");
     assert_eq!(guest.get("/api/v1/me").await.status, 200);
     assert_eq!(guest.patch("/api/v1/me", json!({"title": "Supplier"})).await.status, 200);
+}
+
+/// Linking a department brings its people into a channel they may not leave: only its own
+/// people and those who administer it may link it (keeping or narrowing a link needs no
+/// such right).
+#[tokio::test]
+async fn departments_are_linked_by_their_people_or_their_admins() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let eng = owner.create_department("Engineering", None).await;
+    let backend = owner.create_department("Backend", Some(&eng)).await;
+    let sales = owner.create_department("Sales 销售", None).await;
+    let (_, eng_admin) = owner.create_user(&srv, "engadmin", "department_admin", Some(&eng)).await;
+    let (_, ann) = owner.create_user(&srv, "ann", "member", Some(&backend)).await;
+    let link = |d: &str, sub: bool| json!({"department_id": d, "include_subdepartments": sub});
+    let project = |name: &str, links: Vec<Value>| json!({"kind": "project", "name": name, "departments": links});
+
+    let r = ann.post("/api/v1/conversations", project("Mine", vec![link(&backend, true)])).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let p = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+    for other in [&sales, &eng] {
+        let r = ann.post("/api/v1/conversations", project("Theirs", vec![link(other, false)])).await;
+        assert_error(&r, 403, "forbidden");
+        assert_eq!(r.body["field"], "departments");
+    }
+    let r = eng_admin.post("/api/v1/conversations", project("Subtree", vec![link(&backend, true)])).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_error(
+        &eng_admin.post("/api/v1/conversations", project("Beyond", vec![link(&sales, false)])).await,
+        403,
+        "forbidden",
+    );
+
+    // Changing the links: adding someone else's department is refused and changes nothing;
+    // one an administrator added may be kept or taken out.
+    let put = |links: Vec<Value>| json!({"departments": links});
+    let path = format!("/api/v1/conversations/{p}/departments");
+    assert_error(&ann.put(&path, put(vec![link(&backend, true), link(&sales, false)])).await, 403, "forbidden");
+    let linked = |v: &Value| v["conversation"]["linked_departments"].as_array().unwrap().len();
+    assert_eq!(linked(&ann.get(&format!("/api/v1/conversations/{p}")).await.body), 1);
+    let owner_id = owner.get("/api/v1/me").await.body["user"]["id"].as_str().unwrap().to_owned();
+    let r = ann.post(&format!("/api/v1/conversations/{p}/members"), json!({"user_ids": [owner_id]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(owner.put(&path, put(vec![link(&backend, true), link(&sales, true)])).await.status, 200);
+    let r = ann.put(&path, put(vec![link(&backend, false), link(&sales, false)])).await;
+    assert_eq!(r.status, 200, "narrowing: {}", r.body);
+    assert_error(&ann.put(&path, put(vec![link(&backend, false), link(&sales, true)])).await, 403, "forbidden");
+    assert_eq!(ann.put(&path, put(vec![link(&backend, true)])).await.status, 200, "widening one's own");
 }
