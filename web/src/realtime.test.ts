@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { Gateway, type ConnectionState } from "./realtime";
+import { Gateway, READY_TIMEOUT_MS, type ConnectionState } from "./realtime";
 
 /** A stand-in for the browser's WebSocket: the test opens, answers and closes it. */
 class FakeSocket {
@@ -51,6 +51,32 @@ describe("Gateway", () => {
     gateway.stop();
     vi.useRealTimers();
     vi.unstubAllGlobals();
+  });
+
+  it("gives up on a connection that never says ready, and tries again", () => {
+    const ws = FakeSocket.all[0];
+    ws.open();
+    vi.advanceTimersByTime(READY_TIMEOUT_MS - 1);
+    expect(FakeSocket.all.length).toBe(1);
+    vi.advanceTimersByTime(1);
+    expect(ws.readyState).toBe(3);
+    vi.advanceTimersByTime(1000);
+    expect(FakeSocket.all.length).toBe(2);
+    // One that does is kept.
+    FakeSocket.all[1].open();
+    FakeSocket.all[1].ready();
+    vi.advanceTimersByTime(READY_TIMEOUT_MS * 2);
+    expect(FakeSocket.all.length).toBe(2);
+  });
+
+  it("does not hammer a server that says the client broke the protocol", () => {
+    FakeSocket.all[0].open();
+    FakeSocket.all[0].ready();
+    FakeSocket.all[0].closeWith(4400);
+    vi.advanceTimersByTime(30_000);
+    expect(FakeSocket.all.length).toBe(1);
+    vi.advanceTimersByTime(30_000);
+    expect(FakeSocket.all.length).toBe(2);
   });
 
   it("says hello, and sends frames that need a session only after ready", () => {
@@ -146,7 +172,7 @@ describe("Gateway", () => {
       ws.open();
       ws.ready();
       vi.advanceTimersByTime(lastsMs);
-      ws.closeWith(1009);
+      ws.closeWith(1011);
       return reconnectAfter();
     };
     expect(cycle(100)).toBeLessThanOrEqual(250);

@@ -14,6 +14,12 @@ export interface GatewayHandlers {
   onUnauthenticated(): void;
 }
 
+/** How long a connection may take to say `ready` before it is given up and tried again. */
+export const READY_TIMEOUT_MS = 45_000;
+
+/** Close codes that say the client broke the protocol (docs/realtime.md). */
+const PROTOCOL_ERRORS = [1002, 1007, 1009, 4400];
+
 export class Gateway {
   private ws: WebSocket | null = null;
   private attempt = 0;
@@ -26,6 +32,8 @@ export class Gateway {
   private readyAt = 0;
   /** When the current connection last heard anything from the server. */
   private heardAt = 0;
+  /** Gives up on a connection that has not said `ready` in time. */
+  private readyTimer: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     private readonly handlers: GatewayHandlers,
@@ -43,6 +51,7 @@ export class Gateway {
     window.removeEventListener("online", this.reconnectNow);
     if (this.timer) clearTimeout(this.timer);
     if (this.pinger) clearInterval(this.pinger);
+    if (this.readyTimer) clearTimeout(this.readyTimer);
     this.ws?.close(1000);
     this.ws = null;
   }
@@ -75,6 +84,14 @@ export class Gateway {
     const ws = new WebSocket(`${proto}//${location.host}/api/v1/ws`);
     this.ws = ws;
     this.live = false;
+    // A connection that opens (or hangs opening) but never says `ready` is given up: the
+    // server answers `hello` at once, with the catch-up.
+    if (this.readyTimer) clearTimeout(this.readyTimer);
+    this.readyTimer = setTimeout(() => {
+      if (this.ws !== ws || this.live) return;
+      ws.close();
+      this.ended(ws, 1006);
+    }, READY_TIMEOUT_MS);
     ws.onopen = () => {
       const from = this.resumeFrom();
       ws.send(JSON.stringify(from ? { op: "hello", resume_from: from } : { op: "hello" }));
@@ -89,6 +106,7 @@ export class Gateway {
       }
       if (frame.op === "ready") {
         this.live = true;
+        if (this.readyTimer) clearTimeout(this.readyTimer);
         this.readyAt = Date.now();
         this.handlers.onState("online");
         if (this.pinger) clearInterval(this.pinger);
@@ -149,6 +167,12 @@ export class Gateway {
     // A node going away (1001) closes all its clients at once: spread their return over a
     // second, so they do not all land on the other nodes (or the restarted one) together.
     const first = code === 1001 ? 200 + Math.random() * 1000 : 200;
+    if (PROTOCOL_ERRORS.includes(code)) {
+      // "Fix the client": a bug here, which trying again at once will not cure; try now and
+      // then (a newer version of the page may be loaded meanwhile) instead of hammering.
+      this.timer = setTimeout(() => this.connect(), 60_000);
+      return;
+    }
     this.timer = setTimeout(() => this.connect(), this.attempt === 1 ? first : delay);
   }
 }

@@ -7,7 +7,7 @@ import { api, ApiError } from "../api";
 import { formatDay, useLang, useT } from "../i18n";
 import { navigate, paths } from "../router";
 import { conversationTitle, type Pending } from "../state/model";
-import { loadAround, loadLatest, loadNewer, loadOlder, markRead, useApp } from "../state/store";
+import { loadAround, loadLatest, loadNewer, loadOlder, markRead, releaseUnread, useApp } from "../state/store";
 import type { Conversation, Id, Message, MyState } from "../types";
 import { Composer } from "./Composer";
 import { FileLibrary } from "./Files";
@@ -152,10 +152,13 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
     }
   }, [shift, count]);
 
-  // Read when the latest messages are on screen and the window has focus.
+  // Read when the latest messages are on screen and the window has focus (not again after
+  // "mark unread" until something new arrives or the person leaves: see `markRead`).
   const lastSeq = conv?.last_seq ?? 0;
+  const member = !!me;
+  useEffect(() => () => releaseUnread(id), [id]);
   useEffect(() => {
-    if (!me || !atBottom || timeline?.hasNewer) return;
+    if (!member || !atBottom || timeline?.hasNewer) return;
     const mark = () => {
       if (document.visibilityState === "visible") markRead(id);
     };
@@ -166,7 +169,7 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
       document.removeEventListener("visibilitychange", mark);
       window.removeEventListener("focus", mark);
     };
-  }, [id, me, atBottom, lastSeq, timeline?.hasNewer]);
+  }, [id, member, atBottom, lastSeq, timeline?.hasNewer]);
 
   const onScroll = useCallback(
     async (offset: number) => {

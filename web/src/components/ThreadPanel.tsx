@@ -21,10 +21,19 @@ export function ThreadPanel({ conversationId, rootId, canPost, onClose }: { conv
   }, [rootId]);
 
   const count = (view?.replies.length ?? 0) + pending.length;
+  const loaded = !!view;
   useEffect(() => {
     end.current?.scrollIntoView({ block: "end" });
-    if (view && count) api.threadRead(rootId).catch(() => undefined);
-  }, [count, view, rootId]);
+    // Read when replies are on screen: when they load or grow (not on a reaction or an edit,
+    // which change the view), and only while the tab is visible — or once it becomes so.
+    if (!loaded || !count) return;
+    const read = () => {
+      if (document.visibilityState === "visible") api.threadRead(rootId).catch(() => undefined);
+    };
+    read();
+    document.addEventListener("visibilitychange", read);
+    return () => document.removeEventListener("visibilitychange", read);
+  }, [count, loaded, rootId]);
 
   return (
     <aside className="side-panel thread" aria-label={t("thread.title")}>

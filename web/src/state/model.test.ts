@@ -176,6 +176,45 @@ describe("applying events", () => {
     expect(m.stale).toEqual([C]);
   });
 
+  it("counts a mention of a department above mine, as the server does", () => {
+    let m = start();
+    m = {
+      ...m,
+      departments: {
+        "d-top": { id: "d-top", name: "Top", parent_id: null, created_at: 0, updated_at: 0 },
+        "d-sales": { id: "d-sales", name: "Sales", parent_id: "d-top", created_at: 0, updated_at: 0 },
+      },
+    };
+    const of = (d: string) => ({ user_ids: [], department_ids: [d], channel: false });
+    m = applyEvent(m, ev({ type: "message.created", message: msg(4, { mentions: of("d-top") }) }, 4));
+    m = applyEvent(m, ev({ type: "message.created", message: msg(5, { mentions: of("d-other") }) }, 5));
+    expect(m.conversations[C].me).toMatchObject({ unread_count: 2, mention_count: 1 });
+  });
+
+  it("asks for the counts again when an unread message it has not loaded is deleted", () => {
+    let m = start();
+    const mine = { role: "member" as const, direct: true, via_department: false, read_seq: 3, unread_count: 1, mention_count: 0 };
+    m = loadConversations(m, [{ conversation: conv(4), me: mine }]); // message 4, not loaded here
+    m = applyEvent(m, ev({ type: "message.deleted", message_id: "m-4", deleted_at: 10 }, 5));
+    expect(m.stale).toEqual([C]);
+  });
+
+  it("keeps a group DM's people and counts as a newer read left them", () => {
+    let m = start();
+    const group = { ...conv(5), kind: "group" as const, participant_ids: [ME, BOB, "u-carol"], member_count: 3 };
+    const mine = { role: "member" as const, direct: true, via_department: false, read_seq: 5, unread_count: 0, mention_count: 0 };
+    m = loadConversations(m, [{ conversation: group, me: mine }]);
+    m = applyEvent(m, ev({ type: "members.removed", conversation_id: C, user_ids: ["u-carol"] }, 6));
+    expect(m.conversations[C].conv.participant_ids).toEqual([ME, BOB]);
+    // A reload read the group after someone else was added and removed (seq 8): the
+    // `members.added` of seq 7, arriving after, does not bring its older snapshot back.
+    m = loadConversations(m, [{ conversation: { ...group, last_seq: 8, participant_ids: [ME, BOB], member_count: 2 }, me: mine }]);
+    const older = { ...group, last_seq: 7, participant_ids: [ME, BOB, "u-dan"], member_count: 3 };
+    const dan = { user_id: "u-dan", role: "member" as const, direct: true, via_department: false, read_seq: 0, joined_at: 0 };
+    m = applyEvent(m, ev({ type: "members.added", conversation: older, members: [dan] } as never, 7));
+    expect(m.conversations[C].conv).toMatchObject({ member_count: 2, participant_ids: [ME, BOB] });
+  });
+
   it("adds and removes conversations as my membership changes", () => {
     let m = start();
     const other = { ...conv(1), id: "c-2", name: "new" };

@@ -159,12 +159,22 @@ export function mapMessage(model: Model, id: Id, f: (m: Message) => Message): Mo
   return changed ? { ...model, timelines, threads } : model;
 }
 
-/** Whether `m` mentions the user `me` (directly, through a department, or @channel). */
-export function mentionsMe(m: Message, me: User | null): boolean {
+/** Whether `m` mentions the user `me` (directly, @channel, or through a department: one of
+ * mine or one above it, as the server counts it — `departments` gives the tree). */
+export function mentionsMe(m: Message, me: User | null, departments: Record<Id, Department> = {}): boolean {
   if (!me) return false;
   if (m.mentions.channel || m.mentions.user_ids.includes(me.id)) return true;
-  const mine = [me.primary_department_id, ...me.secondary_department_ids];
-  return m.mentions.department_ids.some((d) => mine.includes(d));
+  if (!m.mentions.department_ids.length) return false;
+  const mine = new Set<Id>();
+  for (const start of [me.primary_department_id, ...me.secondary_department_ids]) {
+    // Up the tree (bounded: a tree is shallow, and a cycle must not hang the client).
+    let d: Id | null | undefined = start;
+    for (let i = 0; d && i < 64 && !mine.has(d); i++) {
+      mine.add(d);
+      d = departments[d]?.parent_id;
+    }
+  }
+  return m.mentions.department_ids.some((d) => mine.has(d));
 }
 
 /** Records a new message as the server returned (own sends) or announced it. Both are its state
@@ -298,17 +308,22 @@ export function applyEvent(model: Model, f: EventFrame): Model {
       const mine = d.members.find((x) => x.user_id === meId);
       const prev = m.conversations[d.conversation.id];
       if (!prev && !mine) return m; // not ours (cannot normally happen)
-      m = setConversation(m, d.conversation, mine ? myStateFrom(mine, prev?.me, d.conversation.last_seq) : undefined);
+      // Already counted (a reload read a newer state): the event's snapshot of the conversation
+      // is older than what is here; only my own membership is taken from it.
+      const conv = prev && counted(m, d.conversation.id, f.seq) ? prev.conv : d.conversation;
+      m = setConversation(m, conv, mine ? myStateFrom(mine, prev?.me, conv.last_seq) : undefined);
       return bumpSeq(m, d.conversation.id, f.seq);
     }
     case "conversation.updated":
-      if (!m.conversations[d.conversation.id]) return m;
+      if (!m.conversations[d.conversation.id] || counted(m, d.conversation.id, f.seq)) return m;
       return bumpSeq(setConversation(m, d.conversation), d.conversation.id, f.seq);
     case "members.removed": {
       if (meId && d.user_ids.includes(meId)) return removeConversation(m, d.conversation_id);
       const c = m.conversations[d.conversation_id];
       if (c && !counted(m, d.conversation_id, f.seq)) {
-        const conv = { ...c.conv, member_count: Math.max(0, c.conv.member_count - d.user_ids.length) };
+        // A group DM's title names its people: those who left drop out of it.
+        const participant_ids = c.conv.participant_ids.filter((id) => !d.user_ids.includes(id));
+        const conv = { ...c.conv, participant_ids, member_count: Math.max(0, c.conv.member_count - d.user_ids.length) };
         m = { ...m, conversations: { ...m.conversations, [c.conv.id]: { ...c, conv } } };
       }
       return bumpSeq(m, d.conversation_id, f.seq);
@@ -336,7 +351,7 @@ export function applyEvent(model: Model, f: EventFrame): Model {
         const me = {
           ...c.me,
           unread_count: c.me.unread_count + 1,
-          mention_count: c.me.mention_count + (mentionsMe(msg, m.me) ? 1 : 0),
+          mention_count: c.me.mention_count + (mentionsMe(msg, m.me, m.departments) ? 1 : 0),
         };
         m = { ...m, conversations: { ...m.conversations, [c.conv.id]: { ...c, me } } };
       }
@@ -349,20 +364,22 @@ export function applyEvent(model: Model, f: EventFrame): Model {
       const cid = msg.conversation_id;
       if (!counted(m, cid, f.seq) && !msg.thread_root_id && isUnread(m, cid, msg.seq)) {
         const before = findMessage(m, msg.id);
-        const mention = mentionsMe(msg, m.me);
-        const changed = before ? mentionsMe(before, m.me) !== mention : mention || (m.conversations[cid]?.me?.mention_count ?? 0) > 0;
+        const mention = mentionsMe(msg, m.me, m.departments);
+        const changed = before ? mentionsMe(before, m.me, m.departments) !== mention : mention || (m.conversations[cid]?.me?.mention_count ?? 0) > 0;
         if (changed) m = markStale(m, cid);
       }
       return bumpSeq(mapMessage(m, msg.id, () => msg), cid, f.seq);
     }
     case "message.deleted": {
       // A deleted message no longer counts as unread (nor as a mention): the server recounts
-      // when it was unread here, or (not loaded here) when it may have been a mention of me.
+      // when it was unread here, or (not loaded here) when it may have been unread.
       const cid = f.conversation_id;
       if (cid && !d.thread_root_id && !counted(m, cid, f.seq)) {
         const before = findMessage(m, d.message_id);
         const me = m.conversations[cid]?.me;
-        const recount = before ? !before.deleted_at && isUnread(m, cid, before.seq) : (me?.mention_count ?? 0) > 0;
+        const recount = before
+          ? !before.deleted_at && isUnread(m, cid, before.seq)
+          : (me?.unread_count ?? 0) > 0 || (me?.mention_count ?? 0) > 0;
         if (recount) m = markStale(m, cid);
       }
       return bumpSeq(

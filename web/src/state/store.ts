@@ -78,17 +78,23 @@ export async function boot(): Promise<void> {
     // without it there is no session to ask about.
     if (!hasSessionHint()) throw new ApiError(401, "unauthenticated", "not signed in");
     const me = await api.me();
-    set({ me: me.user, sessionId: me.session_id, orgName: me.org_name, users: { [me.user.id]: me.user } });
+    bootRetry = 0;
+    set({ me: me.user, sessionId: me.session_id, orgName: me.org_name, users: { [me.user.id]: me.user }, error: null });
     await startSession();
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
       const status = await api.setupStatus().catch(() => ({ setup_complete: true, org_name: "" }));
       set({ phase: status.setup_complete ? "signin" : "setup", orgName: status.org_name });
     } else {
-      set({ phase: "signin", error: errorText(e) });
+      // The server is down or unreachable: not a reason to sign in again. Keep trying.
+      set({ error: errorText(e) });
+      bootRetry = Math.min(30_000, bootRetry * 2 || 1000);
+      setTimeout(() => void boot(), bootRetry);
     }
   }
 }
+
+let bootRetry = 0;
 
 /** After choosing a new password (required after an administrator's reset). */
 export async function passwordChanged(): Promise<void> {
@@ -111,6 +117,7 @@ export async function signedIn(): Promise<void> {
 }
 
 async function startSession(): Promise<void> {
+  claimDrafts(get().me?.id);
   if (get().me?.must_change_password) {
     set({ phase: "password" });
     return;
@@ -125,7 +132,7 @@ async function startSession(): Promise<void> {
       onReady: (f) => {
         // A client that had state (a resync, or a reconnect too far behind) reloads all of
         // it; a fresh start has just read the directory.
-        if (!f.resumed) void reload(f.head, get().lastPos > 0);
+        if (!f.resumed) startOver(f.head, get().lastPos > 0);
         else retryUnsavedDrafts();
         flushOutbox();
         presenceInterest.connected();
@@ -146,6 +153,14 @@ async function startSession(): Promise<void> {
 const hold = new EventHold<EventFrame>((f) => applyEventFrame(f));
 
 // ---- reload (a fresh start, or a resync) ----
+
+/** The server said where to start from (a fresh start, or a resync): that is the position
+ * now — also when it is behind the one here (a server restored from a backup), or every
+ * event up to the old one would be dropped as seen — and what came before is reloaded. */
+function startOver(head: number, everything: boolean): void {
+  update((m) => ({ ...m, lastPos: head }));
+  void reload(head, everything);
+}
 
 /** The head of the reload under way, if any, and a later one asked for meanwhile. */
 let reloadingTo: number | null = null;
@@ -238,12 +253,8 @@ async function loadPeopleOf(conversations: Id[], known: Id[] = []): Promise<void
 }
 
 function applyEventFrame(f: EventFrame): void {
-  if (f.data.type === "draft.updated") applyDraft(f.data.draft);
-  // A guest added somewhere meets new people (the event names them).
-  if ((f.data.type === "members.added" || f.data.type === "conversation.created") && isGuest()) {
-    void loadPeopleOf([], f.data.members.map((m) => m.user_id));
-  }
-  if (f.data.type === "message.created") stoppedTyping(f.data.message);
+  // Side effects once per event (a resume may repeat some; applying the model is idempotent).
+  if (f.pos > get().lastPos) eventEffects(f);
   update((m) => applyEvent(m, f));
   const s = get();
   if (s.signedOut) void signOutLocal();
@@ -260,7 +271,7 @@ function onFrame(f: ServerFrame): void {
       hold.event(f);
       break;
     case "resync":
-      void reload(f.head, true);
+      startOver(f.head, true);
       break;
     case "presence":
       // A status for someone no longer followed (a frame in flight) would go stale; one of
@@ -278,12 +289,34 @@ function onFrame(f: ServerFrame): void {
       if (f.user_id === get().me?.id) break;
       const key = placeKey(f.conversation_id, f.thread_root_id);
       set((s) => ({ typing: { ...s.typing, [key]: { ...(s.typing[key] ?? {}), [f.user_id]: Date.now() + 6000 } } }));
-      setTimeout(() => set((s) => ({ typing: { ...s.typing } })), 6100);
+      setTimeout(() => set((s) => ({ typing: expireTyping(s.typing, Date.now()) })), 6100);
       break;
     }
     default:
       break;
   }
+}
+
+function eventEffects(f: EventFrame): void {
+  const d = f.data;
+  if (d.type === "draft.updated") applyDraft(d.draft);
+  // A guest added somewhere meets new people (the event names them).
+  if ((d.type === "members.added" || d.type === "conversation.created") && isGuest()) {
+    void loadPeopleOf([], d.members.map((m) => m.user_id));
+  }
+  if (d.type === "message.created") stoppedTyping(d.message);
+  if (d.type === "conversation.removed") dropDraftsOf(d.conversation_id);
+  if (d.type === "members.removed" && get().me && d.user_ids.includes(get().me!.id)) dropDraftsOf(d.conversation_id);
+}
+
+/** Typing notices without those that have run out (places left empty go). */
+export function expireTyping(typing: AppState["typing"], now: number): AppState["typing"] {
+  const out: AppState["typing"] = {};
+  for (const [key, people] of Object.entries(typing)) {
+    const live = Object.fromEntries(Object.entries(people).filter(([, until]) => until > now));
+    if (Object.keys(live).length) out[key] = live;
+  }
+  return out;
 }
 
 /** Reads a conversation's counters again (events wait meanwhile, so what it returns is
@@ -308,13 +341,7 @@ async function signOutLocal(): Promise<void> {
   gateway?.stop();
   gateway = null;
   presenceInterest.stop();
-  // Drafts belong to the person: the next one to sign in here must not see them.
-  for (const timer of draftTimers.values()) clearTimeout(timer);
-  draftTimers.clear();
-  draftsSaved.clear();
-  unsaved.clear();
-  storeDrafts({});
-  storeUnsaved();
+  forgetDrafts();
   hold.clear(); // the session's events, never to reach the next one's state
   forgetAttachments();
   set({ ...emptyModel(), phase: "signin", drafts: {}, presence: {}, typing: {} });
@@ -393,13 +420,27 @@ export async function openThread(rootId: Id): Promise<void> {
  * when the position was there already no event follows, and what this client showed may have
  * drifted from it. */
 export async function markUnread(conversationId: Id, messageId: Id): Promise<void> {
+  keptUnread = { id: conversationId, lastSeq: get().conversations[conversationId]?.conv.last_seq ?? 0 };
   await api.markUnread(conversationId, messageId);
   await refreshConversation(conversationId);
+}
+
+/** A conversation the person marked unread while reading it, and its last seq then: it is
+ * not marked read again by being on screen until something new arrives or they leave it. */
+let keptUnread: { id: Id; lastSeq: number } | null = null;
+
+/** Leaving a conversation's view ends what "mark unread" kept there. */
+export function releaseUnread(id: Id): void {
+  if (keptUnread?.id === id) keptUnread = null;
 }
 
 export function markRead(id: Id): void {
   const c = get().conversations[id];
   if (!c?.me || c.me.read_seq >= c.conv.last_seq) return;
+  if (keptUnread?.id === id) {
+    if (keptUnread.lastSeq >= c.conv.last_seq) return;
+    keptUnread = null;
+  }
   const seq = c.conv.last_seq;
   update((m) => markReadLocal(m, id, seq));
   api.markRead(id, seq).catch(() => undefined);
@@ -429,6 +470,44 @@ export function placeKey(conversationId: Id, threadRootId?: Id | null): string {
 }
 
 const storeDrafts = (drafts: Record<string, string>) => storeLocal(DRAFTS_KEY, drafts);
+
+/** Whose drafts this browser keeps. */
+const DRAFTS_OWNER_KEY = "qiao.drafts.owner";
+
+/** Drafts belong to the person: the next one to sign in here must neither see them nor have
+ * them saved as theirs. */
+function forgetDrafts(): void {
+  for (const timer of draftTimers.values()) clearTimeout(timer);
+  draftTimers.clear();
+  draftsSaved.clear();
+  unsaved.clear();
+  storeDrafts({});
+  storeUnsaved();
+  set({ drafts: {} });
+}
+
+/** Starting a session as `me`: drafts kept here for someone else (their session ended
+ * without a sign-out on this device, say it expired) are dropped. Drafts of no recorded
+ * owner (kept by an older version) are taken as the person's. */
+function claimDrafts(me: Id | undefined): void {
+  if (!me) return;
+  const owner = loadStored<string | null>(DRAFTS_OWNER_KEY, null);
+  if (owner !== null && owner !== me) forgetDrafts();
+  storeLocal(DRAFTS_OWNER_KEY, me);
+}
+
+/** Leaving a conversation deletes my drafts in it on the server (no event says so). */
+function dropDraftsOf(conversationId: Id): void {
+  const keys = Object.keys(get().drafts).filter((k) => k === conversationId || k.startsWith(`${conversationId}:`));
+  for (const key of [...unsaved]) if (key === conversationId || key.startsWith(`${conversationId}:`)) keys.push(key);
+  for (const key of keys) {
+    clearTimeout(draftTimers.get(key));
+    draftTimers.delete(key);
+    draftsSaved.delete(key);
+    setUnsaved(key, false);
+    putDraftLocal(key, "");
+  }
+}
 
 function putDraftLocal(key: string, text: string): void {
   const drafts = { ...get().drafts };
@@ -654,6 +733,9 @@ export function applyMyReaction(messageId: Id, emoji: string, added: boolean): v
  * says so first); reactions and thread summaries stay as events left them. */
 export function applyMyEdit(msg: Message): void {
   update((m) =>
-    mapMessage(m, msg.id, (x) => (x.deleted_at ? x : { ...x, body: msg.body, edited_at: msg.edited_at, mentions: msg.mentions })),
+    mapMessage(m, msg.id, (x) =>
+      // A later edit (from another device) that reached me first stays.
+      x.deleted_at || (x.edited_at ?? 0) > (msg.edited_at ?? 0) ? x : { ...x, body: msg.body, edited_at: msg.edited_at, mentions: msg.mentions },
+    ),
   );
 }
