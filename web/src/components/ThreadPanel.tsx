@@ -21,6 +21,8 @@ export function ThreadPanel({ conversationId, rootId, canPost, onClose }: { conv
   }, [rootId]);
 
   const count = (view?.replies.length ?? 0) + pending.length;
+  // As the server counts them (deleted replies stay as tombstones but do not count).
+  const replyCount = view?.root?.thread?.reply_count ?? view?.replies.filter((r) => !r.deleted_at).length ?? 0;
   const loaded = !!view;
   useEffect(() => {
     end.current?.scrollIntoView({ block: "end" });
@@ -46,7 +48,7 @@ export function ThreadPanel({ conversationId, rootId, canPost, onClose }: { conv
       <ErrorNote error={error} />
       <div className="thread-messages">
         {view?.root && <MessageItem message={view.root} grouped={false} inThread canPost={canPost} onError={setError} />}
-        {view && view.replies.length > 0 && <div className="thread-count muted">{view.replies.length === 1 ? t("msg.reply1") : t("msg.replies", { n: view.replies.length })}</div>}
+        {view && replyCount > 0 && <div className="thread-count muted">{replyCount === 1 ? t("msg.reply1") : t("msg.replies", { n: replyCount })}</div>}
         {view?.replies.map((m, i) => (
           <MessageItem
             key={m.id}

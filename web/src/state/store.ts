@@ -254,8 +254,16 @@ async function loadPeopleOf(conversations: Id[], known: Id[] = []): Promise<void
 
 function applyEventFrame(f: EventFrame): void {
   // Side effects once per event (a resume may repeat some; applying the model is idempotent).
-  if (f.pos > get().lastPos) eventEffects(f);
+  const fresh = f.pos > get().lastPos;
+  if (fresh) eventEffects(f);
+  const wasGuest = isGuest();
   update((m) => applyEvent(m, f));
+  if (fresh && f.data.type === "user.updated" && f.data.user.id === get().me?.id && isGuest() !== wasGuest) {
+    // What I may see changed with my role: a guest keeps only the people it shares a
+    // conversation with, staff get the directory and the departments back.
+    if (isGuest()) set((s) => ({ users: s.me ? { [s.me.id]: s.me } : {}, departments: {} }));
+    void reload(get().lastPos, true);
+  }
   const s = get();
   if (s.signedOut) void signOutLocal();
   if (s.stale.length) {
@@ -409,10 +417,21 @@ export async function loadAround(id: Id, messageId: Id): Promise<void> {
   });
 }
 
+/** Most pages of replies read when a thread opens (100 each). */
+const THREAD_PAGES_MAX = 50;
+
 export async function openThread(rootId: Id): Promise<void> {
   await hold.during(async () => {
     const page = await api.thread(rootId);
-    update((m) => ({ ...m, threads: { ...m.threads, [rootId]: { root: page.root, replies: page.items } } }));
+    // Every reply, in pages (a long thread would otherwise show a gap before live replies).
+    const replies = [...page.items];
+    let more = page.more_after;
+    for (let i = 0; more && replies.length && i < THREAD_PAGES_MAX; i++) {
+      const next = await api.thread(rootId, { after: replies[replies.length - 1].seq });
+      replies.push(...next.items);
+      more = next.more_after && next.items.length > 0;
+    }
+    update((m) => ({ ...m, threads: { ...m.threads, [rootId]: { root: page.root, replies } } }));
   });
 }
 
