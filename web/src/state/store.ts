@@ -647,7 +647,11 @@ async function attempt(key: string): Promise<void> {
   try {
     const msg: Message = await api.send(p.conversationId, p.body, p.key, p.threadRootId, p.files.map((f) => f.id));
     update((m) => addMessage(m, msg));
-    markRead(p.conversationId);
+    // Having just written there, one has read what came before, if one is looking at it (a
+    // send that completes late, or a thread reply, says nothing of the conversation).
+    const route = useRoute.getState().route;
+    const onScreen = route.name === "conversation" && route.id === p.conversationId && document.visibilityState === "visible";
+    if (!p.threadRootId && onScreen) markRead(p.conversationId);
   } catch (e) {
     const err = e instanceof ApiError ? e : new ApiError(0, "network", String(e));
     if (err.transient && attempts < MAX_ATTEMPTS) {
