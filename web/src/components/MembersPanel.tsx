@@ -29,10 +29,11 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
     }
   }
 
+  const membership = useApp((s) => s.memberships[conversation.id] ?? 0);
   useEffect(() => {
     void load();
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [conversation.id, conversation.member_count]);
+  }, [conversation.id, conversation.member_count, membership]);
 
   async function add() {
     if (!adding.length) return;

@@ -30,6 +30,9 @@ export interface AppState extends Model {
   typing: Record<string, Record<Id, number>>;
   presence: Record<Id, PresenceStatus>;
   drafts: Record<string, string>;
+  /** Per conversation, a count of membership events seen: views of its members reload when
+   * it moves (a role change or a swap leaves the member count as it was). */
+  memberships: Record<Id, number>;
   error: string | null;
 }
 
@@ -58,6 +61,7 @@ export const useApp = create<AppState>(() => ({
   typing: {},
   presence: {},
   drafts: loadStored<Record<string, string>>(DRAFTS_KEY, {}),
+  memberships: {},
   error: null,
 }));
 
@@ -314,6 +318,10 @@ function eventEffects(f: EventFrame): void {
   }
   if (d.type === "message.created") stoppedTyping(d.message);
   if (d.type === "conversation.removed") dropDraftsOf(d.conversation_id);
+  if (d.type === "members.added" || d.type === "members.removed" || d.type === "member.updated") {
+    const id = d.type === "members.added" ? d.conversation.id : d.conversation_id;
+    set((s) => ({ memberships: { ...s.memberships, [id]: (s.memberships[id] ?? 0) + 1 } }));
+  }
   if (d.type === "members.removed" && get().me && d.user_ids.includes(get().me!.id)) dropDraftsOf(d.conversation_id);
 }
 
@@ -352,7 +360,7 @@ async function signOutLocal(): Promise<void> {
   forgetDrafts();
   hold.clear(); // the session's events, never to reach the next one's state
   forgetAttachments();
-  set({ ...emptyModel(), phase: "signin", drafts: {}, presence: {}, typing: {} });
+  set({ ...emptyModel(), phase: "signin", drafts: {}, presence: {}, typing: {}, memberships: {} });
 }
 
 export async function signOut(): Promise<void> {
