@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Conversation, EventFrame, Message, User } from "../types";
-import { addMessage, applyEvent, byRecent, emptyModel, loadConversations, markReadLocal, mergePage, type Model } from "./model";
+import { addMessage, applyEvent, byRecent, emptyModel, loadConversations, markReadLocal, mergePage, toggleReaction, type Model } from "./model";
 
 const ME = "u-me";
 const BOB = "u-bob";
@@ -303,5 +303,18 @@ describe("history pages", () => {
     m = applyEvent(m, ev({ type: "message.created", message: msg(4) }, 4));
     m = markReadLocal(m, C, 4);
     expect(m.conversations[C].me).toMatchObject({ read_seq: 4, unread_count: 0 });
+  });
+});
+
+describe("reactions", () => {
+  it("count reactors beyond the listed ones (the server lists the first 50)", () => {
+    const listed = Array.from({ length: 50 }, (_, i) => `u-${i}`);
+    const many = [{ emoji: "👍", count: 60, user_ids: listed }];
+    expect(toggleReaction(many, "👍", "u-55", false)[0]).toMatchObject({ count: 59, user_ids: listed });
+    expect(toggleReaction(many, "👍", "u-3", false)[0].count).toBe(59);
+    expect(toggleReaction(many, "👍", ME, true)[0]).toMatchObject({ count: 61 });
+    // Not listed and nobody beyond the list: not a reactor, nothing changes.
+    const few = [{ emoji: "👍", count: 2, user_ids: ["u-1", "u-2"] }];
+    expect(toggleReaction(few, "👍", "u-9", false)).toBe(few);
   });
 });

@@ -420,11 +420,15 @@ export function toggleReaction(list: { emoji: string; count: number; user_ids: I
     out[i] = { ...out[i], count: out[i].count + 1, user_ids: [...out[i].user_ids, user] };
     return out;
   }
-  if (i < 0 || !list[i].user_ids.includes(user)) return list;
+  if (i < 0) return list;
   const r = list[i];
+  // The server lists the first reactors only (the count is whole): one beyond them is not
+  // listed, but counted.
+  const listed = r.user_ids.includes(user);
+  if (!listed && r.user_ids.length >= r.count) return list;
   if (r.count <= 1) return list.filter((_, j) => j !== i);
   const out = list.slice();
-  out[i] = { ...r, count: r.count - 1, user_ids: r.user_ids.filter((u) => u !== user) };
+  out[i] = { ...r, count: r.count - 1, user_ids: listed ? r.user_ids.filter((u) => u !== user) : r.user_ids };
   return out;
 }
 
