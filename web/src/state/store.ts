@@ -205,13 +205,18 @@ async function reloadOnce(head: number, everything: boolean): Promise<void> {
   // The departments and my account are small: read again even on a fresh start (they were
   // read before the connection's head); the directory, which may be large, only on a resync.
   const staff = !isGuest();
-  const [list] = await Promise.all([
-    api.conversations(),
+  // The conversations are applied as soon as they arrive: a large directory may take longer
+  // than events wait (hold.ts), and events let through meanwhile must land on this list, not
+  // be overwritten by it afterwards.
+  const conversations = api.conversations().then((list) =>
+    update((m) => ({ ...loadConversations(m, list.items), lastPos: Math.max(m.lastPos, head) })),
+  );
+  await Promise.all([
+    conversations,
     everything && staff ? loadDirectory() : undefined,
     staff ? loadDepartments() : undefined,
     refreshMe(),
   ]);
-  update((m) => ({ ...loadConversations(m, list.items), lastPos: Math.max(m.lastPos, head) }));
   if (!staff) void loadPeopleOf(Object.keys(get().conversations));
   // The timeline and thread on screen are read again (events before `head` are not replayed);
   // others load when they are opened.
