@@ -95,6 +95,7 @@ describe("PresenceInterest", () => {
     p.connected();
     expect(sent).toEqual([["a"]]);
     p.retryLater(2000);
+    expect(p.follows("a")).toBe(true); // statuses still count while waiting
     vi.advanceTimersByTime(1999);
     expect(sent.length).toBe(1);
     vi.advanceTimersByTime(1);

@@ -19,6 +19,8 @@ export class PresenceInterest {
   private timer: ReturnType<typeof setTimeout> | null = null;
   /** When a subscription was last sent (ms). */
   private lastSent = -Infinity;
+  /** The last subscription may have been refused: send the set even if it did not change. */
+  private resend = false;
 
   /**
    * @param subscribe sends a subscription; false when it could not (no live connection).
@@ -53,6 +55,7 @@ export class PresenceInterest {
   connected(): void {
     const before = this.sent;
     this.sent = null;
+    this.resend = false;
     if (before) {
       // Who left the screen while the connection was down keeps no stale status.
       const wanted = new Set(this.wanted());
@@ -75,8 +78,9 @@ export class PresenceInterest {
     }
     const ids = this.wanted();
     const sent = this.sent;
-    if (sent && sent.size === ids.length && ids.every((id) => sent.has(id))) return;
+    if (!this.resend && sent && sent.size === ids.length && ids.every((id) => sent.has(id))) return;
     if (!this.subscribe(ids)) return;
+    this.resend = false;
     this.lastSent = Date.now();
     const now = new Set(ids);
     if (sent) {
@@ -89,7 +93,8 @@ export class PresenceInterest {
   /** The server refused a frame that may have been the last subscription: send it again
    * after a pause (it answers only the people a subscription adds). */
   retryLater(pauseMs = 2000): void {
-    this.sent = null;
+    // The set is kept (statuses of people in it still count meanwhile), only sent again.
+    this.resend = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = setTimeout(() => this.flush(), pauseMs);
   }
@@ -98,6 +103,7 @@ export class PresenceInterest {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     this.sent = null;
+    this.resend = false;
   }
 
   private schedule(): void {
