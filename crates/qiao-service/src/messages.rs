@@ -753,8 +753,20 @@ impl Services {
     }
 
     /// Threads the caller follows, with unread counts, most recent reply first.
-    pub async fn followed_threads(&self, auth: &Authenticated, limit: Option<u32>) -> Result<Vec<FollowedThread>> {
-        threads::followed(&mut self.store.reader().await?, auth.actor.user_id, page_limit(limit)?).await
+    /// Threads the caller follows, most recent reply first, each with its root message (what
+    /// a list of threads shows).
+    pub async fn followed_threads(
+        &self,
+        auth: &Authenticated,
+        limit: Option<u32>,
+    ) -> Result<Vec<(FollowedThread, Message)>> {
+        let mut r = self.store.reader().await?;
+        let followed = threads::followed(&mut r, auth.actor.user_id, page_limit(limit)?).await?;
+        let ids: Vec<MessageId> = followed.iter().map(|t| t.root_id).collect();
+        let mut roots: std::collections::HashMap<MessageId, Message> =
+            messages::get_many(&mut r, &ids).await?.into_iter().map(|m| (m.id, m)).collect();
+        // A root is never deleted from the table (only marked), so each is found.
+        Ok(followed.into_iter().filter_map(|t| roots.remove(&t.root_id).map(|m| (t, m))).collect())
     }
 
     /// A thread root the caller may take part in (as a member of its conversation).

@@ -72,6 +72,8 @@ impl From<qiao_service::messages::ThreadState> for ThreadState {
 #[derive(Serialize, ToSchema)]
 pub struct FollowedThread {
     pub root_id: MessageId,
+    /// The thread's first message (as `GET /api/v1/messages/{id}` returns it).
+    pub root: Message,
     pub conversation_id: ConversationId,
     pub read_seq: i64,
     pub unread_count: i64,
@@ -267,8 +269,9 @@ pub async fn followed(
         .followed_threads(&auth, p.limit)
         .await?
         .into_iter()
-        .map(|t| FollowedThread {
+        .map(|(t, root)| FollowedThread {
             root_id: t.root_id,
+            root,
             conversation_id: t.conversation_id,
             read_seq: t.read_seq,
             unread_count: t.unread_count,

@@ -459,6 +459,7 @@ async fn threads_can_be_followed_and_read() {
     // The root's author follows the thread once it has replies.
     let threads = owner.get("/api/v1/threads").await.body;
     assert_eq!(threads["items"][0]["root_id"], rid.as_str());
+    assert_eq!(threads["items"][0]["root"]["body"], "question", "with its first message, to show");
     assert_eq!(threads["items"][0]["unread_count"], 1);
     let st = owner.post(&format!("/api/v1/messages/{rid}/thread/read"), json!({})).await.body;
     assert_eq!(st["following"], true);
