@@ -220,9 +220,19 @@ try {
   await reply.fill("a reply in the thread");
   await reply.press("Enter");
   await msg(a, "welcome to").getByRole("button", { name: "1 reply" }).waitFor();
-  await a.getByRole("button", { name: "1 reply" }).click();
+  // The first reply made the root's author follow the thread: it is new in their Threads list.
+  const threadsLink = a.getByRole("link", { name: /^Threads/ });
+  await threadsLink.getByText("1", { exact: true }).waitFor({ timeout: T });
+  await threadsLink.click();
+  await a.getByRole("heading", { name: "Threads I follow" }).waitFor();
+  const followedThread = a.locator(".threads-page a.result.unread", { hasText: "welcome to" });
+  await followedThread.waitFor();
+  await shot(a, "threads.png");
+  await followedThread.click();
   await a.locator("aside.thread").getByText("a reply in the thread").waitFor();
   await shot(a, "conversation-thread.png");
+  // Read there, it is new no more (on every device: the server says so to all of them).
+  await gone(threadsLink.locator(".badge"));
   await a.getByRole("button", { name: "Close thread" }).click();
   await b.getByRole("button", { name: "Close thread" }).click();
 

@@ -11,6 +11,7 @@ export type Route =
   | { name: "admin-users" }
   | { name: "admin-departments" }
   | { name: "settings" }
+  | { name: "threads" }
   | { name: "search"; q: string };
 
 export function parseRoute(path: string, search = ""): Route {
@@ -38,6 +39,8 @@ export function parseRoute(path: string, search = ""): Route {
       return parts[1] === "departments" ? { name: "admin-departments" } : { name: "admin-users" };
     case "settings":
       return { name: "settings" };
+    case "threads":
+      return { name: "threads" };
     case "search":
       return { name: "search", q: q.get("q") ?? "" };
     default:

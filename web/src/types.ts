@@ -129,6 +129,18 @@ export interface MessagePage {
   more_after: boolean;
 }
 
+/** A thread I follow (`GET /api/v1/threads`). */
+export interface FollowedThread {
+  root_id: Id;
+  root: Message;
+  conversation_id: Id;
+  read_seq: number;
+  unread_count: number;
+  mention_count: number;
+  last_reply_at?: number | null;
+  last_reply_seq?: number | null;
+}
+
 export interface ThreadPage extends MessagePage {
   root: Message;
 }

@@ -90,6 +90,9 @@ pub struct FollowedThread {
     /// the thread (`@channel` in a reply).
     pub mention_count: i64,
     pub last_reply_at: Option<i64>,
+    /// The sequence number of the thread's latest reply (a client counting replies as they
+    /// arrive skips those this already counts).
+    pub last_reply_seq: Option<i64>,
 }
 
 /// Threads the person follows in conversations they are still in, most recent reply first.
@@ -97,7 +100,7 @@ pub async fn followed(db: &mut dyn Db, user: UserId, limit: u32) -> Result<Vec<F
     let rows = q!(
         db,
         fetch_all,
-        sqlx::query_as::<_, (Uuid, Uuid, i64, i64, i64, Option<i64>)>(
+        sqlx::query_as::<_, (Uuid, Uuid, i64, i64, i64, Option<i64>, Option<i64>)>(
             "SELECT f.root_id, f.conversation_id, f.read_seq, \
                (SELECT COUNT(*) FROM messages r WHERE r.thread_root_id = f.root_id AND r.seq > f.read_seq \
                   AND r.deleted_at IS NULL AND r.sender_id <> f.user_id), \
@@ -107,7 +110,8 @@ pub async fn followed(db: &mut dyn Db, user: UserId, limit: u32) -> Result<Vec<F
                (SELECT COUNT(*) FROM messages z WHERE z.thread_root_id = f.root_id AND z.mentions_channel \
                   AND z.seq > f.read_seq AND z.deleted_at IS NULL AND z.sender_id <> f.user_id \
                   AND NOT EXISTS (SELECT 1 FROM mentions w WHERE w.user_id = f.user_id AND w.message_id = z.id)), \
-               m.last_reply_at \
+               m.last_reply_at, \
+               (SELECT MAX(l.seq) FROM messages l WHERE l.thread_root_id = f.root_id) \
              FROM thread_follows f JOIN messages m ON m.id = f.root_id \
              JOIN members mb ON mb.conversation_id = f.conversation_id AND mb.user_id = f.user_id \
              WHERE f.user_id = $1 ORDER BY COALESCE(m.last_reply_at, m.created_at) DESC LIMIT $2"
@@ -117,13 +121,14 @@ pub async fn followed(db: &mut dyn Db, user: UserId, limit: u32) -> Result<Vec<F
     )?;
     Ok(rows
         .into_iter()
-        .map(|(root, conv, read_seq, unread_count, mention_count, last_reply_at)| FollowedThread {
+        .map(|(root, conv, read_seq, unread_count, mention_count, last_reply_at, last_reply_seq)| FollowedThread {
             root_id: MessageId(root),
             conversation_id: ConversationId(conv),
             read_seq,
             unread_count,
             mention_count,
             last_reply_at,
+            last_reply_seq,
         })
         .collect())
 }

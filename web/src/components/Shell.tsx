@@ -10,6 +10,7 @@ import { Directory } from "./Directory";
 import { SearchPage } from "./Search";
 import { Settings } from "./Settings";
 import { Sidebar } from "./Sidebar";
+import { ThreadsPage } from "./Threads";
 
 function Banner() {
   const t = useT();
@@ -52,6 +53,9 @@ export function Shell() {
       break;
     case "search":
       page = <SearchPage q={route.q} />;
+      break;
+    case "threads":
+      page = <ThreadsPage />;
       break;
     default:
       page = (

@@ -3,7 +3,7 @@ import { useCallback, useMemo, useState } from "react";
 import { useLang, useT, type Lang } from "../i18n";
 import { sortByName } from "../lib/collate";
 import { navigate, paths, useRoute } from "../router";
-import { byRecent, conversationTitle, type Model } from "../state/model";
+import { byRecent, conversationTitle, unreadThreads, type Model } from "../state/model";
 import { setMyPresence, signOut, useApp } from "../state/store";
 import type { Conversation, MyState } from "../types";
 import { Avatar } from "./common";
@@ -67,6 +67,35 @@ function Item({ conv, me, active }: { conv: Conversation; me: MyState | null; ac
         ) : null}
       </a>
     </li>
+  );
+}
+
+/** "Threads", with how many followed threads have new replies (@ when one mentions me). */
+function ThreadsLink({ active }: { active: boolean }) {
+  const t = useT();
+  const followed = useApp((s) => s.followed);
+  const unread = useMemo(() => unreadThreads({ followed }), [followed]);
+  const mentions = unread.reduce((n, th) => n + th.mention_count, 0);
+  return (
+    <a
+      href="/threads"
+      className={active ? "nav-link active" : "nav-link"}
+      onClick={(e) => {
+        e.preventDefault();
+        navigate("/threads");
+      }}
+    >
+      {t("nav.threads")}
+      {mentions > 0 ? (
+        <span className="badge mention" aria-label={t("badge.mentions", { n: mentions })}>
+          @{mentions}
+        </span>
+      ) : unread.length > 0 ? (
+        <span className="badge" aria-label={t("badge.unread", { n: unread.length })}>
+          {unread.length}
+        </span>
+      ) : null}
+    </a>
   );
 }
 
@@ -137,6 +166,7 @@ export function Sidebar() {
         {t("jump.title")} <kbd>{JUMP_KEYS}</kbd>
       </button>
       <div className="nav-links">
+        <ThreadsLink active={route.name === "threads"} />
         {staff && link("/browse", t("nav.browse"), route.name === "browse")}
         {staff && link("/directory", t("nav.directory"), route.name === "directory")}
         {admin && link("/admin/users", t("nav.users"), route.name === "admin-users")}

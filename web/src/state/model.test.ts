@@ -1,6 +1,18 @@
 import { describe, expect, it } from "vitest";
 import type { Conversation, EventFrame, Message, User } from "../types";
-import { addMessage, applyEvent, byRecent, emptyModel, loadConversations, markReadLocal, mergePage, toggleReaction, type Model } from "./model";
+import {
+  addMessage,
+  applyEvent,
+  byRecent,
+  emptyModel,
+  loadConversations,
+  loadFollowed,
+  markReadLocal,
+  mergePage,
+  toggleReaction,
+  unreadThreads,
+  type Model,
+} from "./model";
 
 const ME = "u-me";
 const BOB = "u-bob";
@@ -316,5 +328,57 @@ describe("reactions", () => {
     // Not listed and nobody beyond the list: not a reactor, nothing changes.
     const few = [{ emoji: "👍", count: 2, user_ids: ["u-1", "u-2"] }];
     expect(toggleReaction(few, "👍", "u-9", false)).toBe(few);
+  });
+});
+
+describe("threads I follow", () => {
+  const root = msg(2, { sender_id: ME });
+  const followed = (m: Model) => m.followed?.["m-2"];
+  const reply = (seq: number, extra: Partial<Message> = {}) => msg(seq, { thread_root_id: "m-2", created_at: 9_000 + seq, ...extra });
+  const summary = { reply_count: 1, participant_ids: [BOB] };
+  function following(): Model {
+    const m = start(5);
+    return loadFollowed(m, [{ root_id: "m-2", root, conversation_id: C, read_seq: 5, unread_count: 0, mention_count: 0, last_reply_at: 1 }]);
+  }
+
+  it("count others' new replies, and mentions of me, in the order of the latest reply", () => {
+    let m = following();
+    m = applyEvent(m, ev({ type: "message.created", message: reply(6), thread: summary }, 6));
+    m = applyEvent(m, ev({ type: "message.created", message: reply(7, { mentions: { user_ids: [], department_ids: [], channel: true } }), thread: summary }, 7));
+    m = applyEvent(m, ev({ type: "message.created", message: reply(8, { sender_id: ME }), thread: summary }, 8));
+    expect(followed(m)).toMatchObject({ unread_count: 2, mention_count: 1, last_reply_at: 9_008 });
+    expect(followed(m)?.root.thread).toEqual(summary);
+    expect(unreadThreads(m).map((t) => t.root_id)).toEqual(["m-2"]);
+    // A reply in a thread I do not follow counts nowhere (and the channel's counts ignore it).
+    m = applyEvent(m, ev({ type: "message.created", message: msg(9, { thread_root_id: "m-1" }) }, 9));
+    expect(Object.keys(m.followed ?? {})).toEqual(["m-2"]);
+  });
+
+  it("follow what my devices say: read, replied, unfollowed, or newly followed (read again)", () => {
+    let m = following();
+    m = applyEvent(m, ev({ type: "message.created", message: reply(6), thread: summary }, 6));
+    m = applyEvent(m, ev({ type: "thread.state", conversation_id: C, root_id: "m-2", following: true, read_seq: 6 }));
+    expect(followed(m)).toMatchObject({ read_seq: 6, unread_count: 0 });
+    // My reply on another device: its thread.state comes first, then the reply, not unread.
+    m = applyEvent(m, ev({ type: "thread.state", conversation_id: C, root_id: "m-2", following: true, read_seq: 7 }));
+    m = applyEvent(m, ev({ type: "message.created", message: reply(7, { sender_id: ME }), thread: summary }, 7));
+    expect(followed(m)?.unread_count).toBe(0);
+    m = applyEvent(m, ev({ type: "thread.state", conversation_id: C, root_id: "m-1", following: true, read_seq: 1 }));
+    expect(m.followedStale).toBe(true);
+    m = applyEvent(m, ev({ type: "thread.state", conversation_id: C, root_id: "m-2", following: false, read_seq: 0 }));
+    expect(followed(m)).toBeUndefined();
+  });
+
+  it("do not count a reply twice when the list was read after it", () => {
+    let m = start(5);
+    m = loadFollowed(m, [{ root_id: "m-2", root, conversation_id: C, read_seq: 2, unread_count: 1, mention_count: 0, last_reply_at: 9_006, last_reply_seq: 6 }]);
+    m = applyEvent(m, ev({ type: "message.created", message: reply(6), thread: summary }, 6));
+    expect(followed(m)?.unread_count).toBe(1);
+  });
+
+  it("forget the threads of a conversation I left", () => {
+    let m = following();
+    m = applyEvent(m, ev({ type: "conversation.removed", conversation_id: C }));
+    expect(m.followed).toEqual({});
   });
 });

@@ -7,6 +7,7 @@ import type {
   Department,
   EventFrame,
   FileInfo,
+  FollowedThread,
   Id,
   Member,
   Message,
@@ -59,6 +60,10 @@ export interface Model {
   /** Conversations whose counters need a refetch (their read position moved backwards, or an
    * unread message was edited or deleted). */
   stale: Id[];
+  /** The threads I follow, by root (null until loaded), and whether that list needs a
+   * refetch (I began following one it does not have). */
+  followed: Record<Id, FollowedThread> | null;
+  followedStale: boolean;
 }
 
 export const MAX_TIMELINE = 3000;
@@ -77,6 +82,8 @@ export function emptyModel(): Model {
     lastPos: 0,
     signedOut: false,
     stale: [],
+    followed: null,
+    followedStale: false,
   };
 }
 
@@ -218,7 +225,55 @@ function removeConversation(model: Model, id: Id): Model {
   delete conversations[id];
   const timelines = { ...model.timelines };
   delete timelines[id];
-  return { ...model, conversations, timelines, pending: model.pending.filter((p) => p.conversationId !== id) };
+  const followed = model.followed && Object.fromEntries(Object.entries(model.followed).filter(([, t]) => t.conversation_id !== id));
+  return { ...model, conversations, timelines, followed, pending: model.pending.filter((p) => p.conversationId !== id) };
+}
+
+/** Replaces the list of threads I follow with a fresh one from HTTP. */
+export function loadFollowed(model: Model, items: FollowedThread[]): Model {
+  return { ...model, followed: Object.fromEntries(items.map((t) => [t.root_id, t])), followedStale: false };
+}
+
+/** The threads I follow with replies I have not read, most recent reply first. */
+export function unreadThreads(model: Pick<Model, "followed">): FollowedThread[] {
+  return Object.values(model.followed ?? {})
+    .filter((t) => t.unread_count > 0)
+    .sort((a, b) => (b.last_reply_at ?? 0) - (a.last_reply_at ?? 0));
+}
+
+/** A reply in a thread I follow: unread (and perhaps a mention) unless mine or read already. */
+function followedReply(model: Model, reply: Message, summary: Message["thread"]): Model {
+  const t = reply.thread_root_id ? model.followed?.[reply.thread_root_id] : undefined;
+  // Counted already by the list (read after this reply: a held event applied after it).
+  if (!t || !model.followed || reply.seq <= (t.last_reply_seq ?? 0)) return model;
+  const next = {
+    ...t,
+    last_reply_at: Math.max(t.last_reply_at ?? 0, reply.created_at),
+    last_reply_seq: reply.seq,
+    root: { ...t.root, thread: summary ?? t.root.thread },
+  };
+  if (reply.sender_id !== model.me?.id && reply.seq > t.read_seq) {
+    next.unread_count = t.unread_count + 1;
+    if (mentionsMe(reply, model.me, model.departments)) next.mention_count = t.mention_count + 1;
+  }
+  return { ...model, followed: { ...model.followed, [t.root_id]: next } };
+}
+
+/** What a `thread.state` says of a thread I follow (or no longer do). */
+function followedState(model: Model, root: Id, following: boolean, readSeq: number): Model {
+  if (!model.followed) return model;
+  const t = model.followed[root];
+  if (!following) {
+    if (!t) return model;
+    const followed = { ...model.followed };
+    delete followed[root];
+    return { ...model, followed };
+  }
+  // Following one the list does not have: it is read again (with its root and counts).
+  if (!t) return { ...model, followedStale: true };
+  // The position moves forward only to the latest reply (read on some device, or replied).
+  if (readSeq <= t.read_seq) return model;
+  return { ...model, followed: { ...model.followed, [root]: { ...t, read_seq: readSeq, unread_count: 0, mention_count: 0 } } };
 }
 
 function myStateFrom(member: Member, prev: MyState | null | undefined, lastSeq: number): MyState {
@@ -345,6 +400,7 @@ export function applyEvent(model: Model, f: EventFrame): Model {
         const summary = d.thread;
         m = mapMessage(m, msg.thread_root_id, (r) => ({ ...r, thread: summary }));
       }
+      if (msg.thread_root_id && !known) m = followedReply(m, msg, d.thread);
       m = bumpSeq(m, msg.conversation_id, f.seq ?? msg.seq);
       const c = m.conversations[msg.conversation_id];
       if (!known && c?.me && msg.sender_id !== meId && !msg.thread_root_id && msg.seq > c.me.read_seq) {
@@ -406,7 +462,7 @@ export function applyEvent(model: Model, f: EventFrame): Model {
       return markStale(m, c.conv.id);
     }
     case "thread.state":
-      return m;
+      return followedState(m, d.root_id, d.following, d.read_seq);
   }
   return m;
 }

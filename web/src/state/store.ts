@@ -12,6 +12,7 @@ import {
   applyEvent,
   emptyModel,
   loadConversations,
+  loadFollowed,
   mapMessage,
   markReadLocal,
   mergePage,
@@ -213,6 +214,7 @@ async function reloadOnce(head: number, everything: boolean): Promise<void> {
   );
   await Promise.all([
     conversations,
+    loadFollowedNow(),
     everything && staff ? loadDirectory() : undefined,
     staff ? loadDepartments() : undefined,
     refreshMe(),
@@ -231,6 +233,33 @@ async function reloadOnce(head: number, everything: boolean): Promise<void> {
     loadLatest(route.id).catch(visible),
     route.thread ? openThread(route.thread).catch(visible) : undefined,
   ]);
+}
+
+/** The threads I follow, read again (events wait meanwhile when called from a reload). */
+async function loadFollowedNow(): Promise<void> {
+  const { items } = await api.followedThreads();
+  update((m) => loadFollowed(m, items));
+}
+
+/** The list of followed threads, read again when an event said it lacks one (at most one
+ * read at a time; another asked for meanwhile follows it). */
+let followedLoading: Promise<void> | null = null;
+let followedAgain = false;
+function refreshFollowed(): void {
+  if (followedLoading) {
+    followedAgain = true;
+    return;
+  }
+  followedLoading = hold
+    .during(loadFollowedNow)
+    .catch(() => undefined)
+    .finally(() => {
+      followedLoading = null;
+      if (followedAgain) {
+        followedAgain = false;
+        refreshFollowed();
+      }
+    });
 }
 
 async function refreshMe(): Promise<void> {
@@ -274,6 +303,10 @@ function applyEventFrame(f: EventFrame): void {
     void reload(get().lastPos, true);
   }
   const s = get();
+  if (s.followedStale) {
+    update((m) => ({ ...m, followedStale: false }));
+    refreshFollowed();
+  }
   if (s.signedOut) void signOutLocal();
   if (s.stale.length) {
     const ids = s.stale;

@@ -79,6 +79,9 @@ pub struct FollowedThread {
     pub unread_count: i64,
     pub mention_count: i64,
     pub last_reply_at: Option<Millis>,
+    /// The sequence number of the thread's latest reply, if any: a client counting new
+    /// replies from events skips those at or before it.
+    pub last_reply_seq: Option<i64>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -277,6 +280,7 @@ pub async fn followed(
             unread_count: t.unread_count,
             mention_count: t.mention_count,
             last_reply_at: t.last_reply_at,
+            last_reply_seq: t.last_reply_seq,
         })
         .collect();
     Ok(axum::Json(FollowedThreadList { items }))

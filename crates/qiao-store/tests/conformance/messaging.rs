@@ -662,6 +662,7 @@ pub async fn thread_following(store: Store, _: Sink) {
     let alice_threads = threads::followed(&mut r, alice.id, 10).await.unwrap();
     assert_eq!(alice_threads.len(), 1);
     assert_eq!((alice_threads[0].root_id, alice_threads[0].unread_count), (top.id, 1));
+    assert_eq!(alice_threads[0].last_reply_seq, Some(r1.seq));
     assert_eq!(threads::followed(&mut r, bob.id, 10).await.unwrap()[0].unread_count, 0, "own replies are not unread");
     drop(r);
     let unfollowed = store

@@ -1,0 +1,77 @@
+// The threads I follow (those I started that got replies, replied in, or was mentioned in),
+// most recent reply first, with their new replies and mentions of me; one opens in its
+// conversation. The list is kept by events (model.ts) and read again on a reload.
+import { useMemo } from "react";
+import { formatDay, formatTime, useLang, useT } from "../i18n";
+import { navigate, paths } from "../router";
+import { conversationTitle } from "../state/model";
+import { useApp } from "../state/store";
+import { Avatar, PageHeader } from "./common";
+
+/** A message's text on one line, short, without Markdown's emphasis and code marks. */
+function preview(body: string): string {
+  const line = body
+    .replace(/\*\*|__|~~|`+/g, "")
+    .replace(/\s+/g, " ")
+    .trim();
+  return line.length > 140 ? `${line.slice(0, 140)}…` : line;
+}
+
+export function ThreadsPage() {
+  const t = useT();
+  const lang = useLang((s) => s.lang);
+  const followed = useApp((s) => s.followed);
+  const conversations = useApp((s) => s.conversations);
+  const users = useApp((s) => s.users);
+  const meId = useApp((s) => s.me?.id);
+  const list = useMemo(
+    () => Object.values(followed ?? {}).sort((a, b) => (b.last_reply_at ?? b.root.created_at) - (a.last_reply_at ?? a.root.created_at)),
+    [followed],
+  );
+  return (
+    <div className="page-content threads-page">
+      <PageHeader title={t("threads.title")} />
+      {followed && list.length === 0 && <p className="muted">{t("threads.none")}</p>}
+      {!followed && <p className="muted">{t("common.loading")}</p>}
+      <ul className="results" aria-label={t("threads.title")}>
+        {list.map((th) => {
+          const c = conversations[th.conversation_id]?.conv;
+          const sender = users[th.root.sender_id];
+          const at = th.last_reply_at ?? th.root.created_at;
+          const replies = th.root.thread?.reply_count ?? 0;
+          return (
+            <li key={th.root_id}>
+              <a
+                href={paths.thread(th.conversation_id, th.root_id)}
+                className={th.unread_count > 0 ? "result unread" : "result"}
+                onClick={(e) => {
+                  e.preventDefault();
+                  navigate(paths.thread(th.conversation_id, th.root_id));
+                }}
+              >
+                <div className="result-meta">
+                  <Avatar user={sender} size={20} />
+                  <strong>{sender?.display_name ?? "…"}</strong>
+                  <span className="muted">
+                    {c ? t("threads.in", { place: conversationTitle(c, meId, users) }) : ""} · {formatDay(at, lang)} {formatTime(at, lang)}
+                  </span>
+                  {th.mention_count > 0 ? (
+                    <span className="badge mention" aria-label={t("badge.mentions", { n: th.mention_count })}>
+                      @{th.mention_count}
+                    </span>
+                  ) : th.unread_count > 0 ? (
+                    <span className="badge" aria-label={t("badge.unread", { n: th.unread_count })}>
+                      {t("threads.new", { n: th.unread_count })}
+                    </span>
+                  ) : null}
+                </div>
+                <p className="snippet">{th.root.deleted_at ? "…" : preview(th.root.body)}</p>
+                <p className="muted">{replies === 1 ? t("msg.reply1") : t("msg.replies", { n: replies })}</p>
+              </a>
+            </li>
+          );
+        })}
+      </ul>
+    </div>
+  );
+}
