@@ -69,9 +69,8 @@ describe("Gateway", () => {
     expect(FakeSocket.all.length).toBe(2);
   });
 
-  it("does not hammer a server that says the client broke the protocol", () => {
+  it("does not hammer a server that refuses the client's hello as broken", () => {
     FakeSocket.all[0].open();
-    FakeSocket.all[0].ready();
     FakeSocket.all[0].closeWith(4400);
     vi.advanceTimersByTime(30_000);
     expect(FakeSocket.all.length).toBe(1);

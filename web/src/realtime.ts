@@ -159,6 +159,7 @@ export class Gateway {
       this.timer = setTimeout(() => this.connect(), 3000 + Math.random() * 2000);
       return;
     }
+    const hadReady = this.readyAt > 0;
     // A connection the server keeps closing soon after `ready` backs off like a failed one.
     if (this.readyAt && Date.now() - this.readyAt > 10_000) this.attempt = 0;
     this.readyAt = 0;
@@ -167,9 +168,11 @@ export class Gateway {
     // A node going away (1001) closes all its clients at once: spread their return over a
     // second, so they do not all land on the other nodes (or the restarted one) together.
     const first = code === 1001 ? 200 + Math.random() * 1000 : 200;
-    if (PROTOCOL_ERRORS.includes(code)) {
-      // "Fix the client": a bug here, which trying again at once will not cure; try now and
-      // then (a newer version of the page may be loaded meanwhile) instead of hammering.
+    if (PROTOCOL_ERRORS.includes(code) && !hadReady) {
+      // "Fix the client" before the session even started (its hello refused): a bug here,
+      // which trying again at once will not cure; try now and then (a newer version of the
+      // page may be loaded meanwhile) instead of hammering. Later (frames refused while the
+      // server could not check them, say) the usual backoff applies.
       this.timer = setTimeout(() => this.connect(), 60_000);
       return;
     }

@@ -1,5 +1,5 @@
 // A channel's members, with adding and removing people for those allowed to.
-import { useEffect, useMemo, useState } from "react";
+import { useEffect, useMemo, useRef, useState } from "react";
 import { VList } from "virtua";
 import { allMembers, api } from "../api";
 import { useT } from "../i18n";
@@ -21,17 +21,27 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
   const guest = useApp((s) => s.me?.role === "guest");
   const admin = me?.role === "admin" && !guest;
 
+  // Only the latest load is shown (an older one finishing last would undo a newer one).
+  const loads = useRef(0);
   async function load() {
+    const mine = ++loads.current;
     try {
-      setMembers(await allMembers(conversation.id));
+      const list = await allMembers(conversation.id);
+      if (mine === loads.current) setMembers(list);
     } catch (e) {
-      setError(e);
+      if (mine === loads.current) setError(e);
     }
   }
 
   const membership = useApp((s) => s.memberships[conversation.id] ?? 0);
+  const first = useRef(true);
   useEffect(() => {
-    void load();
+    // At once when opened; after membership events, once they pause for a second (a big
+    // channel's department re-link is a burst of them, and each load reads every member).
+    const wait = first.current ? 0 : 1000;
+    first.current = false;
+    const h = setTimeout(() => void load(), wait);
+    return () => clearTimeout(h);
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [conversation.id, conversation.member_count, membership]);
 

@@ -80,6 +80,7 @@ function ThreadsLink({ active }: { active: boolean }) {
     <a
       href="/threads"
       className={active ? "nav-link active" : "nav-link"}
+      aria-current={active ? "page" : undefined}
       onClick={(e) => {
         e.preventDefault();
         navigate("/threads");
@@ -91,7 +92,7 @@ function ThreadsLink({ active }: { active: boolean }) {
           @{mentions}
         </span>
       ) : unread.length > 0 ? (
-        <span className="badge" aria-label={t("badge.unread", { n: unread.length })}>
+        <span className="badge" aria-label={t("badge.threads", { n: unread.length })}>
           {unread.length}
         </span>
       ) : null}

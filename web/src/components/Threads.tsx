@@ -6,15 +6,21 @@ import { formatDay, formatTime, useLang, useT } from "../i18n";
 import { navigate, paths } from "../router";
 import { conversationTitle } from "../state/model";
 import { useApp } from "../state/store";
+import type { Department, Id, Message, User } from "../types";
 import { Avatar, PageHeader } from "./common";
 
-/** A message's text on one line, short, without Markdown's emphasis and code marks. */
-function preview(body: string): string {
-  const line = body
-    .replace(/\*\*|__|~~|`+/g, "")
+/** A message's text on one line, short: mentions by name, without Markdown's emphasis and
+ * code marks, cut at a whole character. */
+function preview(m: Message, users: Record<Id, User>, departments: Record<Id, Department>): string {
+  const line = m.body
+    .replace(/<@&([0-9a-f-]{36})>/g, (_, id: string) => `@${departments[id]?.name ?? "…"}`)
+    .replace(/<@([0-9a-f-]{36})>/g, (_, id: string) => `@${users[id]?.display_name ?? "…"}`)
+    .replace(/\*\*|~~|`+/g, "")
     .replace(/\s+/g, " ")
     .trim();
-  return line.length > 140 ? `${line.slice(0, 140)}…` : line;
+  const chars = Array.from(line);
+  const text = chars.length > 140 ? `${chars.slice(0, 140).join("")}…` : line;
+  return text || (m.files ?? []).map((f) => f.name).join(", ");
 }
 
 export function ThreadsPage() {
@@ -23,6 +29,7 @@ export function ThreadsPage() {
   const followed = useApp((s) => s.followed);
   const conversations = useApp((s) => s.conversations);
   const users = useApp((s) => s.users);
+  const departments = useApp((s) => s.departments);
   const meId = useApp((s) => s.me?.id);
   const list = useMemo(
     () => Object.values(followed ?? {}).sort((a, b) => (b.last_reply_at ?? b.root.created_at) - (a.last_reply_at ?? a.root.created_at)),
@@ -65,7 +72,7 @@ export function ThreadsPage() {
                     </span>
                   ) : null}
                 </div>
-                <p className="snippet">{th.root.deleted_at ? "…" : preview(th.root.body)}</p>
+                <p className="snippet">{th.root.deleted_at ? "…" : preview(th.root, users, departments)}</p>
                 <p className="muted">{replies === 1 ? t("msg.reply1") : t("msg.replies", { n: replies })}</p>
               </a>
             </li>

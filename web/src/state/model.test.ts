@@ -376,6 +376,25 @@ describe("threads I follow", () => {
     expect(followed(m)?.unread_count).toBe(1);
   });
 
+  it("count a reply the conversation list has counted already (the lists are read apart)", () => {
+    let m = following();
+    const mine = { role: "member" as const, direct: true, via_department: false, read_seq: 6, unread_count: 0, mention_count: 0 };
+    m = loadConversations(m, [{ conversation: conv(6), me: mine }]);
+    m = applyEvent(m, ev({ type: "message.created", message: reply(6), thread: summary }, 6));
+    expect(followed(m)?.unread_count).toBe(1);
+  });
+
+  it("show a root as edited or deleted, and read the list again when a reply is", () => {
+    let m = following();
+    m = applyEvent(m, ev({ type: "message.updated", message: { ...root, body: "edited root", edited_at: 7 } }, 6));
+    expect(followed(m)?.root.body).toBe("edited root");
+    m = applyEvent(m, ev({ type: "message.deleted", message_id: "m-2", deleted_at: 8 }, 7));
+    expect(followed(m)?.root.deleted_at).toBe(8);
+    expect(m.followedStale).toBe(false);
+    m = applyEvent(m, ev({ type: "message.deleted", message_id: "m-9", thread_root_id: "m-2", deleted_at: 9 }, 8));
+    expect(m.followedStale).toBe(true);
+  });
+
   it("forget the threads of a conversation I left", () => {
     let m = following();
     m = applyEvent(m, ev({ type: "conversation.removed", conversation_id: C }));

@@ -149,6 +149,12 @@ export function mapMessage(model: Model, id: Id, f: (m: Message) => Message): Mo
       changed = true;
     }
   }
+  let followed = model.followed;
+  const t = followed?.[id];
+  if (followed && t) {
+    followed = { ...followed, [id]: { ...t, root: f(t.root) } };
+    changed = true;
+  }
   const threads = { ...model.threads };
   for (const [rid, th] of Object.entries(model.threads)) {
     if (th.root?.id === id) {
@@ -163,7 +169,7 @@ export function mapMessage(model: Model, id: Id, f: (m: Message) => Message): Mo
       changed = true;
     }
   }
-  return changed ? { ...model, timelines, threads } : model;
+  return changed ? { ...model, timelines, threads, followed } : model;
 }
 
 /** Whether `m` mentions the user `me` (directly, @channel, or through a department: one of
@@ -400,7 +406,8 @@ export function applyEvent(model: Model, f: EventFrame): Model {
         const summary = d.thread;
         m = mapMessage(m, msg.thread_root_id, (r) => ({ ...r, thread: summary }));
       }
-      if (msg.thread_root_id && !known) m = followedReply(m, msg, d.thread);
+      // (Its own guard, `last_reply_seq`, says whether the followed list counts it already.)
+      if (msg.thread_root_id) m = followedReply(m, msg, d.thread);
       m = bumpSeq(m, msg.conversation_id, f.seq ?? msg.seq);
       const c = m.conversations[msg.conversation_id];
       if (!known && c?.me && msg.sender_id !== meId && !msg.thread_root_id && msg.seq > c.me.read_seq) {
@@ -415,6 +422,10 @@ export function applyEvent(model: Model, f: EventFrame): Model {
     }
     case "message.updated": {
       const msg = d.message;
+      // A reply edited in a thread I follow may gain or lose a mention of me: read the list
+      // again when it is one the list counts (after my read position, not mine).
+      const th = msg.thread_root_id ? m.followed?.[msg.thread_root_id] : undefined;
+      if (th && msg.seq > th.read_seq && msg.sender_id !== meId) m = { ...m, followedStale: true };
       // An unread message that gains or loses a mention of me changes the mention badge: the
       // server recounts. Only then (edits, pins and the like are frequent in a busy channel).
       const cid = msg.conversation_id;
@@ -427,6 +438,8 @@ export function applyEvent(model: Model, f: EventFrame): Model {
       return bumpSeq(mapMessage(m, msg.id, () => msg), cid, f.seq);
     }
     case "message.deleted": {
+      // A reply deleted in a thread I follow may have been new or a mention: read the list again.
+      if (d.thread_root_id && m.followed?.[d.thread_root_id]) m = { ...m, followedStale: true };
       // A deleted message no longer counts as unread (nor as a mention): the server recounts
       // when it was unread here, or (not loaded here) when it may have been unread.
       const cid = f.conversation_id;

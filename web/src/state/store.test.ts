@@ -8,5 +8,8 @@ describe("typing notices", () => {
     expect(after).toEqual({ c1: { bob: 200 } });
     expect(after.c1).not.toBe(before.c1);
     expect(before.c1).toEqual({ ann: 100, bob: 200 }); // not changed in place
+    // Where nothing ran out, the same object (its view need not render again).
+    const calm = { c2: { dan: 900 } };
+    expect(expireTyping(calm, 150).c2).toBe(calm.c2);
   });
 });

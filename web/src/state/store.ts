@@ -90,11 +90,13 @@ export async function boot(): Promise<void> {
     if (e instanceof ApiError && e.status === 401) {
       const status = await api.setupStatus().catch(() => ({ setup_complete: true, org_name: "" }));
       set({ phase: status.setup_complete ? "signin" : "setup", orgName: status.org_name });
-    } else {
+    } else if (e instanceof ApiError && e.transient) {
       // The server is down or unreachable: not a reason to sign in again. Keep trying.
       set({ error: errorText(e) });
       bootRetry = Math.min(30_000, bootRetry * 2 || 1000);
       setTimeout(() => void boot(), bootRetry);
+    } else {
+      set({ phase: "signin", error: errorText(e) });
     }
   }
 }
@@ -252,7 +254,10 @@ function refreshFollowed(): void {
   }
   followedLoading = hold
     .during(loadFollowedNow)
-    .catch(() => undefined)
+    .catch(() => {
+      // Tried again shortly (a newly followed thread would be missing until the next reload).
+      setTimeout(() => gateway && refreshFollowed(), 5000);
+    })
     .finally(() => {
       followedLoading = null;
       if (followedAgain) {
@@ -367,8 +372,11 @@ function eventEffects(f: EventFrame): void {
 export function expireTyping(typing: AppState["typing"], now: number): AppState["typing"] {
   const out: AppState["typing"] = {};
   for (const [key, people] of Object.entries(typing)) {
-    const live = Object.fromEntries(Object.entries(people).filter(([, until]) => until > now));
-    if (Object.keys(live).length) out[key] = live;
+    const entries = Object.entries(people);
+    const live = entries.filter(([, until]) => until > now);
+    // Places where nothing ran out keep their object (their views need not render again).
+    if (live.length === entries.length) out[key] = people;
+    else if (live.length) out[key] = Object.fromEntries(live);
   }
   return out;
 }
@@ -485,14 +493,17 @@ export async function openThread(rootId: Id): Promise<void> {
  * when the position was there already no event follows, and what this client showed may have
  * drifted from it. */
 export async function markUnread(conversationId: Id, messageId: Id): Promise<void> {
-  keptUnread = { id: conversationId, lastSeq: get().conversations[conversationId]?.conv.last_seq ?? 0 };
+  keptUnread = { id: conversationId, unread: Number.MAX_SAFE_INTEGER };
   await api.markUnread(conversationId, messageId);
   await refreshConversation(conversationId);
+  if (keptUnread?.id === conversationId) {
+    keptUnread = { id: conversationId, unread: get().conversations[conversationId]?.me?.unread_count ?? 0 };
+  }
 }
 
 /** A conversation the person marked unread while reading it, and its last seq then: it is
  * not marked read again by being on screen until something new arrives or they leave it. */
-let keptUnread: { id: Id; lastSeq: number } | null = null;
+let keptUnread: { id: Id; unread: number } | null = null;
 
 /** Leaving a conversation's view ends what "mark unread" kept there. */
 export function releaseUnread(id: Id): void {
@@ -503,7 +514,9 @@ export function markRead(id: Id): void {
   const c = get().conversations[id];
   if (!c?.me || c.me.read_seq >= c.conv.last_seq) return;
   if (keptUnread?.id === id) {
-    if (keptUnread.lastSeq >= c.conv.last_seq) return;
+    // Released by a new message from someone else (not by a reaction or an edit, which move
+    // the conversation's sequence too).
+    if (c.me.unread_count <= keptUnread.unread) return;
     keptUnread = null;
   }
   const seq = c.conv.last_seq;
@@ -795,7 +808,15 @@ export function reconnectNow(): void {
 export function applyMyReaction(messageId: Id, emoji: string, added: boolean): void {
   const me = get().me?.id;
   if (!me) return;
-  update((m) => mapMessage(m, messageId, (x) => ({ ...x, reactions: toggleReaction(x.reactions, emoji, me, added) })));
+  update((m) =>
+    mapMessage(m, messageId, (x) => {
+      // Beyond the reactors listed, whether the event got here first cannot be told: the
+      // event (which always comes) applies it, once.
+      const r = x.reactions.find((y) => y.emoji === emoji);
+      if (r && r.user_ids.length < r.count && !r.user_ids.includes(me)) return x;
+      return { ...x, reactions: toggleReaction(x.reactions, emoji, me, added) };
+    }),
+  );
 }
 
 /** The answer to my edit: its text, unless the message was deleted meanwhile (the event
