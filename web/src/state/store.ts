@@ -221,7 +221,9 @@ async function reloadOnce(head: number, everything: boolean): Promise<void> {
     staff ? loadDepartments() : undefined,
     refreshMe(),
   ]);
-  if (!staff) void loadPeopleOf(Object.keys(get().conversations));
+  // A guest hears of no profile changes (those events go to staff): after a resync it reads
+  // again the people it knows, not only those it does not.
+  if (!staff) void loadPeopleOf(Object.keys(get().conversations), [], everything);
   // The timeline and thread on screen are read again (events before `head` are not replayed);
   // others load when they are opened.
   const route = useRoute.getState().route;
@@ -277,8 +279,8 @@ function isGuest(): boolean {
 }
 
 /** For a guest (which may not browse the directory): the people in these conversations it
- * does not know yet, a few requests at a time. */
-async function loadPeopleOf(conversations: Id[], known: Id[] = []): Promise<void> {
+ * does not know yet (with `again`, all of them), a few requests at a time. */
+async function loadPeopleOf(conversations: Id[], known: Id[] = [], again = false): Promise<void> {
   const ids = new Set<Id>(known);
   for (const id of conversations) {
     try {
@@ -287,7 +289,7 @@ async function loadPeopleOf(conversations: Id[], known: Id[] = []): Promise<void
       /* a conversation left meanwhile: the others still count */
     }
   }
-  const missing = [...ids].filter((id) => !get().users[id]);
+  const missing = [...ids].filter((id) => again || !get().users[id]);
   for (let i = 0; i < missing.length; i += 8) {
     const found = await Promise.all(missing.slice(i, i + 8).map((id) => api.user(id).catch(() => null)));
     const users = Object.fromEntries(found.filter((u): u is User => !!u).map((u) => [u.id, u]));
