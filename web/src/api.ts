@@ -153,7 +153,7 @@ export const api = {
   thread: (id: Id, q: { before?: number; after?: number; limit?: number } = {}) =>
     get<ThreadPage>(`/messages/${id}/thread`, { limit: 100, ...q }),
 
-  followedThreads: () => get<{ items: FollowedThread[] }>("/threads", { limit: 100 }),
+  followedThreads: () => get<{ items: FollowedThread[] }>("/threads", { limit: 200 }),
   threadRead: (rootId: Id) => post<unknown>(`/messages/${rootId}/thread/read`),
   followThread: (rootId: Id) => put<unknown>(`/messages/${rootId}/thread/follow`),
   unfollowThread: (rootId: Id) => del<unknown>(`/messages/${rootId}/thread/follow`),

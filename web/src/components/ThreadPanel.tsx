@@ -2,7 +2,7 @@
 import { useEffect, useMemo, useRef, useState } from "react";
 import { api } from "../api";
 import { useT } from "../i18n";
-import { openThread, useApp } from "../state/store";
+import { openThread, placeKey, useApp } from "../state/store";
 import type { Id } from "../types";
 import { Composer } from "./Composer";
 import { ErrorNote } from "./common";
@@ -11,6 +11,11 @@ import { MessageItem, PendingItem } from "./MessageItem";
 export function ThreadPanel({ conversationId, rootId, canPost, onClose }: { conversationId: Id; rootId: Id; canPost: boolean; onClose: () => void }) {
   const t = useT();
   const view = useApp((s) => s.threads[rootId]);
+  const typing = useApp((s) => s.typing[placeKey(conversationId, rootId)]);
+  const users = useApp((s) => s.users);
+  const typingNames = Object.entries(typing ?? {})
+    .filter(([, until]) => until > Date.now())
+    .map(([u]) => users[u]?.display_name ?? "…");
   const pendingAll = useApp((s) => s.pending);
   const [error, setError] = useState<unknown>(null);
   const end = useRef<HTMLDivElement>(null);
@@ -63,6 +68,9 @@ export function ThreadPanel({ conversationId, rootId, canPost, onClose }: { conv
           <PendingItem key={p.key} p={p} />
         ))}
         <div ref={end} />
+      </div>
+      <div className="typing muted" aria-live="polite">
+        {typingNames.length === 1 ? t("typing.one", { name: typingNames[0] }) : typingNames.length > 1 ? t("typing.many") : ""}
       </div>
       {canPost && view?.root && !view.root.deleted_at && <Composer key={rootId} conversationId={conversationId} threadRootId={rootId} placeholder={t("composer.replyPlaceholder")} />}
     </aside>
