@@ -165,6 +165,9 @@ const hold = new EventHold<EventFrame>((f) => applyEventFrame(f));
  * now — also when it is behind the one here (a server restored from a backup), or every
  * event up to the old one would be dropped as seen — and what came before is reloaded. */
 function startOver(head: number, everything: boolean): void {
+  // Behind this client: another history (a restored server). What is held from the old
+  // connection belongs to the old one, and must not be applied as new.
+  if (head < get().lastPos) hold.clear();
   update((m) => ({ ...m, lastPos: head }));
   void reload(head, everything);
 }
@@ -182,14 +185,15 @@ let reloadAgain: { head: number; everything: boolean } | null = null;
  */
 async function reload(head: number, everything: boolean): Promise<void> {
   if (reloadingTo !== null) {
-    if (head > reloadingTo) reloadAgain = { head, everything: everything || !!reloadAgain?.everything };
+    // Another head (later, or an earlier one from a restored server): read again after this.
+    if (head !== reloadingTo) reloadAgain = { head, everything: everything || !!reloadAgain?.everything };
     return;
   }
   reloadingTo = head;
   try {
     for (let attempt = 0; gateway; attempt++) {
       try {
-        await hold.during(() => reloadOnce(head, everything));
+        await hold.during(() => reloadOnce(everything));
         break;
       } catch {
         await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** attempt)));
@@ -203,7 +207,7 @@ async function reload(head: number, everything: boolean): Promise<void> {
   if (again && gateway) await reload(again.head, again.everything);
 }
 
-async function reloadOnce(head: number, everything: boolean): Promise<void> {
+async function reloadOnce(everything: boolean): Promise<void> {
   void fetchDrafts();
   // The departments and my account are small: read again even on a fresh start (they were
   // read before the connection's head); the directory, which may be large, only on a resync.
@@ -212,7 +216,8 @@ async function reloadOnce(head: number, everything: boolean): Promise<void> {
   // than events wait (hold.ts), and events let through meanwhile must land on this list, not
   // be overwritten by it afterwards.
   const conversations = api.conversations().then((list) =>
-    update((m) => ({ ...loadConversations(m, list.items), lastPos: Math.max(m.lastPos, head) })),
+    // (The position was set when the reload was asked for: `startOver`.)
+    update((m) => loadConversations(m, list.items)),
   );
   await Promise.all([
     conversations,
