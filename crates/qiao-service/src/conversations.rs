@@ -130,14 +130,21 @@ async fn check_links(
         return Err(Error::invalid("departments", "list each department once"));
     }
     let own: Vec<_> = auth.user.department_ids().collect();
+    let missing = || Error::invalid("departments", "no such department");
     for l in links {
-        if departments::get(db, l.department_id).await?.is_none() {
-            return Err(Error::invalid("departments", "no such department"));
-        }
         let kept = before
             .iter()
             .any(|b| b.department_id == l.department_id && (b.include_subdepartments || !l.include_subdepartments));
-        if !kept && !perm::can_link_department(&auth.actor, &departments::path(db, l.department_id).await?, &own) {
+        if kept {
+            departments::get(db, l.department_id).await?.ok_or_else(missing)?;
+            continue;
+        }
+        // A link added or widened: its department's path (empty when there is none) decides.
+        let path = departments::path(db, l.department_id).await?;
+        if path.is_empty() {
+            return Err(missing());
+        }
+        if !perm::can_link_department(&auth.actor, &path, &own) {
             return Err(Error::forbidden()
                 .with_field("departments")
                 .with_message("You may link only your own departments, or those you administer."));

@@ -11,7 +11,7 @@ import { loadAround, loadLatest, loadNewer, loadOlder, markRead, releaseUnread, 
 import type { Conversation, Id, Message, MyState } from "../types";
 import { Composer } from "./Composer";
 import { FileLibrary } from "./Files";
-import { BackButton, ErrorNote } from "./common";
+import { BackButton, ErrorNote, TypingNotice } from "./common";
 import { MembersPanel } from "./MembersPanel";
 import { MessageItem, PendingItem } from "./MessageItem";
 import { ThreadPanel } from "./ThreadPanel";
@@ -68,7 +68,6 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
   const meId = useApp((s) => s.me?.id);
   const myRole = useApp((s) => s.me?.role);
   const users = useApp((s) => s.users);
-  const typing = useApp((s) => s.typing[id]);
   const [visitor, setVisitor] = useState<Conversation | null>(null);
   const [error, setError] = useState<unknown>(null);
   const [notFound, setNotFound] = useState(false);
@@ -208,9 +207,6 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
 
   const title = conversationTitle(conv, meId, users);
   const canPost = canPostIn(conv, me);
-  const typingNames = Object.entries(typing ?? {})
-    .filter(([, until]) => until > Date.now())
-    .map(([u]) => users[u]?.display_name ?? "…");
   const unreadIndex = rows.findIndex((r) => r.kind === "unread");
   const isChannel = conv.kind !== "dm" && conv.kind !== "group";
 
@@ -353,9 +349,7 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
             )}
           </div>
         </div>
-        <div className="typing muted" aria-live="polite">
-          {typingNames.length === 1 ? t("typing.one", { name: typingNames[0] }) : typingNames.length > 1 ? t("typing.many") : ""}
-        </div>
+        <TypingNotice place={id} />
         {conv.archived_at ? (
           <p className="notice">{t("conv.archived")}</p>
         ) : !me ? (

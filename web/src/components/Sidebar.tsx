@@ -1,12 +1,12 @@
 // Conversations grouped into channels and direct messages, with unread and mention badges.
-import { useCallback, useMemo, useState } from "react";
+import { useCallback, useMemo, useState, type ReactNode } from "react";
 import { useLang, useT, type Lang } from "../i18n";
 import { sortByName } from "../lib/collate";
 import { navigate, paths, useRoute } from "../router";
 import { byRecent, conversationTitle, unreadThreads, type Model } from "../state/model";
 import { setMyPresence, signOut, useApp } from "../state/store";
 import type { Conversation, MyState } from "../types";
-import { Avatar } from "./common";
+import { Avatar, CountBadge } from "./common";
 import { Icon, type IconName } from "./icons";
 import { NewChannelDialog, NewDmDialog } from "./Dialogs";
 import { JUMP_KEYS, QuickSwitcher, useJumpShortcut } from "./QuickSwitcher";
@@ -56,46 +56,35 @@ function Item({ conv, me, active }: { conv: Conversation; me: MyState | null; ac
             <Icon name="pencil" size={12} />
           </span>
         ) : null}
-        {mentions > 0 ? (
-          <span className="badge mention" aria-label={t("badge.mentions", { n: mentions })}>
-            @{mentions}
-          </span>
-        ) : unread > 0 ? (
-          <span className="badge" aria-label={t("badge.unread", { n: unread })}>
-            {unread > 99 ? "99+" : unread}
-          </span>
-        ) : null}
+        <CountBadge mentions={mentions} unread={unread} label={t("badge.unread", { n: unread })} />
       </a>
     </li>
   );
 }
 
 /** "Threads", with how many followed threads have new replies (@ when one mentions me). */
-function ThreadsLink({ active }: { active: boolean }) {
+function ThreadsBadge() {
   const t = useT();
   const followed = useApp((s) => s.followed);
   const unread = useMemo(() => unreadThreads({ followed }), [followed]);
   const mentions = unread.reduce((n, th) => n + th.mention_count, 0);
+  return <CountBadge mentions={mentions} unread={unread.length} label={t("badge.threads", { n: unread.length })} />;
+}
+
+/** A link to one of the app's pages (navigated to without a reload). */
+function NavLink({ path, label, active, children }: { path: string; label: string; active: boolean; children?: ReactNode }) {
   return (
     <a
-      href="/threads"
+      href={path}
       className={active ? "nav-link active" : "nav-link"}
       aria-current={active ? "page" : undefined}
       onClick={(e) => {
         e.preventDefault();
-        navigate("/threads");
+        navigate(path);
       }}
     >
-      {t("nav.threads")}
-      {mentions > 0 ? (
-        <span className="badge mention" aria-label={t("badge.mentions", { n: mentions })}>
-          @{mentions}
-        </span>
-      ) : unread.length > 0 ? (
-        <span className="badge" aria-label={t("badge.threads", { n: unread.length })}>
-          {unread.length}
-        </span>
-      ) : null}
+      {label}
+      {children}
     </a>
   );
 }
@@ -133,18 +122,6 @@ export function Sidebar() {
 
   const staff = me && me.role !== "guest";
   const admin = me && (me.role === "owner" || me.role === "admin" || me.role === "department_admin");
-  const link = (path: string, label: string, active: boolean) => (
-    <a
-      href={path}
-      className={active ? "nav-link active" : "nav-link"}
-      onClick={(e) => {
-        e.preventDefault();
-        navigate(path);
-      }}
-    >
-      {label}
-    </a>
-  );
 
   return (
     <nav className="sidebar" aria-label={t("nav.menu")}>
@@ -167,12 +144,14 @@ export function Sidebar() {
         {t("jump.title")} <kbd>{JUMP_KEYS}</kbd>
       </button>
       <div className="nav-links">
-        <ThreadsLink active={route.name === "threads"} />
-        {staff && link("/browse", t("nav.browse"), route.name === "browse")}
-        {staff && link("/directory", t("nav.directory"), route.name === "directory")}
-        {admin && link("/admin/users", t("nav.users"), route.name === "admin-users")}
-        {admin && link("/admin/departments", t("nav.departments"), route.name === "admin-departments")}
-        {link("/settings", t("nav.sessions"), route.name === "settings")}
+        <NavLink path="/threads" label={t("nav.threads")} active={route.name === "threads"}>
+          <ThreadsBadge />
+        </NavLink>
+        {staff && <NavLink path="/browse" label={t("nav.browse")} active={route.name === "browse"} />}
+        {staff && <NavLink path="/directory" label={t("nav.directory")} active={route.name === "directory"} />}
+        {admin && <NavLink path="/admin/users" label={t("nav.users")} active={route.name === "admin-users"} />}
+        {admin && <NavLink path="/admin/departments" label={t("nav.departments")} active={route.name === "admin-departments"} />}
+        <NavLink path="/settings" label={t("nav.sessions")} active={route.name === "settings"} />
       </div>
       <section>
         <h3>

@@ -5,17 +5,12 @@ import { useT } from "../i18n";
 import { openThread, placeKey, useApp } from "../state/store";
 import type { Id } from "../types";
 import { Composer } from "./Composer";
-import { ErrorNote } from "./common";
+import { ErrorNote, TypingNotice } from "./common";
 import { MessageItem, PendingItem } from "./MessageItem";
 
 export function ThreadPanel({ conversationId, rootId, canPost, onClose }: { conversationId: Id; rootId: Id; canPost: boolean; onClose: () => void }) {
   const t = useT();
   const view = useApp((s) => s.threads[rootId]);
-  const typing = useApp((s) => s.typing[placeKey(conversationId, rootId)]);
-  const users = useApp((s) => s.users);
-  const typingNames = Object.entries(typing ?? {})
-    .filter(([, until]) => until > Date.now())
-    .map(([u]) => users[u]?.display_name ?? "…");
   const pendingAll = useApp((s) => s.pending);
   const [error, setError] = useState<unknown>(null);
   const end = useRef<HTMLDivElement>(null);
@@ -69,9 +64,7 @@ export function ThreadPanel({ conversationId, rootId, canPost, onClose }: { conv
         ))}
         <div ref={end} />
       </div>
-      <div className="typing muted" aria-live="polite">
-        {typingNames.length === 1 ? t("typing.one", { name: typingNames[0] }) : typingNames.length > 1 ? t("typing.many") : ""}
-      </div>
+      <TypingNotice place={placeKey(conversationId, rootId)} />
       {canPost && view?.root && !view.root.deleted_at && <Composer key={rootId} conversationId={conversationId} threadRootId={rootId} placeholder={t("composer.replyPlaceholder")} />}
     </aside>
   );

@@ -7,7 +7,7 @@ import { navigate, paths } from "../router";
 import { conversationTitle } from "../state/model";
 import { useApp } from "../state/store";
 import type { Department, Id, Message, User } from "../types";
-import { Avatar, PageHeader } from "./common";
+import { Avatar, CountBadge, PageHeader } from "./common";
 
 /** A message's text on one line, short: mentions by name, without Markdown's emphasis and
  * code marks, cut at a whole character. */
@@ -62,15 +62,12 @@ export function ThreadsPage() {
                   <span className="muted">
                     {c ? t("threads.in", { place: conversationTitle(c, meId, users) }) : ""} · {formatDay(at, lang)} {formatTime(at, lang)}
                   </span>
-                  {th.mention_count > 0 ? (
-                    <span className="badge mention" aria-label={t("badge.mentions", { n: th.mention_count })}>
-                      @{th.mention_count}
-                    </span>
-                  ) : th.unread_count > 0 ? (
-                    <span className="badge" aria-label={t("badge.unread", { n: th.unread_count })}>
-                      {t("threads.new", { n: th.unread_count })}
-                    </span>
-                  ) : null}
+                  <CountBadge
+                    mentions={th.mention_count}
+                    unread={th.unread_count}
+                    label={t("badge.unread", { n: th.unread_count })}
+                    shown={t("threads.new", { n: th.unread_count })}
+                  />
                 </div>
                 <p className="snippet">{th.root.deleted_at ? "…" : preview(th.root, users, departments)}</p>
                 <p className="muted">{replies === 1 ? t("msg.reply1") : t("msg.replies", { n: replies })}</p>

@@ -1,4 +1,4 @@
-// Small shared pieces: avatars, presence dots, dialogs, error text.
+// Small shared pieces: avatars, presence dots, dialogs, error text, typing notices, badges.
 import { useEffect, useRef, type ReactNode } from "react";
 import { errorText } from "../errors";
 import { useT } from "../i18n";
@@ -100,5 +100,39 @@ export function Dialog({ title, onClose, children, wide }: { title: string; onCl
         {children}
       </div>
     </div>
+  );
+}
+
+/** Who is typing at `place` (a conversation, or `conv:root` for a thread: `placeKey`). */
+export function TypingNotice({ place }: { place: string }) {
+  const t = useT();
+  const typing = useApp((s) => s.typing[place]);
+  const users = useApp((s) => s.users);
+  const names = Object.entries(typing ?? {})
+    .filter(([, until]) => until > Date.now())
+    .map(([u]) => users[u]?.display_name ?? "…");
+  return (
+    <div className="typing muted" aria-live="polite">
+      {names.length === 1 ? t("typing.one", { name: names[0] }) : names.length > 1 ? t("typing.many") : ""}
+    </div>
+  );
+}
+
+/** A count badge: mentions of me (`@n`) before anything else new (`unread`, shown as
+ * `shown` or the count, labelled `label`). Nothing when there is neither. */
+export function CountBadge({ mentions, unread, label, shown }: { mentions: number; unread: number; label: string; shown?: string }) {
+  const t = useT();
+  if (mentions > 0) {
+    return (
+      <span className="badge mention" aria-label={t("badge.mentions", { n: mentions })}>
+        @{mentions}
+      </span>
+    );
+  }
+  if (unread <= 0) return null;
+  return (
+    <span className="badge" aria-label={label}>
+      {shown ?? (unread > 99 ? "99+" : unread)}
+    </span>
   );
 }

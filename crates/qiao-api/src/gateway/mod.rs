@@ -174,15 +174,9 @@ pub async fn ws(State(state): State<AppState>, request: axum::extract::Request) 
         return refused_upgrade(Refusal::Malformed("the connection cannot be upgraded"));
     };
     let cookie_auth = match cookie(&parts, SESSION_COOKIE) {
-        Some(token) if same_origin(&parts.headers, state.config.cookie_secure) && token.len() <= 200 => {
-            match state.services.authenticate(token).await {
-                Ok(auth) if auth.session.kind == SessionKind::Cookie => {
-                    Some(Box::new(socket::Credentials { token: token.to_owned(), auth }))
-                }
-                Ok(_) => None,
-                Err(e) if e.code == ErrorCode::Unauthenticated => None,
-                // The session could not be checked (the database, say): not a reason to sign
-                // the person out, which `unauthenticated` would tell the client to do.
+        Some(token) if same_origin(&parts.headers, state.config.cookie_secure) => {
+            match socket::credentials(&state.services, token, SessionKind::Cookie).await {
+                Ok(found) => found.map(Box::new),
                 Err(e) => return ApiError(e).into_response(),
             }
         }

@@ -49,6 +49,25 @@ pub struct Credentials {
     pub auth: Authenticated,
 }
 
+/// The credentials `token` gives for a live session of `kind` (`None` for none, or a token
+/// no session could have: empty or over 200 bytes). An error when it could not be checked
+/// (the database, say): no reason to tell the client to sign in again.
+pub async fn credentials(
+    services: &Services,
+    token: &str,
+    kind: SessionKind,
+) -> Result<Option<Credentials>, qiao_domain::Error> {
+    if token.is_empty() || token.len() > 200 {
+        return Ok(None);
+    }
+    match services.authenticate(token).await {
+        Ok(auth) if auth.session.kind == kind => Ok(Some(Credentials { token: token.to_owned(), auth })),
+        Ok(_) => Ok(None),
+        Err(e) if e.code == qiao_domain::ErrorCode::Unauthenticated => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// Consecutive invalid frames tolerated before the connection is closed.
 const BAD_FRAMES_MAX: u32 = 10;
 /// Most frames written per flush.
@@ -199,11 +218,8 @@ async fn handshake(
     };
     let auth = match token {
         // Browsers cannot read their HttpOnly cookie token, so a token here is a bearer one.
-        Some(t) if !t.is_empty() && t.len() <= 200 => match up.services.authenticate(&t).await {
-            Ok(auth) if auth.session.kind == SessionKind::Bearer => Some(Credentials { token: t, auth }),
-            Ok(_) => None,
-            Err(e) if e.code == qiao_domain::ErrorCode::Unauthenticated => None,
-            // Not checked (the database, say) is not signed out: the client should try again.
+        Some(t) => match credentials(&up.services, &t, SessionKind::Bearer).await {
+            Ok(found) => found,
             Err(e) => {
                 tracing::warn!(error = %e, "could not check a realtime session");
                 send_error(
@@ -216,7 +232,6 @@ async fn handshake(
                 return None;
             }
         },
-        Some(_) => None,
         None => cookie.map(|c| *c),
     };
     match auth {

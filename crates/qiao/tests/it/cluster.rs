@@ -370,14 +370,7 @@ async fn follow(first: Ws, urls: Vec<String>, token: String, prefix: String, wan
 
 /// Reads frames until one satisfies `want`, for at most `secs` seconds.
 async fn wait_for(ws: &mut Ws, secs: u64, what: &str, want: impl Fn(&Value) -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
-    loop {
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        let f = ws.next(left).await.unwrap_or_else(|| panic!("never saw {what}"));
-        if want(&f) {
-            return;
-        }
-    }
+    ws.expect(secs, what, want).await;
 }
 
 /// Events until `n` messages starting with `prefix` have arrived (or 20 s have passed), then

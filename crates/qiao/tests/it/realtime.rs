@@ -92,20 +92,27 @@ async fn a_reconnecting_client_gets_what_it_missed_exactly_once_in_order() {
     assert!(again.drain_events(QUIET).await.is_empty());
 }
 
-/// How many connections this server has cut off as slow consumers.
-async fn slow_consumers(url: &str) -> u64 {
-    let text = reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap();
-    let line = text.lines().find_map(|l| l.strip_prefix("qiao_ws_slow_consumers_total "));
-    line.map_or(0, |v| v.trim().parse().unwrap())
-}
-
-fn resumes_from(metrics: &str, source: &str) -> u64 {
-    let prefix = format!("qiao_ws_resumes_total{{from=\"{source}\"}} ");
+/// A counter's value in a metrics text (`series`: its name with any labels), 0 if absent.
+fn counter(metrics: &str, series: &str) -> u64 {
+    let prefix = format!("{series} ");
     metrics.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |v| v.trim().parse().unwrap())
 }
 
+fn resumes_from(metrics: &str, source: &str) -> u64 {
+    counter(metrics, &format!("qiao_ws_resumes_total{{from=\"{source}\"}}"))
+}
+
+/// How many connections the server at `url` has cut off as slow consumers.
+async fn slow_consumers(url: &str) -> u64 {
+    counter(&metrics_at(url).await, "qiao_ws_slow_consumers_total")
+}
+
 async fn metrics(srv: &TestServer) -> String {
-    reqwest::get(format!("{}/metrics", srv.url)).await.unwrap().text().await.unwrap()
+    metrics_at(&srv.url).await
+}
+
+async fn metrics_at(url: &str) -> String {
+    reqwest::get(format!("{url}/metrics")).await.unwrap().text().await.unwrap()
 }
 
 /// Resumes each person from their position and returns the events each was sent, checking

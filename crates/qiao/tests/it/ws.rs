@@ -85,42 +85,34 @@ impl Ws {
         out
     }
 
-    /// Waits for an event whose `data.type` is `kind` (skipping others), up to 10 s.
-    pub async fn expect_event(&mut self, kind: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    /// Waits up to `secs` for a frame `want` accepts (skipping others); panics naming `what`.
+    pub async fn expect(&mut self, secs: u64, what: &str, want: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let v = self.next(left).await.unwrap_or_else(|| panic!("no {kind} event"));
-            if v["op"] == "event" && v["data"]["type"] == kind {
+            let v = self.next(left).await.unwrap_or_else(|| panic!("never saw {what}"));
+            if want(&v) {
                 return v;
             }
         }
     }
 
+    /// Waits for an event whose `data.type` is `kind` (skipping others), up to 10 s.
+    pub async fn expect_event(&mut self, kind: &str) -> Value {
+        self.expect(10, &format!("a {kind} event"), |v| v["op"] == "event" && v["data"]["type"] == kind).await
+    }
+
     /// Waits for a frame with this `op`, up to 10 s.
     pub async fn expect_op(&mut self, op: &str) -> Value {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let v = self.next(left).await.unwrap_or_else(|| panic!("no {op} frame"));
-            if v["op"] == op {
-                return v;
-            }
-        }
+        self.expect(10, &format!("a {op} frame"), |v| v["op"] == op).await
     }
 
     /// Waits for `user`'s presence to be announced as `status`. A snapshot may come first
     /// with what was announced before (a change is announced at most every 2 s per person),
     /// so earlier statuses are skipped.
     pub async fn expect_presence(&mut self, user: &str, status: &str) {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let v = self.next(left).await.unwrap_or_else(|| panic!("{user} never announced {status}"));
-            if v["op"] == "presence" && v["user_id"] == user && v["status"] == status {
-                return;
-            }
-        }
+        let what = format!("{user} announced {status}");
+        self.expect(10, &what, |v| v["op"] == "presence" && v["user_id"] == user && v["status"] == status).await;
     }
 
     /// Reads until the server closes; returns the close code.
