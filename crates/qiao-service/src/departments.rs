@@ -57,6 +57,8 @@ impl Services {
         parent: Option<DepartmentId>,
         origin: &Origin,
     ) -> Result<Department> {
+        // Guests are refused before any read: they may not learn which department ids exist.
+        staff_only(auth)?;
         let name = org::validate_department_name(name)?;
         let mut r = self.store.reader().await?;
         let parent = match parent {

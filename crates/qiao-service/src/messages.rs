@@ -119,9 +119,13 @@ impl Services {
     }
 
     async fn resolve_mentions(&self, auth: &Authenticated, a: &Access, body: &str) -> Result<Resolved> {
-        let parsed = parse_mentions(body);
-        // `@channel` only where the role allows it; otherwise it stays plain text.
+        let mut parsed = parse_mentions(body);
+        // `@channel` and department mentions only where the role allows them; otherwise
+        // they stay plain text.
         let channel = parsed.channel && perm::can_mention_everyone(&auth.actor, &a.facts);
+        if !perm::can_mention_departments(&auth.actor) {
+            parsed.department_ids.clear();
+        }
         if parsed.user_ids.is_empty() && parsed.usernames.is_empty() && parsed.department_ids.is_empty() {
             return Ok(Resolved { stored: Mentions { channel, ..Mentions::default() }, notify: Vec::new() });
         }

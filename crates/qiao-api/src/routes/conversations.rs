@@ -239,8 +239,9 @@ pub struct MessageList {
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
     /// Markdown, at most 10,000 characters. Mention people with `@username` or
-    /// `<@user-id>`, departments with `<@&department-id>`, everyone with `@channel` (in a
-    /// thread reply: everyone following the thread).
+    /// `<@user-id>`, departments with `<@&department-id>` (not guests), everyone with
+    /// `@channel` (channel admins, anyone in a DM; in a thread reply: everyone following the
+    /// thread). A mention the sender may not make stays plain text.
     pub body: String,
     /// Idempotency key (1–64 printable ASCII characters, e.g. a UUID): a retry with the same
     /// key returns the first message instead of sending a second.

@@ -158,6 +158,12 @@ pub fn can_mention_everyone(actor: &Actor, c: &ConversationFacts) -> bool {
     c.kind.is_direct() || c.is_channel_admin() || actor.is_org_admin()
 }
 
+/// Mentioning a department (`<@&id>`): anyone but guests, who do not see the organisation
+/// (their department mentions stay plain text, as `@channel` does).
+pub fn can_mention_departments(actor: &Actor) -> bool {
+    !actor.is_guest()
+}
+
 /// Creating a channel of `kind` (DMs and group DMs have their own rules; department
 /// channels are created with their department).
 pub fn can_create_channel(actor: &Actor, kind: Kind) -> bool {
@@ -339,6 +345,8 @@ mod tests {
         assert!(can_mention_everyone(&member, &facts(Kind::Group, M)));
         assert!(can_mention_everyone(&owner, &facts(Kind::Public, M)));
         assert!(!can_mention_everyone(&guest, &facts(Kind::Group, ADMIN)));
+        assert!(can_mention_departments(&member));
+        assert!(!can_mention_departments(&guest));
     }
 
     #[test]

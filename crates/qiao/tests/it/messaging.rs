@@ -309,6 +309,29 @@ async fn mentions_unread_counts_and_read_positions() {
     let _ = alice_id;
 }
 
+/// Guests do not see the organisation: their department mentions stay plain text, as
+/// `@channel` does, and notify nobody.
+#[tokio::test]
+async fn a_guest_cannot_mention_a_department() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let eng = owner.create_department("Eng", None).await;
+    let (alice_id, alice) = owner.create_user(&srv, "alice", "member", Some(&eng)).await;
+    let (guest_id, guest) = owner.create_user(&srv, "partner", "guest", None).await;
+    let c = channel(&owner, "private", "Supplier room", &[&alice_id, &guest_id]).await;
+    let m = send(&guest, &c, json!({"body": format!("<@&{eng}> 请确认 and <@{alice_id}>")})).await;
+    assert_eq!(m["mentions"]["department_ids"], json!([]), "{m}");
+    assert_eq!(m["mentions"]["user_ids"], json!([alice_id]));
+    let plain = send(&guest, &c, json!({"body": format!("<@&{eng}> only")})).await;
+    assert_eq!(plain["mentions"]["department_ids"], json!([]), "{plain}");
+    let state = my_state(&alice, &c).await;
+    assert_eq!((state["unread_count"].as_i64(), state["mention_count"].as_i64()), (Some(2), Some(1)), "{state}");
+    // A member's department mention still reaches the department.
+    let m = send(&owner, &c, json!({"body": format!("<@&{eng}> 请确认")})).await;
+    assert_eq!(m["mentions"]["department_ids"], json!([eng]));
+    assert_eq!(my_state(&alice, &c).await["mention_count"], 2);
+}
+
 #[tokio::test]
 async fn history_pages_both_ways_and_jumps_to_a_message() {
     let srv = TestServer::start().await;

@@ -138,6 +138,12 @@ async fn guests_see_themselves_and_those_they_share_a_conversation_with() {
     let root = owner.get("/api/v1/org").await.body["root_department_id"].as_str().unwrap().to_owned();
     assert_error(&guest.get(&format!("/api/v1/departments/{root}")).await, 403, "forbidden");
     assert_error(&guest.get(&format!("/api/v1/departments/{root}/members")).await, 403, "forbidden");
+    // Creating a department is refused alike under a real and an unknown parent: the answer
+    // does not tell which ids exist.
+    for parent in [root.clone(), qiao_domain::DepartmentId::new().to_string()] {
+        let r = guest.post("/api/v1/departments", json!({"name": "Shadow", "parent_id": parent})).await;
+        assert_error(&r, 403, "forbidden");
+    }
     // Another person looks like nobody, until they share a conversation (their names are on
     // its messages).
     assert_error(&guest.get(&format!("/api/v1/users/{owner_id}")).await, 404, "not_found");
