@@ -123,7 +123,7 @@ impl Services {
         // `@channel` and department mentions only where the role allows them; otherwise
         // they stay plain text.
         let channel = parsed.channel && perm::can_mention_everyone(&auth.actor, &a.facts);
-        if !perm::can_mention_departments(&auth.actor) {
+        if !perm::can_mention_departments(&auth.actor, &a.facts, 0) {
             parsed.department_ids.clear();
         }
         if parsed.user_ids.is_empty() && parsed.usernames.is_empty() && parsed.department_ids.is_empty() {
@@ -147,13 +147,19 @@ impl Services {
         let mut notify: BTreeSet<UserId> = user_ids.iter().copied().collect();
         if !department_ids.is_empty() {
             // A department mention reaches everyone in the conversation from that department
-            // or below it.
+            // or below it: as many as one may name, or as many as `@channel` for those who
+            // may use it.
             let mut covered = BTreeSet::new();
             for d in &department_ids {
                 covered.extend(departments::subtree(db, *d).await?);
             }
             let covered: Vec<DepartmentId> = covered.into_iter().collect();
-            notify.extend(members::members_in_departments(db, a.id, &covered).await?);
+            let reached = members::members_in_departments(db, a.id, &covered).await?;
+            if perm::can_mention_departments(&auth.actor, &a.facts, reached.len()) {
+                notify.extend(reached);
+            } else {
+                department_ids.clear();
+            }
         }
         notify.remove(&auth.actor.user_id);
         Ok(Resolved { stored: Mentions { user_ids, department_ids, channel }, notify: notify.into_iter().collect() })

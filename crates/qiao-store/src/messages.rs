@@ -737,19 +737,32 @@ pub async fn emoji_count(db: &mut dyn Db, id: MessageId) -> Result<i64> {
 
 /// Records that `message` mentions each of `users`.
 pub async fn insert_mentions(db: &mut dyn Db, message: &Message, users: &[UserId]) -> Result<()> {
-    for u in users {
-        exec!(
-            db,
-            sqlx::query(
-                "INSERT INTO mentions (user_id, message_id, conversation_id, seq, thread_root_id) VALUES ($1, $2, $3, $4, $5) \
-                 ON CONFLICT DO NOTHING"
-            )
-            .bind(u.0)
-            .bind(message.id.0)
-            .bind(message.conversation_id.0)
-            .bind(message.seq)
-            .bind(message.thread_root_id.map(|r| r.0))
-        )?;
+    // Multi-row inserts of 64, 32, …, 1 rows: a department mention may reach thousands, and
+    // a handful of statement shapes stays in the writer's statement cache.
+    let dialect = db.dialect();
+    let mut rest = users;
+    while !rest.is_empty() {
+        let n = if rest.len() >= 64 { 64 } else { 1 << rest.len().ilog2() };
+        let (chunk, tail) = rest.split_at(n);
+        rest = tail;
+        // Only placeholders are spliced in.
+        let sql = format!(
+            "INSERT INTO mentions (user_id, message_id, conversation_id, seq, thread_root_id) VALUES {} \
+             ON CONFLICT DO NOTHING",
+            value_rows(dialect, n, 5)
+        );
+        exec!(db, {
+            let mut query = sqlx::query(AssertSqlSafe(sql.clone()));
+            for u in chunk {
+                query = query
+                    .bind(u.0)
+                    .bind(message.id.0)
+                    .bind(message.conversation_id.0)
+                    .bind(message.seq)
+                    .bind(message.thread_root_id.map(|r| r.0));
+            }
+            query
+        })?;
     }
     Ok(())
 }

@@ -158,10 +158,20 @@ pub fn can_mention_everyone(actor: &Actor, c: &ConversationFacts) -> bool {
     c.kind.is_direct() || c.is_channel_admin() || actor.is_org_admin()
 }
 
-/// Mentioning a department (`<@&id>`): anyone but guests, who do not see the organisation
-/// (their department mentions stay plain text, as `@channel` does).
-pub fn can_mention_departments(actor: &Actor) -> bool {
-    !actor.is_guest()
+/// People in a conversation whom anyone but a guest may reach with department mentions in
+/// one message: as many as one may name one by one. Beyond it a department mention is as loud
+/// as `@channel` and follows its rule.
+pub const DEPARTMENT_MENTION_OPEN_REACH: usize = crate::message::MENTIONS_MAX;
+
+/// Mentioning departments (`<@&id>`) that reach `reach` people in the conversation: never
+/// guests, who do not see the organisation; up to [`DEPARTMENT_MENTION_OPEN_REACH`] people
+/// anyone else; more only for those who may mention everyone. Refused mentions stay plain
+/// text, as `@channel` does.
+pub fn can_mention_departments(actor: &Actor, c: &ConversationFacts, reach: usize) -> bool {
+    if actor.is_guest() {
+        return false;
+    }
+    reach <= DEPARTMENT_MENTION_OPEN_REACH || can_mention_everyone(actor, c)
 }
 
 /// Creating a channel of `kind` (DMs and group DMs have their own rules; department
@@ -345,8 +355,12 @@ mod tests {
         assert!(can_mention_everyone(&member, &facts(Kind::Group, M)));
         assert!(can_mention_everyone(&owner, &facts(Kind::Public, M)));
         assert!(!can_mention_everyone(&guest, &facts(Kind::Group, ADMIN)));
-        assert!(can_mention_departments(&member));
-        assert!(!can_mention_departments(&guest));
+        let open = DEPARTMENT_MENTION_OPEN_REACH;
+        assert!(can_mention_departments(&member, &facts(Kind::Public, M), open));
+        assert!(!can_mention_departments(&member, &facts(Kind::Public, M), open + 1));
+        assert!(can_mention_departments(&member, &facts(Kind::Public, ADMIN), open + 1));
+        assert!(can_mention_departments(&owner, &facts(Kind::Public, M), 5_000));
+        assert!(!can_mention_departments(&guest, &facts(Kind::Group, ADMIN), 0));
     }
 
     #[test]

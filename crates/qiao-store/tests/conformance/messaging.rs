@@ -634,6 +634,34 @@ pub async fn reactions_pins_mentions_and_unread(store: Store, _: Sink) {
     let mut r = store.reader().await.unwrap();
     let bob_state = conversations::my_state_in(&mut r, c, bob.id).await.unwrap().unwrap();
     assert_eq!((bob_state.unread_count, bob_state.mention_count), (0, 0));
+    drop(r);
+
+    // A mention of many at once (a department's people) is recorded once for each, in
+    // statements of several rows: 101 ids, one of them twice.
+    let mut many = Vec::new();
+    for i in 0..100 {
+        let u = insert(&store, new_user(&format!("many{i}"), &format!("Many {i}"), root.id)).await;
+        join(&store, c, u.id, MemberRole::Member).await;
+        many.push(u.id);
+    }
+    many.push(many[7]);
+    let loud = send(&store, c, alice.id, "everyone in sales", None).await;
+    let (ids, loud2) = (many.clone(), loud.clone());
+    store
+        .write(move |tx| {
+            let (m, ids) = (loud2.clone(), ids.clone());
+            Box::pin(async move { messages::insert_mentions(tx, &m, &ids).await })
+        })
+        .await
+        .unwrap();
+    let mut r = store.reader().await.unwrap();
+    for u in [many[0], many[7], many[63], many[64], many[99]] {
+        let state = conversations::my_state_in(&mut r, c, u).await.unwrap().unwrap();
+        assert_eq!(state.mention_count, 1, "{u}");
+    }
+    drop(r);
+    let taken = store.write(move |tx| Box::pin(messages::delete_mentions(tx, loud.id))).await.unwrap();
+    assert_eq!(taken.len(), 100);
 }
 
 pub async fn thread_following(store: Store, _: Sink) {
