@@ -12,7 +12,8 @@ use std::sync::LazyLock;
 #[path = "t2s_table.rs"]
 mod table;
 
-/// Traditional → simplified, sorted by the first (from Unihan's kSimplifiedVariant).
+/// Traditional → simplified, sorted by the first (from OpenCC's character table and Unihan's
+/// kSimplifiedVariant; every target is in the BMP's CJK blocks).
 static T2S: LazyLock<Vec<(char, char)>> = LazyLock::new(|| {
     let chars: Vec<char> = table::T2S.chars().collect();
     let pairs: Vec<(char, char)> = chars.chunks_exact(2).map(|p| (p[0], p[1])).collect();
@@ -81,8 +82,10 @@ mod tests {
         assert_eq!(fold("ＰＰＴ２０２６！"), "PPT2026!");
         assert_eq!(fold("會議　電子郵件"), "会议 电子邮件");
         assert_eq!(fold("头发 頭髮 發展"), "头发 头发 发展");
-        // Characters also in use in simplified text are left alone.
-        assert_eq!(fold("乾坤 著作"), "乾坤 著作");
+        // The forms written in Taiwan and Hong Kong, and everyday targets (not rare newly
+        // encoded ones); a character simplified text uses as it is stays.
+        assert_eq!(fold("下週這裡見 讚 鑑定 關於 遊戲"), "下周这里见 赞 鉴定 关于 游戏");
+        assert_eq!(fold("著作 玛瑙"), "著作 玛瑙");
         assert!(matches!(fold("plain 简体 text"), Cow::Borrowed(_)));
         assert_eq!(fold_widths("ｆｒｏｍ：會"), "from:會");
         assert_eq!(for_matching(" Ｌｉ Lei 張偉 "), "li lei 张伟");
@@ -97,6 +100,7 @@ mod tests {
             assert_ne!(t, s);
             assert_eq!(fold_char(t), s, "{t}");
             assert_eq!(fold_char(s), s, "folding twice changes nothing: {t} → {s}");
+            assert!(matches!(s as u32, 0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF), "{t} → {s}");
         }
     }
 }

@@ -13,7 +13,8 @@ pub fn is_cjk(c: char) -> bool {
         | 0x4e00..=0x9fff    // CJK Unified Ideographs
         | 0xac00..=0xd7af    // Hangul syllables
         | 0xf900..=0xfaff    // CJK Compatibility Ideographs
-        | 0x20000..=0x2ebef) // Extensions B–F
+        | 0x20000..=0x2ee5f  // Extensions B–F, I
+        | 0x30000..=0x323af) // Extensions G, H
 }
 
 /// Emits the CJK characters of a text as n-grams (n = 1 or 2) over each unbroken run.

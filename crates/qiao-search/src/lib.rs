@@ -29,7 +29,7 @@ use crate::grams::{CjkGrams, grams, is_cjk};
 pub use crate::query::{Query, parse};
 
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
-pub const SCHEMA_VERSION: &str = "6";
+pub const SCHEMA_VERSION: &str = "7";
 /// The file in the index's directory that names the schema version it was built by.
 const SCHEMA_MARKER: &str = "qiao-schema-version";
 const WRITER_MEMORY: usize = 50 << 20;
