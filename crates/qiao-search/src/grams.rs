@@ -316,9 +316,91 @@ impl Tokenizer for CjkGrams {
     }
 }
 
+/// Longest run of ASCII letters and digits an edge gram is made from, in bytes.
+const EDGE_RUN_MAX: usize = 32;
+
+/// Where a run of ASCII letters and digits meets a CJK character, as one lower-cased gram of
+/// the two: `5月1日前` gives 5月, 月1 and 1日. The segmenter may cut such text in ways a query
+/// is not cut (月底 is one word in 3月底, so the word 月 is not there): these grams let a term
+/// that mixes digits or letters with CJK characters be matched by what it is made of. A
+/// run that mixes letters and digits also gives each of its ends from a change between them
+/// (2024Q3营收: 2024q3营, q3营 and 3营), so a query typing only its end still matches.
+pub fn edges(text: &str) -> Vec<(String, usize, usize)> {
+    let mut out = Vec::new();
+    let b = text.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        let run = &text[start..i];
+        if run.len() > EDGE_RUN_MAX {
+            continue;
+        }
+        let changes: Vec<usize> = (1..run.len())
+            .filter(|&k| run.as_bytes()[k].is_ascii_digit() != run.as_bytes()[k - 1].is_ascii_digit())
+            .collect();
+        if let Some(before) = text[..start].chars().next_back().filter(|&c| is_cjk(c)) {
+            let from = start - before.len_utf8();
+            for end in changes.iter().copied().chain([run.len()]) {
+                out.push((format!("{before}{}", run[..end].to_ascii_lowercase()), from, start + end));
+            }
+        }
+        if let Some(after) = text[i..].chars().next().filter(|&c| is_cjk(c)) {
+            let to = i + after.len_utf8();
+            for begin in [0].into_iter().chain(changes.iter().copied()) {
+                out.push((format!("{}{after}", run[begin..].to_ascii_lowercase()), start + begin, to));
+            }
+        }
+    }
+    out
+}
+
+/// [`edges`] as a tokenizer (no positions: the grams are matched as terms).
+#[derive(Clone, Debug)]
+pub struct EdgeGrams;
+
+impl Tokenizer for EdgeGrams {
+    type TokenStream<'a> = VecTokenStream;
+
+    fn token_stream<'a>(&'a mut self, text: &'a str) -> VecTokenStream {
+        let tokens = edges(text)
+            .into_iter()
+            .enumerate()
+            .map(|(position, (text, offset_from, offset_to))| Token {
+                offset_from,
+                offset_to,
+                position,
+                text,
+                position_length: 1,
+            })
+            .collect();
+        VecTokenStream { tokens, next: 0 }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn edges_where_letters_and_digits_meet_cjk() {
+        let texts = |s: &str| edges(s).into_iter().map(|(t, _, _)| t).collect::<Vec<_>>();
+        assert_eq!(texts("5月1日前完成"), ["5月", "月1", "1日"]);
+        assert_eq!(texts("3月底交付 and plain English"), ["3月"]);
+        assert_eq!(texts("2024Q3营收"), ["2024q3营", "q3营", "3营"]);
+        assert_eq!(texts("用K8s部署"), ["用k", "用k8", "用k8s", "k8s部", "8s部", "s部"]);
+        assert!(texts("纯中文 and words 123").is_empty());
+        let long = format!("中{}文", "a".repeat(EDGE_RUN_MAX + 1));
+        assert!(texts(&long).is_empty());
+        let (g, from, to) = &edges("价格iPhone15手机")[0];
+        assert_eq!((g.as_str(), &"价格iPhone15手机"[*from..*to]), ("格iphone", "格iPhone"));
+    }
 
     fn texts(n: usize, s: &str) -> Vec<String> {
         let mut t = CjkGrams { n };

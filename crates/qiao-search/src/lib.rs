@@ -18,14 +18,16 @@ use std::sync::Mutex;
 use qiao_domain::{ConversationId, MessageId, Millis, UserId, fold};
 use std::sync::Arc;
 
-use tantivy::query::{AllQuery, BooleanQuery, BoostQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery};
+use tantivy::query::{
+    BooleanQuery, BoostQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery, TermSetQuery,
+};
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
 };
 use tantivy::tokenizer::{Language, LowerCaser, RemoveLongFilter, Stemmer, TextAnalyzer};
 use tantivy::{DocAddress, Index, IndexReader, IndexWriter, ReloadPolicy, Score, TantivyDocument, Term};
 
-use crate::grams::{CjkGrams, grams, is_cjk};
+use crate::grams::{CjkGrams, EdgeGrams, grams, is_cjk};
 pub use crate::query::{Query, parse};
 
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
@@ -106,7 +108,9 @@ pub struct Hit {
 struct Fields {
     id: Field,
     /// The conversation's id folded to 64 bits, as a fast field: the permission filter is
-    /// checked per matching document instead of unioning every allowed conversation's postings.
+    /// checked per matching document instead of unioning every allowed conversation's
+    /// postings. Also indexed, for searches of filters only (`in:#sales`, `from:`), which
+    /// walk the allowed conversations' postings instead of every document.
     conversation: Field,
     sender: Field,
     at: Field,
@@ -118,6 +122,9 @@ struct Fields {
     /// after two, matched without position checks.
     tri: Field,
     quad: Field,
+    /// Where ASCII letters and digits meet CJK characters (`grams::edges`), for terms that
+    /// mix them.
+    edge: Field,
 }
 
 pub struct SearchIndex {
@@ -136,7 +143,7 @@ fn schema() -> (Schema, Fields) {
     };
     let f = Fields {
         id: b.add_text_field("id", STRING | STORED),
-        conversation: b.add_u64_field(CONVERSATION_FIELD, FAST),
+        conversation: b.add_u64_field(CONVERSATION_FIELD, FAST | INDEXED),
         sender: b.add_text_field("sender", STRING),
         at: b.add_i64_field(AT_FIELD, INDEXED | FAST),
         has_file: b.add_u64_field("has_file", INDEXED),
@@ -145,6 +152,7 @@ fn schema() -> (Schema, Fields) {
         bi: b.add_text_field("bi", text("qiao_bi", IndexRecordOption::WithFreqsAndPositions)),
         tri: b.add_text_field("tri", text("qiao_tri", IndexRecordOption::WithFreqs)),
         quad: b.add_text_field("quad", text("qiao_quad", IndexRecordOption::WithFreqs)),
+        edge: b.add_text_field("edge", text("qiao_edge", IndexRecordOption::WithFreqs)),
     };
     (b.build(), f)
 }
@@ -211,6 +219,7 @@ impl SearchIndex {
         index.tokenizers().register("qiao_bi", TextAnalyzer::builder(CjkGrams { n: 2 }).build());
         index.tokenizers().register("qiao_tri", TextAnalyzer::builder(CjkGrams { n: 3 }).build());
         index.tokenizers().register("qiao_quad", TextAnalyzer::builder(CjkGrams { n: 4 }).build());
+        index.tokenizers().register("qiao_edge", TextAnalyzer::builder(EdgeGrams).build());
         // tantivy's indexing, merge and compression threads inherit the niceness of the
         // thread that creates them.
         let writer = on_background_thread(|| index.writer_with_num_threads(1, WRITER_MEMORY))?;
@@ -255,7 +264,7 @@ impl SearchIndex {
         doc.add_i64(self.f.at, d.created_at);
         doc.add_u64(self.f.has_file, u64::from(d.has_file));
         let text = fold::fold(&d.text);
-        for field in [self.f.words, self.f.uni, self.f.bi, self.f.tri, self.f.quad] {
+        for field in [self.f.words, self.f.uni, self.f.bi, self.f.tri, self.f.quad, self.f.edge] {
             doc.add_text(field, &text);
         }
         doc
@@ -381,6 +390,9 @@ impl SearchIndex {
         if let Some(spaced) = spaced {
             alternatives.push((Occur::Should, spaced));
         }
+        if let Some(mixed) = self.mixed_query(text) {
+            alternatives.push((Occur::Should, mixed));
+        }
         match chars {
             // Every text holding the word holds its characters in a row: those decide what
             // matches (one list to walk), the word only adds to the score.
@@ -391,6 +403,30 @@ impl SearchIndex {
             None if alternatives.is_empty() => None,
             None => Some(Box::new(BooleanQuery::new(alternatives))),
         }
+    }
+
+    /// A term made of CJK characters and ASCII letters or digits only, with both (3月,
+    /// 5月1日, Q3营收), by what it is made of: each CJK run's characters in a row and each
+    /// place where the two meet (`grams::edges`). The segmenter cuts such text by its
+    /// dictionary (3月底 as 3 / 月底), so its words alone miss texts the term is part of.
+    fn mixed_query(&self, text: &str) -> Option<Box<dyn TQuery>> {
+        let made_of = |c: char| is_cjk(c) || c.is_ascii_alphanumeric();
+        if !text.chars().all(made_of) || !text.chars().any(is_cjk) || !text.chars().any(|c| c.is_ascii_alphanumeric()) {
+            return None;
+        }
+        let edges = grams::edges(text);
+        if edges.is_empty() {
+            return None;
+        }
+        let mut must: Vec<(Occur, Box<dyn TQuery>)> = grams::cjk_runs(text)
+            .into_iter()
+            .map(|(_, run)| (Occur::Must, self.chars_query(&run.iter().map(|(_, c)| *c).collect::<String>())))
+            .collect();
+        for (g, _, _) in edges {
+            let term = Term::from_field_text(self.f.edge, &g);
+            must.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))));
+        }
+        Some(Box::new(BooleanQuery::new(must)))
     }
 
     /// Words in a row: one word's term, or a phrase.
@@ -463,7 +499,9 @@ impl SearchIndex {
             }
         }
         if clauses.is_empty() {
-            clauses.push((Occur::Must, Box::new(AllQuery)));
+            // Filters only: the allowed conversations' documents, not the whole index.
+            let allowed = s.conversations.iter().map(|c| Term::from_field_u64(self.f.conversation, fold(*c)));
+            clauses.push((Occur::Must, Box::new(TermSetQuery::new(allowed))));
         }
         if !s.senders.is_empty() {
             let anyone: Vec<(Occur, Box<dyn TQuery>)> = s

@@ -25,7 +25,20 @@ pub struct Term {
     pub phrase: bool,
 }
 
+/// Words and phrases one query matches, at most: those after are left out (each is a list to
+/// walk, and a query may be 200 characters of one-character words).
+pub const TERMS_MAX: usize = 16;
+
 impl Query {
+    /// Adds a word or phrase, unless the query already has it (in any case) or has
+    /// [`TERMS_MAX`].
+    fn push(&mut self, term: Term) {
+        let same = |t: &Term| t.phrase == term.phrase && t.text.to_lowercase() == term.text.to_lowercase();
+        if self.terms.len() < TERMS_MAX && !self.terms.iter().any(same) {
+            self.terms.push(term);
+        }
+    }
+
     pub fn is_empty(&self) -> bool {
         self.terms.is_empty()
             && self.from.is_none()
@@ -56,7 +69,7 @@ pub fn parse(input: &str) -> Result<Query, String> {
             let end = after.find(['"', '”']).unwrap_or(after.len());
             let phrase = after[..end].trim();
             if searchable(phrase) {
-                q.terms.push(Term { text: phrase.to_owned(), phrase: true });
+                q.push(Term { text: phrase.to_owned(), phrase: true });
             }
             rest = after.get(end..).map(|r| r.trim_start_matches(['"', '”'])).unwrap_or("").trim_start();
             continue;
@@ -76,11 +89,12 @@ pub fn parse(input: &str) -> Result<Query, String> {
                 q.after_day = Some(day(v).ok_or_else(|| format!("after:{v} is not a date (YYYY-MM-DD)"))?)
             }
             _ => {
+                // `#`, `@` and `+` belong to words (C#, C++, @name).
                 let w = word.trim_matches(|c: char| {
-                    c.is_ascii_punctuation() && c != '#' && c != '@' || "，。！？、；：".contains(c)
+                    c.is_ascii_punctuation() && !matches!(c, '#' | '@' | '+') || "，。！？、；：".contains(c)
                 });
                 if searchable(w) {
-                    q.terms.push(Term { text: w.to_owned(), phrase: false });
+                    q.push(Term { text: w.to_owned(), phrase: false });
                 }
             }
         }
@@ -157,6 +171,19 @@ mod tests {
         let q = parse(r#"预算 from:"zhang wei"#).unwrap(); // unclosed: to the end
         assert_eq!((q.from.as_deref(), q.terms.len()), (Some("zhang wei"), 1));
         assert!(parse(r#"from:"" x"#).unwrap().from.is_none());
+    }
+
+    #[test]
+    fn repeated_words_count_once_and_words_are_capped() {
+        let q = parse(&"的 ".repeat(100)).unwrap();
+        assert_eq!(q.terms.len(), 1);
+        let q = parse("Report report \"a b\" \"A B\" report,").unwrap();
+        assert_eq!(q.terms.len(), 2, "{q:?}");
+        let many: Vec<String> = (0..40).map(|i| format!("w{i}")).collect();
+        let q = parse(&many.join(" ")).unwrap();
+        assert_eq!(q.terms.len(), TERMS_MAX);
+        assert_eq!(q.terms[TERMS_MAX - 1].text, format!("w{}", TERMS_MAX - 1));
+        assert_eq!(parse("C++ 和 C# 开发").unwrap().terms[0].text, "C++");
     }
 
     #[test]

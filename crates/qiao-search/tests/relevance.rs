@@ -433,6 +433,32 @@ fn words_typed_together_are_found_apart_and_rank_after_the_whole() {
     assert!(find("季度迁移").is_empty(), "every part must be there");
 }
 
+/// Terms mixing digits or letters with CJK characters are found inside texts the segmenter
+/// cut otherwise (3月底 is 3 / 月底, 1日前 has 日前), and only where they are in a row.
+#[test]
+fn digits_and_letters_next_to_chinese_characters() {
+    let find = small_corpus(&[
+        "3月底交付第一版",
+        "5月1日前完成验收",
+        "2024Q3营收增长",
+        "用K8s部署到生产",
+        "第3个人在月底离职",
+        "下週這裡見，關於遊戲的事",
+    ]);
+    assert_eq!(find("3月"), ["3月底交付第一版"]);
+    assert_eq!(find("5月1日"), ["5月1日前完成验收"]);
+    assert_eq!(find("1日"), ["5月1日前完成验收"]);
+    assert_eq!(find("Q3营收"), ["2024Q3营收增长"]);
+    assert_eq!(find("k8s部署"), ["用K8s部署到生产"]);
+    assert!(find("3月1日").is_empty(), "every place the two meet must be there");
+    assert!(find("4月").is_empty());
+    assert_eq!(find("下周 这里"), ["下週這裡見，關於遊戲的事"]);
+    assert_eq!(find("关于游戏"), ["下週這裡見，關於遊戲的事"]);
+    let find = small_corpus(&["我会C++和Java", "C盘满了", "C# 和 .NET"]);
+    assert_eq!(find("C++"), ["我会C++和Java"]);
+    assert_eq!(find("c#"), ["C# 和 .NET"]);
+}
+
 #[test]
 fn other_spellings_of_words_and_numbers() {
     let find = small_corpus(&[
