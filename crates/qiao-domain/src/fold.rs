@@ -1,7 +1,7 @@
 //! Folding, so that the ways one word can be typed find each other: full-width letters,
 //! digits and punctuation (what a Chinese input method gives in full-width mode: ＰＰＴ,
-//! ２０２６) become ASCII, the ideographic space a space, and traditional characters their
-//! simplified forms (會議 → 会议, 電子郵件 → 电子邮件). The indexed text and the query are
+//! ２０２６) become ASCII, the ideographic space a space, Latin letters with diacritics their
+//! letters (café → cafe), and traditional characters their simplified forms (會議 → 会议, 電子郵件 → 电子邮件). The indexed text and the query are
 //! folded alike, one character to one character, so a match in the folded text is a match
 //! at the same characters of the original (search snippets rely on it). Message search and
 //! the people directory both match on folded text.
@@ -21,6 +21,26 @@ static T2S: LazyLock<Vec<(char, char)>> = LazyLock::new(|| {
     pairs
 });
 
+/// Latin letters with diacritics (U+00C0–U+024F that decompose to an ASCII letter and
+/// marks: é, ü, ñ, and pinyin's ā, ǎ) and, position for position, their letters: café finds
+/// cafe, Běijīng finds Beijing. Generated from Unicode's decompositions.
+static ACCENTED: &str = "\
+ÀÁÂÃÄÅÇÈÉÊËÌÍÎÏÑÒÓÔÕÖÙÚÛÜÝàáâãäåçèéêëìíîïñòóôõöùúûüýÿĀāĂăĄąĆ\
+ćĈĉĊċČčĎďĒēĔĕĖėĘęĚěĜĝĞğĠġĢģĤĥĨĩĪīĬĭĮįİĴĵĶķĹĺĻļĽľŃńŅņŇňŌōŎŏŐő\
+ŔŕŖŗŘřŚśŜŝŞşŠšŢţŤťŨũŪūŬŭŮůŰűŲųŴŵŶŷŸŹźŻżŽžƠơƯưǍǎǏǐǑǒǓǔǕǖǗǘǙǚǛ\
+ǜǞǟǠǡǦǧǨǩǪǫǬǭǰǴǵǸǹǺǻȀȁȂȃȄȅȆȇȈȉȊȋȌȍȎȏȐȑȒȓȔȕȖȗȘșȚțȞȟȦȧȨȩȪȫȬȭȮȯ\
+ȰȱȲȳ\
+";
+static ACCENT_BASES: &str = "\
+AAAAAACEEEEIIIINOOOOOUUUUYaaaaaaceeeeiiiinooooouuuuyyAaAaAaC\
+cCcCcCcDdEeEeEeEeEeGgGgGgGgHhIiIiIiIiIJjKkLlLlLlNnNnNnOoOoOo\
+RrRrRrSsSsSsSsTtTtUuUuUuUuUuUuWwYyYZzZzZzOoUuAaIiOoUuUuUuUuU\
+uAaAaGgKkOoOojGgNnAaAaAaEeEeIiIiOoOoRrRrUuUuSsTtHhAaEeOoOoOo\
+OoYy\
+";
+
+static UNACCENT: LazyLock<Vec<(char, char)>> = LazyLock::new(|| ACCENTED.chars().zip(ACCENT_BASES.chars()).collect());
+
 /// Full-width ASCII and the ideographic space as ASCII; every other character as it is.
 pub fn fold_width(c: char) -> char {
     match c {
@@ -30,11 +50,17 @@ pub fn fold_width(c: char) -> char {
     }
 }
 
-/// [`fold_width`], and a traditional character as its simplified form.
+/// [`fold_width`], a Latin letter with diacritics as its letter, and a traditional character
+/// as its simplified form.
 pub fn fold_char(c: char) -> char {
     let c = fold_width(c);
     // Every traditional character in the table is at or above CJK Extension A.
     if (c as u32) < 0x3400 {
+        if ('\u{c0}'..='\u{24f}').contains(&c)
+            && let Ok(i) = UNACCENT.binary_search_by_key(&c, |&(a, _)| a)
+        {
+            return UNACCENT[i].1;
+        }
         return c;
     }
     match T2S.binary_search_by_key(&c, |&(t, _)| t) {
@@ -56,7 +82,7 @@ fn fold_with(text: &str, f: fn(char) -> char) -> Cow<'_, str> {
     }
 }
 
-/// A text folded for the index or a query: width and traditional characters.
+/// A text folded for the index or a query: width, diacritics and traditional characters.
 pub fn fold(text: &str) -> Cow<'_, str> {
     fold_with(text, fold_char)
 }
@@ -89,6 +115,15 @@ mod tests {
         assert!(matches!(fold("plain 简体 text"), Cow::Borrowed(_)));
         assert_eq!(fold_widths("ｆｒｏｍ：會"), "from:會");
         assert_eq!(for_matching(" Ｌｉ Lei 張偉 "), "li lei 张伟");
+    }
+
+    #[test]
+    fn diacritics_fold_to_their_letters() {
+        assert_eq!(fold("Café résumé Běijīng Ñandú Zürich"), "Cafe resume Beijing Nandu Zurich");
+        assert_eq!(ACCENTED.chars().count(), ACCENT_BASES.chars().count());
+        assert!(UNACCENT.windows(2).all(|w| w[0].0 < w[1].0));
+        assert!(UNACCENT.iter().all(|&(_, b)| b.is_ascii_alphabetic()));
+        assert_eq!(fold("ß æ ø"), "ß æ ø", "letters of their own stay");
     }
 
     #[test]

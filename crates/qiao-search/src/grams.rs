@@ -41,13 +41,16 @@ impl TokenStream for VecTokenStream {
     }
 }
 
-/// The CJK runs of a text: (byte offset, characters).
+/// The CJK runs of a text: (byte offset, characters). Invisible characters (a zero-width
+/// space pasted in, a soft hyphen) do not end a run: 会\u{200b}议 holds 会议.
 pub fn cjk_runs(text: &str) -> Vec<(usize, Vec<(usize, char)>)> {
     let mut runs = Vec::new();
     let mut cur: Vec<(usize, char)> = Vec::new();
     for (i, c) in text.char_indices() {
         if is_cjk(c) {
             cur.push((i, c));
+        } else if qiao_domain::text::is_invisible(c) {
+            continue;
         } else if !cur.is_empty() {
             runs.push((cur[0].0, std::mem::take(&mut cur)));
         }
@@ -130,6 +133,29 @@ fn latin_in_cjk(word: &str) -> Vec<(usize, usize)> {
         }
     }
     runs
+}
+
+/// The runs of ASCII letters and digits (two or more characters) of a word that joins them
+/// with other characters (`PROJ-1024` → proj, 1024; `2024-05-01` → 2024, 05, 01): the index
+/// also holds them as words, so a ticket's number or a date's year finds it.
+fn separated_parts(word: &str) -> Vec<(usize, usize)> {
+    let b = word.as_bytes();
+    if !word.is_ascii() || b.iter().all(u8::is_ascii_alphanumeric) {
+        return Vec::new();
+    }
+    let mut runs = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let start = i;
+        while i < b.len() && b[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        if i - start >= 2 {
+            runs.push((start, i));
+        }
+        i += 1;
+    }
+    if runs.len() < 2 { Vec::new() } else { runs }
 }
 
 /// A hyphenated word of ASCII letters and digits run together (`e-mail` → `email`), or a
@@ -263,7 +289,8 @@ impl Tokenizer for Words {
                     text,
                     position_length: 1,
                 };
-                for (s, e) in mixed_runs(&t.text).into_iter().flatten().chain(latin_in_cjk(&t.text)) {
+                let runs = mixed_runs(&t.text).into_iter().flatten();
+                for (s, e) in runs.chain(latin_in_cjk(&t.text)).chain(separated_parts(&t.text)) {
                     tokens.push(other(t.offset_from + s, t.offset_from + e, t.text[s..e].to_owned()));
                 }
                 if let Some(j) = joined(&t.text) {
@@ -387,6 +414,15 @@ impl Tokenizer for EdgeGrams {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parts_of_words_joined_by_other_characters() {
+        let texts = |w: &str| separated_parts(w).into_iter().map(|(s, e)| w[s..e].to_owned()).collect::<Vec<_>>();
+        assert_eq!(texts("proj-1024"), ["proj", "1024"]);
+        assert_eq!(texts("2024-05-01"), ["2024", "05", "01"]);
+        assert_eq!(texts("v2.3.10"), ["v2", "10"]);
+        assert!(texts("iphone15").is_empty() && texts("e-mail").is_empty() && texts("x").is_empty());
+    }
 
     #[test]
     fn edges_where_letters_and_digits_meet_cjk() {

@@ -454,6 +454,12 @@ fn digits_and_letters_next_to_chinese_characters() {
     assert!(find("4月").is_empty());
     assert_eq!(find("下周 这里"), ["下週這裡見，關於遊戲的事"]);
     assert_eq!(find("关于游戏"), ["下週這裡見，關於遊戲的事"]);
+    let find = small_corpus(&["明天\u{200b}会\u{200b}议取消", "会 议"]);
+    assert_eq!(find("会议"), ["明天\u{200b}会\u{200b}议取消"], "invisible characters do not cut a run");
+    let find = small_corpus(&["Meet at the Café in Zürich", "Běijīng office"]);
+    assert_eq!(find("cafe zurich"), ["Meet at the Café in Zürich"]);
+    assert_eq!(find("café"), ["Meet at the Café in Zürich"]);
+    assert_eq!(find("beijing"), ["Běijīng office"]);
     let find = small_corpus(&["我会C++和Java", "C盘满了", "C# 和 .NET"]);
     assert_eq!(find("C++"), ["我会C++和Java"]);
     assert_eq!(find("c#"), ["C# 和 .NET"]);
@@ -485,6 +491,12 @@ fn other_spellings_of_words_and_numbers() {
     assert!(find("2.4").is_empty() && find("299").len() == 1);
     assert_eq!(find("ios17"), ["升级到 iOS 17 之后"], "letters and digits typed together");
     assert!(find("mp4").is_empty(), "a one- or two-character run would find too much; not loosened");
+    let find = small_corpus(&["PROJ-1024 已修复", "2024-05-01发布新版", "k8s-prod-01 重启了"]);
+    assert_eq!(find("1024"), ["PROJ-1024 已修复"]);
+    assert_eq!(find("proj-1024"), ["PROJ-1024 已修复"]);
+    assert_eq!(find("2024"), ["2024-05-01发布新版"]);
+    assert_eq!(find("2024-05-01"), ["2024-05-01发布新版"]);
+    assert_eq!(find("prod"), ["k8s-prod-01 重启了"]);
 }
 
 #[test]

@@ -45,6 +45,7 @@ describe("people", () => {
     expect(foldText("陳偉 會議 ＰＭ")).toBe("陈伟 会议 pm");
     expect(foldText("著")).toBe("著"); // also in use in simplified text: left alone
     expect(foldText("下週這裡")).toBe("下周这里"); // forms written in Taiwan and Hong Kong
+    expect(foldText("José Zürich")).toBe("jose zurich");
     expect(matchesPerson(person("cw", "陳偉"), "陈伟")).toBe(true);
     expect(matchesPerson(person("cw", "陈伟"), "陳偉")).toBe(true);
     expect(matchesPerson(person("cw", "陳偉"), "chenwei")).toBe(true);

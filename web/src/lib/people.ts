@@ -22,7 +22,9 @@ function simplify(ch: string): string {
 /** Lower case, full-width letters and digits as ordinary ones, traditional characters as simplified. */
 export function foldText(s: string): string {
   let out = "";
-  for (const ch of s.normalize("NFKC").toLowerCase()) out += simplify(ch);
+  // Diacritics go as on the server (José finds jose), then width and compatibility forms.
+  const plain = s.normalize("NFD").replace(/[\u0300-\u036f]/g, "").normalize("NFKC");
+  for (const ch of plain.toLowerCase()) out += simplify(ch);
   return out;
 }
 
