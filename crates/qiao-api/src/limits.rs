@@ -67,10 +67,16 @@ mod pattern {
         ws!(),
         "]*(?:[^@",
         ws!(),
+        bidi!(),
+        invisible!(),
         r"\x00-\x1f\x7f-\x9f]+@[^@.",
         ws!(),
+        bidi!(),
+        invisible!(),
         r"\x00-\x1f\x7f-\x9f]+(?:\.[^@.",
         ws!(),
+        bidi!(),
+        invisible!(),
         r"\x00-\x1f\x7f-\x9f]+)+[",
         ws!(),
         "]*)?$"
@@ -105,6 +111,7 @@ const TITLE: Limit = Text(0, user::TITLE_MAX, pattern::LINE);
 const USERNAME: Limit = Text(2, user::USERNAME_MAX, pattern::USERNAME);
 const EMAIL: Limit = Text(0, user::EMAIL_MAX, pattern::EMAIL);
 const PASSWORD: Limit = Length(user::PASSWORD_MIN, user::PASSWORD_MAX);
+const DEVICE_NAME: Limit = Text(0, qiao_domain::session::DEVICE_NAME_MAX, pattern::LINE);
 const DEPARTMENT_NAME: Limit = Text(1, org::DEPARTMENT_NAME_MAX, pattern::NAME);
 const ORG_NAME: Limit = Text(1, org::ORG_NAME_MAX, pattern::NAME);
 const SECONDARY_DEPARTMENTS: Limit = Items(0, user::SECONDARY_DEPARTMENTS_MAX);
@@ -120,7 +127,8 @@ const FIELDS: &[(&str, &str, Limit)] = &[
     ("CreateChannelRequest", "description", DESCRIPTION),
     ("CreateChannelRequest", "member_ids", Items(0, conversation::INVITE_BATCH_MAX)),
     ("CreateChannelRequest", "departments", Items(0, conversation::LINKED_DEPARTMENTS_MAX)),
-    ("UpdateConversationRequest", "name", CHANNEL_NAME),
+    // Empty clears a group DM's name; a channel's must have one (422 otherwise).
+    ("UpdateConversationRequest", "name", GROUP_NAME),
     ("UpdateConversationRequest", "topic", TOPIC),
     ("UpdateConversationRequest", "description", DESCRIPTION),
     ("CreateGroupRequest", "user_ids", Items(2, conversation::GROUP_MAX - 1)),
@@ -144,6 +152,7 @@ const FIELDS: &[(&str, &str, Limit)] = &[
     ("ChangePassword", "current_password", Length(0, user::PASSWORD_MAX)),
     ("SignInRequest", "login", Length(0, user::EMAIL_MAX)),
     ("SignInRequest", "password", Length(0, user::PASSWORD_MAX)),
+    ("SignInRequest", "device_name", DEVICE_NAME),
     ("CreateUserRequest", "username", USERNAME),
     ("CreateUserRequest", "display_name", DISPLAY_NAME),
     ("CreateUserRequest", "title", TITLE),
@@ -157,6 +166,8 @@ const FIELDS: &[(&str, &str, Limit)] = &[
     ("UpdateUserRequest", "email", EMAIL),
     ("UpdateUserRequest", "secondary_department_ids", SECONDARY_DEPARTMENTS),
     ("UpdateUserRequest", "managed_department_ids", MANAGED_DEPARTMENTS),
+    ("SetupRequest", "token", Length(1, qiao_service::setup::SETUP_TOKEN_MAX)),
+    ("SetupRequest", "device_name", DEVICE_NAME),
     ("SetupRequest", "username", USERNAME),
     ("SetupRequest", "display_name", DISPLAY_NAME),
     ("SetupRequest", "email", EMAIL),

@@ -51,6 +51,12 @@ pub struct Session {
 
 pub const DEVICE_NAME_MAX: usize = 100;
 
+/// A device name a client gives: one line of at most [`DEVICE_NAME_MAX`] characters
+/// (trimmed, direction controls dropped), as any label.
+pub fn validate_device_name(input: &str) -> crate::Result<String> {
+    crate::text::single_line("device_name", input, 0, DEVICE_NAME_MAX)
+}
+
 /// A printable device label: the client's, else a shortened User-Agent, else "Unknown device".
 pub fn device_label(client_label: Option<&str>, user_agent: Option<&str>) -> String {
     let pick = client_label
@@ -58,7 +64,7 @@ pub fn device_label(client_label: Option<&str>, user_agent: Option<&str>) -> Str
         .filter(|s| !s.is_empty())
         .or_else(|| user_agent.map(str::trim).filter(|s| !s.is_empty()))
         .unwrap_or("Unknown device");
-    pick.chars().filter(|c| !c.is_control()).take(DEVICE_NAME_MAX).collect()
+    pick.chars().filter(|&c| !c.is_control() && !crate::text::is_direction_control(c)).take(DEVICE_NAME_MAX).collect()
 }
 
 #[cfg(test)]
@@ -68,6 +74,7 @@ mod tests {
     #[test]
     fn device_labels() {
         assert_eq!(device_label(Some(" 我的电脑 "), Some("curl")), "我的电脑");
+        assert_eq!(device_label(None, Some("evil\u{202e}agent")), "evilagent");
         assert_eq!(device_label(None, Some("curl/8")), "curl/8");
         assert_eq!(device_label(Some(""), None), "Unknown device");
         assert_eq!(device_label(Some(&"x".repeat(300)), None).len(), DEVICE_NAME_MAX);

@@ -164,7 +164,11 @@ pub fn optional_email(input: &str) -> Result<Option<String>> {
 pub fn normalize_email(input: &str) -> Result<String> {
     let email = input.trim().to_lowercase();
     let invalid = || Error::invalid("email", "is not a valid e-mail address");
-    if input.chars().count() > EMAIL_MAX || email.chars().any(|c| c.is_whitespace() || c.is_control()) {
+    // Direction controls and invisible characters would make an address that looks like
+    // another's (admin\u{200b}@corp.cn) and counts as a different one.
+    let hidden =
+        |c: char| c.is_whitespace() || c.is_control() || text::is_direction_control(c) || text::is_invisible(c);
+    if input.chars().count() > EMAIL_MAX || email.chars().any(hidden) {
         return Err(invalid());
     }
     let (local, domain) = email.split_once('@').ok_or_else(invalid)?;
@@ -267,7 +271,19 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(normalize_email("Li.Lei@Example.COM").unwrap(), "li.lei@example.com");
-        for bad in ["", "a", "a@b", "@b.cn", "a@@b.cn", "a@.b", "a@b.", "a b@c.cn", "a@b..cn"] {
+        for bad in [
+            "",
+            "a",
+            "a@b",
+            "@b.cn",
+            "a@@b.cn",
+            "a@.b",
+            "a@b.",
+            "a b@c.cn",
+            "a@b..cn",
+            "admin\u{200b}@corp.cn",
+            "a\u{202e}@b.cn",
+        ] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }
     }

@@ -153,6 +153,7 @@ impl Services {
         if req.password.chars().count() > user::PASSWORD_MAX {
             return Err(Error::invalid("password", format!("must be at most {} characters", user::PASSWORD_MAX)));
         }
+        let device = req.device_name.as_deref().map(session::validate_device_name).transpose()?;
         let login_key = req.login.trim().to_lowercase();
         if let Err(wait) = self.throttle.check(&login_key, &origin.ip, at) {
             return Err(Error::rate_limited(wait)
@@ -207,7 +208,7 @@ impl Services {
             None
         };
         let user_id = creds.user_id;
-        let pending = PendingSession::new(self, user_id, req.kind, req.device_name.as_deref(), origin, at)?;
+        let pending = PendingSession::new(self, user_id, req.kind, device.as_deref(), origin, at)?;
         let record = pending.record.clone();
         let max = self.config.max_sessions_per_user;
         let entry = audit_entry(
@@ -332,6 +333,7 @@ impl Services {
 
     /// Ends all of the caller's sessions but the current one; returns how many ended.
     pub async fn revoke_other_sessions(&self, auth: &Authenticated, origin: &Origin) -> Result<usize> {
+        self.action_rate.check(auth.user.id)?;
         let at = now();
         let (user, keep) = (auth.user.id, auth.session.id);
         let entry = audit_entry(at, Some(user), "session.revoke_others", None, origin, json!({}));

@@ -433,14 +433,16 @@ impl Services {
         patch: ConversationPatch,
     ) -> Result<Conversation> {
         let a = self.access(&mut self.store.reader().await?, &auth.actor, id).await?;
+        self.action_rate.check(auth.actor.user_id)?;
         if !perm::can_manage(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "Only the channel's admins can change it."));
         }
         if patch.name.is_some() && matches!(a.facts.kind, ConversationKind::Department | ConversationKind::Dm) {
             return Err(Error::invalid("name", "this conversation's name cannot be changed here"));
         }
+        // A group DM's name follows the rule it was created by: blank clears it.
         let name = match patch.name.as_deref() {
-            Some(n) if a.facts.kind == ConversationKind::Group && n.trim().is_empty() => Some(String::new()),
+            Some(n) if a.facts.kind == ConversationKind::Group => Some(conversation::validate_group_name(n)?),
             Some(n) => Some(conversation::validate_name(n)?),
             None => None,
         };
@@ -455,6 +457,7 @@ impl Services {
                     if c.is_archived() {
                         return Err(Error::new(ErrorCode::Conflict).with_message("The conversation is archived."));
                     }
+                    let before = c.clone();
                     if let Some(n) = name {
                         c.name = n;
                     }
@@ -463,6 +466,10 @@ impl Services {
                     }
                     if let Some(d) = description {
                         c.description = d;
+                    }
+                    // Nothing to change: no write, and members are not told.
+                    if c == before {
+                        return Ok(c);
                     }
                     c.updated_at = at;
                     conversations::update(tx, &c).await?;
@@ -481,6 +488,7 @@ impl Services {
         origin: &Origin,
     ) -> Result<Conversation> {
         let a = self.access(&mut self.store.reader().await?, &auth.actor, id).await?;
+        self.action_rate.check(auth.actor.user_id)?;
         if !perm::can_archive(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "Only the channel's admins can archive it."));
         }
@@ -519,6 +527,7 @@ impl Services {
     pub async fn join(&self, auth: &Authenticated, id: ConversationId) -> Result<ConversationView> {
         let me = auth.actor.user_id;
         let a = self.access(&mut self.store.reader().await?, &auth.actor, id).await?;
+        self.action_rate.check(auth.actor.user_id)?;
         if a.member.is_some() {
             return self.view(&mut self.store.reader().await?, id, me).await;
         }
@@ -546,6 +555,7 @@ impl Services {
     pub async fn leave(&self, auth: &Authenticated, id: ConversationId) -> Result<()> {
         let me = auth.actor.user_id;
         let a = self.access(&mut self.store.reader().await?, &auth.actor, id).await?;
+        self.action_rate.check(auth.actor.user_id)?;
         if a.member.is_none() {
             return Err(Error::not_found().with_message("You are not in this conversation."));
         }
@@ -579,6 +589,7 @@ impl Services {
     ) -> Result<Vec<Member>> {
         let mut r = self.store.reader().await?;
         let a = self.access(&mut r, &auth.actor, id).await?;
+        self.action_rate.check(auth.actor.user_id)?;
         if !perm::can_invite(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "You may not add people to this conversation."));
         }
@@ -657,6 +668,7 @@ impl Services {
         }
         let mut r = self.store.reader().await?;
         let a = self.access(&mut r, &auth.actor, id).await?;
+        self.action_rate.check(auth.actor.user_id)?;
         if !perm::can_remove_member(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "Only the channel's admins can remove people."));
         }
@@ -699,6 +711,7 @@ impl Services {
     ) -> Result<Member> {
         let mut r = self.store.reader().await?;
         let a = self.access(&mut r, &auth.actor, id).await?;
+        self.action_rate.check(auth.actor.user_id)?;
         if !perm::can_manage(&auth.actor, &a.facts) || a.facts.kind.is_direct() {
             return Err(a.deny(&auth.actor, "Only the channel's admins can change roles."));
         }
@@ -751,6 +764,7 @@ impl Services {
     ) -> Result<Conversation> {
         let mut r = self.store.reader().await?;
         let a = self.access(&mut r, &auth.actor, id).await?;
+        self.action_rate.check(auth.actor.user_id)?;
         if !perm::can_manage(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "Only the channel's admins can change its departments."));
         }

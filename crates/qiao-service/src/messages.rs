@@ -228,7 +228,8 @@ impl Services {
         let resolved = self.resolve_mentions(auth, &a, &body).await?;
         self.message_rate.check(me)?;
 
-        let (id, at, sent_body) = (MessageId::new(), now(), body.clone());
+        let (id, at, sent_body, sent_files) = (MessageId::new(), now(), body.clone(), file_ids.clone());
+        let sent_thread = root.as_ref().map(|r| r.id);
         let written = if root.is_none() && resolved.notify.is_empty() && file_ids.is_empty() {
             // The common case goes to the writer as data: consecutive sends are written with
             // one statement per group commit.
@@ -262,7 +263,7 @@ impl Services {
                     stored = messages::by_client_key(&mut self.store.reader().await?, me, key).await?;
                 }
                 match stored {
-                    Some(existing) => replay(existing, conversation, &sent_body)?,
+                    Some(existing) => replay(existing, conversation, sent_thread, &sent_body, &sent_files)?,
                     None => return Err(e),
                 }
             }
@@ -569,6 +570,7 @@ impl Services {
         if m.pinned_at.is_some() == pinned {
             return Ok(m);
         }
+        self.action_rate.check(auth.actor.user_id)?;
         let (me, conversation, at) = (auth.actor.user_id, m.conversation_id, now());
         self.store
             .write(move |tx| {
@@ -790,9 +792,21 @@ impl Services {
     }
 }
 
-/// A retried send: the original message, if the retry asks for the same thing.
-fn replay(existing: Message, conversation: ConversationId, body: &str) -> Result<Sent> {
-    if existing.conversation_id != conversation || existing.body != body {
+/// A retried send: the original message, if the retry asks for the same thing (the same
+/// conversation, thread, text and files).
+fn replay(
+    existing: Message,
+    conversation: ConversationId,
+    thread: Option<MessageId>,
+    body: &str,
+    file_ids: &[FileId],
+) -> Result<Sent> {
+    let same_files = existing.files.len() == file_ids.len() && existing.files.iter().all(|f| file_ids.contains(&f.id));
+    if existing.conversation_id != conversation
+        || existing.thread_root_id != thread
+        || existing.body != body
+        || !same_files
+    {
         return Err(Error::new(ErrorCode::Conflict)
             .with_field("client_key")
             .with_message("This client_key was already used for a different message; use a new key."));

@@ -46,9 +46,10 @@ impl Bucket {
     }
 }
 
-/// Repeatable writes that have no budget of their own (creating conversations, uploading,
-/// editing one's profile, following threads, marking unread): generous bursts for people, a
-/// bound for scripts. The default of `action_rate` in the service configuration.
+/// Repeatable writes that have no budget of their own (creating, changing, archiving,
+/// joining and leaving conversations, adding and removing members and their roles, linking
+/// departments, pinning, uploading, editing one's profile, following threads, marking
+/// unread, ending one's other sessions): generous bursts for people, a bound for scripts. The default of `action_rate` in the service configuration.
 pub const ACTIONS: RateConfig = RateConfig { per_second: 5.0, burst: 100.0 };
 
 /// Password checks of one account (signing in, changing the password), each a password hash:

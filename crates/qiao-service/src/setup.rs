@@ -2,7 +2,7 @@
 
 use qiao_domain::event::{Audience, EventData};
 use qiao_domain::org::{self, Department, Org};
-use qiao_domain::session::SessionKind;
+use qiao_domain::session::{self, SessionKind};
 use qiao_domain::user::{self, Role, User};
 use qiao_domain::{DepartmentId, Error, ErrorCode, Result, UserId};
 use qiao_store::users::NewUser;
@@ -89,6 +89,9 @@ async fn insert_owner(tx: &mut Tx, owner: &ValidOwner, id: UserId, hash: &str, a
     Ok(user)
 }
 
+/// Longest setup token accepted, in bytes (issued ones are much shorter).
+pub const SETUP_TOKEN_MAX: usize = 128;
+
 impl Services {
     /// Creates the organisation on an empty database and, while it has no owner, issues a
     /// fresh setup token (earlier ones stop working).
@@ -148,10 +151,19 @@ impl Services {
             return Err(Error::new(ErrorCode::SetupAlreadyDone));
         }
         let owner = validate(input)?;
-        let hash = self.passwords.hash(&input.password).await?;
+        let device_name = device_name.map(session::validate_device_name).transpose()?;
+        // The token is checked before the password is hashed: a wrong one costs a read, not
+        // one of the hasher's few permits.
         let token_hash = token_hash(token);
+        let invalid_token = || Error::new(ErrorCode::InvalidSetupToken).with_field("token");
+        if token.len() > SETUP_TOKEN_MAX
+            || !org_store::setup_token_valid(&mut self.store.reader().await?, &token_hash, at).await?
+        {
+            return Err(invalid_token());
+        }
+        let hash = self.passwords.hash(&input.password).await?;
         let id = UserId::new();
-        let pending = PendingSession::new(self, id, kind, device_name, origin, at)?;
+        let pending = PendingSession::new(self, id, kind, device_name.as_deref(), origin, at)?;
         let record = pending.record.clone();
         let max = self.config.max_sessions_per_user;
         let entry = audit_entry(
@@ -173,7 +185,7 @@ impl Services {
                         return Err(Error::new(ErrorCode::SetupAlreadyDone));
                     }
                     if !org_store::consume_setup_token(tx, &token_hash, at).await? {
-                        return Err(Error::new(ErrorCode::InvalidSetupToken).with_field("token"));
+                        return Err(invalid_token());
                     }
                     let user = insert_owner(tx, &owner, id, &hash, at).await?;
                     PendingSession { token: String::new(), record }.write(tx, max).await?;

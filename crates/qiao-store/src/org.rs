@@ -77,6 +77,19 @@ pub async fn consume_setup_token(db: &mut dyn Db, token_hash: &[u8], now: Millis
     Ok(row.is_some_and(|(expires_at,)| expires_at > now))
 }
 
+/// Whether a setup token is issued and unexpired (read before the costly work of a setup
+/// request; [`consume_setup_token`] decides in the write).
+pub async fn setup_token_valid(db: &mut dyn Db, token_hash: &[u8], now: Millis) -> Result<bool> {
+    let row = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, (i64,)>("SELECT expires_at FROM setup_tokens WHERE token_hash = $1 AND expires_at > $2")
+            .bind(token_hash)
+            .bind(now)
+    )?;
+    Ok(row.is_some())
+}
+
 /// Forgets every setup token (a new one is issued at each start until setup is done).
 pub async fn clear_setup_tokens(db: &mut dyn Db) -> Result<()> {
     exec!(db, sqlx::query("DELETE FROM setup_tokens"))?;

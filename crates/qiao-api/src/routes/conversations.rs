@@ -119,6 +119,8 @@ pub struct BrowseParams {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateConversationRequest {
+    /// A channel's new name (at least one character); for a group DM, empty clears it (its
+    /// members' names are shown instead). Department channels and DMs are not renamed here.
     #[serde(default)]
     pub name: Option<String>,
     #[serde(default)]

@@ -35,6 +35,12 @@ pub async fn organisation_and_setup_tokens(store: Store, _: Sink) {
         })
         .await
         .unwrap();
+    let mut r = store.reader().await.unwrap();
+    assert!(org::setup_token_valid(&mut r, b"live", T0).await.unwrap());
+    assert!(!org::setup_token_valid(&mut r, b"stale", T0).await.unwrap());
+    assert!(!org::setup_token_valid(&mut r, b"nope", T0).await.unwrap());
+    assert!(!org::setup_token_valid(&mut r, b"live", T0 + 1000).await.unwrap(), "expired at its time");
+    drop(r);
     let (live, stale, unknown, reused) = store
         .write(|tx| {
             Box::pin(async move {

@@ -6,7 +6,7 @@ use futures_util::SinkExt;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::harness::{Auth, TestServer, assert_error};
+use crate::harness::{Api, Auth, TestServer, assert_error};
 use crate::ws::{Ended, Ws, ended, next_json};
 
 #[tokio::test]
@@ -46,6 +46,22 @@ async fn sign_in_by_username_or_email_and_sign_out() {
     assert_error(&r, 422, "invalid_input");
     assert_eq!(r.body["field"], "login", "refused by its length alone, as documented");
     assert_eq!(failures(owner.get("/api/v1/audit?limit=200").await.body), before);
+
+    // A device name is a label like any other: one line, at most 100 characters; direction
+    // controls are dropped.
+    let sign_in =
+        |device: &str| json!({"login": "owner", "password": "owner-password", "mode": "bearer", "device_name": device});
+    for bad in ["x".repeat(101), "phone\u{7}".to_owned(), "a\nb".to_owned()] {
+        let r = anon.post("/api/v1/auth/sign-in", sign_in(&bad)).await;
+        assert_error(&r, 422, "invalid_input");
+        assert_eq!(r.body["field"], "device_name");
+    }
+    let r = anon.post("/api/v1/auth/sign-in", sign_in(" 我的\u{202e}电脑 ")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let phone = Api::new(&srv.url, Auth::Bearer(r.body["token"].as_str().unwrap().to_owned()));
+    let sessions = phone.get("/api/v1/me/sessions").await.body;
+    let mine = sessions["items"].as_array().unwrap().iter().find(|s| s["current"] == true).unwrap().clone();
+    assert_eq!(mine["device_name"], "我的电脑");
 
     assert_eq!(by_email.post_empty("/api/v1/auth/sign-out").await.status, 204);
     assert_error(&by_email.get("/api/v1/me").await, 401, "unauthenticated");

@@ -48,6 +48,11 @@ async fn retried_sends_never_duplicate() {
     let r = owner.post(&path, json!({"body": "something else", "client_key": "0193f2c1-retry-1"})).await;
     assert_error(&r, 409, "conflict");
     assert_eq!(r.body["field"], "client_key");
+    // The same text as a thread reply is a different message too.
+    let root = first.body["id"].as_str().unwrap();
+    let reply = json!({"body": "只发一次", "client_key": "0193f2c1-retry-1", "thread_root_id": root});
+    assert_error(&owner.post(&path, reply).await, 409, "conflict");
+    assert_eq!(owner.get(&path).await.body["items"].as_array().unwrap().len(), 2, "nothing written");
 }
 
 /// Retries queued in the same group commit as their first attempt (a busy writer, a client
@@ -428,14 +433,16 @@ async fn repeatable_writes_have_a_budget() {
     assert_error(&refused, 429, "rate_limited");
     assert!(refused.headers.contains_key("retry-after"));
     assert_eq!(created, 10, "the burst");
-    // The same budget covers following threads.
-    let c = channel(&owner, "public", "Shared", &[]).await;
-    let root = send(&owner, &c, json!({"body": "a thread"})).await["id"].as_str().unwrap().to_owned();
-    assert_eq!(bob.post_empty(&format!("/api/v1/conversations/{c}/join")).await.status, 200);
-    assert_error(&bob.put_empty(&format!("/api/v1/messages/{root}/thread/follow")).await, 429, "rate_limited");
-    // And starting a DM (opening one that exists is free).
+    // The same budget covers following threads, joining and leaving.
     let owner_id = owner.get("/api/v1/me").await.body["user"]["id"].clone();
     let bob_id = bob.get("/api/v1/me").await.body["user"]["id"].clone();
+    let c = channel(&owner, "public", "Shared", &[bob_id.as_str().unwrap()]).await;
+    let root = send(&owner, &c, json!({"body": "a thread"})).await["id"].as_str().unwrap().to_owned();
+    assert_error(&bob.put_empty(&format!("/api/v1/messages/{root}/thread/follow")).await, 429, "rate_limited");
+    assert_error(&bob.post_empty(&format!("/api/v1/conversations/{c}/leave")).await, 429, "rate_limited");
+    let open = channel(&owner, "public", "Open", &[]).await;
+    assert_error(&bob.post_empty(&format!("/api/v1/conversations/{open}/join")).await, 429, "rate_limited");
+    // And starting a DM (opening one that exists is free).
     assert_error(&bob.post("/api/v1/conversations/dm", json!({"user_id": owner_id})).await, 429, "rate_limited");
     assert_eq!(owner.post("/api/v1/conversations/dm", json!({"user_id": bob_id})).await.status, 201);
     assert_eq!(bob.post("/api/v1/conversations/dm", json!({"user_id": owner_id})).await.status, 200);
@@ -455,6 +462,12 @@ async fn repeatable_writes_have_a_budget() {
     for _ in 0..2 {
         assert_eq!(owner.put_empty(&format!("/api/v1/messages/{root}/thread/follow")).await.status, 200);
     }
+    let shared = owner.get(&format!("/api/v1/conversations/{c}")).await.body["conversation"].clone();
+    for patch in [json!({}), json!({"name": "Shared", "topic": shared["topic"]})] {
+        let r = owner.patch(&format!("/api/v1/conversations/{c}"), patch).await;
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    assert_eq!(owner.get(&format!("/api/v1/conversations/{c}")).await.body["conversation"], shared, "not written");
 
     // Searches have their own budget.
     let mut searched = 0;
