@@ -272,6 +272,14 @@ impl Services {
                     if used.max(0) as u64 + new.size as u64 > quota {
                         return Err(quota_error(quota));
                     }
+                    // The removals the upload's claims queued in case it died are not due.
+                    let referenced: Vec<String> =
+                        [Some(&new.blob_hash), new.thumb_hash.as_ref(), new.preview_hash.as_ref()]
+                            .into_iter()
+                            .flatten()
+                            .cloned()
+                            .collect();
+                    files::forget_removals(tx, &referenced).await?;
                     files::insert(tx, &new).await
                 })
             })
@@ -420,7 +428,7 @@ impl Services {
                             .store
                             .write(move |tx| {
                                 let asked = asked.clone();
-                                Box::pin(async move { files::clear_removals(tx, &asked).await })
+                                Box::pin(async move { files::clear_removals(tx, &asked, now()).await })
                             })
                             .await;
                         if let Err(e) = cleared {
@@ -433,6 +441,20 @@ impl Services {
             }
             Err(e) => tracing::warn!(error = %e, "finding unreferenced blobs failed"),
         }
+    }
+}
+
+impl Services {
+    /// On SQLite (one process at a time), forgets the blob claims an earlier run left when it
+    /// was killed: its removal marks would refuse uploads of those bytes for minutes, its
+    /// upload claims hold bytes for an hour. Call once at start-up, before serving.
+    pub async fn forget_claims_of_earlier_runs(&self) -> Result<u64> {
+        if self.store.dialect() != qiao_store::Dialect::Sqlite {
+            return Ok(0);
+        }
+        let start = now();
+        let (marks, uploads) = (start + millis(REMOVAL_TTL), start + millis(CLAIM_TTL));
+        self.store.write(move |tx| Box::pin(async move { files::forget_claims_before(tx, marks, uploads).await })).await
     }
 }
 

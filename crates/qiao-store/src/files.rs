@@ -362,7 +362,10 @@ pub async fn unreferenced(db: &mut dyn Db, hashes: &[String]) -> Result<Vec<Stri
 
 /// Claims `hashes` for an upload about to refer to them (until `expires`); false, claiming
 /// nothing, while a clean-up is removing one of them (retry shortly: it will be gone, and
-/// the upload then stores the bytes anew). Run it in the writer.
+/// the upload then stores the bytes anew). Run it in the writer. A removal is also queued
+/// for when the claim expires: if the upload dies between storing the bytes and recording
+/// its file, nothing else would ever remove them (the sweep finds them referenced otherwise
+/// and only forgets the removal).
 pub async fn claim_blobs(
     db: &mut dyn Db,
     claim: Uuid,
@@ -396,6 +399,7 @@ pub async fn claim_blobs(
             .bind(expires)
         )?;
     }
+    queue_removals(db, hashes, expires).await?;
     Ok(true)
 }
 
@@ -440,6 +444,21 @@ pub async fn release_claim(db: &mut dyn Db, claim: Uuid) -> Result<()> {
     Ok(())
 }
 
+/// Forgets the claims a process that is gone left (on SQLite, which one process uses at a
+/// time, at start-up): removal marks expiring before `marks_before` and upload claims
+/// expiring before `uploads_before` (each kind's lifetime from the start: claims made since
+/// expire later). Their removals stay queued, so the bytes are dealt with when due.
+pub async fn forget_claims_before(db: &mut dyn Db, marks_before: Millis, uploads_before: Millis) -> Result<u64> {
+    exec!(
+        db,
+        sqlx::query(
+            "DELETE FROM blob_claims WHERE (deleting AND expires_at < $1) OR (NOT deleting AND expires_at < $2)"
+        )
+        .bind(marks_before)
+        .bind(uploads_before)
+    )
+}
+
 /// Forgets expired claims (of nodes that died mid-way); returns how many.
 pub async fn sweep_claims(db: &mut dyn Db, now: Millis) -> Result<u64> {
     exec!(db, sqlx::query("DELETE FROM blob_claims WHERE expires_at <= $1").bind(now))
@@ -474,10 +493,29 @@ pub async fn due_removals(db: &mut dyn Db, now: Millis, limit: i64) -> Result<Ve
     Ok(rows.into_iter().map(|(h,)| h).collect())
 }
 
-/// Forgets recorded removals: the clean-up of their bytes has run.
-pub async fn clear_removals(db: &mut dyn Db, hashes: &[String]) -> Result<()> {
+/// Forgets recorded removals of blobs a file now refers to (run in the transaction that
+/// records it): they are not to be removed.
+pub async fn forget_removals(db: &mut dyn Db, hashes: &[String]) -> Result<()> {
     for h in hashes {
         exec!(db, sqlx::query("DELETE FROM blob_removals WHERE hash = $1").bind(h))?;
+    }
+    Ok(())
+}
+
+/// Forgets recorded removals: the clean-up of their bytes has run. Those of hashes still
+/// claimed at `now` stay (the clean-up skipped them: an upload, or another clean-up that may
+/// die, holds them), for the sweep to try again when due.
+pub async fn clear_removals(db: &mut dyn Db, hashes: &[String], now: Millis) -> Result<()> {
+    for h in hashes {
+        exec!(
+            db,
+            sqlx::query(
+                "DELETE FROM blob_removals WHERE hash = $1 \
+                 AND NOT EXISTS (SELECT 1 FROM blob_claims WHERE hash = $1 AND expires_at > $2)"
+            )
+            .bind(h)
+            .bind(now)
+        )?;
     }
     Ok(())
 }

@@ -222,6 +222,13 @@ pub async fn serve_with(
     let gateway = state.gateway.clone();
     let requests = state.clone();
     let app = qiao_api::router(state);
+    match services.forget_claims_of_earlier_runs().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(claims = n, "forgot blob claims an earlier run left"),
+        Err(e) => {
+            tracing::warn!(error = %e, "forgetting an earlier run's blob claims failed (they expire by themselves)")
+        }
+    }
     let maintenance = tokio::spawn(maintain(services.clone()));
     let (stop_indexer, indexer_stopped) = tokio::sync::oneshot::channel();
     let indexer = tokio::spawn(qiao_service::search::run_indexer(

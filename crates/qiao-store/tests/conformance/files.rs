@@ -255,6 +255,25 @@ pub async fn blob_claims_keep_uploads_and_clean_up_apart(store: Store, _: Sink) 
     assert!(claim(&store, uuid::Uuid::now_v7(), &["h3"], T0 + 5000).await, "the removal claim expired");
     let swept = store.write(|tx| Box::pin(async move { files::sweep_claims(tx, T0 + 10_000).await })).await.unwrap();
     assert_eq!(swept, 4, "late, the two removal rows of other, and the last claim");
+    // Each claim queued the removal of its blobs for when it expires (the upload may die
+    // before recording its file), the earliest kept.
+    let due = files::due_removals(&mut store.reader().await.unwrap(), T0 + 1000, 10).await.unwrap();
+    assert_eq!(due, ["h1", "h2", "h3"]);
+
+    // What a killed run left: its marks and claims are forgotten at the next start (SQLite),
+    // not those made since.
+    let (dead_mark, dead_upload, fresh) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+    let start = T0 + 20_000;
+    assert_eq!(remove(&store, dead_mark, &["h4"], start - 10).await, ["h4"]);
+    assert!(claim(&store, dead_upload, &["h5"], start - 10).await);
+    assert!(claim(&store, fresh, &["h6"], start).await);
+    let forgot = store
+        .write(move |tx| Box::pin(async move { files::forget_claims_before(tx, start + 1000, start + 1000).await }))
+        .await
+        .unwrap();
+    assert_eq!(forgot, 2);
+    assert!(claim(&store, uuid::Uuid::now_v7(), &["h4"], start).await, "the dead mark holds no upload off");
+    assert!(remove(&store, uuid::Uuid::now_v7(), &["h6"], start).await.is_empty(), "the fresh claim holds");
 }
 
 /// Recorded removals: queued once per hash (the earliest due time kept), found when due,
@@ -280,13 +299,39 @@ pub async fn blob_removals_are_recorded_until_cleared(store: Store, _: Sink) {
     assert_eq!(due(T0 + 150, 10).await, [a.clone(), b.clone()], "b keeps its first due time");
     assert_eq!(due(T0 + 200, 10).await, [a.clone(), b.clone(), c.clone()]);
     assert_eq!(due(T0 + 200, 1).await, std::slice::from_ref(&a));
-    let done = vec![a.clone(), c.clone()];
+    // A hash an upload claims meanwhile keeps its removal (the clean-up skipped it).
+    let claimed = c.clone();
     store
         .write(move |tx| {
-            let done = done.clone();
-            Box::pin(async move { files::clear_removals(tx, &done).await })
+            let claimed = vec![claimed.clone()];
+            Box::pin(async move { files::claim_blobs(tx, uuid::Uuid::now_v7(), &claimed, T0, T0 + 500).await })
         })
         .await
         .unwrap();
-    assert_eq!(due(T0 + 1000, 10).await, [b]);
+    let done = vec![a.clone(), c.clone()];
+    let clear = |at: i64| {
+        let (store, done) = (store.clone(), done.clone());
+        async move {
+            store
+                .write(move |tx| {
+                    let done = done.clone();
+                    Box::pin(async move { files::clear_removals(tx, &done, at).await })
+                })
+                .await
+                .unwrap()
+        }
+    };
+    clear(T0 + 300).await;
+    assert_eq!(due(T0 + 1000, 10).await, [b.clone(), c.clone()]);
+    clear(T0 + 500).await;
+    assert_eq!(due(T0 + 1000, 10).await, [b.clone()], "cleared once the claim expired");
+    // A file recorded for its blob forgets its removal, claimed or not.
+    store
+        .write(move |tx| {
+            let b = vec![b.clone()];
+            Box::pin(async move { files::forget_removals(tx, &b).await })
+        })
+        .await
+        .unwrap();
+    assert!(due(T0 + 1000, 10).await.is_empty());
 }
