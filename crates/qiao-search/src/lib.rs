@@ -32,6 +32,8 @@ pub use crate::query::{Query, parse};
 
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
 pub const SCHEMA_VERSION: &str = "7";
+/// A commit payload's start while a rebuild is under way (then its head and last message).
+const REBUILDING: &str = "rebuilding ";
 /// The file in the index's directory that names the schema version it was built by.
 const SCHEMA_MARKER: &str = "qiao-schema-version";
 const WRITER_MEMORY: usize = 50 << 20;
@@ -279,13 +281,17 @@ impl SearchIndex {
     /// Makes what was added visible to searches and records that the index holds every
     /// event up to `position`.
     pub fn commit(&self, position: i64) -> Result<()> {
+        self.commit_payload(position.to_string())
+    }
+
+    fn commit_payload(&self, payload: String) -> Result<()> {
         {
             let mut guard = self.writer();
             let w: &mut IndexWriter = &mut guard;
             // A commit starts tantivy's next indexing thread: from a background thread too.
             on_background_thread(|| -> Result<()> {
                 let mut prepared = w.prepare_commit()?;
-                prepared.set_payload(&position.to_string());
+                prepared.set_payload(&payload);
                 prepared.commit()?;
                 Ok(())
             })?;
@@ -294,9 +300,28 @@ impl SearchIndex {
         Ok(())
     }
 
-    /// The event position of the last commit (0 for a new index).
+    /// The event position of the last commit (0 for a new index, -1 while a rebuild is under
+    /// way: no position is complete then).
     pub fn position(&self) -> i64 {
-        self.index.load_metas().ok().and_then(|m| m.payload).and_then(|p| p.parse().ok()).unwrap_or(0)
+        match self.index.load_metas().ok().and_then(|m| m.payload) {
+            Some(p) if p.starts_with(REBUILDING) => -1,
+            Some(p) => p.parse().unwrap_or(0),
+            None => 0,
+        }
+    }
+
+    /// Makes a rebuild's work so far durable: `head` is the position the rebuild will reach,
+    /// `after` the last message it added (messages are added in id order), so a rebuild
+    /// killed midway goes on from there ([`Self::rebuild_progress`]).
+    pub fn commit_rebuild_progress(&self, head: i64, after: &str) -> Result<()> {
+        self.commit_payload(format!("{REBUILDING}{head} {after}"))
+    }
+
+    /// Where an unfinished rebuild stopped: its head and the last message it added.
+    pub fn rebuild_progress(&self) -> Option<(i64, String)> {
+        let payload = self.index.load_metas().ok()?.payload?;
+        let (head, after) = payload.strip_prefix(REBUILDING)?.split_once(' ')?;
+        Some((head.parse().ok()?, after.to_owned()))
     }
 
     /// Messages in the index.

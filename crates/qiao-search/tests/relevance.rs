@@ -242,6 +242,26 @@ fn edits_and_deletions_and_the_recorded_position_survive_reopening() {
     assert!(index.is_empty());
 }
 
+/// A rebuild's progress survives reopening; while it is under way the index claims no
+/// position; a finished one records its head.
+#[test]
+fn a_rebuild_in_progress_survives_reopening() {
+    let dir = tempfile::tempdir().unwrap();
+    let conv = ConversationId::new();
+    let id = MessageId::new();
+    {
+        let index = SearchIndex::open(dir.path()).unwrap();
+        assert_eq!(index.rebuild_progress(), None);
+        index.apply(&[Change::Add(message(id, conv, NOW, "重建中的消息"))]).unwrap();
+        index.commit_rebuild_progress(42, &id.0.to_string()).unwrap();
+    }
+    let index = SearchIndex::open(dir.path()).unwrap();
+    assert_eq!(index.rebuild_progress(), Some((42, id.0.to_string())));
+    assert_eq!((index.position(), index.len()), (-1, 1));
+    index.commit(42).unwrap();
+    assert_eq!((index.rebuild_progress(), index.position()), (None, 42));
+}
+
 #[test]
 fn changes_apply_in_order_within_one_commit() {
     let index = SearchIndex::in_memory().unwrap();

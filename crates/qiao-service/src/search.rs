@@ -197,13 +197,20 @@ pub async fn rebuild(
     progress: &mut (dyn FnMut(u64, u64) + Send),
 ) -> Result<()> {
     let mut r = store.reader().await?;
-    // Everything after this position will be applied by the follower.
-    let head = events::head(&mut r).await?;
     let total = messages::count_live(&mut r).await?.max(0) as u64;
-    index.clear().map_err(Error::internal)?;
-    let mut after: Option<MessageId> = None;
-    let mut done = 0u64;
-    progress(0, total);
+    // A rebuild killed midway goes on from the last message it made durable; messages
+    // changed since are set right by the events after its head, as always.
+    let resumed = index.rebuild_progress().and_then(|(head, after)| Some((head, after.parse().ok().map(MessageId)?)));
+    let (head, mut after, mut done) = match resumed {
+        Some((head, after)) => (head, Some(after), index.len()),
+        None => {
+            index.clear().map_err(Error::internal)?;
+            // Everything after this position will be applied by the follower.
+            (events::head(&mut r).await?, None, 0)
+        }
+    };
+    progress(done.min(total), total.max(done));
+    let mut pages = 0;
     loop {
         let page = messages::live_after(&mut r, after, 1000).await?;
         let Some(last) = page.last() else { break };
@@ -211,11 +218,24 @@ pub async fn rebuild(
         apply(index, page.iter().filter_map(doc_of).map(Change::Add).collect()).await?;
         done += page.len() as u64;
         progress(done.min(total.max(done)), total.max(done));
+        pages += 1;
+        if pages % REBUILD_COMMIT_PAGES == 0 {
+            let (index, last) = (index.clone(), last.id.0.to_string());
+            tokio::task::spawn_blocking(move || index.commit_rebuild_progress(head, &last))
+                .await
+                .map_err(Error::internal)?
+                .map_err(Error::internal)?;
+        }
     }
     let index = index.clone();
     tokio::task::spawn_blocking(move || index.commit(head)).await.map_err(Error::internal)?.map_err(Error::internal)?;
     Ok(())
 }
+
+/// Pages of 1,000 messages a rebuild adds between the commits that keep its work through a
+/// restart; and events a catch-up applies between its commits.
+const REBUILD_COMMIT_PAGES: u64 = 20;
+const CATCH_UP_COMMIT_EVENTS: usize = 20_000;
 
 /// Applies the event log after the index's position; false if the log no longer reaches
 /// back that far (the index must be rebuilt).
@@ -228,6 +248,7 @@ async fn catch_up(store: &Store, index: &Arc<SearchIndex>, pos: &mut i64) -> Res
     if *pos < head && events::oldest(&mut r).await?.is_none_or(|oldest| oldest > *pos + 1) {
         return Ok(false);
     }
+    let mut since_commit = 0;
     loop {
         let batch = events::range(&mut r, *pos, 1000).await?;
         let Some(last) = batch.last().map(|e| e.pos) else { break };
@@ -238,6 +259,16 @@ async fn catch_up(store: &Store, index: &Arc<SearchIndex>, pos: &mut i64) -> Res
             .collect();
         apply(index, changes).await?;
         *pos = last;
+        // A long catch-up (days of events) keeps its work through a restart.
+        since_commit += batch.len();
+        if since_commit >= CATCH_UP_COMMIT_EVENTS {
+            since_commit = 0;
+            let (index, at) = (index.clone(), *pos);
+            tokio::task::spawn_blocking(move || index.commit(at))
+                .await
+                .map_err(Error::internal)?
+                .map_err(Error::internal)?;
+        }
     }
     Ok(true)
 }
