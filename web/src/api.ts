@@ -149,7 +149,8 @@ export const api = {
   markUnread: (id: Id, message_id: Id) => post<{ read_seq: number }>(`/conversations/${id}/unread`, { message_id }),
   edit: (id: Id, body: string) => patch<Message>(`/messages/${id}`, { body }),
   deleteMessage: (id: Id) => del<unknown>(`/messages/${id}`),
-  react: (id: Id, emoji: string) => post<{ added: boolean; message: Message }>(`/messages/${id}/reactions`, { emoji }),
+  react: (id: Id, emoji: string, add?: boolean) =>
+    post<{ added: boolean; message: Message }>(`/messages/${id}/reactions`, add === undefined ? { emoji } : { emoji, add }),
   thread: (id: Id, q: { before?: number; after?: number; limit?: number } = {}) =>
     get<ThreadPage>(`/messages/${id}/thread`, { limit: 100, ...q }),
 

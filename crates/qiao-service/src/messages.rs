@@ -507,9 +507,16 @@ impl Services {
         Ok(())
     }
 
-    /// Adds the caller's reaction with `emoji`, or removes it if present. Returns whether it
-    /// was added, and the message.
-    pub async fn toggle_reaction(&self, auth: &Authenticated, id: MessageId, emoji: &str) -> Result<(bool, Message)> {
+    /// Adds (`want` true) or takes back (false) the caller's reaction, or toggles it (`None`).
+    /// Returns whether the reaction is there now, and the message. Asking for what is so
+    /// already writes nothing (a retried request is safe when it says what it wants).
+    pub async fn react(
+        &self,
+        auth: &Authenticated,
+        id: MessageId,
+        emoji: &str,
+        want: Option<bool>,
+    ) -> Result<(bool, Message)> {
         // Any reaction already on a message may be taken back, even one the stricter check of
         // new ones would refuse; adding checks it in full.
         let emoji = message::reaction_key(emoji)?;
@@ -526,33 +533,21 @@ impl Services {
             .write(move |tx| {
                 let emoji = emoji.clone();
                 Box::pin(async move {
-                    let added = if messages::remove_reaction(tx, id, &emoji, me).await? {
-                        false
+                    let removed = want != Some(true) && messages::remove_reaction(tx, id, &emoji, me).await?;
+                    let (there, changed) = if removed || want == Some(false) {
+                        (false, removed)
                     } else {
-                        message::validate_emoji(&emoji)?;
-                        let existing = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
-                        // Checked again here: a deletion may have committed since the check
-                        // above (a deleted message keeps no reactions).
-                        if existing.deleted_at.is_some() {
-                            return Err(deleted());
-                        }
-                        if !existing.reactions.iter().any(|r| r.emoji == emoji)
-                            && messages::emoji_count(tx, id).await? >= EMOJI_PER_MESSAGE_MAX
-                        {
-                            return Err(Error::invalid(
-                                "emoji",
-                                format!("a message takes at most {EMOJI_PER_MESSAGE_MAX} different emoji"),
-                            ));
-                        }
-                        messages::add_reaction(tx, id, &emoji, me, at).await?
+                        (true, add_reaction(tx, id, &emoji, me, at).await?)
                     };
-                    let data = if added {
-                        EventData::ReactionAdded { message_id: id, emoji, user_id: me }
-                    } else {
-                        EventData::ReactionRemoved { message_id: id, emoji, user_id: me }
-                    };
-                    emit(tx, conversation, &data, at).await?;
-                    Ok((added, messages::get(tx, id).await?.ok_or_else(Error::not_found)?))
+                    if changed {
+                        let data = if there {
+                            EventData::ReactionAdded { message_id: id, emoji, user_id: me }
+                        } else {
+                            EventData::ReactionRemoved { message_id: id, emoji, user_id: me }
+                        };
+                        emit(tx, conversation, &data, at).await?;
+                    }
+                    Ok((there, messages::get(tx, id).await?.ok_or_else(Error::not_found)?))
                 })
             })
             .await
@@ -790,6 +785,26 @@ impl Services {
         }
         Ok((m.thread_root_id.unwrap_or(m.id), a))
     }
+}
+
+/// Adds a reaction after checking it in full; false if it was there already.
+async fn add_reaction(tx: &mut Tx, id: MessageId, emoji: &str, me: UserId, at: i64) -> Result<bool> {
+    message::validate_emoji(emoji)?;
+    let existing = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
+    // Checked again here: a deletion may have committed since the request's check (a
+    // deleted message keeps no reactions).
+    if existing.deleted_at.is_some() {
+        return Err(deleted());
+    }
+    if !existing.reactions.iter().any(|r| r.emoji == emoji)
+        && messages::emoji_count(tx, id).await? >= EMOJI_PER_MESSAGE_MAX
+    {
+        return Err(Error::invalid(
+            "emoji",
+            format!("a message takes at most {EMOJI_PER_MESSAGE_MAX} different emoji"),
+        ));
+    }
+    messages::add_reaction(tx, id, emoji, me, at).await
 }
 
 /// A retried send: the original message, if the retry asks for the same thing (the same

@@ -56,8 +56,13 @@ export const MessageItem = memo(function MessageItem({ message: m, grouped, high
 
   async function react(emoji: string) {
     setPicker(false);
+    // Say what is wanted when it is known (a retried request then changes nothing twice);
+    // beyond the reactors listed, whether mine is among them is not known here: toggle.
+    const r0 = m.reactions.find((r) => r.emoji === emoji);
+    const mineThere = !!meId && !!r0?.user_ids.includes(meId);
+    const add = mineThere ? false : !r0 || r0.count <= r0.user_ids.length ? true : undefined;
     try {
-      const r = await api.react(m.id, emoji);
+      const r = await api.react(m.id, emoji, add);
       applyMyReaction(m.id, emoji, r.added);
     } catch (e) {
       onError(e);

@@ -23,11 +23,15 @@ pub struct EditMessageRequest {
 pub struct ReactionRequest {
     /// A Unicode emoji or a `:shortcode:`.
     pub emoji: String,
+    /// `true` adds the reaction, `false` takes it back; asking for what is so already changes
+    /// nothing, so such a request is safe to retry. Left out, the reaction toggles.
+    #[serde(default)]
+    pub add: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct ReactionToggled {
-    /// True if the reaction was added, false if it was removed.
+    /// True if the reaction is there now (added, or already there when `add` was true).
     pub added: bool,
     pub message: Message,
 }
@@ -140,7 +144,7 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Toggle your reaction with an emoji.
+/// Add, take back or toggle your reaction with an emoji.
 #[utoipa::path(post, path = "/api/v1/messages/{id}/reactions", tag = "messages",
     params(("id" = MessageId, Path, description = "Message id")), request_body = ReactionRequest,
     responses((status = 200, body = ReactionToggled), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
@@ -153,7 +157,7 @@ pub async fn react(
     Path(id): Path<MessageId>,
     JsonBody(req): JsonBody<ReactionRequest>,
 ) -> ApiResult<axum::Json<ReactionToggled>> {
-    let (added, message) = state.services.toggle_reaction(&auth, id, &req.emoji).await?;
+    let (added, message) = state.services.react(&auth, id, &req.emoji, req.add).await?;
     Ok(axum::Json(ReactionToggled { added, message }))
 }
 
