@@ -117,6 +117,7 @@ const ORG_NAME: Limit = Text(1, org::ORG_NAME_MAX, pattern::NAME);
 const SECONDARY_DEPARTMENTS: Limit = Items(0, user::SECONDARY_DEPARTMENTS_MAX);
 const MANAGED_DEPARTMENTS: Limit = Items(0, user::MANAGED_DEPARTMENTS_MAX);
 const SEQ: Limit = Int(0, None);
+const CURSOR: Limit = Length(0, qiao_service::users::CURSOR_MAX);
 /// A draft: a message body that may be empty (which clears it).
 const DRAFT: Limit = Text(0, message::BODY_MAX, pattern::BODY);
 
@@ -178,6 +179,10 @@ const FIELDS: &[(&str, &str, Limit)] = &[
 /// `(path, query parameter, limit)`.
 const PARAMS: &[(&str, &str, Limit)] = &[
     ("/api/v1/audit", "limit", PAGE),
+    ("/api/v1/audit", "cursor", CURSOR),
+    ("/api/v1/conversations/browse", "cursor", CURSOR),
+    ("/api/v1/departments/{id}/members", "cursor", CURSOR),
+    ("/api/v1/users", "cursor", CURSOR),
     ("/api/v1/conversations/browse", "limit", PAGE),
     ("/api/v1/conversations/browse", "q", Length(0, SEARCH_MAX)),
     ("/api/v1/conversations/{id}/members", "limit", PAGE),

@@ -61,6 +61,9 @@ fn parse_audit_cursor(s: &str) -> Result<(Millis, AuditId)> {
             .with_field("cursor")
             .with_message("The cursor is invalid; start again without it.")
     };
+    if s.len() > crate::users::CURSOR_MAX {
+        return Err(bad());
+    }
     let (at, id) = s.split_once('.').ok_or_else(bad)?;
     Ok((at.parse().map_err(|_| bad())?, id.parse().map_err(|_| bad())?))
 }

@@ -101,12 +101,18 @@ pub(crate) fn encode_name_cursor(name: &str, id: uuid::Uuid) -> String {
     URL_SAFE_NO_PAD.encode(json!([name, id]).to_string())
 }
 
+/// Longest cursor accepted, in bytes: those this server makes are far shorter.
+pub const CURSOR_MAX: usize = 1024;
+
 pub(crate) fn decode_name_cursor(s: &str) -> Result<(String, uuid::Uuid)> {
     let bad = || {
         Error::new(ErrorCode::InvalidParameter)
             .with_field("cursor")
             .with_message("The cursor is invalid; start again without it.")
     };
+    if s.len() > CURSOR_MAX {
+        return Err(bad());
+    }
     let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
     let (name, id) = serde_json::from_slice::<(String, uuid::Uuid)>(&bytes).map_err(|_| bad())?;
     // No name holds NUL (PostgreSQL refuses it in text): not a cursor this server made.
