@@ -289,8 +289,13 @@ impl Tokenizer for Words {
                     text,
                     position_length: 1,
                 };
-                let runs = mixed_runs(&t.text).into_iter().flatten();
-                for (s, e) in runs.chain(latin_in_cjk(&t.text)).chain(separated_parts(&t.text)) {
+                let runs = mixed_runs(&t.text).unwrap_or_default();
+                // Two runs in a row as well, in a word of three or more (2024Q3 → q3,
+                // iPhone15Pro → iphone15 and 15pro): what people type of such codes.
+                let pairs: Vec<(usize, usize)> =
+                    if runs.len() >= 3 { runs.windows(2).map(|w| (w[0].0, w[1].1)).collect() } else { Vec::new() };
+                let parts = runs.into_iter().chain(pairs).chain(latin_in_cjk(&t.text)).chain(separated_parts(&t.text));
+                for (s, e) in parts {
                     tokens.push(other(t.offset_from + s, t.offset_from + e, t.text[s..e].to_owned()));
                 }
                 if let Some(j) = joined(&t.text) {

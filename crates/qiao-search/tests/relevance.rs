@@ -517,6 +517,10 @@ fn other_spellings_of_words_and_numbers() {
     assert_eq!(find("2024"), ["2024-05-01发布新版"]);
     assert_eq!(find("2024-05-01"), ["2024-05-01发布新版"]);
     assert_eq!(find("prod"), ["k8s-prod-01 重启了"]);
+    let find = small_corpus(&["2024Q3营收增长", "iPhone15Pro 到货"]);
+    assert_eq!(find("Q3"), ["2024Q3营收增长"]);
+    assert_eq!(find("iphone15"), ["iPhone15Pro 到货"]);
+    assert_eq!(find("15pro"), ["iPhone15Pro 到货"]);
 }
 
 #[test]
