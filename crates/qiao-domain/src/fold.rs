@@ -112,6 +112,8 @@ mod tests {
         // encoded ones); a character simplified text uses as it is stays.
         assert_eq!(fold("下週這裡見 讚 鑑定 關於 遊戲"), "下周这里见 赞 鉴定 关于 游戏");
         assert_eq!(fold("著作 玛瑙"), "著作 玛瑙");
+        // Regional variants and pronouns written apart by gender.
+        assert_eq!(fold("妳好 衹是 衞生 牠"), "你好 只是 卫生 它");
         assert!(matches!(fold("plain 简体 text"), Cow::Borrowed(_)));
         assert_eq!(fold_widths("ｆｒｏｍ：會"), "from:會");
         assert_eq!(for_matching(" Ｌｉ Lei 張偉 "), "li lei 张伟");

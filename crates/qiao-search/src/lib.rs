@@ -31,7 +31,7 @@ use crate::grams::{CjkGrams, EdgeGrams, grams, is_cjk};
 pub use crate::query::{Query, parse};
 
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
-pub const SCHEMA_VERSION: &str = "7";
+pub const SCHEMA_VERSION: &str = "8";
 /// A commit payload's start while a rebuild is under way (then its head and last message).
 const REBUILDING: &str = "rebuilding ";
 /// The file in the index's directory that names the schema version it was built by.
@@ -354,15 +354,15 @@ impl SearchIndex {
     /// One query word or phrase, as words or as CJK characters in a row
     /// ([`Self::strict_query`]). `loose`: an unquoted word also matches when each of its
     /// [`parts`] does (and ranks higher when it matches whole).
-    fn term_query(&self, term: &query::Term, loose: bool) -> Option<Box<dyn TQuery>> {
+    fn term_query(&self, searcher: &tantivy::Searcher, term: &query::Term, loose: bool) -> Option<Box<dyn TQuery>> {
         let text = fold::fold(&term.text);
-        let whole = self.strict_query(&text);
+        let whole = self.strict_query(searcher, &text);
         let parts = if loose && !term.phrase { parts::parts(&text) } else { Vec::new() };
         if parts.len() < 2 {
             return whole;
         }
         let each: Vec<(Occur, Box<dyn TQuery>)> =
-            parts.iter().filter_map(|p| self.strict_query(p)).map(|q| (Occur::Must, q)).collect();
+            parts.iter().filter_map(|p| self.strict_query(searcher, p)).map(|q| (Occur::Must, q)).collect();
         let each: Box<dyn TQuery> = Box::new(BooleanQuery::new(each));
         // Either: a text the segmenter cut otherwise (B座 as one word) still matches whole.
         Some(match whole {
@@ -375,11 +375,12 @@ impl SearchIndex {
     }
 
     /// Folded text that matches as words, or as CJK characters in a row.
-    fn strict_query(&self, text: &str) -> Option<Box<dyn TQuery>> {
+    fn strict_query(&self, searcher: &tantivy::Searcher, text: &str) -> Option<Box<dyn TQuery>> {
         let mut alternatives: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
         let tokens = self.word_tokens(text);
-        // Characters in a row: only when the text is CJK (spaces ignored for phrases).
-        let cjk: String = text.chars().filter(|c| !c.is_whitespace()).collect();
+        // Characters in a row: only when the text is CJK (spaces ignored for phrases; a
+        // leading @ or # as in @张伟 or #销售 is not part of what is written).
+        let cjk: String = text.trim_start_matches(['@', '#']).chars().filter(|c| !c.is_whitespace()).collect();
         let chars = (!cjk.is_empty() && cjk.chars().all(is_cjk)).then(|| self.chars_query(&cjk));
         // A phrase typed with spaces ("季度 报告") also matches as words in a row: the
         // characters' runs and grams stop at a text's spaces, the words' positions do not.
@@ -396,7 +397,14 @@ impl SearchIndex {
             // words), and scoring the word's list as well nearly doubled the cost of such a
             // query. A single character keeps the word: as a word of its own it is far rarer
             // than as a character inside others, so the boost tells them apart.
-            1 if chars.is_some() && tokens[0] == cjk && cjk.chars().nth(1).is_some() => {}
+            // Unless the word is much rarer than its characters in a row (部门 in 全部门店,
+            // 周一 in 下周一起: runs straddling two words are common): then it tells the
+            // word from the straddles, and its list is short.
+            1 if chars.is_some() && tokens[0] == cjk && cjk.chars().nth(1).is_some() => {
+                if self.word_is_selective(searcher, &cjk) {
+                    alternatives.push(boosted(self.words_in_a_row(&tokens)));
+                }
+            }
             1 => alternatives.push(boosted(self.words_in_a_row(&tokens))),
             // Several words make a phrase, unless the characters in a row already find every
             // such text: checking the words' positions in every message holding a common
@@ -452,6 +460,33 @@ impl SearchIndex {
             must.push((Occur::Must, Box::new(TermQuery::new(term, IndexRecordOption::WithFreqs))));
         }
         Some(Box::new(BooleanQuery::new(must)))
+    }
+
+    /// Whether a CJK word of two to four characters is in clearly fewer messages as a word
+    /// than as characters in a row (at most 80 %).
+    fn word_is_selective(&self, searcher: &tantivy::Searcher, word: &str) -> bool {
+        let field = match word.chars().count() {
+            2 => self.f.bi,
+            3 => self.f.tri,
+            4 => self.f.quad,
+            _ => return false,
+        };
+        let as_word = searcher.doc_freq(&Term::from_field_text(self.f.words, word)).unwrap_or(u64::MAX);
+        let in_a_row = searcher.doc_freq(&Term::from_field_text(field, word)).unwrap_or(0);
+        as_word.saturating_mul(5) <= in_a_row.saturating_mul(4)
+    }
+
+    /// Unquoted words given apart (`pull request`, `季度 报告`) also as a phrase, for the score
+    /// only: messages holding them next to each other rank first.
+    fn adjacent_bonus(&self, terms: &[query::Term]) -> Option<Box<dyn TQuery>> {
+        if !(2..=4).contains(&terms.len()) || terms.iter().any(|t| t.phrase) {
+            return None;
+        }
+        let words: Vec<String> = terms.iter().flat_map(|t| self.word_tokens(&fold::fold(&t.text))).collect();
+        if !(2..=8).contains(&words.len()) {
+            return None;
+        }
+        Some(Box::new(BoostQuery::new(self.words_in_a_row(&words), 3.0)))
     }
 
     /// Words in a row: one word's term, or a phrase.
@@ -518,7 +553,7 @@ impl SearchIndex {
     fn ranked(&self, searcher: &tantivy::Searcher, s: &Search<'_>, loose: bool) -> Result<Option<RankedPage>> {
         let mut clauses: Vec<(Occur, Box<dyn TQuery>)> = Vec::new();
         for t in s.terms {
-            match self.term_query(t, loose) {
+            match self.term_query(searcher, t, loose) {
                 Some(q) => clauses.push((Occur::Must, q)),
                 None => return Ok(None),
             }
@@ -549,6 +584,9 @@ impl SearchIndex {
             let lower = s.from_ms.map_or(Bound::Unbounded, |v| Bound::Included(Term::from_field_i64(self.f.at, v)));
             let upper = s.to_ms.map_or(Bound::Unbounded, |v| Bound::Excluded(Term::from_field_i64(self.f.at, v)));
             clauses.push((Occur::Must, Box::new(RangeQuery::new(lower, upper))));
+        }
+        if let Some(bonus) = self.adjacent_bonus(s.terms) {
+            clauses.push((Occur::Should, bonus));
         }
         let query = BooleanQuery::new(clauses);
         let ranked = rank::Ranked {

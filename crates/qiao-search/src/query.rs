@@ -89,12 +89,20 @@ pub fn parse(input: &str) -> Result<Query, String> {
                 q.after_day = Some(day(v).ok_or_else(|| format!("after:{v} is not a date (YYYY-MM-DD)"))?)
             }
             _ => {
-                // `#`, `@` and `+` belong to words (C#, C++, @name).
-                let w = word.trim_matches(|c: char| {
-                    c.is_ascii_punctuation() && !matches!(c, '#' | '@' | '+') || "，。！？、；：".contains(c)
-                });
-                if searchable(w) {
-                    q.push(Term { text: w.to_owned(), phrase: false });
+                // Chinese list marks and brackets part words (张伟、李娜, 【紧急】).
+                for piece in word.split(|c: char| "、【】《》「」『』〈〉（）·…".contains(c)) {
+                    // `#`, `@` and `+` belong to words (C#, C++, @name), and `%` to a number.
+                    let w = piece.trim_matches(|c: char| {
+                        c.is_ascii_punctuation() && !matches!(c, '#' | '@' | '+' | '%') || "，。！？；：".contains(c)
+                    });
+                    let w = if w.ends_with('%') && !w.trim_end_matches('%').ends_with(|c: char| c.is_ascii_digit()) {
+                        w.trim_end_matches('%')
+                    } else {
+                        w
+                    };
+                    if searchable(w) {
+                        q.push(Term { text: w.to_owned(), phrase: false });
+                    }
                 }
             }
         }
@@ -184,6 +192,10 @@ mod tests {
         assert_eq!(q.terms.len(), TERMS_MAX);
         assert_eq!(q.terms[TERMS_MAX - 1].text, format!("w{}", TERMS_MAX - 1));
         assert_eq!(parse("C++ 和 C# 开发").unwrap().terms[0].text, "C++");
+        let texts = |q: &str| parse(q).unwrap().terms.into_iter().map(|t| t.text).collect::<Vec<_>>();
+        assert_eq!(texts("增长10%，"), ["增长10%"]);
+        assert_eq!(texts("100% done%"), ["100%", "done"]);
+        assert_eq!(texts("张伟、李娜 【紧急】"), ["张伟", "李娜", "紧急"]);
     }
 
     #[test]

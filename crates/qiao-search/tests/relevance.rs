@@ -480,6 +480,20 @@ fn digits_and_letters_next_to_chinese_characters() {
     assert_eq!(find("cafe zurich"), ["Meet at the Café in Zürich"]);
     assert_eq!(find("café"), ["Meet at the Café in Zürich"]);
     assert_eq!(find("beijing"), ["Běijīng office"]);
+    let find = small_corpus(&["Q3营收增长了10%", "下午10点开会", "增长了 10 个百分点"]);
+    assert_eq!(find("10%"), ["Q3营收增长了10%"]);
+    let find = small_corpus(&["@张伟明天来一下", "张伟和李娜明天出差", "【紧急】服务器宕机"]);
+    let mut named = find("@张伟");
+    named.sort();
+    assert_eq!(named, ["@张伟明天来一下", "张伟和李娜明天出差"], "jieba cuts 张伟明 / 天来: the characters find it");
+    assert_eq!(find("张伟、李娜"), ["张伟和李娜明天出差"]);
+    assert_eq!(find("【紧急】"), ["【紧急】服务器宕机"]);
+    // Best first, the newer text first in each list: the better match wins over recency.
+    const LONG: &str = "could someone please take a careful look at my pull request before the release today";
+    let find = ranked_corpus(&["pull, then request", LONG]);
+    assert_eq!(find("pull request"), [LONG, "pull, then request"]);
+    let find = ranked_corpus(&["全部门店都要检查", "部门会议改到周三"]);
+    assert_eq!(find("部门"), ["部门会议改到周三", "全部门店都要检查"], "the word before a straddle");
     let find = small_corpus(&["我会C++和Java", "C盘满了", "C# 和 .NET"]);
     assert_eq!(find("C++"), ["我会C++和Java"]);
     assert_eq!(find("c#"), ["C# 和 .NET"]);

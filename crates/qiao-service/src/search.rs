@@ -40,12 +40,36 @@ pub struct SearchResults {
     pub total: usize,
 }
 
+/// A body without its mention codes (`<@id>`, `<@&id>`): their ids are not words anyone
+/// searches for, and their digit runs would match number queries.
+fn without_mention_codes(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(at) = rest.find("<@") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at + 2..];
+        let id = tail.strip_prefix('&').unwrap_or(tail);
+        match id.get(..37) {
+            Some(code) if code.ends_with('>') && uuid::Uuid::parse_str(&code[..36]).is_ok() => {
+                out.push(' ');
+                rest = &id[37..];
+            }
+            _ => {
+                out.push_str("<@");
+                rest = tail;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 /// What the index holds of a message (nothing for a deleted one).
 pub fn doc_of(m: &Message) -> Option<Doc> {
     if m.deleted_at.is_some() {
         return None;
     }
-    let mut text = m.body.clone();
+    let mut text = without_mention_codes(&m.body);
     for f in &m.files {
         text.push('\n');
         text.push_str(&f.name);
@@ -405,5 +429,18 @@ pub async fn run_indexer(
                 due = false;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::without_mention_codes;
+
+    #[test]
+    fn mention_codes_are_not_indexed() {
+        let (u, d) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
+        assert_eq!(without_mention_codes(&format!("<@{u}> 请看 <@&{d}>，谢谢")), "  请看  ，谢谢");
+        assert_eq!(without_mention_codes("a <@ b <@x> <@&"), "a <@ b <@x> <@&");
+        assert_eq!(without_mention_codes("价格<@"), "价格<@");
     }
 }
