@@ -349,7 +349,7 @@ impl Tokenizer for CjkGrams {
 }
 
 /// Longest run of ASCII letters and digits an edge gram is made from, in bytes.
-const EDGE_RUN_MAX: usize = 32;
+pub const EDGE_RUN_MAX: usize = 32;
 
 /// Where a run of ASCII letters and digits meets a CJK character, as one lower-cased gram of
 /// the two: `5月1日前` gives 5月, 月1 and 1日. The segmenter may cut such text in ways a query

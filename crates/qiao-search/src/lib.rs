@@ -19,7 +19,7 @@ use qiao_domain::{ConversationId, MessageId, Millis, UserId, fold};
 use std::sync::Arc;
 
 use tantivy::query::{
-    BooleanQuery, BoostQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery, TermSetQuery,
+    AllQuery, BooleanQuery, BoostQuery, Occur, PhraseQuery, Query as TQuery, RangeQuery, TermQuery, TermSetQuery,
 };
 use tantivy::schema::{
     FAST, Field, INDEXED, IndexRecordOption, STORED, STRING, Schema, TextFieldIndexing, TextOptions, Value,
@@ -32,6 +32,9 @@ pub use crate::query::{Query, parse};
 
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
 pub const SCHEMA_VERSION: &str = "8";
+/// Allowed conversations a filter-only search reads the postings of; with more, it walks
+/// the documents the other filters give.
+const FEW_CONVERSATIONS: usize = 64;
 /// A commit payload's start while a rebuild is under way (then its head and last message).
 const REBUILDING: &str = "rebuilding ";
 /// The file in the index's directory that names the schema version it was built by.
@@ -447,6 +450,10 @@ impl SearchIndex {
         if !text.chars().all(made_of) || !text.chars().any(is_cjk) || !text.chars().any(|c| c.is_ascii_alphanumeric()) {
             return None;
         }
+        // A run too long for edge grams (a hash) would go unchecked: leave such terms to words.
+        if text.split(|c: char| !c.is_ascii_alphanumeric()).any(|run| run.len() > grams::EDGE_RUN_MAX) {
+            return None;
+        }
         let edges = grams::edges(text);
         if edges.is_empty() {
             return None;
@@ -559,9 +566,16 @@ impl SearchIndex {
             }
         }
         if clauses.is_empty() {
-            // Filters only: the allowed conversations' documents, not the whole index.
-            let allowed = s.conversations.iter().map(|c| Term::from_field_u64(self.f.conversation, fold(*c)));
-            clauses.push((Occur::Must, Box::new(TermSetQuery::new(allowed))));
+            // Filters only. A few allowed conversations (`in:`): their documents, not the
+            // whole index. Many (staff read every public channel): reading all their postings
+            // up front would cost more than the other filters' lists, which then drive.
+            let query: Box<dyn TQuery> = if s.conversations.len() <= FEW_CONVERSATIONS {
+                let allowed = s.conversations.iter().map(|c| Term::from_field_u64(self.f.conversation, fold(*c)));
+                Box::new(TermSetQuery::new(allowed))
+            } else {
+                Box::new(AllQuery)
+            };
+            clauses.push((Occur::Must, query));
         }
         if !s.senders.is_empty() {
             let anyone: Vec<(Occur, Box<dyn TQuery>)> = s

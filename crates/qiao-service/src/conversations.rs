@@ -82,6 +82,13 @@ fn access_from(actor: &Actor, id: ConversationId, (kind, archived_at, member): F
 }
 
 impl Services {
+    /// Spends one of the person's repeatable writes on creating or changing conversations
+    /// and their members; organisation admins, who set the organisation's channels up in
+    /// bulk, have no such budget.
+    fn charge_conversation_change(&self, actor: &Actor) -> Result<()> {
+        if actor.role.is_org_admin() { Ok(()) } else { self.action_rate.check(actor.user_id) }
+    }
+
     /// Loads what the rules need (from the cache when it can); a conversation the actor may
     /// not see is `not_found`.
     pub(crate) async fn access(&self, db: &mut dyn Db, actor: &Actor, id: ConversationId) -> Result<Access> {
@@ -191,10 +198,7 @@ impl Services {
         if input.member_ids.len() > INVITE_BATCH_MAX {
             return Err(Error::invalid("member_ids", format!("at most {INVITE_BATCH_MAX} people at once")));
         }
-        // Admins set up the organisation's channels in bulk; anyone else has a budget.
-        if !actor.role.is_org_admin() {
-            self.action_rate.check(actor.user_id)?;
-        }
+        self.charge_conversation_change(actor)?;
         if !input.departments.is_empty() && !matches!(kind, ConversationKind::Project | ConversationKind::Announcement)
         {
             return Err(Error::invalid("departments", "only project and announcement channels link departments"));
@@ -433,7 +437,6 @@ impl Services {
         patch: ConversationPatch,
     ) -> Result<Conversation> {
         let a = self.access(&mut self.store.reader().await?, &auth.actor, id).await?;
-        self.action_rate.check(auth.actor.user_id)?;
         if !perm::can_manage(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "Only the channel's admins can change it."));
         }
@@ -448,6 +451,13 @@ impl Services {
         };
         let topic = patch.topic.as_deref().map(conversation::validate_topic).transpose()?;
         let description = patch.description.as_deref().map(conversation::validate_description).transpose()?;
+        // Asking for what is so already costs nothing (the write checks again, for races).
+        let current = conversations::get(&mut self.store.reader().await?, id).await?.ok_or_else(Error::not_found)?;
+        let same = |new: &Option<String>, old: &str| new.as_deref().is_none_or(|n| n == old);
+        if same(&name, &current.name) && same(&topic, &current.topic) && same(&description, &current.description) {
+            return Ok(current);
+        }
+        self.charge_conversation_change(&auth.actor)?;
         let at = now();
         self.store
             .write(move |tx| {
@@ -488,7 +498,7 @@ impl Services {
         origin: &Origin,
     ) -> Result<Conversation> {
         let a = self.access(&mut self.store.reader().await?, &auth.actor, id).await?;
-        self.action_rate.check(auth.actor.user_id)?;
+        self.charge_conversation_change(&auth.actor)?;
         if !perm::can_archive(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "Only the channel's admins can archive it."));
         }
@@ -527,7 +537,7 @@ impl Services {
     pub async fn join(&self, auth: &Authenticated, id: ConversationId) -> Result<ConversationView> {
         let me = auth.actor.user_id;
         let a = self.access(&mut self.store.reader().await?, &auth.actor, id).await?;
-        self.action_rate.check(auth.actor.user_id)?;
+        self.charge_conversation_change(&auth.actor)?;
         if a.member.is_some() {
             return self.view(&mut self.store.reader().await?, id, me).await;
         }
@@ -555,7 +565,7 @@ impl Services {
     pub async fn leave(&self, auth: &Authenticated, id: ConversationId) -> Result<()> {
         let me = auth.actor.user_id;
         let a = self.access(&mut self.store.reader().await?, &auth.actor, id).await?;
-        self.action_rate.check(auth.actor.user_id)?;
+        self.charge_conversation_change(&auth.actor)?;
         if a.member.is_none() {
             return Err(Error::not_found().with_message("You are not in this conversation."));
         }
@@ -589,7 +599,7 @@ impl Services {
     ) -> Result<Vec<Member>> {
         let mut r = self.store.reader().await?;
         let a = self.access(&mut r, &auth.actor, id).await?;
-        self.action_rate.check(auth.actor.user_id)?;
+        self.charge_conversation_change(&auth.actor)?;
         if !perm::can_invite(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "You may not add people to this conversation."));
         }
@@ -668,7 +678,7 @@ impl Services {
         }
         let mut r = self.store.reader().await?;
         let a = self.access(&mut r, &auth.actor, id).await?;
-        self.action_rate.check(auth.actor.user_id)?;
+        self.charge_conversation_change(&auth.actor)?;
         if !perm::can_remove_member(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "Only the channel's admins can remove people."));
         }
@@ -711,7 +721,7 @@ impl Services {
     ) -> Result<Member> {
         let mut r = self.store.reader().await?;
         let a = self.access(&mut r, &auth.actor, id).await?;
-        self.action_rate.check(auth.actor.user_id)?;
+        self.charge_conversation_change(&auth.actor)?;
         if !perm::can_manage(&auth.actor, &a.facts) || a.facts.kind.is_direct() {
             return Err(a.deny(&auth.actor, "Only the channel's admins can change roles."));
         }
@@ -764,7 +774,7 @@ impl Services {
     ) -> Result<Conversation> {
         let mut r = self.store.reader().await?;
         let a = self.access(&mut r, &auth.actor, id).await?;
-        self.action_rate.check(auth.actor.user_id)?;
+        self.charge_conversation_change(&auth.actor)?;
         if !perm::can_manage(&auth.actor, &a.facts) {
             return Err(a.deny(&auth.actor, "Only the channel's admins can change its departments."));
         }

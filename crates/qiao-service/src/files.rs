@@ -262,11 +262,18 @@ impl Services {
             at: now(),
         };
         let quota = self.config.files.quota_bytes;
+        let claim_id = claim.id;
         let file = self
             .store
             .write(move |tx| {
                 let new = new.clone();
                 Box::pin(async move {
+                    // An upload that waited past its claim's lifetime (a long queue for the
+                    // image decoder) may have lost its bytes to a clean-up meanwhile.
+                    if !files::claim_live(tx, claim_id, now()).await? {
+                        return Err(Error::new(ErrorCode::Unavailable)
+                            .with_message("The upload took too long to process; send the file again."));
+                    }
                     // Uploads run concurrently: the quota is settled here, one at a time.
                     let used = files::usage(tx, new.uploader_id).await?;
                     if used.max(0) as u64 + new.size as u64 > quota {

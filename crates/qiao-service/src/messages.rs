@@ -154,7 +154,8 @@ impl Services {
                 covered.extend(departments::subtree(db, *d).await?);
             }
             let covered: Vec<DepartmentId> = covered.into_iter().collect();
-            let reached = members::members_in_departments(db, a.id, &covered).await?;
+            let mut reached = members::members_in_departments(db, a.id, &covered).await?;
+            reached.retain(|u| *u != auth.actor.user_id);
             if perm::can_mention_departments(&auth.actor, &a.facts, reached.len()) {
                 notify.extend(reached);
             } else {

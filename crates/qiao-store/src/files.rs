@@ -438,6 +438,21 @@ pub async fn claim_for_removal(
     Ok(out)
 }
 
+/// Whether a claim still holds at `now` (an upload that waited past its claim's lifetime may
+/// have had its bytes removed by then).
+pub async fn claim_live(db: &mut dyn Db, claim: Uuid, now: Millis) -> Result<bool> {
+    let row = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, (i64,)>(
+            "SELECT expires_at FROM blob_claims WHERE claim_id = $1 AND expires_at > $2 LIMIT 1"
+        )
+        .bind(claim)
+        .bind(now)
+    )?;
+    Ok(row.is_some())
+}
+
 /// Ends a claim (the upload's record is written, or the bytes are removed).
 pub async fn release_claim(db: &mut dyn Db, claim: Uuid) -> Result<()> {
     exec!(db, sqlx::query("DELETE FROM blob_claims WHERE claim_id = $1").bind(claim))?;

@@ -151,7 +151,7 @@ export const MessageItem = memo(function MessageItem({ message: m, grouped, high
           </div>
         ) : (
           <div className="body">
-            {renderMarkdown(m.body, names)}
+            {renderMarkdown(m.body, { ...names, mentionedDepartments: m.mentions.department_ids })}
             {m.edited_at && <span className="edited muted">{t("msg.edited")}</span>}
           </div>
         )}

@@ -34,6 +34,14 @@ describe("markdown", () => {
     expect(html("mail li@acme.cn")).toBe("<p>mail li@acme.cn</p>");
   });
 
+  it("draws a department mention the server did not count as plain text", () => {
+    const d = "0190a0b0-0000-7000-8000-0000000000d1";
+    const with_ = (ids: string[]) =>
+      renderToStaticMarkup(<>{renderMarkdown(`<@&${d}> 看一下`, { ...names, mentionedDepartments: ids })}</>);
+    expect(with_([d])).toBe('<p><span class="mention">@销售部</span> 看一下</p>');
+    expect(with_([])).toBe("<p><span>@销售部</span> 看一下</p>");
+  });
+
   it("renders blocks: fences, quotes and lists", () => {
     expect(html("```\nlet x = **1**;\n```")).toBe("<pre><code>let x = **1**;</code></pre>");
     expect(html("> quoted\nafter")).toBe("<blockquote><p>quoted</p></blockquote><p>after</p>");

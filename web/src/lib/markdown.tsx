@@ -10,6 +10,9 @@ export interface MentionNames {
   department(id: string): string | undefined;
   /** Whether this username or id is the reader (highlighted more). */
   isMe(idOrUsername: string): boolean;
+  /** The departments the server counted as mentioned (a refused one stays plain text); all
+   * when not given (a message not yet sent). */
+  mentionedDepartments?: readonly string[];
 }
 
 const SAFE_URL = /^(https?:\/\/|mailto:)/i;
@@ -55,8 +58,9 @@ function inline(text: string, names: MentionNames | undefined, key: string): Inl
         </a>,
       );
     } else if (m[11]) {
+      const counted = !names?.mentionedDepartments || names.mentionedDepartments.includes(m[11]);
       out.push(
-        <span key={k} className="mention">
+        <span key={k} className={counted ? "mention" : undefined}>
           @{names?.department(m[11]) ?? "…"}
         </span>,
       );

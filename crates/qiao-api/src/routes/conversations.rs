@@ -241,9 +241,10 @@ pub struct MessageList {
 #[serde(deny_unknown_fields)]
 pub struct SendMessageRequest {
     /// Markdown, at most 10,000 characters. Mention people with `@username` or
-    /// `<@user-id>`, departments with `<@&department-id>` (not guests), everyone with
+    /// `<@user-id>`, departments with `<@&department-id>` (not guests; reaching more than
+    /// 100 people in the conversation, only those who may use `@channel`), everyone with
     /// `@channel` (channel admins, anyone in a DM; in a thread reply: everyone following the
-    /// thread). A mention the sender may not make stays plain text.
+    /// thread). A mention the sender may not make stays plain text (absent from `mentions`).
     pub body: String,
     /// Idempotency key (1–64 printable ASCII characters, e.g. a UUID): a retry with the same
     /// key returns the first message instead of sending a second.

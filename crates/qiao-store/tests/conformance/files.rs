@@ -243,6 +243,11 @@ pub async fn blob_claims_keep_uploads_and_clean_up_apart(store: Store, _: Sink) 
     let (upload, cleanup, late) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
     // An upload's claim keeps its blob from removal, though no file refers to it yet.
     assert!(claim(&store, upload, &["h1", "h2"], T0).await);
+    let live = |at: i64| {
+        let store = store.clone();
+        async move { files::claim_live(&mut store.reader().await.unwrap(), upload, at).await.unwrap() }
+    };
+    assert!(live(T0 + 999).await && !live(T0 + 1000).await, "until it expires");
     assert_eq!(remove(&store, cleanup, &["h1", "h3"], T0).await, vec!["h3".to_owned()]);
     // While h3 is being removed, an upload of the same bytes waits.
     assert!(!claim(&store, late, &["h3"], T0).await);

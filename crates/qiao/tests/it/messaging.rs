@@ -473,12 +473,22 @@ async fn repeatable_writes_have_a_budget() {
     for _ in 0..2 {
         assert_eq!(owner.put_empty(&format!("/api/v1/messages/{root}/thread/follow")).await.status, 200);
     }
-    let shared = owner.get(&format!("/api/v1/conversations/{c}")).await.body["conversation"].clone();
-    for patch in [json!({}), json!({"name": "Shared", "topic": shared["topic"]})] {
-        let r = owner.patch(&format!("/api/v1/conversations/{c}"), patch).await;
+    // Bob, his budget spent, manages a group DM: changing nothing costs nothing.
+    let (carol_id, _) = owner.create_user(&srv, "carol", "member", None).await;
+    let r = owner.post("/api/v1/conversations/group", json!({"user_ids": [bob_id, carol_id], "name": "三人组"})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let group = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+    let before = bob.get(&format!("/api/v1/conversations/{group}")).await.body["conversation"].clone();
+    for patch in [json!({}), json!({"name": before["name"], "topic": before["topic"]})] {
+        let r = bob.patch(&format!("/api/v1/conversations/{group}"), patch).await;
         assert_eq!(r.status, 200, "{}", r.body);
     }
-    assert_eq!(owner.get(&format!("/api/v1/conversations/{c}")).await.body["conversation"], shared, "not written");
+    assert_eq!(bob.get(&format!("/api/v1/conversations/{group}")).await.body["conversation"], before, "not written");
+    assert_error(
+        &bob.patch(&format!("/api/v1/conversations/{group}"), json!({"topic": "新"})).await,
+        429,
+        "rate_limited",
+    );
 
     // Searches have their own budget.
     let mut searched = 0;
