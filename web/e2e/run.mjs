@@ -204,7 +204,7 @@ try {
   await b.locator("article.msg", { hasText: "thanks @李雷 see you" }).first().waitFor();
 
   log("Ctrl+K jumps to a conversation by the pinyin initials of its name");
-  await b.getByRole("link", { name: "Devices" }).click();
+  await b.getByRole("link", { name: "Settings and devices" }).click();
   await b.getByRole("heading", { name: "项目-general" }).waitFor({ state: "detached", timeout: T });
   await b.keyboard.press("Control+k");
   const jump = b.getByRole("dialog", { name: "Jump to…" });

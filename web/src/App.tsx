@@ -7,6 +7,7 @@ import { Shell } from "./components/Shell";
 
 export function App() {
   const phase = useApp((s) => s.phase);
+  const error = useApp((s) => s.error);
   const route = useRoute((s) => s.route);
   const t = useT();
 
@@ -20,7 +21,21 @@ export function App() {
     if (phase === "ready" && (route.name === "signin" || route.name === "setup")) navigate("/", true);
   }, [phase, route.name]);
 
-  if (phase === "loading") return <div className="splash">{t("common.loading")}</div>;
+  if (phase === "loading") {
+    // A server that cannot be reached at start is retried by itself: say so, and why.
+    return (
+      <div className="splash" role="status">
+        <p>{t("common.loading")}</p>
+        {error && (
+          <>
+            <p className="error">{error}</p>
+            <p className="muted">{t("boot.retrying")}</p>
+            <button onClick={() => location.reload()}>{t("boot.retryNow")}</button>
+          </>
+        )}
+      </div>
+    );
+  }
   if (phase === "setup" || (phase === "signin" && route.name === "setup")) return <SetupPage />;
   if (phase === "signin") return <SignInPage />;
   if (phase === "password") return <ChangePasswordPage />;

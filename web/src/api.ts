@@ -24,6 +24,8 @@ export class ApiError extends Error {
     message: string,
     readonly retryAfter?: number | null,
     readonly field?: string | null,
+    /** The server's id for the request: quoted when reporting a problem. */
+    readonly requestId?: string | null,
   ) {
     super(message);
   }
@@ -91,6 +93,7 @@ export async function request<T>(method: string, path: string, body?: unknown, q
       json?.message ?? res.statusText,
       json?.retry_after,
       json?.field,
+      json?.request_id,
     );
   }
   return json as T;
@@ -261,7 +264,10 @@ export function uploadFile(
         json = undefined;
       }
       if (xhr.status >= 200 && xhr.status < 300) resolve(json as FileInfo);
-      else reject(new ApiError(xhr.status, json?.code ?? "http_" + xhr.status, json?.message ?? xhr.statusText, json?.retry_after, json?.field));
+      else
+        reject(
+          new ApiError(xhr.status, json?.code ?? "http_" + xhr.status, json?.message ?? xhr.statusText, json?.retry_after, json?.field, json?.request_id),
+        );
     };
     xhr.onerror = () => reject(new ApiError(0, "network", "The server cannot be reached."));
     xhr.onabort = () =>

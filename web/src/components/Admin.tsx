@@ -153,7 +153,10 @@ export function AdminUsers() {
               </td>
               <td className="row">
                 {u.status === "active" ? (
-                  <button className="small" onClick={() => void act(() => api.disableUser(u.id))}>
+                  <button
+                    className="small"
+                    onClick={() => confirm(t("admin.confirmDisable", { name: u.display_name })) && void act(() => api.disableUser(u.id))}
+                  >
                     {t("admin.disable")}
                   </button>
                 ) : (
@@ -164,6 +167,7 @@ export function AdminUsers() {
                 <button
                   className="small"
                   onClick={() =>
+                    confirm(t("admin.confirmReset", { name: u.display_name })) &&
                     void act(async () => {
                       const r = await api.resetPassword(u.id);
                       setNotice(t("admin.tempPassword", { name: u.display_name, password: r.temporary_password }));
@@ -196,13 +200,16 @@ export function AdminDepartments() {
     setParent(current?.parent_id ?? "");
   }, [current?.id, current?.name, current?.parent_id]);
 
-  async function act(f: () => Promise<unknown>) {
+  /** Runs an action and reloads; false (the error shown) when it failed. */
+  async function act(f: () => Promise<unknown>): Promise<boolean> {
     setError(null);
     try {
       await f();
       await loadDepartments();
+      return true;
     } catch (e) {
       setError(e);
+      return false;
     }
   }
 
@@ -219,7 +226,8 @@ export function AdminDepartments() {
               className="row"
               onSubmit={(e) => {
                 e.preventDefault();
-                void act(() => api.createDepartment(name, current.id)).then(() => setName(""));
+                // The name stays when creating fails (a name taken here): fix it, send again.
+                void act(() => api.createDepartment(name, current.id)).then((ok) => ok && setName(""));
               }}
             >
               <input value={name} onChange={(e) => setName(e.target.value)} placeholder={t("admin.newDepartment")} aria-label={t("admin.newDepartment")} required />

@@ -220,6 +220,7 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
   }
 
   async function leave() {
+    if (!confirm(t("conv.confirmLeave"))) return;
     try {
       await api.leave(id);
       navigate("/");

@@ -63,15 +63,21 @@ export function NewChannelDialog({ onClose }: { onClose: () => void }) {
   const [kind, setKind] = useState("public");
   const [members, setMembers] = useState<string[]>([]);
   const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
 
   async function submit(e: FormEvent) {
     e.preventDefault();
+    // One channel per click: names need not be unique, so a second click would make two.
+    if (busy) return;
+    setBusy(true);
     try {
       const it = await api.createChannel({ name, kind, topic: topic || undefined, member_ids: members });
       onClose();
       navigate(paths.conversation(it.conversation.id));
     } catch (err) {
       setError(err);
+    } finally {
+      setBusy(false);
     }
   }
 
@@ -97,7 +103,9 @@ export function NewChannelDialog({ onClose }: { onClose: () => void }) {
         </fieldset>
         <PeoplePicker selected={members} onChange={setMembers} label={t("conv.invite")} />
         <ErrorNote error={error} />
-        <button className="primary">{t("create.submit")}</button>
+        <button className="primary" disabled={busy}>
+          {t("create.submit")}
+        </button>
       </form>
     </Dialog>
   );

@@ -301,6 +301,8 @@ export function VoiceRecorder({ onRecorded, disabled }: { onRecorded: (blob: Blo
     setError(null);
     let stream: MediaStream | null = null;
     try {
+      // Browsers offer the microphone only on secure pages (HTTPS or localhost).
+      if (!navigator.mediaDevices?.getUserMedia) throw new DOMException("insecure", "SecurityError");
       stream = await navigator.mediaDevices.getUserMedia({ audio: true });
       if (!mounted.current) {
         // Gone while the browser asked for the microphone: give it back at once.
@@ -325,7 +327,16 @@ export function VoiceRecorder({ onRecorded, disabled }: { onRecorded: (blob: Blo
       setRecording({ recorder, started });
     } catch (e) {
       stream?.getTracks().forEach((tr) => tr.stop());
-      setError(t("files.micError", { error: e instanceof Error ? e.message : String(e) }));
+      const name = e instanceof DOMException ? e.name : "";
+      const why =
+        name === "NotAllowedError"
+          ? t("files.micDenied")
+          : name === "NotFoundError" || name === "OverconstrainedError"
+            ? t("files.micMissing")
+            : name === "SecurityError"
+              ? t("files.micInsecure")
+              : t("files.micError", { error: e instanceof Error ? e.message : String(e) });
+      setError(why);
     } finally {
       starting.current = false;
     }
@@ -439,6 +450,7 @@ export function FileLibrary({ conversationId, onClose, canDelete }: { conversati
               onDelete={
                 canDelete(f)
                   ? () =>
+                      confirm(t("files.confirmDelete", { name: f.name })) &&
                       void api
                         .deleteFile(f.id)
                         .then(() => setItems((shown) => shown.filter((x) => x.id !== f.id)))

@@ -57,6 +57,8 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
   }
 
   async function remove(userId: string) {
+    const name = useApp.getState().users[userId]?.display_name ?? "";
+    if (!confirm(t("conv.confirmRemove", { name }))) return;
     try {
       await api.removeMember(conversation.id, userId);
       await load();

@@ -137,7 +137,7 @@ export const MessageItem = memo(function MessageItem({ message: m, grouped, high
                   e.preventDefault();
                   void saveEdit();
                 }
-                if (e.key === "Escape") setEditing(false);
+                if (e.key === "Escape" && !e.nativeEvent.isComposing) setEditing(false);
               }}
             />
             <div className="row">

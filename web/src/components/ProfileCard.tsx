@@ -1,10 +1,11 @@
 // A person's card: name, title, department, presence, and a button to message them.
+import { useState } from "react";
 import { api } from "../api";
 import { useT } from "../i18n";
 import { navigate, paths } from "../router";
 import { useApp } from "../state/store";
 import type { User } from "../types";
-import { Avatar, Dialog } from "./common";
+import { Avatar, Dialog, ErrorNote } from "./common";
 
 export function departmentPath(id: string, departments: Record<string, { name: string; parent_id?: string | null }>): string {
   const names: string[] = [];
@@ -24,10 +25,17 @@ export function ProfileCard({ user, onClose }: { user: User; onClose: () => void
   const presence = useApp((s) => s.presence[user.id] ?? "offline");
   const meId = useApp((s) => s.me?.id);
 
+  const [error, setError] = useState<unknown>(null);
+
   async function message() {
-    const it = await api.openDm(user.id);
-    onClose();
-    navigate(paths.conversation(it.conversation.id));
+    setError(null);
+    try {
+      const it = await api.openDm(user.id);
+      onClose();
+      navigate(paths.conversation(it.conversation.id));
+    } catch (e) {
+      setError(e);
+    }
   }
 
   return (
@@ -60,6 +68,7 @@ export function ProfileCard({ user, onClose }: { user: User; onClose: () => void
               {t("directory.message")}
             </button>
           )}
+          <ErrorNote error={error} />
         </div>
       </div>
     </Dialog>

@@ -81,12 +81,34 @@ export function Dialog({ title, onClose, children, wide }: { title: string; onCl
     close.current = onClose;
   }, [onClose]);
   useEffect(() => {
+    // Focus comes back to what opened the dialog when it closes.
+    const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     const onKey = (e: KeyboardEvent) => {
-      if (e.key === "Escape") close.current();
+      // Escape during pinyin input ends the composition, not the dialog.
+      if (e.key === "Escape" && !e.isComposing) close.current();
+      // Tab stays inside the dialog (it is modal).
+      if (e.key === "Tab" && ref.current) {
+        const focusable = [
+          ...ref.current.querySelectorAll<HTMLElement>("a[href], button:not([disabled]), input:not([disabled]), textarea, select, [tabindex]:not([tabindex='-1'])"),
+        ];
+        if (focusable.length === 0) return;
+        const [first, last] = [focusable[0], focusable[focusable.length - 1]];
+        const inside = ref.current.contains(document.activeElement);
+        if (e.shiftKey && (document.activeElement === first || !inside)) {
+          e.preventDefault();
+          last.focus();
+        } else if (!e.shiftKey && (document.activeElement === last || !inside)) {
+          e.preventDefault();
+          first.focus();
+        }
+      }
     };
     window.addEventListener("keydown", onKey);
     ref.current?.querySelector<HTMLElement>("input, textarea, select, button:not(.close)")?.focus();
-    return () => window.removeEventListener("keydown", onKey);
+    return () => {
+      window.removeEventListener("keydown", onKey);
+      opener?.focus();
+    };
   }, []);
   return (
     <div className="overlay" onMouseDown={(e) => e.target === e.currentTarget && onClose()}>

@@ -3,6 +3,7 @@
 import { create } from "zustand";
 import { allMembers, api, ApiError, hasSessionHint } from "../api";
 import { errorText } from "../errors";
+import { translate, useLang } from "../i18n";
 import { forgetAttachments } from "./attachments";
 import { Gateway, type ConnectionState } from "../realtime";
 import { useRoute } from "../router";
@@ -147,7 +148,7 @@ async function startSession(): Promise<void> {
       },
       onFrame,
       onState: (connection) => set({ connection }),
-      onUnauthenticated: () => void signOutLocal(),
+      onUnauthenticated: () => void signOutLocal(true),
     },
     () => (get().lastPos > 0 ? get().lastPos : null),
   );
@@ -319,7 +320,7 @@ function applyEventFrame(f: EventFrame): void {
     update((m) => ({ ...m, followedStale: false }));
     refreshFollowed();
   }
-  if (s.signedOut) void signOutLocal();
+  if (s.signedOut) void signOutLocal(true);
   if (s.stale.length) {
     const ids = s.stale;
     set({ stale: [] });
@@ -406,14 +407,20 @@ async function refreshConversation(id: Id): Promise<void> {
   }
 }
 
-async function signOutLocal(): Promise<void> {
+/** Ends the session here. `ended`: the server ended it (it expired, was revoked, the
+ * account was disabled or its password reset), not the person: the sign-in page says so, and
+ * the drafts this browser keeps stay for when the same person signs in again (another
+ * person signing in drops them: `claimDrafts`). */
+async function signOutLocal(ended = false): Promise<void> {
   gateway?.stop();
   gateway = null;
   presenceInterest.stop();
-  forgetDrafts();
+  if (ended) stopDraftSaves();
+  else forgetDrafts();
   hold.clear(); // the session's events, never to reach the next one's state
   forgetAttachments();
-  set({ ...emptyModel(), phase: "signin", drafts: {}, presence: {}, typing: {}, memberships: {} });
+  const error = ended ? translate(useLang.getState().lang, "session.ended") : null;
+  set({ ...emptyModel(), phase: "signin", drafts: {}, presence: {}, typing: {}, memberships: {}, error });
 }
 
 export async function signOut(): Promise<void> {
@@ -562,12 +569,18 @@ const DRAFTS_OWNER_KEY = "qiao.drafts.owner";
 /** Drafts belong to the person: the next one to sign in here must neither see them nor have
  * them saved as theirs. */
 function forgetDrafts(): void {
+  stopDraftSaves();
+  storeDrafts({});
+  storeUnsaved();
+}
+
+/** Stops saving drafts to the server and forgets them in memory (the browser's copy stays,
+ * for `claimDrafts`). */
+function stopDraftSaves(): void {
   for (const timer of draftTimers.values()) clearTimeout(timer);
   draftTimers.clear();
   draftsSaved.clear();
   unsaved.clear();
-  storeDrafts({});
-  storeUnsaved();
   set({ drafts: {} });
 }
 
@@ -578,6 +591,11 @@ function claimDrafts(me: Id | undefined): void {
   if (!me) return;
   const owner = loadStored<string | null>(DRAFTS_OWNER_KEY, null);
   if (owner !== null && owner !== me) forgetDrafts();
+  else {
+    // The same person again (say after their session ended here): what this browser kept.
+    for (const key of loadStored<string[]>(UNSAVED_KEY, [])) unsaved.add(key);
+    set({ drafts: { ...loadStored<Record<string, string>>(DRAFTS_KEY, {}), ...get().drafts } });
+  }
   storeLocal(DRAFTS_OWNER_KEY, me);
 }
 
