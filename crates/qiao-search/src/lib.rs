@@ -404,9 +404,8 @@ impl SearchIndex {
             // 周一 in 下周一起: runs straddling two words are common): then it tells the
             // word from the straddles, and its list is short.
             1 if chars.is_some() && tokens[0] == cjk && cjk.chars().nth(1).is_some() => {
-                if self.word_is_selective(searcher, &cjk) {
-                    alternatives.push(boosted(self.words_in_a_row(&tokens)));
-                }
+                alternatives
+                    .extend(self.word_is_selective(searcher, &cjk).then(|| boosted(self.words_in_a_row(&tokens))));
             }
             1 => alternatives.push(boosted(self.words_in_a_row(&tokens))),
             // Several words make a phrase, unless the characters in a row already find every
