@@ -339,7 +339,12 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
                 onClick={async () => {
                   setHighlight(undefined);
                   if (timeline?.hasNewer) {
-                    await loadLatest(id);
+                    try {
+                      await loadLatest(id);
+                    } catch (e) {
+                      setError(e);
+                      return;
+                    }
                     navigate(paths.conversation(id), true);
                   }
                   requestAnimationFrame(() => list.current?.scrollToIndex(rows.length - 1, { align: "end" }));

@@ -8,7 +8,7 @@ import { navigate, paths } from "../router";
 import { applyMyEdit, applyMyReaction, discardPending, markUnread as markUnreadFrom, retryPending, useApp } from "../state/store";
 import type { Pending } from "../state/model";
 import type { Message } from "../types";
-import { Avatar, useUser } from "./common";
+import { Avatar, errorText, useUser } from "./common";
 import { MessageFiles } from "./Files";
 import { Icon } from "./icons";
 import { ProfileCard } from "./ProfileCard";
@@ -251,7 +251,7 @@ export function PendingItem({ p }: { p: Pending }) {
         )}
         {p.status === "failed" && (
           <p className="error" role="alert">
-            {t("msg.failed", { error: p.error ?? "" })}{" "}
+            {t("msg.failed", { error: p.error === undefined ? "" : errorText(p.error) })}{" "}
             <button className="link" onClick={() => retryPending(p.key)}>
               {t("msg.retry")}
             </button>{" "}

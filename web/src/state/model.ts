@@ -39,7 +39,8 @@ export interface Pending {
   files: FileInfo[];
   createdAt: number;
   status: "sending" | "failed";
-  error?: string;
+  /** Why it failed (shown in the language of the moment: `errorText` when drawn). */
+  error?: unknown;
   attempts: number;
 }
 

@@ -717,6 +717,13 @@ export function discardPending(key: string): void {
 }
 
 /** After a reconnect: resend whatever is still waiting. */
+// Messages not yet sent live in this page: leaving it asks first (the browser's own prompt).
+if (typeof window !== "undefined") {
+  window.addEventListener("beforeunload", (e) => {
+    if (get().pending.length > 0) e.preventDefault();
+  });
+}
+
 function flushOutbox(): void {
   for (const p of get().pending) if (p.status === "sending") void attempt(p.key);
 }
@@ -743,7 +750,7 @@ async function attempt(key: string): Promise<void> {
       setTimeout(() => void attempt(key), wait);
     } else {
       set((s) => ({
-        pending: s.pending.map((x): Pending => (x.key === key ? { ...x, status: "failed", error: errorText(err) } : x)),
+        pending: s.pending.map((x): Pending => (x.key === key ? { ...x, status: "failed", error: err } : x)),
       }));
     }
   } finally {
