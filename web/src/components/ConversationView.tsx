@@ -95,6 +95,8 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
   // around a message; again when I stop being a member while it is open (removed, or I left on
   // another device): a public channel stays open to read, anything else shows as gone.
   const gone = !entry;
+  // Bumped by "Try again" after a failed first load.
+  const [attempt, setAttempt] = useState(0);
   useEffect(() => {
     let cancelled = false;
     setNotFound(false); // added back meanwhile, say
@@ -114,7 +116,7 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
     return () => {
       cancelled = true;
     };
-  }, [id, jumpTo, gone]);
+  }, [id, jumpTo, gone, attempt]);
 
   useEffect(() => {
     if (unreadAtOpen === null && entry?.me) setUnreadAtOpen({ after: entry.me.read_seq, upto: entry.conv.last_seq });
@@ -289,6 +291,23 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
         </header>
         <ErrorNote error={error} />
         <div className="messages">
+          {!timeline && (
+            <div className="list-start muted" role="status">
+              {error ? (
+                <button
+                  className="small"
+                  onClick={() => {
+                    setError(null);
+                    setAttempt((n) => n + 1);
+                  }}
+                >
+                  {t("files.retry")}
+                </button>
+              ) : (
+                t("common.loading")
+              )}
+            </div>
+          )}
           {timeline && (
             <VList ref={list} shift={shift} onScroll={(o) => void onScroll(o)} style={{ height: "100%" }} data={rows}>
               {(r: Row) => {

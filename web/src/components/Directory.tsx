@@ -37,13 +37,19 @@ export function Directory({ department }: { department?: string }) {
   const [q, setQ] = useState("");
   const [people, setPeople] = useState<User[]>([]);
   const [error, setError] = useState<unknown>(null);
+  // Until the first answer for the current search, "nobody found" would be a guess.
+  const [loaded, setLoaded] = useState(false);
   const [profile, setProfile] = useState<User | null>(null);
 
   useEffect(() => {
     const h = setTimeout(() => {
       api
         .users({ q: q.trim() || undefined, department_id: q.trim() ? undefined : department, recursive: true, limit: 200 })
-        .then((r) => setPeople(r.items))
+        .then((r) => {
+          setPeople(r.items);
+          setError(null);
+          setLoaded(true);
+        })
         .catch(setError);
     }, 200);
     return () => clearTimeout(h);
@@ -57,7 +63,7 @@ export function Directory({ department }: { department?: string }) {
         <div>
           <input className="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder={t("directory.search")} aria-label={t("directory.search")} />
           <ErrorNote error={error} />
-          {people.length === 0 && <p className="muted">{t("directory.none")}</p>}
+          {people.length === 0 && !error && <p className="muted">{t(loaded ? "directory.none" : "common.loading")}</p>}
           <ul className="people">
             {people.map((u) => (
               <li key={u.id}>

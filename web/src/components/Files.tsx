@@ -393,6 +393,7 @@ export function FileLibrary({ conversationId, onClose, canDelete }: { conversati
   const [next, setNext] = useState<string | null>(null);
   const [error, setError] = useState<unknown>(null);
   const seq = useRef(0);
+  const [loaded, setLoaded] = useState(false);
 
   /** The first page (again), or with `more` the next one after those shown. */
   async function load(more = false) {
@@ -403,6 +404,7 @@ export function FileLibrary({ conversationId, onClose, canDelete }: { conversati
       setItems((shown) => (more ? [...shown, ...page.items.filter((f) => !shown.some((s) => s.id === f.id))] : page.items));
       setNext(page.next_cursor ?? null);
       setError(null);
+      setLoaded(true);
     } catch (e) {
       setError(e);
     }
@@ -412,6 +414,7 @@ export function FileLibrary({ conversationId, onClose, canDelete }: { conversati
     // Another filter: nothing of the last one's list (or its next page) is shown meanwhile.
     setItems([]);
     setNext(null);
+    setLoaded(false);
     void load();
     // eslint-disable-next-line react-hooks/exhaustive-deps
   }, [conversationId, kind, sort]);
@@ -440,7 +443,7 @@ export function FileLibrary({ conversationId, onClose, canDelete }: { conversati
         </select>
       </div>
       <ErrorNote error={error} />
-      {items.length === 0 && <p className="muted empty-note">{t("files.none")}</p>}
+      {items.length === 0 && !error && <p className="muted empty-note">{t(loaded ? "files.none" : "common.loading")}</p>}
       <ul className="library">
         {items.map((f) => (
           <li key={f.id}>
