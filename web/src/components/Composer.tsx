@@ -58,7 +58,7 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled, 
   const att = useAttachments(conversationId, draftKey);
   const fileInput = useRef<HTMLInputElement>(null);
   if (attachRef) attachRef.current = att.add;
-  const sendVoice = useVoiceSender(conversationId, (files) => sendMessage(conversationId, "", threadRootId ?? null, files), (e) => onError?.(e));
+  const voice = useVoiceSender(conversationId, (files) => sendMessage(conversationId, "", threadRootId ?? null, files), (e) => onError?.(e));
 
   useEffect(() => {
     if (!disabled) ref.current?.focus();
@@ -223,7 +223,23 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled, 
       <button className="attach" onClick={() => fileInput.current?.click()} disabled={disabled} aria-label={t("files.attach")} title={t("files.attach")}>
         +
       </button>
-      <VoiceRecorder onRecorded={sendVoice} disabled={disabled} />
+      <VoiceRecorder onRecorded={voice.send} disabled={disabled} />
+      {voice.progress !== null && (
+        <span className="muted voice-progress" role="status">
+          {t("files.voiceSending", { percent: Math.round(voice.progress * 100) })}
+        </span>
+      )}
+      {voice.failed && (
+        <span className="voice-failed" role="alert">
+          <span className="error">{t("files.voiceFailed")}</span>{" "}
+          <button className="small" onClick={voice.retry}>
+            {t("files.retry")}
+          </button>{" "}
+          <button className="small" onClick={voice.discard}>
+            {t("msg.discard")}
+          </button>
+        </span>
+      )}
       <button className="primary send" onClick={send} disabled={!canSend} aria-label={t("composer.send")}>
         {t("composer.send")}
       </button>

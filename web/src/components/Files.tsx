@@ -373,14 +373,36 @@ function localStamp(d: Date): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}-${p(d.getHours())}-${p(d.getMinutes())}-${p(d.getSeconds())}`;
 }
 
-/** Uploads a voice recording and sends it as a message. */
+/** Uploads a voice recording and sends it as a message. A recording whose upload failed is
+ * kept (`failed`) for `retry` or `discard`, with how far the upload is (`progress`, 0–1). */
 export function useVoiceSender(conversationId: Id, send: (files: FileInfo[]) => void, onError: (e: unknown) => void) {
-  return (blob: Blob, durationMs: number) => {
+  const [failed, setFailed] = useState<{ blob: Blob; durationMs: number; error: unknown } | null>(null);
+  const [progress, setProgress] = useState<number | null>(null);
+  const upload = (blob: Blob, durationMs: number) => {
     const ext = blob.type.includes("ogg") ? "ogg" : blob.type.includes("mp4") ? "m4a" : "webm";
-    uploadFile(conversationId, blob, `voice-${localStamp(new Date())}.${ext}`, () => undefined, {
+    setFailed(null);
+    setProgress(0);
+    uploadFile(conversationId, blob, `voice-${localStamp(new Date())}.${ext}`, setProgress, {
       voice: true,
       durationMs,
-    }).promise.then((f) => send([f]), onError);
+    }).promise.then(
+      (f) => {
+        setProgress(null);
+        send([f]);
+      },
+      (e) => {
+        setProgress(null);
+        setFailed({ blob, durationMs, error: e });
+        onError(e);
+      },
+    );
+  };
+  return {
+    send: upload,
+    progress,
+    failed,
+    retry: () => failed && upload(failed.blob, failed.durationMs),
+    discard: () => setFailed(null),
   };
 }
 

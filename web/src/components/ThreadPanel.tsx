@@ -65,7 +65,7 @@ export function ThreadPanel({ conversationId, rootId, canPost, onClose }: { conv
         <div ref={end} />
       </div>
       <TypingNotice place={placeKey(conversationId, rootId)} />
-      {canPost && view?.root && !view.root.deleted_at && <Composer key={rootId} conversationId={conversationId} threadRootId={rootId} placeholder={t("composer.replyPlaceholder")} />}
+      {canPost && view?.root && !view.root.deleted_at && <Composer key={rootId} conversationId={conversationId} threadRootId={rootId} placeholder={t("composer.replyPlaceholder")} onError={setError} />}
     </aside>
   );
 }
