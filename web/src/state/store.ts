@@ -126,6 +126,7 @@ export async function signedIn(): Promise<void> {
 
 async function startSession(): Promise<void> {
   claimDrafts(get().me?.id);
+  restoreOutbox(get().me?.id);
   if (get().me?.must_change_password) {
     set({ phase: "password" });
     return;
@@ -416,7 +417,10 @@ async function signOutLocal(ended = false): Promise<void> {
   gateway = null;
   presenceInterest.stop();
   if (ended) stopDraftSaves();
-  else forgetDrafts();
+  else {
+    forgetDrafts();
+    storeLocal(OUTBOX_KEY, null);
+  }
   hold.clear(); // the session's events, never to reach the next one's state
   forgetAttachments();
   const error = ended ? translate(useLang.getState().lang, "session.ended") : null;
@@ -716,14 +720,43 @@ export function discardPending(key: string): void {
   set((s) => ({ pending: s.pending.filter((p) => p.key !== key) }));
 }
 
-/** After a reconnect: resend whatever is still waiting. */
-// Messages not yet sent live in this page: leaving it asks first (the browser's own prompt).
+// Messages not yet sent are kept in the browser too (a reload, a crash, a session the server
+// ended), for the same person only, and sent again with their keys (the server stores each
+// once); leaving the page while some are waiting asks first.
+const OUTBOX_KEY = "qiao.outbox";
+
+interface StoredOutbox {
+  owner: Id;
+  items: Pending[];
+}
+
 if (typeof window !== "undefined") {
   window.addEventListener("beforeunload", (e) => {
     if (get().pending.length > 0) e.preventDefault();
   });
+  useApp.subscribe((s, prev) => {
+    // Only a live session's changes: signing out empties the list without sending it.
+    if (s.pending === prev.pending || s.phase !== "ready" || !s.me) return;
+    const items = s.pending.map((p): Pending => ({ ...p, error: undefined }));
+    storeLocal(OUTBOX_KEY, items.length ? ({ owner: s.me.id, items } satisfies StoredOutbox) : null);
+  });
 }
 
+/** Starting a session as `me`: what this browser kept unsent for them waits to be sent again
+ * (a failed one stays failed, for Retry or Discard); someone else's is dropped. */
+function restoreOutbox(me: Id | undefined): void {
+  const stored = loadStored<StoredOutbox | null>(OUTBOX_KEY, null);
+  if (!stored || !me) return;
+  if (stored.owner !== me) {
+    storeLocal(OUTBOX_KEY, null);
+    return;
+  }
+  const known = new Set(get().pending.map((p) => p.key));
+  const items = stored.items.filter((p) => !known.has(p.key)).map((p) => ({ ...p, attempts: 0 }));
+  if (items.length) set((s) => ({ pending: [...s.pending, ...items] }));
+}
+
+/** After a reconnect: resend whatever is still waiting. */
 function flushOutbox(): void {
   for (const p of get().pending) if (p.status === "sending") void attempt(p.key);
 }
