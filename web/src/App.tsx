@@ -2,6 +2,7 @@ import { useEffect } from "react";
 import { useT } from "./i18n";
 import { navigate, useRoute } from "./router";
 import { boot, useApp } from "./state/store";
+import { errorText } from "./errors";
 import { ChangePasswordPage, SetupPage, SignInPage } from "./components/Auth";
 import { Shell } from "./components/Shell";
 
@@ -26,9 +27,9 @@ export function App() {
     return (
       <div className="splash" role="status">
         <p>{t("common.loading")}</p>
-        {error && (
+        {error != null && (
           <>
-            <p className="error">{error}</p>
+            <p className="error">{errorText(error)}</p>
             <p className="muted">{t("boot.retrying")}</p>
             <button onClick={() => location.reload()}>{t("boot.retryNow")}</button>
           </>

@@ -25,7 +25,7 @@ describe("error text", () => {
       "用户名只能包含字母 a-z、数字、“.”、“_” 和 “-”。",
     );
     // A reason the client does not know keeps the server's words, after the field's name.
-    expect(errorText(new ApiError(422, "invalid_input", "unknown filter has:image", null, "q"))).toBe("搜索内容unknown filter has:image。");
+    expect(errorText(new ApiError(422, "invalid_input", "unknown filter has:image", null, "q"))).toBe("请检查此项：搜索内容（unknown filter has:image）。");
     // Codes that cover several reasons say which.
     expect(errorText(new ApiError(409, "conflict", "The conversation is archived."))).toBe("内容已被更改，请刷新后重试。（The conversation is archived.）");
     expect(errorText(new ApiError(500, "internal", "x", null, null, "abc123"))).toContain("abc123");

@@ -31,8 +31,8 @@ const FIELDS: Record<string, { en: string; zh: string }> = {
   token: { en: "Setup link", zh: "初始化链接" },
 };
 
-/** The server's common reasons, in Chinese (others are shown as the server wrote them). */
-function reasonZh(message: string): string {
+/** The server's common reasons, in Chinese; `undefined` for others. */
+function reasonZh(message: string): string | undefined {
   const rules: [RegExp, (m: RegExpMatchArray) => string][] = [
     [/^must be at most (\d+) characters/, (m) => `最多 ${m[1]} 个字符`],
     [/^must be at least (\d+) characters/, (m) => `至少 ${m[1]} 个字符`],
@@ -49,7 +49,7 @@ function reasonZh(message: string): string {
     const m = message.match(re);
     if (m) return say(m);
   }
-  return message;
+  return undefined;
 }
 
 /** An error as text. The server's messages are English and the most specific, so English
@@ -70,7 +70,12 @@ export function errorText(e: unknown): string {
   }
   if (e.code === "rate_limited" && e.retryAfter) return translate(lang, "error.rate_limited_wait", { seconds: e.retryAfter });
   if (e.code === "invalid_input" && e.field) {
-    return translate(lang, "error.invalid_input_reason", { field: field?.zh ?? e.field, reason: reasonZh(e.message) });
+    const name = field?.zh ?? e.field;
+    const reason = reasonZh(e.message);
+    // A reason this client cannot say in Chinese is shown as the server wrote it, set apart.
+    return reason
+      ? translate(lang, "error.invalid_input_reason", { field: name, reason })
+      : translate(lang, "error.invalid_input_other", { field: name, reason: e.message });
   }
   const key = `error.${e.code}`;
   if (!isKey(key)) return translate(lang, "error.generic", { message: e.message });

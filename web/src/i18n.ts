@@ -253,9 +253,11 @@ const en = {
   "error.http": "The server answered with an error ({status}).",
   "error.invalid_input_field": "Check this field: {field}.",
   "error.invalid_input_reason": "{field}: {reason}.",
+  "error.invalid_input_other": "{field}: {reason}.",
   "boot.retrying": "Trying again by itself…",
   "boot.retryNow": "Try again now",
-  "session.ended": "Your session ended (it expired, was signed out from another device, or an administrator changed your account). Sign in again; your unsent drafts are kept.",
+  "session.ended": "Your session ended (it expired, or an administrator changed your account). Sign in again; your unsent drafts and messages are kept.",
+  "error.session_ended": "Your session ended (it expired, or an administrator changed your account). Sign in again; your unsent drafts and messages are kept.",
   "error.rate_limited_wait": "Too many attempts; try again in {seconds} s.",
 } as const;
 
@@ -512,9 +514,11 @@ const zh: Record<Key, string> = {
   "error.http": "服务器返回了错误（{status}）。",
   "error.invalid_input_field": "请检查此项：{field}。",
   "error.invalid_input_reason": "{field}{reason}。",
+  "error.invalid_input_other": "请检查此项：{field}（{reason}）。",
   "boot.retrying": "正在自动重试…",
   "boot.retryNow": "立即重试",
   "session.ended": "登录已失效（已过期、在其他设备上退出，或管理员更改了你的账号）。请重新登录，未发送的草稿会保留。",
+  "error.session_ended": "登录已失效（已过期，或管理员更改了你的账号）。请重新登录，未发送的草稿和消息会保留。",
   "error.rate_limited_wait": "操作太频繁，请 {seconds} 秒后再试。",
 };
 
@@ -560,7 +564,8 @@ export function isKey(key: string): key is Key {
 
 export function translate(lang: Lang, key: Key, vars?: Record<string, string | number>): string {
   let s: string = (lang === "zh-CN" ? zh : en)[key] ?? key;
-  if (vars) for (const [k, v] of Object.entries(vars)) s = s.replace(`{${k}}`, String(v));
+  // A function, so that `$&` and the like in a value (a file's name) are taken as written.
+  if (vars) for (const [k, v] of Object.entries(vars)) s = s.replace(`{${k}}`, () => String(v));
   return s;
 }
 

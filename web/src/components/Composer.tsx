@@ -224,21 +224,22 @@ export function Composer({ conversationId, threadRootId, placeholder, disabled, 
         +
       </button>
       <VoiceRecorder onRecorded={voice.send} disabled={disabled} />
-      {voice.progress !== null && (
-        <span className="muted voice-progress" role="status">
-          {t("files.voiceSending", { percent: Math.round(voice.progress * 100) })}
-        </span>
-      )}
-      {voice.failed && (
-        <span className="voice-failed" role="alert">
-          <span className="error">{t("files.voiceFailed")}</span>{" "}
-          <button className="small" onClick={voice.retry}>
-            {t("files.retry")}
-          </button>{" "}
-          <button className="small" onClick={voice.discard}>
-            {t("msg.discard")}
-          </button>
-        </span>
+      {voice.uploads.map((u) =>
+        u.progress === "failed" ? (
+          <span key={u.id} className="voice-failed" role="alert">
+            <span className="error">{t("files.voiceFailed")}</span>{" "}
+            <button className="small" onClick={() => voice.retry(u)}>
+              {t("files.retry")}
+            </button>{" "}
+            <button className="small" onClick={() => voice.discard(u)}>
+              {t("msg.discard")}
+            </button>
+          </span>
+        ) : (
+          <span key={u.id} className="muted voice-progress" role="status">
+            {t("files.voiceSending", { percent: Math.round(u.progress * 100) })}
+          </span>
+        ),
       )}
       <button className="primary send" onClick={send} disabled={!canSend} aria-label={t("composer.send")}>
         {t("composer.send")}

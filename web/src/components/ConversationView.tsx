@@ -204,6 +204,17 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
       <div className="empty-page">
         <p>{t("common.loading")}</p>
         <ErrorNote error={error} />
+        {error != null && (
+          <button
+            className="small"
+            onClick={() => {
+              setError(null);
+              setAttempt((n) => n + 1);
+            }}
+          >
+            {t("files.retry")}
+          </button>
+        )}
       </div>
     );
 

@@ -5,6 +5,7 @@ import { useEffect, useRef, useState, useSyncExternalStore } from "react";
 import { attachmentsAt, subscribeAttachments, updateAttachments, uploadRetryable } from "../state/attachments";
 import { api, fileUrl, formatSize, thumbnailUrl, uploadFile, type UploadHandle } from "../api";
 import { useT } from "../i18n";
+import { useApp } from "../state/store";
 import type { FileInfo, FileKind, Id } from "../types";
 import { Dialog, ErrorNote, errorText } from "./common";
 
@@ -373,36 +374,46 @@ function localStamp(d: Date): string {
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())}-${p(d.getHours())}-${p(d.getMinutes())}-${p(d.getSeconds())}`;
 }
 
-/** Uploads a voice recording and sends it as a message. A recording whose upload failed is
- * kept (`failed`) for `retry` or `discard`, with how far the upload is (`progress`, 0–1). */
+interface VoiceUpload {
+  id: number;
+  blob: Blob;
+  durationMs: number;
+  /** How far the upload is (0–1), or `failed` (kept for `retry` or `discard`). */
+  progress: number | "failed";
+}
+
+let voiceIds = 0;
+
+/** Uploads voice recordings and sends each as a message. Each shows its progress; one whose
+ * upload failed is kept for `retry` or `discard`. One finishing after its sender signed out
+ * is dropped (it is not the next person's to send). */
 export function useVoiceSender(conversationId: Id, send: (files: FileInfo[]) => void, onError: (e: unknown) => void) {
-  const [failed, setFailed] = useState<{ blob: Blob; durationMs: number; error: unknown } | null>(null);
-  const [progress, setProgress] = useState<number | null>(null);
-  const upload = (blob: Blob, durationMs: number) => {
+  const [uploads, setUploads] = useState<VoiceUpload[]>([]);
+  const patch = (id: number, progress: VoiceUpload["progress"] | null) =>
+    setUploads((all) => (progress === null ? all.filter((u) => u.id !== id) : all.map((u) => (u.id === id ? { ...u, progress } : u))));
+  const upload = (blob: Blob, durationMs: number, id = ++voiceIds) => {
     const ext = blob.type.includes("ogg") ? "ogg" : blob.type.includes("mp4") ? "m4a" : "webm";
-    setFailed(null);
-    setProgress(0);
-    uploadFile(conversationId, blob, `voice-${localStamp(new Date())}.${ext}`, setProgress, {
+    const sender = useApp.getState().me?.id;
+    setUploads((all) => [...all.filter((u) => u.id !== id), { id, blob, durationMs, progress: 0 }]);
+    uploadFile(conversationId, blob, `voice-${localStamp(new Date())}.${ext}`, (p) => patch(id, p), {
       voice: true,
       durationMs,
     }).promise.then(
       (f) => {
-        setProgress(null);
-        send([f]);
+        patch(id, null);
+        if (useApp.getState().me?.id === sender) send([f]);
       },
       (e) => {
-        setProgress(null);
-        setFailed({ blob, durationMs, error: e });
+        patch(id, "failed");
         onError(e);
       },
     );
   };
   return {
-    send: upload,
-    progress,
-    failed,
-    retry: () => failed && upload(failed.blob, failed.durationMs),
-    discard: () => setFailed(null),
+    send: (blob: Blob, durationMs: number) => upload(blob, durationMs),
+    uploads,
+    retry: (u: VoiceUpload) => upload(u.blob, u.durationMs, u.id),
+    discard: (u: VoiceUpload) => patch(u.id, null),
   };
 }
 

@@ -137,7 +137,7 @@ export const MessageItem = memo(function MessageItem({ message: m, grouped, high
                   e.preventDefault();
                   void saveEdit();
                 }
-                if (e.key === "Escape" && !e.nativeEvent.isComposing) setEditing(false);
+                if (e.key === "Escape" && !e.nativeEvent.isComposing && e.keyCode !== 229) setEditing(false);
               }}
             />
             <div className="row">

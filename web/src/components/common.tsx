@@ -85,7 +85,7 @@ export function Dialog({ title, onClose, children, wide }: { title: string; onCl
     const opener = document.activeElement instanceof HTMLElement ? document.activeElement : null;
     const onKey = (e: KeyboardEvent) => {
       // Escape during pinyin input ends the composition, not the dialog.
-      if (e.key === "Escape" && !e.isComposing) close.current();
+      if (e.key === "Escape" && !e.isComposing && e.keyCode !== 229) close.current();
       // Tab stays inside the dialog (it is modal).
       if (e.key === "Tab" && ref.current) {
         const focusable = [

@@ -3,7 +3,7 @@
 import { create } from "zustand";
 import { allMembers, api, ApiError, hasSessionHint } from "../api";
 import { errorText } from "../errors";
-import { translate, useLang } from "../i18n";
+import { translate } from "../i18n";
 import { forgetAttachments } from "./attachments";
 import { Gateway, type ConnectionState } from "../realtime";
 import { useRoute } from "../router";
@@ -35,7 +35,8 @@ export interface AppState extends Model {
   /** Per conversation, a count of membership events seen: views of its members reload when
    * it moves (a role change or a swap leaves the member count as it was). */
   memberships: Record<Id, number>;
-  error: string | null;
+  /** Why the app is not signed in or not started (drawn with `errorText`). */
+  error: unknown;
 }
 
 const DRAFTS_KEY = "qiao.drafts";
@@ -90,7 +91,7 @@ export async function boot(): Promise<void> {
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
       const status = await api.setupStatus().catch(() => ({ setup_complete: true, org_name: "" }));
-      set({ phase: status.setup_complete ? "signin" : "setup", orgName: status.org_name });
+      set({ phase: status.setup_complete ? "signin" : "setup", orgName: status.org_name, error: null });
     } else if (e instanceof ApiError && e.transient) {
       // The server is down or unreachable: not a reason to sign in again. Keep trying.
       set({ error: errorText(e) });
@@ -321,7 +322,9 @@ function applyEventFrame(f: EventFrame): void {
     update((m) => ({ ...m, followedStale: false }));
     refreshFollowed();
   }
-  if (s.signedOut) void signOutLocal(true);
+  // Revoked from another device (a browser left signed in elsewhere): nothing of the person's
+  // stays here.
+  if (s.signedOut) void signOutLocal();
   if (s.stale.length) {
     const ids = s.stale;
     set({ stale: [] });
@@ -419,11 +422,12 @@ async function signOutLocal(ended = false): Promise<void> {
   if (ended) stopDraftSaves();
   else {
     forgetDrafts();
-    storeLocal(OUTBOX_KEY, null);
+    storeOutbox(null);
   }
   hold.clear(); // the session's events, never to reach the next one's state
   forgetAttachments();
-  const error = ended ? translate(useLang.getState().lang, "session.ended") : null;
+  // Translated when drawn (the sign-in page has a language switch).
+  const error = ended ? new ApiError(401, "session_ended", translate("en", "session.ended")) : null;
   set({ ...emptyModel(), phase: "signin", drafts: {}, presence: {}, typing: {}, memberships: {}, error });
 }
 
@@ -720,10 +724,27 @@ export function discardPending(key: string): void {
   set((s) => ({ pending: s.pending.filter((p) => p.key !== key) }));
 }
 
-// Messages not yet sent are kept in the browser too (a reload, a crash, a session the server
-// ended), for the same person only, and sent again with their keys (the server stores each
-// once); leaving the page while some are waiting asks first.
+// Messages not yet sent are kept by the tab too (its reloads, a session the server ended), for
+// the same person only, and sent again with their keys (the server stores each once); leaving
+// the page while some are waiting asks first. Per tab (session storage): tabs keep their own.
 const OUTBOX_KEY = "qiao.outbox";
+
+function storeOutbox(value: StoredOutbox | null): void {
+  try {
+    if (value) sessionStorage.setItem(OUTBOX_KEY, JSON.stringify(value));
+    else sessionStorage.removeItem(OUTBOX_KEY);
+  } catch {
+    /* storage full or disabled: kept in memory only */
+  }
+}
+
+function loadOutbox(): StoredOutbox | null {
+  try {
+    return JSON.parse(sessionStorage.getItem(OUTBOX_KEY) ?? "null");
+  } catch {
+    return null;
+  }
+}
 
 interface StoredOutbox {
   owner: Id;
@@ -732,23 +753,26 @@ interface StoredOutbox {
 
 if (typeof window !== "undefined") {
   window.addEventListener("beforeunload", (e) => {
-    if (get().pending.length > 0) e.preventDefault();
+    if (get().pending.some((p) => p.status === "sending")) {
+      e.preventDefault();
+      e.returnValue = "";
+    }
   });
   useApp.subscribe((s, prev) => {
     // Only a live session's changes: signing out empties the list without sending it.
     if (s.pending === prev.pending || s.phase !== "ready" || !s.me) return;
     const items = s.pending.map((p): Pending => ({ ...p, error: undefined }));
-    storeLocal(OUTBOX_KEY, items.length ? ({ owner: s.me.id, items } satisfies StoredOutbox) : null);
+    storeOutbox(items.length ? { owner: s.me.id, items } : null);
   });
 }
 
 /** Starting a session as `me`: what this browser kept unsent for them waits to be sent again
  * (a failed one stays failed, for Retry or Discard); someone else's is dropped. */
 function restoreOutbox(me: Id | undefined): void {
-  const stored = loadStored<StoredOutbox | null>(OUTBOX_KEY, null);
+  const stored = loadOutbox();
   if (!stored || !me) return;
   if (stored.owner !== me) {
-    storeLocal(OUTBOX_KEY, null);
+    storeOutbox(null);
     return;
   }
   const known = new Set(get().pending.map((p) => p.key));
@@ -778,7 +802,10 @@ async function attempt(key: string): Promise<void> {
     if (!p.threadRootId && onScreen) markRead(p.conversationId);
   } catch (e) {
     const err = e instanceof ApiError ? e : new ApiError(0, "network", String(e));
-    if (err.transient && attempts < MAX_ATTEMPTS) {
+    if (err.status === 401) {
+      // The session ended (the socket says so too): it waits, and goes after signing in again.
+      set((s) => ({ pending: s.pending.map((x) => (x.key === key ? { ...x, attempts: 0 } : x)) }));
+    } else if (err.transient && attempts < MAX_ATTEMPTS) {
       const wait = err.retryAfter ? err.retryAfter * 1000 : retryDelay(attempts);
       setTimeout(() => void attempt(key), wait);
     } else {
