@@ -118,21 +118,23 @@ fn latin_in_cjk(word: &str) -> Vec<(usize, usize)> {
     if !word.chars().any(is_cjk) {
         return Vec::new();
     }
-    let b = word.as_bytes();
-    let mut runs = Vec::new();
+    ascii_runs(word).collect()
+}
+
+/// The byte ranges of a text's runs of ASCII letters and digits.
+fn ascii_runs(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let b = text.as_bytes();
     let mut i = 0;
-    while i < b.len() {
-        if b[i].is_ascii_alphanumeric() {
-            let start = i;
-            while i < b.len() && b[i].is_ascii_alphanumeric() {
-                i += 1;
-            }
-            runs.push((start, i));
-        } else {
+    std::iter::from_fn(move || {
+        while i < b.len() && !b[i].is_ascii_alphanumeric() {
             i += 1;
         }
-    }
-    runs
+        let start = i;
+        while i < b.len() && b[i].is_ascii_alphanumeric() {
+            i += 1;
+        }
+        (i > start).then_some((start, i))
+    })
 }
 
 /// The runs of ASCII letters and digits (two or more characters) of a word that joins them
@@ -222,21 +224,11 @@ fn digit_groups(text: &str) -> Vec<(usize, usize)> {
 /// `text` with each short run of ASCII letters and digits (at most 4) that touches a CJK
 /// character in upper case (`None` when nothing changes). Offsets are unchanged.
 pub(crate) fn dictionary_case(text: &str) -> Option<String> {
-    let b = text.as_bytes();
     let touches_cjk = |at: usize, before: bool| {
         if before { text[..at].chars().next_back() } else { text[at..].chars().next() }.is_some_and(is_cjk)
     };
     let mut out: Option<String> = None;
-    let mut i = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_alphanumeric() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && b[i].is_ascii_alphanumeric() {
-            i += 1;
-        }
+    for (start, i) in ascii_runs(text) {
         let run = &text[start..i];
         if i - start <= 4
             && run.bytes().any(|c| c.is_ascii_lowercase())
@@ -359,17 +351,7 @@ pub const EDGE_RUN_MAX: usize = 32;
 /// (2024Q3营收: 2024q3营, q3营 and 3营), so a query typing only its end still matches.
 pub fn edges(text: &str) -> Vec<(String, usize, usize)> {
     let mut out = Vec::new();
-    let b = text.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        if !b[i].is_ascii_alphanumeric() {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < b.len() && b[i].is_ascii_alphanumeric() {
-            i += 1;
-        }
+    for (start, i) in ascii_runs(text) {
         let run = &text[start..i];
         if run.len() > EDGE_RUN_MAX {
             continue;

@@ -199,22 +199,24 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
         <p>{t("conv.notFound")}</p>
       </div>
     );
+  // After a failed first load: load again.
+  const retryLoad = (
+    <button
+      className="small"
+      onClick={() => {
+        setError(null);
+        setAttempt((n) => n + 1);
+      }}
+    >
+      {t("files.retry")}
+    </button>
+  );
   if (!conv)
     return (
       <div className="empty-page">
         <p>{t("common.loading")}</p>
         <ErrorNote error={error} />
-        {error != null && (
-          <button
-            className="small"
-            onClick={() => {
-              setError(null);
-              setAttempt((n) => n + 1);
-            }}
-          >
-            {t("files.retry")}
-          </button>
-        )}
+        {error != null && retryLoad}
       </div>
     );
 
@@ -304,19 +306,7 @@ export function ConversationView({ id, thread, jumpTo }: { id: Id; thread?: Id; 
         <div className="messages">
           {!timeline && (
             <div className="list-start muted" role="status">
-              {error ? (
-                <button
-                  className="small"
-                  onClick={() => {
-                    setError(null);
-                    setAttempt((n) => n + 1);
-                  }}
-                >
-                  {t("files.retry")}
-                </button>
-              ) : (
-                t("common.loading")
-              )}
+              {error ? retryLoad : t("common.loading")}
             </div>
           )}
           {timeline && (
