@@ -7,6 +7,7 @@ import { renderMarkdown, type MentionNames } from "../lib/markdown";
 import { navigate, paths } from "../router";
 import { applyMyEdit, applyMyReaction, discardPending, markUnread as markUnreadFrom, retryPending, useApp } from "../state/store";
 import type { Pending } from "../state/model";
+import { openEdits } from "../state/edits";
 import type { Message } from "../types";
 import { Avatar, errorText, useUser } from "./common";
 import { MessageFiles } from "./Files";
@@ -47,8 +48,18 @@ export const MessageItem = memo(function MessageItem({ message: m, grouped, high
   const sender = useUser(m.sender_id);
   const meId = useApp((s) => s.me?.id);
   const names = useMentionNames();
-  const [editing, setEditing] = useState(false);
-  const [draft, setDraft] = useState(m.body);
+  // Kept outside the component (`openEdits`): unmounting it loses nothing typed.
+  const [editing, setEditingShown] = useState(() => openEdits.has(m.id));
+  const [draft, setDraftShown] = useState(() => openEdits.get(m.id) ?? m.body);
+  const setDraft = (text: string) => {
+    openEdits.set(m.id, text);
+    setDraftShown(text);
+  };
+  const setEditing = (on: boolean) => {
+    if (!on) openEdits.delete(m.id);
+    else if (!openEdits.has(m.id)) openEdits.set(m.id, draft);
+    setEditingShown(on);
+  };
   const [showProfile, setShowProfile] = useState(false);
   const [picker, setPicker] = useState(false);
   const mine = m.sender_id === meId;

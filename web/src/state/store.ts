@@ -5,6 +5,7 @@ import { allMembers, api, ApiError, hasSessionHint } from "../api";
 import { errorText } from "../errors";
 import { translate } from "../i18n";
 import { forgetAttachments } from "./attachments";
+import { openEdits } from "./edits";
 import { Gateway, type ConnectionState } from "../realtime";
 import { useRoute } from "../router";
 import type { Draft, EventFrame, FileInfo, Id, Message, PresenceStatus, ServerFrame, User } from "../types";
@@ -426,6 +427,7 @@ async function signOutLocal(ended = false): Promise<void> {
   }
   hold.clear(); // the session's events, never to reach the next one's state
   forgetAttachments();
+  openEdits.clear();
   // Translated when drawn (the sign-in page has a language switch).
   const error = ended ? new ApiError(401, "session_ended", translate("en", "session.ended")) : null;
   set({ ...emptyModel(), phase: "signin", drafts: {}, presence: {}, typing: {}, memberships: {}, error });
