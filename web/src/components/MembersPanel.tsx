@@ -89,6 +89,7 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
       )}
       {/* Only the rows on screen are rendered (a channel may have thousands of members): so
           only their avatars follow presence, within the server's 500. */}
+      {members.length === 0 && !error && <p className="muted">{t("common.loading")}</p>}
       <VList className="people" role="list" style={{ flex: 1 }} data={members}>
         {(m: Member) => {
           const u = users[m.user_id];

@@ -101,6 +101,7 @@ export function Settings() {
         <button>{t("settings.password")}</button>
       </form>
       <h2>{t("sessions.title")}</h2>
+      {sessions.length === 0 && !error && <p className="muted">{t("common.loading")}</p>}
       <ul className="cards" aria-label={t("sessions.title")}>
         {sessions.map((s) => (
           <li key={s.id} className="card-row">

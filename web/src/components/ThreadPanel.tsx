@@ -47,6 +47,7 @@ export function ThreadPanel({ conversationId, rootId, canPost, onClose }: { conv
       </header>
       <ErrorNote error={error} />
       <div className="thread-messages">
+        {!view && !error && <p className="muted">{t("common.loading")}</p>}
         {view?.root && <MessageItem message={view.root} grouped={false} inThread canPost={canPost} onError={setError} />}
         {view && replyCount > 0 && <div className="thread-count muted">{replyCount === 1 ? t("msg.reply1") : t("msg.replies", { n: replyCount })}</div>}
         {view?.replies.map((m, i) => (
