@@ -222,15 +222,14 @@ pub fn parse_mentions(body: &str) -> ParsedMentions {
             let after = &rest[at + 1..];
             // `<@…>` tokens.
             if before == Some('<') {
-                if let Some(end) = after.find('>') {
-                    let token = &after[..end];
-                    if let Some(d) = token.strip_prefix('&') {
-                        if let Ok(id) = d.parse() {
-                            out.department_ids.insert(id);
-                        }
-                    } else if let Ok(id) = token.parse() {
+                match mention_code(after) {
+                    Some((MentionCode::Department(id), _)) => {
+                        out.department_ids.insert(id);
+                    }
+                    Some((MentionCode::User(id), _)) => {
                         out.user_ids.insert(id);
                     }
+                    None => {}
                 }
                 rest = after;
                 continue;
@@ -253,6 +252,47 @@ pub fn parse_mentions(body: &str) -> ParsedMentions {
             rest = after;
         }
     }
+    out
+}
+
+enum MentionCode {
+    User(UserId),
+    Department(DepartmentId),
+}
+
+/// The `<@id>` or `<@&id>` code whose text after `<@` starts `after`: whom it names, and its
+/// length in `after` (through the `>`).
+fn mention_code(after: &str) -> Option<(MentionCode, usize)> {
+    let end = after.find('>')?;
+    let token = &after[..end];
+    let code = match token.strip_prefix('&') {
+        Some(d) => MentionCode::Department(d.parse().ok()?),
+        None => MentionCode::User(token.parse().ok()?),
+    };
+    Some((code, end + 1))
+}
+
+/// A body with each mention code (`<@id>`, `<@&id>`) replaced by a space: for the search
+/// index, where the ids are no words anyone searches for and their digit runs would match
+/// number queries.
+pub fn without_mention_codes(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    let mut rest = body;
+    while let Some(at) = rest.find("<@") {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 2..];
+        match mention_code(after) {
+            Some((_, len)) => {
+                out.push(' ');
+                rest = &after[len..];
+            }
+            None => {
+                out.push_str("<@");
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
     out
 }
 
@@ -375,6 +415,14 @@ mod tests {
         assert!(m.channel);
         assert!(parse_mentions("@channel please").channel);
         assert!(parse_mentions("@ALL").channel);
+    }
+
+    #[test]
+    fn mention_codes_are_left_out_for_the_index() {
+        let (u, d) = (UserId::new(), DepartmentId::new());
+        assert_eq!(without_mention_codes(&format!("<@{u}> 请看 <@&{d}>，谢谢")), "  请看  ，谢谢");
+        assert_eq!(without_mention_codes("a <@ b <@x> <@&"), "a <@ b <@x> <@&");
+        assert_eq!(without_mention_codes("价格<@"), "价格<@");
     }
 
     #[test]

@@ -122,7 +122,7 @@ fn latin_in_cjk(word: &str) -> Vec<(usize, usize)> {
 }
 
 /// The byte ranges of a text's runs of ASCII letters and digits.
-fn ascii_runs(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
+pub(crate) fn ascii_runs(text: &str) -> impl Iterator<Item = (usize, usize)> + '_ {
     let b = text.as_bytes();
     let mut i = 0;
     std::iter::from_fn(move || {

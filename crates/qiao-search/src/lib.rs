@@ -306,7 +306,7 @@ impl SearchIndex {
     /// The event position of the last commit (0 for a new index, -1 while a rebuild is under
     /// way: no position is complete then).
     pub fn position(&self) -> i64 {
-        match self.index.load_metas().ok().and_then(|m| m.payload) {
+        match self.payload() {
             Some(p) if p.starts_with(REBUILDING) => -1,
             Some(p) => p.parse().unwrap_or(0),
             None => 0,
@@ -322,9 +322,14 @@ impl SearchIndex {
 
     /// Where an unfinished rebuild stopped: its head and the last message it added.
     pub fn rebuild_progress(&self) -> Option<(i64, String)> {
-        let payload = self.index.load_metas().ok()?.payload?;
+        let payload = self.payload()?;
         let (head, after) = payload.strip_prefix(REBUILDING)?.split_once(' ')?;
         Some((head.parse().ok()?, after.to_owned()))
+    }
+
+    /// The last commit's payload (a position, or a rebuild's progress).
+    fn payload(&self) -> Option<String> {
+        self.index.load_metas().ok()?.payload
     }
 
     /// Messages in the index.
@@ -450,7 +455,7 @@ impl SearchIndex {
             return None;
         }
         // A run too long for edge grams (a hash) would go unchecked: leave such terms to words.
-        if text.split(|c: char| !c.is_ascii_alphanumeric()).any(|run| run.len() > grams::EDGE_RUN_MAX) {
+        if grams::ascii_runs(text).any(|(start, end)| end - start > grams::EDGE_RUN_MAX) {
             return None;
         }
         let edges = grams::edges(text);

@@ -40,36 +40,12 @@ pub struct SearchResults {
     pub total: usize,
 }
 
-/// A body without its mention codes (`<@id>`, `<@&id>`): their ids are not words anyone
-/// searches for, and their digit runs would match number queries.
-fn without_mention_codes(body: &str) -> String {
-    let mut out = String::with_capacity(body.len());
-    let mut rest = body;
-    while let Some(at) = rest.find("<@") {
-        out.push_str(&rest[..at]);
-        let tail = &rest[at + 2..];
-        let id = tail.strip_prefix('&').unwrap_or(tail);
-        match id.get(..37) {
-            Some(code) if code.ends_with('>') && uuid::Uuid::parse_str(&code[..36]).is_ok() => {
-                out.push(' ');
-                rest = &id[37..];
-            }
-            _ => {
-                out.push_str("<@");
-                rest = tail;
-            }
-        }
-    }
-    out.push_str(rest);
-    out
-}
-
 /// What the index holds of a message (nothing for a deleted one).
 pub fn doc_of(m: &Message) -> Option<Doc> {
     if m.deleted_at.is_some() {
         return None;
     }
-    let mut text = without_mention_codes(&m.body);
+    let mut text = qiao_domain::message::without_mention_codes(&m.body);
     for f in &m.files {
         text.push('\n');
         text.push_str(&f.name);
@@ -205,13 +181,22 @@ fn change_of(data: &EventData, replay: bool) -> Option<Change> {
     }
 }
 
-/// Applies changes off the async runtime (tantivy may block while it catches up).
+/// Runs `f` on the index off the async runtime (tantivy may block: applying while it catches
+/// up, committing).
+async fn on_index(
+    index: &Arc<SearchIndex>,
+    f: impl FnOnce(&SearchIndex) -> qiao_search::Result<()> + Send + 'static,
+) -> Result<()> {
+    let index = index.clone();
+    tokio::task::spawn_blocking(move || f(&index)).await.map_err(Error::internal)?.map_err(Error::internal)
+}
+
+/// Applies changes off the async runtime.
 async fn apply(index: &Arc<SearchIndex>, changes: Vec<Change>) -> Result<()> {
     if changes.is_empty() {
         return Ok(());
     }
-    let index = index.clone();
-    tokio::task::spawn_blocking(move || index.apply(&changes)).await.map_err(Error::internal)?.map_err(Error::internal)
+    on_index(index, move |index| index.apply(&changes)).await
 }
 
 /// Rebuilds the index from the messages; `progress(done, total)` is called as it goes.
@@ -244,16 +229,11 @@ pub async fn rebuild(
         progress(done.min(total.max(done)), total.max(done));
         pages += 1;
         if pages % REBUILD_COMMIT_PAGES == 0 {
-            let (index, last) = (index.clone(), last.id.0.to_string());
-            tokio::task::spawn_blocking(move || index.commit_rebuild_progress(head, &last))
-                .await
-                .map_err(Error::internal)?
-                .map_err(Error::internal)?;
+            let last = last.id.0.to_string();
+            on_index(index, move |index| index.commit_rebuild_progress(head, &last)).await?;
         }
     }
-    let index = index.clone();
-    tokio::task::spawn_blocking(move || index.commit(head)).await.map_err(Error::internal)?.map_err(Error::internal)?;
-    Ok(())
+    on_index(index, move |index| index.commit(head)).await
 }
 
 /// Pages of 1,000 messages a rebuild adds between the commits that keep its work through a
@@ -287,11 +267,8 @@ async fn catch_up(store: &Store, index: &Arc<SearchIndex>, pos: &mut i64) -> Res
         since_commit += batch.len();
         if since_commit >= CATCH_UP_COMMIT_EVENTS {
             since_commit = 0;
-            let (index, at) = (index.clone(), *pos);
-            tokio::task::spawn_blocking(move || index.commit(at))
-                .await
-                .map_err(Error::internal)?
-                .map_err(Error::internal)?;
+            let at = *pos;
+            on_index(index, move |index| index.commit(at)).await?;
         }
     }
     Ok(true)
@@ -429,18 +406,5 @@ pub async fn run_indexer(
                 due = false;
             }
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::without_mention_codes;
-
-    #[test]
-    fn mention_codes_are_not_indexed() {
-        let (u, d) = (uuid::Uuid::now_v7(), uuid::Uuid::now_v7());
-        assert_eq!(without_mention_codes(&format!("<@{u}> 请看 <@&{d}>，谢谢")), "  请看  ，谢谢");
-        assert_eq!(without_mention_codes("a <@ b <@x> <@&"), "a <@ b <@x> <@&");
-        assert_eq!(without_mention_codes("价格<@"), "价格<@");
     }
 }

@@ -1,29 +1,11 @@
 // First-run setup of the owner, and sign-in.
-import { useState, type FormEvent } from "react";
+import { useState } from "react";
 import { api } from "../api";
 import { useT } from "../i18n";
 import { passwordChanged, signOut, signedIn, useApp } from "../state/store";
-import { ErrorNote } from "./common";
+import { ErrorNote, useSubmit } from "./common";
 import { LanguageSwitch } from "./Settings";
 
-/** A form's submit handler, with its busy flag and the last error. */
-function useSubmit(action: () => Promise<void>) {
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    setBusy(true);
-    setError(null);
-    try {
-      await action();
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
-  return { error, busy, submit };
-}
 
 export function SetupPage() {
   const t = useT();

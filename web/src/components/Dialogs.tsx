@@ -6,7 +6,7 @@ import { sortByName } from "../lib/collate";
 import { matchesPerson } from "../lib/people";
 import { navigate, paths } from "../router";
 import { useApp } from "../state/store";
-import { Avatar, Dialog, ErrorNote } from "./common";
+import { Avatar, Dialog, ErrorNote, useSubmit } from "./common";
 
 const NOBODY: string[] = [];
 
@@ -62,24 +62,12 @@ export function NewChannelDialog({ onClose }: { onClose: () => void }) {
   const [topic, setTopic] = useState("");
   const [kind, setKind] = useState("public");
   const [members, setMembers] = useState<string[]>([]);
-  const [error, setError] = useState<unknown>(null);
-  const [busy, setBusy] = useState(false);
-
-  async function submit(e: FormEvent) {
-    e.preventDefault();
-    // One channel per click: names need not be unique, so a second click would make two.
-    if (busy) return;
-    setBusy(true);
-    try {
-      const it = await api.createChannel({ name, kind, topic: topic || undefined, member_ids: members });
-      onClose();
-      navigate(paths.conversation(it.conversation.id));
-    } catch (err) {
-      setError(err);
-    } finally {
-      setBusy(false);
-    }
-  }
+  // One channel per click: names need not be unique, so a second click would make two.
+  const { error, busy, submit } = useSubmit(async () => {
+    const it = await api.createChannel({ name, kind, topic: topic || undefined, member_ids: members });
+    onClose();
+    navigate(paths.conversation(it.conversation.id));
+  });
 
   return (
     <Dialog title={t("create.title")} onClose={onClose}>

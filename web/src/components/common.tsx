@@ -1,5 +1,5 @@
 // Small shared pieces: avatars, presence dots, dialogs, error text, typing notices, badges.
-import { useEffect, useRef, type ReactNode } from "react";
+import { useEffect, useRef, useState, type FormEvent, type ReactNode } from "react";
 import { errorText } from "../errors";
 import { useT } from "../i18n";
 import { navigate } from "../router";
@@ -157,4 +157,28 @@ export function CountBadge({ mentions, unread, label, shown }: { mentions: numbe
       {shown ?? (unread > 99 ? "99+" : unread)}
     </span>
   );
+}
+
+/** A form's submit handler, with its busy flag and the last error. A submit while the last
+ * is under way is ignored (a double click must not create two of something). */
+export function useSubmit(action: () => Promise<void>) {
+  const [error, setError] = useState<unknown>(null);
+  const [busy, setBusy] = useState(false);
+  const running = useRef(false);
+  async function submit(e: FormEvent) {
+    e.preventDefault();
+    if (running.current) return;
+    running.current = true;
+    setBusy(true);
+    setError(null);
+    try {
+      await action();
+    } catch (err) {
+      setError(err);
+    } finally {
+      running.current = false;
+      setBusy(false);
+    }
+  }
+  return { error, busy, submit };
 }

@@ -42,17 +42,18 @@ export interface AppState extends Model {
 
 const DRAFTS_KEY = "qiao.drafts";
 
-function loadStored<T>(key: string, empty: T): T {
+/** What the browser keeps under `key` (local storage unless another is named). */
+function loadStored<T>(key: string, empty: T, storage: () => Storage = () => localStorage): T {
   try {
-    return JSON.parse(localStorage.getItem(key) ?? "null") ?? empty;
+    return JSON.parse(storage().getItem(key) ?? "null") ?? empty;
   } catch {
     return empty;
   }
 }
 
-function storeLocal(key: string, value: unknown): void {
+function storeLocal(key: string, value: unknown, storage: () => Storage = () => localStorage): void {
   try {
-    localStorage.setItem(key, JSON.stringify(value));
+    storage().setItem(key, JSON.stringify(value));
   } catch {
     /* storage full or disabled: kept in memory only */
   }
@@ -731,27 +732,14 @@ export function discardPending(key: string): void {
 // the page while some are waiting asks first. Per tab (session storage): tabs keep their own.
 const OUTBOX_KEY = "qiao.outbox";
 
-function storeOutbox(value: StoredOutbox | null): void {
-  try {
-    if (value) sessionStorage.setItem(OUTBOX_KEY, JSON.stringify(value));
-    else sessionStorage.removeItem(OUTBOX_KEY);
-  } catch {
-    /* storage full or disabled: kept in memory only */
-  }
-}
-
-function loadOutbox(): StoredOutbox | null {
-  try {
-    return JSON.parse(sessionStorage.getItem(OUTBOX_KEY) ?? "null");
-  } catch {
-    return null;
-  }
-}
-
 interface StoredOutbox {
   owner: Id;
   items: Pending[];
 }
+
+const tabStorage = () => sessionStorage;
+const storeOutbox = (value: StoredOutbox | null) => storeLocal(OUTBOX_KEY, value, tabStorage);
+const loadOutbox = () => loadStored<StoredOutbox | null>(OUTBOX_KEY, null, tabStorage);
 
 if (typeof window !== "undefined") {
   window.addEventListener("beforeunload", (e) => {
