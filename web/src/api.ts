@@ -6,16 +6,15 @@ import type {
   Department,
   Draft,
   FileInfo,
-  FollowedThread,
   Id,
   Me,
   Member,
   Message,
   MessagePage,
-  Session,
   ThreadPage,
   User,
 } from "./types";
+import type * as T from "./api-types";
 
 export class ApiError extends Error {
   constructor(
@@ -33,6 +32,12 @@ export class ApiError extends Error {
   get transient(): boolean {
     return this.status === 0 || this.status === 429 || this.status >= 500;
   }
+}
+
+/** The error a failed response stands for: its `ErrorBody`, or its status when the body is not one (a proxy's page). */
+function errorFrom(status: number, statusText: string, body: unknown): ApiError {
+  const b: Partial<T.ErrorBody> = body && typeof body === "object" ? body : {};
+  return new ApiError(status, b.code ?? "http_" + status, b.message ?? statusText, b.retry_after, b.field, b.request_id);
 }
 
 function csrfToken(): string | undefined {
@@ -80,21 +85,14 @@ export async function request<T>(method: string, path: string, body?: unknown, q
   }
   if (res.status === 204) return undefined as T;
   const text = await res.text();
-  let json: any = undefined;
+  let json: unknown = undefined;
   try {
     json = text ? JSON.parse(text) : undefined;
   } catch {
     /* not JSON: a proxy error page */
   }
   if (!res.ok) {
-    throw new ApiError(
-      res.status,
-      json?.code ?? "http_" + res.status,
-      json?.message ?? res.statusText,
-      json?.retry_after,
-      json?.field,
-      json?.request_id,
-    );
+    throw errorFrom(res.status, res.statusText, json);
   }
   return json as T;
 }
@@ -106,82 +104,88 @@ const put = <T>(path: string, body: unknown = {}) => request<T>("PUT", path, bod
 const del = <T>(path: string) => request<T>("DELETE", path);
 
 export const api = {
-  setupStatus: () => get<{ setup_complete: boolean; org_name: string }>("/setup"),
-  setup: (b: { token: string; username: string; display_name: string; password: string; email?: string; org_name?: string }) =>
-    post<unknown>("/setup", { ...b, mode: "cookie", device_name: deviceName() }),
+  setupStatus: () => get<T.SetupStatus>("/setup"),
+  setup: (b: Omit<T.SetupRequest, "mode" | "device_name">) =>
+    post<T.SignInResponse>("/setup", { ...b, mode: "cookie", device_name: deviceName() } satisfies T.SetupRequest),
   signIn: (login: string, password: string) =>
-    post<unknown>("/auth/sign-in", { login, password, mode: "cookie", device_name: deviceName() }),
+    post<T.SignInResponse>("/auth/sign-in", { login, password, mode: "cookie", device_name: deviceName() } satisfies T.SignInRequest),
   signOut: () => post<void>("/auth/sign-out"),
   me: () => get<Me>("/me"),
-  updateMe: (b: { display_name?: string; title?: string }) => patch<User>("/me", b),
+  updateMe: (b: T.UpdateProfile) => patch<User>("/me", b),
   changePassword: (current_password: string, new_password: string) =>
-    post<void>("/me/password", { current_password, new_password }),
-  sessions: () => get<{ items: Session[] }>("/me/sessions"),
+    post<void>("/me/password", { current_password, new_password } satisfies T.ChangePassword),
+  sessions: () => get<T.SessionList>("/me/sessions"),
   revokeSession: (id: Id) => del<void>(`/me/sessions/${id}`),
-  revokeOthers: () => post<{ revoked: number }>("/me/sessions/revoke-others"),
+  revokeOthers: () => post<T.RevokedCount>("/me/sessions/revoke-others"),
 
-  conversations: () => get<{ items: ConversationItem[] }>("/conversations"),
+  conversations: () => get<T.ConversationList>("/conversations"),
   conversation: (id: Id) => get<ConversationItem>(`/conversations/${id}`),
   browse: (q: string, cursor?: string | null) =>
-    get<{ items: ConversationItem[]; next_cursor?: string | null }>("/conversations/browse", { q, cursor, limit: 50 }),
-  createChannel: (b: { name: string; kind: string; topic?: string; member_ids?: Id[] }) =>
-    post<ConversationItem>("/conversations", b),
-  openDm: (user_id: Id) => post<ConversationItem>("/conversations/dm", { user_id }),
-  createGroup: (user_ids: Id[], name?: string) => post<ConversationItem>("/conversations/group", { user_ids, name }),
-  updateConversation: (id: Id, b: { name?: string; topic?: string; description?: string }) =>
-    patch<Conversation>(`/conversations/${id}`, b),
-  join: (id: Id) => post<unknown>(`/conversations/${id}/join`),
-  leave: (id: Id) => post<unknown>(`/conversations/${id}/leave`),
-  archive: (id: Id) => post<unknown>(`/conversations/${id}/archive`),
-  unarchive: (id: Id) => post<unknown>(`/conversations/${id}/unarchive`),
+    get<T.ConversationPage>("/conversations/browse", { q, cursor, limit: 50 }),
+  createChannel: (b: T.CreateChannelRequest) => post<ConversationItem>("/conversations", b),
+  openDm: (user_id: Id) => post<ConversationItem>("/conversations/dm", { user_id } satisfies T.OpenDmRequest),
+  createGroup: (user_ids: Id[], name?: string) =>
+    post<ConversationItem>("/conversations/group", { user_ids, name } satisfies T.CreateGroupRequest),
+  updateConversation: (id: Id, b: T.UpdateConversationRequest) => patch<Conversation>(`/conversations/${id}`, b),
+  join: (id: Id) => post<ConversationItem>(`/conversations/${id}/join`),
+  leave: (id: Id) => post<void>(`/conversations/${id}/leave`),
+  archive: (id: Id) => post<Conversation>(`/conversations/${id}/archive`),
+  unarchive: (id: Id) => post<Conversation>(`/conversations/${id}/unarchive`),
   members: (id: Id, cursor?: string | null) =>
-    get<{ items: Member[]; next_cursor?: string | null }>(`/conversations/${id}/members`, { cursor, limit: 200 }),
-  addMembers: (id: Id, user_ids: Id[]) => post<unknown>(`/conversations/${id}/members`, { user_ids }),
+    get<T.MemberPage>(`/conversations/${id}/members`, { cursor, limit: 200 }),
+  addMembers: (id: Id, user_ids: Id[]) =>
+    post<T.MemberList>(`/conversations/${id}/members`, { user_ids } satisfies T.AddMembersRequest),
   removeMember: (id: Id, user: Id) => del<void>(`/conversations/${id}/members/${user}`),
   history: (id: Id, q: { before?: number; after?: number; around?: Id; limit?: number }) =>
     get<MessagePage>(`/conversations/${id}/messages`, { limit: 50, ...q }),
   send: (id: Id, body: string, client_key: string, thread_root_id?: Id | null, file_ids: Id[] = []) =>
-    post<Message>(`/conversations/${id}/messages`, { body, client_key, thread_root_id: thread_root_id ?? undefined, file_ids }),
+    post<Message>(`/conversations/${id}/messages`, {
+      body,
+      client_key,
+      thread_root_id: thread_root_id ?? undefined,
+      file_ids,
+    } satisfies T.SendMessageRequest),
   library: (id: Id, q: { kind?: string; sort?: string; cursor?: string | null }) =>
-    get<{ items: FileInfo[]; next_cursor?: string | null }>(`/conversations/${id}/files`, { limit: 100, ...q }),
+    get<T.FilePage>(`/conversations/${id}/files`, { limit: 100, ...q }),
   deleteFile: (id: Id) => del<void>(`/files/${id}`),
-  drafts: () => get<{ items: Draft[] }>("/me/drafts"),
+  drafts: () => get<T.DraftList>("/me/drafts"),
   saveDraft: (id: Id, body: string, thread_root_id?: Id | null) =>
-    put<Draft>(`/conversations/${id}/draft`, { body, thread_root_id: thread_root_id ?? undefined }),
-  markRead: (id: Id, seq?: number) => post<{ read_seq: number }>(`/conversations/${id}/read`, { seq }),
-  markUnread: (id: Id, message_id: Id) => post<{ read_seq: number }>(`/conversations/${id}/unread`, { message_id }),
-  edit: (id: Id, body: string) => patch<Message>(`/messages/${id}`, { body }),
-  deleteMessage: (id: Id) => del<unknown>(`/messages/${id}`),
+    put<Draft>(`/conversations/${id}/draft`, { body, thread_root_id: thread_root_id ?? undefined } satisfies T.SaveDraftRequest),
+  markRead: (id: Id, seq?: number) => post<T.ReadPosition>(`/conversations/${id}/read`, { seq } satisfies T.MarkReadRequest),
+  markUnread: (id: Id, message_id: Id) =>
+    post<T.ReadPosition>(`/conversations/${id}/unread`, { message_id } satisfies T.MarkUnreadRequest),
+  edit: (id: Id, body: string) => patch<Message>(`/messages/${id}`, { body } satisfies T.EditMessageRequest),
+  deleteMessage: (id: Id) => del<void>(`/messages/${id}`),
   react: (id: Id, emoji: string, add?: boolean) =>
-    post<{ added: boolean; message: Message }>(`/messages/${id}/reactions`, add === undefined ? { emoji } : { emoji, add }),
+    post<T.ReactionToggled>(`/messages/${id}/reactions`, (add === undefined ? { emoji } : { emoji, add }) satisfies T.ReactionRequest),
   thread: (id: Id, q: { before?: number; after?: number; limit?: number } = {}) =>
     get<ThreadPage>(`/messages/${id}/thread`, { limit: 100, ...q }),
 
-  followedThreads: () => get<{ items: FollowedThread[] }>("/threads", { limit: 200 }),
-  threadRead: (rootId: Id) => post<unknown>(`/messages/${rootId}/thread/read`),
-  followThread: (rootId: Id) => put<unknown>(`/messages/${rootId}/thread/follow`),
-  unfollowThread: (rootId: Id) => del<unknown>(`/messages/${rootId}/thread/follow`),
+  followedThreads: () => get<T.FollowedThreadList>("/threads", { limit: 200 }),
+  threadRead: (rootId: Id) => post<T.ThreadState>(`/messages/${rootId}/thread/read`),
+  followThread: (rootId: Id) => put<T.ThreadState>(`/messages/${rootId}/thread/follow`),
+  unfollowThread: (rootId: Id) => del<T.ThreadState>(`/messages/${rootId}/thread/follow`),
 
   search: (q: string, offset = 0) =>
-    get<{ items: { message: Message; snippet: { text: string; highlight: boolean }[] }[]; total: number; next_offset?: number | null }>(
+    get<T.SearchPage>(
       "/search",
       // before:/after: dates are the searcher's days.
       { q, offset, limit: 20, tz_offset_minutes: -new Date().getTimezoneOffset() },
     ),
 
   users: (q: { q?: string; department_id?: Id; recursive?: boolean; include_disabled?: boolean; cursor?: string | null; limit?: number }) =>
-    get<{ items: User[]; next_cursor?: string | null }>("/users", { limit: 100, ...q }),
+    get<T.UserPage>("/users", { limit: 100, ...q }),
   user: (id: Id) => get<User>(`/users/${id}`),
-  createUser: (b: { username: string; display_name: string; email?: string; title?: string; role?: string; primary_department_id?: Id; password?: string }) =>
-    post<{ user: User; temporary_password?: string | null }>("/users", b),
-  updateUser: (id: Id, b: Record<string, unknown>) => patch<User>(`/users/${id}`, b),
+  createUser: (b: T.CreateUserRequest) => post<T.CreatedUser>("/users", b),
+  updateUser: (id: Id, b: T.UpdateUserRequest) => patch<User>(`/users/${id}`, b),
   disableUser: (id: Id) => post<User>(`/users/${id}/disable`),
   enableUser: (id: Id) => post<User>(`/users/${id}/enable`),
-  resetPassword: (id: Id) => post<{ temporary_password: string }>(`/users/${id}/reset-password`),
+  resetPassword: (id: Id) => post<T.TemporaryPassword>(`/users/${id}/reset-password`),
 
-  departments: () => get<{ items: Department[] }>("/departments"),
-  createDepartment: (name: string, parent_id: Id) => post<Department>("/departments", { name, parent_id }),
-  updateDepartment: (id: Id, b: { name?: string; parent_id?: Id }) => patch<Department>(`/departments/${id}`, b),
+  departments: () => get<T.DepartmentList>("/departments"),
+  createDepartment: (name: string, parent_id: Id) =>
+    post<Department>("/departments", { name, parent_id } satisfies T.CreateDepartment),
+  updateDepartment: (id: Id, b: T.UpdateDepartment) => patch<Department>(`/departments/${id}`, b),
   deleteDepartment: (id: Id) => del<void>(`/departments/${id}`),
 };
 /** Every member of a conversation (its pages of 200, up to 25 of them). */
@@ -257,7 +261,7 @@ export function uploadFile(
     };
     xhr.onloadend = () => clearTimeout(watchdog);
     xhr.onload = () => {
-      let json: any;
+      let json: unknown;
       try {
         json = JSON.parse(xhr.responseText);
       } catch {
@@ -265,9 +269,7 @@ export function uploadFile(
       }
       if (xhr.status >= 200 && xhr.status < 300) resolve(json as FileInfo);
       else
-        reject(
-          new ApiError(xhr.status, json?.code ?? "http_" + xhr.status, json?.message ?? xhr.statusText, json?.retry_after, json?.field, json?.request_id),
-        );
+        reject(errorFrom(xhr.status, xhr.statusText, json));
     };
     xhr.onerror = () => reject(new ApiError(0, "network", "The server cannot be reached."));
     xhr.onabort = () =>

@@ -1,6 +1,6 @@
 // The realtime connection (docs/realtime.md): hello with the last applied position, then
 // events; reconnects by itself with backoff and resumes where it left off.
-import type { ServerFrame } from "./types";
+import type { ClientMessage, ServerFrame } from "./types";
 
 /** `crowded`: refused because this person holds the most connections allowed (close 4029). */
 export type ConnectionState = "connecting" | "online" | "offline" | "crowded";
@@ -56,12 +56,12 @@ export class Gateway {
     this.ws = null;
   }
 
-  send(frame: object): void {
+  send(frame: ClientMessage): void {
     if (this.ws?.readyState === WebSocket.OPEN) this.ws.send(JSON.stringify(frame));
   }
 
   /** Sends a frame that needs a session (after `ready`); false when there is none now. */
-  sendLive(frame: object): boolean {
+  sendLive(frame: ClientMessage): boolean {
     if (!this.live || this.ws?.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(frame));
     return true;

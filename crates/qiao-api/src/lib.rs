@@ -10,6 +10,7 @@ pub mod gateway;
 mod limits;
 pub mod middleware;
 pub mod routes;
+mod typescript;
 pub mod web;
 
 use std::sync::Arc;
@@ -224,6 +225,12 @@ pub fn openapi_json() -> String {
     let mut json = openapi().to_pretty_json().unwrap_or_default();
     json.push('\n');
     json
+}
+
+/// The web client's TypeScript types for the document's schemas (`web/src/api-types.ts`).
+pub fn typescript_types() -> String {
+    let doc = serde_json::to_value(openapi()).unwrap_or_default();
+    typescript::from_document(&doc)
 }
 
 /// The whole HTTP application.

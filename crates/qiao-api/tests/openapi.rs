@@ -1,4 +1,5 @@
-//! The committed OpenAPI document (`docs/openapi.json`) must match the code. To refresh it:
+//! The committed OpenAPI document (`docs/openapi.json`) and the web client's types generated
+//! from it (`web/src/api-types.ts`) must match the code. To refresh both:
 //! `QIAO_UPDATE_OPENAPI=1 cargo test -p qiao-api --test openapi`.
 
 #[test]
@@ -13,6 +14,21 @@ fn committed_openapi_document_is_current() {
     assert!(
         committed == generated,
         "docs/openapi.json is stale; regenerate it with `QIAO_UPDATE_OPENAPI=1 cargo test -p qiao-api --test openapi`"
+    );
+}
+
+#[test]
+fn committed_typescript_types_are_current() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/src/api-types.ts");
+    let generated = qiao_api::typescript_types();
+    if std::env::var_os("QIAO_UPDATE_OPENAPI").is_some() {
+        std::fs::write(path, &generated).unwrap();
+        return;
+    }
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "web/src/api-types.ts is stale; regenerate it with `QIAO_UPDATE_OPENAPI=1 cargo test -p qiao-api --test openapi`"
     );
 }
 

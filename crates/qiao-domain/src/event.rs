@@ -142,13 +142,20 @@ impl EventData {
     }
 }
 
+/// The `op` of an event frame: always `"event"`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum EventOp {
+    Event,
+}
+
 /// The wire frame of a committed event: `{"op":"event","pos":..,"at":..,"seq":..,
 /// "conversation_id":..,"data":{"type":..,..}}`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EventFrame {
-    /// Always `"event"`.
-    pub op: String,
+    pub op: EventOp,
     /// Global stream position: gap-free across the whole organisation, in commit order.
     pub pos: i64,
     /// When it was committed.
@@ -224,7 +231,7 @@ mod tests {
         let data = EventData::DepartmentDeleted { department_id: d };
         let bytes = encode_frame(7, 1000, &Audience::Staff, None, &data);
         let frame: EventFrame = serde_json::from_str(&bytes).unwrap();
-        assert_eq!(frame.op, "event");
+        assert_eq!(frame.op, EventOp::Event);
         assert_eq!(frame.pos, 7);
         assert_eq!(frame.data, data);
         assert_eq!(frame.data.name(), "department.deleted");

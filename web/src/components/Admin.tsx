@@ -44,7 +44,7 @@ export function AdminUsers() {
   const [people, setPeople] = useState<User[]>([]);
   const [error, setError] = useState<unknown>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const [form, setForm] = useState({ username: "", display_name: "", email: "", title: "", role: "member", dept: rootDepartment() });
+  const [form, setForm] = useState({ username: "", display_name: "", email: "", title: "", role: "member" as Role, dept: rootDepartment() });
 
   async function load() {
     try {
@@ -113,7 +113,7 @@ export function AdminUsers() {
         </label>
         <label>
           {t("field.role")}
-          <select value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value })}>
+          <select value={form.role} onChange={(e) => setForm({ ...form, role: e.target.value as Role })}>
             {ROLES.filter((r) => r !== "owner").map((r) => (
               <option key={r} value={r}>
                 {t(`role.${r}` as const)}
@@ -140,7 +140,7 @@ export function AdminUsers() {
                 {u.status === "disabled" && <span className="tag">{t("admin.disabled")}</span>}
               </td>
               <td>
-                <select value={u.role} aria-label={t("field.role")} onChange={(e) => void act(() => api.updateUser(u.id, { role: e.target.value }))}>
+                <select value={u.role} aria-label={t("field.role")} onChange={(e) => void act(() => api.updateUser(u.id, { role: e.target.value as Role }))}>
                   {ROLES.map((r) => (
                     <option key={r} value={r}>
                       {t(`role.${r}` as const)}

@@ -6,6 +6,7 @@ import { sortByName } from "../lib/collate";
 import { matchesPerson } from "../lib/people";
 import { navigate, paths } from "../router";
 import { useApp } from "../state/store";
+import type { ChannelKind } from "../types";
 import { Avatar, Dialog, ErrorNote, useSubmit } from "./common";
 
 const NOBODY: string[] = [];
@@ -60,7 +61,7 @@ export function NewChannelDialog({ onClose }: { onClose: () => void }) {
   const t = useT();
   const [name, setName] = useState("");
   const [topic, setTopic] = useState("");
-  const [kind, setKind] = useState("public");
+  const [kind, setKind] = useState<ChannelKind>("public");
   const [members, setMembers] = useState<string[]>([]);
   // One channel per click: names need not be unique, so a second click would make two.
   const { error, busy, submit } = useSubmit(async () => {

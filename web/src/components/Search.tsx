@@ -8,10 +8,10 @@ import { sortByName } from "../lib/collate";
 import { navigate, paths } from "../router";
 import { conversationTitle } from "../state/model";
 import { useApp } from "../state/store";
-import type { Conversation, Id, Message } from "../types";
+import type { Conversation, Id, SearchHit } from "../types";
 import { Avatar, ErrorNote, PageHeader } from "./common";
 
-type Hit = { message: Message; snippet: { text: string; highlight: boolean }[] };
+type Hit = SearchHit;
 
 export function SearchBox() {
   const t = useT();

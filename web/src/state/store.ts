@@ -443,7 +443,7 @@ export async function loadDirectory(): Promise<void> {
   const users: Record<Id, User> = { ...get().users };
   let cursor: string | null | undefined = undefined;
   for (let i = 0; i < 50; i++) {
-    const page: { items: User[]; next_cursor?: string | null } = await api.users({ cursor, limit: 200, include_disabled: true });
+    const page = await api.users({ cursor, limit: 200, include_disabled: true });
     for (const u of page.items) users[u.id] = u;
     cursor = page.next_cursor;
     if (!cursor) break;
