@@ -202,11 +202,13 @@ export async function allMembers(id: Id): Promise<Member[]> {
 }
 
 
+/** The name this browser's session is listed under: product names only, read the same in any
+ * language (it is stored with the session, whatever language the person switches to). */
 function deviceName(): string {
   const ua = navigator.userAgent;
   const browser = /Edg\//.test(ua) ? "Edge" : /Chrom/.test(ua) ? "Chrome" : /Firefox/.test(ua) ? "Firefox" : /Safari/.test(ua) ? "Safari" : "Browser";
   const os = /Android/.test(ua) ? "Android" : /iPhone|iPad/.test(ua) ? "iOS" : /Mac/.test(ua) ? "macOS" : /Windows/.test(ua) ? "Windows" : /Linux/.test(ua) ? "Linux" : "";
-  return `${browser}${os ? " on " + os : ""} (web)`;
+  return os ? `${browser} · ${os}` : browser;
 }
 
 export const fileUrl = (id: Id) => `/api/v1/files/${id}/content`;
