@@ -126,8 +126,8 @@ export interface ConversationPage {
 export interface CreateChannelRequest {
   /**
    * Project and announcement channels: departments whose people are members (they may
-   * not leave). Each must be one of your own departments or one you administer
-   * (`403 forbidden` otherwise).
+   * not leave). Each must be one you administer, or one of your own departments without its
+   * subdepartments and other than the top one (`403 forbidden` otherwise).
    */
   departments?: LinkedDepartment[];
   description?: string | null;

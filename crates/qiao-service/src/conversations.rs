@@ -151,10 +151,11 @@ async fn check_links(
         if path.is_empty() {
             return Err(missing());
         }
-        if !perm::can_link_department(&auth.actor, &path, &own) {
-            return Err(Error::forbidden()
-                .with_field("departments")
-                .with_message("You may link only your own departments, or those you administer."));
+        if !perm::can_link_department(&auth.actor, &path, &own, l.include_subdepartments) {
+            return Err(Error::forbidden().with_field("departments").with_message(
+                "You may link your own department (without its subdepartments, and not the top one) \
+                 or those you administer.",
+            ));
         }
     }
     Ok(())
@@ -527,7 +528,13 @@ impl Services {
                     c.updated_at = at;
                     conversations::update(tx, &c).await?;
                     audit::record(tx, &entry).await?;
-                    emit_updated(tx, id, at).await
+                    let updated = emit_updated(tx, id, at).await?;
+                    if !archived {
+                        // People who came into its linked departments while it was archived.
+                        sync_linked(tx, id, at).await?;
+                        return Ok(conversations::get(tx, id).await?.unwrap_or(updated));
+                    }
+                    Ok(updated)
                 })
             })
             .await

@@ -41,6 +41,7 @@ impl Services {
             .write(move |tx| {
                 let draft = draft.clone();
                 Box::pin(async move {
+                    crate::messages::still_member(tx, conversation, me).await?;
                     let old = drafts::get(tx, me, conversation, thread_root_id).await?;
                     match &old {
                         Some(old) if old.body == draft.body => return Ok(old.clone()),

@@ -135,7 +135,11 @@ pub(crate) async fn sync_linked(tx: &mut Tx, id: ConversationId, at: Millis) -> 
         }
     }
     let (mut added, mut new) = (Vec::new(), 0);
-    for &user in desired.difference(&current_ids) {
+    // An archived channel takes nobody in (its membership may not change); those who lose
+    // their department still go. Unarchiving syncs again.
+    let joining =
+        if conv.archived_at.is_some() { BTreeSet::new() } else { desired.difference(&current_ids).copied().collect() };
+    for user in joining {
         match members::get(tx, id, user).await? {
             Some((m, _)) => {
                 let m = Member { via_department: true, ..m };
@@ -210,13 +214,15 @@ pub(crate) async fn sync_person(tx: &mut Tx, user: UserId, departments: &[Depart
                 }
             })
         });
+        // An archived channel takes nobody in; those who leave its departments still go.
+        let open = conv.archived_at.is_none();
         match (members::get(tx, id, user).await?, wanted) {
-            (Some((m, _)), true) if !m.via_department => {
+            (Some((m, _)), true) if open && !m.via_department => {
                 let m = Member { via_department: true, ..m };
                 members::update(tx, id, &m).await?;
                 emit_added(tx, id, vec![m], 0, at).await?;
             }
-            (None, true) => {
+            (None, true) if open => {
                 let m = new_member(user, MemberRole::Member, false, true, at);
                 members::insert(tx, id, &m, conv.last_seq).await?;
                 emit_added(tx, id, vec![m], 1, at).await?;

@@ -396,7 +396,14 @@ impl Services {
         let mut r = self.store.reader().await?;
         let (m, a) = self.message_access(&mut r, auth, id).await?;
         if !perm::can_edit_message(&auth.actor, &a.facts, m.sender_id) {
-            return Err(a.deny(&auth.actor, "Only its author can edit a message."));
+            return Err(a.deny(
+                &auth.actor,
+                if m.sender_id != auth.actor.user_id {
+                    "Only its author can edit a message."
+                } else {
+                    "You can no longer post in this conversation, so your messages here cannot be edited."
+                },
+            ));
         }
         if m.deleted_at.is_some() {
             return Err(deleted());
@@ -685,6 +692,7 @@ impl Services {
         self.store
             .write(move |tx| {
                 Box::pin(async move {
+                    still_member(tx, conversation, me).await?;
                     // Followed threads have a read position; asking for what is so already
                     // changes nothing and tells no device.
                     let current = threads::read_position(tx, me, root).await?;
@@ -731,6 +739,7 @@ impl Services {
         self.store
             .write(move |tx| {
                 Box::pin(async move {
+                    still_member(tx, conversation, me).await?;
                     let last = conversations::get(tx, conversation).await?.ok_or_else(Error::not_found)?.last_seq;
                     let target = seq.unwrap_or(last).min(last);
                     let read = match threads::read_position(tx, me, root).await? {
@@ -886,4 +895,14 @@ async fn set_read(tx: &mut Tx, conversation: ConversationId, user: UserId, seq: 
     )
     .await?;
     Ok(())
+}
+
+/// Inside a write: the person is (still) a member. Leaving deletes one's thread follows and
+/// drafts there, so one written as the person left must not outlive it (and come back if
+/// they rejoin); the conversation is then out of sight (404).
+pub(crate) async fn still_member(tx: &mut Tx, conversation: ConversationId, user: UserId) -> Result<()> {
+    match members::get(tx, conversation, user).await? {
+        Some(_) => Ok(()),
+        None => Err(Error::not_found()),
+    }
 }

@@ -385,18 +385,6 @@ impl Services {
         Ok(CreatedUser { user, temporary_password: temporary.then_some(password) })
     }
 
-    /// Loads a person the actor wants to administer and checks they may.
-    async fn managed_target(&self, db: &mut dyn Db, actor: &Actor, id: UserId) -> Result<User> {
-        let target =
-            users::get(db, id).await?.filter(|_| perm::can_view_user(actor, id)).ok_or_else(Error::not_found)?;
-        let path = departments::path(db, target.primary_department_id).await?;
-        let t = TargetUser { id, role: target.role, primary_department_path: &path };
-        if !perm::can_manage_user(actor, &t) {
-            return Err(forbidden("You may not administer this person."));
-        }
-        Ok(target)
-    }
-
     /// Edits a person's profile, role or departments.
     pub async fn update_user(
         &self,
@@ -407,7 +395,7 @@ impl Services {
     ) -> Result<User> {
         let actor = &auth.actor;
         let mut r = self.store.reader().await?;
-        let before = self.managed_target(&mut r, actor, id).await?;
+        let before = managed_target(&mut r, actor, id).await?;
         let mut after = before.clone();
         if let Some(u) = &patch.username {
             // Only a new name must not be reserved (an older account may hold one).
@@ -517,13 +505,13 @@ impl Services {
         if id == auth.actor.user_id {
             return Err(forbidden("You cannot disable your own account."));
         }
-        let target = self.managed_target(&mut self.store.reader().await?, &auth.actor, id).await?;
+        let target = managed_target(&mut self.store.reader().await?, &auth.actor, id).await?;
         self.set_status(auth, target, UserStatus::Disabled, origin).await
     }
 
     /// Re-enables a disabled account.
     pub async fn enable_user(&self, auth: &Authenticated, id: UserId, origin: &Origin) -> Result<User> {
-        let target = self.managed_target(&mut self.store.reader().await?, &auth.actor, id).await?;
+        let target = managed_target(&mut self.store.reader().await?, &auth.actor, id).await?;
         self.set_status(auth, target, UserStatus::Active, origin).await
     }
 
@@ -538,12 +526,13 @@ impl Services {
         let action = if status == UserStatus::Disabled { "user.disable" } else { "user.enable" };
         let entry =
             audit_entry(at, Some(auth.actor.user_id), action, Some(("user", target.id.to_string())), origin, json!({}));
+        let actor = auth.actor.clone();
         self.store
             .write(move |tx| {
-                let entry = entry.clone();
+                let (entry, actor) = (entry.clone(), actor.clone());
                 let id = target.id;
                 Box::pin(async move {
-                    let mut user = users::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    let mut user = managed_target(tx, &actor, id).await?;
                     if user.status == status {
                         return Ok(user);
                     }
@@ -574,7 +563,7 @@ impl Services {
         if id == auth.actor.user_id {
             return Err(forbidden("Change your own password instead of resetting it."));
         }
-        self.managed_target(&mut self.store.reader().await?, &auth.actor, id).await?;
+        managed_target(&mut self.store.reader().await?, &auth.actor, id).await?;
         let password = temporary_password()?;
         let hash = self.passwords.hash(&password).await?;
         let at = now();
@@ -586,10 +575,12 @@ impl Services {
             origin,
             json!({}),
         );
+        let actor = auth.actor.clone();
         self.store
             .write(move |tx| {
-                let (hash, entry) = (hash.clone(), entry.clone());
+                let (hash, entry, actor) = (hash.clone(), entry.clone(), actor.clone());
                 Box::pin(async move {
+                    managed_target(tx, &actor, id).await?;
                     users::set_password(tx, id, &hash, true, at).await?;
                     end_sessions(tx, id, None, at).await?;
                     let user = users::get(tx, id).await?.ok_or_else(Error::not_found)?;
@@ -600,6 +591,19 @@ impl Services {
             .await?;
         Ok(password)
     }
+}
+
+/// Loads a person the actor wants to administer and checks they may. Writes that act on
+/// the answer check again inside their transaction: a role or department change committed
+/// in between (an owner promoting the person) must not let a department admin through.
+async fn managed_target(db: &mut dyn Db, actor: &Actor, id: UserId) -> Result<User> {
+    let target = users::get(db, id).await?.filter(|_| perm::can_view_user(actor, id)).ok_or_else(Error::not_found)?;
+    let path = departments::path(db, target.primary_department_id).await?;
+    let t = TargetUser { id, role: target.role, primary_department_path: &path };
+    if !perm::can_manage_user(actor, &t) {
+        return Err(forbidden("You may not administer this person."));
+    }
+    Ok(target)
 }
 
 #[cfg(test)]

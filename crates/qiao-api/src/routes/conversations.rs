@@ -79,8 +79,8 @@ pub struct CreateChannelRequest {
     #[serde(default)]
     pub member_ids: Vec<UserId>,
     /// Project and announcement channels: departments whose people are members (they may
-    /// not leave). Each must be one of your own departments or one you administer
-    /// (`403 forbidden` otherwise).
+    /// not leave). Each must be one you administer, or one of your own departments without its
+    /// subdepartments and other than the top one (`403 forbidden` otherwise).
     #[serde(default)]
     pub departments: Vec<LinkedDepartment>,
 }

@@ -148,9 +148,11 @@ fn disposition(info: &FileInfo, inline: bool) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
-/// Content-addressed: the bytes behind a URL never change (until the file is deleted), so a
-/// browser may keep them for a day and then ask whether they still hold (`If-None-Match`).
-const CACHE: &str = "private, max-age=86400";
+/// The bytes behind a URL never change (until the file is deleted), but whether the caller
+/// may still read them does (they leave, the message is deleted): a browser keeps them and
+/// asks each time whether they still hold (`If-None-Match`), a cheap 304 that is
+/// permission-checked like the first read.
+const CACHE: &str = "private, no-cache";
 
 fn if_none_match(headers: &HeaderMap) -> Option<&str> {
     headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok())

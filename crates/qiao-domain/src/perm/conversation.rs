@@ -138,15 +138,24 @@ pub fn can_archive(actor: &Actor, c: &ConversationFacts) -> bool {
     }
 }
 
-/// Linking a department (`path`: root first, the department last) to a channel: its people
-/// come in and may not leave, so only those who administer it (organisation admins, a
-/// department admin over it) or its own people (`own`: the actor's departments) may; never
-/// guests.
-pub fn can_link_department(actor: &Actor, path: &[crate::DepartmentId], own: &[crate::DepartmentId]) -> bool {
+/// Linking a department (`path`: root first, the department last) to a channel, with its
+/// subdepartments or not: its people come in and may not leave, so those who administer it
+/// (organisation admins, a department admin over it) may; its own people (`own`: the actor's
+/// departments) may link it alone — not the departments below theirs, and not the root,
+/// whose people are the whole organisation where departments are not set up; never guests.
+pub fn can_link_department(
+    actor: &Actor,
+    path: &[crate::DepartmentId],
+    own: &[crate::DepartmentId],
+    include_subdepartments: bool,
+) -> bool {
     if actor.is_guest() {
         return false;
     }
-    actor.manages(path) || path.last().is_some_and(|d| own.contains(d))
+    if actor.manages(path) {
+        return true;
+    }
+    !include_subdepartments && path.len() > 1 && path.last().is_some_and(|d| own.contains(d))
 }
 
 /// Mentioning everyone (`@channel`): channel admins and organisation admins; anyone in a
@@ -184,9 +193,10 @@ pub fn can_create_channel(actor: &Actor, kind: Kind) -> bool {
     }
 }
 
-/// Editing a message: its author only, while the conversation is open.
+/// Editing a message: its author only, while they may still post there (in an announcement
+/// channel, a poster set back to member may not rewrite what they announced).
 pub fn can_edit_message(actor: &Actor, c: &ConversationFacts, sender: crate::UserId) -> bool {
-    !c.archived && c.is_member() && actor.user_id == sender
+    actor.user_id == sender && can_post(actor, c)
 }
 
 /// Deleting a message: its author, a channel admin, or an organisation admin.
@@ -234,18 +244,22 @@ mod tests {
             (DepartmentId::new(), DepartmentId::new(), DepartmentId::new(), DepartmentId::new());
         let backend_path = [root, eng, backend];
         let member = actor(Role::Member);
-        assert!(perm_link(&member, &backend_path, &[backend]), "one's own department");
-        assert!(!perm_link(&member, &[root, eng], &[backend]), "not the one above it");
-        assert!(!perm_link(&member, &[root, sales], &[backend]));
+        assert!(perm_link(&member, &backend_path, &[backend], false), "one's own department");
+        assert!(!perm_link(&member, &backend_path, &[backend], true), "not the ones below it");
+        assert!(!perm_link(&member, &[root, eng], &[backend], false), "not the one above it");
+        assert!(!perm_link(&member, &[root, sales], &[backend], false));
+        assert!(!perm_link(&member, &[root], &[root], false), "not the root: the whole organisation");
         let eng_admin = Actor { managed_department_ids: vec![eng], ..actor(Role::DepartmentAdmin) };
-        assert!(perm_link(&eng_admin, &backend_path, &[]), "inside the subtree administered");
-        assert!(!perm_link(&eng_admin, &[root, sales], &[]));
-        assert!(perm_link(&actor(Role::Admin), &[root], &[]), "organisation admins: any");
-        assert!(!perm_link(&actor(Role::Guest), &backend_path, &[backend]), "never guests");
+        assert!(perm_link(&eng_admin, &backend_path, &[], true), "inside the subtree administered");
+        assert!(perm_link(&eng_admin, &[root, eng], &[], true));
+        assert!(!perm_link(&eng_admin, &[root, sales], &[], false));
+        assert!(!perm_link(&eng_admin, &[root], &[root], false));
+        assert!(perm_link(&actor(Role::Admin), &[root], &[], true), "organisation admins: any");
+        assert!(!perm_link(&actor(Role::Guest), &backend_path, &[backend], false), "never guests");
     }
 
-    fn perm_link(a: &Actor, path: &[crate::DepartmentId], own: &[crate::DepartmentId]) -> bool {
-        can_link_department(a, path, own)
+    fn perm_link(a: &Actor, path: &[crate::DepartmentId], own: &[crate::DepartmentId], sub: bool) -> bool {
+        can_link_department(a, path, own, sub)
     }
 
     const M: Option<MemberRole> = Some(MemberRole::Member);
@@ -376,6 +390,9 @@ mod tests {
         let c = facts(Kind::Public, M);
         assert!(can_edit_message(&member, &c, member.user_id));
         assert!(!can_edit_message(&member, &c, UserId::new()));
+        let announcement = |role| facts(Kind::Announcement, role);
+        assert!(can_edit_message(&member, &announcement(POSTER), member.user_id));
+        assert!(!can_edit_message(&member, &announcement(M), member.user_id), "a poster set back to member");
         assert!(can_delete_message(&member, &c, member.user_id));
         assert!(!can_delete_message(&member, &c, UserId::new()));
         assert!(can_delete_message(&member, &facts(Kind::Public, ADMIN), UserId::new()));

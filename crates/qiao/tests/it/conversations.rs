@@ -237,10 +237,15 @@ async fn announcement_channels_restrict_posting_not_reacting() {
     // Chosen posters may post.
     let r = owner.patch(&format!("/api/v1/conversations/{news}/members/{poster_id}"), json!({"role": "poster"})).await;
     assert_eq!(r.body["role"], "poster");
-    assert_eq!(
-        poster.post(&format!("/api/v1/conversations/{news}/messages"), json!({"body": "周报"})).await.status,
-        201
-    );
+    let weekly = poster.post(&format!("/api/v1/conversations/{news}/messages"), json!({"body": "周报"})).await;
+    assert_eq!(weekly.status, 201);
+    let weekly = format!("/api/v1/messages/{}", weekly.body["id"].as_str().unwrap());
+    assert_eq!(poster.patch(&weekly, json!({"body": "周报（更新）"})).await.status, 200);
+    // Set back to member, a poster may no longer rewrite what they announced.
+    let r = owner.patch(&format!("/api/v1/conversations/{news}/members/{poster_id}"), json!({"role": "member"})).await;
+    assert_eq!(r.body["role"], "member");
+    assert_error(&poster.patch(&weekly, json!({"body": "<@everyone> 改了"})).await, 403, "forbidden");
+    assert_eq!(poster.get(&weekly).await.body["body"], "周报（更新）");
     assert_error(
         &owner.patch(&format!("/api/v1/conversations/{news}/members/{reader_id}"), json!({"role": "owner"})).await,
         422,
@@ -411,6 +416,24 @@ async fn department_channels_follow_people_and_departments() {
     assert!(!member_ids(&dev, &sales_channel).await.contains(&seller_id));
     owner.post_empty(&format!("/api/v1/users/{seller_id}/enable")).await;
     assert!(member_ids(&dev, &sales_channel).await.contains(&seller_id));
+    // An archived channel takes nobody in through its departments, but those who leave them
+    // still go; unarchiving brings in who came meanwhile.
+    let links = json!([{"department_id": sales, "include_subdepartments": true}]);
+    let r =
+        owner.post("/api/v1/conversations", json!({"kind": "project", "name": "销售项目", "departments": links})).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let project = r.body["conversation"]["id"].as_str().unwrap().to_owned();
+    assert!(member_ids(&owner, &project).await.contains(&seller_id));
+    assert_eq!(owner.post_empty(&format!("/api/v1/conversations/{project}/archive")).await.status, 200);
+    let (late_id, _) = owner.create_user(&srv, "late", "member", Some(&sales)).await;
+    assert!(!member_ids(&owner, &project).await.contains(&late_id), "archived: nobody comes in");
+    owner.patch(&format!("/api/v1/users/{seller_id}"), json!({"primary_department_id": root})).await;
+    assert!(!member_ids(&owner, &project).await.contains(&seller_id), "archived: leavers still go");
+    let r = owner.post_empty(&format!("/api/v1/conversations/{project}/unarchive")).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body["archived_at"].is_null(), "{}", r.body);
+    assert!(member_ids(&owner, &project).await.contains(&late_id), "unarchived: the newcomer is in");
+    owner.patch(&format!("/api/v1/users/{seller_id}"), json!({"primary_department_id": sales})).await;
     // A department deleted once empty keeps its channel's history, archived.
     let temp = owner.create_department("临时组", None).await;
     let (t_id, t_api) = owner.create_user(&srv, "temp", "member", Some(&temp)).await;

@@ -156,9 +156,10 @@ async fn guests_see_themselves_and_those_they_share_a_conversation_with() {
     assert_eq!(guest.patch("/api/v1/me", json!({"title": "Supplier"})).await.status, 200);
 }
 
-/// Linking a department brings its people into a channel they may not leave: only its own
-/// people and those who administer it may link it (keeping or narrowing a link needs no
-/// such right).
+/// Linking a department brings its people into a channel they may not leave: those who
+/// administer it may link it, its own people only without its subdepartments and never the
+/// root (the whole organisation where departments are not set up); keeping or narrowing a
+/// link needs no such right.
 #[tokio::test]
 async fn departments_are_linked_by_their_people_or_their_admins() {
     let srv = TestServer::start().await;
@@ -172,12 +173,20 @@ async fn departments_are_linked_by_their_people_or_their_admins() {
     let project = |name: &str, links: Vec<Value>| json!({"kind": "project", "name": name, "departments": links});
 
     let r = ann.post("/api/v1/conversations", project("Mine", vec![link(&backend, true)])).await;
+    assert_error(&r, 403, "forbidden");
+    let r = ann.post("/api/v1/conversations", project("Mine", vec![link(&backend, false)])).await;
     assert_eq!(r.status, 201, "{}", r.body);
     let p = r.body["conversation"]["id"].as_str().unwrap().to_owned();
     for other in [&sales, &eng] {
         let r = ann.post("/api/v1/conversations", project("Theirs", vec![link(other, false)])).await;
         assert_error(&r, 403, "forbidden");
         assert_eq!(r.body["field"], "departments");
+    }
+    let root = owner.get("/api/v1/org").await.body["root_department_id"].as_str().unwrap().to_owned();
+    let (_, rooted) = owner.create_user(&srv, "rooted", "member", None).await;
+    for sub in [false, true] {
+        let r = rooted.post("/api/v1/conversations", project("Everyone", vec![link(&root, sub)])).await;
+        assert_error(&r, 403, "forbidden");
     }
     let r = eng_admin.post("/api/v1/conversations", project("Subtree", vec![link(&backend, true)])).await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -201,5 +210,7 @@ async fn departments_are_linked_by_their_people_or_their_admins() {
     let r = ann.put(&path, put(vec![link(&backend, false), link(&sales, false)])).await;
     assert_eq!(r.status, 200, "narrowing: {}", r.body);
     assert_error(&ann.put(&path, put(vec![link(&backend, false), link(&sales, true)])).await, 403, "forbidden");
-    assert_eq!(ann.put(&path, put(vec![link(&backend, true)])).await.status, 200, "widening one's own");
+    assert_error(&ann.put(&path, put(vec![link(&backend, true)])).await, 403, "forbidden");
+    assert_eq!(owner.put(&path, put(vec![link(&backend, true)])).await.status, 200);
+    assert_eq!(ann.put(&path, put(vec![link(&backend, true)])).await.status, 200, "keeping a wider link");
 }
