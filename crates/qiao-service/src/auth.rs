@@ -242,6 +242,19 @@ impl Services {
         Ok(pending.finish(user))
     }
 
+    /// The session of a token hash and its active account, read from the database (not the
+    /// cache); `unauthenticated` when either has ended. Expiry is the caller's to check.
+    pub(crate) async fn session_in_store(&self, hash: &[u8]) -> Result<Authenticated> {
+        let mut r = self.store.reader().await?;
+        let session =
+            sessions::by_token_hash(&mut r, hash).await?.ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
+        let user = users::get(&mut r, session.user_id)
+            .await?
+            .filter(|u| u.status == UserStatus::Active)
+            .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
+        Ok(Authenticated { actor: actor_of(&user), user, session })
+    }
+
     /// Resolves a session token to its user. Fails with `unauthenticated` for unknown,
     /// expired or revoked tokens and for disabled accounts.
     pub async fn authenticate(&self, token: &str) -> Result<Authenticated> {
@@ -251,15 +264,7 @@ impl Services {
             Some(auth) => auth,
             None => {
                 let epoch = self.sessions.epoch();
-                let mut r = self.store.reader().await?;
-                let session = sessions::by_token_hash(&mut r, &hash)
-                    .await?
-                    .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
-                let user = users::get(&mut r, session.user_id)
-                    .await?
-                    .filter(|u| u.status == UserStatus::Active)
-                    .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
-                let auth = Authenticated { actor: actor_of(&user), user, session };
+                let auth = self.session_in_store(&hash).await?;
                 self.sessions.put(hash.clone(), auth.clone(), epoch);
                 auth
             }

@@ -84,17 +84,22 @@ impl Services {
         })
     }
 
-    /// Checks, once a connection is registered with the dispatcher, that the session it
-    /// authenticated with at its handshake is still what it was: a sign-out, revocation,
-    /// disabling or role change committed between the handshake and the registration closed no
-    /// connection of this one's (later ones reach it as events). `unauthenticated` when the
-    /// session or account has ended, `conflict` when the person became a guest or stopped
-    /// being one (the connection must start again). Answered from the session cache, which
-    /// those events clear before any connection hears of them.
+    /// Checks, once a connection is registered with the dispatcher and its start
+    /// ([`Services::realtime_start`]) has been read, that the session it authenticated with at
+    /// its handshake is still what it was: a sign-out, revocation, disabling or role change
+    /// committed between the handshake and the start's snapshot closed no connection of this
+    /// one's, and the catch-up may hold events committed after it (later ones reach the
+    /// connection as events). `unauthenticated` when the session or account has ended,
+    /// `conflict` when the person became a guest or stopped being one (the connection must
+    /// start again). Read from the database, not the session cache: the snapshot may hold an
+    /// event (a revocation) whose commit the cache has not yet heard of.
     pub async fn realtime_recheck(&self, token: &str, at_handshake: &Authenticated) -> Result<()> {
         // Any other error (the database, say) passes as it is: the session was not checked,
         // which is no reason to sign the person out.
-        let now = self.authenticate(token).await?;
+        let now = self.session_in_store(&crate::crypto::token_hash(token)).await?;
+        if now.session.expires_at <= crate::now() {
+            return Err(Error::new(ErrorCode::Unauthenticated));
+        }
         if now.session.id != at_handshake.session.id {
             return Err(Error::new(ErrorCode::Unauthenticated));
         }
@@ -241,9 +246,10 @@ fn too_many_bytes(frames: &[Bytes], max_bytes: usize) -> bool {
 /// events are chosen by the memberships the person has now, so a resume from before a join
 /// would otherwise replay the conversation's past as it happened (messages since deleted,
 /// text since edited), which history over HTTP shows only as it is now. The join is the
-/// `members.added` event that added them, itself among the missed events: one listing them
-/// with `joined_at` equal to its own time (the same event also announces role changes and
-/// department links of people who were members already, with their earlier `joined_at`).
+/// `members.added` event that added them (or the conversation's creation listing them),
+/// itself among the missed events: one listing them with `joined_at` equal to its own time
+/// (the same event also announces role changes and department links of people who were
+/// members already, with their earlier `joined_at`).
 fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
     #[derive(serde::Deserialize)]
     struct Head {
@@ -269,18 +275,23 @@ fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
         user_id: UserId,
         joined_at: i64,
     }
-    let mut joined: HashMap<ConversationId, i64> = HashMap::new();
+    // Conversation → (position, time) of the latest join. A conversation's creation lists its
+    // first members, and the same transaction may announce them again (linking the
+    // creator's own department): a second announcement at the same time is not a new join.
+    let mut joined: HashMap<ConversationId, (i64, i64)> = HashMap::new();
     let members_added = memchr::memmem::Finder::new(MEMBERS_ADDED);
+    let created = memchr::memmem::Finder::new(CONVERSATION_CREATED);
     for f in &frames {
-        if members_added.find(f).is_none() {
+        if members_added.find(f).is_none() && created.find(f).is_none() {
             continue;
         }
         let Ok(added) = serde_json::from_slice::<Added>(f) else { continue };
-        if added.data.kind == "members.added"
+        if matches!(added.data.kind.as_str(), "members.added" | "conversation.created")
             && added.data.members.iter().any(|m| m.user_id == user && m.joined_at == added.at)
             && let Some(c) = added.conversation_id
+            && joined.get(&c).is_none_or(|&(_, at)| at != added.at)
         {
-            joined.insert(c, added.pos);
+            joined.insert(c, (added.pos, added.at));
         }
     }
     if joined.is_empty() {
@@ -289,13 +300,14 @@ fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
     frames
         .into_iter()
         .filter(|f| match serde_json::from_slice::<Head>(f) {
-            Ok(Head { pos, conversation_id: Some(c) }) => joined.get(&c).is_none_or(|since| pos >= *since),
+            Ok(Head { pos, conversation_id: Some(c) }) => joined.get(&c).is_none_or(|&(since, _)| pos >= since),
             _ => true,
         })
         .collect()
 }
 
 const MEMBERS_ADDED: &[u8] = b"\"members.added\"";
+const CONVERSATION_CREATED: &[u8] = b"\"conversation.created\"";
 
 #[cfg(test)]
 mod tests {
@@ -306,5 +318,35 @@ mod tests {
         let frame = Bytes::from(vec![b'x'; 30_000]);
         assert!(!too_many_bytes(&vec![frame.clone(); 10], 300_000));
         assert!(too_many_bytes(&vec![frame; 11], 300_000));
+    }
+
+    #[test]
+    fn a_catch_up_starts_at_the_latest_join() {
+        let (me, other) = (UserId::new(), UserId::new());
+        let c = ConversationId::new();
+        let frame = |pos: i64, at: i64, data: String| {
+            Bytes::from(format!(r#"{{"op":"event","pos":{pos},"at":{at},"conversation_id":"{c}","data":{data}}}"#))
+        };
+        let member = |u: UserId, joined: i64| format!(r#"{{"user_id":"{u}","joined_at":{joined}}}"#);
+        let added = |pos, at, members: Vec<String>| {
+            frame(pos, at, format!(r#"{{"type":"members.added","members":[{}]}}"#, members.join(",")))
+        };
+        let message = |pos| frame(pos, 500, r#"{"type":"message.created"}"#.to_owned());
+        let positions = |frames: Vec<Bytes>| {
+            since_joined(frames, me)
+                .iter()
+                .map(|f| serde_json::from_slice::<serde_json::Value>(f).unwrap()["pos"].as_i64().unwrap())
+                .collect::<Vec<_>>()
+        };
+        // Created with me in it, and in the same transaction my department linked (announced
+        // again, same time): everything from the creation.
+        let created = frame(1, 100, format!(r#"{{"type":"conversation.created","members":[{}]}}"#, member(me, 100)));
+        let relinked = added(2, 100, vec![member(me, 100), member(other, 100)]);
+        assert_eq!(positions(vec![created.clone(), relinked.clone(), message(3)]), [1, 2, 3]);
+        // Someone else added later, listing me with my earlier join: not my join.
+        assert_eq!(positions(vec![created.clone(), added(2, 200, vec![member(me, 100)]), message(3)]), [1, 2, 3]);
+        // Left and added again later: from that join.
+        let rejoined = added(4, 300, vec![member(me, 300)]);
+        assert_eq!(positions(vec![created, relinked, message(3), rejoined, message(5)]), [4, 5]);
     }
 }

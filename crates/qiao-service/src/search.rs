@@ -152,7 +152,13 @@ impl Services {
             if m.deleted_at.is_some() {
                 continue;
             }
-            let a = self.access_cached(&auth.actor, m.conversation_id).await?;
+            // A conversation the cache says is out of sight (a join it has not yet heard of) only
+            // drops the hit; any other error is the store's.
+            let a = match self.access_cached(&auth.actor, m.conversation_id).await {
+                Ok(a) => a,
+                Err(e) if e.code == qiao_domain::ErrorCode::NotFound => continue,
+                Err(e) => return Err(e),
+            };
             if !perm::can_read(&auth.actor, &a.facts) {
                 continue;
             }

@@ -322,15 +322,18 @@ async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -
     }
     // Registered: from here on, however this ends, the dispatcher is told.
     let leaving = Leaving { link: ws.link.clone(), commands: gw.commands.clone(), conn };
+    // The check comes after the start's snapshot: a session ended before it is refused here,
+    // after it the event reaches the connection (and closes it) once the catch-up is sent.
     let start = async {
+        let start = up.services.realtime_start(auth, resume_from, gw.config.resume).await?;
         up.services.realtime_recheck(&credentials.token, auth).await?;
-        up.services.realtime_start(auth, resume_from, gw.config.resume).await
+        Ok::<_, qiao_domain::Error>(start)
     };
     let start = match start.await {
         Ok(s) => s,
         Err(e) => {
-            // The session or account ended, or the role changed, before this connection was
-            // registered (so no event could close it).
+            // The session or account ended, or the role changed, before this connection's
+            // start was read (so no event could close it, and its catch-up may show more).
             match e.code {
                 qiao_domain::ErrorCode::Unauthenticated => {
                     close_with(&ws.link, close::SESSION_ENDED, "session ended").await
