@@ -81,8 +81,9 @@ pub fn grams(text: &str, n: usize) -> Vec<(String, usize, usize)> {
 /// (so "project deadline" is a two-word phrase). For the index (`split_mixed`), some words
 /// are also recorded in other forms, at the same position, so that phrases keep working:
 /// a word of ASCII letters and digits as its letter and digit runs (`iphone` finds
-/// iPhone15, and `q3` stays one word for phrases), a hyphenated word run together
-/// ([`joined`]: `email` finds e-mail, `wifi` Wi-Fi), a number written in groups of three
+/// iPhone15, and `q3` stays one word for phrases), a word joined by hyphens, slashes or
+/// dots run together ([`joined`]: `email` finds e-mail, `wifi` Wi-Fi, `nodejs` Node.js,
+/// and a date written with slashes meets one written with hyphens), a number written in groups of three
 /// without its commas (`1299` finds 1,299) and a percentage without its sign (`92` finds
 /// 92%), and a version number without its letters and as its prefixes (`2.3` finds v2.3.1).
 /// Queries keep words whole.
@@ -160,12 +161,16 @@ fn separated_parts(word: &str) -> Vec<(usize, usize)> {
     if runs.len() < 2 { Vec::new() } else { runs }
 }
 
-/// A hyphenated word of ASCII letters and digits run together (`e-mail` → `email`), or a
-/// number written in groups of three without its commas (`1,299` → `1299`); `None` for
-/// anything else.
+/// A word of ASCII letters and digits joined by hyphens, slashes or dots, run together
+/// (`e-mail` → `email`, `2024/05/01` → `20240501`, `Node.js` → `nodejs`; with dots only when
+/// it has a letter, so versions, addresses and decimals keep theirs), or a number written in
+/// groups of three without its commas (`1,299` → `1299`); `None` for anything else. The
+/// same date written with hyphens or slashes thus meets in one form.
 pub fn joined(word: &str) -> Option<String> {
-    let hyphenated =
-        word.contains('-') && word.split('-').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+    const SEPARATORS: [char; 3] = ['-', '/', '.'];
+    let hyphenated = word.contains(SEPARATORS)
+        && (!word.contains('.') || word.bytes().any(|b| b.is_ascii_alphabetic()))
+        && word.split(SEPARATORS).all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()));
     let grouped = word.contains(',') && {
         let mut groups = word.split(',');
         let first = groups.next().unwrap_or("");
@@ -173,7 +178,7 @@ pub fn joined(word: &str) -> Option<String> {
             && first.bytes().all(|b| b.is_ascii_digit())
             && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
     };
-    (hyphenated || grouped).then(|| word.replace(['-', ','], ""))
+    (hyphenated || grouped).then(|| word.replace(['-', '/', '.', ','], ""))
 }
 
 /// A version number's other forms: without its letters (`v2.3.1` → `2.3.1`) and its
@@ -191,9 +196,49 @@ fn version_forms(word: &str) -> Vec<String> {
     forms
 }
 
-/// The numbers written in groups of three in `text` (`1,299`, `12,000,000`), as byte ranges:
-/// jieba cuts them at the commas.
+/// The numbers written in groups of three in `text` (`1,299`, `12,000,000`) and the numbers
+/// joined by slashes (`2024/05/01`, `05/01`), as byte ranges: jieba cuts them apart.
 fn digit_groups(text: &str) -> Vec<(usize, usize)> {
+    let mut out = comma_groups(text);
+    out.extend(slashed_numbers(text));
+    out.sort_unstable();
+    out
+}
+
+/// Runs of digits joined by slashes (`2024/05/01`), not inside a longer word or path.
+fn slashed_numbers(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let digits_from = |mut i: usize| {
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        i
+    };
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let boundary = i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'/');
+        if !b[i].is_ascii_digit() || !boundary {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        let mut end = digits_from(i);
+        let mut parts = 1;
+        while end + 1 < b.len() && b[end] == b'/' && b[end + 1].is_ascii_digit() {
+            end = digits_from(end + 1);
+            parts += 1;
+        }
+        let after_ok = end == b.len() || !(b[end].is_ascii_alphanumeric() || b[end] == b'/');
+        if parts >= 2 && after_ok {
+            out.push((start, end));
+        }
+        i = end.max(i + 1);
+    }
+    out
+}
+
+fn comma_groups(text: &str) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
     let mut out = Vec::new();
     let mut i = 0;
@@ -492,9 +537,26 @@ mod tests {
         assert_eq!(joined("ht-2026-0815").as_deref(), Some("ht20260815"));
         assert_eq!(joined("1,299").as_deref(), Some("1299"));
         assert_eq!(joined("1,299,000").as_deref(), Some("1299000"));
-        for no in ["email", "-mail", "e-", "e--mail", "会-议", "1,29", "1234,567", "1,2"] {
+        assert_eq!(joined("2024/05/01").as_deref(), Some("20240501"));
+        assert_eq!(joined("Node.js").as_deref(), Some("Nodejs"));
+        assert_eq!(joined("U.S.A").as_deref(), Some("USA"));
+        for no in [
+            "email",
+            "-mail",
+            "e-",
+            "e--mail",
+            "会-议",
+            "1,29",
+            "1234,567",
+            "1,2",
+            "2.3.1",
+            "192.168.1.1",
+            "3.14",
+            "e.g.",
+        ] {
             assert_eq!(joined(no), None, "{no}");
         }
+        assert_eq!(digit_groups("截止 2024/05/01，或 5/1 前；不算 a/1/2 和 1/2/x"), [(7, 17), (24, 27)]);
         assert_eq!(digit_groups("每台1,299元，共12,000,000台"), [(6, 11), (20, 30)]);
         assert_eq!(version_forms("v2.3.1"), ["2.3", "2.3.1"]);
         assert_eq!(version_forms("10.4.2"), ["10.4"]);
