@@ -244,7 +244,7 @@ impl Services {
 
     /// The session of a token hash and its active account, read from the database (not the
     /// cache); `unauthenticated` when either has ended. Expiry is the caller's to check.
-    pub(crate) async fn session_in_store(&self, hash: &[u8]) -> Result<Authenticated> {
+    async fn session_in_store(&self, hash: &[u8]) -> Result<Authenticated> {
         let mut r = self.store.reader().await?;
         let session =
             sessions::by_token_hash(&mut r, hash).await?.ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;

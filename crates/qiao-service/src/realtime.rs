@@ -91,15 +91,13 @@ impl Services {
     /// one's, and the catch-up may hold events committed after it (later ones reach the
     /// connection as events). `unauthenticated` when the session or account has ended,
     /// `conflict` when the person became a guest or stopped being one (the connection must
-    /// start again). Read from the database, not the session cache: the snapshot may hold an
-    /// event (a revocation) whose commit the cache has not yet heard of.
+    /// start again). Answered from the session cache, which those events clear before any
+    /// connection hears of them; the gateway also looks for them in a resume's catch-up (the
+    /// snapshot may hold one committed a moment before the cache heard of it).
     pub async fn realtime_recheck(&self, token: &str, at_handshake: &Authenticated) -> Result<()> {
         // Any other error (the database, say) passes as it is: the session was not checked,
         // which is no reason to sign the person out.
-        let now = self.session_in_store(&crate::crypto::token_hash(token)).await?;
-        if now.session.expires_at <= crate::now() {
-            return Err(Error::new(ErrorCode::Unauthenticated));
-        }
+        let now = self.authenticate(token).await?;
         if now.session.id != at_handshake.session.id {
             return Err(Error::new(ErrorCode::Unauthenticated));
         }

@@ -389,6 +389,24 @@ fn others_left(e: &Event, user: UserId, guest_at_start: bool) -> bool {
 /// not, and how.
 fn ends(e: &Event, user: UserId, session: SessionId, guest_at_start: bool) -> Option<(u16, &'static str)> {
     match &*e.data {
+        // A guest may follow the presence only of people they share a conversation with,
+        // checked when they subscribed: leaving one starts the connection again (and so does
+        // someone else leaving one: `others_left`).
+        EventData::ConversationRemoved { .. } if guest_at_start && e.audience == Audience::User(user) => {
+            Some(GUEST_RECHECK)
+        }
+        data => ends_session(data, user, session, guest_at_start),
+    }
+}
+
+/// Whether an event ends the session a connection authenticated with, or its role, and how.
+fn ends_session(
+    data: &EventData,
+    user: UserId,
+    session: SessionId,
+    guest_at_start: bool,
+) -> Option<(u16, &'static str)> {
+    match data {
         EventData::SessionRevoked { session_id } if *session_id == session => {
             Some((close::SESSION_ENDED, "session ended"))
         }
@@ -400,14 +418,27 @@ fn ends(e: &Event, user: UserId, session: SessionId, guest_at_start: bool) -> Op
         EventData::UserUpdated { user: u } if u.id == user && u.role.is_guest() != guest_at_start => {
             Some((close::ACCESS_CHANGED, "role changed; reconnect"))
         }
-        // A guest may follow the presence only of people they share a conversation with,
-        // checked when they subscribed: leaving one starts the connection again (and so does
-        // someone else leaving one: `others_left`).
-        EventData::ConversationRemoved { .. } if guest_at_start && e.audience == Audience::User(user) => {
-            Some(GUEST_RECHECK)
-        }
         _ => None,
     }
+}
+
+/// Whether a resume's catch-up holds an event that ends the connection (its session ended,
+/// or its role changed, after its start was checked): such a start is refused with that
+/// close, as the live path would close it, and none of the catch-up is sent. Only frames
+/// that may be such events are parsed.
+pub(super) fn catchup_ends(
+    frames: &[bytes::Bytes],
+    user: UserId,
+    session: SessionId,
+    guest_at_start: bool,
+) -> Option<(u16, &'static str)> {
+    let revoked = memchr::memmem::Finder::new(b"\"session.revoked\"");
+    let updated = memchr::memmem::Finder::new(b"\"user.updated\"");
+    frames
+        .iter()
+        .filter(|f| revoked.find(f).is_some() || updated.find(f).is_some())
+        .filter_map(|f| serde_json::from_slice::<qiao_domain::event::EventFrame>(f).ok())
+        .find_map(|frame| ends_session(&frame.data, user, session, guest_at_start))
 }
 
 #[cfg(test)]
@@ -658,6 +689,26 @@ pub(super) mod tests {
 
         let promoted = ev(4, Audience::Everyone, EventData::UserUpdated { user: person(guest, Role::Member) });
         assert_eq!(r.route(&promoted).close, vec![(2, close::ACCESS_CHANGED, "role changed; reconnect")]);
+    }
+
+    #[test]
+    fn a_catch_up_holding_the_end_of_the_session_refuses_the_start() {
+        use qiao_domain::user::Role;
+        let (me, other, session) = (UserId::new(), UserId::new(), SessionId::new());
+        let frames = |events: &[Event]| events.iter().map(|e| bytes::Bytes::from(e.frame.to_vec())).collect::<Vec<_>>();
+        let renamed = ev(1, Audience::Everyone, EventData::UserUpdated { user: person(other, Role::Guest) });
+        let mine_renamed = ev(2, Audience::Everyone, EventData::UserUpdated { user: person(me, Role::Admin) });
+        let other_session = ev(3, Audience::User(me), EventData::SessionRevoked { session_id: SessionId::new() });
+        let quiet = frames(&[renamed.clone(), mine_renamed.clone(), other_session.clone()]);
+        assert_eq!(catchup_ends(&quiet, me, session, false), None);
+        let revoked = ev(4, Audience::User(me), EventData::SessionRevoked { session_id: session });
+        let ended = frames(&[renamed.clone(), revoked, other_session]);
+        assert_eq!(catchup_ends(&ended, me, session, false), Some((close::SESSION_ENDED, "session ended")));
+        let demoted = ev(5, Audience::Everyone, EventData::UserUpdated { user: person(me, Role::Guest) });
+        assert_eq!(
+            catchup_ends(&frames(&[renamed, demoted]), me, session, false),
+            Some((close::ACCESS_CHANGED, "role changed; reconnect"))
+        );
     }
 
     #[test]

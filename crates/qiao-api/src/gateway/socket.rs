@@ -322,8 +322,10 @@ async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -
     }
     // Registered: from here on, however this ends, the dispatcher is told.
     let leaving = Leaving { link: ws.link.clone(), commands: gw.commands.clone(), conn };
-    // The check comes after the start's snapshot: a session ended before it is refused here,
-    // after it the event reaches the connection (and closes it) once the catch-up is sent.
+    // The check comes after the start's snapshot: a session ended before the check is refused
+    // here, after it the event reaches the connection (and closes it) once the catch-up is
+    // sent; one in the catch-up itself (committed while a resume waited for its turn, and not
+    // yet heard of by the session cache) refuses the start below.
     let start = async {
         let start = up.services.realtime_start(auth, resume_from, gw.config.resume).await?;
         up.services.realtime_recheck(&credentials.token, auth).await?;
@@ -350,6 +352,13 @@ async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -
             return None;
         }
     };
+    if let Catchup::Events(frames) = &start.catchup
+        && let Some((code, reason)) =
+            super::routing::catchup_ends(frames, auth.user.id, auth.session.id, auth.user.role.is_guest())
+    {
+        close_with(&ws.link, code, reason).await;
+        return None;
+    }
     let ready = ServerMessage::Ready {
         protocol: PROTOCOL_VERSION,
         user_id: auth.user.id,
