@@ -414,6 +414,8 @@ export interface FollowedThread {
 
 export interface FollowedThreadList {
   items: FollowedThread[];
+  /** Pass as `cursor` for the next page (older threads); absent on the last page. */
+  next_cursor?: string | null;
 }
 
 export interface Health {

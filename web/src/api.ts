@@ -161,7 +161,7 @@ export const api = {
   thread: (id: Id, q: { before?: number; after?: number; limit?: number } = {}) =>
     get<ThreadPage>(`/messages/${id}/thread`, { limit: 100, ...q }),
 
-  followedThreads: () => get<T.FollowedThreadList>("/threads", { limit: 200 }),
+  followedThreads: (cursor?: string | null) => get<T.FollowedThreadList>("/threads", { limit: 200, cursor }),
   threadRead: (rootId: Id) => post<T.ThreadState>(`/messages/${rootId}/thread/read`),
   followThread: (rootId: Id) => put<T.ThreadState>(`/messages/${rootId}/thread/follow`),
   unfollowThread: (rootId: Id) => del<T.ThreadState>(`/messages/${rootId}/thread/follow`),

@@ -183,6 +183,7 @@ const PARAMS: &[(&str, &str, Limit)] = &[
     ("/api/v1/conversations/browse", "cursor", CURSOR),
     ("/api/v1/departments/{id}/members", "cursor", CURSOR),
     ("/api/v1/users", "cursor", CURSOR),
+    ("/api/v1/threads", "cursor", CURSOR),
     ("/api/v1/conversations/browse", "limit", PAGE),
     ("/api/v1/conversations/browse", "q", Length(0, SEARCH_MAX)),
     ("/api/v1/conversations/{id}/members", "limit", PAGE),

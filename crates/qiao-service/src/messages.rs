@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::auth::Authenticated;
 use crate::conversations::Access;
 use crate::membership::emit;
-use crate::users::page_limit;
+use crate::users::{Page, decode_keyset, encode_keyset, page_limit};
 use crate::{Origin, Services, audit_entry, now};
 
 /// A message to send.
@@ -775,15 +775,26 @@ impl Services {
     pub async fn followed_threads(
         &self,
         auth: &Authenticated,
+        cursor: Option<&str>,
         limit: Option<u32>,
-    ) -> Result<Vec<(FollowedThread, Message)>> {
+    ) -> Result<Page<(FollowedThread, Message)>> {
+        let limit = page_limit(limit)?;
+        // Keyset cursor: the last thread's (sort_at, root id).
+        let after = cursor.map(decode_keyset::<(i64, MessageId)>).transpose()?;
         let mut r = self.store.reader().await?;
-        let followed = threads::followed(&mut r, auth.actor.user_id, page_limit(limit)?).await?;
+        let mut followed = threads::followed(&mut r, auth.actor.user_id, after, limit + 1).await?;
+        let next_cursor = if followed.len() > limit as usize {
+            followed.truncate(limit as usize);
+            followed.last().map(|t| encode_keyset(&(t.sort_at, t.root_id)))
+        } else {
+            None
+        };
         let ids: Vec<MessageId> = followed.iter().map(|t| t.root_id).collect();
         let mut roots: std::collections::HashMap<MessageId, Message> =
             messages::get_many(&mut r, &ids).await?.into_iter().map(|m| (m.id, m)).collect();
         // A root is never deleted from the table (only marked), so each is found.
-        Ok(followed.into_iter().filter_map(|t| roots.remove(&t.root_id).map(|m| (t, m))).collect())
+        let items = followed.into_iter().filter_map(|t| roots.remove(&t.root_id).map(|m| (t, m))).collect();
+        Ok(Page { items, next_cursor })
     }
 
     /// A thread root the caller may take part in (as a member of its conversation).

@@ -96,15 +96,16 @@ pub(crate) fn search_text(q: Option<String>) -> Result<Option<String>> {
     Ok(q.map(|s| s.replace('\0', "").trim().to_owned()).filter(|s| !s.is_empty()))
 }
 
-/// An opaque keyset cursor over (name, id).
-pub(crate) fn encode_name_cursor(name: &str, id: uuid::Uuid) -> String {
-    URL_SAFE_NO_PAD.encode(json!([name, id]).to_string())
+/// An opaque keyset cursor: a list's sort key and id, as base64url JSON.
+pub(crate) fn encode_keyset<K: serde::Serialize>(key: &K) -> String {
+    URL_SAFE_NO_PAD.encode(serde_json::to_vec(key).unwrap_or_default())
 }
 
 /// Longest cursor accepted, in bytes: those this server makes are far shorter.
 pub const CURSOR_MAX: usize = 1024;
 
-pub(crate) fn decode_name_cursor(s: &str) -> Result<(String, uuid::Uuid)> {
+/// A cursor made by [`encode_keyset`]; `invalid_parameter` (field `cursor`) otherwise.
+pub(crate) fn decode_keyset<K: serde::de::DeserializeOwned>(s: &str) -> Result<K> {
     let bad = || {
         Error::new(ErrorCode::InvalidParameter)
             .with_field("cursor")
@@ -114,10 +115,21 @@ pub(crate) fn decode_name_cursor(s: &str) -> Result<(String, uuid::Uuid)> {
         return Err(bad());
     }
     let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
-    let (name, id) = serde_json::from_slice::<(String, uuid::Uuid)>(&bytes).map_err(|_| bad())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad())
+}
+
+/// An opaque keyset cursor over (name, id).
+pub(crate) fn encode_name_cursor(name: &str, id: uuid::Uuid) -> String {
+    encode_keyset(&(name, id))
+}
+
+pub(crate) fn decode_name_cursor(s: &str) -> Result<(String, uuid::Uuid)> {
+    let (name, id): (String, uuid::Uuid) = decode_keyset(s)?;
     // No name holds NUL (PostgreSQL refuses it in text): not a cursor this server made.
     if name.contains('\0') {
-        return Err(bad());
+        return Err(Error::new(ErrorCode::InvalidParameter)
+            .with_field("cursor")
+            .with_message("The cursor is invalid; start again without it."));
     }
     Ok((name, id))
 }

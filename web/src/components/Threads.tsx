@@ -5,9 +5,9 @@ import { useMemo } from "react";
 import { formatDay, formatTime, useLang, useT } from "../i18n";
 import { navigate, paths } from "../router";
 import { conversationTitle } from "../state/model";
-import { useApp } from "../state/store";
+import { loadOlderThreads, useApp } from "../state/store";
 import type { Department, Id, Message, User } from "../types";
-import { Avatar, CountBadge, PageHeader } from "./common";
+import { Avatar, CountBadge, ErrorNote, PageHeader, useSubmit } from "./common";
 
 /** A message's text on one line, short: mentions by name, without Markdown's emphasis and
  * code marks, cut at a whole character. */
@@ -31,6 +31,8 @@ export function ThreadsPage() {
   const users = useApp((s) => s.users);
   const departments = useApp((s) => s.departments);
   const meId = useApp((s) => s.me?.id);
+  const more = useApp((s) => s.followedMore);
+  const older = useSubmit(loadOlderThreads);
   const list = useMemo(
     () => Object.values(followed ?? {}).sort((a, b) => (b.last_reply_at ?? b.root.created_at) - (a.last_reply_at ?? a.root.created_at)),
     [followed],
@@ -76,6 +78,14 @@ export function ThreadsPage() {
           );
         })}
       </ul>
+      {more && (
+        <form onSubmit={older.submit}>
+          <button type="submit" disabled={older.busy}>
+            {older.busy ? t("common.loading") : t("threads.older")}
+          </button>
+        </form>
+      )}
+      <ErrorNote error={older.error} />
     </div>
   );
 }

@@ -7,6 +7,7 @@ import {
   emptyModel,
   loadConversations,
   loadFollowed,
+  moreFollowed,
   markReadLocal,
   mergePage,
   toggleReaction,
@@ -367,6 +368,22 @@ describe("threads I follow", () => {
     expect(m.followedStale).toBe(true);
     m = applyEvent(m, ev({ type: "thread.state", conversation_id: C, root_id: "m-2", following: false, read_seq: 0 }));
     expect(followed(m)).toBeUndefined();
+  });
+
+  it("add an older page without undoing what events changed, and keep its cursor", () => {
+    let m = start(5);
+    const page = (rootId: string, unread: number) => ({ root_id: rootId, root, conversation_id: C, read_seq: 1, unread_count: unread, mention_count: 0 });
+    m = loadFollowed(m, [page("m-2", 0)], "cursor-1");
+    expect(m.followedMore).toBe("cursor-1");
+    m = applyEvent(m, ev({ type: "message.created", message: reply(6), thread: summary }, 6));
+    m = moreFollowed(m, [page("m-2", 0), page("m-1", 3)], null);
+    expect(followed(m)?.unread_count).toBe(1);
+    expect(m.followed?.["m-1"]?.unread_count).toBe(3);
+    expect(m.followedMore).toBeNull();
+    // A fresh first page starts the list again.
+    m = loadFollowed(m, [page("m-2", 0)], "cursor-2");
+    expect(Object.keys(m.followed ?? {})).toEqual(["m-2"]);
+    expect(m.followedMore).toBe("cursor-2");
   });
 
   it("do not count a reply twice when the list was read after it", () => {

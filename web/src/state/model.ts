@@ -65,6 +65,8 @@ export interface Model {
    * refetch (I began following one it does not have). */
   followed: Record<Id, FollowedThread> | null;
   followedStale: boolean;
+  /** The cursor of the next, older page of followed threads (null when all are loaded). */
+  followedMore: string | null;
 }
 
 export const MAX_TIMELINE = 3000;
@@ -85,6 +87,7 @@ export function emptyModel(): Model {
     stale: [],
     followed: null,
     followedStale: false,
+    followedMore: null,
   };
 }
 
@@ -236,9 +239,18 @@ function removeConversation(model: Model, id: Id): Model {
   return { ...model, conversations, timelines, followed, pending: model.pending.filter((p) => p.conversationId !== id) };
 }
 
-/** Replaces the list of threads I follow with a fresh one from HTTP. */
-export function loadFollowed(model: Model, items: FollowedThread[]): Model {
-  return { ...model, followed: Object.fromEntries(items.map((t) => [t.root_id, t])), followedStale: false };
+/** Replaces the list of threads I follow with a fresh first page from HTTP (`more`: the
+ * cursor of the next page). */
+export function loadFollowed(model: Model, items: FollowedThread[], more: string | null = null): Model {
+  return { ...model, followed: Object.fromEntries(items.map((t) => [t.root_id, t])), followedStale: false, followedMore: more };
+}
+
+/** Adds an older page of followed threads (read while events waited: what the list has is
+ * at least as new, so it stays). */
+export function moreFollowed(model: Model, items: FollowedThread[], more: string | null): Model {
+  const followed = { ...(model.followed ?? {}) };
+  for (const t of items) followed[t.root_id] ??= t;
+  return { ...model, followed, followedMore: more };
 }
 
 /** The threads I follow with replies I have not read, most recent reply first. */

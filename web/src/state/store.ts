@@ -15,6 +15,7 @@ import {
   emptyModel,
   loadConversations,
   loadFollowed,
+  moreFollowed,
   mapMessage,
   markReadLocal,
   mergePage,
@@ -251,8 +252,19 @@ async function reloadOnce(everything: boolean): Promise<void> {
 
 /** The threads I follow, read again (events wait meanwhile when called from a reload). */
 async function loadFollowedNow(): Promise<void> {
-  const { items } = await api.followedThreads();
-  update((m) => loadFollowed(m, items));
+  const page = await api.followedThreads();
+  update((m) => loadFollowed(m, page.items, page.next_cursor ?? null));
+}
+
+/** The next, older page of the threads I follow (events wait meanwhile). */
+export async function loadOlderThreads(): Promise<void> {
+  const cursor = get().followedMore;
+  if (!cursor) return;
+  await hold.during(async () => {
+    const page = await api.followedThreads(cursor);
+    // A reload meanwhile started the list again: its cursor is the one to follow.
+    update((m) => (m.followedMore === cursor ? moreFollowed(m, page.items, page.next_cursor ?? null) : m));
+  });
 }
 
 /** The list of followed threads, read again when an event said it lacks one (at most one

@@ -91,6 +91,9 @@ pub struct FollowedThread {
 #[derive(Serialize, ToSchema)]
 pub struct FollowedThreadList {
     pub items: Vec<FollowedThread>,
+    /// Pass as `cursor` for the next page (older threads); absent on the last page.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -99,6 +102,8 @@ pub struct FollowedThreadList {
 pub struct ThreadsParams {
     /// 1–200, default 50.
     pub limit: Option<u32>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
 }
 
 /// A message.
@@ -263,7 +268,8 @@ pub async fn unfollow(
     Ok(axum::Json(state.services.set_thread_following(&auth, id, false).await?.into()))
 }
 
-/// Threads I follow, with unread counts, most recent reply first.
+/// Threads I follow, with unread counts, most recent reply first (a thread without replies by
+/// its root's time), a page at a time.
 #[utoipa::path(get, path = "/api/v1/threads", tag = "messages", params(ThreadsParams),
     responses((status = 200, body = FollowedThreadList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody)))]
 pub async fn followed(
@@ -271,10 +277,9 @@ pub async fn followed(
     Auth(auth): Auth,
     Query(p): Query<ThreadsParams>,
 ) -> ApiResult<axum::Json<FollowedThreadList>> {
-    let items = state
-        .services
-        .followed_threads(&auth, p.limit)
-        .await?
+    let page = state.services.followed_threads(&auth, p.cursor.as_deref(), p.limit).await?;
+    let items = page
+        .items
         .into_iter()
         .map(|(t, root)| FollowedThread {
             root_id: t.root_id,
@@ -287,5 +292,5 @@ pub async fn followed(
             last_reply_seq: t.last_reply_seq,
         })
         .collect();
-    Ok(axum::Json(FollowedThreadList { items }))
+    Ok(axum::Json(FollowedThreadList { items, next_cursor: page.next_cursor }))
 }

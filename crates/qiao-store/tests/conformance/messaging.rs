@@ -687,11 +687,15 @@ pub async fn thread_following(store: Store, _: Sink) {
         .unwrap();
     let mut r = store.reader().await.unwrap();
     assert_eq!(threads::read_position(&mut r, bob.id, top.id).await.unwrap(), Some(r1.seq));
-    let alice_threads = threads::followed(&mut r, alice.id, 10).await.unwrap();
+    let alice_threads = threads::followed(&mut r, alice.id, None, 10).await.unwrap();
     assert_eq!(alice_threads.len(), 1);
     assert_eq!((alice_threads[0].root_id, alice_threads[0].unread_count), (top.id, 1));
     assert_eq!(alice_threads[0].last_reply_seq, Some(r1.seq));
-    assert_eq!(threads::followed(&mut r, bob.id, 10).await.unwrap()[0].unread_count, 0, "own replies are not unread");
+    assert_eq!(
+        threads::followed(&mut r, bob.id, None, 10).await.unwrap()[0].unread_count,
+        0,
+        "own replies are not unread"
+    );
     drop(r);
     let unfollowed = store
         .write(move |tx| {
@@ -704,9 +708,9 @@ pub async fn thread_following(store: Store, _: Sink) {
         .unwrap();
     assert_eq!(unfollowed, (true, false));
     let mut r = store.reader().await.unwrap();
-    assert_eq!(threads::followed(&mut r, alice.id, 10).await.unwrap()[0].unread_count, 0);
+    assert_eq!(threads::followed(&mut r, alice.id, None, 10).await.unwrap()[0].unread_count, 0);
     assert!(threads::read_position(&mut r, bob.id, top.id).await.unwrap().is_none());
-    assert!(threads::followed(&mut r, bob.id, 10).await.unwrap().is_empty());
+    assert!(threads::followed(&mut r, bob.id, None, 10).await.unwrap().is_empty());
     drop(r);
     // `@channel` in a reply is a mention for everyone following the thread (once, also when
     // it names them too), not for its author.
@@ -714,7 +718,7 @@ pub async fn thread_following(store: Store, _: Sink) {
     send_mentioning(&store, c, bob.id, "@channel", Some(top.id), everyone.clone()).await;
     send_mentioning(&store, c, alice.id, "@channel", Some(top.id), everyone).await;
     let mut r = store.reader().await.unwrap();
-    let alice_threads = threads::followed(&mut r, alice.id, 10).await.unwrap();
+    let alice_threads = threads::followed(&mut r, alice.id, None, 10).await.unwrap();
     assert_eq!((alice_threads[0].unread_count, alice_threads[0].mention_count), (1, 1));
     drop(r);
     // Forgetting a conversation's threads leaves those of other conversations.
@@ -750,6 +754,40 @@ pub async fn thread_following(store: Store, _: Sink) {
     assert_eq!(left, (Some(vec![elsewhere.id]), None));
     let mut r = store.reader().await.unwrap();
     assert!(threads::read_position(&mut r, alice.id, elsewhere.id).await.unwrap().is_none());
+    drop(r);
+    // Pages: newest reply (or root) first, ties by root id, each thread once.
+    let mut roots = Vec::new();
+    for i in 0..5 {
+        roots.push(send(&store, c, bob.id, &format!("topic {i}"), None).await);
+    }
+    let (ids, replied) = (roots.iter().map(|m| m.id).collect::<Vec<_>>(), roots[1].id);
+    store
+        .write(move |tx| {
+            let ids = ids.clone();
+            Box::pin(async move {
+                for id in ids {
+                    threads::follow(tx, alice.id, id, c, 0).await?;
+                }
+                messages::add_reply(tx, replied, bob.id, T0 + 60_000).await
+            })
+        })
+        .await
+        .unwrap();
+    let mut r = store.reader().await.unwrap();
+    let all = threads::followed(&mut r, alice.id, None, 10).await.unwrap();
+    assert_eq!(all.len(), 5);
+    assert_eq!(all[0].root_id, replied, "the latest reply first");
+    assert!(all.windows(2).all(|w| (w[0].sort_at, w[0].root_id) > (w[1].sort_at, w[1].root_id)));
+    let mut paged = Vec::new();
+    let mut after = None;
+    loop {
+        let page = threads::followed(&mut r, alice.id, after, 2).await.unwrap();
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        after = Some((last.sort_at, last.root_id));
+        paged.extend(page.iter().map(|t| t.root_id));
+    }
+    assert_eq!(paged, all.iter().map(|t| t.root_id).collect::<Vec<_>>());
 }
 
 pub async fn drafts_per_conversation_and_thread(store: Store, _: Sink) {

@@ -549,6 +549,28 @@ async fn threads_can_be_followed_and_read() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(carol.get("/api/v1/threads").await.body["items"].as_array().unwrap().is_empty());
+
+    // A page at a time: `next_cursor` goes on to older threads until there are none.
+    for i in 0..4 {
+        let r = send(&owner, &c, json!({"body": format!("topic {i}")})).await;
+        let id = r["id"].as_str().unwrap();
+        assert_eq!(carol.put_empty(&format!("/api/v1/messages/{id}/thread/follow")).await.status, 200);
+    }
+    let (mut seen, mut cursor) = (Vec::new(), None::<String>);
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/api/v1/threads?limit=3&cursor={c}"),
+            None => "/api/v1/threads?limit=3".to_owned(),
+        };
+        let page = carol.get(&path).await.body;
+        seen.extend(page["items"].as_array().unwrap().iter().map(|t| t["root"]["body"].as_str().unwrap().to_owned()));
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["topic 3", "topic 2", "topic 1", "topic 0"], "newest first, each once");
+    assert_error(&carol.get("/api/v1/threads?cursor=nonsense").await, 400, "invalid_parameter");
 }
 
 /// `@channel` in a thread reply is addressed to those in the thread: it counts as a mention
