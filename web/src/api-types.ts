@@ -2,6 +2,7 @@
 // Refresh both with `QIAO_UPDATE_OPENAPI=1 cargo test -p qiao-api --test openapi`.
 
 export interface AddMembersRequest {
+  /** Default `member`; channel admins may add admins, and posters to announcement channels. */
   role?: MemberRole | null;
   /** 1 to 100 people. */
   user_ids: UserId[];
@@ -10,6 +11,7 @@ export interface AddMembersRequest {
 export interface AuditEntry {
   /** A dotted action name such as `user.disable` or `session.sign_in_failed`. */
   action: string;
+  /** `None` for actions taken by the system or the command line. */
   actor_id?: UserId | null;
   at: i64;
   /** Action-specific facts (never secrets). */
@@ -84,6 +86,7 @@ export interface Conversation {
   archived_at?: i64 | null;
   created_at: i64;
   created_by?: UserId | null;
+  /** For department channels: their department. */
   department_id?: DepartmentId | null;
   description: string;
   id: ConversationId;
@@ -108,6 +111,7 @@ export type ConversationId = string;
 /** A conversation and, when the caller is in it, their state there. */
 export interface ConversationItem {
   conversation: Conversation;
+  /** Absent when the caller is not a member (previewing a public channel). */
   me?: MyState | null;
 }
 
@@ -131,6 +135,7 @@ export interface CreateChannelRequest {
    */
   departments?: LinkedDepartment[];
   description?: string | null;
+  /** `public` (default), `private`, `announcement` or `project`. */
   kind?: ChannelKind | null;
   /** People to add besides the creator (at most 100). */
   member_ids?: UserId[];
@@ -140,6 +145,7 @@ export interface CreateChannelRequest {
 
 export interface CreateDepartment {
   name: string;
+  /** Default: the organisation root. */
   parent_id?: DepartmentId | null;
 }
 
@@ -159,7 +165,9 @@ export interface CreateUserRequest {
    * first sign-in.
    */
   password?: string | null;
+  /** Default: the organisation root (for a department admin: the first department they manage). */
   primary_department_id?: DepartmentId | null;
+  /** Default `member`. */
   role?: Role | null;
   secondary_department_ids?: DepartmentId[];
   title?: string | null;
@@ -181,6 +189,7 @@ export interface Department {
   created_at: i64;
   id: DepartmentId;
   name: string;
+  /** `None` only for the root department. */
   parent_id?: DepartmentId | null;
   updated_at: i64;
 }
@@ -209,6 +218,7 @@ export interface Draft {
   /** Empty when the draft was cleared (sent or erased). */
   body: string;
   conversation_id: ConversationId;
+  /** The thread it replies in; absent for the conversation's own composer. */
   thread_root_id?: MessageId | null;
   updated_at: i64;
 }
@@ -347,6 +357,7 @@ export type EventData =
 export interface EventFrame {
   /** When it was committed. */
   at: i64;
+  /** For conversation events. */
   conversation_id?: ConversationId | null;
   data: EventData;
   op: EventOp;
@@ -374,6 +385,7 @@ export interface FileInfo {
   height?: number | null;
   id: FileId;
   kind: FileKind;
+  /** The message carrying it, once sent. */
   message_id?: MessageId | null;
   /** The type recognised from the bytes (never the one the uploader claimed). */
   mime: string;
@@ -501,7 +513,9 @@ export interface Message {
   sender_id: UserId;
   /** The conversation sequence number of its creation: messages sort by it. */
   seq: number;
+  /** For thread roots with replies. */
   thread?: ThreadSummary | null;
+  /** For replies: the thread's root message. */
   thread_root_id?: MessageId | null;
 }
 
@@ -608,6 +622,7 @@ export type Role = "owner" | "admin" | "department_admin" | "member" | "guest";
 export interface SaveDraftRequest {
   /** The text so far; empty (or blank) clears the draft. */
   body: string;
+  /** The thread's first message, for a draft reply in that thread. */
   thread_root_id?: MessageId | null;
 }
 
@@ -643,6 +658,7 @@ export interface SendMessageRequest {
    * (`POST /api/v1/conversations/{id}/files`) not sent yet. With files the body may be empty.
    */
   file_ids?: FileId[];
+  /** Reply in this message's thread. */
   thread_root_id?: MessageId | null;
 }
 
@@ -826,6 +842,7 @@ export interface UpdateConversationRequest {
 export interface UpdateDepartment {
   /** Rename. */
   name?: string | null;
+  /** Move under another department. */
   parent_id?: DepartmentId | null;
 }
 

@@ -1,6 +1,6 @@
 // Types of the public API as the client uses them. They come from api-types.ts, which is
-// generated from docs/openapi.json (a Rust test keeps both current), so a change to the
-// server's wire types that the client does not follow fails `tsc`.
+// generated from docs/openapi.json's schemas (a Rust test keeps both current), so a change to
+// a schema that the client does not follow fails `tsc`.
 
 import type { EventFrame, ServerMessage } from "./api-types";
 

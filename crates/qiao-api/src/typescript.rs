@@ -168,7 +168,11 @@ fn property_name(key: &str) -> String {
 }
 
 fn push_doc_comment(out: &mut String, schema: &Value, indent: usize) {
-    let Some(text) = schema.get("description").and_then(Value::as_str).map(str::trim) else { return };
+    // A nullable reference carries its description inside the reference's variant.
+    let variant = || {
+        schema.get("oneOf").and_then(Value::as_array)?.iter().find_map(|v| v.get("description")).and_then(Value::as_str)
+    };
+    let Some(text) = schema.get("description").and_then(Value::as_str).or_else(variant).map(str::trim) else { return };
     if text.is_empty() {
         return;
     }
@@ -212,7 +216,7 @@ mod tests {
                 "properties": {
                     "id": { "$ref": "#/components/schemas/ItemId" },
                     "note": { "type": ["string", "null"], "description": "Free text." },
-                    "at": { "oneOf": [{ "$ref": "#/components/schemas/i64" }, { "type": "null" }] },
+                    "at": { "oneOf": [{ "$ref": "#/components/schemas/i64", "description": "When." }, { "type": "null" }] },
                     "tags": { "type": "array", "items": { "type": ["string", "null"] } },
                     "x-odd": { "type": "boolean" }
                 }
@@ -220,7 +224,7 @@ mod tests {
         }));
         assert_eq!(
             out,
-            "/** One item. */\nexport interface Item {\n  at?: i64 | null;\n  id: ItemId;\n  /** Free text. */\n  \
+            "/** One item. */\nexport interface Item {\n  /** When. */\n  at?: i64 | null;\n  id: ItemId;\n  /** Free text. */\n  \
              note?: string | null;\n  tags: (string | null)[];\n  \"x-odd\"?: boolean;\n}\n"
         );
     }

@@ -81,9 +81,9 @@ pub fn grams(text: &str, n: usize) -> Vec<(String, usize, usize)> {
 /// (so "project deadline" is a two-word phrase). For the index (`split_mixed`), some words
 /// are also recorded in other forms, at the same position, so that phrases keep working:
 /// a word of ASCII letters and digits as its letter and digit runs (`iphone` finds
-/// iPhone15, and `q3` stays one word for phrases), a word joined by hyphens, slashes or
-/// dots run together ([`joined`]: `email` finds e-mail, `wifi` Wi-Fi, `nodejs` Node.js,
-/// and a date written with slashes meets one written with hyphens), a number written in groups of three
+/// iPhone15, and `q3` stays one word for phrases), other spellings of a word ([`joined`]:
+/// `email` finds e-mail, `wifi` Wi-Fi, `nodejs` Node.js, and a date written with slashes,
+/// hyphens or dots meets the others), a number written in groups of three
 /// without its commas (`1299` finds 1,299) and a percentage without its sign (`92` finds
 /// 92%), and a version number without its letters and as its prefixes (`2.3` finds v2.3.1).
 /// Queries keep words whole.
@@ -161,16 +161,26 @@ fn separated_parts(word: &str) -> Vec<(usize, usize)> {
     if runs.len() < 2 { Vec::new() } else { runs }
 }
 
-/// A word of ASCII letters and digits joined by hyphens, slashes or dots, run together
-/// (`e-mail` → `email`, `2024/05/01` → `20240501`, `Node.js` → `nodejs`; with dots only when
-/// it has a letter, so versions, addresses and decimals keep theirs), or a number written in
-/// groups of three without its commas (`1,299` → `1299`); `None` for anything else. The
-/// same date written with hyphens or slashes thus meets in one form.
+/// Another form of a word that people write in several ways: a date as `yyyymmdd` (from
+/// `2024/5/1`, `2024-05-01` or `2024.5.1`: they meet), a word of ASCII letters and digits
+/// joined by hyphens run together (`e-mail` → `email`), one joined by dots between letters
+/// run together (`Node.js` → `nodejs`; not `1.5GB` or `v1.2`: numbers keep their dots), or a
+/// number written in groups of three without its commas (`1,299` → `1299`); `None` for
+/// anything else.
 pub fn joined(word: &str) -> Option<String> {
-    const SEPARATORS: [char; 3] = ['-', '/', '.'];
-    let hyphenated = word.contains(SEPARATORS)
-        && (!word.contains('.') || word.bytes().any(|b| b.is_ascii_alphabetic()))
-        && word.split(SEPARATORS).all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+    if let Some(date) = date_form(word) {
+        return Some(date);
+    }
+    let hyphenated =
+        word.contains('-') && word.split('-').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()));
+    let dotted = word.contains('.') && {
+        let parts: Vec<&str> = word.split('.').collect();
+        parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_alphanumeric()))
+            && parts.windows(2).all(|w| {
+                w[0].bytes().last().is_some_and(|b| b.is_ascii_alphabetic())
+                    && w[1].bytes().next().is_some_and(|b| b.is_ascii_alphabetic())
+            })
+    };
     let grouped = word.contains(',') && {
         let mut groups = word.split(',');
         let first = groups.next().unwrap_or("");
@@ -178,7 +188,20 @@ pub fn joined(word: &str) -> Option<String> {
             && first.bytes().all(|b| b.is_ascii_digit())
             && groups.all(|g| g.len() == 3 && g.bytes().all(|b| b.is_ascii_digit()))
     };
-    (hyphenated || grouped).then(|| word.replace(['-', '/', '.', ','], ""))
+    (hyphenated || dotted || grouped).then(|| word.replace(['-', '.', ','], ""))
+}
+
+/// A date written year first with one kind of separator (`2024/5/1`, `2024-05-01`,
+/// `2024.5.1`) as `yyyymmdd`.
+fn date_form(word: &str) -> Option<String> {
+    let sep = ['/', '-', '.'].into_iter().find(|c| word.contains(*c))?;
+    let parts: Vec<&str> = word.split(sep).collect();
+    let [y, m, d] = parts.as_slice() else { return None };
+    let number = |p: &str, len: std::ops::RangeInclusive<usize>| {
+        (len.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit())).then(|| p.parse::<u32>().ok()).flatten()
+    };
+    let (y, m, d) = (number(y, 4..=4)?, number(m, 1..=2)?, number(d, 1..=2)?);
+    ((1..=12).contains(&m) && (1..=31).contains(&d)).then(|| format!("{y:04}{m:02}{d:02}"))
 }
 
 /// A version number's other forms: without its letters (`v2.3.1` → `2.3.1`) and its
@@ -196,8 +219,8 @@ fn version_forms(word: &str) -> Vec<String> {
     forms
 }
 
-/// The numbers written in groups of three in `text` (`1,299`, `12,000,000`) and the numbers
-/// joined by slashes (`2024/05/01`, `05/01`), as byte ranges: jieba cuts them apart.
+/// The numbers written in groups of three in `text` (`1,299`, `12,000,000`) and the dates
+/// written with slashes (`2024/05/01`), as byte ranges: jieba cuts them apart.
 fn digit_groups(text: &str) -> Vec<(usize, usize)> {
     let mut out = comma_groups(text);
     out.extend(slashed_numbers(text));
@@ -205,7 +228,8 @@ fn digit_groups(text: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// Runs of digits joined by slashes (`2024/05/01`), not inside a longer word or path.
+/// Dates written with slashes (`2024/05/01`, `2024/5/1`), not inside a longer word or path:
+/// jieba cuts them apart (fractions and other slashed numbers are left alone).
 fn slashed_numbers(text: &str) -> Vec<(usize, usize)> {
     let b = text.as_bytes();
     let digits_from = |mut i: usize| {
@@ -230,7 +254,7 @@ fn slashed_numbers(text: &str) -> Vec<(usize, usize)> {
             parts += 1;
         }
         let after_ok = end == b.len() || !(b[end].is_ascii_alphanumeric() || b[end] == b'/');
-        if parts >= 2 && after_ok {
+        if parts == 3 && after_ok && date_form(&text[start..end]).is_some() {
             out.push((start, end));
         }
         i = end.max(i + 1);
@@ -537,7 +561,11 @@ mod tests {
         assert_eq!(joined("ht-2026-0815").as_deref(), Some("ht20260815"));
         assert_eq!(joined("1,299").as_deref(), Some("1299"));
         assert_eq!(joined("1,299,000").as_deref(), Some("1299000"));
-        assert_eq!(joined("2024/05/01").as_deref(), Some("20240501"));
+        for date in ["2024/05/01", "2024/5/1", "2024-05-01", "2024-5-1", "2024.5.1"] {
+            assert_eq!(joined(date).as_deref(), Some("20240501"), "{date}");
+        }
+        assert_eq!(joined("2024/11/1").as_deref(), Some("20241101"));
+        assert_eq!(joined("2024/1/11").as_deref(), Some("20240111"), "no collision with 2024/11/1");
         assert_eq!(joined("Node.js").as_deref(), Some("Nodejs"));
         assert_eq!(joined("U.S.A").as_deref(), Some("USA"));
         for no in [
@@ -552,11 +580,17 @@ mod tests {
             "2.3.1",
             "192.168.1.1",
             "3.14",
-            "e.g.",
+            "1.5GB",
+            "3.5mm",
+            "v1.2",
+            "1/2",
+            "24/7",
+            "2024/13/01",
+            "2024/5/1/2",
         ] {
             assert_eq!(joined(no), None, "{no}");
         }
-        assert_eq!(digit_groups("截止 2024/05/01，或 5/1 前；不算 a/1/2 和 1/2/x"), [(7, 17), (24, 27)]);
+        assert_eq!(digit_groups("截止 2024/05/01，或 2024/5/1 前；不算 1/2、24/7、a/2024/1/2"), [(7, 17), (24, 32)]);
         assert_eq!(digit_groups("每台1,299元，共12,000,000台"), [(6, 11), (20, 30)]);
         assert_eq!(version_forms("v2.3.1"), ["2.3", "2.3.1"]);
         assert_eq!(version_forms("10.4.2"), ["10.4"]);

@@ -532,13 +532,20 @@ fn other_spellings_of_words_and_numbers() {
     assert_eq!(find("2024-05-01"), ["2024-05-01发布新版"]);
     assert_eq!(find("prod"), ["k8s-prod-01 重启了"]);
     // A date written with slashes or hyphens, and a dotted name typed without its dot.
-    let find = small_corpus(&["截止日期 2024/05/01", "2024-06-01上线", "用 Node.js 写的", "版本 3.14 和 192.168.1.1"]);
-    assert_eq!(find("2024-05-01"), ["截止日期 2024/05/01"]);
-    assert_eq!(find("2024/06/01"), ["2024-06-01上线"]);
-    assert_eq!(find("20240501"), ["截止日期 2024/05/01"]);
+    let find = small_corpus(&[
+        "截止日期 2024/5/1",
+        "2024-06-01上线",
+        "用 Node.js 写的",
+        "版本 3.14 和 192.168.1.1，内存 1.5GB，一半是 1/2",
+    ]);
+    assert_eq!(find("2024-05-01"), ["截止日期 2024/5/1"]);
+    assert_eq!(find("2024/6/1"), ["2024-06-01上线"]);
+    assert_eq!(find("20240501"), ["截止日期 2024/5/1"]);
     assert_eq!(find("nodejs"), ["用 Node.js 写的"]);
     assert_eq!(find("node.js"), ["用 Node.js 写的"]);
-    assert!(find("314").is_empty() && find("19216811").is_empty(), "numbers keep their dots");
+    for number in ["314", "19216811", "15gb", "12"] {
+        assert!(find(number).is_empty(), "numbers keep their dots and slashes: {number}");
+    }
     let find = small_corpus(&["2024Q3营收增长", "iPhone15Pro 到货"]);
     assert_eq!(find("Q3"), ["2024Q3营收增长"]);
     assert_eq!(find("iphone15"), ["iPhone15Pro 到货"]);

@@ -878,10 +878,14 @@ async fn record_reply(tx: &mut Tx, root: &Message, reply: &Message, mentioned: &
 }
 
 /// Makes each of `users` who does not yet follow `root`'s thread follow it, with its replies
-/// unread, and tells their devices.
+/// unread, and tells their devices. Checked here, inside the write: someone who left the
+/// conversation since `users` was read follows nothing (a follow would come back if they
+/// rejoined).
 async fn follow_for(tx: &mut Tx, root: &Message, users: &[UserId], at: i64) -> Result<()> {
     for &u in users {
-        if threads::read_position(tx, u, root.id).await?.is_none() {
+        if threads::read_position(tx, u, root.id).await?.is_none()
+            && members::get(tx, root.conversation_id, u).await?.is_some()
+        {
             threads::follow(tx, u, root.id, root.conversation_id, root.seq).await?;
             let data = EventData::ThreadState {
                 conversation_id: root.conversation_id,

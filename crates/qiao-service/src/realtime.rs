@@ -273,10 +273,10 @@ fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
         user_id: UserId,
         joined_at: i64,
     }
-    // Conversation → (position, time) of the latest join. A conversation's creation lists its
-    // first members, and the same transaction may announce them again (linking the
-    // creator's own department): a second announcement at the same time is not a new join.
-    let mut joined: HashMap<ConversationId, (i64, i64)> = HashMap::new();
+    // Conversation → (position, time, by its creation) of the latest join. A conversation's
+    // creation lists its first members, and the same transaction may announce them again
+    // (linking the creator's own department): that announcement is not a new join.
+    let mut joined: HashMap<ConversationId, (i64, i64, bool)> = HashMap::new();
     let members_added = memchr::memmem::Finder::new(MEMBERS_ADDED);
     let created = memchr::memmem::Finder::new(CONVERSATION_CREATED);
     for f in &frames {
@@ -287,9 +287,9 @@ fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
         if matches!(added.data.kind.as_str(), "members.added" | "conversation.created")
             && added.data.members.iter().any(|m| m.user_id == user && m.joined_at == added.at)
             && let Some(c) = added.conversation_id
-            && joined.get(&c).is_none_or(|&(_, at)| at != added.at)
+            && joined.get(&c).is_none_or(|&(_, at, created)| !(created && at == added.at))
         {
-            joined.insert(c, (added.pos, added.at));
+            joined.insert(c, (added.pos, added.at, added.data.kind == "conversation.created"));
         }
     }
     if joined.is_empty() {
@@ -298,7 +298,7 @@ fn since_joined(frames: Vec<Bytes>, user: UserId) -> Vec<Bytes> {
     frames
         .into_iter()
         .filter(|f| match serde_json::from_slice::<Head>(f) {
-            Ok(Head { pos, conversation_id: Some(c) }) => joined.get(&c).is_none_or(|&(since, _)| pos >= since),
+            Ok(Head { pos, conversation_id: Some(c) }) => joined.get(&c).is_none_or(|&(since, ..)| pos >= since),
             _ => true,
         })
         .collect()

@@ -485,13 +485,17 @@ impl Services {
             origin,
             json!({ "role": after.role.as_str(), "role_before": before.role.as_str() }),
         );
+        let editor = actor.clone();
         self.store
             .write(move |tx| {
                 let (before, after, entry, resync) = (before.clone(), after.clone(), entry.clone(), resync.clone());
+                let editor = editor.clone();
                 Box::pin(async move {
                     // The whole row is written: if anything changed it since it was read (a
-                    // disable, a role change, a password reset), this edit would undo it.
-                    if users::get(tx, after.id).await?.as_ref() != Some(&before) {
+                    // disable, a role change, a password reset), this edit would undo it. And
+                    // the person must still be the actor's to administer (their department
+                    // moved out of a department admin's subtree meanwhile).
+                    if managed_target(tx, &editor, after.id).await? != before {
                         return Err(Error::new(ErrorCode::Conflict)
                             .with_message("This person was changed meanwhile; reload and try again."));
                     }

@@ -422,9 +422,12 @@ fn ends_session(
     }
 }
 
-/// Whether a resume's catch-up holds an event that ends the connection (its session ended,
-/// or its role changed, after its start was checked): such a start is refused with that
-/// close, as the live path would close it, and none of the catch-up is sent. Only frames
+/// Whether a resume's catch-up shows the connection's start to be out of date: its session
+/// revoked, or the person's latest account change (in the catch-up) disabling them or
+/// putting them on the other side of the guest line from the handshake. Such a start is
+/// refused with the close the live path would send, and none of the catch-up is sent. Only
+/// the latest change counts: one the handshake already saw (a title edit while a guest,
+/// then a promotion) must not refuse every later resume from the same position. Only frames
 /// that may be such events are parsed.
 pub(super) fn catchup_ends(
     frames: &[bytes::Bytes],
@@ -434,11 +437,18 @@ pub(super) fn catchup_ends(
 ) -> Option<(u16, &'static str)> {
     let revoked = memchr::memmem::Finder::new(b"\"session.revoked\"");
     let updated = memchr::memmem::Finder::new(b"\"user.updated\"");
-    frames
-        .iter()
-        .filter(|f| revoked.find(f).is_some() || updated.find(f).is_some())
-        .filter_map(|f| serde_json::from_slice::<qiao_domain::event::EventFrame>(f).ok())
-        .find_map(|frame| ends_session(&frame.data, user, session, guest_at_start))
+    let mut latest = None;
+    for frame in frames.iter().filter(|f| revoked.find(f).is_some() || updated.find(f).is_some()) {
+        let Ok(frame) = serde_json::from_slice::<qiao_domain::event::EventFrame>(frame) else { continue };
+        match frame.data {
+            EventData::SessionRevoked { session_id } if session_id == session => {
+                return Some((close::SESSION_ENDED, "session ended"));
+            }
+            EventData::UserUpdated { user: u } if u.id == user => latest = Some(EventData::UserUpdated { user: u }),
+            _ => {}
+        }
+    }
+    latest.and_then(|data| ends_session(&data, user, session, guest_at_start))
 }
 
 #[cfg(test)]
@@ -706,9 +716,13 @@ pub(super) mod tests {
         assert_eq!(catchup_ends(&ended, me, session, false), Some((close::SESSION_ENDED, "session ended")));
         let demoted = ev(5, Audience::Everyone, EventData::UserUpdated { user: person(me, Role::Guest) });
         assert_eq!(
-            catchup_ends(&frames(&[renamed, demoted]), me, session, false),
+            catchup_ends(&frames(&[renamed.clone(), demoted.clone()]), me, session, false),
             Some((close::ACCESS_CHANGED, "role changed; reconnect"))
         );
+        // Demoted and promoted again before the handshake, which saw the member: the latest
+        // change counts, or every resume from this position would be refused.
+        let promoted = ev(6, Audience::Everyone, EventData::UserUpdated { user: person(me, Role::Member) });
+        assert_eq!(catchup_ends(&frames(&[renamed, demoted, promoted]), me, session, false), None);
     }
 
     #[test]
