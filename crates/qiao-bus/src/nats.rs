@@ -172,11 +172,14 @@ impl Sender {
     fn send(&self, subject: &str, payload: Bytes) {
         use std::sync::atomic::Ordering::Relaxed;
         let n = payload.len();
-        if self.queued.load(Relaxed) + n > QUEUE_BYTES || self.tx.try_send((subject.to_owned(), payload)).is_err() {
+        // Counted before the send, so the publisher's subtraction never comes first (the
+        // count would wrap); taken back if the message is dropped.
+        if self.queued.fetch_add(n, Relaxed).saturating_add(n) > QUEUE_BYTES
+            || self.tx.try_send((subject.to_owned(), payload)).is_err()
+        {
+            self.queued.fetch_sub(n, Relaxed);
             metrics::counter!("qiao_bus_dropped_total").increment(1);
-            return;
         }
-        self.queued.fetch_add(n, Relaxed);
     }
 }
 

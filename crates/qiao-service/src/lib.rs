@@ -132,6 +132,9 @@ impl Services {
         blobs: qiao_media::BlobStore,
         search: Arc<qiao_search::SearchIndex>,
     ) -> Services {
+        // Resumes that read the log hold a read connection each: at most half the pool, so
+        // requests (and a restarted node's session lookups) still get one.
+        let catchups = (store.read_connections() as usize / 2).max(1);
         let sessions = Arc::new(session_cache::SessionCache::new(Duration::from_secs(60), 100_000));
         let access = Arc::new(access_cache::AccessCache::new(200_000));
         let (s, a) = (sessions.clone(), access.clone());
@@ -172,7 +175,7 @@ impl Services {
             store,
             blobs,
             image_permits: Arc::new(tokio::sync::Semaphore::new(1)),
-            catchup_permits: Arc::new(tokio::sync::Semaphore::new(8)),
+            catchup_permits: Arc::new(tokio::sync::Semaphore::new(catchups)),
             search,
         }
     }

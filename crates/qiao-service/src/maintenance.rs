@@ -28,6 +28,10 @@ const TEMPORARY_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(24
 const EXPIRED_FILES_PER_PASS: i64 = 1000;
 /// Unfinished blob removals retried per pass.
 const REMOVALS_PER_PASS: i64 = 1000;
+/// Old events dropped per write transaction, and transactions per pass (a pass every ten
+/// minutes then keeps up with 5,000,000 events in that time).
+const PRUNE_CHUNK: i64 = 5000;
+const PRUNE_CHUNKS_PER_PASS: usize = 1000;
 
 impl Services {
     /// Deletes expired sessions (announcing each to its owner), events older than the
@@ -49,19 +53,28 @@ impl Services {
                     for (user, session) in &expired {
                         announce_revoked(tx, *user, &[*session], at).await?;
                     }
-                    let events = events::prune(tx, horizon).await?;
                     files::sweep_claims(tx, at).await?;
                     let unsent = files::expire_unsent(tx, unsent_before, at, EXPIRED_FILES_PER_PASS).await?;
                     let hashes: Vec<String> = unsent.iter().flat_map(|f| f.hashes()).collect();
                     crate::files::queue_removals(tx, &hashes, at).await?;
                     let swept =
-                        Swept { sessions: expired.len(), events, files: unsent.len(), temporary: 0, removals: 0 };
+                        Swept { sessions: expired.len(), events: 0, files: unsent.len(), temporary: 0, removals: 0 };
                     Ok((swept, unsent))
                 })
             })
             .await?;
         if !expired.is_empty() {
             self.collect_garbage(expired.iter().flat_map(|f| f.hashes()).collect()).await;
+        }
+        // Old events, a chunk per transaction: each write holds the stream's lock (every
+        // node's writes wait), so none may take long.
+        let mut events = 0;
+        for _ in 0..PRUNE_CHUNKS_PER_PASS {
+            let n = self.store.write(move |tx| Box::pin(events::prune(tx, horizon, PRUNE_CHUNK))).await?;
+            events += n;
+            if n < PRUNE_CHUNK as u64 {
+                break;
+            }
         }
         // Removals a clean-up did not finish (its node died, storage failed): again.
         let due = files::due_removals(&mut self.store.reader().await?, at, REMOVALS_PER_PASS).await?;
@@ -76,6 +89,6 @@ impl Services {
                 0
             }
         };
-        Ok(Swept { temporary, removals: retried, ..swept })
+        Ok(Swept { temporary, removals: retried, events, ..swept })
     }
 }

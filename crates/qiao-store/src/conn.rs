@@ -76,7 +76,23 @@ pub fn db_err(e: sqlx::Error) -> Error {
         sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("22021" | "22P05")) => {
             Error::new(ErrorCode::InvalidInput).with_message("Text may not contain the NUL character.").with_source(e)
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => Error::unavailable(e),
+        // The server going away under a statement (a restart: 57P01–57P03 as its backends are
+        // told to end; class 08, a lost connection; 53300, no connection slot free) is the
+        // database being unavailable, as a dropped socket is: 503, worth a retry.
+        sqlx::Error::Database(db)
+            if db
+                .code()
+                .as_deref()
+                .is_some_and(|c| c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03" | "53300")) =>
+        {
+            Error::unavailable(e)
+        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::Protocol(_)
+        | sqlx::Error::WorkerCrashed => Error::unavailable(e),
         _ => Error::internal(e),
     }
 }
@@ -134,5 +150,52 @@ mod tests {
         assert_eq!(super::placeholders(0, 3), "$1, $2, $3");
         assert_eq!(super::placeholders(2, 2), "$3, $4");
         assert_eq!(super::placeholders(0, 0), "");
+    }
+
+    /// A server error with a SQLSTATE, as the PostgreSQL driver reports one.
+    #[derive(Debug)]
+    struct Sqlstate(&'static str);
+
+    impl std::fmt::Display for Sqlstate {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "SQLSTATE {}", self.0)
+        }
+    }
+
+    impl std::error::Error for Sqlstate {}
+
+    impl sqlx::error::DatabaseError for Sqlstate {
+        fn message(&self) -> &str {
+            "server error"
+        }
+        fn code(&self) -> Option<std::borrow::Cow<'_, str>> {
+            Some(self.0.into())
+        }
+        fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+            self
+        }
+        fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+            self
+        }
+        fn kind(&self) -> sqlx::error::ErrorKind {
+            sqlx::error::ErrorKind::Other
+        }
+    }
+
+    #[test]
+    fn the_server_going_away_is_unavailable_not_internal() {
+        use qiao_domain::ErrorCode;
+        let code = |state| super::db_err(sqlx::Error::Database(Box::new(Sqlstate(state)))).code;
+        // A restart's "terminating connection due to administrator command", a lost
+        // connection, no free connection slot: retry.
+        for state in ["57P01", "57P02", "57P03", "08006", "08003", "53300"] {
+            assert_eq!(code(state), ErrorCode::Unavailable, "{state}");
+        }
+        assert_eq!(code("42601"), ErrorCode::Internal, "a syntax error is ours");
+        assert_eq!(code("22021"), ErrorCode::InvalidInput);
+        assert_eq!(super::db_err(sqlx::Error::Protocol("unexpected eof".into())).code, ErrorCode::Unavailable);
     }
 }

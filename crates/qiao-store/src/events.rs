@@ -61,10 +61,24 @@ pub async fn range(db: &mut dyn Db, after: i64, limit: i64) -> Result<Vec<Stored
     Ok(rows.into_iter().map(from_row).collect())
 }
 
-/// Drops events committed before `before` (clients further behind refetch); returns how
-/// many were dropped.
-pub async fn prune(db: &mut dyn Db, before: Millis) -> Result<u64> {
-    let done = exec!(db, sqlx::query("DELETE FROM events WHERE created_at < $1").bind(before))?;
+/// Drops up to `limit` of the oldest events committed before `before` (clients further
+/// behind refetch); returns how many were dropped. The log is in commit order, so the old
+/// events are its first ones: where they end is found by walking the primary key from the
+/// oldest (nothing else of the log is read, and nothing at all when none is old), and at
+/// most `limit` are deleted, so a writer holding the stream's lock is not held up long.
+pub async fn prune(db: &mut dyn Db, before: Millis, limit: i64) -> Result<u64> {
+    let Some((oldest,)) =
+        q!(db, fetch_optional, sqlx::query_as::<_, (i64,)>("SELECT pos FROM events ORDER BY pos LIMIT 1"))?
+    else {
+        return Ok(0);
+    };
+    let first_kept = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, (i64,)>("SELECT pos FROM events WHERE created_at >= $1 ORDER BY pos LIMIT 1").bind(before)
+    )?;
+    let end = first_kept.map_or(i64::MAX, |(p,)| p).min(oldest.saturating_add(limit));
+    let done = exec!(db, sqlx::query("DELETE FROM events WHERE pos < $1 AND created_at < $2").bind(end).bind(before))?;
     Ok(done)
 }
 

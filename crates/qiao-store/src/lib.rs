@@ -144,6 +144,7 @@ struct Inner {
     /// SQLite only: copies the WAL into the database off the writer's path.
     checkpointer: Mutex<Option<JoinHandle<()>>>,
     dialect: Dialect,
+    read_connections: u32,
 }
 
 /// Handle to the database; cheap to clone.
@@ -225,6 +226,7 @@ impl Store {
                 writer_task: Mutex::new(Some(task)),
                 checkpointer: Mutex::new(checkpointer),
                 dialect,
+                read_connections: config.read_connections.max(1),
             }),
         };
         if let Err(e) = store.refresh_search_keys().await {
@@ -272,6 +274,12 @@ impl Store {
             .await?;
         }
         Ok(())
+    }
+
+    /// How many read connections the pool holds (work that holds one for long takes turns
+    /// below this, so requests still get one).
+    pub fn read_connections(&self) -> u32 {
+        self.inner.read_connections
     }
 
     pub fn dialect(&self) -> Dialect {
@@ -348,9 +356,16 @@ impl Store {
         if self.inner.writer.is_closed() {
             return Err(Error::unavailable("the writer stopped"));
         }
-        let mut r = self.reader().await?;
-        conn::exec!(&mut r, sqlx::query("SELECT 1"))?;
-        Ok(())
+        // Answered within two seconds: a probe must see 503 while the database is away, not
+        // wait out the pool's ten-second acquire timeout.
+        let ping = async {
+            let mut r = self.reader().await?;
+            conn::exec!(&mut r, sqlx::query("SELECT 1"))?;
+            Ok(())
+        };
+        tokio::time::timeout(std::time::Duration::from_secs(2), ping)
+            .await
+            .unwrap_or_else(|_| Err(Error::unavailable("the database did not answer within 2 s")))
     }
 
     /// Finishes queued writes, stops the writer and closes the pools. Later calls fail with

@@ -309,7 +309,9 @@ impl Tx {
         Ok(stored)
     }
 
-    async fn commit(mut self) -> std::result::Result<(WriterConn, Vec<Event>), (WriterConn, Error)> {
+    /// Commits; on failure, the connection back if its rollback worked (none when it did not:
+    /// the next batch reconnects instead of failing on a dead one).
+    async fn commit(mut self) -> std::result::Result<(WriterConn, Vec<Event>), (Option<WriterConn>, Error)> {
         if !self.open {
             // Nothing ran.
             return Ok(self.committed());
@@ -319,7 +321,8 @@ impl Tx {
             // On SQLite the last insert also moves the head and commits.
             if let Err(e) = self.flush_events(sqlite).await {
                 return match self.rollback().await {
-                    Ok(conn) | Err(conn) => Err((conn, e)),
+                    Ok(conn) => Err((Some(conn), e)),
+                    Err(_) => Err((None, e)),
                 };
             }
             if sqlite {
@@ -328,7 +331,8 @@ impl Tx {
             let pos = self.pos;
             if let Err(e) = exec!(&mut self, sqlx::query("UPDATE stream_head SET pos = $1 WHERE id = 1").bind(pos)) {
                 return match self.rollback().await {
-                    Ok(conn) | Err(conn) => Err((conn, e)),
+                    Ok(conn) => Err((Some(conn), e)),
+                    Err(_) => Err((None, e)),
                 };
             }
         }
@@ -341,7 +345,8 @@ impl Tx {
             Err(e) => {
                 let e = crate::db_err(e);
                 match self.rollback().await {
-                    Ok(conn) | Err(conn) => Err((conn, e)),
+                    Ok(conn) => Err((Some(conn), e)),
+                    Err(_) => Err((None, e)),
                 }
             }
         }
@@ -476,7 +481,7 @@ impl Writer {
                     }
                     Err((conn, e)) => {
                         tracing::error!(error = %e, "group commit failed");
-                        self.conn = Some(conn);
+                        self.conn = conn;
                         return fail_all(jobs, &e);
                     }
                 },
@@ -495,6 +500,12 @@ impl Writer {
                         Failure::Group => {
                             metrics::counter!("qiao_store_batch_replays_total").increment(1);
                             grouped = false;
+                        }
+                        // The connection failed under this job (the database restarting):
+                        // not the job's fault, and no use replaying on it.
+                        Failure::Job(_, e) if e.code == qiao_domain::ErrorCode::Unavailable => {
+                            self.conn = None;
+                            return fail_all(jobs, &e);
                         }
                         Failure::Job(i, e) => {
                             metrics::counter!("qiao_store_batch_replays_total").increment(1);

@@ -481,9 +481,11 @@ async fn register(
     Ok((store.clone(), id, heartbeat))
 }
 
-/// Housekeeping every ten minutes.
+/// Housekeeping every ten minutes, the first ten minutes after start (nodes restarting
+/// together must not all sweep at once while clients reconnect).
 async fn maintain(services: Services) {
-    let mut every = tokio::time::interval(Duration::from_secs(600));
+    let period = Duration::from_secs(600);
+    let mut every = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     loop {
         every.tick().await;
         match services.sweep().await {

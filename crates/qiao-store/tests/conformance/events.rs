@@ -62,7 +62,8 @@ pub async fn log_reads_and_pruning(store: Store, sink: Sink) {
     assert_eq!(events::for_user(&mut r, user, true, 0, 10, 1).await.unwrap().len(), 1, "limited");
     drop(r);
 
-    let n = store.write(|tx| Box::pin(events::prune(tx, T0 + 5))).await.unwrap();
+    assert_eq!(store.write(|tx| Box::pin(events::prune(tx, T0, 10))).await.unwrap(), 0, "none that old");
+    let n = store.write(|tx| Box::pin(events::prune(tx, T0 + 5, 10))).await.unwrap();
     assert_eq!(n, 1);
     let mut r = store.reader().await.unwrap();
     assert_eq!(events::oldest(&mut r).await.unwrap(), Some(2));
