@@ -65,7 +65,7 @@ impl Access {
     }
 }
 
-fn access_from(actor: &Actor, id: ConversationId, (kind, archived_at, member): Facts) -> Result<Access> {
+pub(crate) fn access_from(actor: &Actor, id: ConversationId, (kind, archived_at, member): Facts) -> Result<Access> {
     let facts = ConversationFacts {
         kind,
         archived: archived_at.is_some(),

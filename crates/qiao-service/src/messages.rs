@@ -419,13 +419,20 @@ impl Services {
         drop(r);
         let resolved = self.resolve_mentions(auth, &a, &body).await?;
         let (me, conversation, at) = (auth.actor.user_id, m.conversation_id, now());
+        let actor = auth.actor.clone();
         self.store
             .write(move |tx| {
-                let (body, resolved) = (body.clone(), resolved.clone());
+                let (body, resolved, actor) = (body.clone(), resolved.clone(), actor.clone());
                 Box::pin(async move {
-                    // Checked again here: a deletion or other edits may have committed since
-                    // the checks above.
+                    // Checked again here: a deletion or other edits, the author leaving or
+                    // losing the right to post, or an archiving may have committed since the
+                    // checks above.
+                    let facts = conversations::facts(tx, conversation, me).await?.ok_or_else(Error::not_found)?;
+                    let now = crate::conversations::access_from(&actor, conversation, facts)?;
                     let current = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    if !perm::can_edit_message(&actor, &now.facts, current.sender_id) {
+                        return Err(now.deny(&actor, "You can no longer edit this message."));
+                    }
                     if current.deleted_at.is_some() {
                         return Err(deleted());
                     }
