@@ -161,6 +161,31 @@ fn separated_parts(word: &str) -> Vec<(usize, usize)> {
     if runs.len() < 2 { Vec::new() } else { runs }
 }
 
+/// The shorter runs of parts of a word of three to six ASCII parts joined by hyphens
+/// (`HT-2024-001` → `HT-2024`, `2024-001`), as byte ranges: the index holds them as words
+/// too, so a code's tail (or a date's month and day, `05-01`) finds it as typed.
+fn hyphen_runs(word: &str) -> Vec<(usize, usize)> {
+    let parts: Vec<(usize, usize)> = word
+        .split('-')
+        .scan(0, |at, p| {
+            let start = *at;
+            *at += p.len() + 1;
+            Some((start, start + p.len()))
+        })
+        .collect();
+    let simple = parts.iter().all(|&(s, e)| e > s && word.as_bytes()[s..e].iter().all(u8::is_ascii_alphanumeric));
+    if !(3..=6).contains(&parts.len()) || !simple {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    for len in 2..parts.len() {
+        for w in parts.windows(len) {
+            out.push((w[0].0, w[len - 1].1));
+        }
+    }
+    out
+}
+
 /// Another form of a word that people write in several ways: a date as `yyyymmdd` (from
 /// `2024/5/1`, `2024-05-01` or `2024.5.1`: they meet), a word of ASCII letters and digits
 /// joined by hyphens run together (`e-mail` → `email`), one joined by dots between letters
@@ -362,6 +387,9 @@ impl Tokenizer for Words {
                 if let Some(j) = joined(&t.text) {
                     tokens.push(other(t.offset_from, t.offset_to, j));
                 }
+                for (s, e) in hyphen_runs(&t.text) {
+                    tokens.push(other(t.offset_from + s, t.offset_from + e, t.text[s..e].to_owned()));
+                }
                 for v in version_forms(&t.text) {
                     tokens.push(other(t.offset_from, t.offset_to, v));
                 }
@@ -553,6 +581,16 @@ mod tests {
         assert_eq!(latin_in_cjk("QQ号"), [(0, 2)]);
         assert_eq!(latin_in_cjk("卡拉OK厅"), [(6, 8)]);
         assert!(latin_in_cjk("iPhone15").is_empty() && latin_in_cjk("会议").is_empty());
+    }
+
+    #[test]
+    fn hyphenated_codes_also_hold_their_shorter_runs() {
+        let runs = |w: &str| hyphen_runs(w).into_iter().map(|(s, e)| w[s..e].to_owned()).collect::<Vec<_>>();
+        assert_eq!(runs("HT-2024-001"), ["HT-2024", "2024-001"]);
+        assert_eq!(runs("a-b-c-d"), ["a-b", "b-c", "c-d", "a-b-c", "b-c-d"]);
+        for none in ["e-mail", "a--b-c", "会-议-室", "a-b-c-d-e-f-g", "abc"] {
+            assert!(runs(none).is_empty(), "{none}");
+        }
     }
 
     #[test]
