@@ -3,7 +3,8 @@ import { useEffect, useMemo, useRef, useState } from "react";
 import { VList } from "virtua";
 import { allMembers, api } from "../api";
 import { useT } from "../i18n";
-import { useApp } from "../state/store";
+import { applyMembershipChange } from "../state/model";
+import { onMembershipChange, useApp, type MembershipChange } from "../state/store";
 import type { Conversation, Member, MyState, User } from "../types";
 import { Avatar, ErrorNote } from "./common";
 import { PeoplePicker } from "./Dialogs";
@@ -22,35 +23,45 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
   const admin = me?.role === "admin" && !guest;
 
   // Only the latest load is shown (an older one finishing last would undo a newer one).
+  // Membership events are applied to the list as they come (a big channel is not read again
+  // for each), and again to a load in flight when it lands: the changes are idempotent, so a
+  // load that already holds one is unchanged by it.
   const loads = useRef(0);
+  const duringLoad = useRef<MembershipChange[]>([]);
   async function load() {
     const mine = ++loads.current;
+    duringLoad.current = [];
     try {
       const list = await allMembers(conversation.id);
-      if (mine === loads.current) setMembers(list);
+      if (mine === loads.current) setMembers(duringLoad.current.reduce(applyMembershipChange, list));
     } catch (e) {
       if (mine === loads.current) setError(e);
     }
   }
 
-  const membership = useApp((s) => s.memberships[conversation.id] ?? 0);
-  const first = useRef(true);
+  useEffect(
+    () =>
+      onMembershipChange(conversation.id, (change) => {
+        duringLoad.current.push(change);
+        setMembers((list) => applyMembershipChange(list, change));
+      }),
+    [conversation.id],
+  );
+
+  // Read when opened, and again after a reload of state (events were missed).
+  const reloads = useApp((s) => s.reloads);
   useEffect(() => {
-    // At once when opened; after membership events, once they pause for a second (a big
-    // channel's department re-link is a burst of them, and each load reads every member).
-    const wait = first.current ? 0 : 1000;
-    first.current = false;
-    const h = setTimeout(() => void load(), wait);
-    return () => clearTimeout(h);
+    void load();
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [conversation.id, conversation.member_count, membership]);
+  }, [conversation.id, reloads]);
 
   async function add() {
     if (!adding.length) return;
     try {
-      await api.addMembers(conversation.id, adding);
+      const added = await api.addMembers(conversation.id, adding);
       setAdding([]);
-      await load();
+      // Shown at once (the event, when it comes, changes nothing more).
+      setMembers((list) => applyMembershipChange(list, { type: "members.added", members: added.items }));
     } catch (e) {
       setError(e);
     }
@@ -61,7 +72,7 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
     if (!confirm(t("conv.confirmRemove", { name }))) return;
     try {
       await api.removeMember(conversation.id, userId);
-      await load();
+      setMembers((list) => applyMembershipChange(list, { type: "members.removed", user_ids: [userId] }));
     } catch (e) {
       setError(e);
     }

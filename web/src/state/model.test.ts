@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
-import type { Conversation, EventFrame, Message, User } from "../types";
+import type { Conversation, EventFrame, Member, MemberRole, Message, User } from "../types";
 import {
   addMessage,
   applyEvent,
   byRecent,
   emptyModel,
   loadConversations,
+  applyMembershipChange,
   loadFollowed,
   moreFollowed,
   markReadLocal,
@@ -416,5 +417,20 @@ describe("threads I follow", () => {
     let m = following();
     m = applyEvent(m, ev({ type: "conversation.removed", conversation_id: C }));
     expect(m.followed).toEqual({});
+  });
+});
+
+describe("a member list kept by events", () => {
+  const member = (id: string, role: MemberRole = "member"): Member => ({ user_id: id, role, direct: true, via_department: false, joined_at: 1 });
+  it("adds, replaces, removes and updates by id, each change idempotent", () => {
+    let list: Member[] = [member("a"), member("b")];
+    list = applyMembershipChange(list, { type: "members.added", members: [member("c"), member("a", "admin")] });
+    expect(list.map((m) => [m.user_id, m.role])).toEqual([["a", "admin"], ["b", "member"], ["c", "member"]]);
+    expect(applyMembershipChange(list, { type: "members.added", members: [member("c")] })).toHaveLength(3);
+    list = applyMembershipChange(list, { type: "members.removed", user_ids: ["b", "z"] });
+    expect(list.map((m) => m.user_id)).toEqual(["a", "c"]);
+    list = applyMembershipChange(list, { type: "member.updated", member: member("c", "admin") });
+    expect(list[1].role).toBe("admin");
+    expect(applyMembershipChange(list, { type: "member.updated", member: member("q") })).toEqual(list);
   });
 });

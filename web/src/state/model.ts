@@ -539,3 +539,28 @@ export function conversationTitle(conv: Conversation, meId: Id | undefined, user
   // Chinese lists names with the enumeration comma (张伟、李娜).
   return names.join(useLang.getState().lang === "zh-CN" ? "、" : ", ");
 }
+
+/** A conversation's member list after a change its event announced. Idempotent (a list read
+ * over HTTP after the change already holds it): people are added or replaced by id. */
+export function applyMembershipChange(
+  list: Member[],
+  change:
+    | { type: "members.added"; members: Member[] }
+    | { type: "members.removed"; user_ids: Id[] }
+    | { type: "member.updated"; member: Member },
+): Member[] {
+  switch (change.type) {
+    case "members.added": {
+      const added = new Map(change.members.map((m) => [m.user_id, m]));
+      const kept = list.map((m) => added.get(m.user_id) ?? m);
+      const known = new Set(list.map((m) => m.user_id));
+      return [...kept, ...change.members.filter((m) => !known.has(m.user_id))];
+    }
+    case "members.removed": {
+      const gone = new Set(change.user_ids);
+      return list.filter((m) => !gone.has(m.user_id));
+    }
+    case "member.updated":
+      return list.map((m) => (m.user_id === change.member.user_id ? change.member : m));
+  }
+}

@@ -8,7 +8,7 @@ import { forgetAttachments } from "./attachments";
 import { openEdits } from "./edits";
 import { Gateway, type ConnectionState } from "../realtime";
 import { useRoute } from "../router";
-import type { Draft, EventFrame, FileInfo, Id, Message, PresenceStatus, ServerFrame, User } from "../types";
+import type { Draft, EventData, EventFrame, FileInfo, Id, Message, PresenceStatus, ServerFrame, User } from "../types";
 import {
   addMessage,
   applyEvent,
@@ -36,7 +36,8 @@ export interface AppState extends Model {
   drafts: Record<string, string>;
   /** Per conversation, a count of membership events seen: views of its members reload when
    * it moves (a role change or a swap leaves the member count as it was). */
-  memberships: Record<Id, number>;
+  /** Bumped by each reload of state (after a resync, events were missed). */
+  reloads: number;
   /** Why the app is not signed in or not started (drawn with `errorText`). */
   error: unknown;
 }
@@ -67,7 +68,7 @@ export const useApp = create<AppState>(() => ({
   typing: {},
   presence: {},
   drafts: loadStored<Record<string, string>>(DRAFTS_KEY, {}),
-  memberships: {},
+  reloads: 0,
   error: null,
 }));
 
@@ -215,6 +216,7 @@ async function reload(head: number, everything: boolean): Promise<void> {
 
 async function reloadOnce(everything: boolean): Promise<void> {
   void fetchDrafts();
+  set((s) => ({ reloads: s.reloads + 1 }));
   // The departments and my account are small: read again even on a fresh start (they were
   // read before the connection's head); the directory, which may be large, only on a resync.
   const staff = !isGuest();
@@ -378,6 +380,23 @@ function onFrame(f: ServerFrame): void {
   }
 }
 
+/** A change to a conversation's member list, as its event says. */
+export type MembershipChange = Extract<EventData, { type: "members.added" | "members.removed" | "member.updated" }>;
+const membershipListeners = new Map<Id, Set<(change: MembershipChange) => void>>();
+
+/** Calls `listener` with each change to a conversation's members (an open member list
+ * applies them instead of reading the whole list again) until the returned function is
+ * called. A reload (after missed events) bumps `reloads` instead. */
+export function onMembershipChange(id: Id, listener: (change: MembershipChange) => void): () => void {
+  const set = membershipListeners.get(id) ?? new Set();
+  set.add(listener);
+  membershipListeners.set(id, set);
+  return () => {
+    set.delete(listener);
+    if (set.size === 0) membershipListeners.delete(id);
+  };
+}
+
 function eventEffects(f: EventFrame): void {
   const d = f.data;
   if (d.type === "draft.updated") applyDraft(d.draft);
@@ -389,7 +408,7 @@ function eventEffects(f: EventFrame): void {
   if (d.type === "conversation.removed") dropDraftsOf(d.conversation_id);
   if (d.type === "members.added" || d.type === "members.removed" || d.type === "member.updated") {
     const id = d.type === "members.added" ? d.conversation.id : d.conversation_id;
-    set((s) => ({ memberships: { ...s.memberships, [id]: (s.memberships[id] ?? 0) + 1 } }));
+    for (const listener of membershipListeners.get(id) ?? []) listener(d);
   }
   if (d.type === "members.removed" && get().me && d.user_ids.includes(get().me!.id)) dropDraftsOf(d.conversation_id);
 }
@@ -443,7 +462,7 @@ async function signOutLocal(ended = false): Promise<void> {
   openEdits.clear();
   // Translated when drawn (the sign-in page has a language switch).
   const error = ended ? new ApiError(401, "session_ended", translate("en", "session.ended")) : null;
-  set({ ...emptyModel(), phase: "signin", drafts: {}, presence: {}, typing: {}, memberships: {}, error });
+  set({ ...emptyModel(), phase: "signin", drafts: {}, presence: {}, typing: {}, reloads: 0, error });
 }
 
 export async function signOut(): Promise<void> {
