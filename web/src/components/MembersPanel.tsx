@@ -28,6 +28,8 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
   // load that already holds one is unchanged by it.
   const loads = useRef(0);
   const duringLoad = useRef<MembershipChange[]>([]);
+  // An answer to my add or remove is shown only if no event came meanwhile (that one is newer).
+  const changesSeen = useRef(0);
   async function load() {
     const mine = ++loads.current;
     duringLoad.current = [];
@@ -42,6 +44,7 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
   useEffect(
     () =>
       onMembershipChange(conversation.id, (change) => {
+        changesSeen.current += 1;
         duringLoad.current.push(change);
         setMembers((list) => applyMembershipChange(list, change));
       }),
@@ -58,10 +61,11 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
   async function add() {
     if (!adding.length) return;
     try {
+      const seen = changesSeen.current;
       const added = await api.addMembers(conversation.id, adding);
       setAdding([]);
       // Shown at once (the event, when it comes, changes nothing more).
-      setMembers((list) => applyMembershipChange(list, { type: "members.added", members: added.items }));
+      if (seen === changesSeen.current) setMembers((list) => applyMembershipChange(list, { type: "members.added", members: added.items }));
     } catch (e) {
       setError(e);
     }
@@ -71,8 +75,9 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
     const name = useApp.getState().users[userId]?.display_name ?? "";
     if (!confirm(t("conv.confirmRemove", { name }))) return;
     try {
+      const seen = changesSeen.current;
       await api.removeMember(conversation.id, userId);
-      setMembers((list) => applyMembershipChange(list, { type: "members.removed", user_ids: [userId] }));
+      if (seen === changesSeen.current) setMembers((list) => applyMembershipChange(list, { type: "members.removed", user_ids: [userId] }));
     } catch (e) {
       setError(e);
     }

@@ -5,7 +5,7 @@ import { api } from "../api";
 import { formatTime, useLang, useT } from "../i18n";
 import { renderMarkdown, type MentionNames } from "../lib/markdown";
 import { navigate, paths } from "../router";
-import { applyMyEdit, applyMyReaction, discardPending, markUnread as markUnreadFrom, retryPending, useApp } from "../state/store";
+import { applyMyEdit, applyMyReaction, discardPending, markUnread as markUnreadFrom, reactionMark, retryPending, useApp } from "../state/store";
 import type { Pending } from "../state/model";
 import { openEdits } from "../state/edits";
 import type { Message } from "../types";
@@ -73,8 +73,9 @@ export const MessageItem = memo(function MessageItem({ message: m, grouped, high
     const mineThere = !!meId && !!r0?.user_ids.includes(meId);
     const add = mineThere ? false : !r0 || r0.count <= r0.user_ids.length ? true : undefined;
     try {
+      const mark = reactionMark(m.id, emoji);
       const r = await api.react(m.id, emoji, add);
-      applyMyReaction(m.id, emoji, r.added);
+      applyMyReaction(m.id, emoji, r.added, mark);
     } catch (e) {
       onError(e);
     }

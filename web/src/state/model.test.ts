@@ -7,6 +7,7 @@ import {
   emptyModel,
   loadConversations,
   applyMembershipChange,
+  dropSettled,
   loadFollowed,
   moreFollowed,
   markReadLocal,
@@ -79,6 +80,34 @@ function start(lastSeq = 3): Model {
   m = { ...m, timelines: { [C]: mergePage(undefined, [msg(1), msg(2), msg(3)], { before: false, after: false }, "replace") } };
   return { ...m, lastPos: pos };
 }
+
+describe("sends a page shows stored", () => {
+  it("are no longer pending (their answer and event were lost)", () => {
+    let m = start();
+    const waiting = (key: string) => ({ key, conversationId: C, threadRootId: null, body: "hi", files: [], createdAt: 1, status: "failed" as const, attempts: 8 });
+    m = { ...m, pending: [waiting("k1"), waiting("k2")] };
+    m = dropSettled(m, [msg(4, { sender_id: ME, client_key: "k1" }), msg(5, { sender_id: BOB, client_key: "k2" })]);
+    expect(m.pending.map((p) => p.key)).toEqual(["k2"]);
+  });
+});
+
+describe("joining a conversation read before", () => {
+  it("drops what was read as a visitor or before leaving (it missed that time's events)", () => {
+    let m = start();
+    m = applyEvent(m, ev({ type: "conversation.removed", conversation_id: C }));
+    // Previewed as a visitor: a timeline without a membership.
+    m = { ...m, timelines: { [C]: mergePage(undefined, [msg(1), msg(2)], {}, "replace") } };
+    const joined = { user_id: ME, role: "member" as const, direct: true, via_department: false, joined_at: 5_000 };
+    m = applyEvent(m, ev({ type: "members.added", conversation: conv(9), members: [joined] }, 10));
+    expect(m.timelines[C]).toBeUndefined();
+    expect(m.conversations[C].me?.role).toBe("member");
+    // Someone else joining later changes nothing of mine.
+    m = { ...m, timelines: { [C]: mergePage(undefined, [msg(9)], {}, "replace") } };
+    const bob = { ...joined, user_id: BOB };
+    m = applyEvent(m, ev({ type: "members.added", conversation: conv(9), members: [bob] }, 11));
+    expect(m.timelines[C].messages).toHaveLength(1);
+  });
+});
 
 describe("applying events", () => {
   it("appends a new message and counts it unread, and mentions of me", () => {

@@ -131,6 +131,14 @@ export function mergePage(
   };
 }
 
+/** Drops the pending sends a page read over HTTP shows stored (its answer and its event were
+ * lost, or came before a resync that replays no events): they are sent, not waiting. */
+export function dropSettled(model: Model, items: Message[]): Model {
+  const stored = new Set(items.filter((m) => m.client_key && m.sender_id === model.me?.id).map((m) => m.client_key));
+  if (!model.pending.some((p) => stored.has(p.key))) return model;
+  return { ...model, pending: model.pending.filter((p) => !stored.has(p.key)) };
+}
+
 /** A loaded top-level message (in a timeline), if any. */
 function findMessage(model: Model, id: Id): Message | undefined {
   for (const t of Object.values(model.timelines)) {
@@ -227,6 +235,15 @@ function setConversation(model: Model, conv: Conversation, me?: MyState | null):
     ...model,
     conversations: { ...model.conversations, [conv.id]: { conv: merged, me: me === undefined ? (prev?.me ?? null) : me } },
   };
+}
+
+/** Drops what was read of a conversation's messages and threads (read again when shown). */
+function forgetHistory(model: Model, id: Id): Model {
+  if (!model.timelines[id] && !Object.values(model.threads).some((t) => t.root?.conversation_id === id)) return model;
+  const timelines = { ...model.timelines };
+  delete timelines[id];
+  const threads = Object.fromEntries(Object.entries(model.threads).filter(([, t]) => t.root?.conversation_id !== id));
+  return { ...model, timelines, threads };
 }
 
 function removeConversation(model: Model, id: Id): Model {
@@ -385,6 +402,9 @@ export function applyEvent(model: Model, f: EventFrame): Model {
       // Already counted (a reload read a newer state): the event's snapshot of the conversation
       // is older than what is here; only my own membership is taken from it.
       const conv = prev && counted(m, d.conversation.id, f.seq) ? prev.conv : d.conversation;
+      // Joining (again): what was read of it while not a member (a preview, or before
+      // leaving) missed the events of that time, so it is read afresh.
+      if (mine && !prev?.me) m = forgetHistory(m, d.conversation.id);
       m = setConversation(m, conv, mine ? myStateFrom(mine, prev?.me, conv.last_seq) : undefined);
       return bumpSeq(m, d.conversation.id, f.seq);
     }

@@ -14,6 +14,7 @@ import {
   applyEvent,
   emptyModel,
   loadConversations,
+  dropSettled,
   loadFollowed,
   moreFollowed,
   mapMessage,
@@ -34,8 +35,6 @@ export interface AppState extends Model {
   typing: Record<string, Record<Id, number>>;
   presence: Record<Id, PresenceStatus>;
   drafts: Record<string, string>;
-  /** Per conversation, a count of membership events seen: views of its members reload when
-   * it moves (a role change or a swap leaves the member count as it was). */
   /** Bumped by each reload of state (after a resync, events were missed). */
   reloads: number;
   /** Why the app is not signed in or not started (drawn with `errorText`). */
@@ -149,6 +148,7 @@ async function startSession(): Promise<void> {
         if (!f.resumed) startOver(f.head, get().lastPos > 0);
         else retryUnsavedDrafts();
         flushOutbox();
+        flushReads();
         presenceInterest.connected();
         lastActive = Date.now(); // the server counts a new connection as activity
       },
@@ -405,6 +405,10 @@ function eventEffects(f: EventFrame): void {
     void loadPeopleOf([], d.members.map((m) => m.user_id));
   }
   if (d.type === "message.created") stoppedTyping(d.message);
+  if ((d.type === "reaction.added" || d.type === "reaction.removed") && d.user_id === get().me?.id) {
+    const key = reactionKey(d.message_id, d.emoji);
+    myReactionEvents.set(key, (myReactionEvents.get(key) ?? 0) + 1);
+  }
   if (d.type === "conversation.removed") dropDraftsOf(d.conversation_id);
   if (d.type === "members.added" || d.type === "members.removed" || d.type === "member.updated") {
     const id = d.type === "members.added" ? d.conversation.id : d.conversation_id;
@@ -490,7 +494,9 @@ export async function loadDepartments(): Promise<void> {
 export async function loadLatest(id: Id): Promise<void> {
   await hold.during(async () => {
     const page = await api.history(id, { limit: 50 });
-    update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(undefined, page.items, { before: page.more_before, after: false }, "replace") } }));
+    update((m) =>
+      dropSettled({ ...m, timelines: { ...m.timelines, [id]: mergePage(undefined, page.items, { before: page.more_before, after: false }, "replace") } }, page.items),
+    );
   });
 }
 
@@ -500,9 +506,12 @@ export async function loadOlder(id: Id, beforeApply?: () => void): Promise<numbe
   const t = get().timelines[id];
   if (!t || !t.hasOlder || !t.messages.length) return 0;
   return hold.during(async () => {
-    const page = await api.history(id, { before: t.messages[0].seq, limit: 50 });
+    const from = t.messages[0].seq;
+    const page = await api.history(id, { before: from, limit: 50 });
+    // Replaced meanwhile (a jump, a resync): this page would leave a gap in the new one.
+    if (get().timelines[id]?.messages[0]?.seq !== from) return 0;
     beforeApply?.();
-    update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(m.timelines[id], page.items, { before: page.more_before }, "older") } }));
+    update((m) => dropSettled({ ...m, timelines: { ...m.timelines, [id]: mergePage(m.timelines[id], page.items, { before: page.more_before }, "older") } }, page.items));
     return page.items.filter((x) => !x.thread_root_id).length;
   });
 }
@@ -511,8 +520,14 @@ export async function loadNewer(id: Id): Promise<void> {
   const t = get().timelines[id];
   if (!t || !t.hasNewer || !t.messages.length) return;
   await hold.during(async () => {
-    const page = await api.history(id, { after: t.messages[t.messages.length - 1].seq, limit: 50 });
-    update((m) => ({ ...m, timelines: { ...m.timelines, [id]: mergePage(m.timelines[id], page.items, { after: page.more_after }, "newer") } }));
+    const from = t.messages[t.messages.length - 1].seq;
+    const page = await api.history(id, { after: from, limit: 50 });
+    update((m) => {
+      // Replaced meanwhile (jumped to the latest, a resync): this page would leave a gap.
+      const now = m.timelines[id];
+      if (!now?.hasNewer || now.messages[now.messages.length - 1]?.seq !== from) return m;
+      return dropSettled({ ...m, timelines: { ...m.timelines, [id]: mergePage(now, page.items, { after: page.more_after }, "newer") } }, page.items);
+    });
   });
 }
 
@@ -520,10 +535,15 @@ export async function loadNewer(id: Id): Promise<void> {
 export async function loadAround(id: Id, messageId: Id): Promise<void> {
   await hold.during(async () => {
     const page = await api.history(id, { around: messageId, limit: 50 });
-    update((m) => ({
-      ...m,
-      timelines: { ...m.timelines, [id]: mergePage(undefined, page.items, { before: page.more_before, after: page.more_after }, "replace") },
-    }));
+    update((m) =>
+      dropSettled(
+        {
+          ...m,
+          timelines: { ...m.timelines, [id]: mergePage(undefined, page.items, { before: page.more_before, after: page.more_after }, "replace") },
+        },
+        page.items,
+      ),
+    );
   });
 }
 
@@ -577,7 +597,28 @@ export function markRead(id: Id): void {
   }
   const seq = c.conv.last_seq;
   update((m) => markReadLocal(m, id, seq));
-  api.markRead(id, seq).catch(() => undefined);
+  sendRead(id, seq);
+}
+
+/** Read positions the server has not taken yet (the request failed: offline, say), sent
+ * again once connected, so this device's badges and the others' agree. */
+const unsentReads = new Map<Id, number>();
+
+function sendRead(id: Id, seq: number): void {
+  api.markRead(id, seq).then(
+    () => {
+      if ((unsentReads.get(id) ?? -1) <= seq) unsentReads.delete(id);
+    },
+    (e) => {
+      // Refused for good (no longer a member): nothing to send again.
+      if (e instanceof ApiError && !e.transient) return;
+      unsentReads.set(id, Math.max(seq, unsentReads.get(id) ?? 0));
+    },
+  );
+}
+
+function flushReads(): void {
+  for (const [id, seq] of [...unsentReads]) sendRead(id, seq);
 }
 
 // ---- drafts ----
@@ -826,7 +867,10 @@ async function attempt(key: string): Promise<void> {
     if (err.status === 401) {
       // The session ended (the socket says so too): it waits, and goes after signing in again.
       set((s) => ({ pending: s.pending.map((x) => (x.key === key ? { ...x, attempts: 0 } : x)) }));
-    } else if (err.transient && attempts < MAX_ATTEMPTS) {
+    } else if (err.status === 0 || (err.transient && attempts < MAX_ATTEMPTS)) {
+      // Unreachable (offline, a network switch): tried again for as long as it takes — every
+      // 15 s at most, and at once when the connection is back (flushOutbox) — never given up
+      // as failed. A server that answers with an error has MAX_ATTEMPTS.
       const wait = err.retryAfter ? err.retryAfter * 1000 : retryDelay(attempts);
       setTimeout(() => void attempt(key), wait);
     } else {
@@ -916,11 +960,23 @@ export function reconnectNow(): void {
   gateway?.reconnectNow();
 }
 
+/** Events of my own reactions seen, per message and emoji: an answer to a reaction request
+ * that arrives after one of them is older than what it said (another device may have taken
+ * the reaction back meanwhile). */
+const myReactionEvents = new Map<string, number>();
+const reactionKey = (messageId: Id, emoji: string) => `${messageId} ${emoji}`;
+
+/** Taken before a reaction request, given back with its answer to `applyMyReaction`. */
+export function reactionMark(messageId: Id, emoji: string): number {
+  return myReactionEvents.get(reactionKey(messageId, emoji)) ?? 0;
+}
+
 /** The answer to my reaction: only my own change is applied (others' reactions that reached
- * me as events before the answer stay). */
-export function applyMyReaction(messageId: Id, emoji: string, added: boolean): void {
+ * me as events before the answer stay), and not at all when an event of my reaction there
+ * came after the request (`mark`): that event is newer. */
+export function applyMyReaction(messageId: Id, emoji: string, added: boolean, mark: number): void {
   const me = get().me?.id;
-  if (!me) return;
+  if (!me || reactionMark(messageId, emoji) !== mark) return;
   update((m) =>
     mapMessage(m, messageId, (x) => {
       // Beyond the reactors listed, whether the event got here first cannot be told: the
