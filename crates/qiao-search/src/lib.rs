@@ -10,7 +10,6 @@ pub mod grams;
 mod parts;
 pub mod query;
 mod rank;
-mod regional;
 
 use std::ops::Bound;
 use std::path::Path;
@@ -163,12 +162,6 @@ fn schema() -> (Schema, Fields) {
     (b.build(), f)
 }
 
-/// A query's text as the index holds it: folded, Taiwanese words written as the mainland ones
-/// ([`regional`]).
-fn query_text(text: &str) -> String {
-    regional::as_mainland(&fold::fold(text)).into_owned()
-}
-
 /// A conversation id folded to 64 bits (UUIDv7: the high half is mostly time, so both
 /// halves are mixed).
 fn fold(c: ConversationId) -> u64 {
@@ -275,12 +268,7 @@ impl SearchIndex {
         doc.add_text(self.f.sender, d.sender_id.to_string());
         doc.add_i64(self.f.at, d.created_at);
         doc.add_u64(self.f.has_file, u64::from(d.has_file));
-        let mut text = fold::fold(&d.text).into_owned();
-        // Taiwanese words also as the mainland ones (軟體 is found as 软件): after the text.
-        if let Some(mainland) = regional::mainland_words(&text) {
-            text.push('\n');
-            text.push_str(&mainland);
-        }
+        let text = fold::fold(&d.text);
         for field in [self.f.words, self.f.uni, self.f.bi, self.f.tri, self.f.quad, self.f.edge] {
             doc.add_text(field, &text);
         }
@@ -375,7 +363,7 @@ impl SearchIndex {
     /// ([`Self::strict_query`]). `loose`: an unquoted word also matches when each of its
     /// [`parts`] does (and ranks higher when it matches whole).
     fn term_query(&self, searcher: &tantivy::Searcher, term: &query::Term, loose: bool) -> Option<Box<dyn TQuery>> {
-        let text = query_text(&term.text);
+        let text = fold::fold(&term.text);
         let whole = self.strict_query(searcher, &text);
         let parts = if loose && !term.phrase { parts::parts(&text) } else { Vec::new() };
         if parts.len() < 2 {
@@ -505,7 +493,7 @@ impl SearchIndex {
         if !(2..=4).contains(&terms.len()) || terms.iter().any(|t| t.phrase) {
             return None;
         }
-        let words: Vec<String> = terms.iter().flat_map(|t| self.word_tokens(&query_text(&t.text))).collect();
+        let words: Vec<String> = terms.iter().flat_map(|t| self.word_tokens(&fold::fold(&t.text))).collect();
         if !(2..=8).contains(&words.len()) {
             return None;
         }
@@ -558,7 +546,7 @@ impl SearchIndex {
         }
         let searcher = self.reader.searcher();
         let mut found = self.ranked(&searcher, s, false)?;
-        let loosens = || s.terms.iter().any(|t| !t.phrase && parts::parts(&query_text(&t.text)).len() > 1);
+        let loosens = || s.terms.iter().any(|t| !t.phrase && parts::parts(&fold::fold(&t.text)).len() > 1);
         if found.as_ref().is_none_or(|(_, total)| *total < LOOSEN_BELOW) && loosens() {
             found = self.ranked(&searcher, s, true)?;
         }
