@@ -80,7 +80,10 @@ export async function request<T>(method: string, path: string, body?: unknown, q
       // A request on a connection that died (a laptop slept mid-request) must end, not hang.
       signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     });
-  } catch {
+  } catch (e) {
+    // No answer in time (an overloaded server, a connection that died) is not the same as
+    // no way to the server: a send waits for the latter as long as it takes.
+    if (e instanceof DOMException && e.name === "TimeoutError") throw new ApiError(0, "timeout", "The server did not answer in time.");
     throw new ApiError(0, "network", "The server cannot be reached.");
   }
   if (res.status === 204) return undefined as T;

@@ -59,7 +59,7 @@ function reasonZh(message: string): string | undefined {
 export function errorText(e: unknown): string {
   const lang = useLang.getState().lang;
   if (!(e instanceof ApiError)) return e instanceof Error ? e.message : String(e);
-  if (e.code === "network" || e.code === "cancelled" || e.code === "stalled") return translate(lang, `error.${e.code}`);
+  if (e.code === "network" || e.code === "timeout" || e.code === "cancelled" || e.code === "stalled") return translate(lang, `error.${e.code}`);
   if (e.code.startsWith("http_") || !e.message) return translate(lang, "error.http", { status: e.status });
   const field = e.field ? FIELDS[e.field] : undefined;
   if (lang === "en") {

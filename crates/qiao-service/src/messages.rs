@@ -427,8 +427,7 @@ impl Services {
                     // Checked again here: a deletion or other edits, the author leaving or
                     // losing the right to post, or an archiving may have committed since the
                     // checks above.
-                    let facts = conversations::facts(tx, conversation, me).await?.ok_or_else(Error::not_found)?;
-                    let now = crate::conversations::access_from(&actor, conversation, facts)?;
+                    let now = access_now(tx, &actor, conversation).await?;
                     let current = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
                     if !perm::can_edit_message(&actor, &now.facts, current.sender_id) {
                         return Err(now.deny(&actor, "You can no longer edit this message."));
@@ -489,12 +488,17 @@ impl Services {
             origin,
             json!({ "conversation_id": m.conversation_id, "sender_id": m.sender_id }),
         );
-        let (conversation, root) = (m.conversation_id, m.thread_root_id);
+        let (conversation, root, sender) = (m.conversation_id, m.thread_root_id, m.sender_id);
+        let actor = auth.actor.clone();
         let hashes = self
             .store
             .write(move |tx| {
-                let entry = entry.clone();
+                let (entry, actor) = (entry.clone(), actor.clone());
                 Box::pin(async move {
+                    let now = access_now(tx, &actor, conversation).await?;
+                    if !perm::can_delete_message(&actor, &now.facts, sender) {
+                        return Err(now.deny(&actor, "You may not delete this message."));
+                    }
                     messages::tombstone(tx, id, at).await?;
                     // Its files go with it (their bytes once nothing else refers to them).
                     let gone = files::delete_for_message(tx, id, at).await?;
@@ -544,10 +548,15 @@ impl Services {
         }
         self.message_rate.check(auth.actor.user_id)?;
         let (me, conversation, at) = (auth.actor.user_id, m.conversation_id, now());
+        let actor = auth.actor.clone();
         self.store
             .write(move |tx| {
-                let emoji = emoji.clone();
+                let (emoji, actor) = (emoji.clone(), actor.clone());
                 Box::pin(async move {
+                    let now = access_now(tx, &actor, conversation).await?;
+                    if !perm::can_react(&actor, &now.facts) {
+                        return Err(now.deny(&actor, "Join the conversation to react."));
+                    }
                     let removed = want != Some(true) && messages::remove_reaction(tx, id, &emoji, me).await?;
                     let (there, changed) = if removed || want == Some(false) {
                         (false, removed)
@@ -582,9 +591,15 @@ impl Services {
         }
         self.action_rate.check(auth.actor.user_id)?;
         let (me, conversation, at) = (auth.actor.user_id, m.conversation_id, now());
+        let actor = auth.actor.clone();
         self.store
             .write(move |tx| {
+                let actor = actor.clone();
                 Box::pin(async move {
+                    let now = access_now(tx, &actor, conversation).await?;
+                    if !perm::can_pin(&actor, &now.facts) {
+                        return Err(now.deny(&actor, "You may not pin messages here."));
+                    }
                     // Checked again here: a deletion (which unpins) or another pin or unpin may
                     // have committed since the checks above.
                     let current = messages::get(tx, id).await?.ok_or_else(Error::not_found)?;
@@ -917,6 +932,14 @@ async fn set_read(tx: &mut Tx, conversation: ConversationId, user: UserId, seq: 
     )
     .await?;
     Ok(())
+}
+
+/// Inside a write: the actor's standing in a conversation as committed now (a removal, a role
+/// change or an archiving may have committed since the request's checks on a read
+/// connection); `not_found` when they may no longer see it.
+async fn access_now(tx: &mut Tx, actor: &perm::Actor, conversation: ConversationId) -> Result<Access> {
+    let facts = conversations::facts(tx, conversation, actor.user_id).await?.ok_or_else(Error::not_found)?;
+    crate::conversations::access_from(actor, conversation, facts)
 }
 
 /// Inside a write: the person is (still) a member. Leaving deletes one's thread follows and

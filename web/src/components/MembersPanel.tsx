@@ -30,14 +30,21 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
   const duringLoad = useRef<MembershipChange[]>([]);
   // An answer to my add or remove is shown only if no event came meanwhile (that one is newer).
   const changesSeen = useRef(0);
+  const loading = useRef(false);
   async function load() {
     const mine = ++loads.current;
     duringLoad.current = [];
+    loading.current = true;
     try {
       const list = await allMembers(conversation.id);
       if (mine === loads.current) setMembers(duringLoad.current.reduce(applyMembershipChange, list));
     } catch (e) {
       if (mine === loads.current) setError(e);
+    } finally {
+      if (mine === loads.current) {
+        loading.current = false;
+        duringLoad.current = [];
+      }
     }
   }
 
@@ -45,7 +52,7 @@ export function MembersPanel({ conversation, me, onClose }: { conversation: Conv
     () =>
       onMembershipChange(conversation.id, (change) => {
         changesSeen.current += 1;
-        duringLoad.current.push(change);
+        if (loading.current) duringLoad.current.push(change);
         setMembers((list) => applyMembershipChange(list, change));
       }),
     [conversation.id],

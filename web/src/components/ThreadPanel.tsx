@@ -16,9 +16,12 @@ export function ThreadPanel({ conversationId, rootId, canPost, onClose }: { conv
   const end = useRef<HTMLDivElement>(null);
   const pending = useMemo(() => pendingAll.filter((p) => p.threadRootId === rootId), [pendingAll, rootId]);
 
+  // Read when opened, and again when its state was dropped (joining the conversation drops
+  // what was read of it as a visitor).
+  const missing = !view;
   useEffect(() => {
-    openThread(rootId).catch(setError);
-  }, [rootId]);
+    if (missing) openThread(rootId).catch(setError);
+  }, [rootId, missing]);
 
   const count = (view?.replies.length ?? 0) + pending.length;
   // As the server counts them (deleted replies stay as tombstones but do not count).

@@ -41,6 +41,6 @@ export function forgetAttachments(): void {
 export function uploadRetryable(e: unknown): boolean {
   if (!(e instanceof ApiError)) return false;
   if (e.code === "cancelled") return false;
-  if (e.code === "network" || e.code === "rate_limited" || e.code === "unavailable") return true;
+  if (e.code === "network" || e.code === "timeout" || e.code === "rate_limited" || e.code === "unavailable") return true;
   return e.status === 0 || e.status === 408 || e.status === 429 || e.status >= 500;
 }

@@ -462,6 +462,9 @@ async function signOutLocal(ended = false): Promise<void> {
     storeOutbox(null);
   }
   hold.clear(); // the session's events, never to reach the next one's state
+  unsentReads.clear();
+  for (const timer of retryTimers.values()) clearTimeout(timer);
+  retryTimers.clear();
   forgetAttachments();
   openEdits.clear();
   // Translated when drawn (the sign-in page has a language switch).
@@ -570,6 +573,8 @@ export async function openThread(rootId: Id): Promise<void> {
  * drifted from it. */
 export async function markUnread(conversationId: Id, messageId: Id): Promise<void> {
   keptUnread = { id: conversationId, unread: Number.MAX_SAFE_INTEGER };
+  // A read this device could not send yet must not undo the unread mark once it can.
+  unsentReads.delete(conversationId);
   await api.markUnread(conversationId, messageId);
   await refreshConversation(conversationId);
   if (keptUnread?.id === conversationId) {
@@ -611,7 +616,10 @@ function sendRead(id: Id, seq: number): void {
     },
     (e) => {
       // Refused for good (no longer a member): nothing to send again.
-      if (e instanceof ApiError && !e.transient) return;
+      if (e instanceof ApiError && !e.transient) {
+        if ((unsentReads.get(id) ?? -1) <= seq) unsentReads.delete(id);
+        return;
+      }
       unsentReads.set(id, Math.max(seq, unsentReads.get(id) ?? 0));
     },
   );
@@ -842,10 +850,34 @@ function restoreOutbox(me: Id | undefined): void {
   if (items.length) set((s) => ({ pending: [...s.pending, ...items] }));
 }
 
-/** After a reconnect: resend whatever is still waiting. */
+/** After a reconnect: resend whatever is still waiting (now, not at its next retry). */
 function flushOutbox(): void {
-  for (const p of get().pending) if (p.status === "sending") void attempt(p.key);
+  for (const p of get().pending) {
+    if (p.status !== "sending") continue;
+    clearTimeout(retryTimers.get(p.key));
+    retryTimers.delete(p.key);
+    void attempt(p.key);
+  }
 }
+
+/** The next try of each send waiting to go again: one per send, however it was scheduled. */
+const retryTimers = new Map<string, ReturnType<typeof setTimeout>>();
+
+function retryLater(key: string, wait: number): void {
+  clearTimeout(retryTimers.get(key));
+  retryTimers.set(
+    key,
+    setTimeout(() => {
+      retryTimers.delete(key);
+      void attempt(key);
+    }, wait),
+  );
+}
+
+/** How often a send tries again while the server cannot be reached (at most), and how many
+ * times in a row each could not reach it. */
+const UNREACHABLE_RETRY_MS = 15_000;
+const unreachableTries = new Map<string, number>();
 
 async function attempt(key: string): Promise<void> {
   if (inFlight.has(key)) return;
@@ -856,6 +888,7 @@ async function attempt(key: string): Promise<void> {
   set((s) => ({ pending: s.pending.map((x) => (x.key === key ? { ...x, attempts } : x)) }));
   try {
     const msg: Message = await api.send(p.conversationId, p.body, p.key, p.threadRootId, p.files.map((f) => f.id));
+    unreachableTries.delete(key);
     update((m) => addMessage(m, msg));
     // Having just written there, one has read what came before, if one is looking at it (a
     // send that completes late, or a thread reply, says nothing of the conversation).
@@ -864,15 +897,22 @@ async function attempt(key: string): Promise<void> {
     if (!p.threadRootId && onScreen) markRead(p.conversationId);
   } catch (e) {
     const err = e instanceof ApiError ? e : new ApiError(0, "network", String(e));
+    const unreachable = err.status === 0 && err.code === "network";
+    if (!unreachable) unreachableTries.delete(key);
     if (err.status === 401) {
       // The session ended (the socket says so too): it waits, and goes after signing in again.
       set((s) => ({ pending: s.pending.map((x) => (x.key === key ? { ...x, attempts: 0 } : x)) }));
-    } else if (err.status === 0 || (err.transient && attempts < MAX_ATTEMPTS)) {
+    } else if (unreachable) {
       // Unreachable (offline, a network switch): tried again for as long as it takes — every
-      // 15 s at most, and at once when the connection is back (flushOutbox) — never given up
-      // as failed. A server that answers with an error has MAX_ATTEMPTS.
-      const wait = err.retryAfter ? err.retryAfter * 1000 : retryDelay(attempts);
-      setTimeout(() => void attempt(key), wait);
+      // 15 s, and at once when the connection is back (flushOutbox) — never given up as
+      // failed, and not counted: a server that answers with an error (or not in time) has
+      // MAX_ATTEMPTS of its own.
+      set((s) => ({ pending: s.pending.map((x) => (x.key === key ? { ...x, attempts: attempts - 1 } : x)) }));
+      const tries = (unreachableTries.get(key) ?? 0) + 1;
+      unreachableTries.set(key, tries);
+      retryLater(key, Math.min(UNREACHABLE_RETRY_MS, retryDelay(tries)));
+    } else if (err.transient && attempts < MAX_ATTEMPTS) {
+      retryLater(key, err.retryAfter ? err.retryAfter * 1000 : retryDelay(attempts));
     } else {
       set((s) => ({
         pending: s.pending.map((x): Pending => (x.key === key ? { ...x, status: "failed", error: err } : x)),
