@@ -37,6 +37,28 @@ describe("EventHold", () => {
     expect(applied).toEqual([1, 2, 3, 4]);
   });
 
+  it("counts the releases its bounds forced while a load ran (its result may be older)", async () => {
+    const slow = deferred<string>();
+    const load = hold.during(() => slow.promise);
+    hold.event(1);
+    expect(hold.overflows).toBe(0);
+    vi.advanceTimersByTime(10_000);
+    expect(applied).toEqual([1]);
+    expect(hold.overflows).toBe(1);
+    slow.resolve("late");
+    await load;
+    const full = deferred<string>();
+    const again = hold.during(() => full.promise);
+    for (let e = 2; e <= 6; e++) hold.event(e);
+    expect(hold.overflows).toBe(2);
+    full.resolve("x");
+    await again;
+    // A load that finishes in time forces nothing.
+    await hold.during(async () => hold.event(7));
+    expect(hold.overflows).toBe(2);
+    expect(applied).toEqual([1, 2, 3, 4, 5, 6, 7]);
+  });
+
   it("releases what it holds when a load fails", async () => {
     const load = deferred<void>();
     const running = hold.during(() => load.promise);

@@ -10,6 +10,9 @@ export class EventHold<E> {
   private held: E[] = [];
   /** Counts `clear`s: a release under way stops when the session it held for has ended. */
   private generation = 0;
+  /** Counts releases forced by the bounds while a load was still running: what such a load
+   * applies may be older than events already let through (the caller reads again). */
+  overflows = 0;
 
   constructor(
     private readonly apply: (e: E) => void,
@@ -27,7 +30,10 @@ export class EventHold<E> {
       this.loads--;
       if (this.loads === 0) this.release();
     };
-    const timer = setTimeout(finish, this.holdMs);
+    const timer = setTimeout(() => {
+      this.overflows++;
+      finish();
+    }, this.holdMs);
     try {
       return await load();
     } finally {
@@ -43,7 +49,10 @@ export class EventHold<E> {
       return;
     }
     this.held.push(e);
-    if (this.held.length >= this.max) this.release();
+    if (this.held.length >= this.max) {
+      this.overflows++;
+      this.release();
+    }
   }
 
   /** Drops what is held (the session ended). */

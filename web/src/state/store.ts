@@ -164,6 +164,17 @@ async function startSession(): Promise<void> {
 
 // ---- loads that events must not overtake (hold.ts) ----
 
+/** Runs a load under the hold. If events had to be let through before it finished (it ran
+ * past the hold's bounds), what it applied may be older than they are: it runs again (twice
+ * at most), reading what they changed. */
+async function held<T>(load: () => Promise<T>): Promise<T> {
+  for (let run = 0; ; run++) {
+    const mark = hold.overflows;
+    const out = await hold.during(load);
+    if (hold.overflows === mark || run === 2) return out;
+  }
+}
+
 const hold = new EventHold<EventFrame>((f) => applyEventFrame(f));
 
 // ---- reload (a fresh start, or a resync) ----
@@ -200,7 +211,7 @@ async function reload(head: number, everything: boolean): Promise<void> {
   try {
     for (let attempt = 0; gateway; attempt++) {
       try {
-        await hold.during(() => reloadOnce(everything));
+        await held(() => reloadOnce(everything));
         break;
       } catch {
         await new Promise((r) => setTimeout(r, Math.min(30_000, 1000 * 2 ** attempt)));
@@ -262,7 +273,7 @@ async function loadFollowedNow(): Promise<void> {
 export async function loadOlderThreads(): Promise<void> {
   const cursor = get().followedMore;
   if (!cursor) return;
-  await hold.during(async () => {
+  await held(async () => {
     const page = await api.followedThreads(cursor);
     // A reload meanwhile started the list again: its cursor is the one to follow.
     update((m) => (m.followedMore === cursor ? moreFollowed(m, page.items, page.next_cursor ?? null) : m));
@@ -434,7 +445,7 @@ export function expireTyping(typing: AppState["typing"], now: number): AppState[
  * followed only by what happened after it). */
 async function refreshConversation(id: Id): Promise<void> {
   try {
-    await hold.during(async () => {
+    await held(async () => {
       const it = await api.conversation(id);
       // Left meanwhile (or never mine): not brought back.
       if (!get().conversations[id] || !it.me) return;
@@ -495,7 +506,7 @@ export async function loadDepartments(): Promise<void> {
 }
 
 export async function loadLatest(id: Id): Promise<void> {
-  await hold.during(async () => {
+  await held(async () => {
     const page = await api.history(id, { limit: 50 });
     update((m) =>
       dropSettled({ ...m, timelines: { ...m.timelines, [id]: mergePage(undefined, page.items, { before: page.more_before, after: false }, "replace") } }, page.items),
@@ -508,7 +519,7 @@ export async function loadLatest(id: Id): Promise<void> {
 export async function loadOlder(id: Id, beforeApply?: () => void): Promise<number> {
   const t = get().timelines[id];
   if (!t || !t.hasOlder || !t.messages.length) return 0;
-  return hold.during(async () => {
+  return held(async () => {
     const from = t.messages[0].seq;
     const page = await api.history(id, { before: from, limit: 50 });
     // Replaced meanwhile (a jump, a resync): this page would leave a gap in the new one.
@@ -522,7 +533,7 @@ export async function loadOlder(id: Id, beforeApply?: () => void): Promise<numbe
 export async function loadNewer(id: Id): Promise<void> {
   const t = get().timelines[id];
   if (!t || !t.hasNewer || !t.messages.length) return;
-  await hold.during(async () => {
+  await held(async () => {
     const from = t.messages[t.messages.length - 1].seq;
     const page = await api.history(id, { after: from, limit: 50 });
     update((m) => {
@@ -536,7 +547,7 @@ export async function loadNewer(id: Id): Promise<void> {
 
 /** Loads the window around a message (jump to it). */
 export async function loadAround(id: Id, messageId: Id): Promise<void> {
-  await hold.during(async () => {
+  await held(async () => {
     const page = await api.history(id, { around: messageId, limit: 50 });
     update((m) =>
       dropSettled(
@@ -554,7 +565,7 @@ export async function loadAround(id: Id, messageId: Id): Promise<void> {
 const THREAD_PAGES_MAX = 50;
 
 export async function openThread(rootId: Id): Promise<void> {
-  await hold.during(async () => {
+  await held(async () => {
     const page = await api.thread(rootId);
     // Every reply, in pages (a long thread would otherwise show a gap before live replies).
     const replies = [...page.items];
