@@ -437,8 +437,13 @@ pub(super) fn catchup_ends(
 ) -> Option<(u16, &'static str)> {
     let revoked = memchr::memmem::Finder::new(b"\"session.revoked\"");
     let updated = memchr::memmem::Finder::new(b"\"user.updated\"");
+    // Staff receive everyone's account changes: only those naming this person are parsed.
+    let me = user.to_string();
+    let named = memchr::memmem::Finder::new(me.as_bytes());
     let mut latest = None;
-    for frame in frames.iter().filter(|f| revoked.find(f).is_some() || updated.find(f).is_some()) {
+    let candidate =
+        |f: &&bytes::Bytes| revoked.find(f).is_some() || (updated.find(f).is_some() && named.find(f).is_some());
+    for frame in frames.iter().filter(candidate) {
         let Ok(frame) = serde_json::from_slice::<qiao_domain::event::EventFrame>(frame) else { continue };
         match frame.data {
             EventData::SessionRevoked { session_id } if session_id == session => {
