@@ -226,7 +226,8 @@ async function reload(head: number, everything: boolean): Promise<void> {
 }
 
 async function reloadOnce(everything: boolean): Promise<void> {
-  void fetchDrafts();
+  // Read under the hold like the rest (a draft.updated committed after this read waits).
+  const drafts = fetchDrafts();
   set((s) => ({ reloads: s.reloads + 1 }));
   // The departments and my account are small: read again even on a fresh start (they were
   // read before the connection's head); the directory, which may be large, only on a resync.
@@ -240,6 +241,7 @@ async function reloadOnce(everything: boolean): Promise<void> {
   );
   await Promise.all([
     conversations,
+    drafts,
     loadFollowedNow(),
     everything && staff ? loadDirectory() : undefined,
     staff ? loadDepartments() : undefined,
@@ -722,23 +724,46 @@ function putDraftLocal(key: string, text: string): void {
   storeDrafts(drafts);
 }
 
+/** Per draft key, the last save sent: saves go one after another, so the server keeps the
+ * last text typed (two saves in flight could commit in either order). */
+const draftSaves = new Map<string, Promise<void>>();
+/** Per draft key, texts this device sent in the last moments: their echoes (`draft.updated`)
+ * are this device's own, whichever order they come back in. */
+const draftsSent = new Map<string, { text: string; at: number }[]>();
+const DRAFT_ECHO_MS = 30_000;
+
+function sentRecently(key: string, text: string): boolean {
+  const now = Date.now();
+  const recent = (draftsSent.get(key) ?? []).filter((x) => now - x.at < DRAFT_ECHO_MS);
+  draftsSent.set(key, recent);
+  return recent.some((x) => x.text === text);
+}
+
 function saveDraftNow(key: string): void {
   draftTimers.delete(key);
   const text = get().drafts[key] ?? "";
   if (draftsSaved.get(key) === text) return;
   draftsSaved.set(key, text);
   const [conversation, root] = key.split(":");
-  api.saveDraft(conversation, text, root ?? null).then(
-    () => {
-      if ((get().drafts[key] ?? "") === text) setUnsaved(key, false);
-    },
-    (e) => {
-      draftsSaved.delete(key);
-      // Offline, rate-limited or restarting: tried again on the next change or connection.
-      // Refused (no longer a member, too long): kept here only.
-      if (!(e instanceof ApiError) || !e.transient) setUnsaved(key, false);
-    },
-  );
+  const send = () => {
+    draftsSent.set(key, [...(draftsSent.get(key) ?? []).slice(-4), { text, at: Date.now() }]);
+    return api.saveDraft(conversation, text, root ?? null).then(
+      () => {
+        if ((get().drafts[key] ?? "") === text) setUnsaved(key, false);
+      },
+      (e) => {
+        if (draftsSaved.get(key) === text) draftsSaved.delete(key);
+        // Offline, rate-limited or restarting: tried again on the next change or connection.
+        // Refused (no longer a member, too long): kept here only.
+        if (!(e instanceof ApiError) || !e.transient) setUnsaved(key, false);
+      },
+    );
+  };
+  const chained = (draftSaves.get(key) ?? Promise.resolve()).then(send);
+  draftSaves.set(key, chained);
+  void chained.finally(() => {
+    if (draftSaves.get(key) === chained) draftSaves.delete(key);
+  });
 }
 
 function setUnsaved(key: string, on: boolean): void {
@@ -767,7 +792,8 @@ export function setDraft(key: string, text: string): void {
 function applyDraft(d: Draft): void {
   const key = placeKey(d.conversation_id, d.thread_root_id);
   if (draftTimers.has(key)) return; // typing here right now: this device's text wins
-  if (draftsSaved.get(key) === d.body) return; // our own save coming back
+  // Our own save coming back (the latest, or an earlier one whose echo comes late).
+  if (draftsSaved.get(key) === d.body || sentRecently(key, d.body)) return;
   draftsSaved.set(key, d.body);
   putDraftLocal(key, d.body);
   setUnsaved(key, false);
