@@ -400,6 +400,15 @@ describe("threads I follow", () => {
     expect(followed(m)).toBeUndefined();
   });
 
+  it("read the first page again for a reply in a thread the loaded pages lack", () => {
+    let m = following();
+    m = applyEvent(m, ev({ type: "message.created", message: msg(9, { thread_root_id: "m-1" }) }, 9));
+    expect(m.followedMaybe).toBe(false); // every followed thread is loaded: not one of mine
+    m = { ...m, followedMore: "cursor" };
+    m = applyEvent(m, ev({ type: "message.created", message: msg(10, { thread_root_id: "m-1" }) }, 10));
+    expect(m.followedMaybe).toBe(true);
+  });
+
   it("add an older page without undoing what events changed, and keep its cursor", () => {
     let m = start(5);
     const page = (rootId: string, unread: number) => ({ root_id: rootId, root, conversation_id: C, read_seq: 1, unread_count: unread, mention_count: 0 });

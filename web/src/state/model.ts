@@ -67,6 +67,9 @@ export interface Model {
   followedStale: boolean;
   /** The cursor of the next, older page of followed threads (null when all are loaded). */
   followedMore: string | null;
+  /** A reply came in a thread the list lacks while older pages are unloaded (perhaps one I
+   * follow): the first page is read again, at most every 30 s. */
+  followedMaybe: boolean;
 }
 
 export const MAX_TIMELINE = 3000;
@@ -88,6 +91,7 @@ export function emptyModel(): Model {
     followed: null,
     followedStale: false,
     followedMore: null,
+    followedMaybe: false,
   };
 }
 
@@ -280,6 +284,11 @@ export function unreadThreads(model: Pick<Model, "followed">): FollowedThread[] 
 /** A reply in a thread I follow: unread (and perhaps a mention) unless mine or read already. */
 function followedReply(model: Model, reply: Message, summary: Message["thread"]): Model {
   const t = reply.thread_root_id ? model.followed?.[reply.thread_root_id] : undefined;
+  // A reply in a thread the list lacks while older pages are not loaded: it may be one of
+  // those (followed, now the latest), so the first page is read again (at most every 30 s).
+  if (!t && model.followedMore && reply.thread_root_id && reply.sender_id !== model.me?.id) {
+    return model.followedMaybe ? model : { ...model, followedMaybe: true };
+  }
   // Counted already by the list (read after this reply: a held event applied after it).
   if (!t || !model.followed || reply.seq <= (t.last_reply_seq ?? 0)) return model;
   const next = {

@@ -291,8 +291,7 @@ function refreshFollowed(): void {
     followedAgain = true;
     return;
   }
-  followedLoading = hold
-    .during(loadFollowedNow)
+  followedLoading = held(loadFollowedNow)
     .catch(() => {
       // Tried again shortly (a newly followed thread would be missing until the next reload).
       setTimeout(() => gateway && refreshFollowed(), 5000);
@@ -304,6 +303,21 @@ function refreshFollowed(): void {
         refreshFollowed();
       }
     });
+}
+
+/** A refresh of the followed list for replies in threads it may lack: at most one every
+ * FOLLOWED_MAYBE_MS (a busy organisation replies in many threads one does not follow). */
+const FOLLOWED_MAYBE_MS = 30_000;
+let followedMaybeAt = 0;
+let followedMaybeTimer: ReturnType<typeof setTimeout> | null = null;
+function refreshFollowedSoon(): void {
+  if (followedMaybeTimer) return;
+  const wait = Math.max(0, followedMaybeAt + FOLLOWED_MAYBE_MS - Date.now());
+  followedMaybeTimer = setTimeout(() => {
+    followedMaybeTimer = null;
+    followedMaybeAt = Date.now();
+    if (gateway) refreshFollowed();
+  }, wait);
 }
 
 async function refreshMe(): Promise<void> {
@@ -350,6 +364,10 @@ function applyEventFrame(f: EventFrame): void {
   if (s.followedStale) {
     update((m) => ({ ...m, followedStale: false }));
     refreshFollowed();
+  }
+  if (s.followedMaybe) {
+    update((m) => ({ ...m, followedMaybe: false }));
+    refreshFollowedSoon();
   }
   // Revoked from another device (a browser left signed in elsewhere): nothing of the person's
   // stays here.
