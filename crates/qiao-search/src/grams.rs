@@ -161,12 +161,14 @@ fn separated_parts(word: &str) -> Vec<(usize, usize)> {
     if runs.len() < 2 { Vec::new() } else { runs }
 }
 
-/// The shorter runs of parts of a word of three to six ASCII parts joined by hyphens
-/// (`HT-2024-001` → `HT-2024`, `2024-001`), as byte ranges: the index holds them as words
-/// too, so a code's tail (or a date's month and day, `05-01`) finds it as typed.
+/// The shorter runs of parts of a word of three to six ASCII parts joined by hyphens or by
+/// underscores (`HT-2024-001` → `HT-2024`, `2024-001`; `snake_case_name` → `snake_case`,
+/// `case_name`), as byte ranges: the index holds them as words too, so a code's tail (or a
+/// date's month and day, `05-01`) finds it as typed.
 fn hyphen_runs(word: &str) -> Vec<(usize, usize)> {
+    let Some(sep) = ['-', '_'].into_iter().find(|c| word.contains(*c)) else { return Vec::new() };
     let parts: Vec<(usize, usize)> = word
-        .split('-')
+        .split(sep)
         .scan(0, |at, p| {
             let start = *at;
             *at += p.len() + 1;
@@ -588,7 +590,8 @@ mod tests {
         let runs = |w: &str| hyphen_runs(w).into_iter().map(|(s, e)| w[s..e].to_owned()).collect::<Vec<_>>();
         assert_eq!(runs("HT-2024-001"), ["HT-2024", "2024-001"]);
         assert_eq!(runs("a-b-c-d"), ["a-b", "b-c", "c-d", "a-b-c", "b-c-d"]);
-        for none in ["e-mail", "a--b-c", "会-议-室", "a-b-c-d-e-f-g", "abc"] {
+        assert_eq!(runs("snake_case_name"), ["snake_case", "case_name"]);
+        for none in ["e-mail", "a--b-c", "会-议-室", "a-b-c-d-e-f-g", "abc", "a-b_c-d", "snake_case"] {
             assert!(runs(none).is_empty(), "{none}");
         }
     }

@@ -31,7 +31,7 @@ use crate::grams::{CjkGrams, EdgeGrams, grams, is_cjk};
 pub use crate::query::{Query, parse};
 
 /// Bump when the schema or analysis changes: an index of another version is rebuilt.
-pub const SCHEMA_VERSION: &str = "10";
+pub const SCHEMA_VERSION: &str = "11";
 /// Allowed conversations a filter-only search reads the postings of; with more, it walks
 /// the documents the other filters give.
 const FEW_CONVERSATIONS: usize = 64;

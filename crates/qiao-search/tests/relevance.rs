@@ -533,6 +533,8 @@ fn other_spellings_of_words_and_numbers() {
     assert_eq!(find("prod"), ["k8s-prod-01 重启了"]);
     assert_eq!(find("prod-01"), ["k8s-prod-01 重启了"], "a code's tail");
     assert_eq!(find("05-01"), ["2024-05-01发布新版"], "a date's month and day");
+    let find = small_corpus(&["变量名用 snake_case_name 吧"]);
+    assert_eq!(find("snake_case"), ["变量名用 snake_case_name 吧"]);
     // A date written with slashes or hyphens, and a dotted name typed without its dot.
     let find = small_corpus(&[
         "截止日期 2024/5/1",
