@@ -10,6 +10,7 @@ import {
   dropSettled,
   loadFollowed,
   moreFollowed,
+  refreshFollowedFirstPage,
   markReadLocal,
   mergePage,
   toggleReaction,
@@ -407,6 +408,17 @@ describe("threads I follow", () => {
     m = { ...m, followedMore: "cursor" };
     m = applyEvent(m, ev({ type: "message.created", message: msg(10, { thread_root_id: "m-1" }) }, 10));
     expect(m.followedMaybe).toBe(true);
+  });
+
+  it("take a fresh first page over older pages loaded, keeping them and their cursor", () => {
+    let m = start(5);
+    const row = (rootId: string, unread: number) => ({ root_id: rootId, root, conversation_id: C, read_seq: 1, unread_count: unread, mention_count: 0 });
+    m = loadFollowed(m, [row("m-2", 0)], "page-2");
+    m = moreFollowed(m, [row("m-1", 0)], "page-3");
+    m = refreshFollowedFirstPage(m, [row("m-1", 4), row("m-2", 0)], "page-2-again");
+    expect(m.followed?.["m-1"]?.unread_count).toBe(4);
+    expect(Object.keys(m.followed ?? {}).sort()).toEqual(["m-1", "m-2"]);
+    expect(m.followedMore).toBe("page-3");
   });
 
   it("add an older page without undoing what events changed, and keep its cursor", () => {

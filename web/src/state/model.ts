@@ -266,6 +266,16 @@ export function loadFollowed(model: Model, items: FollowedThread[], more: string
   return { ...model, followed: Object.fromEntries(items.map((t) => [t.root_id, t])), followedStale: false, followedMore: more };
 }
 
+/** A fresh first page of followed threads over a list with older pages loaded: its rows win,
+ * the older rows and the cursor beyond them stay (a thread unfollowed meanwhile went with
+ * its `thread.state`). */
+export function refreshFollowedFirstPage(model: Model, items: FollowedThread[], more: string | null): Model {
+  if (!model.followed) return loadFollowed(model, items, more);
+  const followed = { ...model.followed };
+  for (const t of items) followed[t.root_id] = t;
+  return { ...model, followed, followedMore: model.followedMore ?? more };
+}
+
 /** Adds an older page of followed threads (read while events waited: what the list has is
  * at least as new, so it stays). */
 export function moreFollowed(model: Model, items: FollowedThread[], more: string | null): Model {

@@ -17,6 +17,7 @@ import {
   dropSettled,
   loadFollowed,
   moreFollowed,
+  refreshFollowedFirstPage,
   mapMessage,
   markReadLocal,
   mergePage,
@@ -271,6 +272,13 @@ async function loadFollowedNow(): Promise<void> {
   update((m) => loadFollowed(m, page.items, page.next_cursor ?? null));
 }
 
+/** The first page again, kept with the older pages loaded (a reply may have moved one of
+ * them up). */
+async function refreshFollowedFirst(): Promise<void> {
+  const page = await api.followedThreads();
+  update((m) => refreshFollowedFirstPage(m, page.items, page.next_cursor ?? null));
+}
+
 /** The next, older page of the threads I follow (events wait meanwhile). */
 export async function loadOlderThreads(): Promise<void> {
   const cursor = get().followedMore;
@@ -316,7 +324,7 @@ function refreshFollowedSoon(): void {
   followedMaybeTimer = setTimeout(() => {
     followedMaybeTimer = null;
     followedMaybeAt = Date.now();
-    if (gateway) refreshFollowed();
+    if (gateway && !followedLoading) void held(refreshFollowedFirst).catch(() => undefined);
   }, wait);
 }
 
@@ -701,6 +709,9 @@ function forgetDrafts(): void {
 function stopDraftSaves(): void {
   for (const timer of draftTimers.values()) clearTimeout(timer);
   draftTimers.clear();
+  draftGeneration++;
+  draftQueued.clear();
+  draftsSent.clear();
   draftsSaved.clear();
   unsaved.clear();
   set({ drafts: {} });
@@ -742,19 +753,27 @@ function putDraftLocal(key: string, text: string): void {
   storeDrafts(drafts);
 }
 
-/** Per draft key, the last save sent: saves go one after another, so the server keeps the
- * last text typed (two saves in flight could commit in either order). */
+/** Per draft key, the last save queued: saves go one after another, so the server keeps the
+ * last text typed (two saves in flight could commit in either order); a save overtaken by a
+ * newer one before its turn is skipped. */
 const draftSaves = new Map<string, Promise<void>>();
-/** Per draft key, texts this device sent in the last moments: their echoes (`draft.updated`)
- * are this device's own, whichever order they come back in. */
+const draftQueued = new Map<string, string>();
+/** Per draft key, the texts this device sent whose echo (`draft.updated`) has not come back,
+ * in the order sent (the server commits them in that order). */
 const draftsSent = new Map<string, { text: string; at: number }[]>();
+/** An echo that has not come in this long will not (the save changed nothing there). */
 const DRAFT_ECHO_MS = 30_000;
+/** Bumped when saving stops (sign-out): a save still queued then is not sent. */
+let draftGeneration = 0;
 
-function sentRecently(key: string, text: string): boolean {
+/** Whether a `draft.updated` is the echo of one of this device's saves; it and the saves
+ * before it are then no longer awaited. Another device's text is not. */
+function ownEcho(key: string, text: string): boolean {
   const now = Date.now();
-  const recent = (draftsSent.get(key) ?? []).filter((x) => now - x.at < DRAFT_ECHO_MS);
-  draftsSent.set(key, recent);
-  return recent.some((x) => x.text === text);
+  const sent = (draftsSent.get(key) ?? []).filter((x) => now - x.at < DRAFT_ECHO_MS);
+  const i = sent.findIndex((x) => x.text === text);
+  draftsSent.set(key, i >= 0 ? sent.slice(i + 1) : sent);
+  return i >= 0;
 }
 
 function saveDraftNow(key: string): void {
@@ -762,9 +781,12 @@ function saveDraftNow(key: string): void {
   const text = get().drafts[key] ?? "";
   if (draftsSaved.get(key) === text) return;
   draftsSaved.set(key, text);
+  draftQueued.set(key, text);
   const [conversation, root] = key.split(":");
+  const generation = draftGeneration;
   const send = () => {
-    draftsSent.set(key, [...(draftsSent.get(key) ?? []).slice(-4), { text, at: Date.now() }]);
+    if (generation !== draftGeneration || draftQueued.get(key) !== text) return Promise.resolve();
+    draftsSent.set(key, [...(draftsSent.get(key) ?? []), { text, at: Date.now() }]);
     return api.saveDraft(conversation, text, root ?? null).then(
       () => {
         if ((get().drafts[key] ?? "") === text) setUnsaved(key, false);
@@ -780,7 +802,10 @@ function saveDraftNow(key: string): void {
   const chained = (draftSaves.get(key) ?? Promise.resolve()).then(send);
   draftSaves.set(key, chained);
   void chained.finally(() => {
-    if (draftSaves.get(key) === chained) draftSaves.delete(key);
+    if (draftSaves.get(key) === chained) {
+      draftSaves.delete(key);
+      if (draftQueued.get(key) === text) draftQueued.delete(key);
+    }
   });
 }
 
@@ -811,7 +836,7 @@ function applyDraft(d: Draft): void {
   const key = placeKey(d.conversation_id, d.thread_root_id);
   if (draftTimers.has(key)) return; // typing here right now: this device's text wins
   // Our own save coming back (the latest, or an earlier one whose echo comes late).
-  if (draftsSaved.get(key) === d.body || sentRecently(key, d.body)) return;
+  if (ownEcho(key, d.body) || draftsSaved.get(key) === d.body) return;
   draftsSaved.set(key, d.body);
   putDraftLocal(key, d.body);
   setUnsaved(key, false);
