@@ -176,8 +176,9 @@ fn serde_urlencoded_from_str<T: DeserializeOwned>(query: &str) -> Result<T, ApiE
     })
 }
 
-/// Where the request came from: the peer address (or, behind a trusted proxy, the first
-/// `X-Forwarded-For` entry) and the User-Agent.
+/// Where the request came from: the peer address (or, behind a trusted proxy, the last
+/// `X-Forwarded-For` entry — the one that proxy added; those before it are whatever the
+/// client sent) and the User-Agent.
 pub struct ClientOrigin(pub Origin);
 
 impl FromRequestParts<AppState> for ClientOrigin {
@@ -192,9 +193,9 @@ pub(crate) fn origin_of(parts: &Parts, trust_forwarded_for: bool) -> Origin {
     let forwarded = trust_forwarded_for
         .then(|| parts.headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()))
         .flatten()
-        .and_then(|v| v.split(',').next())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty() && s.len() <= 64);
+        .and_then(|v| v.rsplit(',').next())
+        .and_then(|s| s.trim().parse::<std::net::IpAddr>().ok())
+        .map(|ip| ip.to_string());
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
     let user_agent =
         parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(300).collect());
@@ -278,6 +279,22 @@ impl FromRequestParts<AppState> for AnyAuth {
 mod tests {
     use super::*;
     use serde::Deserialize;
+
+    #[test]
+    fn behind_a_trusted_proxy_the_address_it_added_counts() {
+        let origin = |forwarded: &str, trusted: bool| {
+            let (mut parts, ()) =
+                http::Request::builder().header("x-forwarded-for", forwarded).body(()).unwrap().into_parts();
+            parts.extensions.insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 9))));
+            origin_of(&parts, trusted).ip
+        };
+        // The client may send any list; the proxy appends the address it saw.
+        assert_eq!(origin("10.9.9.9, 203.0.113.7", true), "203.0.113.7");
+        assert_eq!(origin("203.0.113.7", true), "203.0.113.7");
+        assert_eq!(origin("2001:db8::1", true), "2001:db8::1");
+        assert_eq!(origin("1.2.3.4, not-an-address", true), "127.0.0.1", "not an address: the peer");
+        assert_eq!(origin("203.0.113.7", false), "127.0.0.1", "untrusted: the peer");
+    }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

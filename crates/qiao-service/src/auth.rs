@@ -155,7 +155,8 @@ impl Services {
         }
         let device = req.device_name.as_deref().map(session::validate_device_name).transpose()?;
         let login_key = req.login.trim().to_lowercase();
-        if let Err(wait) = self.throttle.check(&login_key, &origin.ip, at) {
+        let address = crate::ratelimit::address_key(&origin.ip);
+        if let Err(wait) = self.throttle.check(&login_key, &address, at) {
             return Err(Error::rate_limited(wait)
                 .with_message(format!("Too many failed sign-ins; try again in {wait} seconds.")));
         }
@@ -178,7 +179,7 @@ impl Services {
             }
         };
         let Some(creds) = creds.filter(|_| matched) else {
-            self.sign_in_failed(&login_key, &origin.ip, at);
+            self.sign_in_failed(&login_key, &address, at);
             metrics::counter!("qiao_sign_in_failures_total").increment(1);
             let entry = audit_entry(
                 at,
@@ -359,7 +360,7 @@ impl Services {
     pub async fn change_password(&self, auth: &Authenticated, current: &str, new: &str, origin: &Origin) -> Result<()> {
         let at = now();
         let key = auth.user.username.clone();
-        if let Err(wait) = self.throttle.check(&key, &origin.ip, at) {
+        if let Err(wait) = self.throttle.check(&key, &crate::ratelimit::address_key(&origin.ip), at) {
             return Err(Error::rate_limited(wait));
         }
         user::validate_password("new_password", new, Some(&auth.user.username))?;
@@ -374,7 +375,7 @@ impl Services {
             .await?
             .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
         if !self.passwords.verify(current, &creds.password_hash).await? {
-            self.sign_in_failed(&key, &origin.ip, at);
+            self.sign_in_failed(&key, &crate::ratelimit::address_key(&origin.ip), at);
             return Err(Error::new(ErrorCode::WrongPassword).with_field("current_password"));
         }
         if current == new {

@@ -11,6 +11,9 @@ use qiao_domain::{Error, Result};
 use sha2::{Digest, Sha256};
 use tokio::sync::Semaphore;
 
+/// The longest a password check waits for a hashing slot.
+const PERMIT_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `n` random bytes from the operating system, URL-safe base64 encoded.
 pub fn random_token(n: usize) -> Result<String> {
     let mut buf = vec![0u8; n];
@@ -83,7 +86,7 @@ impl PasswordHasher {
 
     /// The PHC string for `password`.
     pub async fn hash(&self, password: &str) -> Result<String> {
-        let _permit = self.permits.acquire().await.map_err(Error::internal)?;
+        let _permit = self.permit().await?;
         let params = self.params.clone();
         let password = password.to_owned();
         tokio::task::spawn_blocking(move || {
@@ -97,8 +100,22 @@ impl PasswordHasher {
     }
 
     /// Whether `password` matches `phc`. A malformed stored hash counts as a mismatch.
+    /// A turn to hash: waited for at most PERMIT_WAIT, so a flood of sign-ins (each a hash,
+    /// for unknown names too) answers 503 instead of queueing without bound while real ones
+    /// wait out their request timeout.
+    async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        match tokio::time::timeout(PERMIT_WAIT, self.permits.acquire()).await {
+            Ok(permit) => permit.map_err(Error::internal),
+            Err(_) => {
+                metrics::counter!("qiao_password_checks_refused_total").increment(1);
+                Err(Error::unavailable("no password hashing slot free")
+                    .with_message("The server is busy checking passwords; try again in a moment."))
+            }
+        }
+    }
+
     pub async fn verify(&self, password: &str, phc: &str) -> Result<bool> {
-        let _permit = self.permits.acquire().await.map_err(Error::internal)?;
+        let _permit = self.permit().await?;
         let params = self.params.clone();
         let (password, phc) = (password.to_owned(), phc.to_owned());
         tokio::task::spawn_blocking(move || {

@@ -55,6 +55,10 @@ pub struct Upload {
 }
 
 /// The longest recording a voice message may declare.
+/// Uploads one person may run at once: a message's worth of files in each of two places (a
+/// conversation and a thread open beside it), as the web client starts them all at once.
+pub const UPLOADS_AT_ONCE: u32 = 2 * qiao_domain::file::FILES_PER_MESSAGE_MAX as u32;
+
 pub const DURATION_MAX_MS: i64 = 4 * 3600 * 1000;
 
 /// The API's error for a failure of the blob store. Storage that cannot be reached is a 503
@@ -118,6 +122,12 @@ impl Services {
             return Err(a.deny(&auth.actor, "You may not share files in this conversation."));
         }
         self.action_rate.check(me)?;
+        // Each upload holds a connection, a staging file and up to its size on disk until it
+        // ends (a slow one may take an hour): a person runs a few at a time.
+        let _slot = self.uploads_in_flight.try_start(me).ok_or_else(|| {
+            Error::rate_limited(5)
+                .with_message(format!("You are uploading {UPLOADS_AT_ONCE} files already; wait for one to finish."))
+        })?;
         let cfg = &self.config.files;
         if upload.declared_len.is_some_and(|n| n > cfg.max_upload_bytes) {
             return Err(media_error(MediaError::TooLarge { limit: cfg.max_upload_bytes }));

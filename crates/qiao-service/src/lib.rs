@@ -108,6 +108,9 @@ pub struct Services {
     /// Password checks, per sign-in name as typed (whether or not an account has it, so that
     /// a refusal tells nothing about which exist) ([`ratelimit::PASSWORD_CHECKS`]).
     pub password_rate: Arc<ratelimit::RateLimiter<String>>,
+    /// Sign-in attempts per network address (`ratelimit::address_key`), taken before the
+    /// password hash: a flood of new names from one place is bounded too.
+    pub sign_in_address_rate: Arc<ratelimit::RateLimiter<String>>,
     pub sessions: Arc<session_cache::SessionCache>,
     pub access: Arc<access_cache::AccessCache>,
     /// Where committed events go (the store's writer publishes into it).
@@ -119,6 +122,10 @@ pub struct Services {
     /// Realtime resumes reading the event log at a time (each reads up to the resume window,
     /// thousands of events, holding a read connection meanwhile).
     catchup_permits: Arc<tokio::sync::Semaphore>,
+    /// Each person's uploads running at once (`files::UPLOADS_AT_ONCE`).
+    uploads_in_flight: Arc<ratelimit::InFlight<UserId>>,
+    /// Searches running at once (half the cores, at least one).
+    search_permits: Arc<tokio::sync::Semaphore>,
     /// The search index (kept up to date by `search::run_indexer`).
     pub search: Arc<qiao_search::SearchIndex>,
 }
@@ -171,11 +178,19 @@ impl Services {
                 ratelimit::PASSWORD_CHECKS,
                 "Too many sign-ins with this name just now; wait a few seconds and try again.",
             )),
+            sign_in_address_rate: Arc::new(ratelimit::RateLimiter::saying(
+                ratelimit::SIGN_INS_PER_ADDRESS,
+                "Too many sign-ins from this network just now; wait a few seconds and try again.",
+            )),
             config: Arc::new(config),
             store,
             blobs,
             image_permits: Arc::new(tokio::sync::Semaphore::new(1)),
             catchup_permits: Arc::new(tokio::sync::Semaphore::new(catchups)),
+            uploads_in_flight: Arc::new(ratelimit::InFlight::new(files::UPLOADS_AT_ONCE)),
+            search_permits: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
+            )),
             search,
         }
     }

@@ -2,7 +2,8 @@
 //! sending messages. Buckets live in memory on each node.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use qiao_domain::{Error, UserId};
@@ -57,6 +58,68 @@ pub const ACTIONS: RateConfig = RateConfig { per_second: 5.0, burst: 100.0 };
 /// throttle.
 pub const PASSWORD_CHECKS: RateConfig = RateConfig { per_second: 0.5, burst: 60.0 };
 
+/// Sign-in attempts from one network address, whatever the names: an office behind one NAT
+/// signing in at nine stays well within it; a script trying new names is held to ten
+/// password hashes a second.
+pub const SIGN_INS_PER_ADDRESS: RateConfig = RateConfig { per_second: 10.0, burst: 200.0 };
+
+/// The key of a client address for per-address budgets: an IPv4 address, or an IPv6
+/// address's /64 (one subscriber's prefix: they have all its addresses).
+pub fn address_key(ip: &str) -> String {
+    match ip.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+        _ => ip.to_owned(),
+    }
+}
+
+/// How many of one key's operations may run at once (a person's uploads, say): a slot is
+/// held by the guard `try_start` returns.
+pub struct InFlight<K> {
+    max: u32,
+    running: Arc<Mutex<HashMap<K, u32>>>,
+}
+
+/// A running operation's slot, given back when dropped.
+pub struct Slot<K: Eq + Hash + Clone> {
+    key: K,
+    running: Arc<Mutex<HashMap<K, u32>>>,
+}
+
+impl<K: Eq + Hash + Clone> InFlight<K> {
+    pub fn new(max: u32) -> Self {
+        InFlight { max, running: Arc::default() }
+    }
+
+    /// A slot for `key`, or `None` when it runs `max` already.
+    pub fn try_start(&self, key: K) -> Option<Slot<K>> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        let n = running.entry(key.clone()).or_insert(0);
+        if *n >= self.max {
+            return None;
+        }
+        *n += 1;
+        Some(Slot { key, running: self.running.clone() })
+    }
+}
+
+impl<K: Eq + Hash + Clone> Drop for Slot<K> {
+    fn drop(&mut self) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(n) = running.get_mut(&self.key) {
+            *n -= 1;
+            if *n == 0 {
+                running.remove(&self.key);
+            }
+        }
+    }
+}
+
 /// Searches: each one reads the index over everything the person may see. The default of
 /// `search_rate` in the service configuration.
 pub const SEARCHES: RateConfig = RateConfig { per_second: 50.0, burst: 1000.0 };
@@ -105,6 +168,27 @@ mod tests {
     use std::time::Duration;
 
     use super::*;
+
+    #[test]
+    fn in_flight_slots_are_given_back() {
+        let uploads = InFlight::new(2);
+        let a = uploads.try_start(1);
+        let b = uploads.try_start(1);
+        assert!(a.is_some() && b.is_some());
+        assert!(uploads.try_start(1).is_none(), "a third at once");
+        assert!(uploads.try_start(2).is_some(), "others are not held up");
+        drop(a);
+        assert!(uploads.try_start(1).is_some());
+    }
+
+    #[test]
+    fn addresses_are_kept_per_ipv4_address_or_ipv6_prefix() {
+        assert_eq!(address_key("203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), address_key("2001:db8:1:2:bbbb::9"));
+        assert_ne!(address_key("2001:db8:1:2::1"), address_key("2001:db8:1:3::1"));
+        assert_eq!(address_key("::ffff:203.0.113.7"), "203.0.113.7");
+        assert_eq!(address_key("unknown"), "unknown");
+    }
 
     #[test]
     fn bursts_then_refills() {

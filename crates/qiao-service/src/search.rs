@@ -19,6 +19,9 @@ pub const QUERY_MAX: usize = 200;
 /// Most people a `from:` name stands for (people who share a name).
 const FROM_NAMED_MAX: usize = 100;
 
+/// The longest a search waits for its turn (`Services::search_permits`).
+const SEARCH_WAIT: Duration = Duration::from_secs(2);
+
 /// One part of a highlighted snippet.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SnippetPart {
@@ -126,6 +129,18 @@ impl Services {
         let (has_file, at) = (parsed.has_file, now());
         let index = self.search.clone();
         let terms = parsed.terms.clone();
+        // At most half the cores search at once (each search may read much of the index): a
+        // burst of them must not take every core and the blocking threads that password
+        // checks, image decoding and file storage also use. A search that cannot start
+        // within two seconds is refused (503, try again).
+        let _turn = match tokio::time::timeout(SEARCH_WAIT, self.search_permits.acquire()).await {
+            Ok(permit) => permit.map_err(Error::internal)?,
+            Err(_) => {
+                metrics::counter!("qiao_searches_refused_total").increment(1);
+                return Err(Error::unavailable("no search slot free")
+                    .with_message("Search is busy just now; try again in a moment."));
+            }
+        };
         let (hits, total) = tokio::task::spawn_blocking(move || {
             index.search(&qiao_search::Search {
                 terms: &terms,
