@@ -2,34 +2,29 @@
 //! from it (`web/src/api-types.ts`) must match the code. To refresh both:
 //! `QIAO_UPDATE_OPENAPI=1 cargo test -p qiao-api --test openapi`.
 
-#[test]
-fn committed_openapi_document_is_current() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/openapi.json");
-    let generated = qiao_api::openapi_json();
+/// Compares a generated file with its committed copy (`path` from the workspace root), or
+/// writes it under `QIAO_UPDATE_OPENAPI`.
+fn check_committed(path: &str, generated: &str) {
+    let full = format!("{}/../../{path}", env!("CARGO_MANIFEST_DIR"));
     if std::env::var_os("QIAO_UPDATE_OPENAPI").is_some() {
-        std::fs::write(path, &generated).unwrap();
+        std::fs::write(&full, generated).unwrap();
         return;
     }
-    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    let committed = std::fs::read_to_string(&full).unwrap_or_default();
     assert!(
         committed == generated,
-        "docs/openapi.json is stale; regenerate it with `QIAO_UPDATE_OPENAPI=1 cargo test -p qiao-api --test openapi`"
+        "{path} is stale; regenerate it with `QIAO_UPDATE_OPENAPI=1 cargo test -p qiao-api --test openapi`"
     );
 }
 
 #[test]
+fn committed_openapi_document_is_current() {
+    check_committed("docs/openapi.json", &qiao_api::openapi_json());
+}
+
+#[test]
 fn committed_typescript_types_are_current() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../web/src/api-types.ts");
-    let generated = qiao_api::typescript_types();
-    if std::env::var_os("QIAO_UPDATE_OPENAPI").is_some() {
-        std::fs::write(path, &generated).unwrap();
-        return;
-    }
-    let committed = std::fs::read_to_string(path).unwrap_or_default();
-    assert!(
-        committed == generated,
-        "web/src/api-types.ts is stale; regenerate it with `QIAO_UPDATE_OPENAPI=1 cargo test -p qiao-api --test openapi`"
-    );
+    check_committed("web/src/api-types.ts", &qiao_api::typescript_types());
 }
 
 #[test]

@@ -99,21 +99,19 @@ impl PasswordHasher {
         .map_err(Error::internal)?
     }
 
-    /// Whether `password` matches `phc`. A malformed stored hash counts as a mismatch.
-    /// A turn to hash: waited for at most PERMIT_WAIT, so a flood of sign-ins (each a hash,
-    /// for unknown names too) answers 503 instead of queueing without bound while real ones
-    /// wait out their request timeout.
+    /// A turn to hash, waited for at most PERMIT_WAIT: a flood of sign-ins (each a hash, for
+    /// unknown names too) answers 503 instead of queueing while real ones time out.
     async fn permit(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
-        match tokio::time::timeout(PERMIT_WAIT, self.permits.acquire()).await {
-            Ok(permit) => permit.map_err(Error::internal),
-            Err(_) => {
-                metrics::counter!("qiao_password_checks_refused_total").increment(1);
-                Err(Error::unavailable("no password hashing slot free")
-                    .with_message("The server is busy checking passwords; try again in a moment."))
-            }
-        }
+        crate::ratelimit::turn(
+            &self.permits,
+            PERMIT_WAIT,
+            "qiao_password_checks_refused_total",
+            "The server is busy checking passwords; try again in a moment.",
+        )
+        .await
     }
 
+    /// Whether `password` matches `phc`. A malformed stored hash counts as a mismatch.
     pub async fn verify(&self, password: &str, phc: &str) -> Result<bool> {
         let _permit = self.permit().await?;
         let params = self.params.clone();

@@ -120,6 +120,24 @@ impl<K: Eq + Hash + Clone> Drop for Slot<K> {
     }
 }
 
+/// A turn at work that runs a bounded number at a time (`slots`), waited for at most `wait`:
+/// past it, 503 saying `message` (counted in the `refused` metric) rather than a queue that
+/// grows without bound while the requests behind it time out.
+pub(crate) async fn turn<'a>(
+    slots: &'a tokio::sync::Semaphore,
+    wait: std::time::Duration,
+    refused: &'static str,
+    message: &'static str,
+) -> Result<tokio::sync::SemaphorePermit<'a>, Error> {
+    match tokio::time::timeout(wait, slots.acquire()).await {
+        Ok(permit) => permit.map_err(Error::internal),
+        Err(_) => {
+            metrics::counter!(refused).increment(1);
+            Err(Error::unavailable("no slot free in time").with_message(message))
+        }
+    }
+}
+
 /// Searches: each one reads the index over everything the person may see. The default of
 /// `search_rate` in the service configuration.
 pub const SEARCHES: RateConfig = RateConfig { per_second: 50.0, burst: 1000.0 };

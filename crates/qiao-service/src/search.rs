@@ -133,14 +133,13 @@ impl Services {
         // burst of them must not take every core and the blocking threads that password
         // checks, image decoding and file storage also use. A search that cannot start
         // within two seconds is refused (503, try again).
-        let _turn = match tokio::time::timeout(SEARCH_WAIT, self.search_permits.acquire()).await {
-            Ok(permit) => permit.map_err(Error::internal)?,
-            Err(_) => {
-                metrics::counter!("qiao_searches_refused_total").increment(1);
-                return Err(Error::unavailable("no search slot free")
-                    .with_message("Search is busy just now; try again in a moment."));
-            }
-        };
+        let _turn = crate::ratelimit::turn(
+            &self.search_permits,
+            SEARCH_WAIT,
+            "qiao_searches_refused_total",
+            "Search is busy just now; try again in a moment.",
+        )
+        .await?;
         let (hits, total) = tokio::task::spawn_blocking(move || {
             index.search(&qiao_search::Search {
                 terms: &terms,

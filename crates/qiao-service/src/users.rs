@@ -106,16 +106,17 @@ pub const CURSOR_MAX: usize = 1024;
 
 /// A cursor made by [`encode_keyset`]; `invalid_parameter` (field `cursor`) otherwise.
 pub(crate) fn decode_keyset<K: serde::de::DeserializeOwned>(s: &str) -> Result<K> {
-    let bad = || {
-        Error::new(ErrorCode::InvalidParameter)
-            .with_field("cursor")
-            .with_message("The cursor is invalid; start again without it.")
-    };
     if s.len() > CURSOR_MAX {
-        return Err(bad());
+        return Err(bad_cursor());
     }
-    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad())?;
-    serde_json::from_slice(&bytes).map_err(|_| bad())
+    let bytes = URL_SAFE_NO_PAD.decode(s).map_err(|_| bad_cursor())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad_cursor())
+}
+
+fn bad_cursor() -> Error {
+    Error::new(ErrorCode::InvalidParameter)
+        .with_field("cursor")
+        .with_message("The cursor is invalid; start again without it.")
 }
 
 /// An opaque keyset cursor over (name, id).
@@ -127,9 +128,7 @@ pub(crate) fn decode_name_cursor(s: &str) -> Result<(String, uuid::Uuid)> {
     let (name, id): (String, uuid::Uuid) = decode_keyset(s)?;
     // No name holds NUL (PostgreSQL refuses it in text): not a cursor this server made.
     if name.contains('\0') {
-        return Err(Error::new(ErrorCode::InvalidParameter)
-            .with_field("cursor")
-            .with_message("The cursor is invalid; start again without it."));
+        return Err(bad_cursor());
     }
     Ok((name, id))
 }
