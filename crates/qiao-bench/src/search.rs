@@ -313,6 +313,7 @@ pub async fn run(args: Args) -> Result<(), BoxError> {
         max_batch: 512,
         read_connections: 8,
         flush_ms: 4,
+        commit_gap_ms: qiao::Config::defaults().db_commit_gap_ms,
         resume_memory_mb: qiao::Config::defaults().realtime_resume_memory_mb,
         bus: String::new(),
         file_store: String::new(),

@@ -24,6 +24,9 @@ pub struct ChildArgs {
     /// The server's `realtime_flush_ms` (see `qiao serve --help`).
     #[arg(long, default_value_t = 4)]
     pub flush_ms: u64,
+    /// The server's `db_commit_gap_ms` (see `qiao serve --help`).
+    #[arg(long, default_value_t = 1)]
+    pub commit_gap_ms: u64,
     /// The server's `realtime_resume_memory_mb` (0: resumes always read the event log).
     #[arg(long, default_value_t = 32)]
     pub resume_memory_mb: usize,
@@ -52,6 +55,7 @@ pub async fn child(args: ChildArgs) -> Result<(), BoxError> {
     config.db_max_batch = args.max_batch;
     config.db_read_connections = args.read_connections;
     config.realtime_flush_ms = args.flush_ms;
+    config.db_commit_gap_ms = args.commit_gap_ms;
     config.realtime_resume_memory_mb = args.resume_memory_mb;
     config.bus = qiao::config::Secret(args.bus.clone());
     config.file_store = args.file_store.clone();
@@ -139,6 +143,8 @@ impl Server {
             .arg(args.read_connections.to_string())
             .arg("--flush-ms")
             .arg(args.flush_ms.to_string())
+            .arg("--commit-gap-ms")
+            .arg(args.commit_gap_ms.to_string())
             .arg("--resume-memory-mb")
             .arg(args.resume_memory_mb.to_string())
             .arg("--bus")

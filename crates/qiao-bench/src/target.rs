@@ -37,6 +37,9 @@ pub struct Common {
     /// Qiao's `realtime_flush_ms`: shortest time between two writes to a busy connection.
     #[arg(long, default_value_t = 4)]
     pub flush_ms: u64,
+    /// Qiao's `db_commit_gap_ms`: least time between two commits while writes keep arriving.
+    #[arg(long, default_value_t = 1)]
+    pub commit_gap_ms: u64,
     /// Qiao's `realtime_resume_memory_mb`: recent events kept in memory for resumes (0: resumes
     /// read the event log).
     #[arg(long, default_value_t = 32)]
@@ -175,6 +178,7 @@ impl Target {
                         max_batch: 512,
                         read_connections: 8,
                         flush_ms: common.flush_ms,
+                        commit_gap_ms: common.commit_gap_ms,
                         resume_memory_mb: common.resume_memory_mb,
                         bus: nats.as_ref().map(|n| n.url.clone()).unwrap_or_default(),
                         // Several nodes share one file directory (as on a shared filesystem).

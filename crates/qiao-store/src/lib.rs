@@ -66,13 +66,22 @@ pub struct StoreConfig {
     pub read_connections: u32,
     /// Most operations one group commit may hold.
     pub max_batch: usize,
+    /// Least time between the starts of two commits while writes keep arriving during
+    /// commits (zero: commit as soon as the previous one ends). See `writer::pace`.
+    pub commit_gap: std::time::Duration,
     /// Queued write operations before callers wait (backpressure).
     pub queue: usize,
 }
 
 impl StoreConfig {
     pub fn new(url: impl Into<String>) -> Self {
-        StoreConfig { url: url.into(), read_connections: 4, max_batch: 512, queue: 8192 }
+        StoreConfig {
+            url: url.into(),
+            read_connections: 4,
+            max_batch: 512,
+            commit_gap: std::time::Duration::ZERO,
+            queue: 8192,
+        }
     }
 }
 
@@ -82,6 +91,7 @@ impl std::fmt::Debug for StoreConfig {
             .field("url", &redact_url(&self.url))
             .field("read_connections", &self.read_connections)
             .field("max_batch", &self.max_batch)
+            .field("commit_gap", &self.commit_gap)
             .field("queue", &self.queue)
             .finish()
     }
@@ -217,7 +227,9 @@ impl Store {
         };
         let reconnect = writer::Connector::new(&config.url)?;
         let (tx, rx) = mpsc::channel(config.queue.max(1));
-        let task = tokio::spawn(writer::Writer::new(writer_conn, reconnect, sink, config.max_batch.max(1)).run(rx));
+        let task = tokio::spawn(
+            writer::Writer::new(writer_conn, reconnect, sink, config.max_batch.max(1), config.commit_gap).run(rx),
+        );
         let checkpointer = checkpoints.map(|conn| tokio::spawn(run_checkpoints(conn)));
         let store = Store {
             inner: Arc::new(Inner {

@@ -62,6 +62,7 @@ pub fn store_config(config: &Config) -> StoreConfig {
         url: config.database.0.clone(),
         read_connections: config.db_read_connections,
         max_batch: config.db_max_batch,
+        commit_gap: Duration::from_millis(config.db_commit_gap_ms),
         queue: 8192,
     }
 }
