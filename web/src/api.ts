@@ -63,7 +63,17 @@ function withQuery(path: string, query?: Query): string {
  * limit is shorter; uploads go another way). */
 const REQUEST_TIMEOUT_MS = 60_000;
 
+/** What an API path may hold: words and ids, never `..`, a `?` or an escape. Ids reach paths
+ * from links as well as from the server; one steering a request (with this session's CSRF
+ * token) to another endpoint fails here instead. */
+const SAFE_PATH = /^(\/[A-Za-z0-9_-]+)+$/;
+
+function checkPath(path: string): void {
+  if (!SAFE_PATH.test(path)) throw new ApiError(404, "not_found", "No such page.");
+}
+
 export async function request<T>(method: string, path: string, body?: unknown, query?: Query): Promise<T> {
+  checkPath(path);
   const headers: Record<string, string> = { Accept: "application/json" };
   if (body !== undefined) headers["Content-Type"] = "application/json";
   if (method !== "GET") {
@@ -241,6 +251,7 @@ export function uploadFile(
   if (opts.voice) q.set("voice", "true");
   if (opts.durationMs !== undefined) q.set("duration_ms", String(Math.round(opts.durationMs)));
   const promise = new Promise<FileInfo>((resolve, reject) => {
+    checkPath(`/conversations/${conversationId}/files`);
     xhr.open("POST", `/api/v1/conversations/${conversationId}/files?${q}`);
     const t = csrfToken();
     if (t) xhr.setRequestHeader("X-CSRF-Token", t);

@@ -14,27 +14,45 @@ export type Route =
   | { name: "threads" }
   | { name: "search"; q: string };
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+/** An id taken from a link, if it is one: links are typed and pasted by anyone, and their ids
+ * go into API paths (a `..%2F` must not steer a request elsewhere). */
+function id(part: string | null | undefined): string | undefined {
+  return part && UUID.test(part) ? part.toLowerCase() : undefined;
+}
+
+function decode(part: string): string {
+  try {
+    return decodeURIComponent(part);
+  } catch {
+    return ""; // a malformed escape (`%E0`): no id, rather than a page that fails to load
+  }
+}
+
 export function parseRoute(path: string, search = ""): Route {
-  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const parts = path.split("/").filter(Boolean).map(decode);
   const q = new URLSearchParams(search);
   switch (parts[0]) {
     case "setup":
       return { name: "setup" };
     case "signin":
       return { name: "signin" };
-    case "c":
-      if (parts[1])
+    case "c": {
+      const conversation = id(parts[1]);
+      if (conversation)
         return {
           name: "conversation",
-          id: parts[1],
-          thread: parts[2] === "t" ? parts[3] : undefined,
-          message: q.get("m") ?? undefined,
+          id: conversation,
+          thread: parts[2] === "t" ? id(parts[3]) : undefined,
+          message: id(q.get("m")),
         };
       return { name: "home" };
+    }
     case "browse":
       return { name: "browse" };
     case "directory":
-      return { name: "directory", department: parts[1] };
+      return { name: "directory", department: id(parts[1]) };
     case "admin":
       return parts[1] === "departments" ? { name: "admin-departments" } : { name: "admin-users" };
     case "settings":

@@ -80,13 +80,18 @@ pub async fn request_context(State(state): State<AppState>, req: Request, next: 
 
     let headers = res.headers_mut();
     // Room for the headers below at once, rather than growing the map one insert at a time.
-    headers.reserve(5);
+    headers.reserve(6);
     if let Ok(v) = HeaderValue::from_str(&id) {
         headers.insert(REQUEST_ID, v);
     }
     headers.entry(header::X_CONTENT_TYPE_OPTIONS).or_insert(HeaderValue::from_static("nosniff"));
     headers.entry(header::REFERRER_POLICY).or_insert(HeaderValue::from_static("no-referrer"));
     headers.entry(header::X_FRAME_OPTIONS).or_insert(HeaderValue::from_static("DENY"));
+    // Nothing here is for other sites to embed: a sibling subdomain counts as the same site
+    // for the session cookie, and could otherwise probe which files someone may read.
+    headers
+        .entry(HeaderName::from_static("cross-origin-resource-policy"))
+        .or_insert(HeaderValue::from_static("same-origin"));
     if route.starts_with("/api/") {
         headers.entry(header::CACHE_CONTROL).or_insert(HeaderValue::from_static("no-store"));
     }

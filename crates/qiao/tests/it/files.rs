@@ -122,6 +122,7 @@ async fn suite(srv: TestServer, data: PathBuf) {
     assert!(headers["content-disposition"].to_str().unwrap().starts_with("attachment;"));
     assert_eq!(headers["x-content-type-options"], "nosniff");
     assert!(headers["content-security-policy"].to_str().unwrap().contains("sandbox"));
+    assert_eq!(headers["cross-origin-resource-policy"], "same-origin");
     assert_eq!(download(&guest, &content, None).await.0, 200);
     for path in [format!("/api/v1/files/{doc}"), content.clone(), format!("/api/v1/files/{doc}/thumbnail")] {
         assert_error(&carol.get(&path).await, 404, "not_found");

@@ -54,6 +54,7 @@ async fn browsers_get_the_page_with_a_strict_policy() {
     assert_eq!(res.status(), 200);
     let csp = res.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(res.headers()["cross-origin-resource-policy"], "same-origin");
     let html = res.text().await.unwrap();
     assert!(html.contains("Qiao"));
     // The page's script (the web client's, or the built-in page's without one) is served too.
