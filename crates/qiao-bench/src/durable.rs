@@ -126,8 +126,8 @@ async fn one(args: &Args, batch: usize, cpu: Option<usize>) -> Result<Outcome, B
         max_batch: batch,
         read_connections: 8,
         flush_ms: 4,
-        // One commit per message means no pacing either.
-        commit_gap_ms: if batch == 1 { 0 } else { qiao::Config::defaults().db_commit_gap_ms },
+        // (A batch of one is always full, so it is never paced.)
+        commit_gap_ms: qiao::Config::defaults().db_commit_gap_ms,
         resume_memory_mb: qiao::Config::defaults().realtime_resume_memory_mb,
         bus: String::new(),
         file_store: String::new(),

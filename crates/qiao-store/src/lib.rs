@@ -382,6 +382,11 @@ impl Store {
 
     /// Finishes queued writes, stops the writer and closes the pools. Later calls fail with
     /// `unavailable`.
+    /// Write operations waiting in the writer's queue (not the batch being written).
+    pub fn queued_writes(&self) -> usize {
+        self.inner.writer.max_capacity() - self.inner.writer.capacity()
+    }
+
     pub async fn close(&self) {
         let (done, wait) = oneshot::channel();
         if self.inner.writer.send(writer::Msg::Close(done)).await.is_ok() {

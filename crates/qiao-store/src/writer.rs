@@ -9,8 +9,10 @@
 //!
 //! A commit costs about the same whatever it holds (an fsync, and the ~20 pages it touches
 //! written to the WAL whole), so under steady load the writer lets a batch gather: while
-//! writes arrive during commits, commits start at least `commit_gap` apart ([`pace`]). A
-//! lone caller, whose next write can only come after its answer, never waits.
+//! writes arrive during commits, commits start at least `commit_gap` apart ([`pace`]; tokio's
+//! timer rounds that up to the next millisecond). A lone caller, whose next write can only
+//! come after its answer, waits only if other writes happened to queue meanwhile (once, for
+//! at most the gap).
 
 use std::any::Any;
 use std::future::Future;
@@ -389,16 +391,18 @@ pub(crate) struct Writer {
     commit_gap: std::time::Duration,
 }
 
-/// When the next commit may start, given when the last one started and whether writes were
-/// already queued when it ended: not before `gap` after the last start if they were (the
-/// writer is busy and waiting gathers more into one commit), at once otherwise (a write
-/// arriving into an idle writer, or a caller waiting for its answer before the next).
+/// When the next commit may start, given when the last one started, whether it was full, and
+/// whether writes were already queued when it ended: not before `gap` after the last start if
+/// they were and it was not full (the writer is busy, and waiting gathers more into one
+/// commit), at once otherwise (a write arriving into an idle writer, a caller waiting for its
+/// answer before the next, or a backlog that fills batches without waiting).
 pub(crate) fn pace(
     started: tokio::time::Instant,
     gap: std::time::Duration,
+    full: bool,
     queued: bool,
 ) -> Option<tokio::time::Instant> {
-    (queued && !gap.is_zero()).then(|| started + gap)
+    (queued && !full && !gap.is_zero()).then(|| started + gap)
 }
 
 impl Writer {
@@ -417,7 +421,12 @@ impl Writer {
         let mut next_start = None;
         while closing.is_none() {
             let Some(first) = rx.recv().await else { break };
-            if let Some(at) = next_start.take() {
+            let at = next_start.take();
+            // (A commit that took longer than the gap, or a close, does not wait: a timer
+            // registration costs a turn of the runtime even when its time has passed.)
+            if let (Some(at), Msg::Job(_)) = (at, &first)
+                && at > tokio::time::Instant::now()
+            {
                 tokio::time::sleep_until(at).await;
             }
             let mut jobs = Vec::new();
@@ -439,8 +448,9 @@ impl Writer {
             }
             if !jobs.is_empty() {
                 let started = tokio::time::Instant::now();
+                let full = jobs.len() >= self.max_batch;
                 self.run_batch(jobs).await;
-                next_start = pace(started, self.commit_gap, !rx.is_empty());
+                next_start = pace(started, self.commit_gap, full, !rx.is_empty());
             }
         }
         rx.close();
@@ -637,10 +647,12 @@ mod tests {
     fn a_busy_writer_waits_out_the_gap_and_an_idle_one_never_does() {
         let started = tokio::time::Instant::now();
         let gap = Duration::from_millis(2);
-        assert_eq!(pace(started, gap, true), Some(started + gap));
+        assert_eq!(pace(started, gap, false, true), Some(started + gap));
         // Nothing queued when the commit ended: the next write is taken as it comes.
-        assert_eq!(pace(started, gap, false), None);
+        assert_eq!(pace(started, gap, false, false), None);
+        // A full batch: waiting cannot make the next one larger, only the backlog slower.
+        assert_eq!(pace(started, gap, true, true), None);
         // No gap configured: commits follow one another as before.
-        assert_eq!(pace(started, Duration::ZERO, true), None);
+        assert_eq!(pace(started, Duration::ZERO, false, true), None);
     }
 }

@@ -108,9 +108,9 @@ settings! {
     db_read_connections: u32 = 8, shown as "8", env = "QIAO_DB_READ_CONNECTIONS";
     /// Most write operations committed together in one transaction.
     db_max_batch: usize = 512, shown as "512", env = "QIAO_DB_MAX_BATCH";
-    /// Milliseconds between the starts of two commits while writes keep arriving (0: none).
-    /// Each commit costs an fsync and a fixed amount of writing, so under load fewer, larger
-    /// commits cost far less per write; a lone writer never waits.
+    /// Least milliseconds between the starts of two commits while writes keep arriving (0:
+    /// none). Each commit costs an fsync and a fixed amount of writing, so under load fewer,
+    /// larger commits cost far less per write; a write with nothing else queued never waits.
     db_commit_gap_ms: u64 = 1, shown as "1", env = "QIAO_DB_COMMIT_GAP_MS";
     /// Largest accepted JSON request body, in bytes.
     max_body_bytes: usize = 1024 * 1024, shown as "1048576", env = "QIAO_MAX_BODY_BYTES";

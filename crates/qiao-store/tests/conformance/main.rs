@@ -38,9 +38,10 @@ impl Sink {
 pub async fn open(db: &TestDb) -> (Store, Sink) {
     let sink = Sink::default();
     let s = sink.clone();
-    let store = Store::open(&StoreConfig::new(&db.url), Arc::new(move |evs| s.0.lock().unwrap().extend(evs)))
-        .await
-        .expect("open the store");
+    // Commits paced as the server runs them, so the writer's loop is tested as it runs.
+    let config = StoreConfig { commit_gap: std::time::Duration::from_millis(1), ..StoreConfig::new(&db.url) };
+    let store =
+        Store::open(&config, Arc::new(move |evs| s.0.lock().unwrap().extend(evs))).await.expect("open the store");
     (store, sink)
 }
 
@@ -137,6 +138,7 @@ conformance!(
     writer::sends_and_operations_share_batches,
     writer::settled_waits_for_queued_writes,
     writer::abandoned_writes_are_not_made,
+    writer::queued_writes_finish_before_a_close,
     messaging::conversations_and_members,
     messaging::department_links_and_dm_keys,
     messaging::messages_history_and_threads,

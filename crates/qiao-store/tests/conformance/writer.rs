@@ -414,3 +414,40 @@ pub async fn abandoned_writes_are_not_made(store: Store, sink: Sink) {
     // A write still awaited is made as ever.
     assert_eq!(append(store.clone()).await.unwrap(), before + 1);
 }
+
+/// Writes queued behind a busy writer (so that it paces its next commit) are all made before
+/// a close that came after them; a write after the close is refused.
+pub async fn queued_writes_finish_before_a_close(store: Store, sink: Sink) {
+    let before = events::head(&mut store.reader().await.unwrap()).await.unwrap();
+    let slow = hold_writer(&store, 100, false).await;
+    let queued: Vec<_> = (0..20)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .write(|tx| {
+                        Box::pin(async move {
+                            let data = EventData::DepartmentDeleted { department_id: DepartmentId::new() };
+                            tx.append_event(Audience::Staff, None, &data, T0).await
+                        })
+                    })
+                    .await
+            })
+        })
+        .collect();
+    // Let every write reach the queue before the close does.
+    while store.queued_writes() < 20 {
+        tokio::task::yield_now().await;
+    }
+    store.close().await;
+    slow.await.unwrap().unwrap();
+    let mut positions: Vec<i64> = Vec::new();
+    for q in queued {
+        positions.push(q.await.unwrap().unwrap());
+    }
+    positions.sort_unstable();
+    assert_eq!(positions, (before + 1..=before + 20).collect::<Vec<_>>());
+    assert_eq!(sink.take().len(), 20, "each published");
+    let err = store.write(|_tx| Box::pin(async { Ok(()) })).await.unwrap_err();
+    assert_eq!(err.code, ErrorCode::Unavailable);
+}
