@@ -709,6 +709,8 @@ export type ServerMessage =
     code: string;
     message: string;
     op: "error";
+    /** With `rate_limited` before a 4030 close: seconds to wait before connecting again. */
+    retry_after_secs?: number | null;
   };
 
 /** One signed-in device. */

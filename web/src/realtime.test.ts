@@ -123,6 +123,38 @@ describe("Gateway", () => {
     expect(FakeSocket.all.length).toBe(2);
   });
 
+  it("waits as long as the server says after connecting too often, and no longer than that next time", () => {
+    const ws = FakeSocket.all[0];
+    ws.open();
+    ws.onmessage?.({ data: JSON.stringify({ op: "error", code: "rate_limited", message: "wait 7 s", retry_after_secs: 7 }) });
+    ws.closeWith(4030);
+    vi.advanceTimersByTime(6_900);
+    expect(FakeSocket.all.length).toBe(1);
+    vi.advanceTimersByTime(2_200);
+    expect(FakeSocket.all.length).toBe(2);
+    // The next refusal without a figure waits the usual few seconds, not the 7 s said before.
+    FakeSocket.all[1].open();
+    FakeSocket.all[1].closeWith(4030);
+    vi.advanceTimersByTime(5_100);
+    expect(FakeSocket.all.length).toBe(3);
+  });
+
+  it("reconnects, and does not sign out, when the server heard no hello in time (4009)", () => {
+    let signedOut = false;
+    gateway.stop();
+    gateway = new Gateway(
+      { onReady: () => {}, onFrame: () => {}, onState: () => {}, onUnauthenticated: () => (signedOut = true) },
+      () => null,
+    );
+    gateway.start();
+    const ws = FakeSocket.all[FakeSocket.all.length - 1];
+    ws.open();
+    ws.closeWith(4009);
+    vi.advanceTimersByTime(1_000);
+    expect(signedOut).toBe(false);
+    expect(FakeSocket.all[FakeSocket.all.length - 1]).not.toBe(ws);
+  });
+
   it("waits 30 s after being refused for too many connections, and says why", () => {
     const ws = FakeSocket.all[0];
     ws.open();

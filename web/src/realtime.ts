@@ -32,6 +32,8 @@ export class Gateway {
   private readyAt = 0;
   /** When the current connection last heard anything from the server. */
   private heardAt = 0;
+  /** Seconds the server said to wait before connecting again (its `rate_limited` frame). */
+  private waitSecs: number | null = null;
   /** Gives up on a connection that has not said `ready` in time. */
   private readyTimer: ReturnType<typeof setTimeout> | null = null;
 
@@ -104,6 +106,7 @@ export class Gateway {
       } catch {
         return;
       }
+      if (frame.op === "error" && frame.retry_after_secs != null) this.waitSecs = frame.retry_after_secs;
       if (frame.op === "ready") {
         this.live = true;
         if (this.readyTimer) clearTimeout(this.readyTimer);
@@ -153,10 +156,14 @@ export class Gateway {
       return;
     }
     this.handlers.onState("offline");
+    const waitSecs = this.waitSecs;
+    this.waitSecs = null;
     if (code === 4030) {
-      // Connecting too often: the server said to wait a few seconds.
+      // Connecting too often: wait as long as the server said (a few seconds if it did not),
+      // spread over two more so that a browser's tabs do not come back together.
       this.readyAt = 0;
-      this.timer = setTimeout(() => this.connect(), 3000 + Math.random() * 2000);
+      const wait = Math.min(60, Math.max(1, waitSecs ?? 3)) * 1000;
+      this.timer = setTimeout(() => this.connect(), wait + Math.random() * 2000);
       return;
     }
     const hadReady = this.readyAt > 0;

@@ -10,7 +10,7 @@
 use qiao_domain::{conversation, file, message, org, user};
 use qiao_service::users::{PAGE_MAX, SEARCH_MAX};
 use utoipa::openapi::path::Operation;
-use utoipa::openapi::schema::{Object, SchemaFormat, SchemaType, Type};
+use utoipa::openapi::schema::{AdditionalProperties, Object, SchemaFormat, SchemaType, Type};
 use utoipa::openapi::{OpenApi, RefOr, Schema};
 
 /// String shapes, as JSON-Schema `pattern`s (ECMA-262 syntax).
@@ -242,7 +242,36 @@ pub fn apply(doc: &mut OpenApi) -> Vec<String> {
         _ => unmatched.push(format!("{UPLOAD} octet-stream body")),
     }
     common_responses(doc);
+    if !close_client_frames(doc) {
+        unmatched.push("ClientMessage variants".into());
+    }
     unmatched
+}
+
+/// The WebSocket's client frames refuse fields they do not know (`invalid_frame`), which a
+/// tagged enum's schema does not say by itself: each variant gets `additionalProperties:
+/// false`, except `active`, which serde lets carry anything (a unit variant). True when the
+/// variants were found.
+fn close_client_frames(doc: &mut OpenApi) -> bool {
+    let schema = doc.components.as_mut().and_then(|c| c.schemas.get_mut("ClientMessage"));
+    let Some(RefOr::T(Schema::OneOf(one_of))) = schema else { return false };
+    let mut closed = 0;
+    for variant in &mut one_of.items {
+        let RefOr::T(Schema::Object(o)) = variant else { return false };
+        let op = match o.properties.get("op") {
+            Some(RefOr::T(Schema::Object(op))) => op.enum_values.as_ref().and_then(|v| v.first()).cloned(),
+            _ => None,
+        };
+        match op.as_ref().and_then(|v| v.as_str()) {
+            Some("active") => {}
+            Some(_) => {
+                o.additional_properties = Some(Box::new(AdditionalProperties::FreeForm(false)));
+                closed += 1;
+            }
+            None => return false,
+        }
+    }
+    closed > 0
 }
 
 /// Answers any operation may give besides its own: every authenticated one (those answering

@@ -132,18 +132,22 @@ pub enum ServerMessage {
     Error {
         code: String,
         message: String,
+        /// With `rate_limited` before a 4030 close: seconds to wait before connecting again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_secs: Option<u64>,
     },
 }
 
 /// WebSocket close codes the server uses.
 pub mod close {
-    /// No valid credentials, or no `hello` in time. Sign in again.
+    /// No valid credentials. Sign in again.
     pub const UNAUTHENTICATED: u16 = 4001;
     /// The session ended (signed out, revoked, or the account was disabled).
     pub const SESSION_ENDED: u16 = 4003;
     /// The client did not read fast enough; reconnect with `resume_from`.
     pub const SLOW_CONSUMER: u16 = 4008;
-    /// Nothing was heard from the client for too long.
+    /// Nothing was heard from the client for too long, or no `hello` within 10 seconds of
+    /// the upgrade (the session is not in question: reconnect).
     pub const IDLE_TIMEOUT: u16 = 4009;
     /// The account became a guest or stopped being one, which changes what it may receive;
     /// reconnect with `resume_from`.
@@ -175,7 +179,7 @@ impl ServerMessage {
     }
 
     pub fn error(code: &str, message: impl Into<String>) -> ServerMessage {
-        ServerMessage::Error { code: code.to_owned(), message: message.into() }
+        ServerMessage::Error { code: code.to_owned(), message: message.into(), retry_after_secs: None }
     }
 }
 

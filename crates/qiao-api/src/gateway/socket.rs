@@ -193,7 +193,8 @@ async fn handshake(
             return None;
         }
         Err(_) => {
-            close_with(&ws.link, close::UNAUTHENTICATED, "no hello in time").await;
+            // A stalled network, not bad credentials: the client reconnects, it does not sign out.
+            close_with(&ws.link, close::IDLE_TIMEOUT, "no hello in time").await;
             return None;
         }
         Ok(Some(Err(e))) => {
@@ -294,7 +295,12 @@ async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -
     let auth = &credentials.auth;
     let gw = &up.gateway;
     if let Err(e) = up.services.realtime_admit(auth) {
-        send_error(&ws.link, "rate_limited", e.message).await;
+        let wait = ServerMessage::Error {
+            code: "rate_limited".into(),
+            message: e.message.into_owned(),
+            retry_after_secs: Some(e.retry_after_secs.unwrap_or(1)),
+        };
+        send_timed(&ws.link, text(&wait)).await;
         close_with(&ws.link, close::TOO_MANY_ATTEMPTS, "connecting too often; wait").await;
         return None;
     }
@@ -367,8 +373,10 @@ async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -
         resumed: matches!(start.catchup, Catchup::Events(_)),
         heartbeat_ms: u64::try_from(gw.config.heartbeat.as_millis()).unwrap_or(u64::MAX),
     };
-    // A client that does not read its catch-up is dropped like any other.
-    let ok = tokio::time::timeout(WRITE_TIMEOUT, send_catchup(&ws.link, &ready, start.head, start.catchup)).await;
+    // A client that does not read its catch-up is dropped like any other: each chunk must go
+    // within WRITE_TIMEOUT, and the whole within CATCHUP_TIMEOUT (a slow link gets through a
+    // large catch-up, and resumes from what it got if it does not).
+    let ok = tokio::time::timeout(CATCHUP_TIMEOUT, send_catchup(&ws.link, &ready, start.head, start.catchup)).await;
     let ok = matches!(ok, Ok(true));
     if !ok {
         return None;
@@ -386,6 +394,8 @@ async fn open(ws: &mut Socket, up: &Upgrade, cookie: Option<Box<Credentials>>) -
 
 /// Catch-up frames gathered before a write: a few writes for a long catch-up, not one per frame.
 const CATCHUP_CHUNK: usize = 64 * 1024;
+/// Longest a whole catch-up may take to write (the largest, 16 MiB, needs ~55 KB/s).
+const CATCHUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(300);
 
 /// Writes `ready` and the catch-up; false if the connection failed.
 async fn send_catchup(link: &Link, ready: &ServerMessage, head: i64, catchup: Catchup) -> bool {
@@ -399,11 +409,8 @@ async fn send_catchup(link: &Link, ready: &ServerMessage, head: i64, catchup: Ca
                     continue;
                 }
                 buf.extend_from_slice(&wire::text(&frame));
-                if buf.len() >= CATCHUP_CHUNK {
-                    if link.write_own(&buf).await.is_err() {
-                        return false;
-                    }
-                    buf.clear();
+                if buf.len() >= CATCHUP_CHUNK && !send_timed(link, std::mem::take(&mut buf).into()).await {
+                    return false;
                 }
             }
         }
@@ -413,7 +420,7 @@ async fn send_catchup(link: &Link, ready: &ServerMessage, head: i64, catchup: Ca
         }
         Catchup::Fresh => {}
     }
-    buf.is_empty() || link.write_own(&buf).await.is_ok()
+    buf.is_empty() || send_timed(link, buf.into()).await
 }
 
 /// Writes queued frames (the first given), several in one write; the error says whether the

@@ -722,6 +722,10 @@ async fn unauthenticated_revoked_and_disabled_connections_are_closed() {
     let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
     raw.send(Message::Text(r#"{"op":"ping"}"#.into())).await.unwrap();
     assert!(matches!(ended(&mut raw, Duration::from_secs(5)).await, Ended::Closed(Some(4400))));
+    // No hello within 10 s is a stalled network, not bad credentials: reconnect (4009), do
+    // not sign out (4001).
+    let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
+    assert!(matches!(ended(&mut raw, Duration::from_secs(15)).await, Ended::Closed(Some(4009))));
     // A library's keep-alive pings before hello are answered and passed over; a stream of
     // them is not a hello.
     let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
@@ -795,6 +799,7 @@ async fn connecting_too_often_is_refused_for_a_while() {
     // …then a connection is refused, with how long to wait.
     assert_eq!(refusal["code"], "rate_limited", "{refusal}");
     assert!(refusal["message"].as_str().unwrap().contains("wait 1 s"), "{refusal}");
+    assert_eq!(refusal["retry_after_secs"], 1, "and says it in a field too");
     assert!(matches!(ended(&mut raw, Duration::from_secs(5)).await, Ended::Closed(Some(4030))));
     // Others connect as usual.
     Ws::connect(&srv.url, bob.token(), None).await;
