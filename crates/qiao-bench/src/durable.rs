@@ -36,6 +36,9 @@ pub struct Args {
     /// CPU to pin the server to; `none` leaves it unpinned.
     #[arg(long, default_value = "0")]
     pub server_cpu: String,
+    /// Qiao's `db_commit_gap_ms`: least time between two commits while writes keep arriving.
+    #[arg(long, default_value_t = 1)]
+    pub commit_gap_ms: u64,
 }
 
 struct Outcome {
@@ -127,7 +130,7 @@ async fn one(args: &Args, batch: usize, cpu: Option<usize>) -> Result<Outcome, B
         read_connections: 8,
         flush_ms: 4,
         // (A batch of one is always full, so it is never paced.)
-        commit_gap_ms: qiao::Config::defaults().db_commit_gap_ms,
+        commit_gap_ms: args.commit_gap_ms,
         resume_memory_mb: qiao::Config::defaults().realtime_resume_memory_mb,
         bus: String::new(),
         file_store: String::new(),
