@@ -101,6 +101,16 @@ impl PendingSession {
     }
 }
 
+/// Refuses with `stale` unless the account's stored password hash is still `verified`, the one
+/// a password was just checked against outside the transaction (hashing takes tens of
+/// milliseconds, and the password may change meanwhile).
+async fn password_unchanged(tx: &mut Tx, user: UserId, verified: &str, stale: Error) -> Result<()> {
+    match users::credentials(tx, user).await? {
+        Some(now) if now.password_hash == verified => Ok(()),
+        _ => Err(stale),
+    }
+}
+
 /// Tells the owner's devices that these sessions ended.
 pub(crate) async fn announce_revoked(tx: &mut Tx, user: UserId, ended: &[SessionId], at: Millis) -> Result<()> {
     for id in ended {
@@ -208,7 +218,7 @@ impl Services {
         } else {
             None
         };
-        let user_id = creds.user_id;
+        let (user_id, verified) = (creds.user_id, creds.password_hash.clone());
         let pending = PendingSession::new(self, user_id, req.kind, device.as_deref(), origin, at)?;
         let record = pending.record.clone();
         let max = self.config.max_sessions_per_user;
@@ -223,7 +233,8 @@ impl Services {
         let user = self
             .store
             .write(move |tx| {
-                let (record, entry, rehash) = (record.clone(), entry.clone(), rehash.clone());
+                let (record, entry, rehash, verified) =
+                    (record.clone(), entry.clone(), rehash.clone(), verified.clone());
                 Box::pin(async move {
                     let user = users::get(tx, record.user_id)
                         .await?
@@ -231,6 +242,10 @@ impl Services {
                     if user.status == UserStatus::Disabled {
                         return Err(Error::new(ErrorCode::AccountDisabled));
                     }
+                    // The password checked is still the account's: a change or an admin reset
+                    // committed during the check ended every session, and must not be followed
+                    // by a new one made with the old password (nor the old hash written back).
+                    password_unchanged(tx, user.id, &verified, Error::new(ErrorCode::InvalidCredentials)).await?;
                     if let Some(hash) = rehash {
                         users::set_password(tx, user.id, &hash, user.must_change_password, record.now).await?;
                     }
@@ -382,13 +397,22 @@ impl Services {
             return Err(Error::invalid("new_password", "must differ from the current password"));
         }
         let hash = self.passwords.hash(new).await?;
+        let verified = creds.password_hash;
         let (user, keep, was_required) = (auth.user.id, auth.session.id, auth.user.must_change_password);
         let entry =
             audit_entry(at, Some(user), "auth.password_change", Some(("user", user.to_string())), origin, json!({}));
         self.store
             .write(move |tx| {
-                let (hash, entry) = (hash.clone(), entry.clone());
+                let (hash, entry, verified) = (hash.clone(), entry.clone(), verified.clone());
                 Box::pin(async move {
+                    // The current password given is still the account's (an admin reset
+                    // committed meanwhile is not undone), and this session still exists (a
+                    // sign-out or revocation committed meanwhile is not outlived).
+                    let wrong = Error::new(ErrorCode::WrongPassword).with_field("current_password");
+                    password_unchanged(tx, user, &verified, wrong).await?;
+                    if sessions::get(tx, keep).await?.is_none() {
+                        return Err(Error::new(ErrorCode::Unauthenticated));
+                    }
                     users::set_password(tx, user, &hash, false, at).await?;
                     end_sessions(tx, user, Some(keep), at).await?;
                     if was_required {

@@ -182,6 +182,33 @@ async fn password_change_checks_the_old_one_and_ends_other_sessions() {
     assert_error(&r, 401, "invalid_credentials");
 }
 
+/// A sign-in with the old password that was being checked while the password changed does
+/// not outlive the change: whichever commits first, no session made with the old password is
+/// left afterwards. (Each round races the two; the check inside the sign-in's write is what
+/// makes every interleaving end this way.)
+#[tokio::test]
+async fn a_sign_in_racing_a_password_change_never_outlives_it() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let passwords = ["owner-password", "second-password"];
+    for round in 0..12 {
+        let (old, new) = (passwords[round % 2], passwords[(round + 1) % 2]);
+        let anon = srv.anon();
+        let change = owner.post("/api/v1/me/password", json!({"current_password": old, "new_password": new}));
+        let sign_in = anon.post("/api/v1/auth/sign-in", json!({"login": "owner", "password": old, "mode": "bearer"}));
+        let (changed, signed_in) = tokio::join!(change, sign_in);
+        assert_eq!(changed.status, 204, "{}", changed.body);
+        match signed_in.status {
+            200 => {
+                let token = signed_in.body["token"].as_str().unwrap();
+                let late = srv.anon().with_auth(Auth::Bearer(token.to_owned())).get("/api/v1/me").await;
+                assert_error(&late, 401, "unauthenticated");
+            }
+            _ => assert_error(&signed_in, 401, "invalid_credentials"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn temporary_passwords_must_be_changed_first() {
     let srv = TestServer::start().await;
