@@ -246,7 +246,7 @@ export interface ErrorBody {
 }
 
 /** Stable, machine-readable error codes. Clients switch on these; never rename one. */
-export type ErrorCode = "invalid_json" | "invalid_input" | "invalid_parameter" | "payload_too_large" | "quota_exceeded" | "range_not_satisfiable" | "unsupported_media_type" | "unauthenticated" | "csrf_mismatch" | "invalid_credentials" | "account_disabled" | "password_change_required" | "rate_limited" | "forbidden" | "not_found" | "method_not_allowed" | "upgrade_required" | "username_taken" | "email_taken" | "department_name_taken" | "department_not_empty" | "department_cycle" | "root_department" | "last_owner" | "invalid_setup_token" | "setup_already_done" | "wrong_password" | "conflict" | "unavailable" | "internal";
+export type ErrorCode = "invalid_json" | "invalid_input" | "invalid_parameter" | "payload_too_large" | "quota_exceeded" | "range_not_satisfiable" | "unsupported_media_type" | "unauthenticated" | "csrf_mismatch" | "invalid_credentials" | "account_disabled" | "password_change_required" | "rate_limited" | "forbidden" | "not_found" | "method_not_allowed" | "upgrade_required" | "username_taken" | "email_taken" | "department_name_taken" | "department_not_empty" | "department_cycle" | "root_department" | "last_owner" | "last_channel_admin" | "invalid_setup_token" | "setup_already_done" | "wrong_password" | "conflict" | "unavailable" | "internal";
 
 /** What happened. The `type` tag is the name clients switch on. */
 export type EventData =

@@ -28,7 +28,7 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
         UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
         UsernameTaken | EmailTaken | DepartmentNameTaken | DepartmentNotEmpty | DepartmentCycle | RootDepartment
-        | LastOwner | SetupAlreadyDone | Conflict => StatusCode::CONFLICT,
+        | LastOwner | LastChannelAdmin | SetupAlreadyDone | Conflict => StatusCode::CONFLICT,
         RateLimited => StatusCode::TOO_MANY_REQUESTS,
         Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Internal => StatusCode::INTERNAL_SERVER_ERROR,

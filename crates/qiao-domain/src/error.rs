@@ -85,6 +85,8 @@ error_codes! {
     RootDepartment = "root_department", "The top-level department cannot be moved or deleted.";
     /// The organisation must keep at least one active owner.
     LastOwner = "last_owner", "The organisation must keep at least one active owner.";
+    /// A channel with other people in it must keep an admin.
+    LastChannelAdmin = "last_channel_admin", "Make someone else an admin of this channel first: it must keep one while others are in it.";
     /// The setup token is wrong, used or expired.
     InvalidSetupToken = "invalid_setup_token", "This setup link is invalid or was already used.";
     /// The organisation already has an owner.

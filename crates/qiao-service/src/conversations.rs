@@ -18,7 +18,7 @@ use serde_json::json;
 
 use crate::access_cache::Facts;
 use crate::auth::Authenticated;
-use crate::membership::{delete_member, emit, emit_added, emit_removed, emit_updated, sync_linked};
+use crate::membership::{delete_member, emit, emit_added, emit_removed, emit_updated, keeps_an_admin, sync_linked};
 use crate::users::{Page, page_limit};
 use crate::{Origin, Services, audit_entry, now};
 
@@ -587,6 +587,7 @@ impl Services {
         self.store
             .write(move |tx| {
                 Box::pin(async move {
+                    keeps_an_admin(tx, id, me).await?;
                     if delete_member(tx, id, me, at).await? {
                         emit_removed(tx, id, vec![me], at).await?;
                     }
@@ -652,6 +653,9 @@ impl Services {
                         match members::get(tx, id, u).await? {
                             Some((m, _)) if m.direct && given.is_none_or(|r| r == m.role) => {}
                             Some((m, _)) => {
+                                if given.is_some_and(|r| r != MemberRole::Admin) {
+                                    keeps_an_admin(tx, id, u).await?;
+                                }
                                 let m = Member { direct: true, role: given.unwrap_or(m.role), ..m };
                                 members::update(tx, id, &m).await?;
                                 added.push(m);
@@ -708,6 +712,7 @@ impl Services {
             .write(move |tx| {
                 let entry = entry.clone();
                 Box::pin(async move {
+                    keeps_an_admin(tx, id, user).await?;
                     if delete_member(tx, id, user, at).await? {
                         emit_removed(tx, id, vec![user], at).await?;
                         audit::record(tx, &entry).await?;
@@ -742,6 +747,9 @@ impl Services {
             .write(move |tx| {
                 Box::pin(async move {
                     let (m, _) = members::get(tx, id, user).await?.ok_or_else(Error::not_found)?;
+                    if role != MemberRole::Admin {
+                        keeps_an_admin(tx, id, user).await?;
+                    }
                     let m = Member { role, ..m };
                     members::update(tx, id, &m).await?;
                     emit(tx, id, &EventData::MemberUpdated { conversation_id: id, member: m.clone() }, at).await?;

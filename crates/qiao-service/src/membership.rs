@@ -54,6 +54,27 @@ pub(crate) async fn delete_member(tx: &mut Tx, id: ConversationId, user: UserId,
     Ok(true)
 }
 
+/// Refuses (`last_channel_admin`) a leave, removal or demotion of `user` that would leave a
+/// channel with others in it and no admin who can act: nobody could then rename or archive it,
+/// remove someone, or add people to a private one (organisation admins manage only the
+/// channels they may see). Checked inside the write, so two admins stepping down at once
+/// cannot both go. DMs and group DMs have no admins; department channels are the
+/// organisation admins' to manage.
+pub(crate) async fn keeps_an_admin(tx: &mut Tx, id: ConversationId, user: UserId) -> Result<()> {
+    let Some((member, _)) = members::get(tx, id, user).await? else { return Ok(()) };
+    if member.role != MemberRole::Admin {
+        return Ok(());
+    }
+    let kind = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?.kind;
+    if matches!(kind, ConversationKind::Dm | ConversationKind::Group | ConversationKind::Department) {
+        return Ok(());
+    }
+    match members::others_and_admins(tx, id, user).await? {
+        (others, 0) if others > 0 => Err(Error::new(qiao_domain::ErrorCode::LastChannelAdmin)),
+        _ => Ok(()),
+    }
+}
+
 /// Announces people added (or whose membership changed to include them); `new` of them
 /// were not members before.
 pub(crate) async fn emit_added(

@@ -197,6 +197,25 @@ pub async fn via_department(db: &mut dyn Db, conversation: ConversationId) -> Re
     rows.into_iter().map(|r| from_row(r).map(|(m, _)| m)).collect()
 }
 
+/// Members of `conversation` other than `user`, and how many of them are admins who can act
+/// as such (active staff: a guest or a disabled person with the role cannot).
+pub async fn others_and_admins(db: &mut dyn Db, conversation: ConversationId, user: UserId) -> Result<(i64, i64)> {
+    let (others, admins) = q!(
+        db,
+        fetch_one,
+        sqlx::query_as::<_, (i64, i64)>(
+            "SELECT COUNT(*), \
+                 COALESCE(SUM(CASE WHEN m.role = 'admin' AND u.status = 'active' AND u.role <> 'guest' \
+                     THEN 1 ELSE 0 END), 0) \
+             FROM members m JOIN users u ON u.id = m.user_id \
+             WHERE m.conversation_id = $1 AND m.user_id <> $2"
+        )
+        .bind(conversation.0)
+        .bind(user.0)
+    )?;
+    Ok((others, admins))
+}
+
 /// Whether two people are both in some conversation.
 pub async fn share_a_conversation(db: &mut dyn Db, a: UserId, b: UserId) -> Result<bool> {
     let row = q!(

@@ -167,6 +167,10 @@ pub async fn conversations_and_members(store: Store, _: Sink) {
     let mut r = store.reader().await.unwrap();
     let g = conversations::get(&mut r, general).await.unwrap().unwrap();
     assert_eq!((g.last_seq, g.last_message_at, g.member_count), (3, Some(T0 + 9), 2));
+    // Who else is in a channel, and how many of them are admins able to act.
+    assert_eq!(members::others_and_admins(&mut r, general, bob.id).await.unwrap(), (1, 1));
+    assert_eq!(members::others_and_admins(&mut r, general, alice.id).await.unwrap(), (1, 0));
+    assert_eq!(members::others_and_admins(&mut r, secret, alice.id).await.unwrap(), (0, 0));
     assert_eq!(conversations::get(&mut r, archived).await.unwrap().unwrap().archived_at, Some(T0 + 5));
 
     // Browsing public channels: search, archived, paging.

@@ -342,6 +342,50 @@ async fn inviting_removing_and_leaving() {
         403,
         "forbidden",
     );
+    // The channel keeps an admin while others are in it: its last one may not leave, step
+    // down or be removed until someone else is one.
+    let alice_me = format!("/api/v1/conversations/{c}/members/{alice_id}");
+    assert_error(&alice.post_empty(&format!("/api/v1/conversations/{c}/leave")).await, 409, "last_channel_admin");
+    assert_error(&alice.patch(&alice_me, json!({"role": "member"})).await, 409, "last_channel_admin");
+    let again = alice
+        .post(&format!("/api/v1/conversations/{c}/members"), json!({"user_ids": [alice_id], "role": "member"}))
+        .await;
+    assert_error(&again, 409, "last_channel_admin");
+    assert_eq!(member_roles(&alice, &c).await[&alice_id], "admin", "nothing changed");
+    // Two admins stepping down at the same moment: one of them stays.
+    let carol_admin = format!("/api/v1/conversations/{c}/members/{carol_id}");
+    assert_eq!(alice.patch(&carol_admin, json!({"role": "admin"})).await.status, 200);
+    let (a, b) = tokio::join!(
+        alice.patch(&alice_me, json!({"role": "member"})),
+        carol.patch(&carol_admin, json!({"role": "member"}))
+    );
+    let mut statuses = [a.status, b.status];
+    statuses.sort_unstable();
+    assert_eq!(statuses, [200, 409], "{} {}", a.body, b.body);
+    let admins: Vec<String> =
+        member_roles(&alice, &c).await.into_iter().filter(|(_, r)| r == "admin").map(|(id, _)| id).collect();
+    assert_eq!(admins.len(), 1, "{admins:?}");
+    // With another admin in place, the last-but-one leaves; alone, the last one may too.
+    let (stays, stays_id) = if admins[0] == alice_id { (&alice, &alice_id) } else { (&carol, &carol_id) };
+    for (person, id) in [(&alice, &alice_id), (&carol, &carol_id)] {
+        if id != stays_id {
+            assert_eq!(person.post_empty(&format!("/api/v1/conversations/{c}/leave")).await.status, 204);
+        }
+    }
+    assert_eq!(stays.post_empty(&format!("/api/v1/conversations/{c}/leave")).await.status, 409, "dave is still in");
+    assert_eq!(stays.delete(&format!("/api/v1/conversations/{c}/members/{dave_id}")).await.status, 204);
+    assert_eq!(stays.post_empty(&format!("/api/v1/conversations/{c}/leave")).await.status, 204, "alone now");
+}
+
+async fn member_roles(api: &Api, c: &str) -> std::collections::BTreeMap<String, String> {
+    let page = api.get(&format!("/api/v1/conversations/{c}/members")).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    page.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["user_id"].as_str().unwrap().to_owned(), m["role"].as_str().unwrap().to_owned()))
+        .collect()
 }
 
 #[tokio::test]
