@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::auth::Authenticated;
 use crate::membership;
-use crate::users::body_department_path;
+use crate::users::{actor_unchanged, body_department_path};
 use crate::{Origin, Services, audit_entry, now};
 
 /// A department with its place in the tree.
@@ -88,12 +88,29 @@ impl Services {
             origin,
             json!({ "name": d.name, "parent_id": parent }),
         );
+        let acting = auth.actor.clone();
         self.store
             .write(move |tx| {
-                let (d, entry) = (d.clone(), entry.clone());
+                let (d, entry, acting) = (d.clone(), entry.clone(), acting.clone());
                 Box::pin(async move {
-                    if departments::get(tx, parent).await?.is_none() {
+                    // Where the parent is now, and who the actor is now: a move or a role
+                    // change committed meanwhile may have taken it out of their hands, or
+                    // put it deeper.
+                    actor_unchanged(tx, &acting).await?;
+                    let parent_path = departments::path(tx, parent).await?;
+                    if parent_path.is_empty() {
                         return Err(Error::invalid("parent_id", "no such department"));
+                    }
+                    if !perm::can_create_department(&acting, &parent_path) {
+                        return Err(
+                            Error::forbidden().with_message("You can only create departments inside ones you manage.")
+                        );
+                    }
+                    if parent_path.len() >= DEPARTMENT_DEPTH_MAX {
+                        return Err(Error::invalid(
+                            "parent_id",
+                            format!("departments nest at most {DEPARTMENT_DEPTH_MAX} deep"),
+                        ));
                     }
                     if departments::name_taken(tx, parent, &d.name, None).await? {
                         return Err(Error::new(ErrorCode::DepartmentNameTaken).with_field("name"));
@@ -157,16 +174,26 @@ impl Services {
             origin,
             json!({ "name": name, "parent_id": moving, "name_before": before.name }),
         );
+        let acting = auth.actor.clone();
         self.store
             .write(move |tx| {
-                let (name, entry) = (name.clone(), entry.clone());
+                let (name, entry, acting) = (name.clone(), entry.clone(), acting.clone());
                 Box::pin(async move {
                     let mut d = departments::get(tx, id).await?.ok_or_else(Error::not_found)?;
+                    actor_unchanged(tx, &acting).await?;
+                    let path = departments::path(tx, id).await?;
+                    if !perm::can_rename_department(&acting, &path) {
+                        return Err(Error::forbidden().with_message("You can only change departments you manage."));
+                    }
                     if let Some(p) = moving {
                         // Checked inside the transaction so concurrent moves cannot make a loop.
                         let new_parent_path = departments::path(tx, p).await?;
                         if new_parent_path.is_empty() {
                             return Err(Error::invalid("parent_id", "no such department"));
+                        }
+                        if !perm::can_move_department(&acting, &path, &new_parent_path) {
+                            return Err(Error::forbidden()
+                                .with_message("You can only move departments within what you manage."));
                         }
                         if org::move_creates_cycle(id, &new_parent_path) {
                             return Err(Error::new(ErrorCode::DepartmentCycle).with_field("parent_id"));
@@ -238,12 +265,19 @@ impl Services {
             origin,
             json!({}),
         );
+        let acting = auth.actor.clone();
         self.store
             .write(move |tx| {
-                let entry = entry.clone();
+                let (entry, acting) = (entry.clone(), acting.clone());
                 Box::pin(async move {
                     if departments::get(tx, id).await?.is_none() {
                         return Err(Error::not_found());
+                    }
+                    actor_unchanged(tx, &acting).await?;
+                    if !perm::can_delete_department(&acting, &departments::path(tx, id).await?) {
+                        return Err(
+                            Error::forbidden().with_message("You can only delete departments below ones you manage.")
+                        );
                     }
                     if departments::occupancy(tx, id).await? > 0 {
                         return Err(Error::new(ErrorCode::DepartmentNotEmpty));

@@ -379,11 +379,13 @@ impl Services {
             origin,
             json!({ "username": new.username, "role": role.as_str() }),
         );
+        let acting = actor.clone();
         let user = self
             .store
             .write(move |tx| {
-                let (new, entry) = (new.clone(), entry.clone());
+                let (new, entry, acting) = (new.clone(), entry.clone(), acting.clone());
                 Box::pin(async move {
+                    actor_unchanged(tx, &acting).await?;
                     ensure_unique(tx, &new.username, new.email.as_deref(), None).await?;
                     let user = users::insert(tx, &new).await?;
                     sync_person(tx, user.id, &user.department_ids().collect::<Vec<_>>(), at).await?;
@@ -612,6 +614,7 @@ impl Services {
 /// the answer check again inside their transaction: a role or department change committed
 /// in between (an owner promoting the person) must not let a department admin through.
 async fn managed_target(db: &mut dyn Db, actor: &Actor, id: UserId) -> Result<User> {
+    actor_unchanged(db, actor).await?;
     let target = users::get(db, id).await?.filter(|_| perm::can_view_user(actor, id)).ok_or_else(Error::not_found)?;
     let path = departments::path(db, target.primary_department_id).await?;
     let t = TargetUser { id, role: target.role, primary_department_path: &path };
@@ -619,6 +622,22 @@ async fn managed_target(db: &mut dyn Db, actor: &Actor, id: UserId) -> Result<Us
         return Err(forbidden("You may not administer this person."));
     }
     Ok(target)
+}
+
+/// Refuses (`forbidden`) unless the acting person is, inside this transaction, still active
+/// with the role and managed departments their request was authorised with. A request is
+/// authorised from the session cache at its start; an administrator demoted or disabled
+/// while their request ran (a password reset hashing, say) must not act with the old role,
+/// nor, in a cluster, with what another node's cache still says.
+pub(crate) async fn actor_unchanged(db: &mut dyn Db, actor: &Actor) -> Result<()> {
+    let now = users::get(db, actor.user_id).await?;
+    let same = now.is_some_and(|u| {
+        let (mut was, mut is) = (actor.managed_department_ids.clone(), u.managed_department_ids.clone());
+        was.sort_unstable();
+        is.sort_unstable();
+        u.status == UserStatus::Active && u.role == actor.role && was == is
+    });
+    if same { Ok(()) } else { Err(forbidden("Your role changed while this was being done; try again.")) }
 }
 
 #[cfg(test)]

@@ -367,3 +367,39 @@ async fn password_checks_of_one_account_have_a_budget() {
     // Others are not held to it.
     srv.sign_in("owner", "owner-password").await;
 }
+
+/// An administrator demoted while their request runs does not act with the old role: a
+/// password reset racing its giver's demotion commits before the demotion or not at all
+/// (the commit order is the order of their `user.updated` events).
+#[tokio::test]
+async fn an_admin_demoted_meanwhile_does_not_act_as_one() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (helper_id, helper) = owner.create_user(&srv, "helper", "admin", None).await;
+    let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
+    for round in 0..8 {
+        let (target, _) = owner.create_user(&srv, &format!("staff{round}"), "member", None).await;
+        let helper_path = format!("/api/v1/users/{helper_id}");
+        let demote = owner.patch(&helper_path, json!({"role": "member"}));
+        let reset_path = format!("/api/v1/users/{target}/reset-password");
+        let reset = helper.post_empty(&reset_path);
+        let (demoted, reset) = tokio::join!(demote, reset);
+        assert_eq!(demoted.status, 200, "{}", demoted.body);
+        let mut reset_first = false;
+        loop {
+            let v = ws.expect(10, "the demotion", |v| v["data"]["type"] == "user.updated").await;
+            let who = v["data"]["user"]["id"].as_str().unwrap_or_default().to_owned();
+            reset_first |= who == target;
+            if who == helper_id {
+                break;
+            }
+        }
+        if reset.status == 200 {
+            assert!(reset_first, "round {round}: a reset committed after its giver's demotion");
+        } else {
+            assert_error(&reset, 403, "forbidden");
+        }
+        assert_eq!(owner.patch(&helper_path, json!({"role": "admin"})).await.status, 200);
+        let _ = ws.expect(10, "the promotion", |v| v["data"]["user"]["id"] == helper_id).await;
+    }
+}
