@@ -181,7 +181,8 @@ impl NewMessage {
 }
 
 /// Inserts a message at its conversation's next sequence number, only if the sender is
-/// still a member and the conversation is open; `None` otherwise. One statement (the
+/// still a member who may post (in an announcement channel, an admin or a poster) and the
+/// conversation is open; `None` otherwise. One statement (the
 /// `messages_advance_seq` trigger moves the conversation's `last_seq`); `n.seq` is ignored.
 pub async fn insert_next(db: &mut dyn Db, n: &NewMessage) -> Result<Option<Message>> {
     let mentions = serde_json::to_string(&n.mentions).map_err(Error::internal)?;
@@ -193,7 +194,8 @@ pub async fn insert_next(db: &mut dyn Db, n: &NewMessage) -> Result<Option<Messa
              client_key, created_at) \
              SELECT $1, c.id, c.last_seq + 1, $3, $4, $5, $6, $7, $8, $9 FROM conversations c \
              WHERE c.id = $2 AND c.archived_at IS NULL \
-               AND EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = c.id AND m.user_id = $3) \
+               AND EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = c.id AND m.user_id = $3 \
+                 AND (c.kind <> 'announcement' OR m.role IN ('admin', 'poster'))) \
              RETURNING seq"
         )
         .bind(n.id.0)
@@ -228,7 +230,7 @@ pub async fn insert_next(db: &mut dyn Db, n: &NewMessage) -> Result<Option<Messa
 
 /// Inserts plain messages (no thread) in a few multi-row statements: each at its
 /// conversation's next sequence number, in the given order, and only if its sender is still
-/// a member and the conversation open (`None` for those that were not). The group-commit
+/// a member who may post there and the conversation open (`None` for those that were not). The group-commit
 /// path for sends: one statement for many messages.
 pub async fn insert_many(db: &mut dyn Db, drafts: &[&NewMessage]) -> Result<Vec<Option<Message>>> {
     let mut out: Vec<Option<Message>> = Vec::with_capacity(drafts.len());
@@ -291,7 +293,8 @@ fn insert_many_sql(dialect: crate::conn::Dialect, n: usize, prefix: &str) -> Str
              v.sender_id, v.body, v.mentions, v.mentions_channel, v.client_key, v.created_at \
            FROM v JOIN conversations c ON c.id = v.conversation_id \
            WHERE c.archived_at IS NULL \
-             AND EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = v.conversation_id AND m.user_id = v.sender_id)) \
+             AND EXISTS (SELECT 1 FROM members m WHERE m.conversation_id = v.conversation_id AND m.user_id = v.sender_id \
+               AND (c.kind <> 'announcement' OR m.role IN ('admin', 'poster')))) \
          INSERT INTO messages (id, conversation_id, seq, sender_id, body, mentions, mentions_channel, client_key, created_at) \
          SELECT id, conversation_id, seq, sender_id, body, mentions, mentions_channel, client_key, created_at FROM s \
          RETURNING id, seq"

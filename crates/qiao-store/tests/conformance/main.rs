@@ -140,6 +140,7 @@ conformance!(
     writer::abandoned_writes_are_not_made,
     writer::queued_writes_finish_before_a_close,
     messaging::conversations_and_members,
+    messaging::announcement_sends_need_a_poster,
     messaging::department_links_and_dm_keys,
     messaging::messages_history_and_threads,
     messaging::reactions_pins_mentions_and_unread,

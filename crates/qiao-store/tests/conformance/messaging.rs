@@ -854,3 +854,52 @@ pub async fn drafts_per_conversation_and_thread(store: Store, _: Sink) {
     store.write(move |tx| Box::pin(drafts::delete_in(tx, alice.id, c))).await.unwrap();
     assert_eq!(drafts::count(&mut store.reader().await.unwrap(), alice.id).await.unwrap(), 0);
 }
+
+/// In an announcement channel only its admins and posters post, whichever way a send is
+/// written (one at a time, or grouped): the insert itself checks, so a role taken away while
+/// a send was on its way (or not yet known to another node's cache) stops it.
+pub async fn announcement_sends_need_a_poster(store: Store, _: Sink) {
+    let root = seed_org(&store).await;
+    let alice = insert(&store, new_user("alice", "Alice", root.id)).await;
+    let bob = insert(&store, new_user("bob", "Bob", root.id)).await;
+    let news = create(&store, ConversationKind::Announcement, "News").await;
+    join(&store, news, alice.id, MemberRole::Poster).await;
+    join(&store, news, bob.id, MemberRole::Member).await;
+    let draft = |sender| NewMessage {
+        id: MessageId::new(),
+        conversation_id: news,
+        seq: 0,
+        sender_id: sender,
+        thread_root_id: None,
+        body: "通知".into(),
+        mentions: Mentions::default(),
+        client_key: None,
+        at: T0 + 9,
+    };
+    let (p, m) = (draft(alice.id), draft(bob.id));
+    let one_by_one = store
+        .write(move |tx| {
+            let (p, m) = (p.clone(), m.clone());
+            Box::pin(async move {
+                Ok((
+                    messages::insert_next(tx, &p).await?.map(|m| m.seq),
+                    messages::insert_next(tx, &m).await?.map(|m| m.seq),
+                ))
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(one_by_one, (Some(1), None));
+    let (p, m) = (draft(alice.id), draft(bob.id));
+    let grouped = store
+        .write(move |tx| {
+            let (p, m) = (p.clone(), m.clone());
+            Box::pin(async move {
+                let seqs = messages::insert_many(tx, &[&p, &m]).await?;
+                Ok(seqs.into_iter().map(|s| s.map(|m| m.seq)).collect::<Vec<_>>())
+            })
+        })
+        .await
+        .unwrap();
+    assert_eq!(grouped, vec![Some(2), None]);
+}
