@@ -13,7 +13,7 @@ use qiao_domain::user::UserStatus;
 use qiao_domain::{ConversationId, Error, ErrorCode, Result, UserId};
 use qiao_store::conversations::{BrowseQuery, NewConversation};
 use qiao_store::members::new_member;
-use qiao_store::{Db, audit, conversations, departments, members, users};
+use qiao_store::{Db, Tx, audit, conversations, departments, members, users};
 use serde_json::json;
 
 use crate::access_cache::Facts;
@@ -62,6 +62,32 @@ impl Access {
     /// conversation, not-found for those who may not know it exists.
     pub(crate) fn deny(&self, actor: &Actor, message: &'static str) -> Error {
         if perm::can_see(actor, &self.facts) { Error::forbidden().with_message(message) } else { Error::not_found() }
+    }
+}
+
+/// Inside a write: the caller may still do what `allowed` says with the conversation as the
+/// transaction reads it. The check before the write only refuses early: an archive, a
+/// removal or a role change committed meanwhile must stop the write (`deny`'s error).
+async fn still_allowed(
+    tx: &mut Tx,
+    actor: &Actor,
+    id: ConversationId,
+    allowed: fn(&Actor, &ConversationFacts) -> bool,
+    message: &'static str,
+) -> Result<Access> {
+    let a = crate::messages::access_now(tx, actor, id).await?;
+    if allowed(actor, &a.facts) { Ok(a) } else { Err(a.deny(actor, message)) }
+}
+
+/// Inside a write: `user` is a member who is there only directly (not through a linked
+/// department, which may have been linked meanwhile), so removing them keeps the rule that
+/// a department's people are in the channels it feeds.
+async fn only_direct(tx: &mut Tx, id: ConversationId, user: UserId) -> Result<()> {
+    match members::get(tx, id, user).await? {
+        Some((m, _)) if m.via_department => {
+            Err(Error::forbidden().with_message("This person is in the channel through their department."))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -552,13 +578,16 @@ impl Services {
             return Err(a.deny(&auth.actor, "This conversation cannot be joined; ask to be invited."));
         }
         let at = now();
+        let actor = auth.actor.clone();
         self.store
             .write(move |tx| {
+                let actor = actor.clone();
                 Box::pin(async move {
                     let c = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
                     if members::get(tx, id, me).await?.is_some() {
                         return Ok(());
                     }
+                    still_allowed(tx, &actor, id, perm::can_join, "This conversation cannot be joined now.").await?;
                     let m = new_member(me, MemberRole::Member, true, false, at);
                     members::insert(tx, id, &m, c.last_seq).await?;
                     emit_added(tx, id, vec![m], 1, at).await
@@ -587,6 +616,7 @@ impl Services {
         self.store
             .write(move |tx| {
                 Box::pin(async move {
+                    only_direct(tx, id, me).await?;
                     keeps_an_admin(tx, id, me).await?;
                     if delete_member(tx, id, me, at).await? {
                         emit_removed(tx, id, vec![me], at).await?;
@@ -638,10 +668,17 @@ impl Services {
         }
         drop(r);
         let at = now();
+        let actor = auth.actor.clone();
         self.store
             .write(move |tx| {
-                let people = people.clone();
+                let (people, actor) = (people.clone(), actor.clone());
                 Box::pin(async move {
+                    let now =
+                        still_allowed(tx, &actor, id, perm::can_invite, "You may not add people to this conversation.")
+                            .await?;
+                    if (given.is_some() || role != MemberRole::Member) && !perm::can_manage(&actor, &now.facts) {
+                        return Err(now.deny(&actor, "Only the channel's admins can give roles."));
+                    }
                     let c = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
                     if c.kind == ConversationKind::Group {
                         // (`member_count` is kept by every write that adds or removes people.)
@@ -708,10 +745,20 @@ impl Services {
             origin,
             json!({ "user_id": user }),
         );
+        let actor = auth.actor.clone();
         self.store
             .write(move |tx| {
-                let entry = entry.clone();
+                let (entry, actor) = (entry.clone(), actor.clone());
                 Box::pin(async move {
+                    still_allowed(
+                        tx,
+                        &actor,
+                        id,
+                        perm::can_remove_member,
+                        "Only the channel's admins can remove people.",
+                    )
+                    .await?;
+                    only_direct(tx, id, user).await?;
                     keeps_an_admin(tx, id, user).await?;
                     if delete_member(tx, id, user, at).await? {
                         emit_removed(tx, id, vec![user], at).await?;
@@ -743,9 +790,13 @@ impl Services {
         members::get(&mut r, id, user).await?.ok_or_else(|| Error::not_found().with_message("Not a member."))?;
         drop(r);
         let at = now();
+        let actor = auth.actor.clone();
         self.store
             .write(move |tx| {
+                let actor = actor.clone();
                 Box::pin(async move {
+                    still_allowed(tx, &actor, id, perm::can_manage, "Only the channel's admins can change roles.")
+                        .await?;
                     let (m, _) = members::get(tx, id, user).await?.ok_or_else(Error::not_found)?;
                     if role != MemberRole::Admin {
                         keeps_an_admin(tx, id, user).await?;
@@ -800,10 +851,19 @@ impl Services {
         check_links(&mut r, auth, &links, &before).await?;
         drop(r);
         let at = now();
+        let actor = auth.actor.clone();
         self.store
             .write(move |tx| {
-                let links = links.clone();
+                let (links, actor) = (links.clone(), actor.clone());
                 Box::pin(async move {
+                    still_allowed(
+                        tx,
+                        &actor,
+                        id,
+                        perm::can_manage,
+                        "Only the channel's admins can change its departments.",
+                    )
+                    .await?;
                     conversations::set_linked_departments(tx, id, &links).await?;
                     sync_linked(tx, id, at).await?;
                     emit_updated(tx, id, at).await

@@ -937,7 +937,7 @@ async fn set_read(tx: &mut Tx, conversation: ConversationId, user: UserId, seq: 
 /// Inside a write: the actor's standing in a conversation as committed now (a removal, a role
 /// change or an archiving may have committed since the request's checks on a read
 /// connection); `not_found` when they may no longer see it.
-async fn access_now(tx: &mut Tx, actor: &perm::Actor, conversation: ConversationId) -> Result<Access> {
+pub(crate) async fn access_now(tx: &mut Tx, actor: &perm::Actor, conversation: ConversationId) -> Result<Access> {
     let facts = conversations::facts(tx, conversation, actor.user_id).await?.ok_or_else(Error::not_found)?;
     crate::conversations::access_from(actor, conversation, facts)
 }
