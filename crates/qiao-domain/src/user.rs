@@ -2,6 +2,7 @@
 //! addresses and passwords.
 
 use serde::{Deserialize, Serialize};
+use unicode_normalization::UnicodeNormalization;
 
 use crate::{DepartmentId, Error, Millis, Result, UserId, text};
 
@@ -162,7 +163,10 @@ pub fn optional_email(input: &str) -> Result<Option<String>> {
 
 /// A plausible e-mail address (one `@`, a dotted domain, no spaces), lower-cased.
 pub fn normalize_email(input: &str) -> Result<String> {
-    let email = input.trim().to_lowercase();
+    // Compatibility-normalised (NFKC) before lower-casing: a full-width `ａｌｉｃｅ＠corp.cn`, or
+    // an accented letter written as letter plus accent, is the same address as the plain
+    // form, not a look-alike beside it.
+    let email = input.trim().nfkc().collect::<String>().to_lowercase();
     let invalid = || Error::invalid("email", "is not a valid e-mail address");
     // Direction controls and invisible characters would make an address that looks like
     // another's (admin\u{200b}@corp.cn) and counts as a different one.
@@ -271,6 +275,10 @@ mod tests {
     #[test]
     fn emails() {
         assert_eq!(normalize_email("Li.Lei@Example.COM").unwrap(), "li.lei@example.com");
+        // Look-alikes are the same address: full-width letters and `＠`, a letter and its
+        // accent written apart (NFD) or together (NFC).
+        assert_eq!(normalize_email("ａｌｉｃｅ＠Corp.cn").unwrap(), "alice@corp.cn");
+        assert_eq!(normalize_email("jose\u{301}@corp.cn").unwrap(), normalize_email("jos\u{e9}@corp.cn").unwrap());
         for bad in [
             "",
             "a",

@@ -128,7 +128,12 @@ pub(crate) async fn end_sessions(tx: &mut Tx, user: UserId, keep: Option<Session
 
 /// The normalised form of a sign-in name, or `None` if it cannot name any account.
 fn normalize_login(login: &str) -> Option<String> {
-    if login.contains('@') { user::normalize_email(login).ok() } else { user::normalize_username(login).ok() }
+    // (A full-width or small `＠`/`﹫` is an e-mail address's `@` once normalised.)
+    if login.contains(['@', '＠', '﹫']) {
+        user::normalize_email(login).ok()
+    } else {
+        user::normalize_username(login).ok()
+    }
 }
 
 pub(crate) fn actor_of(user: &User) -> Actor {
@@ -434,6 +439,7 @@ mod tests {
     fn logins_normalise_or_name_nobody() {
         assert_eq!(super::normalize_login(" LiLei ").as_deref(), Some("lilei"));
         assert_eq!(super::normalize_login("Li@X.CN").as_deref(), Some("li@x.cn"));
+        assert_eq!(super::normalize_login("ｌｉ＠ｘ.cn").as_deref(), Some("li@x.cn"), "typed full-width");
         assert_eq!(super::normalize_login("李雷"), None);
     }
 }
