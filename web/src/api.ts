@@ -41,7 +41,9 @@ function errorFrom(status: number, statusText: string, body: unknown): ApiError 
 }
 
 function csrfToken(): string | undefined {
-  const m = document.cookie.match(/(?:^|;\s*)qiao_csrf=([^;]+)/);
+  // Over https the cookie is `__Host-qiao_csrf` (only this host can set it); a plain
+  // `qiao_csrf` then may be another subdomain's plant, so the prefixed one wins.
+  const m = document.cookie.match(/(?:^|;\s*)__Host-qiao_csrf=([^;]+)/) ?? document.cookie.match(/(?:^|;\s*)qiao_csrf=([^;]+)/);
   return m ? decodeURIComponent(m[1]) : undefined;
 }
 

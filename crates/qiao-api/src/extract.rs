@@ -21,6 +21,14 @@ use crate::error::ApiError;
 pub const SESSION_COOKIE: &str = "qiao_session";
 /// The CSRF cookie (readable by scripts, which echo it in [`CSRF_HEADER`]).
 pub const CSRF_COOKIE: &str = "qiao_csrf";
+
+/// The cookies' names as set and read: over https with the `__Host-` prefix, which browsers
+/// accept only from this very host (Secure, `Path=/`, no `Domain`), so a sibling subdomain
+/// cannot plant its own session or CSRF cookie here (signing the person into another
+/// account); the plain names are read only when cookies are not `Secure` (plain http).
+pub fn cookie_names(secure: bool) -> (&'static str, &'static str) {
+    if secure { ("__Host-qiao_session", "__Host-qiao_csrf") } else { (SESSION_COOKIE, CSRF_COOKIE) }
+}
 pub const CSRF_HEADER: &str = "x-csrf-token";
 
 /// A JSON body. Not JSON → `unsupported_media_type`/`invalid_json`; wrong shape →
@@ -216,12 +224,12 @@ pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
 }
 
 /// The session token and how it came.
-fn credentials(parts: &Parts) -> Option<(&str, SessionKind)> {
+fn credentials(parts: &Parts, secure_cookies: bool) -> Option<(&str, SessionKind)> {
     if let Some(auth) = parts.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()) {
         let (scheme, token) = auth.split_once(' ')?;
         return scheme.eq_ignore_ascii_case("bearer").then_some((token.trim(), SessionKind::Bearer));
     }
-    cookie(parts, SESSION_COOKIE).map(|t| (t, SessionKind::Cookie))
+    cookie(parts, cookie_names(secure_cookies).0).map(|t| (t, SessionKind::Cookie))
 }
 
 fn is_safe(method: &Method) -> bool {
@@ -229,7 +237,7 @@ fn is_safe(method: &Method) -> bool {
 }
 
 async fn authenticate(parts: &Parts, state: &AppState) -> Result<Authenticated, ApiError> {
-    let (token, transport) = credentials(parts).ok_or(ErrorCode::Unauthenticated)?;
+    let (token, transport) = credentials(parts, state.config.cookie_secure).ok_or(ErrorCode::Unauthenticated)?;
     if token.is_empty() || token.len() > 200 {
         return Err(ErrorCode::Unauthenticated.into());
     }

@@ -143,7 +143,12 @@ impl Modify for SecuritySchemes {
         );
         components.add_security_scheme(
             "cookie",
-            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::new(extract::SESSION_COOKIE))),
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                extract::SESSION_COOKIE,
+                "The browser's session cookie, with the CSRF token in `X-CSRF-Token` for changes. Named \
+                 `__Host-qiao_session` (and the CSRF cookie `__Host-qiao_csrf`) when the server's public \
+                 URL is https.",
+            ))),
         );
     }
 }

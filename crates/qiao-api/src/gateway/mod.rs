@@ -38,7 +38,7 @@ use self::dispatcher::{Command, DispatcherConfig, Stats};
 use self::dnd::DndLedger;
 use crate::AppState;
 use crate::error::{ApiError, ErrorBody};
-use crate::extract::{SESSION_COOKIE, cookie};
+use crate::extract::{cookie, cookie_names};
 
 /// Maps on the delivery path (every event looks up each recipient's connection): keyed by
 /// ids the server made, so a fast seeded hasher is enough.
@@ -173,7 +173,7 @@ pub async fn ws(State(state): State<AppState>, request: axum::extract::Request) 
     let Some(on_upgrade) = parts.extensions.remove::<hyper::upgrade::OnUpgrade>() else {
         return refused_upgrade(Refusal::Malformed("the connection cannot be upgraded"));
     };
-    let cookie_auth = match cookie(&parts, SESSION_COOKIE) {
+    let cookie_auth = match cookie(&parts, cookie_names(state.config.cookie_secure).0) {
         Some(token) if same_origin(&parts.headers, state.config.cookie_secure) => {
             match socket::credentials(&state.services, token, SessionKind::Cookie).await {
                 Ok(found) => found.map(Box::new),

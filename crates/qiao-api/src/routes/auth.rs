@@ -11,7 +11,7 @@ use utoipa::ToSchema;
 
 use crate::AppState;
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AnyAuth, CSRF_COOKIE, ClientOrigin, JsonBody, SESSION_COOKIE};
+use crate::extract::{AnyAuth, ClientOrigin, JsonBody, cookie_names};
 use crate::routes::setup::default_mode;
 
 #[derive(Deserialize, ToSchema)]
@@ -73,8 +73,8 @@ pub(crate) fn signed_in_response(state: &AppState, s: SignedIn) -> Response {
     if cookie_mode {
         let headers = res.headers_mut();
         for c in [
-            cookie_header(state, SESSION_COOKIE, &s.token, max_age, true, "Lax"),
-            cookie_header(state, CSRF_COOKIE, &s.csrf_token, max_age, false, "Strict"),
+            cookie_header(state, cookie_names(state.config.cookie_secure).0, &s.token, max_age, true, "Lax"),
+            cookie_header(state, cookie_names(state.config.cookie_secure).1, &s.csrf_token, max_age, false, "Strict"),
         ]
         .into_iter()
         .flatten()
@@ -124,8 +124,8 @@ pub async fn sign_out(
     state.services.sign_out(&auth, &origin).await?;
     let mut res = StatusCode::NO_CONTENT.into_response();
     for c in [
-        cookie_header(&state, SESSION_COOKIE, "", 0, true, "Lax"),
-        cookie_header(&state, CSRF_COOKIE, "", 0, false, "Strict"),
+        cookie_header(&state, cookie_names(state.config.cookie_secure).0, "", 0, true, "Lax"),
+        cookie_header(&state, cookie_names(state.config.cookie_secure).1, "", 0, false, "Strict"),
     ]
     .into_iter()
     .flatten()

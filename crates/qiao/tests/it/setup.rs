@@ -66,3 +66,28 @@ async fn a_second_server_on_the_same_sqlite_file_is_refused() {
     let err = qiao::serve_with(config, listener, async {}, |_| {}).await.unwrap_err();
     assert!(err.message.contains("already using"), "{}", err.message);
 }
+
+/// Over https the cookies carry the `__Host-` prefix (a sibling subdomain cannot set such a
+/// cookie), and only those are read: a planted plain `qiao_session` signs nobody in.
+#[tokio::test]
+async fn secure_cookies_are_host_only_and_plain_ones_are_ignored() {
+    let srv = TestServer::start_with(qiao_store::testing::TestDb::sqlite(), |c| c.cookie_secure = true).await;
+    srv.owner().await;
+    let r = srv.anon().post("/api/v1/auth/sign-in", json!({"login": "owner", "password": "owner-password"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let cookies: Vec<_> = r.headers.get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_owned()).collect();
+    for (name, http_only) in [("__Host-qiao_session=", true), ("__Host-qiao_csrf=", false)] {
+        let c = cookies.iter().find(|c| c.starts_with(name)).unwrap_or_else(|| panic!("{name} in {cookies:?}"));
+        assert!(c.contains("; Secure") && c.contains("Path=/") && !c.contains("Domain"), "{c}");
+        assert_eq!(c.contains("HttpOnly"), http_only, "{c}");
+    }
+    let session = r.cookie("__Host-qiao_session").unwrap();
+    let url = format!("{}/api/v1/me", srv.url);
+    let with_cookie = |cookie: String| reqwest::Client::new().get(&url).header("cookie", cookie).send();
+    assert_eq!(with_cookie(format!("__Host-qiao_session={session}")).await.unwrap().status(), 200);
+    assert_eq!(
+        with_cookie(format!("qiao_session={session}")).await.unwrap().status(),
+        401,
+        "the plain name is not read"
+    );
+}
