@@ -75,6 +75,24 @@ pub(crate) async fn keeps_an_admin(tx: &mut Tx, id: ConversationId, user: UserId
     }
 }
 
+/// Hands the channels `user` administers alone to someone who can act, as `user` stops being
+/// able to (disabled, or made a guest): in each where no other active staff admin remains
+/// and someone else is in it, the longest-standing active staff member becomes an admin
+/// (announced as `member.updated`). Without it such a channel could never be managed again.
+pub(crate) async fn hand_over_channels(tx: &mut Tx, user: UserId, at: Millis) -> Result<()> {
+    for id in members::administered_channels(tx, user).await? {
+        if members::others_and_admins(tx, id, user).await?.1 > 0 {
+            continue;
+        }
+        if let Some(next) = members::successor(tx, id, user).await? {
+            let member = Member { role: MemberRole::Admin, ..next };
+            members::update(tx, id, &member).await?;
+            emit(tx, id, &EventData::MemberUpdated { conversation_id: id, member }, at).await?;
+        }
+    }
+    Ok(())
+}
+
 /// Announces people added (or whose membership changed to include them); `new` of them
 /// were not members before.
 pub(crate) async fn emit_added(

@@ -508,6 +508,9 @@ impl Services {
                     if let Some(depts) = &resync {
                         sync_person(tx, after.id, depts, at).await?;
                     }
+                    if after.role.is_guest() && !before.role.is_guest() {
+                        crate::membership::hand_over_channels(tx, after.id, at).await?;
+                    }
                     let user = users::get(tx, after.id).await?.ok_or_else(Error::not_found)?;
                     emit_user(tx, &user, false, at).await?;
                     audit::record(tx, &entry).await?;
@@ -565,6 +568,7 @@ impl Services {
                     sync_person(tx, user.id, &user.department_ids().collect::<Vec<_>>(), at).await?;
                     if status == UserStatus::Disabled {
                         end_sessions(tx, id, None, at).await?;
+                        crate::membership::hand_over_channels(tx, id, at).await?;
                     }
                     emit_user(tx, &user, false, at).await?;
                     audit::record(tx, &entry).await?;

@@ -216,6 +216,40 @@ pub async fn others_and_admins(db: &mut dyn Db, conversation: ConversationId, us
     Ok((others, admins))
 }
 
+/// Channels (public, private, announcement, project) in which `user` is an admin.
+pub async fn administered_channels(db: &mut dyn Db, user: UserId) -> Result<Vec<ConversationId>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (Uuid,)>(
+            "SELECT m.conversation_id FROM members m JOIN conversations c ON c.id = m.conversation_id \
+             WHERE m.user_id = $1 AND m.role = 'admin' \
+               AND c.kind IN ('public', 'private', 'announcement', 'project') \
+             ORDER BY m.conversation_id"
+        )
+        .bind(user.0)
+    )?;
+    Ok(rows.into_iter().map(|(id,)| ConversationId(id)).collect())
+}
+
+/// The member of `conversation` other than `user` who has been in it longest among those
+/// who could act as its admin (active staff): the one to hand it to.
+pub async fn successor(db: &mut dyn Db, conversation: ConversationId, user: UserId) -> Result<Option<Member>> {
+    let row = q!(
+        db,
+        fetch_optional,
+        sqlx::query_as::<_, Row>(
+            "SELECT m.user_id, m.role, m.direct, m.via_department, m.joined_at, m.read_seq \
+             FROM members m JOIN users u ON u.id = m.user_id \
+             WHERE m.conversation_id = $1 AND m.user_id <> $2 AND u.status = 'active' AND u.role <> 'guest' \
+             ORDER BY m.joined_at, m.user_id LIMIT 1"
+        )
+        .bind(conversation.0)
+        .bind(user.0)
+    )?;
+    Ok(row.map(from_row).transpose()?.map(|(m, _)| m))
+}
+
 /// Whether two people are both in some conversation.
 pub async fn share_a_conversation(db: &mut dyn Db, a: UserId, b: UserId) -> Result<bool> {
     let row = q!(

@@ -141,6 +141,7 @@ conformance!(
     writer::queued_writes_finish_before_a_close,
     messaging::conversations_and_members,
     messaging::announcement_sends_need_a_poster,
+    messaging::channels_to_hand_over,
     messaging::department_links_and_dm_keys,
     messaging::messages_history_and_threads,
     messaging::reactions_pins_mentions_and_unread,

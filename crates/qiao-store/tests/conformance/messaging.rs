@@ -903,3 +903,28 @@ pub async fn announcement_sends_need_a_poster(store: Store, _: Sink) {
         .unwrap();
     assert_eq!(grouped, vec![Some(2), None]);
 }
+
+/// What handing a channel over reads: the channels someone administers, and who has been in
+/// one longest among those who could act as its admin.
+pub async fn channels_to_hand_over(store: Store, _: Sink) {
+    let root = seed_org(&store).await;
+    let alice = insert(&store, new_user("alice", "Alice", root.id)).await;
+    let bob = insert(&store, new_user("bob", "Bob", root.id)).await;
+    let mut g = new_user("guest", "Guest", root.id);
+    g.role = qiao_domain::user::Role::Guest;
+    let guest = insert(&store, g).await;
+    let project = create(&store, ConversationKind::Project, "Project").await;
+    let group = create(&store, ConversationKind::Group, "").await;
+    join(&store, project, alice.id, MemberRole::Admin).await;
+    join(&store, project, guest.id, MemberRole::Member).await;
+    join(&store, group, alice.id, MemberRole::Admin).await;
+    let mut r = store.reader().await.unwrap();
+    assert_eq!(members::administered_channels(&mut r, alice.id).await.unwrap(), vec![project], "channels only");
+    assert!(members::administered_channels(&mut r, bob.id).await.unwrap().is_empty());
+    assert_eq!(members::successor(&mut r, project, alice.id).await.unwrap(), None, "a guest cannot be one");
+    drop(r);
+    join(&store, project, bob.id, MemberRole::Member).await;
+    let mut r = store.reader().await.unwrap();
+    let next = members::successor(&mut r, project, alice.id).await.unwrap().unwrap();
+    assert_eq!((next.user_id, next.role), (bob.id, MemberRole::Member));
+}

@@ -555,3 +555,30 @@ async fn project_channels_mix_departments_and_people() {
     assert_error(&g_api.put(&format!("/api/v1/conversations/{p}/departments"), everyone).await, 403, "forbidden");
     assert_error(&g_api.delete(&format!("/api/v1/conversations/{p}/members/{c}")).await, 403, "forbidden");
 }
+
+/// A channel's only admin disabled, or made a guest, hands it to the member who has been in
+/// it longest among those who can act as one, so someone can still manage it.
+#[tokio::test]
+async fn a_channel_is_handed_over_when_its_admin_can_no_longer_act() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let (alice_id, alice) = owner.create_user(&srv, "alice", "member", None).await;
+    let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
+    let (carol_id, _) = owner.create_user(&srv, "carol", "member", None).await;
+    let c = channel(&alice, "private", "Handover", &[&bob_id]).await;
+    // Carol comes later: bob has been in it longer.
+    assert_eq!(
+        alice.post(&format!("/api/v1/conversations/{c}/members"), json!({"user_ids": [carol_id]})).await.status,
+        200
+    );
+    assert_eq!(owner.post_empty(&format!("/api/v1/users/{alice_id}/disable")).await.status, 200);
+    let roles = member_roles(&bob, &c).await;
+    assert_eq!(
+        (roles[&alice_id].as_str(), roles[&bob_id].as_str(), roles[&carol_id].as_str()),
+        ("admin", "admin", "member")
+    );
+    assert_eq!(bob.patch(&format!("/api/v1/conversations/{c}"), json!({"topic": "接手了"})).await.status, 200);
+    // Bob made a guest: carol now.
+    assert_eq!(owner.patch(&format!("/api/v1/users/{bob_id}"), json!({"role": "guest"})).await.status, 200);
+    assert_eq!(member_roles(&bob, &c).await[&carol_id], "admin");
+}
