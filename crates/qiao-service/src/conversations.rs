@@ -851,11 +851,12 @@ impl Services {
         check_links(&mut r, auth, &links, &before).await?;
         drop(r);
         let at = now();
-        let actor = auth.actor.clone();
+        let caller = auth.clone();
         self.store
             .write(move |tx| {
-                let (links, actor) = (links.clone(), actor.clone());
+                let (links, mut caller) = (links.clone(), caller.clone());
                 Box::pin(async move {
+                    let actor = caller.actor.clone();
                     still_allowed(
                         tx,
                         &actor,
@@ -864,6 +865,12 @@ impl Services {
                         "Only the channel's admins can change its departments.",
                     )
                     .await?;
+                    // The department rules again, on the caller's role and departments and the
+                    // channel's links as they are now.
+                    crate::users::actor_unchanged(tx, &actor).await?;
+                    caller.user = users::get(tx, actor.user_id).await?.ok_or_else(Error::not_found)?;
+                    let before = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?.linked_departments;
+                    check_links(tx, &caller, &links, &before).await?;
                     conversations::set_linked_departments(tx, id, &links).await?;
                     sync_linked(tx, id, at).await?;
                     emit_updated(tx, id, at).await
