@@ -11,6 +11,8 @@ use qiao_store::drafts;
 use crate::auth::Authenticated;
 use crate::{Services, now};
 
+const ARCHIVED: &str = "This conversation is archived: nothing can be written in it.";
+
 /// Drafts one person may keep. Listing returns them all.
 pub const DRAFTS_MAX: u32 = 1_000;
 /// Saves per person: a client saves a draft a moment after typing stops, not per keystroke.
@@ -18,7 +20,8 @@ pub const DRAFT_RATE: crate::ratelimit::RateConfig = crate::ratelimit::RateConfi
 
 impl Services {
     /// Saves the caller's draft in a conversation (or in a thread of it); an empty body clears
-    /// it. Saving the text already stored changes nothing and tells no device.
+    /// it. Saving the text already stored changes nothing and tells no device. Nothing can be
+    /// sent in an archived conversation, so no text is kept for it there (clearing still is).
     pub async fn save_draft(
         &self,
         auth: &Authenticated,
@@ -32,6 +35,9 @@ impl Services {
         if a.member.is_none() {
             return Err(a.deny(&auth.actor, "Join the conversation to write in it."));
         }
+        if a.facts.archived && !body.is_empty() {
+            return Err(Error::forbidden().with_message(ARCHIVED));
+        }
         if let Some(root) = thread_root_id {
             self.check_thread_of(conversation, root).await?;
         }
@@ -42,6 +48,13 @@ impl Services {
                 let draft = draft.clone();
                 Box::pin(async move {
                     crate::messages::still_member(tx, conversation, me).await?;
+                    if !draft.body.is_empty()
+                        && qiao_store::conversations::get(tx, conversation)
+                            .await?
+                            .is_some_and(|c| c.archived_at.is_some())
+                    {
+                        return Err(Error::forbidden().with_message(ARCHIVED));
+                    }
                     let old = drafts::get(tx, me, conversation, thread_root_id).await?;
                     match &old {
                         Some(old) if old.body == draft.body => return Ok(old.clone()),

@@ -503,7 +503,8 @@ pub async fn set_departments(
 ///
 /// My other devices get a `draft.updated` event. Saving the text already stored changes
 /// nothing. Clients save a moment after typing stops (saves are rate-limited) and clear the
-/// draft once the message is sent.
+/// draft once the message is sent. In an archived conversation only clearing is allowed
+/// (403 otherwise: nothing can be sent there).
 #[utoipa::path(put, path = "/api/v1/conversations/{id}/draft", tag = "conversations",
     params(("id" = ConversationId, Path, description = "Conversation id")), request_body = SaveDraftRequest,
     responses((status = 200, body = Draft), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),

@@ -401,6 +401,11 @@ async fn drafts_follow_the_person_to_every_device() {
     assert!(drafts.last().is_some_and(|d| d["body"] == "" && d["conversation_id"] == json!(c)), "{drafts:?}");
     let listed = phone.get("/api/v1/me/drafts").await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1, "only the reply's draft is left");
+
+    // In an archived conversation nothing can be sent, so no text is kept (clearing is).
+    assert_eq!(owner.post_empty(&format!("/api/v1/conversations/{c}/archive")).await.status, 200);
+    assert_error(&laptop.put(&path, json!({"body": "归档后"})).await, 403, "forbidden");
+    assert_eq!(laptop.put(&path, json!({"body": ""})).await.status, 200);
 }
 
 /// The `thread.state` events among `events`: (conversation, root, following, read_seq).
