@@ -172,7 +172,7 @@ pub fn normalize_email(input: &str) -> Result<String> {
     // another's (admin\u{200b}@corp.cn) and counts as a different one.
     let hidden =
         |c: char| c.is_whitespace() || c.is_control() || text::is_direction_control(c) || text::is_invisible(c);
-    if input.chars().count() > EMAIL_MAX || email.chars().any(hidden) {
+    if input.chars().count() > EMAIL_MAX || email.chars().count() > EMAIL_MAX || email.chars().any(hidden) {
         return Err(invalid());
     }
     let (local, domain) = email.split_once('@').ok_or_else(invalid)?;

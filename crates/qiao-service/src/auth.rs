@@ -180,7 +180,17 @@ impl Services {
         // or not alike, so that a refusal tells nothing about which exist.
         self.password_rate.check(login_key.clone())?;
         let creds = match normalize_login(&req.login) {
-            Some(login) => users::credentials_by_login(&mut self.store.reader().await?, &login).await?,
+            Some(login) => {
+                let mut r = self.store.reader().await?;
+                match users::credentials_by_login(&mut r, &login).await? {
+                    // An address stored before addresses were NFKC-normalised (lower-cased
+                    // only) is still found as it was typed then.
+                    None if login.contains('@') && req.login.trim().to_lowercase() != login => {
+                        users::credentials_by_login(&mut r, &req.login.trim().to_lowercase()).await?
+                    }
+                    found => found,
+                }
+            }
             None => None,
         };
         let matched = match &creds {

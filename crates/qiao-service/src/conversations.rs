@@ -242,11 +242,19 @@ impl Services {
 
         let (me, at, id) = (actor.user_id, now(), ConversationId::new());
         let links = input.departments;
+        let caller = auth.clone();
         self.store
             .write(move |tx| {
                 let (name, topic, description, others, links) =
                     (name.clone(), topic.clone(), description.clone(), others.clone(), links.clone());
+                let mut caller = caller.clone();
                 Box::pin(async move {
+                    if !links.is_empty() {
+                        // The department rules again, on the caller as they are now.
+                        crate::users::actor_unchanged(tx, &caller.actor).await?;
+                        caller.user = users::get(tx, me).await?.ok_or_else(Error::not_found)?;
+                        check_links(tx, &caller, &links, &[]).await?;
+                    }
                     let n = NewConversation {
                         id,
                         kind,

@@ -54,19 +54,29 @@ pub(crate) async fn delete_member(tx: &mut Tx, id: ConversationId, user: UserId,
     Ok(true)
 }
 
+/// Channels whose management rests with their own admins: not DMs and group DMs (which have
+/// none), nor department and public channels, which organisation admins manage too.
+fn needs_an_admin(kind: ConversationKind) -> bool {
+    matches!(kind, ConversationKind::Private | ConversationKind::Project | ConversationKind::Announcement)
+}
+
 /// Refuses (`last_channel_admin`) a leave, removal or demotion of `user` that would leave a
 /// channel with others in it and no admin who can act: nobody could then rename or archive it,
 /// remove someone, or add people to a private one (organisation admins manage only the
 /// channels they may see). Checked inside the write, so two admins stepping down at once
-/// cannot both go. DMs and group DMs have no admins; department channels are the
-/// organisation admins' to manage.
+/// cannot both go. Only for the kinds [`needs_an_admin`] names.
 pub(crate) async fn keeps_an_admin(tx: &mut Tx, id: ConversationId, user: UserId) -> Result<()> {
     let Some((member, _)) = members::get(tx, id, user).await? else { return Ok(()) };
     if member.role != MemberRole::Admin {
         return Ok(());
     }
+    // Someone who cannot act as an admin (a guest, a disabled account) is not one to keep.
+    let acts = users::get(tx, user).await?.is_some_and(|u| u.status == UserStatus::Active && !u.role.is_guest());
+    if !acts {
+        return Ok(());
+    }
     let kind = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?.kind;
-    if matches!(kind, ConversationKind::Dm | ConversationKind::Group | ConversationKind::Department) {
+    if !needs_an_admin(kind) {
         return Ok(());
     }
     match members::others_and_admins(tx, id, user).await? {
@@ -81,11 +91,17 @@ pub(crate) async fn keeps_an_admin(tx: &mut Tx, id: ConversationId, user: UserId
 /// (announced as `member.updated`). Without it such a channel could never be managed again.
 pub(crate) async fn hand_over_channels(tx: &mut Tx, user: UserId, at: Millis) -> Result<()> {
     for id in members::administered_channels(tx, user).await? {
-        if members::others_and_admins(tx, id, user).await?.1 > 0 {
-            continue;
-        }
-        if let Some(next) = members::successor(tx, id, user).await? {
+        if members::others_and_admins(tx, id, user).await?.1 == 0
+            && let Some(next) = members::successor(tx, id, user).await?
+        {
             let member = Member { role: MemberRole::Admin, ..next };
+            members::update(tx, id, &member).await?;
+            emit(tx, id, &EventData::MemberUpdated { conversation_id: id, member }, at).await?;
+        }
+        // The role itself goes too: it would still let a guest post in an announcement
+        // channel, and a disabled account back in as an admin when enabled.
+        if let Some((was, _)) = members::get(tx, id, user).await? {
+            let member = Member { role: MemberRole::Member, ..was };
             members::update(tx, id, &member).await?;
             emit(tx, id, &EventData::MemberUpdated { conversation_id: id, member }, at).await?;
         }

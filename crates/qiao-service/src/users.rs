@@ -505,11 +505,12 @@ impl Services {
                     }
                     ensure_unique(tx, &after.username, after.email.as_deref(), Some(after.id)).await?;
                     users::update(tx, &after).await?;
+                    if after.role.is_guest() && !before.role.is_guest() {
+                        // Before their memberships through departments go with the sync.
+                        crate::membership::hand_over_channels(tx, after.id, at).await?;
+                    }
                     if let Some(depts) = &resync {
                         sync_person(tx, after.id, depts, at).await?;
-                    }
-                    if after.role.is_guest() && !before.role.is_guest() {
-                        crate::membership::hand_over_channels(tx, after.id, at).await?;
                     }
                     let user = users::get(tx, after.id).await?.ok_or_else(Error::not_found)?;
                     emit_user(tx, &user, false, at).await?;
@@ -565,10 +566,13 @@ impl Services {
                     user.status = status;
                     user.updated_at = at;
                     users::update(tx, &user).await?;
+                    if status == UserStatus::Disabled {
+                        // Before their memberships through departments go with the sync.
+                        crate::membership::hand_over_channels(tx, id, at).await?;
+                    }
                     sync_person(tx, user.id, &user.department_ids().collect::<Vec<_>>(), at).await?;
                     if status == UserStatus::Disabled {
                         end_sessions(tx, id, None, at).await?;
-                        crate::membership::hand_over_channels(tx, id, at).await?;
                     }
                     emit_user(tx, &user, false, at).await?;
                     audit::record(tx, &entry).await?;

@@ -216,7 +216,8 @@ pub async fn others_and_admins(db: &mut dyn Db, conversation: ConversationId, us
     Ok((others, admins))
 }
 
-/// Channels (public, private, announcement, project) in which `user` is an admin.
+/// Channels whose management rests with their own admins (private, announcement, project)
+/// in which `user` is one.
 pub async fn administered_channels(db: &mut dyn Db, user: UserId) -> Result<Vec<ConversationId>> {
     let rows = q!(
         db,
@@ -224,7 +225,7 @@ pub async fn administered_channels(db: &mut dyn Db, user: UserId) -> Result<Vec<
         sqlx::query_as::<_, (Uuid,)>(
             "SELECT m.conversation_id FROM members m JOIN conversations c ON c.id = m.conversation_id \
              WHERE m.user_id = $1 AND m.role = 'admin' \
-               AND c.kind IN ('public', 'private', 'announcement', 'project') \
+               AND c.kind IN ('private', 'announcement', 'project') \
              ORDER BY m.conversation_id"
         )
         .bind(user.0)

@@ -575,10 +575,17 @@ async fn a_channel_is_handed_over_when_its_admin_can_no_longer_act() {
     let roles = member_roles(&bob, &c).await;
     assert_eq!(
         (roles[&alice_id].as_str(), roles[&bob_id].as_str(), roles[&carol_id].as_str()),
-        ("admin", "admin", "member")
+        ("member", "admin", "member"),
+        "handed over, and the role gone with the person who can no longer act"
     );
     assert_eq!(bob.patch(&format!("/api/v1/conversations/{c}"), json!({"topic": "接手了"})).await.status, 200);
     // Bob made a guest: carol now.
     assert_eq!(owner.patch(&format!("/api/v1/users/{bob_id}"), json!({"role": "guest"})).await.status, 200);
-    assert_eq!(member_roles(&bob, &c).await[&carol_id], "admin");
+    let roles = member_roles(&bob, &c).await;
+    assert_eq!((roles[&bob_id].as_str(), roles[&carol_id].as_str()), ("member", "admin"));
+    // Carol, the only admin who can act, cannot leave while others are in it; bob, now a
+    // guest, is no admin to keep and leaves.
+    let carol = srv.sign_in("carol", "carol-password").await;
+    assert_error(&carol.post_empty(&format!("/api/v1/conversations/{c}/leave")).await, 409, "last_channel_admin");
+    assert_eq!(bob.post_empty(&format!("/api/v1/conversations/{c}/leave")).await.status, 204);
 }
