@@ -66,8 +66,10 @@ impl Access {
 }
 
 /// Inside a write: the caller may still do what `allowed` says with the conversation as the
-/// transaction reads it. The check before the write only refuses early: an archive, a
-/// removal or a role change committed meanwhile must stop the write (`deny`'s error).
+/// transaction reads it, and is still who they were authorised as (an organisation admin
+/// demoted meanwhile no longer manages public channels). The check before the write only
+/// refuses early: an archive, a removal or a role change committed meanwhile must stop the
+/// write (`deny`'s error).
 async fn still_allowed(
     tx: &mut Tx,
     actor: &Actor,
@@ -75,6 +77,7 @@ async fn still_allowed(
     allowed: fn(&Actor, &ConversationFacts) -> bool,
     message: &'static str,
 ) -> Result<Access> {
+    crate::users::actor_unchanged(tx, actor).await?;
     let a = crate::messages::access_now(tx, actor, id).await?;
     if allowed(actor, &a.facts) { Ok(a) } else { Err(a.deny(actor, message)) }
 }
@@ -873,9 +876,8 @@ impl Services {
                         "Only the channel's admins can change its departments.",
                     )
                     .await?;
-                    // The department rules again, on the caller's role and departments and the
-                    // channel's links as they are now.
-                    crate::users::actor_unchanged(tx, &actor).await?;
+                    // The department rules again, on the caller's role (checked just above) and
+                    // departments and the channel's links as they are now.
                     caller.user = users::get(tx, actor.user_id).await?.ok_or_else(Error::not_found)?;
                     let before = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?.linked_departments;
                     check_links(tx, &caller, &links, &before).await?;
