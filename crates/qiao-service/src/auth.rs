@@ -182,11 +182,12 @@ impl Services {
         let creds = match normalize_login(&req.login) {
             Some(login) => {
                 let mut r = self.store.reader().await?;
+                // An address stored before addresses were NFKC-normalised (lower-cased only)
+                // is still found as it was typed then.
+                let legacy = req.login.trim().to_lowercase();
                 match users::credentials_by_login(&mut r, &login).await? {
-                    // An address stored before addresses were NFKC-normalised (lower-cased
-                    // only) is still found as it was typed then.
-                    None if login.contains('@') && req.login.trim().to_lowercase() != login => {
-                        users::credentials_by_login(&mut r, &req.login.trim().to_lowercase()).await?
+                    None if login.contains('@') && legacy != login => {
+                        users::credentials_by_login(&mut r, &legacy).await?
                     }
                     found => found,
                 }
@@ -390,7 +391,8 @@ impl Services {
     pub async fn change_password(&self, auth: &Authenticated, current: &str, new: &str, origin: &Origin) -> Result<()> {
         let at = now();
         let key = auth.user.username.clone();
-        if let Err(wait) = self.throttle.check(&key, &crate::ratelimit::address_key(&origin.ip), at) {
+        let address = crate::ratelimit::address_key(&origin.ip);
+        if let Err(wait) = self.throttle.check(&key, &address, at) {
             return Err(Error::rate_limited(wait));
         }
         user::validate_password("new_password", new, Some(&auth.user.username))?;
@@ -405,7 +407,7 @@ impl Services {
             .await?
             .ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
         if !self.passwords.verify(current, &creds.password_hash).await? {
-            self.sign_in_failed(&key, &crate::ratelimit::address_key(&origin.ip), at);
+            self.sign_in_failed(&key, &address, at);
             return Err(Error::new(ErrorCode::WrongPassword).with_field("current_password"));
         }
         if current == new {

@@ -78,8 +78,31 @@ async fn still_allowed(
     message: &'static str,
 ) -> Result<Access> {
     crate::users::actor_unchanged(tx, actor).await?;
+    allowed_now(tx, actor, id, allowed, message).await
+}
+
+/// [`still_allowed`] for a caller already checked to be unchanged.
+async fn allowed_now(
+    tx: &mut Tx,
+    actor: &Actor,
+    id: ConversationId,
+    allowed: fn(&Actor, &ConversationFacts) -> bool,
+    message: &'static str,
+) -> Result<Access> {
     let a = crate::messages::access_now(tx, actor, id).await?;
     if allowed(actor, &a.facts) { Ok(a) } else { Err(a.deny(actor, message)) }
+}
+
+/// Inside a write: the department rules of [`check_links`] again, on the caller's role and
+/// departments as the transaction reads them (`caller` is brought up to date).
+async fn links_allowed_now(
+    tx: &mut Tx,
+    caller: &mut Authenticated,
+    links: &[LinkedDepartment],
+    before: &[LinkedDepartment],
+) -> Result<()> {
+    caller.user = crate::users::actor_unchanged(tx, &caller.actor).await?;
+    check_links(tx, caller, links, before).await
 }
 
 /// Inside a write: `user` is a member who is there only directly (not through a linked
@@ -253,10 +276,7 @@ impl Services {
                 let mut caller = caller.clone();
                 Box::pin(async move {
                     if !links.is_empty() {
-                        // The department rules again, on the caller as they are now.
-                        crate::users::actor_unchanged(tx, &caller.actor).await?;
-                        caller.user = users::get(tx, me).await?.ok_or_else(Error::not_found)?;
-                        check_links(tx, &caller, &links, &[]).await?;
+                        links_allowed_now(tx, &mut caller, &links, &[]).await?;
                     }
                     let n = NewConversation {
                         id,
@@ -867,20 +887,11 @@ impl Services {
             .write(move |tx| {
                 let (links, mut caller) = (links.clone(), caller.clone());
                 Box::pin(async move {
-                    let actor = caller.actor.clone();
-                    still_allowed(
-                        tx,
-                        &actor,
-                        id,
-                        perm::can_manage,
-                        "Only the channel's admins can change its departments.",
-                    )
-                    .await?;
-                    // The department rules again, on the caller's role (checked just above) and
-                    // departments and the channel's links as they are now.
-                    caller.user = users::get(tx, actor.user_id).await?.ok_or_else(Error::not_found)?;
                     let before = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?.linked_departments;
-                    check_links(tx, &caller, &links, &before).await?;
+                    // (Checks that the caller is unchanged, and so stands for still_allowed's.)
+                    links_allowed_now(tx, &mut caller, &links, &before).await?;
+                    let message = "Only the channel's admins can change its departments.";
+                    allowed_now(tx, &caller.actor, id, perm::can_manage, message).await?;
                     conversations::set_linked_departments(tx, id, &links).await?;
                     sync_linked(tx, id, at).await?;
                     emit_updated(tx, id, at).await

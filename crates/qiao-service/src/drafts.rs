@@ -43,16 +43,18 @@ impl Services {
         }
         self.draft_rate.check(me)?;
         let draft = Draft { conversation_id: conversation, thread_root_id, body, updated_at: now() };
+        let actor = auth.actor.clone();
         self.store
             .write(move |tx| {
-                let draft = draft.clone();
+                let (draft, actor) = (draft.clone(), actor.clone());
                 Box::pin(async move {
-                    crate::messages::still_member(tx, conversation, me).await?;
-                    if !draft.body.is_empty()
-                        && qiao_store::conversations::get(tx, conversation)
-                            .await?
-                            .is_some_and(|c| c.archived_at.is_some())
-                    {
+                    // Still a member (leaving deletes one's drafts there), and the conversation
+                    // still open for text: one read of both.
+                    let now = crate::messages::access_now(tx, &actor, conversation).await?;
+                    if now.member.is_none() {
+                        return Err(Error::not_found());
+                    }
+                    if now.facts.archived && !draft.body.is_empty() {
                         return Err(Error::forbidden().with_message(ARCHIVED));
                     }
                     let old = drafts::get(tx, me, conversation, thread_root_id).await?;

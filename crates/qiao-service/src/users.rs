@@ -636,16 +636,19 @@ async fn managed_target(db: &mut dyn Db, actor: &Actor, id: UserId) -> Result<Us
 /// with the role and managed departments their request was authorised with. A request is
 /// authorised from the session cache at its start; an administrator demoted or disabled
 /// while their request ran (a password reset hashing, say) must not act with the old role,
-/// nor, in a cluster, with what another node's cache still says.
-pub(crate) async fn actor_unchanged(db: &mut dyn Db, actor: &Actor) -> Result<()> {
-    let now = users::get(db, actor.user_id).await?;
-    let same = now.is_some_and(|u| {
+/// nor, in a cluster, with what another node's cache still says. Returns the person as the
+/// transaction reads them.
+pub(crate) async fn actor_unchanged(db: &mut dyn Db, actor: &Actor) -> Result<User> {
+    let same = |u: &User| {
         let (mut was, mut is) = (actor.managed_department_ids.clone(), u.managed_department_ids.clone());
         was.sort_unstable();
         is.sort_unstable();
         u.status == UserStatus::Active && u.role == actor.role && was == is
-    });
-    if same { Ok(()) } else { Err(forbidden("Your role changed while this was being done; try again.")) }
+    };
+    match users::get(db, actor.user_id).await? {
+        Some(u) if same(&u) => Ok(u),
+        _ => Err(forbidden("Your role changed while this was being done; try again.")),
+    }
 }
 
 #[cfg(test)]

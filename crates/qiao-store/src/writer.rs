@@ -327,20 +327,14 @@ impl Tx {
         if self.pos != self.base_pos {
             // On SQLite the last insert also moves the head and commits.
             if let Err(e) = self.flush_events(sqlite).await {
-                return match self.rollback().await {
-                    Ok(conn) => Err((Some(conn), e)),
-                    Err(_) => Err((None, e)),
-                };
+                return Err((self.rollback().await.ok(), e));
             }
             if sqlite {
                 return Ok(self.committed());
             }
             let pos = self.pos;
             if let Err(e) = exec!(&mut self, sqlx::query("UPDATE stream_head SET pos = $1 WHERE id = 1").bind(pos)) {
-                return match self.rollback().await {
-                    Ok(conn) => Err((Some(conn), e)),
-                    Err(_) => Err((None, e)),
-                };
+                return Err((self.rollback().await.ok(), e));
             }
         }
         let result = match &mut self.conn {
@@ -351,10 +345,7 @@ impl Tx {
             Ok(_) => Ok(self.committed()),
             Err(e) => {
                 let e = crate::db_err(e);
-                match self.rollback().await {
-                    Ok(conn) => Err((Some(conn), e)),
-                    Err(_) => Err((None, e)),
-                }
+                Err((self.rollback().await.ok(), e))
             }
         }
     }
