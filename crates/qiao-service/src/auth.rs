@@ -111,6 +111,10 @@ async fn password_unchanged(tx: &mut Tx, user: UserId, verified: &str, stale: Er
     }
 }
 
+/// How many times a password is checked against a stored hash that changed meanwhile (another
+/// sign-in rehashed it after a change of the hashing parameters) before giving up.
+const VERIFY_ATTEMPTS: u32 = 3;
+
 /// Tells the owner's devices that these sessions ended.
 pub(crate) async fn announce_revoked(tx: &mut Tx, user: UserId, ended: &[SessionId], at: Millis) -> Result<()> {
     for id in ended {
@@ -154,6 +158,20 @@ impl Services {
             address: address.to_owned(),
             at,
         });
+    }
+
+    /// After a write refused because the password hash it checked was no longer stored: the
+    /// stored hash if it is another one and `password` matches it too (another sign-in rehashed
+    /// the same password meanwhile), `None` otherwise (the password did change, or the refusal
+    /// had another cause). The caller then tries its write again with the new hash.
+    async fn stored_hash_if_changed(&self, user: UserId, password: &str, checked: &str) -> Result<Option<String>> {
+        let stored = users::credentials(&mut self.store.reader().await?, user).await?;
+        match stored {
+            Some(c) if c.password_hash != checked && self.passwords.verify(password, &c.password_hash).await? => {
+                Ok(Some(c.password_hash))
+            }
+            _ => Ok(None),
+        }
     }
 
     /// Signs in with a username or e-mail and password, creating a session.
@@ -229,48 +247,62 @@ impl Services {
         self.throttle.success(&login_key);
         self.hub.signal(qiao_bus::Signal::SignedIn { node: self.hub.node(), account: login_key.clone() });
 
-        let rehash = if self.passwords.needs_rehash(&creds.password_hash) {
-            Some(self.passwords.hash(&req.password).await?)
-        } else {
-            None
-        };
-        let (user_id, verified) = (creds.user_id, creds.password_hash.clone());
+        let (user_id, mut verified) = (creds.user_id, creds.password_hash);
         let pending = PendingSession::new(self, user_id, req.kind, device.as_deref(), origin, at)?;
-        let record = pending.record.clone();
         let max = self.config.max_sessions_per_user;
         let entry = audit_entry(
             at,
             Some(user_id),
             "auth.sign_in",
-            Some(("session", record.id.to_string())),
+            Some(("session", pending.record.id.to_string())),
             origin,
-            json!({ "kind": req.kind.as_str(), "device": record.device_name }),
+            json!({ "kind": req.kind.as_str(), "device": pending.record.device_name }),
         );
-        let user = self
-            .store
-            .write(move |tx| {
-                let (record, entry, rehash, verified) =
-                    (record.clone(), entry.clone(), rehash.clone(), verified.clone());
-                Box::pin(async move {
-                    let user = users::get(tx, record.user_id)
-                        .await?
-                        .ok_or_else(|| Error::new(ErrorCode::InvalidCredentials))?;
-                    if user.status == UserStatus::Disabled {
-                        return Err(Error::new(ErrorCode::AccountDisabled));
-                    }
-                    // The password checked is still the account's: a change or an admin reset
-                    // committed during the check ended every session, and must not be followed
-                    // by a new one made with the old password (nor the old hash written back).
-                    password_unchanged(tx, user.id, &verified, Error::new(ErrorCode::InvalidCredentials)).await?;
-                    if let Some(hash) = rehash {
-                        users::set_password(tx, user.id, &hash, user.must_change_password, record.now).await?;
-                    }
-                    PendingSession { token: String::new(), record }.write(tx, max).await?;
-                    audit::record(tx, &entry).await?;
-                    Ok(user)
+        let mut attempts = 0;
+        let user = loop {
+            attempts += 1;
+            let rehash = if self.passwords.needs_rehash(&verified) {
+                Some(self.passwords.hash(&req.password).await?)
+            } else {
+                None
+            };
+            let (record, entry, checked) = (pending.record.clone(), entry.clone(), verified.clone());
+            let written = self
+                .store
+                .write(move |tx| {
+                    let (record, entry, rehash, checked) =
+                        (record.clone(), entry.clone(), rehash.clone(), checked.clone());
+                    Box::pin(async move {
+                        let user = users::get(tx, record.user_id)
+                            .await?
+                            .ok_or_else(|| Error::new(ErrorCode::InvalidCredentials))?;
+                        if user.status == UserStatus::Disabled {
+                            return Err(Error::new(ErrorCode::AccountDisabled));
+                        }
+                        // The password checked is still the account's: a change or an admin
+                        // reset committed during the check ended every session, and must not
+                        // be followed by a new one made with the old password (nor the old
+                        // hash written back).
+                        password_unchanged(tx, user.id, &checked, Error::new(ErrorCode::InvalidCredentials)).await?;
+                        if let Some(hash) = rehash {
+                            users::set_password(tx, user.id, &hash, user.must_change_password, record.now).await?;
+                        }
+                        PendingSession { token: String::new(), record }.write(tx, max).await?;
+                        audit::record(tx, &entry).await?;
+                        Ok(user)
+                    })
                 })
-            })
-            .await?;
+                .await;
+            match written {
+                Err(e) if e.code == ErrorCode::InvalidCredentials && attempts < VERIFY_ATTEMPTS => {
+                    match self.stored_hash_if_changed(user_id, &req.password, &verified).await? {
+                        Some(now) => verified = now,
+                        None => return Err(e),
+                    }
+                }
+                other => break other?,
+            }
+        };
         Ok(pending.finish(user))
     }
 
@@ -414,34 +446,51 @@ impl Services {
             return Err(Error::invalid("new_password", "must differ from the current password"));
         }
         let hash = self.passwords.hash(new).await?;
-        let verified = creds.password_hash;
+        let mut verified = creds.password_hash;
         let (user, keep, was_required) = (auth.user.id, auth.session.id, auth.user.must_change_password);
         let entry =
             audit_entry(at, Some(user), "auth.password_change", Some(("user", user.to_string())), origin, json!({}));
-        self.store
-            .write(move |tx| {
-                let (hash, entry, verified) = (hash.clone(), entry.clone(), verified.clone());
-                Box::pin(async move {
-                    // The current password given is still the account's (an admin reset
-                    // committed meanwhile is not undone), and this session still exists (a
-                    // sign-out or revocation committed meanwhile is not outlived).
-                    let wrong = Error::new(ErrorCode::WrongPassword).with_field("current_password");
-                    password_unchanged(tx, user, &verified, wrong).await?;
-                    if sessions::get(tx, keep).await?.is_none() {
-                        return Err(Error::new(ErrorCode::Unauthenticated));
-                    }
-                    users::set_password(tx, user, &hash, false, at).await?;
-                    end_sessions(tx, user, Some(keep), at).await?;
-                    if was_required {
-                        // `must_change_password` is part of the profile (and of cached sessions).
-                        let changed =
-                            users::get(tx, user).await?.ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
-                        crate::emit_user(tx, &changed, false, at).await?;
-                    }
-                    audit::record(tx, &entry).await
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let (hash, entry, checked) = (hash.clone(), entry.clone(), verified.clone());
+            let written = self
+                .store
+                .write(move |tx| {
+                    let (hash, entry, checked) = (hash.clone(), entry.clone(), checked.clone());
+                    Box::pin(async move {
+                        // The current password given is still the account's (an admin reset
+                        // committed meanwhile is not undone), and this session still exists
+                        // (a sign-out or revocation committed meanwhile is not outlived).
+                        let wrong = Error::new(ErrorCode::WrongPassword).with_field("current_password");
+                        password_unchanged(tx, user, &checked, wrong).await?;
+                        if sessions::get(tx, keep).await?.is_none() {
+                            return Err(Error::new(ErrorCode::Unauthenticated));
+                        }
+                        users::set_password(tx, user, &hash, false, at).await?;
+                        end_sessions(tx, user, Some(keep), at).await?;
+                        if was_required {
+                            // `must_change_password` is part of the profile (and of cached
+                            // sessions).
+                            let changed =
+                                users::get(tx, user).await?.ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
+                            crate::emit_user(tx, &changed, false, at).await?;
+                        }
+                        audit::record(tx, &entry).await
+                    })
                 })
-            })
-            .await
+                .await;
+            match written {
+                // (A sign-in of one's own may have rehashed the same password meanwhile.)
+                Err(e) if e.code == ErrorCode::WrongPassword && attempts < VERIFY_ATTEMPTS => {
+                    match self.stored_hash_if_changed(user, current, &verified).await? {
+                        Some(now) => verified = now,
+                        None => return Err(e),
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 }
 

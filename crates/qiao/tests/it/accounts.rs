@@ -209,6 +209,45 @@ async fn a_sign_in_racing_a_password_change_never_outlives_it() {
     }
 }
 
+/// After the password-hashing parameters change, the first sign-in rehashes the stored
+/// password. Devices signing in at that moment all succeed, and so does a password change made
+/// meanwhile: a write that finds the hash it checked replaced checks the password against the
+/// new one instead of refusing. (Each round starts the server with the other parameters, so
+/// every round rehashes.)
+#[tokio::test]
+async fn sign_ins_racing_a_rehash_all_succeed() {
+    let mut srv = TestServer::start().await;
+    let device = srv.owner().await.token().to_owned();
+    let passwords = ["owner-password", "second-password"];
+    let mut current = 0;
+    for round in 0..6 {
+        let memory = if round % 2 == 0 { 128 } else { 64 };
+        srv = TestServer::start_with(srv.stop().await, |c| c.password_memory_kib = memory).await;
+        let password = passwords[current];
+        let anon = srv.anon();
+        let sign_in =
+            || anon.post("/api/v1/auth/sign-in", json!({"login": "owner", "password": password, "mode": "bearer"}));
+        if round % 3 != 2 {
+            let (a, b, c, d) = tokio::join!(sign_in(), sign_in(), sign_in(), sign_in());
+            for r in [&a, &b, &c, &d] {
+                assert_eq!(r.status, 200, "round {round}: {}", r.body);
+            }
+        } else {
+            // A password change racing sign-ins that rehash the password it checks.
+            let next = passwords[1 - current];
+            let device = srv.anon().with_auth(Auth::Bearer(device.clone()));
+            let change =
+                device.post("/api/v1/me/password", json!({"current_password": password, "new_password": next}));
+            let (changed, a, b) = tokio::join!(change, sign_in(), sign_in());
+            assert_eq!(changed.status, 204, "round {round}: {}", changed.body);
+            for r in [&a, &b] {
+                assert!(r.status == 200 || r.code() == "invalid_credentials", "round {round}: {}", r.body);
+            }
+            current = 1 - current;
+        }
+    }
+}
+
 #[tokio::test]
 async fn temporary_passwords_must_be_changed_first() {
     let srv = TestServer::start().await;
