@@ -611,7 +611,7 @@ impl SearchIndex {
             allowed: Arc::new(s.conversations.iter().map(|c| fold(*c)).collect()),
             offset: s.offset,
             limit: s.limit,
-            now: s.now,
+            now: rank::ranking_clock(s.now),
         };
         Ok(Some(searcher.search(&query, &ranked)?))
     }

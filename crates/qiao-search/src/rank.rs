@@ -84,16 +84,30 @@ fn surely_below(score: Score, created_at: Millis, now: Millis, bar: Score) -> bo
 /// The most [`boosted`] can make of a score.
 const MAX_BOOST: Score = 2.0;
 
-/// One kept match; greater is better (ties: the earlier document, as tantivy orders them).
+/// The clock the recency boost reads: the start of the current hour. Scores then stay the
+/// same from one request to the next (the pages of a search agree, and the same search gives
+/// the same order), where the exact time made near-equal scores round differently each time.
+pub(crate) fn ranking_clock(now: Millis) -> Millis {
+    const HOUR: Millis = 3_600_000;
+    now - now.rem_euclid(HOUR)
+}
+
+/// One kept match; greater is better. Ties go to the newer message, then to the earlier
+/// document (tantivy's order, which a merge of segments may change: only for messages of the
+/// same millisecond).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Scored {
     score: Score,
+    at: Millis,
     address: DocAddress,
 }
 
 impl Ord for Scored {
     fn cmp(&self, other: &Self) -> Ordering {
-        self.score.total_cmp(&other.score).then_with(|| other.address.cmp(&self.address))
+        self.score
+            .total_cmp(&other.score)
+            .then_with(|| self.at.cmp(&other.at))
+            .then_with(|| other.address.cmp(&self.address))
     }
 }
 
@@ -200,15 +214,16 @@ impl SegmentCollector for RankedSegment {
             return;
         }
         self.count += 1;
-        // A match that cannot make the page even at the full boost is not looked at further.
-        if self.keep == 0 || self.threshold.is_some_and(|t| score * MAX_BOOST <= t.score) {
+        // A match that cannot make the page even at the full boost is not looked at further
+        // (an equal score may still win on its time).
+        if self.keep == 0 || self.threshold.is_some_and(|t| score * MAX_BOOST < t.score) {
             return;
         }
         let at = self.at.get_val(doc);
         if self.threshold.is_some_and(|t| surely_below(score, at, self.now, t.score)) {
             return;
         }
-        let scored = Scored { score: boosted(score, at, self.now), address: DocAddress::new(self.segment, doc) };
+        let scored = Scored { score: boosted(score, at, self.now), at, address: DocAddress::new(self.segment, doc) };
         if self.threshold.is_some_and(|t| scored <= t) {
             return;
         }
@@ -274,10 +289,21 @@ mod tests {
     }
 
     #[test]
-    fn better_scores_win_and_ties_go_to_the_earlier_document() {
-        let at = |seg, doc, score| Scored { score, address: DocAddress::new(seg, doc) };
-        assert!(at(0, 9, 2.0) > at(0, 1, 1.0));
-        assert!(at(0, 1, 1.0) > at(0, 2, 1.0));
-        assert!(at(0, 5, 1.0) > at(1, 0, 1.0));
+    fn better_scores_win_then_newer_messages_then_earlier_documents() {
+        let at = |seg, doc, score, at| Scored { score, at, address: DocAddress::new(seg, doc) };
+        assert!(at(0, 9, 2.0, 5) > at(0, 1, 1.0, 9));
+        assert!(at(0, 1, 1.0, 9) > at(0, 2, 1.0, 8), "newer first");
+        assert!(at(1, 2, 1.0, 9) > at(0, 1, 1.0, 8), "newer first, whichever the segment");
+        assert!(at(0, 1, 1.0, 9) > at(0, 2, 1.0, 9));
+        assert!(at(0, 5, 1.0, 9) > at(1, 0, 1.0, 9));
+    }
+
+    #[test]
+    fn the_ranking_clock_holds_still_within_an_hour() {
+        let hour = 3_600_000;
+        let start = 1_780_000_000_000 / hour * hour;
+        assert_eq!(ranking_clock(start), start);
+        assert_eq!(ranking_clock(start + hour - 1), start);
+        assert_eq!(ranking_clock(start + hour), start + hour);
     }
 }

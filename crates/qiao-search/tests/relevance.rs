@@ -661,3 +661,44 @@ fn words_inside_longer_words_are_in_a_row_with_what_follows() {
     assert!(!found.contains(&"PPT明天改，会议取消"));
     assert_eq!(find("视频会议PPT"), ["视频会议PPT已发"]);
 }
+
+/// A burst of like messages (a bot's daily reports, sent a millisecond apart, committed in
+/// several segments) pages through every match exactly once, newest first, whatever the
+/// moment each page is asked for; and the same search gives the same order each time.
+#[test]
+fn pages_of_near_equal_matches_hold_each_once_in_a_stable_order() {
+    let index = SearchIndex::in_memory().unwrap();
+    let room = ConversationId::new();
+    let start = NOW - NOW % 3_600_000;
+    let mut sent = Vec::new();
+    for batch in 0..3 {
+        let docs: Vec<Change> = (0..19)
+            .map(|i| {
+                let n = batch * 19 + i;
+                let id = MessageId::new();
+                sent.push(id);
+                Change::Add(message(id, room, start - 600_000 + n, &format!("第{n}号日报：今天完成了接口联调")))
+            })
+            .collect();
+        index.apply(&docs).unwrap();
+        index.commit(batch + 1).unwrap();
+    }
+    let terms = parse("日报").unwrap().terms;
+    let rooms = [room];
+    let page = |offset: usize, limit: usize, now: i64| {
+        let (hits, total) = index.search(&Search { offset, limit, now, ..plain(&terms, &rooms) }).unwrap();
+        assert_eq!(total, sent.len());
+        hits.into_iter().map(|h| h.message_id).collect::<Vec<_>>()
+    };
+    let whole = page(0, 100, start + 1);
+    let newest_first: Vec<MessageId> = sent.iter().rev().copied().collect();
+    assert_eq!(whole, newest_first);
+    for limit in [1, 5, 7] {
+        let mut paged = Vec::new();
+        for (k, offset) in (0..sent.len()).step_by(limit).enumerate() {
+            // Each page asked for at another moment of the hour.
+            paged.extend(page(offset, limit, start + 1 + 97_003 * k as i64));
+        }
+        assert_eq!(paged, whole, "pages of {limit}");
+    }
+}
