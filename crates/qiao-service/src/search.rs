@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use qiao_domain::event::{EventData, EventFrame};
 use qiao_domain::message::Message;
-use qiao_domain::{ConversationId, Error, MessageId, Result, perm};
+use qiao_domain::{ConversationId, Error, ErrorCode, MessageId, Result, perm};
 use qiao_search::{Change, Doc, SearchIndex};
 use qiao_store::{Store, events, members, messages, users};
 
@@ -91,8 +91,15 @@ impl Services {
         limit: usize,
         tz_offset_minutes: i32,
     ) -> Result<SearchResults> {
+        // Limits the document states for the parameter (length, something besides spaces)
+        // are `invalid_parameter`, as for every query parameter; what only parsing finds (an
+        // unknown filter, nothing searchable) is `invalid_input`.
+        let refuse = |message: String| Error::new(ErrorCode::InvalidParameter).with_field("q").with_message(message);
         if query.chars().count() > QUERY_MAX {
-            return Err(Error::invalid("q", format!("must be at most {QUERY_MAX} characters")));
+            return Err(refuse(format!("The query is at most {QUERY_MAX} characters.")));
+        }
+        if query.chars().all(char::is_whitespace) {
+            return Err(refuse("Type words to search for, or a filter such as from:username.".into()));
         }
         // NUL matches nothing (and PostgreSQL refuses it in the names filters look up).
         let query = query.replace('\0', " ");

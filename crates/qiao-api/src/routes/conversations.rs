@@ -410,7 +410,8 @@ pub async fn join(
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/leave", tag = "conversations",
     params(("id" = ConversationId, Path, description = "Conversation id")),
     responses((status = 204, description = "Left"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`last_channel_admin`: the caller is the channel's last admin")))]
 pub async fn leave(
     State(state): State<AppState>,
     Auth(auth): Auth,
@@ -440,6 +441,7 @@ pub async fn members(
     params(("id" = ConversationId, Path, description = "Conversation id")), request_body = AddMembersRequest,
     responses((status = 200, body = MemberList, description = "Those added or changed"), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`last_channel_admin`: the channel's last admin added themselves with another role"),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_members(
     State(state): State<AppState>,
@@ -455,8 +457,9 @@ pub async fn add_members(
     params(("id" = ConversationId, Path, description = "Conversation id"), ("user_id" = UserId, Path, description = "Member")),
     request_body = SetRoleRequest,
     responses((status = 200, body = Member), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`last_channel_admin`: that member is the channel's last admin"),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn set_member_role(
     State(state): State<AppState>,
     Auth(auth): Auth,
@@ -470,7 +473,8 @@ pub async fn set_member_role(
 #[utoipa::path(delete, path = "/api/v1/conversations/{id}/members/{user_id}", tag = "conversations",
     params(("id" = ConversationId, Path, description = "Conversation id"), ("user_id" = UserId, Path, description = "Member")),
     responses((status = 204, description = "Removed"), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "`last_channel_admin`: that member is the channel's last admin")))]
 pub async fn remove_member(
     State(state): State<AppState>,
     ClientOrigin(origin): ClientOrigin,

@@ -154,9 +154,11 @@ async fn search_follows_the_store_and_permissions() {
     search_until(&gina, "in:公告板 杭州", 0).await;
 
     // Bad queries are clear errors.
-    assert_error(&alice.get("/api/v1/search?q=").await, 422, "invalid_input");
+    assert_error(&alice.get("/api/v1/search?q=").await, 400, "invalid_parameter");
+    assert_error(&alice.get("/api/v1/search?q=%E3%80%80%20").await, 400, "invalid_parameter");
+    assert_error(&alice.get("/api/v1/search?q=%EF%BC%81%EF%BC%9F").await, 422, "invalid_input");
     assert_error(&alice.get("/api/v1/search?q=has:cake").await, 422, "invalid_input");
-    assert_error(&alice.get(&format!("/api/v1/search?q={}", "长".repeat(201))).await, 422, "invalid_input");
+    assert_error(&alice.get(&format!("/api/v1/search?q={}", "长".repeat(201))).await, 400, "invalid_parameter");
     assert_error(&alice.get("/api/v1/search?q=a&limit=0").await, 400, "invalid_parameter");
     assert_error(&srv.anon().get("/api/v1/search?q=a").await, 401, "unauthenticated");
 
