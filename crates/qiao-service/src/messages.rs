@@ -264,7 +264,17 @@ impl Services {
                     stored = messages::by_client_key(&mut self.store.reader().await?, me, key).await?;
                 }
                 match stored {
-                    Some(existing) => replay(existing, conversation, sent_thread, &sent_body, &sent_files)?,
+                    Some(existing) => {
+                        // An edit changed the text since: the retry names the first one.
+                        let first = match existing.edited_at {
+                            Some(_) => {
+                                let mut r = self.store.reader().await?;
+                                messages::edits(&mut r, existing.id).await?.into_iter().next().map(|e| e.body)
+                            }
+                            None => None,
+                        };
+                        replay(existing, first, conversation, sent_thread, &sent_body, &sent_files)?
+                    }
                     None => return Err(e),
                 }
             }
@@ -851,20 +861,22 @@ async fn add_reaction(tx: &mut Tx, id: MessageId, emoji: &str, me: UserId, at: i
 }
 
 /// A retried send: the original message, if the retry asks for the same thing (the same
-/// conversation, thread, text and files).
+/// conversation, thread, text and files) — as it was sent: `first_body` is its text before
+/// any edit, and files removed from it since, or all of them and its text once it was
+/// deleted, are not held against the retry (it gets the message as it is now).
 fn replay(
     existing: Message,
+    first_body: Option<String>,
     conversation: ConversationId,
     thread: Option<MessageId>,
     body: &str,
     file_ids: &[FileId],
 ) -> Result<Sent> {
-    let same_files = existing.files.len() == file_ids.len() && existing.files.iter().all(|f| file_ids.contains(&f.id));
-    if existing.conversation_id != conversation
-        || existing.thread_root_id != thread
-        || existing.body != body
-        || !same_files
-    {
+    let deleted = existing.deleted_at.is_some();
+    let same_body = deleted || first_body.as_deref().unwrap_or(&existing.body) == body;
+    // Files can be deleted from a message, never added.
+    let same_files = existing.files.iter().all(|f| file_ids.contains(&f.id));
+    if existing.conversation_id != conversation || existing.thread_root_id != thread || !same_body || !same_files {
         return Err(Error::new(ErrorCode::Conflict)
             .with_field("client_key")
             .with_message("This client_key was already used for a different message; use a new key."));

@@ -584,7 +584,8 @@ pub async fn history(
 /// Send a message (or a thread reply).
 ///
 /// Answered once the message is durably stored. A retry with the same `client_key` returns
-/// the first message (status 200 and `Idempotent-Replayed: true`) instead of a duplicate.
+/// the first message (status 200 and `Idempotent-Replayed: true`) instead of a duplicate,
+/// as it is now: edited or deleted since, it is not sent again.
 #[utoipa::path(post, path = "/api/v1/conversations/{id}/messages", tag = "messages",
     params(("id" = ConversationId, Path, description = "Conversation id")), request_body = SendMessageRequest,
     responses((status = 201, body = Message, description = "Sent"), (status = 200, body = Message, description = "A retry: the message sent before"),

@@ -53,6 +53,19 @@ async fn retried_sends_never_duplicate() {
     let reply = json!({"body": "只发一次", "client_key": "0193f2c1-retry-1", "thread_root_id": root});
     assert_error(&owner.post(&path, reply).await, 409, "conflict");
     assert_eq!(owner.get(&path).await.body["items"].as_array().unwrap().len(), 2, "nothing written");
+    // A retry arriving after the message was edited, or deleted, gets it as it is now
+    // (sending it again would bring back what its author or a moderator took away).
+    let id = first.body["id"].as_str().unwrap();
+    assert_eq!(owner.patch(&format!("/api/v1/messages/{id}"), json!({"body": "改过了"})).await.status, 200);
+    let again = owner.post(&path, body.clone()).await;
+    assert_eq!((again.status, again.body["id"].as_str(), again.body["body"].as_str()), (200, Some(id), Some("改过了")));
+    let other = json!({"body": "改过了", "client_key": "0193f2c1-retry-1"});
+    assert_error(&owner.post(&path, other).await, 409, "conflict");
+    assert_eq!(owner.delete(&format!("/api/v1/messages/{id}")).await.status, 204);
+    let again = owner.post(&path, body.clone()).await;
+    assert_eq!((again.status, again.body["id"].as_str()), (200, Some(id)));
+    assert!(again.body["deleted_at"].is_i64(), "{}", again.body);
+    assert_eq!(owner.get(&path).await.body["items"].as_array().unwrap().len(), 2, "nothing written");
 }
 
 /// Retries queued in the same group commit as their first attempt (a busy writer, a client
