@@ -460,7 +460,7 @@ impl Services {
                         if let Some(root) = message.thread_root_id.filter(|_| !newly.is_empty())
                             && let Some(root) = messages::get(tx, root).await?
                         {
-                            follow_for(tx, &root, &newly, at).await?;
+                            follow_for(tx, &root, &message, &newly, at).await?;
                         }
                     }
                     let seq = conversations::next_seq(tx, conversation, None).await?;
@@ -907,25 +907,27 @@ async fn record_reply(tx: &mut Tx, root: &Message, reply: &Message, mentioned: &
     {
         newly.push(root.sender_id);
     }
-    follow_for(tx, root, &newly, at).await?;
+    follow_for(tx, root, reply, &newly, at).await?;
     Ok(summary)
 }
 
-/// Makes each of `users` who does not yet follow `root`'s thread follow it, with its replies
-/// unread, and tells their devices. Checked here, inside the write: someone who left the
-/// conversation since `users` was read follows nothing (a follow would come back if they
-/// rejoined).
-async fn follow_for(tx: &mut Tx, root: &Message, users: &[UserId], at: i64) -> Result<()> {
+/// Makes each of `users` who does not yet follow `root`'s thread follow it, with the replies
+/// from `reply` on unread (the one that brought them in: earlier ones, and any `@channel`
+/// among them, were before their time), and tells their devices. Checked here, inside the
+/// write: someone who left the conversation since `users` was read follows nothing (a follow
+/// would come back if they rejoined).
+async fn follow_for(tx: &mut Tx, root: &Message, reply: &Message, users: &[UserId], at: i64) -> Result<()> {
+    let read_seq = (reply.seq - 1).max(root.seq);
     for &u in users {
         if threads::read_position(tx, u, root.id).await?.is_none()
             && members::get(tx, root.conversation_id, u).await?.is_some()
         {
-            threads::follow(tx, u, root.id, root.conversation_id, root.seq).await?;
+            threads::follow(tx, u, root.id, root.conversation_id, read_seq).await?;
             let data = EventData::ThreadState {
                 conversation_id: root.conversation_id,
                 root_id: root.id,
                 following: true,
-                read_seq: root.seq,
+                read_seq,
             };
             tx.append_event(Audience::User(u), None, &data, at).await?;
         }

@@ -614,6 +614,17 @@ async fn channel_in_a_thread_reply_mentions_those_following_it() {
     // A member's `@channel` stays plain text there too.
     send(&bob, &c, json!({"body": "@channel me too", "thread_root_id": rid})).await;
     assert_eq!(mention_count(owner.get("/api/v1/threads").await.body), 0);
+    // Brought into the thread by a mention, carol has that reply unread, not the ones (and
+    // the `@channel`) from before her time — here after she had read them and unfollowed.
+    assert_eq!(carol.put_empty(&format!("/api/v1/messages/{rid}/thread/follow")).await.status, 200);
+    assert_eq!(carol.delete(&format!("/api/v1/messages/{rid}/thread/follow")).await.status, 200);
+    send(&owner, &c, json!({"body": "@carol please check", "thread_root_id": rid})).await;
+    let threads = carol.get("/api/v1/threads").await.body;
+    assert_eq!(
+        (threads["items"][0]["unread_count"].as_i64(), mention_count(threads.clone()).as_i64()),
+        (Some(1), Some(1)),
+        "{threads}"
+    );
 }
 
 #[tokio::test]
