@@ -154,9 +154,24 @@ pub async fn open_services(config: &Config) -> Result<(Store, Services), Error> 
     Ok((store, services))
 }
 
-/// Holds an exclusive lock beside a SQLite database for as long as the server runs: two
-/// servers on one SQLite file would each believe they are the only writer.
-struct SqliteLock(#[allow(dead_code)] std::fs::File);
+/// Holds an exclusive lock beside a SQLite database for as long as the server (or an admin
+/// command) runs: two servers on one SQLite file would each believe they are the only writer,
+/// and a command writing beside a running server would append events it never hears of.
+pub struct SqliteLock(#[allow(dead_code)] std::fs::File);
+
+/// The lock of the configured SQLite database (`None` on PostgreSQL), for an admin command:
+/// refused, saying what to do instead, while a server runs on it.
+pub fn lock_for_admin(config: &Config, instead: &str) -> Result<Option<SqliteLock>, Error> {
+    match Engine::from_url(&config.database.0)? {
+        Engine::Sqlite(path) => lock_sqlite(&path).map_err(|e| match e.code {
+            qiao_domain::ErrorCode::Conflict => {
+                e.with_message(format!("a Qiao server is running on the SQLite database {}: {instead}", path.display()))
+            }
+            _ => e,
+        }),
+        Engine::Postgres => Ok(None),
+    }
+}
 
 fn lock_sqlite(db: &std::path::Path) -> Result<Option<SqliteLock>, Error> {
     let mut path = PathBuf::from(db);

@@ -127,6 +127,8 @@ async fn run(cli: Cli) -> Result<(), String> {
         Command::Admin(AdminCommand::Reindex { config, settings }) => {
             let config = load(config, settings)?;
             init_logging(&config);
+            let _lock = qiao::lock_for_admin(&config, "stop it first (a rebuild rewrites the index it reads)")
+                .map_err(|e| e.message.into_owned())?;
             let (store, services) = qiao::open_services(&config).await.map_err(|e| e.message.into_owned())?;
             let started = std::time::Instant::now();
             let mut last = std::time::Instant::now() - std::time::Duration::from_secs(1);
@@ -163,6 +165,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             let mut password = String::new();
             std::io::stdin().lock().read_line(&mut password).map_err(|e| format!("cannot read the password: {e}"))?;
             let password = password.trim_end_matches(['\n', '\r']).to_owned();
+            let _lock = qiao::lock_for_admin(
+                &config,
+                "open the one-time setup link it printed (or POST /api/v1/setup with its token), or stop it first",
+            )
+            .map_err(|e| e.message.into_owned())?;
             let (store, services) = qiao::open_services(&config).await.map_err(|e| e.message.into_owned())?;
             let result = async {
                 services.bootstrap(&config.org_name).await?;

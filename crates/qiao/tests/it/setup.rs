@@ -65,6 +65,17 @@ async fn a_second_server_on_the_same_sqlite_file_is_refused() {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let err = qiao::serve_with(config, listener, async {}, |_| {}).await.unwrap_err();
     assert!(err.message.contains("already using"), "{}", err.message);
+    // Nor may an admin command write beside it (it would append events the server never
+    // hears of); it says what to do instead, and works once the server stopped.
+    let config = crate::harness::test_config(&srv.db);
+    let err = qiao::lock_for_admin(&config, "use its setup link").err().unwrap();
+    assert!(
+        err.message.contains("a Qiao server is running") && err.message.ends_with("use its setup link"),
+        "{}",
+        err.message
+    );
+    let db = srv.stop().await;
+    assert!(qiao::lock_for_admin(&crate::harness::test_config(&db), "").unwrap().is_some());
 }
 
 /// Over https the cookies carry the `__Host-` prefix (a sibling subdomain cannot set such a
