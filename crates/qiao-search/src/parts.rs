@@ -70,6 +70,34 @@ fn first_word(run: &str) -> String {
     if stream.advance() { stream.token().text.clone() } else { run.to_owned() }
 }
 
+/// A dictionary word of four or more characters as the shorter dictionary words it is made
+/// of, end to end (人力资源 as 人力 and 资源, 视频会议 as 视频 and 会议): people write those
+/// apart too (人力 资源, 视频的会议). `None` when no such words of two or more characters
+/// cover it (一丝不苟), so that no word falls apart into single characters.
+fn sub_words(word: &str) -> Option<Vec<String>> {
+    if word.chars().nth(3).is_none() {
+        return None;
+    }
+    // jieba's search mode gives the word and the dictionary words inside it, with offsets.
+    let mut inside = Vec::new();
+    let mut search = tantivy_jieba::JiebaTokenizer::with_search_mode(true);
+    let mut stream = search.token_stream(word);
+    while stream.advance() {
+        let t = stream.token();
+        if t.offset_to - t.offset_from < word.len() && t.text.chars().nth(1).is_some() {
+            inside.push((t.offset_from, t.offset_to));
+        }
+    }
+    // Covered from the start, the longest word at each step.
+    let (mut at, mut subs) = (0, Vec::new());
+    while at < word.len() {
+        let (_, to) = inside.iter().filter(|(from, _)| *from == at).max_by_key(|(_, to)| *to)?;
+        subs.push(word[at..*to].to_owned());
+        at = *to;
+    }
+    Some(subs)
+}
+
 /// Chinese characters (not kana or Hangul, which [`is_cjk`] also counts).
 fn is_han(c: char) -> bool {
     is_cjk(c) && !matches!(c as u32, 0x3040..=0x30ff | 0xac00..=0xd7af)
@@ -105,7 +133,10 @@ fn push_run(out: &mut Vec<String>, run: String, cjk: bool) {
         let w = &stream.token().text;
         let particle = w.chars().count() == 1 && w.chars().all(|c| PARTICLES.contains(c));
         if !particle && w.chars().all(is_cjk) {
-            out.push(w.clone());
+            match sub_words(w) {
+                Some(subs) => out.extend(subs),
+                None => out.push(w.clone()),
+            }
         }
     }
     if out.len() == before {
@@ -131,7 +162,7 @@ mod tests {
         assert_eq!(parts("mp4"), ["mp4"]);
         // What cannot be loosened stays whole.
         assert_eq!(parts("会议"), ["会议"]);
-        assert_eq!(parts("视频会议"), ["视频会议"]);
+        assert_eq!(parts("视频"), ["视频"]);
         assert_eq!(parts("e-mail"), ["e-mail"]);
         assert_eq!(parts("的了"), ["的了"]);
         assert_eq!(parts("ありがとう"), ["ありがとう"], "kana stays whole");
@@ -147,5 +178,19 @@ mod tests {
         assert_eq!(parts("改bug"), ["改", "bug"]);
         assert_eq!(parts("U盘坏了"), ["U盘", "坏了"], "the dictionary's word, not jieba's guess at 盘坏");
         assert_eq!(parts("Q3报告"), ["Q3", "报告"]);
+    }
+
+    #[test]
+    fn long_dictionary_words_come_apart_into_the_words_they_are_made_of() {
+        assert_eq!(parts("人力资源"), ["人力", "资源"]);
+        assert_eq!(parts("项目管理"), ["项目", "管理"]);
+        assert_eq!(parts("会议纪要"), ["会议", "纪要"]);
+        assert_eq!(parts("视频会议"), ["视频", "会议"]);
+        assert_eq!(parts("人力资源会议"), ["人力", "资源", "会议"]);
+        assert_eq!(parts("人力资源部"), ["人力资源部"], "人力, 资源 and 部: no single characters");
+        // Not into single characters.
+        for word in ["一丝不苟", "马马虎虎"] {
+            assert!(parts(word).iter().all(|p| p.chars().count() >= 2), "{word}: {:?}", parts(word));
+        }
     }
 }

@@ -649,17 +649,19 @@ fn english_marks_whole_words_and_their_forms() {
 
 /// A word the segmenter finds inside a longer one is a word in a row with what follows the
 /// longer one: 会议PPT is found in 视频会议PPT even when 50 other messages hold it exactly (so
-/// the search is never loosened), and 视频会议PPT in a row is still a phrase.
+/// the search is never loosened), and 视频会议PPT in a row ranks first.
 #[test]
 fn words_inside_longer_words_are_in_a_row_with_what_follows() {
     let mut texts = vec!["会议PPT"; 50];
     texts.extend(["视频会议PPT已发", "PPT明天改，会议取消", "视频 会议 PPT"]);
-    let find = small_corpus(Box::leak(texts.into_boxed_slice()));
+    let texts: &'static [&'static str] = Box::leak(texts.into_boxed_slice());
+    let find = small_corpus(texts);
     let found = find("会议PPT");
     assert_eq!(found.len(), 52, "{found:?}");
     assert!(found.contains(&"视频会议PPT已发") && found.contains(&"视频 会议 PPT"), "words in a row, spaces or not");
     assert!(!found.contains(&"PPT明天改，会议取消"));
-    assert_eq!(find("视频会议PPT"), ["视频会议PPT已发"]);
+    // Found whole in fewer than 50, it is loosened into its words (视频会议 too), whole first.
+    assert_eq!(ranked_corpus(texts)("视频会议PPT"), ["视频会议PPT已发", "视频 会议 PPT"]);
 }
 
 /// A burst of like messages (a bot's daily reports, sent a millisecond apart, committed in
@@ -701,4 +703,20 @@ fn pages_of_near_equal_matches_hold_each_once_in_a_stable_order() {
         }
         assert_eq!(paged, whole, "pages of {limit}");
     }
+}
+
+/// A long word of the dictionary typed together is found written apart too, when few
+/// messages hold it whole (人力资源 in 人力 资源, 项目管理 in 项目的管理), ranked after those
+/// that do.
+#[test]
+fn long_dictionary_words_are_found_written_apart() {
+    let texts: &'static [&'static str] =
+        &["人力资源部门通知", "人力 资源 部门", "项目的管理很混乱", "视频的会议很卡", "会议　纪要 第二份", "资源回收"];
+    let find = small_corpus(texts);
+    assert_eq!(find("人力资源"), ["人力 资源 部门", "人力资源部门通知"]);
+    assert_eq!(ranked_corpus(texts)("人力资源"), ["人力资源部门通知", "人力 资源 部门"], "whole first");
+    assert_eq!(find("项目管理"), ["项目的管理很混乱"]);
+    assert_eq!(find("视频会议"), ["视频的会议很卡"]);
+    assert_eq!(find("会议纪要"), ["会议　纪要 第二份"]);
+    assert_eq!(find("\"人力资源\""), ["人力资源部门通知"], "quoted, it never comes apart");
 }
