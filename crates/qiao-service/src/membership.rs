@@ -85,21 +85,25 @@ pub(crate) async fn keeps_an_admin(tx: &mut Tx, id: ConversationId, user: UserId
     }
 }
 
-/// Hands the channels `user` administers alone to someone who can act, as `user` stops being
-/// able to (disabled, or made a guest): in each where no other active staff admin remains
-/// and someone else is in it, the longest-standing active staff member becomes an admin
-/// (announced as `member.updated`). Without it such a channel could never be managed again.
+/// Takes the admin role from `user` everywhere, as they stop being able to act as one
+/// (disabled, or made a guest), and hands the channels they administer alone to someone who
+/// can: in each of the kinds [`needs_an_admin`] names where no other active staff admin
+/// remains and someone else is in it, the longest-standing active staff member becomes an
+/// admin (announced as `member.updated`). Without it such a channel could never be managed
+/// again.
 pub(crate) async fn hand_over_channels(tx: &mut Tx, user: UserId, at: Millis) -> Result<()> {
-    for id in members::administered_channels(tx, user).await? {
-        if members::others_and_admins(tx, id, user).await?.1 == 0
+    for (id, kind) in members::admin_roles(tx, user).await? {
+        if needs_an_admin(kind)
+            && members::others_and_admins(tx, id, user).await?.1 == 0
             && let Some(next) = members::successor(tx, id, user).await?
         {
             let member = Member { role: MemberRole::Admin, ..next };
             members::update(tx, id, &member).await?;
             emit(tx, id, &EventData::MemberUpdated { conversation_id: id, member }, at).await?;
         }
-        // The role itself goes too: it would still let a guest post in an announcement
-        // channel, and a disabled account back in as an admin when enabled.
+        // The role itself goes too, in every kind: it would still let a guest post in an
+        // announcement channel, show a guest as a public channel's admin, and let a disabled
+        // account back in as an admin when enabled.
         if let Some((was, _)) = members::get(tx, id, user).await? {
             let member = Member { role: MemberRole::Member, ..was };
             members::update(tx, id, &member).await?;

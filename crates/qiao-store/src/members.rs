@@ -1,6 +1,6 @@
 //! Who is in which conversation, their role and read position.
 
-use qiao_domain::conversation::{Member, MemberRole};
+use qiao_domain::conversation::{ConversationKind, Member, MemberRole};
 use qiao_domain::{ConversationId, DepartmentId, Error, MessageId, Millis, Result, UserId};
 use sqlx::AssertSqlSafe;
 use uuid::Uuid;
@@ -216,21 +216,23 @@ pub async fn others_and_admins(db: &mut dyn Db, conversation: ConversationId, us
     Ok((others, admins))
 }
 
-/// Channels whose management rests with their own admins (private, announcement, project)
-/// in which `user` is one.
-pub async fn administered_channels(db: &mut dyn Db, user: UserId) -> Result<Vec<ConversationId>> {
+/// The conversations in which `user` holds the admin role, with their kinds.
+pub async fn admin_roles(db: &mut dyn Db, user: UserId) -> Result<Vec<(ConversationId, ConversationKind)>> {
     let rows = q!(
         db,
         fetch_all,
-        sqlx::query_as::<_, (Uuid,)>(
-            "SELECT m.conversation_id FROM members m JOIN conversations c ON c.id = m.conversation_id \
-             WHERE m.user_id = $1 AND m.role = 'admin' \
-               AND c.kind IN ('private', 'announcement', 'project') \
-             ORDER BY m.conversation_id"
+        sqlx::query_as::<_, (Uuid, String)>(
+            "SELECT m.conversation_id, c.kind FROM members m JOIN conversations c ON c.id = m.conversation_id \
+             WHERE m.user_id = $1 AND m.role = 'admin' ORDER BY m.conversation_id"
         )
         .bind(user.0)
     )?;
-    Ok(rows.into_iter().map(|(id,)| ConversationId(id)).collect())
+    rows.into_iter()
+        .map(|(id, kind)| {
+            let kind = ConversationKind::parse(&kind).ok_or_else(|| Error::internal(format!("unknown kind {kind}")))?;
+            Ok((ConversationId(id), kind))
+        })
+        .collect()
 }
 
 /// The member of `conversation` other than `user` who has been in it longest among those

@@ -919,8 +919,10 @@ pub async fn channels_to_hand_over(store: Store, _: Sink) {
     join(&store, project, guest.id, MemberRole::Member).await;
     join(&store, group, alice.id, MemberRole::Admin).await;
     let mut r = store.reader().await.unwrap();
-    assert_eq!(members::administered_channels(&mut r, alice.id).await.unwrap(), vec![project], "channels only");
-    assert!(members::administered_channels(&mut r, bob.id).await.unwrap().is_empty());
+    let mut held = vec![(project, ConversationKind::Project), (group, ConversationKind::Group)];
+    held.sort_by_key(|(id, _)| id.0);
+    assert_eq!(members::admin_roles(&mut r, alice.id).await.unwrap(), held);
+    assert!(members::admin_roles(&mut r, bob.id).await.unwrap().is_empty());
     assert_eq!(members::successor(&mut r, project, alice.id).await.unwrap(), None, "a guest cannot be one");
     drop(r);
     join(&store, project, bob.id, MemberRole::Member).await;

@@ -579,10 +579,14 @@ async fn a_channel_is_handed_over_when_its_admin_can_no_longer_act() {
         "handed over, and the role gone with the person who can no longer act"
     );
     assert_eq!(bob.patch(&format!("/api/v1/conversations/{c}"), json!({"topic": "接手了"})).await.status, 200);
-    // Bob made a guest: carol now.
+    // Bob made a guest: carol now. His role goes in a public channel too (organisation
+    // admins manage those, so nobody is handed it there).
+    let open = channel(&bob, "public", "Bob's corner", &[&carol_id]).await;
     assert_eq!(owner.patch(&format!("/api/v1/users/{bob_id}"), json!({"role": "guest"})).await.status, 200);
     let roles = member_roles(&bob, &c).await;
     assert_eq!((roles[&bob_id].as_str(), roles[&carol_id].as_str()), ("member", "admin"));
+    let roles = member_roles(&owner, &open).await;
+    assert_eq!((roles[&bob_id].as_str(), roles[&carol_id].as_str()), ("member", "member"));
     // Carol, the only admin who can act, cannot leave while others are in it; bob, now a
     // guest, is no admin to keep and leaves.
     let carol = srv.sign_in("carol", "carol-password").await;
