@@ -93,13 +93,8 @@ pub(crate) async fn keeps_an_admin(tx: &mut Tx, id: ConversationId, user: UserId
 /// again.
 pub(crate) async fn hand_over_channels(tx: &mut Tx, user: UserId, at: Millis) -> Result<()> {
     for (id, kind) in members::admin_roles(tx, user).await? {
-        if needs_an_admin(kind)
-            && members::others_and_admins(tx, id, user).await?.1 == 0
-            && let Some(next) = members::successor(tx, id, user).await?
-        {
-            let member = Member { role: MemberRole::Admin, ..next };
-            members::update(tx, id, &member).await?;
-            emit(tx, id, &EventData::MemberUpdated { conversation_id: id, member }, at).await?;
+        if needs_an_admin(kind) {
+            hand_on(tx, id, user, at).await?;
         }
         // The role itself goes too, in every kind: it would still let a guest post in an
         // announcement channel, show a guest as a public channel's admin, and let a disabled
@@ -109,6 +104,30 @@ pub(crate) async fn hand_over_channels(tx: &mut Tx, user: UserId, at: Millis) ->
             members::update(tx, id, &member).await?;
             emit(tx, id, &EventData::MemberUpdated { conversation_id: id, member }, at).await?;
         }
+    }
+    Ok(())
+}
+
+/// Makes the longest-standing active staff member of channel `id` other than `user` its
+/// admin if no other such admin remains and someone else is in it (announced as
+/// `member.updated`).
+async fn hand_on(tx: &mut Tx, id: ConversationId, user: UserId, at: Millis) -> Result<()> {
+    if members::others_and_admins(tx, id, user).await?.1 == 0
+        && let Some(next) = members::successor(tx, id, user).await?
+    {
+        let member = Member { role: MemberRole::Admin, ..next };
+        members::update(tx, id, &member).await?;
+        emit(tx, id, &EventData::MemberUpdated { conversation_id: id, member }, at).await?;
+    }
+    Ok(())
+}
+
+/// After a department sync took `gone` out of a channel as its admin (no choice of theirs
+/// that [`keeps_an_admin`] could refuse: a link removed, a person moved out), the channel is
+/// handed on as when an admin is disabled, if it is of a kind that needs one.
+async fn hand_on_after_sync(tx: &mut Tx, conv: &Conversation, gone: &Member, at: Millis) -> Result<()> {
+    if gone.role == MemberRole::Admin && needs_an_admin(conv.kind) {
+        hand_on(tx, conv.id, gone.user_id, at).await?;
     }
     Ok(())
 }
@@ -184,14 +203,21 @@ pub(crate) async fn sync_linked(tx: &mut Tx, id: ConversationId, at: Millis) -> 
     let current = members::via_department(tx, id).await?;
     let current_ids: BTreeSet<UserId> = current.iter().map(|m| m.user_id).collect();
 
-    let mut removed = Vec::new();
+    let (mut removed, mut admin_gone) = (Vec::new(), None);
     for m in current.into_iter().filter(|m| !desired.contains(&m.user_id)) {
         if m.direct {
             stays_direct(tx, id, m, at).await?;
         } else {
             delete_member(tx, id, m.user_id, at).await?;
             removed.push(m.user_id);
+            if m.role == MemberRole::Admin {
+                admin_gone = Some(m);
+            }
         }
+    }
+    // Once everyone leaving has gone: not handed to someone about to leave too.
+    if let Some(gone) = admin_gone {
+        hand_on_after_sync(tx, &conv, &gone, at).await?;
     }
     let (mut added, mut new) = (Vec::new(), 0);
     // An archived channel takes nobody in (its membership may not change); those who lose
@@ -291,6 +317,7 @@ pub(crate) async fn sync_person(tx: &mut Tx, user: UserId, departments: &[Depart
             }
             (Some((m, _)), false) if m.via_department => {
                 delete_member(tx, id, user, at).await?;
+                hand_on_after_sync(tx, &conv, &m, at).await?;
                 emit_removed(tx, id, vec![user], at).await?;
             }
             _ => {}

@@ -593,3 +593,47 @@ async fn a_channel_is_handed_over_when_its_admin_can_no_longer_act() {
     assert_error(&carol.post_empty(&format!("/api/v1/conversations/{c}/leave")).await, 409, "last_channel_admin");
     assert_eq!(bob.post_empty(&format!("/api/v1/conversations/{c}/leave")).await.status, 204);
 }
+
+/// An admin who was in a channel only through a department and leaves it with the department
+/// (moved out, or the link removed) hands the channel on too: the sync cannot ask them first.
+#[tokio::test]
+async fn a_channel_whose_admin_a_department_took_away_is_handed_on() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    let sales = owner.create_department("Sales", None).await;
+    let other = owner.create_department("Support", None).await;
+    let (alice_id, _) = owner.create_user(&srv, "alice", "member", Some(&sales)).await;
+    let (dora_id, _) = owner.create_user(&srv, "dora", "member", Some(&sales)).await;
+    let (carol_id, carol) = owner.create_user(&srv, "carol", "member", None).await;
+    for moved in [true, false] {
+        let c = channel(&owner, "project", &format!("Deals {moved}"), &[&carol_id]).await;
+        let link = json!({"departments": [{"department_id": sales, "include_subdepartments": false}]});
+        assert_eq!(owner.put(&format!("/api/v1/conversations/{c}/departments"), link).await.status, 200);
+        for who in [&alice_id, &dora_id] {
+            let r = owner.patch(&format!("/api/v1/conversations/{c}/members/{who}"), json!({"role": "admin"})).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+        assert_eq!(owner.post_empty(&format!("/api/v1/conversations/{c}/leave")).await.status, 204);
+        if moved {
+            // Alice and dora move to Support, one after the other.
+            for who in [&alice_id, &dora_id] {
+                let r = owner.patch(&format!("/api/v1/users/{who}"), json!({"primary_department_id": other})).await;
+                assert_eq!(r.status, 200, "{}", r.body);
+            }
+        } else {
+            // Both go at once with the link, by its last admin's own hand.
+            let dora = srv.sign_in("dora", "dora-password").await;
+            let r = dora.put(&format!("/api/v1/conversations/{c}/departments"), json!({"departments": []})).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+        let roles = member_roles(&carol, &c).await;
+        assert_eq!(roles.len(), 1, "{roles:?}");
+        assert_eq!(roles[&carol_id], "admin", "handed on");
+        assert_eq!(carol.patch(&format!("/api/v1/conversations/{c}"), json!({"topic": "接手"})).await.status, 200);
+        // (For the next round, back in Sales.)
+        for who in [&alice_id, &dora_id] {
+            let r = owner.patch(&format!("/api/v1/users/{who}"), json!({"primary_department_id": sales})).await;
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    }
+}
