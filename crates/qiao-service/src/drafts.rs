@@ -39,7 +39,12 @@ impl Services {
             return Err(Error::forbidden().with_message(ARCHIVED));
         }
         if let Some(root) = thread_root_id {
-            self.check_thread_of(conversation, root).await?;
+            // Nothing can be sent in a thread whose first message was deleted: no text is
+            // kept for one either (clearing still is).
+            let root = self.check_thread_of(conversation, root).await?;
+            if root.deleted_at.is_some() && !body.is_empty() {
+                return Err(Error::invalid("thread_root_id", "the thread's first message was deleted"));
+            }
         }
         self.draft_rate.check(me)?;
         let draft = Draft { conversation_id: conversation, thread_root_id, body, updated_at: now() };

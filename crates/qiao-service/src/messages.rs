@@ -110,12 +110,10 @@ fn edge(field: &'static str, seq: i64) -> Result<i64> {
 impl Services {
     /// Checks that `root` is a thread of `conversation` (a top-level message in it), for
     /// input naming a thread: `invalid_input` on `thread_root_id` otherwise.
-    pub(crate) async fn check_thread_of(&self, conversation: ConversationId, root: MessageId) -> Result<()> {
+    pub(crate) async fn check_thread_of(&self, conversation: ConversationId, root: MessageId) -> Result<Message> {
         let m = messages::get(&mut self.store.reader().await?, root).await?;
-        if !m.is_some_and(|m| m.conversation_id == conversation && m.thread_root_id.is_none()) {
-            return Err(Error::invalid("thread_root_id", "no such thread in this conversation"));
-        }
-        Ok(())
+        m.filter(|m| m.conversation_id == conversation && m.thread_root_id.is_none())
+            .ok_or_else(|| Error::invalid("thread_root_id", "no such thread in this conversation"))
     }
 
     async fn resolve_mentions(&self, auth: &Authenticated, a: &Access, body: &str) -> Result<Resolved> {

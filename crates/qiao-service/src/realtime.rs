@@ -208,7 +208,7 @@ impl Services {
             return Err(Error::forbidden());
         }
         match thread {
-            Some(root) => self.check_thread_of(conversation, root).await,
+            Some(root) => self.check_thread_of(conversation, root).await.map(drop),
             None => Ok(()),
         }
     }

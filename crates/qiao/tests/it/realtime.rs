@@ -402,6 +402,12 @@ async fn drafts_follow_the_person_to_every_device() {
     let listed = phone.get("/api/v1/me/drafts").await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1, "only the reply's draft is left");
 
+    // Nor in a thread whose first message was deleted (clearing still is).
+    assert_eq!(owner.delete(&format!("/api/v1/messages/{root}")).await.status, 204);
+    let r = laptop.put(&path, json!({"body": "I think so", "thread_root_id": root})).await;
+    assert_eq!((r.status, r.code(), &r.body["field"]), (422, "invalid_input", &json!("thread_root_id")), "{}", r.body);
+    assert_eq!(laptop.put(&path, json!({"body": "", "thread_root_id": root})).await.status, 200);
+
     // In an archived conversation nothing can be sent, so no text is kept (clearing is).
     assert_eq!(owner.post_empty(&format!("/api/v1/conversations/{c}/archive")).await.status, 200);
     assert_error(&laptop.put(&path, json!({"body": "归档后"})).await, 403, "forbidden");
