@@ -161,15 +161,17 @@ impl Services {
     }
 
     /// After a write refused because the password hash it checked was no longer stored: the
-    /// stored hash if it is another one and `password` matches it too (another sign-in rehashed
-    /// the same password meanwhile), `None` otherwise (the password did change, or the refusal
-    /// had another cause). The caller then tries its write again with the new hash.
-    async fn stored_hash_if_changed(&self, user: UserId, password: &str, checked: &str) -> Result<Option<String>> {
+    /// hash to try the write again with, `None` to give up. Another sign-in may have rehashed
+    /// the same password meanwhile (then the stored hash, if `password` matches it), or the
+    /// refusal met a change its own batch of writes had not committed yet, or rolled back
+    /// (then, once the writer has settled, the stored hash may be `checked` again). A real
+    /// change of password, or an account gone, gives up.
+    async fn hash_to_check_again(&self, user: UserId, password: &str, checked: &str) -> Result<Option<String>> {
+        self.store.settled().await?;
         let stored = users::credentials(&mut self.store.reader().await?, user).await?;
         match stored {
-            Some(c) if c.password_hash != checked && self.passwords.verify(password, &c.password_hash).await? => {
-                Ok(Some(c.password_hash))
-            }
+            Some(c) if c.password_hash == checked => Ok(Some(c.password_hash)),
+            Some(c) if self.passwords.verify(password, &c.password_hash).await? => Ok(Some(c.password_hash)),
             _ => Ok(None),
         }
     }
@@ -295,7 +297,7 @@ impl Services {
                 .await;
             match written {
                 Err(e) if e.code == ErrorCode::InvalidCredentials && attempts < VERIFY_ATTEMPTS => {
-                    match self.stored_hash_if_changed(user_id, &req.password, &verified).await? {
+                    match self.hash_to_check_again(user_id, &req.password, &verified).await? {
                         Some(now) => verified = now,
                         None => return Err(e),
                     }
@@ -483,7 +485,7 @@ impl Services {
             match written {
                 // (A sign-in of one's own may have rehashed the same password meanwhile.)
                 Err(e) if e.code == ErrorCode::WrongPassword && attempts < VERIFY_ATTEMPTS => {
-                    match self.stored_hash_if_changed(user, current, &verified).await? {
+                    match self.hash_to_check_again(user, current, &verified).await? {
                         Some(now) => verified = now,
                         None => return Err(e),
                     }

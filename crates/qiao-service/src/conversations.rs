@@ -57,11 +57,23 @@ pub(crate) struct Access {
     pub member: Option<Member>,
 }
 
+/// Why a member may not write in an archived conversation.
+pub(crate) const ARCHIVED: &str =
+    "This conversation is archived: nothing can be written or changed in it until an admin unarchives it.";
+
 impl Access {
     /// The error for an action the rules refused: forbidden for those who may see the
     /// conversation, not-found for those who may not know it exists.
     pub(crate) fn deny(&self, actor: &Actor, message: &'static str) -> Error {
-        if perm::can_see(actor, &self.facts) { Error::forbidden().with_message(message) } else { Error::not_found() }
+        if !perm::can_see(actor, &self.facts) {
+            return Error::not_found();
+        }
+        // A member refused because the conversation is archived is told so, not sent to
+        // join it or to its admins.
+        if self.facts.archived && self.member.is_some() {
+            return Error::forbidden().with_message(ARCHIVED);
+        }
+        Error::forbidden().with_message(message)
     }
 }
 
@@ -558,7 +570,11 @@ impl Services {
         let a = self.access(&mut self.store.reader().await?, &auth.actor, id).await?;
         self.charge_conversation_change(&auth.actor)?;
         if !perm::can_archive(&auth.actor, &a.facts) {
-            return Err(a.deny(&auth.actor, "Only the channel's admins can archive it."));
+            return Err(if perm::can_see(&auth.actor, &a.facts) {
+                Error::forbidden().with_message("Only the channel's admins can archive or unarchive it.")
+            } else {
+                Error::not_found()
+            });
         }
         let at = now();
         let action = if archived { "conversation.archive" } else { "conversation.unarchive" };

@@ -9,9 +9,8 @@ use qiao_domain::{ConversationId, Error, MessageId, Result};
 use qiao_store::drafts;
 
 use crate::auth::Authenticated;
+use crate::conversations::ARCHIVED;
 use crate::{Services, now};
-
-const ARCHIVED: &str = "This conversation is archived: nothing can be written in it.";
 
 /// Drafts one person may keep. Listing returns them all.
 pub const DRAFTS_MAX: u32 = 1_000;
