@@ -127,6 +127,8 @@ mod tests {
         assert_eq!(cut.chars().count(), FILE_NAME_MAX);
         assert!(cut.ends_with(".docx"));
         assert!(clean_file_name(&"x".repeat(1001)).is_err());
+        let just_over = clean_file_name(&format!("{}.docx", "x".repeat(196))).unwrap();
+        assert_eq!((just_over.chars().count(), just_over.ends_with("x.docx")), (200, true), "{just_over}");
     }
 
     #[test]

@@ -82,12 +82,46 @@ pub fn sniff(head: &[u8]) -> Sniffed {
         };
         // PDFs are documents too, though infer files them under archives.
         let kind = if t.mime_type() == "application/pdf" { FileKind::Document } else { kind };
+        // infer knows Office files only when their parts come in the order Word writes them.
+        if t.mime_type() == "application/zip"
+            && let Some(mime) = office_open_xml(head)
+        {
+            return Sniffed { mime, kind: FileKind::Document };
+        }
         return Sniffed { mime: t.mime_type(), kind };
     }
     if looks_like_text(head) {
         return Sniffed { mime: "text/plain; charset=utf-8", kind: FileKind::Document };
     }
     Sniffed { mime: "application/octet-stream", kind: FileKind::Other }
+}
+
+/// The type of a Word, Excel or PowerPoint file (a ZIP archive of XML parts) from the names
+/// of the parts in its first bytes: `word/…`, `xl/…` or `ppt/…`, in whatever order.
+fn office_open_xml(head: &[u8]) -> Option<&'static str> {
+    const PART: &[u8] = b"PK\x03\x04";
+    let mut at = 0;
+    while let Some(found) = head.get(at..).and_then(|rest| rest.windows(PART.len()).position(|w| w == PART)) {
+        let header = at + found;
+        // A local file header: the name's length at 26, the name at 30.
+        let name = head.get(header + 26..header + 28).and_then(|len| {
+            let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
+            head.get(header + 30..header + 30 + len)
+        });
+        match name {
+            Some(n) if n.starts_with(b"word/") => {
+                return Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document");
+            }
+            Some(n) if n.starts_with(b"xl/") => {
+                return Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
+            }
+            Some(n) if n.starts_with(b"ppt/") => {
+                return Some("application/vnd.openxmlformats-officedocument.presentationml.presentation");
+            }
+            _ => at = header + PART.len(),
+        }
+    }
+    None
 }
 
 fn looks_like_text(head: &[u8]) -> bool {
@@ -626,5 +660,47 @@ mod tests {
         // A prefix cut inside a multi-byte character is still text.
         let cut = &"中文".as_bytes()[..4];
         assert_eq!(sniff(cut).kind, FileKind::Document);
+    }
+
+    /// A ZIP archive of stored (uncompressed) entries.
+    fn zip(entries: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for (name, data) in entries {
+            out.extend_from_slice(b"PK\x03\x04\x14\x00\x00\x00\x00\x00\x00\x00\x00\x00");
+            out.extend_from_slice(&[0; 4]); // crc (not checked here)
+            let len = u32::try_from(data.len()).unwrap().to_le_bytes();
+            out.extend_from_slice(&len);
+            out.extend_from_slice(&len);
+            out.extend_from_slice(&u16::try_from(name.len()).unwrap().to_le_bytes());
+            out.extend_from_slice(&[0, 0]);
+            out.extend_from_slice(name.as_bytes());
+            out.extend_from_slice(data);
+        }
+        out
+    }
+
+    #[test]
+    fn office_files_are_documents_whatever_the_order_of_their_parts() {
+        let types: &[u8] = b"<?xml version=\"1.0\"?><Types/>";
+        for (part, mime) in [
+            ("word/document.xml", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+            ("xl/workbook.xml", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+            ("ppt/presentation.xml", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
+        ] {
+            for entries in [
+                vec![("[Content_Types].xml", types), ("_rels/.rels", b"<Relationships/>".as_slice()), (part, b"<x/>")],
+                vec![(part, b"<x/>".as_slice()), ("[Content_Types].xml", types)],
+                vec![
+                    ("docProps/app.xml", b"<P/>".as_slice()),
+                    ("docProps/core.xml", b"<C/>"),
+                    ("[Content_Types].xml", types),
+                    (part, b"<x/>"),
+                ],
+            ] {
+                assert_eq!(sniff(&zip(&entries)), Sniffed { mime, kind: FileKind::Document }, "{entries:?}");
+            }
+        }
+        // Any other archive stays one.
+        assert_eq!(sniff(&zip(&[("photos/a.jpg", b"..."), ("notes.txt", b"hi")])).mime, "application/zip");
     }
 }

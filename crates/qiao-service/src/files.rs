@@ -111,11 +111,14 @@ impl Services {
         E: std::fmt::Display,
     {
         let me = auth.actor.user_id;
-        let name = clean_file_name(&upload.name)?;
+        // (Both are query parameters: outside their stated limits, `invalid_parameter`.)
+        let name = clean_file_name(&upload.name).map_err(|e| Error { code: ErrorCode::InvalidParameter, ..e })?;
         if let Some(d) = upload.duration_ms
             && !(0..=DURATION_MAX_MS).contains(&d)
         {
-            return Err(Error::invalid("duration_ms", "must be between 0 and 4 hours"));
+            return Err(Error::new(ErrorCode::InvalidParameter)
+                .with_field("duration_ms")
+                .with_message("The duration is between 0 and 4 hours (in milliseconds)."));
         }
         let a = self.access_cached(&auth.actor, conversation).await?;
         if !perm::can_post(&auth.actor, &a.facts) {

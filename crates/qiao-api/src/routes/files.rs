@@ -242,7 +242,13 @@ pub async fn content(
 ) -> ApiResult<Response> {
     let f = state.services.file(&auth, id).await?;
     let inline = previewable_inline(&f.info.mime) || matches!(f.info.kind, FileKind::Audio | FileKind::Video);
-    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    // A range asked for "if the file is still this one" (RFC 9110 §13.1.5) holds only when the
+    // validator is the file's ETag, compared strongly; otherwise the whole file is sent.
+    let etag = format!("\"{}\"", f.blob_hash);
+    let range = headers
+        .get(header::RANGE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|_| headers.get(header::IF_RANGE).is_none_or(|v| v.as_bytes() == etag.as_bytes()));
     serve_blob(&state, &f.blob_hash, &f.info.mime, disposition(&f.info, inline), range, if_none_match(&headers)).await
 }
 
@@ -250,8 +256,10 @@ pub async fn content(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct ThumbnailParams {
-    /// `small` (at most 320 px, the default) or `large` (at most 1280 px; the small one for
-    /// images that are not larger).
+    /// `small` (the default: at most 320 px wide and 960 px tall, or 320 px tall for a wide
+    /// image) or `large` (at most 1280 px a side; the small one for images that are not
+    /// larger). Both keep the image's proportions up to 3:1; a longer image (a long
+    /// screenshot, a panorama) shows its top or left part, three times as long as wide.
     #[param(inline)]
     pub size: Option<ThumbnailSize>,
 }

@@ -147,6 +147,14 @@ async fn suite(srv: TestServer, data: PathBuf) {
     assert_eq!(res.status().as_u16(), 304);
     assert_eq!(res.headers()["etag"].to_str().unwrap(), etag);
     assert!(res.bytes().await.unwrap().is_empty());
+    // A resumed download asks for the rest only if the file is still the one it began: with
+    // another validator it gets the whole file.
+    for (validator, status, len) in [(etag.as_str(), 206, 7), ("\"other\"", 200, text.len())] {
+        let res = bob.request(Method::GET, &content).header("range", "bytes=3-9").header("if-range", validator);
+        let res = res.send().await.unwrap();
+        assert_eq!(res.status().as_u16(), status, "{validator}");
+        assert_eq!(res.bytes().await.unwrap().len(), len);
+    }
     let res = bob.request(Method::GET, &content).header("if-none-match", "\"other\"").send().await.unwrap();
     assert_eq!(res.status().as_u16(), 200);
     // Only after the access check: someone who may not read it still gets 404.
@@ -259,11 +267,13 @@ async fn suite(srv: TestServer, data: PathBuf) {
         422,
         "invalid_input",
     );
+    // Query parameters outside their stated limits are `invalid_parameter`, as everywhere.
     assert_error(
         &upload(&alice, &conv, "v.ogg", b"x".to_vec(), "&voice=true&duration_ms=-1").await,
-        422,
-        "invalid_input",
+        400,
+        "invalid_parameter",
     );
+    assert_error(&upload(&alice, &conv, &"名".repeat(1001), b"x".to_vec(), "").await, 400, "invalid_parameter");
 
     // The library: shared files only, by kind, in order.
     let lib = bob.get(&format!("/api/v1/conversations/{conv}/files")).await;
