@@ -376,8 +376,12 @@ impl Services {
     pub async fn delete_file(&self, auth: &Authenticated, id: FileId) -> Result<()> {
         let f = self.file(auth, id).await?;
         let a = self.access_cached(&auth.actor, f.info.conversation_id).await?;
-        if !perm::can_delete_file(&auth.actor, &a.facts, f.info.uploader_id) {
-            return Err(Error::forbidden().with_message("Only the uploader or an administrator may delete this file."));
+        // One's own upload not sent yet may always go (it is in no message; in an archived
+        // conversation it could never be sent, and would count against one's quota until it
+        // expired).
+        let own_unsent = f.info.message_id.is_none() && f.info.uploader_id == auth.actor.user_id;
+        if !own_unsent && !perm::can_delete_file(&auth.actor, &a.facts, f.info.uploader_id) {
+            return Err(a.deny(&auth.actor, "Only the uploader or an administrator may delete this file."));
         }
         let (at, conversation, hashes) = (now(), f.info.conversation_id, f.hashes());
         let queued = hashes.clone();

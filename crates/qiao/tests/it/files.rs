@@ -548,3 +548,27 @@ async fn shutdown_cuts_off_a_stalled_upload_after_the_grace() {
     let answer = String::from_utf8_lossy(&answer);
     assert!(answer.starts_with("HTTP/1.1 503") && answer.contains(r#""code":"unavailable""#), "{answer}");
 }
+
+/// In an archived conversation nothing can be sent, so one's own unsent upload may still be
+/// deleted (it would hold one's quota until it expired); a shared file may not, and the
+/// refusal says why.
+#[tokio::test]
+async fn an_unsent_upload_can_be_deleted_after_its_conversation_was_archived() {
+    let dir = tempfile::tempdir().unwrap();
+    let srv = start(TestDb::sqlite(), dir.path()).await;
+    let owner = srv.owner().await;
+    let (alice_id, alice) = owner.create_user(&srv, "alice", "member", None).await;
+    let conv = crate::conversations::channel(&owner, "private", "归档文件", &[&alice_id]).await;
+    let shared = upload(&alice, &conv, "shared.bin", noise(100, 1), "").await.body["id"].as_str().unwrap().to_owned();
+    let sent =
+        alice.post(&format!("/api/v1/conversations/{conv}/messages"), json!({"body": "", "file_ids": [shared]})).await;
+    assert_eq!(sent.status, 201, "{}", sent.body);
+    let unsent = upload(&alice, &conv, "draft.bin", noise(100, 2), "").await.body["id"].as_str().unwrap().to_owned();
+    assert_eq!(owner.post_empty(&format!("/api/v1/conversations/{conv}/archive")).await.status, 200);
+    let refused = alice.delete(&format!("/api/v1/files/{shared}")).await;
+    assert_error(&refused, 403, "forbidden");
+    assert!(refused.body["message"].as_str().unwrap().contains("archived"), "{}", refused.body);
+    assert_eq!(alice.delete(&format!("/api/v1/files/{unsent}")).await.status, 204);
+    assert_error(&alice.get(&format!("/api/v1/files/{unsent}")).await, 404, "not_found");
+    assert_eq!(alice.get(&format!("/api/v1/files/{shared}")).await.status, 200);
+}
