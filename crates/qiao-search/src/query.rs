@@ -57,11 +57,7 @@ pub fn parse(input: &str) -> Result<Query, String> {
     let mut rest = input.trim();
     while !rest.is_empty() {
         if let Some((key, value, after)) = quoted_filter(rest) {
-            match key {
-                "from" if !value.is_empty() => q.from = Some(value.trim_start_matches('@').to_lowercase()),
-                "in" if !value.is_empty() => q.in_conversation = Some(value.trim_start_matches('#').to_owned()),
-                _ => {}
-            }
+            set_filter(&mut q, &key, value)?;
             rest = after;
             continue;
         }
@@ -77,17 +73,9 @@ pub fn parse(input: &str) -> Result<Query, String> {
         let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
         let word = &rest[..end];
         rest = rest[end..].trim_start();
-        match word.split_once(':') {
-            Some(("from", v)) if !v.is_empty() => q.from = Some(v.trim_start_matches('@').to_lowercase()),
-            Some(("in", v)) if !v.is_empty() => q.in_conversation = Some(v.trim_start_matches('#').to_owned()),
-            Some(("has", "file" | "files" | "attachment")) => q.has_file = true,
-            Some(("has", v)) => return Err(format!("unknown filter has:{v} (use has:file)")),
-            Some(("before", v)) => {
-                q.before_day = Some(day(v).ok_or_else(|| format!("before:{v} is not a date (YYYY-MM-DD)"))?)
-            }
-            Some(("after", v)) => {
-                q.after_day = Some(day(v).ok_or_else(|| format!("after:{v} is not a date (YYYY-MM-DD)"))?)
-            }
+        let filter = word.split_once(':').map(|(k, v)| (k.to_ascii_lowercase(), v));
+        match filter {
+            Some((key, v)) if FILTERS.contains(&key.as_str()) => set_filter(&mut q, &key, v)?,
             _ => {
                 // Chinese list marks and brackets part words (张伟、李娜, 【紧急】).
                 for piece in word.split(|c: char| "、【】《》「」『』〈〉（）·…".contains(c)) {
@@ -110,6 +98,52 @@ pub fn parse(input: &str) -> Result<Query, String> {
     Ok(q)
 }
 
+/// The filters a query may hold, each at most once (keys in any case: `FROM:` is `from:`).
+const FILTERS: [&str; 5] = ["from", "in", "has", "before", "after"];
+
+/// Sets one filter, refusing an empty value (`from: lucy`, with a space, or `from:` at the
+/// end), a second one of the same key with another value (which would silently win), an
+/// unknown `has:` and a date that does not exist.
+fn set_filter(q: &mut Query, key: &str, value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        let example = match key {
+            "from" => "from:username",
+            "in" => "in:channel-name",
+            "has" => "has:file",
+            _ => "YYYY-MM-DD",
+        };
+        return Err(format!("{key}: needs a value right after the colon, without a space ({example})"));
+    }
+    let once = |slot: &mut Option<String>, v: String| {
+        match slot {
+            Some(old) if *old != v => return Err(format!("give {key}: once per search")),
+            _ => *slot = Some(v),
+        }
+        Ok(())
+    };
+    let date = |slot: &mut Option<i64>| {
+        let d = day(value).ok_or_else(|| format!("{key}:{value} is not a date (YYYY-MM-DD)"))?;
+        match slot {
+            Some(old) if *old != d => Err(format!("give {key}: once per search")),
+            _ => {
+                *slot = Some(d);
+                Ok(())
+            }
+        }
+    };
+    match key {
+        "from" => once(&mut q.from, value.trim_start_matches('@').to_lowercase()),
+        "in" => once(&mut q.in_conversation, value.trim_start_matches('#').to_owned()),
+        "has" if matches!(value.to_ascii_lowercase().as_str(), "file" | "files" | "attachment") => {
+            q.has_file = true;
+            Ok(())
+        }
+        "has" => Err(format!("unknown filter has:{value} (use has:file)")),
+        "before" => date(&mut q.before_day),
+        _ => date(&mut q.after_day),
+    }
+}
+
 /// Whether a word can match anything: the index holds letters, digits and CJK characters,
 /// not symbols or emoji (a query of `上线 🎉` searches for 上线; one of `🎉` alone is empty).
 fn searchable(word: &str) -> bool {
@@ -118,8 +152,9 @@ fn searchable(word: &str) -> bool {
 
 /// `from:"Lucy Wang"` or `in:"Sales team"` at the start of `rest`: a filter whose value
 /// holds spaces. Returns the filter, its value and what follows.
-fn quoted_filter(rest: &str) -> Option<(&str, &str, &str)> {
+fn quoted_filter(rest: &str) -> Option<(String, &str, &str)> {
     let (key, tail) = rest.split_once(':')?;
+    let key = key.to_ascii_lowercase();
     if key != "from" && key != "in" {
         return None;
     }
@@ -133,7 +168,18 @@ pub fn day(s: &str) -> Option<i64> {
     let mut parts = s.split('-');
     let (y, m, d): (i64, i64, i64) =
         (parts.next()?.parse().ok()?, parts.next()?.parse().ok()?, parts.next()?.parse().ok()?);
-    if parts.next().is_some() || !(1970..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+    let leap = y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+    let days_in_month = match m {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    };
+    if parts.next().is_some()
+        || !(1970..=9999).contains(&y)
+        || !(1..=12).contains(&m)
+        || !(1..=days_in_month).contains(&d)
+    {
         return None;
     }
     // Days from civil (Howard Hinnant's algorithm).
@@ -178,7 +224,25 @@ mod tests {
         assert_eq!(q.terms, vec![Term { text: "会议".into(), phrase: false }]);
         let q = parse(r#"预算 from:"zhang wei"#).unwrap(); // unclosed: to the end
         assert_eq!((q.from.as_deref(), q.terms.len()), (Some("zhang wei"), 1));
-        assert!(parse(r#"from:"" x"#).unwrap().from.is_none());
+        assert!(parse(r#"from:"" x"#).is_err());
+    }
+
+    #[test]
+    fn filters_need_a_value_are_given_once_and_ignore_case() {
+        for q in ["from: lucy", "deadline from:", "in: general", r#"in:"" deadline"#, "before:", "has:"] {
+            let e = parse(q).unwrap_err();
+            assert!(e.contains("needs a value"), "{q}: {e}");
+        }
+        assert!(parse("from:lucy from:nana").unwrap_err().contains("once"));
+        assert!(parse("in:general in:项目组").is_err());
+        assert!(parse("after:2026-01-01 after:2026-02-01").is_err());
+        let q = parse("from:lucy FROM:Lucy In:general HAS:File 周报").unwrap();
+        assert_eq!(
+            (q.from.as_deref(), q.in_conversation.as_deref(), q.has_file),
+            (Some("lucy"), Some("general"), true)
+        );
+        // Other words with a colon are words.
+        assert_eq!(parse("10:30 https://x.cn").unwrap().terms.len(), 2);
     }
 
     #[test]
@@ -203,5 +267,11 @@ mod tests {
         assert_eq!(day("1970-01-01"), Some(0));
         assert_eq!(day("2000-03-01"), Some(11_017));
         assert_eq!(day("2026-13-01"), None);
+        assert_eq!(day("2026-02-30"), None);
+        assert_eq!(day("2026-04-31"), None);
+        assert_eq!(day("2026-02-29"), None);
+        assert_eq!(day("2028-02-29"), Some(day("2028-02-28").unwrap() + 1));
+        assert_eq!(day("2000-02-29"), Some(11_016));
+        assert_eq!(day("1900-02-29"), None);
     }
 }
