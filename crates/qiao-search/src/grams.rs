@@ -231,6 +231,15 @@ fn date_form(word: &str) -> Option<String> {
     ((1..=12).contains(&m) && (1..=31).contains(&d)).then(|| format!("{y:04}{m:02}{d:02}"))
 }
 
+/// The number of a version written with letters before it (`v2.3` → `2.3`, `V10.4` →
+/// `10.4`); `None` for anything else.
+pub(crate) fn version_number(word: &str) -> Option<&str> {
+    let number = word.trim_start_matches(|c: char| c.is_ascii_alphabetic());
+    let parts_ok = number.split('.').count() >= 2
+        && number.split('.').all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()));
+    (number.len() < word.len() && parts_ok).then_some(number)
+}
+
 /// A version number's other forms: without its letters (`v2.3.1` → `2.3.1`) and its
 /// shorter prefixes (`2.3`), so `2.3` finds v2.3.1. Empty for anything else.
 fn version_forms(word: &str) -> Vec<String> {

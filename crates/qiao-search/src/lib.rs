@@ -427,6 +427,15 @@ impl SearchIndex {
                 IndexRecordOption::WithFreqs,
             ))));
         }
+        // v2.3 finds v2.3.1 (the index holds a version's number and its prefixes, 2.3).
+        if let Some(number) = grams::version_number(text)
+            && let [number] = self.word_tokens(number).as_slice()
+        {
+            alternatives.push((
+                Occur::Should,
+                Box::new(TermQuery::new(Term::from_field_text(self.f.words, number), IndexRecordOption::WithFreqs)),
+            ));
+        }
         if let Some(spaced) = spaced {
             alternatives.push((Occur::Should, spaced));
         }

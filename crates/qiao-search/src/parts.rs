@@ -108,6 +108,19 @@ fn push_run(out: &mut Vec<String>, run: String, cjk: bool) {
         if !run.chars().any(char::is_alphanumeric) {
             return;
         }
+        // acme-corp finds api.acme-corp.cn: the parts of a word joined by other characters
+        // apart, when each is long enough to mean something (e-mail stays whole) and the word
+        // is not a number (v2.3, 1.5: the index holds those whole and as prefixes).
+        let pieces: Vec<&str> = run.split(|c: char| !c.is_alphanumeric()).filter(|p| !p.is_empty()).collect();
+        let dotted_number = run
+            .split(|c: char| c.is_ascii_alphabetic())
+            .any(|p| p.contains('.') && p.bytes().any(|b| b.is_ascii_digit()));
+        if pieces.len() > 1 && pieces.iter().all(|p| p.chars().count() >= 2) && !dotted_number {
+            for piece in pieces {
+                push_run(out, piece.to_owned(), false);
+            }
+            return;
+        }
         // ios17 finds "iOS 17": letters and digits apart, when each run is long enough to
         // mean something (q3 and mp4 stay whole).
         match mixed_runs(&run) {
@@ -164,6 +177,10 @@ mod tests {
         assert_eq!(parts("会议"), ["会议"]);
         assert_eq!(parts("视频"), ["视频"]);
         assert_eq!(parts("e-mail"), ["e-mail"]);
+        assert_eq!(parts("acme-corp"), ["acme", "corp"]);
+        assert_eq!(parts("support@qiao-corp"), ["support", "qiao", "corp"]);
+        assert_eq!(parts("v2.3"), ["v2.3"]);
+        assert_eq!(parts("1.5GB"), ["1.5GB"]);
         assert_eq!(parts("的了"), ["的了"]);
         assert_eq!(parts("ありがとう"), ["ありがとう"], "kana stays whole");
         assert_eq!(parts("안녕하세요"), ["안녕하세요"], "Hangul stays whole");

@@ -720,3 +720,22 @@ fn long_dictionary_words_are_found_written_apart() {
     assert_eq!(find("会议纪要"), ["会议　纪要 第二份"]);
     assert_eq!(find("\"人力资源\""), ["人力资源部门通知"], "quoted, it never comes apart");
 }
+
+/// Part of a host name or address typed with its hyphen, and a version typed with its `v`.
+#[test]
+fn parts_of_addresses_and_versions_with_their_letter() {
+    let texts: &'static [&'static str] = &[
+        "访问 api.acme-corp.cn 获取文档",
+        "support@qiao-corp.com 联系我们",
+        "版本v2.3.1已发布",
+        "app v10.4.2 crashed",
+        "升级到 1.20.3",
+    ];
+    let find = small_corpus(texts);
+    assert_eq!(find("acme-corp"), ["访问 api.acme-corp.cn 获取文档"]);
+    assert_eq!(find("qiao-corp"), ["support@qiao-corp.com 联系我们"]);
+    assert_eq!(find("v2.3"), ["版本v2.3.1已发布"]);
+    assert_eq!(find("v10.4"), ["app v10.4.2 crashed"]);
+    assert_eq!(find("v1.20"), ["升级到 1.20.3"]);
+    assert!(find("v2.4").is_empty());
+}
