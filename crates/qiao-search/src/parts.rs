@@ -75,9 +75,8 @@ fn first_word(run: &str) -> String {
 /// apart too (人力 资源, 视频的会议). `None` when no such words of two or more characters
 /// cover it (一丝不苟), so that no word falls apart into single characters.
 fn sub_words(word: &str) -> Option<Vec<String>> {
-    if word.chars().nth(3).is_none() {
-        return None;
-    }
+    // (Four characters at least.)
+    word.chars().nth(3)?;
     // jieba's search mode gives the word and the dictionary words inside it, with offsets.
     let mut inside = Vec::new();
     let mut search = tantivy_jieba::JiebaTokenizer::with_search_mode(true);
