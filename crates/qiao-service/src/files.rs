@@ -399,7 +399,12 @@ impl Services {
                         && let Some(message) = messages::get(tx, m).await?
                         && message.deleted_at.is_none()
                     {
-                        emit(tx, conversation, &EventData::MessageUpdated { message }, at).await?;
+                        if message.body.is_empty() && message.files.is_empty() {
+                            // Its last file gone and no text: nothing is left of the message.
+                            crate::messages::tombstone(tx, conversation, m, message.thread_root_id, at).await?;
+                        } else {
+                            emit(tx, conversation, &EventData::MessageUpdated { message }, at).await?;
+                        }
                     }
                     Ok(())
                 })

@@ -507,24 +507,10 @@ impl Services {
                     if !perm::can_delete_message(&actor, &now.facts, sender) {
                         return Err(now.deny(&actor, "You may not delete this message."));
                     }
-                    messages::tombstone(tx, id, at).await?;
-                    // Its files go with it (their bytes once nothing else refers to them).
-                    let gone = files::delete_for_message(tx, id, at).await?;
-                    let hashes: Vec<String> = gone.iter().flat_map(|f| f.hashes()).collect();
-                    crate::files::queue_removals(tx, &hashes, at).await?;
                     if moderated {
                         audit::record(tx, &entry).await?;
                     }
-                    let data = EventData::MessageDeleted { message_id: id, thread_root_id: root, deleted_at: at };
-                    emit(tx, conversation, &data, at).await?;
-                    // A deleted reply no longer counts in its thread's summary.
-                    if let Some(root) = root {
-                        messages::recount_replies(tx, root).await?;
-                        if let Some(message) = messages::get(tx, root).await? {
-                            emit(tx, conversation, &EventData::MessageUpdated { message }, at).await?;
-                        }
-                    }
-                    Ok(hashes)
+                    tombstone(tx, conversation, id, root, at).await
                 })
             })
             .await?;
@@ -856,6 +842,31 @@ async fn add_reaction(tx: &mut Tx, id: MessageId, emoji: &str, me: UserId, at: i
         ));
     }
     messages::add_reaction(tx, id, emoji, me, at).await
+}
+
+/// Deletes a message inside a write: its text, its files (returns their blobs' hashes, queued
+/// for removal once nothing else refers to them), announced; a reply no longer counts in its
+/// thread's summary.
+pub(crate) async fn tombstone(
+    tx: &mut Tx,
+    conversation: ConversationId,
+    id: MessageId,
+    root: Option<MessageId>,
+    at: i64,
+) -> Result<Vec<String>> {
+    messages::tombstone(tx, id, at).await?;
+    let gone = files::delete_for_message(tx, id, at).await?;
+    let hashes: Vec<String> = gone.iter().flat_map(|f| f.hashes()).collect();
+    crate::files::queue_removals(tx, &hashes, at).await?;
+    let data = EventData::MessageDeleted { message_id: id, thread_root_id: root, deleted_at: at };
+    emit(tx, conversation, &data, at).await?;
+    if let Some(root) = root {
+        messages::recount_replies(tx, root).await?;
+        if let Some(message) = messages::get(tx, root).await? {
+            emit(tx, conversation, &EventData::MessageUpdated { message }, at).await?;
+        }
+    }
+    Ok(hashes)
 }
 
 /// A retried send: the original message, if the retry asks for the same thing (the same

@@ -564,6 +564,14 @@ async fn an_unsent_upload_can_be_deleted_after_its_conversation_was_archived() {
         alice.post(&format!("/api/v1/conversations/{conv}/messages"), json!({"body": "", "file_ids": [shared]})).await;
     assert_eq!(sent.status, 201, "{}", sent.body);
     let unsent = upload(&alice, &conv, "draft.bin", noise(100, 2), "").await.body["id"].as_str().unwrap().to_owned();
+    // (A message that was only a file goes when its file does: nothing of it is left.)
+    let only = upload(&alice, &conv, "only.bin", noise(100, 3), "").await.body["id"].as_str().unwrap().to_owned();
+    let m =
+        alice.post(&format!("/api/v1/conversations/{conv}/messages"), json!({"body": "", "file_ids": [only]})).await;
+    assert_eq!(alice.delete(&format!("/api/v1/files/{only}")).await.status, 204);
+    let history = alice.get(&format!("/api/v1/conversations/{conv}/messages")).await.body;
+    let gone = history["items"].as_array().unwrap().iter().find(|i| i["id"] == m.body["id"]).unwrap().clone();
+    assert!(gone["deleted_at"].is_i64(), "{gone}");
     assert_eq!(owner.post_empty(&format!("/api/v1/conversations/{conv}/archive")).await.status, 200);
     let refused = alice.delete(&format!("/api/v1/files/{shared}")).await;
     assert_error(&refused, 403, "forbidden");
