@@ -145,11 +145,15 @@ pub(crate) async fn emit_added(
         return Ok(());
     }
     conversations::adjust_member_count(tx, id, i64::try_from(new).unwrap_or(0)).await?;
-    let conversation = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
-    // Large additions (a whole department) go out in slices to keep frames small.
+    let mut conversation = conversations::get(tx, id).await?.ok_or_else(Error::not_found)?;
+    // Large additions (a whole department) go out in slices to keep frames small. Each
+    // carries the conversation as of its own sequence number (a newcomer seeds its list from
+    // it, and checks that what follows is gap-free).
     for chunk in added.chunks(1000) {
+        let seq = conversations::next_seq(tx, id, None).await?;
+        conversation.last_seq = seq;
         let data = EventData::MembersAdded { conversation: conversation.clone(), members: chunk.to_vec() };
-        emit(tx, id, &data, at).await?;
+        tx.append_event(Audience::Conversation(id), Some(seq), &data, at).await?;
     }
     Ok(())
 }

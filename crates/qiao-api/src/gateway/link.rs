@@ -111,6 +111,16 @@ impl Link {
         .await
     }
 
+    /// Ends the write side (a FIN after everything written), waiting at most `limit`.
+    pub async fn shutdown(&self, limit: Duration) {
+        let Some(writer) = &self.writer else { return };
+        let shut = std::future::poll_fn(|cx| {
+            let mut half = writer.lock().unwrap_or_else(|p| p.into_inner());
+            Pin::new(&mut *half).poll_shutdown(cx)
+        });
+        let _ = tokio::time::timeout(limit, shut).await;
+    }
+
     /// Writes frames of the task's own (ready, catch-up, errors, pings, close), in order with
     /// the dispatcher's: the rest of a direct write cut short goes first. A write that fails,
     /// or is given up half-way (its future dropped by a timeout), breaks the stream off:

@@ -261,9 +261,40 @@ pub async fn run(mut ws: Socket, mut up: Upgrade) {
     // needs, and the one-off steps (handshake, catch-up, handling a client frame) run boxed,
     // so an idle connection costs a few kilobytes.
     let cookie = up.cookie.take();
-    let Some((actor, conn, leaving)) = Box::pin(open(&mut ws, &up, cookie)).await else { return };
-    serve(&mut ws, &up.services, &up.gateway, &actor, conn).await;
-    drop(leaving);
+    if let Some((actor, conn, leaving)) = Box::pin(open(&mut ws, &up, cookie)).await {
+        serve(&mut ws, &up.services, &up.gateway, &actor, conn).await;
+        drop(leaving);
+    }
+    Box::pin(linger(&mut ws)).await;
+}
+
+/// How long a connection that is over is kept to let the client close its side.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
+/// Most bytes read and dropped meanwhile.
+const LINGER_BYTES: usize = 1 << 20;
+
+/// The end of a connection. Dropping a socket whose client's frames are still unread makes
+/// the kernel answer with a reset, and the client's library then discards what it had
+/// received and not yet read: the `error` frame and the close code that said why (a pipelined
+/// hello with a bad token, a burst past the frame budget). So the write side is ended first
+/// (after everything written), and what the client still sends is read and dropped until it
+/// closes its side too, for at most [`LINGER`] (RFC 6455 §7.1.1: the server closes the TCP
+/// connection, once the close handshake is done).
+async fn linger(ws: &mut Socket) {
+    use tokio::io::AsyncReadExt;
+    ws.link.shutdown(LINGER).await;
+    let read = ws.ws.get_mut();
+    let mut buf = vec![0u8; 8192];
+    let mut dropped = 0;
+    let _ = tokio::time::timeout(LINGER, async {
+        while dropped < LINGER_BYTES {
+            match read.0.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => dropped += n,
+            }
+        }
+    })
+    .await;
 }
 
 /// A registered connection's way out, however its task ends (returning, or a panic): the

@@ -32,7 +32,7 @@ async fn messages_reach_every_member_live_and_nobody_else() {
     let srv = TestServer::start().await;
     let owner = srv.owner().await;
     let (bob_id, bob) = owner.create_user(&srv, "bob", "member", None).await;
-    let (_, eve) = owner.create_user(&srv, "eve", "member", None).await;
+    let (eve_id, eve) = owner.create_user(&srv, "eve", "member", None).await;
     let c = channel(&owner, "private", "Team", &[&bob_id]).await;
     let mut owner_ws = Ws::connect(&srv.url, owner.token(), None).await;
     let mut bob_ws = Ws::connect(&srv.url, bob.token(), None).await;
@@ -57,6 +57,15 @@ async fn messages_reach_every_member_live_and_nobody_else() {
     let kinds: Vec<String> =
         owner_ws.drain_events(QUIET).await.iter().map(|e| e["data"]["type"].as_str().unwrap().to_owned()).collect();
     assert_eq!(kinds, vec!["reaction.added", "message.updated", "message.deleted"]);
+
+    // Eve added: her first event carries the conversation as of its own position, so what
+    // follows is gap-free from there (for her and for those already in).
+    let r = owner.post(&format!("/api/v1/conversations/{c}/members"), json!({"user_ids": [eve_id]})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    for ws in [&mut eve_ws, &mut owner_ws] {
+        let e = ws.expect_event("members.added").await;
+        assert_eq!(e["data"]["conversation"]["last_seq"], e["seq"], "{e}");
+    }
 }
 
 #[tokio::test]
@@ -584,6 +593,37 @@ async fn a_slow_consumer_is_cut_off_while_others_keep_receiving() {
     assert_eq!(slow_reader.await.unwrap(), Some(4008), "the slow reader is told why it was dropped");
     // …and it can resume later.
     Ws::connect(&srv.url, bob.token(), Some(0)).await;
+}
+
+/// A client whose frames are still on their way when the server closes (a pipelined hello
+/// with a bad token, a burst past the frame budget) still reads the error and the close code:
+/// the server does not drop the connection with its frames unread (the kernel would answer
+/// with a reset, and the client's library would discard what it had received).
+#[tokio::test]
+async fn a_close_reaches_a_client_with_frames_still_on_their_way() {
+    let srv = TestServer::start().await;
+    let owner = srv.owner().await;
+    for round in 0..3 {
+        let (mut raw, _) = tokio_tungstenite::connect_async(crate::ws::ws_url(&srv.url)).await.unwrap();
+        let mut frames = vec![json!({"op": "hello", "token": "qiao_bogus", "resume_from": 0}).to_string()];
+        frames.extend((0..40).map(|i| json!({"op": "ping", "nonce": format!("p{i}")}).to_string()));
+        for f in frames {
+            raw.feed(Message::Text(f.into())).await.unwrap();
+        }
+        raw.flush().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let error = next_json(&mut raw, Duration::from_secs(5)).await;
+        assert_eq!(error.as_ref().map(|e| e["code"].clone()), Some(json!("unauthenticated")), "round {round}");
+        assert!(matches!(ended(&mut raw, Duration::from_secs(5)).await, Ended::Closed(Some(4001))), "round {round}");
+    }
+    // Past the frame budget in one burst: every answer, then 4400, still arrives.
+    let mut ws = Ws::connect(&srv.url, owner.token(), None).await;
+    for i in 0..80 {
+        ws.inner.feed(Message::Text(json!({"op": "ping", "nonce": format!("b{i}")}).to_string().into())).await.unwrap();
+    }
+    ws.inner.flush().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(matches!(ws.ended(Duration::from_secs(10)).await, Ended::Closed(Some(4400))));
 }
 
 #[tokio::test]
