@@ -201,14 +201,21 @@ impl Services {
 
     /// Whether the person may say they are typing there: only where they may post (a member,
     /// not archived, and in an announcement channel only those who may announce), and in a
-    /// thread only one of that conversation (`invalid_input` otherwise).
+    /// thread only one of that conversation whose first message is there (`invalid_input`
+    /// otherwise).
     pub async fn may_type(&self, actor: &Actor, conversation: ConversationId, thread: Option<MessageId>) -> Result<()> {
         let a = self.access_cached(actor, conversation).await?;
         if !qiao_domain::perm::can_post(actor, &a.facts) {
             return Err(Error::forbidden());
         }
         match thread {
-            Some(root) => self.check_thread_of(conversation, root).await.map(drop),
+            // (Nobody can reply in a thread whose first message was deleted.)
+            Some(root) => match self.check_thread_of(conversation, root).await? {
+                m if m.deleted_at.is_some() => {
+                    Err(Error::invalid("thread_root_id", "the thread's first message was deleted"))
+                }
+                _ => Ok(()),
+            },
             None => Ok(()),
         }
     }

@@ -246,6 +246,14 @@ fn handshake_key(headers: &HeaderMap) -> Result<HeaderValue, Refusal> {
         .get(header::SEC_WEBSOCKET_KEY)
         .cloned()
         .ok_or(Refusal::Malformed("the Sec-WebSocket-Key header is missing"))?;
+    // A nonce: 16 bytes, base64-encoded (RFC 6455 §4.1).
+    {
+        use base64::Engine;
+        let nonce = base64::engine::general_purpose::STANDARD.decode(key.as_bytes());
+        if nonce.map_or(true, |n| n.len() != 16) {
+            return Err(Refusal::Malformed("the Sec-WebSocket-Key header is not 16 bytes in base64"));
+        }
+    }
     if headers.get(header::SEC_WEBSOCKET_VERSION).is_none_or(|v| v.as_bytes() != b"13") {
         return Err(Refusal::Version);
     }

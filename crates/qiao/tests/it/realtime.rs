@@ -746,6 +746,11 @@ async fn requests_that_are_not_websocket_handshakes_are_told_what_to_do() {
     let r = anon.send(handshake("13")).await;
     assert_eq!((r.status, r.code()), (400, "invalid_parameter"), "{}", r.body);
     assert!(r.body["message"].as_str().unwrap().contains("WebSocket"), "{}", r.body);
+    // Nor with one that is not a 16-byte nonce in base64.
+    for key in ["short", "c2hvcnQ=", "dGhlIHNhbXBsZSBub25jZQ==x"] {
+        let r = anon.send(handshake("13").header("sec-websocket-key", key)).await;
+        assert_eq!((r.status, r.code()), (400, "invalid_parameter"), "{key}: {}", r.body);
+    }
     // A handshake must be a GET (the route also answers HEAD).
     let head = anon
         .request(reqwest::Method::HEAD, "/api/v1/ws")
