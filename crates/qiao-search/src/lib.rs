@@ -717,6 +717,31 @@ fn english_stem(stemmer: &mut TextAnalyzer, word: &[char]) -> Option<Vec<char>> 
 /// around the first match, with the matched ranges (byte offsets into the returned snippet).
 /// Matching ignores case and what [`fold`] folds (so 会议 marks 會議), one character of the
 /// text for one of the query.
+/// The runs of ASCII letters and digits in `text` joined by `,` `.` `-` `/` `_` (`1,299`,
+/// `Wi-Fi`, `2026-12-08`, `Node.js`), as byte ranges, without punctuation at their ends.
+fn spelled_words(text: &str) -> Vec<(usize, usize)> {
+    let b = text.as_bytes();
+    let inner = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b',' | b'.' | b'-' | b'/' | b'_');
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_alphanumeric() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && inner(b[i]) {
+            i += 1;
+        }
+        let mut end = i;
+        while end > start && !b[end - 1].is_ascii_alphanumeric() {
+            end -= 1;
+        }
+        out.push((start, end));
+    }
+    out
+}
+
 pub fn snippet(text: &str, terms: &[query::Term], width: usize) -> (String, Vec<(usize, usize)>) {
     let key = |c: char| {
         let c = fold::fold_char(c);
@@ -735,6 +760,21 @@ pub fn snippet(text: &str, terms: &[query::Term], width: usize) -> (String, Vec<
         // A loosened word's parts, where the whole is not found (longer needles go first).
         if !t.phrase {
             needles.extend(parts::parts(&fold::fold(&t.text)).iter().map(|p| p.chars().map(key).collect()));
+        }
+    }
+    // A word of the text the index matched through another spelling (1,299 for 1299, Wi-Fi
+    // for wifi, 2026-12-08 for 20261208, Node.js for nodejs): marked as it is written.
+    let forms = |w: &str| {
+        let w = w.to_lowercase();
+        let joined = grams::joined(&w);
+        std::iter::once(w).chain(joined)
+    };
+    let wanted: std::collections::HashSet<String> =
+        terms.iter().flat_map(|t| t.text.split_whitespace()).flat_map(forms).collect();
+    for (start, end) in spelled_words(text) {
+        let word = &text[start..end];
+        if forms(word).any(|f| wanted.contains(&f)) {
+            needles.push(word.chars().map(key).collect());
         }
     }
     // Each once (the first time the query names it), longest first (a word before its parts,

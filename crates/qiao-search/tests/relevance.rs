@@ -563,6 +563,24 @@ fn snippets_mark_the_parts_of_a_loosened_word() {
     assert_eq!(marked, ["季度", "报告"]);
 }
 
+/// What the index found through another spelling is marked as the text writes it.
+#[test]
+fn snippets_mark_other_spellings_of_a_word() {
+    for (text, query, expected) in [
+        ("价格 1,299 元", "1299", "1,299"),
+        ("2026-12-08 上线", "20261208", "2026-12-08"),
+        ("2026-12-08 上线", "2026/12/8", "2026-12-08"),
+        ("连 Wi-Fi 的密码", "wifi", "Wi-Fi"),
+        ("WiFi密码忘了", "Wi-Fi", "WiFi"),
+        ("用 Node.js 写", "nodejs", "Node.js"),
+        ("send an e-mail.", "email", "e-mail"),
+    ] {
+        let (s, ranges) = snippet(text, &parse(query).unwrap().terms, 100);
+        let marked: Vec<&str> = ranges.iter().map(|&(a, b)| &s[a..b]).collect();
+        assert_eq!(marked, [expected], "{query} in {text}");
+    }
+}
+
 #[test]
 fn words_come_apart_only_when_the_whole_finds_little() {
     let corpus = |whole: usize| -> &'static [&'static str] {
