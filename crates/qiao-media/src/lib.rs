@@ -97,28 +97,33 @@ pub fn sniff(head: &[u8]) -> Sniffed {
 }
 
 /// The type of a Word, Excel or PowerPoint file (a ZIP archive of XML parts) from the names
-/// of the parts in its first bytes: `word/…`, `xl/…` or `ppt/…`, in whatever order.
+/// of the parts in its first bytes: `[Content_Types].xml` and `word/…`, `xl/…` or `ppt/…`, in
+/// whatever order.
 fn office_open_xml(head: &[u8]) -> Option<&'static str> {
     const PART: &[u8] = b"PK\x03\x04";
-    let mut at = 0;
+    let (mut at, mut types, mut kind) = (0, false, None);
     while let Some(found) = head.get(at..).and_then(|rest| rest.windows(PART.len()).position(|w| w == PART)) {
         let header = at + found;
+        at = header + PART.len();
         // A local file header: the name's length at 26, the name at 30.
-        let name = head.get(header + 26..header + 28).and_then(|len| {
+        let Some(name) = head.get(header + 26..header + 28).and_then(|len| {
             let len = usize::from(u16::from_le_bytes([len[0], len[1]]));
             head.get(header + 30..header + 30 + len)
+        }) else {
+            continue;
+        };
+        types |= name == b"[Content_Types].xml";
+        kind = kind.or(if name.starts_with(b"word/") {
+            Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document")
+        } else if name.starts_with(b"xl/") {
+            Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+        } else if name.starts_with(b"ppt/") {
+            Some("application/vnd.openxmlformats-officedocument.presentationml.presentation")
+        } else {
+            None
         });
-        match name {
-            Some(n) if n.starts_with(b"word/") => {
-                return Some("application/vnd.openxmlformats-officedocument.wordprocessingml.document");
-            }
-            Some(n) if n.starts_with(b"xl/") => {
-                return Some("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet");
-            }
-            Some(n) if n.starts_with(b"ppt/") => {
-                return Some("application/vnd.openxmlformats-officedocument.presentationml.presentation");
-            }
-            _ => at = header + PART.len(),
+        if types && kind.is_some() {
+            return kind;
         }
     }
     None
@@ -700,7 +705,8 @@ mod tests {
                 assert_eq!(sniff(&zip(&entries)), Sniffed { mime, kind: FileKind::Document }, "{entries:?}");
             }
         }
-        // Any other archive stays one.
+        // Any other archive stays one (a part under word/ alone, after others, is not enough).
         assert_eq!(sniff(&zip(&[("photos/a.jpg", b"..."), ("notes.txt", b"hi")])).mime, "application/zip");
+        assert_eq!(sniff(&zip(&[("a.txt", b"hi"), ("word/notes.txt", b"...")])).mime, "application/zip");
     }
 }

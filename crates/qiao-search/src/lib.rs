@@ -366,7 +366,8 @@ impl SearchIndex {
         let text = fold::fold(&term.text);
         let whole = self.strict_query(searcher, &text);
         let parts = if loose && !term.phrase { parts::parts(&text) } else { Vec::new() };
-        if parts.len() < 2 {
+        // (One part may differ from the whole: v2.3 loosens into 2.3.)
+        if parts.is_empty() || (parts.len() == 1 && parts[0] == *text) {
             return whole;
         }
         let each: Vec<(Occur, Box<dyn TQuery>)> =
@@ -426,15 +427,6 @@ impl SearchIndex {
                 Term::from_field_text(self.f.words, joined),
                 IndexRecordOption::WithFreqs,
             ))));
-        }
-        // v2.3 finds v2.3.1 (the index holds a version's number and its prefixes, 2.3).
-        if let Some(number) = grams::version_number(text)
-            && let [number] = self.word_tokens(number).as_slice()
-        {
-            alternatives.push((
-                Occur::Should,
-                Box::new(TermQuery::new(Term::from_field_text(self.f.words, number), IndexRecordOption::WithFreqs)),
-            ));
         }
         if let Some(spaced) = spaced {
             alternatives.push((Occur::Should, spaced));
@@ -555,7 +547,13 @@ impl SearchIndex {
         }
         let searcher = self.reader.searcher();
         let mut found = self.ranked(&searcher, s, false)?;
-        let loosens = || s.terms.iter().any(|t| !t.phrase && parts::parts(&fold::fold(&t.text)).len() > 1);
+        let loosens = || {
+            s.terms.iter().any(|t| {
+                let text = fold::fold(&t.text);
+                let parts = parts::parts(&text);
+                !t.phrase && !parts.is_empty() && !(parts.len() == 1 && parts[0] == *text)
+            })
+        };
         if found.as_ref().is_none_or(|(_, total)| *total < LOOSEN_BELOW) && loosens() {
             found = self.ranked(&searcher, s, true)?;
         }

@@ -1,8 +1,11 @@
 //! How an unquoted query word is loosened. People type 季度报告 for 第三季度的销售报告 and
 //! WiFi密码 for "Wi-Fi 密码": without spaces, a Chinese query is several words. The word is
 //! cut into runs of CJK and of other characters, a run of letters and digits into its letters
-//! and its digits (ios17), and a run of three or more Chinese characters into words (jieba's
-//! precise cut, without particles such as 的 and 了). Each part must occur in a message,
+//! and its digits (ios17), a word joined by other characters into its parts (acme-corp; not a
+//! number, whose parts would be numbers anywhere), a version typed with its letter into its
+//! number (v2.3), and a run of three or more Chinese characters into words (jieba's precise
+//! cut, without particles such as 的 and 了; a dictionary word of four characters or more into
+//! the shorter words that cover it, 人力资源 into 人力 and 资源). Each part must occur in a message,
 //! anywhere; the whole word in a row only ranks a message higher.
 
 use tantivy::tokenizer::{TokenStream, Tokenizer};
@@ -107,14 +110,22 @@ fn push_run(out: &mut Vec<String>, run: String, cjk: bool) {
         if !run.chars().any(char::is_alphanumeric) {
             return;
         }
+        // A version typed with its letter (v2.3) loosens into its number, whose prefixes the
+        // index holds (2.3 finds v2.3.1).
+        if let Some(number) = crate::grams::version_number(&run) {
+            out.push(number.to_owned());
+            return;
+        }
         // acme-corp finds api.acme-corp.cn: the parts of a word joined by other characters
         // apart, when each is long enough to mean something (e-mail stays whole) and the word
-        // is not a number (v2.3, 1.5: the index holds those whole and as prefixes).
+        // is not a number: a date, a time, a phone number or a decimal apart would be numbers
+        // anywhere (2024-05-01 is not 2024-01-05), and 1.5GB keeps its number.
         let pieces: Vec<&str> = run.split(|c: char| !c.is_alphanumeric()).filter(|p| !p.is_empty()).collect();
         let dotted_number = run
             .split(|c: char| c.is_ascii_alphabetic())
             .any(|p| p.contains('.') && p.bytes().any(|b| b.is_ascii_digit()));
-        if pieces.len() > 1 && pieces.iter().all(|p| p.chars().count() >= 2) && !dotted_number {
+        let number = !run.chars().any(char::is_alphabetic);
+        if pieces.len() > 1 && pieces.iter().all(|p| p.chars().count() >= 2) && !dotted_number && !number {
             for piece in pieces {
                 push_run(out, piece.to_owned(), false);
             }
@@ -178,7 +189,11 @@ mod tests {
         assert_eq!(parts("e-mail"), ["e-mail"]);
         assert_eq!(parts("acme-corp"), ["acme", "corp"]);
         assert_eq!(parts("support@qiao-corp"), ["support", "qiao", "corp"]);
-        assert_eq!(parts("v2.3"), ["v2.3"]);
+        assert_eq!(parts("v2.3"), ["2.3"]);
+        assert_eq!(parts("2024-05-01"), ["2024-05-01"]);
+        assert_eq!(parts("400-820-8820"), ["400-820-8820"]);
+        assert_eq!(parts("10:30"), ["10:30"]);
+        assert_eq!(parts("PROJ-1024"), ["PROJ", "1024"]);
         assert_eq!(parts("1.5GB"), ["1.5GB"]);
         assert_eq!(parts("的了"), ["的了"]);
         assert_eq!(parts("ありがとう"), ["ありがとう"], "kana stays whole");

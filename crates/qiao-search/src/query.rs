@@ -116,7 +116,7 @@ fn set_filter(q: &mut Query, key: &str, value: &str) -> Result<(), String> {
     }
     let once = |slot: &mut Option<String>, v: String| {
         match slot {
-            Some(old) if *old != v => return Err(format!("give {key}: once per search")),
+            Some(old) if !old.eq_ignore_ascii_case(&v) => return Err(format!("give {key}: once per search")),
             _ => *slot = Some(v),
         }
         Ok(())

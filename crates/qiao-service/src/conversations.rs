@@ -58,8 +58,7 @@ pub(crate) struct Access {
 }
 
 /// Why a member may not write in an archived conversation.
-pub(crate) const ARCHIVED: &str =
-    "This conversation is archived: nothing can be written or changed in it until an admin unarchives it.";
+pub(crate) const ARCHIVED: &str = "This conversation is archived: nothing can be written or changed in it.";
 
 impl Access {
     /// The error for an action the rules refused: forbidden for those who may see the

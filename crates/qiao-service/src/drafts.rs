@@ -6,7 +6,7 @@
 use qiao_domain::event::{Audience, EventData};
 use qiao_domain::message::{self, Draft};
 use qiao_domain::{ConversationId, Error, MessageId, Result};
-use qiao_store::drafts;
+use qiao_store::{drafts, messages};
 
 use crate::auth::Authenticated;
 use crate::conversations::ARCHIVED;
@@ -60,6 +60,13 @@ impl Services {
                     }
                     if now.facts.archived && !draft.body.is_empty() {
                         return Err(Error::forbidden().with_message(ARCHIVED));
+                    }
+                    // (A thread's first message deleted meanwhile took its drafts with it.)
+                    if let Some(root) = thread_root_id
+                        && !draft.body.is_empty()
+                        && messages::get(tx, root).await?.is_none_or(|m| m.deleted_at.is_some())
+                    {
+                        return Err(Error::invalid("thread_root_id", "the thread's first message was deleted"));
                     }
                     let old = drafts::get(tx, me, conversation, thread_root_id).await?;
                     match &old {

@@ -384,11 +384,16 @@ impl Services {
             return Err(a.deny(&auth.actor, "Only the uploader or an administrator may delete this file."));
         }
         let (at, conversation, hashes) = (now(), f.info.conversation_id, f.hashes());
-        let queued = hashes.clone();
+        let (queued, actor, uploader) = (hashes.clone(), auth.actor.clone(), f.info.uploader_id);
         self.store
             .write(move |tx| {
-                let queued = queued.clone();
+                let (queued, actor) = (queued.clone(), actor.clone());
                 Box::pin(async move {
+                    // As the conversation is now (archived, or the caller demoted, meanwhile).
+                    let now = crate::messages::access_now(tx, &actor, conversation).await?;
+                    if !own_unsent && !perm::can_delete_file(&actor, &now.facts, uploader) {
+                        return Err(now.deny(&actor, "Only the uploader or an administrator may delete this file."));
+                    }
                     // The message as the deletion finds it: a send may have attached the file
                     // since it was read above.
                     let Some(message) = files::mark_deleted(tx, id, at).await? else {

@@ -219,10 +219,6 @@ pub(crate) async fn sync_linked(tx: &mut Tx, id: ConversationId, at: Millis) -> 
             }
         }
     }
-    // Once everyone leaving has gone: not handed to someone about to leave too.
-    if let Some(gone) = admin_gone {
-        hand_on_after_sync(tx, &conv, &gone, at).await?;
-    }
     let (mut added, mut new) = (Vec::new(), 0);
     // An archived channel takes nobody in (its membership may not change); those who lose
     // their department still go. Unarchiving syncs again.
@@ -245,7 +241,13 @@ pub(crate) async fn sync_linked(tx: &mut Tx, id: ConversationId, at: Millis) -> 
         }
     }
     emit_removed(tx, id, removed, at).await?;
-    emit_added(tx, id, added, new, at).await
+    emit_added(tx, id, added, new, at).await?;
+    // Once everyone leaving has gone and everyone joining is in (and announced): not handed
+    // to someone about to leave too, and those a new link brings may take it.
+    if let Some(gone) = admin_gone {
+        hand_on_after_sync(tx, &conv, &gone, at).await?;
+    }
+    Ok(())
 }
 
 /// Every conversation linked to these departments or any department above them.

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use qiao_domain::event::{Audience, EventData};
 use qiao_domain::file::FILES_PER_MESSAGE_MAX;
 use qiao_domain::message::{
-    self, EMOJI_PER_MESSAGE_MAX, MENTIONS_MAX, Mentions, Message, PINS_MAX, ThreadSummary, parse_mentions,
+    self, Draft, EMOJI_PER_MESSAGE_MAX, MENTIONS_MAX, Mentions, Message, PINS_MAX, ThreadSummary, parse_mentions,
 };
 use qiao_domain::perm;
 use qiao_domain::{ConversationId, DepartmentId, Error, ErrorCode, FileId, MessageId, Result, UserId};
@@ -860,6 +860,14 @@ pub(crate) async fn tombstone(
     crate::files::queue_removals(tx, &hashes, at).await?;
     let data = EventData::MessageDeleted { message_id: id, thread_root_id: root, deleted_at: at };
     emit(tx, conversation, &data, at).await?;
+    if root.is_none() {
+        // Nobody can reply in its thread any more: drafts of replies there go, on every device.
+        for user in qiao_store::drafts::delete_for_thread(tx, conversation, id).await? {
+            let draft =
+                Draft { conversation_id: conversation, thread_root_id: Some(id), body: String::new(), updated_at: at };
+            tx.append_event(Audience::User(user), None, &EventData::DraftUpdated { draft }, at).await?;
+        }
+    }
     if let Some(root) = root {
         messages::recount_replies(tx, root).await?;
         if let Some(message) = messages::get(tx, root).await? {

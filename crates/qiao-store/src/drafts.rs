@@ -92,6 +92,21 @@ pub async fn delete_in(db: &mut dyn Db, user: UserId, conversation: Conversation
     Ok(())
 }
 
+/// Removes everyone's drafts of replies in a thread (its first message was deleted); returns
+/// whose they were.
+pub async fn delete_for_thread(db: &mut dyn Db, conversation: ConversationId, root: MessageId) -> Result<Vec<UserId>> {
+    let rows = q!(
+        db,
+        fetch_all,
+        sqlx::query_as::<_, (Uuid,)>(
+            "DELETE FROM drafts WHERE conversation_id = $1 AND thread_root_id = $2 RETURNING user_id"
+        )
+        .bind(conversation.0)
+        .bind(root.0)
+    )?;
+    Ok(rows.into_iter().map(|(u,)| UserId(u)).collect())
+}
+
 /// How many drafts the person keeps (in any conversation).
 pub async fn count(db: &mut dyn Db, user: UserId) -> Result<i64> {
     let (n,) =

@@ -35,8 +35,9 @@ export function splitQuery(q: string): { text: string; filters: Record<string, s
   const filters: Record<string, string> = {};
   const words: string[] = [];
   for (const part of q.match(/"[^"]*"|“[^”]*”|\S+/g) ?? []) {
-    const m = part.match(/^(from|in|has|before|after):(.+)$/);
-    if (m) filters[m[1]] = m[2];
+    // Keys in any case, as the server reads them (a phone may capitalise `From:`).
+    const m = part.match(/^(from|in|has|before|after):(.+)$/i);
+    if (m) filters[m[1].toLowerCase()] = m[2];
     else words.push(part);
   }
   return { text: words.join(" "), filters };

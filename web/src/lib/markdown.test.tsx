@@ -94,5 +94,9 @@ describe("search query", () => {
     const s = splitQuery('上海 "季度 报告" from:lilei has:file');
     expect(s).toEqual({ text: '上海 "季度 报告"', filters: { from: "lilei", has: "file" } });
     expect(joinQuery(s.text, { ...s.filters, has: "", in: "sales" })).toBe('上海 "季度 报告" from:lilei in:sales');
+    // Keys in any case, as the server reads them: a picked sender replaces a typed one.
+    const typed = splitQuery("From:lucy 周报");
+    expect(typed).toEqual({ text: "周报", filters: { from: "lucy" } });
+    expect(joinQuery(typed.text, { ...typed.filters, from: "nana" })).toBe("周报 from:nana");
   });
 });

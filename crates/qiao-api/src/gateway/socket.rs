@@ -284,7 +284,7 @@ async fn linger(ws: &mut Socket) {
     use tokio::io::AsyncReadExt;
     ws.link.shutdown(LINGER).await;
     let read = ws.ws.get_mut();
-    let mut buf = vec![0u8; 8192];
+    let mut buf = vec![0u8; 512];
     let mut dropped = 0;
     let _ = tokio::time::timeout(LINGER, async {
         while dropped < LINGER_BYTES {

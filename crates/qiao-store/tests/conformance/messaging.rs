@@ -853,6 +853,33 @@ pub async fn drafts_per_conversation_and_thread(store: Store, _: Sink) {
     drop(r);
     store.write(move |tx| Box::pin(drafts::delete_in(tx, alice.id, c))).await.unwrap();
     assert_eq!(drafts::count(&mut store.reader().await.unwrap(), alice.id).await.unwrap(), 0);
+    // A thread's drafts go with its first message, whoever wrote them; others stay.
+    let bob = insert(&store, new_user("bob", "Bob", root.id)).await;
+    join(&store, c, bob.id, MemberRole::Member).await;
+    let kept = [
+        (alice.id, draft(c, Some(top.id), "a", T0)),
+        (bob.id, draft(c, Some(top.id), "b", T0)),
+        (bob.id, draft(c, None, "c", T0)),
+    ];
+    store
+        .write(move |tx| {
+            let kept = kept.clone();
+            Box::pin(async move {
+                for (who, d) in &kept {
+                    drafts::put(tx, *who, d).await?;
+                }
+                Ok(())
+            })
+        })
+        .await
+        .unwrap();
+    let mut owners = store.write(move |tx| Box::pin(drafts::delete_for_thread(tx, c, top.id))).await.unwrap();
+    owners.sort_by_key(|u| u.0);
+    let mut expected = vec![alice.id, bob.id];
+    expected.sort_by_key(|u| u.0);
+    assert_eq!(owners, expected);
+    let mut r = store.reader().await.unwrap();
+    assert_eq!((drafts::count(&mut r, alice.id).await.unwrap(), drafts::count(&mut r, bob.id).await.unwrap()), (0, 1));
 }
 
 /// In an announcement channel only its admins and posters post, whichever way a send is

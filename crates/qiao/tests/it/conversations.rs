@@ -636,4 +636,26 @@ async fn a_channel_whose_admin_a_department_took_away_is_handed_on() {
             assert_eq!(r.status, 200, "{}", r.body);
         }
     }
+    // Everyone there through Sales, and the link moved to Support: one of Support's people
+    // takes the channel.
+    let (sam_id, sam) = owner.create_user(&srv, "sam", "member", Some(&other)).await;
+    let c = channel(&owner, "project", "Moved", &[]).await;
+    let link = |d: &str| json!({"departments": [{"department_id": d, "include_subdepartments": false}]});
+    assert_eq!(owner.put(&format!("/api/v1/conversations/{c}/departments"), link(&sales)).await.status, 200);
+    let r = owner.patch(&format!("/api/v1/conversations/{c}/members/{dora_id}"), json!({"role": "admin"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(owner.post_empty(&format!("/api/v1/conversations/{c}/leave")).await.status, 204);
+    // (Dora administers Support too, so she may link it.)
+    let r = owner
+        .patch(
+            &format!("/api/v1/users/{dora_id}"),
+            json!({"role": "department_admin", "managed_department_ids": [other]}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let dora = srv.sign_in("dora", "dora-password").await;
+    let r = dora.put(&format!("/api/v1/conversations/{c}/departments"), link(&other)).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let roles = member_roles(&sam, &c).await;
+    assert_eq!((roles.len(), roles[&sam_id].as_str()), (1, "admin"), "{roles:?}");
 }

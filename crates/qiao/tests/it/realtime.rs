@@ -411,8 +411,10 @@ async fn drafts_follow_the_person_to_every_device() {
     let listed = phone.get("/api/v1/me/drafts").await;
     assert_eq!(listed.body["items"].as_array().unwrap().len(), 1, "only the reply's draft is left");
 
-    // Nor in a thread whose first message was deleted (clearing still is).
+    // A thread whose first message was deleted takes its drafts with it, and keeps no new
+    // text (clearing still works).
     assert_eq!(owner.delete(&format!("/api/v1/messages/{root}")).await.status, 204);
+    assert!(laptop.get("/api/v1/me/drafts").await.body["items"].as_array().unwrap().is_empty());
     let r = laptop.put(&path, json!({"body": "I think so", "thread_root_id": root})).await;
     assert_eq!((r.status, r.code(), &r.body["field"]), (422, "invalid_input", &json!("thread_root_id")), "{}", r.body);
     assert_eq!(laptop.put(&path, json!({"body": "", "thread_root_id": root})).await.status, 200);
