@@ -367,7 +367,7 @@ impl SearchIndex {
         let whole = self.strict_query(searcher, &text);
         let parts = if loose && !term.phrase { parts::parts(&text) } else { Vec::new() };
         // (One part may differ from the whole: v2.3 loosens into 2.3.)
-        if parts.is_empty() || (parts.len() == 1 && parts[0] == *text) {
+        if !comes_apart(&parts, &text) {
             return whole;
         }
         let each: Vec<(Occur, Box<dyn TQuery>)> =
@@ -550,8 +550,7 @@ impl SearchIndex {
         let loosens = || {
             s.terms.iter().any(|t| {
                 let text = fold::fold(&t.text);
-                let parts = parts::parts(&text);
-                !t.phrase && !parts.is_empty() && !(parts.len() == 1 && parts[0] == *text)
+                !t.phrase && comes_apart(&parts::parts(&text), &text)
             })
         };
         if found.as_ref().is_none_or(|(_, total)| *total < LOOSEN_BELOW) && loosens() {
@@ -715,6 +714,15 @@ fn english_stem(stemmer: &mut TextAnalyzer, word: &[char]) -> Option<Vec<char>> 
 /// around the first match, with the matched ranges (byte offsets into the returned snippet).
 /// Matching ignores case and what [`fold`] folds (so 会议 marks 會議), one character of the
 /// text for one of the query.
+/// Whether a word's loosened `parts` differ from the word itself (one part may: v2.3 → 2.3).
+fn comes_apart(parts: &[String], word: &str) -> bool {
+    match parts {
+        [] => false,
+        [one] => one != word,
+        _ => true,
+    }
+}
+
 /// The runs of ASCII letters and digits in `text` joined by `,` `.` `-` `/` `_` (`1,299`,
 /// `Wi-Fi`, `2026-12-08`, `Node.js`), as byte ranges, without punctuation at their ends.
 fn spelled_words(text: &str) -> Vec<(usize, usize)> {
