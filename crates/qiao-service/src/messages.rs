@@ -195,37 +195,25 @@ impl Services {
             message::validate_body(&input.body)?
         };
         let client_key = input.client_key.as_deref().map(message::validate_client_key).transpose()?;
-        // The common case (a cached membership, no thread, no mentions) reads nothing.
-        let a = self.access_cached(&auth.actor, conversation).await?;
-        if !perm::can_post(&auth.actor, &a.facts) {
-            return Err(a.deny(
-                &auth.actor,
-                if a.member.is_none() {
-                    "Join the conversation to post in it."
-                } else {
-                    "You may not post in this conversation."
-                },
-            ));
-        }
-        let root = match input.thread_root_id {
-            Some(id) => {
-                let mut r = self.store.reader().await?;
-                let m = messages::get(&mut r, id).await?.filter(|m| m.conversation_id == conversation);
-                let m = m.ok_or_else(|| Error::invalid("thread_root_id", "no such message in this conversation"))?;
-                // Replying to a reply continues the same thread.
-                let root = match m.thread_root_id {
-                    Some(root) => messages::get(&mut r, root).await?.ok_or_else(Error::not_found)?,
-                    None => m,
-                };
-                if root.deleted_at.is_some() {
-                    return Err(Error::invalid("thread_root_id", "the thread's first message was deleted"));
+        let checked = self.send_checks(auth, conversation, input.thread_root_id, &body).await;
+        let (root, resolved) = match (checked, &input.client_key) {
+            (Ok(ok), _) => ok,
+            // A retry of a send that was stored (its answer lost) but may no longer be made now
+            // (the thread's first message deleted, the conversation archived meanwhile) gets
+            // the message it stored, as any retry does.
+            // (Only for someone who may still read it there.)
+            (Err(e), Some(key)) => match messages::by_client_key(&mut self.store.reader().await?, me, key).await? {
+                Some(existing)
+                    if existing.conversation_id == conversation
+                        && perm::can_read(&auth.actor, &self.access_cached(&auth.actor, conversation).await?.facts) =>
+                {
+                    let thread = self.thread_named(existing.thread_root_id, input.thread_root_id).await?;
+                    return self.replayed(existing, conversation, thread, &body, &file_ids).await;
                 }
-                Some(root)
-            }
-            None => None,
+                _ => return Err(e),
+            },
+            (Err(e), None) => return Err(e),
         };
-        let resolved = self.resolve_mentions(auth, &a, &body).await?;
-        self.message_rate.check(me)?;
 
         let (id, at, sent_body, sent_files) = (MessageId::new(), now(), body.clone(), file_ids.clone());
         let sent_thread = root.as_ref().map(|r| r.id);
@@ -263,15 +251,7 @@ impl Services {
                 }
                 match stored {
                     Some(existing) => {
-                        // An edit changed the text since: the retry names the first one.
-                        let first = match existing.edited_at {
-                            Some(_) => {
-                                let mut r = self.store.reader().await?;
-                                messages::edits(&mut r, existing.id).await?.into_iter().next().map(|e| e.body)
-                            }
-                            None => None,
-                        };
-                        replay(existing, first, conversation, sent_thread, &sent_body, &sent_files)?
+                        self.replayed(existing, conversation, sent_thread, &sent_body, &sent_files).await?
                     }
                     None => return Err(e),
                 }
@@ -280,6 +260,83 @@ impl Services {
         };
         metrics::counter!("qiao_messages_sent_total").increment(u64::from(!sent.replayed));
         Ok(sent)
+    }
+
+    /// What a send checks before writing: the caller may post here, the thread it replies in
+    /// (its root: replying to a reply continues the same thread) is open, its mentions, and
+    /// the sender's budget.
+    async fn send_checks(
+        &self,
+        auth: &Authenticated,
+        conversation: ConversationId,
+        thread_root_id: Option<MessageId>,
+        body: &str,
+    ) -> Result<(Option<Message>, Resolved)> {
+        // The common case (a cached membership, no thread, no mentions) reads nothing.
+        let a = self.access_cached(&auth.actor, conversation).await?;
+        if !perm::can_post(&auth.actor, &a.facts) {
+            return Err(a.deny(
+                &auth.actor,
+                if a.member.is_none() {
+                    "Join the conversation to post in it."
+                } else {
+                    "You may not post in this conversation."
+                },
+            ));
+        }
+        let root = match thread_root_id {
+            Some(id) => {
+                let mut r = self.store.reader().await?;
+                let m = messages::get(&mut r, id).await?.filter(|m| m.conversation_id == conversation);
+                let m = m.ok_or_else(|| Error::invalid("thread_root_id", "no such message in this conversation"))?;
+                // Replying to a reply continues the same thread.
+                let root = match m.thread_root_id {
+                    Some(root) => messages::get(&mut r, root).await?.ok_or_else(Error::not_found)?,
+                    None => m,
+                };
+                if root.deleted_at.is_some() {
+                    return Err(Error::invalid("thread_root_id", "the thread's first message was deleted"));
+                }
+                Some(root)
+            }
+            None => None,
+        };
+        let resolved = self.resolve_mentions(auth, &a, body).await?;
+        self.message_rate.check(auth.actor.user_id)?;
+        Ok((root, resolved))
+    }
+
+    /// The thread a retried send names, as its stored message has it: `stored` when `given`
+    /// is that root or a reply in its thread, `given` otherwise (so that [`replay`] tells
+    /// them apart).
+    async fn thread_named(&self, stored: Option<MessageId>, given: Option<MessageId>) -> Result<Option<MessageId>> {
+        match (stored, given) {
+            (Some(root), Some(id)) if id != root => {
+                let m = messages::get(&mut self.store.reader().await?, id).await?;
+                Ok(if m.is_some_and(|m| m.thread_root_id == Some(root)) { stored } else { given })
+            }
+            _ => Ok(given),
+        }
+    }
+
+    /// A retried send's answer: the message its key stored, if the retry asks for the same
+    /// thing ([`replay`]; an edit since changed the text, so the first version is compared).
+    async fn replayed(
+        &self,
+        existing: Message,
+        conversation: ConversationId,
+        thread: Option<MessageId>,
+        body: &str,
+        file_ids: &[FileId],
+    ) -> Result<Sent> {
+        let first = match existing.edited_at {
+            Some(_) => {
+                let mut r = self.store.reader().await?;
+                messages::edits(&mut r, existing.id).await?.into_iter().next().map(|e| e.body)
+            }
+            None => None,
+        };
+        replay(existing, first, conversation, thread, body, file_ids)
     }
 
     /// Sends a thread reply or a message with mentions: besides the message, it records

@@ -66,6 +66,22 @@ async fn retried_sends_never_duplicate() {
     assert_eq!((again.status, again.body["id"].as_str()), (200, Some(id)));
     assert!(again.body["deleted_at"].is_i64(), "{}", again.body);
     assert_eq!(owner.get(&path).await.body["items"].as_array().unwrap().len(), 2, "nothing written");
+    // A send stored but whose answer was lost, retried after it could no longer be made (its
+    // thread's first message deleted, the conversation archived): the stored message.
+    let root = owner.post(&path, json!({"body": "话题"})).await.body["id"].as_str().unwrap().to_owned();
+    let reply = json!({"body": "回复", "client_key": "0193f2c1-retry-3", "thread_root_id": root});
+    let first = owner.post(&path, reply.clone()).await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    assert_eq!(owner.delete(&format!("/api/v1/messages/{root}")).await.status, 204);
+    let again = owner.post(&path, reply).await;
+    assert_eq!((again.status, &again.body["id"]), (200, &first.body["id"]), "{}", again.body);
+    let plain = json!({"body": "归档前", "client_key": "0193f2c1-retry-4"});
+    let first = owner.post(&path, plain.clone()).await;
+    assert_eq!(owner.post_empty(&format!("/api/v1/conversations/{c}/archive")).await.status, 200);
+    let again = owner.post(&path, plain).await;
+    assert_eq!((again.status, &again.body["id"]), (200, &first.body["id"]), "{}", again.body);
+    // A new send there is still refused.
+    assert_error(&owner.post(&path, json!({"body": "new", "client_key": "0193f2c1-retry-5"})).await, 403, "forbidden");
 }
 
 /// Retries queued in the same group commit as their first attempt (a busy writer, a client
