@@ -25,7 +25,18 @@ describe("error text", () => {
       "用户名只能包含字母 a-z、数字、“.”、“_” 和 “-”。",
     );
     // A reason the client does not know keeps the server's words, after the field's name.
-    expect(errorText(new ApiError(422, "invalid_input", "unknown filter has:image", null, "q"))).toBe("请检查此项：搜索内容（unknown filter has:image）。");
+    expect(errorText(new ApiError(422, "invalid_input", "something new", null, "q"))).toBe("请检查此项：搜索内容（something new）。");
+    // The search filters' reasons.
+    expect(errorText(new ApiError(422, "invalid_input", "unknown filter has:image (use has:file)", null, "q"))).toBe(
+      "搜索内容中没有 has:image 这个筛选（可用 has:file）。",
+    );
+    expect(
+      errorText(new ApiError(422, "invalid_input", "from: needs a value right after the colon, without a space (from:username)", null, "q")),
+    ).toBe("搜索内容中的 from: 后面要紧跟内容，不能有空格（如 from:username）。");
+    expect(errorText(new ApiError(422, "invalid_input", "give in: once per search", null, "q"))).toBe("搜索内容中的 in: 每次搜索只能用一次。");
+    expect(errorText(new ApiError(422, "invalid_input", "after:2026-02-30 is not a date (YYYY-MM-DD)", null, "q"))).toBe(
+      "搜索内容中的 after:2026-02-30 不是有效日期（格式 YYYY-MM-DD）。",
+    );
     // Codes that cover several reasons say which.
     expect(errorText(new ApiError(409, "conflict", "The conversation is archived."))).toBe("内容已被更改，请刷新后重试。（The conversation is archived.）");
     expect(errorText(new ApiError(500, "internal", "x", null, null, "abc123"))).toContain("abc123");

@@ -44,6 +44,11 @@ function reasonZh(message: string): string | undefined {
     [/is reserved/, () => "是保留名称（@ 它会提醒所有人）"],
     [/^is not a valid e-mail address/, () => "不是有效的邮箱地址"],
     [/^must not be the username/, () => "不能与用户名相同"],
+    // Search filters.
+    [/^(\w+): needs a value right after the colon, without a space \((.+)\)$/, (m) => `中的 ${m[1]}: 后面要紧跟内容，不能有空格（如 ${m[2]}）`],
+    [/^give (\w+): once per search/, (m) => `中的 ${m[1]}: 每次搜索只能用一次`],
+    [/^(\w+):(\S*) is not a date \(YYYY-MM-DD\)/, (m) => `中的 ${m[1]}:${m[2]} 不是有效日期（格式 YYYY-MM-DD）`],
+    [/^unknown filter has:(\S*)/, (m) => `中没有 has:${m[1]} 这个筛选（可用 has:file）`],
   ];
   for (const [re, say] of rules) {
     const m = message.match(re);
