@@ -88,13 +88,19 @@ pub struct Unsatisfiable;
 /// satisfies it.
 pub fn parse_range(header: Option<&str>, size: u64) -> Result<Option<(u64, u64)>, Unsatisfiable> {
     let Some(h) = header else { return Ok(None) };
-    let Some(spec) = h.trim().strip_prefix("bytes=") else { return Ok(None) };
+    // The unit is case-insensitive (RFC 9110 §14.1).
+    let Some(spec) = h.trim().split_once('=').filter(|(unit, _)| unit.eq_ignore_ascii_case("bytes")).map(|(_, s)| s)
+    else {
+        return Ok(None);
+    };
     if spec.contains(',') {
         return Ok(None); // several ranges: answer with the whole file
     }
-    // Digits only (no sign, no spaces inside), as the grammar says.
-    let number =
-        |s: &str| (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u64>().ok()).flatten();
+    // Digits only (no sign, no spaces inside), as the grammar says; more than a u64 holds is
+    // simply past the end.
+    let number = |s: &str| {
+        (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())).then(|| s.parse::<u64>().unwrap_or(u64::MAX))
+    };
     let Some((a, b)) = spec.split_once('-') else { return Ok(None) };
     let (a, b) = (a.trim(), b.trim());
     let (start, end) = if a.is_empty() {
@@ -387,5 +393,10 @@ mod tests {
         assert_eq!(parse_range(Some("bytes=5"), 100), Ok(None));
         assert_eq!(parse_range(Some("bytes=0-1,5-6"), 100), Ok(None));
         assert_eq!(parse_range(Some("items=0-1"), 100), Ok(None));
+        // The unit in any case; numbers past what a u64 holds are past the end.
+        assert_eq!(parse_range(Some("BYTES=0-4"), 100), Ok(Some((0, 4))));
+        assert_eq!(parse_range(Some("bytes=0-99999999999999999999999999"), 100), Ok(Some((0, 99))));
+        assert_eq!(parse_range(Some("bytes=99999999999999999999999999-"), 100), Err(Unsatisfiable));
+        assert_eq!(parse_range(Some("bytes=-99999999999999999999999999"), 100), Ok(Some((0, 99))));
     }
 }
