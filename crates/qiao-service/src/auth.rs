@@ -176,6 +176,37 @@ impl Services {
         }
     }
 
+    /// Runs `write` with the password hash `checked` (the one `password` was verified
+    /// against); when it is refused with `stale` (the hash it checked is no longer stored),
+    /// tries again with [`Self::hash_to_check_again`]'s hash, at most [`VERIFY_ATTEMPTS`]
+    /// times in all.
+    async fn write_while_password_holds<T, F, Fut>(
+        &self,
+        user: UserId,
+        password: &str,
+        mut checked: String,
+        stale: ErrorCode,
+        mut write: F,
+    ) -> Result<T>
+    where
+        F: FnMut(String) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match write(checked.clone()).await {
+                Err(e) if e.code == stale && attempts < VERIFY_ATTEMPTS => {
+                    match self.hash_to_check_again(user, password, &checked).await? {
+                        Some(now) => checked = now,
+                        None => return Err(e),
+                    }
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Signs in with a username or e-mail and password, creating a session.
     pub async fn sign_in(&self, req: SignIn, origin: &Origin) -> Result<SignedIn> {
         let at = now();
@@ -249,7 +280,7 @@ impl Services {
         self.throttle.success(&login_key);
         self.hub.signal(qiao_bus::Signal::SignedIn { node: self.hub.node(), account: login_key.clone() });
 
-        let (user_id, mut verified) = (creds.user_id, creds.password_hash);
+        let user_id = creds.user_id;
         let pending = PendingSession::new(self, user_id, req.kind, device.as_deref(), origin, at)?;
         let max = self.config.max_sessions_per_user;
         let entry = audit_entry(
@@ -260,51 +291,52 @@ impl Services {
             origin,
             json!({ "kind": req.kind.as_str(), "device": pending.record.device_name }),
         );
-        let mut attempts = 0;
-        let user = loop {
-            attempts += 1;
-            let rehash = if self.passwords.needs_rehash(&verified) {
-                Some(self.passwords.hash(&req.password).await?)
-            } else {
-                None
-            };
-            let (record, entry, checked) = (pending.record.clone(), entry.clone(), verified.clone());
-            let written = self
-                .store
-                .write(move |tx| {
-                    let (record, entry, rehash, checked) =
-                        (record.clone(), entry.clone(), rehash.clone(), checked.clone());
-                    Box::pin(async move {
-                        let user = users::get(tx, record.user_id)
-                            .await?
-                            .ok_or_else(|| Error::new(ErrorCode::InvalidCredentials))?;
-                        if user.status == UserStatus::Disabled {
-                            return Err(Error::new(ErrorCode::AccountDisabled));
-                        }
-                        // The password checked is still the account's: a change or an admin
-                        // reset committed during the check ended every session, and must not
-                        // be followed by a new one made with the old password (nor the old
-                        // hash written back).
-                        password_unchanged(tx, user.id, &checked, Error::new(ErrorCode::InvalidCredentials)).await?;
-                        if let Some(hash) = rehash {
-                            users::set_password(tx, user.id, &hash, user.must_change_password, record.now).await?;
-                        }
-                        PendingSession { token: String::new(), record }.write(tx, max).await?;
-                        audit::record(tx, &entry).await?;
-                        Ok(user)
-                    })
-                })
-                .await;
-            match written {
-                Err(e) if e.code == ErrorCode::InvalidCredentials && attempts < VERIFY_ATTEMPTS => {
-                    match self.hash_to_check_again(user_id, &req.password, &verified).await? {
-                        Some(now) => verified = now,
-                        None => return Err(e),
+        let (record, password) = (&pending.record, &req.password);
+        let user = self
+            .write_while_password_holds(
+                user_id,
+                password,
+                creds.password_hash,
+                ErrorCode::InvalidCredentials,
+                |checked| {
+                    let (record, entry) = (record.clone(), entry.clone());
+                    async move {
+                        let rehash = if self.passwords.needs_rehash(&checked) {
+                            Some(self.passwords.hash(password).await?)
+                        } else {
+                            None
+                        };
+                        self.store
+                            .write(move |tx| {
+                                let (record, entry, rehash, checked) =
+                                    (record.clone(), entry.clone(), rehash.clone(), checked.clone());
+                                Box::pin(async move {
+                                    let user = users::get(tx, record.user_id)
+                                        .await?
+                                        .ok_or_else(|| Error::new(ErrorCode::InvalidCredentials))?;
+                                    if user.status == UserStatus::Disabled {
+                                        return Err(Error::new(ErrorCode::AccountDisabled));
+                                    }
+                                    // The password checked is still the account's: a change or an
+                                    // admin reset committed during the check ended every session,
+                                    // and must not be followed by a new one made with the old
+                                    // password (nor the old hash written back).
+                                    let stale = Error::new(ErrorCode::InvalidCredentials);
+                                    password_unchanged(tx, user.id, &checked, stale).await?;
+                                    if let Some(hash) = rehash {
+                                        users::set_password(tx, user.id, &hash, user.must_change_password, record.now)
+                                            .await?;
+                                    }
+                                    PendingSession { token: String::new(), record }.write(tx, max).await?;
+                                    audit::record(tx, &entry).await?;
+                                    Ok(user)
+                                })
+                            })
+                            .await
                     }
-                }
-                other => break other?,
-            }
-        };
+                },
+            )
+            .await?;
         Ok(pending.finish(user))
     }
 
@@ -448,51 +480,36 @@ impl Services {
             return Err(Error::invalid("new_password", "must differ from the current password"));
         }
         let hash = self.passwords.hash(new).await?;
-        let mut verified = creds.password_hash;
         let (user, keep, was_required) = (auth.user.id, auth.session.id, auth.user.must_change_password);
         let entry =
             audit_entry(at, Some(user), "auth.password_change", Some(("user", user.to_string())), origin, json!({}));
-        let mut attempts = 0;
-        loop {
-            attempts += 1;
-            let (hash, entry, checked) = (hash.clone(), entry.clone(), verified.clone());
-            let written = self
-                .store
-                .write(move |tx| {
-                    let (hash, entry, checked) = (hash.clone(), entry.clone(), checked.clone());
-                    Box::pin(async move {
-                        // The current password given is still the account's (an admin reset
-                        // committed meanwhile is not undone), and this session still exists
-                        // (a sign-out or revocation committed meanwhile is not outlived).
-                        let wrong = Error::new(ErrorCode::WrongPassword).with_field("current_password");
-                        password_unchanged(tx, user, &checked, wrong).await?;
-                        if sessions::get(tx, keep).await?.is_none() {
-                            return Err(Error::new(ErrorCode::Unauthenticated));
-                        }
-                        users::set_password(tx, user, &hash, false, at).await?;
-                        end_sessions(tx, user, Some(keep), at).await?;
-                        if was_required {
-                            // `must_change_password` is part of the profile (and of cached
-                            // sessions).
-                            let changed =
-                                users::get(tx, user).await?.ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
-                            crate::emit_user(tx, &changed, false, at).await?;
-                        }
-                        audit::record(tx, &entry).await
-                    })
-                })
-                .await;
-            match written {
-                // (A sign-in of one's own may have rehashed the same password meanwhile.)
-                Err(e) if e.code == ErrorCode::WrongPassword && attempts < VERIFY_ATTEMPTS => {
-                    match self.hash_to_check_again(user, current, &verified).await? {
-                        Some(now) => verified = now,
-                        None => return Err(e),
+        // (A sign-in of one's own may have rehashed the same password meanwhile.)
+        self.write_while_password_holds(user, current, creds.password_hash, ErrorCode::WrongPassword, |checked| {
+            let (hash, entry) = (hash.clone(), entry.clone());
+            self.store.write(move |tx| {
+                let (hash, entry, checked) = (hash.clone(), entry.clone(), checked.clone());
+                Box::pin(async move {
+                    // The current password given is still the account's (an admin reset
+                    // committed meanwhile is not undone), and this session still exists (a
+                    // sign-out or revocation committed meanwhile is not outlived).
+                    let wrong = Error::new(ErrorCode::WrongPassword).with_field("current_password");
+                    password_unchanged(tx, user, &checked, wrong).await?;
+                    if sessions::get(tx, keep).await?.is_none() {
+                        return Err(Error::new(ErrorCode::Unauthenticated));
                     }
-                }
-                other => return other,
-            }
-        }
+                    users::set_password(tx, user, &hash, false, at).await?;
+                    end_sessions(tx, user, Some(keep), at).await?;
+                    if was_required {
+                        // `must_change_password` is part of the profile (and of cached sessions).
+                        let changed =
+                            users::get(tx, user).await?.ok_or_else(|| Error::new(ErrorCode::Unauthenticated))?;
+                        crate::emit_user(tx, &changed, false, at).await?;
+                    }
+                    audit::record(tx, &entry).await
+                })
+            })
+        })
+        .await
     }
 }
 
