@@ -234,20 +234,28 @@ fn date_form(word: &str) -> Option<String> {
 /// The number of a version written with letters before it (`v2.3` → `2.3`, `V10.4` →
 /// `10.4`); `None` for anything else.
 pub(crate) fn version_number(word: &str) -> Option<&str> {
-    let number = word.trim_start_matches(|c: char| c.is_ascii_alphabetic());
-    let parts_ok = number.split('.').count() >= 2
-        && number.split('.').all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()));
-    (number.len() < word.len() && parts_ok).then_some(number)
+    let number = without_letters(word);
+    (number.len() < word.len() && dotted_digits(number)).then_some(number)
+}
+
+/// A word without the letters it starts with (`v2.3.1` → `2.3.1`).
+fn without_letters(word: &str) -> &str {
+    word.trim_start_matches(|c: char| c.is_ascii_alphabetic())
+}
+
+/// Two or more runs of digits joined by dots (`2.3`, `10.4.2`).
+fn dotted_digits(number: &str) -> bool {
+    number.contains('.') && number.split('.').all(|c| !c.is_empty() && c.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// A version number's other forms: without its letters (`v2.3.1` → `2.3.1`) and its
 /// shorter prefixes (`2.3`), so `2.3` finds v2.3.1. Empty for anything else.
 fn version_forms(word: &str) -> Vec<String> {
-    let number = word.trim_start_matches(|c: char| c.is_ascii_alphabetic());
-    let components: Vec<&str> = number.split('.').collect();
-    if components.len() < 2 || components.iter().any(|c| c.is_empty() || !c.bytes().all(|b| b.is_ascii_digit())) {
+    let number = without_letters(word);
+    if !dotted_digits(number) {
         return Vec::new();
     }
+    let components: Vec<&str> = number.split('.').collect();
     let mut forms: Vec<String> = (2..components.len()).map(|n| components[..n].join(".")).collect();
     if number.len() < word.len() {
         forms.push(number.to_owned());

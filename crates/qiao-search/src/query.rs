@@ -114,33 +114,28 @@ fn set_filter(q: &mut Query, key: &str, value: &str) -> Result<(), String> {
         };
         return Err(format!("{key}: needs a value right after the colon, without a space ({example})"));
     }
-    let once = |slot: &mut Option<String>, v: String| {
+    // A filter given again with the same value (in any case) is the same filter.
+    fn once<T>(slot: &mut Option<T>, v: T, same: fn(&T, &T) -> bool, key: &str) -> Result<(), String> {
         match slot {
-            Some(old) if !old.eq_ignore_ascii_case(&v) => return Err(format!("give {key}: once per search")),
-            _ => *slot = Some(v),
-        }
-        Ok(())
-    };
-    let date = |slot: &mut Option<i64>| {
-        let d = day(value).ok_or_else(|| format!("{key}:{value} is not a date (YYYY-MM-DD)"))?;
-        match slot {
-            Some(old) if *old != d => Err(format!("give {key}: once per search")),
+            Some(old) if !same(old, &v) => Err(format!("give {key}: once per search")),
             _ => {
-                *slot = Some(d);
+                *slot = Some(v);
                 Ok(())
             }
         }
-    };
+    }
+    let text = |a: &String, b: &String| a.eq_ignore_ascii_case(b);
+    let date = || day(value).ok_or_else(|| format!("{key}:{value} is not a date (YYYY-MM-DD)"));
     match key {
-        "from" => once(&mut q.from, value.trim_start_matches('@').to_lowercase()),
-        "in" => once(&mut q.in_conversation, value.trim_start_matches('#').to_owned()),
+        "from" => once(&mut q.from, value.trim_start_matches('@').to_lowercase(), text, key),
+        "in" => once(&mut q.in_conversation, value.trim_start_matches('#').to_owned(), text, key),
         "has" if matches!(value.to_ascii_lowercase().as_str(), "file" | "files" | "attachment") => {
             q.has_file = true;
             Ok(())
         }
         "has" => Err(format!("unknown filter has:{value} (use has:file)")),
-        "before" => date(&mut q.before_day),
-        _ => date(&mut q.after_day),
+        "before" => once(&mut q.before_day, date()?, i64::eq, key),
+        _ => once(&mut q.after_day, date()?, i64::eq, key),
     }
 }
 

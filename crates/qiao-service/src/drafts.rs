@@ -42,7 +42,7 @@ impl Services {
             // kept for one either (clearing still is).
             let root = self.check_thread_of(conversation, root).await?;
             if root.deleted_at.is_some() && !body.is_empty() {
-                return Err(Error::invalid("thread_root_id", "the thread's first message was deleted"));
+                return Err(crate::messages::thread_closed());
             }
         }
         self.draft_rate.check(me)?;
@@ -66,7 +66,7 @@ impl Services {
                         && !draft.body.is_empty()
                         && messages::get(tx, root).await?.is_none_or(|m| m.deleted_at.is_some())
                     {
-                        return Err(Error::invalid("thread_root_id", "the thread's first message was deleted"));
+                        return Err(crate::messages::thread_closed());
                     }
                     let old = drafts::get(tx, me, conversation, thread_root_id).await?;
                     match &old {

@@ -85,6 +85,12 @@ fn too_many_edits() -> Error {
         .with_message(format!("A message keeps at most {EDITS_MAX} earlier versions; send a new message instead."))
 }
 
+/// The refusal of text for a thread whose first message was deleted (nobody can reply
+/// there): a reply, a draft of one, a typing notice.
+pub(crate) fn thread_closed() -> Error {
+    Error::invalid("thread_root_id", "the thread's first message was deleted")
+}
+
 /// The refusal of a change to a deleted message.
 fn deleted() -> Error {
     Error::new(ErrorCode::Conflict).with_message("The message was deleted.")
@@ -295,7 +301,7 @@ impl Services {
                     None => m,
                 };
                 if root.deleted_at.is_some() {
-                    return Err(Error::invalid("thread_root_id", "the thread's first message was deleted"));
+                    return Err(thread_closed());
                 }
                 Some(root)
             }
@@ -917,18 +923,25 @@ pub(crate) async fn tombstone(
     crate::files::queue_removals(tx, &hashes, at).await?;
     let data = EventData::MessageDeleted { message_id: id, thread_root_id: root, deleted_at: at };
     emit(tx, conversation, &data, at).await?;
-    if root.is_none() {
+    match root {
         // Nobody can reply in its thread any more: drafts of replies there go, on every device.
-        for user in qiao_store::drafts::delete_for_thread(tx, conversation, id).await? {
-            let draft =
-                Draft { conversation_id: conversation, thread_root_id: Some(id), body: String::new(), updated_at: at };
-            tx.append_event(Audience::User(user), None, &EventData::DraftUpdated { draft }, at).await?;
+        None => {
+            for user in qiao_store::drafts::delete_for_thread(tx, conversation, id).await? {
+                let draft = Draft {
+                    conversation_id: conversation,
+                    thread_root_id: Some(id),
+                    body: String::new(),
+                    updated_at: at,
+                };
+                tx.append_event(Audience::User(user), None, &EventData::DraftUpdated { draft }, at).await?;
+            }
         }
-    }
-    if let Some(root) = root {
-        messages::recount_replies(tx, root).await?;
-        if let Some(message) = messages::get(tx, root).await? {
-            emit(tx, conversation, &EventData::MessageUpdated { message }, at).await?;
+        // A deleted reply no longer counts in its thread's summary.
+        Some(root) => {
+            messages::recount_replies(tx, root).await?;
+            if let Some(message) = messages::get(tx, root).await? {
+                emit(tx, conversation, &EventData::MessageUpdated { message }, at).await?;
+            }
         }
     }
     Ok(hashes)

@@ -211,9 +211,7 @@ impl Services {
         match thread {
             // (Nobody can reply in a thread whose first message was deleted.)
             Some(root) => match self.check_thread_of(conversation, root).await? {
-                m if m.deleted_at.is_some() => {
-                    Err(Error::invalid("thread_root_id", "the thread's first message was deleted"))
-                }
+                m if m.deleted_at.is_some() => Err(crate::messages::thread_closed()),
                 _ => Ok(()),
             },
             None => Ok(()),
